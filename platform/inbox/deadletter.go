@@ -1,0 +1,182 @@
+package inbox
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/fabrika/fabrika/platform/sqldb"
+)
+
+// DeadLetter is a message a consumer gave up on.
+type DeadLetter struct {
+	ID         string            `json:"id"`
+	Consumer   string            `json:"consumer"`
+	MsgID      string            `json:"msg_id"`
+	Subject    string            `json:"subject"`
+	Key        string            `json:"key"`
+	Payload    string            `json:"payload"` // as received, or "base64:..." when not UTF-8 text
+	Headers    map[string]string `json:"headers"`
+	Reason     string            `json:"reason"`
+	Deliveries int               `json:"deliveries"`
+	CreatedAt  time.Time         `json:"created_at"`
+	Status     string            `json:"status"` // open | replayed | discarded
+}
+
+// ErrNotFound is returned for a dead letter that does not exist or is not
+// open.
+var ErrNotFound = errors.New("inbox: no such open dead letter")
+
+const base64Prefix = "base64:"
+
+func (in *Inbox) deadLetter(ctx context.Context, consumer string, msg Message, reason error) error {
+	payload := string(msg.Payload)
+	if !utf8.Valid(msg.Payload) || strings.ContainsRune(payload, 0) {
+		payload = base64Prefix + base64.StdEncoding.EncodeToString(msg.Payload)
+	}
+	hb, _ := json.Marshal(msg.Headers)
+	id := uuid.NewString()
+	if msg.ID == "" {
+		msg.ID = id
+	}
+	_, err := in.db.ExecContext(ctx, `INSERT INTO dead_letter (id, consumer, msg_id, subject, msg_key, payload, headers, reason, deliveries, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		id, consumer, sanitize(msg.ID), sanitize(msg.Subject), sanitize(msg.Key), payload, sanitize(string(hb)), sanitize(reason.Error()), msg.Deliveries, time.Now().UnixMicro())
+	if err != nil {
+		return fmt.Errorf("store dead letter: %w", err)
+	}
+	in.metrics.deadLetters.WithLabelValues(consumer).Inc()
+	in.log.ErrorContext(ctx, "inbox dead-lettered a message; needs a person",
+		"consumer", consumer, "message_id", msg.ID, "subject", msg.Subject, "key", msg.Key,
+		"deliveries", msg.Deliveries, "reason", reason.Error(), "dead_letter_id", id)
+	return nil
+}
+
+func sanitize(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+		return s
+	}
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "?")
+}
+
+// DeadLetters returns up to limit dead letters with the status ("open",
+// "replayed", "discarded" or "" for all), newest first.
+func (in *Inbox) DeadLetters(ctx context.Context, status string, limit int) ([]DeadLetter, error) {
+	return ListDeadLetters(ctx, in.db, status, limit)
+}
+
+// ListDeadLetters is DeadLetters without a running inbox, for commands.
+func ListDeadLetters(ctx context.Context, db *sqldb.DB, status string, limit int) ([]DeadLetter, error) {
+	if limit <= 0 || limit > 10000 {
+		limit = 100
+	}
+	rs, err := db.QueryContext(ctx, `SELECT id, consumer, msg_id, subject, msg_key, payload, headers, reason, deliveries, created_at, status
+		FROM dead_letter WHERE ($1 = '' OR status = $1) ORDER BY created_at DESC, id LIMIT $2`, status, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list dead letters: %w", err)
+	}
+	defer rs.Close()
+	var out []DeadLetter
+	for rs.Next() {
+		var d DeadLetter
+		var headers string
+		var created int64
+		if err := rs.Scan(&d.ID, &d.Consumer, &d.MsgID, &d.Subject, &d.Key, &d.Payload, &headers, &d.Reason, &d.Deliveries, &created, &d.Status); err != nil {
+			return nil, err
+		}
+		_ = json.Unmarshal([]byte(headers), &d.Headers)
+		d.CreatedAt = sqldb.FromMicros(created)
+		out = append(out, d)
+	}
+	return out, rs.Err()
+}
+
+// Replay runs an open dead letter through its handler again, now, in the
+// same kind of transaction as a delivery: the inbox record, the handler and
+// the dead letter's new status commit together. If the message was processed
+// meanwhile the dead letter is only closed.
+func (in *Inbox) Replay(ctx context.Context, id string) error {
+	d, err := in.openDeadLetter(ctx, id)
+	if err != nil {
+		return err
+	}
+	h, err := in.handlerFor(d.Consumer, d.Subject)
+	if err != nil {
+		return err
+	}
+	payload := []byte(d.Payload)
+	if b64, ok := strings.CutPrefix(d.Payload, base64Prefix); ok {
+		if payload, err = base64.StdEncoding.DecodeString(b64); err != nil {
+			return fmt.Errorf("replay %s: payload: %w", id, err)
+		}
+	}
+	msg := Message{ID: d.MsgID, Subject: d.Subject, Key: d.Key, Payload: payload, Headers: d.Headers, Deliveries: d.Deliveries + 1}
+	err = in.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO inbox (consumer, msg_id, subject, processed_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (consumer, msg_id) DO NOTHING`, d.Consumer, d.MsgID, d.Subject, time.Now().UnixMicro())
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			if err := h(ctx, tx, msg); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE dead_letter SET status = 'replayed', resolved_at = $1 WHERE id = $2`, time.Now().UnixMicro(), id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("replay %s: %w", id, err)
+	}
+	in.log.InfoContext(ctx, "dead letter replayed", "dead_letter_id", id, "message_id", d.MsgID, "subject", d.Subject)
+	return nil
+}
+
+// Discard closes an open dead letter without processing it.
+func (in *Inbox) Discard(ctx context.Context, id string) error {
+	return DiscardDeadLetter(ctx, in.db, id)
+}
+
+// DiscardDeadLetter is Discard without a running inbox, for commands.
+func DiscardDeadLetter(ctx context.Context, db *sqldb.DB, id string) error {
+	res, err := db.ExecContext(ctx, `UPDATE dead_letter SET status = 'discarded', resolved_at = $1 WHERE id = $2 AND status = 'open'`, time.Now().UnixMicro(), id)
+	if err != nil {
+		return fmt.Errorf("discard %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("discard %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+func (in *Inbox) openDeadLetter(ctx context.Context, id string) (DeadLetter, error) {
+	var d DeadLetter
+	var headers string
+	err := in.db.QueryRowContext(ctx, `SELECT id, consumer, msg_id, subject, msg_key, payload, headers, deliveries FROM dead_letter
+		WHERE id = $1 AND status = 'open'`, id).Scan(&d.ID, &d.Consumer, &d.MsgID, &d.Subject, &d.Key, &d.Payload, &headers, &d.Deliveries)
+	if err != nil {
+		return d, fmt.Errorf("replay %s: %w", id, ErrNotFound)
+	}
+	_ = json.Unmarshal([]byte(headers), &d.Headers)
+	return d, nil
+}
+
+func (in *Inbox) handlerFor(consumer, subject string) (Handler, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, s := range in.subs {
+		if in.ConsumerName(s.name) == consumer {
+			if h, ok := s.handlers[subject]; ok {
+				return h, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("replay: no handler for %s on %s", subject, consumer)
+}

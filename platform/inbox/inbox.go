@@ -1,0 +1,391 @@
+// Package inbox is the receiver side of reliable messaging: a durable
+// JetStream pull consumer per subscription, and for each message one database
+// transaction that records its id and runs the handler, so that a message is
+// processed once however often it is delivered. A handler error rolls the
+// transaction back and the message is redelivered with a growing delay; a
+// message that can never succeed is dead-lettered with its reason. See
+// docs/messaging.md.
+package inbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/fabrika/fabrika/platform/sqldb"
+)
+
+// Message is a delivered message as a handler sees it.
+type Message struct {
+	ID         string // the producer's message id (Nats-Msg-Id)
+	Subject    string
+	Key        string // the aggregate, e.g. the order id
+	Payload    []byte
+	Headers    map[string]string
+	Deliveries int // 1 on the first delivery
+	Published  time.Time
+}
+
+// Handler processes a message inside tx, the transaction that also records
+// the message as processed. It must have no effect outside tx except through
+// tx.AfterCommit.
+type Handler func(ctx context.Context, tx *sqldb.Tx, msg Message) error
+
+// ErrPermanent marks an error that retrying cannot fix: the message is
+// dead-lettered at once.
+var ErrPermanent = errors.New("permanent failure")
+
+// Permanent wraps err so that the message is dead-lettered at once.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrPermanent, err)
+}
+
+// Validator is a payload that checks its own contract.
+type Validator interface{ Validate() error }
+
+// JSON adapts a typed handler: the payload is decoded into T and validated;
+// a payload that does not decode or validate is a permanent failure.
+func JSON[T Validator](fn func(ctx context.Context, tx *sqldb.Tx, msg Message, payload T) error) Handler {
+	return func(ctx context.Context, tx *sqldb.Tx, msg Message) error {
+		var v T
+		if err := json.Unmarshal(msg.Payload, &v); err != nil {
+			return Permanent(fmt.Errorf("decode %s: %w", msg.Subject, err))
+		}
+		if err := v.Validate(); err != nil {
+			return Permanent(fmt.Errorf("validate %s: %w", msg.Subject, err))
+		}
+		return fn(ctx, tx, msg, v)
+	}
+}
+
+// Config tunes the consumers. The zero value of a field takes its default.
+type Config struct {
+	// Service names the consumers: "<service>-<subscription>".
+	Service string
+	// Stream is the JetStream stream to consume (default "FABRIKA").
+	Stream string
+	// MaxDeliveries before a failing message is dead-lettered (default 10).
+	MaxDeliveries int
+	// BaseDelay and MaxDelay bound the growing delay before a redelivery
+	// (default 1s and 1m).
+	BaseDelay time.Duration
+	MaxDelay  time.Duration
+	// AckWait is how long the broker waits for an ack before redelivering
+	// (default 30s).
+	AckWait time.Duration
+	// Retention is how long processed message ids are kept (default 7 days);
+	// it must exceed the stream's duplicate window and maximum age.
+	Retention time.Duration
+	// Workers per subscription (default 4); messages of one key always go to
+	// the same worker, so their order is kept.
+	Workers int
+}
+
+func (c *Config) validate() error {
+	if c.Service == "" {
+		return errors.New("service name is required")
+	}
+	if c.Stream == "" {
+		c.Stream = "FABRIKA"
+	}
+	if c.MaxDeliveries == 0 {
+		c.MaxDeliveries = 10
+	}
+	if c.BaseDelay == 0 {
+		c.BaseDelay = time.Second
+	}
+	if c.MaxDelay == 0 {
+		c.MaxDelay = time.Minute
+	}
+	if c.AckWait == 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.Retention == 0 {
+		c.Retention = 7 * 24 * time.Hour
+	}
+	if c.Workers == 0 {
+		c.Workers = 4
+	}
+	if c.MaxDeliveries < 1 || c.BaseDelay < 0 || c.MaxDelay < c.BaseDelay || c.AckWait <= 0 || c.Retention <= 0 || c.Workers < 1 {
+		return errors.New("max deliveries >= 1, workers >= 1, positive delays with max >= base, positive ack wait and retention are required")
+	}
+	return nil
+}
+
+type subscription struct {
+	name     string
+	handlers map[string]Handler
+}
+
+// Inbox consumes a service's subscriptions.
+type Inbox struct {
+	db      *sqldb.DB
+	js      jetstream.JetStream
+	cfg     Config
+	log     *slog.Logger
+	tracer  trace.Tracer
+	prop    propagation.TextMapPropagator
+	metrics *metrics
+
+	mu   sync.Mutex
+	subs []subscription
+}
+
+// New builds an inbox. Subscribe, then Run.
+func New(db *sqldb.DB, js jetstream.JetStream, cfg Config, log *slog.Logger, reg prometheus.Registerer, tp trace.TracerProvider) (*Inbox, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("inbox config: %w", err)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Inbox{
+		db: db, js: js, cfg: cfg, log: log, metrics: m,
+		tracer: tp.Tracer("github.com/fabrika/fabrika/platform/inbox"),
+		prop:   propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+	}, nil
+}
+
+// Subscribe adds a durable consumer named "<service>-<name>" for the
+// subjects that are the keys of handlers. A message on any other subject is
+// dead-lettered. Call before Run.
+func (in *Inbox) Subscribe(name string, handlers map[string]Handler) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.subs = append(in.subs, subscription{name: name, handlers: handlers})
+}
+
+// ConsumerName is the durable consumer name of a subscription.
+func (in *Inbox) ConsumerName(sub string) string { return in.cfg.Service + "-" + sub }
+
+// Run creates or updates the consumers and processes messages until ctx is
+// cancelled; then it stops fetching and lets the messages in hand finish.
+// It also prunes processed ids older than the retention every hour.
+func (in *Inbox) Run(ctx context.Context) error {
+	in.mu.Lock()
+	subs := append([]subscription(nil), in.subs...)
+	in.mu.Unlock()
+	consumers := make([]jetstream.Consumer, len(subs))
+	for i, s := range subs {
+		c, err := in.ensureConsumer(ctx, s)
+		if err != nil {
+			return err
+		}
+		consumers[i] = c
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(subs))
+	for i, s := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := in.consume(ctx, consumers[i], s); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); in.pruneLoop(ctx) }()
+	wg.Wait()
+	close(errs)
+	return errors.Join(collect(errs)...)
+}
+
+func collect(ch <-chan error) []error {
+	var out []error
+	for e := range ch {
+		out = append(out, e)
+	}
+	return out
+}
+
+func (in *Inbox) ensureConsumer(ctx context.Context, s subscription) (jetstream.Consumer, error) {
+	subjects := make([]string, 0, len(s.handlers))
+	for subj := range s.handlers {
+		subjects = append(subjects, subj)
+	}
+	slices.Sort(subjects)
+	cfg := jetstream.ConsumerConfig{
+		Durable:        in.ConsumerName(s.name),
+		Description:    "fabrika " + in.cfg.Service + " inbox " + s.name,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		AckWait:        in.cfg.AckWait,
+		MaxDeliver:     -1, // the inbox dead-letters by itself, with the reason
+		MaxAckPending:  4096,
+		FilterSubjects: subjects,
+	}
+	if len(subjects) == 1 {
+		cfg.FilterSubject, cfg.FilterSubjects = subjects[0], nil
+	}
+	c, err := in.js.CreateOrUpdateConsumer(ctx, in.cfg.Stream, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", cfg.Durable, err)
+	}
+	return c, nil
+}
+
+// consume fetches messages and hands each to the worker of its key.
+func (in *Inbox) consume(ctx context.Context, c jetstream.Consumer, s subscription) error {
+	it, err := c.Messages(jetstream.PullMaxMessages(256))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", in.ConsumerName(s.name), err)
+	}
+	queues := make([]chan jetstream.Msg, in.cfg.Workers)
+	var wg sync.WaitGroup
+	for i := range queues {
+		queues[i] = make(chan jetstream.Msg, 64)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range queues[i] {
+				in.process(context.WithoutCancel(ctx), s, m)
+			}
+		}()
+	}
+	stop := context.AfterFunc(ctx, it.Drain)
+	defer stop()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				in.log.ErrorContext(ctx, "inbox fetch stopped", "consumer", in.ConsumerName(s.name), "error", err)
+			}
+			break
+		}
+		h := fnv.New32a()
+		h.Write([]byte(m.Headers().Get("Fabrika-Key")))
+		queues[h.Sum32()%uint32(len(queues))] <- m
+	}
+	for _, q := range queues {
+		close(q)
+	}
+	wg.Wait()
+	return nil
+}
+
+// process runs one delivery: the handler and the inbox record in one
+// transaction, then the ack; or a delayed NAK; or a dead letter.
+func (in *Inbox) process(ctx context.Context, s subscription, m jetstream.Msg) {
+	consumer := in.ConsumerName(s.name)
+	msg := Message{Subject: m.Subject(), Payload: m.Data(), Headers: map[string]string{}, Deliveries: 1}
+	for k := range m.Headers() {
+		msg.Headers[k] = m.Headers().Get(k)
+	}
+	msg.ID = msg.Headers["Nats-Msg-Id"]
+	msg.Key = msg.Headers["Fabrika-Key"]
+	meta, err := m.Metadata()
+	if err == nil {
+		msg.Deliveries = int(meta.NumDelivered)
+		msg.Published = meta.Timestamp
+	}
+	ctx = in.prop.Extract(ctx, propagation.MapCarrier(msg.Headers))
+	ctx, span := in.tracer.Start(ctx, "inbox "+msg.Subject, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("messaging.message.id", msg.ID), attribute.String("messaging.destination.name", msg.Subject),
+			attribute.String("fabrika.consumer", consumer), attribute.Int("messaging.delivery_count", msg.Deliveries)))
+	defer span.End()
+	log := in.log.With("consumer", consumer, "message_id", msg.ID, "subject", msg.Subject, "key", msg.Key, "delivery", msg.Deliveries)
+
+	start := time.Now()
+	var handleErr error
+	switch h, ok := s.handlers[msg.Subject]; {
+	case msg.ID == "":
+		if meta != nil {
+			msg.ID = fmt.Sprintf("stream-seq-%d", meta.Sequence.Stream)
+		}
+		handleErr = Permanent(errors.New("message has no Nats-Msg-Id header"))
+	case !ok:
+		handleErr = Permanent(fmt.Errorf("no handler for subject %s", msg.Subject))
+	default:
+		var dup bool
+		dup, handleErr = in.handle(ctx, consumer, h, msg)
+		if handleErr == nil {
+			in.metrics.handled(consumer, dup, time.Since(start))
+			if err := m.Ack(); err != nil {
+				log.WarnContext(ctx, "inbox ack failed; the redelivery will be recognised as a duplicate", "error", err)
+			}
+			return
+		}
+	}
+	span.RecordError(handleErr)
+	if errors.Is(handleErr, ErrPermanent) || msg.Deliveries >= in.cfg.MaxDeliveries {
+		if err := in.deadLetter(ctx, consumer, msg, handleErr); err != nil {
+			log.ErrorContext(ctx, "inbox could not store dead letter; will redeliver", "error", err, "reason", handleErr)
+			_ = m.NakWithDelay(in.cfg.MaxDelay)
+			return
+		}
+		_ = m.Term()
+		return
+	}
+	in.metrics.failures.WithLabelValues(consumer).Inc()
+	delay := in.delay(msg.Deliveries)
+	log.WarnContext(ctx, "inbox handler failed; redelivery scheduled", "error", handleErr, "retry_in", delay.String())
+	_ = m.NakWithDelay(delay)
+}
+
+// handle records the message and runs the handler in one transaction. dup
+// tells that the message had been processed before.
+func (in *Inbox) handle(ctx context.Context, consumer string, h Handler, msg Message) (dup bool, err error) {
+	err = in.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		dup = false
+		res, err := tx.ExecContext(ctx, `INSERT INTO inbox (consumer, msg_id, subject, processed_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (consumer, msg_id) DO NOTHING`, consumer, msg.ID, msg.Subject, time.Now().UnixMicro())
+		if err != nil {
+			return fmt.Errorf("record in inbox: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			dup = true
+			return nil
+		}
+		return h(ctx, tx, msg)
+	})
+	return dup, err
+}
+
+func (in *Inbox) delay(deliveries int) time.Duration {
+	d := in.cfg.BaseDelay
+	for i := 1; i < deliveries && d < in.cfg.MaxDelay; i++ {
+		d *= 2
+	}
+	return min(d, in.cfg.MaxDelay)
+}
+
+func (in *Inbox) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if _, err := in.Prune(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			in.log.WarnContext(ctx, "inbox prune failed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Prune deletes processed ids older than the retention and returns how many.
+func (in *Inbox) Prune(ctx context.Context, now time.Time) (int64, error) {
+	res, err := in.db.ExecContext(ctx, `DELETE FROM inbox WHERE processed_at < $1`, now.Add(-in.cfg.Retention).UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("prune inbox: %w", err)
+	}
+	return res.RowsAffected()
+}

@@ -1,0 +1,79 @@
+package outbox
+
+import (
+	"errors"
+	"time"
+)
+
+// Config tunes the relay. The zero value of a field takes its default.
+type Config struct {
+	// Interval between sweeps of the table for unsent messages (default 1s).
+	// Publishing also starts at once after every commit that enqueued.
+	Interval time.Duration
+	// BatchSize is how many messages one cycle claims (default 500).
+	BatchSize int
+	// MaxAttempts failed publishes before a message gets status "error"
+	// (default 10).
+	MaxAttempts int
+	// BaseBackoff and MaxBackoff bound the exponential backoff, with jitter,
+	// between attempts (default 1s and 5m).
+	BaseBackoff time.Duration
+	MaxBackoff  time.Duration
+	// Lease is how long a claimed message is reserved for one relay instance
+	// (default 30s); after a crash another instance takes it over.
+	Lease time.Duration
+	// PublishTimeout is how long to wait for the broker's acknowledgement
+	// (default 5s).
+	PublishTimeout time.Duration
+	// MaxInFlight bounds publishes awaiting acknowledgement (default 1024).
+	MaxInFlight int
+	// Connected, when set, tells whether the broker connection is up; while
+	// it is down the relay does not spend messages' attempts.
+	Connected func() bool
+}
+
+func (c *Config) validate() error {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.Interval, time.Second)
+	def(&c.BaseBackoff, time.Second)
+	def(&c.MaxBackoff, 5*time.Minute)
+	def(&c.Lease, 30*time.Second)
+	def(&c.PublishTimeout, 5*time.Second)
+	if c.BatchSize == 0 {
+		c.BatchSize = 500
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 10
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 1024
+	}
+	switch {
+	case c.Interval < 0, c.BaseBackoff < 0, c.MaxBackoff < c.BaseBackoff, c.Lease <= c.PublishTimeout:
+		return errors.New("durations must be positive, max backoff >= base backoff, lease > publish timeout")
+	case c.BatchSize < 1 || c.BatchSize > 10000:
+		return errors.New("batch size must be 1 to 10000")
+	case c.MaxAttempts < 1:
+		return errors.New("max attempts must be at least 1")
+	case c.MaxInFlight < 1:
+		return errors.New("max in flight must be at least 1")
+	}
+	return nil
+}
+
+// RetryHorizon is the longest time between a message's first failed publish
+// and its last attempt: the JetStream duplicate window must be longer, so
+// that a re-publish of a message the broker did store is recognised.
+func (c Config) RetryHorizon() time.Duration {
+	var total time.Duration
+	d := c.BaseBackoff
+	for range c.MaxAttempts {
+		total += d + c.PublishTimeout
+		d = min(d*2, c.MaxBackoff)
+	}
+	return total
+}

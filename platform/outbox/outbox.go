@@ -1,0 +1,135 @@
+// Package outbox is the sender side of reliable messaging: a message is
+// written in the business transaction (Enqueue) and a relay publishes it to
+// JetStream once the transaction commits, retrying until the broker
+// acknowledges it, then deletes it. See docs/messaging.md.
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/fabrika/fabrika/platform/sqldb"
+)
+
+// Message is one message to publish.
+type Message struct {
+	ID        string            // UUIDv7; also the JetStream Nats-Msg-Id
+	Subject   string            // e.g. "fabrika.order.placed"
+	Key       string            // the aggregate, e.g. the order id; order is kept per key
+	Payload   json.RawMessage   // JSON
+	Headers   map[string]string // trace context is added by Enqueue
+	CreatedAt time.Time
+}
+
+// NewMessage builds a message with a fresh UUIDv7 id and payload marshalled
+// to JSON.
+func NewMessage(subject, key string, payload any) (Message, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Message{}, fmt.Errorf("new message id: %w", err)
+	}
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return Message{}, fmt.Errorf("marshal %s payload: %w", subject, err)
+	}
+	return Message{ID: id.String(), Subject: subject, Key: key, Payload: b, CreatedAt: time.Now().UTC()}, nil
+}
+
+// Header names set on every published message.
+const (
+	HeaderMsgID   = "Nats-Msg-Id"
+	HeaderKey     = "Fabrika-Key"
+	HeaderCreated = "Fabrika-Created" // RFC 3339 with nanoseconds
+)
+
+// Publisher publishes to JetStream; jetstream.JetStream implements it.
+// (declared here, where it is used)
+
+// Outbox enqueues messages and relays them to the broker.
+type Outbox struct {
+	db      *sqldb.DB
+	pub     Publisher
+	cfg     Config
+	log     *slog.Logger
+	prop    propagation.TextMapPropagator
+	metrics *metrics
+	owner   string
+	wake    chan struct{}
+}
+
+// New builds an outbox over a service's database. Run must be called for the
+// relay to publish anything.
+func New(db *sqldb.DB, pub Publisher, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Outbox, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("outbox config: %w", err)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Outbox{
+		db: db, pub: pub, cfg: cfg, log: log, metrics: m,
+		prop:  propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		owner: uuid.NewString(),
+		wake:  make(chan struct{}, 1),
+	}, nil
+}
+
+// ErrInvalidMessage is returned by Enqueue for a message without subject or
+// payload.
+var ErrInvalidMessage = errors.New("outbox: invalid message")
+
+// Enqueue writes msg in tx, the caller's business transaction, and asks the
+// relay to publish it as soon as tx commits. The trace context of ctx is
+// stored in the message's headers.
+func (o *Outbox) Enqueue(ctx context.Context, tx *sqldb.Tx, msg Message) error {
+	if msg.Subject == "" || len(msg.Payload) == 0 || !json.Valid(msg.Payload) {
+		return fmt.Errorf("%w: subject and a JSON payload are required", ErrInvalidMessage)
+	}
+	if msg.ID == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return fmt.Errorf("new message id: %w", err)
+		}
+		msg.ID = id.String()
+	}
+	if msg.Key == "" {
+		msg.Key = msg.ID
+	}
+	if msg.CreatedAt.IsZero() {
+		msg.CreatedAt = time.Now().UTC()
+	}
+	h := make(map[string]string, len(msg.Headers)+2)
+	for k, v := range msg.Headers {
+		h[k] = v
+	}
+	o.prop.Inject(ctx, propagation.MapCarrier(h))
+	hb, err := json.Marshal(h)
+	if err != nil {
+		return fmt.Errorf("marshal headers: %w", err)
+	}
+	_, err = tx.ExecContext(ctx,
+		`INSERT INTO outbox (id, subject, msg_key, payload, headers, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		msg.ID, msg.Subject, msg.Key, string(msg.Payload), string(hb), msg.CreatedAt.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("enqueue %s %s: %w", msg.Subject, msg.ID, err)
+	}
+	tx.AfterCommit(o.Wake)
+	return nil
+}
+
+// Wake asks the relay to run a cycle now rather than at the next tick.
+func (o *Outbox) Wake() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}

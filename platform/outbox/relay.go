@@ -1,0 +1,343 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fabrika/fabrika/platform/sqldb"
+)
+
+// Publisher publishes to JetStream asynchronously; jetstream.JetStream
+// implements it.
+type Publisher interface {
+	PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error)
+}
+
+// claimLockID is the PostgreSQL advisory lock that serialises claims between
+// relay instances sharing one database: claims are short, publishing runs in
+// parallel. SQLite serialises writers by itself.
+const claimLockID = 0x0fab_01
+
+// row is a claimed message.
+type row struct {
+	Message
+	attempts int
+}
+
+type outcome struct {
+	row
+	err     error // nil when acknowledged
+	skipped bool  // not attempted: an earlier message of its key failed
+}
+
+// Run relays messages until ctx is cancelled; the cycle in progress is
+// finished before it returns. It sweeps every Interval and at once when a
+// transaction that enqueued commits.
+func (o *Outbox) Run(ctx context.Context) error {
+	tick := time.NewTicker(o.cfg.Interval)
+	defer tick.Stop()
+	// A cycle runs to its end on a context of its own: acknowledged messages
+	// are deleted even while the service is shutting down.
+	work := context.WithoutCancel(ctx)
+	for {
+		o.sweep(work)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-o.wake:
+		case <-tick.C:
+			o.refreshGauges(work)
+		}
+	}
+}
+
+// sweep runs cycles until a claim comes back short.
+func (o *Outbox) sweep(ctx context.Context) {
+	for {
+		if o.cfg.Connected != nil && !o.cfg.Connected() {
+			return
+		}
+		n, err := o.cycle(ctx)
+		if err != nil {
+			o.log.ErrorContext(ctx, "outbox relay cycle failed", "error", err)
+			return
+		}
+		if n < o.cfg.BatchSize {
+			return
+		}
+	}
+}
+
+// cycle claims a batch, publishes it and records the outcome. It returns how
+// many messages it claimed.
+func (o *Outbox) cycle(ctx context.Context) (int, error) {
+	rows, err := o.claim(ctx, time.Now())
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	outcomes := o.publish(ctx, rows)
+	if err := o.record(ctx, outcomes); err != nil {
+		return len(rows), err
+	}
+	return len(rows), nil
+}
+
+// claimSQL leases the next due messages whose key has no earlier message
+// that is leased, backing off or in error: a key's messages go out in the
+// order they were enqueued, and a failing one holds back only its own key.
+const claimSQL = `
+UPDATE outbox SET lease_owner = $1, lease_until = $2
+WHERE id IN (
+  SELECT o.id FROM outbox o
+  WHERE o.status = 'pending' AND o.next_attempt_at <= $3 AND o.lease_until <= $3
+    AND NOT EXISTS (
+      SELECT 1 FROM outbox p
+      WHERE p.msg_key = o.msg_key
+        AND (p.created_at < o.created_at OR (p.created_at = o.created_at AND p.id < o.id))
+        AND (p.status <> 'pending' OR p.next_attempt_at > $3 OR p.lease_until > $3))
+  ORDER BY o.created_at, o.id
+  LIMIT $4)
+RETURNING id, subject, msg_key, payload, headers, created_at, attempts`
+
+func (o *Outbox) claim(ctx context.Context, now time.Time) ([]row, error) {
+	var rows []row
+	err := o.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		rows = rows[:0]
+		if tx.Engine() == sqldb.Postgres {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, claimLockID); err != nil {
+				return fmt.Errorf("claim lock: %w", err)
+			}
+		}
+		rs, err := tx.QueryContext(ctx, claimSQL, o.owner, now.Add(o.cfg.Lease).UnixMicro(), now.UnixMicro(), o.cfg.BatchSize)
+		if err != nil {
+			return fmt.Errorf("claim: %w", err)
+		}
+		defer rs.Close()
+		for rs.Next() {
+			var r row
+			var payload, headers string
+			var created int64
+			if err := rs.Scan(&r.ID, &r.Subject, &r.Key, &payload, &headers, &created, &r.attempts); err != nil {
+				return fmt.Errorf("claim scan: %w", err)
+			}
+			r.Payload = json.RawMessage(payload)
+			r.CreatedAt = sqldb.FromMicros(created)
+			if err := json.Unmarshal([]byte(headers), &r.Headers); err != nil {
+				r.Headers = nil // a damaged header set must not block the message
+			}
+			rows = append(rows, r)
+		}
+		return rs.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	sortRows(rows)
+	return rows, nil
+}
+
+func sortRows(rows []row) {
+	// RETURNING gives no order; the relay needs enqueue order.
+	slices.SortFunc(rows, func(a, b row) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+}
+
+// publish sends the claimed messages: keys in parallel, the messages of one
+// key one after the other, at most MaxInFlight awaiting acknowledgement.
+func (o *Outbox) publish(ctx context.Context, rows []row) []outcome {
+	var groups [][]row
+	index := map[string]int{}
+	for _, r := range rows {
+		i, ok := index[r.Key]
+		if !ok {
+			i = len(groups)
+			index[r.Key] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], r)
+	}
+	out := make([]outcome, 0, len(rows))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, o.cfg.MaxInFlight)
+	for _, g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := make([]outcome, 0, len(g))
+			failed := false
+			for _, r := range g {
+				if failed {
+					res = append(res, outcome{row: r, skipped: true})
+					continue
+				}
+				sem <- struct{}{}
+				err := o.publishOne(ctx, r)
+				<-sem
+				res = append(res, outcome{row: r, err: err})
+				failed = err != nil
+			}
+			mu.Lock()
+			out = append(out, res...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func (o *Outbox) publishOne(ctx context.Context, r row) error {
+	m := nats.NewMsg(r.Subject)
+	m.Data = r.Payload
+	for k, v := range r.Headers {
+		m.Header.Set(k, v)
+	}
+	m.Header.Set(HeaderMsgID, r.ID)
+	m.Header.Set(HeaderKey, r.Key)
+	m.Header.Set(HeaderCreated, r.CreatedAt.Format(time.RFC3339Nano))
+	start := time.Now()
+	fut, err := o.pub.PublishMsgAsync(m, jetstream.WithMsgID(r.ID))
+	if err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	timer := time.NewTimer(o.cfg.PublishTimeout)
+	defer timer.Stop()
+	select {
+	case <-fut.Ok():
+		o.metrics.latency.Observe(time.Since(start).Seconds())
+		return nil
+	case err := <-fut.Err():
+		return fmt.Errorf("publish: %w", err)
+	case <-timer.C:
+		return errors.New("publish: no acknowledgement within " + o.cfg.PublishTimeout.String())
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// record deletes what the broker acknowledged, schedules the next attempt of
+// what failed (or gives it status error) and releases what was skipped, in
+// one short transaction.
+func (o *Outbox) record(ctx context.Context, outcomes []outcome) error {
+	var acked, skipped []any
+	var failed []outcome
+	for _, oc := range outcomes {
+		switch {
+		case oc.skipped:
+			skipped = append(skipped, oc.ID)
+		case oc.err == nil:
+			acked = append(acked, oc.ID)
+		default:
+			failed = append(failed, oc)
+		}
+	}
+	now := time.Now()
+	var gaveUp []outcome
+	err := o.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		gaveUp = gaveUp[:0]
+		if err := execIn(ctx, tx, `DELETE FROM outbox WHERE id IN (%s)`, acked); err != nil {
+			return fmt.Errorf("delete published: %w", err)
+		}
+		if err := execIn(ctx, tx, `UPDATE outbox SET lease_owner = '', lease_until = 0 WHERE id IN (%s)`, skipped); err != nil {
+			return fmt.Errorf("release skipped: %w", err)
+		}
+		for _, f := range failed {
+			attempts := f.attempts + 1
+			status := "pending"
+			if attempts >= o.cfg.MaxAttempts {
+				status = "error"
+				gaveUp = append(gaveUp, f)
+			}
+			next := now.Add(o.backoff(attempts)).UnixMicro()
+			_, err := tx.ExecContext(ctx, `UPDATE outbox SET attempts = $1, next_attempt_at = $2, status = $3, last_error = $4,
+				lease_owner = '', lease_until = 0 WHERE id = $5`, attempts, next, status, truncate(f.err.Error(), 1000), f.ID)
+			if err != nil {
+				return fmt.Errorf("record failure of %s: %w", f.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	o.metrics.published.Add(float64(len(acked)))
+	o.metrics.attemptErrors.Add(float64(len(failed)))
+	for _, f := range failed {
+		o.log.WarnContext(ctx, "outbox publish failed, will retry", "message_id", f.ID, "subject", f.Subject, "key", f.Key, "attempt", f.attempts+1, "error", f.err)
+	}
+	for _, f := range gaveUp {
+		o.metrics.failed.Inc()
+		o.log.ErrorContext(ctx, "outbox message failed after max attempts; status error, needs a person",
+			"message_id", f.ID, "subject", f.Subject, "key", f.Key, "attempts", f.attempts+1, "error", f.err)
+	}
+	return nil
+}
+
+// backoff is exponential in the attempt, with jitter in [d/2, d].
+func (o *Outbox) backoff(attempt int) time.Duration {
+	d := o.cfg.BaseBackoff
+	for i := 1; i < attempt && d < o.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, o.cfg.MaxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+// execIn runs a statement with an IN list of ids, in chunks.
+func execIn(ctx context.Context, tx *sqldb.Tx, query string, ids []any) error {
+	const chunk = 500
+	for len(ids) > 0 {
+		n := min(chunk, len(ids))
+		ph := make([]string, n)
+		for i := range n {
+			ph[i] = fmt.Sprintf("$%d", i+1)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(query, strings.Join(ph, ",")), ids[:n]...); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+func (o *Outbox) refreshGauges(ctx context.Context) {
+	var pending, errored int64
+	var oldest sql.NullInt64
+	err := o.db.QueryRowContext(ctx, `SELECT
+		COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END), 0),
+		MIN(created_at) FROM outbox`).Scan(&pending, &errored, &oldest)
+	if err != nil {
+		o.log.WarnContext(ctx, "outbox gauges", "error", err)
+		return
+	}
+	o.metrics.pending.Set(float64(pending))
+	o.metrics.errored.Set(float64(errored))
+	if oldest.Valid && pending+errored > 0 {
+		o.metrics.oldestAge.Set(time.Since(sqldb.FromMicros(oldest.Int64)).Seconds())
+	} else {
+		o.metrics.oldestAge.Set(0)
+	}
+}

@@ -1,0 +1,200 @@
+// Package sqldb opens a service's database from a DSN, SQLite by default and
+// PostgreSQL when the DSN says so, applies its embedded migrations and runs
+// transactions. Services write one set of SQL for both engines: placeholders
+// are $1, $2...; times are BIGINT Unix microseconds (see Micros); booleans are
+// INTEGER 0/1; JSON is TEXT; money is BIGINT minor units.
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Engine is the database engine behind a DB.
+type Engine string
+
+// Engines.
+const (
+	SQLite   Engine = "sqlite"
+	Postgres Engine = "postgres"
+)
+
+// DB is a service's database.
+type DB struct {
+	*sql.DB
+	engine Engine
+	dsn    string
+}
+
+// Engine tells which engine the DB runs on.
+func (db *DB) Engine() Engine { return db.engine }
+
+// Open opens the database a DSN names: "postgres://..." or "postgresql://..."
+// for PostgreSQL; "sqlite:PATH", "file:PATH" or a plain path for SQLite. For
+// SQLite the directory is created, and WAL, a busy timeout, foreign keys and
+// immediate transactions are switched on.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	var db *DB
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		sdb, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		sdb.SetMaxOpenConns(32)
+		sdb.SetMaxIdleConns(32)
+		sdb.SetConnMaxIdleTime(5 * time.Minute)
+		db = &DB{DB: sdb, engine: Postgres, dsn: dsn}
+	default:
+		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "file:")
+		if path == "" {
+			return nil, errors.New("open sqlite: empty path")
+		}
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i]
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Add("_pragma", "foreign_keys(ON)")
+		q.Set("_txlock", "immediate")
+		q.Set("_time_format", "sqlite")
+		sdb, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		}
+		// One writer at a time is SQLite's rule; a few connections let readers
+		// run beside it under WAL.
+		sdb.SetMaxOpenConns(8)
+		sdb.SetMaxIdleConns(8)
+		db = &DB{DB: sdb, engine: SQLite, dsn: path}
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s database: %w", db.engine, err)
+	}
+	return db, nil
+}
+
+// Tx is a transaction opened by InTx. Work that must happen only once the
+// transaction is durable (waking the outbox relay, invalidating a cache) is
+// registered with AfterCommit.
+type Tx struct {
+	*sql.Tx
+	engine      Engine
+	mu          sync.Mutex
+	afterCommit []func()
+}
+
+// Engine tells which engine the transaction runs on.
+func (tx *Tx) Engine() Engine { return tx.engine }
+
+// AfterCommit registers fn to run after a successful commit.
+func (tx *Tx) AfterCommit(fn func()) {
+	tx.mu.Lock()
+	tx.afterCommit = append(tx.afterCommit, fn)
+	tx.mu.Unlock()
+}
+
+// InTx runs fn in a transaction: committed when fn returns nil, rolled back
+// when it returns an error or panics. A serialization failure or deadlock on
+// PostgreSQL, or SQLITE_BUSY, is retried a few times, so fn must not have
+// effects outside the transaction other than through AfterCommit.
+func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	var err error
+	for attempt := range 5 {
+		err = db.inTx(ctx, fn)
+		if err == nil || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+	}
+	return err
+}
+
+func (db *DB) inTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) (err error) {
+	stx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx := &Tx{Tx: stx, engine: db.engine}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = stx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = stx.Rollback()
+		}
+	}()
+	if err = fn(ctx, tx); err != nil {
+		return err
+	}
+	if err = stx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	for _, f := range tx.afterCommit {
+		f()
+	}
+	return nil
+}
+
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "40001" || pgErr.Code == "40P01"
+	}
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) {
+		c := sqErr.Code() & 0xff
+		return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+	}
+	return false
+}
+
+// IsUniqueViolation tells whether err is a unique or primary key violation.
+func IsUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) {
+		return sqErr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || sqErr.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// Micros converts a time to the BIGINT Unix microseconds stored in tables.
+func Micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// FromMicros converts stored Unix microseconds back to a UTC time; 0 is the
+// zero time.
+func FromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}

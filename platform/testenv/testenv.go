@@ -1,0 +1,205 @@
+// Package testenv gives tests the real things they run against: a fresh
+// database (SQLite in a temp dir, or a new PostgreSQL database when
+// FABRIKA_TEST_ENGINE=postgres) and a JetStream server (embedded, or the
+// external one at FABRIKA_TEST_NATS_URL). When an engine or server is asked
+// for and cannot be reached the test fails: CI must never skip silently.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"io"
+	"io/fs"
+	"net"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/fabrika/fabrika/platform/broker"
+	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/platform/telemetry"
+)
+
+// Environment variables.
+const (
+	EnvEngine   = "FABRIKA_TEST_ENGINE"   // "sqlite" (default) or "postgres"
+	EnvPostgres = "FABRIKA_TEST_POSTGRES" // admin DSN; default postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+	EnvNATS     = "FABRIKA_TEST_NATS_URL" // external JetStream server; default embedded
+)
+
+// Postgres tells whether tests run on PostgreSQL.
+func Postgres() bool { return os.Getenv(EnvEngine) == "postgres" }
+
+// ExternalNATS tells whether tests run on an external NATS server.
+func ExternalNATS() bool { return os.Getenv(EnvNATS) != "" }
+
+// DSN returns the DSN of a new, empty database for the test, dropped when
+// the test ends.
+func DSN(t testing.TB) string {
+	t.Helper()
+	if !Postgres() {
+		return filepath.Join(t.TempDir(), "test.db")
+	}
+	admin := os.Getenv(EnvPostgres)
+	if admin == "" {
+		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatalf("testenv: postgres: %v", err)
+	}
+	defer db.Close()
+	name := "fabrika_test_" + randomHex(6)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("testenv: %s=postgres but PostgreSQL is not usable (%v)", EnvEngine, err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", admin)
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		_, _ = db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("testenv: %s: %v", EnvPostgres, err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// DB opens a fresh database with the platform's migrations and the given
+// service migrations (nil for none).
+func DB(t testing.TB, migrations fs.FS) *sqldb.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqldb.Open(ctx, DSN(t))
+	if err != nil {
+		t.Fatalf("testenv: open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx, migrations); err != nil {
+		t.Fatalf("testenv: migrate: %v", err)
+	}
+	return db
+}
+
+// Broker is a JetStream server for a test.
+type Broker struct {
+	URL    string         // client URL
+	Server *server.Server // nil when external
+	dir    string
+	port   int
+}
+
+// externalLock serialises tests of one package on the shared external
+// server: each gets the stream to itself. (Packages run one at a time in the
+// external suite, go test -p 1.)
+var externalLock sync.Mutex
+
+// NewBroker returns an embedded server listening on a random local port, or
+// the external server with the FABRIKA stream and its consumers deleted.
+func NewBroker(t testing.TB) *Broker {
+	t.Helper()
+	if url := os.Getenv(EnvNATS); url != "" {
+		externalLock.Lock()
+		t.Cleanup(externalLock.Unlock)
+		nc, err := nats.Connect(url, nats.Timeout(5*time.Second))
+		if err != nil {
+			t.Fatalf("testenv: %s=%s but NATS is not reachable: %v", EnvNATS, url, err)
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := js.DeleteStream(ctx, broker.StreamName); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Fatalf("testenv: reset stream: %v", err)
+		}
+		return &Broker{URL: url}
+	}
+	b := &Broker{dir: t.TempDir(), port: -1}
+	b.start(t)
+	t.Cleanup(b.Stop)
+	return b
+}
+
+func (b *Broker) start(t testing.TB) {
+	t.Helper()
+	s, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: b.dir, Port: b.port})
+	if err != nil {
+		t.Fatalf("testenv: embedded nats: %v", err)
+	}
+	b.Server = s
+	b.URL = s.ClientURL()
+	b.port = s.Addr().(*net.TCPAddr).Port // keep the port across restarts
+}
+
+// Stop shuts the embedded server down (a broker outage).
+func (b *Broker) Stop() {
+	if b.Server != nil {
+		b.Server.Shutdown()
+		b.Server.WaitForShutdown()
+	}
+}
+
+// Restart starts the embedded server again on the same port and store.
+func (b *Broker) Restart(t testing.TB) {
+	t.Helper()
+	if b.dir == "" {
+		t.Fatal("testenv: cannot restart an external server")
+	}
+	b.start(t)
+}
+
+// Connect connects to the broker; the connection reconnects for ever and is
+// closed when the test ends.
+func (b *Broker) Connect(t testing.TB, name string) *nats.Conn {
+	t.Helper()
+	nc, err := broker.Connect(b.URL, nil, name, Logger(t))
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// Logger returns a logger that writes to the test log when -v, else nowhere.
+func Logger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return telemetry.NewLogger(os.Stderr, "test", slog.LevelDebug)
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// HostConfig returns a host configuration for a service on a fresh database
+// and a random local port, with fast retry timings for tests.
+func HostConfig(t testing.TB, service string, migrations fs.FS) host.Config {
+	return host.Config{Service: service, DSN: DSN(t), HTTPAddr: "127.0.0.1:0", Migrations: migrations}
+}
+
+// Deps returns host dependencies connected to b.
+func (b *Broker) Deps(t testing.TB, name string) host.Deps {
+	return host.Deps{Logger: Logger(t), NATS: b.Connect(t, name), TracerProvider: noop.NewTracerProvider()}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

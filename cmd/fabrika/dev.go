@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/fabrika/fabrika/platform/broker"
+	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/telemetry"
+)
+
+// Config is the whole platform's configuration for `fabrika dev`.
+type Config struct {
+	DataDir      string // one SQLite file per service and the embedded NATS store
+	NATSURL      string // external NATS; empty runs the embedded one
+	NATSListen   string // host:port where the embedded NATS also listens; empty = in-process only
+	Host         string // interface the services listen on
+	BasePort     int    // gateway's port; services take the next ones
+	OTLPEndpoint string
+	LogLevel     slog.Level
+	LogOutput    io.Writer
+	CookieSecure bool
+	// DSNs overrides a service's database (e.g. PostgreSQL); the key is the
+	// service name.
+	DSNs map[string]string
+	// Only, when set, starts just these services.
+	Only []string
+}
+
+// Main is the running platform; tests build one with NewMain and Run it.
+type Main struct {
+	Config Config
+
+	mu     sync.Mutex
+	addrs  map[string]string
+	ready  chan struct{}
+	signer *identity.Signer
+}
+
+// NewMain returns a Main with the defaults.
+func NewMain() *Main {
+	return &Main{
+		Config: Config{DataDir: "data", Host: "127.0.0.1", BasePort: 8080, LogLevel: slog.LevelInfo, LogOutput: os.Stderr, DSNs: map[string]string{}},
+		addrs:  map[string]string{},
+		ready:  make(chan struct{}),
+	}
+}
+
+// ParseFlags reads flags, with FABRIKA_* environment variables as defaults.
+func (m *Main) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("fabrika dev", flag.ContinueOnError)
+	c := &m.Config
+	fs.StringVar(&c.DataDir, "data-dir", env("FABRIKA_DATA_DIR", c.DataDir), "directory for the SQLite files and the embedded NATS store")
+	fs.StringVar(&c.NATSURL, "nats-url", env("FABRIKA_NATS_URL", ""), "external NATS server or cluster URL; empty runs NATS embedded")
+	fs.StringVar(&c.NATSListen, "nats-listen", env("FABRIKA_NATS_LISTEN", ""), "host:port on which the embedded NATS also accepts outside clients")
+	fs.StringVar(&c.Host, "host", env("FABRIKA_HOST", c.Host), "interface every service listens on")
+	port, err := strconv.Atoi(env("FABRIKA_BASE_PORT", strconv.Itoa(c.BasePort)))
+	if err != nil {
+		return fmt.Errorf("FABRIKA_BASE_PORT: %w", err)
+	}
+	fs.IntVar(&c.BasePort, "base-port", port, "the gateway's port; shop, crm, mes-calc, mes-operator, mes-api take the next five")
+	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", env("FABRIKA_OTLP_ENDPOINT", ""), "OTLP/HTTP endpoint for traces (host:port); empty exports none")
+	level := fs.String("log-level", env("FABRIKA_LOG_LEVEL", "info"), "debug, info, warn or error")
+	secure := fs.Bool("cookie-secure", env("FABRIKA_COOKIE_SECURE", "false") == "true", "mark cookies Secure (behind TLS)")
+	only := fs.String("only", env("FABRIKA_ONLY", ""), "comma-separated services to start (default: all)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("log level: %w", err)
+	}
+	if c.BasePort < 1 || c.BasePort+len(serviceNames) > 65535 {
+		return fmt.Errorf("base port %d out of range", c.BasePort)
+	}
+	c.CookieSecure = *secure
+	if *only != "" {
+		for _, s := range strings.Split(*only, ",") {
+			s = strings.TrimSpace(s)
+			if !isService(s) {
+				return fmt.Errorf("unknown service %q (known: %s)", s, strings.Join(serviceNames, ", "))
+			}
+			c.Only = append(c.Only, s)
+		}
+	}
+	for _, s := range serviceNames {
+		if dsn := os.Getenv(dsnEnv(s)); dsn != "" {
+			c.DSNs[s] = dsn
+		}
+	}
+	return nil
+}
+
+func env(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}
+
+// dsnEnv is the variable that sets a service's DSN: FABRIKA_MES_CALC_DSN.
+func dsnEnv(service string) string {
+	return "FABRIKA_" + strings.ToUpper(strings.ReplaceAll(service, "-", "_")) + "_DSN"
+}
+
+// serviceNames in start order; the gateway comes last, once its upstreams
+// listen. Port = BasePort + index in portOrder.
+var serviceNames = []string{"shop", "crm", "mes-calc", "mes-operator", "mes-api", "gateway"}
+
+func isService(s string) bool {
+	for _, n := range serviceNames {
+		if n == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Main) port(service string) int {
+	switch service {
+	case "gateway":
+		return m.Config.BasePort
+	case "shop":
+		return m.Config.BasePort + 1
+	case "crm":
+		return m.Config.BasePort + 2
+	case "mes-calc":
+		return m.Config.BasePort + 3
+	case "mes-operator":
+		return m.Config.BasePort + 4
+	default: // mes-api
+		return m.Config.BasePort + 5
+	}
+}
+
+func (m *Main) enabled(service string) bool {
+	if len(m.Config.Only) == 0 {
+		return true
+	}
+	for _, s := range m.Config.Only {
+		if s == service {
+			return true
+		}
+	}
+	return false
+}
+
+// Addr returns where a started service listens ("" before Ready).
+func (m *Main) Addr(service string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.addrs[service]
+}
+
+// Ready is closed once every service listens.
+func (m *Main) Ready() <-chan struct{} { return m.ready }
+
+// Signer signs staff identity tokens the services accept (for tests).
+func (m *Main) Signer() *identity.Signer { return m.signer }
+
+// Run starts the platform and blocks until ctx is cancelled, then stops
+// every service gracefully: HTTP first, then consumers, then the relays,
+// then the broker.
+func (m *Main) Run(ctx context.Context) error {
+	c := m.Config
+	log := telemetry.NewLogger(c.LogOutput, "fabrika", c.LogLevel)
+	if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+
+	var ns *server.Server
+	natsURL := c.NATSURL
+	if natsURL == "" {
+		ecfg := broker.EmbeddedConfig{StoreDir: filepath.Join(c.DataDir, "nats")}
+		if c.NATSListen != "" {
+			h, p, err := net.SplitHostPort(c.NATSListen)
+			if err != nil {
+				return fmt.Errorf("nats listen: %w", err)
+			}
+			if ecfg.Port, err = strconv.Atoi(p); err != nil {
+				return fmt.Errorf("nats listen port: %w", err)
+			}
+			ecfg.Host = h
+		}
+		var err error
+		if ns, err = broker.StartEmbedded(ecfg); err != nil {
+			return err
+		}
+		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+		natsURL = ns.ClientURL()
+		log.Info("embedded NATS JetStream started", "store", ecfg.StoreDir, "listen", c.NATSListen)
+	}
+
+	pub, priv, err := identity.GenerateKey()
+	if err != nil {
+		return err
+	}
+	m.signer = identity.NewSigner(priv)
+	verifier := identity.NewVerifier(pub)
+
+	type running struct {
+		name string
+		h    *host.Host
+		app  http.Handler
+		bg   []func(context.Context) error
+		tp   *sdktrace.TracerProvider
+		nc   *nats.Conn
+	}
+	var started []running
+	defer func() {
+		for _, r := range started {
+			r.nc.Close()
+			_ = r.tp.Shutdown(context.Background())
+		}
+	}()
+	for _, name := range serviceNames {
+		if !m.enabled(name) {
+			continue
+		}
+		slog := telemetry.NewLogger(c.LogOutput, name, c.LogLevel)
+		tp, err := telemetry.NewTracerProvider(ctx, name, c.OTLPEndpoint)
+		if err != nil {
+			return err
+		}
+		nc, err := broker.Connect(natsURL, ns, "fabrika-"+name, slog)
+		if err != nil {
+			return err
+		}
+		dsn := c.DSNs[name]
+		if dsn == "" {
+			dsn = filepath.Join(c.DataDir, name+".db")
+		}
+		hcfg := host.Config{Service: name, DSN: dsn, HTTPAddr: net.JoinHostPort(c.Host, strconv.Itoa(m.port(name)))}
+		wiring := m.wire(name, verifier, priv)
+		hcfg.Migrations = wiring.migrations
+		h, err := host.Open(ctx, hcfg, host.Deps{Logger: telemetry.NewLogger(c.LogOutput, "", c.LogLevel), NATS: nc, TracerProvider: tp})
+		if err != nil {
+			nc.Close()
+			return err
+		}
+		app, bg, err := wiring.build(ctx, h)
+		if err != nil {
+			h.DB.Close()
+			nc.Close()
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		started = append(started, running{name: name, h: h, app: app, bg: bg, tp: tp, nc: nc})
+		m.mu.Lock()
+		m.addrs[name] = h.Addr()
+		m.mu.Unlock()
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(started))
+	for _, r := range started {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.h.Run(runCtx, r.app, r.bg...); err != nil {
+				errs <- fmt.Errorf("%s: %w", r.name, err)
+				cancel()
+			}
+		}()
+	}
+	close(m.ready)
+	m.printWelcome(c.LogOutput)
+	log.Info("fabrika is running; Ctrl-C stops it gracefully")
+	<-runCtx.Done()
+	log.Info("stopping")
+	wg.Wait()
+	close(errs)
+	var all []error
+	for e := range errs {
+		all = append(all, e)
+	}
+	return errors.Join(all...)
+}
+
+func (m *Main) printWelcome(w io.Writer) {
+	var b strings.Builder
+	b.WriteString("\nFabrika is running. Open:\n")
+	if a := m.Addr("gateway"); a != "" {
+		fmt.Fprintf(&b, "  shop (customers)           http://%s/\n", a)
+		fmt.Fprintf(&b, "  staff sign-in              http://%s/staff/login   (create the first admin: fabrika admin create)\n", a)
+		fmt.Fprintf(&b, "  CRM (managers)             http://%s/crm/orders\n", a)
+		fmt.Fprintf(&b, "  shop floor (operators)     http://%s/mes/\n", a)
+		fmt.Fprintf(&b, "  B2B API                    http://%s/api/v1/openapi.json\n", a)
+	}
+	b.WriteString("Internal addresses (metrics, health, admin; not public in production):\n")
+	for _, n := range serviceNames {
+		if a := m.Addr(n); a != "" {
+			fmt.Fprintf(&b, "  %-13s http://%s/metrics  /readyz  /admin/outbox  /admin/dead-letters\n", n, a)
+		}
+	}
+	fmt.Fprintln(w, b.String())
+}

@@ -1,0 +1,63 @@
+// Command fabrika runs the whole platform on one machine and administers it.
+//
+//	fabrika [dev] [flags]        start the embedded NATS and every service
+//	fabrika outbox list|retry|drop --service NAME [--id ID]
+//	fabrika deadletter list|replay|discard --service NAME [--id ID]
+//	fabrika admin create --login NAME --role admin|manager|operator [--workstations a,b]
+//	fabrika apiclient create --name COMPANY [--scopes ...]
+//
+// Flags may also be given as FABRIKA_* environment variables (see README).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "fabrika:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	cmd := "dev"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "dev":
+		m := NewMain()
+		if err := m.ParseFlags(args); err != nil {
+			return err
+		}
+		return m.Run(ctx)
+	case "outbox":
+		return outboxCommand(ctx, args)
+	case "deadletter":
+		return deadLetterCommand(ctx, args)
+	case "admin":
+		return adminCommand(ctx, args)
+	case "apiclient":
+		return apiClientCommand(ctx, args)
+	case "help", "-h", "--help":
+		fmt.Println(usage)
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	}
+}
+
+const usage = `usage:
+  fabrika [dev] [flags]                                  run the whole platform (embedded NATS, one SQLite file per service)
+  fabrika outbox list|retry|drop --service NAME [--id ID|all] [--status error]
+  fabrika deadletter list|replay|discard --service NAME [--id ID]
+  fabrika admin create --login NAME --role admin|manager|operator [--workstations laser,press_brake]
+  fabrika apiclient create --name COMPANY [--scopes orders:read,orders:write,webhooks:manage] [--rate 10]
+run "fabrika dev -h" for the platform's flags`

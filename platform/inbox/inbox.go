@@ -13,8 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"slices"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -241,12 +241,12 @@ func (in *Inbox) ensureConsumer(ctx context.Context, s subscription) (jetstream.
 	return c, nil
 }
 
-// consume fetches messages and hands each to the worker of its key.
+// consume fetches messages and hands each to the worker of its key. When
+// the fetch stops for another reason than ctx (the consumer was deleted, for
+// example by an operator or a broker that lost its store), the consumer is
+// declared again and fetching resumes: a subscription must never go quiet
+// while the service runs.
 func (in *Inbox) consume(ctx context.Context, c jetstream.Consumer, s subscription) error {
-	it, err := c.Messages(jetstream.PullMaxMessages(256))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", in.ConsumerName(s.name), err)
-	}
 	queues := make([]chan jetstream.Msg, in.cfg.Workers)
 	var wg sync.WaitGroup
 	for i := range queues {
@@ -259,25 +259,57 @@ func (in *Inbox) consume(ctx context.Context, c jetstream.Consumer, s subscripti
 			}
 		}()
 	}
+	defer func() {
+		for _, q := range queues {
+			close(q)
+		}
+		wg.Wait()
+	}()
+	backoff := in.cfg.BaseDelay
+	for {
+		err := in.fetch(ctx, c, s, queues)
+		if ctx.Err() != nil || errors.Is(err, jetstream.ErrConnectionClosed) {
+			return nil
+		}
+		in.log.ErrorContext(ctx, "inbox fetch stopped; declaring the consumer again", "consumer", in.ConsumerName(s.name), "error", err, "retry_in", backoff.String())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(max(2*backoff, 100*time.Millisecond), in.cfg.MaxDelay)
+		if nc, err := in.ensureConsumer(ctx, s); err == nil {
+			c, backoff = nc, in.cfg.BaseDelay
+		} else if ctx.Err() == nil {
+			in.log.WarnContext(ctx, "inbox consumer not declared yet", "consumer", in.ConsumerName(s.name), "error", err)
+		}
+	}
+}
+
+// fetch runs one message iterator until ctx ends (nil) or it fails.
+func (in *Inbox) fetch(ctx context.Context, c jetstream.Consumer, s subscription, queues []chan jetstream.Msg) error {
+	it, err := c.Messages(jetstream.PullMaxMessages(256))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", in.ConsumerName(s.name), err)
+	}
 	stop := context.AfterFunc(ctx, it.Drain)
 	defer stop()
+	defer it.Stop()
 	for {
 		m, err := it.Next()
 		if err != nil {
-			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				in.log.ErrorContext(ctx, "inbox fetch stopped", "consumer", in.ConsumerName(s.name), "error", err)
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) && ctx.Err() != nil {
+				return nil
 			}
-			break
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) && !errors.Is(err, jetstream.ErrConnectionClosed) {
+				err = fmt.Errorf("%w (the consumer may have been deleted)", err)
+			}
+			return err
 		}
 		h := fnv.New32a()
 		h.Write([]byte(m.Headers().Get("Fabrika-Key")))
 		queues[h.Sum32()%uint32(len(queues))] <- m
 	}
-	for _, q := range queues {
-		close(q)
-	}
-	wg.Wait()
-	return nil
 }
 
 // process runs one delivery: the handler and the inbox record in one

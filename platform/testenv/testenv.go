@@ -13,8 +13,8 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"net"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -29,6 +29,8 @@ import (
 
 	"github.com/fabrika/fabrika/platform/broker"
 	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/platform/inbox"
+	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/telemetry"
 )
@@ -190,7 +192,14 @@ func Logger(t testing.TB) *slog.Logger {
 // HostConfig returns a host configuration for a service on a fresh database
 // and a random local port, with fast retry timings for tests.
 func HostConfig(t testing.TB, service string, migrations fs.FS) host.Config {
-	return host.Config{Service: service, DSN: DSN(t), HTTPAddr: "127.0.0.1:0", Migrations: migrations}
+	return host.Config{
+		Service: service, DSN: DSN(t), HTTPAddr: "127.0.0.1:0", Migrations: migrations,
+		// A test waits for retries, so they come quickly; the relay still sweeps
+		// on its own (Interval) and wakes at once on commit.
+		Outbox: outbox.Config{Interval: 200 * time.Millisecond, BaseBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
+			PublishTimeout: 2 * time.Second, Lease: 10 * time.Second},
+		Inbox: inbox.Config{BaseDelay: 50 * time.Millisecond, MaxDelay: time.Second, AckWait: 5 * time.Second},
+	}
 }
 
 // Deps returns host dependencies connected to b.

@@ -71,6 +71,8 @@ type Host struct {
 	ln      net.Listener
 	ready   atomic.Bool
 	checks  []func(context.Context) error
+
+	httpMetrics *httpx.Metrics
 }
 
 // Open opens the database, applies the migrations, builds the outbox and the
@@ -86,6 +88,11 @@ func Open(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 	h := &Host{cfg: cfg, NATS: deps.NATS, Log: log, TP: deps.TracerProvider, Prop: telemetry.Propagator()}
 	h.Tracer = deps.TracerProvider.Tracer("github.com/fabrika/fabrika/services/" + cfg.Service)
 	h.reg, h.Metrics = telemetry.NewRegistry(cfg.Service)
+	hm, err := httpx.NewMetrics(h.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	h.httpMetrics = hm
 
 	db, err := sqldb.Open(ctx, cfg.DSN)
 	if err != nil {
@@ -160,7 +167,11 @@ func (h *Host) Handler(app http.Handler) http.Handler {
 	if app != nil {
 		mux.Handle("/", app)
 	}
-	return httpx.Observe(h.cfg.Service, h.Log, h.TP, h.Prop, mux)
+	var next http.Handler = mux
+	if h.httpMetrics != nil {
+		next = h.httpMetrics.Instrument(mux)
+	}
+	return httpx.Observe(h.cfg.Service, h.Log, h.TP, h.Prop, next)
 }
 
 func (h *Host) readyz(w http.ResponseWriter, r *http.Request) {

@@ -123,5 +123,5 @@ type field struct {
 	empty bool
 }
 
-func str(name, v string) field          { return field{name, strings.TrimSpace(v) == ""} }
+func str(name, v string) field            { return field{name, strings.TrimSpace(v) == ""} }
 func when(name string, t time.Time) field { return field{name, t.IsZero()} }

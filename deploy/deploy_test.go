@@ -1,0 +1,70 @@
+// Package deploy holds what runs Fabrika in production: Prometheus scrape
+// configuration and alert rules. Its test keeps the rules honest: every
+// metric an alert uses is one the code registers, and every alert has a
+// runbook section.
+package deploy
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestAlertsUseRealMetricsAndHaveRunbooks(t *testing.T) {
+	rules, err := os.ReadFile("prometheus/alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runbook, err := os.ReadFile("../docs/runbook.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var source strings.Builder
+	err = filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "data") {
+			return filepath.SkipDir
+		}
+		if strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			source.Write(b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	metric := regexp.MustCompile(`fabrika_[a-z_]+`)
+	suffix := regexp.MustCompile(`_(bucket|sum|count)$`)
+	seen := map[string]bool{}
+	for _, m := range metric.FindAllString(string(rules), -1) {
+		name := suffix.ReplaceAllString(m, "")
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		if !strings.Contains(source.String(), `"`+name+`"`) {
+			t.Errorf("alerts.yml uses %s, which no service registers", name)
+		}
+	}
+	if len(seen) < 5 {
+		t.Fatalf("found only %d metrics in the rules", len(seen))
+	}
+	alert := regexp.MustCompile(`alert: (\w+)`)
+	for _, m := range alert.FindAllStringSubmatch(string(rules), -1) {
+		if !strings.Contains(string(runbook), "## "+m[1]) {
+			t.Errorf("alert %s has no '## %s' section in docs/runbook.md", m[1], m[1])
+		}
+		if !strings.Contains(string(rules), "docs/runbook.md#"+strings.ToLower(m[1])) {
+			t.Errorf("alert %s does not link its runbook", m[1])
+		}
+	}
+}

@@ -1,0 +1,60 @@
+// Package app holds the CRM's use cases: applying the platform's order
+// events to the CRM's tables (events.go), the manager actions written with
+// their outbox message in one transaction (actions.go), and the queries
+// behind the pages with their cache (queries.go).
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/fabrika/fabrika/platform/outbox"
+	"github.com/fabrika/fabrika/platform/sqldb"
+)
+
+// Enqueuer writes a message in the caller's transaction; *outbox.Outbox is one.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, tx *sqldb.Tx, msg outbox.Message) error
+}
+
+// App is the CRM's use cases over its database.
+type App struct {
+	db         *sqldb.DB
+	out        Enqueuer
+	cache      *pageCache
+	thresholds map[string]time.Duration
+	now        func() time.Time
+}
+
+// Options configure an App.
+type Options struct {
+	// CacheSize is how many list pages the cache keeps; negative disables it.
+	CacheSize int
+	// CacheTTL bounds how long a page is served from the cache (another CRM
+	// instance's writes do not invalidate this one's cache).
+	CacheTTL time.Duration
+	// Stuck maps a status to how long an order may stay in it.
+	Stuck map[string]time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// New builds the use cases.
+func New(db *sqldb.DB, out Enqueuer, opt Options) *App {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &App{db: db, out: out, cache: newPageCache(opt.CacheSize, opt.CacheTTL, opt.Now), thresholds: opt.Stuck, now: opt.Now}
+}
+
+// invalidate drops cached pages once tx commits.
+func (a *App) invalidate(tx *sqldb.Tx) { tx.AfterCommit(a.cache.invalidate) }
+
+func money(amount int64, currency string) string {
+	sign := ""
+	if amount < 0 {
+		sign, amount = "-", -amount
+	}
+	return fmt.Sprintf("%s%d.%02d %s", sign, amount/100, amount%100, currency)
+}

@@ -1,0 +1,268 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/inbox"
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/services/crm/internal/order"
+	"github.com/fabrika/fabrika/services/crm/internal/store"
+)
+
+// Consumed lists the event types the CRM consumes. Its own events
+// (confirmed, on hold, resumed, assigned, note added, compensation granted)
+// are written when the action is taken; order.cancelled is consumed too
+// because another service may cancel (its own come back as no-ops: the
+// message id is in the timeline already).
+var Consumed = []string{contracts.OrderPlaced, contracts.OrderPriced, contracts.OrderNeedsReview, contracts.OrderInProduction,
+	contracts.OperationFinished, contracts.OrderProduced, contracts.OrderShipped, contracts.OrderCancelRequested, contracts.OrderCancelled}
+
+// Handlers are the inbox handlers keyed by subject.
+func (a *App) Handlers() map[string]inbox.Handler {
+	h := map[string]inbox.Handler{
+		contracts.Subject(contracts.OrderPlaced): nil, // set below: it replays parked events through h
+		contracts.Subject(contracts.OrderPriced): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderPricedV1) error {
+			return a.onOrderEvent(ctx, tx, m, contracts.OrderPriced, p.OrderID, p.PricedAt, func(o *store.Order) (string, string, error) {
+				a.applyPrice(ctx, o, p)
+				if err := store.PriceLines(ctx, tx, o.ID, p.Lines); err != nil {
+					return "", "", err
+				}
+				return fmt.Sprintf("Priced at %s (price list v%d), %d routing steps, ship date %s%s", money(p.Total, p.Currency),
+					p.PriceListVersion, len(p.Routing), p.ShipDate, map[bool]string{true: ", rush", false: ""}[p.Rush]), "", nil
+			})
+		}),
+		contracts.Subject(contracts.OrderNeedsReview): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderNeedsReviewV1) error {
+			return a.onOrderEvent(ctx, tx, m, contracts.OrderNeedsReview, p.OrderID, p.At, func(o *store.Order) (string, string, error) {
+				if a.advance(o, contracts.StatusNeedsReview, p.At) {
+					o.ReviewReason = p.Reason
+				}
+				return "Needs review: " + p.Reason, "", nil
+			})
+		}),
+		contracts.Subject(contracts.OrderInProduction): a.statusHandler(contracts.OrderInProduction, contracts.StatusInProduction, "Production started"),
+		contracts.Subject(contracts.OrderProduced):     a.statusHandler(contracts.OrderProduced, contracts.StatusProduced, "Produced"),
+		contracts.Subject(contracts.OrderCancelled):    a.statusHandler(contracts.OrderCancelled, contracts.StatusCancelled, "Cancelled"),
+		contracts.Subject(contracts.OrderCancelRequested): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderStatusChangedV1) error {
+			return a.onOrderEvent(ctx, tx, m, contracts.OrderCancelRequested, p.OrderID, p.At, func(o *store.Order) (string, string, error) {
+				if o.Status != contracts.StatusCancelled && o.Status != contracts.StatusShipped {
+					o.CancelRequested = true
+				}
+				return withReason("The customer asked to cancel", p.Reason), p.By, nil
+			})
+		}),
+		contracts.Subject(contracts.OperationFinished): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OperationFinishedV1) error {
+			return a.onOrderEvent(ctx, tx, m, contracts.OperationFinished, p.OrderID, p.At, func(o *store.Order) (string, string, error) {
+				s := fmt.Sprintf("Line %d step %d %s on %s finished: %d good, %d scrap", p.LineNo, p.Seq, p.Operation, p.Workstation, p.GoodQty, p.ScrapQty)
+				if p.ScrapReason != "" {
+					s += " (" + p.ScrapReason + ")"
+				}
+				return s, p.Operator, nil
+			})
+		}),
+		contracts.Subject(contracts.OrderShipped): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderShippedV1) error {
+			return a.onOrderEvent(ctx, tx, m, contracts.OrderShipped, p.OrderID, p.At, func(o *store.Order) (string, string, error) {
+				if a.advance(o, contracts.StatusShipped, p.At) {
+					o.Carrier, o.TrackingNumber = p.Carrier, p.TrackingNumber
+				}
+				return fmt.Sprintf("Shipped with %s, tracking number %s", p.Carrier, p.TrackingNumber), p.By, nil
+			})
+		}),
+	}
+	h[contracts.Subject(contracts.OrderPlaced)] = inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderPlacedV1) error {
+		return a.onPlaced(ctx, tx, m, p, h)
+	})
+	return h
+}
+
+func withReason(s, reason string) string {
+	if reason != "" {
+		return s + ": " + reason
+	}
+	return s
+}
+
+func (a *App) statusHandler(eventType, status, text string) inbox.Handler {
+	return inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderStatusChangedV1) error {
+		return a.onOrderEvent(ctx, tx, m, eventType, p.OrderID, p.At, func(o *store.Order) (string, string, error) {
+			if a.advance(o, status, p.At) && status == contracts.StatusCancelled {
+				if err := a.uncount(ctx, tx, o); err != nil {
+					return "", "", err
+				}
+				o.CancelReason = p.Reason
+			}
+			return withReason(text, p.Reason), p.By, nil
+		})
+	})
+}
+
+// advance moves o to status if that is forward; it tells whether it did.
+func (a *App) advance(o *store.Order, status string, at time.Time) bool {
+	ns, changed := o.State().Advance(status)
+	if !changed {
+		return false
+	}
+	if ns.Status != o.Status {
+		o.StatusSince = at
+	}
+	o.Status, o.HeldFrom = ns.Status, ns.HeldFrom
+	return true
+}
+
+// applyPrice keeps the binding price whatever the status (a late price is
+// still the price), and moves the status to priced when that is forward.
+func (a *App) applyPrice(_ context.Context, o *store.Order, p contracts.OrderPricedV1) {
+	a.advance(o, contracts.StatusPriced, p.PricedAt)
+	o.Priced = true
+	o.Total = p.Total
+	if o.Status != contracts.StatusCancelled {
+		o.CountedTotal = p.Total
+	}
+	o.CalcVersion = p.PriceListVersion
+	o.Routing, o.ShipDate, o.LeadDays, o.Rush = p.Routing, p.ShipDate, p.LeadDays, p.Rush
+	if o.Currency == "" {
+		o.Currency = p.Currency
+	}
+}
+
+// uncount takes a cancelled order out of its customer's total spent.
+func (a *App) uncount(ctx context.Context, tx *sqldb.Tx, o *store.Order) error {
+	if o.CountedTotal == 0 {
+		return nil
+	}
+	if err := store.AddToCustomer(ctx, tx, o.CustomerID, 0, -o.CountedTotal, o.Currency); err != nil {
+		return err
+	}
+	o.CountedTotal = 0
+	return nil
+}
+
+// onOrderEvent applies an event to a known order, or parks it until the
+// order arrives. apply changes the order in memory and returns the timeline
+// summary and who caused the event.
+func (a *App) onOrderEvent(ctx context.Context, tx *sqldb.Tx, m inbox.Message, eventType, orderID string, at time.Time,
+	apply func(o *store.Order) (summary, by string, err error)) error {
+	o, err := store.GetOrder(ctx, tx, orderID)
+	if errors.Is(err, order.ErrNotFound) {
+		return store.Park(ctx, tx, store.Parked{MessageID: m.ID, OrderID: orderID, Type: eventType, Payload: m.Payload, At: at, ReceivedAt: a.now()})
+	}
+	if err != nil {
+		return err
+	}
+	if seen, err := store.HasEvent(ctx, tx, orderID, m.ID); err != nil || seen {
+		return err
+	}
+	before := o
+	beforeCounted := o.CountedTotal
+	summary, by, err := apply(&o)
+	if err != nil {
+		return err
+	}
+	if o.CountedTotal != beforeCounted && o.Status != contracts.StatusCancelled {
+		if err := store.AddToCustomer(ctx, tx, o.CustomerID, 0, o.CountedTotal-beforeCounted, o.Currency); err != nil {
+			return err
+		}
+	}
+	if changed(before, o) {
+		o.UpdatedAt = a.now()
+		if _, err := store.SaveOrder(ctx, tx, o, before.Version, before.Status); err != nil {
+			return err
+		}
+	}
+	if before.Status == o.Status && isStatusEvent(eventType) && statusOf(eventType) != o.Status {
+		summary += " (status stays " + o.Status + ")"
+	}
+	if _, err := store.AddEvent(ctx, tx, store.Event{OrderID: orderID, MessageID: m.ID, Type: eventType,
+		Source: order.Source(eventType, o.Channel), At: at, RecordedAt: a.now(), By: by, Summary: summary}); err != nil {
+		return err
+	}
+	a.invalidate(tx)
+	return nil
+}
+
+func statusOf(eventType string) string {
+	switch eventType {
+	case contracts.OrderPriced:
+		return contracts.StatusPriced
+	case contracts.OrderNeedsReview:
+		return contracts.StatusNeedsReview
+	case contracts.OrderInProduction:
+		return contracts.StatusInProduction
+	case contracts.OrderProduced:
+		return contracts.StatusProduced
+	case contracts.OrderShipped:
+		return contracts.StatusShipped
+	case contracts.OrderCancelled:
+		return contracts.StatusCancelled
+	}
+	return ""
+}
+
+func isStatusEvent(eventType string) bool { return statusOf(eventType) != "" }
+
+func changed(a, b store.Order) bool {
+	return a.Status != b.Status || a.HeldFrom != b.HeldFrom || a.Total != b.Total || a.CountedTotal != b.CountedTotal ||
+		a.Priced != b.Priced || a.CalcVersion != b.CalcVersion || a.ShipDate != b.ShipDate || a.ReviewReason != b.ReviewReason ||
+		a.CancelRequested != b.CancelRequested || a.CancelReason != b.CancelReason || a.Carrier != b.Carrier ||
+		a.TrackingNumber != b.TrackingNumber || a.Manager != b.Manager || len(a.Routing) != len(b.Routing) || a.Rush != b.Rush
+}
+
+// onPlaced creates the customer, the order with its lines and its read
+// model row, then applies the events that were parked for it, all in the
+// inbox's transaction.
+func (a *App) onPlaced(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderPlacedV1, handlers map[string]inbox.Handler) error {
+	now := a.now()
+	c := store.Customer{ID: p.Customer.ID, Kind: store.KindPerson, Name: p.Customer.Name, Email: p.Customer.Email,
+		Company: p.Customer.Company, Phone: p.Customer.Phone, Currency: p.Currency}
+	if strings.TrimSpace(c.Company) != "" {
+		c.Kind = store.KindCompany
+	}
+	if err := store.UpsertCustomer(ctx, tx, c, now); err != nil {
+		return err
+	}
+	o := store.Order{ID: p.OrderID, Number: p.Number, Channel: p.Channel, CustomerID: c.ID, Status: contracts.StatusPlaced,
+		StatusSince: p.PlacedAt, Version: 1, Currency: p.Currency, QuotedTotal: p.QuotedTotal, Total: p.QuotedTotal,
+		CountedTotal: p.QuotedTotal, PriceListVersion: p.PriceListVersion, Delivery: p.Delivery, PlacedAt: p.PlacedAt, UpdatedAt: now}
+	lines := make([]store.Line, len(p.Lines))
+	for i, l := range p.Lines {
+		lines[i] = store.Line{LineNo: l.LineNo, Product: l.Product, Options: l.Options, Quantity: l.Quantity, Lead: l.Lead,
+			UnitPrice: l.UnitPrice, Total: l.Total}
+	}
+	inserted, err := store.InsertOrder(ctx, tx, o, lines)
+	if err != nil || !inserted {
+		return err // an order.placed seen before under another message id changes nothing
+	}
+	if err := store.AddToCustomer(ctx, tx, c.ID, 1, o.CountedTotal, o.Currency); err != nil {
+		return err
+	}
+	if err := store.InsertListRow(ctx, tx, store.ListRow{OrderID: o.ID, Number: o.Number, Channel: o.Channel, Status: o.Status,
+		StatusSince: o.StatusSince, PlacedAt: o.PlacedAt, Total: o.Total, Currency: o.Currency, CustomerID: c.ID,
+		CustomerName: c.Name, CustomerEmail: c.Email, CustomerCompany: c.Company}); err != nil {
+		return err
+	}
+	summary := fmt.Sprintf("Order %s placed through %s: %d line(s), quoted %s", p.Number, p.Channel, len(p.Lines), money(p.QuotedTotal, p.Currency))
+	if _, err := store.AddEvent(ctx, tx, store.Event{OrderID: o.ID, MessageID: m.ID, Type: contracts.OrderPlaced,
+		Source: order.Source(contracts.OrderPlaced, p.Channel), At: p.PlacedAt, RecordedAt: now, By: p.Customer.Name, Summary: summary}); err != nil {
+		return err
+	}
+	parked, err := store.TakeParked(ctx, tx, o.ID)
+	if err != nil {
+		return err
+	}
+	for _, pk := range parked {
+		subject := contracts.Subject(pk.Type)
+		h, ok := handlers[subject]
+		if !ok {
+			continue
+		}
+		if err := h(ctx, tx, inbox.Message{ID: pk.MessageID, Subject: subject, Key: o.ID, Payload: pk.Payload}); err != nil {
+			return fmt.Errorf("apply parked %s %s: %w", pk.Type, pk.MessageID, err)
+		}
+	}
+	a.invalidate(tx)
+	return nil
+}

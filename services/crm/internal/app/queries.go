@@ -1,0 +1,127 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/fabrika/fabrika/services/crm/internal/listquery"
+	"github.com/fabrika/fabrika/services/crm/internal/store"
+)
+
+// Page is one page of the orders list with the counts per status.
+type Page struct {
+	Rows   []store.ListRow  `json:"orders"`
+	Next   string           `json:"next_cursor,omitempty"`
+	Counts map[string]int64 `json:"counts"`
+	ETag   string           `json:"-"`
+}
+
+// ListOrders returns a page of the orders list, from the cache when it is
+// there.
+func (a *App) ListOrders(ctx context.Context, q listquery.Query) (Page, error) {
+	key := q.Key()
+	if p, ok := a.cache.get(key); ok {
+		return p, nil
+	}
+	gen := a.cache.generation()
+	rows, next, err := store.List(ctx, a.db, q)
+	if err != nil {
+		return Page{}, err
+	}
+	counts, err := store.Counts(ctx, a.db)
+	if err != nil {
+		return Page{}, err
+	}
+	if rows == nil {
+		rows = []store.ListRow{}
+	}
+	p := Page{Rows: rows, Next: next, Counts: counts}
+	p.ETag = etag(p)
+	a.cache.put(key, gen, p)
+	return p, nil
+}
+
+// Card is everything the order card shows.
+type Card struct {
+	Order         store.Order          `json:"order"`
+	Customer      store.Customer       `json:"customer"`
+	Lines         []store.Line         `json:"lines"`
+	Timeline      []store.Event        `json:"timeline"`
+	Notes         []store.Note         `json:"notes"`
+	Compensations []store.Compensation `json:"compensations"`
+}
+
+// OrderCard returns an order's card.
+func (a *App) OrderCard(ctx context.Context, id string) (Card, error) {
+	var c Card
+	var err error
+	if c.Order, err = store.GetOrder(ctx, a.db, id); err != nil {
+		return c, err
+	}
+	if c.Customer, err = store.GetCustomer(ctx, a.db, c.Order.CustomerID); err != nil {
+		return c, err
+	}
+	if c.Lines, err = store.Lines(ctx, a.db, id); err != nil {
+		return c, err
+	}
+	if c.Timeline, err = store.Timeline(ctx, a.db, id); err != nil {
+		return c, err
+	}
+	if c.Notes, err = store.Notes(ctx, a.db, false, id, 200); err != nil {
+		return c, err
+	}
+	c.Compensations, err = store.Compensations(ctx, a.db, false, id, 200)
+	return c, err
+}
+
+// CustomerCard is everything the customer card shows.
+type CustomerCard struct {
+	Customer      store.Customer       `json:"customer"`
+	Orders        []store.ListRow      `json:"orders"`
+	Compensations []store.Compensation `json:"compensations"`
+	Notes         []store.Note         `json:"notes"`
+}
+
+// CustomerCard returns a customer's card with their latest orders.
+func (a *App) CustomerCard(ctx context.Context, id string) (CustomerCard, error) {
+	var c CustomerCard
+	var err error
+	if c.Customer, err = store.GetCustomer(ctx, a.db, id); err != nil {
+		return c, err
+	}
+	if c.Orders, err = store.OrdersOfCustomer(ctx, a.db, id, 100); err != nil {
+		return c, err
+	}
+	if c.Compensations, err = store.Compensations(ctx, a.db, true, id, 200); err != nil {
+		return c, err
+	}
+	c.Notes, err = store.Notes(ctx, a.db, true, id, 200)
+	return c, err
+}
+
+// StuckOrder is an order past its status's threshold.
+type StuckOrder struct {
+	store.ListRow
+	InStatus  string `json:"in_status_for"`
+	Threshold string `json:"threshold"`
+}
+
+// Stuck returns the orders past their status's threshold, oldest first, and
+// how many events wait for an order that never arrived.
+func (a *App) Stuck(ctx context.Context, limit int) ([]StuckOrder, int64, error) {
+	now := a.now()
+	rows, err := store.Stuck(ctx, a.db, a.thresholds, now, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]StuckOrder, len(rows))
+	for i, r := range rows {
+		out[i] = StuckOrder{ListRow: r, InStatus: now.Sub(r.StatusSince).Truncate(time.Minute).String(),
+			Threshold: a.thresholds[r.Status].String()}
+	}
+	parked, err := store.CountParked(ctx, a.db)
+	return out, parked, err
+}
+
+// Thresholds returns the stuck thresholds per status.
+func (a *App) Thresholds() map[string]time.Duration { return a.thresholds }

@@ -1,0 +1,208 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/services/crm/internal/order"
+)
+
+// Order is the CRM's copy of an order.
+type Order struct {
+	ID               string                  `json:"id"`
+	Number           string                  `json:"number"`
+	Channel          string                  `json:"channel"`
+	CustomerID       string                  `json:"customer_id"`
+	Status           string                  `json:"status"`
+	HeldFrom         string                  `json:"held_from,omitempty"`
+	StatusSince      time.Time               `json:"status_since"`
+	Version          int64                   `json:"version"`
+	Currency         string                  `json:"currency"`
+	QuotedTotal      int64                   `json:"quoted_total"`
+	Total            int64                   `json:"total"`
+	CountedTotal     int64                   `json:"-"`
+	Priced           bool                    `json:"priced"`
+	PriceListVersion int64                   `json:"price_list_version"`
+	CalcVersion      int64                   `json:"calculation_version"`
+	Routing          []contracts.RoutingStep `json:"routing"`
+	ShipDate         string                  `json:"ship_date,omitempty"`
+	LeadDays         int                     `json:"lead_days,omitempty"`
+	Rush             bool                    `json:"rush"`
+	Manager          string                  `json:"manager,omitempty"`
+	Delivery         contracts.Address       `json:"delivery"`
+	ReviewReason     string                  `json:"review_reason,omitempty"`
+	CancelRequested  bool                    `json:"cancel_requested"`
+	CancelReason     string                  `json:"cancel_reason,omitempty"`
+	Carrier          string                  `json:"carrier,omitempty"`
+	TrackingNumber   string                  `json:"tracking_number,omitempty"`
+	PlacedAt         time.Time               `json:"placed_at"`
+	UpdatedAt        time.Time               `json:"updated_at"`
+}
+
+// State is the order's status state.
+func (o Order) State() order.State { return order.State{Status: o.Status, HeldFrom: o.HeldFrom} }
+
+// Line is one line of an order with its quote and binding price.
+type Line struct {
+	LineNo          int               `json:"line_no"`
+	Product         string            `json:"product"`
+	Options         map[string]string `json:"options"`
+	Quantity        int               `json:"quantity"`
+	Lead            string            `json:"lead"`
+	UnitPrice       int64             `json:"unit_price"`
+	Total           int64             `json:"total"`
+	PricedUnitPrice int64             `json:"priced_unit_price"`
+	PricedTotal     int64             `json:"priced_total"`
+}
+
+const orderColumns = `id, number, channel, customer_id, status, held_from, status_since, version, currency, quoted_total, total,
+	counted_total, priced, price_list_version, calc_version, routing, ship_date, lead_days, rush, manager, delivery, review_reason,
+	cancel_requested, cancel_reason, carrier, tracking_number, placed_at, updated_at`
+
+// GetOrder returns an order or order.ErrNotFound.
+func GetOrder(ctx context.Context, q Querier, id string) (Order, error) {
+	var o Order
+	var since, placed, updated int64
+	var priced, rush, cancelReq int
+	var routing, delivery string
+	err := q.QueryRowContext(ctx, `SELECT `+orderColumns+` FROM crm_orders WHERE id = $1`, id).Scan(
+		&o.ID, &o.Number, &o.Channel, &o.CustomerID, &o.Status, &o.HeldFrom, &since, &o.Version, &o.Currency, &o.QuotedTotal, &o.Total,
+		&o.CountedTotal, &priced, &o.PriceListVersion, &o.CalcVersion, &routing, &o.ShipDate, &o.LeadDays, &rush, &o.Manager, &delivery,
+		&o.ReviewReason, &cancelReq, &o.CancelReason, &o.Carrier, &o.TrackingNumber, &placed, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return o, fmt.Errorf("order %s: %w", id, order.ErrNotFound)
+	}
+	if err != nil {
+		return o, fmt.Errorf("get order %s: %w", id, err)
+	}
+	o.StatusSince, o.PlacedAt, o.UpdatedAt = sqldb.FromMicros(since), sqldb.FromMicros(placed), sqldb.FromMicros(updated)
+	o.Priced, o.Rush, o.CancelRequested = priced == 1, rush == 1, cancelReq == 1
+	if err := json.Unmarshal([]byte(routing), &o.Routing); err != nil {
+		return o, fmt.Errorf("order %s routing: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(delivery), &o.Delivery); err != nil {
+		return o, fmt.Errorf("order %s delivery: %w", id, err)
+	}
+	return o, nil
+}
+
+// InsertOrder adds an order with its lines; inserted is false when an order
+// with that id exists already (a replayed order.placed).
+func InsertOrder(ctx context.Context, q Querier, o Order, lines []Line) (inserted bool, err error) {
+	routing, _ := json.Marshal(o.Routing)
+	if o.Routing == nil {
+		routing = []byte("[]")
+	}
+	delivery, _ := json.Marshal(o.Delivery)
+	res, err := q.ExecContext(ctx, `INSERT INTO crm_orders (`+orderColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+		$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) ON CONFLICT (id) DO NOTHING`,
+		o.ID, o.Number, o.Channel, o.CustomerID, o.Status, o.HeldFrom, sqldb.Micros(o.StatusSince), o.Version, o.Currency,
+		o.QuotedTotal, o.Total, o.CountedTotal, boolInt(o.Priced), o.PriceListVersion, o.CalcVersion, string(routing), o.ShipDate,
+		o.LeadDays, boolInt(o.Rush), o.Manager, string(delivery), o.ReviewReason, boolInt(o.CancelRequested), o.CancelReason,
+		o.Carrier, o.TrackingNumber, sqldb.Micros(o.PlacedAt), sqldb.Micros(o.UpdatedAt))
+	if err != nil {
+		return false, fmt.Errorf("insert order %s: %w", o.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil
+	}
+	for _, l := range lines {
+		opts, _ := json.Marshal(l.Options)
+		if _, err := q.ExecContext(ctx, `INSERT INTO crm_order_lines (order_id, line_no, product, options, quantity, lead, unit_price, total)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (order_id, line_no) DO NOTHING`,
+			o.ID, l.LineNo, l.Product, string(opts), l.Quantity, l.Lead, l.UnitPrice, l.Total); err != nil {
+			return false, fmt.Errorf("insert order %s line %d: %w", o.ID, l.LineNo, err)
+		}
+	}
+	return true, nil
+}
+
+// SaveOrder writes an order changed in memory, provided it is still at
+// version seen; its version becomes seen+1. The read model row follows,
+// and the status counters move when the status changed from oldStatus.
+func SaveOrder(ctx context.Context, q Querier, o Order, seen int64, oldStatus string) (Order, error) {
+	routing, _ := json.Marshal(o.Routing)
+	if o.Routing == nil {
+		routing = []byte("[]")
+	}
+	res, err := q.ExecContext(ctx, `UPDATE crm_orders SET status = $3, held_from = $4, status_since = $5, version = $2 + 1,
+		total = $6, counted_total = $7, priced = $8, price_list_version = $9, calc_version = $10, routing = $11, ship_date = $12,
+		lead_days = $13, rush = $14, manager = $15, review_reason = $16, cancel_requested = $17, cancel_reason = $18,
+		carrier = $19, tracking_number = $20, updated_at = $21
+		WHERE id = $1 AND version = $2`,
+		o.ID, seen, o.Status, o.HeldFrom, sqldb.Micros(o.StatusSince), o.Total, o.CountedTotal, boolInt(o.Priced),
+		o.PriceListVersion, o.CalcVersion, string(routing), o.ShipDate, o.LeadDays, boolInt(o.Rush), o.Manager, o.ReviewReason,
+		boolInt(o.CancelRequested), o.CancelReason, o.Carrier, o.TrackingNumber, sqldb.Micros(o.UpdatedAt))
+	if err != nil {
+		return o, fmt.Errorf("save order %s: %w", o.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		var cur int64
+		if err := q.QueryRowContext(ctx, `SELECT version FROM crm_orders WHERE id = $1`, o.ID).Scan(&cur); err != nil {
+			return o, fmt.Errorf("save order %s: %w", o.ID, order.ErrNotFound)
+		}
+		return o, fmt.Errorf("save order %s: %w", o.ID, &order.ConflictError{Seen: seen, Current: cur})
+	}
+	o.Version = seen + 1
+	if _, err := q.ExecContext(ctx, `UPDATE crm_order_list SET status = $2, status_since = $3, total = $4, manager = $5
+		WHERE order_id = $1`, o.ID, o.Status, sqldb.Micros(o.StatusSince), o.Total, o.Manager); err != nil {
+		return o, fmt.Errorf("update order list %s: %w", o.ID, err)
+	}
+	if oldStatus != o.Status {
+		if err := AddCounter(ctx, q, "status:"+oldStatus, -1); err != nil {
+			return o, err
+		}
+		if err := AddCounter(ctx, q, "status:"+o.Status, 1); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// Lines returns an order's lines.
+func Lines(ctx context.Context, q Querier, orderID string) ([]Line, error) {
+	rows, err := q.QueryContext(ctx, `SELECT line_no, product, options, quantity, lead, unit_price, total, priced_unit_price, priced_total
+		FROM crm_order_lines WHERE order_id = $1 ORDER BY line_no`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("order %s lines: %w", orderID, err)
+	}
+	defer rows.Close()
+	var out []Line
+	for rows.Next() {
+		var l Line
+		var opts string
+		if err := rows.Scan(&l.LineNo, &l.Product, &opts, &l.Quantity, &l.Lead, &l.UnitPrice, &l.Total, &l.PricedUnitPrice, &l.PricedTotal); err != nil {
+			return nil, fmt.Errorf("order %s lines: %w", orderID, err)
+		}
+		_ = json.Unmarshal([]byte(opts), &l.Options)
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// PriceLines stores the binding prices of an order's lines.
+func PriceLines(ctx context.Context, q Querier, orderID string, lines []contracts.PricedLine) error {
+	for _, l := range lines {
+		if _, err := q.ExecContext(ctx, `UPDATE crm_order_lines SET priced_unit_price = $3, priced_total = $4
+			WHERE order_id = $1 AND line_no = $2`, orderID, l.LineNo, l.UnitPrice, l.Total); err != nil {
+			return fmt.Errorf("price order %s line %d: %w", orderID, l.LineNo, err)
+		}
+	}
+	return nil
+}
+
+// OrdersOfCustomer returns a customer's latest orders from the read model.
+func OrdersOfCustomer(ctx context.Context, q Querier, customerID string, limit int) ([]ListRow, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+listColumns+` FROM crm_order_list WHERE customer_id = $1
+		ORDER BY placed_at DESC, order_id DESC LIMIT $2`, customerID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("orders of customer %s: %w", customerID, err)
+	}
+	return scanList(rows)
+}

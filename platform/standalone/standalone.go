@@ -1,0 +1,118 @@
+// Package standalone runs one service as its own process, the way it is
+// deployed in production: configuration from FABRIKA_* environment
+// variables, an external NATS, the service's own database, graceful stop on
+// SIGINT/SIGTERM. A service's cmd/<name>/main.go is a call to Main.
+package standalone
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/fabrika/fabrika/platform/broker"
+	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/telemetry"
+)
+
+// Env is what a service's constructor may take from the process
+// environment besides its host.
+type Env struct {
+	// Getenv reads the service's own FABRIKA_* settings.
+	Getenv func(string) string
+	// Verifier checks staff identity tokens (FABRIKA_IDENTITY_PUBLIC_KEY);
+	// nil when the key is not configured.
+	Verifier *identity.Verifier
+	// Signer signs them (FABRIKA_IDENTITY_PRIVATE_KEY; the gateway only).
+	Signer *identity.Signer
+}
+
+// Build constructs a service on its host: its routes and background work.
+type Build func(ctx context.Context, h *host.Host, env Env) (http.Handler, []func(context.Context) error, error)
+
+// Main runs a service until SIGINT or SIGTERM and exits the process.
+func Main(service string, migrations fs.FS, defaultAddr string, build Build) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := Run(ctx, service, migrations, defaultAddr, os.Getenv, build)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", service, err)
+		os.Exit(1)
+	}
+}
+
+// Run is Main without the process: configuration is read with getenv.
+//
+//	FABRIKA_DSN                   database (default ./<service>.db)
+//	FABRIKA_HTTP_ADDR             listen address (default defaultAddr)
+//	FABRIKA_NATS_URL              NATS server or cluster (default nats://127.0.0.1:4222)
+//	FABRIKA_OTLP_ENDPOINT         OTLP/HTTP trace collector (default none)
+//	FABRIKA_LOG_LEVEL             debug|info|warn|error (default info)
+//	FABRIKA_IDENTITY_PUBLIC_KEY   base64 Ed25519 public key of the gateway
+//	FABRIKA_IDENTITY_PRIVATE_KEY  base64 Ed25519 private key or 32-byte seed (gateway)
+func Run(ctx context.Context, service string, migrations fs.FS, defaultAddr string, getenv func(string) string, build Build) error {
+	get := func(k, def string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return def
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(get("FABRIKA_LOG_LEVEL", "info"))); err != nil {
+		return fmt.Errorf("FABRIKA_LOG_LEVEL: %w", err)
+	}
+	log := telemetry.NewLogger(os.Stderr, service, level)
+	env := Env{Getenv: getenv}
+	if k := getenv("FABRIKA_IDENTITY_PUBLIC_KEY"); k != "" {
+		b, err := base64.StdEncoding.DecodeString(k)
+		if err != nil || len(b) != ed25519.PublicKeySize {
+			return errors.New("FABRIKA_IDENTITY_PUBLIC_KEY must be a base64 Ed25519 public key (32 bytes)")
+		}
+		env.Verifier = identity.NewVerifier(ed25519.PublicKey(b))
+	}
+	if k := getenv("FABRIKA_IDENTITY_PRIVATE_KEY"); k != "" {
+		b, err := base64.StdEncoding.DecodeString(k)
+		switch {
+		case err == nil && len(b) == ed25519.SeedSize:
+			b = ed25519.NewKeyFromSeed(b)
+		case err == nil && len(b) == ed25519.PrivateKeySize:
+		default:
+			return errors.New("FABRIKA_IDENTITY_PRIVATE_KEY must be a base64 Ed25519 private key (64 bytes) or seed (32 bytes)")
+		}
+		priv := ed25519.PrivateKey(b)
+		env.Signer = identity.NewSigner(priv)
+		if env.Verifier == nil {
+			env.Verifier = identity.NewVerifier(priv.Public().(ed25519.PublicKey))
+		}
+	}
+	tp, err := telemetry.NewTracerProvider(ctx, service, getenv("FABRIKA_OTLP_ENDPOINT"))
+	if err != nil {
+		return err
+	}
+	defer tp.Shutdown(context.WithoutCancel(ctx))
+	nc, err := broker.Connect(get("FABRIKA_NATS_URL", "nats://127.0.0.1:4222"), nil, "fabrika-"+service, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	h, err := host.Open(ctx, host.Config{
+		Service: service, DSN: get("FABRIKA_DSN", service+".db"), HTTPAddr: get("FABRIKA_HTTP_ADDR", defaultAddr), Migrations: migrations,
+	}, host.Deps{Logger: telemetry.NewLogger(os.Stderr, service, level), NATS: nc, TracerProvider: tp})
+	if err != nil {
+		return err
+	}
+	app, bg, err := build(ctx, h, env)
+	if err != nil {
+		h.DB.Close()
+		return fmt.Errorf("build %s: %w", service, err)
+	}
+	return h.Run(ctx, app, bg...)
+}

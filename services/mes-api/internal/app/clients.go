@@ -1,0 +1,133 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/services/mes-api/internal/apikey"
+	"github.com/fabrika/fabrika/services/mes-api/internal/store"
+)
+
+// MaxRatePerMinute bounds a key's rate limit.
+const MaxRatePerMinute = 100_000
+
+// NewKey is a key just made: Plain is shown once.
+type NewKey struct {
+	store.Key
+	Plain string `json:"key"`
+}
+
+// CreateClient records a company.
+func (a *App) CreateClient(ctx context.Context, name, email string) (store.Client, error) {
+	var c store.Client
+	err := a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		var err error
+		c, err = CreateClientTx(ctx, tx, name, email, a.now())
+		return err
+	})
+	return c, err
+}
+
+// CreateClientTx records a company in the caller's transaction.
+func CreateClientTx(ctx context.Context, q store.Querier, name, email string, now time.Time) (store.Client, error) {
+	name, email = strings.TrimSpace(name), strings.TrimSpace(email)
+	fields := map[string]string{}
+	if name == "" || utf8.RuneCountInString(name) > 200 {
+		fields["name"] = "1 to 200 characters"
+	}
+	if email != "" && (!strings.Contains(email, "@") || len(email) > 254) {
+		fields["email"] = "must be an e-mail address"
+	}
+	if len(fields) > 0 {
+		return store.Client{}, invalid("the client is not valid", fields)
+	}
+	c := store.Client{ID: store.NewID(), Name: name, Email: email, CreatedAt: now.UTC()}
+	return c, store.InsertClient(ctx, q, c)
+}
+
+// CreateKey makes a key for a client.
+func (a *App) CreateKey(ctx context.Context, clientID string, scopes []string, ratePerMinute int) (NewKey, error) {
+	var k NewKey
+	err := a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		c, err := store.GetClient(ctx, tx, clientID)
+		if err != nil {
+			return notFound(err, "client")
+		}
+		if !c.RevokedAt.IsZero() {
+			return fail(KindConflict, "the client is revoked")
+		}
+		if ratePerMinute == 0 {
+			ratePerMinute = a.cfg.DefaultRatePerMinute
+		}
+		k, err = CreateKeyTx(ctx, tx, clientID, scopes, ratePerMinute, a.now())
+		return err
+	})
+	return k, err
+}
+
+// CreateKeyTx makes a key for a client in the caller's transaction.
+func CreateKeyTx(ctx context.Context, q store.Querier, clientID string, scopes []string, ratePerMinute int, now time.Time) (NewKey, error) {
+	fields := map[string]string{}
+	sc, err := apikey.NormalizeScopes(scopes)
+	if err != nil {
+		fields["scopes"] = err.Error()
+	}
+	if ratePerMinute < 1 || ratePerMinute > MaxRatePerMinute {
+		fields["rate_limit_per_minute"] = "must be between 1 and 100000"
+	}
+	if len(fields) > 0 {
+		return NewKey{}, invalid("the key is not valid", fields)
+	}
+	gen, err := apikey.Generate()
+	if err != nil {
+		return NewKey{}, err
+	}
+	k := store.Key{ID: store.NewID(), ClientID: clientID, Prefix: gen.Prefix, Scopes: sc, RatePerMinute: ratePerMinute, CreatedAt: now.UTC()}
+	if err := store.InsertKey(ctx, q, k, gen.Hash); err != nil {
+		return NewKey{}, err
+	}
+	return NewKey{Key: k, Plain: gen.Plain}, nil
+}
+
+// RevokeKey revokes one key of a client.
+func (a *App) RevokeKey(ctx context.Context, clientID, keyID string) error {
+	return notFound(store.RevokeKey(ctx, a.db, clientID, keyID, a.now()), "key")
+}
+
+// RevokeClient revokes a client and all its keys.
+func (a *App) RevokeClient(ctx context.Context, clientID string) error {
+	return notFound(a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		return store.RevokeClient(ctx, tx, clientID, a.now())
+	}), "client")
+}
+
+// GetClient reads a client with its keys (never their secrets).
+func (a *App) GetClient(ctx context.Context, id string) (store.Client, error) {
+	c, err := store.GetClient(ctx, a.db, id)
+	return c, notFound(err, "client")
+}
+
+// ListClients lists every client.
+func (a *App) ListClients(ctx context.Context) ([]store.Client, error) {
+	return store.ListClients(ctx, a.db)
+}
+
+// ErrBadKey is returned by Authenticate for a key that is unknown, malformed
+// or revoked; the caller says no more than that.
+var ErrBadKey = errors.New("the API key is not valid")
+
+// Authenticate finds who a presented key belongs to.
+func (a *App) Authenticate(ctx context.Context, plain string) (store.Principal, error) {
+	if !apikey.Plausible(plain) {
+		return store.Principal{}, ErrBadKey
+	}
+	p, err := store.KeyByHash(ctx, a.db, apikey.Hash(plain))
+	if errors.Is(err, store.ErrNotFound) || err == nil && p.Revoked {
+		return store.Principal{}, ErrBadKey
+	}
+	return p, err
+}

@@ -1,0 +1,155 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/inbox"
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/services/mes-api/internal/store"
+)
+
+// Handlers returns the inbox handlers of the order status events, keyed by
+// subject.
+func (a *App) Handlers() map[string]inbox.Handler {
+	status := func(event string) inbox.Handler {
+		return inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, p contracts.OrderStatusChangedV1) error {
+			return a.applyEvent(ctx, tx, p.OrderID, event, p.At, p.Reason, nil)
+		})
+	}
+	h := map[string]inbox.Handler{
+		contracts.Subject(contracts.OrderPriced): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, p contracts.OrderPricedV1) error {
+			return a.applyEvent(ctx, tx, p.OrderID, contracts.OrderPriced, p.PricedAt, "", func(o *store.Order) {
+				o.PricedTotal, o.ShipDate, o.LeadDays = p.Total, p.ShipDate, p.LeadDays
+			})
+		}),
+		contracts.Subject(contracts.OrderNeedsReview): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, p contracts.OrderNeedsReviewV1) error {
+			return a.applyEvent(ctx, tx, p.OrderID, contracts.OrderNeedsReview, p.At, p.Reason, nil)
+		}),
+		contracts.Subject(contracts.OrderConfirmed): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, p contracts.OrderConfirmedV1) error {
+			return a.applyEvent(ctx, tx, p.OrderID, contracts.OrderConfirmed, p.At, "", func(o *store.Order) {
+				if p.ShipDate != "" {
+					o.ShipDate = p.ShipDate
+				}
+			})
+		}),
+		contracts.Subject(contracts.OrderShipped): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, p contracts.OrderShippedV1) error {
+			return a.applyEvent(ctx, tx, p.OrderID, contracts.OrderShipped, p.At, "", func(o *store.Order) {
+				o.Carrier, o.TrackingNumber = p.Carrier, p.TrackingNumber
+			})
+		}),
+	}
+	for _, e := range []string{contracts.OrderOnHold, contracts.OrderResumed, contracts.OrderInProduction, contracts.OrderProduced, contracts.OrderCancelled} {
+		h[contracts.Subject(e)] = status(e)
+	}
+	return h
+}
+
+// PriceListHandlers returns the inbox handler of published price lists.
+func (a *App) PriceListHandlers() map[string]inbox.Handler {
+	return map[string]inbox.Handler{
+		contracts.Subject(contracts.PriceListPublished): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, p contracts.PriceListV1) error {
+			saved, err := store.SavePriceList(ctx, tx, p, a.now())
+			if err != nil || !saved {
+				return err
+			}
+			tx.AfterCommit(func() {
+				// Another worker may have stored a newer one meanwhile.
+				for {
+					cur := a.prices.Load()
+					if cur != nil && cur.Version >= p.Version {
+						return
+					}
+					if a.prices.CompareAndSwap(cur, &p) {
+						return
+					}
+				}
+			})
+			return nil
+		}),
+	}
+}
+
+// applyEvent records what an event says about one of the clients' orders
+// and, when its status changed, enqueues a webhook delivery to each endpoint
+// of the client that wants the event, in the same transaction. Events of
+// orders placed elsewhere are acknowledged and ignored.
+func (a *App) applyEvent(ctx context.Context, tx *sqldb.Tx, orderID, event string, at time.Time, reason string, set func(*store.Order)) error {
+	o, err := store.GetOrder(ctx, tx, "", orderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	prev := o.Status
+	status, before, changed := transition(o.Status, o.StatusBeforeHold, event)
+	if set != nil {
+		set(&o)
+	}
+	o.Status, o.StatusBeforeHold, o.UpdatedAt = status, before, a.now()
+	if changed && (reason != "" || event == contracts.OrderResumed) {
+		o.Reason = reason
+	}
+	if err := store.UpdateStatus(ctx, tx, o); err != nil {
+		return err
+	}
+	if !changed {
+		return nil
+	}
+	if at.IsZero() {
+		at = a.now()
+	}
+	h := store.HistoryEntry{Event: event, Status: status, Reason: reason, At: at.UTC()}
+	if err := store.AddHistory(ctx, tx, o.ID, h); err != nil {
+		return err
+	}
+	o.History = append(o.History, h)
+	return a.enqueueWebhooks(ctx, tx, o, event, prev, at)
+}
+
+// WebhookPayload is the body of a webhook delivery (Standard Webhooks'
+// type, timestamp, data).
+type WebhookPayload struct {
+	Type      string      `json:"type"`
+	Timestamp time.Time   `json:"timestamp"`
+	Data      WebhookData `json:"data"`
+}
+
+// WebhookData is what a delivery says about the order.
+type WebhookData struct {
+	PreviousStatus string      `json:"previous_status"`
+	Order          store.Order `json:"order"`
+}
+
+func (a *App) enqueueWebhooks(ctx context.Context, tx *sqldb.Tx, o store.Order, event, prev string, at time.Time) error {
+	eps, err := store.ListEndpoints(ctx, tx, o.ClientID)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(WebhookPayload{Type: event, Timestamp: at.UTC(), Data: WebhookData{PreviousStatus: prev, Order: o}})
+	if err != nil {
+		return fmt.Errorf("marshal webhook payload: %w", err)
+	}
+	now := a.now()
+	n := 0
+	for _, e := range eps {
+		if !e.Wants(event) {
+			continue
+		}
+		d := store.Delivery{ID: store.NewID(), MsgID: "msg_" + store.NewID(), EndpointID: e.ID, ClientID: o.ClientID, OrderID: o.ID,
+			EventType: event, Payload: string(body), NextAttemptAt: now, CreatedAt: now, GiveUpAt: now.Add(a.cfg.WebhookRetryFor)}
+		if err := store.InsertDelivery(ctx, tx, d); err != nil {
+			return err
+		}
+		n++
+	}
+	if n > 0 {
+		tx.AfterCommit(a.Wake)
+	}
+	return nil
+}

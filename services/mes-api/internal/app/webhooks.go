@@ -1,0 +1,163 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/services/mes-api/internal/store"
+	"github.com/fabrika/fabrika/services/mes-api/internal/webhook"
+)
+
+// MaxEndpoints bounds a client's webhook endpoints.
+const MaxEndpoints = 20
+
+// CreateEndpoint registers a webhook endpoint; its secret is returned once.
+func (a *App) CreateEndpoint(ctx context.Context, clientID, rawURL string, events []string, description string) (store.Endpoint, error) {
+	fields := map[string]string{}
+	u, err := webhook.ValidateURL(strings.TrimSpace(rawURL), a.cfg.ProductionMode)
+	if err != nil {
+		fields["url"] = err.Error()
+	} else if a.cfg.ProductionMode {
+		if err := a.checkResolves(ctx, u.Hostname()); err != nil {
+			fields["url"] = err.Error()
+		}
+	}
+	var evs []string
+	for _, e := range events {
+		if !slices.Contains(WebhookEvents(), e) {
+			fields["events"] = "unknown event " + e + "; known: " + strings.Join(WebhookEvents(), ", ")
+			break
+		}
+		if !slices.Contains(evs, e) {
+			evs = append(evs, e)
+		}
+	}
+	if evs == nil {
+		evs = []string{}
+	}
+	description = strings.TrimSpace(description)
+	if utf8.RuneCountInString(description) > 200 {
+		fields["description"] = "at most 200 characters"
+	}
+	if len(fields) > 0 {
+		return store.Endpoint{}, invalid("the webhook endpoint is not valid", fields)
+	}
+	secret, err := webhook.NewSecret()
+	if err != nil {
+		return store.Endpoint{}, err
+	}
+	e := store.Endpoint{ID: store.NewID(), ClientID: clientID, URL: u.String(), Secret: secret, Events: evs,
+		Description: description, CreatedAt: a.now()}
+	err = a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		eps, err := store.ListEndpoints(ctx, tx, clientID)
+		if err != nil {
+			return err
+		}
+		if len(eps) >= MaxEndpoints {
+			return fail(KindConflict, "a client may have at most %d webhook endpoints", MaxEndpoints)
+		}
+		return store.InsertEndpoint(ctx, tx, e)
+	})
+	return e, err
+}
+
+// checkResolves refuses a name that resolves to an address a webhook may not
+// reach (the connection is checked again when delivering).
+func (a *App) checkResolves(ctx context.Context, host string) error {
+	if _, err := netip.ParseAddr(host); err == nil || a.cfg.Resolver == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	addrs, err := a.cfg.Resolver.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(addrs) == 0 {
+		return errors.New("the host name does not resolve")
+	}
+	for _, ad := range addrs {
+		if !webhook.PublicAddr(ad) {
+			return errors.New("the host name resolves to an address that is not public")
+		}
+	}
+	return nil
+}
+
+// ListEndpoints lists a client's endpoints without their secrets.
+func (a *App) ListEndpoints(ctx context.Context, clientID string) ([]store.Endpoint, error) {
+	eps, err := store.ListEndpoints(ctx, a.db, clientID)
+	for i := range eps {
+		eps[i].Secret = ""
+	}
+	if eps == nil {
+		eps = []store.Endpoint{}
+	}
+	return eps, err
+}
+
+// DeleteEndpoint deletes a client's endpoint.
+func (a *App) DeleteEndpoint(ctx context.Context, clientID, id string) error {
+	return notFound(a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		return store.DeleteEndpoint(ctx, tx, clientID, id, a.now())
+	}), "webhook endpoint")
+}
+
+// ListDeliveries is an endpoint's delivery log, newest first.
+func (a *App) ListDeliveries(ctx context.Context, clientID, endpointID, cursor string, limit int) (Page[store.Delivery], error) {
+	if _, err := store.GetEndpoint(ctx, a.db, clientID, endpointID); err != nil {
+		return Page[store.Delivery]{}, notFound(err, "webhook endpoint")
+	}
+	before, err := decodeCursor(cursor)
+	if err != nil {
+		return Page[store.Delivery]{}, err
+	}
+	n, err := pageSize(limit)
+	if err != nil {
+		return Page[store.Delivery]{}, err
+	}
+	ds, err := store.ListDeliveries(ctx, a.db, endpointID, before, n+1)
+	if err != nil {
+		return Page[store.Delivery]{}, err
+	}
+	p := Page[store.Delivery]{Data: ds}
+	if len(ds) > n {
+		p.Data = ds[:n]
+		p.NextCursor = encodeCursor(ds[n-1].ID)
+	}
+	if p.Data == nil {
+		p.Data = []store.Delivery{}
+	}
+	return p, nil
+}
+
+// ReplayDelivery sends a delivery's message again as a new delivery with the
+// same webhook-id, so that a receiver that did get it can recognise it.
+func (a *App) ReplayDelivery(ctx context.Context, clientID, id string) (store.Delivery, error) {
+	var d store.Delivery
+	err := a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		orig, err := store.GetDelivery(ctx, tx, clientID, id)
+		if err != nil {
+			return notFound(err, "webhook delivery")
+		}
+		if _, err := store.GetEndpoint(ctx, tx, clientID, orig.EndpointID); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return fail(KindConflict, "the webhook endpoint of this delivery was deleted")
+			}
+			return err
+		}
+		now := a.now()
+		d = store.Delivery{ID: store.NewID(), MsgID: orig.MsgID, EndpointID: orig.EndpointID, ClientID: clientID, OrderID: orig.OrderID,
+			EventType: orig.EventType, Payload: orig.Payload, Status: store.DeliveryPending, NextAttemptAt: now, ReplayOf: orig.ID,
+			CreatedAt: now, UpdatedAt: now, GiveUpAt: now.Add(a.cfg.WebhookRetryFor)}
+		if err := store.InsertDelivery(ctx, tx, d); err != nil {
+			return err
+		}
+		tx.AfterCommit(a.Wake)
+		return nil
+	})
+	return d, err
+}

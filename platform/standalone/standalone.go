@@ -105,7 +105,7 @@ func Run(ctx context.Context, service string, migrations fs.FS, defaultAddr stri
 	defer nc.Close()
 	h, err := host.Open(ctx, host.Config{
 		Service: service, DSN: get("FABRIKA_DSN", service+".db"), HTTPAddr: get("FABRIKA_HTTP_ADDR", defaultAddr), Migrations: migrations,
-	}, host.Deps{Logger: telemetry.NewLogger(os.Stderr, service, level), NATS: nc, TracerProvider: tp})
+	}, host.Deps{Logger: telemetry.NewLogger(os.Stderr, "", level), NATS: nc, TracerProvider: tp})
 	if err != nil {
 		return err
 	}

@@ -25,11 +25,16 @@ func Propagator() propagation.TextMapPropagator {
 	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 }
 
-// NewLogger returns a JSON logger that adds the service name and, when the
+// NewLogger returns a JSON logger that adds the service name (unless empty;
+// host.Open adds it to the logger it is given) and, when the
 // context carries a span, its trace_id and span_id.
 func NewLogger(w io.Writer, service string, level slog.Level) *slog.Logger {
 	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
-	return slog.New(traceHandler{h}).With("service", service)
+	l := slog.New(traceHandler{h})
+	if service != "" {
+		l = l.With("service", service)
+	}
+	return l
 }
 
 type traceHandler struct{ slog.Handler }

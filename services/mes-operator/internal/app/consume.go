@@ -1,0 +1,161 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/inbox"
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/services/mes-operator/internal/production"
+	"github.com/fabrika/fabrika/services/mes-operator/internal/store"
+)
+
+// Subscriptions are the inbox handlers of the service, by subject.
+func (a *App) Subscriptions() map[string]inbox.Handler {
+	return map[string]inbox.Handler{
+		contracts.Subject(contracts.OrderConfirmed): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, p contracts.OrderConfirmedV1) error {
+			return a.Confirmed(ctx, tx, p)
+		}),
+		contracts.Subject(contracts.OrderCancelled): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, p contracts.OrderStatusChangedV1) error {
+			return a.Cancelled(ctx, tx, p)
+		}),
+		contracts.Subject(contracts.OrderOnHold): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, p contracts.OrderStatusChangedV1) error {
+			return a.Held(ctx, tx, p, true)
+		}),
+		contracts.Subject(contracts.OrderResumed): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, p contracts.OrderStatusChangedV1) error {
+			return a.Held(ctx, tx, p, false)
+		}),
+		contracts.Subject(contracts.PriceListPublished): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, p contracts.PriceListV1) error {
+			return a.PriceList(ctx, tx, p)
+		}),
+	}
+}
+
+// Confirmed plans a confirmed order into the workstations' queues. A
+// repeated confirmation changes nothing; a cancellation that arrived first
+// is kept (the order is never revived); a hold that arrived first is kept.
+func (a *App) Confirmed(ctx context.Context, tx *sqldb.Tx, p contracts.OrderConfirmedV1) error {
+	now := a.now()
+	steps := make([]production.Step, len(p.Routing))
+	for i, s := range p.Routing {
+		steps[i] = production.Step{LineNo: s.LineNo, Seq: s.Seq, Name: s.Operation, Workstation: s.Workstation, PlannedMinutes: s.PlannedMinutes}
+	}
+	ops, err := production.Plan(p.OrderID, steps)
+	if err != nil {
+		return inbox.Permanent(fmt.Errorf("order %s: %w", p.OrderID, err))
+	}
+	ord, err := store.Order(ctx, tx, p.OrderID)
+	found := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if found && ord.Status != production.Unconfirmed && ord.Status != production.OrderCancelled {
+		return nil // already planned
+	}
+	prev, firstConfirmation := ord.Version, ord.ConfirmedAt.IsZero()
+	ord.ID, ord.Number, ord.Channel, ord.ShipDate, ord.Rush = p.OrderID, p.Number, p.Channel, p.ShipDate, p.Rush
+	ord.ConfirmedAt = p.At
+	if ord.Status == production.OrderCancelled {
+		// Cancelled before it was confirmed: keep what the order was for
+		// the record, but plan no work and never revive it.
+		if !firstConfirmation {
+			return nil
+		}
+		ord.Version++
+		return store.UpdateOrder(ctx, tx, ord, prev, now)
+	}
+	ord.Status = production.Confirmed
+	ord.Version++
+	if found {
+		err = store.UpdateOrder(ctx, tx, ord, prev, now)
+	} else {
+		err = store.InsertOrder(ctx, tx, ord, now)
+	}
+	if err != nil {
+		return err
+	}
+	for i := range ops {
+		ops[i].ID = newID()
+		if err := store.UpsertWorkstation(ctx, tx, ops[i].Workstation, "", now); err != nil {
+			return err
+		}
+	}
+	return store.InsertOperations(ctx, tx, ops, now)
+}
+
+// Cancelled stops an order's work: open operations are cancelled, a running
+// one included. A cancellation of an order not yet confirmed is remembered.
+func (a *App) Cancelled(ctx context.Context, tx *sqldb.Tx, p contracts.OrderStatusChangedV1) error {
+	now := a.now()
+	ord, err := store.Order(ctx, tx, p.OrderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.InsertOrder(ctx, tx, production.Order{ID: p.OrderID, Channel: p.Channel, Status: production.OrderCancelled,
+			CancelReason: p.Reason, CancelledAt: p.At, Version: 1}, now)
+	}
+	if err != nil {
+		return err
+	}
+	ops, err := store.OrderOperations(ctx, tx, p.OrderID)
+	if err != nil {
+		return err
+	}
+	ordPrev, opsPrev := ord.Version, versions(ops)
+	if !production.Cancel(&ord, ops, p.Reason, p.At) {
+		return nil
+	}
+	if running := countStopped(ops, opsPrev); running > 0 {
+		a.log.InfoContext(ctx, "order cancelled while in work; operations stopped", "order_id", ord.ID, "operations", running)
+	}
+	return saveChanged(ctx, tx, ord, ordPrev, ops, opsPrev, now)
+}
+
+func countStopped(ops []production.Operation, prev map[string]int) int {
+	n := 0
+	for _, op := range ops {
+		if op.Version != prev[op.ID] {
+			n++
+		}
+	}
+	return n
+}
+
+// Held puts an order on hold (it leaves the queues; a running operation is
+// paused) or resumes it. Only the latest hold or resume counts, whatever
+// order they arrive in.
+func (a *App) Held(ctx context.Context, tx *sqldb.Tx, p contracts.OrderStatusChangedV1, hold bool) error {
+	now := a.now()
+	ord, err := store.Order(ctx, tx, p.OrderID)
+	if errors.Is(err, store.ErrNotFound) {
+		o := production.Order{ID: p.OrderID, Channel: p.Channel, Status: production.Unconfirmed, Version: 1}
+		production.Hold(&o, nil, hold, p.Reason, p.At)
+		return store.InsertOrder(ctx, tx, o, now)
+	}
+	if err != nil {
+		return err
+	}
+	ops, err := store.OrderOperations(ctx, tx, p.OrderID)
+	if err != nil {
+		return err
+	}
+	ordPrev, opsPrev := ord.Version, versions(ops)
+	if !production.Hold(&ord, ops, hold, p.Reason, p.At) {
+		return nil
+	}
+	return saveChanged(ctx, tx, ord, ordPrev, ops, opsPrev, now)
+}
+
+// PriceList learns the workstations' names from a published price list.
+func (a *App) PriceList(ctx context.Context, tx *sqldb.Tx, p contracts.PriceListV1) error {
+	now := a.now()
+	for _, w := range p.Workstations {
+		if w.Code == "" {
+			continue
+		}
+		if err := store.UpsertWorkstation(ctx, tx, w.Code, w.Name, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+// Package crm is Fabrika's customer relationship service: it keeps its own
+// copy of every order and customer from the platform's events (through its
+// inbox), serves the managers' orders page from a read model built for it,
+// the order and customer cards and the stuck orders, and takes the managers'
+// actions (confirm, hold, resume, cancel, assign, note, compensate), each
+// written with its outbox message in one transaction. See docs/crm.md.
+package crm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/services/crm/internal/app"
+	"github.com/fabrika/fabrika/services/crm/internal/web"
+	"github.com/fabrika/fabrika/services/crm/migrations"
+)
+
+// Migrations are the CRM's tables, for host.Config.Migrations.
+var Migrations = migrations.FS
+
+// Config is the CRM's own configuration.
+type Config struct {
+	// Identity verifies the gateway's staff tokens (required). Every route
+	// is for managers and admins.
+	Identity *identity.Verifier
+	// StuckAfter maps a status to how long an order may stay in it before it
+	// shows on the stuck orders page; nil takes DefaultStuckAfter. A status
+	// missing from the map is never stuck.
+	StuckAfter map[string]time.Duration
+	// CacheSize is how many orders list pages are cached in process (default
+	// 2000; negative disables the cache).
+	CacheSize int
+	// CacheTTL bounds how long a cached page is served (default 5s); within
+	// one process every write invalidates the cache at once, the TTL only
+	// matters when several CRM processes share a database.
+	CacheTTL time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultStuckAfter are the default stuck thresholds.
+func DefaultStuckAfter() map[string]time.Duration {
+	return map[string]time.Duration{
+		contracts.StatusPlaced:       15 * time.Minute,
+		contracts.StatusNeedsReview:  24 * time.Hour,
+		contracts.StatusPriced:       24 * time.Hour,
+		contracts.StatusConfirmed:    48 * time.Hour,
+		contracts.StatusOnHold:       72 * time.Hour,
+		contracts.StatusInProduction: 7 * 24 * time.Hour,
+		contracts.StatusProduced:     48 * time.Hour,
+	}
+}
+
+func (c *Config) validate() error {
+	if c.Identity == nil {
+		return errors.New("crm: Identity (the gateway's public key verifier) is required")
+	}
+	if c.StuckAfter == nil {
+		c.StuckAfter = DefaultStuckAfter()
+	}
+	for s, d := range c.StuckAfter {
+		if _, ok := contracts.StatusRank(s); !ok || d <= 0 {
+			return fmt.Errorf("crm: stuck threshold %q=%s: a known status and a positive duration are required", s, d)
+		}
+	}
+	if c.CacheTTL < 0 {
+		return errors.New("crm: CacheTTL cannot be negative")
+	}
+	return nil
+}
+
+// Service is a running CRM.
+type Service struct {
+	app     *app.App
+	handler http.Handler
+}
+
+// New builds the CRM on its host and subscribes to the order events.
+func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	a := app.New(h.DB, h.Outbox, app.Options{CacheSize: cfg.CacheSize, CacheTTL: cfg.CacheTTL, Stuck: cfg.StuckAfter, Now: cfg.Now})
+	h.Inbox.Subscribe("orders", a.Handlers())
+	return &Service{app: a, handler: web.New(a, cfg.Identity, h.Log)}, nil
+}
+
+// Handler serves /crm/... (pages) and /crm/api/v1/... (JSON).
+func (s *Service) Handler() http.Handler { return s.handler }
+
+// Background returns nil: the CRM's work runs in the host's inbox.
+func (s *Service) Background() []func(context.Context) error { return nil }

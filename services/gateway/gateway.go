@@ -1,0 +1,293 @@
+// Package gateway is Fabrika's only public entry: one port that proxies the
+// shop at "/", the CRM at "/crm/", the operators' pages at "/mes/" and the
+// B2B API at "/api/", and serves the staff sign-in and account pages at
+// "/staff/". Staff accounts and sessions live in the gateway's own database;
+// for CRM and MES requests the gateway replaces whatever identity header a
+// client sent with a freshly signed, short-lived token (platform/identity).
+// Internal routes (/metrics, /healthz, /readyz, /admin/*, /pricing/*,
+// /internal/*) are never reachable from outside, whatever the spelling of
+// the path. See docs/gateway.md.
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+
+	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/platform/httpx"
+	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/services/gateway/internal/route"
+	"github.com/fabrika/fabrika/services/gateway/internal/staff"
+	"github.com/fabrika/fabrika/services/gateway/internal/store"
+	"github.com/fabrika/fabrika/services/gateway/internal/web"
+
+	"go.opentelemetry.io/otel/propagation"
+)
+
+// Config configures the gateway. Upstream URLs are base URLs such as
+// "http://127.0.0.1:8081"; mes-calc has no field because it has no public
+// route.
+type Config struct {
+	Shop        string // shop, at "/"
+	CRM         string // CRM, at "/crm/" (managers, admins)
+	MESOperator string // mes-operator, at "/mes/" (operators, admins)
+	MESAPI      string // mes-api, at "/api/" with "/api" stripped (API keys)
+
+	// Signer signs the identity tokens sent to the CRM and mes-operator.
+	Signer *identity.Signer
+
+	// PublicAddr is the public listener (e.g. ":8080"), served by
+	// Background. The host's own listener (host.Config.HTTPAddr) then is the
+	// internal operations port: /metrics, /healthz, /readyz, /admin/*. When
+	// empty, the gateway is served only on the host's listener, where the
+	// host answers those routes itself: for development only, refused in
+	// ProductionMode.
+	PublicAddr string
+	// TLSCertFile and TLSKeyFile, when both set, make the public listener
+	// terminate TLS; responses then carry Strict-Transport-Security.
+	TLSCertFile string
+	TLSKeyFile  string
+
+	// MaxBodyBytes bounds a request body (default 10 MiB); larger is 413.
+	MaxBodyBytes int64
+	// UpstreamTimeout bounds the wait for an upstream's response headers
+	// (default 30s); DialTimeout the connection to it (default 5s).
+	UpstreamTimeout time.Duration
+	DialTimeout     time.Duration
+	// Public listener timeouts (defaults 5s, 60s, 120s, 120s).
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+
+	// CookieSecure marks the session cookie Secure (required in
+	// ProductionMode, and implied by TLS).
+	CookieSecure bool
+	// ProductionMode refuses unsafe settings: no PublicAddr, cookies
+	// without Secure, a missing upstream.
+	ProductionMode bool
+
+	// Sign-in: MaxFailures consecutive failures lock an account for LockFor
+	// (defaults 5, 15 minutes). Sessions last SessionTTL (12h) and end
+	// after SessionIdle (1h) without use.
+	MaxFailures int
+	LockFor     time.Duration
+	SessionTTL  time.Duration
+	SessionIdle time.Duration
+
+	// Now is the clock; nil means time.Now. Tests move it.
+	Now func() time.Time
+}
+
+const defaultMaxBody = 10 << 20
+
+func (c *Config) validate() error {
+	if c.Signer == nil {
+		return errors.New("gateway: an identity signer is required")
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("gateway: TLS needs both a certificate and a key file")
+	}
+	for name, u := range c.upstreams() {
+		if u == "" {
+			if c.ProductionMode {
+				return fmt.Errorf("gateway: the %s URL is required", name)
+			}
+			continue
+		}
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" {
+			return fmt.Errorf("gateway: the %s URL %q must be an absolute http(s) URL without query", name, u)
+		}
+	}
+	if c.ProductionMode {
+		if c.PublicAddr == "" {
+			return errors.New("gateway: production mode needs a public listener (PublicAddr) apart from the internal one")
+		}
+		if !c.CookieSecure && c.TLSCertFile == "" {
+			return errors.New("gateway: production mode needs Secure cookies (CookieSecure or TLS)")
+		}
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = defaultMaxBody
+	}
+	defD := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defD(&c.UpstreamTimeout, 30*time.Second)
+	defD(&c.DialTimeout, 5*time.Second)
+	defD(&c.ReadHeaderTimeout, 5*time.Second)
+	defD(&c.ReadTimeout, 60*time.Second)
+	defD(&c.WriteTimeout, 120*time.Second)
+	defD(&c.IdleTimeout, 120*time.Second)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.TLSCertFile != "" {
+		c.CookieSecure = true
+	}
+	return nil
+}
+
+func (c *Config) upstreams() map[string]string {
+	return map[string]string{route.Shop: c.Shop, route.CRM: c.CRM, route.MESOperator: c.MESOperator, route.MESAPI: c.MESAPI}
+}
+
+// Service is the gateway.
+type Service struct {
+	cfg       Config
+	log       *slog.Logger
+	prop      propagation.TextMapPropagator
+	h         *host.Host
+	store     *store.Store
+	staff     *staff.Service
+	routes    *route.Resolver
+	upstreams map[string]*url.URL
+	proxy     *httputil.ReverseProxy
+	web       *web.Web
+	csrf      *http.CrossOriginProtection
+	handler   http.Handler
+	metrics   *metrics
+}
+
+// New builds the gateway on a host whose database carries the gateway's
+// migrations (services/gateway/migrations). The gateway subscribes to no
+// events.
+func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	st := store.New(h.DB)
+	sv, err := staff.New(st, staff.Config{MaxFailures: cfg.MaxFailures, LockFor: cfg.LockFor,
+		SessionTTL: cfg.SessionTTL, SessionIdle: cfg.SessionIdle, Now: cfg.Now})
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(h.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, log: h.Log, prop: h.Prop, h: h, store: st, staff: sv,
+		routes: route.NewResolver(route.Table()), upstreams: map[string]*url.URL{},
+		csrf: http.NewCrossOriginProtection(), metrics: m}
+	for name, u := range cfg.upstreams() {
+		if u != "" {
+			s.upstreams[name], _ = url.Parse(u)
+		}
+	}
+	s.proxy = s.newProxy()
+	s.web = web.New(web.Deps{Staff: sv, Store: st, Log: h.Log, Audit: s.audit, SignedIn: m.signIn,
+		CookieName: SessionCookie, LoginCookie: LoginCookie, CookieSecure: cfg.CookieSecure, CheckOrigin: s.csrf.Check, Now: cfg.Now})
+	s.handler = http.HandlerFunc(s.serve)
+	if cfg.PublicAddr == "" {
+		h.Log.WarnContext(ctx, "gateway: no public listener configured; serving on the host listener, where /metrics, /healthz, /readyz and /admin are the host's own (development only)")
+	}
+	return s, nil
+}
+
+// Handler returns the public handler: the route table, the staff pages,
+// the proxy. It does not include the platform's operational routes.
+func (s *Service) Handler() http.Handler { return s.handler }
+
+// Background serves the public listener when PublicAddr is set, and cleans
+// up expired sessions.
+func (s *Service) Background() []func(context.Context) error {
+	bg := []func(context.Context) error{s.cleanup}
+	if s.cfg.PublicAddr != "" {
+		bg = append(bg, s.servePublic)
+	}
+	return bg
+}
+
+// PublicHandler is Handler wrapped with the platform's request observation
+// (trace context, X-Request-Id, access log, panic recovery), as the public
+// listener serves it.
+func (s *Service) PublicHandler() http.Handler {
+	return httpx.Observe("gateway", s.log, s.h.TP, s.prop, s.handler)
+}
+
+func (s *Service) servePublic(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.PublicAddr)
+	if err != nil {
+		return fmt.Errorf("gateway: public listener: %w", err)
+	}
+	return s.ServePublic(ctx, ln)
+}
+
+// ServePublic serves the public handler on ln until ctx ends (TLS when
+// configured).
+func (s *Service) ServePublic(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.PublicHandler(),
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if s.cfg.TLSCertFile != "" {
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		if s.cfg.TLSCertFile != "" {
+			err = srv.ServeTLS(ln, s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+		} else {
+			err = srv.Serve(ln)
+		}
+		errc <- err
+	}()
+	s.log.InfoContext(ctx, "gateway public listener started", "addr", ln.Addr().String(), "tls", s.cfg.TLSCertFile != "")
+	select {
+	case err := <-errc:
+		return fmt.Errorf("gateway: public listener: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	return nil
+}
+
+func (s *Service) cleanup(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := s.staff.Cleanup(ctx); err != nil && ctx.Err() == nil {
+				s.log.WarnContext(ctx, "gateway: session cleanup failed", "error", err)
+			}
+		}
+	}
+}
+
+// CreateStaff creates a staff account in the gateway's database (migrated
+// with the gateway's migrations): the way the first admin comes to be
+// (`fabrika admin create`). There is no default account or password.
+// Operators must be given at least one workstation; others none.
+func CreateStaff(ctx context.Context, db *sqldb.DB, login, password, role string, workstations []string) error {
+	sv, err := staff.New(store.New(db), staff.Config{})
+	if err != nil {
+		return err
+	}
+	if _, err := sv.Create(ctx, login, password, role, workstations); err != nil {
+		return fmt.Errorf("create staff %s: %w", login, err)
+	}
+	return nil
+}

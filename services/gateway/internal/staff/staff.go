@@ -1,0 +1,489 @@
+// Package staff is how staff members sign in at the gateway: accounts with
+// argon2id passwords, sign-in attempts limited per IP address and per login,
+// lock-out after repeated failures, sessions behind a random cookie token,
+// and the session-bound CSRF token.
+package staff
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/fabrika/fabrika/services/gateway/internal/password"
+	"github.com/fabrika/fabrika/services/gateway/internal/store"
+)
+
+// Roles.
+const (
+	RoleAdmin    = "admin"
+	RoleManager  = "manager"
+	RoleOperator = "operator"
+)
+
+// Roles lists the roles in display order.
+func Roles() []string { return []string{RoleAdmin, RoleManager, RoleOperator} }
+
+// Config tunes sign-in; zero values take the defaults.
+type Config struct {
+	// MaxFailures consecutive failed sign-ins lock an account for LockFor
+	// (defaults 5 and 15 minutes).
+	MaxFailures int
+	LockFor     time.Duration
+	// SessionTTL is a session's absolute lifetime (default 12h); SessionIdle
+	// ends it earlier without activity (default 1h).
+	SessionTTL  time.Duration
+	SessionIdle time.Duration
+	// IPBurst sign-in attempts from one IP address, then one per IPInterval
+	// (defaults 20 and 6s: 10 a minute); LoginBurst and LoginInterval the
+	// same per login (defaults 10 and 12s).
+	IPBurst       int
+	IPInterval    time.Duration
+	LoginBurst    int
+	LoginInterval time.Duration
+	// CacheTTL is how long a session read from the database is trusted
+	// before it is read again (default 5s): the longest a session ended on
+	// another gateway instance keeps working here.
+	CacheTTL time.Duration
+	// Password hashing cost (default password.Default).
+	Password password.Params
+	// Now is the clock (default time.Now); tests move it.
+	Now func() time.Time
+}
+
+func (c *Config) defaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defD := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxFailures, 5)
+	defD(&c.LockFor, 15*time.Minute)
+	defD(&c.SessionTTL, 12*time.Hour)
+	defD(&c.SessionIdle, time.Hour)
+	def(&c.IPBurst, 20)
+	defD(&c.IPInterval, 6*time.Second)
+	def(&c.LoginBurst, 10)
+	defD(&c.LoginInterval, 12*time.Second)
+	defD(&c.CacheTTL, 5*time.Second)
+	if c.Password == (password.Params{}) {
+		c.Password = password.Default
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Errors.
+var (
+	// ErrSignInFailed covers a wrong login, a wrong password, a disabled
+	// and a locked account alike: the person signing in is not told which.
+	ErrSignInFailed = errors.New("sign-in failed")
+	// ErrNoSession is a missing, unknown, expired or idle session.
+	ErrNoSession = errors.New("no staff session")
+)
+
+// InvalidError names the fields at fault.
+type InvalidError struct{ Fields map[string]string }
+
+func (e *InvalidError) Error() string {
+	keys := make([]string, 0, len(e.Fields))
+	for k, v := range e.Fields {
+		keys = append(keys, k+": "+v)
+	}
+	slices.Sort(keys)
+	return "invalid: " + strings.Join(keys, "; ")
+}
+
+// RateLimitedError is a sign-in attempt over the limit.
+type RateLimitedError struct{ RetryAfter time.Duration }
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("too many sign-in attempts; retry in %s", e.RetryAfter.Round(time.Second))
+}
+
+// FailureError is a failed sign-in with its reason, for the audit log only;
+// it is ErrSignInFailed to everyone else.
+type FailureError struct {
+	Reason  string // unknown login, wrong password, disabled, locked
+	Account store.Account
+	Locked  bool // this failure locked the account
+}
+
+func (e *FailureError) Error() string { return "sign-in failed: " + e.Reason }
+func (e *FailureError) Unwrap() error { return ErrSignInFailed }
+
+// Service manages staff accounts and sessions.
+type Service struct {
+	st      *store.Store
+	cfg     Config
+	byIP    *limiter
+	byLogin *limiter
+	dummy   string // a hash to verify against for unknown logins
+
+	mu    sync.Mutex
+	cache map[string]*Current
+}
+
+// New returns the service.
+func New(st *store.Store, cfg Config) (*Service, error) {
+	cfg.defaults()
+	dummy, err := password.Hash("no such account, but the same work", cfg.Password)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{st: st, cfg: cfg, dummy: dummy, cache: map[string]*Current{},
+		byIP: newLimiter(cfg.IPBurst, cfg.IPInterval), byLogin: newLimiter(cfg.LoginBurst, cfg.LoginInterval)}, nil
+}
+
+// Config returns the effective configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+var (
+	loginRe       = regexp.MustCompile(`^[a-z0-9][a-z0-9._@-]{1,63}$`)
+	workstationRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+)
+
+// NormalizeLogin is how logins are stored and looked up.
+func NormalizeLogin(login string) string { return strings.ToLower(strings.TrimSpace(login)) }
+
+func checkPassword(pw, login string, fields map[string]string) {
+	switch n := utf8.RuneCountInString(pw); {
+	case n < 12:
+		fields["password"] = "must be at least 12 characters"
+	case len(pw) > 256:
+		fields["password"] = "must be at most 256 bytes"
+	case strings.EqualFold(pw, login):
+		fields["password"] = "must not be the login"
+	}
+}
+
+func checkRole(role string, ws []string, fields map[string]string) []string {
+	if !slices.Contains(Roles(), role) {
+		fields["role"] = "must be admin, manager or operator"
+		return nil
+	}
+	var out []string
+	for _, w := range ws {
+		w = strings.TrimSpace(w)
+		if w == "" || slices.Contains(out, w) {
+			continue
+		}
+		if !workstationRe.MatchString(w) {
+			fields["workstations"] = fmt.Sprintf("%q is not a workstation code (letters, digits, . _ -)", w)
+			return nil
+		}
+		out = append(out, w)
+	}
+	if role == RoleOperator && len(out) == 0 {
+		fields["workstations"] = "an operator must be bound to at least one workstation"
+	}
+	if role != RoleOperator && len(out) > 0 {
+		fields["workstations"] = "only operators are bound to workstations"
+	}
+	return out
+}
+
+// Create makes a staff account.
+func (s *Service) Create(ctx context.Context, login, pw, role string, workstations []string) (store.Account, error) {
+	login = NormalizeLogin(login)
+	fields := map[string]string{}
+	if !loginRe.MatchString(login) {
+		fields["login"] = "2 to 64 characters: lower-case letters, digits, . _ @ -, starting with a letter or digit"
+	}
+	checkPassword(pw, login, fields)
+	ws := checkRole(role, workstations, fields)
+	if len(fields) > 0 {
+		return store.Account{}, &InvalidError{Fields: fields}
+	}
+	hash, err := password.Hash(pw, s.cfg.Password)
+	if err != nil {
+		return store.Account{}, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return store.Account{}, fmt.Errorf("staff id: %w", err)
+	}
+	a := store.Account{ID: id.String(), Login: login, Role: role, PasswordHash: hash, Workstations: ws, CreatedAt: s.cfg.Now().UTC()}
+	if err := s.st.CreateAccount(ctx, a); err != nil {
+		if errors.Is(err, store.ErrLoginTaken) {
+			return store.Account{}, &InvalidError{Fields: map[string]string{"login": "is already taken"}}
+		}
+		return store.Account{}, err
+	}
+	return a, nil
+}
+
+// Update changes an account's role, workstations and disabled flag.
+func (s *Service) Update(ctx context.Context, id, role string, workstations []string, disabled bool) error {
+	fields := map[string]string{}
+	ws := checkRole(role, workstations, fields)
+	if len(fields) > 0 {
+		return &InvalidError{Fields: fields}
+	}
+	if err := s.st.UpdateAccount(ctx, id, role, ws, disabled, s.cfg.Now()); err != nil {
+		return err
+	}
+	s.forgetAll()
+	return nil
+}
+
+// ResetPassword sets an account's password (by an admin) and ends its
+// sessions.
+func (s *Service) ResetPassword(ctx context.Context, id, pw string) error {
+	a, err := s.st.AccountByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	fields := map[string]string{}
+	checkPassword(pw, a.Login, fields)
+	if len(fields) > 0 {
+		return &InvalidError{Fields: fields}
+	}
+	hash, err := password.Hash(pw, s.cfg.Password)
+	if err != nil {
+		return err
+	}
+	if err := s.st.SetPassword(ctx, id, hash, "", s.cfg.Now()); err != nil {
+		return err
+	}
+	s.forgetAll()
+	return nil
+}
+
+// ChangePassword changes the signed-in member's own password; the other
+// sessions of the account end, this one stays.
+func (s *Service) ChangePassword(ctx context.Context, cur *Current, old, pw string) error {
+	a, err := s.st.AccountByID(ctx, cur.Account.ID)
+	if err != nil {
+		return err
+	}
+	fields := map[string]string{}
+	if ok, err := password.Verify(old, a.PasswordHash); err != nil || !ok {
+		fields["current"] = "is not your current password"
+	}
+	checkPassword(pw, a.Login, fields)
+	if len(fields) > 0 {
+		return &InvalidError{Fields: fields}
+	}
+	hash, err := password.Hash(pw, s.cfg.Password)
+	if err != nil {
+		return err
+	}
+	if err := s.st.SetPassword(ctx, a.ID, hash, cur.Session.TokenHash, s.cfg.Now()); err != nil {
+		return err
+	}
+	s.forgetAll()
+	return nil
+}
+
+// Unlock lifts a lock-out.
+func (s *Service) Unlock(ctx context.Context, id string) error {
+	return s.st.Unlock(ctx, id)
+}
+
+// Accounts lists the accounts.
+func (s *Service) Accounts(ctx context.Context) ([]store.Account, error) { return s.st.Accounts(ctx) }
+
+// Account returns one account.
+func (s *Service) Account(ctx context.Context, id string) (store.Account, error) {
+	return s.st.AccountByID(ctx, id)
+}
+
+// Allow takes a sign-in attempt from the IP address for the login from the
+// rate limits; both must allow it.
+func (s *Service) Allow(ip, login string) error {
+	now := s.cfg.Now()
+	if ok, wait := s.byIP.allow("ip:"+ip, now); !ok {
+		return &RateLimitedError{RetryAfter: wait}
+	}
+	if ok, wait := s.byLogin.allow("login:"+NormalizeLogin(login), now); !ok {
+		return &RateLimitedError{RetryAfter: wait}
+	}
+	return nil
+}
+
+// SignIn checks a login and password (the caller has taken the attempt with
+// Allow) and opens a session; it returns the cookie token.
+func (s *Service) SignIn(ctx context.Context, login, pw, ip, userAgent string) (string, *Current, error) {
+	login = NormalizeLogin(login)
+	now := s.cfg.Now()
+	a, err := s.st.AccountByLogin(ctx, login)
+	if errors.Is(err, store.ErrNotFound) {
+		_, _ = password.Verify(pw, s.dummy) // the same work as for a known login
+		return "", nil, &FailureError{Reason: "unknown login", Account: store.Account{Login: login}}
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	ok, err := password.Verify(pw, a.PasswordHash)
+	if err != nil {
+		return "", nil, fmt.Errorf("sign in %s: %w", login, err)
+	}
+	switch {
+	case a.Disabled:
+		return "", nil, &FailureError{Reason: "account disabled", Account: a}
+	case now.Before(a.LockedUntil):
+		return "", nil, &FailureError{Reason: "account locked until " + a.LockedUntil.Format(time.RFC3339), Account: a}
+	case !ok:
+		locked, err := s.st.RecordFailure(ctx, a.ID, s.cfg.MaxFailures, now.Add(s.cfg.LockFor))
+		if err != nil {
+			return "", nil, err
+		}
+		reason := "wrong password"
+		if locked {
+			reason = fmt.Sprintf("wrong password; %d consecutive failures lock the account for %s", s.cfg.MaxFailures, s.cfg.LockFor)
+		}
+		return "", nil, &FailureError{Reason: reason, Account: a, Locked: locked}
+	}
+	if err := s.st.RecordSuccess(ctx, a.ID); err != nil {
+		return "", nil, err
+	}
+	token, err := randomToken()
+	if err != nil {
+		return "", nil, err
+	}
+	csrf, err := randomToken()
+	if err != nil {
+		return "", nil, err
+	}
+	if len(userAgent) > 256 {
+		userAgent = userAgent[:256]
+	}
+	se := store.Session{TokenHash: HashToken(token), StaffID: a.ID, CSRFToken: csrf, IP: ip, UserAgent: userAgent,
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
+	if err := s.st.CreateSession(ctx, se); err != nil {
+		return "", nil, err
+	}
+	return token, &Current{Session: se, Account: a, loaded: now}, nil
+}
+
+// Current is a signed-in member, as read for a request.
+type Current struct {
+	Session store.Session
+	Account store.Account
+	loaded  time.Time
+
+	mu      sync.Mutex
+	token   string
+	tokenAt time.Time
+}
+
+// CachedToken returns a token made by sign less than maxAge ago, or makes
+// and keeps a new one: signing on every request would cost more than the
+// rest of the gateway's work.
+func (c *Current) CachedToken(now time.Time, maxAge time.Duration, sign func(time.Time) (string, error)) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.token != "" && now.Sub(c.tokenAt) < maxAge && !now.Before(c.tokenAt) {
+		return c.token, nil
+	}
+	tok, err := sign(now)
+	if err != nil {
+		return "", err
+	}
+	c.token, c.tokenAt = tok, now
+	return tok, nil
+}
+
+// Session returns the session a cookie token opens.
+func (s *Service) Session(ctx context.Context, token string) (*Current, error) {
+	if token == "" || len(token) > 128 {
+		return nil, ErrNoSession
+	}
+	hash := HashToken(token)
+	now := s.cfg.Now()
+	s.mu.Lock()
+	c, ok := s.cache[hash]
+	s.mu.Unlock()
+	if ok && now.Sub(c.loaded) < s.cfg.CacheTTL && now.Before(c.Session.ExpiresAt) {
+		return c, nil
+	}
+	se, a, err := s.st.SessionByHash(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		s.forget(hash)
+		return nil, ErrNoSession
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.Disabled || !now.Before(se.ExpiresAt) || now.Sub(se.LastSeenAt) > s.cfg.SessionIdle {
+		_ = s.st.DeleteSession(ctx, hash)
+		s.forget(hash)
+		return nil, ErrNoSession
+	}
+	if now.Sub(se.LastSeenAt) > time.Minute {
+		if err := s.st.TouchSession(ctx, hash, now); err != nil {
+			return nil, err
+		}
+		se.LastSeenAt = now
+	}
+	c = &Current{Session: se, Account: a, loaded: now}
+	s.mu.Lock()
+	if len(s.cache) > 10_000 {
+		clear(s.cache)
+	}
+	s.cache[hash] = c
+	s.mu.Unlock()
+	return c, nil
+}
+
+// SignOut ends a session.
+func (s *Service) SignOut(ctx context.Context, cur *Current) error {
+	s.forget(cur.Session.TokenHash)
+	return s.st.DeleteSession(ctx, cur.Session.TokenHash)
+}
+
+// Cleanup deletes expired sessions and forgets idle rate-limit buckets.
+func (s *Service) Cleanup(ctx context.Context) error {
+	now := s.cfg.Now()
+	s.byIP.prune(now)
+	s.byLogin.prune(now)
+	_, err := s.st.DeleteExpiredSessions(ctx, now, now.Add(-s.cfg.SessionIdle))
+	return err
+}
+
+func (s *Service) forget(hash string) {
+	s.mu.Lock()
+	delete(s.cache, hash)
+	s.mu.Unlock()
+}
+
+func (s *Service) forgetAll() {
+	s.mu.Lock()
+	clear(s.cache)
+	s.mu.Unlock()
+}
+
+// HashToken is how a cookie token is stored.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+func randomToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("random token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// RandomToken returns 32 random bytes, URL-safe base64.
+func RandomToken() (string, error) { return randomToken() }

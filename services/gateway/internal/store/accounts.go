@@ -1,0 +1,181 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fabrika/fabrika/platform/sqldb"
+)
+
+// Account is a staff member who signs in at the gateway.
+type Account struct {
+	ID             string
+	Login          string
+	Role           string
+	PasswordHash   string
+	Workstations   []string
+	Disabled       bool
+	FailedAttempts int
+	LockedUntil    time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+const accountCols = `id, login, role, password_hash, workstations, disabled, failed_attempts, locked_until, created_at, updated_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanAccount(s scanner) (Account, error) {
+	var a Account
+	var ws string
+	var disabled int
+	var locked, created, updated int64
+	if err := s.Scan(&a.ID, &a.Login, &a.Role, &a.PasswordHash, &ws, &disabled, &a.FailedAttempts, &locked, &created, &updated); err != nil {
+		return Account{}, err
+	}
+	if err := json.Unmarshal([]byte(ws), &a.Workstations); err != nil {
+		return Account{}, fmt.Errorf("account %s workstations: %w", a.ID, err)
+	}
+	a.Disabled = disabled != 0
+	a.LockedUntil, a.CreatedAt, a.UpdatedAt = sqldb.FromMicros(locked), sqldb.FromMicros(created), sqldb.FromMicros(updated)
+	return a, nil
+}
+
+func workstationsJSON(ws []string) string {
+	if ws == nil {
+		ws = []string{}
+	}
+	b, _ := json.Marshal(ws)
+	return string(b)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// CreateAccount inserts a; ErrLoginTaken when the login exists.
+func (s *Store) CreateAccount(ctx context.Context, a Account) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO staff_accounts (`+accountCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $8)`,
+		a.ID, a.Login, a.Role, a.PasswordHash, workstationsJSON(a.Workstations), boolInt(a.Disabled),
+		sqldb.Micros(a.CreatedAt), sqldb.Micros(a.CreatedAt))
+	if sqldb.IsUniqueViolation(err) {
+		return fmt.Errorf("create staff %s: %w", a.Login, ErrLoginTaken)
+	}
+	if err != nil {
+		return fmt.Errorf("create staff %s: %w", a.Login, err)
+	}
+	return nil
+}
+
+// AccountByLogin returns the account with the login.
+func (s *Store) AccountByLogin(ctx context.Context, login string) (Account, error) {
+	a, err := scanAccount(s.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM staff_accounts WHERE login = $1`, login))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Account{}, fmt.Errorf("staff %s: %w", login, ErrNotFound)
+	}
+	return a, err
+}
+
+// AccountByID returns the account with the id.
+func (s *Store) AccountByID(ctx context.Context, id string) (Account, error) {
+	a, err := scanAccount(s.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM staff_accounts WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Account{}, fmt.Errorf("staff %s: %w", id, ErrNotFound)
+	}
+	return a, err
+}
+
+// Accounts lists every account by login.
+func (s *Store) Accounts(ctx context.Context) ([]Account, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+accountCols+` FROM staff_accounts ORDER BY login`)
+	if err != nil {
+		return nil, fmt.Errorf("list staff: %w", err)
+	}
+	defer rows.Close()
+	var out []Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// UpdateAccount changes role, workstations and the disabled flag. Disabling
+// an account ends its sessions in the same transaction.
+func (s *Store) UpdateAccount(ctx context.Context, id, role string, workstations []string, disabled bool, now time.Time) error {
+	return s.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE staff_accounts SET role = $2, workstations = $3, disabled = $4, updated_at = $5 WHERE id = $1`,
+			id, role, workstationsJSON(workstations), boolInt(disabled), sqldb.Micros(now))
+		if err != nil {
+			return fmt.Errorf("update staff %s: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("update staff %s: %w", id, ErrNotFound)
+		}
+		if disabled {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM staff_sessions WHERE staff_id = $1`, id); err != nil {
+				return fmt.Errorf("end sessions of %s: %w", id, err)
+			}
+		}
+		return nil
+	})
+}
+
+// SetPassword stores a new password hash, clears a lock-out and ends the
+// account's sessions except keep (the session that made the change, "" for
+// none).
+func (s *Store) SetPassword(ctx context.Context, id, hash, keep string, now time.Time) error {
+	return s.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE staff_accounts SET password_hash = $2, failed_attempts = 0, locked_until = 0, updated_at = $3 WHERE id = $1`,
+			id, hash, sqldb.Micros(now))
+		if err != nil {
+			return fmt.Errorf("set password of %s: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("set password of %s: %w", id, ErrNotFound)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM staff_sessions WHERE staff_id = $1 AND token_hash <> $2`, id, keep); err != nil {
+			return fmt.Errorf("end sessions of %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// RecordFailure counts a failed sign-in. The max-th consecutive failure
+// locks the account until lockUntil and starts the count again; it returns
+// whether this failure locked it.
+func (s *Store) RecordFailure(ctx context.Context, id string, max int, lockUntil time.Time) (bool, error) {
+	var locked int64
+	err := s.db.QueryRowContext(ctx, `UPDATE staff_accounts
+		SET failed_attempts = CASE WHEN failed_attempts + 1 >= $2 THEN 0 ELSE failed_attempts + 1 END,
+		    locked_until    = CASE WHEN failed_attempts + 1 >= $2 THEN $3 ELSE locked_until END
+		WHERE id = $1 RETURNING locked_until`, id, max, sqldb.Micros(lockUntil)).Scan(&locked)
+	if err != nil {
+		return false, fmt.Errorf("record failed sign-in of %s: %w", id, err)
+	}
+	return locked == sqldb.Micros(lockUntil), nil
+}
+
+// RecordSuccess clears the failure count and any lock.
+func (s *Store) RecordSuccess(ctx context.Context, id string) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE staff_accounts SET failed_attempts = 0, locked_until = 0 WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("record sign-in of %s: %w", id, err)
+	}
+	return nil
+}
+
+// Unlock lifts a lock-out.
+func (s *Store) Unlock(ctx context.Context, id string) error {
+	return s.RecordSuccess(ctx, id)
+}

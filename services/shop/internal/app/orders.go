@@ -1,0 +1,263 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/outbox"
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/services/shop/internal/order"
+	"github.com/fabrika/fabrika/services/shop/internal/store"
+)
+
+// Order is an order as the customer sees it.
+type Order = store.Order
+
+// ValidKey tells whether an idempotency key is usable: 1 to 128 printable
+// ASCII characters.
+func ValidKey(k string) bool {
+	if k == "" || len(k) > 128 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// PlaceOptions say where an order comes from.
+type PlaceOptions struct {
+	ClearCart bool // the order was placed from the cart: empty it in the same transaction
+}
+
+// PlaceOrder prices a validated request with the current price list and
+// writes the order, its lines and its order.placed message in one
+// transaction. The idempotency key makes it safe to repeat: the same key
+// with the same request returns the order placed first (created false); the
+// same key with another request is refused (KindKeyReused).
+func (s *Shop) PlaceOrder(ctx context.Context, c Customer, key string, req order.Request, opt PlaceOptions) (Order, bool, error) {
+	if !ValidKey(key) {
+		return Order{}, false, &Error{Kind: KindBadRequest, Message: "an idempotency key of 1 to 128 printable characters is required",
+			Fields: map[string]string{"idempotency_key": "is missing or malformed"}}
+	}
+	hash := req.Hash()
+	if prev, err := s.st.OrderByKey(ctx, s.db, c.ID, key); err == nil {
+		return s.replay(ctx, c, prev, hash)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return Order{}, false, err
+	}
+	pl, err := s.PriceList(ctx)
+	if err != nil {
+		return Order{}, false, err
+	}
+	lines, total, fe := price(pl, req.Lines)
+	if len(fe) > 0 {
+		return Order{}, false, invalid("the order cannot be placed", fe)
+	}
+	now := s.now()
+	number, err := s.numbers.take(ctx, now.Year())
+	if err != nil {
+		return Order{}, false, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Order{}, false, err
+	}
+	o := Order{ID: id.String(), Number: number, CustomerID: c.ID, IdempotencyKey: key, RequestHash: hash,
+		Status: contracts.StatusPlaced, Currency: pl.Currency, QuotedTotal: total, PriceListVersion: pl.Version,
+		LineCount: len(lines), Contact: req.Contact, Delivery: req.Delivery, PlacedAt: now, UpdatedAt: now, Lines: lines}
+	msg, err := outbox.NewMessage(contracts.Subject(contracts.OrderPlaced), o.ID, placedEvent(c, o))
+	if err != nil {
+		return Order{}, false, err
+	}
+	var prev Order
+	created := false
+	err = s.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		inserted, err := s.st.InsertOrder(ctx, tx, o)
+		if err != nil {
+			return err
+		}
+		if created = inserted; !inserted {
+			// Another request with the same key won the race.
+			prev, err = s.st.OrderByKey(ctx, tx, c.ID, key)
+			return err
+		}
+		if opt.ClearCart {
+			if err := s.st.ClearCart(ctx, tx, c.ID); err != nil {
+				return err
+			}
+		}
+		return s.out.Enqueue(ctx, tx, msg)
+	})
+	if err != nil {
+		return Order{}, false, fmt.Errorf("place order: %w", err)
+	}
+	if !created {
+		return s.replay(ctx, c, prev, hash)
+	}
+	return o, true, nil
+}
+
+func (s *Shop) replay(ctx context.Context, c Customer, prev Order, hash string) (Order, bool, error) {
+	if prev.RequestHash != hash {
+		return Order{}, false, &Error{Kind: KindKeyReused, Message: fmt.Sprintf(
+			"this idempotency key was used for order %s with a different request; use a new key for a new order", prev.Number),
+			Fields: map[string]string{"idempotency_key": "already used with a different request"}}
+	}
+	full, err := s.Order(ctx, c, prev.ID)
+	return full, false, err
+}
+
+// price quotes every line; the errors name the line's field.
+func price(pl *contracts.PriceListV1, req []order.Line) ([]store.Line, int64, map[string]string) {
+	fe := map[string]string{}
+	lines := make([]store.Line, 0, len(req))
+	var total int64
+	for i, l := range req {
+		q, err := pl.Quote(l.Config())
+		if err != nil {
+			var qe *contracts.QuoteError
+			if errors.As(err, &qe) {
+				fe[fmt.Sprintf("lines[%d].%s", i, quoteField(qe.Field))] = qe.Message
+			} else {
+				fe[fmt.Sprintf("lines[%d]", i)] = err.Error()
+			}
+			continue
+		}
+		lines = append(lines, store.Line{LineNo: i + 1, Product: l.Product, Options: l.Options, Quantity: l.Quantity,
+			Lead: l.Lead, UnitPrice: q.UnitPrice, Total: q.Total, LeadDays: q.LeadDays})
+		total += q.Total
+	}
+	return lines, total, fe
+}
+
+func placedEvent(c Customer, o Order) contracts.OrderPlacedV1 {
+	ev := contracts.OrderPlacedV1{
+		OrderID: o.ID, Number: o.Number, Channel: contracts.ChannelShop,
+		Customer: contracts.Customer{ID: c.ID, Name: o.Contact.Name, Email: o.Contact.Email,
+			Company: o.Contact.Company, Phone: o.Contact.Phone},
+		Delivery: o.Delivery, Currency: o.Currency, QuotedTotal: o.QuotedTotal,
+		PriceListVersion: o.PriceListVersion, PlacedAt: o.PlacedAt,
+	}
+	for _, l := range o.Lines {
+		ev.Lines = append(ev.Lines, contracts.LineItem{LineNo: l.LineNo, Product: l.Product, Options: l.Options,
+			Quantity: l.Quantity, Lead: l.Lead, UnitPrice: l.UnitPrice, Total: l.Total})
+	}
+	return ev
+}
+
+// Page is a page of "my orders".
+type Page struct {
+	Orders []store.Summary
+	Next   string // cursor of the next page, "" on the last
+}
+
+// MaxPageSize bounds a page of "my orders".
+const MaxPageSize = 100
+
+// ListOrders returns a page of a customer's orders, newest first.
+func (s *Shop) ListOrders(ctx context.Context, c Customer, status, cursor string, limit int) (Page, error) {
+	status = strings.TrimSpace(status)
+	if status != "" && !order.ValidStatus(status) {
+		return Page{}, &Error{Kind: KindBadRequest, Message: fmt.Sprintf("unknown status %q", status),
+			Fields: map[string]string{"status": "must be one of " + strings.Join(contracts.Statuses(), ", ")}}
+	}
+	if limit == 0 {
+		limit = 20
+	}
+	if limit < 1 || limit > MaxPageSize {
+		return Page{}, &Error{Kind: KindBadRequest, Message: fmt.Sprintf("limit must be 1 to %d", MaxPageSize),
+			Fields: map[string]string{"limit": fmt.Sprintf("must be 1 to %d", MaxPageSize)}}
+	}
+	cur, ok, err := order.DecodeCursor(cursor)
+	if err != nil {
+		return Page{}, &Error{Kind: KindBadRequest, Message: "the cursor is malformed; start again from the first page",
+			Fields: map[string]string{"cursor": "malformed"}}
+	}
+	var after *order.Cursor
+	if ok {
+		after = &cur
+	}
+	rows, err := s.st.ListOrders(ctx, c.ID, status, after, limit+1)
+	if err != nil {
+		return Page{}, err
+	}
+	p := Page{Orders: rows}
+	if len(rows) > limit {
+		p.Orders = rows[:limit]
+		last := p.Orders[limit-1]
+		p.Next = order.Cursor{PlacedAt: last.PlacedAtMicros, ID: last.ID}.Encode()
+	}
+	return p, nil
+}
+
+// Order returns one of the customer's orders, by id or number.
+func (s *Shop) Order(ctx context.Context, c Customer, ref string) (Order, error) {
+	if ref == "" || len(ref) > 64 {
+		return Order{}, errorf(KindNotFound, "no such order")
+	}
+	o, err := s.st.CustomerOrder(ctx, c.ID, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return Order{}, errorf(KindNotFound, "no order %s", ref)
+	}
+	return o, err
+}
+
+// RequestCancel asks the CRM to cancel an order: it emits
+// order.cancel_requested and notes it on the timeline; the status changes
+// only when order.cancelled arrives. Asking twice changes nothing.
+func (s *Shop) RequestCancel(ctx context.Context, c Customer, ref, reason string) (Order, error) {
+	reason = strings.TrimSpace(reason)
+	if len(reason) > 500 {
+		return Order{}, invalid("the request cannot be sent", map[string]string{"reason": "is too long (500 characters at most)"})
+	}
+	o, err := s.Order(ctx, c, ref)
+	if err != nil {
+		return Order{}, err
+	}
+	if !o.CancelRequestedAt.IsZero() {
+		return o, nil
+	}
+	if !order.Cancellable(o.Status) {
+		return Order{}, errorf(KindConflict, "order %s is %s and can no longer be cancelled", o.Number, order.StatusLabel(o.Status))
+	}
+	now := s.now()
+	msg, err := outbox.NewMessage(contracts.Subject(contracts.OrderCancelRequested), o.ID, contracts.OrderStatusChangedV1{
+		OrderID: o.ID, Channel: contracts.ChannelShop, Reason: reason, By: "customer:" + c.ID, At: now})
+	if err != nil {
+		return Order{}, err
+	}
+	err = s.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		marked, err := s.st.MarkCancelRequested(ctx, tx, o.ID, now)
+		if err != nil || !marked {
+			return err
+		}
+		if _, err := s.st.AddEvent(ctx, tx, store.Event{ID: msg.ID, OrderID: o.ID, Kind: order.KindCancelRequested, At: now, Detail: reason}); err != nil {
+			return err
+		}
+		return s.out.Enqueue(ctx, tx, msg)
+	})
+	if err != nil {
+		return Order{}, fmt.Errorf("request cancel of %s: %w", o.Number, err)
+	}
+	return s.Order(ctx, c, o.ID)
+}
+
+// OrderByKey returns the order a customer placed with an idempotency key.
+func (s *Shop) OrderByKey(ctx context.Context, c Customer, key string) (Order, bool, error) {
+	if !ValidKey(key) {
+		return Order{}, false, nil
+	}
+	o, err := s.st.OrderByKey(ctx, s.db, c.ID, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return Order{}, false, nil
+	}
+	return o, err == nil, err
+}

@@ -1,0 +1,134 @@
+// Package app holds the shop's use cases: the catalogue and quotes from the
+// local copy of the price list, customer accounts, the cart, placing orders
+// idempotently with their order.placed message in one transaction, "my
+// orders", cancellation requests, and the handlers of the events that fill
+// an order's timeline.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fabrika/fabrika/platform/outbox"
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/services/shop/internal/store"
+)
+
+// Config tunes the use cases; zero fields take their defaults.
+type Config struct {
+	SessionTTL       time.Duration // default 14 days
+	CacheTTL         time.Duration // catalogue cache lifetime, default 1 minute
+	NumberBlock      int64         // order numbers reserved at once, default 20
+	LoginPerAccount  int           // failed sign-ins per account per window, default 5
+	LoginPerIP       int           // sign-in attempts per client address per window, default 30
+	LoginWindow      time.Duration // default 15 minutes
+	LimiterMaxKeys   int           // accounts and addresses tracked, default 100000
+	Argon2           Argon2Params
+	Now              func() time.Time // default time.Now
+	MaxLinesPerOrder int              // fixed at 50 by the contract; informative
+}
+
+func (c *Config) defaults() {
+	if c.SessionTTL == 0 {
+		c.SessionTTL = 14 * 24 * time.Hour
+	}
+	if c.CacheTTL == 0 {
+		c.CacheTTL = time.Minute
+	}
+	if c.NumberBlock == 0 {
+		c.NumberBlock = 20
+	}
+	if c.LoginPerAccount == 0 {
+		c.LoginPerAccount = 5
+	}
+	if c.LoginPerIP == 0 {
+		c.LoginPerIP = 30
+	}
+	if c.LoginWindow == 0 {
+		c.LoginWindow = 15 * time.Minute
+	}
+	if c.LimiterMaxKeys == 0 {
+		c.LimiterMaxKeys = 100000
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	c.Argon2.defaults()
+}
+
+func (c *Config) validate() error {
+	c.defaults()
+	if c.SessionTTL < time.Minute || c.CacheTTL <= 0 || c.NumberBlock < 1 || c.LoginPerAccount < 1 ||
+		c.LoginPerIP < 1 || c.LoginWindow <= 0 || c.LimiterMaxKeys < 1 {
+		return fmt.Errorf("session TTL >= 1m, positive cache TTL, number block, login limits and window are required")
+	}
+	return nil
+}
+
+// Enqueuer writes a message in the caller's transaction; the platform's
+// outbox implements it.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, tx *sqldb.Tx, msg outbox.Message) error
+}
+
+// Shop is the shop's use cases.
+type Shop struct {
+	cfg          Config
+	db           *sqldb.DB
+	st           *store.Store
+	out          Enqueuer
+	log          *slog.Logger
+	now          func() time.Time
+	cache        *cache
+	numbers      *numbers
+	ipLimit      *limiter
+	accountLimit *limiter
+	dummyHash    string
+}
+
+// New builds the use cases over the shop's database.
+func New(db *sqldb.DB, out Enqueuer, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Shop, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("shop config: %w", err)
+	}
+	st := store.New(db)
+	c, err := newCache(cfg.CacheTTL, cfg.Now, reg)
+	if err != nil {
+		return nil, err
+	}
+	dummy, err := hashPassword(cfg.Argon2, "not a password anyone has")
+	if err != nil {
+		return nil, err
+	}
+	return &Shop{
+		cfg: cfg, db: db, st: st, out: out, log: log, now: func() time.Time { return cfg.Now().UTC() },
+		cache:        c,
+		numbers:      &numbers{st: st, block: cfg.NumberBlock},
+		ipLimit:      newLimiter(cfg.LoginPerIP, cfg.LoginWindow, cfg.LimiterMaxKeys),
+		accountLimit: newLimiter(cfg.LoginPerAccount, cfg.LoginWindow, cfg.LimiterMaxKeys),
+		dummyHash:    dummy,
+	}, nil
+}
+
+// Store exposes the store, for tests and the benchmark's generator.
+func (s *Shop) Store() *store.Store { return s.st }
+
+// SweepSessions deletes expired sessions every interval until ctx ends.
+func (s *Shop) SweepSessions(ctx context.Context, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if _, err := s.st.DeleteExpiredSessions(ctx, s.now()); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "sweep sessions failed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

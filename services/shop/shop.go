@@ -1,0 +1,90 @@
+// Package shop is Fabrika's web shop: customers browse the catalogue of the
+// current price list, get instant quotes from the shop's own copy of it,
+// sign up and in, fill a cart, place orders idempotently (the order and its
+// order.placed message in one transaction), follow them in "my orders" with
+// a timeline fed by the platform's events, and ask for cancellation. Pages
+// are served at / and the JSON API under /shop/api/v1 (docs/shop.md).
+package shop
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/services/shop/internal/app"
+	"github.com/fabrika/fabrika/services/shop/internal/web"
+)
+
+// Config is the shop's own configuration; zero fields take their defaults.
+type Config struct {
+	// CookieSecure marks the session and CSRF cookies Secure. Keep it on in
+	// production; turn it off only for plain-http local runs.
+	CookieSecure bool
+	// TrustForwardedFor takes the client address for sign-in rate limits
+	// from the last X-Forwarded-For hop: set it behind the gateway.
+	TrustForwardedFor bool
+	// SessionTTL is how long a sign-in lasts (default 14 days).
+	SessionTTL time.Duration
+	// LoginPerAccount is the number of failed sign-ins allowed per account
+	// within LoginWindow (default 5); LoginPerIP the sign-in attempts per
+	// client address (default 30); LoginWindow defaults to 15 minutes.
+	LoginPerAccount int
+	LoginPerIP      int
+	LoginWindow     time.Duration
+	// LimiterMaxKeys bounds the accounts and addresses the limiter tracks
+	// (default 100000).
+	LimiterMaxKeys int
+	// CacheTTL bounds how long the in-process catalogue cache trusts itself
+	// without a new price list event (default 1 minute; the event empties it
+	// at once on this instance).
+	CacheTTL time.Duration
+	// OrderNumberBlock is how many order numbers an instance reserves at once
+	// (default 20).
+	OrderNumberBlock int64
+	// MaxBody bounds request bodies (default 64 KiB).
+	MaxBody int64
+	// PasswordMemoryKiB and PasswordTime tune argon2id (default 19 MiB, 2).
+	PasswordMemoryKiB uint32
+	PasswordTime      uint32
+	// Now replaces the clock in tests.
+	Now func() time.Time
+}
+
+// Service is the running shop.
+type Service struct {
+	h    *host.Host
+	app  *app.Shop
+	http *web.Handler
+}
+
+// New builds the shop on its host and subscribes to the price lists and the
+// events of its orders. The demo catalogue texts are seeded by the
+// migrations; prices arrive with the first pricelist.published.
+func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
+	a, err := app.New(h.DB, h.Outbox, app.Config{
+		SessionTTL: cfg.SessionTTL, CacheTTL: cfg.CacheTTL, NumberBlock: cfg.OrderNumberBlock,
+		LoginPerAccount: cfg.LoginPerAccount, LoginPerIP: cfg.LoginPerIP, LoginWindow: cfg.LoginWindow,
+		LimiterMaxKeys: cfg.LimiterMaxKeys, Now: cfg.Now,
+		Argon2: app.Argon2Params{MemoryKiB: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime},
+	}, h.Log, h.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("shop: %w", err)
+	}
+	wh, err := web.New(a, web.Config{CookieSecure: cfg.CookieSecure, TrustForwardedFor: cfg.TrustForwardedFor, MaxBody: cfg.MaxBody}, h.Log)
+	if err != nil {
+		return nil, fmt.Errorf("shop: %w", err)
+	}
+	h.Inbox.Subscribe("pricelist", a.PriceListHandlers())
+	h.Inbox.Subscribe("orders", a.Handlers())
+	return &Service{h: h, app: a, http: wh}, nil
+}
+
+// Handler serves the pages at / and the JSON API under /shop/api/v1.
+func (s *Service) Handler() http.Handler { return s.http }
+
+// Background sweeps expired sessions.
+func (s *Service) Background() []func(context.Context) error {
+	return []func(context.Context) error{func(ctx context.Context) error { return s.app.SweepSessions(ctx, time.Hour) }}
+}

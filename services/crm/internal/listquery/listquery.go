@@ -254,7 +254,7 @@ func (q Query) DecodeCursor(s string) (Cursor, error) {
 	if len(s) > maxCursor {
 		return fail()
 	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil {
 		return fail()
 	}
@@ -263,7 +263,7 @@ func (q Query) DecodeCursor(s string) (Cursor, error) {
 		return fail()
 	}
 	v, err := strconv.ParseInt(parts[3], 10, 64)
-	if err != nil || v < 0 {
+	if err != nil || v < 0 || strconv.FormatInt(v, 10) != parts[3] {
 		return fail()
 	}
 	if parts[4] != fmt.Sprintf("%08x", q.fingerprint()) {

@@ -1,0 +1,319 @@
+package shop_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/broker"
+	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/platform/outbox"
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/platform/testenv"
+	"github.com/fabrika/fabrika/services/shop"
+	"github.com/fabrika/fabrika/services/shop/migrations"
+)
+
+// env is a running shop with a producer standing in for the rest of the
+// platform (mes-calc, CRM, MES): it publishes through its own outbox.
+type env struct {
+	t        *testing.T
+	ctx      context.Context
+	broker   *testenv.Broker
+	shop     *host.Host
+	producer *host.Host
+	base     string
+	client   *http.Client
+}
+
+func start(t *testing.T, cfg shop.Config) *env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	b := testenv.NewBroker(t)
+	hs, err := host.Open(ctx, testenv.HostConfig(t, "shop", migrations.FS), b.Deps(t, "shop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, err := host.Open(ctx, testenv.HostConfig(t, "producer", nil), b.Deps(t, "producer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PasswordMemoryKiB == 0 {
+		cfg.PasswordMemoryKiB, cfg.PasswordTime = 1024, 1 // fast hashes for tests
+	}
+	svc, err := shop.New(ctx, hs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{}, 2)
+	go func() { _ = hs.Run(ctx, svc.Handler(), svc.Background()...); done <- struct{}{} }()
+	go func() { _ = prod.Run(ctx, nil); done <- struct{}{} }()
+	t.Cleanup(func() { cancel(); <-done; <-done })
+	e := &env{t: t, ctx: ctx, broker: b, shop: hs, producer: prod, base: "http://" + hs.Addr(),
+		client: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	e.eventually("shop ready", func() bool {
+		res, err := e.client.Get(e.base + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	})
+	return e
+}
+
+func (e *env) eventually(what string, ok func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if ok() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.t.Fatalf("timed out waiting for %s", what)
+}
+
+// publish sends an event the way another service would: through an outbox.
+func (e *env) publish(eventType, key string, payload any) string {
+	e.t.Helper()
+	msg, err := outbox.NewMessage(contracts.Subject(eventType), key, payload)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	err = e.producer.DB.InTx(e.ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		return e.producer.Outbox.Enqueue(ctx, tx, msg)
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return msg.ID
+}
+
+// withPriceList publishes the demo price list and waits until the shop
+// quotes with it.
+func (e *env) withPriceList() *env {
+	e.t.Helper()
+	e.publish(contracts.PriceListPublished, "pricelist", contracts.DemoPriceList(time.Now()))
+	e.eventually("price list", func() bool {
+		res := e.do("GET", "/shop/api/v1/catalog", "", nil, nil)
+		return res.code == 200
+	})
+	return e
+}
+
+type response struct {
+	code   int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+// do sends a request; body is sent as JSON unless it is a string or url.Values.
+func (e *env) do(method, path, token string, body any, hdr map[string]string) response {
+	e.t.Helper()
+	var rd io.Reader
+	ct := ""
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd, ct = strings.NewReader(b), "application/json"
+	case []byte:
+		rd, ct = bytes.NewReader(b), "application/json"
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rd, ct = bytes.NewReader(j), "application/json"
+	}
+	req, err := http.NewRequestWithContext(e.ctx, method, e.base+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range hdr {
+		if v == "" {
+			req.Header.Del(k)
+		} else {
+			req.Header.Set(k, v)
+		}
+	}
+	res, err := e.client.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return response{code: res.StatusCode, header: res.Header, body: b}
+}
+
+var seq atomic.Int64
+
+// signUp creates an account through the API and returns its token.
+func (e *env) signUp() string {
+	e.t.Helper()
+	n := seq.Add(1)
+	res := e.do("POST", "/shop/api/v1/accounts", "", map[string]string{
+		"email": fmt.Sprintf("buyer%d-%d@example.com", n, time.Now().UnixNano()), "name": "Ada Buyer", "password": "correct horse battery"}, nil)
+	if res.code != 201 {
+		e.t.Fatalf("sign up: %d %s", res.code, res.body)
+	}
+	var s struct{ Token string }
+	res.json(e.t, &s)
+	return s.Token
+}
+
+func orderBody(lines int) map[string]any {
+	ls := make([]map[string]any, lines)
+	for i := range ls {
+		ls[i] = map[string]any{"product": "laser_cut_sheet", "quantity": 10 + i, "lead": "standard",
+			"options": map[string]string{"material": "steel_s235", "width_mm": "200", "height_mm": "100", "thickness_mm": "2", "finish": "powder_coat"}}
+	}
+	return map[string]any{
+		"lines":    ls,
+		"delivery": map[string]string{"line1": "Hauptstrasse 1", "city": "Berlin", "postal_code": "10115", "country": "DE"},
+		"contact":  map[string]string{"name": "Ada Buyer", "email": "ada@example.com", "phone": "+49 30 123456"},
+	}
+}
+
+type orderOut struct {
+	ID               string `json:"id"`
+	Number           string `json:"number"`
+	Status           string `json:"status"`
+	QuotedTotal      int64  `json:"quoted_total"`
+	PricedTotal      int64  `json:"priced_total"`
+	PriceListVersion int64  `json:"price_list_version"`
+	CancelRequested  bool   `json:"cancel_requested"`
+	Cancellable      bool   `json:"cancellable"`
+	Lines            []struct {
+		LineNo    int   `json:"line_no"`
+		UnitPrice int64 `json:"unit_price"`
+		Total     int64 `json:"total"`
+	} `json:"lines"`
+	Timeline []struct {
+		Kind   string `json:"kind"`
+		Label  string `json:"label"`
+		Amount int64  `json:"amount"`
+	} `json:"timeline"`
+}
+
+func (e *env) place(token, key string, body any) (response, orderOut) {
+	e.t.Helper()
+	res := e.do("POST", "/shop/api/v1/orders", token, body, map[string]string{"Idempotency-Key": key})
+	var o orderOut
+	if res.code == 200 || res.code == 201 {
+		res.json(e.t, &o)
+	}
+	return res, o
+}
+
+func (e *env) count(query string, args ...any) int {
+	e.t.Helper()
+	var n int
+	if err := e.shop.DB.QueryRowContext(e.ctx, query, args...).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// streamMessages returns the payloads of every message on a subject in the
+// platform's stream.
+func (e *env) streamMessages(subject string) [][]byte {
+	e.t.Helper()
+	js, err := jetstream.New(e.broker.Connect(e.t, "reader"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+	defer cancel()
+	c, err := js.OrderedConsumer(ctx, broker.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out [][]byte
+	for {
+		batch, err := c.FetchNoWait(500)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			out = append(out, m.Data())
+			n++
+		}
+		if n == 0 {
+			return out
+		}
+	}
+}
+
+// form is a browser: a cookie jar, no redirects followed.
+type browser struct {
+	e      *env
+	client *http.Client
+}
+
+func (e *env) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{e: e, client: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *browser) csrf() string {
+	u, _ := url.Parse(b.e.base)
+	for _, c := range b.client.Jar.Cookies(u) {
+		if c.Name == "shop_csrf" {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+func (b *browser) get(path string) response {
+	b.e.t.Helper()
+	res, err := b.client.Get(b.e.base + path)
+	if err != nil {
+		b.e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return response{code: res.StatusCode, header: res.Header, body: body}
+}
+
+func (b *browser) post(path string, f url.Values) response {
+	b.e.t.Helper()
+	if f.Get("csrf") == "" {
+		f.Set("csrf", b.csrf())
+	}
+	res, err := b.client.PostForm(b.e.base+path, f)
+	if err != nil {
+		b.e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return response{code: res.StatusCode, header: res.Header, body: body}
+}

@@ -1,0 +1,253 @@
+package mesapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/broker"
+	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/outbox"
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/platform/testenv"
+	mesapi "github.com/fabrika/fabrika/services/mes-api"
+	"github.com/fabrika/fabrika/services/mes-api/internal/delivery"
+	"github.com/fabrika/fabrika/services/mes-api/migrations"
+)
+
+// env is a running mes-api on a real database and broker, with a producer
+// service that publishes the events other services would.
+type env struct {
+	t        *testing.T
+	ctx      context.Context
+	h        *host.Host
+	producer *host.Host
+	js       jetstream.JetStream
+	base     string
+	signer   *identity.Signer
+}
+
+func fastWebhooks() mesapi.Config {
+	return mesapi.Config{
+		Webhook:  delivery.Config{BaseBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Interval: 50 * time.Millisecond, Timeout: 5 * time.Second},
+		RetryFor: 24 * time.Hour,
+	}
+}
+
+func start(t *testing.T, cfg mesapi.Config, withPriceList bool) *env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	b := testenv.NewBroker(t)
+	pub, priv, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Identity = identity.NewVerifier(pub)
+	h, err := host.Open(ctx, testenv.HostConfig(t, "mes-api", migrations.FS), b.Deps(t, "mes-api"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := mesapi.New(ctx, h, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	producer, err := host.Open(ctx, testenv.HostConfig(t, "producer", nil), b.Deps(t, "producer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 2)
+	go func() { done <- h.Run(runCtx, svc.Handler(), svc.Background()...) }()
+	go func() { done <- producer.Run(runCtx, nil) }()
+	t.Cleanup(func() {
+		stop()
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+		}
+	})
+	js, err := jetstream.New(b.Connect(t, "observer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, ctx: ctx, h: h, producer: producer, js: js, base: "http://" + h.Addr(), signer: identity.NewSigner(priv)}
+	e.waitReady()
+	if withPriceList {
+		e.publish(contracts.PriceListPublished, "pricelist", contracts.DemoPriceList(time.Now()))
+		e.eventually("price list received", func() bool {
+			res := e.do("POST", "/v1/quotes", e.newKey("orders:read"), nil, quoteBody)
+			return res.status == http.StatusOK
+		})
+	}
+	return e
+}
+
+func (e *env) waitReady() {
+	e.eventually("ready", func() bool {
+		r, err := http.Get(e.base + "/readyz")
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		return r.StatusCode == http.StatusOK
+	})
+}
+
+// publish sends an event as another service would: through its outbox.
+func (e *env) publish(eventType, key string, payload any) {
+	e.t.Helper()
+	err := e.producer.DB.InTx(e.ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		m, err := outbox.NewMessage(contracts.Subject(eventType), key, payload)
+		if err != nil {
+			return err
+		}
+		return e.producer.Outbox.Enqueue(ctx, tx, m)
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) eventually(what string, ok func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// lastOnStream returns the last message of an event type on the stream.
+func (e *env) lastOnStream(eventType string) (*jetstream.RawStreamMsg, error) {
+	s, err := e.js.Stream(e.ctx, broker.StreamName)
+	if err != nil {
+		return nil, err
+	}
+	return s.GetLastMsgForSubject(e.ctx, contracts.Subject(eventType))
+}
+
+func (e *env) noneOnStream(eventType string) {
+	e.t.Helper()
+	m, err := e.lastOnStream(eventType)
+	if !errors.Is(err, jetstream.ErrMsgNotFound) {
+		e.t.Fatalf("%s on the stream: %v %v", eventType, m, err)
+	}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+func (r response) problemFields(t *testing.T) map[string]string {
+	t.Helper()
+	var p struct {
+		Errors map[string]string `json:"errors"`
+	}
+	r.json(t, &p)
+	return p.Errors
+}
+
+// do sends a request with an API key ("" for none) and extra headers; body
+// is sent as it is when it is a string, else as JSON.
+func (e *env) do(method, path, key string, hdr map[string]string, body any) response {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewBufferString(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequestWithContext(e.ctx, method, e.base+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// admin sends a request to an admin route with a staff token of role.
+func (e *env) admin(method, path, role string, body any) response {
+	e.t.Helper()
+	tok, err := e.signer.Sign(identity.Identity{Subject: "staff-1", Name: "ada", Role: role}, time.Now())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.do(method, path, "", map[string]string{identity.Header: tok}, body)
+}
+
+// newKey makes a client with one key of the scopes through the exported
+// CreateClient and returns the key.
+func (e *env) newKey(scopes ...string) string {
+	e.t.Helper()
+	cr, err := mesapi.CreateClient(e.ctx, e.h.DB, "Acme GmbH", "ops@acme.example", scopes, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cr.Key
+}
+
+func (e *env) count(table string) int {
+	e.t.Helper()
+	var n int
+	if err := e.h.DB.QueryRowContext(e.ctx, `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+const quoteBody = `{"lines":[{"product":"laser_cut_sheet","options":{"material":"steel_s235","width_mm":200,"height_mm":100,"thickness_mm":2},"quantity":10}]}`
+
+func orderBody(qty int) string {
+	b, _ := json.Marshal(map[string]any{
+		"reference": "PO-4711",
+		"lines": []map[string]any{{"product": "laser_cut_sheet", "quantity": qty,
+			"options": map[string]any{"material": "steel_s235", "width_mm": 200, "height_mm": 100, "thickness_mm": 2}}},
+		"delivery": map[string]string{"line1": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115", "country": "DE"},
+	})
+	return string(b)
+}

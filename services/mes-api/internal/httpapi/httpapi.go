@@ -1,0 +1,224 @@
+// Package httpapi is mes-api's HTTP face: the B2B routes under /v1 (API key
+// authentication, scopes, rate limits, problem+json errors) described by the
+// embedded OpenAPI document, and the internal admin routes under /clients
+// (staff identity, role admin) that manage clients and keys.
+package httpapi
+
+import (
+	_ "embed"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/fabrika/fabrika/platform/httpx"
+	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/services/mes-api/internal/app"
+	"github.com/fabrika/fabrika/services/mes-api/internal/ratelimit"
+	"github.com/fabrika/fabrika/services/mes-api/internal/store"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI returns the embedded OpenAPI 3.1 document.
+func OpenAPI() []byte { return openAPI }
+
+// API serves the routes.
+type API struct {
+	app      *app.App
+	limiter  *ratelimit.Limiter
+	identity *identity.Verifier
+	log      *slog.Logger
+}
+
+// New builds the HTTP layer.
+func New(a *app.App, limiter *ratelimit.Limiter, v *identity.Verifier, log *slog.Logger) *API {
+	return &API{app: a, limiter: limiter, identity: v, log: log}
+}
+
+// Route is one route of the B2B API. Scopes lists the scopes of which a key
+// needs one; none means no key is needed.
+type Route struct {
+	Method  string
+	Path    string
+	Scopes  []string
+	Handler func(w http.ResponseWriter, r *http.Request, who store.Principal)
+}
+
+// Pattern is the route's ServeMux pattern.
+func (rt Route) Pattern() string { return rt.Method + " " + rt.Path }
+
+// Routes lists the B2B routes; the OpenAPI document must describe exactly
+// these.
+func (api *API) Routes() []Route {
+	const (
+		read  = "orders:read"
+		write = "orders:write"
+		hooks = "webhooks:manage"
+	)
+	return []Route{
+		{"GET", "/v1/openapi.json", nil, api.openapi},
+		{"POST", "/v1/quotes", []string{read, write}, api.quote},
+		{"POST", "/v1/orders", []string{write}, api.placeOrder},
+		{"GET", "/v1/orders", []string{read}, api.listOrders},
+		{"GET", "/v1/orders/{id}", []string{read}, api.getOrder},
+		{"POST", "/v1/orders/{id}/cancel", []string{write}, api.cancelOrder},
+		{"POST", "/v1/webhooks", []string{hooks}, api.createWebhook},
+		{"GET", "/v1/webhooks", []string{hooks}, api.listWebhooks},
+		{"DELETE", "/v1/webhooks/{id}", []string{hooks}, api.deleteWebhook},
+		{"GET", "/v1/webhooks/{id}/deliveries", []string{hooks}, api.listDeliveries},
+		{"POST", "/v1/webhooks/deliveries/{id}/replay", []string{hooks}, api.replayDelivery},
+	}
+}
+
+// AdminRoute is an internal route for staff with the admin role.
+type AdminRoute struct {
+	Method, Path string
+	Handler      http.HandlerFunc
+}
+
+// AdminRoutes lists the admin routes.
+func (api *API) AdminRoutes() []AdminRoute {
+	return []AdminRoute{
+		{"POST", "/clients", api.createClient},
+		{"GET", "/clients", api.listClients},
+		{"GET", "/clients/{id}", api.getClient},
+		{"POST", "/clients/{id}/revoke", api.revokeClient},
+		{"POST", "/clients/{id}/keys", api.createKey},
+		{"POST", "/clients/{id}/keys/{key_id}/revoke", api.revokeKey},
+	}
+}
+
+// Handler returns every route.
+func (api *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range api.Routes() {
+		mux.Handle(rt.Pattern(), api.authenticated(rt))
+	}
+	for _, rt := range api.AdminRoutes() {
+		mux.Handle(rt.Method+" "+rt.Path, api.identity.Require(rt.Handler, identity.RoleAdmin))
+	}
+	return mux
+}
+
+// authenticated checks the key, the rate limit and the scope before the
+// route's handler runs.
+func (api *API) authenticated(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.Scopes == nil {
+			rt.Handler(w, r, store.Principal{})
+			return
+		}
+		scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="fabrika"`)
+			httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusUnauthorized, "send your API key as Authorization: Bearer <key>"))
+			return
+		}
+		who, err := api.app.Authenticate(r.Context(), strings.TrimSpace(key))
+		if errors.Is(err, app.ErrBadKey) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="fabrika", error="invalid_token"`)
+			httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusUnauthorized, "the API key is unknown or revoked"))
+			return
+		}
+		if err != nil {
+			api.writeError(w, r, err)
+			return
+		}
+		d := api.limiter.Allow(who.Key.ID, who.Key.RatePerMinute)
+		h := w.Header()
+		h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
+		h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
+		h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(d.Reset.Seconds())))
+		if !d.Allowed {
+			p := httpx.NewProblem(http.StatusTooManyRequests, "rate limit of "+strconv.Itoa(d.Limit)+" requests per minute exceeded")
+			p.Headers = map[string]string{"Retry-After": strconv.Itoa(max(1, ceilSeconds(d.RetryAfter.Seconds())))}
+			httpx.WriteProblem(w, r, p)
+			return
+		}
+		if !hasAny(who.Key.Scopes, rt.Scopes) {
+			httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusForbidden, "this key lacks the scope "+strings.Join(rt.Scopes, " or ")))
+			return
+		}
+		rt.Handler(w, r, who)
+	})
+}
+
+func ceilSeconds(s float64) int {
+	n := int(s)
+	if float64(n) < s {
+		n++
+	}
+	return n
+}
+
+func hasAny(have, want []string) bool {
+	for _, w := range want {
+		for _, h := range have {
+			if h == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// writeError is the one place where errors become HTTP statuses.
+func (api *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *app.Error
+	if errors.As(err, &ae) {
+		status := map[app.Kind]int{
+			app.KindBadRequest: http.StatusBadRequest, app.KindUnauthenticated: http.StatusUnauthorized,
+			app.KindForbidden: http.StatusForbidden, app.KindNotFound: http.StatusNotFound, app.KindConflict: http.StatusConflict,
+			app.KindInvalid: http.StatusUnprocessableEntity, app.KindUnavailable: http.StatusServiceUnavailable,
+		}[ae.Kind]
+		if status == 0 {
+			status = http.StatusInternalServerError
+		}
+		p := httpx.NewProblem(status, ae.Msg)
+		p.Errors = ae.Fields
+		if status == http.StatusServiceUnavailable || status == http.StatusConflict {
+			p.Headers = map[string]string{"Retry-After": "1"}
+		}
+		httpx.WriteProblem(w, r, p)
+		return
+	}
+	httpx.WriteError(w, r, api.log, err)
+}
+
+// readJSONBody reads a JSON body of at most limit bytes as it is.
+func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return nil, httpx.NewProblem(http.StatusUnsupportedMediaType, "the body must be application/json")
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return nil, httpx.NewProblem(http.StatusRequestEntityTooLarge, "the body is larger than "+strconv.FormatInt(limit, 10)+" bytes")
+	}
+	if err != nil {
+		return nil, httpx.NewProblem(http.StatusBadRequest, "the body could not be read")
+	}
+	return b, nil
+}
+
+// queryLimit reads the limit query parameter (0 when absent).
+func queryLimit(r *http.Request) (int, error) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, httpx.Invalid("the limit is not valid", map[string]string{"limit": "must be a whole number"})
+	}
+	if n == 0 {
+		n = -1 // an explicit 0 is refused like any other out-of-range value
+	}
+	return n, nil
+}

@@ -1,0 +1,154 @@
+// Package mesapi is the B2B API of Fabrika's MES: companies with API keys
+// get quotes from mes-api's own copy of the price list, place orders
+// idempotently (order.placed, channel "api"), follow their orders' statuses,
+// request cancellations and receive signed webhooks for every status change.
+// It never calculates a binding price and holds only its clients' orders,
+// fed by the platform's events.
+package mesapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/services/mes-api/internal/app"
+	"github.com/fabrika/fabrika/services/mes-api/internal/delivery"
+	"github.com/fabrika/fabrika/services/mes-api/internal/httpapi"
+	"github.com/fabrika/fabrika/services/mes-api/internal/ratelimit"
+	"github.com/fabrika/fabrika/services/mes-api/internal/store"
+)
+
+// Config is mes-api's own configuration.
+type Config struct {
+	// Identity verifies the gateway's staff tokens; the admin routes
+	// (/clients...) need role admin. Required.
+	Identity *identity.Verifier
+	// ProductionMode refuses webhook URLs that are not public (loopback,
+	// private, link-local...), at registration and again on every connection
+	// after DNS resolution. Off (dev), localhost endpoints are allowed.
+	ProductionMode bool
+	// DefaultRatePerMinute is a new key's rate limit when the admin gives
+	// none (default 600).
+	DefaultRatePerMinute int
+	// IdempotencyLock is how long an Idempotency-Key in flight answers 409
+	// before a retry may take it over (default 1m).
+	IdempotencyLock time.Duration
+	// IdempotencyRetention is how long finished Idempotency-Keys are kept
+	// and replayed (default 24h).
+	IdempotencyRetention time.Duration
+	// Webhook tunes the delivery worker; RetryFor is how long a delivery is
+	// retried before it is marked failed (default 24h).
+	Webhook  delivery.Config
+	RetryFor time.Duration
+}
+
+// Service is a running mes-api.
+type Service struct {
+	h      *host.Host
+	cfg    Config
+	app    *app.App
+	api    *httpapi.API
+	worker *delivery.Worker
+	limit  *ratelimit.Limiter
+}
+
+// New builds mes-api on a host: its use cases, its subscriptions (the price
+// list and the order status events) and its webhook worker.
+func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
+	if cfg.Identity == nil {
+		return nil, errors.New("mes-api: an identity verifier is required")
+	}
+	if cfg.IdempotencyRetention <= 0 {
+		cfg.IdempotencyRetention = 24 * time.Hour
+	}
+	acfg := app.Config{ProductionMode: cfg.ProductionMode, DefaultRatePerMinute: cfg.DefaultRatePerMinute,
+		IdempotencyLock: cfg.IdempotencyLock, WebhookRetryFor: cfg.RetryFor}
+	if cfg.ProductionMode {
+		acfg.Resolver = net.DefaultResolver
+	}
+	a, err := app.New(ctx, h.DB, h.Outbox, acfg)
+	if err != nil {
+		return nil, fmt.Errorf("mes-api: %w", err)
+	}
+	wcfg := cfg.Webhook
+	wcfg.Production = cfg.ProductionMode
+	w := delivery.New(h.DB, wcfg, h.Log)
+	a.Wake = w.Wake
+	limiter := ratelimit.New(nil)
+	s := &Service{h: h, cfg: cfg, app: a, worker: w, limit: limiter, api: httpapi.New(a, limiter, cfg.Identity, h.Log)}
+	h.Inbox.Subscribe("pricelist", a.PriceListHandlers())
+	h.Inbox.Subscribe("orders", a.Handlers())
+	return s, nil
+}
+
+// Handler returns mes-api's routes: /v1/... for API clients and /clients...
+// for admins.
+func (s *Service) Handler() http.Handler { return s.api.Handler() }
+
+// Background returns the webhook delivery worker and the housekeeping loop.
+func (s *Service) Background() []func(context.Context) error {
+	return []func(context.Context) error{s.worker.Run, s.housekeeping}
+}
+
+func (s *Service) housekeeping(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		if _, err := store.PruneIdempotency(ctx, s.h.DB, time.Now().Add(-s.cfg.IdempotencyRetention)); err != nil && ctx.Err() == nil {
+			s.h.Log.WarnContext(ctx, "prune idempotency keys", "error", err)
+		}
+		s.limit.Forget(time.Hour)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Credentials are what an admin hands to a new client: Key is shown once.
+type Credentials struct {
+	ClientID string   `json:"client_id"`
+	Name     string   `json:"name"`
+	KeyID    string   `json:"key_id"`
+	Prefix   string   `json:"prefix"`
+	Key      string   `json:"key"`
+	Scopes   []string `json:"scopes"`
+	Rate     int      `json:"rate_limit_per_minute"`
+}
+
+// CreateClient records a client with one key, for a command such as
+// `fabrika api-client create`; db must hold mes-api's migrations. scopes nil
+// gives every scope; ratePerMinute 0 gives 600.
+func CreateClient(ctx context.Context, db *sqldb.DB, name, email string, scopes []string, ratePerMinute int) (Credentials, error) {
+	if scopes == nil {
+		scopes = []string{"orders:read", "orders:write", "webhooks:manage"}
+	}
+	if ratePerMinute == 0 {
+		ratePerMinute = 600
+	}
+	var cr Credentials
+	err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		now := time.Now()
+		c, err := app.CreateClientTx(ctx, tx, name, email, now)
+		if err != nil {
+			return err
+		}
+		k, err := app.CreateKeyTx(ctx, tx, c.ID, scopes, ratePerMinute, now)
+		if err != nil {
+			return err
+		}
+		cr = Credentials{ClientID: c.ID, Name: c.Name, KeyID: k.ID, Prefix: k.Prefix, Key: k.Plain, Scopes: k.Scopes, Rate: k.RatePerMinute}
+		return nil
+	})
+	if err != nil {
+		return Credentials{}, fmt.Errorf("create API client: %w", err)
+	}
+	return cr, nil
+}

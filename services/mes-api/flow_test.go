@@ -122,7 +122,9 @@ func TestOrderThroughTheAPIFollowsThePlatformsEvents(t *testing.T) {
 	res = e.do("POST", "/v1/quotes", key.Key, nil, quoteBody)
 	var q struct {
 		Total int64
-		Lines []struct{ UnitPrice int64 `json:"unit_price"` }
+		Lines []struct {
+			UnitPrice int64 `json:"unit_price"`
+		}
 	}
 	res.json(t, &q)
 	if res.status != http.StatusOK || q.Total <= 0 || q.Lines[0].UnitPrice*10 != q.Total {

@@ -196,7 +196,7 @@ func (a *App) createOrder(ctx context.Context, who store.Principal, idemKey stri
 		PriceListVersion: p.PriceListVersion, CreatedAt: now, UpdatedAt: now}
 	msg := contracts.OrderPlacedV1{OrderID: o.ID, Number: o.Number, Channel: contracts.ChannelAPI,
 		Customer: contracts.Customer{ID: who.Key.ClientID, Name: who.ClientName, Email: who.Email, Company: who.ClientName},
-		Lines: o.Lines, Delivery: o.Delivery, Currency: o.Currency, QuotedTotal: o.QuotedTotal,
+		Lines:    o.Lines, Delivery: o.Delivery, Currency: o.Currency, QuotedTotal: o.QuotedTotal,
 		PriceListVersion: o.PriceListVersion, PlacedAt: now}
 	if err := msg.Validate(); err != nil {
 		return Placed{}, fmt.Errorf("order.placed for %s: %w", o.ID, err)

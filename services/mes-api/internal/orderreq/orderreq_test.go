@@ -41,13 +41,13 @@ func TestParseRefuses(t *testing.T) {
 	}
 	fields := map[string]string{
 		`{"lines":[]}`: "lines",
-		`{"lines":[{"product":"x","options":{},"quantity":-1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:  "lines[0].quantity",
-		`{"lines":[{"product":"x","options":{},"quantity":1e12}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`: "lines[0].quantity",
-		`{"lines":[{"product":"x","options":{},"quantity":1.5}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:  "lines[0].quantity",
-		`{"lines":[{"product":"","options":{},"quantity":1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:    "lines[0].product",
+		`{"lines":[{"product":"x","options":{},"quantity":-1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:              "lines[0].quantity",
+		`{"lines":[{"product":"x","options":{},"quantity":1e12}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:            "lines[0].quantity",
+		`{"lines":[{"product":"x","options":{},"quantity":1.5}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:             "lines[0].quantity",
+		`{"lines":[{"product":"","options":{},"quantity":1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:                "lines[0].product",
 		`{"lines":[{"product":"x","options":{"material":[1]},"quantity":1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`: "lines[0].material",
-		`{"lines":[{"product":"x","options":{},"quantity":1}]}`: "delivery",
-		`{"lines":[{"product":"x","options":{},"quantity":1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"Germany"}}`: "delivery.country",
+		`{"lines":[{"product":"x","options":{},"quantity":1}]}`:                                                                                    "delivery",
+		`{"lines":[{"product":"x","options":{},"quantity":1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"Germany"}}`:          "delivery.country",
 	}
 	for b, field := range fields {
 		_, err := Parse([]byte(b), true)
@@ -91,7 +91,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(good), true)
 	f.Add([]byte(`{"lines":[{"product":"x","options":{"a":1e400},"quantity":9223372036854775808}]}`), false)
 	f.Add([]byte(`{"lines":[{"product":"x","options":null,"quantity":-0}],"delivery":null}`), true)
-	f.Add([]byte(`{"lines":[` + strings.Repeat(`{"product":"p","quantity":1},`, 60) + `{}]}`), false)
+	f.Add([]byte(`{"lines":[`+strings.Repeat(`{"product":"p","quantity":1},`, 60)+`{}]}`), false)
 	pl := contracts.DemoPriceList(time.Unix(0, 0))
 	f.Fuzz(func(t *testing.T, body []byte, withDelivery bool) {
 		req, err := Parse(body, withDelivery)

@@ -1,0 +1,109 @@
+package mescalc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/services/mes-calc/internal/calc"
+	"github.com/fabrika/fabrika/services/mes-calc/internal/pricing"
+	"github.com/fabrika/fabrika/services/mes-calc/internal/store"
+)
+
+// ErrVersionMismatch is returned when a change names a version (If-Match)
+// that is no longer current.
+var ErrVersionMismatch = errors.New("the price list has changed since that version")
+
+// PriceList returns the current price list.
+func (s *Service) PriceList(ctx context.Context) (contracts.PriceListV1, error) {
+	v, err := store.CurrentVersion(ctx, s.h.DB)
+	if err != nil {
+		return contracts.PriceListV1{}, err
+	}
+	if c := s.cache.Load(); c != nil && c.Version == v {
+		return *c, nil
+	}
+	return store.LoadPriceList(ctx, s.h.DB)
+}
+
+// Change applies a change to the price list as one new version: the tables,
+// the version record and the pricelist.published event in one transaction.
+// ifVersion, when not 0, must be the current version. A change that would
+// leave the list invalid is refused with pricing.FieldErrors.
+func (s *Service) Change(ctx context.Context, by string, ifVersion int64, change pricing.Change) (contracts.PriceListV1, error) {
+	var next contracts.PriceListV1
+	err := s.h.DB.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		version, found, err := store.Lock(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return errors.New("no price list yet")
+		}
+		if ifVersion != 0 && ifVersion != version {
+			return fmt.Errorf("%w: current is %d, not %d", ErrVersionMismatch, version, ifVersion)
+		}
+		cur, err := store.LoadPriceList(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if next, err = change(cur); err != nil {
+			return err
+		}
+		if err := pricing.Check(next); err != nil {
+			return err
+		}
+		next.Version = cur.Version + 1
+		next.PublishedAt = s.now().Truncate(time.Microsecond)
+		if capacityChanged(cur, next) {
+			if err := store.ResetOpen(ctx, tx); err != nil {
+				return err
+			}
+		}
+		if err := store.SavePriceList(ctx, tx, next, by); err != nil {
+			return err
+		}
+		if err := s.publish(ctx, tx, next); err != nil {
+			return err
+		}
+		pl := next
+		tx.AfterCommit(func() { s.cache.Store(&pl) })
+		return nil
+	})
+	if err != nil {
+		return contracts.PriceListV1{}, err
+	}
+	s.h.Log.InfoContext(ctx, "price list changed and published", "version", next.Version, "by", by)
+	return next, nil
+}
+
+func capacityChanged(a, b contracts.PriceListV1) bool {
+	hours := func(pl contracts.PriceListV1) []string {
+		out := make([]string, 0, len(pl.Workstations))
+		for _, w := range pl.Workstations {
+			out = append(out, fmt.Sprintf("%s=%g", w.Code, w.HoursPerDay))
+		}
+		slices.Sort(out)
+		return out
+	}
+	return !slices.Equal(hours(a), hours(b))
+}
+
+// Version returns a published version.
+func (s *Service) Version(ctx context.Context, version int64) (store.Version, error) {
+	return store.GetVersion(ctx, s.h.DB, version)
+}
+
+// Calculation returns what was decided for an order.
+func (s *Service) Calculation(ctx context.Context, orderID string) (store.Calculation, error) {
+	return store.GetCalculation(ctx, s.h.DB, orderID)
+}
+
+// Load returns the planned load of the days [from, from+days).
+func (s *Service) Load(ctx context.Context, from calc.Day, days int) ([]store.DayLoad, error) {
+	return store.LoadBetween(ctx, s.h.DB, from, from+calc.Day(days))
+}

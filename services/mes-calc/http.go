@@ -1,0 +1,204 @@
+package mescalc
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/httpx"
+	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/services/mes-calc/internal/calc"
+	"github.com/fabrika/fabrika/services/mes-calc/internal/pricing"
+	"github.com/fabrika/fabrika/services/mes-calc/internal/store"
+)
+
+func (s *Service) routes() http.Handler {
+	mux := http.NewServeMux()
+	read := func(h http.HandlerFunc) http.Handler {
+		return s.cfg.Identity.Require(h, identity.RoleAdmin, identity.RoleManager)
+	}
+	write := func(h http.HandlerFunc) http.Handler { return s.cfg.Identity.Require(h, identity.RoleAdmin) }
+
+	mux.Handle("GET /pricing/price-list", read(s.getPriceList))
+	mux.Handle("GET /pricing/price-list/versions/{version}", read(s.getVersion))
+	mux.Handle("PUT /pricing/settings", write(s.putSettings))
+	mux.Handle("PUT /pricing/materials/{code}", write(putEntry(s, "materials", func(m contracts.Material) pricing.Change { return pricing.PutMaterial(m) },
+		func(m *contracts.Material) *string { return &m.Code })))
+	mux.Handle("PUT /pricing/finishes/{code}", write(putEntry(s, "finishes", func(f contracts.Finish) pricing.Change { return pricing.PutFinish(f) },
+		func(f *contracts.Finish) *string { return &f.Code })))
+	mux.Handle("PUT /pricing/workstations/{code}", write(putEntry(s, "workstations", func(w contracts.Workstation) pricing.Change { return pricing.PutWorkstation(w) },
+		func(w *contracts.Workstation) *string { return &w.Code })))
+	mux.Handle("PUT /pricing/products/{code}", write(putEntry(s, "products", func(p contracts.Product) pricing.Change { return pricing.PutProduct(p) },
+		func(p *contracts.Product) *string { return &p.Code })))
+	for _, kind := range []string{"materials", "finishes", "workstations", "products"} {
+		mux.Handle("DELETE /pricing/"+kind+"/{code}", write(s.deleteEntry(kind)))
+	}
+	mux.Handle("GET /pricing/calculations/{order_id}", read(s.getCalculation))
+	mux.Handle("GET /pricing/load", read(s.getLoad))
+	return mux
+}
+
+// writeError maps the service's errors to HTTP, in one place.
+func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var fe pricing.FieldErrors
+	switch {
+	case errors.As(err, &fe):
+		httpx.WriteProblem(w, r, httpx.Invalid("the change would make the price list invalid", fe))
+	case errors.Is(err, pricing.ErrNotFound), errors.Is(err, store.ErrNotFound):
+		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusNotFound, err.Error()))
+	case errors.Is(err, ErrVersionMismatch):
+		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusPreconditionFailed, err.Error()))
+	default:
+		httpx.WriteError(w, r, s.h.Log, err)
+	}
+}
+
+func (s *Service) getPriceList(w http.ResponseWriter, r *http.Request) {
+	pl, err := s.PriceList(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(pl.Version, 10)))
+	httpx.WriteJSON(w, http.StatusOK, pl)
+}
+
+func (s *Service) getVersion(w http.ResponseWriter, r *http.Request) {
+	v, err := strconv.ParseInt(r.PathValue("version"), 10, 64)
+	if err != nil || v < 1 {
+		httpx.WriteProblem(w, r, httpx.Invalid("bad version", map[string]string{"version": "must be a positive integer"}))
+		return
+	}
+	ver, err := s.Version(r.Context(), v)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, ver)
+}
+
+// ifMatch reads an optional If-Match: "<version>" header.
+func ifMatch(r *http.Request) (int64, error) {
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" || h == "*" {
+		return 0, nil
+	}
+	v, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
+	if err != nil || v < 1 {
+		return 0, httpx.Invalid("bad If-Match", map[string]string{"If-Match": `must be a price list version, e.g. "7"`})
+	}
+	return v, nil
+}
+
+func (s *Service) change(w http.ResponseWriter, r *http.Request, change pricing.Change) {
+	ifv, err := ifMatch(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	by := "admin"
+	if id, ok := identity.FromContext(r.Context()); ok {
+		by = id.Name
+	}
+	pl, err := s.Change(r.Context(), by, ifv, change)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(pl.Version, 10)))
+	httpx.WriteJSON(w, http.StatusOK, pl)
+}
+
+func (s *Service) putSettings(w http.ResponseWriter, r *http.Request) {
+	var st pricing.Settings
+	if err := httpx.DecodeJSON(w, r, 0, &st); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.change(w, r, pricing.PutSettings(st))
+}
+
+// putEntry decodes an entry whose code is the path's {code} (the body may
+// repeat it, but not differ) and applies its change.
+func putEntry[T any](s *Service, kind string, change func(T) pricing.Change, code func(*T) *string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var v T
+		if err := httpx.DecodeJSON(w, r, 0, &v); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		c := code(&v)
+		switch path := r.PathValue("code"); {
+		case *c == "":
+			*c = path
+		case *c != path:
+			s.writeError(w, r, pricing.FieldErrors{"code": fmt.Sprintf("must be %q as in the path, or left out", path)})
+			return
+		}
+		s.change(w, r, change(v))
+	}
+}
+
+func (s *Service) deleteEntry(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.change(w, r, pricing.Delete(kind, r.PathValue("code")))
+	}
+}
+
+func (s *Service) getCalculation(w http.ResponseWriter, r *http.Request) {
+	c, err := s.Calculation(r.Context(), r.PathValue("order_id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := struct {
+		store.Calculation
+		Result any `json:"result,omitempty"`
+	}{Calculation: c}
+	if c.Result != "" {
+		out.Result = jsonRaw(c.Result)
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+type jsonRaw string
+
+func (j jsonRaw) MarshalJSON() ([]byte, error) { return []byte(j), nil }
+
+func (s *Service) getLoad(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	from := calc.DayOf(s.now())
+	fields := map[string]string{}
+	if v := q.Get("from"); v != "" {
+		t, err := time.Parse(time.DateOnly, v)
+		if err != nil {
+			fields["from"] = "must be a date YYYY-MM-DD"
+		}
+		from = calc.DayOf(t)
+	}
+	days := 30
+	if v := q.Get("days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 366 {
+			fields["days"] = "must be 1 to 366"
+		}
+		days = n
+	}
+	if len(fields) > 0 {
+		httpx.WriteProblem(w, r, httpx.Invalid("bad query", fields))
+		return
+	}
+	load, err := s.Load(r.Context(), from, days)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if load == nil {
+		load = []store.DayLoad{}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"from": from.String(), "days": days, "load": load})
+}

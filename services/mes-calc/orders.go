@@ -1,0 +1,113 @@
+package mescalc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/inbox"
+	"github.com/fabrika/fabrika/platform/outbox"
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/services/mes-calc/internal/calc"
+	"github.com/fabrika/fabrika/services/mes-calc/internal/store"
+)
+
+// onPlaced calculates an order once: the calculation, the load it books and
+// the order.priced (or order.needs_review) event are written in the inbox's
+// transaction. A second order.placed of the same order (a re-send, with
+// another message id) books nothing; it re-publishes the first outcome, so
+// a producer that re-sent because it missed the answer gets it.
+func (s *Service) onPlaced(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, o contracts.OrderPlacedV1) error {
+	version, found, err := store.Lock(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return errors.New("no price list yet") // retried; New seeds before subscribing
+	}
+	prev, err := store.GetCalculation(ctx, tx, o.OrderID)
+	switch {
+	case err == nil:
+		return s.republish(ctx, tx, prev)
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	pl, err := s.priceList(ctx, tx, version)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	res, err := calc.Calculate(calc.Input{PriceList: pl, Order: o, Now: now, HorizonDays: s.cfg.HorizonDays}, store.NewLoad(ctx, tx))
+	if err != nil {
+		return fmt.Errorf("calculate %s: %w", o.OrderID, err)
+	}
+	c := store.Calculation{OrderID: o.OrderID, Channel: o.Channel, PriceListVersion: pl.Version, CalculatedAt: now, UpdatedAt: now}
+	var msg outbox.Message
+	if res.Priced != nil {
+		capacity := make(map[string]int64, len(pl.Workstations))
+		for _, ws := range pl.Workstations {
+			capacity[ws.Code] = calc.Centiminutes(ws.HoursPerDay * 60)
+		}
+		if err := store.Book(ctx, tx, o.OrderID, res.Bookings, capacity, calc.DayOf(now).NextWorking()); err != nil {
+			return err
+		}
+		c.Status, c.Total, c.ShipDate = store.StatusPriced, res.Priced.Total, res.Priced.ShipDate
+		if msg, err = outbox.NewMessage(contracts.Subject(contracts.OrderPriced), o.OrderID, res.Priced); err != nil {
+			return err
+		}
+	} else {
+		review := contracts.OrderNeedsReviewV1{OrderID: o.OrderID, Channel: o.Channel, Reason: res.Review, At: now}
+		c.Status, c.Reason = store.StatusNeedsReview, res.Review
+		if msg, err = outbox.NewMessage(contracts.Subject(contracts.OrderNeedsReview), o.OrderID, review); err != nil {
+			return err
+		}
+	}
+	c.Result = string(msg.Payload)
+	if err := store.InsertCalculation(ctx, tx, c); err != nil {
+		return err
+	}
+	return s.h.Outbox.Enqueue(ctx, tx, msg)
+}
+
+func (s *Service) republish(ctx context.Context, tx *sqldb.Tx, c store.Calculation) error {
+	var subject string
+	switch c.Status {
+	case store.StatusPriced:
+		subject = contracts.Subject(contracts.OrderPriced)
+	case store.StatusNeedsReview:
+		subject = contracts.Subject(contracts.OrderNeedsReview)
+	default:
+		return nil // cancelled: nothing to say
+	}
+	s.h.Log.InfoContext(ctx, "order calculated before; re-publishing its outcome", "order_id", c.OrderID, "status", c.Status)
+	msg, err := outbox.NewMessage(subject, c.OrderID, json.RawMessage(c.Result))
+	if err != nil {
+		return err
+	}
+	return s.h.Outbox.Enqueue(ctx, tx, msg)
+}
+
+// onCancelled releases the load an order booked. A cancellation that comes
+// before the order itself is remembered, so the order is then not booked.
+func (s *Service) onCancelled(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, m contracts.OrderStatusChangedV1) error {
+	if _, _, err := store.Lock(ctx, tx); err != nil {
+		return err
+	}
+	now := s.now()
+	c, err := store.GetCalculation(ctx, tx, m.OrderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.InsertCalculation(ctx, tx, store.Calculation{OrderID: m.OrderID, Status: store.StatusCancelled,
+			Channel: m.Channel, CalculatedAt: now, UpdatedAt: now})
+	}
+	if err != nil || c.Status == store.StatusCancelled {
+		return err
+	}
+	n, err := store.Release(ctx, tx, m.OrderID)
+	if err != nil {
+		return err
+	}
+	s.h.Log.InfoContext(ctx, "order cancelled; load released", "order_id", m.OrderID, "bookings", n)
+	return store.SetStatus(ctx, tx, m.OrderID, store.StatusCancelled, now)
+}

@@ -50,8 +50,9 @@ func replay(ctx context.Context, q store.Querier, eventID, fingerprint string) (
 
 // once runs an action in a transaction unless its event id was applied: fn
 // does the work and returns the answer, which is stored with the id. Two
-// concurrent requests with one id: the loser's insert fails on the primary
-// key, its transaction rolls back, and it replays the winner's answer.
+// concurrent requests with one id: the loser fails (on the primary key or
+// on a row the winner changed), its transaction rolls back, and it replays
+// the winner's answer.
 func (a *App) once(ctx context.Context, action, target string, actor identity.Identity, eventID, fp string,
 	fn func(ctx context.Context, tx *sqldb.Tx) (any, error)) (Result, error) {
 	var res Result
@@ -73,13 +74,15 @@ func (a *App) once(ctx context.Context, action, target string, actor identity.Id
 		return store.InsertEvent(ctx, tx, store.AppliedEvent{EventID: eventID, Action: action, Target: target,
 			Actor: actor.Subject, Fingerprint: fp, Status: res.Status, Response: body, CreatedAt: a.now()})
 	})
-	if err != nil && sqldb.IsUniqueViolation(err) {
-		r, ok, rerr := replay(ctx, a.db, eventID, fp)
-		if rerr != nil {
-			return Result{}, rerr
-		}
-		if ok {
-			return r, nil
+	if err != nil {
+		// A concurrent retry may have won the race: its insert of the same id
+		// makes ours fail (unique violation), or its change to the same rows
+		// makes ours stale. Either way its answer is the one to give.
+		if r, ok, rerr := replay(ctx, a.db, eventID, fp); ok || rerr != nil {
+			if rerr != nil && !sqldb.IsUniqueViolation(err) {
+				return Result{}, err
+			}
+			return r, rerr
 		}
 	}
 	return res, err

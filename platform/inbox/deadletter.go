@@ -37,10 +37,7 @@ var ErrNotFound = errors.New("inbox: no such open dead letter")
 const base64Prefix = "base64:"
 
 func (in *Inbox) deadLetter(ctx context.Context, consumer string, msg Message, reason error) error {
-	payload := string(msg.Payload)
-	if !utf8.Valid(msg.Payload) || strings.ContainsRune(payload, 0) {
-		payload = base64Prefix + base64.StdEncoding.EncodeToString(msg.Payload)
-	}
+	payload := encodePayload(msg.Payload)
 	hb, _ := json.Marshal(msg.Headers)
 	id := uuid.NewString()
 	if msg.ID == "" {
@@ -57,6 +54,25 @@ func (in *Inbox) deadLetter(ctx context.Context, consumer string, msg Message, r
 		"consumer", consumer, "message_id", msg.ID, "subject", msg.Subject, "key", msg.Key,
 		"deliveries", msg.Deliveries, "reason", reason.Error(), "dead_letter_id", id)
 	return nil
+}
+
+// encodePayload stores a payload as text: as is when it is UTF-8 without NUL
+// (PostgreSQL TEXT cannot hold NUL), else base64 behind a prefix. A text
+// payload that itself starts with the prefix is encoded too, so that
+// decodePayload gives back exactly what arrived.
+func encodePayload(p []byte) string {
+	s := string(p)
+	if utf8.Valid(p) && !strings.ContainsRune(s, 0) && !strings.HasPrefix(s, base64Prefix) {
+		return s
+	}
+	return base64Prefix + base64.StdEncoding.EncodeToString(p)
+}
+
+func decodePayload(s string) ([]byte, error) {
+	if b64, ok := strings.CutPrefix(s, base64Prefix); ok {
+		return base64.StdEncoding.DecodeString(b64)
+	}
+	return []byte(s), nil
 }
 
 func sanitize(s string) string {
@@ -111,11 +127,9 @@ func (in *Inbox) Replay(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	payload := []byte(d.Payload)
-	if b64, ok := strings.CutPrefix(d.Payload, base64Prefix); ok {
-		if payload, err = base64.StdEncoding.DecodeString(b64); err != nil {
-			return fmt.Errorf("replay %s: payload: %w", id, err)
-		}
+	payload, err := decodePayload(d.Payload)
+	if err != nil {
+		return fmt.Errorf("replay %s: payload: %w", id, err)
 	}
 	msg := Message{ID: d.MsgID, Subject: d.Subject, Key: d.Key, Payload: payload, Headers: d.Headers, Deliveries: d.Deliveries + 1}
 	err = in.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {

@@ -1,0 +1,329 @@
+package inbox_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/broker"
+	"github.com/fabrika/fabrika/platform/inbox"
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/platform/testenv"
+)
+
+func validOrder() contracts.OrderPlacedV1 {
+	return contracts.OrderPlacedV1{
+		OrderID: "o-1", Number: "F-1", Channel: contracts.ChannelShop,
+		Customer: contracts.Customer{ID: "c-1"},
+		Lines:    []contracts.LineItem{{LineNo: 1, Product: "flyer", Quantity: 100}},
+		PlacedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+	}
+}
+
+func TestJSONAdapter(t *testing.T) {
+	t.Parallel()
+	good, _ := json.Marshal(validOrder())
+	noLines := validOrder()
+	noLines.Lines = nil
+	invalid, _ := json.Marshal(noLines)
+	errHandler := errors.New("database is busy")
+	tests := []struct {
+		name      string
+		payload   string
+		handler   error
+		called    bool
+		permanent bool
+		wantErr   error
+	}{
+		{name: "valid", payload: string(good), called: true},
+		{name: "unknown fields are ignored", payload: strings.Replace(string(good), `{`, `{"extra":[1,2],`, 1), called: true},
+		{name: "handler error stays retryable", payload: string(good), handler: errHandler, called: true, wantErr: errHandler},
+		{name: "handler permanent error", payload: string(good), handler: inbox.Permanent(errHandler), called: true, permanent: true},
+		{name: "not JSON", payload: `{"order_id":`, permanent: true},
+		{name: "wrong type", payload: `{"order_id": 12}`, permanent: true},
+		{name: "JSON array", payload: `[]`, permanent: true},
+		{name: "empty", payload: ``, permanent: true},
+		{name: "breaks the contract", payload: string(invalid), permanent: true, wantErr: contracts.ErrInvalid},
+		{name: "null", payload: `null`, permanent: true, wantErr: contracts.ErrInvalid},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var called bool
+			h := inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderPlacedV1) error {
+				called = true
+				if p.OrderID != "o-1" || len(p.Lines) != 1 || m.ID != "m-1" {
+					t.Errorf("decoded %+v from message %+v", p, m)
+				}
+				return tc.handler
+			})
+			err := h(context.Background(), nil, inbox.Message{ID: "m-1", Subject: "fabrika.order.placed", Payload: []byte(tc.payload)})
+			if called != tc.called {
+				t.Errorf("handler called=%v, want %v", called, tc.called)
+			}
+			if got := errors.Is(err, inbox.ErrPermanent); got != tc.permanent {
+				t.Errorf("permanent=%v (%v), want %v", got, err, tc.permanent)
+			}
+			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Errorf("err %v, want %v", err, tc.wantErr)
+			}
+			if !tc.permanent && tc.wantErr == nil && err != nil {
+				t.Errorf("err %v", err)
+			}
+		})
+	}
+}
+
+func TestPermanent(t *testing.T) {
+	t.Parallel()
+	if inbox.Permanent(nil) != nil {
+		t.Error("Permanent(nil) != nil")
+	}
+	cause := errors.New("cause")
+	err := inbox.Permanent(cause)
+	if !errors.Is(err, inbox.ErrPermanent) || !errors.Is(err, cause) {
+		t.Errorf("%v must be both ErrPermanent and its cause", err)
+	}
+	if errors.Is(fmt.Errorf("wrapped: %w", cause), inbox.ErrPermanent) {
+		t.Error("a plain error is permanent")
+	}
+}
+
+func newInbox(t testing.TB, db *sqldb.DB, js jetstream.JetStream, cfg inbox.Config, reg prometheus.Registerer) *inbox.Inbox {
+	t.Helper()
+	if cfg.Service == "" {
+		cfg.Service = "svc"
+	}
+	in, err := inbox.New(db, js, cfg, testenv.Logger(t), reg, noop.NewTracerProvider())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+func TestDelayGrows(t *testing.T) {
+	t.Parallel()
+	in := newInbox(t, nil, nil, inbox.Config{BaseDelay: time.Second, MaxDelay: time.Minute}, nil)
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, time.Minute, time.Minute}
+	for i, w := range want {
+		if got := in.Delay(i + 1); got != w {
+			t.Errorf("delay after delivery %d: %v, want %v", i+1, got, w)
+		}
+	}
+	if got := in.Delay(1000); got != time.Minute {
+		t.Errorf("delay after 1000 deliveries: %v", got)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	t.Parallel()
+	for _, c := range []inbox.Config{
+		{},
+		{Service: "s", MaxDeliveries: -1},
+		{Service: "s", BaseDelay: time.Minute, MaxDelay: time.Second},
+		{Service: "s", Workers: -2},
+		{Service: "s", AckWait: -time.Second},
+	} {
+		if _, err := inbox.New(nil, nil, c, testenv.Logger(t), nil, noop.NewTracerProvider()); err == nil {
+			t.Errorf("config %+v accepted", c)
+		}
+	}
+}
+
+func TestPrune(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testenv.DB(t, nil)
+	in := newInbox(t, db, nil, inbox.Config{Retention: 7 * 24 * time.Hour}, nil)
+	now := time.Now()
+	ages := map[string]time.Duration{"old": 8 * 24 * time.Hour, "edge": 7*24*time.Hour + time.Minute, "young": 6 * 24 * time.Hour, "new": 0}
+	for id, age := range ages {
+		if _, err := db.ExecContext(ctx, `INSERT INTO inbox (consumer, msg_id, subject, processed_at) VALUES ('svc-x', $1, 's', $2)`, id, now.Add(-age).UnixMicro()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := in.Prune(ctx, now)
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d (%v), want 2", n, err)
+	}
+	var left int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM inbox WHERE msg_id IN ('young', 'new')`).Scan(&left); err != nil || left != 2 {
+		t.Fatalf("%d young ids left (%v), want 2", left, err)
+	}
+}
+
+var effectMigrations = fstest.MapFS{"00001_effect.sql": {Data: []byte(`-- +goose Up
+CREATE TABLE effect (msg_id TEXT NOT NULL, note TEXT NOT NULL);
+-- +goose Down
+DROP TABLE effect;
+`)}}
+
+// TestDeadLetterReplayDiscard runs a real consumer: a handler that keeps
+// failing dead-letters its messages after MaxDeliveries; replaying one once
+// the handler is fixed applies its effect once; discarding closes the other.
+func TestDeadLetterReplayDiscard(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	db := testenv.DB(t, effectMigrations)
+	b := testenv.NewBroker(t)
+	js, err := jetstream.New(b.Connect(t, "inbox-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broker.EnsureStream(ctx, js, 1); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	in := newInbox(t, db, js, inbox.Config{MaxDeliveries: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}, reg)
+	var broken atomic.Bool
+	broken.Store(true)
+	var calls atomic.Int32
+	in.Subscribe("things", map[string]inbox.Handler{
+		"fabrika.test.thing": func(ctx context.Context, tx *sqldb.Tx, m inbox.Message) error {
+			calls.Add(1)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO effect (msg_id, note) VALUES ($1, $2)`, m.ID, string(m.Payload)); err != nil {
+				return err
+			}
+			if broken.Load() {
+				return errors.New("downstream table is locked")
+			}
+			return nil
+		},
+	})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- in.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+
+	for _, id := range []string{"m-1", "m-2"} {
+		msg := nats.NewMsg("fabrika.test.thing")
+		msg.Header.Set("Nats-Msg-Id", id)
+		msg.Header.Set("Fabrika-Key", "k-"+id)
+		msg.Data = []byte(`{"id":"` + id + `"}`)
+		if _, err := js.PublishMsg(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var dls []inbox.DeadLetter
+	for ctx.Err() == nil {
+		if dls, err = in.DeadLetters(ctx, "open", 10); err != nil {
+			t.Fatal(err)
+		}
+		if len(dls) == 2 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(dls) != 2 {
+		t.Fatalf("%d open dead letters, want 2", len(dls))
+	}
+	byMsg := map[string]inbox.DeadLetter{}
+	for _, d := range dls {
+		byMsg[d.MsgID] = d
+		if d.Consumer != "svc-things" || d.Deliveries != 3 || !strings.Contains(d.Reason, "downstream table is locked") || d.Key != "k-"+d.MsgID {
+			t.Errorf("dead letter %+v", d)
+		}
+	}
+	if got := calls.Load(); got != 6 {
+		t.Errorf("handler called %d times, want 3 deliveries x 2 messages", got)
+	}
+	want := `
+# HELP fabrika_inbox_dead_letters_total Messages dead-lettered: they need a person.
+# TYPE fabrika_inbox_dead_letters_total counter
+fabrika_inbox_dead_letters_total{consumer="svc-things"} 2
+# HELP fabrika_inbox_handler_failures_total Handler failures that will be redelivered.
+# TYPE fabrika_inbox_handler_failures_total counter
+fabrika_inbox_handler_failures_total{consumer="svc-things"} 4
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "fabrika_inbox_dead_letters_total", "fabrika_inbox_handler_failures_total"); err != nil {
+		t.Error(err)
+	}
+	effects := func() int {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM effect`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := effects(); n != 0 {
+		t.Fatalf("%d effects of rolled back deliveries", n)
+	}
+
+	// A replay while the handler still fails keeps the dead letter open.
+	if err := in.Replay(ctx, byMsg["m-1"].ID); err == nil {
+		t.Fatal("replay with a failing handler succeeded")
+	}
+	broken.Store(false)
+	if err := in.Replay(ctx, byMsg["m-1"].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Replay(ctx, byMsg["m-1"].ID); !errors.Is(err, inbox.ErrNotFound) {
+		t.Errorf("second replay: %v, want ErrNotFound", err)
+	}
+	if err := in.Discard(ctx, byMsg["m-2"].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := inbox.DiscardDeadLetter(ctx, db, byMsg["m-2"].ID); !errors.Is(err, inbox.ErrNotFound) {
+		t.Errorf("second discard: %v, want ErrNotFound", err)
+	}
+	if n := effects(); n != 1 {
+		t.Errorf("%d effects after one replay, want 1", n)
+	}
+	for status, want := range map[string]int{"open": 0, "replayed": 1, "discarded": 1} {
+		list, err := inbox.ListDeadLetters(ctx, db, status, 0)
+		if err != nil || len(list) != want {
+			t.Errorf("%d dead letters %s (%v), want %d", len(list), status, err, want)
+		}
+	}
+	var processed int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM inbox WHERE consumer = 'svc-things' AND msg_id = 'm-1'`).Scan(&processed); err != nil || processed != 1 {
+		t.Errorf("replayed message recorded %d times in the inbox (%v)", processed, err)
+	}
+}
+
+// TestDeadLetterPayloadRoundTrip stores payloads that are not plain text
+// and checks that a replay would hand the handler exactly what arrived.
+func TestDeadLetterPayloadRoundTrip(t *testing.T) {
+	t.Parallel()
+	db := testenv.DB(t, nil)
+	in := newInbox(t, db, nil, inbox.Config{}, nil)
+	for i, p := range [][]byte{
+		[]byte(`{"ok":true}`), {0xff, 0xfe, 0x00, 0x01}, []byte("a\x00b"), []byte("base64:not really"), {}, []byte("ünïcödé"),
+	} {
+		checkRoundTrip(t, in, db, fmt.Sprintf("m-%d", i), p, map[string]string{"H": "v\x00\xff"})
+	}
+}
+
+func checkRoundTrip(t *testing.T, in *inbox.Inbox, db *sqldb.DB, id string, payload []byte, headers map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `DELETE FROM dead_letter`); err != nil {
+		t.Fatal(err)
+	}
+	msg := inbox.Message{ID: id, Subject: "fabrika.test.x", Key: "k", Payload: payload, Headers: headers, Deliveries: 1}
+	if err := in.StoreDeadLetter(ctx, "svc-x", msg, errors.New("reason\x00\xff")); err != nil {
+		t.Fatalf("store %q: %v", payload, err)
+	}
+	list, err := inbox.ListDeadLetters(ctx, db, "open", 10)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("%d dead letters stored for %q (%v)", len(list), id, err)
+	}
+	got, err := inbox.StoredPayload(list[0])
+	if err != nil || string(got) != string(payload) {
+		t.Fatalf("payload %q came back as %q (%v)", payload, got, err)
+	}
+}

@@ -112,7 +112,9 @@ type Note struct {
 }
 
 // WithNote returns ctx carrying a note the page fills in.
-func WithNote(ctx context.Context, n *Note) context.Context { return context.WithValue(ctx, keyNote, n) }
+func WithNote(ctx context.Context, n *Note) context.Context {
+	return context.WithValue(ctx, keyNote, n)
+}
 
 func note(r *http.Request, action, detail string) {
 	if n, ok := r.Context().Value(keyNote).(*Note); ok {

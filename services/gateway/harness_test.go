@@ -1,0 +1,268 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/platform/httpx"
+	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/platform/testenv"
+	"github.com/fabrika/fabrika/services/gateway"
+	"github.com/fabrika/fabrika/services/gateway/migrations"
+)
+
+const apiKey = "key-123"
+
+// echo is what a stand-in upstream answers: what it received.
+type echo struct {
+	Service     string             `json:"service"`
+	Method      string             `json:"method"`
+	Path        string             `json:"path"`
+	Query       string             `json:"query"`
+	Identity    *identity.Identity `json:"identity"`
+	IdentityHdr []string           `json:"identity_headers"` // every header name that looks like an identity header
+	Cookie      string             `json:"cookie"`
+	Auth        string             `json:"authorization"`
+	XFF         string             `json:"xff"`
+	XFProto     string             `json:"xfproto"`
+	XFHost      string             `json:"xfhost"`
+	RequestID   string             `json:"request_id"`
+	Traceparent string             `json:"traceparent"`
+	CSRF        string             `json:"csrf"`
+	Body        string             `json:"body"`
+}
+
+// upstream stands in for a service: it verifies the identity token the way
+// the real services do (identity.Verifier.Require) and echoes the request.
+type upstream struct {
+	name string
+	srv  *httptest.Server
+	mu   sync.Mutex
+	seen []echo
+}
+
+func (u *upstream) hits() []echo {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]echo(nil), u.seen...)
+}
+
+func newUpstream(t *testing.T, name string, v *identity.Verifier, roles ...string) *upstream {
+	u := &upstream{name: name}
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		e := echo{Service: name, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Cookie: r.Header.Get("Cookie"),
+			Auth: r.Header.Get("Authorization"), XFF: r.Header.Get("X-Forwarded-For"), XFProto: r.Header.Get("X-Forwarded-Proto"),
+			XFHost: r.Header.Get("X-Forwarded-Host"), RequestID: r.Header.Get(httpx.HeaderRequestID),
+			Traceparent: r.Header.Get("Traceparent"), CSRF: r.Header.Get("X-Csrf-Token"), Body: string(body)}
+		for k := range r.Header {
+			if n := strings.ToLower(strings.ReplaceAll(k, "_", "-")); strings.Contains(n, "identity") {
+				e.IdentityHdr = append(e.IdentityHdr, k)
+			}
+		}
+		if id, ok := identity.FromContext(r.Context()); ok {
+			e.Identity = &id
+		}
+		u.mu.Lock()
+		u.seen = append(u.seen, e)
+		u.mu.Unlock()
+		if name == "mes-api" && r.Header.Get("Authorization") != "Bearer "+apiKey {
+			httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusUnauthorized, "API key required"))
+			return
+		}
+		// Headers the gateway must override or drop.
+		w.Header().Set("Content-Security-Policy", "default-src *")
+		w.Header().Set(httpx.HeaderRequestID, "upstream-made-this")
+		w.Header().Add("Set-Cookie", gateway.SessionCookie+"=planted; Path=/")
+		w.Header().Add("Set-Cookie", "upstream_cookie=kept; Path=/")
+		httpx.WriteJSON(w, http.StatusOK, e)
+	})
+	if roles != nil {
+		h = v.Require(h, roles...)
+	}
+	// The host's operational routes, as every real service has them: the
+	// test proves the gateway never reaches them.
+	mux := http.NewServeMux()
+	for _, p := range []string{"/metrics", "/healthz", "/readyz", "/admin/", "/pricing/", "/internal/"} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			u.mu.Lock()
+			u.seen = append(u.seen, echo{Service: name, Method: r.Method, Path: r.URL.Path})
+			u.mu.Unlock()
+			t.Errorf("%s: internal route %s reached through the gateway", name, r.URL.Path)
+			w.WriteHeader(http.StatusTeapot)
+		})
+	}
+	mux.Handle("/", h)
+	u.srv = httptest.NewServer(mux)
+	t.Cleanup(u.srv.Close)
+	return u
+}
+
+type clock struct {
+	mu sync.Mutex
+	d  time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.d)
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.d += d
+	c.mu.Unlock()
+}
+
+type env struct {
+	t        *testing.T
+	gw       *gateway.Service
+	db       *sqldb.DB
+	url      string
+	verifier *identity.Verifier
+	signer   *identity.Signer
+	ups      map[string]*upstream
+	clock    *clock
+}
+
+func newEnv(t *testing.T, mod ...func(*gateway.Config)) *env {
+	t.Helper()
+	ctx := context.Background()
+	pub, priv, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := identity.NewVerifier(pub)
+	e := &env{t: t, verifier: v, signer: identity.NewSigner(priv), clock: &clock{}, ups: map[string]*upstream{}}
+	e.ups["shop"] = newUpstream(t, "shop", v)
+	e.ups["crm"] = newUpstream(t, "crm", v, identity.RoleManager, identity.RoleAdmin)
+	e.ups["mes-operator"] = newUpstream(t, "mes-operator", v, identity.RoleOperator, identity.RoleAdmin)
+	e.ups["mes-api"] = newUpstream(t, "mes-api", v)
+	b := testenv.NewBroker(t)
+	h, err := host.Open(ctx, testenv.HostConfig(t, "gateway", migrations.FS), b.Deps(t, "gateway"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.DB.Close() })
+	cfg := gateway.Config{Shop: e.ups["shop"].srv.URL, CRM: e.ups["crm"].srv.URL, MESOperator: e.ups["mes-operator"].srv.URL,
+		MESAPI: e.ups["mes-api"].srv.URL, Signer: e.signer, Now: e.clock.Now}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	gw, err := gateway.New(ctx, h, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.gw, e.db = gw, h.DB
+	srv := httptest.NewServer(gw.PublicHandler())
+	t.Cleanup(srv.Close)
+	e.url = srv.URL
+	return e
+}
+
+// staff creates an account and returns a signed-in client for it.
+func (e *env) staff(login, role string, ws ...string) *client {
+	e.t.Helper()
+	if err := gateway.CreateStaff(context.Background(), e.db, login, "a long enough password", role, ws); err != nil {
+		e.t.Fatal(err)
+	}
+	c := e.client()
+	res := c.signIn(login, "a long enough password", "")
+	if res.StatusCode != http.StatusSeeOther || c.cookies[gateway.SessionCookie] == "" {
+		e.t.Fatalf("sign in %s: %d %s", login, res.StatusCode, res.body)
+	}
+	var me struct {
+		ID   string `json:"id"`
+		CSRF string `json:"csrf_token"`
+	}
+	res = c.do("GET", "/staff/", nil, http.Header{"Accept": {"application/json"}})
+	if res.StatusCode != 200 {
+		e.t.Fatalf("account page of %s: %d", login, res.StatusCode)
+	}
+	if err := json.Unmarshal(res.body, &me); err != nil {
+		e.t.Fatal(err)
+	}
+	c.id, c.csrf = me.ID, me.CSRF
+	return c
+}
+
+type client struct {
+	e       *env
+	cookies map[string]string
+	header  http.Header
+	id      string
+	csrf    string
+}
+
+func (e *env) client() *client {
+	return &client{e: e, cookies: map[string]string{}, header: http.Header{}}
+}
+
+type response struct {
+	*http.Response
+	body []byte
+}
+
+func (r response) echo(t *testing.T) echo {
+	t.Helper()
+	var e echo
+	if err := json.Unmarshal(r.body, &e); err != nil {
+		t.Fatalf("not an upstream echo (%d): %s", r.StatusCode, r.body)
+	}
+	return e
+}
+
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func (c *client) do(method, path string, body io.Reader, h http.Header) response {
+	c.e.t.Helper()
+	req, err := http.NewRequest(method, c.e.url+path, body)
+	if err != nil {
+		c.e.t.Fatal(err)
+	}
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	for k, v := range c.cookies {
+		req.AddCookie(&http.Cookie{Name: k, Value: v})
+	}
+	res, err := noRedirect.Do(req)
+	if err != nil {
+		c.e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	for _, ck := range res.Cookies() {
+		if ck.MaxAge < 0 {
+			delete(c.cookies, ck.Name)
+		} else {
+			c.cookies[ck.Name] = ck.Value
+		}
+	}
+	return response{Response: res, body: b}
+}
+
+func (c *client) form(path string, v url.Values) response {
+	c.e.t.Helper()
+	return c.do("POST", path, strings.NewReader(v.Encode()), http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
+}
+
+func (c *client) signIn(login, pw, next string) response {
+	c.e.t.Helper()
+	c.do("GET", "/staff/login", nil, nil)
+	return c.form("/staff/login", url.Values{"login": {login}, "password": {pw}, "csrf_token": {c.cookies[gateway.LoginCookie]}, "next": {next}})
+}

@@ -251,3 +251,7 @@ func orderBody(qty int) string {
 	})
 	return string(b)
 }
+
+func jsonInto(b []byte, v any) bool { return json.Unmarshal(b, v) == nil }
+
+func jetstreamSubjects(filter string) jetstream.StreamInfoOpt { return jetstream.WithSubjectFilter(filter) }

@@ -108,7 +108,9 @@ func ValidIdempotencyKey(k string) bool {
 	return true
 }
 
-func requestHash(body []byte) string {
+// RequestHash is the hash of a request body compared across retries: JSON is
+// compacted first, so whitespace does not matter.
+func RequestHash(body []byte) string {
 	var buf bytes.Buffer
 	if json.Compact(&buf, body) != nil {
 		buf.Reset()
@@ -144,7 +146,7 @@ func (a *App) PlaceOrder(ctx context.Context, who store.Principal, idemKey strin
 		return Placed{}, fail(KindBadRequest, "the Idempotency-Key header is required: 1 to 255 printable ASCII characters")
 	}
 	clientID := who.Key.ClientID
-	hash := requestHash(body)
+	hash := RequestHash(body)
 	rec, err := store.GetIdempotency(ctx, a.db, clientID, idemKey)
 	switch {
 	case err == nil:

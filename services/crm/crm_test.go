@@ -183,8 +183,8 @@ func placedEv(i int, channel string) event {
 func pricedEv(i int) event {
 	id := fmt.Sprintf("order-%03d", i)
 	return event{contracts.OrderPriced, id, contracts.OrderPricedV1{OrderID: id, Total: int64(2000 + i), Currency: "EUR", PriceListVersion: 7,
-		Lines:   []contracts.PricedLine{{LineNo: 1, Quantity: 2, UnitPrice: 1000, Total: 2000}},
-		Routing: []contracts.RoutingStep{{LineNo: 1, Seq: 1, Operation: "cut", Workstation: "LASER1", PlannedMinutes: 3}},
+		Lines:    []contracts.PricedLine{{LineNo: 1, Quantity: 2, UnitPrice: 1000, Total: 2000}},
+		Routing:  []contracts.RoutingStep{{LineNo: 1, Seq: 1, Operation: "cut", Workstation: "LASER1", PlannedMinutes: 3}},
 		ShipDate: "2026-03-20", PricedAt: t0.Add(time.Hour)}}
 }
 

@@ -9,7 +9,9 @@ import (
 	"github.com/fabrika/fabrika/services/mes-calc/internal/pricing"
 )
 
-func demo() contracts.PriceListV1 { return contracts.DemoPriceList(time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)) }
+func demo() contracts.PriceListV1 {
+	return contracts.DemoPriceList(time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC))
+}
 
 func TestDemoPasses(t *testing.T) {
 	t.Parallel()

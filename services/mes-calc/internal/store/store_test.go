@@ -100,13 +100,19 @@ func TestBookAndRelease(t *testing.T) {
 	check("laser", tue, map[calc.Day]int64{tue: 500})
 
 	var n int
-	tx(t, db, func(ctx context.Context, tx *sqldb.Tx) (err error) { n, err = store.Release(ctx, tx, "o-1"); return err })
+	tx(t, db, func(ctx context.Context, tx *sqldb.Tx) (err error) {
+		n, err = store.Release(ctx, tx, "o-1")
+		return err
+	})
 	if n != 4 {
 		t.Errorf("released %d bookings, want 4", n)
 	}
 	check("inspection", tue, map[calc.Day]int64{tue: 0, tue + 1: 0, tue + 2: 500})
 	check("laser", tue, map[calc.Day]int64{tue: 0})
-	tx(t, db, func(ctx context.Context, tx *sqldb.Tx) (err error) { n, err = store.Release(ctx, tx, "o-1"); return err })
+	tx(t, db, func(ctx context.Context, tx *sqldb.Tx) (err error) {
+		n, err = store.Release(ctx, tx, "o-1")
+		return err
+	})
 	if n != 0 {
 		t.Errorf("released again: %d", n)
 	}

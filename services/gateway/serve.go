@@ -131,6 +131,10 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		if !safeMethod(r.Method) {
 			if err := s.checkCSRF(r, cur); err != nil {
+				if errors.Is(err, errTooLarge) {
+					httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusRequestEntityTooLarge, "the body is larger than "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes"))
+					return
+				}
 				s.metrics.refused.WithLabelValues("csrf").Inc()
 				httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusForbidden, err.Error()))
 				s.audit(r.Context(), r, cur.Account, "csrf_refused", http.StatusForbidden, err.Error())
@@ -268,6 +272,8 @@ func (s *Service) checkCSRF(r *http.Request, cur *staff.Current) error {
 	return nil
 }
 
+var errTooLarge = errors.New("the body is too large")
+
 func tokenEqual(a, b string) bool {
 	return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
@@ -284,7 +290,7 @@ func formToken(r *http.Request, mt string, params map[string]string) (string, er
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return "", errors.New("the body is too large")
+			return "", errTooLarge
 		}
 		return "", errors.New("the body could not be read")
 	}

@@ -163,8 +163,10 @@ func New(db *sqldb.DB, js jetstream.JetStream, cfg Config, log *slog.Logger, reg
 }
 
 // Subscribe adds a durable consumer named "<service>-<name>" for the
-// subjects that are the keys of handlers. A message on any other subject is
-// dead-lettered. Call before Run.
+// subjects that are the keys of handlers (exact subjects: a message is
+// dispatched by its exact subject). A message on any other subject, which
+// only reaches an instance whose consumer was widened by a newer instance,
+// is redelivered and finally dead-lettered. Call before Run.
 func (in *Inbox) Subscribe(name string, handlers map[string]Handler) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -343,7 +345,11 @@ func (in *Inbox) process(ctx context.Context, s subscription, m jetstream.Msg) {
 		}
 		handleErr = Permanent(errors.New("message has no Nats-Msg-Id header"))
 	case !ok:
-		handleErr = Permanent(fmt.Errorf("no handler for subject %s", msg.Subject))
+		// The consumer's filter is wider than this instance's handlers: a newer
+		// instance of the service declared it during a rolling deploy. Another
+		// instance may know the subject, so it is redelivered; after
+		// MaxDeliveries it is dead-lettered like any failure.
+		handleErr = fmt.Errorf("no handler for subject %s in this instance", msg.Subject)
 	default:
 		var dup bool
 		dup, handleErr = in.handle(ctx, consumer, h, msg)

@@ -129,3 +129,37 @@ func FuzzParseAction(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseActionForm checks the form parser the pages use: no panic, only
+// invalid-input errors, and accepted actions within the rules.
+func FuzzParseActionForm(f *testing.F) {
+	for _, s := range []struct{ kind, form string }{
+		{"start", "event_id=" + evID},
+		{"pause", "event_id=" + evID + "&reason=tool+change"},
+		{"finish", "event_id=" + evID + "&good_qty=3&scrap_qty=1&scrap_reason=burr"},
+		{"record", "event_id=" + evID + "&good_qty=+4+&scrap_qty="},
+		{"finish", "event_id=" + evID + "&good_qty=9999999999999999999999"},
+		{"finish", "event_id=" + evID + "&good_qty=-2"},
+		{"record", "event_id=%zz&good_qty=1"},
+	} {
+		f.Add(s.kind, s.form)
+	}
+	f.Fuzz(func(t *testing.T, kind, raw string) {
+		form, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		a, err := ParseActionForm(kind, form)
+		if err != nil {
+			e, ok := production.AsError(err)
+			if !ok || (e.Kind != production.KindInvalid && e.Kind != production.KindNotFound) {
+				t.Fatalf("unexpected error %T: %v", err, err)
+			}
+			return
+		}
+		if a.GoodQty() < 0 || a.ScrapQty() < 0 || a.GoodQty() > production.MaxQuantity || a.ScrapQty() > production.MaxQuantity ||
+			(a.ScrapQty() > 0) != (a.ScrapReason() != "") || string(a.Kind()) != kind {
+			t.Fatalf("accepted %+v", a)
+		}
+	})
+}

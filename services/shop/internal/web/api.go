@@ -253,8 +253,9 @@ func (h *Handler) apiListOrders(w http.ResponseWriter, r *http.Request, c app.Cu
 	limit := 0
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil {
-			h.apiError(w, r, &app.Error{Kind: app.KindBadRequest, Message: "limit must be a number", Fields: map[string]string{"limit": "must be a number"}})
+		if err != nil || n < 1 || n > app.MaxPageSize {
+			msg := fmt.Sprintf("limit must be a number from 1 to %d", app.MaxPageSize)
+			h.apiError(w, r, &app.Error{Kind: app.KindBadRequest, Message: msg, Fields: map[string]string{"limit": msg}})
 			return
 		}
 		limit = n

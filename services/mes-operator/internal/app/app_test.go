@@ -22,13 +22,13 @@ import (
 )
 
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	ctx context.Context
 	db  *sqldb.DB
 	app *app.App
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	db := testenv.DB(t, migrations.FS)
 	ob, err := outbox.New(db, nil, outbox.Config{}, testenv.Logger(t), prometheus.NewRegistry())
@@ -105,7 +105,7 @@ func (e *env) opID(orderID string, seq int) string {
 	return ""
 }
 
-func action(t *testing.T, k production.ActionKind, in production.ActionInput) production.Action {
+func action(t testing.TB, k production.ActionKind, in production.ActionInput) production.Action {
 	t.Helper()
 	if in.EventID == "" {
 		in.EventID = uuid.NewString()

@@ -31,7 +31,7 @@ func DecodeCursor(s string) (c Cursor, ok bool, err error) {
 	if len(s) > 96 {
 		return Cursor{}, false, ErrBadCursor
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil {
 		return Cursor{}, false, ErrBadCursor
 	}

@@ -1,0 +1,165 @@
+package shop_test
+
+import (
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/fabrika/fabrika/services/shop"
+)
+
+func TestCustomerJourneyThroughPages(t *testing.T) {
+	t.Parallel()
+	e := start(t, shop.Config{}).withPriceList()
+	b := e.browser()
+
+	home := b.get("/")
+	if home.code != 200 || !strings.Contains(string(home.body), "Laser-cut sheet part") {
+		t.Fatalf("home: %d", home.code)
+	}
+	etag := home.header.Get("ETag")
+	if etag == "" || !strings.Contains(home.header.Get("Cache-Control"), "private") {
+		t.Fatalf("home caching headers: %v", home.header)
+	}
+	// Forms without the CSRF token are refused.
+	if res := b.post("/account/signup", url.Values{"csrf": {"forged"}, "email": {"x@example.com"}}); res.code != 403 {
+		t.Fatalf("forged CSRF: %d", res.code)
+	}
+	// Sign-up errors are shown next to their fields.
+	res := b.post("/account/signup", url.Values{"email": {"not-an-email"}, "name": {""}, "password": {"short"}})
+	if res.code != 422 || !fieldError(res.body, "is not an e-mail address") || !fieldError(res.body, "must have at least 10 characters") {
+		t.Fatalf("signup errors: %d %s", res.code, res.body)
+	}
+	email := "page-buyer@example.com"
+	res = b.post("/account/signup", url.Values{"email": {email}, "name": {"Page Buyer"}, "password": {"a long enough password"}})
+	if res.code != 303 {
+		t.Fatalf("signup: %d %s", res.code, res.body)
+	}
+	cookie := res.header.Get("Set-Cookie")
+	if !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Lax") {
+		t.Fatalf("session cookie %q", cookie)
+	}
+
+	// Quote on the product page, then a field error, then add to the cart.
+	form := url.Values{"material": {"steel_s235"}, "finish": {"none"}, "width_mm": {"200"}, "height_mm": {"100"},
+		"thickness_mm": {"2"}, "quantity": {"10"}, "lead": {"standard"}, "action": {"quote"}}
+	res = b.post("/catalog/laser_cut_sheet", form)
+	if res.code != 200 || !strings.Contains(string(res.body), "per part") {
+		t.Fatalf("quote: %d", res.code)
+	}
+	form.Set("width_mm", "5")
+	res = b.post("/catalog/laser_cut_sheet", form)
+	if res.code != 422 || !fieldError(res.body, "must be between 10 and 3000 mm") {
+		t.Fatalf("bad width: %d %s", res.code, res.body)
+	}
+	form.Set("width_mm", "200")
+	form.Set("action", "add")
+	if res = b.post("/catalog/laser_cut_sheet", form); res.code != 303 {
+		t.Fatalf("add to cart: %d %s", res.code, res.body)
+	}
+	if res = b.get("/cart"); res.code != 200 || !strings.Contains(string(res.body), "laser_cut_sheet") {
+		t.Fatalf("cart: %d", res.code)
+	}
+
+	// Checkout: field errors first, then the order; a double submit
+	// lands on the same order.
+	res = b.get("/checkout")
+	key := regexp.MustCompile(`name="idempotency_key" value="([0-9a-f]+)"`).FindSubmatch(res.body)
+	if res.code != 200 || key == nil {
+		t.Fatalf("checkout: %d", res.code)
+	}
+	order := url.Values{"idempotency_key": {string(key[1])}, "delivery.line1": {"Hauptstrasse 1"}, "delivery.city": {""},
+		"delivery.postal_code": {"10115"}, "delivery.country": {"Deutschland"}, "contact.name": {"Page Buyer"}, "contact.email": {email}}
+	res = b.post("/orders", order)
+	if res.code != 422 || !fieldError(res.body, "enter the city") || !fieldError(res.body, "must be a two-letter country code") {
+		t.Fatalf("checkout errors: %d %s", res.code, res.body)
+	}
+	if n := e.count(`SELECT COUNT(*) FROM orders`); n != 0 {
+		t.Fatal("an invalid checkout wrote an order")
+	}
+	order.Set("delivery.city", "Berlin")
+	order.Set("delivery.country", "de")
+	res = b.post("/orders", order)
+	loc := res.header.Get("Location")
+	if res.code != 303 || !strings.HasPrefix(loc, "/orders/S-") {
+		t.Fatalf("place: %d %s", res.code, res.body)
+	}
+	res = b.post("/orders", order)
+	if res.code != 303 || !strings.HasPrefix(loc, res.header.Get("Location")) {
+		t.Fatalf("double submit: %d to %s, first went to %s", res.code, res.header.Get("Location"), loc)
+	}
+	if n := e.count(`SELECT COUNT(*) FROM orders`); n != 1 {
+		t.Fatalf("%d orders", n)
+	}
+	if n := e.count(`SELECT COUNT(*) FROM cart_line`); n != 0 {
+		t.Fatalf("cart not emptied: %d lines", n)
+	}
+	res = b.get(loc)
+	if res.code != 200 || !strings.Contains(string(res.body), "Thank you") || !strings.Contains(string(res.body), "Order placed") {
+		t.Fatalf("order page: %d", res.code)
+	}
+	number := strings.TrimSuffix(strings.TrimPrefix(loc, "/orders/"), "?placed=1")
+	if res = b.get("/orders"); res.code != 200 || !strings.Contains(string(res.body), number) {
+		t.Fatalf("my orders: %d", res.code)
+	}
+	if res = b.get("/orders?cursor=garbage!"); res.code != 400 {
+		t.Fatalf("bad cursor page: %d", res.code)
+	}
+	if res = b.post("/orders/"+number+"/cancel", url.Values{"reason": {"changed my mind"}}); res.code != 303 {
+		t.Fatalf("cancel: %d %s", res.code, res.body)
+	}
+	if res = b.get("/orders/" + number); !strings.Contains(string(res.body), "Cancellation requested") {
+		t.Fatal("timeline lacks the cancellation request")
+	}
+
+	// Sign out, and the pages ask to sign in again.
+	if res = b.post("/account/logout", url.Values{}); res.code != 303 {
+		t.Fatalf("logout: %d", res.code)
+	}
+	if res = b.get("/orders"); res.code != 303 || !strings.HasPrefix(res.header.Get("Location"), "/account/login") {
+		t.Fatalf("orders after logout: %d", res.code)
+	}
+}
+
+func TestSignInIsRateLimited(t *testing.T) {
+	t.Parallel()
+	e := start(t, shop.Config{LoginPerAccount: 3, LoginPerIP: 100})
+	e.do("POST", "/shop/api/v1/accounts", "", map[string]string{"email": "limited@example.com", "name": "L", "password": "the right password"}, nil)
+	for i := range 3 {
+		res := e.do("POST", "/shop/api/v1/sessions", "", map[string]string{"email": "limited@example.com", "password": "wrong password"}, nil)
+		if res.code != 401 {
+			t.Fatalf("attempt %d: %d", i, res.code)
+		}
+	}
+	res := e.do("POST", "/shop/api/v1/sessions", "", map[string]string{"email": "limited@example.com", "password": "the right password"}, nil)
+	if res.code != 429 || res.header.Get("Retry-After") == "" {
+		t.Fatalf("after 3 failures: %d %v", res.code, res.header)
+	}
+	// The form says so too.
+	b := e.browser()
+	b.get("/account/login")
+	res = b.post("/account/login", url.Values{"email": {"limited@example.com"}, "password": {"the right password"}})
+	if res.code != 429 || !strings.Contains(string(res.body), "too many failed sign-ins") {
+		t.Fatalf("form: %d", res.code)
+	}
+	// Another account is not affected; per address, the limit is separate.
+	e.do("POST", "/shop/api/v1/accounts", "", map[string]string{"email": "fine@example.com", "name": "F", "password": "the right password"}, nil)
+	if res := e.do("POST", "/shop/api/v1/sessions", "", map[string]string{"email": "fine@example.com", "password": "the right password"}, nil); res.code != 201 {
+		t.Fatalf("other account: %d", res.code)
+	}
+
+	ip := start(t, shop.Config{LoginPerAccount: 100, LoginPerIP: 2})
+	for i := range 2 {
+		ip.do("POST", "/shop/api/v1/sessions", "", map[string]string{"email": "nobody@example.com", "password": "whatever you like"}, nil)
+		_ = i
+	}
+	if res := ip.do("POST", "/shop/api/v1/sessions", "", map[string]string{"email": "other@example.com", "password": "whatever you like"}, nil); res.code != 429 {
+		t.Fatalf("per address: %d", res.code)
+	}
+}
+
+// fieldError tells whether a page shows msg as a field message.
+func fieldError(body []byte, msg string) bool {
+	return strings.Contains(string(body), `<span class="field-error">`+msg)
+}

@@ -19,7 +19,7 @@ pid=$!
 ok=0
 for _ in $(seq 1 120); do
   ok=1
-  for port in 18080 18081 18082 18083 18084 18085; do
+  for port in 18081 18082 18083 18084 18085 18086; do
     curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 || { ok=0; break; }
   done
   [ $ok = 1 ] && break
@@ -27,7 +27,11 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 if [ $ok != 1 ]; then echo "platform did not become ready"; tail -50 "$work/log"; kill $pid 2>/dev/null || true; exit 1; fi
-echo "all six services ready on PostgreSQL + external NATS"
+code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:18080/)
+[ "$code" = 200 ] || { echo "gateway public port answered $code for /"; kill $pid; exit 1; }
+code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:18080/metrics)
+[ "$code" = 404 ] || { echo "gateway exposes /metrics ($code)"; kill $pid; exit 1; }
+echo "all six services ready on PostgreSQL + external NATS; the gateway serves the shop and hides /metrics"
 kill -INT $pid
 wait $pid
 echo "stopped gracefully"

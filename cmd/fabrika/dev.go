@@ -74,7 +74,7 @@ func (m *Main) ParseFlags(args []string) error {
 	if err != nil {
 		return fmt.Errorf("FABRIKA_BASE_PORT: %w", err)
 	}
-	fs.IntVar(&c.BasePort, "base-port", port, "the gateway's port; shop, crm, mes-calc, mes-operator, mes-api take the next five")
+	fs.IntVar(&c.BasePort, "base-port", port, "the gateway's public port; shop, crm, mes-calc, mes-operator, mes-api and the gateway's internal port take the next six")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", env("FABRIKA_OTLP_ENDPOINT", ""), "OTLP/HTTP endpoint for traces (host:port); empty exports none")
 	level := fs.String("log-level", env("FABRIKA_LOG_LEVEL", "info"), "debug, info, warn or error")
 	secure := fs.Bool("cookie-secure", env("FABRIKA_COOKIE_SECURE", "false") == "true", "mark cookies Secure (behind TLS)")
@@ -88,7 +88,7 @@ func (m *Main) ParseFlags(args []string) error {
 	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("log level: %w", err)
 	}
-	if c.BasePort < 1 || c.BasePort+len(serviceNames) > 65535 {
+	if c.BasePort < 1 || c.BasePort+6 > 65535 {
 		return fmt.Errorf("base port %d out of range", c.BasePort)
 	}
 	c.CookieSecure = *secure
@@ -136,8 +136,8 @@ func isService(s string) bool {
 
 func (m *Main) port(service string) int {
 	switch service {
-	case "gateway":
-		return m.Config.BasePort
+	case "gateway": // the gateway's internal port; its public one is BasePort
+		return m.Config.BasePort + 6
 	case "shop":
 		return m.Config.BasePort + 1
 	case "crm":
@@ -299,7 +299,8 @@ func (m *Main) Run(ctx context.Context) error {
 func (m *Main) printWelcome(w io.Writer) {
 	var b strings.Builder
 	b.WriteString("\nFabrika is running. Open:\n")
-	if a := m.Addr("gateway"); a != "" {
+	if m.Addr("gateway") != "" {
+		a := net.JoinHostPort(m.Config.Host, strconv.Itoa(m.Config.BasePort))
 		fmt.Fprintf(&b, "  shop (customers)           http://%s/\n", a)
 		fmt.Fprintf(&b, "  staff sign-in              http://%s/staff/login   (create the first admin: fabrika admin create)\n", a)
 		fmt.Fprintf(&b, "  CRM (managers)             http://%s/crm/orders\n", a)

@@ -1,14 +1,34 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/ed25519"
+	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
 
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/services/crm"
+	crmmigrations "github.com/fabrika/fabrika/services/crm/migrations"
+	"github.com/fabrika/fabrika/services/gateway"
+	gatewaymigrations "github.com/fabrika/fabrika/services/gateway/migrations"
+	mesapi "github.com/fabrika/fabrika/services/mes-api"
+	mesapimigrations "github.com/fabrika/fabrika/services/mes-api/migrations"
+	mescalc "github.com/fabrika/fabrika/services/mes-calc"
+	mescalcmigrations "github.com/fabrika/fabrika/services/mes-calc/migrations"
+	mesoperator "github.com/fabrika/fabrika/services/mes-operator"
+	mesoperatormigrations "github.com/fabrika/fabrika/services/mes-operator/migrations"
+	"github.com/fabrika/fabrika/services/shop"
+	shopmigrations "github.com/fabrika/fabrika/services/shop/migrations"
 )
 
 // wiring is how one service is built on its host: its migrations and a
@@ -18,11 +38,180 @@ type wiring struct {
 	build      func(ctx context.Context, h *host.Host) (http.Handler, []func(context.Context) error, error)
 }
 
-func (m *Main) wire(name string, verifier *identity.Verifier, key ed25519.PrivateKey) wiring {
-	return wiring{build: func(context.Context, *host.Host) (http.Handler, []func(context.Context) error, error) {
-		return nil, nil, fmt.Errorf("service %s is not wired yet", name)
-	}}
+// service is what every service package's New returns.
+type service interface {
+	Handler() http.Handler
+	Background() []func(context.Context) error
 }
 
-func adminCommand(ctx context.Context, args []string) error     { return fmt.Errorf("not wired yet") }
-func apiClientCommand(ctx context.Context, args []string) error { return fmt.Errorf("not wired yet") }
+func built[S service](s S, err error) (http.Handler, []func(context.Context) error, error) {
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.Handler(), s.Background(), nil
+}
+
+func migrationsOf(name string) fs.FS {
+	switch name {
+	case "shop":
+		return shopmigrations.FS
+	case "crm":
+		return crmmigrations.FS
+	case "mes-calc":
+		return mescalcmigrations.FS
+	case "mes-operator":
+		return mesoperatormigrations.FS
+	case "mes-api":
+		return mesapimigrations.FS
+	default:
+		return gatewaymigrations.FS
+	}
+}
+
+func (m *Main) wire(name string, verifier *identity.Verifier, key ed25519.PrivateKey) wiring {
+	c := m.Config
+	w := wiring{migrations: migrationsOf(name)}
+	switch name {
+	case "shop":
+		w.build = func(ctx context.Context, h *host.Host) (http.Handler, []func(context.Context) error, error) {
+			return built(shop.New(ctx, h, shop.Config{CookieSecure: c.CookieSecure, TrustForwardedFor: true}))
+		}
+	case "crm":
+		w.build = func(ctx context.Context, h *host.Host) (http.Handler, []func(context.Context) error, error) {
+			return built(crm.New(ctx, h, crm.Config{Identity: verifier}))
+		}
+	case "mes-calc":
+		w.build = func(ctx context.Context, h *host.Host) (http.Handler, []func(context.Context) error, error) {
+			return built(mescalc.New(ctx, h, mescalc.Config{Identity: verifier}))
+		}
+	case "mes-operator":
+		w.build = func(ctx context.Context, h *host.Host) (http.Handler, []func(context.Context) error, error) {
+			return built(mesoperator.New(ctx, h, mesoperator.Config{Identity: verifier}))
+		}
+	case "mes-api":
+		w.build = func(ctx context.Context, h *host.Host) (http.Handler, []func(context.Context) error, error) {
+			return built(mesapi.New(ctx, h, mesapi.Config{Identity: verifier}))
+		}
+	case "gateway":
+		w.build = func(ctx context.Context, h *host.Host) (http.Handler, []func(context.Context) error, error) {
+			up := func(s string) string {
+				if a := m.Addr(s); a != "" {
+					return "http://" + a
+				}
+				return ""
+			}
+			return built(gateway.New(ctx, h, gateway.Config{
+				Shop: up("shop"), CRM: up("crm"), MESOperator: up("mes-operator"), MESAPI: up("mes-api"),
+				Signer:       identity.NewSigner(key),
+				PublicAddr:   net.JoinHostPort(c.Host, strconv.Itoa(c.BasePort)),
+				CookieSecure: c.CookieSecure,
+			}))
+		}
+	}
+	return w
+}
+
+// openMigrated opens a service's database and applies its migrations, so
+// that a command works before the service's first start.
+func openMigrated(ctx context.Context, service, dsn, dataDir string) (*sqldb.DB, error) {
+	if dsn == "" {
+		dsn = os.Getenv(dsnEnv(service))
+	}
+	if dsn == "" {
+		dsn = dataDir + "/" + service + ".db"
+	}
+	db, err := sqldb.Open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx, migrationsOf(service)); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// adminCommand creates staff accounts in the gateway's database.
+func adminCommand(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "create" {
+		return errors.New("usage: fabrika admin create --login NAME --role admin|manager|operator [--workstations a,b] [--password-stdin]")
+	}
+	fs := flag.NewFlagSet("fabrika admin create", flag.ContinueOnError)
+	login := fs.String("login", "", "login name")
+	role := fs.String("role", identity.RoleAdmin, "admin, manager or operator")
+	ws := fs.String("workstations", "", "an operator's workstations, comma-separated")
+	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+	dsn := fs.String("dsn", "", "the gateway's database (default FABRIKA_GATEWAY_DSN or <data-dir>/gateway.db)")
+	dataDir := fs.String("data-dir", env("FABRIKA_DATA_DIR", "data"), "data directory of `fabrika dev`")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *login == "" {
+		return errors.New("--login is required")
+	}
+	password, err := readPassword(*fromStdin)
+	if err != nil {
+		return err
+	}
+	var stations []string
+	for _, s := range strings.Split(*ws, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			stations = append(stations, s)
+		}
+	}
+	db, err := openMigrated(ctx, "gateway", *dsn, *dataDir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := gateway.CreateStaff(ctx, db, *login, password, *role, stations); err != nil {
+		return err
+	}
+	fmt.Printf("staff account %q (%s) created; sign in at /staff/login\n", *login, *role)
+	return nil
+}
+
+func readPassword(fromStdin bool) (string, error) {
+	if !fromStdin {
+		if p := os.Getenv("FABRIKA_ADMIN_PASSWORD"); p != "" {
+			return p, nil
+		}
+		fmt.Fprint(os.Stderr, "password (at least 12 characters; input is shown, use --password-stdin to pipe it): ")
+	}
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// apiClientCommand creates a B2B client with an API key in mes-api's database.
+func apiClientCommand(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "create" {
+		return errors.New("usage: fabrika apiclient create --name COMPANY [--email E] [--scopes orders:read,orders:write,webhooks:manage] [--rate 600]")
+	}
+	fs := flag.NewFlagSet("fabrika apiclient create", flag.ContinueOnError)
+	name := fs.String("name", "", "the client company's name")
+	email := fs.String("email", "", "the client's contact e-mail")
+	scopes := fs.String("scopes", "orders:read,orders:write,webhooks:manage", "comma-separated scopes")
+	rate := fs.Int("rate", 600, "requests per minute allowed to the key")
+	dsn := fs.String("dsn", "", "mes-api's database (default FABRIKA_MES_API_DSN or <data-dir>/mes-api.db)")
+	dataDir := fs.String("data-dir", env("FABRIKA_DATA_DIR", "data"), "data directory of `fabrika dev`")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *name == "" {
+		return errors.New("--name is required")
+	}
+	db, err := openMigrated(ctx, "mes-api", *dsn, *dataDir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	cr, err := mesapi.CreateClient(ctx, db, *name, *email, strings.Split(*scopes, ","), *rate)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "API key created; it is shown once, keep it now:")
+	return printJSON(os.Stdout, cr)
+}

@@ -21,7 +21,7 @@ import (
 // data directory, without running the service.
 func serviceDB(ctx context.Context, service, dsn, dataDir string) (*sqldb.DB, error) {
 	if !isService(service) {
-		return nil, fmt.Errorf("unknown service %q (known: %s)", service, strings.Join(serviceNames, ", "))
+		return nil, fmt.Errorf("unknown service %q (known: %s)", service, strings.Join(serviceNames(), ", "))
 	}
 	if dsn == "" {
 		dsn = os.Getenv(dsnEnv(service))
@@ -48,7 +48,7 @@ type adminFlags struct {
 
 func newAdminFlags(name string) *adminFlags {
 	a := &adminFlags{fs: flag.NewFlagSet(name, flag.ContinueOnError)}
-	a.fs.StringVar(&a.service, "service", "", "service name: "+strings.Join(serviceNames, ", "))
+	a.fs.StringVar(&a.service, "service", "", "service name: "+strings.Join(serviceNames(), ", "))
 	a.fs.StringVar(&a.dsn, "dsn", "", "the service's database (default: FABRIKA_<SERVICE>_DSN or <data-dir>/<service>.db)")
 	a.fs.StringVar(&a.dataDir, "data-dir", env("FABRIKA_DATA_DIR", "data"), "data directory of `fabrika dev`")
 	a.fs.StringVar(&a.id, "id", "", "message or dead letter id")

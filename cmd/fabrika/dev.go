@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,12 +97,12 @@ func (m *Main) ParseFlags(args []string) error {
 		for _, s := range strings.Split(*only, ",") {
 			s = strings.TrimSpace(s)
 			if !isService(s) {
-				return fmt.Errorf("unknown service %q (known: %s)", s, strings.Join(serviceNames, ", "))
+				return fmt.Errorf("unknown service %q (known: %s)", s, strings.Join(serviceNames(), ", "))
 			}
 			c.Only = append(c.Only, s)
 		}
 	}
-	for _, s := range serviceNames {
+	for _, s := range serviceNames() {
 		if dsn := os.Getenv(dsnEnv(s)); dsn != "" {
 			c.DSNs[s] = dsn
 		}
@@ -121,18 +122,13 @@ func dsnEnv(service string) string {
 	return "FABRIKA_" + strings.ToUpper(strings.ReplaceAll(service, "-", "_")) + "_DSN"
 }
 
-// serviceNames in start order; the gateway comes last, once its upstreams
-// listen. Port = BasePort + index in portOrder.
-var serviceNames = []string{"shop", "crm", "mes-calc", "mes-operator", "mes-api", "gateway"}
-
-func isService(s string) bool {
-	for _, n := range serviceNames {
-		if n == s {
-			return true
-		}
-	}
-	return false
+// serviceNames lists the services in start order: the gateway comes last,
+// once its upstreams listen.
+func serviceNames() []string {
+	return []string{"shop", "crm", "mes-calc", "mes-operator", "mes-api", "gateway"}
 }
+
+func isService(s string) bool { return slices.Contains(serviceNames(), s) }
 
 func (m *Main) port(service string) int {
 	switch service {
@@ -152,15 +148,7 @@ func (m *Main) port(service string) int {
 }
 
 func (m *Main) enabled(service string) bool {
-	if len(m.Config.Only) == 0 {
-		return true
-	}
-	for _, s := range m.Config.Only {
-		if s == service {
-			return true
-		}
-	}
-	return false
+	return len(m.Config.Only) == 0 || slices.Contains(m.Config.Only, service)
 }
 
 // Addr returns where a started service listens ("" before Ready).
@@ -231,7 +219,7 @@ func (m *Main) Run(ctx context.Context) error {
 			_ = r.tp.Shutdown(context.Background())
 		}
 	}()
-	for _, name := range serviceNames {
+	for _, name := range serviceNames() {
 		if !m.enabled(name) {
 			continue
 		}
@@ -308,7 +296,7 @@ func (m *Main) printWelcome(w io.Writer) {
 		fmt.Fprintf(&b, "  B2B API                    http://%s/api/v1/openapi.json\n", a)
 	}
 	b.WriteString("Internal addresses (metrics, health, admin; not public in production):\n")
-	for _, n := range serviceNames {
+	for _, n := range serviceNames() {
 		if a := m.Addr(n); a != "" {
 			fmt.Fprintf(&b, "  %-13s http://%s/metrics  /readyz  /admin/outbox  /admin/dead-letters\n", n, a)
 		}

@@ -113,7 +113,9 @@ func TestCSRF(t *testing.T) {
 		{"JSON cross-site", m, "/crm/api/orders", func() (io.Reader, string) { return strings.NewReader(`{"a":1}`), "application/json" }, http.Header{"Sec-Fetch-Site": {"cross-site"}}, false},
 		{"JSON wrong header token", m, "/crm/api/orders", func() (io.Reader, string) { return strings.NewReader(`{"a":1}`), "application/json" }, http.Header{"X-Csrf-Token": {"nope"}}, true},
 		{"own page without token", m, "/staff/password", func() (io.Reader, string) { return strings.NewReader("current=x"), form }, nil, false},
-		{"admin page without token", a, "/staff/admin/staff", func() (io.Reader, string) { return strings.NewReader("login=x&role=manager&password=aaaaaaaaaaaaaa"), form }, nil, false},
+		{"admin page without token", a, "/staff/admin/staff", func() (io.Reader, string) {
+			return strings.NewReader("login=x&role=manager&password=aaaaaaaaaaaaaa"), form
+		}, nil, false},
 		{"sign-out without token", m, "/staff/logout", func() (io.Reader, string) { return nil, form }, nil, false},
 	} {
 		before := len(e.ups["crm"].hits())

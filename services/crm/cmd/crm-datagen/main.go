@@ -462,12 +462,8 @@ func copyTables(ctx context.Context, db *sqldb.DB, tables []table) error {
 			for i := range cols {
 				cols[i] = strings.TrimSpace(cols[i])
 			}
-			st := time.Now()
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{t.name}, cols, pgx.CopyFromRows(t.rows)); err != nil {
 				return fmt.Errorf("copy into %s: %w", t.name, err)
-			}
-			if os.Getenv("DATAGEN_DEBUG") != "" {
-				fmt.Println(t.name, len(t.rows), time.Since(st))
 			}
 		}
 		return tx.Commit(ctx)
@@ -482,7 +478,7 @@ func insert(ctx context.Context, db *sqldb.DB, tx *sqldb.Tx, table, cols string,
 	per := len(rows[0])
 	step := max(1, 30000/per)
 	if db.Engine() == sqldb.SQLite {
-		step = max(1, 30000/per)
+		step = max(1, 1000/per) // the SQLite driver binds $N parameters by a linear lookup
 	}
 	for lo := 0; lo < len(rows); lo += step {
 		part := rows[lo:min(lo+step, len(rows))]

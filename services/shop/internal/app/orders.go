@@ -48,17 +48,26 @@ func (s *Shop) PlaceOrder(ctx context.Context, c Customer, key string, req order
 			Fields: map[string]string{"idempotency_key": "is missing or malformed"}}
 	}
 	hash := req.Hash()
-	if prev, err := s.st.OrderByKey(ctx, s.db, c.ID, key); err == nil {
-		return s.replay(ctx, c, prev, hash)
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return Order{}, false, err
-	}
+	// The fast path prices and inserts at once; a repeated key is caught by
+	// the unique constraint. Only when the request cannot be priced (now)
+	// is the key looked up first, so that a retry of an order placed under
+	// an older price list still returns that order.
 	pl, err := s.PriceList(ctx)
-	if err != nil {
-		return Order{}, false, err
+	var lines []store.Line
+	var total int64
+	var fe map[string]string
+	if err == nil {
+		lines, total, fe = price(pl, req.Lines)
 	}
-	lines, total, fe := price(pl, req.Lines)
-	if len(fe) > 0 {
+	if err != nil || len(fe) > 0 {
+		if prev, perr := s.st.OrderByKey(ctx, s.db, c.ID, key); perr == nil {
+			return s.replay(ctx, c, prev, hash)
+		} else if !errors.Is(perr, store.ErrNotFound) {
+			return Order{}, false, perr
+		}
+		if err != nil {
+			return Order{}, false, err
+		}
 		return Order{}, false, invalid("the order cannot be placed", fe)
 	}
 	now := s.now()

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/services/shop/internal/order"
+)
+
+// list loads a database of c.totalOrders orders, c.mine of them the
+// measured customer's, and reads "my orders" with concurrent readers.
+func (b *bench) list(ctx context.Context) error {
+	c := b.cfg
+	token, me, err := b.signUp(1 << 30)
+	if err != nil {
+		return err
+	}
+	var existing int
+	if err := b.h.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM orders`).Scan(&existing); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := b.generate(ctx, me, c.totalOrders-existing, c.mine); err != nil {
+		return err
+	}
+	if _, err := b.h.DB.ExecContext(ctx, `ANALYZE orders`); err != nil {
+		return err
+	}
+	var total int
+	if err := b.h.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM orders`).Scan(&total); err != nil {
+		return err
+	}
+	fmt.Printf("\n## my orders\nloaded %d orders (%d of the measured customer) in %s\n", total, c.mine, time.Since(start).Round(time.Second))
+
+	var deep order.Cursor
+	if err := b.h.DB.QueryRowContext(ctx, `SELECT placed_at, id FROM orders WHERE customer_id = $1
+		ORDER BY placed_at DESC, id DESC OFFSET $2 LIMIT 1`, me, c.deepOffset).Scan(&deep.PlacedAt, &deep.ID); err != nil {
+		return fmt.Errorf("deep cursor: %w", err)
+	}
+	pages := []struct{ name, query string }{
+		{"first page", fmt.Sprintf("limit=%d", c.pageSize)},
+		{fmt.Sprintf("deep page (after %d)", c.deepOffset), fmt.Sprintf("limit=%d&cursor=%s", c.pageSize, deep.Encode())},
+		{"first page, status=shipped", fmt.Sprintf("limit=%d&status=shipped", c.pageSize)},
+	}
+	for _, p := range pages {
+		b.server.take()
+		lat, elapsed, err := phase(c.clients, c.warmup, c.duration, &b.server.on, func(w, i int) (time.Duration, error) {
+			t0 := time.Now()
+			code, out, err := b.call("GET", "/shop/api/v1/orders?"+p.query, token, nil, nil)
+			if err != nil || code != 200 || !strings.Contains(string(out), `"number"`) {
+				return 0, fmt.Errorf("list: %d %.200s %v", code, out, err)
+			}
+			return time.Since(t0), nil
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%-28s client %s\n", p.name, summarise(lat, elapsed))
+		fmt.Printf("%-28s server %s\n", "", summarise(b.server.take(), elapsed))
+	}
+	return nil
+}
+
+// generate inserts n orders with multi-row INSERTs from 4 loaders: mine of
+// them for the customer me, the rest spread over customers of 100 orders.
+func (b *bench) generate(ctx context.Context, me string, n, mine int) error {
+	const batch, loaders = 1000, 4
+	statuses := contracts.Statuses()
+	now := time.Now()
+	contact := `{"name":"Generated","email":"gen@example.com"}`
+	delivery := `{"line1":"Industriestrasse 5","city":"Hamburg","postal_code":"20095","country":"DE"}`
+	jobs := make(chan int)
+	errs := make(chan error, loaders)
+	var wg sync.WaitGroup
+	for range loaders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for first := range jobs {
+				var q strings.Builder
+				q.WriteString(`INSERT INTO orders (id, number, customer_id, idempotency_key, request_hash, status, currency,
+					quoted_total, price_list_version, line_count, contact, delivery, placed_at, updated_at) VALUES `)
+				args := make([]any, 0, batch*13)
+				for i := first; i < min(first+batch, n); i++ {
+					customer := me
+					if i >= mine {
+						customer = fmt.Sprintf("gen-customer-%06d", (i-mine)/100)
+					}
+					placed := now.Add(-time.Duration(rand.Int64N(int64(2 * 365 * 24 * time.Hour)))).UnixMicro()
+					if i > first {
+						q.WriteString(", ")
+					}
+					k := len(args)
+					fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, 'h', $%d, 'EUR', $%d, 1, $%d, $%d, $%d, $%d, $%d)",
+						k+1, k+2, k+3, k+4, k+5, k+6, k+7, k+8, k+9, k+10, k+10)
+					args = append(args, uuid.NewString(), fmt.Sprintf("G-%08d", i), customer, fmt.Sprintf("gen-%d", i),
+						statuses[rand.IntN(len(statuses))], rand.Int64N(1_000_000)+1000, 1+rand.IntN(5), contact, delivery, placed)
+				}
+				if _, err := b.h.DB.ExecContext(ctx, q.String(), args...); err != nil {
+					errs <- fmt.Errorf("generate: %w", err)
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		defer close(jobs)
+		for first := 0; first < n; first += batch {
+			select {
+			case jobs <- first:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	return <-errs
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/sqldb"
+)
+
+// place measures POST /shop/api/v1/orders with concurrent clients, then a
+// raw loop writing the same rows into copies of the tables (so the outbox
+// relay does not touch them) with the same concurrency.
+func (b *bench) place(ctx context.Context) error {
+	c := b.cfg
+	tokens := make([]string, c.clients)
+	for i := range tokens {
+		t, _, err := b.signUp(i)
+		if err != nil {
+			return err
+		}
+		tokens[i] = t
+	}
+	body := orderJSON(c.lines)
+	b.server.take()
+	lat, elapsed, err := phase(c.clients, c.warmup, c.duration, &b.server.on, func(w, i int) (time.Duration, error) {
+		start := time.Now()
+		code, out, err := b.call("POST", "/shop/api/v1/orders", tokens[w], body, map[string]string{"Idempotency-Key": fmt.Sprintf("w%d-%d", w, i)})
+		if err != nil || code != 201 {
+			return 0, fmt.Errorf("place: %d %s %v", code, out, err)
+		}
+		return time.Since(start), nil
+	})
+	if err != nil {
+		return err
+	}
+	httpStats := summarise(lat, elapsed)
+	serverStats := summarise(b.server.take(), elapsed)
+	drainStart := time.Now()
+	for {
+		var n int
+		if err := b.h.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox`).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	drain := time.Since(drainStart)
+
+	// The raw loop: the same INSERTs and one commit per order, nothing else.
+	for _, t := range []string{"orders", "order_line", "order_event", "outbox"} {
+		if _, err := b.h.DB.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE raw_%s (LIKE %s INCLUDING ALL)`, t, t)); err != nil {
+			return fmt.Errorf("raw table %s: %w", t, err)
+		}
+	}
+	db, err := sqldb.Open(ctx, b.dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	payload := rawPayload(c.lines)
+	contact := `{"name":"Bench Buyer","email":"bench@example.com","phone":"+49 30 123456"}`
+	delivery := `{"line1":"Hauptstrasse 1","city":"Berlin","postal_code":"10115","country":"DE"}`
+	opts := `{"finish":"powder_coat","height_mm":"100","material":"steel_s235","thickness_mm":"2","width_mm":"200"}`
+	var lineSQL strings.Builder
+	lineSQL.WriteString(`INSERT INTO raw_order_line (order_id, line_no, product, options, quantity, lead, unit_price, total, lead_days) VALUES `)
+	for i := range c.lines {
+		if i > 0 {
+			lineSQL.WriteString(", ")
+		}
+		fmt.Fprintf(&lineSQL, "($1, %d, 'laser_cut_sheet', $2, %d, 'standard', 1234, %d, 10)", i+1, 10+i, 1234*(10+i))
+	}
+	rawLat, rawElapsed, err := phase(c.clients, c.warmup, c.duration, nil, func(w, i int) (time.Duration, error) {
+		start := time.Now()
+		id := uuid.Must(uuid.NewV7()).String()
+		now := time.Now().UnixMicro()
+		err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO raw_orders (id, number, customer_id, idempotency_key, request_hash, status, currency,
+				quoted_total, price_list_version, line_count, contact, delivery, placed_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, 'placed', 'EUR', 99999, 1, $6, $7, $8, $9, $9)`,
+				id, "R-"+id, fmt.Sprintf("raw-customer-%d", w), fmt.Sprintf("k%d", i), "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+				c.lines, contact, delivery, now); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, lineSQL.String(), id, opts); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO raw_order_event (id, order_id, kind, at) VALUES ($1, $1, 'order.placed', $2)`, id, now); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO raw_outbox (id, subject, msg_key, payload, headers, created_at) VALUES ($1, $2, $3, $4, '{}', $5)`,
+				uuid.Must(uuid.NewV7()).String(), "fabrika.order.placed", id, payload, now)
+			return err
+		})
+		return time.Since(start), err
+	})
+	if err != nil {
+		return fmt.Errorf("raw loop: %w", err)
+	}
+	rawStats := summarise(rawLat, rawElapsed)
+	fmt.Printf("\n## place orders (%d lines each, %d clients)\n", c.lines, c.clients)
+	fmt.Printf("HTTP API (client)  %s\n", httpStats)
+	fmt.Printf("HTTP API (server)  %s\n", serverStats)
+	fmt.Printf("raw insert+commit  %s\n", rawStats)
+	fmt.Printf("ratio HTTP/raw     %.0f%%\n", 100*httpStats.perSec/rawStats.perSec)
+	fmt.Printf("outbox drained %s after the HTTP phase ended\n", drain.Round(time.Millisecond))
+	return nil
+}
+
+func rawPayload(lines int) string {
+	p := contracts.OrderPlacedV1{OrderID: uuid.NewString(), Number: "S-2026-000001", Channel: "shop",
+		Customer: contracts.Customer{ID: uuid.NewString(), Name: "Bench Buyer", Email: "bench@example.com", Phone: "+49 30 123456"},
+		Delivery: contracts.Address{Line1: "Hauptstrasse 1", City: "Berlin", PostalCode: "10115", Country: "DE"},
+		Currency: "EUR", QuotedTotal: 99999, PriceListVersion: 1, PlacedAt: time.Now()}
+	for i := range lines {
+		p.Lines = append(p.Lines, contracts.LineItem{LineNo: i + 1, Product: "laser_cut_sheet", Quantity: 10 + i, Lead: "standard",
+			Options:   map[string]string{"material": "steel_s235", "width_mm": "200", "height_mm": "100", "thickness_mm": "2", "finish": "powder_coat"},
+			UnitPrice: 1234, Total: 12340})
+	}
+	b, _ := json.Marshal(p)
+	return string(b)
+}

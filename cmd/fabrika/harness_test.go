@@ -1,0 +1,309 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/fabrika/fabrika/platform/testenv"
+)
+
+// The end-to-end tests drive the platform the way its users do: over HTTP,
+// through the gateway's public port, with real databases and a real broker.
+
+// platformServices are the six services of `fabrika dev`, in start order.
+var platformServices = [...]string{"shop", "crm", "mes-calc", "mes-operator", "mes-api", "gateway"}
+
+// freeBasePort finds n consecutive ports on 127.0.0.1 that can be bound
+// now, and releases them for the platform to take.
+func freeBasePort(t testing.TB, n int) int {
+	t.Helper()
+	for range 200 {
+		base := 20000 + rand.IntN(40000)
+		var held []net.Listener
+		ok := true
+		for i := range n {
+			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(base+i)))
+			if err != nil {
+				ok = false
+				break
+			}
+			held = append(held, ln)
+		}
+		for _, ln := range held {
+			_ = ln.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatalf("no %d consecutive free ports found", n)
+	return 0
+}
+
+// serviceDSNs gives every service a fresh PostgreSQL database when the tests
+// run on PostgreSQL; nil on SQLite (the platform then uses its data dir).
+func serviceDSNs(t testing.TB) map[string]string {
+	t.Helper()
+	dsns := map[string]string{}
+	if !testenv.Postgres() {
+		return dsns
+	}
+	for _, s := range platformServices {
+		dsns[s] = testenv.DSN(t)
+	}
+	return dsns
+}
+
+// externalNATS resets the external server's stream (and holds it for this
+// test) and returns its URL; "" means the embedded broker.
+func externalNATS(t testing.TB) string {
+	t.Helper()
+	if !testenv.ExternalNATS() {
+		return ""
+	}
+	return testenv.NewBroker(t).URL
+}
+
+// eventually polls ok until it holds or the time is up; ok returns what it
+// saw, for the failure message.
+func eventually(t testing.TB, d time.Duration, what string, ok func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	last := ""
+	for {
+		done, seen := ok()
+		if done {
+			return
+		}
+		last = seen
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s still waiting for %s; last seen: %s", d, what, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// client is an HTTP client of the public port: a cookie jar for staff
+// sessions and the shop, no redirects followed.
+type client struct {
+	t      testing.TB
+	base   string
+	http   *http.Client
+	header http.Header
+}
+
+func newClient(t testing.TB, base string) *client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &client{t: t, base: base, header: http.Header{}, http: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+type response struct {
+	code   int
+	header http.Header
+	body   []byte
+}
+
+func (r response) String() string {
+	b := r.body
+	if len(b) > 600 {
+		b = append(b[:600:600], "..."...)
+	}
+	return fmt.Sprintf("%d %s", r.code, bytes.TrimSpace(b))
+}
+
+func (r response) decode(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r, err)
+	}
+}
+
+// try sends a request; body is sent as JSON unless it is url.Values (a
+// form). A transport error is returned, not fatal.
+func (c *client) try(method, path string, body any, hdr map[string]string) (response, error) {
+	var rd io.Reader
+	ct := ""
+	switch b := body.(type) {
+	case nil:
+	case url.Values:
+		rd, ct = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			return response{}, err
+		}
+		rd, ct = bytes.NewReader(j), "application/json"
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		return response{}, err
+	}
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	req.Header.Set("Accept", "application/json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return response{}, err
+	}
+	return response{code: res.StatusCode, header: res.Header, body: b}, nil
+}
+
+func (c *client) do(method, path string, body any, hdr map[string]string) response {
+	c.t.Helper()
+	res, err := c.try(method, path, body, hdr)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return res
+}
+
+// get answers a GET, or a zero response (code 0) on a transport error, for
+// polling.
+func (c *client) get(path string) response {
+	res, err := c.try("GET", path, nil, nil)
+	if err != nil {
+		return response{body: []byte(err.Error())}
+	}
+	return res
+}
+
+// staffSignIn signs a staff member in at the gateway's /staff/login form
+// (with its login CSRF cookie) and returns the session's CSRF token.
+func (c *client) staffSignIn(login, password string) string {
+	c.t.Helper()
+	if res := c.do("GET", "/staff/login", nil, map[string]string{"Accept": "text/html"}); res.code != 200 {
+		c.t.Fatalf("GET /staff/login: %s", res)
+	}
+	u, _ := url.Parse(c.base)
+	var loginCSRF string
+	for _, ck := range c.http.Jar.Cookies(u) {
+		if ck.Name == "fabrika_login" {
+			loginCSRF = ck.Value
+		}
+	}
+	if loginCSRF == "" {
+		c.t.Fatal("the sign-in form set no fabrika_login cookie")
+	}
+	res := c.do("POST", "/staff/login", url.Values{"login": {login}, "password": {password}, "csrf_token": {loginCSRF}}, map[string]string{"Accept": "text/html"})
+	if res.code != http.StatusSeeOther {
+		c.t.Fatalf("staff sign-in of %s: %s", login, res)
+	}
+	res = c.do("GET", "/staff/", nil, nil)
+	var me struct {
+		Role string `json:"role"`
+		CSRF string `json:"csrf_token"`
+	}
+	if res.code != 200 {
+		c.t.Fatalf("GET /staff/ as %s: %s", login, res)
+	}
+	res.decode(c.t, &me)
+	if me.CSRF == "" {
+		c.t.Fatalf("GET /staff/ as %s shows no csrf_token: %s", login, res)
+	}
+	c.header.Set("X-Csrf-Token", me.CSRF)
+	return me.CSRF
+}
+
+// shopSignUp creates a shop customer through the shop's API and makes the
+// client send its token.
+func (c *client) shopSignUp(name string) {
+	c.t.Helper()
+	res := c.do("POST", "/shop/api/v1/accounts", map[string]string{
+		"email": fmt.Sprintf("%s-%s@example.com", strings.ToLower(name), uuid.NewString()[:8]), "name": name, "password": "correct horse battery staple"}, nil)
+	if res.code != http.StatusCreated {
+		c.t.Fatalf("shop sign-up: %s", res)
+	}
+	var s struct {
+		Token string `json:"token"`
+	}
+	res.decode(c.t, &s)
+	if s.Token == "" {
+		c.t.Fatalf("shop sign-up gave no token: %s", res)
+	}
+	c.header.Set("Authorization", "Bearer "+s.Token)
+}
+
+// shopOrder is a shop order of 10 laser-cut, powder-coated brackets.
+func shopOrder() map[string]any {
+	return map[string]any{
+		"lines": []map[string]any{{"product": "laser_cut_sheet", "quantity": 10, "lead": "standard",
+			"options": map[string]string{"material": "steel_s235", "width_mm": "200", "height_mm": "100", "thickness_mm": "2", "finish": "powder_coat"}}},
+		"delivery": map[string]string{"line1": "Hauptstrasse 1", "city": "Berlin", "postal_code": "10115", "country": "DE"},
+		"contact":  map[string]string{"name": "Ada Buyer", "email": "ada@example.com", "phone": "+49 30 123456"},
+	}
+}
+
+// apiOrder is a B2B order of 20 laser-cut brackets.
+func apiOrder() map[string]any {
+	return map[string]any{
+		"reference": "PO-4711",
+		"lines": []map[string]any{{"product": "laser_cut_sheet", "quantity": 20,
+			"options": map[string]any{"material": "steel_s235", "width_mm": 200, "height_mm": 100, "thickness_mm": 2}}},
+		"delivery": map[string]string{"line1": "Industriestr. 5", "city": "Hamburg", "postal_code": "20095", "country": "DE"},
+	}
+}
+
+// crmOrder is what the CRM's JSON API shows of an order.
+type crmOrder struct {
+	Order struct {
+		ID             string `json:"id"`
+		Channel        string `json:"channel"`
+		Status         string `json:"status"`
+		Version        int64  `json:"version"`
+		Priced         bool   `json:"priced"`
+		Total          int64  `json:"total"`
+		Carrier        string `json:"carrier"`
+		TrackingNumber string `json:"tracking_number"`
+	} `json:"order"`
+	Timeline []struct {
+		MessageID string `json:"message_id"`
+		Type      string `json:"type"`
+	} `json:"timeline"`
+}
+
+// tailFile returns the last n bytes of a log file, for a failure message.
+func tailFile(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err.Error()
+	}
+	off := max(st.Size()-n, 0)
+	b := make([]byte, st.Size()-off)
+	_, _ = f.ReadAt(b, off)
+	return string(b)
+}

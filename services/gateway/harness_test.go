@@ -129,6 +129,7 @@ func (c *clock) Advance(d time.Duration) {
 type env struct {
 	t        testing.TB
 	gw       *gateway.Service
+	h        *host.Host
 	db       *sqldb.DB
 	url      string
 	verifier *identity.Verifier
@@ -165,7 +166,7 @@ func newEnv(t testing.TB, mod ...func(*gateway.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.gw, e.db = gw, h.DB
+	e.gw, e.db, e.h = gw, h.DB, h
 	srv := httptest.NewServer(gw.PublicHandler())
 	t.Cleanup(srv.Close)
 	e.url = srv.URL

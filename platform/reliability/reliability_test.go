@@ -478,7 +478,10 @@ func TestGarbageIsDeadLettered(t *testing.T) {
 			Customer: contracts.Customer{ID: "c"}, Lines: []contracts.LineItem{{LineNo: 1, Product: "p", Quantity: 1}}, PlacedAt: time.Now()})
 		return b
 	}
-	for _, m := range []struct{ subj, id, key string; data []byte }{
+	for _, m := range []struct {
+		subj, id, key string
+		data          []byte
+	}{
 		{orders, "not-json", "g1", []byte(`{"order_id": "x", `)},
 		{orders, "", "g2", order("no-id")},
 		{orders, "breaks-contract", "g3", []byte(`{"order_id":"x"}`)},

@@ -37,7 +37,14 @@ type DB struct {
 	*sql.DB
 	engine Engine
 	dsn    string
+	// writer admits one InTx at a time on SQLite. SQLite has one writer
+	// anyway; queueing here instead of in its busy handler (which sleeps and
+	// polls) keeps concurrent writers of a process fast and fair.
+	writer chan struct{}
 }
+
+// sqliteBusyTimeout is how long a writer waits for the database.
+const sqliteBusyTimeout = 10 * time.Second
 
 // Engine tells which engine the DB runs on.
 func (db *DB) Engine() Engine { return db.engine }
@@ -70,7 +77,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
 		q := url.Values{}
-		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(NORMAL)")
 		q.Add("_pragma", "foreign_keys(ON)")
@@ -84,7 +91,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		// run beside it under WAL.
 		sdb.SetMaxOpenConns(8)
 		sdb.SetMaxIdleConns(8)
-		db = &DB{DB: sdb, engine: SQLite, dsn: path}
+		db = &DB{DB: sdb, engine: SQLite, dsn: path, writer: make(chan struct{}, 1)}
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
@@ -129,10 +136,38 @@ func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) err
 	return err
 }
 
-func (db *DB) inTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) (err error) {
+func (db *DB) inTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	tx, err := db.runTx(ctx, fn)
+	if err != nil {
+		return err
+	}
+	for _, f := range tx.afterCommit {
+		f()
+	}
+	return nil
+}
+
+// ErrBusy is returned when a SQLite transaction waited too long for the
+// database: another transaction of this process held it.
+var ErrBusy = errors.New("sqlite: database busy")
+
+func (db *DB) runTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) (_ *Tx, err error) {
+	if db.writer != nil {
+		t := time.NewTimer(sqliteBusyTimeout)
+		select {
+		case db.writer <- struct{}{}:
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("begin: %w", ctx.Err())
+		case <-t.C:
+			return nil, fmt.Errorf("begin: %w after %v (a transaction inside a transaction?)", ErrBusy, sqliteBusyTimeout)
+		}
+		defer func() { <-db.writer }()
+	}
 	stx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return nil, fmt.Errorf("begin: %w", err)
 	}
 	tx := &Tx{Tx: stx, engine: db.engine}
 	defer func() {
@@ -145,15 +180,12 @@ func (db *DB) inTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) err
 		}
 	}()
 	if err = fn(ctx, tx); err != nil {
-		return err
+		return nil, err
 	}
 	if err = stx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return nil, fmt.Errorf("commit: %w", err)
 	}
-	for _, f := range tx.afterCommit {
-		f()
-	}
-	return nil
+	return tx, nil
 }
 
 func retryable(err error) bool {

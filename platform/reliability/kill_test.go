@@ -1,0 +1,190 @@
+package reliability_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/fabrika/fabrika/platform/broker"
+	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/platform/inbox"
+	"github.com/fabrika/fabrika/platform/outbox"
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/platform/testenv"
+)
+
+// envChild makes the test binary the process that TestKill9 kills: its
+// value is the childConfig in JSON.
+const envChild = "FABRIKA_RELIABILITY_KILL9_CHILD"
+
+type childConfig struct {
+	StoreDir    string // the embedded broker's file store
+	SenderDSN   string
+	ReceiverDSN string
+	Send        bool // enqueue a stream of messages; false: only relay and consume
+}
+
+// 9. kill -9 of a whole process hosting the embedded broker, a sender and a
+// receiver, in the middle of a stream of committed messages; then a restart
+// that sends nothing new: every committed message is handled exactly once.
+func TestKill9WholeProcess(t *testing.T) {
+	if os.Getenv(envChild) != "" {
+		t.Skip("this is the child process")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := childConfig{StoreDir: filepath.Join(dir, "nats"), SenderDSN: testenv.DSN(t), ReceiverDSN: testenv.DSN(t), Send: true}
+	ctx := context.Background()
+
+	first := startChild(t, cfg)
+	sender, receiver := openDB(t, cfg.SenderDSN), openDB(t, cfg.ReceiverDSN)
+	count := func(db *sqldb.DB, q string) int {
+		var n int
+		if err := db.QueryRowContext(ctx, q).Scan(&n); err != nil {
+			return -1 // the child has not created the table yet
+		}
+		return n
+	}
+	waitFor(t, 60*time.Second, "the stream to flow", func() bool {
+		if first.exited() {
+			t.Fatalf("child exited early:\n%s", first.out.String())
+		}
+		return count(receiver, `SELECT COUNT(*) FROM received`) >= 300 && count(sender, `SELECT COUNT(*) FROM sent`) >= 500
+	})
+	first.kill() // SIGKILL
+	committed := count(sender, `SELECT COUNT(*) FROM sent`)
+	handled := count(receiver, `SELECT COUNT(DISTINCT msg_id) FROM received`)
+	pending := count(sender, `SELECT COUNT(*) FROM outbox`)
+	t.Logf("killed with %d committed, %d handled, %d still in the outbox", committed, handled, pending)
+
+	cfg.Send = false
+	second := startChild(t, cfg)
+	defer second.kill()
+	waitFor(t, 60*time.Second, "every committed message to be handled after the restart", func() bool {
+		if second.exited() {
+			t.Fatalf("restarted child exited:\n%s", second.out.String())
+		}
+		return count(receiver, `SELECT COUNT(DISTINCT msg_id) FROM received`) >= committed
+	})
+	// Give a late duplicate a chance to show.
+	time.Sleep(500 * time.Millisecond)
+	if n := count(sender, `SELECT COUNT(*) FROM sent`); n != committed {
+		t.Fatalf("the restarted child sent: %d committed, was %d", n, committed)
+	}
+	checkExactlyOnce(t, sender, receiver)
+}
+
+func openDB(t *testing.T, dsn string) *sqldb.DB {
+	t.Helper()
+	db, err := sqldb.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+type child struct {
+	cmd  *exec.Cmd
+	out  bytes.Buffer // read only once done is closed
+	done chan struct{}
+}
+
+func startChild(t *testing.T, cfg childConfig) *child {
+	t.Helper()
+	b, _ := json.Marshal(cfg)
+	c := &child{done: make(chan struct{})}
+	c.cmd = exec.Command(os.Args[0], "-test.run=^TestKill9Child$", "-test.count=1", "-test.v")
+	c.cmd.Env = append(os.Environ(), envChild+"="+string(b))
+	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.out
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = c.cmd.Wait(); close(c.done) }()
+	return c
+}
+
+func (c *child) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (c *child) kill() {
+	_ = c.cmd.Process.Kill()
+	<-c.done
+}
+
+// TestKill9Child is the process TestKill9WholeProcess kills: the embedded
+// broker, a sender and a receiver host in one process, as `fabrika` runs
+// them, and a loop of committed enqueues.
+func TestKill9Child(t *testing.T) {
+	raw := os.Getenv(envChild)
+	if raw == "" {
+		t.Skip("run by TestKill9WholeProcess")
+	}
+	var cfg childConfig
+	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	srv, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: cfg.StoreDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := testenv.Logger(t)
+	deps := func(name string) host.Deps {
+		nc, err := broker.Connect("", srv, name, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return host.Deps{Logger: log, NATS: nc, TracerProvider: noop.NewTracerProvider()}
+	}
+	fast := func(service, dsn string) host.Config {
+		c := host.Config{Service: service, DSN: dsn,
+			// Messages claimed when the process died wait for their lease to
+			// run out before the restarted relay takes them over.
+			Outbox: outbox.Config{Interval: 200 * time.Millisecond, BaseBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
+				PublishTimeout: 2 * time.Second, Lease: 5 * time.Second},
+			Inbox:  inbox.Config{BaseDelay: 50 * time.Millisecond, MaxDelay: time.Second, AckWait: 2 * time.Second}}
+		if service == "sender" {
+			c.Migrations = senderMigrations
+		} else {
+			c.Migrations = receiverMigrations
+		}
+		return c
+	}
+	send, err := host.Open(ctx, fast("sender", cfg.SenderDSN), deps("sender"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv, err := host.Open(ctx, fast("receiver", cfg.ReceiverDSN), deps("receiver"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subscribe(recv, nil)
+	go func() { _ = send.Run(ctx, nil) }()
+	go func() { _ = recv.Run(ctx, nil) }()
+	if !cfg.Send {
+		select {} // relay and consume until killed
+	}
+	var last int64
+	_ = send.DB.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM sent`).Scan(&last)
+	for seq := last + 1; ; seq++ {
+		if _, err := enqueue(ctx, send.DB, send.Outbox, subject, fmt.Sprint("key-", seq%10), seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -155,11 +155,19 @@ func SaveOrder(ctx context.Context, q Querier, o Order, seen int64, oldStatus st
 		return o, fmt.Errorf("update order list %s: %w", o.ID, err)
 	}
 	if oldStatus != o.Status {
-		if err := AddCounter(ctx, q, "status:"+oldStatus, -1); err != nil {
-			return o, err
+		// Counters are always locked in name order, so that two transactions
+		// moving orders in opposite directions cannot deadlock.
+		moves := []struct {
+			name  string
+			delta int64
+		}{{"status:" + oldStatus, -1}, {"status:" + o.Status, 1}}
+		if moves[1].name < moves[0].name {
+			moves[0], moves[1] = moves[1], moves[0]
 		}
-		if err := AddCounter(ctx, q, "status:"+o.Status, 1); err != nil {
-			return o, err
+		for _, m := range moves {
+			if err := AddCounter(ctx, q, m.name, m.delta); err != nil {
+				return o, err
+			}
 		}
 	}
 	return o, nil

@@ -158,7 +158,7 @@ func TestKill9Child(t *testing.T) {
 			// run out before the restarted relay takes them over.
 			Outbox: outbox.Config{Interval: 200 * time.Millisecond, BaseBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
 				PublishTimeout: 2 * time.Second, Lease: 5 * time.Second},
-			Inbox:  inbox.Config{BaseDelay: 50 * time.Millisecond, MaxDelay: time.Second, AckWait: 2 * time.Second}}
+			Inbox: inbox.Config{BaseDelay: 50 * time.Millisecond, MaxDelay: time.Second, AckWait: 2 * time.Second}}
 		if service == "sender" {
 			c.Migrations = senderMigrations
 		} else {

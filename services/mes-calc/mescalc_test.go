@@ -31,10 +31,15 @@ var monday = time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
 
 const wait = 20 * time.Second
 
+// calcWorkers is the inbox workers of mes-calc: several, so that on PostgreSQL
+// orders are calculated concurrently and the lock on the price list row is
+// what keeps the load within capacity.
+const calcWorkers = 4
+
 // env is a broker, a fake producer (the shop) with its outbox, mes-calc,
 // and a watcher of what mes-calc publishes.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	b       *testenv.Broker
 	shop    *host.Host
@@ -46,7 +51,7 @@ type env struct {
 	stops   []func()
 }
 
-func newEnv(t *testing.T, startCalc bool) *env {
+func newEnv(t testing.TB, startCalc bool) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
@@ -65,7 +70,9 @@ func newEnv(t *testing.T, startCalc bool) *env {
 		t.Fatal(err)
 	}
 	e.signer = identity.NewSigner(priv)
-	if e.calc, err = host.Open(ctx, testenv.HostConfig(t, "mes-calc", migrations.FS), e.b.Deps(t, "mes-calc")); err != nil {
+	cfg := testenv.HostConfig(t, "mes-calc", migrations.FS)
+	cfg.Inbox.Workers = calcWorkers
+	if e.calc, err = host.Open(ctx, cfg, e.b.Deps(t, "mes-calc")); err != nil {
 		t.Fatal(err)
 	}
 	if e.svc, err = mescalc.New(ctx, e.calc, mescalc.Config{Identity: identity.NewVerifier(pub), Now: func() time.Time { return monday }}); err != nil {
@@ -511,5 +518,40 @@ func TestOrdersWaitWhileCalcIsDown(t *testing.T) {
 		if got := e.watch.priced[fmt.Sprint("w-", i)]; len(got) != 1 || got[0].Lines[0].Quantity != 1+i {
 			t.Errorf("w-%d: %+v", i, got)
 		}
+	}
+	e.checkLoad()
+}
+
+// checkLoad asserts that no workstation is planned beyond its capacity on
+// any day, and that the load is the sum of the orders' bookings.
+func (e *env) checkLoad() {
+	e.t.Helper()
+	capacity := map[string]int64{}
+	for _, ws := range contracts.DemoPriceList(monday).Workstations {
+		capacity[ws.Code] = int64(ws.HoursPerDay * 60 * 100)
+	}
+	rs, err := e.calc.DB.QueryContext(e.ctx, `SELECT workstation, day, centiminutes FROM workstation_load`)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rs.Close()
+	var sum int64
+	for rs.Next() {
+		var ws string
+		var day, cm int64
+		if err := rs.Scan(&ws, &day, &cm); err != nil {
+			e.t.Fatal(err)
+		}
+		if cm > capacity[ws] || cm < 0 {
+			e.t.Errorf("%s on day %d: %d centiminutes planned, capacity %d", ws, day, cm, capacity[ws])
+		}
+		sum += cm
+	}
+	var booked int64
+	if err := e.calc.DB.QueryRowContext(e.ctx, `SELECT COALESCE(SUM(centiminutes), 0) FROM order_bookings`).Scan(&booked); err != nil {
+		e.t.Fatal(err)
+	}
+	if booked != sum || sum == 0 {
+		e.t.Errorf("orders booked %d centiminutes, the load holds %d", booked, sum)
 	}
 }

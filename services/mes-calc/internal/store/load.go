@@ -5,13 +5,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/mes-calc/internal/calc"
 )
 
-// window is how many days of one workstation's load one query reads.
-const window = 128
+// window is how many days of one workstation's load one query reads: most
+// steps find room within a few days of the first open day.
+const window = 16
 
 // Load reads the planned load through a transaction, for calc.Calculate.
 // It reads a window of days at a time and remembers what it read; it must
@@ -97,11 +99,22 @@ func readWindow(ctx context.Context, q Querier, ws string, from, to calc.Day) (*
 // centiminutes of a workstation's day; start is the first day that can be
 // planned (tomorrow's working day).
 func Book(ctx context.Context, tx *sqldb.Tx, orderID string, bookings []calc.Booking, capacity map[string]int64, start calc.Day) error {
-	for _, b := range bookings {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO order_bookings (order_id, line_no, seq, workstation, day, centiminutes)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id, line_no, seq, day) DO UPDATE
-			SET centiminutes = order_bookings.centiminutes + excluded.centiminutes`,
-			orderID, b.LineNo, b.Seq, b.Workstation, int64(b.Day), b.Centiminutes); err != nil {
+	if len(bookings) > 0 {
+		// One statement for all of them; the placeholders are numbered here,
+		// the values stay parameters.
+		var q strings.Builder
+		q.WriteString(`INSERT INTO order_bookings (order_id, line_no, seq, workstation, day, centiminutes) VALUES `)
+		args := make([]any, 0, 6*len(bookings))
+		for i, b := range bookings {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6)
+			args = append(args, orderID, b.LineNo, b.Seq, b.Workstation, int64(b.Day), b.Centiminutes)
+		}
+		q.WriteString(` ON CONFLICT (order_id, line_no, seq, day) DO UPDATE SET centiminutes = order_bookings.centiminutes + excluded.centiminutes`)
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			return fmt.Errorf("book %s: %w", orderID, err)
 		}
 	}
@@ -124,33 +137,26 @@ func Book(ctx context.Context, tx *sqldb.Tx, orderID string, bookings []calc.Boo
 
 // advanceOpen moves the first open day of ws past the full working days.
 func advanceOpen(ctx context.Context, tx *sqldb.Tx, ws string, capacity int64, start calc.Day) error {
-	d, err := firstOpen(ctx, tx, ws)
+	stored, err := firstOpen(ctx, tx, ws)
 	if err != nil {
 		return err
 	}
-	d = max(d, start)
+	d := max(stored, start)
 	for !d.Working() {
 		d++
 	}
-	from := d
 	for capacity > 0 {
-		w, err := readWindow(ctx, tx, ws, d, d+window)
-		if err != nil {
-			return err
-		}
-		for d < w.to && w.booked[d] >= capacity {
-			d = d.NextWorking()
-		}
-		if d < w.to {
+		var booked int64
+		err := tx.QueryRowContext(ctx, `SELECT centiminutes FROM workstation_load WHERE workstation = $1 AND day = $2`, ws, int64(d)).Scan(&booked)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && booked < capacity {
 			break
 		}
-	}
-	if d == from {
-		// unchanged, but make sure a row exists so later reads find it
-		if _, err := tx.ExecContext(ctx, `INSERT INTO workstation_open (workstation, day) VALUES ($1, $2) ON CONFLICT (workstation) DO NOTHING`,
-			ws, int64(d)); err != nil {
+		if err != nil {
 			return fmt.Errorf("first open day of %s: %w", ws, err)
 		}
+		d = d.NextWorking()
+	}
+	if d == stored {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO workstation_open (workstation, day) VALUES ($1, $2)

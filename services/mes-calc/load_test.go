@@ -1,0 +1,61 @@
+package mescalc_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/fabrika/fabrika/contracts"
+)
+
+// BenchmarkPlacedToPriced measures the whole path of an order through the
+// real service: a fake shop enqueues order.placed in its outbox at a steady
+// rate (FABRIKA_BENCH_RATE is not read: 1,000 orders/s), its relay publishes
+// to the embedded JetStream, mes-calc's inbox calculates and books in one
+// transaction and its relay publishes order.priced, which a watcher on the
+// stream receives. Latency is from the commit of order.placed in the shop to
+// the arrival of order.priced. Run with a fixed count of orders:
+//
+//	go test -run '^$' -bench PlacedToPriced -benchtime 5000x ./services/mes-calc/
+func BenchmarkPlacedToPriced(b *testing.B) {
+	const rate = 1000 // orders per second
+	e := newEnv(b, true)
+	n := b.N
+	placed := make(map[string]time.Time, n)
+	products := []contracts.LineItem{
+		bracketLine(1, 10, contracts.LeadStandard),
+		{LineNo: 1, Product: "printed_3d_part", Quantity: 2, Lead: contracts.LeadRush, Options: map[string]string{
+			contracts.OptMaterial: "pla", contracts.OptWidth: "40", contracts.OptHeight: "30", contracts.OptThickness: "10"}},
+		{LineNo: 1, Product: "cnc_milled_part", Quantity: 5, Lead: contracts.LeadStandard, Options: map[string]string{
+			contracts.OptMaterial: "alu_6082", contracts.OptFinish: "anodise", contracts.OptWidth: "80", contracts.OptHeight: "40", contracts.OptThickness: "15"}},
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for i := range n {
+		if d := time.Until(start.Add(time.Duration(i) * time.Second / rate)); d > 0 {
+			time.Sleep(d)
+		}
+		id := fmt.Sprintf("bench-%d-%d", n, i)
+		e.place(newOrder(id, products[i%len(products)]))
+		placed[id] = time.Now()
+	}
+	sent := time.Since(start)
+	e.watch.until(b, "every order priced", func() bool { return len(e.watch.arrivals) == n })
+	total := time.Since(start)
+	b.StopTimer()
+
+	e.watch.mu.Lock()
+	lat := make([]time.Duration, 0, n)
+	for id, at := range placed {
+		lat = append(lat, e.watch.arrivals[id].Sub(at))
+	}
+	e.watch.mu.Unlock()
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000 }
+	b.ReportMetric(float64(n)/sent.Seconds(), "placed/s")
+	b.ReportMetric(float64(n)/total.Seconds(), "priced/s")
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+}

@@ -52,7 +52,9 @@ func BenchmarkPlacedToPriced(b *testing.B) {
 	}
 	e.watch.mu.Unlock()
 	slices.Sort(lat)
-	pct := func(p float64) float64 { return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000 }
+	pct := func(p float64) float64 {
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+	}
 	b.ReportMetric(float64(n)/sent.Seconds(), "placed/s")
 	b.ReportMetric(float64(n)/total.Seconds(), "priced/s")
 	b.ReportMetric(pct(0.50), "p50-ms")

@@ -19,9 +19,9 @@ import (
 
 // Config is the shop's own configuration; zero fields take their defaults.
 type Config struct {
-	// CookieSecure marks the session and CSRF cookies Secure. Keep it on in
-	// production; turn it off only for plain-http local runs.
-	CookieSecure bool
+	// InsecureCookies drops the Secure attribute of the session and CSRF
+	// cookies, for plain-http local runs only. The zero value is secure.
+	InsecureCookies bool
 	// TrustForwardedFor takes the client address for sign-in rate limits
 	// from the last X-Forwarded-For hop: set it behind the gateway.
 	TrustForwardedFor bool
@@ -72,7 +72,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shop: %w", err)
 	}
-	wh, err := web.New(a, web.Config{CookieSecure: cfg.CookieSecure, TrustForwardedFor: cfg.TrustForwardedFor, MaxBody: cfg.MaxBody}, h.Log)
+	wh, err := web.New(a, web.Config{CookieSecure: !cfg.InsecureCookies, TrustForwardedFor: cfg.TrustForwardedFor, MaxBody: cfg.MaxBody}, h.Log)
 	if err != nil {
 		return nil, fmt.Errorf("shop: %w", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,8 +42,19 @@ func main() {
 	warmup := flag.Duration("warmup", time.Second, "unmeasured time before each phase")
 	rounds := flag.Int("rounds", 3, "rounds of (direct, shop, crm); medians are reported")
 	dsn := flag.String("dsn", "", "the gateway's database (default: SQLite in a temporary directory)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gatewaybench:", err)
+			os.Exit(1)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*clients, *duration, *warmup, *rounds, *dsn); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "gatewaybench:", err)
 		os.Exit(1)
 	}

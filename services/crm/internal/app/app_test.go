@@ -464,3 +464,39 @@ func TestStuck(t *testing.T) {
 		t.Fatalf("stuck oldest first: %+v", rows)
 	}
 }
+
+func TestConcurrentActionsOneWins(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	f.mustDeliver(contracts.OrderPlaced, "m1", placed("o1", "FAB-1", "shop", anna, 10000))
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := f.app.Act(ctx, "o1", app.Action{Kind: order.ActNote, Version: 1, By: "m", Note: fmt.Sprintf("note %d", i)})
+			errs <- err
+		}()
+	}
+	var ok, conflicts int
+	for range n {
+		err := <-errs
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, order.ErrVersionConflict):
+			conflicts++
+		default:
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	if ok != 1 || conflicts != n-1 {
+		t.Fatalf("%d succeeded, %d conflicts; want 1 and %d", ok, conflicts, n-1)
+	}
+	if got := f.count(`SELECT COUNT(*) FROM crm_notes`); got != 1 {
+		t.Fatalf("%d notes written, want 1", got)
+	}
+	if got := f.count(`SELECT COUNT(*) FROM outbox`); got != 1 {
+		t.Fatalf("%d messages written, want 1", got)
+	}
+}

@@ -254,4 +254,6 @@ func orderBody(qty int) string {
 
 func jsonInto(b []byte, v any) bool { return json.Unmarshal(b, v) == nil }
 
-func jetstreamSubjects(filter string) jetstream.StreamInfoOpt { return jetstream.WithSubjectFilter(filter) }
+func jetstreamSubjects(filter string) jetstream.StreamInfoOpt {
+	return jetstream.WithSubjectFilter(filter)
+}

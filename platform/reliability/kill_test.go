@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,9 +39,6 @@ type childConfig struct {
 // receiver, in the middle of a stream of committed messages; then a restart
 // that sends nothing new: every committed message is handled exactly once.
 func TestKill9WholeProcess(t *testing.T) {
-	if os.Getenv(envChild) != "" {
-		t.Skip("this is the child process")
-	}
 	t.Parallel()
 	dir := t.TempDir()
 	cfg := childConfig{StoreDir: filepath.Join(dir, "nats"), SenderDSN: testenv.DSN(t), ReceiverDSN: testenv.DSN(t), Send: true}
@@ -102,7 +102,7 @@ func startChild(t *testing.T, cfg childConfig) *child {
 	t.Helper()
 	b, _ := json.Marshal(cfg)
 	c := &child{done: make(chan struct{})}
-	c.cmd = exec.Command(os.Args[0], "-test.run=^TestKill9Child$", "-test.count=1", "-test.v")
+	c.cmd = exec.Command(os.Args[0], "-test.run=^$", "-test.count=1")
 	c.cmd.Env = append(os.Environ(), envChild+"="+string(b))
 	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.out
 	if err := c.cmd.Start(); err != nil {
@@ -127,52 +127,52 @@ func (c *child) kill() {
 	<-c.done
 }
 
-// TestKill9Child is the process TestKill9WholeProcess kills: the embedded
-// broker, a sender and a receiver host in one process, as `fabrika` runs
-// them, and a loop of committed enqueues.
-func TestKill9Child(t *testing.T) {
-	raw := os.Getenv(envChild)
-	if raw == "" {
-		t.Skip("run by TestKill9WholeProcess")
+// TestMain turns the test binary into the process TestKill9WholeProcess
+// kills when envChild is set.
+func TestMain(m *testing.M) {
+	if raw := os.Getenv(envChild); raw != "" {
+		if err := runChild(raw); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// runChild is the embedded broker, a sender and a receiver host in one
+// process, as `fabrika` runs them, and a loop of committed enqueues.
+func runChild(raw string) error {
 	var cfg childConfig
 	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	ctx := context.Background()
 	srv, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: cfg.StoreDir})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	log := testenv.Logger(t)
-	deps := func(name string) host.Deps {
-		nc, err := broker.Connect("", srv, name, log)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	open := func(service, dsn string, migrations fs.FS) (*host.Host, error) {
+		nc, err := broker.Connect("", srv, service, log)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		return host.Deps{Logger: log, NATS: nc, TracerProvider: noop.NewTracerProvider()}
-	}
-	fast := func(service, dsn string) host.Config {
-		c := host.Config{Service: service, DSN: dsn,
+		return host.Open(ctx, host.Config{Service: service, DSN: dsn, Migrations: migrations,
 			// Messages claimed when the process died wait for their lease to
 			// run out before the restarted relay takes them over.
 			Outbox: outbox.Config{Interval: 200 * time.Millisecond, BaseBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
 				PublishTimeout: 2 * time.Second, Lease: 5 * time.Second},
-			Inbox: inbox.Config{BaseDelay: 50 * time.Millisecond, MaxDelay: time.Second, AckWait: 2 * time.Second}}
-		if service == "sender" {
-			c.Migrations = senderMigrations
-		} else {
-			c.Migrations = receiverMigrations
-		}
-		return c
+			Inbox: inbox.Config{BaseDelay: 50 * time.Millisecond, MaxDelay: time.Second, AckWait: 2 * time.Second},
+		}, host.Deps{Logger: log, NATS: nc, TracerProvider: noop.NewTracerProvider()})
 	}
-	send, err := host.Open(ctx, fast("sender", cfg.SenderDSN), deps("sender"))
+	send, err := open("sender", cfg.SenderDSN, senderMigrations)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	recv, err := host.Open(ctx, fast("receiver", cfg.ReceiverDSN), deps("receiver"))
+	recv, err := open("receiver", cfg.ReceiverDSN, receiverMigrations)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	subscribe(recv, nil)
 	go func() { _ = send.Run(ctx, nil) }()
@@ -184,7 +184,7 @@ func TestKill9Child(t *testing.T) {
 	_ = send.DB.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM sent`).Scan(&last)
 	for seq := last + 1; ; seq++ {
 		if _, err := enqueue(ctx, send.DB, send.Outbox, subject, fmt.Sprint("key-", seq%10), seq); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
 }

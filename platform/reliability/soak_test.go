@@ -50,11 +50,11 @@ func TestSoakWithBrokerRestarts(t *testing.T) {
 	if b.Server != nil {
 		chaos.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 8))
-			for {
+			for restarts < 8 {
 				select {
 				case <-producing:
 					return // the receiver has everything
-				case <-time.After(time.Duration(500+rng.IntN(1500)) * time.Millisecond):
+				case <-time.After(time.Duration(1000+rng.IntN(3000)) * time.Millisecond):
 				}
 				b.Stop()
 				time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond)

@@ -2,7 +2,10 @@ package mescalc_test
 
 import (
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,18 +14,21 @@ import (
 
 // BenchmarkPlacedToPriced measures the whole path of an order through the
 // real service: a fake shop enqueues order.placed in its outbox at a steady
-// rate (FABRIKA_BENCH_RATE is not read: 1,000 orders/s), its relay publishes
-// to the embedded JetStream, mes-calc's inbox calculates and books in one
+// rate (1,000 orders/s, or FABRIKA_BENCH_RATE), from 16 goroutines so that
+// one slow commit does not hold the others back; its relay publishes to the
+// embedded JetStream; mes-calc's inbox calculates and books in one
 // transaction and its relay publishes order.priced, which a watcher on the
 // stream receives. Latency is from the commit of order.placed in the shop to
 // the arrival of order.priced. Run with a fixed count of orders:
 //
 //	go test -run '^$' -bench PlacedToPriced -benchtime 5000x ./services/mes-calc/
 func BenchmarkPlacedToPriced(b *testing.B) {
-	const rate = 1000 // orders per second
+	rate := 1000 // orders per second
+	if v, err := strconv.Atoi(os.Getenv("FABRIKA_BENCH_RATE")); err == nil && v > 0 {
+		rate = v
+	}
 	e := newEnv(b, true)
 	n := b.N
-	placed := make(map[string]time.Time, n)
 	products := []contracts.LineItem{
 		bracketLine(1, 10, contracts.LeadStandard),
 		{LineNo: 1, Product: "printed_3d_part", Quantity: 2, Lead: contracts.LeadRush, Options: map[string]string{
@@ -30,16 +36,29 @@ func BenchmarkPlacedToPriced(b *testing.B) {
 		{LineNo: 1, Product: "cnc_milled_part", Quantity: 5, Lead: contracts.LeadStandard, Options: map[string]string{
 			contracts.OptMaterial: "alu_6082", contracts.OptFinish: "anodise", contracts.OptWidth: "80", contracts.OptHeight: "40", contracts.OptThickness: "15"}},
 	}
+	placed := make([]time.Time, n)
+	work := make(chan int, n)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				e.place(newOrder(fmt.Sprintf("bench-%d-%d", n, i), products[i%len(products)]))
+				placed[i] = time.Now()
+			}
+		}()
+	}
 	b.ResetTimer()
 	start := time.Now()
 	for i := range n {
-		if d := time.Until(start.Add(time.Duration(i) * time.Second / rate)); d > 0 {
+		if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
 			time.Sleep(d)
 		}
-		id := fmt.Sprintf("bench-%d-%d", n, i)
-		e.place(newOrder(id, products[i%len(products)]))
-		placed[id] = time.Now()
+		work <- i
 	}
+	close(work)
+	wg.Wait()
 	sent := time.Since(start)
 	e.watch.until(b, "every order priced", func() bool { return len(e.watch.arrivals) == n })
 	total := time.Since(start)
@@ -47,8 +66,8 @@ func BenchmarkPlacedToPriced(b *testing.B) {
 
 	e.watch.mu.Lock()
 	lat := make([]time.Duration, 0, n)
-	for id, at := range placed {
-		lat = append(lat, e.watch.arrivals[id].Sub(at))
+	for i, at := range placed {
+		lat = append(lat, e.watch.arrivals[fmt.Sprintf("bench-%d-%d", n, i)].Sub(at))
 	}
 	e.watch.mu.Unlock()
 	slices.Sort(lat)

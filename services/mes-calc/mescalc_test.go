@@ -29,7 +29,7 @@ import (
 // 2026, production starts on Tuesday.
 var monday = time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
 
-const wait = 20 * time.Second
+const wait = 60 * time.Second
 
 // calcWorkers is the inbox workers of mes-calc: several, so that on PostgreSQL
 // orders are calculated concurrently and the lock on the price list row is

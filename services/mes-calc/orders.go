@@ -39,7 +39,8 @@ func (s *Service) onPlaced(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, o
 		return err
 	}
 	now := s.now()
-	res, err := calc.Calculate(calc.Input{PriceList: pl, Order: o, Now: now, HorizonDays: s.cfg.HorizonDays}, store.NewLoad(ctx, tx))
+	load := store.NewLoad(ctx, tx)
+	res, err := calc.Calculate(calc.Input{PriceList: pl, Order: o, Now: now, HorizonDays: s.cfg.HorizonDays}, load)
 	if err != nil {
 		return fmt.Errorf("calculate %s: %w", o.OrderID, err)
 	}
@@ -50,7 +51,7 @@ func (s *Service) onPlaced(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, o
 		for _, ws := range pl.Workstations {
 			capacity[ws.Code] = calc.Centiminutes(ws.HoursPerDay * 60)
 		}
-		if err := store.Book(ctx, tx, o.OrderID, res.Bookings, capacity, calc.DayOf(now).NextWorking()); err != nil {
+		if err := store.Book(ctx, tx, load, o.OrderID, res.Bookings, capacity, calc.DayOf(now).NextWorking()); err != nil {
 			return err
 		}
 		c.Status, c.Total, c.ShipDate = store.StatusPriced, res.Priced.Total, res.Priced.ShipDate

@@ -211,7 +211,7 @@ func reviewReason(err error) string {
 	var qe *contracts.QuoteError
 	if errors.As(err, &qe) {
 		switch qe.Field {
-		case "product", "quantity", "lead":
+		case "product", "quantity", "lead", contracts.OptMaterial, contracts.OptFinish: // their messages name them
 			return qe.Message
 		}
 		return qe.Field + " " + qe.Message

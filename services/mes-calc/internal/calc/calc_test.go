@@ -159,7 +159,7 @@ func TestCalculateNeedsReview(t *testing.T) {
 		want string
 	}{
 		{"unknown product", contracts.LineItem{LineNo: 1, Product: "rocket", Quantity: 1}, nil, `line 1: unknown product "rocket"`},
-		{"unknown material", withOpt(contracts.OptMaterial, "unobtainium"), nil, `line 1: material material "unobtainium" is not available`},
+		{"unknown material", withOpt(contracts.OptMaterial, "unobtainium"), nil, `line 1: material "unobtainium" is not available`},
 		{"width out of the product range", withOpt(contracts.OptWidth, "3500"), nil, "line 1: width_mm must be between 10 and 3000 mm"},
 		{"thickness not a number", withOpt(contracts.OptThickness, "thick"), nil, `line 1: thickness_mm "thick" is not a number`},
 		{"absurd quantity", bracket(1_000_000, ""), nil, "line 1: quantity must be between 1 and 10000"},

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/fabrika/fabrika/platform/sqldb"
@@ -95,74 +96,112 @@ func readWindow(ctx context.Context, q Querier, ws string, from, to calc.Day) (*
 
 // Book stores an order's bookings: the order's own rows (to release them
 // later) and the sums per workstation and day; then it moves each touched
-// workstation's first open day past the days now full. capacity gives the
+// workstation's first open day past the days now full. l is the Load the
+// calculation read (what it remembers spares queries); capacity gives the
 // centiminutes of a workstation's day; start is the first day that can be
 // planned (tomorrow's working day).
-func Book(ctx context.Context, tx *sqldb.Tx, orderID string, bookings []calc.Booking, capacity map[string]int64, start calc.Day) error {
-	if len(bookings) > 0 {
-		// One statement for all of them; the placeholders are numbered here,
-		// the values stay parameters.
-		var q strings.Builder
-		q.WriteString(`INSERT INTO order_bookings (order_id, line_no, seq, workstation, day, centiminutes) VALUES `)
-		args := make([]any, 0, 6*len(bookings))
-		for i, b := range bookings {
-			if i > 0 {
-				q.WriteString(", ")
+func Book(ctx context.Context, tx *sqldb.Tx, l *Load, orderID string, bookings []calc.Booking, capacity map[string]int64, start calc.Day) error {
+	if len(bookings) == 0 {
+		return nil
+	}
+	// One statement for the order's rows and one for the sums; the
+	// placeholders are numbered here, the values stay parameters.
+	rows := make([][]any, len(bookings))
+	for i, b := range bookings {
+		rows[i] = []any{orderID, b.LineNo, b.Seq, b.Workstation, int64(b.Day), b.Centiminutes}
+	}
+	q, args := multiInsert(`INSERT INTO order_bookings (order_id, line_no, seq, workstation, day, centiminutes) VALUES `,
+		rows, ` ON CONFLICT (order_id, line_no, seq, day) DO UPDATE SET centiminutes = order_bookings.centiminutes + excluded.centiminutes`)
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("book %s: %w", orderID, err)
+	}
+	totals := calc.Totals(bookings)
+	rows = make([][]any, len(totals))
+	for i, t := range totals {
+		rows[i] = []any{t.Workstation, int64(t.Day), t.Centiminutes}
+	}
+	l.add(totals) // before the write: windows read later come from the table
+	q, args = multiInsert(`INSERT INTO workstation_load (workstation, day, centiminutes) VALUES `,
+		rows, ` ON CONFLICT (workstation, day) DO UPDATE SET centiminutes = workstation_load.centiminutes + excluded.centiminutes`)
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("book %s: load: %w", orderID, err)
+	}
+	done := map[string]bool{}
+	for _, t := range totals {
+		if !done[t.Workstation] {
+			done[t.Workstation] = true
+			if err := l.advanceOpen(tx, t.Workstation, capacity[t.Workstation], start); err != nil {
+				return err
 			}
-			n := len(args)
-			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6)
-			args = append(args, orderID, b.LineNo, b.Seq, b.Workstation, int64(b.Day), b.Centiminutes)
-		}
-		q.WriteString(` ON CONFLICT (order_id, line_no, seq, day) DO UPDATE SET centiminutes = order_bookings.centiminutes + excluded.centiminutes`)
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return fmt.Errorf("book %s: %w", orderID, err)
-		}
-	}
-	touched := map[string]bool{}
-	for _, t := range calc.Totals(bookings) {
-		touched[t.Workstation] = true
-		if _, err := tx.ExecContext(ctx, `INSERT INTO workstation_load (workstation, day, centiminutes) VALUES ($1, $2, $3)
-			ON CONFLICT (workstation, day) DO UPDATE SET centiminutes = workstation_load.centiminutes + excluded.centiminutes`,
-			t.Workstation, int64(t.Day), t.Centiminutes); err != nil {
-			return fmt.Errorf("book %s: load of %s: %w", orderID, t.Workstation, err)
-		}
-	}
-	for ws := range touched {
-		if err := advanceOpen(ctx, tx, ws, capacity[ws], start); err != nil {
-			return err
 		}
 	}
 	return nil
 }
 
+// multiInsert returns the statement and its arguments for rows of equal
+// width.
+func multiInsert(head string, rows [][]any, tail string) (string, []any) {
+	var q strings.Builder
+	q.WriteString(head)
+	args := make([]any, 0, len(rows)*len(rows[0]))
+	for i, r := range rows {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteByte('(')
+		for j, v := range r {
+			if j > 0 {
+				q.WriteString(", ")
+			}
+			args = append(args, v)
+			q.WriteString("$" + strconv.Itoa(len(args)))
+		}
+		q.WriteByte(')')
+	}
+	q.WriteString(tail)
+	return q.String(), args
+}
+
+// add counts bookings into the windows already read.
+func (l *Load) add(totals []calc.Booking) {
+	for _, t := range totals {
+		if w := l.days[t.Workstation]; w != nil && t.Day >= w.from && t.Day < w.to {
+			w.booked[t.Day] += t.Centiminutes
+		}
+	}
+}
+
 // advanceOpen moves the first open day of ws past the full working days.
-func advanceOpen(ctx context.Context, tx *sqldb.Tx, ws string, capacity int64, start calc.Day) error {
-	stored, err := firstOpen(ctx, tx, ws)
-	if err != nil {
+func (l *Load) advanceOpen(tx *sqldb.Tx, ws string, capacity int64, start calc.Day) error {
+	if capacity <= 0 {
+		return nil
+	}
+	if _, err := l.FirstOpen(ws, start); err != nil { // reads the stored mark once
 		return err
 	}
+	stored := l.open[ws]
 	d := max(stored, start)
 	for !d.Working() {
 		d++
 	}
-	for capacity > 0 {
-		var booked int64
-		err := tx.QueryRowContext(ctx, `SELECT centiminutes FROM workstation_load WHERE workstation = $1 AND day = $2`, ws, int64(d)).Scan(&booked)
-		if errors.Is(err, sql.ErrNoRows) || err == nil && booked < capacity {
-			break
-		}
+	for {
+		booked, err := l.Booked(ws, d)
 		if err != nil {
-			return fmt.Errorf("first open day of %s: %w", ws, err)
+			return err
+		}
+		if booked < capacity {
+			break
 		}
 		d = d.NextWorking()
 	}
 	if d == stored {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO workstation_open (workstation, day) VALUES ($1, $2)
+	if _, err := tx.ExecContext(l.ctx, `INSERT INTO workstation_open (workstation, day) VALUES ($1, $2)
 		ON CONFLICT (workstation) DO UPDATE SET day = excluded.day`, ws, int64(d)); err != nil {
 		return fmt.Errorf("first open day of %s: %w", ws, err)
 	}
+	l.open[ws] = d
 	return nil
 }
 

@@ -78,9 +78,13 @@ func TestBookAndRelease(t *testing.T) {
 		{LineNo: 1, Seq: 2, Workstation: "inspection", Day: tue + 1, Centiminutes: 1000},
 		{LineNo: 1, Seq: 2, Workstation: "inspection", Day: tue + 2, Centiminutes: 500},
 	}
-	tx(t, db, func(ctx context.Context, tx *sqldb.Tx) error { return store.Book(ctx, tx, store.NewLoad(ctx, tx), "o-1", o1, capacity, tue) })
+	tx(t, db, func(ctx context.Context, tx *sqldb.Tx) error {
+		return store.Book(ctx, tx, store.NewLoad(ctx, tx), "o-1", o1, capacity, tue)
+	})
 	o2 := []calc.Booking{{LineNo: 1, Seq: 1, Workstation: "inspection", Day: tue + 2, Centiminutes: 500}}
-	tx(t, db, func(ctx context.Context, tx *sqldb.Tx) error { return store.Book(ctx, tx, store.NewLoad(ctx, tx), "o-2", o2, capacity, tue) })
+	tx(t, db, func(ctx context.Context, tx *sqldb.Tx) error {
+		return store.Book(ctx, tx, store.NewLoad(ctx, tx), "o-2", o2, capacity, tue)
+	})
 
 	check := func(ws string, wantOpen calc.Day, wantBooked map[calc.Day]int64) {
 		t.Helper()

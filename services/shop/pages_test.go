@@ -159,6 +159,24 @@ func TestSignInIsRateLimited(t *testing.T) {
 	}
 }
 
+func TestSignOutEndsTheSession(t *testing.T) {
+	t.Parallel()
+	e := start(t, shop.Config{})
+	tok := e.signUp()
+	if res := e.do("GET", "/shop/api/v1/me", tok, nil, nil); res.code != 200 {
+		t.Fatalf("me: %d", res.code)
+	}
+	if res := e.do("DELETE", "/shop/api/v1/sessions/current", tok, nil, nil); res.code != 204 {
+		t.Fatalf("sign out: %d", res.code)
+	}
+	if res := e.do("GET", "/shop/api/v1/me", tok, nil, nil); res.code != 401 {
+		t.Fatalf("me after sign out: %d", res.code)
+	}
+	if n := e.count(`SELECT COUNT(*) FROM session`); n != 0 {
+		t.Fatalf("%d sessions left", n)
+	}
+}
+
 // fieldError tells whether a page shows msg as a field message.
 func fieldError(body []byte, msg string) bool {
 	return strings.Contains(string(body), `<span class="field-error">`+msg)

@@ -36,6 +36,12 @@ type Config struct {
 	// LimiterMaxKeys bounds the accounts and addresses the limiter tracks
 	// (default 100000).
 	LimiterMaxKeys int
+	// SessionCacheTTL is how long a session, once read, is trusted from
+	// memory (default 5s; negative turns the cache off): a sign-out on
+	// another instance takes effect there within it. SessionCacheSize bounds
+	// the sessions kept (default 10000).
+	SessionCacheTTL  time.Duration
+	SessionCacheSize int
 	// CacheTTL bounds how long the in-process catalogue cache trusts itself
 	// without a new price list event (default 1 minute; the event empties it
 	// at once on this instance).
@@ -67,6 +73,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 		SessionTTL: cfg.SessionTTL, CacheTTL: cfg.CacheTTL, NumberBlock: cfg.OrderNumberBlock,
 		LoginPerAccount: cfg.LoginPerAccount, LoginPerIP: cfg.LoginPerIP, LoginWindow: cfg.LoginWindow,
 		LimiterMaxKeys: cfg.LimiterMaxKeys, Now: cfg.Now,
+		SessionCacheTTL: cfg.SessionCacheTTL, SessionCacheSize: cfg.SessionCacheSize,
 		Argon2: app.Argon2Params{MemoryKiB: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime},
 	}, h.Log, h.Metrics)
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,7 @@ type config struct {
 	lines                int
 	totalOrders, mine    int
 	pageSize, deepOffset int
+	cpuProfile           string
 }
 
 func main() {
@@ -64,9 +66,18 @@ func main() {
 	flag.IntVar(&c.mine, "mine", 10_000, "orders of the measured customer")
 	flag.IntVar(&c.pageSize, "page", 20, "page size of my orders")
 	flag.IntVar(&c.deepOffset, "deep", 9_000, "position of the deep page")
+	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err == nil {
+			_ = pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "shopbench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }

@@ -149,7 +149,9 @@ func (s *Shop) newSession(ctx context.Context, c Customer) (Session, error) {
 
 // SignOut ends a session.
 func (s *Shop) SignOut(ctx context.Context, token string) error {
-	return s.st.DeleteSession(ctx, tokenHash(token))
+	hash := tokenHash(token)
+	s.sessions.evict(hash)
+	return s.st.DeleteSession(ctx, hash)
 }
 
 // Authenticate returns the customer of a session token.
@@ -157,13 +159,20 @@ func (s *Shop) Authenticate(ctx context.Context, token string) (Customer, error)
 	if token == "" || len(token) > 100 {
 		return Customer{}, &Error{Kind: KindUnauthorized, Message: "sign in first"}
 	}
-	c, err := s.st.SessionCustomer(ctx, tokenHash(token), s.now())
+	hash, now := tokenHash(token), s.now()
+	if c, ok := s.sessions.get(hash, now); ok {
+		s.cache.requests.WithLabelValues("session", "hit").Inc()
+		return c, nil
+	}
+	s.cache.requests.WithLabelValues("session", "miss").Inc()
+	c, expires, err := s.st.SessionCustomer(ctx, hash, now)
 	if errors.Is(err, store.ErrNotFound) {
 		return Customer{}, &Error{Kind: KindUnauthorized, Message: "your session has ended; sign in again"}
 	}
 	if err != nil {
 		return Customer{}, err
 	}
+	s.sessions.put(hash, customerOf(c), expires, now)
 	return customerOf(c), nil
 }
 

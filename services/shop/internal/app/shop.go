@@ -27,6 +27,8 @@ type Config struct {
 	LoginPerIP       int           // sign-in attempts per client address per window, default 30
 	LoginWindow      time.Duration // default 15 minutes
 	LimiterMaxKeys   int           // accounts and addresses tracked, default 100000
+	SessionCacheTTL  time.Duration // how long a seen session is trusted without the database, default 5s; negative disables
+	SessionCacheSize int           // sessions kept in memory, default 10000
 	Argon2           Argon2Params
 	Now              func() time.Time // default time.Now
 	MaxLinesPerOrder int              // fixed at 50 by the contract; informative
@@ -51,6 +53,12 @@ func (c *Config) defaults() {
 	if c.LoginWindow == 0 {
 		c.LoginWindow = 15 * time.Minute
 	}
+	if c.SessionCacheTTL == 0 {
+		c.SessionCacheTTL = 5 * time.Second
+	}
+	if c.SessionCacheSize == 0 {
+		c.SessionCacheSize = 10000
+	}
 	if c.LimiterMaxKeys == 0 {
 		c.LimiterMaxKeys = 100000
 	}
@@ -63,7 +71,7 @@ func (c *Config) defaults() {
 func (c *Config) validate() error {
 	c.defaults()
 	if c.SessionTTL < time.Minute || c.CacheTTL <= 0 || c.NumberBlock < 1 || c.LoginPerAccount < 1 ||
-		c.LoginPerIP < 1 || c.LoginWindow <= 0 || c.LimiterMaxKeys < 1 {
+		c.LoginPerIP < 1 || c.LoginWindow <= 0 || c.LimiterMaxKeys < 1 || c.SessionCacheSize < 1 {
 		return fmt.Errorf("session TTL >= 1m, positive cache TTL, number block, login limits and window are required")
 	}
 	return nil
@@ -87,6 +95,7 @@ type Shop struct {
 	numbers      *numbers
 	ipLimit      *limiter
 	accountLimit *limiter
+	sessions     *sessionCache
 	dummyHash    string
 }
 
@@ -110,6 +119,7 @@ func New(db *sqldb.DB, out Enqueuer, cfg Config, log *slog.Logger, reg prometheu
 		numbers:      &numbers{st: st, block: cfg.NumberBlock},
 		ipLimit:      newLimiter(cfg.LoginPerIP, cfg.LoginWindow, cfg.LimiterMaxKeys),
 		accountLimit: newLimiter(cfg.LoginPerAccount, cfg.LoginWindow, cfg.LimiterMaxKeys),
+		sessions:     newSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheSize),
 		dummyHash:    dummy,
 	}, nil
 }

@@ -64,13 +64,18 @@ func (s *Store) CreateSession(ctx context.Context, tokenHash, customerID string,
 }
 
 // SessionCustomer returns the customer of a live session.
-func (s *Store) SessionCustomer(ctx context.Context, tokenHash string, now time.Time) (Customer, error) {
-	c, err := scanCustomer(s.DB.QueryRowContext(ctx, `SELECT `+customerCols+` FROM session s JOIN customer c ON c.id = s.customer_id
-		WHERE s.token_hash = $1 AND s.expires_at > $2`, tokenHash, sqldb.Micros(now)))
+// It also returns when the session expires.
+func (s *Store) SessionCustomer(ctx context.Context, tokenHash string, now time.Time) (Customer, time.Time, error) {
+	var c Customer
+	var created, expires int64
+	err := s.DB.QueryRowContext(ctx, `SELECT `+customerCols+`, s.expires_at FROM session s JOIN customer c ON c.id = s.customer_id
+		WHERE s.token_hash = $1 AND s.expires_at > $2`, tokenHash, sqldb.Micros(now)).
+		Scan(&c.ID, &c.Email, &c.Name, &c.Company, &c.Phone, &c.PasswordHash, &created, &expires)
 	if err != nil {
-		return Customer{}, fmt.Errorf("session: %w", err)
+		return Customer{}, time.Time{}, fmt.Errorf("session: %w", notFound(err))
 	}
-	return c, nil
+	c.CreatedAt = sqldb.FromMicros(created)
+	return c, sqldb.FromMicros(expires), nil
 }
 
 // DeleteSession ends a session.

@@ -149,7 +149,7 @@ CREATE TABLE crm_order_tokens (
     order_id TEXT NOT NULL,
     PRIMARY KEY (token, order_id)
 );
-CREATE INDEX crm_order_tokens_order ON crm_order_tokens (order_id);
+CREATE INDEX crm_order_tokens_order ON crm_order_tokens (order_id, token);
 
 -- Counts kept in the transactions that change them: "all", "status:<s>",
 -- "channel:<c>".

@@ -194,7 +194,11 @@ func run(ctx context.Context, c config) error {
 			if err != nil {
 				return err
 			}
-			sqlText, args := store.ListSQL(q)
+			drive, err := store.DrivingWord(ctx, db, q.Words)
+			if err != nil {
+				return err
+			}
+			sqlText, args := store.ListSQL(q, drive)
 			rows, err := db.QueryContext(ctx, "EXPLAIN ANALYZE "+sqlText, args...)
 			if err != nil {
 				return err

@@ -102,9 +102,16 @@ func scanList(rows *sql.Rows) ([]ListRow, error) {
 	return out, rows.Err()
 }
 
+// SelectiveMatches is the number of matching tokens under which a search
+// word drives the query: its orders are fetched by key and sorted. A word
+// with more matches is checked while the list is read in its sort order,
+// which stops after one page: for a common word that comes soon.
+const SelectiveMatches = 3000
+
 // ListSQL builds the statement of a query: fixed fragments chosen by the
-// validated query, every value a parameter.
-func ListSQL(q listquery.Query) (string, []any) {
+// validated query, every value a parameter. drive is the index of the search
+// word that drives the query (see SelectiveMatches), or -1.
+func ListSQL(q listquery.Query, drive int) (string, []any) {
 	var where []string
 	var args []any
 	arg := func(v any) string {
@@ -129,11 +136,16 @@ func ListSQL(q listquery.Query) (string, []any) {
 	if !q.To.IsZero() {
 		where = append(where, "placed_at < "+arg(sqldb.Micros(q.To)))
 	}
-	for _, w := range q.Words {
+	for i, w := range q.Words {
 		lo, hi := listquery.PrefixRange(w)
 		cond := "order_id IN (SELECT order_id FROM crm_order_tokens WHERE token >= " + arg(lo)
 		if hi != "" {
 			cond += " AND token < " + arg(hi)
+		}
+		if i == drive {
+			// A LIMIT keeps the subquery apart: the few matching orders are
+			// looked up by key instead of scanning the list for them.
+			cond += " LIMIT " + strconv.Itoa(SelectiveMatches)
 		}
 		where = append(where, cond+")")
 	}
@@ -159,7 +171,11 @@ func ListSQL(q listquery.Query) (string, []any) {
 // List returns a page of the orders list and the cursor of the next page
 // ("" on the last page).
 func List(ctx context.Context, db Querier, q listquery.Query) ([]ListRow, string, error) {
-	query, args := ListSQL(q)
+	drive, err := DrivingWord(ctx, db, q.Words)
+	if err != nil {
+		return nil, "", err
+	}
+	query, args := ListSQL(q, drive)
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list orders: %w", err)
@@ -179,6 +195,32 @@ func List(ctx context.Context, db Querier, q listquery.Query) ([]ListRow, string
 		next = q.EncodeCursor(c)
 	}
 	return out, next, nil
+}
+
+// DrivingWord returns the index of the search word with the fewest
+// matching tokens when it has fewer than SelectiveMatches, else -1. Counting
+// stops at the threshold, so it reads at most that many index entries a word.
+func DrivingWord(ctx context.Context, db Querier, words []string) (int, error) {
+	best, bestN := -1, int64(SelectiveMatches)
+	for i, w := range words {
+		lo, hi := listquery.PrefixRange(w)
+		var n int64
+		var err error
+		if hi == "" {
+			err = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM crm_order_tokens WHERE token >= $1 LIMIT $2) m`,
+				lo, SelectiveMatches).Scan(&n)
+		} else {
+			err = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM crm_order_tokens WHERE token >= $1 AND token < $2 LIMIT $3) m`,
+				lo, hi, SelectiveMatches).Scan(&n)
+		}
+		if err != nil {
+			return -1, fmt.Errorf("count search matches: %w", err)
+		}
+		if n < bestN {
+			best, bestN = i, n
+		}
+	}
+	return best, nil
 }
 
 // Stuck returns orders that have stayed in a status longer than its

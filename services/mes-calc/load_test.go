@@ -50,7 +50,7 @@ func BenchmarkPlacedToPriced(b *testing.B) {
 		}()
 	}
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	for i := range n {
 		if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
 			time.Sleep(d)
@@ -61,7 +61,7 @@ func BenchmarkPlacedToPriced(b *testing.B) {
 	wg.Wait()
 	sent := time.Since(start)
 	e.watch.until(b, "every order priced", func() bool { return len(e.watch.arrivals) == n })
-	total := time.Since(start)
+	total, cpu := time.Since(start), cpuTime()-cpu0
 	b.StopTimer()
 
 	e.watch.mu.Lock()
@@ -79,4 +79,6 @@ func BenchmarkPlacedToPriced(b *testing.B) {
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+	// Everything in this process (fake shop, broker, mes-calc, watcher).
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(n), "cpu-ms/order")
 }

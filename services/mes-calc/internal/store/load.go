@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -35,32 +33,38 @@ var _ calc.Load = (*Load)(nil)
 
 // NewLoad returns the load as q sees it.
 func NewLoad(ctx context.Context, q Querier) *Load {
-	return &Load{ctx: ctx, q: q, days: map[string]*loadWindow{}, open: map[string]calc.Day{}}
+	return &Load{ctx: ctx, q: q, days: map[string]*loadWindow{}}
 }
 
-// FirstOpen implements calc.Load.
+// FirstOpen implements calc.Load. The marks of all workstations are read
+// at once, on the first call.
 func (l *Load) FirstOpen(ws string, from calc.Day) (calc.Day, error) {
-	d, ok := l.open[ws]
-	if !ok {
-		var err error
-		if d, err = firstOpen(l.ctx, l.q, ws); err != nil {
+	if l.open == nil {
+		open, err := readOpen(l.ctx, l.q)
+		if err != nil {
 			return 0, err
 		}
-		l.open[ws] = d
+		l.open = open
 	}
-	return max(d, from), nil
+	return max(l.open[ws], from), nil
 }
 
-func firstOpen(ctx context.Context, q Querier, ws string) (calc.Day, error) {
-	var d int64
-	err := q.QueryRowContext(ctx, `SELECT day FROM workstation_open WHERE workstation = $1`, ws).Scan(&d)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
+func readOpen(ctx context.Context, q Querier) (map[string]calc.Day, error) {
+	rs, err := q.QueryContext(ctx, `SELECT workstation, day FROM workstation_open`)
 	if err != nil {
-		return 0, fmt.Errorf("first open day of %s: %w", ws, err)
+		return nil, fmt.Errorf("first open days: %w", err)
 	}
-	return calc.Day(d), nil
+	defer rs.Close()
+	open := map[string]calc.Day{}
+	for rs.Next() {
+		var ws string
+		var d int64
+		if err := rs.Scan(&ws, &d); err != nil {
+			return nil, fmt.Errorf("first open days: %w", err)
+		}
+		open[ws] = calc.Day(d)
+	}
+	return open, rs.Err()
 }
 
 // Booked implements calc.Load.

@@ -62,20 +62,50 @@ func (o *Outbox) Run(ctx context.Context) error {
 	}
 }
 
-// sweep runs cycles until a claim comes back short.
+// sweep claims, publishes and records batches until a claim comes back
+// empty. Recording a batch (deleting what the broker acknowledged) overlaps
+// with claiming and publishing the next one; the rows of a batch stay leased
+// until it is recorded, so a later claim never takes a later message of a
+// key that is still in flight, and the order per key holds.
 func (o *Outbox) sweep(ctx context.Context) {
+	var pending chan struct{} // closed when the batch in flight is recorded
+	wait := func() {
+		if pending != nil {
+			<-pending
+			pending = nil
+		}
+	}
+	defer wait()
 	for {
 		if o.cfg.Connected != nil && !o.cfg.Connected() {
 			return
 		}
-		n, err := o.cycle(ctx)
+		rows, err := o.claim(ctx, time.Now())
 		if err != nil {
-			o.log.ErrorContext(ctx, "outbox relay cycle failed", "error", err)
+			o.log.ErrorContext(ctx, "outbox relay claim failed", "error", err)
 			return
 		}
-		if n < o.cfg.BatchSize {
-			return
+		if len(rows) == 0 {
+			if pending == nil {
+				return
+			}
+			// Messages behind the batch in flight become due once it is
+			// recorded: look again then.
+			wait()
+			continue
 		}
+		outcomes := o.publish(ctx, rows)
+		wait()
+		done := make(chan struct{})
+		pending = done
+		go func() {
+			defer close(done)
+			if err := o.record(ctx, outcomes); err != nil {
+				// The rows stay leased; after the lease another cycle publishes
+				// them again and the broker drops the duplicates.
+				o.log.ErrorContext(ctx, "outbox relay could not record a batch", "error", err, "messages", len(outcomes))
+			}
+		}()
 	}
 }
 
@@ -91,6 +121,19 @@ func (o *Outbox) cycle(ctx context.Context) (int, error) {
 		return len(rows), err
 	}
 	return len(rows), nil
+}
+
+// relaxDurability lets a relay transaction commit without waiting for its
+// WAL flush on PostgreSQL. Losing such a commit in a crash is harmless: a
+// lost lease only lets the message be claimed again, a lost delete only
+// republishes a message the broker (duplicate window) and the inbox (its
+// table) both recognise.
+func relaxDurability(ctx context.Context, tx *sqldb.Tx) error {
+	if tx.Engine() != sqldb.Postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit TO OFF`)
+	return err
 }
 
 // claimSQL leases the next due messages whose key has no earlier message
@@ -114,6 +157,9 @@ func (o *Outbox) claim(ctx context.Context, now time.Time) ([]row, error) {
 	var rows []row
 	err := o.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
 		rows = rows[:0]
+		if err := relaxDurability(ctx, tx); err != nil {
+			return fmt.Errorf("claim: %w", err)
+		}
 		if tx.Engine() == sqldb.Postgres {
 			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, claimLockID); err != nil {
 				return fmt.Errorf("claim lock: %w", err)
@@ -250,6 +296,9 @@ func (o *Outbox) record(ctx context.Context, outcomes []outcome) error {
 	var gaveUp []outcome
 	err := o.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
 		gaveUp = gaveUp[:0]
+		if err := relaxDurability(ctx, tx); err != nil {
+			return fmt.Errorf("record: %w", err)
+		}
 		if err := execIn(ctx, tx, `DELETE FROM outbox WHERE id IN (%s)`, acked); err != nil {
 			return fmt.Errorf("delete published: %w", err)
 		}

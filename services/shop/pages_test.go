@@ -22,6 +22,15 @@ func TestCustomerJourneyThroughPages(t *testing.T) {
 	if etag == "" || !strings.Contains(home.header.Get("Cache-Control"), "private") {
 		t.Fatalf("home caching headers: %v", home.header)
 	}
+	if res := b.get("/catalog/laser_cut_sheet"); res.code != 200 || !strings.Contains(string(res.body), `name="width_mm"`) {
+		t.Fatalf("product page: %d", res.code)
+	}
+	if res := b.get("/static/quote.js"); res.code != 200 || !strings.Contains(string(res.body), "/shop/api/v1/quotes") {
+		t.Fatalf("quote script: %d", res.code)
+	}
+	if res := b.get("/catalog/teapot"); res.code != 404 {
+		t.Fatalf("unknown product page: %d", res.code)
+	}
 	// Forms without the CSRF token are refused.
 	if res := b.post("/account/signup", url.Values{"csrf": {"forged"}, "email": {"x@example.com"}}); res.code != 403 {
 		t.Fatalf("forged CSRF: %d", res.code)

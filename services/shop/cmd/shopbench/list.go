@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -22,12 +24,24 @@ func (b *bench) list(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var existing int
+	var existing, most int
+	var top string
 	if err := b.h.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM orders`).Scan(&existing); err != nil {
 		return err
 	}
+	_ = b.h.DB.QueryRowContext(ctx, `SELECT customer_id, COUNT(*) FROM orders GROUP BY customer_id ORDER BY 2 DESC LIMIT 1`).Scan(&top, &most)
 	start := time.Now()
-	if err := b.generate(ctx, me, c.totalOrders-existing, c.mine); err != nil {
+	if existing >= c.totalOrders && most >= c.mine {
+		// Reuse the loaded database: read as the customer who has the orders.
+		me = top
+		if _, err := b.h.DB.ExecContext(ctx, `INSERT INTO customer (id, email, name, password_hash, created_at)
+			VALUES ($1, $2, 'Bench', 'x', 1) ON CONFLICT DO NOTHING`, me, me+"@example.com"); err != nil {
+			return err
+		}
+		if _, err := b.h.DB.ExecContext(ctx, `UPDATE session SET customer_id = $1 WHERE token_hash = $2`, me, tokenHash(token)); err != nil {
+			return err
+		}
+	} else if err := b.generate(ctx, me, c.totalOrders-existing, c.mine); err != nil {
 		return err
 	}
 	if _, err := b.h.DB.ExecContext(ctx, `ANALYZE orders`); err != nil {
@@ -66,6 +80,11 @@ func (b *bench) list(ctx context.Context) error {
 		fmt.Printf("%-28s server %s\n", "", summarise(b.server.take(), elapsed))
 	}
 	return nil
+}
+
+func tokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }
 
 // generate inserts n orders with multi-row INSERTs from 4 loaders: mine of

@@ -51,6 +51,7 @@ type config struct {
 	totalOrders, mine    int
 	pageSize, deepOffset int
 	cpuProfile           string
+	fresh                bool
 }
 
 func main() {
@@ -66,6 +67,7 @@ func main() {
 	flag.IntVar(&c.mine, "mine", 10_000, "orders of the measured customer")
 	flag.IntVar(&c.pageSize, "page", 20, "page size of my orders")
 	flag.IntVar(&c.deepOffset, "deep", 9_000, "position of the deep page")
+	flag.BoolVar(&c.fresh, "fresh", true, "drop and create the database; false reuses it (e.g. -mode list again on the loaded orders)")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if c.cpuProfile != "" {
@@ -124,7 +126,7 @@ func (r *recorder) take() []time.Duration {
 func run(c config) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	dsn, err := freshDatabase(ctx, c.dsn, c.dbName)
+	dsn, err := database(ctx, c.dsn, c.dbName, c.fresh)
 	if err != nil {
 		return err
 	}
@@ -161,7 +163,7 @@ func run(c config) error {
 		return err
 	}
 	if err := h.DB.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		_, err := store.New(h.DB).SavePriceList(ctx, tx, contracts.DemoPriceList(time.Now()), time.Now())
+		_, err := store.New(h.DB).SavePriceList(ctx, tx, contracts.DemoPriceList(time.Now()), time.Now()) // kept when it exists
 		return err
 	}); err != nil {
 		return err
@@ -182,17 +184,19 @@ func run(c config) error {
 	return nil
 }
 
-func freshDatabase(ctx context.Context, admin, name string) (string, error) {
+func database(ctx context.Context, admin, name string, fresh bool) (string, error) {
 	db, err := sql.Open("pgx", admin)
 	if err != nil {
 		return "", err
 	}
 	defer db.Close()
-	if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-		return "", fmt.Errorf("drop %s: %w", name, err)
-	}
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", fmt.Errorf("create %s: %w", name, err)
+	if fresh {
+		if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			return "", fmt.Errorf("drop %s: %w", name, err)
+		}
+		if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+			return "", fmt.Errorf("create %s: %w", name, err)
+		}
 	}
 	u, err := url.Parse(admin)
 	if err != nil {
@@ -246,7 +250,7 @@ func (b *bench) call(method, path, token string, body []byte, hdr map[string]str
 }
 
 func (b *bench) signUp(i int) (token, customerID string, err error) {
-	body, _ := json.Marshal(map[string]string{"email": fmt.Sprintf("bench%d@example.com", i), "name": "Bench", "password": "benchmark password"})
+	body, _ := json.Marshal(map[string]string{"email": fmt.Sprintf("bench%d-%d@example.com", i, time.Now().UnixNano()), "name": "Bench", "password": "benchmark password"})
 	code, out, err := b.call("POST", "/shop/api/v1/accounts", "", body, nil)
 	if err != nil || code != 201 {
 		return "", "", fmt.Errorf("sign up: %d %s %v", code, out, err)

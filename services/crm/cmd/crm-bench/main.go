@@ -113,6 +113,7 @@ func run(ctx context.Context, c config) error {
 	if err := db.QueryRowContext(ctx, `SELECT n FROM crm_counters WHERE name = 'all'`).Scan(&orders); err != nil {
 		return fmt.Errorf("no CRM data (run crm-datagen): %w", err)
 	}
+	loadStart := loadavg()
 	pub, priv, _ := identity.GenerateKey()
 	signer := identity.NewSigner(priv)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -313,8 +314,10 @@ func run(ctx context.Context, c config) error {
 		ratios = append(ratios, ratio{r: r, ours: ours, ratio: float64(r.p99) / float64(ours.p99)})
 	}
 
+	loadEnd := loadavg()
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d.Microseconds())/1000) }
-	fmt.Printf("CRM orders list: %d orders, %d readers, %d requests per scenario, page cache off (server time in process)\n\n", orders, c.readers, c.requests)
+	fmt.Printf("CRM orders list: %d orders, %d readers, %d requests per scenario, page cache off (server time in process)\n", orders, c.readers, c.requests)
+	fmt.Printf("load average (1 min) at start %s, at end %s\n\n", loadStart, loadEnd)
 	fmt.Println("| scenario | p50 ms | p99 ms | max ms |")
 	fmt.Println("|---|---:|---:|---:|")
 	worst := time.Duration(0)
@@ -331,4 +334,13 @@ func run(ctx context.Context, c config) error {
 		fmt.Printf("| %s | %s | %s | %s | %.0fx |\n", r.r.name, ms(r.r.p50), ms(r.r.p99), ms(r.ours.p99), r.ratio)
 	}
 	return nil
+}
+
+// loadavg is the machine's 1-minute load average, to read the figures by.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Fields(string(b))[0]
 }

@@ -14,15 +14,13 @@ import (
 	"github.com/fabrika/fabrika/services/crm/internal/store"
 )
 
-// Consumed lists the event types the CRM consumes. Its own events
-// (confirmed, on hold, resumed, assigned, note added, compensation granted)
-// are written when the action is taken; order.cancelled is consumed too
-// because another service may cancel (its own come back as no-ops: the
-// message id is in the timeline already).
-var Consumed = []string{contracts.OrderPlaced, contracts.OrderPriced, contracts.OrderNeedsReview, contracts.OrderInProduction,
-	contracts.OperationFinished, contracts.OrderProduced, contracts.OrderShipped, contracts.OrderCancelRequested, contracts.OrderCancelled}
-
-// Handlers are the inbox handlers keyed by subject.
+// Handlers are the inbox handlers keyed by subject: order.placed, priced,
+// needs_review, in_production, produced, shipped, cancel_requested,
+// cancelled and operation.finished. The CRM's own events (confirmed, on
+// hold, resumed, assigned, note added, compensation granted) are written
+// when the action is taken; order.cancelled is consumed because another
+// service may cancel (the CRM's own come back as no-ops: their message id is
+// in the timeline already).
 func (a *App) Handlers() map[string]inbox.Handler {
 	h := map[string]inbox.Handler{
 		contracts.Subject(contracts.OrderPlaced): nil, // set below: it replays parked events through h

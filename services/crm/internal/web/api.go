@@ -70,7 +70,7 @@ type actionBody struct {
 }
 
 func (h *Handler) apiAction(w http.ResponseWriter, r *http.Request) {
-	kind, ok := actionKinds[r.PathValue("action")]
+	kind, ok := actionKind(r.PathValue("action"))
 	if !ok {
 		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusNotFound, "unknown action "+r.PathValue("action")))
 		return

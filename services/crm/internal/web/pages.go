@@ -21,10 +21,25 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-// actionKinds maps the URL segment of an action to its kind.
-var actionKinds = map[string]string{
-	"confirm": order.ActConfirm, "hold": order.ActHold, "resume": order.ActResume, "cancel": order.ActCancel,
-	"assign": order.ActAssign, "notes": order.ActNote, "compensations": order.ActCompensation,
+// actionKind maps the URL segment of an action to its kind.
+func actionKind(segment string) (string, bool) {
+	switch segment {
+	case "confirm":
+		return order.ActConfirm, true
+	case "hold":
+		return order.ActHold, true
+	case "resume":
+		return order.ActResume, true
+	case "cancel":
+		return order.ActCancel, true
+	case "assign":
+		return order.ActAssign, true
+	case "notes":
+		return order.ActNote, true
+	case "compensations":
+		return order.ActCompensation, true
+	}
+	return "", false
 }
 
 type pages struct{ orders, order, customer, stuck *template.Template }
@@ -156,7 +171,7 @@ func (h *Handler) showOrder(w http.ResponseWriter, r *http.Request, status int, 
 // orderAction takes a form post; success redirects to the card, failure
 // re-renders it with the message next to the field.
 func (h *Handler) orderAction(w http.ResponseWriter, r *http.Request) {
-	kind, ok := actionKinds[r.PathValue("action")]
+	kind, ok := actionKind(r.PathValue("action"))
 	if !ok {
 		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusNotFound, "unknown action "+r.PathValue("action")))
 		return

@@ -40,8 +40,7 @@ func (s *Shop) Handlers() map[string]inbox.Handler {
 				if p.ShipDate == "" {
 					return nil
 				}
-				_, err := tx.ExecContext(ctx, `UPDATE orders SET ship_date = $2 WHERE id = $1`, p.OrderID, p.ShipDate)
-				return err
+				return s.st.SetShipDate(ctx, tx, p.OrderID, p.ShipDate)
 			})
 		}),
 		contracts.Subject(contracts.OrderOnHold):       status(contracts.OrderOnHold),

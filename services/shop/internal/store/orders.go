@@ -307,6 +307,14 @@ func (s *Store) SetPriced(ctx context.Context, tx *sqldb.Tx, id string, total in
 	return nil
 }
 
+// SetShipDate records the ship date a confirmation promises.
+func (s *Store) SetShipDate(ctx context.Context, tx *sqldb.Tx, id, shipDate string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE orders SET ship_date = $2 WHERE id = $1`, id, shipDate); err != nil {
+		return fmt.Errorf("set ship date of %s: %w", id, err)
+	}
+	return nil
+}
+
 // SetShipped records the carrier and tracking number.
 func (s *Store) SetShipped(ctx context.Context, tx *sqldb.Tx, id, carrier, tracking string) error {
 	_, err := tx.ExecContext(ctx, `UPDATE orders SET carrier = $2, tracking_number = $3 WHERE id = $1`, id, carrier, tracking)

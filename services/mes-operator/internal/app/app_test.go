@@ -13,6 +13,7 @@ import (
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
@@ -452,4 +453,18 @@ func TestHoldPausesRunningWork(t *testing.T) {
 	}
 	e.status("o1", false, "", t0.Add(2*time.Hour))
 	e.mustAct(ana, cut, production.ActResume, production.ActionInput{})
+}
+
+func TestInvalidRoutingIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := confirmed("bad", "2026-03-05", false)
+	p.Routing[1].Workstation = ""
+	err := e.deliver(func(ctx context.Context, tx *sqldb.Tx) error { return e.app.Confirmed(ctx, tx, p) })
+	if !errors.Is(err, inbox.ErrPermanent) {
+		t.Fatalf("invalid routing: %v, want a permanent failure", err)
+	}
+	if n := e.count("orders"); n != 0 {
+		t.Fatalf("%d orders written", n)
+	}
 }

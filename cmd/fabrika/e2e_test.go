@@ -324,13 +324,19 @@ func TestWholeFlow(t *testing.T) {
 	eventually(t, wait, "the shop order shipped on the customer's page", func() (bool, string) {
 		res := shopper.get("/shop/api/v1/orders/" + shopPlaced.ID)
 		var o struct {
-			Status   string            `json:"status"`
-			Timeline []json.RawMessage `json:"timeline"`
+			Status   string `json:"status"`
+			Timeline []struct {
+				Kind string `json:"kind"`
+			} `json:"timeline"`
 		}
 		if res.code != 200 || json.Unmarshal(res.body, &o) != nil {
 			return false, res.String()
 		}
-		return o.Status == contracts.StatusShipped && len(o.Timeline) >= 2, res.String()
+		var kinds []string
+		for _, e := range o.Timeline {
+			kinds = append(kinds, e.Kind)
+		}
+		return o.Status == contracts.StatusShipped && hasEach(kinds, statusEvents...), res.String()
 	})
 	// The API client's GET too, with carrier and tracking.
 	eventually(t, wait, "the API order shipped for the client", func() (bool, string) {
@@ -345,24 +351,31 @@ func TestWholeFlow(t *testing.T) {
 		}
 		return o.Status == contracts.StatusShipped && o.Carrier == "DHL" && o.Tracking == "JD00000002", res.String()
 	})
-	// And its webhook received a correctly signed order.shipped.
-	eventually(t, wait, "a signed order.shipped webhook", func() (bool, string) {
-		var seen []string
+	// And its webhook received a correctly signed order.shipped, after one
+	// for each earlier status change of its own order, none twice.
+	eventually(t, wait, "signed webhooks up to order.shipped", func() (bool, string) {
+		var events, seen []string
 		for _, d := range sink.deliveries() {
-			if d.signed != nil {
-				t.Errorf("webhook delivery %s (%s): %v", d.id, d.event, d.signed)
+			if d.event == contracts.OrderShipped && d.status != contracts.StatusShipped {
+				t.Errorf("order.shipped delivery %s shows status %q", d.id, d.status)
 			}
-			if d.event == contracts.OrderShipped && d.status == contracts.StatusShipped && d.orderID == apiPlaced.ID && d.signed == nil {
-				return true, ""
+			if d.signed == nil && d.orderID == apiPlaced.ID {
+				events = append(events, d.event)
 			}
-			seen = append(seen, d.event+"/"+d.status)
+			seen = append(seen, fmt.Sprintf("%s/%s/%s signature: %v", d.orderID, d.event, d.status, d.signed))
 		}
-		return false, fmt.Sprint(seen)
+		return hasEach(events, statusEvents[1:]...), fmt.Sprint(seen)
 	})
 	for _, d := range sink.deliveries() {
+		if d.signed != nil {
+			t.Errorf("webhook delivery %s (%s): %v", d.id, d.event, d.signed)
+		}
 		if d.orderID != apiPlaced.ID {
 			t.Errorf("the API client was told about another order: %+v", d)
 		}
+	}
+	if n := len(sink.deliveries()); n != len(statusEvents)-1 {
+		t.Errorf("%d webhook deliveries, want %d", n, len(statusEvents)-1)
 	}
 	// The CRM, fed by the same events, shows both shipped.
 	for _, id := range orders {
@@ -372,9 +385,33 @@ func TestWholeFlow(t *testing.T) {
 			if res.code != 200 || json.Unmarshal(res.body, &o) != nil {
 				return false, res.String()
 			}
-			return o.Order.Status == contracts.StatusShipped, res.String()
+			var types []string
+			for _, e := range o.Timeline {
+				types = append(types, e.Type)
+			}
+			return o.Order.Status == contracts.StatusShipped && hasEach(types, statusEvents...), res.String()
 		})
 	}
+}
+
+// statusEvents are the events of an order's way from placed to shipped.
+var statusEvents = []string{contracts.OrderPlaced, contracts.OrderPriced, contracts.OrderConfirmed,
+	contracts.OrderInProduction, contracts.OrderProduced, contracts.OrderShipped}
+
+// hasEach tells whether got holds each of want exactly once.
+func hasEach(got []string, want ...string) bool {
+	for _, w := range want {
+		n := 0
+		for _, g := range got {
+			if g == w {
+				n++
+			}
+		}
+		if n != 1 {
+			return false
+		}
+	}
+	return true
 }
 
 // mesOperation is what mes-operator's JSON API shows of an operation.

@@ -555,3 +555,43 @@ func (e *env) checkLoad() {
 		e.t.Errorf("orders booked %d centiminutes, the load holds %d", booked, sum)
 	}
 }
+
+func TestCancelledBeforePlaced(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+	e.publishEvent(contracts.OrderCancelled, "late-1", contracts.OrderStatusChangedV1{OrderID: "late-1", Channel: contracts.ChannelAPI, At: monday})
+	e.place(newOrder("late-1", bracketLine(1, 10, "")))
+	// Both go to the same inbox worker (same key), in order; wait until the
+	// second is processed.
+	deadline := time.Now().Add(wait)
+	for {
+		var n int
+		if err := e.calc.DB.QueryRowContext(e.ctx, `SELECT COUNT(*) FROM inbox WHERE consumer = 'mes-calc-orders'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 2 messages processed", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var c struct {
+		Status string `json:"status"`
+	}
+	if code := e.api("GET", "/pricing/calculations/late-1", identity.RoleAdmin, nil, &c); code != 200 || c.Status != "cancelled" {
+		t.Errorf("calculation: %d %+v", code, c)
+	}
+	if got := e.booked(); got != 0 {
+		t.Errorf("a cancelled order booked %d", got)
+	}
+	e.watch.mu.Lock()
+	defer e.watch.mu.Unlock()
+	if len(e.watch.priced["late-1"]) != 0 || len(e.watch.review["late-1"]) != 0 {
+		t.Errorf("a cancelled order was priced: %v %v", e.watch.priced["late-1"], e.watch.review["late-1"])
+	}
+	if code := e.api("GET", "/pricing/calculations/nobody", identity.RoleAdmin, nil, nil); code != 404 {
+		t.Errorf("unknown calculation: %d", code)
+	}
+}

@@ -203,6 +203,9 @@ func Calculate(in Input, load Load) (Result, error) {
 	}
 	priced.ShipDate = ship.String()
 	priced.LeadDays = WorkingDaysBetween(today, ship)
+	if err := priced.Validate(); err != nil { // e.g. a free product: nobody downstream could take it
+		return Result{Review: fmt.Sprintf("the price cannot be published: %v", err)}, nil
+	}
 	return Result{Priced: priced, Bookings: s.bookings}, nil
 }
 

@@ -84,7 +84,11 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	a := app.New(h.DB, h.Outbox, app.Config{ShippingWorkstation: cfg.ShippingWorkstation, QueueLimit: cfg.QueueLimit, Now: cfg.Now}, h.Log)
+	a, err := app.New(h.DB, h.Outbox, app.Config{ShippingWorkstation: cfg.ShippingWorkstation, QueueLimit: cfg.QueueLimit,
+		Now: cfg.Now, Metrics: h.Metrics}, h.Log)
+	if err != nil {
+		return nil, fmt.Errorf("mes-operator: %w", err)
+	}
 	wh, err := web.New(a, cfg.Identity, h.Log, cfg.LoginURL)
 	if err != nil {
 		return nil, fmt.Errorf("mes-operator: %w", err)

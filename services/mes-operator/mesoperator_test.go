@@ -364,6 +364,10 @@ func TestRetryAndBadInput(t *testing.T) {
 	}
 	// The same id with another action.
 	w.act(&ana, cut, "record", map[string]any{"event_id": ev, "good_qty": 6}, http.StatusUnprocessableEntity)
+	_, metrics := w.do(http.MethodGet, "/metrics", nil, nil)
+	if !strings.Contains(string(metrics), `fabrika_mes_operator_actions_total{action="record",outcome="replayed",service="mes-operator"} 1`) {
+		t.Errorf("the replay is not counted in /metrics")
+	}
 
 	bad := []struct {
 		name   string

@@ -92,7 +92,8 @@ func (a *App) once(ctx context.Context, action, target string, actor identity.Id
 // operator is assigned to, once per event id, and emits
 // order.in_production on the order's first start, operation.finished, and
 // order.produced when the order's last operation is finished.
-func (a *App) Act(ctx context.Context, actor identity.Identity, opID string, act production.Action) (Result, error) {
+func (a *App) Act(ctx context.Context, actor identity.Identity, opID string, act production.Action) (res Result, err error) {
+	defer func() { a.metrics.observe(string(act.Kind()), res, err) }()
 	op, err := store.Operation(ctx, a.db, opID)
 	if err != nil {
 		return Result{}, lookup(err, "operation %s not found", opID)
@@ -101,7 +102,7 @@ func (a *App) Act(ctx context.Context, actor identity.Identity, opID string, act
 		return Result{}, production.Forbidden("you are not assigned to workstation %s", op.Workstation)
 	}
 	fp := act.Fingerprint(opID, actor.Subject)
-	res, err := a.once(ctx, string(act.Kind()), opID, actor, act.EventID(), fp, func(ctx context.Context, tx *sqldb.Tx) (any, error) {
+	res, err = a.once(ctx, string(act.Kind()), opID, actor, act.EventID(), fp, func(ctx context.Context, tx *sqldb.Tx) (any, error) {
 		return a.act(ctx, tx, actor, op.OrderID, opID, act)
 	})
 	res.Workstation, res.OrderID = op.Workstation, op.OrderID
@@ -154,7 +155,8 @@ func (a *App) act(ctx context.Context, tx *sqldb.Tx, actor identity.Identity, or
 // Ship marks a produced order shipped with its carrier and tracking number,
 // once per event id, and emits order.shipped. Operators bound to the
 // shipping workstation or to a workstation of the order's routing may ship.
-func (a *App) Ship(ctx context.Context, actor identity.Identity, orderID string, s production.Shipment) (Result, error) {
+func (a *App) Ship(ctx context.Context, actor identity.Identity, orderID string, s production.Shipment) (res Result, err error) {
+	defer func() { a.metrics.observe(string(production.ActShip), res, err) }()
 	ord, err := store.Order(ctx, a.db, orderID)
 	if err == nil && ord.Status == production.Unconfirmed {
 		err = store.ErrNotFound
@@ -170,7 +172,7 @@ func (a *App) Ship(ctx context.Context, actor identity.Identity, orderID string,
 		return Result{}, production.Forbidden("you are not assigned to the shipping workstation or to a workstation of this order")
 	}
 	fp := s.Fingerprint(orderID, actor.Subject)
-	res, err := a.once(ctx, string(production.ActShip), orderID, actor, s.EventID(), fp, func(ctx context.Context, tx *sqldb.Tx) (any, error) {
+	res, err = a.once(ctx, string(production.ActShip), orderID, actor, s.EventID(), fp, func(ctx context.Context, tx *sqldb.Tx) (any, error) {
 		now := a.now()
 		ord, err := store.Order(ctx, tx, orderID)
 		if err != nil {

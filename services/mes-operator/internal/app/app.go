@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/outbox"
@@ -36,25 +37,32 @@ type Config struct {
 	QueueLimit int
 	// Now returns the current time (default time.Now); tests may fix it.
 	Now func() time.Time
+	// Metrics is where the action counters are registered (nil: nowhere).
+	Metrics prometheus.Registerer
 }
 
 // App runs the use cases.
 type App struct {
-	db  *sqldb.DB
-	out Enqueuer
-	cfg Config
-	log *slog.Logger
+	db      *sqldb.DB
+	out     Enqueuer
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
 }
 
 // New builds the use cases over the service's database and outbox.
-func New(db *sqldb.DB, out Enqueuer, cfg Config, log *slog.Logger) *App {
+func New(db *sqldb.DB, out Enqueuer, cfg Config, log *slog.Logger) (*App, error) {
 	if cfg.QueueLimit <= 0 {
 		cfg.QueueLimit = 200
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &App{db: db, out: out, cfg: cfg, log: log}
+	m, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	return &App{db: db, out: out, cfg: cfg, log: log, metrics: m}, nil
 }
 
 func (a *App) now() time.Time { return a.cfg.Now().UTC() }

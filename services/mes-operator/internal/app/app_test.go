@@ -36,8 +36,11 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, ctx: context.Background(), db: db,
-		app: app.New(db, ob, app.Config{ShippingWorkstation: "shipping"}, testenv.Logger(t))}
+	a, err := app.New(db, ob, app.Config{ShippingWorkstation: "shipping", Metrics: prometheus.NewRegistry()}, testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, ctx: context.Background(), db: db, app: a}
 }
 
 var (

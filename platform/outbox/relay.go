@@ -139,6 +139,9 @@ func relaxDurability(ctx context.Context, tx *sqldb.Tx) error {
 // claimSQL leases the next due messages whose key has no earlier message
 // that is leased, backing off or in error: a key's messages go out in the
 // order they were enqueued, and a failing one holds back only its own key.
+// The first condition on p is the predicate of the partial index
+// outbox_blockers (platform migration 00002): only rows that may block are
+// probed, not the whole table.
 const claimSQL = `
 UPDATE outbox SET lease_owner = $1, lease_until = $2
 WHERE id IN (
@@ -147,6 +150,7 @@ WHERE id IN (
     AND NOT EXISTS (
       SELECT 1 FROM outbox p
       WHERE p.msg_key = o.msg_key
+        AND (p.status <> 'pending' OR p.next_attempt_at > 0 OR p.lease_until > 0)
         AND (p.created_at < o.created_at OR (p.created_at = o.created_at AND p.id < o.id))
         AND (p.status <> 'pending' OR p.next_attempt_at > $3 OR p.lease_until > $3))
   ORDER BY o.created_at, o.id

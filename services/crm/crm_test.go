@@ -26,7 +26,7 @@ import (
 type running struct {
 	h    *host.Host
 	stop func()
-	done chan error
+	done chan struct{}
 }
 
 func (r *running) Stop(t *testing.T) {
@@ -41,14 +41,22 @@ func (r *running) Stop(t *testing.T) {
 
 func run(t *testing.T, h *host.Host, app http.Handler) *running {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{h: h, stop: cancel, done: make(chan error, 1)}
-	go func() { r.done <- h.Run(ctx, app) }()
+	r := &running{h: h, stop: cancel, done: make(chan struct{})}
+	go func() {
+		if err := h.Run(ctx, app); err != nil {
+			t.Errorf("%s: %v", h.Name(), err)
+		}
+		close(r.done) // closed, so that Stop and the cleanup both see it
+	}()
 	t.Cleanup(func() {
 		cancel()
+		start := time.Now()
 		select {
 		case <-r.done:
 		case <-time.After(20 * time.Second):
+			t.Errorf("%s did not stop in 20s", h.Name())
 		}
+		t.Logf("%s stopped in %s", h.Name(), time.Since(start))
 	})
 	return r
 }

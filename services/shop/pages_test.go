@@ -1,6 +1,7 @@
 package shop_test
 
 import (
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -189,4 +190,60 @@ func TestSignOutEndsTheSession(t *testing.T) {
 // fieldError tells whether a page shows msg as a field message.
 func fieldError(body []byte, msg string) bool {
 	return strings.Contains(string(body), `<span class="field-error">`+msg)
+}
+
+func TestBadProductForms(t *testing.T) {
+	t.Parallel()
+	e := start(t, shop.Config{}).withPriceList()
+	b := e.browser()
+	b.get("/")
+	if res := b.post("/account/signup", url.Values{"email": {"forms@example.com"}, "name": {"F"}, "password": {"long enough password"}}); res.code != 303 {
+		t.Fatalf("signup: %d", res.code)
+	}
+	base := url.Values{"material": {"steel_s235"}, "finish": {"none"}, "width_mm": {"200"}, "height_mm": {"100"},
+		"thickness_mm": {"2"}, "quantity": {"10"}, "lead": {"standard"}, "action": {"add"}}
+	tests := []struct {
+		field, value, product string
+		code                  int
+		msg                   string
+	}{
+		{"material", "gold", "laser_cut_sheet", 422, `material &#34;gold&#34; is not available`},
+		{"finish", "chrome", "laser_cut_sheet", 422, `finish &#34;chrome&#34; is not available`},
+		{"width_mm", "5", "laser_cut_sheet", 422, "must be between 10 and 3000 mm"},
+		{"height_mm", "tall", "laser_cut_sheet", 422, `&#34;tall&#34; is not a number`},
+		{"thickness_mm", "", "laser_cut_sheet", 422, "is required"},
+		{"quantity", "ten", "laser_cut_sheet", 422, "enter a whole number"},
+		{"quantity", "0", "laser_cut_sheet", 422, "must be at least 1"},
+		{"quantity", "20000", "laser_cut_sheet", 422, "quantity must be between 1 and 10000"},
+		{"lead", "yesterday", "laser_cut_sheet", 422, `must be &#34;standard&#34; or &#34;rush&#34;`},
+		{"material", "steel_s235", "teapot", 404, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.field+"="+tc.value, func(t *testing.T) {
+			f := url.Values{}
+			for k, v := range base {
+				f[k] = append([]string(nil), v...)
+			}
+			f.Set(tc.field, tc.value)
+			res := b.post("/catalog/"+tc.product, f)
+			if res.code != tc.code || (tc.msg != "" && !fieldError(res.body, tc.msg)) {
+				t.Fatalf("got %d, want %d with %q next to the field:\n%s", res.code, tc.code, tc.msg, res.body)
+			}
+		})
+	}
+	if n := e.count(`SELECT COUNT(*) FROM cart_line`); n != 0 {
+		t.Fatalf("bad forms wrote %d cart lines", n)
+	}
+	// The catalogue page revalidates by price-list version.
+	first := b.get("/catalog")
+	req, _ := http.NewRequest("GET", e.base+"/catalog", nil)
+	req.Header.Set("If-None-Match", first.header.Get("ETag"))
+	res, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 304 {
+		t.Fatalf("revalidation: %d", res.StatusCode)
+	}
 }

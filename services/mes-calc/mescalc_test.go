@@ -176,15 +176,17 @@ type watcher struct {
 	priced   map[string][]contracts.OrderPricedV1
 	review   map[string][]contracts.OrderNeedsReviewV1
 	lists    []contracts.PriceListV1
-	arrivals map[string]time.Time
+	arrivals map[string]time.Time // first order.priced of an order
+	placedAt map[string]time.Time // first order.placed of an order, as seen on the stream
 	changed  chan struct{}
 }
 
 func newWatcher(t testing.TB, ctx context.Context, js jetstream.JetStream) *watcher {
 	w := &watcher{priced: map[string][]contracts.OrderPricedV1{}, review: map[string][]contracts.OrderNeedsReviewV1{},
-		arrivals: map[string]time.Time{}, changed: make(chan struct{}, 1)}
+		arrivals: map[string]time.Time{}, placedAt: map[string]time.Time{}, changed: make(chan struct{}, 1)}
 	c, err := js.OrderedConsumer(ctx, broker.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{
-		contracts.Subject(contracts.OrderPriced), contracts.Subject(contracts.OrderNeedsReview), contracts.Subject(contracts.PriceListPublished)}})
+		contracts.Subject(contracts.OrderPlaced), contracts.Subject(contracts.OrderPriced), contracts.Subject(contracts.OrderNeedsReview),
+		contracts.Subject(contracts.PriceListPublished)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +194,13 @@ func newWatcher(t testing.TB, ctx context.Context, js jetstream.JetStream) *watc
 		now := time.Now()
 		w.mu.Lock()
 		switch contracts.EventType(m.Subject()) {
+		case contracts.OrderPlaced:
+			var p contracts.OrderPlacedV1
+			if json.Unmarshal(m.Data(), &p) == nil {
+				if _, ok := w.placedAt[p.OrderID]; !ok {
+					w.placedAt[p.OrderID] = now
+				}
+			}
 		case contracts.OrderPriced:
 			var p contracts.OrderPricedV1
 			if json.Unmarshal(m.Data(), &p) == nil {

@@ -109,15 +109,29 @@ func newUpstream(t testing.TB, name string, v *identity.Verifier, roles ...strin
 	return u
 }
 
+// clock is real time moved by Advance, or, once frozen, a time that moves
+// only by Advance (rate limits then do not refill while a slow machine runs
+// the test; identity tokens signed at a frozen time expire for upstreams
+// after a minute of real time, so frozen tests do not proxy staff).
 type clock struct {
-	mu sync.Mutex
-	d  time.Duration
+	mu     sync.Mutex
+	d      time.Duration
+	frozen time.Time
 }
 
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.frozen.IsZero() {
+		return c.frozen.Add(c.d)
+	}
 	return time.Now().Add(c.d)
+}
+
+func (c *clock) Freeze() {
+	c.mu.Lock()
+	c.frozen = time.Now()
+	c.mu.Unlock()
 }
 
 func (c *clock) Advance(d time.Duration) {

@@ -283,6 +283,7 @@ func TestBodyLimit(t *testing.T) {
 func TestLockOutAndRateLimits(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
+	e.clock.Freeze()
 	if err := gateway.CreateStaff(t.Context(), e.db, "lena", "a long enough password", identity.RoleManager, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -74,12 +74,11 @@ const (
 
 // proxyReq is what Rewrite needs to know about a request.
 type proxyReq struct {
-	target   string
-	path     string
-	token    string // identity token; "" for none
-	csrf     string
-	reqID    string
-	upstream string
+	target string // upstream name
+	path   string // checked path for the upstream
+	token  string // identity token; "" for none
+	csrf   string
+	reqID  string
 }
 
 func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
@@ -160,7 +159,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusServiceUnavailable, rt.Upstream+" is not configured"))
 		return
 	}
-	pr := &proxyReq{target: rt.Upstream, path: m.Path, reqID: reqID, upstream: rt.Upstream}
+	pr := &proxyReq{target: rt.Upstream, path: m.Path, reqID: reqID}
 	if cur != nil {
 		a := cur.Account
 		tok, err := cur.CachedToken(s.cfg.Now(), identityTokenReuse, func(now time.Time) (string, error) {

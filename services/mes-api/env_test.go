@@ -27,7 +27,7 @@ import (
 // env is a running mes-api on a real database and broker, with a producer
 // service that publishes the events other services would.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	h        *host.Host
 	producer *host.Host
@@ -43,9 +43,9 @@ func fastWebhooks() mesapi.Config {
 	}
 }
 
-func start(t *testing.T, cfg mesapi.Config, withPriceList bool) *env {
+func start(t testing.TB, cfg mesapi.Config, withPriceList bool) *env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	b := testenv.NewBroker(t)
 	pub, priv, err := identity.GenerateKey()
@@ -121,7 +121,7 @@ func (e *env) publish(eventType, key string, payload any) {
 
 func (e *env) eventually(what string, ok func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for !ok() {
 		if time.Now().After(deadline) {
 			e.t.Fatalf("timed out waiting for %s", what)
@@ -153,7 +153,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T, v any) {
+func (r response) json(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)

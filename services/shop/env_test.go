@@ -50,7 +50,7 @@ func start(t *testing.T, cfg shop.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.InsecureCookies = true // the tests speak plain http
+	cfg.CookieSecure = false // the tests speak plain http
 	if cfg.PasswordMemoryKiB == 0 {
 		cfg.PasswordMemoryKiB, cfg.PasswordTime = 1024, 1 // fast hashes for tests
 	}

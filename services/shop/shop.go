@@ -19,9 +19,10 @@ import (
 
 // Config is the shop's own configuration; zero fields take their defaults.
 type Config struct {
-	// InsecureCookies drops the Secure attribute of the session and CSRF
-	// cookies, for plain-http local runs only. The zero value is secure.
-	InsecureCookies bool
+	// CookieSecure marks the session and CSRF cookies Secure. Set it in
+	// production (cmd/shop does by default); leave it off only for
+	// plain-http local runs, where browsers would not send Secure cookies.
+	CookieSecure bool
 	// TrustForwardedFor takes the client address for sign-in rate limits
 	// from the last X-Forwarded-For hop: set it behind the gateway.
 	TrustForwardedFor bool
@@ -79,7 +80,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shop: %w", err)
 	}
-	wh, err := web.New(a, web.Config{CookieSecure: !cfg.InsecureCookies, TrustForwardedFor: cfg.TrustForwardedFor, MaxBody: cfg.MaxBody}, h.Log)
+	wh, err := web.New(a, web.Config{CookieSecure: cfg.CookieSecure, TrustForwardedFor: cfg.TrustForwardedFor, MaxBody: cfg.MaxBody}, h.Log)
 	if err != nil {
 		return nil, fmt.Errorf("shop: %w", err)
 	}

@@ -65,7 +65,7 @@ func parse(args []string) (config, error) {
 	fs.StringVar(&c.OTLP, "otlp", env("FABRIKA_OTLP_ENDPOINT", ""), "OTLP/HTTP trace endpoint (host:port), empty for none")
 	fs.StringVar(&c.IdentityKey, "identity-public-key", env("FABRIKA_IDENTITY_PUBLIC_KEY", ""), "unused by the shop (no staff routes)")
 	fs.StringVar(&c.LogLevel, "log-level", env("FABRIKA_LOG_LEVEL", "info"), "debug, info, warn or error")
-	fs.BoolVar(&c.Shop.InsecureCookies, "insecure-cookies", envBool("FABRIKA_SHOP_INSECURE_COOKIES", false), "cookies without Secure, for local plain http only")
+	fs.BoolVar(&c.Shop.CookieSecure, "cookie-secure", envBool("FABRIKA_SHOP_COOKIE_SECURE", true), "mark cookies Secure (turn off only for local plain http)")
 	fs.BoolVar(&c.Shop.TrustForwardedFor, "trust-forwarded-for", envBool("FABRIKA_SHOP_TRUST_FORWARDED_FOR", false), "rate-limit sign-ins by the last X-Forwarded-For hop")
 	fs.DurationVar(&c.Shop.SessionTTL, "session-ttl", envDuration("FABRIKA_SHOP_SESSION_TTL", 14*24*time.Hour), "session lifetime")
 	fs.IntVar(&c.Shop.LoginPerAccount, "login-per-account", envInt("FABRIKA_SHOP_LOGIN_PER_ACCOUNT", 5), "failed sign-ins per account per window")

@@ -151,7 +151,7 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	svc, err := shop.New(ctx, h, shop.Config{InsecureCookies: true, LoginPerIP: 1 << 20})
+	svc, err := shop.New(ctx, h, shop.Config{CookieSecure: false, LoginPerIP: 1 << 20})
 	if err != nil {
 		return err
 	}

@@ -306,10 +306,15 @@ func Tokens(number, name, email, company string) []string {
 	return slices.Compact(out)
 }
 
-// SearchText is the lower-cased text shown and kept beside the tokens.
+// SearchText is the read model's search column: the tokens separated and
+// surrounded by spaces, so that "word starts with w" is LIKE '% w%'.
 func SearchText(number, name, email, company string) string {
-	return strings.ToLower(strings.Join([]string{number, name, email, company}, " "))
+	return " " + strings.Join(Tokens(number, name, email, company), " ") + " "
 }
+
+// LikePattern is the LIKE pattern of a search word over SearchText. Words
+// hold only letters and digits, so nothing needs escaping.
+func LikePattern(word string) string { return "% " + word + "%" }
 
 // PrefixRange returns the bounds [lo, hi) of the strings that start with
 // prefix in code point order (byte order of UTF-8, the order of SQLite and of

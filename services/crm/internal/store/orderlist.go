@@ -103,9 +103,10 @@ func scanList(rows *sql.Rows) ([]ListRow, error) {
 }
 
 // SelectiveMatches is the number of matching tokens under which a search
-// word drives the query: its orders are fetched by key and sorted. A word
-// with more matches is checked while the list is read in its sort order,
-// which stops after one page: for a common word that comes soon.
+// word drives the query: its orders are fetched by key and sorted. Words
+// with more matches are checked on each row (the search column) while the
+// list is read in its sort order, which stops after one page: for a common
+// word that comes soon.
 const SelectiveMatches = 3000
 
 // ListSQL builds the statement of a query: fixed fragments chosen by the
@@ -137,17 +138,19 @@ func ListSQL(q listquery.Query, drive int) (string, []any) {
 		where = append(where, "placed_at < "+arg(sqldb.Micros(q.To)))
 	}
 	for i, w := range q.Words {
+		if i != drive {
+			// Checked on the row itself, as the list is read in its order.
+			where = append(where, "search LIKE "+arg(listquery.LikePattern(w)))
+			continue
+		}
+		// A LIMIT keeps the subquery apart: the few orders that match the
+		// rarest word are looked up by key and sorted.
 		lo, hi := listquery.PrefixRange(w)
 		cond := "order_id IN (SELECT order_id FROM crm_order_tokens WHERE token >= " + arg(lo)
 		if hi != "" {
 			cond += " AND token < " + arg(hi)
 		}
-		if i == drive {
-			// A LIMIT keeps the subquery apart: the few matching orders are
-			// looked up by key instead of scanning the list for them.
-			cond += " LIMIT " + strconv.Itoa(SelectiveMatches)
-		}
-		where = append(where, cond+")")
+		where = append(where, cond+" LIMIT "+strconv.Itoa(SelectiveMatches)+")")
 	}
 	col := "placed_at"
 	if q.Sort == listquery.SortTotal {

@@ -216,8 +216,10 @@ func TestWholeFlow(t *testing.T) {
 	// Operational routes are internal only: not on the public port, but on
 	// every service's own.
 	pub := newClient(t, p.public)
-	if res := pub.get("/metrics"); res.code != http.StatusNotFound {
-		t.Errorf("GET /metrics on the public port: %s, want 404", res)
+	for _, path := range []string{"/metrics", "/healthz", "/readyz", "/admin/outbox", "/admin/dead-letters", "/pricing/price-list", "/api/metrics", "/api/admin/outbox"} {
+		if res := pub.get(path); res.code != http.StatusNotFound {
+			t.Errorf("GET %s on the public port: %s, want 404", path, res)
+		}
 	}
 	for _, s := range platformServices {
 		res := newClient(t, "http://"+p.m.Addr(s)).get("/metrics")

@@ -94,6 +94,9 @@ type Config struct {
 	// Workers per subscription (default 4); messages of one key always go to
 	// the same worker, so their order is kept.
 	Workers int
+	// BatchSize bounds how many waiting messages a worker processes in one
+	// transaction, each in a savepoint of its own (default 64).
+	BatchSize int
 }
 
 func (c *Config) validate() error {
@@ -121,7 +124,10 @@ func (c *Config) validate() error {
 	if c.Workers == 0 {
 		c.Workers = 4
 	}
-	if c.MaxDeliveries < 1 || c.BaseDelay < 0 || c.MaxDelay < c.BaseDelay || c.AckWait <= 0 || c.Retention <= 0 || c.Workers < 1 {
+	if c.BatchSize == 0 {
+		c.BatchSize = 64
+	}
+	if c.MaxDeliveries < 1 || c.BaseDelay < 0 || c.MaxDelay < c.BaseDelay || c.AckWait <= 0 || c.Retention <= 0 || c.Workers < 1 || c.BatchSize < 1 {
 		return errors.New("max deliveries >= 1, workers >= 1, positive delays with max >= base, positive ack wait and retention are required")
 	}
 	return nil
@@ -257,7 +263,22 @@ func (in *Inbox) consume(ctx context.Context, c jetstream.Consumer, s subscripti
 		go func() {
 			defer wg.Done()
 			for m := range queues[i] {
-				in.process(context.WithoutCancel(ctx), s, m)
+				// Take what else is already waiting for this worker, without
+				// waiting for more.
+				batch := []jetstream.Msg{m}
+			more:
+				for len(batch) < in.cfg.BatchSize {
+					select {
+					case next, ok := <-queues[i]:
+						if !ok {
+							break more
+						}
+						batch = append(batch, next)
+					default:
+						break more
+					}
+				}
+				in.process(context.WithoutCancel(ctx), s, batch)
 			}
 		}()
 	}
@@ -314,10 +335,63 @@ func (in *Inbox) fetch(ctx context.Context, c jetstream.Consumer, s subscription
 	}
 }
 
-// process runs one delivery: the handler and the inbox record in one
-// transaction, then the ack; or a delayed NAK; or a dead letter.
-func (in *Inbox) process(ctx context.Context, s subscription, m jetstream.Msg) {
+// delivery is one message of a batch on its way through process.
+type delivery struct {
+	m       jetstream.Msg
+	msg     Message
+	ctx     context.Context
+	span    trace.Span
+	handler Handler
+	err     error // why it was not processed; nil when processed
+	dup     bool  // processed before: acknowledged and skipped
+}
+
+// process runs a batch of deliveries that were waiting for one worker: in
+// ONE transaction, each message gets its inbox record and its handler inside
+// a savepoint of its own, so a failing message is undone alone; after the
+// commit the processed ones are acked, the others NAKed with a delay or
+// dead-lettered. One commit per batch instead of per message is what lets a
+// consumer keep up with a burst; a lone message is a batch of one.
+func (in *Inbox) process(ctx context.Context, s subscription, batch []jetstream.Msg) {
 	consumer := in.ConsumerName(s.name)
+	ds := make([]*delivery, len(batch))
+	var todo []*delivery
+	for i, m := range batch {
+		d := in.prepare(ctx, consumer, s, m)
+		defer d.span.End()
+		ds[i] = d
+		if d.handler != nil {
+			todo = append(todo, d)
+		}
+	}
+	start := time.Now()
+	if len(todo) > 0 {
+		err := in.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+			for _, d := range todo {
+				d.dup, d.err = false, nil
+				d.err = tx.Savepoint(d.ctx, func() error { return in.handle(d, consumer, tx) })
+				if errors.Is(d.err, sqldb.ErrSavepoint) {
+					return d.err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			// Nothing of the batch committed: every message goes round again.
+			for _, d := range todo {
+				if d.err == nil || !errors.Is(d.err, ErrPermanent) {
+					d.err = fmt.Errorf("inbox transaction: %w", err)
+				}
+			}
+		}
+	}
+	for _, d := range ds {
+		in.settle(consumer, d, time.Since(start))
+	}
+}
+
+// prepare reads a delivery's message and picks its handler.
+func (in *Inbox) prepare(ctx context.Context, consumer string, s subscription, m jetstream.Msg) *delivery {
 	msg := Message{Subject: m.Subject(), Payload: m.Data(), Headers: map[string]string{}, Deliveries: 1}
 	for k := range m.Headers() {
 		msg.Headers[k] = m.Headers().Get(k)
@@ -333,67 +407,71 @@ func (in *Inbox) process(ctx context.Context, s subscription, m jetstream.Msg) {
 	ctx, span := in.tracer.Start(ctx, "inbox "+msg.Subject, trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("messaging.message.id", msg.ID), attribute.String("messaging.destination.name", msg.Subject),
 			attribute.String("fabrika.consumer", consumer), attribute.Int("messaging.delivery_count", msg.Deliveries)))
-	defer span.End()
-	log := in.log.With("consumer", consumer, "message_id", msg.ID, "subject", msg.Subject, "key", msg.Key, "delivery", msg.Deliveries)
-
-	start := time.Now()
-	var handleErr error
+	d := &delivery{m: m, ctx: ctx, span: span}
 	switch h, ok := s.handlers[msg.Subject]; {
 	case msg.ID == "":
 		if meta != nil {
 			msg.ID = fmt.Sprintf("stream-seq-%d", meta.Sequence.Stream)
 		}
-		handleErr = Permanent(errors.New("message has no Nats-Msg-Id header"))
-	case !ok:
+		d.err = Permanent(errors.New("message has no Nats-Msg-Id header"))
+	case !ok || h == nil:
 		// The consumer's filter is wider than this instance's handlers: a newer
 		// instance of the service declared it during a rolling deploy. Another
 		// instance may know the subject, so it is redelivered; after
 		// MaxDeliveries it is dead-lettered like any failure.
-		handleErr = fmt.Errorf("no handler for subject %s in this instance", msg.Subject)
+		d.err = fmt.Errorf("no handler for subject %s in this instance", msg.Subject)
 	default:
-		var dup bool
-		dup, handleErr = in.handle(ctx, consumer, h, msg)
-		if handleErr == nil {
-			in.metrics.handled(consumer, dup, time.Since(start))
-			if err := m.Ack(); err != nil {
-				log.WarnContext(ctx, "inbox ack failed; the redelivery will be recognised as a duplicate", "error", err)
-			}
-			return
-		}
+		d.handler = h
 	}
-	span.RecordError(handleErr)
-	if errors.Is(handleErr, ErrPermanent) || msg.Deliveries >= in.cfg.MaxDeliveries {
-		if err := in.deadLetter(ctx, consumer, msg, handleErr); err != nil {
-			log.ErrorContext(ctx, "inbox could not store dead letter; will redeliver", "error", err, "reason", handleErr)
-			_ = m.NakWithDelay(in.cfg.MaxDelay)
+	d.msg = msg
+	return d
+}
+
+// handle records the message and runs its handler inside tx; a panic of the
+// handler is an error like any other.
+func (in *Inbox) handle(d *delivery, consumer string, tx *sqldb.Tx) (err error) {
+	res, err := tx.ExecContext(d.ctx, `INSERT INTO inbox (consumer, msg_id, subject, processed_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (consumer, msg_id) DO NOTHING`, consumer, d.msg.ID, d.msg.Subject, time.Now().UnixMicro())
+	if err != nil {
+		return fmt.Errorf("record in inbox: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		d.dup = true
+		return nil
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler panicked: %v", p)
+		}
+	}()
+	return d.handler(d.ctx, tx, d.msg)
+}
+
+// settle acks a processed delivery, or dead-letters or NAKs a failed one.
+func (in *Inbox) settle(consumer string, d *delivery, took time.Duration) {
+	ctx, msg := d.ctx, d.msg
+	log := in.log.With("consumer", consumer, "message_id", msg.ID, "subject", msg.Subject, "key", msg.Key, "delivery", msg.Deliveries)
+	if d.err == nil {
+		in.metrics.handled(consumer, d.dup, took)
+		if err := d.m.Ack(); err != nil {
+			log.WarnContext(ctx, "inbox ack failed; the redelivery will be recognised as a duplicate", "error", err)
+		}
+		return
+	}
+	d.span.RecordError(d.err)
+	if errors.Is(d.err, ErrPermanent) || msg.Deliveries >= in.cfg.MaxDeliveries {
+		if err := in.deadLetter(ctx, consumer, msg, d.err); err != nil {
+			log.ErrorContext(ctx, "inbox could not store dead letter; will redeliver", "error", err, "reason", d.err)
+			_ = d.m.NakWithDelay(in.cfg.MaxDelay)
 			return
 		}
-		_ = m.Term()
+		_ = d.m.Term()
 		return
 	}
 	in.metrics.failures.WithLabelValues(consumer).Inc()
 	delay := in.delay(msg.Deliveries)
-	log.WarnContext(ctx, "inbox handler failed; redelivery scheduled", "error", handleErr, "retry_in", delay.String())
-	_ = m.NakWithDelay(delay)
-}
-
-// handle records the message and runs the handler in one transaction. dup
-// tells that the message had been processed before.
-func (in *Inbox) handle(ctx context.Context, consumer string, h Handler, msg Message) (dup bool, err error) {
-	err = in.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		dup = false
-		res, err := tx.ExecContext(ctx, `INSERT INTO inbox (consumer, msg_id, subject, processed_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (consumer, msg_id) DO NOTHING`, consumer, msg.ID, msg.Subject, time.Now().UnixMicro())
-		if err != nil {
-			return fmt.Errorf("record in inbox: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			dup = true
-			return nil
-		}
-		return h(ctx, tx, msg)
-	})
-	return dup, err
+	log.WarnContext(ctx, "inbox handler failed; redelivery scheduled", "error", d.err, "retry_in", delay.String())
+	_ = d.m.NakWithDelay(delay)
 }
 
 func (in *Inbox) delay(deliveries int) time.Duration {

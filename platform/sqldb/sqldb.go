@@ -108,6 +108,7 @@ type Tx struct {
 	engine      Engine
 	mu          sync.Mutex
 	afterCommit []func()
+	savepoints  int
 }
 
 // Engine tells which engine the transaction runs on.
@@ -119,6 +120,51 @@ func (tx *Tx) AfterCommit(fn func()) {
 	tx.afterCommit = append(tx.afterCommit, fn)
 	tx.mu.Unlock()
 }
+
+// Savepoint runs fn inside a savepoint of tx. When fn returns an error (or
+// panics), what it did, including the AfterCommit functions it registered,
+// is undone and the transaction can go on; the error is returned (a panic
+// goes on up). An error of the savepoint statements themselves is returned
+// wrapped in ErrSavepoint: the transaction is then unusable.
+func (tx *Tx) Savepoint(ctx context.Context, fn func() error) (err error) {
+	tx.mu.Lock()
+	tx.savepoints++
+	name := fmt.Sprintf("fabrika_sp%d", tx.savepoints)
+	mark := len(tx.afterCommit)
+	tx.mu.Unlock()
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("%w: %w", ErrSavepoint, err)
+	}
+	undo := func() error {
+		tx.mu.Lock()
+		tx.afterCommit = tx.afterCommit[:mark]
+		tx.mu.Unlock()
+		if _, err := tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT "+name); err != nil {
+			return fmt.Errorf("%w: %w", ErrSavepoint, err)
+		}
+		return nil
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = undo()
+			panic(p)
+		}
+	}()
+	if err := fn(); err != nil {
+		if uerr := undo(); uerr != nil {
+			return errors.Join(err, uerr)
+		}
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("%w: %w", ErrSavepoint, err)
+	}
+	return nil
+}
+
+// ErrSavepoint marks a failed savepoint statement: the transaction must be
+// abandoned.
+var ErrSavepoint = errors.New("savepoint failed")
 
 // InTx runs fn in a transaction: committed when fn returns nil, rolled back
 // when it returns an error or panics. A serialization failure or deadlock on

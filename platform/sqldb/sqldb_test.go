@@ -3,6 +3,7 @@ package sqldb_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -259,5 +260,55 @@ func TestMicros(t *testing.T) {
 	}
 	if sqldb.Micros(time.Time{}) != 0 || !sqldb.FromMicros(0).IsZero() {
 		t.Error("zero time must map to 0 and back")
+	}
+}
+
+func TestSavepoint(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := openDB(t)
+	var afters []string
+	errBad := errors.New("bad message")
+	err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		for _, id := range []string{"a", "b", "dup", "c"} {
+			err := tx.Savepoint(ctx, func() error {
+				tx.AfterCommit(func() { afters = append(afters, id) })
+				if err := insert(id, nil)(ctx, tx); err != nil {
+					return err
+				}
+				switch id {
+				case "b":
+					return errBad
+				case "dup": // a failing statement: PostgreSQL aborts the transaction unless rolled back to the savepoint
+					_, err := tx.ExecContext(ctx, `INSERT INTO thing (id, n) VALUES ('a', 1)`)
+					return err
+				}
+				return nil
+			})
+			if errors.Is(err, sqldb.ErrSavepoint) {
+				return err
+			}
+			if (id == "b") != errors.Is(err, errBad) || (id == "dup") != sqldb.IsUniqueViolation(err) {
+				t.Errorf("savepoint %s: %v", id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	rs, err := db.QueryContext(ctx, `SELECT id FROM thing ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rs.Next() {
+		var id string
+		_ = rs.Scan(&id)
+		ids = append(ids, id)
+	}
+	rs.Close()
+	if fmt.Sprint(ids) != "[a c]" || fmt.Sprint(afters) != "[a c]" {
+		t.Fatalf("committed %v, after-commit ran for %v; want [a c] for both", ids, afters)
 	}
 }

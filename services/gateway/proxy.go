@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
@@ -32,8 +33,22 @@ func (s *Service) newProxy() *httputil.ReverseProxy {
 		Transport:      tr,
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   s.proxyError,
+		BufferPool:     &bufferPool{},
 	}
 }
+
+// bufferPool reuses the proxy's copy buffers: without it every response
+// allocates (and clears) 32 KiB.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 func (s *Service) rewrite(pr *httputil.ProxyRequest) {
 	p := pr.In.Context().Value(keyProxy).(*proxyReq)

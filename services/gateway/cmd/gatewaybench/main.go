@@ -26,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/fabrika/fabrika/platform/broker"
@@ -79,7 +81,13 @@ func run(clientList string, duration, warmup time.Duration, rounds int, dsn stri
 	if err != nil {
 		return err
 	}
-	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var upConns atomic.Int64
+	defer func() { fmt.Printf("\nupstream connections opened: %d\n", upConns.Load()) }()
+	up := &http.Server{ConnState: func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			upConns.Add(1)
+		}
+	}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(body)
 	})}
@@ -153,7 +161,7 @@ func run(clientList string, duration, warmup time.Duration, rounds int, dsn stri
 			}
 		}
 		fmt.Printf("\n%d concurrent clients (median of %d rounds)\n", n, rounds)
-		fmt.Printf("%-32s %10s %10s %12s %14s %14s\n", "", "p50", "p99", "req/s", "added p50", "added p99")
+		fmt.Printf("%-32s %10s %10s %10s %12s %12s %12s %14s\n", "", "p50", "p99", "req/s", "added p50", "added p99", "CPU/req", "added CPU/req")
 		base := median(results[0])
 		for i, p := range phases {
 			m := median(results[i])
@@ -163,7 +171,8 @@ func run(clientList string, duration, warmup time.Duration, rounds int, dsn stri
 				}
 				return fmtDur(a - b)
 			}
-			fmt.Printf("%-32s %10s %10s %12.0f %14s %14s\n", p.name, fmtDur(m.p50), fmtDur(m.p99), m.rps, added(m.p50, base.p50), added(m.p99, base.p99))
+			fmt.Printf("%-32s %10s %10s %10.0f %12s %12s %10.0fµs %14s\n", p.name, fmtDur(m.p50), fmtDur(m.p99), m.rps,
+				added(m.p50, base.p50), added(m.p99, base.p99), float64(m.cpu.Microseconds()), added(m.cpu, base.cpu))
 		}
 	}
 	return nil
@@ -222,6 +231,13 @@ type phase struct {
 type result struct {
 	p50, p99 time.Duration
 	rps      float64
+	cpu      time.Duration // process CPU time per request (client, gateway and upstream together)
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (p phase) run(clients int, warmup, duration time.Duration) (result, error) {
@@ -232,6 +248,14 @@ func (p phase) run(clients int, warmup, duration time.Duration) (result, error) 
 	measureFrom, stop := start.Add(warmup), start.Add(warmup+duration)
 	lat := make([][]time.Duration, clients)
 	errs := make(chan error, clients)
+	var count atomic.Int64
+	var cpuStart, cpuEnd time.Duration
+	go func() {
+		time.Sleep(time.Until(measureFrom))
+		cpuStart = cpuTime()
+		time.Sleep(time.Until(stop))
+		cpuEnd = cpuTime()
+	}()
 	var wg sync.WaitGroup
 	for i := range clients {
 		wg.Add(1)
@@ -260,11 +284,13 @@ func (p phase) run(clients int, warmup, duration time.Duration) (result, error) 
 				}
 				if t0.After(measureFrom) {
 					lat[i] = append(lat[i], time.Since(t0))
+					count.Add(1)
 				}
 			}
 		}()
 	}
 	wg.Wait()
+	time.Sleep(10 * time.Millisecond) // let the CPU sampler finish
 	close(errs)
 	if err := <-errs; err != nil {
 		return result{}, err
@@ -275,7 +301,8 @@ func (p phase) run(clients int, warmup, duration time.Duration) (result, error) 
 		return result{}, fmt.Errorf("%s: no requests measured", p.name)
 	}
 	q := func(f float64) time.Duration { return all[min(len(all)-1, int(f*float64(len(all))))] }
-	return result{p50: q(0.50), p99: q(0.99), rps: float64(len(all)) / duration.Seconds()}, nil
+	return result{p50: q(0.50), p99: q(0.99), rps: float64(len(all)) / duration.Seconds(),
+		cpu: (cpuEnd - cpuStart) / time.Duration(max(1, count.Load()))}, nil
 }
 
 func median(rs []result) result {
@@ -291,5 +318,6 @@ func median(rs []result) result {
 		p50: time.Duration(pick(func(r result) float64 { return float64(r.p50) })),
 		p99: time.Duration(pick(func(r result) float64 { return float64(r.p99) })),
 		rps: pick(func(r result) float64 { return r.rps }),
+		cpu: time.Duration(pick(func(r result) float64 { return float64(r.cpu) })),
 	}
 }

@@ -20,8 +20,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/broker"
 )
 
 // binary builds ./cmd/fabrika once per test binary run.
@@ -137,7 +140,7 @@ func TestKillMinus9WholeProcess(t *testing.T) {
 			t.Logf("fabrika log (tail):\n%s", tailFile(logPath, 12000))
 		}
 	})
-	base := freeBasePort(t, 7)
+	base := freeBasePort(t, 8)
 	var env []string
 	for svc, dsn := range dsns {
 		env = append(env, dsnEnv(svc)+"="+dsn)
@@ -145,6 +148,10 @@ func TestKillMinus9WholeProcess(t *testing.T) {
 	args := []string{"dev", "--data-dir", filepath.Join(dir, "data"), "--base-port", strconv.Itoa(base), "--log-level", "warn"}
 	if natsURL != "" {
 		args = append(args, "--nats-url", natsURL)
+	} else {
+		// The embedded broker also listens, for the test to read the stream.
+		natsURL = "nats://127.0.0.1:" + strconv.Itoa(base+7)
+		args = append(args, "--nats-listen", "127.0.0.1:"+strconv.Itoa(base+7))
 	}
 
 	// A manager to read the CRM, made with the platform's own command.
@@ -334,6 +341,15 @@ func TestKillMinus9WholeProcess(t *testing.T) {
 			t.Errorf("answered order %s is missing in the CRM", id)
 		}
 	}
+	// mes-calc priced each order once: one order.priced on the stream
+	// (a re-publish of the same message is de-duplicated by the broker; a
+	// second calculation would be a message of its own).
+	pricedOn := pricedOnStream(t, natsURL)
+	for id := range byID {
+		if n := pricedOn[id]; n != 1 {
+			t.Errorf("order %s has %d order.priced messages on the stream, want 1", id, n)
+		}
+	}
 	// Placed once, priced once: a second calculation by mes-calc, or a
 	// second order.placed from the shop, would be a second message with its
 	// own id, and the CRM's timeline keeps one row per message.
@@ -352,6 +368,58 @@ func TestKillMinus9WholeProcess(t *testing.T) {
 			t.Errorf("CRM timeline of %s: %d order.placed, %d order.priced; want one each", id, count[contracts.OrderPlaced], count[contracts.OrderPriced])
 		}
 	}
+}
+
+// pricedOnStream counts the order.priced messages of each order in the
+// platform's stream.
+func pricedOnStream(t *testing.T, natsURL string) map[string]int {
+	t.Helper()
+	nc, err := nats.Connect(natsURL, nats.Timeout(5*time.Second))
+	if err != nil {
+		t.Fatalf("connect to the platform's NATS: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	subject := contracts.Subject(contracts.OrderPriced)
+	st, err := js.Stream(ctx, broker.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := int(info.State.Subjects[subject])
+	c, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for read := 0; read < total; {
+		batch, err := c.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			var p contracts.OrderPricedV1
+			if err := json.Unmarshal(m.Data(), &p); err != nil {
+				t.Fatalf("order.priced %s: %v", m.Data(), err)
+			}
+			out[p.OrderID]++
+			n++
+		}
+		if n == 0 && ctx.Err() != nil {
+			t.Fatalf("read %d of %d order.priced messages", read, total)
+		}
+		read += n
+	}
+	return out
 }
 
 // TestMain removes the binary that the tests built.

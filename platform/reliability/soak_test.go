@@ -34,7 +34,7 @@ func TestSoakWithBrokerRestarts(t *testing.T) {
 	// status error, but that is the limit under test, so keep the default
 	// number of attempts.
 	rcfg.Inbox.Workers = 8
-	rcfg.Inbox.AckWait = 2 * time.Second
+	rcfg.Inbox.AckWait = 5 * time.Second
 	send := openHost(t, scfg, b.Deps(t, "sender"))
 	recv := openHost(t, rcfg, b.Deps(t, "receiver"))
 	subscribe(recv, nil)

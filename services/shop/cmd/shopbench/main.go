@@ -2,8 +2,8 @@
 // section "shop"):
 //
 //   - place: orders placed through the HTTP API by concurrent clients, against
-//     a raw loop inserting the same rows (order, lines, timeline entry,
-//     outbox message) in one transaction each, in the same run;
+//     a raw loop inserting the same rows (order, lines, outbox message) in
+//     one transaction each, in the same run;
 //   - list: "my orders" for a customer with 10,000 orders in a database of
 //     1,000,000, first page and a deep page, under concurrent readers.
 //

@@ -55,7 +55,7 @@ func (b *bench) place(ctx context.Context) error {
 	drain := time.Since(drainStart)
 
 	// The raw loop: the same INSERTs and one commit per order, nothing else.
-	for _, t := range []string{"orders", "order_line", "order_event", "outbox"} {
+	for _, t := range []string{"orders", "order_line", "outbox"} {
 		if _, err := b.h.DB.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE raw_%s (LIKE %s INCLUDING ALL)`, t, t)); err != nil {
 			return fmt.Errorf("raw table %s: %w", t, err)
 		}
@@ -90,9 +90,6 @@ func (b *bench) place(ctx context.Context) error {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, lineSQL.String(), id, opts); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO raw_order_event (id, order_id, kind, at) VALUES ($1, $1, 'order.placed', $2)`, id, now); err != nil {
 				return err
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO raw_outbox (id, subject, msg_key, payload, headers, created_at) VALUES ($1, $2, $3, $4, '{}', $5)`,

@@ -68,7 +68,8 @@ func (s *Store) TakeNumberBlock(ctx context.Context, year int, size int64) (firs
 	return last - size + 1, last, nil
 }
 
-// InsertOrder writes the order, its lines and its "placed" event in tx. When
+// InsertOrder writes the order and its lines in tx (the timeline's "placed"
+// entry is the order row itself, see CustomerOrder). When
 // the customer already used the idempotency key it writes nothing and
 // returns false: the caller reads that order with OrderByKey in the same
 // transaction (on PostgreSQL the insert waits for a concurrent one with the
@@ -114,9 +115,6 @@ func (s *Store) InsertOrder(ctx context.Context, tx *sqldb.Tx, o Order) (bool, e
 	}
 	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 		return false, fmt.Errorf("insert lines of %s: %w", o.Number, err)
-	}
-	if _, err := s.AddEvent(ctx, tx, Event{ID: o.ID, OrderID: o.ID, Kind: order.KindPlaced, At: o.PlacedAt}); err != nil {
-		return false, err
 	}
 	return true, nil
 }
@@ -176,9 +174,11 @@ func (s *Store) CustomerOrder(ctx context.Context, customerID, ref string) (Orde
 	if o.Lines, err = s.lines(ctx, o.ID); err != nil {
 		return Order{}, err
 	}
-	if o.Events, err = s.events(ctx, o.ID); err != nil {
+	events, err := s.events(ctx, o.ID)
+	if err != nil {
 		return Order{}, err
 	}
+	o.Events = append([]Event{{ID: o.ID, OrderID: o.ID, Kind: order.KindPlaced, At: o.PlacedAt}}, events...)
 	return o, nil
 }
 

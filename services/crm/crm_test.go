@@ -220,9 +220,11 @@ type card struct {
 }
 
 // waitFor polls until cond holds.
+// The limit is generous: after a broker restart the inbox's pull consumer
+// takes from one to several tens of seconds to fetch again on a loaded machine.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		if cond() {
 			return

@@ -211,7 +211,10 @@ func TestWholeFlow(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	const wait = 60 * time.Second
+	// Generous: the machine may be running every other suite meanwhile.
+	const wait = 90 * time.Second
+	began := time.Now()
+	phase := func(what string) { t.Logf("%-48s %s", what, time.Since(began).Round(time.Millisecond)) }
 
 	// Operational routes are internal only: not on the public port, but on
 	// every service's own.
@@ -282,6 +285,7 @@ func TestWholeFlow(t *testing.T) {
 		t.Errorf("the API order's retry with the same Idempotency-Key: %s, want the first answer", again)
 	}
 	orders := []string{shopPlaced.ID, apiPlaced.ID}
+	phase("both orders placed")
 
 	// Both are priced by mes-calc and show so in the CRM; the manager
 	// confirms each with the version read.
@@ -306,6 +310,7 @@ func TestWholeFlow(t *testing.T) {
 			t.Errorf("confirming %s again with the old version: %s, want a refusal", id, res)
 		}
 	}
+	phase("both priced and confirmed in the CRM")
 	// The CRM's list shows both.
 	res = manager.do("GET", "/crm/api/v1/orders?limit=200", nil, nil)
 	for _, id := range orders {
@@ -322,6 +327,7 @@ func TestWholeFlow(t *testing.T) {
 		produceAndShip(t, operator, id, fmt.Sprintf("JD%08d", i+1))
 	}
 
+	phase("both produced and shipped")
 	// The shop customer sees the order shipped, with its story.
 	eventually(t, wait, "the shop order shipped on the customer's page", func() (bool, string) {
 		res := shopper.get("/shop/api/v1/orders/" + shopPlaced.ID)
@@ -379,6 +385,7 @@ func TestWholeFlow(t *testing.T) {
 	if n := len(sink.deliveries()); n != len(statusEvents)-1 {
 		t.Errorf("%d webhook deliveries, want %d", n, len(statusEvents)-1)
 	}
+	phase("shipped at the shop, the API and its webhook")
 	// The CRM, fed by the same events, shows both shipped.
 	for _, id := range orders {
 		eventually(t, wait, "order "+id+" shipped in the CRM", func() (bool, string) {
@@ -394,6 +401,7 @@ func TestWholeFlow(t *testing.T) {
 			return o.Order.Status == contracts.StatusShipped && hasEach(types, statusEvents...), res.String()
 		})
 	}
+	phase("shipped in the CRM")
 }
 
 // statusEvents are the events of an order's way from placed to shipped.
@@ -442,7 +450,7 @@ func produceAndShip(t *testing.T, op *client, orderID, tracking string) {
 		return o, res
 	}
 	var o mesOrder
-	eventually(t, 60*time.Second, "order "+orderID+" planned at mes-operator", func() (bool, string) {
+	eventually(t, 90*time.Second, "order "+orderID+" planned at mes-operator", func() (bool, string) {
 		var res response
 		o, res = read()
 		return res.code == 200 && len(o.Operations) > 0, res.String()

@@ -26,13 +26,13 @@ func (s *Service) routes() http.Handler {
 	mux.Handle("GET /pricing/price-list", read(s.getPriceList))
 	mux.Handle("GET /pricing/price-list/versions/{version}", read(s.getVersion))
 	mux.Handle("PUT /pricing/settings", write(s.putSettings))
-	mux.Handle("PUT /pricing/materials/{code}", write(putEntry(s, "materials", func(m contracts.Material) pricing.Change { return pricing.PutMaterial(m) },
+	mux.Handle("PUT /pricing/materials/{code}", write(putEntry(s, pricing.PutMaterial,
 		func(m *contracts.Material) *string { return &m.Code })))
-	mux.Handle("PUT /pricing/finishes/{code}", write(putEntry(s, "finishes", func(f contracts.Finish) pricing.Change { return pricing.PutFinish(f) },
+	mux.Handle("PUT /pricing/finishes/{code}", write(putEntry(s, pricing.PutFinish,
 		func(f *contracts.Finish) *string { return &f.Code })))
-	mux.Handle("PUT /pricing/workstations/{code}", write(putEntry(s, "workstations", func(w contracts.Workstation) pricing.Change { return pricing.PutWorkstation(w) },
+	mux.Handle("PUT /pricing/workstations/{code}", write(putEntry(s, pricing.PutWorkstation,
 		func(w *contracts.Workstation) *string { return &w.Code })))
-	mux.Handle("PUT /pricing/products/{code}", write(putEntry(s, "products", func(p contracts.Product) pricing.Change { return pricing.PutProduct(p) },
+	mux.Handle("PUT /pricing/products/{code}", write(putEntry(s, pricing.PutProduct,
 		func(p *contracts.Product) *string { return &p.Code })))
 	for _, kind := range []string{"materials", "finishes", "workstations", "products"} {
 		mux.Handle("DELETE /pricing/"+kind+"/{code}", write(s.deleteEntry(kind)))
@@ -124,7 +124,7 @@ func (s *Service) putSettings(w http.ResponseWriter, r *http.Request) {
 
 // putEntry decodes an entry whose code is the path's {code} (the body may
 // repeat it, but not differ) and applies its change.
-func putEntry[T any](s *Service, kind string, change func(T) pricing.Change, code func(*T) *string) http.HandlerFunc {
+func putEntry[T any](s *Service, change func(T) pricing.Change, code func(*T) *string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var v T
 		if err := httpx.DecodeJSON(w, r, 0, &v); err != nil {

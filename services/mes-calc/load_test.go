@@ -62,7 +62,7 @@ func BenchmarkPlacedToPriced(b *testing.B) {
 	close(work)
 	wg.Wait()
 	sent := time.Since(start)
-	e.watch.until(b, "every order priced", func() bool { return len(e.watch.arrivals) == n })
+	e.watch.untilWithin(b, 10*time.Minute, "every order priced", func() bool { return len(e.watch.arrivals) == n })
 	total, cpu := time.Since(start), cpuTime()-cpu0
 	b.StopTimer()
 

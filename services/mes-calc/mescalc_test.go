@@ -53,7 +53,11 @@ type env struct {
 
 func newEnv(t testing.TB, startCalc bool) *env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	limit := 90 * time.Second
+	if _, ok := t.(*testing.B); ok {
+		limit = 15 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	t.Cleanup(cancel)
 	e := &env{t: t, ctx: ctx, b: testenv.NewBroker(t)}
 	var err error
@@ -236,7 +240,12 @@ func newWatcher(t testing.TB, ctx context.Context, js jetstream.JetStream) *watc
 // until waits for cond (read under the watcher's lock) to hold.
 func (w *watcher) until(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.After(wait)
+	w.untilWithin(t, wait, what, cond)
+}
+
+func (w *watcher) untilWithin(t testing.TB, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(limit)
 	for {
 		w.mu.Lock()
 		ok := cond()

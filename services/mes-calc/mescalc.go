@@ -104,10 +104,7 @@ func (s *Service) seed(ctx context.Context) error {
 			return fmt.Errorf("seed price list: %w", err)
 		}
 		if err := store.SavePriceList(ctx, tx, pl, "seed"); err != nil {
-			if sqldb.IsUniqueViolation(err) {
-				return nil // another instance seeded at the same moment
-			}
-			return err
+			return err // another instance seeding at the same moment: this one fails and restarts
 		}
 		if err := s.publish(ctx, tx, pl); err != nil {
 			return err

@@ -395,6 +395,28 @@ func TestOrderNeedsReview(t *testing.T) {
 	if got := e.booked(); got != 0 {
 		t.Errorf("reviewed orders booked %d", got)
 	}
+
+	// The admin adds the missing material; the shop re-sends the order,
+	// which is calculated again and priced.
+	copper := contracts.Material{Name: "Copper", DensityKgM3: 8960, CostPerKg: 900}
+	if code := e.api("PUT", "/pricing/materials/unobtainium", identity.RoleAdmin, copper, nil); code != 200 {
+		t.Fatalf("put material: %d", code)
+	}
+	var pl contracts.PriceListV1
+	e.api("GET", "/pricing/price-list", identity.RoleAdmin, nil, &pl)
+	p := pl.Products[0]
+	p.Materials = append(p.Materials, "unobtainium")
+	if code := e.api("PUT", "/pricing/products/"+p.Code, identity.RoleAdmin, p, nil); code != 200 {
+		t.Fatalf("put product: %d", code)
+	}
+	e.place(newOrder(cases[0].id, cases[0].line))
+	e.watch.until(t, "re-sent order priced", func() bool { return len(e.watch.priced[cases[0].id]) == 1 })
+	if got := e.watch.priced[cases[0].id][0]; got.PriceListVersion != 3 || got.Total <= 0 {
+		t.Errorf("priced %+v", got)
+	}
+	if e.booked() == 0 {
+		t.Error("the priced order booked nothing")
+	}
 }
 
 func TestPriceListChanges(t *testing.T) {

@@ -16,9 +16,11 @@ import (
 
 // onPlaced calculates an order once: the calculation, the load it books and
 // the order.priced (or order.needs_review) event are written in the inbox's
-// transaction. A second order.placed of the same order (a re-send, with
+// transaction. A second order.placed of a priced order (a re-send, with
 // another message id) books nothing; it re-publishes the first outcome, so
-// a producer that re-sent because it missed the answer gets it.
+// a producer that re-sent because it missed the answer gets it. An order
+// that needed review booked nothing: a re-send calculates it again (after
+// the price list was fixed, say).
 func (s *Service) onPlaced(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, o contracts.OrderPlacedV1) error {
 	version, found, err := store.Lock(ctx, tx)
 	if err != nil {
@@ -28,10 +30,11 @@ func (s *Service) onPlaced(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, o
 		return errors.New("no price list yet") // retried; New seeds before subscribing
 	}
 	prev, err := store.GetCalculation(ctx, tx, o.OrderID)
+	again := err == nil && prev.Status == store.StatusNeedsReview
 	switch {
-	case err == nil:
+	case err == nil && !again:
 		return s.republish(ctx, tx, prev)
-	case !errors.Is(err, store.ErrNotFound):
+	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return err
 	}
 	pl, err := s.priceList(ctx, tx, version)
@@ -66,7 +69,12 @@ func (s *Service) onPlaced(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, o
 		}
 	}
 	c.Result = string(msg.Payload)
-	if err := store.InsertCalculation(ctx, tx, c); err != nil {
+	save := store.InsertCalculation
+	if again {
+		c.CalculatedAt = prev.CalculatedAt
+		save = store.ReplaceCalculation
+	}
+	if err := save(ctx, tx, c); err != nil {
 		return err
 	}
 	return s.h.Outbox.Enqueue(ctx, tx, msg)
@@ -77,8 +85,6 @@ func (s *Service) republish(ctx context.Context, tx *sqldb.Tx, c store.Calculati
 	switch c.Status {
 	case store.StatusPriced:
 		subject = contracts.Subject(contracts.OrderPriced)
-	case store.StatusNeedsReview:
-		subject = contracts.Subject(contracts.OrderNeedsReview)
 	default:
 		return nil // cancelled: nothing to say
 	}

@@ -68,3 +68,16 @@ func SetStatus(ctx context.Context, tx *sqldb.Tx, orderID, status string, at tim
 	}
 	return nil
 }
+
+// ReplaceCalculation records a new calculation of an order in place of the
+// previous one (an order that needed review, calculated again).
+func ReplaceCalculation(ctx context.Context, tx *sqldb.Tx, c Calculation) error {
+	_, err := tx.ExecContext(ctx, `UPDATE calculations SET status = $1, channel = $2, price_list_version = $3, total = $4,
+		ship_date = $5, reason = $6, result = $7, calculated_at = $8, updated_at = $9 WHERE order_id = $10`,
+		c.Status, c.Channel, c.PriceListVersion, c.Total, c.ShipDate, c.Reason, c.Result,
+		sqldb.Micros(c.CalculatedAt), sqldb.Micros(c.UpdatedAt), c.OrderID)
+	if err != nil {
+		return fmt.Errorf("record calculation of %s: %w", c.OrderID, err)
+	}
+	return nil
+}

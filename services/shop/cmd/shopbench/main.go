@@ -52,6 +52,7 @@ type config struct {
 	pageSize, deepOffset int
 	cpuProfile           string
 	fresh                bool
+	rounds               int
 }
 
 func main() {
@@ -63,6 +64,7 @@ func main() {
 	flag.DurationVar(&c.duration, "duration", 20*time.Second, "measured time of each phase")
 	flag.DurationVar(&c.warmup, "warmup", 3*time.Second, "unmeasured time before each phase")
 	flag.IntVar(&c.lines, "lines", 3, "lines per placed order")
+	flag.IntVar(&c.rounds, "rounds", 4, "place: alternating rounds of HTTP and raw loop, duration split among them")
 	flag.IntVar(&c.totalOrders, "orders", 1_000_000, "orders in the database for the list phase")
 	flag.IntVar(&c.mine, "mine", 10_000, "orders of the measured customer")
 	flag.IntVar(&c.pageSize, "page", 20, "page size of my orders")

@@ -27,33 +27,6 @@ func (b *bench) place(ctx context.Context) error {
 		tokens[i] = t
 	}
 	body := orderJSON(c.lines)
-	b.server.take()
-	lat, elapsed, err := phase(c.clients, c.warmup, c.duration, &b.server.on, func(w, i int) (time.Duration, error) {
-		start := time.Now()
-		code, out, err := b.call("POST", "/shop/api/v1/orders", tokens[w], body, map[string]string{"Idempotency-Key": fmt.Sprintf("w%d-%d", w, i)})
-		if err != nil || code != 201 {
-			return 0, fmt.Errorf("place: %d %s %v", code, out, err)
-		}
-		return time.Since(start), nil
-	})
-	if err != nil {
-		return err
-	}
-	httpStats := summarise(lat, elapsed)
-	serverStats := summarise(b.server.take(), elapsed)
-	drainStart := time.Now()
-	for {
-		var n int
-		if err := b.h.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox`).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	drain := time.Since(drainStart)
-
 	// The raw loop: the same INSERTs and one commit per order, nothing else.
 	for _, t := range []string{"orders", "order_line", "outbox"} {
 		if _, err := b.h.DB.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE raw_%s (LIKE %s INCLUDING ALL)`, t, t)); err != nil {
@@ -77,7 +50,7 @@ func (b *bench) place(ctx context.Context) error {
 		}
 		fmt.Fprintf(&lineSQL, "($1, %d, 'laser_cut_sheet', $2, %d, 'standard', 1234, %d, 10)", i+1, 10+i, 1234*(10+i))
 	}
-	rawLat, rawElapsed, err := phase(c.clients, c.warmup, c.duration, nil, func(w, i int) (time.Duration, error) {
+	rawOrder := func(w, i int) (time.Duration, error) {
 		start := time.Now()
 		id := uuid.Must(uuid.NewV7()).String()
 		now := time.Now().UnixMicro()
@@ -85,7 +58,7 @@ func (b *bench) place(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO raw_orders (id, number, customer_id, idempotency_key, request_hash, status, currency,
 				quoted_total, price_list_version, line_count, contact, delivery, placed_at, updated_at)
 				VALUES ($1, $2, $3, $4, $5, 'placed', 'EUR', 99999, 1, $6, $7, $8, $9, $9)`,
-				id, "R-"+id, fmt.Sprintf("raw-customer-%d", w), fmt.Sprintf("k%d", i), "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+				id, "R-"+id, fmt.Sprintf("raw-customer-%d", w), id, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 				c.lines, contact, delivery, now); err != nil {
 				return err
 			}
@@ -97,17 +70,58 @@ func (b *bench) place(ctx context.Context) error {
 			return err
 		})
 		return time.Since(start), err
-	})
-	if err != nil {
-		return fmt.Errorf("raw loop: %w", err)
 	}
+	round := 0
+	httpOrder := func(w, i int) (time.Duration, error) {
+		start := time.Now()
+		code, out, err := b.call("POST", "/shop/api/v1/orders", tokens[w], body, map[string]string{"Idempotency-Key": fmt.Sprintf("r%d-w%d-%d", round, w, i)})
+		if err != nil || code != 201 {
+			return 0, fmt.Errorf("place: %d %s %v", code, out, err)
+		}
+		return time.Since(start), nil
+	}
+	// The machine's load changes over time: alternate the two loops in
+	// rounds so that both see the same conditions, and compare per round.
+	var lat, serverLat, rawLat []time.Duration
+	var elapsed, rawElapsed, drain time.Duration
+	per := c.duration / time.Duration(c.rounds)
+	fmt.Printf("\n## place orders (%d lines each, %d clients, %d rounds of %s + %s)\n", c.lines, c.clients, c.rounds, per, per)
+	for round = 0; round < c.rounds; round++ {
+		b.server.take()
+		l, el, err := phase(c.clients, c.warmup, per, &b.server.on, httpOrder)
+		if err != nil {
+			return err
+		}
+		sl := b.server.take()
+		drainStart := time.Now()
+		for {
+			var n int
+			if err := b.h.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox`).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		drain = max(drain, time.Since(drainStart))
+		rl, rel, err := phase(c.clients, c.warmup, per, nil, rawOrder)
+		if err != nil {
+			return fmt.Errorf("raw loop: %w", err)
+		}
+		h, r := summarise(append([]time.Duration(nil), l...), el), summarise(append([]time.Duration(nil), rl...), rel)
+		fmt.Printf("round %d: HTTP %6.0f/s  raw %6.0f/s  ratio %3.0f%%\n", round+1, h.perSec, r.perSec, 100*h.perSec/r.perSec)
+		lat, serverLat, rawLat = append(lat, l...), append(serverLat, sl...), append(rawLat, rl...)
+		elapsed, rawElapsed = elapsed+el, rawElapsed+rel
+	}
+	httpStats := summarise(lat, elapsed)
+	serverStats := summarise(serverLat, elapsed)
 	rawStats := summarise(rawLat, rawElapsed)
-	fmt.Printf("\n## place orders (%d lines each, %d clients)\n", c.lines, c.clients)
 	fmt.Printf("HTTP API (client)  %s\n", httpStats)
 	fmt.Printf("HTTP API (server)  %s\n", serverStats)
 	fmt.Printf("raw insert+commit  %s\n", rawStats)
 	fmt.Printf("ratio HTTP/raw     %.0f%%\n", 100*httpStats.perSec/rawStats.perSec)
-	fmt.Printf("outbox drained %s after the HTTP phase ended\n", drain.Round(time.Millisecond))
+	fmt.Printf("outbox drained at most %s after an HTTP phase ended\n", drain.Round(time.Millisecond))
 	return nil
 }
 

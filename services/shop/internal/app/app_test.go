@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,5 +161,42 @@ func TestEventsAreAppliedOnce(t *testing.T) {
 	var placed contracts.OrderPlacedV1
 	if err := json.Unmarshal([]byte(payload), &placed); err != nil || placed.Validate() != nil || placed.Lines[0].UnitPrice != o.Lines[0].UnitPrice || placed.Lines[0].Lead != "rush" {
 		t.Fatalf("order.placed %s: %v", payload, err)
+	}
+}
+
+func TestOrderNumbersAreUnique(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.deliver(t, f.shop.PriceListHandlers(), contracts.PriceListPublished, "pl", contracts.DemoPriceList(time.Now()))
+	sess, err := f.shop.SignUp(f.ctx, app.SignUp{Email: "n@example.fr", Name: "N", Password: "long enough password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 120 // several blocks of 50, reserved ahead in the background
+	numbers := make(chan string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o, _, err := f.shop.PlaceOrder(f.ctx, sess.Customer, fmt.Sprintf("k%d", i), request(), app.PlaceOptions{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			numbers <- o.Number
+		}()
+	}
+	wg.Wait()
+	close(numbers)
+	seen := map[string]bool{}
+	for num := range numbers {
+		if seen[num] {
+			t.Fatalf("number %s given twice", num)
+		}
+		seen[num] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("%d numbers for %d orders", len(seen), n)
 	}
 }

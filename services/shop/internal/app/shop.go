@@ -22,7 +22,7 @@ import (
 type Config struct {
 	SessionTTL       time.Duration // default 14 days
 	CacheTTL         time.Duration // catalogue cache lifetime, default 1 minute
-	NumberBlock      int64         // order numbers reserved at once, default 20
+	NumberBlock      int64         // order numbers reserved at once, default 50
 	LoginPerAccount  int           // failed sign-ins per account per window, default 5
 	LoginPerIP       int           // sign-in attempts per client address per window, default 30
 	LoginWindow      time.Duration // default 15 minutes
@@ -42,7 +42,7 @@ func (c *Config) defaults() {
 		c.CacheTTL = time.Minute
 	}
 	if c.NumberBlock == 0 {
-		c.NumberBlock = 20
+		c.NumberBlock = 50
 	}
 	if c.LoginPerAccount == 0 {
 		c.LoginPerAccount = 5

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fabrika/fabrika/platform/httpx"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/services/gateway/internal/header"
 )
 
 // newProxy builds the one reverse proxy for every upstream; Rewrite takes
@@ -61,7 +62,7 @@ func (s *Service) rewrite(pr *httputil.ProxyRequest) {
 	out.URL.RawQuery = pr.In.URL.RawQuery
 	out.Host = ""
 	pr.SetXForwarded()
-	ScrubRequestHeader(out.Header)
+	header.ScrubRequest(out.Header, SessionCookie, LoginCookie)
 	if p.token != "" {
 		out.Header.Set(identity.Header, p.token)
 		out.Header.Set(HeaderCSRF, p.csrf)
@@ -75,71 +76,11 @@ func joinPath(base, p string) string {
 	return base + p
 }
 
-// ScrubRequestHeader removes from a request going upstream what only the
-// gateway may say: any identity header (also spelled with underscores or
-// other case, which some servers fold into the same name), the CSRF header
-// (the gateway sets its own for staff), and the gateway's own cookies,
-// which no upstream needs to see.
-func ScrubRequestHeader(h http.Header) {
-	for k := range h {
-		n := strings.ToLower(strings.ReplaceAll(k, "_", "-"))
-		if n == "fabrika-identity" || n == "x-csrf-token" {
-			delete(h, k)
-		}
-	}
-	cookies := h.Values("Cookie")
-	if len(cookies) == 0 {
-		return
-	}
-	var kept []string
-	changed := false
-	for _, line := range cookies {
-		for part := range strings.SplitSeq(line, ";") {
-			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
-			if ownCookie(name) {
-				changed = true
-				continue
-			}
-			if t := strings.TrimSpace(part); t != "" {
-				kept = append(kept, t)
-			}
-		}
-	}
-	if !changed {
-		return
-	}
-	h.Del("Cookie")
-	if len(kept) > 0 {
-		h.Set("Cookie", strings.Join(kept, "; "))
-	}
-}
-
-func ownCookie(name string) bool {
-	name = strings.TrimSpace(name)
-	return strings.EqualFold(name, SessionCookie) || strings.EqualFold(name, LoginCookie)
-}
-
 // modifyResponse drops what an upstream may not decide: the headers the
 // gateway owns (its values are already on the response) and any cookie
 // named like the gateway's.
 func modifyResponse(res *http.Response) error {
-	h := res.Header
-	for _, k := range gatewayHeaders {
-		h.Del(k)
-	}
-	if sc := h.Values("Set-Cookie"); len(sc) > 0 {
-		var kept []string
-		for _, c := range sc {
-			name, _, _ := strings.Cut(c, "=")
-			if !ownCookie(name) {
-				kept = append(kept, c)
-			}
-		}
-		h.Del("Set-Cookie")
-		for _, c := range kept {
-			h.Add("Set-Cookie", c)
-		}
-	}
+	header.ScrubResponse(res.Header, gatewayHeaders, SessionCookie, LoginCookie)
 	return nil
 }
 

@@ -71,7 +71,7 @@ func (s *Service) Change(ctx context.Context, by string, ifVersion int64, change
 			return err
 		}
 		pl := next
-		tx.AfterCommit(func() { s.cache.Store(&pl) })
+		tx.AfterCommit(func() { s.remember(pl) })
 		return nil
 	})
 	if err != nil {

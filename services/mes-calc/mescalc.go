@@ -42,9 +42,10 @@ type Config struct {
 
 // Service is a running mes-calc.
 type Service struct {
-	h     *host.Host
-	cfg   Config
-	cache atomic.Pointer[contracts.PriceListV1]
+	h       *host.Host
+	cfg     Config
+	cache   atomic.Pointer[contracts.PriceListV1]
+	metrics *metrics
 }
 
 // Subscription names (consumers "mes-calc-<name>").
@@ -68,7 +69,11 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	if cfg.HorizonDays <= 0 {
 		cfg.HorizonDays = calc.DefaultHorizonDays
 	}
-	s := &Service{h: h, cfg: cfg}
+	m, err := newMetrics(h.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("mes-calc: %w", err)
+	}
+	s := &Service{h: h, cfg: cfg, metrics: m}
 	if err := s.seed(ctx); err != nil {
 		return nil, fmt.Errorf("mes-calc: %w", err)
 	}
@@ -109,7 +114,7 @@ func (s *Service) seed(ctx context.Context) error {
 		if err := s.publish(ctx, tx, pl); err != nil {
 			return err
 		}
-		tx.AfterCommit(func() { s.cache.Store(&pl) })
+		tx.AfterCommit(func() { s.remember(pl) })
 		s.h.Log.InfoContext(ctx, "price list seeded and published", "version", pl.Version)
 		return nil
 	})
@@ -133,10 +138,20 @@ func (s *Service) priceList(ctx context.Context, tx *sqldb.Tx, version int64) (c
 	if err != nil {
 		return pl, err
 	}
-	tx.AfterCommit(func() {
-		if c := s.cache.Load(); c == nil || c.Version < pl.Version {
-			s.cache.Store(&pl)
-		}
-	})
+	tx.AfterCommit(func() { s.remember(pl) })
 	return pl, nil
+}
+
+// remember keeps pl as the cached list unless a newer one is there.
+func (s *Service) remember(pl contracts.PriceListV1) {
+	for {
+		c := s.cache.Load()
+		if c != nil && c.Version >= pl.Version {
+			return
+		}
+		if s.cache.CompareAndSwap(c, &pl) {
+			s.metrics.version.Set(float64(pl.Version))
+			return
+		}
+	}
 }

@@ -349,6 +349,19 @@ func TestOrderPricedEndToEnd(t *testing.T) {
 		t.Errorf("bad load query: %d", code)
 	}
 
+	resp, err := http.Get("http://" + e.calc.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`fabrika_mescalc_orders_total{outcome="priced",service="mes-calc"} 1`,
+		`fabrika_mescalc_orders_total{outcome="republished",service="mes-calc"} 1`, `fabrika_mescalc_price_list_version{service="mes-calc"} 1`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
 	// Cancelled: its load is released; a late re-send books nothing.
 	e.publishEvent(contracts.OrderCancelled, "o-1", contracts.OrderStatusChangedV1{OrderID: "o-1", Reason: "changed mind", At: monday})
 	deadline := time.Now().Add(wait)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/inbox"
@@ -43,10 +44,12 @@ func (s *Service) onPlaced(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, o
 	}
 	now := s.now()
 	load := store.NewLoad(ctx, tx)
+	started := time.Now()
 	res, err := calc.Calculate(calc.Input{PriceList: pl, Order: o, Now: now, HorizonDays: s.cfg.HorizonDays}, load)
 	if err != nil {
 		return fmt.Errorf("calculate %s: %w", o.OrderID, err)
 	}
+	took := time.Since(started)
 	c := store.Calculation{OrderID: o.OrderID, Channel: o.Channel, PriceListVersion: pl.Version, CalculatedAt: now, UpdatedAt: now}
 	var msg outbox.Message
 	if res.Priced != nil {
@@ -77,6 +80,10 @@ func (s *Service) onPlaced(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, o
 	if err := save(ctx, tx, c); err != nil {
 		return err
 	}
+	tx.AfterCommit(func() {
+		s.metrics.orders.WithLabelValues(c.Status).Inc()
+		s.metrics.calcTime.Observe(took.Seconds())
+	})
 	return s.h.Outbox.Enqueue(ctx, tx, msg)
 }
 
@@ -89,6 +96,7 @@ func (s *Service) republish(ctx context.Context, tx *sqldb.Tx, c store.Calculati
 		return nil // cancelled: nothing to say
 	}
 	s.h.Log.InfoContext(ctx, "order calculated before; re-publishing its outcome", "order_id", c.OrderID, "status", c.Status)
+	tx.AfterCommit(func() { s.metrics.orders.WithLabelValues("republished").Inc() })
 	msg, err := outbox.NewMessage(subject, c.OrderID, json.RawMessage(c.Result))
 	if err != nil {
 		return err
@@ -116,5 +124,6 @@ func (s *Service) onCancelled(ctx context.Context, tx *sqldb.Tx, _ inbox.Message
 		return err
 	}
 	s.h.Log.InfoContext(ctx, "order cancelled; load released", "order_id", m.OrderID, "bookings", n)
+	tx.AfterCommit(func() { s.metrics.orders.WithLabelValues(store.StatusCancelled).Inc() })
 	return store.SetStatus(ctx, tx, m.OrderID, store.StatusCancelled, now)
 }

@@ -1,0 +1,87 @@
+package gateway_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/fabrika/fabrika/platform/identity"
+)
+
+func TestStaffPages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	adm := e.staff("ada", identity.RoleAdmin)
+	m := e.staff("maria", identity.RoleManager)
+	m2 := e.client() // maria on a second browser
+	if res := m2.signIn("maria", "a long enough password", ""); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("second sign-in: %d", res.StatusCode)
+	}
+	for _, p := range []string{"/staff/admin/staff", "/staff/admin/staff/" + m.id, "/staff/admin/audit", "/staff/"} {
+		res := adm.do("GET", p, nil, nil)
+		if res.StatusCode != 200 || !strings.Contains(string(res.body), `name="csrf_token" value="`+adm.csrf+`"`) {
+			t.Errorf("%s: %d, or no CSRF field in its forms", p, res.StatusCode)
+		}
+	}
+	// Own password: the current one is checked, the new one too; the other
+	// session ends, this one stays.
+	res := m.form("/staff/password", url.Values{"csrf_token": {m.csrf}, "current": {"wrong"}, "password": {"a new long password"}, "confirm": {"a new long password"}})
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(res.body), "is not your current password") {
+		t.Fatalf("wrong current password: %d", res.StatusCode)
+	}
+	res = m.form("/staff/password", url.Values{"csrf_token": {m.csrf}, "current": {"a long enough password"}, "password": {"a new long password"}, "confirm": {"a new long password"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("change password: %d %s", res.StatusCode, res.body)
+	}
+	if res := m.do("GET", "/crm/x", nil, nil); res.StatusCode != 200 {
+		t.Errorf("the session that changed the password: %d", res.StatusCode)
+	}
+	if res := m2.do("GET", "/crm/x", nil, nil); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the other session after a password change: %d", res.StatusCode)
+	}
+	// An admin resets it: every session of the account ends.
+	res = adm.form("/staff/admin/staff/"+m.id+"/password", url.Values{"csrf_token": {adm.csrf}, "password": {"reset by the admin"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("reset: %d %s", res.StatusCode, res.body)
+	}
+	if res := m.do("GET", "/crm/x", nil, nil); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("session after an admin reset: %d", res.StatusCode)
+	}
+	if res := e.client().signIn("maria", "reset by the admin", ""); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("sign in with the reset password: %d", res.StatusCode)
+	}
+	// An admin cannot demote themself; role changes apply to the next request.
+	res = adm.form("/staff/admin/staff/"+adm.id, url.Values{"csrf_token": {adm.csrf}, "role": {"manager"}})
+	if res.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("self-demotion: %d", res.StatusCode)
+	}
+	o := e.staff("otto", identity.RoleOperator, "WS-1")
+	res = adm.form("/staff/admin/staff/"+o.id, url.Values{"csrf_token": {adm.csrf}, "role": {"manager"}, "workstations": {"WS-1"}})
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(res.body), "only operators are bound to workstations") {
+		t.Errorf("manager with workstations: %d", res.StatusCode)
+	}
+	res = adm.form("/staff/admin/staff/"+o.id, url.Values{"csrf_token": {adm.csrf}, "role": {"manager"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("make otto a manager: %d %s", res.StatusCode, res.body)
+	}
+	if res := o.do("GET", "/crm/x", nil, nil); res.StatusCode != 200 {
+		t.Errorf("otto as manager on /crm/: %d", res.StatusCode)
+	}
+	if res := o.do("GET", "/mes/x", nil, nil); res.StatusCode != http.StatusForbidden {
+		t.Errorf("otto as manager on /mes/: %d", res.StatusCode)
+	}
+	// Lock-out lifted by an admin.
+	for range 5 {
+		e.client().signIn("otto", "not the password", "")
+	}
+	if res := e.client().signIn("otto", "a long enough password", ""); res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("locked otto signed in: %d", res.StatusCode)
+	}
+	if res := adm.form("/staff/admin/staff/"+o.id+"/unlock", url.Values{"csrf_token": {adm.csrf}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("unlock: %d", res.StatusCode)
+	}
+	if res := e.client().signIn("otto", "a long enough password", ""); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("unlocked otto: %d", res.StatusCode)
+	}
+}

@@ -82,12 +82,19 @@ func (b *bench) place(ctx context.Context) error {
 	}
 	// The machine's load changes over time: alternate the two loops in
 	// rounds so that both see the same conditions, and compare per round.
+	commits := func() int64 {
+		var n int64
+		_ = b.h.DB.QueryRowContext(ctx, `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`).Scan(&n)
+		return n
+	}
+	var httpCommits, rawCommits int64
 	var lat, serverLat, rawLat []time.Duration
 	var elapsed, rawElapsed, drain time.Duration
 	per := c.duration / time.Duration(c.rounds)
 	fmt.Printf("\n## place orders (%d lines each, %d clients, %d rounds of %s + %s)\n", c.lines, c.clients, c.rounds, per, per)
 	for round = 0; round < c.rounds; round++ {
 		b.server.take()
+		c0 := commits()
 		l, el, err := phase(c.clients, c.warmup, per, &b.server.on, httpOrder)
 		if err != nil {
 			return err
@@ -105,24 +112,38 @@ func (b *bench) place(ctx context.Context) error {
 			time.Sleep(20 * time.Millisecond)
 		}
 		drain = max(drain, time.Since(drainStart))
+		time.Sleep(1500 * time.Millisecond) // let the backends flush their statistics
+		c1 := commits()
 		rl, rel, err := phase(c.clients, c.warmup, per, nil, rawOrder)
 		if err != nil {
 			return fmt.Errorf("raw loop: %w", err)
 		}
+		time.Sleep(1500 * time.Millisecond)
+		c2 := commits()
+		httpCommits, rawCommits = httpCommits+c1-c0, rawCommits+c2-c1
 		h, r := summarise(append([]time.Duration(nil), l...), el), summarise(append([]time.Duration(nil), rl...), rel)
 		fmt.Printf("round %d: HTTP %6.0f/s  raw %6.0f/s  ratio %3.0f%%\n", round+1, h.perSec, r.perSec, 100*h.perSec/r.perSec)
 		lat, serverLat, rawLat = append(lat, l...), append(serverLat, sl...), append(rawLat, rl...)
 		elapsed, rawElapsed = elapsed+el, rawElapsed+rel
 	}
 	httpStats := summarise(lat, elapsed)
+	httpTotal, rawTotal := orderCount(ctx, b, "orders"), orderCount(ctx, b, "raw_orders")
 	serverStats := summarise(serverLat, elapsed)
 	rawStats := summarise(rawLat, rawElapsed)
 	fmt.Printf("HTTP API (client)  %s\n", httpStats)
 	fmt.Printf("HTTP API (server)  %s\n", serverStats)
 	fmt.Printf("raw insert+commit  %s\n", rawStats)
 	fmt.Printf("ratio HTTP/raw     %.0f%%\n", 100*httpStats.perSec/rawStats.perSec)
+	fmt.Printf("database commits per order (warm-up, drain, reads included): HTTP phases %.2f, raw phases %.2f\n",
+		float64(httpCommits)/float64(max(httpTotal, 1)), float64(rawCommits)/float64(max(rawTotal, 1)))
 	fmt.Printf("outbox drained at most %s after an HTTP phase ended\n", drain.Round(time.Millisecond))
 	return nil
+}
+
+func orderCount(ctx context.Context, b *bench, table string) int64 {
+	var n int64
+	_ = b.h.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n)
+	return n
 }
 
 func rawPayload(lines int) string {

@@ -159,6 +159,7 @@ type Service struct {
 	csrf      *http.CrossOriginProtection
 	handler   http.Handler
 	metrics   *metrics
+	publicLn  net.Listener // bound by New when PublicAddr is set
 }
 
 // New builds the gateway on a host whose database carries the gateway's
@@ -192,6 +193,8 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	s.handler = http.HandlerFunc(s.serve)
 	if cfg.PublicAddr == "" {
 		h.Log.WarnContext(ctx, "gateway: no public listener configured; serving on the host listener, where /metrics, /healthz, /readyz and /admin are the host's own (development only)")
+	} else if s.publicLn, err = net.Listen("tcp", cfg.PublicAddr); err != nil {
+		return nil, fmt.Errorf("gateway: public listener: %w", err)
 	}
 	return s, nil
 }
@@ -204,10 +207,19 @@ func (s *Service) Handler() http.Handler { return s.handler }
 // up expired sessions.
 func (s *Service) Background() []func(context.Context) error {
 	bg := []func(context.Context) error{s.cleanup}
-	if s.cfg.PublicAddr != "" {
-		bg = append(bg, s.servePublic)
+	if s.publicLn != nil {
+		bg = append(bg, func(ctx context.Context) error { return s.ServePublic(ctx, s.publicLn) })
 	}
 	return bg
+}
+
+// PublicAddr is the bound public address ("" without a public listener),
+// e.g. to learn the port when PublicAddr was ":0".
+func (s *Service) PublicAddr() string {
+	if s.publicLn == nil {
+		return ""
+	}
+	return s.publicLn.Addr().String()
 }
 
 // PublicHandler is Handler wrapped with the platform's request observation
@@ -217,16 +229,8 @@ func (s *Service) PublicHandler() http.Handler {
 	return httpx.Observe("gateway", s.log, s.h.TP, s.prop, s.handler)
 }
 
-func (s *Service) servePublic(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.PublicAddr)
-	if err != nil {
-		return fmt.Errorf("gateway: public listener: %w", err)
-	}
-	return s.ServePublic(ctx, ln)
-}
-
 // ServePublic serves the public handler on ln until ctx ends (TLS when
-// configured).
+// configured); Background calls it with the listener New bound.
 func (s *Service) ServePublic(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.PublicHandler(),
@@ -240,6 +244,7 @@ func (s *Service) ServePublic(ctx context.Context, ln net.Listener) error {
 	if s.cfg.TLSCertFile != "" {
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
+	defer ln.Close()
 	errc := make(chan error, 1)
 	go func() {
 		var err error

@@ -107,3 +107,31 @@ func TestConfigRefusesUnsafeProduction(t *testing.T) {
 		}
 	}
 }
+
+func TestPublicListener(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *gateway.Config) { c.PublicAddr = "127.0.0.1:0" })
+	addr := e.gw.PublicAddr()
+	if addr == "" || addr == "127.0.0.1:0" {
+		t.Fatalf("public address %q", addr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, len(e.gw.Background()))
+	for _, bg := range e.gw.Background() {
+		go func() { done <- bg(ctx) }()
+	}
+	res, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound || res.Header.Get("X-Request-Id") == "" {
+		t.Errorf("public /metrics: %d", res.StatusCode)
+	}
+	cancel()
+	for range e.gw.Background() {
+		if err := <-done; err != nil {
+			t.Errorf("background: %v", err)
+		}
+	}
+}

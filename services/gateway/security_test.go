@@ -337,6 +337,7 @@ func TestLockOutAndRateLimits(t *testing.T) {
 
 type auditEntry struct {
 	Login, Role, Action, Method, Path, IP, Detail string
+	RequestID                                     string `json:"request_id"`
 	Status                                        int
 }
 
@@ -384,6 +385,9 @@ func TestAuditAndStaffAdmin(t *testing.T) {
 	var got []string
 	for _, en := range entries {
 		got = append(got, fmt.Sprintf("%s %s %s %d %s", en.Action, en.Method, en.Path, en.Status, en.IP))
+		if en.RequestID == "" {
+			t.Errorf("audit entry %s %s without a request id", en.Action, en.Path)
+		}
 	}
 	want := []string{"signout POST /staff/logout 303 127.0.0.1", "request POST /mes/orders/1/start 200 127.0.0.1", "signin POST /staff/login 303 127.0.0.1"}
 	if !slices.Equal(got, want) {

@@ -93,6 +93,10 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		h.Set(httpx.HeaderRequestID, reqID)
 	}
+	if r.Header.Get(httpx.HeaderRequestID) != reqID {
+		// The audit log and the gateway's own pages read it from the request.
+		r.Header.Set(httpx.HeaderRequestID, reqID)
+	}
 	m, err := s.routes.Resolve(r.URL.Path, r.URL.EscapedPath())
 	var redirect *route.Redirect
 	switch {

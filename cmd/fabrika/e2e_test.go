@@ -99,6 +99,15 @@ func startMain(t *testing.T, setup func(ctx context.Context, m *Main)) *running 
 	return r
 }
 
+// dsnOf is the database Run gives a service: never one from the test
+// runner's environment.
+func dsnOf(m *Main, service string) string {
+	if dsn := m.Config.DSNs[service]; dsn != "" {
+		return dsn
+	}
+	return filepath.Join(m.Config.DataDir, service+".db")
+}
+
 // webhookSink is the API client's webhook endpoint: it keeps every delivery
 // with whether its Standard Webhooks signature verified.
 type webhookSink struct {
@@ -191,7 +200,7 @@ func TestWholeFlow(t *testing.T) {
 	}
 	var creds mesapi.Credentials
 	p := startMain(t, func(ctx context.Context, m *Main) {
-		gw, err := openMigrated(ctx, "gateway", m.Config.DSNs["gateway"], m.Config.DataDir)
+		gw, err := openMigrated(ctx, "gateway", dsnOf(m, "gateway"), m.Config.DataDir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -202,7 +211,7 @@ func TestWholeFlow(t *testing.T) {
 		if err := gateway.CreateStaff(ctx, gw, "otto.operator", staffPassword, "operator", stations); err != nil {
 			t.Fatal(err)
 		}
-		api, err := openMigrated(ctx, "mes-api", m.Config.DSNs["mes-api"], m.Config.DataDir)
+		api, err := openMigrated(ctx, "mes-api", dsnOf(m, "mes-api"), m.Config.DataDir)
 		if err != nil {
 			t.Fatal(err)
 		}

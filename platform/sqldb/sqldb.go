@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -52,17 +53,32 @@ func (db *DB) Engine() Engine { return db.engine }
 // Open opens the database a DSN names: "postgres://..." or "postgresql://..."
 // for PostgreSQL; "sqlite:PATH", "file:PATH" or a plain path for SQLite. For
 // SQLite the directory is created, and WAL, a busy timeout, foreign keys and
-// immediate transactions are switched on.
+// immediate transactions are switched on. A PostgreSQL DSN may carry
+// fabrika_max_conns=N, the size of the connection pool (default 10: six
+// services share a server whose default max_connections is 100).
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	var db *DB
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		sdb, err := sql.Open("pgx", dsn)
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: DSN: %w", err)
+		}
+		q := u.Query()
+		maxConns := 10
+		if v := q.Get("fabrika_max_conns"); v != "" {
+			if maxConns, err = strconv.Atoi(v); err != nil || maxConns < 1 {
+				return nil, fmt.Errorf("open postgres: fabrika_max_conns must be a positive integer, got %q", v)
+			}
+			q.Del("fabrika_max_conns")
+			u.RawQuery = q.Encode()
+		}
+		sdb, err := sql.Open("pgx", u.String())
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
-		sdb.SetMaxOpenConns(32)
-		sdb.SetMaxIdleConns(32)
+		sdb.SetMaxOpenConns(maxConns)
+		sdb.SetMaxIdleConns(maxConns)
 		sdb.SetConnMaxIdleTime(5 * time.Minute)
 		db = &DB{DB: sdb, engine: Postgres, dsn: dsn}
 	default:

@@ -327,3 +327,77 @@ func checkRoundTrip(t *testing.T, in *inbox.Inbox, db *sqldb.DB, id string, payl
 		t.Fatalf("payload %q came back as %q (%v)", payload, got, err)
 	}
 }
+
+// TestBatchIsolatesFailures lets messages pile up before the consumer
+// starts, so that a worker takes them as one batch: the one that fails is
+// undone alone (its effect and its after-commit hook), the others commit
+// once, and the failed one succeeds on its redelivery.
+func TestBatchIsolatesFailures(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	db := testenv.DB(t, effectMigrations)
+	b := testenv.NewBroker(t)
+	js, err := jetstream.New(b.Connect(t, "inbox-batch-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broker.EnsureStream(ctx, js, 1); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for i := range n {
+		msg := nats.NewMsg("fabrika.test.batch")
+		msg.Header.Set("Nats-Msg-Id", fmt.Sprint("m-", i))
+		msg.Header.Set("Fabrika-Key", "one-key")
+		msg.Data = []byte(`{}`)
+		if _, err := js.PublishMsg(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := newInbox(t, db, js, inbox.Config{Workers: 1, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}, nil)
+	var calls, afterCommits atomic.Int32
+	in.Subscribe("batch", map[string]inbox.Handler{
+		"fabrika.test.batch": func(ctx context.Context, tx *sqldb.Tx, m inbox.Message) error {
+			calls.Add(1)
+			tx.AfterCommit(func() { afterCommits.Add(1) })
+			if _, err := tx.ExecContext(ctx, `INSERT INTO effect (msg_id, note) VALUES ($1, 'x')`, m.ID); err != nil {
+				return err
+			}
+			if m.ID == "m-7" && m.Deliveries == 1 {
+				return errors.New("first delivery of m-7 fails")
+			}
+			if m.ID == "m-11" && m.Deliveries == 1 {
+				// A failing statement: PostgreSQL would abort the whole
+				// transaction without the savepoint.
+				_, err := tx.ExecContext(ctx, `INSERT INTO no_such_table VALUES (1)`)
+				return err
+			}
+			return nil
+		},
+	})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- in.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	var effects int
+	for ctx.Err() == nil {
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM effect`).Scan(&effects); err != nil {
+			t.Fatal(err)
+		}
+		if effects >= n && afterCommits.Load() >= n {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var distinct int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT msg_id) FROM effect`).Scan(&distinct); err != nil {
+		t.Fatal(err)
+	}
+	if effects != n || distinct != n {
+		t.Fatalf("%d effects of %d distinct messages, want %d once each", effects, distinct, n)
+	}
+	if c, a := calls.Load(), afterCommits.Load(); c != n+2 || a != n {
+		t.Errorf("handler ran %d times (want %d), after-commit hooks %d (want %d)", c, n+2, a, n)
+	}
+}

@@ -31,10 +31,3 @@ func notFound(err error) error {
 	}
 	return err
 }
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}

@@ -315,13 +315,3 @@ func RecordAttempt(ctx context.Context, q Querier, id string, a Attempt, status 
 	}
 	return nil
 }
-
-// FailDelivery gives a delivery up without an attempt (its endpoint is gone).
-func FailDelivery(ctx context.Context, q Querier, id, reason string, at time.Time) error {
-	_, err := q.ExecContext(ctx, `UPDATE webhook_delivery SET status = $2, last_error = $3, lease_until = 0, updated_at = $4 WHERE id = $1`,
-		id, DeliveryFailed, reason, sqldb.Micros(at))
-	if err != nil {
-		return fmt.Errorf("fail webhook delivery %s: %w", id, err)
-	}
-	return nil
-}

@@ -51,7 +51,7 @@ func Main(service string, migrations fs.FS, defaultAddr string, build Build) {
 
 // Run is Main without the process: configuration is read with getenv.
 //
-//	FABRIKA_DSN                   database (default ./<service>.db)
+//	FABRIKA_DSN                   database (default data/<service>.db)
 //	FABRIKA_HTTP_ADDR             listen address (default defaultAddr)
 //	FABRIKA_NATS_URL              NATS server or cluster (default nats://127.0.0.1:4222)
 //	FABRIKA_OTLP_ENDPOINT         OTLP/HTTP trace collector (default none)
@@ -104,7 +104,7 @@ func Run(ctx context.Context, service string, migrations fs.FS, defaultAddr stri
 	}
 	defer nc.Close()
 	h, err := host.Open(ctx, host.Config{
-		Service: service, DSN: get("FABRIKA_DSN", service+".db"), HTTPAddr: get("FABRIKA_HTTP_ADDR", defaultAddr), Migrations: migrations,
+		Service: service, DSN: get("FABRIKA_DSN", "data/"+service+".db"), HTTPAddr: get("FABRIKA_HTTP_ADDR", defaultAddr), Migrations: migrations,
 	}, host.Deps{Logger: telemetry.NewLogger(os.Stderr, "", level), NATS: nc, TracerProvider: tp})
 	if err != nil {
 		return err

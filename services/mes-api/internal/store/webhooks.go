@@ -300,7 +300,8 @@ func prefixed(p, cols string) string {
 }
 
 // RecordAttempt logs an attempt and sets the delivery's new state: status
-// delivered, failed or pending again at next.
+// delivered, failed or pending again at next. A delivery failed meanwhile
+// (its endpoint was deleted while it was being posted) stays failed.
 func RecordAttempt(ctx context.Context, q Querier, id string, a Attempt, status string, next time.Time) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO webhook_attempt (delivery_id, n, at, status_code, error, duration_us) VALUES ($1, $2, $3, $4, $5, $6)`,
 		id, a.N, sqldb.Micros(a.At), a.StatusCode, a.Error, int64(a.DurationMS*1000))
@@ -308,8 +309,8 @@ func RecordAttempt(ctx context.Context, q Querier, id string, a Attempt, status 
 		return fmt.Errorf("log webhook attempt %s: %w", id, err)
 	}
 	_, err = q.ExecContext(ctx, `UPDATE webhook_delivery SET status = $2, attempts = $3, next_attempt_at = $4, lease_until = 0,
-		last_status_code = $5, last_error = $6, updated_at = $7 WHERE id = $1`,
-		id, status, a.N, sqldb.Micros(next), a.StatusCode, a.Error, sqldb.Micros(a.At))
+		last_status_code = $5, last_error = $6, updated_at = $7 WHERE id = $1 AND status = $8`,
+		id, status, a.N, sqldb.Micros(next), a.StatusCode, a.Error, sqldb.Micros(a.At), DeliveryPending)
 	if err != nil {
 		return fmt.Errorf("update webhook delivery %s: %w", id, err)
 	}

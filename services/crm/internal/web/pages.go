@@ -13,6 +13,7 @@ import (
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/httpx"
+	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/services/crm/internal/app"
 	"github.com/fabrika/fabrika/services/crm/internal/listquery"
 	"github.com/fabrika/fabrika/services/crm/internal/order"
@@ -74,7 +75,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, t *template.Tem
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(identity.AddCSRFFields(buf.Bytes(), r.Header.Get(identity.HeaderCSRF)))
 }
 
 type statusCount struct {

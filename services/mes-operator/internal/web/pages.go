@@ -116,7 +116,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, t *template.Tem
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_, _ = buf.WriteTo(w)
+	_, _ = w.Write(identity.AddCSRFFields(buf.Bytes(), r.Header.Get(identity.HeaderCSRF)))
 }
 
 // renderError shows an error page with the status of err.

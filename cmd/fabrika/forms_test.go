@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/fabrika/fabrika/services/gateway"
+)
+
+// TestStaffFormsThroughGateway posts a CRM form the way a browser does,
+// through the gateway: the page the CRM renders carries the session's CSRF
+// token in every POST form, the gateway accepts the form with it and refuses
+// it without.
+func TestStaffFormsThroughGateway(t *testing.T) {
+	t.Parallel()
+	p := startMain(t, func(ctx context.Context, m *Main) {
+		gw, err := openMigrated(ctx, "gateway", dsnOf(m, "gateway"), m.Config.DataDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer gw.Close()
+		if err := gateway.CreateStaff(ctx, gw, "mia.manager", staffPassword, "manager", nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	const wait = 90 * time.Second
+	shopper := newClient(t, p.public)
+	eventually(t, wait, "the shop's catalogue", func() (bool, string) {
+		res := shopper.get("/shop/api/v1/catalog")
+		return res.code == 200, res.String()
+	})
+	shopper.shopSignUp("Bea")
+	res := shopper.do("POST", "/shop/api/v1/orders", shopOrder(), map[string]string{"Idempotency-Key": uuid.NewString()})
+	if res.code != http.StatusCreated {
+		t.Fatalf("shop order: %s", res)
+	}
+	var placed struct {
+		ID string `json:"id"`
+	}
+	res.decode(t, &placed)
+
+	browser := newClient(t, p.public)
+	browser.staffSignIn("mia.manager", staffPassword)
+	browser.header.Del("X-Csrf-Token") // a browser posting a form sends no such header
+	html := map[string]string{"Accept": "text/html", "Origin": p.public}
+	var page string
+	eventually(t, wait, "the order's page in the CRM", func() (bool, string) {
+		res := browser.do("GET", "/crm/orders/"+placed.ID, nil, html)
+		page = string(res.body)
+		return res.code == 200, res.String()
+	})
+	form := regexp.MustCompile(`<form method="post" action="/crm/orders/[^"]+/notes"><input type="hidden" name="csrf_token" value="([^"]+)"><input type="hidden" name="version" value="(\d+)">`).FindStringSubmatch(page)
+	if form == nil {
+		t.Fatalf("the notes form carries no CSRF token:\n%s", page)
+	}
+	token, version := form[1], form[2]
+
+	without := browser.do("POST", "/crm/orders/"+placed.ID+"/notes", url.Values{"version": {version}, "note": {"no token"}}, html)
+	if without.code != http.StatusForbidden {
+		t.Fatalf("form post without the CSRF token: %s, want 403", without)
+	}
+	with := browser.do("POST", "/crm/orders/"+placed.ID+"/notes", url.Values{"version": {version}, "note": {"called the customer"}, "csrf_token": {token}}, html)
+	if with.code != http.StatusSeeOther && with.code != http.StatusOK {
+		t.Fatalf("form post with the CSRF token: %s, want the CRM's answer", with)
+	}
+	res = browser.do("GET", "/crm/orders/"+placed.ID, nil, html)
+	if !regexp.MustCompile(`called the customer`).Match(res.body) {
+		t.Fatalf("the note is not on the order's page: %s", res)
+	}
+}

@@ -141,6 +141,17 @@ func NewBroker(t testing.TB) *Broker {
 	return b
 }
 
+// NewEmbeddedBroker always returns an embedded server, also in the external
+// suite: for tests that must stop and restart the broker (an outage) and so
+// cannot use the shared external server.
+func NewEmbeddedBroker(t testing.TB) *Broker {
+	t.Helper()
+	b := &Broker{dir: t.TempDir(), port: -1}
+	b.start(t)
+	t.Cleanup(b.Stop)
+	return b
+}
+
 func (b *Broker) start(t testing.TB) {
 	t.Helper()
 	s, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: b.dir, Port: b.port})

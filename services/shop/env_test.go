@@ -40,8 +40,13 @@ type env struct {
 
 func start(t *testing.T, cfg shop.Config) *env {
 	t.Helper()
+	return startOn(t, cfg, testenv.NewBroker(t))
+}
+
+// startOn is start on a given broker (an embedded one for outage tests).
+func startOn(t *testing.T, cfg shop.Config, b *testenv.Broker) *env {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	b := testenv.NewBroker(t)
 	hs, err := host.Open(ctx, testenv.HostConfig(t, "shop", migrations.FS), b.Deps(t, "shop"))
 	if err != nil {
 		t.Fatal(err)

@@ -188,10 +188,9 @@ func TestConcurrentRetriesCreateOneOrder(t *testing.T) {
 // reaches the broker exactly once after it comes back.
 func TestBrokerOutageLosesNothing(t *testing.T) {
 	t.Parallel()
-	if testenvExternal() {
-		t.Skip("needs the embedded broker to stop it")
-	}
-	e := start(t, shop.Config{}).withPriceList()
+	// The outage needs a broker this test may stop: embedded, also in the
+	// external-NATS suite.
+	e := startOn(t, shop.Config{}, testenv.NewEmbeddedBroker(t)).withPriceList()
 	tok := e.signUp()
 	e.broker.Stop()
 	e.eventually("shop sees the outage", func() bool { return !e.shop.NATS.IsConnected() })
@@ -328,4 +327,3 @@ func TestBadOrderRequests(t *testing.T) {
 	}
 }
 
-func testenvExternal() bool { return testenv.ExternalNATS() }

@@ -326,4 +326,3 @@ func TestBadOrderRequests(t *testing.T) {
 		t.Fatalf("%d orders", n)
 	}
 }
-

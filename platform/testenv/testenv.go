@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,18 +111,51 @@ type Broker struct {
 	port   int
 }
 
-// externalLock serialises tests of one package on the shared external
-// server: each gets the stream to itself. (Packages run one at a time in the
-// external suite, go test -p 1.)
-var externalLock sync.Mutex
+// externalGate serialises the tests of one package on the shared external
+// server: each top-level test gets the stream to itself, however many brokers
+// it (or its subtests) asks for. (Packages run one at a time in the external
+// suite, go test -p 1.)
+var externalGate = struct {
+	mu     sync.Mutex
+	free   *sync.Cond
+	holder string
+}{}
+
+// holdExternal waits until no other top-level test holds the external
+// server; it tells whether this call took it (and must reset the stream).
+func holdExternal(t testing.TB) bool {
+	root, _, _ := strings.Cut(t.Name(), "/")
+	g := &externalGate
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.free == nil {
+		g.free = sync.NewCond(&g.mu)
+	}
+	if g.holder == root {
+		return false
+	}
+	for g.holder != "" {
+		g.free.Wait()
+	}
+	g.holder = root
+	t.Cleanup(func() {
+		g.mu.Lock()
+		g.holder = ""
+		g.free.Broadcast()
+		g.mu.Unlock()
+	})
+	return true
+}
 
 // NewBroker returns an embedded server listening on a random local port, or
-// the external server with the FABRIKA stream and its consumers deleted.
+// the external server with the FABRIKA stream and its consumers deleted
+// (once per top-level test: a second broker of the same test shares it).
 func NewBroker(t testing.TB) *Broker {
 	t.Helper()
 	if url := os.Getenv(EnvNATS); url != "" {
-		externalLock.Lock()
-		t.Cleanup(externalLock.Unlock)
+		if !holdExternal(t) {
+			return &Broker{URL: url}
+		}
 		nc, err := nats.Connect(url, nats.Timeout(5*time.Second))
 		if err != nil {
 			t.Fatalf("testenv: %s=%s but NATS is not reachable: %v", EnvNATS, url, err)

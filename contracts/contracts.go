@@ -125,3 +125,28 @@ type field struct {
 
 func str(name, v string) field            { return field{name, strings.TrimSpace(v) == ""} }
 func when(name string, t time.Time) field { return field{name, t.IsZero()} }
+
+// StatusAfter returns the status that an event type announces for its
+// order, or "" for an event that sets none by itself (order.placed,
+// order.resumed, order.assigned, order.note_added, ...).
+func StatusAfter(eventType string) string {
+	switch eventType {
+	case OrderPriced:
+		return StatusPriced
+	case OrderNeedsReview:
+		return StatusNeedsReview
+	case OrderConfirmed:
+		return StatusConfirmed
+	case OrderOnHold:
+		return StatusOnHold
+	case OrderInProduction:
+		return StatusInProduction
+	case OrderProduced:
+		return StatusProduced
+	case OrderShipped:
+		return StatusShipped
+	case OrderCancelled:
+		return StatusCancelled
+	}
+	return ""
+}

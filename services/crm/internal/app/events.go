@@ -182,22 +182,13 @@ func (a *App) onOrderEvent(ctx context.Context, tx *sqldb.Tx, m inbox.Message, e
 	return nil
 }
 
+// statusOf is the status an incoming event sets; the CRM's own decisions
+// (confirmed, on hold) are made by its actions, not by events.
 func statusOf(eventType string) string {
-	switch eventType {
-	case contracts.OrderPriced:
-		return contracts.StatusPriced
-	case contracts.OrderNeedsReview:
-		return contracts.StatusNeedsReview
-	case contracts.OrderInProduction:
-		return contracts.StatusInProduction
-	case contracts.OrderProduced:
-		return contracts.StatusProduced
-	case contracts.OrderShipped:
-		return contracts.StatusShipped
-	case contracts.OrderCancelled:
-		return contracts.StatusCancelled
+	if eventType == contracts.OrderConfirmed || eventType == contracts.OrderOnHold {
+		return ""
 	}
-	return ""
+	return contracts.StatusAfter(eventType)
 }
 
 func isStatusEvent(eventType string) bool { return statusOf(eventType) != "" }

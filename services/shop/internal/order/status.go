@@ -11,29 +11,13 @@ const (
 // Target is the status an event moves an order to, "" when it moves none
 // (a compensation, or a resume of an order that is not on hold).
 func Target(eventType, current string) string {
-	switch eventType {
-	case contracts.OrderPriced:
-		return contracts.StatusPriced
-	case contracts.OrderNeedsReview:
-		return contracts.StatusNeedsReview
-	case contracts.OrderConfirmed:
-		return contracts.StatusConfirmed
-	case contracts.OrderOnHold:
-		return contracts.StatusOnHold
-	case contracts.OrderResumed:
+	if eventType == contracts.OrderResumed {
 		if current == contracts.StatusOnHold {
 			return contracts.StatusConfirmed
 		}
-	case contracts.OrderInProduction:
-		return contracts.StatusInProduction
-	case contracts.OrderProduced:
-		return contracts.StatusProduced
-	case contracts.OrderShipped:
-		return contracts.StatusShipped
-	case contracts.OrderCancelled:
-		return contracts.StatusCancelled
+		return ""
 	}
-	return ""
+	return contracts.StatusAfter(eventType)
 }
 
 // Next returns the status after an event and whether it changed. An order

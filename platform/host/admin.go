@@ -32,11 +32,7 @@ func (h *Host) adminRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /admin/outbox/{id}/retry", func(w http.ResponseWriter, r *http.Request) {
 		n, err := admin.Retry(r.Context(), r.PathValue("id"))
-		if errors.Is(err, outbox.ErrNotFound) {
-			httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusNotFound, err.Error()))
-			return
-		} else if err != nil {
-			httpx.WriteError(w, r, h.Log, err)
+		if h.adminFailed(w, r, err, outbox.ErrNotFound) {
 			return
 		}
 		h.Outbox.Wake()
@@ -44,11 +40,7 @@ func (h *Host) adminRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /admin/outbox/{id}/drop", func(w http.ResponseWriter, r *http.Request) {
 		e, err := admin.Drop(r.Context(), r.PathValue("id"))
-		if errors.Is(err, outbox.ErrNotFound) {
-			httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusNotFound, err.Error()))
-			return
-		} else if err != nil {
-			httpx.WriteError(w, r, h.Log, err)
+		if h.adminFailed(w, r, err, outbox.ErrNotFound) {
 			return
 		}
 		h.Log.WarnContext(r.Context(), "outbox message dropped by a person", "message_id", e.ID, "subject", e.Subject, "key", e.Key, "payload", e.Payload)
@@ -76,13 +68,23 @@ func (h *Host) adminRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /admin/dead-letters/{id}/discard", func(w http.ResponseWriter, r *http.Request) {
 		err := h.Inbox.Discard(r.Context(), r.PathValue("id"))
-		if errors.Is(err, inbox.ErrNotFound) {
-			httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusNotFound, err.Error()))
-			return
-		} else if err != nil {
-			httpx.WriteError(w, r, h.Log, err)
+		if h.adminFailed(w, r, err, inbox.ErrNotFound) {
 			return
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "discarded"})
 	})
+}
+
+// adminFailed answers a failed admin operation: 404 for notFound, 500
+// otherwise. It tells whether err was an error.
+func (h *Host) adminFailed(w http.ResponseWriter, r *http.Request, err, notFound error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, notFound):
+		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusNotFound, err.Error()))
+	default:
+		httpx.WriteError(w, r, h.Log, err)
+	}
+	return true
 }

@@ -1,181 +1,269 @@
 // Command gatewaybench measures what the gateway adds to a request
-// (docs/BENCHMARKS.md, section "gateway"): concurrent clients send GETs
-// straight to a stand-in upstream, then through the gateway to the same
-// upstream, anonymously to the shop route and as a signed-in manager to the
-// CRM route (session lookup, identity token, CSRF token header). It reports
-// p50/p99 latency and requests per second of each, and the differences.
+// (docs/BENCHMARKS.md, section "gateway"): clients send GETs straight to a
+// stand-in upstream, then through the gateway to the same upstream,
+// anonymously to the shop route and as a signed-in manager to the CRM route
+// (session lookup, identity token, CSRF token header). Two ways:
 //
-// Everything runs in this process: the upstream, the gateway (host with its
-// database and an embedded NATS, the public handler as served in
-// production: request observation, access log, tracing) and the clients.
+//   - closed loop (-clients): N clients back to back; their requests a
+//     second are the capacity, their latency is mostly queueing;
+//   - fixed rate (-rate): N clients (-rate-clients) share a schedule of R
+//     requests a second, each request's latency counted from its due time.
+//
+// Each reports p50/p99 latency, what the gateway adds to them, and each
+// process's CPU time per request (and the gateway's allocations).
+//
+// By default (-procs split) three processes share the machine: this one
+// (the clients), a gateway process and an upstream process, both this
+// program re-executed with -role; so the gateway's garbage collector and
+// scheduler serve only the gateway, and its CPU is measured on its own.
+// -procs one runs everything in this process, as earlier versions did.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
-	"runtime/pprof"
-	"slices"
+	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/fabrika/fabrika/platform/broker"
-	"github.com/fabrika/fabrika/platform/host"
-	"github.com/fabrika/fabrika/platform/identity"
-	"github.com/fabrika/fabrika/platform/telemetry"
 	"github.com/fabrika/fabrika/services/gateway"
-	"github.com/fabrika/fabrika/services/gateway/migrations"
 )
 
+type config struct {
+	clients     []int
+	rates       []string // "2000" or "50%" (of the lowest closed-loop capacity through the gateway)
+	rateClients int
+	duration    time.Duration
+	warmup      time.Duration
+	rounds      int
+	procs       string
+	dsn         string
+	logTo       string
+	cpuprofile  string
+	memprofile  string
+}
+
 func main() {
-	clients := flag.String("clients", "64", "concurrent clients, comma separated for several runs (e.g. 1,64)")
-	duration := flag.Duration("duration", 5*time.Second, "measured time of each phase")
-	warmup := flag.Duration("warmup", time.Second, "unmeasured time before each phase")
-	rounds := flag.Int("rounds", 3, "rounds of (direct, shop, crm); medians are reported")
-	dsn := flag.String("dsn", "", "the gateway's database (default: SQLite in a temporary directory)")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	var c config
+	clients := flag.String("clients", "1,64", "closed loop: concurrent clients, comma separated for several runs; empty for none")
+	rates := flag.String("rate", "", "fixed rates in requests/s, comma separated (e.g. 1000,2000,4000), or percentages of the lowest closed-loop capacity through the gateway at the last -clients (e.g. 25%,50%,75%)")
+	flag.IntVar(&c.rateClients, "rate-clients", 64, "clients sharing each fixed-rate schedule")
+	flag.DurationVar(&c.duration, "duration", 5*time.Second, "measured time of each phase")
+	flag.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured time before each phase")
+	flag.IntVar(&c.rounds, "rounds", 3, "rounds of (direct, shop, crm); medians are reported")
+	flag.StringVar(&c.procs, "procs", "split", "split: gateway and upstream each in a process of their own; one: everything in this process")
+	flag.StringVar(&c.dsn, "dsn", "", "the gateway's database (default: SQLite in a temporary directory)")
+	flag.StringVar(&c.logTo, "log-to", "", "append the gateway's access log to this file (default: discarded)")
+	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile to this file: of the gateway process (-procs split) or of the whole run (-procs one)")
+	flag.StringVar(&c.memprofile, "memprofile", "", "write an allocations profile to this file at the end: of the gateway process (-procs split) or of the whole run (-procs one)")
+	role := flag.String("role", "", "internal: serve as the upstream or gateway process of a split run")
+	upstream := flag.String("upstream", "", "internal: the upstream URL of a -role gateway process")
 	flag.Parse()
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "gatewaybench:", err)
+	if *role != "" {
+		o := gatewayOptions{upstream: *upstream, dsn: c.dsn, logTo: c.logTo}
+		if err := runChild(*role, o, c.cpuprofile, c.memprofile); err != nil {
+			fmt.Fprintf(os.Stderr, "gatewaybench %s: %v\n", *role, err)
 			os.Exit(1)
 		}
-		_ = pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
+		return
 	}
-	if err := run(*clients, *duration, *warmup, *rounds, *dsn); err != nil {
-		pprof.StopCPUProfile()
+	err := c.parse(*clients, *rates)
+	if err == nil {
+		err = run(c)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "gatewaybench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(clientList string, duration, warmup time.Duration, rounds int, dsn string) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dir, err := os.MkdirTemp("", "gatewaybench")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	if dsn == "" {
-		dsn = filepath.Join(dir, "gateway.db")
-	}
-
-	// The upstream: a small JSON answer, as a service's page or API would
-	// give, without work of its own.
-	body := []byte(`{"id":"01JABCDEF","status":"placed","total":{"amount":12345,"currency":"EUR"},"lines":3}` + "\n")
-	upLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	var upConns atomic.Int64
-	defer func() { fmt.Printf("\nupstream connections opened: %d\n", upConns.Load()) }()
-	up := &http.Server{ConnState: func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			upConns.Add(1)
+func (c *config) parse(clients, rates string) error {
+	for cs := range strings.SplitSeq(clients, ",") {
+		if cs = strings.TrimSpace(cs); cs == "" {
+			continue
 		}
-	}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body)
-	})}
-	go func() { _ = up.Serve(upLn) }()
-	defer up.Close()
-	upURL := "http://" + upLn.Addr().String()
-
-	// The gateway.
-	log := telemetry.NewLogger(io.Discard, "gateway", slog.LevelInfo)
-	tp, err := telemetry.NewTracerProvider(ctx, "gateway", "")
-	if err != nil {
-		return err
-	}
-	ns, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: filepath.Join(dir, "nats")})
-	if err != nil {
-		return err
-	}
-	defer ns.Shutdown()
-	nc, err := broker.Connect(ns.ClientURL(), ns, "gatewaybench", log)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	h, err := host.Open(ctx, host.Config{Service: "gateway", DSN: dsn, Migrations: migrations.FS},
-		host.Deps{Logger: log, NATS: nc, TracerProvider: tp})
-	if err != nil {
-		return err
-	}
-	defer h.DB.Close()
-	_, priv, err := identity.GenerateKey()
-	if err != nil {
-		return err
-	}
-	gw, err := gateway.New(ctx, h, gateway.Config{Shop: upURL, CRM: upURL, MESOperator: upURL, MESAPI: upURL, Signer: identity.NewSigner(priv)})
-	if err != nil {
-		return err
-	}
-	gwLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	go func() { _ = gw.ServePublic(ctx, gwLn) }()
-	gwURL := "http://" + gwLn.Addr().String()
-	if err := gateway.CreateStaff(ctx, h.DB, "bench", "benchmark password", identity.RoleManager, nil); err != nil {
-		return err
-	}
-	cookie, err := signIn(gwURL, "bench", "benchmark password")
-	if err != nil {
-		return err
-	}
-
-	fmt.Printf("gatewaybench: GOMAXPROCS=%s, %s per phase, %d rounds, database %s\n", os.Getenv("GOMAXPROCS"), duration, rounds, engine(dsn))
-	for _, cs := range strings.Split(clientList, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(cs))
+		n, err := strconv.Atoi(cs)
 		if err != nil || n < 1 {
 			return fmt.Errorf("bad -clients %q", cs)
 		}
-		phases := []phase{
-			{name: "direct", url: upURL + "/crm/orders/01JABCDEF"},
-			{name: "gateway /   (shop, anonymous)", url: gwURL + "/products/01JABCDEF"},
-			{name: "gateway /crm/ (staff session)", url: gwURL + "/crm/orders/01JABCDEF", cookie: cookie},
+		c.clients = append(c.clients, n)
+	}
+	for r := range strings.SplitSeq(rates, ",") {
+		if r = strings.TrimSpace(r); r == "" {
+			continue
 		}
-		results := make([][]result, len(phases))
-		for range rounds {
-			for i, p := range phases {
-				r, err := p.run(n, warmup, duration)
-				if err != nil {
-					return err
-				}
-				results[i] = append(results[i], r)
-			}
+		v, err := strconv.ParseFloat(strings.TrimSuffix(r, "%"), 64)
+		if err != nil || v <= 0 {
+			return fmt.Errorf("bad -rate %q", r)
 		}
-		fmt.Printf("\n%d concurrent clients (median of %d rounds)\n", n, rounds)
-		fmt.Printf("%-32s %10s %10s %10s %12s %12s %12s %14s\n", "", "p50", "p99", "req/s", "added p50", "added p99", "CPU/req", "added CPU/req")
-		base := median(results[0])
-		for i, p := range phases {
-			m := median(results[i])
-			added := func(a, b time.Duration) string {
-				if i == 0 {
-					return "-"
-				}
-				return fmtDur(a - b)
+		if strings.HasSuffix(r, "%") && len(c.clients) == 0 {
+			return fmt.Errorf("-rate %s needs a closed-loop run (-clients) to take the percentage of", r)
+		}
+		c.rates = append(c.rates, r)
+	}
+	if c.procs != "split" && c.procs != "one" {
+		return fmt.Errorf("bad -procs %q: split or one", c.procs)
+	}
+	if c.rounds < 1 || c.rateClients < 1 {
+		return fmt.Errorf("-rounds and -rate-clients must be at least 1")
+	}
+	return nil
+}
+
+func run(c config) error {
+	ctx := context.Background()
+	var up, gw *server
+	var procs []proc
+	if c.procs == "one" {
+		endProfiles, err := startProfiles(c.cpuprofile, c.memprofile)
+		if err != nil {
+			return err
+		}
+		defer endProfiles()
+		dir, err := os.MkdirTemp("", "gatewaybench")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		u, conns, stopUp, err := startUpstream()
+		if err != nil {
+			return err
+		}
+		defer stopUp()
+		g, stopGw, err := startGateway(ctx, gatewayOptions{upstream: u, dsn: c.dsn, dir: dir, logTo: c.logTo})
+		if err != nil {
+			return err
+		}
+		defer stopGw()
+		up, gw = &server{url: u}, &server{url: g}
+		procs = []proc{{name: "all", usage: func() (usage, error) {
+			us := selfUsage()
+			us.conns = conns.Load()
+			return us, nil
+		}}}
+	} else {
+		var err error
+		if up, err = startChild("upstream"); err != nil {
+			return err
+		}
+		defer up.stop()
+		args := []string{"-upstream", up.url, "-dsn", c.dsn, "-log-to", c.logTo, "-cpuprofile", c.cpuprofile, "-memprofile", c.memprofile}
+		if gw, err = startChild("gateway", args...); err != nil {
+			return err
+		}
+		defer func() {
+			if err := gw.stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "gatewaybench: gateway process:", err)
 			}
-			fmt.Printf("%-32s %10s %10s %10.0f %12s %12s %10.0fµs %14s\n", p.name, fmtDur(m.p50), fmtDur(m.p99), m.rps,
-				added(m.p50, base.p50), added(m.p99, base.p99), float64(m.cpu.Microseconds()), added(m.cpu, base.cpu))
+		}()
+		procs = []proc{
+			{name: "clients", usage: func() (usage, error) { return selfUsage(), nil }},
+			{name: "gateway", usage: gw.usage},
+			{name: "upstream", usage: up.usage},
+		}
+	}
+	cookie, err := signIn(gw.url, benchLogin, benchPassword)
+	if err != nil {
+		return err
+	}
+	phases := []phase{
+		{name: "direct", url: up.url + "/crm/orders/01JABCDEF"},
+		{name: "gateway / (shop, anonymous)", url: gw.url + "/products/01JABCDEF"},
+		{name: "gateway /crm/ (manager)", url: gw.url + "/crm/orders/01JABCDEF", cookie: cookie},
+	}
+	fmt.Printf("gatewaybench: GOMAXPROCS %d, NumCPU %d, processes %s, %s per phase after %s warm-up, %d rounds, database %s\n",
+		runtime.GOMAXPROCS(0), runtime.NumCPU(), c.procs, c.duration, c.warmup, c.rounds, engine(c.dsn))
+
+	var capacity float64 // lowest closed-loop req/s through the gateway, last -clients
+	for _, n := range c.clients {
+		ms, err := measure(phases, load{clients: n, warmup: c.warmup, duration: c.duration}, procs, c.rounds)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("\nclosed loop, %d clients back to back (median of %d rounds)\n", n, c.rounds)
+		report(phases, ms, procs, false)
+		capacity = min(ms[1].rps, ms[2].rps)
+	}
+	for _, rs := range c.rates {
+		rate, _ := strconv.ParseFloat(strings.TrimSuffix(rs, "%"), 64)
+		if strings.HasSuffix(rs, "%") {
+			rate = capacity * rate / 100
+		}
+		ms, err := measure(phases, load{clients: c.rateClients, rate: rate, warmup: c.warmup, duration: c.duration}, procs, c.rounds)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("\nfixed rate %.0f req/s (%s), %d clients sharing the schedule; latency from the due time (median of %d rounds)\n",
+			rate, rs, c.rateClients, c.rounds)
+		report(phases, ms, procs, true)
+	}
+	if len(procs) == 3 {
+		if u, err := up.usage(); err == nil {
+			fmt.Printf("\nupstream connections opened: %d\n", u.conns)
 		}
 	}
 	return nil
+}
+
+// measure runs every phase once a round and returns each phase's medians.
+func measure(phases []phase, l load, procs []proc, rounds int) ([]result, error) {
+	results := make([][]result, len(phases))
+	for range rounds {
+		for i, p := range phases {
+			r, err := p.run(l, procs)
+			if err != nil {
+				return nil, err
+			}
+			results[i] = append(results[i], r)
+		}
+	}
+	ms := make([]result, len(phases))
+	for i := range results {
+		ms[i] = median(results[i])
+	}
+	return ms, nil
+}
+
+func report(phases []phase, ms []result, procs []proc, fixed bool) {
+	fmt.Printf("%-28s %9s %9s %9s %10s %10s", "", "req/s", "p50", "p99", "added p50", "added p99")
+	if fixed {
+		fmt.Printf(" %9s %6s", "lag p99", "missed")
+	}
+	for _, pr := range procs {
+		fmt.Printf(" %12s", "CPU "+pr.name)
+	}
+	last := procs[len(procs)-1].name
+	if len(procs) == 3 {
+		last = procs[1].name
+	}
+	fmt.Printf(" %14s\n", "allocs "+last)
+	base := ms[0]
+	for i, p := range phases {
+		m := ms[i]
+		added := func(a, b time.Duration) string {
+			if i == 0 {
+				return "-"
+			}
+			return fmtDur(a - b)
+		}
+		fmt.Printf("%-28s %9.0f %9s %9s %10s %10s", p.name, m.rps, fmtDur(m.p50), fmtDur(m.p99), added(m.p50, base.p50), added(m.p99, base.p99))
+		if fixed {
+			fmt.Printf(" %9s %6d", fmtDur(m.lagP99), m.missed)
+		}
+		for _, u := range m.use {
+			fmt.Printf(" %10.1fµs", float64(u.cpu.Nanoseconds())/1000)
+		}
+		a := m.use[len(m.use)-1]
+		if len(m.use) == 3 {
+			a = m.use[1]
+		}
+		fmt.Printf(" %5d, %5.1fKB\n", a.mallocs, float64(a.bytes)/1024)
+	}
 }
 
 func engine(dsn string) string {
@@ -220,104 +308,4 @@ func signIn(base, login, pw string) (*http.Cookie, error) {
 		}
 	}
 	return nil, fmt.Errorf("sign-in failed: %d", res.StatusCode)
-}
-
-type phase struct {
-	name   string
-	url    string
-	cookie *http.Cookie
-}
-
-type result struct {
-	p50, p99 time.Duration
-	rps      float64
-	cpu      time.Duration // process CPU time per request (client, gateway and upstream together)
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func (p phase) run(clients int, warmup, duration time.Duration) (result, error) {
-	tr := &http.Transport{MaxIdleConns: clients * 2, MaxIdleConnsPerHost: clients * 2, IdleConnTimeout: time.Minute}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	start := time.Now()
-	measureFrom, stop := start.Add(warmup), start.Add(warmup+duration)
-	lat := make([][]time.Duration, clients)
-	errs := make(chan error, clients)
-	var count atomic.Int64
-	var cpuStart, cpuEnd time.Duration
-	go func() {
-		time.Sleep(time.Until(measureFrom))
-		cpuStart = cpuTime()
-		time.Sleep(time.Until(stop))
-		cpuEnd = cpuTime()
-	}()
-	var wg sync.WaitGroup
-	for i := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, _ := http.NewRequest("GET", p.url, nil)
-			req.Header.Set("Accept", "application/json")
-			if p.cookie != nil {
-				req.AddCookie(p.cookie)
-			}
-			for {
-				t0 := time.Now()
-				if t0.After(stop) {
-					return
-				}
-				res, err := client.Do(req)
-				if err != nil {
-					errs <- err
-					return
-				}
-				_, _ = io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != http.StatusOK {
-					errs <- fmt.Errorf("%s: status %d", p.name, res.StatusCode)
-					return
-				}
-				if t0.After(measureFrom) {
-					lat[i] = append(lat[i], time.Since(t0))
-					count.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	time.Sleep(10 * time.Millisecond) // let the CPU sampler finish
-	close(errs)
-	if err := <-errs; err != nil {
-		return result{}, err
-	}
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	if len(all) == 0 {
-		return result{}, fmt.Errorf("%s: no requests measured", p.name)
-	}
-	q := func(f float64) time.Duration { return all[min(len(all)-1, int(f*float64(len(all))))] }
-	return result{p50: q(0.50), p99: q(0.99), rps: float64(len(all)) / duration.Seconds(),
-		cpu: (cpuEnd - cpuStart) / time.Duration(max(1, count.Load()))}, nil
-}
-
-func median(rs []result) result {
-	pick := func(f func(result) float64) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = f(r)
-		}
-		slices.Sort(v)
-		return v[len(v)/2]
-	}
-	return result{
-		p50: time.Duration(pick(func(r result) float64 { return float64(r.p50) })),
-		p99: time.Duration(pick(func(r result) float64 { return float64(r.p99) })),
-		rps: pick(func(r result) float64 { return r.rps }),
-		cpu: time.Duration(pick(func(r result) float64 { return float64(r.cpu) })),
-	}
 }

@@ -50,8 +50,10 @@ type config struct {
 	dsn, recvDSN, natsURL string
 	n, rawN, keys         int
 	rate                  int
-	seconds               int
+	seconds, warmup       int
 	cpuProfile            string
+	latencyProfile        string
+	timeline              string
 }
 
 func main() {
@@ -64,7 +66,10 @@ func main() {
 	flag.IntVar(&c.keys, "keys", 1000, "distinct keys (aggregates) of the messages")
 	flag.IntVar(&c.rate, "rate", 1000, "messages per second for the latency run")
 	flag.IntVar(&c.seconds, "seconds", 10, "length of the latency run")
-	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the relay run to this file")
+	flag.IntVar(&c.warmup, "warmup", 2, "seconds of the latency run's rate sent before it, not measured (connections opened, statements prepared, caches warm)")
+	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the relay throughput run to this file")
+	flag.StringVar(&c.latencyProfile, "latency-cpuprofile", "", "write a CPU profile of the latency run to this file")
+	flag.StringVar(&c.timeline, "timeline", "", "write each latency-run message's stage times (CSV, Unix ns) to this file")
 	flag.Parse()
 	if err := run(context.Background(), c, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "relaybench:", err)
@@ -151,8 +156,12 @@ func run(ctx context.Context, c config, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("latency: %w", err)
 	}
-	fmt.Fprintf(w, "commit-to-handled at %d msg/s (achieved %.0f/s, %d msgs): p50 %.2f ms  p99 %.2f ms  max %.2f ms\n",
-		c.rate, lat.achieved, lat.count, ms(lat.p50), ms(lat.p99), ms(lat.max))
+	fmt.Fprintf(w, "latency at %d msg/s (achieved %.0f/s, %d msgs):\n", c.rate, lat.achieved, lat.count)
+	fmt.Fprintf(w, "  commit-to-handled:                %s\n", lat.fromCommit)
+	fmt.Fprintf(w, "  enqueue-to-handled:               %s\n", lat.total)
+	fmt.Fprintf(w, "    producer enqueue to commit:     %s\n", lat.commit)
+	fmt.Fprintf(w, "    relay commit to stream:         %s\n", lat.relay)
+	fmt.Fprintf(w, "    receiver stream to inbox commit:%s\n", lat.receive)
 	return nil
 }
 
@@ -282,17 +291,11 @@ func relayThroughput(ctx context.Context, c config, db *sqldb.DB, js jetstream.J
 	if db.Engine() == sqldb.Postgres {
 		_, _ = db.ExecContext(ctx, `ANALYZE outbox`)
 	}
-	if c.cpuProfile != "" {
-		f, err := os.Create(c.cpuProfile)
-		if err != nil {
-			return 0, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return 0, err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startProfile(c.cpuProfile)
+	if err != nil {
+		return 0, err
 	}
+	defer stopProfile()
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	start := time.Now()
@@ -328,14 +331,31 @@ func relayThroughput(ctx context.Context, c config, db *sqldb.DB, js jetstream.J
 }
 
 type latencies struct {
-	count         int
-	achieved      float64
-	p50, p99, max time.Duration
+	count    int
+	achieved float64
+	// total runs from just before the enqueue to the inbox's commit; the
+	// stages split it: the producer's transaction (enqueue to commit), the
+	// relay (commit to the stream's timestamp of the message) and the
+	// receiver (stream timestamp to the inbox's commit).
+	total, commit, relay, receive dist
+	fromCommit                    dist // commit to the inbox's commit: the target
+}
+
+type dist struct{ p50, p99, max time.Duration }
+
+func distOf(d []time.Duration) dist {
+	slices.Sort(d)
+	pct := func(p float64) time.Duration { return d[min(len(d)-1, int(p*float64(len(d))))] }
+	return dist{p50: pct(0.50), p99: pct(0.99), max: d[len(d)-1]}
+}
+
+func (d dist) String() string {
+	return fmt.Sprintf("p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms", ms(d.p50), ms(d.p99), ms(d.max))
 }
 
 // latency sends rate messages a second for the configured seconds, each in
 // its own committed transaction, through a running relay and inbox, and
-// measures from just before the enqueue to the inbox's commit.
+// measures each stage from just before the enqueue to the inbox's commit.
 func latency(ctx context.Context, c config, sendDB, recvDB *sqldb.DB, sjs, rjs jetstream.JetStream, log *slog.Logger) (latencies, error) {
 	out, err := outbox.New(sendDB, sjs, outbox.Config{}, log, nil)
 	if err != nil {
@@ -345,20 +365,31 @@ func latency(ctx context.Context, c config, sendDB, recvDB *sqldb.DB, sjs, rjs j
 	if err != nil {
 		return latencies{}, err
 	}
-	total := c.rate * c.seconds
+	skip := c.rate * c.warmup // the warm-up's messages, not measured
+	total := skip + c.rate*c.seconds
+	sentAt := make([]atomic.Int64, total)      // Unix ns before the enqueue
+	committedAt := make([]atomic.Int64, total) // Unix ns after the producer's commit
+	publishedAt := make([]int64, total)        // stream timestamp
+	handledAt := make([]int64, total)          // after the inbox's commit
 	var mu sync.Mutex
-	got := make([]time.Duration, 0, total)
+	handled := 0
 	all := make(chan struct{})
 	in.Subscribe("latency", map[string]inbox.Handler{
 		"fabrika.bench.latency": inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, it benchItem) error {
+			if it.Seq < 0 || it.Seq >= total {
+				return fmt.Errorf("%w: sequence %d out of range", inbox.ErrPermanent, it.Seq)
+			}
 			tx.AfterCommit(func() {
-				d := time.Duration(time.Now().UnixNano() - it.SentAt)
+				now := time.Now().UnixNano()
 				mu.Lock()
-				got = append(got, d)
-				if len(got) == total {
+				defer mu.Unlock()
+				if handledAt[it.Seq] != 0 {
+					return
+				}
+				handledAt[it.Seq], publishedAt[it.Seq] = now, m.Published.UnixNano()
+				if handled++; handled == total {
 					close(all)
 				}
-				mu.Unlock()
 			})
 			return nil
 		}),
@@ -371,6 +402,11 @@ func latency(ctx context.Context, c config, sendDB, recvDB *sqldb.DB, sjs, rjs j
 	defer wg.Wait()
 	time.Sleep(500 * time.Millisecond) // consumer declared and pulling
 
+	stopProfile, err := startProfile(c.latencyProfile)
+	if err != nil {
+		return latencies{}, err
+	}
+	defer stopProfile()
 	// Producers take scheduled slots: message i is due at start + i/rate.
 	interval := time.Second / time.Duration(c.rate)
 	start := time.Now()
@@ -385,13 +421,15 @@ func latency(ctx context.Context, c config, sendDB, recvDB *sqldb.DB, sjs, rjs j
 					return
 				}
 				time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
+				sentAt[i].Store(time.Now().UnixNano())
 				err := sendDB.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-					m, err := outbox.NewMessage("fabrika.bench.latency", fmt.Sprint("key-", i%c.keys), benchItem{Seq: i, SentAt: time.Now().UnixNano()})
+					m, err := outbox.NewMessage("fabrika.bench.latency", fmt.Sprint("key-", i%c.keys), benchItem{Seq: i, SentAt: sentAt[i].Load()})
 					if err != nil {
 						return err
 					}
 					return out.Enqueue(ctx, tx, m)
 				})
+				committedAt[i].Store(time.Now().UnixNano())
 				if err != nil {
 					sendErr.Store(err)
 					return
@@ -400,7 +438,7 @@ func latency(ctx context.Context, c config, sendDB, recvDB *sqldb.DB, sjs, rjs j
 		})
 	}
 	producers.Wait()
-	sent := time.Since(start)
+	sent := time.Since(start.Add(time.Duration(skip) * interval))
 	if err, _ := sendErr.Load().(error); err != nil {
 		return latencies{}, err
 	}
@@ -408,14 +446,60 @@ func latency(ctx context.Context, c config, sendDB, recvDB *sqldb.DB, sjs, rjs j
 	case <-all:
 	case <-time.After(60 * time.Second):
 		mu.Lock()
-		n := len(got)
+		n := handled
 		mu.Unlock()
 		return latencies{}, fmt.Errorf("only %d of %d handled after 60s", n, total)
 	}
 	stop()
 	mu.Lock()
 	defer mu.Unlock()
-	slices.Sort(got)
-	pct := func(p float64) time.Duration { return got[min(len(got)-1, int(p*float64(len(got))))] }
-	return latencies{count: total, achieved: float64(total) / sent.Seconds(), p50: pct(0.50), p99: pct(0.99), max: got[len(got)-1]}, nil
+	if c.timeline != "" {
+		f, err := os.Create(c.timeline)
+		if err != nil {
+			return latencies{}, err
+		}
+		fmt.Fprintln(f, "seq,sent_ns,committed_ns,published_ns,handled_ns")
+		for i := range total {
+			fmt.Fprintf(f, "%d,%d,%d,%d,%d\n", i, sentAt[i].Load(), committedAt[i].Load(), publishedAt[i], handledAt[i])
+		}
+		if err := f.Close(); err != nil {
+			return latencies{}, err
+		}
+	}
+	stage := func(from, to func(i int) int64) dist {
+		d := make([]time.Duration, total-skip)
+		for i := range d {
+			d[i] = time.Duration(to(skip+i) - from(skip+i))
+		}
+		return distOf(d)
+	}
+	sentF := func(i int) int64 { return sentAt[i].Load() }
+	commitF := func(i int) int64 { return committedAt[i].Load() }
+	pubF := func(i int) int64 { return publishedAt[i] }
+	handledF := func(i int) int64 { return handledAt[i] }
+	return latencies{
+		count: total - skip, achieved: float64(total-skip) / sent.Seconds(),
+		total: stage(sentF, handledF), fromCommit: stage(commitF, handledF),
+		commit: stage(sentF, commitF), relay: stage(commitF, pubF), receive: stage(pubF, handledF),
+	}, nil
+}
+
+// startProfile starts a CPU profile into path, if one is asked for, and
+// returns what stops it.
+func startProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

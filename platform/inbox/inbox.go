@@ -365,7 +365,22 @@ func (in *Inbox) process(ctx context.Context, s subscription, batch []jetstream.
 		}
 	}
 	start := time.Now()
-	if len(todo) > 0 {
+	switch len(todo) {
+	case 0:
+	case 1:
+		// A lone message needs no savepoint: if it fails, the whole
+		// transaction is its own to roll back. Two round trips fewer for the
+		// usual case of a consumer that keeps up.
+		d := todo[0]
+		err := in.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+			d.dup = false
+			d.err = in.handle(d, consumer, tx)
+			return d.err
+		})
+		if err != nil && d.err == nil {
+			d.err = fmt.Errorf("inbox transaction: %w", err)
+		}
+	default:
 		err := in.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
 			for _, d := range todo {
 				d.dup, d.err = false, nil

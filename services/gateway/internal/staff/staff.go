@@ -138,7 +138,8 @@ type Service struct {
 	dummy   string // a hash to verify against for unknown logins
 
 	mu    sync.Mutex
-	cache map[string]*Current
+	cache map[[sha256.Size]byte]*Current // by the SHA-256 of the cookie token
+	gen   uint64                         // counts invalidations: a read that saw one happen is not cached
 }
 
 // New returns the service.
@@ -148,7 +149,7 @@ func New(st *store.Store, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{st: st, cfg: cfg, dummy: dummy, cache: map[string]*Current{},
+	return &Service{st: st, cfg: cfg, dummy: dummy, cache: map[[sha256.Size]byte]*Current{},
 		byIP: newLimiter(cfg.IPBurst, cfg.IPInterval), byLogin: newLimiter(cfg.LoginBurst, cfg.LoginInterval)}, nil
 }
 
@@ -402,22 +403,28 @@ func (c *Current) CachedToken(now time.Time, maxAge time.Duration, sign func(tim
 	return tok, nil
 }
 
-// Session returns the session a cookie token opens.
+// Session returns the session a cookie token opens. A session read from
+// the database is kept in memory for CacheTTL (and never past its expiry):
+// sign-out, password changes and account changes made through this
+// instance forget it at once; made through another instance, they take
+// effect here within CacheTTL.
 func (s *Service) Session(ctx context.Context, token string) (*Current, error) {
 	if token == "" || len(token) > 128 {
 		return nil, ErrNoSession
 	}
-	hash := HashToken(token)
+	key := sha256.Sum256([]byte(token))
 	now := s.cfg.Now()
 	s.mu.Lock()
-	c, ok := s.cache[hash]
+	old, ok := s.cache[key]
+	gen := s.gen
 	s.mu.Unlock()
-	if ok && now.Sub(c.loaded) < s.cfg.CacheTTL && now.Before(c.Session.ExpiresAt) {
-		return c, nil
+	if ok && now.Sub(old.loaded) < s.cfg.CacheTTL && !now.Before(old.loaded) && now.Before(old.Session.ExpiresAt) {
+		return old, nil
 	}
+	hash := hex.EncodeToString(key[:])
 	se, a, err := s.st.SessionByHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
-		s.forget(hash)
+		s.forget(key)
 		return nil, ErrNoSession
 	}
 	if err != nil {
@@ -425,7 +432,7 @@ func (s *Service) Session(ctx context.Context, token string) (*Current, error) {
 	}
 	if a.Disabled || !now.Before(se.ExpiresAt) || now.Sub(se.LastSeenAt) > s.cfg.SessionIdle {
 		_ = s.st.DeleteSession(ctx, hash)
-		s.forget(hash)
+		s.forget(key)
 		return nil, ErrNoSession
 	}
 	if now.Sub(se.LastSeenAt) > time.Minute {
@@ -434,20 +441,47 @@ func (s *Service) Session(ctx context.Context, token string) (*Current, error) {
 		}
 		se.LastSeenAt = now
 	}
-	c = &Current{Session: se, Account: a, loaded: now}
-	s.mu.Lock()
-	if len(s.cache) > 10_000 {
-		clear(s.cache)
+	c := &Current{Session: se, Account: a, loaded: now}
+	if ok && sameIdentity(old.Account, a) {
+		// The same claims: the identity token signed for the entry this
+		// one replaces stays good for its reuse time.
+		old.mu.Lock()
+		c.token, c.tokenAt = old.token, old.tokenAt
+		old.mu.Unlock()
 	}
-	s.cache[hash] = c
+	s.mu.Lock()
+	// An invalidation while the database was read may concern what was
+	// read: then this request uses it, but the cache does not keep it.
+	if s.gen == gen {
+		if len(s.cache) > 10_000 {
+			clear(s.cache)
+		}
+		s.cache[key] = c
+	}
 	s.mu.Unlock()
 	return c, nil
 }
 
+// sameIdentity tells whether two reads of an account carry the same
+// identity token claims (platform/identity).
+func sameIdentity(a, b store.Account) bool {
+	return a.ID == b.ID && a.Login == b.Login && a.Role == b.Role && slices.Equal(a.Workstations, b.Workstations)
+}
+
 // SignOut ends a session.
 func (s *Service) SignOut(ctx context.Context, cur *Current) error {
-	s.forget(cur.Session.TokenHash)
-	return s.st.DeleteSession(ctx, cur.Session.TokenHash)
+	// Deleted first, forgotten after: a request reading the session in
+	// between cannot leave it in the cache (see gen).
+	err := s.st.DeleteSession(ctx, cur.Session.TokenHash)
+	var key [sha256.Size]byte
+	if h := cur.Session.TokenHash; len(h) != 2*sha256.Size {
+		s.forgetAll() // not a hash this service made; forget everything rather than guess
+	} else if _, herr := hex.Decode(key[:], []byte(h)); herr != nil {
+		s.forgetAll()
+	} else {
+		s.forget(key)
+	}
+	return err
 }
 
 // Cleanup deletes expired sessions and forgets idle rate-limit buckets.
@@ -459,15 +493,17 @@ func (s *Service) Cleanup(ctx context.Context) error {
 	return err
 }
 
-func (s *Service) forget(hash string) {
+func (s *Service) forget(key [sha256.Size]byte) {
 	s.mu.Lock()
-	delete(s.cache, hash)
+	delete(s.cache, key)
+	s.gen++
 	s.mu.Unlock()
 }
 
 func (s *Service) forgetAll() {
 	s.mu.Lock()
 	clear(s.cache)
+	s.gen++
 	s.mu.Unlock()
 }
 

@@ -10,48 +10,44 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/standalone"
 	"github.com/fabrika/fabrika/platform/testenv"
+	"github.com/fabrika/fabrika/services/mes-operator/migrations"
 )
 
-func TestParseFlags(t *testing.T) {
+func TestConfig(t *testing.T) {
 	t.Parallel()
 	pub, _, err := identity.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := base64.StdEncoding.EncodeToString(pub)
-	env := map[string]string{
-		"FABRIKA_DSN": "postgres://db/mes", "FABRIKA_IDENTITY_PUBLIC_KEY": key,
-		"FABRIKA_MES_OPERATOR_EVENT_RETENTION": "48h", "FABRIKA_MES_OPERATOR_SHIPPING_WORKSTATION": "dispatch",
-	}
-	c, err := ParseFlags([]string{"-http-addr", "0.0.0.0:9000"}, func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.DSN != "postgres://db/mes" || c.HTTPAddr != "0.0.0.0:9000" || c.EventRetention != 48*time.Hour || c.ShippingWorkstation != "dispatch" {
-		t.Fatalf("config %+v", c)
-	}
-	if _, err := c.verifier(); err != nil {
-		t.Fatal(err)
-	}
-
-	bad := []struct {
-		name string
-		env  map[string]string
-		args []string
+	verifier := identity.NewVerifier(pub)
+	tests := []struct {
+		name     string
+		env      map[string]string
+		verifier *identity.Verifier
+		ok       bool
+		station  string
+		login    string
+		keep     time.Duration
 	}{
-		{"no key", map[string]string{}, nil},
-		{"bad retention", map[string]string{"FABRIKA_IDENTITY_PUBLIC_KEY": key}, []string{"-event-retention", "soon"}},
-		{"unknown flag", map[string]string{"FABRIKA_IDENTITY_PUBLIC_KEY": key}, []string{"-fast"}},
+		{"defaults", nil, verifier, true, "shipping", "/staff/login", 720 * time.Hour},
+		{"set", map[string]string{"FABRIKA_MES_OPERATOR_EVENT_RETENTION": "48h", "FABRIKA_MES_OPERATOR_SHIPPING_WORKSTATION": "dispatch",
+			"FABRIKA_MES_OPERATOR_LOGIN_URL": "-"}, verifier, true, "dispatch", "-", 48 * time.Hour},
+		{"no identity key", nil, nil, false, "", "", 0},
+		{"bad retention", map[string]string{"FABRIKA_MES_OPERATOR_EVENT_RETENTION": "soon"}, verifier, false, "", "", 0},
+		{"negative retention", map[string]string{"FABRIKA_MES_OPERATOR_EVENT_RETENTION": "-1h"}, verifier, false, "", "", 0},
 	}
-	for _, b := range bad {
-		if _, err := ParseFlags(b.args, func(k string) string { return b.env[k] }); err == nil {
-			t.Errorf("%s: no error", b.name)
-		}
-	}
-	c.IdentityPublicKey = "c2hvcnQ="
-	if _, err := c.verifier(); err == nil {
-		t.Error("a short key was accepted")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config(standalone.Env{Getenv: func(k string) string { return tt.env[k] }, Verifier: tt.verifier})
+			if tt.ok != (err == nil) {
+				t.Fatalf("err = %v, want ok=%v", err, tt.ok)
+			}
+			if tt.ok && (cfg.ShippingWorkstation != tt.station || cfg.LoginURL != tt.login || cfg.EventRetention != tt.keep || cfg.Identity != tt.verifier) {
+				t.Fatalf("config %+v", cfg)
+			}
+		})
 	}
 }
 
@@ -70,14 +66,15 @@ func TestRunServes(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	c, err := ParseFlags([]string{"-dsn", filepath.Join(t.TempDir(), "mes.db"), "-http-addr", addr, "-nats-url", b.URL,
-		"-identity-public-key", base64.StdEncoding.EncodeToString(pub), "-log-level", "error"}, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
+	vars := map[string]string{
+		"FABRIKA_DSN": filepath.Join(t.TempDir(), "mes.db"), "FABRIKA_HTTP_ADDR": addr, "FABRIKA_NATS_URL": b.URL,
+		"FABRIKA_IDENTITY_PUBLIC_KEY": base64.StdEncoding.EncodeToString(pub), "FABRIKA_LOG_LEVEL": "error",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, c) }()
+	go func() {
+		done <- standalone.Run(ctx, "mes-operator", migrations.FS, "127.0.0.1:8084", func(k string) string { return vars[k] }, build)
+	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		res, err := http.Get("http://" + addr + "/readyz")

@@ -257,3 +257,19 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Publish commits one message through h's outbox, in a transaction of its
+// own, as the service that owns the event would; h's relay publishes it.
+func Publish(ctx context.Context, t testing.TB, h *host.Host, subject, key string, payload any) {
+	t.Helper()
+	err := h.DB.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		m, err := outbox.NewMessage(subject, key, payload)
+		if err != nil {
+			return err
+		}
+		return h.Outbox.Enqueue(ctx, tx, m)
+	})
+	if err != nil {
+		t.Fatalf("publish %s %s: %v", subject, key, err)
+	}
+}

@@ -16,8 +16,6 @@ import (
 	"github.com/fabrika/fabrika/platform/broker"
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
-	"github.com/fabrika/fabrika/platform/outbox"
-	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
 	mesapi "github.com/fabrika/fabrika/services/mes-api"
 	"github.com/fabrika/fabrika/services/mes-api/internal/delivery"
@@ -107,16 +105,7 @@ func (e *env) waitReady() {
 // publish sends an event as another service would: through its outbox.
 func (e *env) publish(eventType, key string, payload any) {
 	e.t.Helper()
-	err := e.producer.DB.InTx(e.ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		m, err := outbox.NewMessage(contracts.Subject(eventType), key, payload)
-		if err != nil {
-			return err
-		}
-		return e.producer.Outbox.Enqueue(ctx, tx, m)
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	testenv.Publish(e.ctx, e.t, e.producer, contracts.Subject(eventType), key, payload)
 }
 
 func (e *env) eventually(what string, ok func() bool) {

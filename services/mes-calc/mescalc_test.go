@@ -18,8 +18,6 @@ import (
 	"github.com/fabrika/fabrika/platform/broker"
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
-	"github.com/fabrika/fabrika/platform/outbox"
-	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
 	mescalc "github.com/fabrika/fabrika/services/mes-calc"
 	"github.com/fabrika/fabrika/services/mes-calc/migrations"
@@ -105,30 +103,12 @@ func (e *env) startCalc() { e.run(e.calc, e.svc.Handler()) }
 // place publishes order.placed through the fake shop's outbox.
 func (e *env) place(o contracts.OrderPlacedV1) {
 	e.t.Helper()
-	err := e.shop.DB.InTx(e.ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		m, err := outbox.NewMessage(contracts.Subject(contracts.OrderPlaced), o.OrderID, o)
-		if err != nil {
-			return err
-		}
-		return e.shop.Outbox.Enqueue(ctx, tx, m)
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	testenv.Publish(e.ctx, e.t, e.shop, contracts.Subject(contracts.OrderPlaced), o.OrderID, o)
 }
 
 func (e *env) publishEvent(eventType, key string, payload any) {
 	e.t.Helper()
-	err := e.shop.DB.InTx(e.ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		m, err := outbox.NewMessage(contracts.Subject(eventType), key, payload)
-		if err != nil {
-			return err
-		}
-		return e.shop.Outbox.Enqueue(ctx, tx, m)
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	testenv.Publish(e.ctx, e.t, e.shop, contracts.Subject(eventType), key, payload)
 }
 
 // api calls the admin API as role and decodes the JSON answer into out.

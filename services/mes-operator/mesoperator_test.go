@@ -20,7 +20,6 @@ import (
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/outbox"
-	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
 	mesoperator "github.com/fabrika/fabrika/services/mes-operator"
 	"github.com/fabrika/fabrika/services/mes-operator/migrations"
@@ -115,16 +114,7 @@ func (w *world) eventually(what string, cond func() bool) {
 // publish sends an event through the test producer's outbox, as the CRM does.
 func (w *world) publish(eventType, key string, payload any) {
 	w.t.Helper()
-	err := w.prod.DB.InTx(w.ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		m, err := outbox.NewMessage(contracts.Subject(eventType), key, payload)
-		if err != nil {
-			return err
-		}
-		return w.prod.Outbox.Enqueue(ctx, tx, m)
-	})
-	if err != nil {
-		w.t.Fatal(err)
-	}
+	testenv.Publish(w.ctx, w.t, w.prod, contracts.Subject(eventType), key, payload)
 }
 
 func confirmedOrder(id string) contracts.OrderConfirmedV1 {

@@ -1,16 +1,30 @@
 // Command crm-bench measures the CRM's orders list on a database filled by
 // crm-datagen: the server time (handler in process: identity check, query,
 // JSON) of the first page of each single filter, of page 1,000 of the
-// unfiltered list (reached by a seek on its cursor), and of searches, with
-// many concurrent readers and the page cache off; and, in the same run, the
-// query a CRM sharing the shop's database would run (OFFSET pagination and
-// COUNT(*) over orders joined to customers), as a ratio.
+// unfiltered list (reached by a seek on its cursor), and of searches; and, in
+// the same run, the query a CRM sharing the shop's database would run (OFFSET
+// pagination and COUNT(*) over orders joined to customers), as a ratio.
 //
-//	crm-bench -dsn postgres://postgres@127.0.0.1:5432/crm_bench?sslmode=disable -readers 32
+// Two load models, each with the page cache off (every request reads the
+// database) and on (every request after the first is a hit):
+//
+//   - closed loop: -readers clients send -requests requests back to back.
+//     Its throughput is the capacity (requests/s); its latency is mostly
+//     queueing once the clients outnumber the cores (latency = clients /
+//     throughput).
+//
+//   - fixed rate (open loop): the same clients share a schedule of R
+//     requests/s, request i due at start + i/R; latency is measured from the
+//     due time, so a request that starts late because every client was busy
+//     counts its wait (no coordinated omission). R comes from -rate, or from
+//     -sweep as percentages of the scenario's closed-loop capacity.
+//
+//     crm-bench -dsn 'postgres://postgres@127.0.0.1:5432/crm_bench2?sslmode=disable' -readers 32 -rate 250,500,1000
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -19,12 +33,15 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"regexp"
+	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
-
-	"encoding/json"
 
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/sqldb"
@@ -40,67 +57,146 @@ type config struct {
 	naiveRequests, deepPage int
 	naiveIndex, explain     bool
 	serialPlans             bool
+	closed                  bool
+	rates, sweep            []float64
+	rateSeconds             float64
+	cache                   string
+	only                    *regexp.Regexp
+	cpuProfile              string
 }
 
 func main() {
 	var c config
+	var rates, sweep, only string
 	flag.StringVar(&c.dsn, "dsn", os.Getenv("FABRIKA_DSN"), "CRM database filled by crm-datagen")
-	flag.IntVar(&c.readers, "readers", 32, "concurrent readers")
-	flag.IntVar(&c.requests, "requests", 1000, "requests per scenario")
-	flag.IntVar(&c.naiveRequests, "naive-requests", 64, "requests per naive scenario")
+	flag.IntVar(&c.readers, "readers", 32, "concurrent readers (closed loop) and clients sharing the schedule (fixed rate)")
+	flag.IntVar(&c.requests, "requests", 1000, "requests per scenario in the closed loop")
+	flag.IntVar(&c.naiveRequests, "naive-requests", 64, "requests per naive scenario (0: skip the naive queries)")
 	flag.IntVar(&c.deepPage, "page", 1000, "the deep page to measure (50 orders a page)")
 	flag.BoolVar(&c.naiveIndex, "naive-index", true, "give the naive schema indexes on crm_orders (placed_at) and (status, placed_at)")
-	flag.BoolVar(&c.explain, "explain", false, "print the query plans")
+	flag.BoolVar(&c.explain, "explain", false, "print the query plans (EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL)")
 	flag.BoolVar(&c.serialPlans, "serial-plans", true, "add max_parallel_workers_per_gather=0 to a PostgreSQL DSN (the setting recommended for the CRM: parallel plans only add work under many concurrent short queries)")
+	flag.BoolVar(&c.closed, "closed", true, "run the closed loop")
+	flag.StringVar(&rates, "rate", "", "fixed rates in requests/s, comma separated (e.g. 250,500,1000); overrides -sweep")
+	flag.StringVar(&sweep, "sweep", "25,50,75", "fixed rates as percentages of each scenario's closed-loop capacity (needs -closed); empty: no fixed-rate run")
+	flag.Float64Var(&c.rateSeconds, "rate-seconds", 2, "length of each fixed-rate run (at least 100 requests)")
+	flag.StringVar(&c.cache, "cache", "both", "page cache: off (database path), on (hits) or both")
+	flag.StringVar(&only, "only", "", "run only the scenarios whose name matches this regular expression")
+	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured runs (not the naive queries) to this file")
 	flag.Parse()
-	if err := run(context.Background(), c); err != nil {
+	var err error
+	if c.rates, err = floats(rates); err == nil {
+		c.sweep, err = floats(sweep)
+	}
+	if err == nil && only != "" {
+		c.only, err = regexp.Compile(only)
+	}
+	if err == nil && c.cache != "off" && c.cache != "on" && c.cache != "both" {
+		err = fmt.Errorf("-cache must be off, on or both, not %q", c.cache)
+	}
+	if err == nil && len(c.rates) == 0 && len(c.sweep) > 0 && !c.closed {
+		err = fmt.Errorf("-sweep needs the closed loop's capacity: give -rate or keep -closed")
+	}
+	if err == nil {
+		err = run(context.Background(), c)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "crm-bench:", err)
 		os.Exit(1)
 	}
+}
+
+func floats(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("%q is not a positive number", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 type result struct {
 	name          string
 	n             int
 	p50, p99, max time.Duration
+	perSecond     float64 // requests completed per second of the run
 }
 
-func stats(name string, d []time.Duration) result {
+func stats(name string, d []time.Duration, elapsed time.Duration) result {
 	slices.Sort(d)
 	q := func(p float64) time.Duration { return d[min(len(d)-1, int(float64(len(d))*p))] }
-	return result{name: name, n: len(d), p50: q(0.50), p99: q(0.99), max: d[len(d)-1]}
+	return result{name: name, n: len(d), p50: q(0.50), p99: q(0.99), max: d[len(d)-1], perSecond: float64(len(d)) / elapsed.Seconds()}
 }
 
-// measure runs fn n times over the readers and returns the durations.
-func measure(readers, n int, fn func(i int) (time.Duration, error)) ([]time.Duration, error) {
+// closedLoop runs fn n times over the readers, each starting its next
+// request when its last one ends, and returns the durations.
+func closedLoop(readers, n int, fn func() (time.Duration, error)) ([]time.Duration, time.Duration, error) {
 	out := make([]time.Duration, n)
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	var mu sync.Mutex
+	var once sync.Once
 	var firstErr error
-	next := make(chan int)
-	go func() {
-		for i := range n {
-			next <- i
-		}
-		close(next)
-	}()
+	start := time.Now()
 	for range readers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range next {
-				d, err := fn(i)
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				d, err := fn()
 				if err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
+					once.Do(func() { firstErr = err })
 				}
 				out[i] = d
 			}
 		}()
 	}
 	wg.Wait()
-	return out, firstErr
+	return out, time.Since(start), firstErr
+}
+
+// fixedRate runs n requests due at start + i/rate over the readers and
+// returns each one's latency from its due time: a request that starts late
+// because every reader was busy counts its wait.
+func fixedRate(readers, n int, rate float64, fn func() (time.Duration, error)) ([]time.Duration, time.Duration, error) {
+	out := make([]time.Duration, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var once sync.Once
+	var firstErr error
+	start := time.Now().Add(time.Millisecond)
+	for range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				due := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+				if wait := time.Until(due); wait > 0 {
+					time.Sleep(wait)
+				}
+				if _, err := fn(); err != nil {
+					once.Do(func() { firstErr = err })
+				}
+				out[i] = time.Since(due)
+			}
+		}()
+	}
+	wg.Wait()
+	return out, time.Since(start), firstErr
+}
+
+type scenario struct{ name, query string }
+
+// measured is one scenario's figures with one cache setting.
+type measured struct {
+	closed, single result
+	rates          []result // one per fixed rate, in order
+	cpu            cpuCost  // CPU per request of the single reader
 }
 
 func run(ctx context.Context, c config) error {
@@ -130,8 +226,15 @@ func run(ctx context.Context, c config) error {
 	uncached := web.New(app.New(db, nil, app.Options{CacheSize: -1}), identity.NewVerifier(pub), log)
 	cached := web.New(app.New(db, nil, app.Options{}), identity.NewVerifier(pub), log)
 
+	// The gateway signs a token per request; signing is the client's work,
+	// so a token serves many requests here (it is verified on every one)
+	// and is renewed well before it expires.
+	tokens := &tokenSource{signer: signer}
 	get := func(h http.Handler, path string) (time.Duration, []byte, error) {
-		tok, _ := signer.Sign(identity.Identity{Subject: "bench", Name: "bench", Role: identity.RoleManager}, time.Now())
+		tok, err := tokens.token()
+		if err != nil {
+			return 0, nil, err
+		}
 		req := httptest.NewRequest("GET", path, nil).WithContext(ctx)
 		req.Header.Set(identity.Header, tok)
 		rec := httptest.NewRecorder()
@@ -145,7 +248,7 @@ func run(ctx context.Context, c config) error {
 	}
 
 	// Sample values that exist in the data.
-	var manager, customer, email, lastName, number string
+	var manager, customer, email, lastName, number, company string
 	if err := db.QueryRowContext(ctx, `SELECT manager FROM crm_order_list WHERE manager <> '' LIMIT 1`).Scan(&manager); err != nil {
 		return err
 	}
@@ -155,8 +258,14 @@ func run(ctx context.Context, c config) error {
 	if err := db.QueryRowContext(ctx, `SELECT customer_email, customer_name, number FROM crm_order_list WHERE order_id >= 'o-00500000' ORDER BY order_id LIMIT 1`).Scan(&email, &lastName, &number); err != nil {
 		return err
 	}
+	if err := db.QueryRowContext(ctx, `SELECT customer_company FROM crm_order_list WHERE order_id >= 'o-00500000' AND customer_company <> '' ORDER BY order_id LIMIT 1`).Scan(&company); err != nil {
+		return err
+	}
 	lastName = lastName[strings.LastIndex(lastName, " ")+1:]
 	emailPrefix := email[:strings.IndexByte(email, '@')]
+	if f := strings.Fields(company); len(f) > 2 {
+		company = f[0] + " " + f[1] // "Acme Industries" of "Acme Industries 17": two common words, a rarer pair
+	}
 	to := time.Now().UTC()
 	from := to.AddDate(0, 0, -30)
 
@@ -175,17 +284,15 @@ func run(ctx context.Context, c config) error {
 			return err
 		}
 		deep = page.Next
-		if p == 1 {
-			deep = page.Next
-		}
 	}
 	walk := time.Since(walkStart)
 
-	scenarios := []struct{ name, query string }{
+	all := []scenario{
 		{"first page, no filter", ""},
 		{"status=placed", "status=placed"},
 		{"status=in_production", "status=in_production"},
 		{"status=shipped", "status=shipped"},
+		{"channel=shop", "channel=shop"},
 		{"channel=api", "channel=api"},
 		{"manager=" + manager, "manager=" + url.QueryEscape(manager)},
 		{"customer (the heaviest)", "customer=" + url.QueryEscape(customer)},
@@ -193,81 +300,248 @@ func run(ctx context.Context, c config) error {
 		{"sort=total", "sort=total"},
 		{"sort=total&dir=asc", "sort=total&dir=asc"},
 		{fmt.Sprintf("page %d, no filter", c.deepPage), "cursor=" + deep},
+		{"search order number " + number, "q=" + url.QueryEscape(number)},
 		{"search e-mail " + emailPrefix, "q=" + url.QueryEscape(emailPrefix)},
 		{"search last name " + lastName, "q=" + url.QueryEscape(lastName)},
-		{"search order number " + number, "q=" + url.QueryEscape(number)},
-		{"search name + status", "q=" + url.QueryEscape(lastName) + "&status=shipped"},
+		{"search company " + company, "q=" + url.QueryEscape(company)},
+		{"search last name + status=shipped", "q=" + url.QueryEscape(lastName) + "&status=shipped"},
+	}
+	var scenarios []scenario
+	for _, s := range all {
+		if c.only == nil || c.only.MatchString(s.name) {
+			scenarios = append(scenarios, s)
+		}
 	}
 	if c.explain {
-		for _, s := range scenarios {
-			v, _ := url.ParseQuery(s.query)
-			q, err := listquery.Parse(v)
-			if err != nil {
-				return err
-			}
-			drive, err := store.DrivingWord(ctx, db, q.Words)
-			if err != nil {
-				return err
-			}
-			sqlText, args := store.ListSQL(q, drive)
-			rows, err := db.QueryContext(ctx, "EXPLAIN ANALYZE "+sqlText, args...)
-			if err != nil {
-				return err
-			}
-			fmt.Println("==", s.name)
-			for rows.Next() {
-				var line string
-				_ = rows.Scan(&line)
-				fmt.Println(line)
-			}
-			rows.Close()
+		if err := explain(ctx, db, scenarios); err != nil {
+			return err
 		}
 	}
 	// Warm up: every scenario once on every connection of the pool.
 	for _, s := range scenarios {
 		path := "/crm/api/v1/orders?" + s.query
-		if _, err := measure(c.readers, c.readers, func(int) (time.Duration, error) {
+		if _, _, err := closedLoop(c.readers, c.readers, func() (time.Duration, error) {
 			d, _, err := get(uncached, path)
 			return d, err
 		}); err != nil {
 			return err
 		}
 	}
-	var results, single []result
-	for _, s := range scenarios {
-		path := "/crm/api/v1/orders?" + s.query
-		d, err := measure(c.readers, c.requests, func(int) (time.Duration, error) {
-			d, _, err := get(uncached, path)
-			return d, err
-		})
+
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
 		if err != nil {
 			return err
 		}
-		results = append(results, stats(s.name, d))
-		d, err = measure(1, max(20, c.requests/10), func(int) (time.Duration, error) {
-			d, _, err := get(uncached, path)
-			return d, err
-		})
-		if err != nil {
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
 			return err
 		}
-		single = append(single, stats(s.name, d))
 	}
-	d, err := measure(c.readers, c.requests, func(int) (time.Duration, error) {
-		d, _, err := get(cached, "/crm/api/v1/orders?status=priced")
-		return d, err
-	})
+	cpu := &cpuMeter{db: db}
+	type mode struct {
+		label string
+		h     http.Handler
+	}
+	var modes []mode
+	if c.cache != "on" {
+		modes = append(modes, mode{"page cache off (every request reads the database)", uncached})
+	}
+	if c.cache != "off" {
+		modes = append(modes, mode{"page cache on (hits: the page was read once before)", cached})
+	}
+	figures := make([][]measured, len(modes))
+	for mi, m := range modes {
+		figures[mi] = make([]measured, len(scenarios))
+		for si, s := range scenarios {
+			path := "/crm/api/v1/orders?" + s.query
+			req := func() (time.Duration, error) {
+				d, _, err := get(m.h, path)
+				return d, err
+			}
+			if _, err := req(); err != nil { // fills the cache when it is on
+				return err
+			}
+			f := &figures[mi][si]
+			var capacity float64
+			if c.closed {
+				d, el, err := closedLoop(c.readers, c.requests, req)
+				if err != nil {
+					return err
+				}
+				f.closed = stats(s.name, d, el)
+				capacity = f.closed.perSecond
+				before, err := cpu.read(ctx)
+				if err != nil {
+					return err
+				}
+				d, el, err = closedLoop(1, max(20, c.requests/10), req)
+				if err != nil {
+					return err
+				}
+				f.single = stats(s.name, d, el)
+				after, err := cpu.read(ctx)
+				if err != nil {
+					return err
+				}
+				f.cpu = after.sub(before, len(d))
+			}
+			for _, rate := range ratesFor(c, capacity) {
+				n := max(100, int(rate*c.rateSeconds))
+				d, el, err := fixedRate(c.readers, n, rate, req)
+				if err != nil {
+					return err
+				}
+				r := stats(s.name, d, el)
+				r.name = strconv.Itoa(int(rate + 0.5))
+				f.rates = append(f.rates, r)
+			}
+		}
+	}
+	if c.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+
+	ratios, err := naive(ctx, c, db, lastName, scenarios, figures, modes[0].h == uncached)
 	if err != nil {
 		return err
 	}
-	cachedRes := stats("status=priced, page cache on", d)
 
-	// The naive shared-database CRM.
-	if c.naiveIndex {
+	loadEnd := loadavg()
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d.Microseconds())/1000) }
+	fmt.Printf("CRM orders list: %d orders, %d readers, server time in process (identity check, query, JSON)\n", orders, c.readers)
+	fmt.Printf("load average (1 min) at start %s, at end %s; walking %d pages of cursors once took %s\n", loadStart, loadEnd, c.deepPage-1, walk.Round(time.Millisecond))
+	for mi, m := range modes {
+		fmt.Printf("\n### %s\n", m.label)
+		if c.closed {
+			fmt.Printf("\nClosed loop: %d readers back to back, %d requests per scenario; then 1 reader, %d requests.\n\n", c.readers, c.requests, max(20, c.requests/10))
+			fmt.Println("| scenario | req/s | p50 ms | p99 ms | max ms | 1 reader p50 ms | 1 reader p99 ms | CPU ms/req: bench / PostgreSQL |")
+			fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
+			worst := time.Duration(0)
+			for _, f := range figures[mi] {
+				r := f.closed
+				fmt.Printf("| %s | %.0f | %s | %s | %s | %s | %s | %s |\n", r.name, r.perSecond, ms(r.p50), ms(r.p99), ms(r.max), ms(f.single.p50), ms(f.single.p99), f.cpu)
+				worst = max(worst, r.p99)
+			}
+			fmt.Printf("\nworst closed-loop p99: %s ms\n", ms(worst))
+		}
+		if len(figures[mi]) > 0 && len(figures[mi][0].rates) > 0 {
+			fmt.Printf("\nFixed rate: %d clients share a schedule of R requests/s for %.0f s (at least 100 requests); latency from each request's due time, p50 / p99 ms (achieved req/s).\n\n", c.readers, c.rateSeconds)
+			head, line := "| scenario |", "|---|"
+			for i, r := range figures[mi][0].rates {
+				if len(c.rates) > 0 {
+					head += " " + r.name + "/s |"
+				} else {
+					head += fmt.Sprintf(" %.0f%% of capacity |", c.sweep[i])
+				}
+				line += "---:|"
+			}
+			fmt.Println(head)
+			fmt.Println(line)
+			for si, f := range figures[mi] {
+				row := "| " + scenarios[si].name + " |"
+				for _, r := range f.rates {
+					if len(c.rates) > 0 {
+						row += fmt.Sprintf(" %s / %s (%.0f) |", ms(r.p50), ms(r.p99), r.perSecond)
+					} else {
+						row += fmt.Sprintf(" %s / %s at %s/s |", ms(r.p50), ms(r.p99), r.name)
+					}
+				}
+				fmt.Println(row)
+			}
+		}
+	}
+	if len(ratios) > 0 {
+		fmt.Printf("\nNaive shared-database query (list with OFFSET + COUNT(*) over orders JOIN customers), %d requests each over %d readers, against the read model's closed-loop p99 (page cache off):\n\n", c.naiveRequests, c.readers)
+		fmt.Println("| scenario | naive p50 ms | naive p99 ms | read model p99 ms | ratio (p99) |")
+		fmt.Println("|---|---:|---:|---:|---:|")
+		for _, r := range ratios {
+			fmt.Printf("| %s | %s | %s | %s | %.0fx |\n", r.r.name, ms(r.r.p50), ms(r.r.p99), ms(r.ours.p99), r.ratio)
+		}
+	}
+	return nil
+}
+
+// ratesFor returns the fixed rates of a scenario: -rate, or -sweep applied
+// to its closed-loop capacity.
+func ratesFor(c config, capacity float64) []float64 {
+	if len(c.rates) > 0 {
+		return c.rates
+	}
+	if capacity == 0 {
+		return nil
+	}
+	out := make([]float64, len(c.sweep))
+	for i, p := range c.sweep {
+		out[i] = max(1, capacity*p/100)
+	}
+	return out
+}
+
+// explain prints each scenario's plan with its buffers (PostgreSQL) or its
+// query plan (SQLite).
+func explain(ctx context.Context, db *sqldb.DB, scenarios []scenario) error {
+	prefix := "EXPLAIN (ANALYZE, BUFFERS) "
+	if db.Engine() == sqldb.SQLite {
+		prefix = "EXPLAIN QUERY PLAN "
+	}
+	for _, s := range scenarios {
+		v, _ := url.ParseQuery(s.query)
+		q, err := listquery.Parse(v)
+		if err != nil {
+			return err
+		}
+		plan, err := store.Plan(ctx, db, q)
+		if err != nil {
+			return err
+		}
+		fmt.Println("==", s.name)
+		for _, st := range plan {
+			if err := printPlan(ctx, db, prefix+st.SQL, st.Args); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func printPlan(ctx context.Context, db *sqldb.DB, query string, args []any) error {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", query, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		fmt.Println(fmt.Sprint(vals[len(vals)-1]))
+	}
+	return rows.Err()
+}
+
+type ratio struct {
+	r, ours result
+	ratio   float64
+}
+
+// naive measures the queries of a CRM that reads the shop's tables: the page
+// with OFFSET and COUNT(*) over orders joined to customers.
+func naive(ctx context.Context, c config, db *sqldb.DB, lastName string, scenarios []scenario, figures [][]measured, uncachedFirst bool) ([]ratio, error) {
+	if c.naiveRequests <= 0 || !c.closed || !uncachedFirst {
+		return nil, nil
+	}
+	if c.naiveIndex && db.Engine() == sqldb.Postgres {
 		for _, ddl := range []string{`CREATE INDEX IF NOT EXISTS bench_naive_orders_placed ON crm_orders (placed_at)`,
 			`CREATE INDEX IF NOT EXISTS bench_naive_orders_status ON crm_orders (status, placed_at)`} {
 			if _, err := db.ExecContext(ctx, ddl); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
@@ -275,7 +549,8 @@ func run(ctx context.Context, c config) error {
 		FROM crm_orders o JOIN crm_customers c ON c.id = o.customer_id`
 	const naiveCount = `SELECT COUNT(*) FROM crm_orders o JOIN crm_customers c ON c.id = o.customer_id`
 	like := "%" + strings.ToLower(lastName) + "%"
-	naive := []struct {
+	deep := fmt.Sprintf("page %d, no filter", c.deepPage)
+	cases := []struct {
 		name, where string
 		args        []any
 		offset      int
@@ -283,35 +558,33 @@ func run(ctx context.Context, c config) error {
 	}{
 		{"first page, no filter", "", nil, 0, "first page, no filter"},
 		{"status=in_production", " WHERE o.status = $1", []any{"in_production"}, 0, "status=in_production"},
-		{fmt.Sprintf("page %d, no filter", c.deepPage), "", nil, (c.deepPage - 1) * 50, fmt.Sprintf("page %d, no filter", c.deepPage)},
+		{deep, "", nil, (c.deepPage - 1) * 50, deep},
 		{"search last name " + lastName, " WHERE lower(c.name) LIKE $1 OR lower(c.email) LIKE $1 OR lower(c.company) LIKE $1 OR lower(o.number) LIKE $1",
 			[]any{like}, 0, "search last name " + lastName},
 	}
-	type ratio struct {
-		r     result
-		ours  result
-		ratio float64
-	}
-	var ratios []ratio
-	for _, n := range naive {
-		listSQL := naiveSelect + n.where + fmt.Sprintf(" ORDER BY o.placed_at DESC, o.id DESC LIMIT 50 OFFSET %d", n.offset)
-		countSQL := naiveCount + n.where
-		if c.explain {
-			for _, s := range []string{listSQL, countSQL} {
-				rows, err := db.QueryContext(ctx, "EXPLAIN ANALYZE "+s, n.args...)
-				if err != nil {
-					return err
-				}
-				fmt.Println("== naive", n.name)
-				for rows.Next() {
-					var line string
-					_ = rows.Scan(&line)
-					fmt.Println(line)
-				}
-				rows.Close()
+	var out []ratio
+	for _, n := range cases {
+		var ours result
+		found := false
+		for si, s := range scenarios {
+			if s.name == n.ours {
+				ours, found = figures[0][si].closed, true
 			}
 		}
-		d, err := measure(c.readers, c.naiveRequests, func(int) (time.Duration, error) {
+		if !found {
+			continue
+		}
+		listSQL := naiveSelect + n.where + fmt.Sprintf(" ORDER BY o.placed_at DESC, o.id DESC LIMIT 50 OFFSET %d", n.offset)
+		countSQL := naiveCount + n.where
+		if c.explain && db.Engine() == sqldb.Postgres {
+			fmt.Println("== naive", n.name)
+			for _, s := range []string{listSQL, countSQL} {
+				if err := printPlan(ctx, db, "EXPLAIN (ANALYZE, BUFFERS) "+s, n.args); err != nil {
+					return nil, err
+				}
+			}
+		}
+		d, el, err := closedLoop(c.readers, c.naiveRequests, func() (time.Duration, error) {
 			start := time.Now()
 			rows, err := db.QueryContext(ctx, listSQL, n.args...)
 			if err != nil {
@@ -327,38 +600,105 @@ func run(ctx context.Context, c config) error {
 			return time.Since(start), rows.Err()
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		r := stats(n.name, d)
-		var ours result
-		for _, x := range results {
-			if x.name == n.ours {
-				ours = x
-			}
-		}
-		ratios = append(ratios, ratio{r: r, ours: ours, ratio: float64(r.p99) / float64(ours.p99)})
+		r := stats(n.name, d, el)
+		out = append(out, ratio{r: r, ours: ours, ratio: float64(r.p99) / float64(ours.p99)})
 	}
+	return out, nil
+}
 
-	loadEnd := loadavg()
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d.Microseconds())/1000) }
-	fmt.Printf("CRM orders list: %d orders, %d readers, %d requests per scenario, page cache off (server time in process)\n", orders, c.readers, c.requests)
-	fmt.Printf("load average (1 min) at start %s, at end %s\n\n", loadStart, loadEnd)
-	fmt.Printf("| scenario | p50 ms | p99 ms | max ms | 1 reader p50 ms | 1 reader p99 ms |\n")
-	fmt.Println("|---|---:|---:|---:|---:|---:|")
-	worst := time.Duration(0)
-	for i, r := range results {
-		fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", r.name, ms(r.p50), ms(r.p99), ms(r.max), ms(single[i].p50), ms(single[i].p99))
-		worst = max(worst, r.p99)
+// cpuMeter reads the CPU time used by this process and by the PostgreSQL
+// backends connected to the benchmark's database (from /proc: PostgreSQL
+// must run on this machine, and nothing else use the database).
+type cpuMeter struct {
+	db *sqldb.DB
+}
+
+type cpuSample struct {
+	self, pg time.Duration
+	pgOK     bool
+}
+
+// cpuCost is the CPU time per request, "" when unknown.
+type cpuCost struct {
+	self, pg time.Duration
+	pgOK, ok bool
+}
+
+func (c cpuCost) String() string {
+	if !c.ok {
+		return ""
 	}
-	fmt.Printf("| %s | %s | %s | %s | | |\n", cachedRes.name, ms(cachedRes.p50), ms(cachedRes.p99), ms(cachedRes.max))
-	fmt.Printf("\nworst p99: %s ms (target < 20 ms); walking %d pages of cursors once took %s\n\n", ms(worst), c.deepPage-1, walk.Round(time.Millisecond))
-	fmt.Printf("Naive shared-database query (list with OFFSET + COUNT(*) over orders JOIN customers), %d requests each:\n\n", c.naiveRequests)
-	fmt.Println("| scenario | naive p50 ms | naive p99 ms | read model p99 ms | ratio (p99) |")
-	fmt.Println("|---|---:|---:|---:|---:|")
-	for _, r := range ratios {
-		fmt.Printf("| %s | %s | %s | %s | %.0fx |\n", r.r.name, ms(r.r.p50), ms(r.r.p99), ms(r.ours.p99), r.ratio)
+	pg := "?"
+	if c.pgOK {
+		pg = fmt.Sprintf("%.3f", float64(c.pg.Microseconds())/1000)
 	}
-	return nil
+	return fmt.Sprintf("%.3f / %s", float64(c.self.Microseconds())/1000, pg)
+}
+
+func (s cpuSample) sub(before cpuSample, n int) cpuCost {
+	return cpuCost{self: (s.self - before.self) / time.Duration(n), pg: (s.pg - before.pg) / time.Duration(n), pgOK: s.pgOK && before.pgOK, ok: true}
+}
+
+func (m *cpuMeter) read(ctx context.Context) (cpuSample, error) {
+	var out cpuSample
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return out, err
+	}
+	out.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	if m.db.Engine() != sqldb.Postgres {
+		return out, nil
+	}
+	rows, err := m.db.QueryContext(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+	if err != nil {
+		return out, err
+	}
+	defer rows.Close()
+	out.pgOK = true
+	for rows.Next() {
+		var pid int
+		if err := rows.Scan(&pid); err != nil {
+			return out, err
+		}
+		// schedstat: nanoseconds on the CPU, waiting, timeslices.
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+		if err != nil {
+			out.pgOK = false
+			continue
+		}
+		f := strings.Fields(string(b))
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			out.pgOK = false
+			continue
+		}
+		out.pg += time.Duration(ns)
+	}
+	return out, rows.Err()
+}
+
+// tokenSource hands out a staff token, signing a new one when the last is
+// older than a third of its validity.
+type tokenSource struct {
+	signer *identity.Signer
+	mu     sync.Mutex
+	tok    string
+	at     time.Time
+}
+
+func (t *tokenSource) token() (string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now := time.Now(); now.Sub(t.at) > identity.TTL/3 {
+		tok, err := t.signer.Sign(identity.Identity{Subject: "bench", Name: "bench", Role: identity.RoleManager}, now)
+		if err != nil {
+			return "", err
+		}
+		t.tok, t.at = tok, now
+	}
+	return t.tok, nil
 }
 
 // loadavg is the machine's 1-minute load average, to read the figures by.

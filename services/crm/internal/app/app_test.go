@@ -500,3 +500,37 @@ func TestConcurrentActionsOneWins(t *testing.T) {
 		t.Fatalf("%d messages written, want 1", got)
 	}
 }
+
+// With the page cache off, every list reads the database, and the counters
+// it keeps between writes follow each write; the page's JSON is the page.
+func TestListWithoutPageCache(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.app = app.New(f.db, nil, app.Options{CacheSize: -1, Now: func() time.Time { return f.now }})
+	f.h = f.app.Handlers()
+	list := func() app.Page {
+		t.Helper()
+		p, err := f.app.ListOrders(context.Background(), listquery.Query{Sort: listquery.SortDate, Dir: listquery.Desc, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for i, want := range []int64{1, 2, 3} {
+		f.mustDeliver(contracts.OrderPlaced, fmt.Sprintf("m%d", i), placed(fmt.Sprintf("o%d", i), fmt.Sprintf("FAB-%d", i), "shop", anna, 100))
+		p := list()
+		if p.Counts["all"] != want || int64(len(p.Rows)) != want {
+			t.Fatalf("after %d orders: counts %v, %d rows", want, p.Counts, len(p.Rows))
+		}
+		var decoded struct {
+			Orders []store.ListRow  `json:"orders"`
+			Counts map[string]int64 `json:"counts"`
+		}
+		if err := json.Unmarshal(p.JSON, &decoded); err != nil {
+			t.Fatal(err)
+		}
+		if len(decoded.Orders) != len(p.Rows) || decoded.Orders[0].OrderID != p.Rows[0].OrderID || decoded.Counts["all"] != want {
+			t.Fatalf("JSON %s does not hold the page", p.JSON)
+		}
+	}
+}

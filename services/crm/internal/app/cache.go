@@ -3,14 +3,15 @@ package app
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"sync"
 	"time"
 )
 
-// pageCache keeps list pages keyed by their canonical query. Every write to
-// orders bumps the generation (after its commit), which drops every page:
-// the list is cheap to rebuild, a stale one is wrong.
+// pageCache keeps list pages keyed by their canonical query, and the
+// counters. Every write to orders bumps the generation (after its commit),
+// which drops every page and the counters: the list is cheap to rebuild, a
+// stale one is wrong. The counters are kept even when pages are not
+// (max < 0).
 type pageCache struct {
 	mu      sync.Mutex
 	gen     uint64
@@ -18,6 +19,14 @@ type pageCache struct {
 	ttl     time.Duration
 	now     func() time.Time
 	entries map[string]cachedPage
+	counts  cachedCounts
+}
+
+type cachedCounts struct {
+	ok     bool
+	gen    uint64
+	at     time.Time
+	counts map[string]int64
 }
 
 type cachedPage struct {
@@ -72,20 +81,38 @@ func (c *pageCache) put(key string, gen uint64, p Page) {
 	c.entries[key] = cachedPage{gen: gen, at: c.now(), page: p}
 }
 
+// getCounts returns the counters when they were read in this generation
+// and within the TTL. The map is shared: callers do not change it.
+func (c *pageCache) getCounts() (map[string]int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.counts
+	if !e.ok || e.gen != c.gen || c.now().Sub(e.at) > c.ttl {
+		return nil, false
+	}
+	return e.counts, true
+}
+
+// putCounts keeps counters read when the generation was gen.
+func (c *pageCache) putCounts(gen uint64, counts map[string]int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	c.counts = cachedCounts{ok: true, gen: gen, at: c.now(), counts: counts}
+}
+
 func (c *pageCache) invalidate() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
 	clear(c.entries)
+	c.counts = cachedCounts{}
 }
 
-// etag is a strong validator of a page's content.
-func etag(p Page) string {
-	b, _ := json.Marshal(struct {
-		Rows   any
-		Next   string
-		Counts any
-	}{p.Rows, p.Next, p.Counts})
-	sum := sha256.Sum256(b)
+// etag is a strong validator of a page's encoded content.
+func etag(body []byte) string {
+	sum := sha256.Sum256(body)
 	return `"` + hex.EncodeToString(sum[:12]) + `"`
 }

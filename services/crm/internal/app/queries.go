@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/fabrika/fabrika/services/crm/internal/listquery"
@@ -13,7 +15,10 @@ type Page struct {
 	Rows   []store.ListRow  `json:"orders"`
 	Next   string           `json:"next_cursor,omitempty"`
 	Counts map[string]int64 `json:"counts"`
-	ETag   string           `json:"-"`
+	// JSON is the page encoded for the API, once: cached pages are served
+	// as they are, and the ETag is its hash.
+	JSON []byte `json:"-"`
+	ETag string `json:"-"`
 }
 
 // ListOrders returns a page of the orders list, from the cache when it is
@@ -28,7 +33,7 @@ func (a *App) ListOrders(ctx context.Context, q listquery.Query) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
-	counts, err := store.Counts(ctx, a.db)
+	counts, err := a.counts(ctx, gen)
 	if err != nil {
 		return Page{}, err
 	}
@@ -36,9 +41,28 @@ func (a *App) ListOrders(ctx context.Context, q listquery.Query) (Page, error) {
 		rows = []store.ListRow{}
 	}
 	p := Page{Rows: rows, Next: next, Counts: counts}
-	p.ETag = etag(p)
+	if p.JSON, err = json.Marshal(p); err != nil {
+		return Page{}, fmt.Errorf("encode orders page: %w", err)
+	}
+	p.JSON = append(p.JSON, '\n')
+	p.ETag = etag(p.JSON)
 	a.cache.put(key, gen, p)
 	return p, nil
+}
+
+// counts returns the counters, read once per generation of the cache (every
+// committed write to orders starts a new one), even when pages are not
+// cached: every page shows the same counts.
+func (a *App) counts(ctx context.Context, gen uint64) (map[string]int64, error) {
+	if c, ok := a.cache.getCounts(); ok {
+		return c, nil
+	}
+	c, err := store.Counts(ctx, a.db)
+	if err != nil {
+		return nil, err
+	}
+	a.cache.putCounts(gen, c)
+	return c, nil
 }
 
 // Card is everything the order card shows.

@@ -102,128 +102,340 @@ func scanList(rows *sql.Rows) ([]ListRow, error) {
 	return out, rows.Err()
 }
 
-// SelectiveMatches is the number of matching tokens under which a search
-// word drives the query: its orders are fetched by key and sorted. Words
-// with more matches are checked on each row (the search column) while the
-// list is read in its sort order, which stops after one page: for a common
-// word that comes soon.
-const SelectiveMatches = 3000
+// Search limits; see Limits.
+const (
+	// SelectiveMatches is the number of matching tokens under which a
+	// search word drives the query: its orders are fetched by key and
+	// sorted. Words with more matches are checked on each row (the search
+	// column) while the list is read in its sort order, which stops after
+	// one page: for a common word that comes soon.
+	SelectiveMatches = 3000
+	// WalkRows is how many rows of the list the in-order read examines at
+	// most before the search falls back to intersecting the words'
+	// matches, for common words that are rare together ("acme
+	// industries").
+	WalkRows = 10_000
+)
 
-// ListSQL builds the statement of a query: fixed fragments chosen by the
-// validated query, every value a parameter. drive is the index of the search
-// word that drives the query (see SelectiveMatches), or -1.
-func ListSQL(q listquery.Query, drive int) (string, []any) {
-	var where []string
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
+// Limits are the thresholds that choose a search's plan.
+type Limits struct {
+	Selective int // see SelectiveMatches
+	WalkRows  int // see WalkRows
+	Intersect int // most orders fetched by key after an intersection (SelectiveMatches)
+}
+
+// DefaultLimits are the thresholds List uses.
+func DefaultLimits() Limits {
+	return Limits{Selective: SelectiveMatches, WalkRows: WalkRows, Intersect: SelectiveMatches}
+}
+
+// Plans of a search.
+const (
+	PlanDrive     = "drive"     // the rarest word's orders, fetched by key and sorted
+	PlanWalk      = "walk"      // the list read in its order, each row checked, at most WalkRows rows
+	PlanIntersect = "intersect" // the ids of the orders that match every word, by their tokens; then those orders by key, sorted
+	PlanScan      = "scan"      // the list read in its order to the end, each row checked
+)
+
+// statement builds one parameterised statement.
+type statement struct {
+	where []string
+	args  []any
+}
+
+func (st *statement) arg(v any) string {
+	st.args = append(st.args, v)
+	return "$" + strconv.Itoa(len(st.args))
+}
+
+// filters adds the query's filters (not its words) and its cursor.
+func (st *statement) filters(q listquery.Query) {
 	if q.Status != "" {
-		where = append(where, "status = "+arg(q.Status))
+		st.where = append(st.where, "status = "+st.arg(q.Status))
 	}
 	if q.Channel != "" {
-		where = append(where, "channel = "+arg(q.Channel))
+		st.where = append(st.where, "channel = "+st.arg(q.Channel))
 	}
 	if q.Manager != "" {
-		where = append(where, "manager = "+arg(q.Manager))
+		st.where = append(st.where, "manager = "+st.arg(q.Manager))
 	}
 	if q.CustomerID != "" {
-		where = append(where, "customer_id = "+arg(q.CustomerID))
+		st.where = append(st.where, "customer_id = "+st.arg(q.CustomerID))
 	}
 	if !q.From.IsZero() {
-		where = append(where, "placed_at >= "+arg(sqldb.Micros(q.From)))
+		st.where = append(st.where, "placed_at >= "+st.arg(sqldb.Micros(q.From)))
 	}
 	if !q.To.IsZero() {
-		where = append(where, "placed_at < "+arg(sqldb.Micros(q.To)))
+		st.where = append(st.where, "placed_at < "+st.arg(sqldb.Micros(q.To)))
 	}
+	if q.After != nil {
+		col, cmp, _ := sortOrder(q)
+		st.where = append(st.where, "("+col+", order_id) "+cmp+" ("+st.arg(q.After.Value)+", "+st.arg(q.After.ID)+")")
+	}
+}
+
+// tokenRange is the condition "token starts with w" on crm_order_tokens.
+func (st *statement) tokenRange(w string) string {
+	lo, hi := listquery.PrefixRange(w)
+	c := "token >= " + st.arg(lo)
+	if hi != "" {
+		c += " AND token < " + st.arg(hi)
+	}
+	return c
+}
+
+func (st *statement) whereSQL() string {
+	if len(st.where) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(st.where, " AND ")
+}
+
+// sortOrder returns the sort column, the cursor's comparison and the direction.
+func sortOrder(q listquery.Query) (col, cmp, dir string) {
+	col = "placed_at"
+	if q.Sort == listquery.SortTotal {
+		col = "total"
+	}
+	if q.Dir == listquery.Asc {
+		return col, ">", "ASC"
+	}
+	return col, "<", "DESC"
+}
+
+func orderBy(q listquery.Query) string {
+	col, _, dir := sortOrder(q)
+	return " ORDER BY " + col + " " + dir + ", order_id " + dir
+}
+
+// ListSQL builds the statement of a query without search words, or of a
+// search driven by word drive (PlanDrive): fixed fragments chosen by the
+// validated query, every value a parameter.
+func ListSQL(q listquery.Query, drive int) (string, []any) {
+	var st statement
+	st.filters(q)
 	for i, w := range q.Words {
 		if i != drive {
-			// Checked on the row itself, as the list is read in its order.
-			// The CASE hides the pattern from PostgreSQL's estimate, which
-			// takes '% word%' for a rare match and would sort the whole
-			// table rather than read its index until a page is full.
-			where = append(where, "CASE WHEN search LIKE "+arg(listquery.LikePattern(w))+" THEN 1 ELSE 0 END = 1")
+			// Checked on the row itself. The CASE hides the pattern from
+			// PostgreSQL's estimate, which takes '% word%' for a rare match
+			// and would sort the whole table rather than read its index
+			// until a page is full.
+			st.where = append(st.where, "CASE WHEN search LIKE "+st.arg(listquery.LikePattern(w))+" THEN 1 ELSE 0 END = 1")
 			continue
 		}
 		// A LIMIT keeps the subquery apart: the few orders that match the
 		// rarest word are looked up by key and sorted.
-		lo, hi := listquery.PrefixRange(w)
-		cond := "order_id IN (SELECT order_id FROM crm_order_tokens WHERE token >= " + arg(lo)
-		if hi != "" {
-			cond += " AND token < " + arg(hi)
-		}
-		where = append(where, cond+" LIMIT "+strconv.Itoa(SelectiveMatches)+")")
+		st.where = append(st.where, "order_id IN (SELECT order_id FROM crm_order_tokens WHERE "+st.tokenRange(w)+
+			" LIMIT "+strconv.Itoa(SelectiveMatches)+")")
 	}
-	col := "placed_at"
-	if q.Sort == listquery.SortTotal {
-		col = "total"
+	return "SELECT " + listColumns + " FROM crm_order_list" + st.whereSQL() + orderBy(q) + " LIMIT " + st.arg(q.Limit+1), st.args
+}
+
+// WalkSQL builds the in-order plan of a search (PlanWalk): the first
+// walkRows rows of the list in its order (filters and cursor applied, the
+// words not), each checked for the words, up to a page and one.
+func WalkSQL(q listquery.Query, walkRows int) (string, []any) {
+	var st statement
+	st.filters(q)
+	inner := "SELECT " + listColumns + ", search FROM crm_order_list" + st.whereSQL() + orderBy(q) + " LIMIT " + st.arg(walkRows)
+	var like []string
+	for _, w := range q.Words {
+		like = append(like, "search LIKE "+st.arg(listquery.LikePattern(w)))
 	}
-	cmp, dir := "<", "DESC"
-	if q.Dir == listquery.Asc {
-		cmp, dir = ">", "ASC"
+	return "SELECT " + listColumns + " FROM (" + inner + ") w WHERE " + strings.Join(like, " AND ") + orderBy(q) + " LIMIT " + st.arg(q.Limit+1), st.args
+}
+
+// IntersectSQL builds the first step of the exact plan of a search whose
+// words are each common (PlanIntersect): the ids of the orders whose tokens
+// match every word, at most limit and one.
+func IntersectSQL(words []string, limit int) (string, []any) {
+	var st statement
+	sets := make([]string, len(words))
+	for i, w := range words {
+		sets[i] = "SELECT order_id FROM crm_order_tokens WHERE " + st.tokenRange(w)
 	}
-	if q.After != nil {
-		where = append(where, "("+col+", order_id) "+cmp+" ("+arg(q.After.Value)+", "+arg(q.After.ID)+")")
+	return "SELECT order_id FROM (" + strings.Join(sets, " INTERSECT ") + ") i LIMIT " + st.arg(limit+1), st.args
+}
+
+// ByIDSQL builds the second step of PlanIntersect: the page among the
+// given orders (filters and cursor applied), fetched by key and sorted.
+func ByIDSQL(q listquery.Query, ids []string) (string, []any) {
+	var st statement
+	st.filters(q)
+	in := make([]string, len(ids))
+	for i, id := range ids {
+		in[i] = st.arg(id)
 	}
-	s := "SELECT " + listColumns + " FROM crm_order_list"
-	if len(where) > 0 {
-		s += " WHERE " + strings.Join(where, " AND ")
+	if len(ids) == 0 {
+		in = []string{"NULL"}
 	}
-	s += " ORDER BY " + col + " " + dir + ", order_id " + dir + " LIMIT " + arg(q.Limit+1)
-	return s, args
+	st.where = append(st.where, "order_id IN ("+strings.Join(in, ", ")+")")
+	return "SELECT " + listColumns + " FROM crm_order_list" + st.whereSQL() + orderBy(q) + " LIMIT " + st.arg(q.Limit+1), st.args
 }
 
 // List returns a page of the orders list and the cursor of the next page
 // ("" on the last page).
 func List(ctx context.Context, db Querier, q listquery.Query) ([]ListRow, string, error) {
-	drive, err := DrivingWord(ctx, db, q.Words)
+	rows, _, err := ListWith(ctx, db, q, DefaultLimits())
 	if err != nil {
 		return nil, "", err
 	}
-	query, args := ListSQL(q, drive)
+	return page(q, rows)
+}
+
+// ListWith returns up to a page and one row of q with the given limits and
+// the plans it ran, in order.
+func ListWith(ctx context.Context, db Querier, q listquery.Query, lim Limits) ([]ListRow, []string, error) {
+	if len(q.Words) == 0 {
+		s, args := ListSQL(q, -1)
+		rows, err := queryList(ctx, db, s, args)
+		return rows, nil, err
+	}
+	drive, err := DrivingWordBelow(ctx, db, q.Words, lim.Selective)
+	if err != nil {
+		return nil, nil, err
+	}
+	if drive >= 0 {
+		s, args := ListSQL(q, drive)
+		rows, err := queryList(ctx, db, s, args)
+		return rows, []string{PlanDrive}, err
+	}
+	s, args := WalkSQL(q, lim.WalkRows)
+	rows, err := queryList(ctx, db, s, args)
+	if err != nil || len(rows) > q.Limit {
+		return rows, []string{PlanWalk}, err
+	}
+	// No page in the rows read: the list ended, or the words are each
+	// common but rare together ("acme industries"). The orders that match
+	// them all, when they are few, are fetched by key.
+	ran := []string{PlanWalk}
+	if len(q.Words) > 1 {
+		ran = append(ran, PlanIntersect)
+		s, args := IntersectSQL(q.Words, lim.Intersect)
+		ids, err := queryIDs(ctx, db, s, args)
+		if err != nil {
+			return nil, ran, err
+		}
+		if len(ids) <= lim.Intersect {
+			s, args := ByIDSQL(q, ids)
+			rows, err := queryList(ctx, db, s, args)
+			return rows, ran, err
+		}
+	}
+	// Many orders match, further on: read on in order to the end.
+	s, args = ListSQL(q, -1)
+	rows, err = queryList(ctx, db, s, args)
+	return rows, append(ran, PlanScan), err
+}
+
+func queryIDs(ctx context.Context, db Querier, query string, args []any) ([]string, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, "", fmt.Errorf("list orders: %w", err)
+		return nil, fmt.Errorf("search matches: %w", err)
 	}
-	out, err := scanList(rows)
-	if err != nil {
-		return nil, "", err
-	}
-	next := ""
-	if len(out) > q.Limit {
-		out = out[:q.Limit]
-		last := out[len(out)-1]
-		c := listquery.Cursor{ID: last.OrderID, Value: sqldb.Micros(last.PlacedAt)}
-		if q.Sort == listquery.SortTotal {
-			c.Value = last.Total
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("search matches: %w", err)
 		}
-		next = q.EncodeCursor(c)
+		ids = append(ids, id)
 	}
-	return out, next, nil
+	return ids, rows.Err()
+}
+
+// page cuts rows to the query's page and makes the next page's cursor.
+func page(q listquery.Query, rows []ListRow) ([]ListRow, string, error) {
+	if len(rows) <= q.Limit {
+		return rows, "", nil
+	}
+	rows = rows[:q.Limit]
+	last := rows[len(rows)-1]
+	c := listquery.Cursor{ID: last.OrderID, Value: sqldb.Micros(last.PlacedAt)}
+	if q.Sort == listquery.SortTotal {
+		c.Value = last.Total
+	}
+	return rows, q.EncodeCursor(c), nil
+}
+
+func queryList(ctx context.Context, db Querier, query string, args []any) ([]ListRow, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	return scanList(rows)
+}
+
+// Statement is one SQL statement with its arguments.
+type Statement struct {
+	Plan string
+	SQL  string
+	Args []any
+}
+
+// Plan returns the statements List may run for q after counting the words'
+// matches, for EXPLAIN: the list query, or the search's plan and its
+// fallback.
+func Plan(ctx context.Context, db Querier, q listquery.Query) ([]Statement, error) {
+	if len(q.Words) == 0 {
+		s, args := ListSQL(q, -1)
+		return []Statement{{"list", s, args}}, nil
+	}
+	drive, err := DrivingWord(ctx, db, q.Words)
+	if err != nil {
+		return nil, err
+	}
+	if drive >= 0 {
+		s, args := ListSQL(q, drive)
+		return []Statement{{PlanDrive, s, args}}, nil
+	}
+	s, args := WalkSQL(q, WalkRows)
+	out := []Statement{{PlanWalk, s, args}}
+	if len(q.Words) > 1 {
+		s, args := IntersectSQL(q.Words, SelectiveMatches)
+		out = append(out, Statement{PlanIntersect + " (when the walk finds no page)", s, args})
+		ids, err := queryIDs(ctx, db, s, args)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) <= SelectiveMatches {
+			s, args := ByIDSQL(q, ids)
+			return append(out, Statement{PlanIntersect + ", by id", s, args}), nil
+		}
+	}
+	s, args = ListSQL(q, -1)
+	return append(out, Statement{PlanScan + " (when the walk finds no page and many orders match)", s, args}), nil
 }
 
 // DrivingWord returns the index of the search word with the fewest
-// matching tokens when it has fewer than SelectiveMatches, else -1. Counting
-// stops at the threshold, so it reads at most that many index entries a word.
+// matching tokens when it has fewer than SelectiveMatches, else -1.
 func DrivingWord(ctx context.Context, db Querier, words []string) (int, error) {
-	best, bestN := -1, int64(SelectiveMatches)
+	return DrivingWordBelow(ctx, db, words, SelectiveMatches)
+}
+
+// DrivingWordBelow returns the index of the word with the fewest matching
+// tokens when it has fewer than limit, else -1. One statement counts every
+// word, each stopping at the limit, so it reads at most that many index
+// entries a word.
+func DrivingWordBelow(ctx context.Context, db Querier, words []string, limit int) (int, error) {
+	var st statement
+	counts := make([]string, len(words))
 	for i, w := range words {
-		lo, hi := listquery.PrefixRange(w)
-		var n int64
-		var err error
-		if hi == "" {
-			err = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM crm_order_tokens WHERE token >= $1 LIMIT $2) m`,
-				lo, SelectiveMatches).Scan(&n)
-		} else {
-			err = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM crm_order_tokens WHERE token >= $1 AND token < $2 LIMIT $3) m`,
-				lo, hi, SelectiveMatches).Scan(&n)
-		}
-		if err != nil {
-			return -1, fmt.Errorf("count search matches: %w", err)
-		}
-		if n < bestN {
-			best, bestN = i, n
+		counts[i] = "(SELECT COUNT(*) FROM (SELECT 1 FROM crm_order_tokens WHERE " + st.tokenRange(w) + " LIMIT " + st.arg(limit) + ") m)"
+	}
+	n := make([]int64, len(words))
+	ptrs := make([]any, len(words))
+	for i := range n {
+		ptrs[i] = &n[i]
+	}
+	if err := db.QueryRowContext(ctx, "SELECT "+strings.Join(counts, ", "), st.args...).Scan(ptrs...); err != nil {
+		return -1, fmt.Errorf("count search matches: %w", err)
+	}
+	best, bestN := -1, int64(limit)
+	for i, c := range n {
+		if c < bestN {
+			best, bestN = i, c
 		}
 	}
 	return best, nil

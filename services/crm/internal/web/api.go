@@ -25,7 +25,9 @@ func (h *Handler) apiOrders(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, page)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(page.JSON)
 }
 
 func (h *Handler) apiOrder(w http.ResponseWriter, r *http.Request) {

@@ -184,3 +184,90 @@ func TestMyOrdersPages(t *testing.T) {
 		}
 	}
 }
+
+// TestMyOrdersCacheFollowsChanges runs with a page cache that would keep a
+// page for an hour: every change the list shows below comes from the
+// invalidation after the commit, not from the page expiring.
+func TestMyOrdersCacheFollowsChanges(t *testing.T) {
+	t.Parallel()
+	e := start(t, shop.Config{OrdersCacheTTL: time.Hour}).withPriceList()
+	tok := e.signUp()
+	type page struct {
+		Orders []struct {
+			ID, Status      string
+			PricedTotal     int64 `json:"priced_total"`
+			CancelRequested bool  `json:"cancel_requested"`
+		}
+	}
+	list := func(etag string) (response, page) {
+		t.Helper()
+		var hdr map[string]string
+		if etag != "" {
+			hdr = map[string]string{"If-None-Match": etag}
+		}
+		res := e.do("GET", "/shop/api/v1/orders", tok, nil, hdr)
+		var p page
+		if res.code == 200 {
+			res.json(t, &p)
+		}
+		return res, p
+	}
+	_, first := e.place(tok, "c1", orderBody(1))
+	res, p := list("")
+	etag := res.header.Get("ETag")
+	if res.code != 200 || len(p.Orders) != 1 || etag == "" || res.header.Get("Cache-Control") != "private, no-cache" {
+		t.Fatalf("first list: %d %q %s", res.code, etag, res.body)
+	}
+	if res, _ := list(etag); res.code != 304 || len(res.body) != 0 {
+		t.Fatalf("unchanged list: %d %s", res.code, res.body)
+	}
+
+	// The cache really answers: a change behind the shop's back (as another
+	// instance's would be) is not seen until the page expires.
+	if _, err := e.shop.DB.ExecContext(e.ctx, `UPDATE orders SET quoted_total = quoted_total + 1 WHERE id = $1`, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := list(etag); res.code != 304 {
+		t.Fatalf("the page was not served from the cache: %d %s", res.code, res.body)
+	}
+
+	steps := []struct {
+		name   string
+		change func()
+		ok     func(page) bool
+	}{
+		{"a placed order", func() { e.place(tok, "c2", orderBody(2)) },
+			func(p page) bool { return len(p.Orders) == 2 }},
+		{"a status event through the inbox", func() {
+			e.publish(contracts.OrderPriced, first.ID, contracts.OrderPricedV1{OrderID: first.ID, Channel: "shop", Total: 4242, Currency: "EUR",
+				Lines:    []contracts.PricedLine{{LineNo: 1, Quantity: 10, UnitPrice: 424, Total: 4242}},
+				Routing:  []contracts.RoutingStep{{LineNo: 1, Seq: 1, Operation: "laser_cut", Workstation: "laser", PlannedMinutes: 10}},
+				LeadDays: 10, ShipDate: "2026-12-10", PricedAt: time.Now()})
+		}, func(p page) bool {
+			return len(p.Orders) == 2 && p.Orders[1].Status == contracts.StatusPriced && p.Orders[1].PricedTotal == 4242
+		}},
+		{"a cancellation request", func() {
+			if res := e.do("POST", "/shop/api/v1/orders/"+first.ID+"/cancel", tok, `{}`, nil); res.code != 202 {
+				t.Fatalf("cancel: %d %s", res.code, res.body)
+			}
+		}, func(p page) bool { return len(p.Orders) == 2 && p.Orders[1].CancelRequested }},
+	}
+	for _, s := range steps {
+		s.change()
+		// Events arrive asynchronously; the others are visible at once.
+		e.eventually(s.name+" in my orders", func() bool {
+			res, p := list(etag)
+			if res.code != 200 || !s.ok(p) {
+				return false
+			}
+			if next := res.header.Get("ETag"); next == etag || next == "" {
+				t.Fatalf("%s: the page changed but its ETag did not: %q", s.name, next)
+			}
+			etag = res.header.Get("ETag")
+			return true
+		})
+		if res, _ := list(etag); res.code != 304 {
+			t.Fatalf("after %s: the new page is not cached: %d", s.name, res.code)
+		}
+	}
+}

@@ -43,6 +43,15 @@ type Config struct {
 	// the sessions kept (default 10000).
 	SessionCacheTTL  time.Duration
 	SessionCacheSize int
+	// OrdersCacheTTL is how long a rendered page of "my orders" is kept in
+	// memory (default 5s; negative turns the cache off). A customer's pages
+	// are dropped as soon as one of the customer's orders changes on this
+	// instance (placed, an event of its timeline, a cancellation request);
+	// a change committed by another instance shows within the TTL.
+	// OrdersCacheSize bounds the customers whose pages are kept (default
+	// 10000).
+	OrdersCacheTTL  time.Duration
+	OrdersCacheSize int
 	// CacheTTL bounds how long the in-process catalogue cache trusts itself
 	// without a new price list event (default 1 minute; the event empties it
 	// at once on this instance).
@@ -75,6 +84,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 		LoginPerAccount: cfg.LoginPerAccount, LoginPerIP: cfg.LoginPerIP, LoginWindow: cfg.LoginWindow,
 		LimiterMaxKeys: cfg.LimiterMaxKeys, Now: cfg.Now,
 		SessionCacheTTL: cfg.SessionCacheTTL, SessionCacheSize: cfg.SessionCacheSize,
+		OrdersCacheTTL: cfg.OrdersCacheTTL, OrdersCacheSize: cfg.OrdersCacheSize,
 		Argon2: app.Argon2Params{MemoryKiB: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime},
 	}, h.Log, h.Metrics)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/services/shop"
 	"github.com/fabrika/fabrika/services/shop/internal/order"
 )
 
@@ -44,7 +45,9 @@ func (b *bench) list(ctx context.Context) error {
 	} else if err := b.generate(ctx, me, c.totalOrders-existing, c.mine); err != nil {
 		return err
 	}
-	if _, err := b.h.DB.ExecContext(ctx, `ANALYZE orders`); err != nil {
+	// VACUUM as autovacuum would on a table that settled: it also marks the
+	// pages all-visible, which index-only scans need.
+	if _, err := b.h.DB.ExecContext(ctx, `VACUUM ANALYZE orders`); err != nil {
 		return err
 	}
 	var total int
@@ -58,28 +61,83 @@ func (b *bench) list(ctx context.Context) error {
 		ORDER BY placed_at DESC, id DESC OFFSET $2 LIMIT 1`, me, c.deepOffset).Scan(&deep.PlacedAt, &deep.ID); err != nil {
 		return fmt.Errorf("deep cursor: %w", err)
 	}
+	b.explain(ctx, me, deep)
 	pages := []struct{ name, query string }{
 		{"first page", fmt.Sprintf("limit=%d", c.pageSize)},
 		{fmt.Sprintf("deep page (after %d)", c.deepOffset), fmt.Sprintf("limit=%d&cursor=%s", c.pageSize, deep.Encode())},
 		{"first page, status=shipped", fmt.Sprintf("limit=%d&status=shipped", c.pageSize)},
 	}
-	for _, p := range pages {
-		b.server.take()
-		lat, elapsed, err := phase(c.clients, c.warmup, c.duration, &b.server.on, func(w, i int) (time.Duration, error) {
-			t0 := time.Now()
-			code, out, err := b.call("GET", "/shop/api/v1/orders?"+p.query, token, nil, nil)
-			if err != nil || code != 200 || !strings.Contains(string(out), `"number"`) {
-				return 0, fmt.Errorf("list: %d %.200s %v", code, out, err)
-			}
-			return time.Since(t0), nil
-		})
-		if err != nil {
+	for _, cached := range c.pageCache {
+		cfg, label := shop.Config{OrdersCacheTTL: -1}, "off"
+		if cached {
+			cfg, label = shop.Config{}, "on (every reader reads the same page: all hits but the first after each expiry)"
+		}
+		// Each variant on a fresh instance: empty caches, the same database.
+		if err := b.stopShop(); err != nil {
 			return err
 		}
-		fmt.Printf("%-28s client %s\n", p.name, summarise(lat, elapsed))
-		fmt.Printf("%-28s server %s\n", "", summarise(b.server.take(), elapsed))
+		if err := b.startShop(ctx, cfg); err != nil {
+			return err
+		}
+		fmt.Printf("\n### page cache %s\n", label)
+		for _, p := range pages {
+			call := func(w, i int) error {
+				code, out, err := b.call("GET", "/shop/api/v1/orders?"+p.query, token, nil, nil)
+				if err != nil || code != 200 || !strings.Contains(string(out), `"number"`) {
+					return fmt.Errorf("list: %d %.200s %v", code, out, err)
+				}
+				return nil
+			}
+			r, err := b.closed(c.clients, c.duration, true, func(w, i int) (time.Duration, error) {
+				t0 := time.Now()
+				err := call(w, i)
+				return time.Since(t0), err
+			})
+			if err != nil {
+				return err
+			}
+			cs := summarise(r.lat, r.elapsed)
+			fmt.Printf("%-28s closed loop, %d readers: client %s\n", p.name, c.clients, cs)
+			fmt.Printf("%-28s                        server %s | %s\n", "", summarise(r.server, r.elapsed), r.cpu.perOp(cs.n))
+			for _, rt := range c.rates {
+				perSec := rt.of(cs.perSec)
+				r, err := b.paced(c.clients, perSec, c.duration, true, call)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("%-28s fixed %6.0f/s: %s\n", "", perSec, pacedLine(r))
+			}
+		}
 	}
 	return nil
+}
+
+// explain prints PostgreSQL's plans of the first and the deep page.
+func (b *bench) explain(ctx context.Context, me string, deep order.Cursor) {
+	for _, q := range []struct {
+		name string
+		sql  string
+		args []any
+	}{
+		{"first page", `SELECT id, number, status, currency, quoted_total, priced_total, line_count, cancel_requested_at, placed_at FROM orders
+			WHERE customer_id = $1 ORDER BY placed_at DESC, id DESC LIMIT 21`, []any{me}},
+		{"deep page", `SELECT id, number, status, currency, quoted_total, priced_total, line_count, cancel_requested_at, placed_at FROM orders
+			WHERE customer_id = $1 AND (placed_at, id) < ($2, $3) ORDER BY placed_at DESC, id DESC LIMIT 21`, []any{me, deep.PlacedAt, deep.ID}},
+	} {
+		rows, err := b.h.DB.QueryContext(ctx, `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) `+q.sql, q.args...)
+		if err != nil {
+			fmt.Printf("explain %s: %v\n", q.name, err)
+			continue
+		}
+		fmt.Printf("plan of the %s:\n", q.name)
+		for rows.Next() {
+			var line string
+			if rows.Scan(&line) == nil {
+				fmt.Printf("    %s\n", line)
+			}
+		}
+		rows.Close()
+	}
 }
 
 func tokenHash(token string) string {

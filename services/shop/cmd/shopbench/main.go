@@ -20,17 +20,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/fabrika/fabrika/contracts"
@@ -53,15 +57,18 @@ type config struct {
 	cpuProfile           string
 	fresh                bool
 	rounds               int
+	rates                []rate
+	pageCache            []bool
 }
 
 func main() {
 	var c config
+	var rates, caches string
 	flag.StringVar(&c.dsn, "dsn", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL admin DSN; the benchmark database is created beside it")
 	flag.StringVar(&c.dbName, "db", "fabrika_shopbench", "benchmark database (dropped and created)")
 	flag.StringVar(&c.mode, "mode", "all", "place, list or all")
 	flag.IntVar(&c.clients, "clients", 32, "concurrent clients / readers")
-	flag.DurationVar(&c.duration, "duration", 20*time.Second, "measured time of each phase")
+	flag.DurationVar(&c.duration, "duration", 20*time.Second, "measured time of each phase (place: of all rounds together)")
 	flag.DurationVar(&c.warmup, "warmup", 3*time.Second, "unmeasured time before each phase")
 	flag.IntVar(&c.lines, "lines", 3, "lines per placed order")
 	flag.IntVar(&c.rounds, "rounds", 4, "place: alternating rounds of HTTP and raw loop, duration split among them")
@@ -70,14 +77,19 @@ func main() {
 	flag.IntVar(&c.pageSize, "page", 20, "page size of my orders")
 	flag.IntVar(&c.deepOffset, "deep", 9_000, "position of the deep page")
 	flag.BoolVar(&c.fresh, "fresh", true, "drop and create the database; false reuses it (e.g. -mode list again on the loaded orders)")
-	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phases (not the set-up, sign-ups or load) to this file")
+	flag.StringVar(&rates, "rate", "25%,50%,75%", "fixed-rate (open-loop) phases after each closed-loop one: requests/s shared by the clients, "+
+		"or N% of the closed-loop throughput just measured; \"\" for none")
+	flag.StringVar(&caches, "page-cache", "off,on", "list: run the pages with the shop's \"my orders\" page cache off, on, or both (off,on)")
 	flag.Parse()
-	if c.cpuProfile != "" {
-		f, err := os.Create(c.cpuProfile)
-		if err == nil {
-			_ = pprof.StartCPUProfile(f)
-			defer pprof.StopCPUProfile()
-		}
+	var err error
+	if c.rates, err = parseRates(rates); err != nil {
+		fmt.Fprintln(os.Stderr, "shopbench: -rate:", err)
+		os.Exit(2)
+	}
+	if c.pageCache, err = parseCaches(caches); err != nil {
+		fmt.Fprintln(os.Stderr, "shopbench: -page-cache:", err)
+		os.Exit(2)
 	}
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "shopbench:", err)
@@ -86,18 +98,76 @@ func main() {
 	}
 }
 
-// bench is the running shop.
-type bench struct {
-	cfg    config
-	dsn    string
-	h      *host.Host
-	base   string
-	client *http.Client
-	server *recorder
+// rate is a fixed request rate: absolute, or a share of the closed-loop
+// throughput measured just before.
+type rate struct {
+	perSec, share float64
 }
 
-// recorder keeps the server time of every request: from the handler's
-// start to its last byte, without the client's share.
+func (r rate) of(closed float64) float64 {
+	if r.share > 0 {
+		return r.share * closed
+	}
+	return r.perSec
+}
+
+func parseRates(s string) ([]rate, error) {
+	var out []rate
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if p, ok := strings.CutSuffix(f, "%"); ok {
+			v, err := strconv.ParseFloat(p, 64)
+			if err != nil || v <= 0 || v > 1000 {
+				return nil, fmt.Errorf("bad share %q", f)
+			}
+			out = append(out, rate{share: v / 100})
+			continue
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("bad rate %q", f)
+		}
+		out = append(out, rate{perSec: v})
+	}
+	return out, nil
+}
+
+func parseCaches(s string) ([]bool, error) {
+	var out []bool
+	for _, f := range strings.Split(s, ",") {
+		switch strings.TrimSpace(f) {
+		case "off":
+			out = append(out, false)
+		case "on":
+			out = append(out, true)
+		default:
+			return nil, fmt.Errorf("want off, on or off,on; got %q", s)
+		}
+	}
+	return out, nil
+}
+
+// bench is the benchmark's environment: the database, the broker, and the
+// shop instance currently running.
+type bench struct {
+	cfg     config
+	dsn     string
+	nc      *nats.Conn
+	log     *slog.Logger
+	h       *host.Host
+	base    string
+	client  *http.Client
+	server  *recorder
+	cpu     *cpuMeter
+	profile *profiler
+	stop    func() error
+}
+
+// recorder keeps the server time of every request: from the start of the
+// host's handler (the platform's middleware included) to its last byte,
+// without the client's share.
 type recorder struct {
 	mu  sync.Mutex
 	on  atomic.Bool
@@ -125,6 +195,30 @@ func (r *recorder) take() []time.Duration {
 	return out
 }
 
+// profiler writes one CPU profile over the measured phases.
+type profiler struct {
+	path    string
+	started bool
+}
+
+func (p *profiler) start() {
+	if p.path == "" || p.started {
+		return
+	}
+	f, err := os.Create(p.path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "shopbench: cpuprofile:", err)
+		p.path = ""
+		return
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, "shopbench: cpuprofile:", err)
+		p.path = ""
+		return
+	}
+	p.started = true
+}
+
 func run(c config) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -148,29 +242,20 @@ func run(c config) error {
 		return err
 	}
 	defer nc.Close()
-	h, err := host.Open(ctx, host.Config{Service: "shop", DSN: dsn, HTTPAddr: "127.0.0.1:0", Migrations: migrations.FS},
-		host.Deps{Logger: log, NATS: nc, TracerProvider: noop.NewTracerProvider()})
-	if err != nil {
-		return err
-	}
-	svc, err := shop.New(ctx, h, shop.Config{CookieSecure: false, LoginPerIP: 1 << 20})
-	if err != nil {
-		return err
-	}
-	b := &bench{cfg: c, dsn: dsn, h: h, base: "http://" + h.Addr(), server: &recorder{},
+	b := &bench{cfg: c, dsn: dsn, nc: nc, log: log, server: &recorder{}, profile: &profiler{path: c.cpuProfile},
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 2 * c.clients}}}
-	done := make(chan error, 1)
-	go func() { done <- h.Run(ctx, b.server.wrap(svc.Handler()), svc.Background()...) }()
-	if err := b.waitReady(); err != nil {
+	defer pprof.StopCPUProfile()
+	if err := b.startShop(ctx, shop.Config{}); err != nil {
 		return err
 	}
-	if err := h.DB.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		_, err := store.New(h.DB).SavePriceList(ctx, tx, contracts.DemoPriceList(time.Now()), time.Now()) // kept when it exists
+	defer func() { _ = b.stopShop() }()
+	if err := b.h.DB.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		_, err := store.New(b.h.DB).SavePriceList(ctx, tx, contracts.DemoPriceList(time.Now()), time.Now()) // kept when it exists
 		return err
 	}); err != nil {
 		return err
 	}
-	fmt.Printf("shopbench: PostgreSQL %s, %d clients, %s per phase, GOMAXPROCS=%d\n", serverVersion(ctx, h.DB), c.clients, c.duration, runtimeProcs())
+	fmt.Printf("shopbench: PostgreSQL %s, %d clients, %s per phase, GOMAXPROCS=%d\n", serverVersion(ctx, b.h.DB), c.clients, c.duration, runtimeProcs())
 	if c.mode == "place" || c.mode == "all" {
 		if err := b.place(ctx); err != nil {
 			return err
@@ -181,9 +266,52 @@ func run(c config) error {
 			return err
 		}
 	}
-	cancel()
-	<-done
-	return nil
+	return b.stopShop()
+}
+
+// startShop runs a shop instance (host, outbox relay, inbox) on the
+// benchmark's database and broker, served on a port of its own.
+func (b *bench) startShop(ctx context.Context, cfg shop.Config) error {
+	ctx, cancel := context.WithCancel(ctx)
+	h, err := host.Open(ctx, host.Config{Service: "shop", DSN: b.dsn, Migrations: migrations.FS},
+		host.Deps{Logger: b.log, NATS: b.nc, TracerProvider: noop.NewTracerProvider()})
+	if err != nil {
+		cancel()
+		return err
+	}
+	cfg.CookieSecure, cfg.LoginPerIP = false, 1<<20
+	svc, err := shop.New(ctx, h, cfg)
+	if err != nil {
+		cancel()
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		return err
+	}
+	srv := &http.Server{Handler: b.server.wrap(h.Handler(svc.Handler())), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx, nil, svc.Background()...) }()
+	b.h, b.base = h, "http://"+ln.Addr().String()
+	b.cpu = &cpuMeter{db: h.DB}
+	b.stop = func() error {
+		_ = srv.Shutdown(context.WithoutCancel(ctx))
+		cancel()
+		return <-done
+	}
+	return b.waitReady()
+}
+
+func (b *bench) stopShop() error {
+	if b.stop == nil {
+		return nil
+	}
+	stop := b.stop
+	b.stop = nil
+	b.client.CloseIdleConnections()
+	return stop()
 }
 
 func database(ctx context.Context, admin, name string, fresh bool) (string, error) {
@@ -303,57 +431,3 @@ func (s stats) String() string {
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// phase runs fn in n goroutines: warm-up first, then the measured time; fn
-// returns the latency of one operation.
-func phase(n int, warmup, measure time.Duration, alsoOn *atomic.Bool, fn func(worker, i int) (time.Duration, error)) ([]time.Duration, time.Duration, error) {
-	var measuring atomic.Bool
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	lats := make([][]time.Duration, n)
-	errs := make(chan error, n)
-	for w := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				d, err := fn(w, i)
-				if err != nil {
-					errs <- err
-					return
-				}
-				if measuring.Load() {
-					lats[w] = append(lats[w], d)
-				}
-			}
-		}()
-	}
-	time.Sleep(warmup)
-	measuring.Store(true)
-	if alsoOn != nil {
-		alsoOn.Store(true)
-	}
-	start := time.Now()
-	time.Sleep(measure)
-	measuring.Store(false)
-	if alsoOn != nil {
-		alsoOn.Store(false)
-	}
-	elapsed := time.Since(start)
-	close(stop)
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		return nil, 0, err
-	}
-	var all []time.Duration
-	for _, l := range lats {
-		all = append(all, l...)
-	}
-	return all, elapsed, nil
-}

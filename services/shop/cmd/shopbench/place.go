@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,13 +73,17 @@ func (b *bench) place(ctx context.Context) error {
 		return time.Since(start), err
 	}
 	round := 0
-	httpOrder := func(w, i int) (time.Duration, error) {
-		start := time.Now()
+	call := func(w, i int) error {
 		code, out, err := b.call("POST", "/shop/api/v1/orders", tokens[w], body, map[string]string{"Idempotency-Key": fmt.Sprintf("r%d-w%d-%d", round, w, i)})
 		if err != nil || code != 201 {
-			return 0, fmt.Errorf("place: %d %s %v", code, out, err)
+			return fmt.Errorf("place: %d %s %v", code, out, err)
 		}
-		return time.Since(start), nil
+		return nil
+	}
+	httpOrder := func(w, i int) (time.Duration, error) {
+		start := time.Now()
+		err := call(w, i)
+		return time.Since(start), err
 	}
 	// The machine's load changes over time: alternate the two loops in
 	// rounds so that both see the same conditions, and compare per round.
@@ -87,57 +92,117 @@ func (b *bench) place(ctx context.Context) error {
 		_ = b.h.DB.QueryRowContext(ctx, `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`).Scan(&n)
 		return n
 	}
-	var httpCommits, rawCommits int64
-	var lat, serverLat, rawLat []time.Duration
-	var elapsed, rawElapsed, drain time.Duration
-	per := c.duration / time.Duration(c.rounds)
-	fmt.Printf("\n## place orders (%d lines each, %d clients, %d rounds of %s + %s)\n", c.lines, c.clients, c.rounds, per, per)
-	for round = 0; round < c.rounds; round++ {
-		b.server.take()
-		c0 := commits()
-		l, el, err := phase(c.clients, c.warmup, per, &b.server.on, httpOrder)
-		if err != nil {
-			return err
-		}
-		sl := b.server.take()
-		drainStart := time.Now()
+	drained := func() (time.Duration, error) {
+		start := time.Now()
 		for {
 			var n int
 			if err := b.h.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox`).Scan(&n); err != nil {
-				return err
+				return 0, err
 			}
 			if n == 0 {
-				break
+				return time.Since(start), nil
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		drain = max(drain, time.Since(drainStart))
+	}
+	var httpCommits, rawCommits int64
+	var all, raw result
+	var drain time.Duration
+	var ratios []float64
+	per := c.duration / time.Duration(c.rounds)
+	fmt.Printf("\n## place orders (%d lines each, %d clients, %d rounds of %s + %s)\n", c.lines, c.clients, c.rounds, per, per)
+	for round = 0; round < c.rounds; round++ {
+		c0 := commits()
+		h, err := b.closed(c.clients, per, true, httpOrder)
+		if err != nil {
+			return err
+		}
+		d, err := drained()
+		if err != nil {
+			return err
+		}
+		drain = max(drain, d)
 		time.Sleep(1500 * time.Millisecond) // let the backends flush their statistics
 		c1 := commits()
-		rl, rel, err := phase(c.clients, c.warmup, per, nil, rawOrder)
+		r, err := b.closed(c.clients, per, false, rawOrder)
 		if err != nil {
 			return fmt.Errorf("raw loop: %w", err)
 		}
 		time.Sleep(1500 * time.Millisecond)
 		c2 := commits()
 		httpCommits, rawCommits = httpCommits+c1-c0, rawCommits+c2-c1
-		h, r := summarise(append([]time.Duration(nil), l...), el), summarise(append([]time.Duration(nil), rl...), rel)
-		fmt.Printf("round %d: HTTP %6.0f/s  raw %6.0f/s  ratio %3.0f%%\n", round+1, h.perSec, r.perSec, 100*h.perSec/r.perSec)
-		lat, serverLat, rawLat = append(lat, l...), append(serverLat, sl...), append(rawLat, rl...)
-		elapsed, rawElapsed = elapsed+el, rawElapsed+rel
+		hs, rs := summarise(append([]time.Duration(nil), h.lat...), h.elapsed), summarise(append([]time.Duration(nil), r.lat...), r.elapsed)
+		ratios = append(ratios, hs.perSec/rs.perSec)
+		fmt.Printf("round %d: HTTP %6.0f/s  raw %6.0f/s  ratio %3.0f%%   HTTP %s | raw %s\n", round+1, hs.perSec, rs.perSec, 100*hs.perSec/rs.perSec,
+			h.cpu.perOp(hs.n), r.cpu.perOp(rs.n))
+		all.add(h)
+		raw.add(r)
 	}
-	httpStats := summarise(lat, elapsed)
+	httpStats := summarise(all.lat, all.elapsed)
 	httpTotal, rawTotal := orderCount(ctx, b, "orders"), orderCount(ctx, b, "raw_orders")
-	serverStats := summarise(serverLat, elapsed)
-	rawStats := summarise(rawLat, rawElapsed)
+	serverStats := summarise(all.server, all.elapsed)
+	rawStats := summarise(raw.lat, raw.elapsed)
 	fmt.Printf("HTTP API (client)  %s\n", httpStats)
 	fmt.Printf("HTTP API (server)  %s\n", serverStats)
 	fmt.Printf("raw insert+commit  %s\n", rawStats)
-	fmt.Printf("ratio HTTP/raw     %.0f%%\n", 100*httpStats.perSec/rawStats.perSec)
+	fmt.Printf("ratio HTTP/raw     median of rounds %.0f%% (all rounds together %.0f%%)\n", 100*median(ratios), 100*httpStats.perSec/rawStats.perSec)
+	fmt.Printf("CPU per order      HTTP: %s\n                   raw:  %s\n", all.cpu.perOp(httpStats.n), raw.cpu.perOp(rawStats.n))
 	fmt.Printf("database commits per order (warm-up, drain, reads included): HTTP phases %.2f, raw phases %.2f\n",
 		float64(httpCommits)/float64(max(httpTotal, 1)), float64(rawCommits)/float64(max(rawTotal, 1)))
 	fmt.Printf("outbox drained at most %s after an HTTP phase ended\n", drain.Round(time.Millisecond))
+	// Fixed rate: the latency of an order at a given load rather than at
+	// saturation.
+	for _, rt := range c.rates {
+		perSec := rt.of(httpStats.perSec)
+		round++
+		r, err := b.paced(c.clients, perSec, per, true, call)
+		if err != nil {
+			return err
+		}
+		if _, err := drained(); err != nil {
+			return err
+		}
+		fmt.Printf("fixed %6.0f/s      %s\n", perSec, pacedLine(r))
+	}
 	return nil
+}
+
+// add appends the measurements of another phase.
+func (r *result) add(o result) {
+	r.lat, r.server = append(r.lat, o.lat...), append(r.server, o.server...)
+	r.elapsed += o.elapsed
+	r.behind += o.behind
+	r.cpu.proc += o.cpu.proc
+	if o.cpu.pg < 0 || r.cpu.pg < 0 {
+		r.cpu.pg = -1
+	} else {
+		r.cpu.pg += o.cpu.pg
+	}
+}
+
+// pacedLine reports a fixed-rate phase: latency from the due time, the
+// shop's own time, CPU per operation.
+func pacedLine(r result) string {
+	s := summarise(r.lat, r.elapsed)
+	sv := summarise(r.server, r.elapsed)
+	out := fmt.Sprintf("done %6.0f/s  from due: p50 %6.2f ms  p99 %7.2f ms  max %7.2f ms | server p50 %5.2f ms  p99 %6.2f ms | %s",
+		s.perSec, ms(s.p50), ms(s.p99), ms(s.max), ms(sv.p50), ms(sv.p99), r.cpu.perOp(s.n))
+	if r.behind > 0 {
+		out += fmt.Sprintf(" | %d never started (overloaded)", r.behind)
+	}
+	return out
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func orderCount(ctx context.Context, b *bench, table string) int64 {

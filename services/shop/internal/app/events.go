@@ -95,6 +95,8 @@ func (s *Shop) applyEvent(ctx context.Context, tx *sqldb.Tx, e store.Event, extr
 	if err != nil || !added {
 		return err
 	}
+	// The status, price or cancellation shown in "my orders" may change.
+	tx.AfterCommit(func() { s.pages.Invalidate(o.CustomerID) })
 	if next, changed := order.Next(o.Status, e.Kind); changed {
 		if err := s.st.SetStatus(ctx, tx, o.ID, o.Status, next, s.now()); err != nil {
 			return err

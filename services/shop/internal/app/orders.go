@@ -2,8 +2,11 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -12,6 +15,7 @@ import (
 	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/shop/internal/order"
+	"github.com/fabrika/fabrika/services/shop/internal/orderpage"
 	"github.com/fabrika/fabrika/services/shop/internal/store"
 )
 
@@ -86,16 +90,13 @@ func (s *Shop) PlaceOrder(ctx context.Context, c Customer, key string, req order
 	if err != nil {
 		return Order{}, false, err
 	}
-	var prev Order
-	created := false
+	// The transaction has the statements of a hand-written loop: BEGIN,
+	// the order, its lines, the message, COMMIT. A repeated key fails the
+	// order's INSERT on the unique constraint (on PostgreSQL after waiting
+	// for a concurrent holder of the key to commit); the order that holds
+	// the key is then read outside the rolled-back transaction.
 	err = s.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		inserted, err := s.st.InsertOrder(ctx, tx, o)
-		if err != nil {
-			return err
-		}
-		if created = inserted; !inserted {
-			// Another request with the same key won the race.
-			prev, err = s.st.OrderByKey(ctx, tx, c.ID, key)
+		if err := s.st.InsertOrder(ctx, tx, o); err != nil {
 			return err
 		}
 		if opt.ClearCart {
@@ -103,13 +104,21 @@ func (s *Shop) PlaceOrder(ctx context.Context, c Customer, key string, req order
 				return err
 			}
 		}
+		tx.AfterCommit(func() { s.pages.Invalidate(c.ID) })
 		return s.out.Enqueue(ctx, tx, msg)
 	})
+	if errors.Is(err, store.ErrKeyUsed) {
+		prev, perr := s.st.OrderByKey(ctx, s.db, c.ID, key)
+		if errors.Is(perr, store.ErrNotFound) {
+			return Order{}, false, fmt.Errorf("place order: %w", err) // another unique column: not a replay
+		}
+		if perr != nil {
+			return Order{}, false, perr
+		}
+		return s.replay(ctx, c, prev, hash)
+	}
 	if err != nil {
 		return Order{}, false, fmt.Errorf("place order: %w", err)
-	}
-	if !created {
-		return s.replay(ctx, c, prev, hash)
 	}
 	return o, true, nil
 }
@@ -171,40 +180,100 @@ type Page struct {
 // MaxPageSize bounds a page of "my orders".
 const MaxPageSize = 100
 
-// ListOrders returns a page of a customer's orders, newest first.
-func (s *Shop) ListOrders(ctx context.Context, c Customer, status, cursor string, limit int) (Page, error) {
+// pagesPerCustomer bounds the rendered pages kept per customer: the first
+// page of each filter and a few pages deeper.
+const pagesPerCustomer = 16
+
+// pageQuery is a validated request for a page of "my orders".
+type pageQuery struct {
+	status string
+	after  *order.Cursor
+	limit  int
+	key    string // the page's name in the page cache
+}
+
+func newPageQuery(status, cursor string, limit int) (pageQuery, error) {
 	status = strings.TrimSpace(status)
 	if status != "" && !order.ValidStatus(status) {
-		return Page{}, &Error{Kind: KindBadRequest, Message: fmt.Sprintf("unknown status %q", status),
+		return pageQuery{}, &Error{Kind: KindBadRequest, Message: fmt.Sprintf("unknown status %q", status),
 			Fields: map[string]string{"status": "must be one of " + strings.Join(contracts.Statuses(), ", ")}}
 	}
 	if limit == 0 {
 		limit = 20
 	}
 	if limit < 1 || limit > MaxPageSize {
-		return Page{}, &Error{Kind: KindBadRequest, Message: fmt.Sprintf("limit must be 1 to %d", MaxPageSize),
+		return pageQuery{}, &Error{Kind: KindBadRequest, Message: fmt.Sprintf("limit must be 1 to %d", MaxPageSize),
 			Fields: map[string]string{"limit": fmt.Sprintf("must be 1 to %d", MaxPageSize)}}
 	}
 	cur, ok, err := order.DecodeCursor(cursor)
 	if err != nil {
-		return Page{}, &Error{Kind: KindBadRequest, Message: "the cursor is malformed; start again from the first page",
+		return pageQuery{}, &Error{Kind: KindBadRequest, Message: "the cursor is malformed; start again from the first page",
 			Fields: map[string]string{"cursor": "malformed"}}
 	}
-	var after *order.Cursor
+	q := pageQuery{status: status, limit: limit, key: status + "|" + cursor + "|" + strconv.Itoa(limit)}
 	if ok {
-		after = &cur
+		q.after = &cur
 	}
-	rows, err := s.st.ListOrders(ctx, c.ID, status, after, limit+1)
+	return q, nil
+}
+
+// ListOrders returns a page of a customer's orders, newest first.
+func (s *Shop) ListOrders(ctx context.Context, c Customer, status, cursor string, limit int) (Page, error) {
+	q, err := newPageQuery(status, cursor, limit)
+	if err != nil {
+		return Page{}, err
+	}
+	return s.listOrders(ctx, c, q)
+}
+
+func (s *Shop) listOrders(ctx context.Context, c Customer, q pageQuery) (Page, error) {
+	rows, err := s.st.ListOrders(ctx, c.ID, q.status, q.after, q.limit+1)
 	if err != nil {
 		return Page{}, err
 	}
 	p := Page{Orders: rows}
-	if len(rows) > limit {
-		p.Orders = rows[:limit]
-		last := p.Orders[limit-1]
+	if len(rows) > q.limit {
+		p.Orders = rows[:q.limit]
+		last := p.Orders[q.limit-1]
 		p.Next = order.Cursor{PlacedAt: last.PlacedAtMicros, ID: last.ID}.Encode()
 	}
 	return p, nil
+}
+
+// Rendered is a page of "my orders" as sent: its body and entity tag (a
+// hash of the body).
+type Rendered = orderpage.Entry
+
+// RenderedOrders returns a page of a customer's orders rendered by render,
+// from the page cache when it holds the page. The cache drops a customer's
+// pages after every committed change of one of the customer's orders on this
+// instance (placed, an event of the timeline, a cancellation request), and
+// keeps a page at most OrdersCacheTTL (changes made by another instance).
+func (s *Shop) RenderedOrders(ctx context.Context, c Customer, status, cursor string, limit int, render func(Page) ([]byte, error)) (Rendered, error) {
+	q, err := newPageQuery(status, cursor, limit)
+	if err != nil {
+		return Rendered{}, err
+	}
+	if e, ok := s.pages.Get(c.ID, q.key); ok {
+		s.cache.requests.WithLabelValues("orders", "hit").Inc()
+		return e, nil
+	}
+	if s.pages != nil {
+		s.cache.requests.WithLabelValues("orders", "miss").Inc()
+	}
+	t := s.pages.Begin(c.ID)
+	p, err := s.listOrders(ctx, c, q)
+	if err != nil {
+		return Rendered{}, err
+	}
+	body, err := render(p)
+	if err != nil {
+		return Rendered{}, fmt.Errorf("render my orders: %w", err)
+	}
+	sum := sha256.Sum256(body)
+	e := Rendered{Body: body, ETag: `"o-` + hex.EncodeToString(sum[:12]) + `"`}
+	s.pages.Put(t, q.key, e)
+	return e, nil
 }
 
 // Order returns one of the customer's orders, by id or number.
@@ -248,6 +317,7 @@ func (s *Shop) RequestCancel(ctx context.Context, c Customer, ref, reason string
 		if err != nil || !marked {
 			return err
 		}
+		tx.AfterCommit(func() { s.pages.Invalidate(c.ID) })
 		if _, err := s.st.AddEvent(ctx, tx, store.Event{ID: msg.ID, OrderID: o.ID, Kind: order.KindCancelRequested, At: now, Detail: reason}); err != nil {
 			return err
 		}

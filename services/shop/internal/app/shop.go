@@ -15,6 +15,7 @@ import (
 
 	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/services/shop/internal/orderpage"
 	"github.com/fabrika/fabrika/services/shop/internal/store"
 )
 
@@ -29,6 +30,8 @@ type Config struct {
 	LimiterMaxKeys   int           // accounts and addresses tracked, default 100000
 	SessionCacheTTL  time.Duration // how long a seen session is trusted without the database, default 5s; negative disables
 	SessionCacheSize int           // sessions kept in memory, default 10000
+	OrdersCacheTTL   time.Duration // how long a rendered "my orders" page is kept, default 5s; negative disables
+	OrdersCacheSize  int           // customers whose pages are kept, default 10000
 	Argon2           Argon2Params
 	Now              func() time.Time // default time.Now
 	MaxLinesPerOrder int              // fixed at 50 by the contract; informative
@@ -59,6 +62,12 @@ func (c *Config) defaults() {
 	if c.SessionCacheSize == 0 {
 		c.SessionCacheSize = 10000
 	}
+	if c.OrdersCacheTTL == 0 {
+		c.OrdersCacheTTL = 5 * time.Second
+	}
+	if c.OrdersCacheSize == 0 {
+		c.OrdersCacheSize = 10000
+	}
 	if c.LimiterMaxKeys == 0 {
 		c.LimiterMaxKeys = 100000
 	}
@@ -71,7 +80,7 @@ func (c *Config) defaults() {
 func (c *Config) validate() error {
 	c.defaults()
 	if c.SessionTTL < time.Minute || c.CacheTTL <= 0 || c.NumberBlock < 1 || c.LoginPerAccount < 1 ||
-		c.LoginPerIP < 1 || c.LoginWindow <= 0 || c.LimiterMaxKeys < 1 || c.SessionCacheSize < 1 {
+		c.LoginPerIP < 1 || c.LoginWindow <= 0 || c.LimiterMaxKeys < 1 || c.SessionCacheSize < 1 || c.OrdersCacheSize < 1 {
 		return fmt.Errorf("session TTL >= 1m, positive cache TTL, number block, login limits and window are required")
 	}
 	return nil
@@ -96,6 +105,7 @@ type Shop struct {
 	ipLimit      *limiter
 	accountLimit *limiter
 	sessions     *sessionCache
+	pages        *orderpage.Cache // nil when off
 	dummyHash    string
 }
 
@@ -120,6 +130,7 @@ func New(db *sqldb.DB, out Enqueuer, cfg Config, log *slog.Logger, reg prometheu
 		ipLimit:      newLimiter(cfg.LoginPerIP, cfg.LoginWindow, cfg.LimiterMaxKeys),
 		accountLimit: newLimiter(cfg.LoginPerAccount, cfg.LoginWindow, cfg.LimiterMaxKeys),
 		sessions:     newSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheSize),
+		pages:        orderpage.New(cfg.OrdersCacheTTL, cfg.OrdersCacheSize, pagesPerCustomer, cfg.Now),
 		dummyHash:    dummy,
 	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -68,55 +69,73 @@ func (s *Store) TakeNumberBlock(ctx context.Context, year int, size int64) (firs
 	return last - size + 1, last, nil
 }
 
+// ErrKeyUsed is returned by InsertOrder when the customer already placed an
+// order with the idempotency key.
+var ErrKeyUsed = errors.New("idempotency key already used")
+
 // InsertOrder writes the order and its lines in tx (the timeline's "placed"
-// entry is the order row itself, see CustomerOrder). When
-// the customer already used the idempotency key it writes nothing and
-// returns false: the caller reads that order with OrderByKey in the same
-// transaction (on PostgreSQL the insert waits for a concurrent one with the
-// same key to commit or roll back first).
-func (s *Store) InsertOrder(ctx context.Context, tx *sqldb.Tx, o Order) (bool, error) {
+// entry is the order row itself, see CustomerOrder). When the customer
+// already used the idempotency key the order's INSERT fails on the unique
+// constraint (on PostgreSQL after waiting for a concurrent holder of the key
+// to commit or roll back) and ErrKeyUsed is returned: tx is then unusable,
+// and the caller reads the order that holds the key with OrderByKey.
+func (s *Store) InsertOrder(ctx context.Context, tx *sqldb.Tx, o Order) error {
 	contact, err := json.Marshal(o.Contact)
 	if err != nil {
-		return false, err
+		return err
 	}
 	delivery, err := json.Marshal(o.Delivery)
 	if err != nil {
-		return false, err
+		return err
 	}
-	var id string
-	err = tx.QueryRowContext(ctx, `INSERT INTO orders (id, number, customer_id, idempotency_key, request_hash, status, currency,
+	_, err = tx.ExecContext(ctx, `INSERT INTO orders (id, number, customer_id, idempotency_key, request_hash, status, currency,
 			quoted_total, price_list_version, line_count, contact, delivery, placed_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
-		ON CONFLICT (customer_id, idempotency_key) DO NOTHING RETURNING id`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)`,
 		o.ID, o.Number, o.CustomerID, o.IdempotencyKey, o.RequestHash, o.Status, o.Currency,
-		o.QuotedTotal, o.PriceListVersion, len(o.Lines), string(contact), string(delivery), sqldb.Micros(o.PlacedAt)).Scan(&id)
-	if err == sql.ErrNoRows {
-		return false, nil
+		o.QuotedTotal, o.PriceListVersion, len(o.Lines), string(contact), string(delivery), sqldb.Micros(o.PlacedAt))
+	if sqldb.IsUniqueViolation(err) {
+		return fmt.Errorf("insert order %s: %w: %w", o.Number, ErrKeyUsed, err)
 	}
 	if err != nil {
-		return false, fmt.Errorf("insert order %s: %w", o.Number, err)
+		return fmt.Errorf("insert order %s: %w", o.Number, err)
 	}
 	// One multi-row statement for the lines: a round trip per line would
 	// dominate the cost of a large order.
-	var q strings.Builder
-	q.WriteString(`INSERT INTO order_line (order_id, line_no, product, options, quantity, lead, unit_price, total, lead_days) VALUES `)
 	args := make([]any, 0, len(o.Lines)*9)
-	for i, l := range o.Lines {
+	for _, l := range o.Lines {
 		opts, err := json.Marshal(l.Options)
 		if err != nil {
-			return false, err
+			return err
 		}
+		args = append(args, o.ID, l.LineNo, l.Product, string(opts), l.Quantity, l.Lead, l.UnitPrice, l.Total, l.LeadDays)
+	}
+	if _, err := tx.ExecContext(ctx, s.lineSQL(len(o.Lines)), args...); err != nil {
+		return fmt.Errorf("insert lines of %s: %w", o.Number, err)
+	}
+	return nil
+}
+
+// lineSQL is the INSERT of n order lines, built once per n.
+func (s *Store) lineSQL(n int) string {
+	if n < len(s.lineInserts) {
+		if q := s.lineInserts[n].Load(); q != nil {
+			return *q
+		}
+	}
+	var q strings.Builder
+	q.WriteString(`INSERT INTO order_line (order_id, line_no, product, options, quantity, lead, unit_price, total, lead_days) VALUES `)
+	for i := range n {
 		if i > 0 {
 			q.WriteString(", ")
 		}
-		n := len(args)
-		fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
-		args = append(args, o.ID, l.LineNo, l.Product, string(opts), l.Quantity, l.Lead, l.UnitPrice, l.Total, l.LeadDays)
+		k := i * 9
+		fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", k+1, k+2, k+3, k+4, k+5, k+6, k+7, k+8, k+9)
 	}
-	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-		return false, fmt.Errorf("insert lines of %s: %w", o.Number, err)
+	out := q.String()
+	if n < len(s.lineInserts) {
+		s.lineInserts[n].Store(&out)
 	}
-	return true, nil
+	return out
 }
 
 const orderCols = `id, number, customer_id, idempotency_key, request_hash, status, currency, quoted_total, priced_total,

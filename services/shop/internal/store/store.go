@@ -7,8 +7,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sync/atomic"
 
 	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/services/shop/internal/order"
 )
 
 // ErrNotFound is returned when a row does not exist.
@@ -29,6 +31,8 @@ var (
 // Store reads and writes the shop's tables.
 type Store struct {
 	DB *sqldb.DB
+	// lineInserts holds the INSERT of n order lines at n, built on first use.
+	lineInserts [order.MaxLines + 1]atomic.Pointer[string]
 }
 
 // New returns a store over db.

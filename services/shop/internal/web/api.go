@@ -14,7 +14,6 @@ import (
 	"github.com/fabrika/fabrika/platform/httpx"
 	"github.com/fabrika/fabrika/services/shop/internal/app"
 	"github.com/fabrika/fabrika/services/shop/internal/order"
-	"github.com/fabrika/fabrika/services/shop/internal/store"
 )
 
 func (h *Handler) apiRoutes() {
@@ -260,17 +259,20 @@ func (h *Handler) apiListOrders(w http.ResponseWriter, r *http.Request, c app.Cu
 		}
 		limit = n
 	}
-	page, err := h.shop.ListOrders(r.Context(), c, q.Get("status"), q.Get("cursor"), limit)
+	page, err := h.shop.RenderedOrders(r.Context(), c, q.Get("status"), q.Get("cursor"), limit, renderOrdersPage)
 	if err != nil {
 		h.apiError(w, r, err)
 		return
 	}
-	out := ordersPageJSON{Orders: make([]summaryJSON, 0, len(page.Orders)), NextCursor: page.Next}
-	for _, o := range page.Orders {
-		out.Orders = append(out.Orders, summaryOf(o))
+	// The browser keeps the page and asks again with If-None-Match: a page
+	// that has not changed costs a 304 and no body.
+	if notModified(w, r, page.ETag, "private, no-cache") {
+		return
 	}
-	w.Header().Set("Cache-Control", "private, no-store")
-	httpx.WriteJSON(w, http.StatusOK, out)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(page.Body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(page.Body)
 }
 
 func (h *Handler) apiOrder(w http.ResponseWriter, r *http.Request, c app.Customer) {
@@ -353,16 +355,6 @@ type summaryJSON struct {
 	LineCount       int       `json:"line_count"`
 	CancelRequested bool      `json:"cancel_requested"`
 	PlacedAt        time.Time `json:"placed_at"`
-}
-
-type ordersPageJSON struct {
-	Orders     []summaryJSON `json:"orders"`
-	NextCursor string        `json:"next_cursor,omitempty"`
-}
-
-func summaryOf(o store.Summary) summaryJSON {
-	return summaryJSON{ID: o.ID, Number: o.Number, Status: o.Status, Currency: o.Currency, QuotedTotal: o.QuotedTotal,
-		PricedTotal: o.PricedTotal, LineCount: o.LineCount, CancelRequested: o.CancelRequested, PlacedAt: o.PlacedAt}
 }
 
 type lineJSON struct {

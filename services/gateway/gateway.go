@@ -160,6 +160,9 @@ type Service struct {
 	handler   http.Handler
 	metrics   *metrics
 	publicLn  net.Listener // bound by New when PublicAddr is set
+
+	// The security headers of every response, and of those served over TLS.
+	secHeaders, secHeadersTLS http.Header
 }
 
 // New builds the gateway on a host whose database carries the gateway's
@@ -175,13 +178,20 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(h.Metrics)
+	var names []string
+	for name, u := range cfg.upstreams() {
+		if u != "" {
+			names = append(names, name)
+		}
+	}
+	m, err := newMetrics(h.Metrics, names)
 	if err != nil {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, log: h.Log, prop: h.Prop, h: h, store: st, staff: sv,
 		routes: route.NewResolver(route.Table()), upstreams: map[string]*url.URL{},
-		csrf: http.NewCrossOriginProtection(), metrics: m}
+		csrf: http.NewCrossOriginProtection(), metrics: m,
+		secHeaders: securityHeaders(cfg.TLSCertFile != ""), secHeadersTLS: securityHeaders(true)}
 	for name, u := range cfg.upstreams() {
 		if u != "" {
 			s.upstreams[name], _ = url.Parse(u)

@@ -28,6 +28,9 @@ func (s *Service) newProxy() *httputil.ReverseProxy {
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: s.cfg.UpstreamTimeout,
 		ExpectContinueTimeout: time.Second,
+		// What the client accepts goes upstream as it came, and the answer
+		// comes back as the upstream encoded it: never decompressed here.
+		DisableCompression: true,
 	}
 	return &httputil.ReverseProxy{
 		Rewrite:        s.rewrite,
@@ -67,7 +70,9 @@ func (s *Service) rewrite(pr *httputil.ProxyRequest) {
 		out.Header.Set(identity.Header, p.token)
 		out.Header.Set(HeaderCSRF, p.csrf)
 	}
-	out.Header.Set(httpx.HeaderRequestID, p.reqID)
+	if v := out.Header[httpx.HeaderRequestID]; len(v) != 1 || v[0] != p.reqID { // serve has set it on the request
+		out.Header.Set(httpx.HeaderRequestID, p.reqID)
+	}
 	s.prop.Inject(out.Context(), propagation.HeaderCarrier(out.Header))
 }
 

@@ -51,14 +51,31 @@ const identityTokenReuse = 20 * time.Second
 
 // securityHeaders are set on every response; upstreams' own values of them
 // are dropped so that the gateway's policy is the one in force.
-func (s *Service) securityHeaders(h http.Header, r *http.Request) {
+func securityHeaders(tls bool) http.Header {
+	h := http.Header{}
 	h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	if s.cfg.TLSCertFile != "" || r.TLS != nil {
-		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+	if tls {
+		h.Set(headerHSTS, "max-age=31536000; includeSubDomains")
+	}
+	return h
+}
+
+const headerHSTS = "Strict-Transport-Security"
+
+// setSecurityHeaders puts the security headers on a response. The values
+// are shared by every response, built once: one-element slices that
+// nothing changes in place (Set replaces a slice, Add grows a copy).
+func (s *Service) setSecurityHeaders(h http.Header, r *http.Request) {
+	sec := s.secHeaders
+	if r.TLS != nil {
+		sec = s.secHeadersTLS
+	}
+	for k, v := range sec {
+		h[k] = v[:1:1]
 	}
 }
 
@@ -72,8 +89,12 @@ const (
 	keyProxy ctxKey = iota
 )
 
-// proxyReq is what Rewrite needs to know about a request.
+// proxyReq is what Rewrite needs to know about a request. It is the
+// proxied request's context (Value(keyProxy) returns it) and carries the
+// response's status recorder: one allocation instead of three.
 type proxyReq struct {
+	context.Context
+	rec    statusRecorder
 	target string // upstream name
 	path   string // checked path for the upstream
 	token  string // identity token; "" for none
@@ -81,10 +102,17 @@ type proxyReq struct {
 	reqID  string
 }
 
+func (p *proxyReq) Value(key any) any {
+	if key == keyProxy {
+		return p
+	}
+	return p.Context.Value(key)
+}
+
 func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	h := w.Header()
-	s.securityHeaders(h, r)
+	s.setSecurityHeaders(h, r)
 	reqID := h.Get(httpx.HeaderRequestID) // set by httpx.Observe in front
 	if reqID == "" {
 		reqID = r.Header.Get(httpx.HeaderRequestID)
@@ -93,8 +121,9 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		h.Set(httpx.HeaderRequestID, reqID)
 	}
-	if r.Header.Get(httpx.HeaderRequestID) != reqID {
-		// The audit log and the gateway's own pages read it from the request.
+	if v := r.Header[httpx.HeaderRequestID]; len(v) != 1 || v[0] != reqID {
+		// The audit log, the gateway's own pages and the upstream read it
+		// from the request.
 		r.Header.Set(httpx.HeaderRequestID, reqID)
 	}
 	m, err := s.routes.Resolve(r.URL.Path, r.URL.EscapedPath())
@@ -151,10 +180,12 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
 				s.audit(context.WithoutCancel(r.Context()), r, cur.Account, note.Action, rec.code(), note.Detail)
 			}()
 		}
-		r = r.WithContext(web.WithCurrent(r.Context(), cur))
 	}
 
 	if rt.Upstream == "" {
+		if cur != nil {
+			r = r.WithContext(web.WithCurrent(r.Context(), cur))
+		}
 		s.web.ServeHTTP(w, r)
 		return
 	}
@@ -163,7 +194,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusServiceUnavailable, rt.Upstream+" is not configured"))
 		return
 	}
-	pr := &proxyReq{target: rt.Upstream, path: m.Path, reqID: reqID}
+	pr := &proxyReq{Context: r.Context(), target: rt.Upstream, path: m.Path, reqID: reqID}
 	if cur != nil {
 		a := cur.Account
 		tok, err := cur.CachedToken(s.cfg.Now(), identityTokenReuse, func(now time.Time) (string, error) {
@@ -177,23 +208,11 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	rec, ok := w.(*statusRecorder)
 	if !ok {
-		rec = &statusRecorder{ResponseWriter: w}
+		pr.rec.ResponseWriter = w
+		rec = &pr.rec
 	}
-	s.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), keyProxy, pr)))
-	s.metrics.upstream.WithLabelValues(rt.Upstream, statusClass(rec.code())).Observe(time.Since(start).Seconds())
-}
-
-func statusClass(code int) string {
-	switch {
-	case code >= 500:
-		return "5xx"
-	case code >= 400:
-		return "4xx"
-	case code >= 300:
-		return "3xx"
-	default:
-		return "2xx"
-	}
+	s.proxy.ServeHTTP(rec, r.WithContext(pr))
+	s.metrics.observeUpstream(rt.Upstream, rec.code(), time.Since(start))
 }
 
 func safeMethod(m string) bool {

@@ -46,6 +46,7 @@ type config struct {
 	logTo       string
 	cpuprofile  string
 	memprofile  string
+	gatewayEnv  []string
 }
 
 func main() {
@@ -61,6 +62,7 @@ func main() {
 	flag.StringVar(&c.logTo, "log-to", "", "append the gateway's access log to this file (default: discarded)")
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile to this file: of the gateway process (-procs split) or of the whole run (-procs one)")
 	flag.StringVar(&c.memprofile, "memprofile", "", "write an allocations profile to this file at the end: of the gateway process (-procs split) or of the whole run (-procs one)")
+	gatewayEnv := flag.String("gateway-env", "", "-procs split: environment of the gateway process only, e.g. GOMAXPROCS=1,GOGC=200")
 	role := flag.String("role", "", "internal: serve as the upstream or gateway process of a split run")
 	upstream := flag.String("upstream", "", "internal: the upstream URL of a -role gateway process")
 	flag.Parse()
@@ -72,7 +74,7 @@ func main() {
 		}
 		return
 	}
-	err := c.parse(*clients, *rates)
+	err := c.parse(*clients, *rates, *gatewayEnv)
 	if err == nil {
 		err = run(c)
 	}
@@ -82,7 +84,7 @@ func main() {
 	}
 }
 
-func (c *config) parse(clients, rates string) error {
+func (c *config) parse(clients, rates, gatewayEnv string) error {
 	for cs := range strings.SplitSeq(clients, ",") {
 		if cs = strings.TrimSpace(cs); cs == "" {
 			continue
@@ -105,6 +107,18 @@ func (c *config) parse(clients, rates string) error {
 			return fmt.Errorf("-rate %s needs a closed-loop run (-clients) to take the percentage of", r)
 		}
 		c.rates = append(c.rates, r)
+	}
+	for kv := range strings.SplitSeq(gatewayEnv, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return fmt.Errorf("bad -gateway-env %q: KEY=VALUE", kv)
+		}
+		c.gatewayEnv = append(c.gatewayEnv, kv)
+	}
+	if len(c.gatewayEnv) > 0 && c.procs != "split" {
+		return fmt.Errorf("-gateway-env needs -procs split")
 	}
 	if c.procs != "split" && c.procs != "one" {
 		return fmt.Errorf("bad -procs %q: split or one", c.procs)
@@ -148,12 +162,12 @@ func run(c config) error {
 		}}}
 	} else {
 		var err error
-		if up, err = startChild("upstream"); err != nil {
+		if up, err = startChild("upstream", nil); err != nil {
 			return err
 		}
 		defer up.stop()
 		args := []string{"-upstream", up.url, "-dsn", c.dsn, "-log-to", c.logTo, "-cpuprofile", c.cpuprofile, "-memprofile", c.memprofile}
-		if gw, err = startChild("gateway", args...); err != nil {
+		if gw, err = startChild("gateway", c.gatewayEnv, args...); err != nil {
 			return err
 		}
 		defer func() {
@@ -176,8 +190,8 @@ func run(c config) error {
 		{name: "gateway / (shop, anonymous)", url: gw.url + "/products/01JABCDEF"},
 		{name: "gateway /crm/ (manager)", url: gw.url + "/crm/orders/01JABCDEF", cookie: cookie},
 	}
-	fmt.Printf("gatewaybench: GOMAXPROCS %d, NumCPU %d, processes %s, %s per phase after %s warm-up, %d rounds, database %s\n",
-		runtime.GOMAXPROCS(0), runtime.NumCPU(), c.procs, c.duration, c.warmup, c.rounds, engine(c.dsn))
+	fmt.Printf("gatewaybench: GOMAXPROCS %d, NumCPU %d, processes %s, %s per phase after %s warm-up, %d rounds, database %s, gateway environment %q\n",
+		runtime.GOMAXPROCS(0), runtime.NumCPU(), c.procs, c.duration, c.warmup, c.rounds, engine(c.dsn), c.gatewayEnv)
 
 	var capacity float64 // lowest closed-loop req/s through the gateway, last -clients
 	for _, n := range c.clients {

@@ -223,14 +223,16 @@ func runChild(role string, o gatewayOptions, cpuprofile, memprofile string) erro
 	return in.Err()
 }
 
-// startChild re-executes this program in a role and waits until it serves.
-func startChild(role string, args ...string) (*server, error) {
+// startChild re-executes this program in a role, with env added to this
+// process's environment, and waits until it serves.
+func startChild(role string, env []string, args ...string) (*server, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(exe, append([]string{"-role", role}, args...)...)
 	cmd.Stderr = os.Stderr
+	cmd.Env = append(os.Environ(), env...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

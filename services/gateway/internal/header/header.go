@@ -19,8 +19,7 @@ const CSRF = "X-Csrf-Token"
 // name) and the named cookies from a request going upstream.
 func ScrubRequest(h http.Header, cookies ...string) {
 	for k := range h {
-		n := strings.ToLower(strings.ReplaceAll(k, "_", "-"))
-		if n == "fabrika-identity" || n == "x-csrf-token" {
+		if folds(k, "fabrika-identity") || folds(k, "x-csrf-token") {
 			delete(h, k)
 		}
 	}
@@ -72,6 +71,33 @@ func ScrubResponse(h http.Header, owned []string, cookies ...string) {
 	for _, c := range kept {
 		h.Add("Set-Cookie", c)
 	}
+}
+
+// folds tells whether name, lower-cased and with "_" read as "-", is want
+// (lower case, ASCII): without allocating, as it runs for every header of
+// every request.
+func folds(name, want string) bool {
+	for i := 0; i < len(name); i++ {
+		if name[i] >= 0x80 { // Unicode case folding: the general way
+			return strings.ToLower(strings.ReplaceAll(name, "_", "-")) == want
+		}
+	}
+	if len(name) != len(want) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '_':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != want[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func isOne(name string, cookies []string) bool {

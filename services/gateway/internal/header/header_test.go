@@ -23,6 +23,23 @@ func TestScrubRequest(t *testing.T) {
 	}
 }
 
+func TestFolds(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		want bool
+	}{
+		{"Fabrika-Identity", true}, {"fabrika_identity", true}, {"FABRIKA_IDENTITY", true}, {"fAbRiKa-iDeNtItY", true},
+		{"Fabrika-Identit", false}, {"Fabrika-Identity ", false}, {"Fabrika-Identity2", false}, {"Fabrika.Identity", false},
+		{"Fabri\u212aa-Identity", true}, // the Kelvin sign (U+212A) folds to k
+		{"", false},
+	} {
+		if got := folds(tc.name, "fabrika-identity"); got != tc.want {
+			t.Errorf("folds(%q) = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestScrubResponse(t *testing.T) {
 	t.Parallel()
 	h := http.Header{"Content-Security-Policy": {"default-src *"}, "X-Request-Id": {"u"}, "Content-Type": {"text/html"},
@@ -50,6 +67,11 @@ func FuzzScrubRequest(f *testing.F) {
 		for k := range h {
 			if n := strings.ToLower(strings.ReplaceAll(k, "_", "-")); n == "fabrika-identity" || n == "x-csrf-token" {
 				t.Fatalf("header %q survived", k)
+			}
+		}
+		if n := strings.ToLower(strings.ReplaceAll(name, "_", "-")); n != "fabrika-identity" && n != "x-csrf-token" && name != "Cookie" {
+			if _, ok := h[name]; !ok {
+				t.Fatalf("header %q removed", name)
 			}
 		}
 		after := (&http.Request{Header: h}).Cookies()

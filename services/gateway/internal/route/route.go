@@ -204,15 +204,17 @@ func Canonical(decoded, escaped string) error {
 			return ErrBadPath
 		}
 	}
-	low := strings.ToLower(escaped)
-	for _, bad := range []string{"%2f", "%5c", "%00", "%25"} {
-		if strings.Contains(low, bad) {
-			return ErrBadPath
+	if strings.IndexByte(escaped, '%') >= 0 {
+		low := strings.ToLower(escaped)
+		for _, bad := range []string{"%2f", "%5c", "%00", "%25"} {
+			if strings.Contains(low, bad) {
+				return ErrBadPath
+			}
 		}
 	}
-	segs := strings.Split(decoded[1:], "/")
-	for i, s := range segs {
-		if s == "" && i != len(segs)-1 {
+	for rest := decoded[1:]; ; {
+		s, after, more := strings.Cut(rest, "/")
+		if s == "" && more {
 			return ErrBadPath // "//"
 		}
 		if j := strings.IndexByte(s, ';'); j >= 0 {
@@ -221,6 +223,9 @@ func Canonical(decoded, escaped string) error {
 		if s == "." || s == ".." {
 			return ErrBadPath
 		}
+		if !more {
+			return nil
+		}
+		rest = after
 	}
-	return nil
 }

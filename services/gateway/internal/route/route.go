@@ -204,27 +204,43 @@ func Canonical(decoded, escaped string) error {
 			return ErrBadPath
 		}
 	}
-	if strings.IndexByte(escaped, '%') >= 0 {
-		low := strings.ToLower(escaped)
-		for _, bad := range []string{"%2f", "%5c", "%00", "%25"} {
-			if strings.Contains(low, bad) {
-				return ErrBadPath
-			}
+	if badEscape(escaped) || !cleanSegments(decoded) {
+		return ErrBadPath
+	}
+	return nil
+}
+
+// badEscape tells whether a path as sent encodes a slash, a backslash, a
+// NUL or a percent sign.
+func badEscape(escaped string) bool {
+	if strings.IndexByte(escaped, '%') < 0 {
+		return false // nothing encoded (and no copy made)
+	}
+	low := strings.ToLower(escaped)
+	for _, bad := range []string{"%2f", "%5c", "%00", "%25"} {
+		if strings.Contains(low, bad) {
+			return true
 		}
 	}
-	for rest := decoded[1:]; ; {
+	return false
+}
+
+// cleanSegments tells whether an absolute path has no empty segment but
+// the last, and no "." or ".." segment (also with ";params").
+func cleanSegments(p string) bool {
+	for rest := p[1:]; ; {
 		s, after, more := strings.Cut(rest, "/")
 		if s == "" && more {
-			return ErrBadPath // "//"
+			return false // "//"
 		}
 		if j := strings.IndexByte(s, ';'); j >= 0 {
 			s = s[:j]
 		}
 		if s == "." || s == ".." {
-			return ErrBadPath
+			return false
 		}
 		if !more {
-			return nil
+			return true
 		}
 		rest = after
 	}

@@ -45,10 +45,11 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // recovery from panics (500 problem) and one access log line.
 func Observe(service string, log *slog.Logger, tp trace.TracerProvider, prop propagation.TextMapPropagator, next http.Handler) http.Handler {
 	tracer := tp.Tracer("github.com/fabrika/fabrika/platform/httpx")
+	server := trace.WithSpanKind(trace.SpanKindServer) // made once, not per request
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ctx := prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := tracer.Start(ctx, r.Method+" "+r.URL.Path, trace.WithSpanKind(trace.SpanKindServer),
+		ctx, span := tracer.Start(ctx, r.Method+" "+r.URL.Path, server,
 			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
 		defer span.End()
 		id := r.Header.Get(HeaderRequestID)

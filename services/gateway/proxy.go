@@ -42,17 +42,24 @@ func (s *Service) newProxy() *httputil.ReverseProxy {
 }
 
 // bufferPool reuses the proxy's copy buffers: without it every response
-// allocates (and clears) 32 KiB.
+// allocates (and clears) 32 KiB. It holds array pointers, so that neither
+// Get nor Put allocates.
 type bufferPool struct{ p sync.Pool }
 
+const copyBufferSize = 32 << 10
+
 func (b *bufferPool) Get() []byte {
-	if v, ok := b.p.Get().(*[]byte); ok {
-		return *v
+	if v, ok := b.p.Get().(*[copyBufferSize]byte); ok {
+		return v[:]
 	}
-	return make([]byte, 32<<10)
+	return make([]byte, copyBufferSize)
 }
 
-func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) >= copyBufferSize {
+		b.p.Put((*[copyBufferSize]byte)(buf[:copyBufferSize]))
+	}
+}
 
 func (s *Service) rewrite(pr *httputil.ProxyRequest) {
 	p := pr.In.Context().Value(keyProxy).(*proxyReq)

@@ -114,7 +114,7 @@ const (
 	// most before the search falls back to intersecting the words'
 	// matches, for common words that are rare together ("acme
 	// industries").
-	WalkRows = 10_000
+	WalkRows = 5_000
 )
 
 // Limits are the thresholds that choose a search's plan.
@@ -300,6 +300,13 @@ func ListWith(ctx context.Context, db Querier, q listquery.Query, lim Limits) ([
 		rows, err := queryList(ctx, db, s, args)
 		return rows, []string{PlanDrive}, err
 	}
+	if len(q.Words) == 1 {
+		// One common word: a page comes soon in order, and the in-order
+		// read stops there.
+		s, args := ListSQL(q, -1)
+		rows, err := queryList(ctx, db, s, args)
+		return rows, []string{PlanScan}, err
+	}
 	s, args := WalkSQL(q, lim.WalkRows)
 	rows, err := queryList(ctx, db, s, args)
 	if err != nil || len(rows) > q.Limit {
@@ -308,19 +315,16 @@ func ListWith(ctx context.Context, db Querier, q listquery.Query, lim Limits) ([
 	// No page in the rows read: the list ended, or the words are each
 	// common but rare together ("acme industries"). The orders that match
 	// them all, when they are few, are fetched by key.
-	ran := []string{PlanWalk}
-	if len(q.Words) > 1 {
-		ran = append(ran, PlanIntersect)
-		s, args := IntersectSQL(q.Words, lim.Intersect)
-		ids, err := queryIDs(ctx, db, s, args)
-		if err != nil {
-			return nil, ran, err
-		}
-		if len(ids) <= lim.Intersect {
-			s, args := ByIDSQL(q, ids)
-			rows, err := queryList(ctx, db, s, args)
-			return rows, ran, err
-		}
+	ran := []string{PlanWalk, PlanIntersect}
+	s, args = IntersectSQL(q.Words, lim.Intersect)
+	ids, err := queryIDs(ctx, db, s, args)
+	if err != nil {
+		return nil, ran, err
+	}
+	if len(ids) <= lim.Intersect {
+		s, args := ByIDSQL(q, ids)
+		rows, err := queryList(ctx, db, s, args)
+		return rows, ran, err
 	}
 	// Many orders match, further on: read on in order to the end.
 	s, args = ListSQL(q, -1)
@@ -390,19 +394,21 @@ func Plan(ctx context.Context, db Querier, q listquery.Query) ([]Statement, erro
 		s, args := ListSQL(q, drive)
 		return []Statement{{PlanDrive, s, args}}, nil
 	}
+	if len(q.Words) == 1 {
+		s, args := ListSQL(q, -1)
+		return []Statement{{PlanScan, s, args}}, nil
+	}
 	s, args := WalkSQL(q, WalkRows)
 	out := []Statement{{PlanWalk, s, args}}
-	if len(q.Words) > 1 {
-		s, args := IntersectSQL(q.Words, SelectiveMatches)
-		out = append(out, Statement{PlanIntersect + " (when the walk finds no page)", s, args})
-		ids, err := queryIDs(ctx, db, s, args)
-		if err != nil {
-			return nil, err
-		}
-		if len(ids) <= SelectiveMatches {
-			s, args := ByIDSQL(q, ids)
-			return append(out, Statement{PlanIntersect + ", by id", s, args}), nil
-		}
+	s, args = IntersectSQL(q.Words, SelectiveMatches)
+	out = append(out, Statement{PlanIntersect + " (when the walk finds no page)", s, args})
+	ids, err := queryIDs(ctx, db, s, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) <= SelectiveMatches {
+		s, args := ByIDSQL(q, ids)
+		return append(out, Statement{PlanIntersect + ", by id", s, args}), nil
 	}
 	s, args = ListSQL(q, -1)
 	return append(out, Statement{PlanScan + " (when the walk finds no page and many orders match)", s, args}), nil
@@ -415,27 +421,30 @@ func DrivingWord(ctx context.Context, db Querier, words []string) (int, error) {
 }
 
 // DrivingWordBelow returns the index of the word with the fewest matching
-// tokens when it has fewer than limit, else -1. One statement counts every
-// word, each stopping at the limit, so it reads at most that many index
-// entries a word.
+// tokens when it has fewer than limit, else -1. Each count stops at the
+// limit, so it reads at most that many index entries a word. Words are
+// counted longest first (the likeliest to be rare: an order number, an
+// e-mail), one statement each, and counting stops at a word with fewer than
+// a thirtieth of the limit: driving by it is cheap enough.
 func DrivingWordBelow(ctx context.Context, db Querier, words []string, limit int) (int, error) {
-	var st statement
-	counts := make([]string, len(words))
-	for i, w := range words {
-		counts[i] = "(SELECT COUNT(*) FROM (SELECT 1 FROM crm_order_tokens WHERE " + st.tokenRange(w) + " LIMIT " + st.arg(limit) + ") m)"
+	byLength := make([]int, len(words))
+	for i := range byLength {
+		byLength[i] = i
 	}
-	n := make([]int64, len(words))
-	ptrs := make([]any, len(words))
-	for i := range n {
-		ptrs[i] = &n[i]
-	}
-	if err := db.QueryRowContext(ctx, "SELECT "+strings.Join(counts, ", "), st.args...).Scan(ptrs...); err != nil {
-		return -1, fmt.Errorf("count search matches: %w", err)
-	}
+	slices.SortStableFunc(byLength, func(a, b int) int { return len(words[b]) - len(words[a]) })
 	best, bestN := -1, int64(limit)
-	for i, c := range n {
-		if c < bestN {
-			best, bestN = i, c
+	for _, i := range byLength {
+		var st statement
+		var n int64
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM crm_order_tokens WHERE "+st.tokenRange(words[i])+
+			" LIMIT "+st.arg(limit)+") m", st.args...).Scan(&n); err != nil {
+			return -1, fmt.Errorf("count search matches: %w", err)
+		}
+		if n < bestN {
+			best, bestN = i, n
+		}
+		if bestN < int64(limit/30) {
+			break
 		}
 	}
 	return best, nil

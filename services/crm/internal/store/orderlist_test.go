@@ -102,12 +102,12 @@ func TestSearchPlansAgree(t *testing.T) {
 // planOf is the plan that ends a search of q forced towards want that
 // returned n rows.
 func planOf(want string, q listquery.Query, n int) string {
-	last := n <= q.Limit // the walk did not fill the page: it goes on
+	last := n <= q.Limit // a walk that did not fill the page goes on
 	switch {
-	case want == store.PlanWalk && last && len(q.Words) > 1:
+	case want != "" && want != store.PlanDrive && len(q.Words) == 1:
+		return store.PlanScan // one common word is read in order
+	case want == store.PlanWalk && last:
 		return store.PlanIntersect
-	case want == store.PlanWalk && last, want == store.PlanIntersect && len(q.Words) == 1:
-		return store.PlanScan
 	}
 	return want
 }

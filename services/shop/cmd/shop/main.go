@@ -11,6 +11,7 @@
 //	FABRIKA_SHOP_LOGIN_PER_IP         sign-in attempts per client address per window (default 30)
 //	FABRIKA_SHOP_LOGIN_WINDOW         the sign-in limits' window (default 15m)
 //	FABRIKA_SHOP_CACHE_TTL            catalogue cache lifetime (default 1m)
+//	FABRIKA_SHOP_ORDERS_CACHE_TTL     lifetime of a cached "my orders" page (default 5s; "off" turns the cache off)
 //
 // A malformed value stops the start with an error naming the variable.
 package main
@@ -84,5 +85,10 @@ func config(getenv func(string) string) (shop.Config, error) {
 	integer("FABRIKA_SHOP_LOGIN_PER_IP", &cfg.LoginPerIP)
 	duration("FABRIKA_SHOP_LOGIN_WINDOW", &cfg.LoginWindow)
 	duration("FABRIKA_SHOP_CACHE_TTL", &cfg.CacheTTL)
+	if getenv("FABRIKA_SHOP_ORDERS_CACHE_TTL") == "off" {
+		cfg.OrdersCacheTTL = -1
+	} else {
+		duration("FABRIKA_SHOP_ORDERS_CACHE_TTL", &cfg.OrdersCacheTTL)
+	}
 	return cfg, errors.Join(errs...)
 }

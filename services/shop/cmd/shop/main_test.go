@@ -28,6 +28,8 @@ func TestConfig(t *testing.T) {
 		{"bad duration", map[string]string{"FABRIKA_SHOP_SESSION_TTL": "forever"}, false, nil},
 		{"negative duration", map[string]string{"FABRIKA_SHOP_CACHE_TTL": "-1m"}, false, nil},
 		{"bad integer", map[string]string{"FABRIKA_SHOP_LOGIN_PER_ACCOUNT": "0"}, false, nil},
+		{"orders cache off", map[string]string{"FABRIKA_SHOP_ORDERS_CACHE_TTL": "off"}, true, nil},
+		{"bad orders cache", map[string]string{"FABRIKA_SHOP_ORDERS_CACHE_TTL": "0s"}, false, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -37,6 +39,9 @@ func TestConfig(t *testing.T) {
 			}
 			if tt.want != nil {
 				tt.want(t, cfg.CookieSecure, cfg.LoginWindow, cfg.LoginPerIP)
+			}
+			if off := tt.env["FABRIKA_SHOP_ORDERS_CACHE_TTL"] == "off"; off != (cfg.OrdersCacheTTL < 0) {
+				t.Fatalf("orders cache TTL %v for %q", cfg.OrdersCacheTTL, tt.env["FABRIKA_SHOP_ORDERS_CACHE_TTL"])
 			}
 		})
 	}

@@ -105,6 +105,22 @@ func (b *bench) place(ctx context.Context) error {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	// With autovacuum off (as on the project's shared server) the rows the
+	// relay updates and deletes stay in the outbox and every later claim
+	// walks them: VACUUM before each phase, untimed, as autovacuum would.
+	var autovacuum string
+	_ = b.h.DB.QueryRowContext(ctx, `SHOW autovacuum`).Scan(&autovacuum)
+	vacuum := func() error {
+		if autovacuum == "on" {
+			return nil
+		}
+		_, err := b.h.DB.ExecContext(ctx, `VACUUM ANALYZE outbox, raw_outbox, orders, raw_orders, order_line, raw_order_line`)
+		return err
+	}
+	if autovacuum != "on" {
+		fmt.Printf("autovacuum is %q on this server: the tables are vacuumed (untimed) before each phase\n", autovacuum)
+	}
+	relay0 := b.relayStats(ctx)
 	var httpCommits, rawCommits int64
 	var all, raw result
 	var drain time.Duration
@@ -112,6 +128,9 @@ func (b *bench) place(ctx context.Context) error {
 	per := c.duration / time.Duration(c.rounds)
 	fmt.Printf("\n## place orders (%d lines each, %d clients, %d rounds of %s + %s)\n", c.lines, c.clients, c.rounds, per, per)
 	for round = 0; round < c.rounds; round++ {
+		if err := vacuum(); err != nil {
+			return err
+		}
 		c0 := commits()
 		h, err := b.closed(c.clients, per, true, httpOrder)
 		if err != nil {
@@ -122,6 +141,9 @@ func (b *bench) place(ctx context.Context) error {
 			return err
 		}
 		drain = max(drain, d)
+		if err := vacuum(); err != nil {
+			return err
+		}
 		time.Sleep(1500 * time.Millisecond) // let the backends flush their statistics
 		c1 := commits()
 		r, err := b.closed(c.clients, per, false, rawOrder)
@@ -150,11 +172,15 @@ func (b *bench) place(ctx context.Context) error {
 	fmt.Printf("database commits per order (warm-up, drain, reads included): HTTP phases %.2f, raw phases %.2f\n",
 		float64(httpCommits)/float64(max(httpTotal, 1)), float64(rawCommits)/float64(max(rawTotal, 1)))
 	fmt.Printf("outbox drained at most %s after an HTTP phase ended\n", drain.Round(time.Millisecond))
+	fmt.Printf("relay's work on the outbox per order placed: %s\n", b.relayStats(ctx).minus(relay0).perOrder(httpTotal))
 	// Fixed rate: the latency of an order at a given load rather than at
 	// saturation.
 	for _, rt := range c.rates {
 		perSec := rt.of(httpStats.perSec)
 		round++
+		if err := vacuum(); err != nil {
+			return err
+		}
 		r, err := b.paced(c.clients, perSec, per, true, call)
 		if err != nil {
 			return err
@@ -203,6 +229,29 @@ func median(v []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// relayCounts are PostgreSQL's counters of the outbox table and its indexes.
+type relayCounts struct {
+	updated, deleted, indexRead int64
+}
+
+func (b *bench) relayStats(ctx context.Context) relayCounts {
+	var r relayCounts
+	_ = b.h.DB.QueryRowContext(ctx, `SELECT t.n_tup_upd, t.n_tup_del, COALESCE(SUM(i.idx_tup_read), 0)
+		FROM pg_stat_user_tables t LEFT JOIN pg_stat_user_indexes i ON i.relid = t.relid
+		WHERE t.relname = 'outbox' GROUP BY t.n_tup_upd, t.n_tup_del`).Scan(&r.updated, &r.deleted, &r.indexRead)
+	return r
+}
+
+func (r relayCounts) minus(o relayCounts) relayCounts {
+	return relayCounts{r.updated - o.updated, r.deleted - o.deleted, r.indexRead - o.indexRead}
+}
+
+func (r relayCounts) perOrder(n int64) string {
+	d := float64(max(n, 1))
+	return fmt.Sprintf("%.2f rows updated (claims), %.2f deleted, %.1f index entries read (the raw loop's outbox rows are never claimed nor deleted)",
+		float64(r.updated)/d, float64(r.deleted)/d, float64(r.indexRead)/d)
 }
 
 func orderCount(ctx context.Context, b *bench, table string) int64 {

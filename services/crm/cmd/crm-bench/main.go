@@ -54,6 +54,7 @@ import (
 type config struct {
 	dsn                     string
 	readers, requests       int
+	single                  int
 	naiveRequests, deepPage int
 	naiveIndex, explain     bool
 	serialPlans             bool
@@ -71,6 +72,7 @@ func main() {
 	flag.StringVar(&c.dsn, "dsn", os.Getenv("FABRIKA_DSN"), "CRM database filled by crm-datagen")
 	flag.IntVar(&c.readers, "readers", 32, "concurrent readers (closed loop) and clients sharing the schedule (fixed rate)")
 	flag.IntVar(&c.requests, "requests", 1000, "requests per scenario in the closed loop")
+	flag.IntVar(&c.single, "single", 200, "requests per scenario with one reader (its latency and the CPU per request)")
 	flag.IntVar(&c.naiveRequests, "naive-requests", 64, "requests per naive scenario (0: skip the naive queries)")
 	flag.IntVar(&c.deepPage, "page", 1000, "the deep page to measure (50 orders a page)")
 	flag.BoolVar(&c.naiveIndex, "naive-index", true, "give the naive schema indexes on crm_orders (placed_at) and (status, placed_at)")
@@ -375,7 +377,7 @@ func run(ctx context.Context, c config) error {
 				if err != nil {
 					return err
 				}
-				d, el, err = closedLoop(1, max(20, c.requests/10), req)
+				d, el, err = closedLoop(1, c.single, req)
 				if err != nil {
 					return err
 				}
@@ -414,7 +416,7 @@ func run(ctx context.Context, c config) error {
 	for mi, m := range modes {
 		fmt.Printf("\n### %s\n", m.label)
 		if c.closed {
-			fmt.Printf("\nClosed loop: %d readers back to back, %d requests per scenario; then 1 reader, %d requests.\n\n", c.readers, c.requests, max(20, c.requests/10))
+			fmt.Printf("\nClosed loop: %d readers back to back, %d requests per scenario; then 1 reader, %d requests, and the CPU time it took per request in this process (handler and client) and in PostgreSQL.\n\n", c.readers, c.requests, c.single)
 			fmt.Println("| scenario | req/s | p50 ms | p99 ms | max ms | 1 reader p50 ms | 1 reader p99 ms | CPU ms/req: bench / PostgreSQL |")
 			fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
 			worst := time.Duration(0)

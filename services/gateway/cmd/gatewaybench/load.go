@@ -78,7 +78,8 @@ func (p phase) run(l load, procs []proc) (result, error) {
 
 	samples := make([][]sample, l.clients)
 	errs := make(chan error, l.clients+1)
-	var count atomic.Int64
+	var count atomic.Int64    // measured requests completed
+	var inWindow atomic.Int64 // requests completed within the measured window, for CPU per request
 	var lastDone atomic.Int64 // unix ns of the last measured completion
 	use0 := make([]usage, len(procs))
 	use1 := make([]usage, len(procs))
@@ -150,8 +151,11 @@ func (p phase) run(l load, procs []proc) (result, error) {
 					errs <- err
 					return
 				}
+				end := time.Now()
+				if end.After(measureFrom) && !end.After(stop) {
+					inWindow.Add(1)
+				}
 				if measured {
-					end := time.Now()
 					samples[c] = append(samples[c], sample{lat: end.Sub(dueAt), lag: t0.Sub(dueAt)})
 					count.Add(1)
 					for n := end.UnixNano(); ; {
@@ -192,10 +196,7 @@ func (p phase) run(l load, procs []proc) (result, error) {
 		window = max(l.duration, time.Unix(0, lastDone.Load()).Sub(measureFrom))
 	}
 	r.rps = float64(done) / window.Seconds()
-	perReq := max(1, done)
-	if l.rate > 0 {
-		perReq = max(1, int64(l.rate*l.duration.Seconds())) // the requests due in the window
-	}
+	perReq := max(1, inWindow.Load())
 	for i := range procs {
 		d := use1[i].sub(use0[i])
 		r.use = append(r.use, usage{cpu: d.cpu / time.Duration(perReq), mallocs: d.mallocs / uint64(perReq),

@@ -200,7 +200,7 @@ func run(c config) error {
 			return err
 		}
 		fmt.Printf("\nclosed loop, %d clients back to back (median of %d rounds)\n", n, c.rounds)
-		report(phases, ms, procs, false)
+		report(phases, ms, procs, 0)
 		capacity = min(ms[1].rps, ms[2].rps)
 	}
 	for _, rs := range c.rates {
@@ -214,7 +214,7 @@ func run(c config) error {
 		}
 		fmt.Printf("\nfixed rate %.0f req/s (%s), %d clients sharing the schedule; latency from the due time (median of %d rounds)\n",
 			rate, rs, c.rateClients, c.rounds)
-		report(phases, ms, procs, true)
+		report(phases, ms, procs, rate)
 	}
 	if len(procs) == 3 {
 		if u, err := up.usage(); err == nil {
@@ -243,7 +243,9 @@ func measure(phases []phase, l load, procs []proc, rounds int) ([]result, error)
 	return ms, nil
 }
 
-func report(phases []phase, ms []result, procs []proc, fixed bool) {
+// report prints a table; rate is the fixed rate, 0 for a closed loop.
+func report(phases []phase, ms []result, procs []proc, rate float64) {
+	fixed := rate > 0
 	fmt.Printf("%-28s %9s %9s %9s %10s %10s", "", "req/s", "p50", "p99", "added p50", "added p99")
 	if fixed {
 		fmt.Printf(" %9s %6s", "lag p99", "missed")
@@ -276,7 +278,11 @@ func report(phases []phase, ms []result, procs []proc, fixed bool) {
 		if len(m.use) == 3 {
 			a = m.use[1]
 		}
-		fmt.Printf(" %5d, %5.1fKB\n", a.mallocs, float64(a.bytes)/1024)
+		fmt.Printf(" %5d, %5.1fKB", a.mallocs, float64(a.bytes)/1024)
+		if fixed && (m.rps < 0.97*rate || m.missed > 0) {
+			fmt.Print("  BEHIND SCHEDULE: the machine did not keep up")
+		}
+		fmt.Println()
 	}
 }
 

@@ -48,10 +48,10 @@ type Config struct {
 	// are dropped as soon as one of the customer's orders changes on this
 	// instance (placed, an event of its timeline, a cancellation request);
 	// a change committed by another instance shows within the TTL.
-	// OrdersCacheSize bounds the customers whose pages are kept (default
-	// 10000).
-	OrdersCacheTTL  time.Duration
-	OrdersCacheSize int
+	// OrdersCacheBytes bounds the bytes of the pages kept, all customers
+	// together (default 32 MiB).
+	OrdersCacheTTL   time.Duration
+	OrdersCacheBytes int
 	// CacheTTL bounds how long the in-process catalogue cache trusts itself
 	// without a new price list event (default 1 minute; the event empties it
 	// at once on this instance).
@@ -84,7 +84,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 		LoginPerAccount: cfg.LoginPerAccount, LoginPerIP: cfg.LoginPerIP, LoginWindow: cfg.LoginWindow,
 		LimiterMaxKeys: cfg.LimiterMaxKeys, Now: cfg.Now,
 		SessionCacheTTL: cfg.SessionCacheTTL, SessionCacheSize: cfg.SessionCacheSize,
-		OrdersCacheTTL: cfg.OrdersCacheTTL, OrdersCacheSize: cfg.OrdersCacheSize,
+		OrdersCacheTTL: cfg.OrdersCacheTTL, OrdersCacheBytes: cfg.OrdersCacheBytes,
 		Argon2: app.Argon2Params{MemoryKiB: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime},
 	}, h.Log, h.Metrics)
 	if err != nil {

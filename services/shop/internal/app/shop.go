@@ -31,7 +31,7 @@ type Config struct {
 	SessionCacheTTL  time.Duration // how long a seen session is trusted without the database, default 5s; negative disables
 	SessionCacheSize int           // sessions kept in memory, default 10000
 	OrdersCacheTTL   time.Duration // how long a rendered "my orders" page is kept, default 5s; negative disables
-	OrdersCacheSize  int           // customers whose pages are kept, default 10000
+	OrdersCacheBytes int           // bytes of "my orders" pages kept, all customers together, default 32 MiB
 	Argon2           Argon2Params
 	Now              func() time.Time // default time.Now
 	MaxLinesPerOrder int              // fixed at 50 by the contract; informative
@@ -65,8 +65,8 @@ func (c *Config) defaults() {
 	if c.OrdersCacheTTL == 0 {
 		c.OrdersCacheTTL = 5 * time.Second
 	}
-	if c.OrdersCacheSize == 0 {
-		c.OrdersCacheSize = 10000
+	if c.OrdersCacheBytes == 0 {
+		c.OrdersCacheBytes = 32 << 20
 	}
 	if c.LimiterMaxKeys == 0 {
 		c.LimiterMaxKeys = 100000
@@ -80,7 +80,7 @@ func (c *Config) defaults() {
 func (c *Config) validate() error {
 	c.defaults()
 	if c.SessionTTL < time.Minute || c.CacheTTL <= 0 || c.NumberBlock < 1 || c.LoginPerAccount < 1 ||
-		c.LoginPerIP < 1 || c.LoginWindow <= 0 || c.LimiterMaxKeys < 1 || c.SessionCacheSize < 1 || c.OrdersCacheSize < 1 {
+		c.LoginPerIP < 1 || c.LoginWindow <= 0 || c.LimiterMaxKeys < 1 || c.SessionCacheSize < 1 || c.OrdersCacheBytes < 1 {
 		return fmt.Errorf("session TTL >= 1m, positive cache TTL, number block, login limits and window are required")
 	}
 	return nil
@@ -130,7 +130,7 @@ func New(db *sqldb.DB, out Enqueuer, cfg Config, log *slog.Logger, reg prometheu
 		ipLimit:      newLimiter(cfg.LoginPerIP, cfg.LoginWindow, cfg.LimiterMaxKeys),
 		accountLimit: newLimiter(cfg.LoginPerAccount, cfg.LoginWindow, cfg.LimiterMaxKeys),
 		sessions:     newSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheSize),
-		pages:        orderpage.New(cfg.OrdersCacheTTL, cfg.OrdersCacheSize, pagesPerCustomer, cfg.Now),
+		pages:        orderpage.New(cfg.OrdersCacheTTL, cfg.OrdersCacheBytes, pagesPerCustomer, cfg.Now),
 		dummyHash:    dummy,
 	}, nil
 }

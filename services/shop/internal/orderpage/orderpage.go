@@ -22,15 +22,18 @@ type Entry struct {
 	ETag string
 }
 
-// Cache holds the rendered pages of recently active customers.
+// Cache holds the rendered pages of recently active customers, within a
+// budget of bytes.
 type Cache struct {
-	ttl      time.Duration
-	max      int // customers tracked
-	perOwner int // pages kept per customer
-	now      func() time.Time
+	ttl       time.Duration
+	maxBytes  int // bodies kept, all customers together
+	maxOwners int // customers tracked, with or without pages
+	perOwner  int // pages kept per customer
+	now       func() time.Time
 
 	mu     sync.Mutex
 	owners map[string]*owner
+	bytes  int
 }
 
 type owner struct {
@@ -50,17 +53,19 @@ type Ticket struct {
 	gen      uint64
 }
 
-// New returns a cache whose entries live ttl, for at most maxCustomers
-// customers and perCustomer pages each. A ttl <= 0 returns nil: a nil
-// *Cache is valid and caches nothing.
-func New(ttl time.Duration, maxCustomers, perCustomer int, now func() time.Time) *Cache {
+// New returns a cache whose entries live ttl, holding at most maxBytes of
+// page bodies and perCustomer pages a customer. A ttl <= 0 returns nil: a
+// nil *Cache is valid and caches nothing.
+func New(ttl time.Duration, maxBytes, perCustomer int, now func() time.Time) *Cache {
 	if ttl <= 0 {
 		return nil
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Cache{ttl: ttl, max: max(maxCustomers, 1), perOwner: max(perCustomer, 1), now: now, owners: map[string]*owner{}}
+	maxBytes = max(maxBytes, 1)
+	return &Cache{ttl: ttl, maxBytes: maxBytes, maxOwners: max(maxBytes/256, 16), perOwner: max(perCustomer, 1), now: now,
+		owners: map[string]*owner{}}
 }
 
 // Get returns the live page of a customer under key.
@@ -92,7 +97,7 @@ func (c *Cache) Begin(customer string) Ticket {
 	defer c.mu.Unlock()
 	o := c.owners[customer]
 	if o == nil {
-		if len(c.owners) >= c.max {
+		if len(c.owners) >= c.maxOwners {
 			c.prune(c.now())
 		}
 		o = &owner{pages: map[string]page{}}
@@ -110,13 +115,32 @@ func (c *Cache) Put(t Ticket, key string, e Entry) {
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.owners[t.customer] != t.o || t.o.gen != t.gen {
+	if c.owners[t.customer] != t.o || t.o.gen != t.gen || len(e.Body) > c.maxBytes {
 		return
 	}
+	if old, ok := t.o.pages[key]; ok {
+		c.bytes -= len(old.Body)
+		delete(t.o.pages, key)
+	}
 	if len(t.o.pages) >= c.perOwner {
-		clear(t.o.pages)
+		c.drop(t.o)
+	}
+	if c.bytes+len(e.Body) > c.maxBytes {
+		c.prune(now)
+		if c.owners[t.customer] != t.o { // forgotten by the prune
+			c.owners[t.customer] = t.o
+		}
 	}
 	t.o.pages[key] = page{Entry: e, until: now.Add(c.ttl)}
+	c.bytes += len(e.Body)
+}
+
+// drop forgets the pages of o. Called with mu held.
+func (c *Cache) drop(o *owner) {
+	for _, p := range o.pages {
+		c.bytes -= len(p.Body)
+	}
+	clear(o.pages)
 }
 
 // Invalidate drops the pages of a customer; call it once a change of one of
@@ -129,26 +153,31 @@ func (c *Cache) Invalidate(customer string) {
 	defer c.mu.Unlock()
 	if o := c.owners[customer]; o != nil {
 		o.gen++
-		clear(o.pages)
+		c.drop(o)
 	}
 }
 
-// prune forgets customers without a live page; when all are live it forgets
-// them all (their readers' Puts are then ignored). Called with mu held.
+// prune drops expired pages and forgets customers left without pages; when
+// that is not enough (too many customers, or bytes over the budget) it
+// forgets every customer (their readers' Puts are then ignored). Called
+// with mu held.
 func (c *Cache) prune(now time.Time) {
 	for k, o := range c.owners {
-		live := false
-		for _, p := range o.pages {
-			if now.Before(p.until) {
-				live = true
-				break
+		for key, p := range o.pages {
+			if !now.Before(p.until) {
+				c.bytes -= len(p.Body)
+				delete(o.pages, key)
 			}
 		}
-		if !live {
+		if len(o.pages) == 0 {
 			delete(c.owners, k)
 		}
 	}
-	if len(c.owners) >= c.max {
+	if len(c.owners) >= c.maxOwners || c.bytes > c.maxBytes/2 {
+		for _, o := range c.owners {
+			clear(o.pages)
+		}
 		clear(c.owners)
+		c.bytes = 0
 	}
 }

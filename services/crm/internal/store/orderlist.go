@@ -131,7 +131,7 @@ func DefaultLimits() Limits {
 
 // Plans of a search.
 const (
-	PlanDrive     = "drive"     // the rarest word's orders, fetched by key and sorted
+	PlanDrive     = "drive"     // a rare word's orders, fetched by key and sorted
 	PlanWalk      = "walk"      // the list read in its order, each row checked, at most WalkRows rows
 	PlanIntersect = "intersect" // the ids of the orders that match every word, by their tokens; then those orders by key, sorted
 	PlanScan      = "scan"      // the list read in its order to the end, each row checked

@@ -37,9 +37,12 @@ func TestTimelineFollowsEvents(t *testing.T) {
 		Kind: "voucher", Amount: 2500, Currency: "EUR", Reason: "late delivery", By: "manager", At: at.Add(6 * time.Second)})
 
 	var got orderOut
+	// The order's row, lines and timeline are read by separate queries: a
+	// read between two inbox commits may see the timeline ahead of the
+	// status, so wait for both.
 	e.eventually("timeline", func() bool {
 		e.do("GET", "/shop/api/v1/orders/"+o.ID, tok, nil, nil).json(t, &got)
-		return len(got.Timeline) == 8
+		return len(got.Timeline) == 8 && got.Status == contracts.StatusInProduction
 	})
 	if got.Status != contracts.StatusInProduction || got.PricedTotal != 12345 {
 		t.Fatalf("status %s priced %d", got.Status, got.PricedTotal)

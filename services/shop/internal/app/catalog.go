@@ -70,7 +70,7 @@ func newCache(ttl time.Duration, now func() time.Time, reg prometheus.Registerer
 			return nil, fmt.Errorf("register cache metrics: %w", err)
 		}
 	}
-	for _, name := range []string{"catalog", "pricelist", "product", "session"} {
+	for _, name := range []string{"catalog", "pricelist", "product", "session", "orders"} {
 		c.requests.WithLabelValues(name, "hit")
 		c.requests.WithLabelValues(name, "miss")
 	}

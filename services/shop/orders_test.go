@@ -224,6 +224,12 @@ func TestMyOrdersCacheFollowsChanges(t *testing.T) {
 	if res, _ := list(etag); res.code != 304 || len(res.body) != 0 {
 		t.Fatalf("unchanged list: %d %s", res.code, res.body)
 	}
+	// Pages are kept per customer: another one sees only their own orders,
+	// and the first customer's ETag means nothing to them.
+	other := e.signUp()
+	if res := e.do("GET", "/shop/api/v1/orders", other, nil, map[string]string{"If-None-Match": etag}); res.code != 200 || strings.Contains(string(res.body), first.ID) {
+		t.Fatalf("another customer's list: %d %s", res.code, res.body)
+	}
 
 	// The cache really answers: a change behind the shop's back (as another
 	// instance's would be) is not seen until the page expires.

@@ -249,7 +249,9 @@ func run(ctx context.Context, c config) error {
 		return d, rec.Body.Bytes(), nil
 	}
 
-	// Sample values that exist in the data.
+	// Sample values that exist in the data, from crm-datagen's order in the
+	// middle (o-00500000 of a million).
+	middle := fmt.Sprintf("o-%08d", orders/2)
 	var manager, customer, email, lastName, number, company string
 	if err := db.QueryRowContext(ctx, `SELECT manager FROM crm_order_list WHERE manager <> '' LIMIT 1`).Scan(&manager); err != nil {
 		return err
@@ -257,10 +259,10 @@ func run(ctx context.Context, c config) error {
 	if err := db.QueryRowContext(ctx, `SELECT id FROM crm_customers ORDER BY order_count DESC LIMIT 1`).Scan(&customer); err != nil {
 		return err
 	}
-	if err := db.QueryRowContext(ctx, `SELECT customer_email, customer_name, number FROM crm_order_list WHERE order_id >= 'o-00500000' ORDER BY order_id LIMIT 1`).Scan(&email, &lastName, &number); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT customer_email, customer_name, number FROM crm_order_list WHERE order_id >= $1 ORDER BY order_id LIMIT 1`, middle).Scan(&email, &lastName, &number); err != nil {
 		return err
 	}
-	if err := db.QueryRowContext(ctx, `SELECT customer_company FROM crm_order_list WHERE order_id >= 'o-00500000' AND customer_company <> '' ORDER BY order_id LIMIT 1`).Scan(&company); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT customer_company FROM crm_order_list WHERE order_id >= $1 AND customer_company <> '' ORDER BY order_id LIMIT 1`, middle).Scan(&company); err != nil {
 		return err
 	}
 	lastName = lastName[strings.LastIndex(lastName, " ")+1:]
@@ -499,6 +501,7 @@ func explain(ctx context.Context, db *sqldb.DB, scenarios []scenario) error {
 		}
 		fmt.Println("==", s.name)
 		for _, st := range plan {
+			fmt.Println("-- plan:", st.Plan)
 			if err := printPlan(ctx, db, prefix+st.SQL, st.Args); err != nil {
 				return err
 			}
@@ -632,7 +635,7 @@ func (c cpuCost) String() string {
 	if !c.ok {
 		return ""
 	}
-	pg := "?"
+	pg := "-"
 	if c.pgOK {
 		pg = fmt.Sprintf("%.3f", float64(c.pg.Microseconds())/1000)
 	}

@@ -102,7 +102,7 @@ func scanList(rows *sql.Rows) ([]ListRow, error) {
 	return out, rows.Err()
 }
 
-// Search limits; see Limits.
+// Search thresholds; see Options.
 const (
 	// SelectiveMatches is the number of matching tokens under which a
 	// search word drives the query: its orders are fetched by key and
@@ -117,16 +117,18 @@ const (
 	WalkRows = 5_000
 )
 
-// Limits are the thresholds that choose a search's plan.
-type Limits struct {
+// Options are the thresholds that choose a search's plan, and a trace.
+type Options struct {
 	Selective int // see SelectiveMatches
 	WalkRows  int // see WalkRows
 	Intersect int // most orders fetched by key after an intersection (SelectiveMatches)
+	// Trace, when set, is given each statement before it runs.
+	Trace func(Statement)
 }
 
-// DefaultLimits are the thresholds List uses.
-func DefaultLimits() Limits {
-	return Limits{Selective: SelectiveMatches, WalkRows: WalkRows, Intersect: SelectiveMatches}
+// DefaultOptions are the thresholds List uses.
+func DefaultOptions() Options {
+	return Options{Selective: SelectiveMatches, WalkRows: WalkRows, Intersect: SelectiveMatches}
 }
 
 // Plans of a search.
@@ -281,39 +283,40 @@ func ByIDSQL(q listquery.Query, ids []string) (string, []any) {
 // List returns a page of the orders list and the cursor of the next page
 // ("" on the last page).
 func List(ctx context.Context, db Querier, q listquery.Query) ([]ListRow, string, error) {
-	rows, _, err := ListWith(ctx, db, q, DefaultLimits())
+	rows, _, err := ListWith(ctx, db, q, DefaultOptions())
 	if err != nil {
 		return nil, "", err
 	}
 	return page(q, rows)
 }
 
-// ListWith returns up to a page and one row of q with the given limits and
-// the plans it ran, in order.
-func ListWith(ctx context.Context, db Querier, q listquery.Query, lim Limits) ([]ListRow, []string, error) {
+// ListWith returns up to a page and one row of q with the given options
+// and the plans it ran, in order.
+func ListWith(ctx context.Context, db Querier, q listquery.Query, opt Options) ([]ListRow, []string, error) {
+	r := runner{db: db, trace: opt.Trace}
 	if len(q.Words) == 0 {
 		s, args := ListSQL(q, -1)
-		rows, err := queryList(ctx, db, s, args)
+		rows, err := r.list(ctx, "list", s, args)
 		return rows, nil, err
 	}
-	drive, err := DrivingWordBelow(ctx, db, q.Words, lim.Selective)
+	drive, err := r.drivingWord(ctx, q.Words, opt.Selective)
 	if err != nil {
 		return nil, nil, err
 	}
 	if drive >= 0 {
 		s, args := ListSQL(q, drive)
-		rows, err := queryList(ctx, db, s, args)
+		rows, err := r.list(ctx, PlanDrive, s, args)
 		return rows, []string{PlanDrive}, err
 	}
 	if len(q.Words) == 1 {
 		// One common word: a page comes soon in order, and the in-order
 		// read stops there.
 		s, args := ListSQL(q, -1)
-		rows, err := queryList(ctx, db, s, args)
+		rows, err := r.list(ctx, PlanScan, s, args)
 		return rows, []string{PlanScan}, err
 	}
-	s, args := WalkSQL(q, lim.WalkRows)
-	rows, err := queryList(ctx, db, s, args)
+	s, args := WalkSQL(q, opt.WalkRows)
+	rows, err := r.list(ctx, PlanWalk, s, args)
 	if err != nil || len(rows) > q.Limit {
 		return rows, []string{PlanWalk}, err
 	}
@@ -321,24 +324,49 @@ func ListWith(ctx context.Context, db Querier, q listquery.Query, lim Limits) ([
 	// common but rare together ("acme industries"). The orders that match
 	// them all, when they are few, are fetched by key.
 	ran := []string{PlanWalk, PlanIntersect}
-	s, args = IntersectSQL(q.Words, lim.Intersect)
-	ids, err := queryIDs(ctx, db, s, args)
+	s, args = IntersectSQL(q.Words, opt.Intersect)
+	ids, err := r.ids(ctx, PlanIntersect, s, args)
 	if err != nil {
 		return nil, ran, err
 	}
-	if len(ids) <= lim.Intersect {
+	if len(ids) <= opt.Intersect {
 		s, args := ByIDSQL(q, ids)
-		rows, err := queryList(ctx, db, s, args)
+		rows, err := r.list(ctx, PlanIntersect+", by id", s, args)
 		return rows, ran, err
 	}
 	// Many orders match, further on: read on in order to the end.
 	s, args = ListSQL(q, -1)
-	rows, err = queryList(ctx, db, s, args)
+	rows, err = r.list(ctx, PlanScan, s, args)
 	return rows, append(ran, PlanScan), err
 }
 
-func queryIDs(ctx context.Context, db Querier, query string, args []any) ([]string, error) {
-	rows, err := db.QueryContext(ctx, query, args...)
+// runner runs a list's statements, showing each to the trace.
+type runner struct {
+	db    Querier
+	trace func(Statement)
+}
+
+func (r runner) show(plan, query string, args []any) {
+	if r.trace != nil {
+		r.trace(Statement{Plan: plan, SQL: query, Args: args})
+	}
+}
+
+func (r runner) query(ctx context.Context, plan, query string, args []any) (*sql.Rows, error) {
+	r.show(plan, query, args)
+	return r.db.QueryContext(ctx, query, args...)
+}
+
+func (r runner) list(ctx context.Context, plan, query string, args []any) ([]ListRow, error) {
+	rows, err := r.query(ctx, plan, query, args)
+	if err != nil {
+		return nil, fmt.Errorf("list orders (%s): %w", plan, err)
+	}
+	return scanList(rows)
+}
+
+func (r runner) ids(ctx context.Context, plan, query string, args []any) ([]string, error) {
+	rows, err := r.query(ctx, plan, query, args)
 	if err != nil {
 		return nil, fmt.Errorf("search matches: %w", err)
 	}
@@ -352,6 +380,37 @@ func queryIDs(ctx context.Context, db Querier, query string, args []any) ([]stri
 		ids = append(ids, id)
 	}
 	return ids, rows.Err()
+}
+
+// drivingWord returns the index of a word with fewer than limit matching
+// tokens, the fewest of those counted, or -1. Each count stops at the
+// limit, so it reads at most that many index entries a word. Words are
+// counted longest first (the likeliest to be rare: an order number, an
+// e-mail), one statement each, and counting stops at a word with fewer than
+// a thirtieth of the limit: driving by it is cheap enough.
+func (r runner) drivingWord(ctx context.Context, words []string, limit int) (int, error) {
+	byLength := make([]int, len(words))
+	for i := range byLength {
+		byLength[i] = i
+	}
+	slices.SortStableFunc(byLength, func(a, b int) int { return len(words[b]) - len(words[a]) })
+	best, bestN := -1, int64(limit)
+	for _, i := range byLength {
+		var st statement
+		q := "SELECT COUNT(*) FROM (SELECT 1 FROM crm_order_tokens WHERE " + st.tokenRange("token", words[i]) + " LIMIT " + st.arg(limit) + ") m"
+		r.show("count", q, st.args)
+		var n int64
+		if err := r.db.QueryRowContext(ctx, q, st.args...).Scan(&n); err != nil {
+			return -1, fmt.Errorf("count search matches: %w", err)
+		}
+		if n < bestN {
+			best, bestN = i, n
+		}
+		if bestN < int64(limit/30) {
+			break
+		}
+	}
+	return best, nil
 }
 
 // page cuts rows to the query's page and makes the next page's cursor.
@@ -368,14 +427,6 @@ func page(q listquery.Query, rows []ListRow) ([]ListRow, string, error) {
 	return rows, q.EncodeCursor(c), nil
 }
 
-func queryList(ctx context.Context, db Querier, query string, args []any) ([]ListRow, error) {
-	rows, err := db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list orders: %w", err)
-	}
-	return scanList(rows)
-}
-
 // Statement is one SQL statement with its arguments.
 type Statement struct {
 	Plan string
@@ -383,76 +434,14 @@ type Statement struct {
 	Args []any
 }
 
-// Plan returns the statements List may run for q after counting the words'
-// matches, for EXPLAIN: the list query, or the search's plan and its
-// fallback.
+// Plan runs q as List does and returns the statements it ran, for
+// EXPLAIN.
 func Plan(ctx context.Context, db Querier, q listquery.Query) ([]Statement, error) {
-	if len(q.Words) == 0 {
-		s, args := ListSQL(q, -1)
-		return []Statement{{"list", s, args}}, nil
-	}
-	drive, err := DrivingWord(ctx, db, q.Words)
-	if err != nil {
-		return nil, err
-	}
-	if drive >= 0 {
-		s, args := ListSQL(q, drive)
-		return []Statement{{PlanDrive, s, args}}, nil
-	}
-	if len(q.Words) == 1 {
-		s, args := ListSQL(q, -1)
-		return []Statement{{PlanScan, s, args}}, nil
-	}
-	s, args := WalkSQL(q, WalkRows)
-	out := []Statement{{PlanWalk, s, args}}
-	s, args = IntersectSQL(q.Words, SelectiveMatches)
-	out = append(out, Statement{PlanIntersect + " (when the walk finds no page)", s, args})
-	ids, err := queryIDs(ctx, db, s, args)
-	if err != nil {
-		return nil, err
-	}
-	if len(ids) <= SelectiveMatches {
-		s, args := ByIDSQL(q, ids)
-		return append(out, Statement{PlanIntersect + ", by id", s, args}), nil
-	}
-	s, args = ListSQL(q, -1)
-	return append(out, Statement{PlanScan + " (when the walk finds no page and many orders match)", s, args}), nil
-}
-
-// DrivingWord returns the index of the search word with the fewest
-// matching tokens when it has fewer than SelectiveMatches, else -1.
-func DrivingWord(ctx context.Context, db Querier, words []string) (int, error) {
-	return DrivingWordBelow(ctx, db, words, SelectiveMatches)
-}
-
-// DrivingWordBelow returns the index of the word with the fewest matching
-// tokens when it has fewer than limit, else -1. Each count stops at the
-// limit, so it reads at most that many index entries a word. Words are
-// counted longest first (the likeliest to be rare: an order number, an
-// e-mail), one statement each, and counting stops at a word with fewer than
-// a thirtieth of the limit: driving by it is cheap enough.
-func DrivingWordBelow(ctx context.Context, db Querier, words []string, limit int) (int, error) {
-	byLength := make([]int, len(words))
-	for i := range byLength {
-		byLength[i] = i
-	}
-	slices.SortStableFunc(byLength, func(a, b int) int { return len(words[b]) - len(words[a]) })
-	best, bestN := -1, int64(limit)
-	for _, i := range byLength {
-		var st statement
-		var n int64
-		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM crm_order_tokens WHERE "+st.tokenRange("token", words[i])+
-			" LIMIT "+st.arg(limit)+") m", st.args...).Scan(&n); err != nil {
-			return -1, fmt.Errorf("count search matches: %w", err)
-		}
-		if n < bestN {
-			best, bestN = i, n
-		}
-		if bestN < int64(limit/30) {
-			break
-		}
-	}
-	return best, nil
+	opt := DefaultOptions()
+	var out []Statement
+	opt.Trace = func(st Statement) { out = append(out, st) }
+	_, _, err := ListWith(ctx, db, q, opt)
+	return out, err
 }
 
 // Stuck returns orders that have stayed in a status longer than its

@@ -46,14 +46,14 @@ func TestSearchPlansAgree(t *testing.T) {
 	}
 	plans := []struct {
 		name string
-		lim  store.Limits
+		lim  store.Options
 		want string // the plan that gives a full page or the last one, "" for any
 	}{
-		{"drive", store.Limits{Selective: 1 << 30, WalkRows: 1 << 20, Intersect: 1 << 20}, store.PlanDrive},
-		{"walk", store.Limits{Selective: 0, WalkRows: 1 << 20, Intersect: 1 << 20}, store.PlanWalk},
-		{"intersect", store.Limits{Selective: 0, WalkRows: 2, Intersect: 1 << 20}, store.PlanIntersect},
-		{"scan", store.Limits{Selective: 0, WalkRows: 2, Intersect: 0}, store.PlanScan},
-		{"default", store.DefaultLimits(), ""},
+		{"drive", store.Options{Selective: 1 << 30, WalkRows: 1 << 20, Intersect: 1 << 20}, store.PlanDrive},
+		{"walk", store.Options{Selective: 0, WalkRows: 1 << 20, Intersect: 1 << 20}, store.PlanWalk},
+		{"intersect", store.Options{Selective: 0, WalkRows: 2, Intersect: 1 << 20}, store.PlanIntersect},
+		{"scan", store.Options{Selective: 0, WalkRows: 2, Intersect: 0}, store.PlanScan},
+		{"default", store.DefaultOptions(), ""},
 	}
 	for _, raw := range []string{"q=ott", "q=otto", "q=anna+ott", "q=ott&sort=total", "q=ott&sort=total&dir=asc", "q=berg&dir=asc",
 		"q=zzz", "q=acme+industries", "q=ind+acme&status=shipped", "q=fab-0042", "q=fab0042", "q=x4&sort=total"} {

@@ -27,6 +27,10 @@ type Config struct {
 	PublishTimeout time.Duration
 	// MaxInFlight bounds publishes awaiting acknowledgement (default 1024).
 	MaxInFlight int
+	// VacuumInterval is how often, on PostgreSQL, the relay vacuums the
+	// outbox table when it deleted rows since the last time (default 10s;
+	// negative: never, leaving it to autovacuum).
+	VacuumInterval time.Duration
 	// Connected, when set, tells whether the broker connection is up; while
 	// it is down the relay does not spend messages' attempts.
 	Connected func() bool
@@ -43,6 +47,7 @@ func (c *Config) validate() error {
 	def(&c.MaxBackoff, 5*time.Minute)
 	def(&c.Lease, 30*time.Second)
 	def(&c.PublishTimeout, 5*time.Second)
+	def(&c.VacuumInterval, 10*time.Second)
 	if c.BatchSize == 0 {
 		c.BatchSize = 500
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -63,6 +64,7 @@ type Outbox struct {
 	metrics *metrics
 	owner   string
 	wake    chan struct{}
+	deleted atomic.Int64 // rows the relay deleted, for the vacuum loop
 }
 
 // New builds an outbox over a service's database. Run must be called for the

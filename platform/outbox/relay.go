@@ -51,6 +51,14 @@ func (o *Outbox) Run(ctx context.Context) error {
 	// A cycle runs to its end on a context of its own: acknowledged messages
 	// are deleted even while the service is shutting down.
 	work := context.WithoutCancel(ctx)
+	if o.db.Engine() == sqldb.Postgres && o.cfg.VacuumInterval > 0 {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			o.vacuumLoop(ctx)
+		}()
+	}
 	for {
 		o.sweep(work)
 		select {
@@ -153,7 +161,11 @@ func relaxDurability(ctx context.Context, tx *sqldb.Tx) error {
 // order they were enqueued, and a failing one holds back only its own key.
 // The first condition on p is the predicate of the partial index
 // outbox_blockers (platform migration 00002): only rows that may block are
-// probed, not the whole table.
+// probed, not the whole table. "LIMIT 1 OFFSET 0" keeps the check a probe
+// of that index by key for each candidate: without it PostgreSQL turns
+// NOT EXISTS into an anti-join that may read the whole index for every
+// candidate, dead entries included (EXPLAIN in docs/BENCHMARKS.md,
+// "Messaging").
 const claimSQL = `
 UPDATE outbox SET lease_owner = $1, lease_until = $2
 WHERE id IN (
@@ -164,7 +176,8 @@ WHERE id IN (
       WHERE p.msg_key = o.msg_key
         AND (p.status <> 'pending' OR p.next_attempt_at > 0 OR p.lease_until > 0)
         AND (p.created_at < o.created_at OR (p.created_at = o.created_at AND p.id < o.id))
-        AND (p.status <> 'pending' OR p.next_attempt_at > $3 OR p.lease_until > $3))
+        AND (p.status <> 'pending' OR p.next_attempt_at > $3 OR p.lease_until > $3)
+      LIMIT 1 OFFSET 0)
   ORDER BY o.created_at, o.id
   LIMIT $4)
 RETURNING id, subject, msg_key, payload, headers, created_at, attempts`
@@ -316,6 +329,7 @@ func (o *Outbox) record(ctx context.Context, outcomes []outcome) error {
 			return fmt.Errorf("delete published: %w", err)
 		}
 		o.metrics.published.Add(float64(len(acked)))
+		o.deleted.Add(int64(len(acked)))
 		return nil
 	}
 	now := time.Now()
@@ -351,6 +365,7 @@ func (o *Outbox) record(ctx context.Context, outcomes []outcome) error {
 		return err
 	}
 	o.metrics.published.Add(float64(len(acked)))
+	o.deleted.Add(int64(len(acked)))
 	o.metrics.attemptErrors.Add(float64(len(failed)))
 	for _, f := range failed {
 		o.log.WarnContext(ctx, "outbox publish failed, will retry", "message_id", f.ID, "subject", f.Subject, "key", f.Key, "attempt", f.attempts+1, "error", f.err)
@@ -406,6 +421,35 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// vacuumLoop vacuums the outbox table every VacuumInterval while the relay
+// deleted rows since the last time (PostgreSQL only). Every message leaves
+// two dead row versions (its lease and its delete) and their index entries;
+// the claim's scans walk over them until a vacuum removes them, so on a
+// busy outbox the claim grows slower between autovacuum's runs (a minute
+// apart at best, never when autovacuum is off). The table holds only what
+// is in flight, so a vacuum takes milliseconds; it does not block writers,
+// and SKIP_LOCKED skips it while another relay instance's vacuum runs.
+func (o *Outbox) vacuumLoop(ctx context.Context) {
+	t := time.NewTicker(o.cfg.VacuumInterval)
+	defer t.Stop()
+	var last int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		deleted := o.deleted.Load()
+		if deleted == last {
+			continue
+		}
+		last = deleted
+		if _, err := o.db.ExecContext(ctx, `VACUUM (SKIP_LOCKED) outbox`); err != nil && ctx.Err() == nil {
+			o.log.WarnContext(ctx, "outbox vacuum failed", "error", err)
+		}
+	}
 }
 
 func (o *Outbox) refreshGauges(ctx context.Context) {

@@ -60,6 +60,7 @@ func TestKill9WholeProcess(t *testing.T) {
 		return count(receiver, `SELECT COUNT(*) FROM received`) >= 300 && count(sender, `SELECT COUNT(*) FROM sent`) >= 500
 	})
 	first.kill() // SIGKILL
+	settled(t, sender)
 	committed := count(sender, `SELECT COUNT(*) FROM sent`)
 	handled := count(receiver, `SELECT COUNT(DISTINCT msg_id) FROM received`)
 	pending := count(sender, `SELECT COUNT(*) FROM outbox`)
@@ -80,6 +81,23 @@ func TestKill9WholeProcess(t *testing.T) {
 		t.Fatalf("the restarted child sent: %d committed, was %d", n, committed)
 	}
 	checkExactlyOnce(t, sender, receiver)
+}
+
+// settled waits, on PostgreSQL, until no other session of db's database is
+// inside a statement or a transaction: a COMMIT the killed process had sent
+// may still be completing in its server backend, and counting before it ends
+// would miss a committed transaction. SQLite has no such backend.
+func settled(t *testing.T, db *sqldb.DB) {
+	t.Helper()
+	if db.Engine() != sqldb.Postgres {
+		return
+	}
+	waitFor(t, 30*time.Second, "the killed process's sessions to finish", func() bool {
+		var busy int
+		err := db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'`).Scan(&busy)
+		return err == nil && busy == 0
+	})
 }
 
 func openDB(t *testing.T, dsn string) *sqldb.DB {

@@ -35,7 +35,8 @@ type Config struct {
 	// missing from the map is never stuck.
 	StuckAfter map[string]time.Duration
 	// CacheSize is how many orders list pages are cached in process (default
-	// 2000; negative disables the cache).
+	// 2000; negative disables the page cache, the status counters are still
+	// read once per write).
 	CacheSize int
 	// CacheTTL bounds how long a cached page is served (default 5s); within
 	// one process every write invalidates the cache at once, the TTL only

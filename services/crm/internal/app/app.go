@@ -29,7 +29,8 @@ type App struct {
 
 // Options configure an App.
 type Options struct {
-	// CacheSize is how many list pages the cache keeps; negative disables it.
+	// CacheSize is how many list pages the cache keeps; negative disables
+	// it (the counters are still kept until the next write).
 	CacheSize int
 	// CacheTTL bounds how long a page is served from the cache (another CRM
 	// instance's writes do not invalidate this one's cache).

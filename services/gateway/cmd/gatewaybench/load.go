@@ -38,7 +38,7 @@ type result struct {
 	lagP99   time.Duration // how late requests started (fixed rate)
 	rps      float64       // completed requests a second in the measured window
 	missed   int           // fixed rate: requests not even started by the deadline
-	use      []usage       // per proc, per request
+	use      []usage       // per proc: per request (cpu, mallocs, bytes), per second (gcs)
 }
 
 // sample is one request: its latency, and at a fixed rate how much later
@@ -200,7 +200,7 @@ func (p phase) run(l load, procs []proc) (result, error) {
 	for i := range procs {
 		d := use1[i].sub(use0[i])
 		r.use = append(r.use, usage{cpu: d.cpu / time.Duration(perReq), mallocs: d.mallocs / uint64(perReq),
-			bytes: d.bytes / uint64(perReq), conns: use1[i].conns})
+			bytes: d.bytes / uint64(perReq), conns: use1[i].conns, gcs: d.gcs / l.duration.Seconds()})
 	}
 	return r, nil
 }
@@ -239,6 +239,7 @@ func median(rs []result) result {
 			mallocs: uint64(pick(func(r result) float64 { return float64(r.use[i].mallocs) })),
 			bytes:   uint64(pick(func(r result) float64 { return float64(r.use[i].bytes) })),
 			conns:   int64(pick(func(r result) float64 { return float64(r.use[i].conns) })),
+			gcs:     pick(func(r result) float64 { return r.use[i].gcs }),
 		})
 	}
 	return m

@@ -257,7 +257,7 @@ func report(phases []phase, ms []result, procs []proc, rate float64) {
 	if len(procs) == 3 {
 		last = procs[1].name
 	}
-	fmt.Printf(" %14s\n", "allocs "+last)
+	fmt.Printf(" %14s %6s\n", "allocs "+last, "GC/s")
 	base := ms[0]
 	for i, p := range phases {
 		m := ms[i]
@@ -278,7 +278,7 @@ func report(phases []phase, ms []result, procs []proc, rate float64) {
 		if len(m.use) == 3 {
 			a = m.use[1]
 		}
-		fmt.Printf(" %5d, %5.1fKB", a.mallocs, float64(a.bytes)/1024)
+		fmt.Printf(" %5d, %5.1fKB %6.1f", a.mallocs, float64(a.bytes)/1024, a.gcs)
 		if fixed && (m.rps < 0.97*rate || m.missed > 0) {
 			fmt.Print("  BEHIND SCHEDULE: the machine did not keep up")
 		}

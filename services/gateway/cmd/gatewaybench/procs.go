@@ -40,10 +40,11 @@ type usage struct {
 	mallocs uint64        // heap objects allocated
 	bytes   uint64        // heap bytes allocated
 	conns   int64         // connections accepted (the upstream only)
+	gcs     float64       // garbage collections (per second, once divided by the window)
 }
 
 func (u usage) sub(v usage) usage {
-	return usage{cpu: u.cpu - v.cpu, mallocs: u.mallocs - v.mallocs, bytes: u.bytes - v.bytes, conns: u.conns - v.conns}
+	return usage{cpu: u.cpu - v.cpu, mallocs: u.mallocs - v.mallocs, bytes: u.bytes - v.bytes, conns: u.conns - v.conns, gcs: u.gcs - v.gcs}
 }
 
 // selfUsage reads this process's usage; conns is added by the caller.
@@ -52,7 +53,7 @@ func selfUsage() usage {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return usage{cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), mallocs: ms.Mallocs, bytes: ms.TotalAlloc}
+	return usage{cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), mallocs: ms.Mallocs, bytes: ms.TotalAlloc, gcs: float64(ms.NumGC)}
 }
 
 // server is the upstream or the gateway, in this process or in a child.
@@ -167,7 +168,7 @@ func startGateway(ctx context.Context, o gatewayOptions) (string, func() error, 
 
 // The child protocol: a child prints "ready URL" once serving, then answers
 // each "usage" line on its standard input with "usage CPU_NS MALLOCS BYTES
-// CONNS", and stops when its standard input closes.
+// CONNS GCS", and stops when its standard input closes.
 
 // runChild is the body of `gatewaybench -role upstream|gateway`.
 func runChild(role string, o gatewayOptions, cpuprofile, memprofile string) error {
@@ -215,7 +216,7 @@ func runChild(role string, o gatewayOptions, cpuprofile, memprofile string) erro
 		if conns != nil {
 			us.conns = conns.Load()
 		}
-		fmt.Fprintf(out, "usage %d %d %d %d\n", us.cpu, us.mallocs, us.bytes, us.conns)
+		fmt.Fprintf(out, "usage %d %d %d %d %.0f\n", us.cpu, us.mallocs, us.bytes, us.conns, us.gcs)
 		if err := out.Flush(); err != nil {
 			return err
 		}
@@ -269,16 +270,16 @@ func startChild(role string, env []string, args ...string) (*server, error) {
 		if err != nil {
 			return usage{}, err
 		}
-		if len(f) != 5 || f[0] != "usage" {
+		if len(f) != 6 || f[0] != "usage" {
 			return usage{}, fmt.Errorf("%s: unexpected answer %v", role, f)
 		}
-		var n [4]int64
+		var n [5]int64
 		for i := range n {
 			if n[i], err = strconv.ParseInt(f[i+1], 10, 64); err != nil {
 				return usage{}, fmt.Errorf("%s: %w", role, err)
 			}
 		}
-		return usage{cpu: time.Duration(n[0]), mallocs: uint64(n[1]), bytes: uint64(n[2]), conns: n[3]}, nil
+		return usage{cpu: time.Duration(n[0]), mallocs: uint64(n[1]), bytes: uint64(n[2]), conns: n[3], gcs: float64(n[4])}, nil
 	}
 	s.stop = func() error {
 		_ = stdin.Close()

@@ -38,6 +38,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -195,6 +196,9 @@ func main() {
 	c, err := parseFlags(args)
 	if err != nil {
 		os.Exit(2)
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gateway.GCPercent)
 	}
 	if err := run(ctx, c); err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)

@@ -190,8 +190,17 @@ func run(c config) error {
 		{name: "gateway / (shop, anonymous)", url: gw.url + "/products/01JABCDEF"},
 		{name: "gateway /crm/ (manager)", url: gw.url + "/crm/orders/01JABCDEF", cookie: cookie},
 	}
-	fmt.Printf("gatewaybench: GOMAXPROCS %d, NumCPU %d, processes %s, %s per phase after %s warm-up, %d rounds, database %s, gateway environment %q\n",
-		runtime.GOMAXPROCS(0), runtime.NumCPU(), c.procs, c.duration, c.warmup, c.rounds, engine(c.dsn), c.gatewayEnv)
+	gogc := "100 (Go's default: one process)"
+	if c.procs == "split" {
+		gogc = strconv.Itoa(gateway.GCPercent) + " (gateway.GCPercent)"
+	}
+	for _, kv := range append(os.Environ(), c.gatewayEnv...) { // -gateway-env last: it wins
+		if v, ok := strings.CutPrefix(kv, "GOGC="); ok {
+			gogc = v
+		}
+	}
+	fmt.Printf("gatewaybench: GOMAXPROCS %d, NumCPU %d, processes %s, %s per phase after %s warm-up, %d rounds, database %s, gateway environment %q, gateway GOGC %s\n",
+		runtime.GOMAXPROCS(0), runtime.NumCPU(), c.procs, c.duration, c.warmup, c.rounds, engine(c.dsn), c.gatewayEnv, gogc)
 
 	var capacity float64 // lowest closed-loop req/s through the gateway, last -clients
 	for _, n := range c.clients {

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -183,6 +184,9 @@ func runChild(role string, o gatewayOptions, cpuprofile, memprofile string) erro
 	case "upstream":
 		u, conns, stop, err = startUpstream()
 	case "gateway":
+		if os.Getenv("GOGC") == "" { // as the gateway's command does
+			debug.SetGCPercent(gateway.GCPercent)
+		}
 		dir, derr := os.MkdirTemp("", "gatewaybench")
 		if derr != nil {
 			return derr

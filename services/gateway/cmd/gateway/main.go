@@ -24,6 +24,8 @@
 //	FABRIKA_COOKIE_SECURE          "true" marks the session cookie Secure (implied by TLS)
 //	FABRIKA_PRODUCTION             "true" refuses unsafe settings
 //	FABRIKA_MAX_BODY_BYTES         request body limit (default 10485760)
+//	GOGC                           Go's garbage collector target (default here
+//	                               gateway.GCPercent, 200, rather than Go's 100)
 package main
 
 import (

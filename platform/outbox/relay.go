@@ -71,19 +71,11 @@ func (o *Outbox) Run(ctx context.Context) error {
 	}
 }
 
-// sweep claims, publishes and records batches until the table is drained.
-// Recording a batch (deleting what the broker acknowledged) overlaps with
-// claiming and publishing the next one; the rows of a batch stay leased
+// sweep claims, publishes and records batches until a claim comes back
+// empty. Recording a batch (deleting what the broker acknowledged) overlaps
+// with claiming and publishing the next one; the rows of a batch stay leased
 // until it is recorded, so a later claim never takes a later message of a
 // key that is still in flight, and the order per key holds.
-//
-// A claim that comes back short of a full batch took everything that was
-// due: the sweep ends there, without claiming again to find it empty. A
-// message that was held back behind the batch in flight was committed after
-// that batch's claim (an earlier one would have been claimed with it, in
-// order), so its commit has already asked for the next sweep, which starts
-// once this one's batch is recorded. Each sweep thus costs one claim and one
-// record, which is what keeps the relay cheap when commits come one by one.
 func (o *Outbox) sweep(ctx context.Context) {
 	var pending chan struct{} // closed when the batch in flight is recorded
 	wait := func() {
@@ -123,9 +115,6 @@ func (o *Outbox) sweep(ctx context.Context) {
 				o.log.ErrorContext(ctx, "outbox relay could not record a batch", "error", err, "messages", len(outcomes))
 			}
 		}()
-		if len(rows) < o.cfg.BatchSize {
-			return
-		}
 	}
 }
 

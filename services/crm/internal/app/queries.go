@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fabrika/fabrika/platform/jsonx"
 	"github.com/fabrika/fabrika/services/crm/internal/listquery"
 	"github.com/fabrika/fabrika/services/crm/internal/store"
 )
@@ -59,7 +60,7 @@ func (p Page) appendJSON(b []byte) []byte {
 	b = append(b, ']')
 	if p.Next != "" {
 		b = append(b, `,"next_cursor":`...)
-		b = store.AppendJSONString(b, p.Next)
+		b = jsonx.AppendString(b, p.Next)
 	}
 	b = append(b, `,"counts":{`...)
 	keys := make([]string, 0, len(p.Counts))
@@ -71,7 +72,7 @@ func (p Page) appendJSON(b []byte) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = store.AppendJSONString(b, k)
+		b = jsonx.AppendString(b, k)
 		b = append(b, ':')
 		b = strconv.AppendInt(b, p.Counts[k], 10)
 	}

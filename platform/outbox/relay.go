@@ -314,7 +314,8 @@ func (o *Outbox) record(ctx context.Context, outcomes []outcome) error {
 		// instead of four. The statement is its own transaction, and the
 		// setting made in it holds for that transaction: its commit does not
 		// wait for the WAL flush either (see relaxDurability), which matters
-		// because the next sweep waits for this record. (SQLite writes go
+		// because the sweep waits for this record before it records the next
+		// batch or ends. (SQLite writes go
 		// through InTx, which serialises this process's writers.)
 		q := fmt.Sprintf(`WITH relax AS (SELECT set_config('synchronous_commit', 'off', true))
 			DELETE FROM outbox WHERE id IN (%s) AND EXISTS (SELECT 1 FROM relax)`, placeholders(len(acked)))

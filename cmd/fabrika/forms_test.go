@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,10 +51,13 @@ func TestStaffFormsThroughGateway(t *testing.T) {
 	browser.header.Del("X-Csrf-Token") // a browser posting a form sends no such header
 	html := map[string]string{"Accept": "text/html", "Origin": p.public}
 	var page string
-	eventually(t, wait, "the order's page in the CRM", func() (bool, string) {
+	// The page is read once the order is priced: until then the pricing
+	// result may still arrive and raise the version the form carries (the
+	// post would then rightly be refused as a conflict).
+	eventually(t, wait, "the order's page in the CRM, priced", func() (bool, string) {
 		res := browser.do("GET", "/crm/orders/"+placed.ID, nil, html)
 		page = string(res.body)
-		return res.code == 200, res.String()
+		return res.code == 200 && strings.Contains(page, `<span class="status">priced</span>`), res.String()
 	})
 	form := regexp.MustCompile(`<form method="post" action="/crm/orders/[^"]+/notes"><input type="hidden" name="csrf_token" value="([^"]+)"><input type="hidden" name="version" value="(\d+)">`).FindStringSubmatch(page)
 	if form == nil {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -74,32 +75,86 @@ func (s *Signer) Sign(id Identity, now time.Time) (string, error) {
 	return tok, nil
 }
 
-// Verifier checks tokens with the gateway's public key.
-type Verifier struct{ key ed25519.PublicKey }
+// Verifier checks tokens with the gateway's public key. It remembers the
+// tokens it verified until they expire: the gateway reuses a session's
+// token for many requests, and an Ed25519 check costs more than the rest
+// of a typical read. The memory is keyed by the token's exact bytes, so a
+// token that differs in any byte is checked in full.
+type Verifier struct {
+	key ed25519.PublicKey
+	now func() time.Time
+
+	mu   sync.RWMutex
+	seen map[string]verified
+}
+
+type verified struct {
+	id  Identity
+	exp time.Time
+}
+
+// verifiedMax bounds the tokens a Verifier remembers (a few hundred bytes
+// each): beyond it the expired ones are dropped, then all.
+const verifiedMax = 4096
 
 // NewVerifier returns a verifier with the gateway's public key.
-func NewVerifier(key ed25519.PublicKey) *Verifier { return &Verifier{key: key} }
+func NewVerifier(key ed25519.PublicKey) *Verifier {
+	return &Verifier{key: key, now: time.Now, seen: map[string]verified{}}
+}
 
 // ErrInvalidToken is returned for a missing, forged, expired or malformed token.
 var ErrInvalidToken = errors.New("invalid identity token")
 
 // Verify checks a token and returns the identity in it.
 func (v *Verifier) Verify(token string) (Identity, error) {
+	now := v.now()
+	v.mu.RLock()
+	got, ok := v.seen[token]
+	v.mu.RUnlock()
+	if ok && now.Before(got.exp) {
+		return got.id, nil
+	}
+	id, exp, err := v.verify(token, now)
+	if err != nil {
+		return Identity{}, err
+	}
+	v.remember(token, verified{id: id, exp: exp}, now)
+	return id, nil
+}
+
+func (v *Verifier) verify(token string, now time.Time) (Identity, time.Time, error) {
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) { return v.key, nil },
-		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}), jwt.WithAudience(audience), jwt.WithExpirationRequired(), jwt.WithIssuer("fabrika-gateway"))
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}), jwt.WithAudience(audience), jwt.WithExpirationRequired(),
+		jwt.WithIssuer("fabrika-gateway"), jwt.WithTimeFunc(func() time.Time { return now }))
 	if err != nil {
-		return Identity{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return Identity{}, time.Time{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	switch c.Role {
 	case RoleAdmin, RoleManager, RoleOperator:
 	default:
-		return Identity{}, fmt.Errorf("%w: unknown role %q", ErrInvalidToken, c.Role)
+		return Identity{}, time.Time{}, fmt.Errorf("%w: unknown role %q", ErrInvalidToken, c.Role)
 	}
 	if c.Subject == "" {
-		return Identity{}, fmt.Errorf("%w: no subject", ErrInvalidToken)
+		return Identity{}, time.Time{}, fmt.Errorf("%w: no subject", ErrInvalidToken)
 	}
-	return Identity{Subject: c.Subject, Name: c.Name, Role: c.Role, Workstations: c.Workstations}, nil
+	return Identity{Subject: c.Subject, Name: c.Name, Role: c.Role, Workstations: c.Workstations}, c.ExpiresAt.Time, nil
+}
+
+func (v *Verifier) remember(token string, entry verified, now time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.seen) >= verifiedMax {
+		for t, e := range v.seen {
+			if !now.Before(e.exp) {
+				delete(v.seen, t)
+			}
+		}
+		if len(v.seen) >= verifiedMax {
+			clear(v.seen)
+		}
+	}
+	v.seen[token] = entry
 }
 
 type ctxKey struct{}

@@ -3,6 +3,7 @@ package identity_test
 import (
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -76,4 +77,76 @@ func TestRequire(t *testing.T) {
 			t.Errorf("token %.10q: got %d want %d", tt.token, w.Code, tt.want)
 		}
 	}
+}
+
+// TestVerifyRemembers: a verified token is answered from memory until it
+// expires, never past its expiry, and a token that differs in one byte is
+// checked in full.
+func TestVerifyRemembers(t *testing.T) {
+	t.Parallel()
+	pub, priv, _ := identity.GenerateKey()
+	s, v := identity.NewSigner(priv), identity.NewVerifier(pub)
+	now := time.Now()
+	v.SetClock(func() time.Time { return now })
+	ann := identity.Identity{Subject: "u1", Name: "ann", Role: identity.RoleManager}
+	tok, _ := s.Sign(ann, now)
+	for range 3 {
+		id, err := v.Verify(tok)
+		if err != nil || id.Subject != ann.Subject || id.Role != ann.Role || id.Name != ann.Name {
+			t.Fatalf("Verify = %+v, %v; want %+v", id, err, ann)
+		}
+	}
+	if n := v.Remembered(); n != 1 {
+		t.Fatalf("remembers %d tokens, want 1", n)
+	}
+	// The signature's last character changed: a forgery, never the memory.
+	last := tok[len(tok)-1]
+	other := byte('A')
+	if last == 'A' {
+		other = 'B'
+	}
+	if _, err := v.Verify(tok[:len(tok)-1] + string(other)); !errors.Is(err, identity.ErrInvalidToken) {
+		t.Fatalf("altered token: %v, want ErrInvalidToken", err)
+	}
+	now = now.Add(identity.TTL + time.Second)
+	if _, err := v.Verify(tok); !errors.Is(err, identity.ErrInvalidToken) {
+		t.Fatalf("remembered token past its expiry: %v, want ErrInvalidToken", err)
+	}
+}
+
+func TestVerifyMemoryIsBounded(t *testing.T) {
+	t.Parallel()
+	pub, priv, _ := identity.GenerateKey()
+	s, v := identity.NewSigner(priv), identity.NewVerifier(pub)
+	now := time.Now()
+	for i := range identity.VerifiedMax + 10 {
+		tok, _ := s.Sign(identity.Identity{Subject: fmt.Sprint("u", i), Role: identity.RoleOperator}, now)
+		if _, err := v.Verify(tok); err != nil {
+			t.Fatal(err)
+		}
+		if n := v.Remembered(); n > identity.VerifiedMax {
+			t.Fatalf("remembers %d tokens, more than %d", n, identity.VerifiedMax)
+		}
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	pub, priv, _ := identity.GenerateKey()
+	s := identity.NewSigner(priv)
+	tok, _ := s.Sign(identity.Identity{Subject: "u1", Name: "ann", Role: identity.RoleManager}, time.Now())
+	b.Run("remembered", func(b *testing.B) {
+		v := identity.NewVerifier(pub)
+		for b.Loop() {
+			if _, err := v.Verify(tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("first", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := identity.NewVerifier(pub).Verify(tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

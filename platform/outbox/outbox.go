@@ -64,6 +64,7 @@ type Outbox struct {
 	metrics *metrics
 	owner   string
 	wake    chan struct{}
+	fast    *fastLane
 	deleted atomic.Int64 // rows the relay deleted, for the vacuum loop
 }
 
@@ -82,6 +83,7 @@ func New(db *sqldb.DB, pub Publisher, cfg Config, log *slog.Logger, reg promethe
 		prop:  propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 		owner: uuid.NewString(),
 		wake:  make(chan struct{}, 1),
+		fast:  newFastLane(4 * cfg.MaxInFlight),
 	}, nil
 }
 
@@ -89,9 +91,15 @@ func New(db *sqldb.DB, pub Publisher, cfg Config, log *slog.Logger, reg promethe
 // payload.
 var ErrInvalidMessage = errors.New("outbox: invalid message")
 
-// Enqueue writes msg in tx, the caller's business transaction, and asks the
-// relay to publish it as soon as tx commits. The trace context of ctx is
+// Enqueue writes msg in tx, the caller's business transaction, and has the
+// relay publish it as soon as tx commits. The trace context of ctx is
 // stored in the message's headers.
+//
+// While the relay runs, the row is written leased to it unless an earlier
+// message of the same key is still in the table, and the commit hands the
+// message straight to the relay's fast lane (see fast.go). Messages of one
+// key keep their order when the transactions that enqueue them are
+// serialised, as they are when they change the key's aggregate.
 func (o *Outbox) Enqueue(ctx context.Context, tx *sqldb.Tx, msg Message) error {
 	if msg.Subject == "" || len(msg.Payload) == 0 || !json.Valid(msg.Payload) {
 		return fmt.Errorf("%w: subject and a JSON payload are required", ErrInvalidMessage)
@@ -118,15 +126,42 @@ func (o *Outbox) Enqueue(ctx context.Context, tx *sqldb.Tx, msg Message) error {
 	if err != nil {
 		return fmt.Errorf("marshal headers: %w", err)
 	}
-	_, err = tx.ExecContext(ctx,
-		`INSERT INTO outbox (id, subject, msg_key, payload, headers, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		msg.ID, msg.Subject, msg.Key, string(msg.Payload), string(hb), msg.CreatedAt.UnixMicro())
+	msg.Headers = h
+	if !o.fast.admit() || (o.cfg.Connected != nil && !o.cfg.Connected()) {
+		_, err = tx.ExecContext(ctx,
+			`INSERT INTO outbox (id, subject, msg_key, payload, headers, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			msg.ID, msg.Subject, msg.Key, string(msg.Payload), string(hb), msg.CreatedAt.UnixMicro())
+		if err != nil {
+			return fmt.Errorf("enqueue %s %s: %w", msg.Subject, msg.ID, err)
+		}
+		tx.AfterCommit(o.Wake)
+		return nil
+	}
+	var leased int64
+	err = tx.QueryRowContext(ctx, enqueueLeasedSQL, msg.ID, msg.Subject, msg.Key, string(msg.Payload), string(hb),
+		msg.CreatedAt.UnixMicro(), o.owner, time.Now().Add(o.cfg.Lease).UnixMicro()).Scan(&leased)
 	if err != nil {
 		return fmt.Errorf("enqueue %s %s: %w", msg.Subject, msg.ID, err)
 	}
-	tx.AfterCommit(o.Wake)
+	if leased == 0 {
+		tx.AfterCommit(o.Wake)
+		return nil
+	}
+	tx.AfterCommit(func() { o.fast.push(row{Message: msg}) })
 	return nil
 }
+
+// enqueueLeasedSQL writes a message leased to this relay ($7, until $8)
+// when its key has no message in the table, and unleased otherwise; it
+// returns the lease. The casts give PostgreSQL the parameters' types,
+// which an INSERT ... SELECT does not.
+const enqueueLeasedSQL = `
+INSERT INTO outbox (id, subject, msg_key, payload, headers, created_at, lease_owner, lease_until)
+SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), CAST($4 AS TEXT), CAST($5 AS TEXT), CAST($6 AS BIGINT),
+  CASE WHEN k.busy THEN '' ELSE CAST($7 AS TEXT) END,
+  CASE WHEN k.busy THEN 0 ELSE CAST($8 AS BIGINT) END
+FROM (SELECT EXISTS (SELECT 1 FROM outbox WHERE msg_key = CAST($3 AS TEXT)) AS busy) k
+RETURNING lease_until`
 
 // Wake asks the relay to run a cycle now rather than at the next tick.
 func (o *Outbox) Wake() {

@@ -51,6 +51,16 @@ func (o *Outbox) Run(ctx context.Context) error {
 	// A cycle runs to its end on a context of its own: acknowledged messages
 	// are deleted even while the service is shutting down.
 	work := context.WithoutCancel(ctx)
+	o.fast.setOpen(true)
+	fastDone := make(chan struct{})
+	go func() {
+		defer close(fastDone)
+		o.fastLoop(ctx, work)
+	}()
+	defer func() {
+		<-fastDone
+		o.releaseOwn(work)
+	}()
 	if o.db.Engine() == sqldb.Postgres && o.cfg.VacuumInterval > 0 {
 		done := make(chan struct{})
 		defer func() { <-done }()
@@ -297,7 +307,19 @@ func (o *Outbox) publishOne(ctx context.Context, r row) error {
 // what failed (or gives it status error) and releases what was skipped, in
 // one short transaction.
 func (o *Outbox) record(ctx context.Context, outcomes []outcome) error {
-	var acked, skipped []any
+	_, err := o.recordAndLook(ctx, outcomes, false)
+	return err
+}
+
+// recordChecked records like record and also tells whether a later message
+// of an acknowledged message's key is in the table (the fast lane wakes a
+// sweep for it).
+func (o *Outbox) recordChecked(ctx context.Context, outcomes []outcome) (behind bool, err error) {
+	return o.recordAndLook(ctx, outcomes, true)
+}
+
+func (o *Outbox) recordAndLook(ctx context.Context, outcomes []outcome, look bool) (bool, error) {
+	var acked, skipped, keys []any
 	var failed []outcome
 	for _, oc := range outcomes {
 		switch {
@@ -305,6 +327,7 @@ func (o *Outbox) record(ctx context.Context, outcomes []outcome) error {
 			skipped = append(skipped, oc.ID)
 		case oc.err == nil:
 			acked = append(acked, oc.ID)
+			keys = append(keys, oc.Key)
 		default:
 			failed = append(failed, oc)
 		}
@@ -315,16 +338,27 @@ func (o *Outbox) record(ctx context.Context, outcomes []outcome) error {
 		// setting made in it holds for that transaction: its commit does not
 		// wait for the WAL flush either (see relaxDurability), which matters
 		// because the sweep waits for this record before it records the next
-		// batch or ends. (SQLite writes go
-		// through InTx, which serialises this process's writers.)
-		q := fmt.Sprintf(`WITH relax AS (SELECT set_config('synchronous_commit', 'off', true))
-			DELETE FROM outbox WHERE id IN (%s) AND EXISTS (SELECT 1 FROM relax)`, placeholders(len(acked)))
-		if _, err := o.db.ExecContext(ctx, q, acked...); err != nil {
-			return fmt.Errorf("delete published: %w", err)
+		// batch or ends. The look for later messages of the same keys rides
+		// along: the deleted rows are still visible to it (one snapshot), so
+		// it leaves them out by id. (SQLite writes go through InTx, which
+		// serialises this process's writers.)
+		const relaxed = `WITH relax AS (SELECT set_config('synchronous_commit', 'off', true))`
+		ids := placeholders(len(acked))
+		var behind bool
+		var err error
+		if look {
+			q := relaxed + fmt.Sprintf(`, gone AS (DELETE FROM outbox WHERE id IN (%s) AND EXISTS (SELECT 1 FROM relax) RETURNING msg_key)
+				SELECT EXISTS (SELECT 1 FROM outbox WHERE msg_key IN (SELECT msg_key FROM gone) AND id NOT IN (%s))`, ids, ids)
+			err = o.db.QueryRowContext(ctx, q, acked...).Scan(&behind)
+		} else {
+			_, err = o.db.ExecContext(ctx, relaxed+fmt.Sprintf(` DELETE FROM outbox WHERE id IN (%s) AND EXISTS (SELECT 1 FROM relax)`, ids), acked...)
+		}
+		if err != nil {
+			return false, fmt.Errorf("delete published: %w", err)
 		}
 		o.metrics.published.Add(float64(len(acked)))
 		o.deleted.Add(int64(len(acked)))
-		return nil
+		return behind, nil
 	}
 	now := time.Now()
 	var gaveUp []outcome
@@ -356,7 +390,7 @@ func (o *Outbox) record(ctx context.Context, outcomes []outcome) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
 	o.metrics.published.Add(float64(len(acked)))
 	o.deleted.Add(int64(len(acked)))
@@ -369,7 +403,28 @@ func (o *Outbox) record(ctx context.Context, outcomes []outcome) error {
 		o.log.ErrorContext(ctx, "outbox message failed after max attempts; status error, needs a person",
 			"message_id", f.ID, "subject", f.Subject, "key", f.Key, "attempts", f.attempts+1, "error", f.err)
 	}
-	return nil
+	if !look || len(keys) == 0 {
+		return false, nil
+	}
+	behind, err := o.anyOf(ctx, keys)
+	if err != nil {
+		return false, fmt.Errorf("look for later messages: %w", err)
+	}
+	return behind, nil
+}
+
+// anyOf tells whether the table holds a message of one of keys.
+func (o *Outbox) anyOf(ctx context.Context, keys []any) (bool, error) {
+	for len(keys) > 0 {
+		n := min(inChunk, len(keys))
+		var found bool
+		q := fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM outbox WHERE msg_key IN (%s))`, placeholders(n))
+		if err := o.db.QueryRowContext(ctx, q, keys[:n]...).Scan(&found); err != nil || found {
+			return found, err
+		}
+		keys = keys[n:]
+	}
+	return false, nil
 }
 
 // backoff is exponential in the attempt, with jitter in [d/2, d].

@@ -1,0 +1,132 @@
+package outbox
+
+import (
+	"context"
+	"sync"
+)
+
+// The fast lane publishes a message the moment its transaction commits,
+// from memory: Enqueue writes the row already leased to this relay when no
+// other message of its key is in the table, and the commit hands the
+// message over here. There is no claim and no wait for a sweep; the row
+// stays the record of truth. If the process dies first, the lease runs out
+// and a sweep (here after a restart, or another instance) publishes it;
+// the broker and the inbox recognise a duplicate. A message whose key has
+// an earlier message still in the table goes the usual way, claimed by a
+// sweep once that one is gone, so the order per key holds. See
+// docs/messaging.md, "Publishing at commit".
+
+// fastLane is the queue between the commits and the fast loop.
+type fastLane struct {
+	mu    sync.Mutex
+	open  bool // the fast loop runs and takes what is pushed
+	queue []row
+	limit int // beyond it, Enqueue takes the usual way
+	ready chan struct{}
+}
+
+func newFastLane(limit int) *fastLane {
+	return &fastLane{limit: limit, ready: make(chan struct{}, 1)}
+}
+
+// admit tells whether a message may be written leased for the fast lane.
+func (f *fastLane) admit() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.open && len(f.queue) < f.limit
+}
+
+// push queues a committed message; it never blocks a committing caller.
+func (f *fastLane) push(r row) {
+	f.mu.Lock()
+	f.queue = append(f.queue, r)
+	f.mu.Unlock()
+	select {
+	case f.ready <- struct{}{}:
+	default:
+	}
+}
+
+// take returns everything queued.
+func (f *fastLane) take() []row {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rows := f.queue
+	f.queue = nil
+	return rows
+}
+
+func (f *fastLane) setOpen(open bool) {
+	f.mu.Lock()
+	f.open = open
+	f.mu.Unlock()
+}
+
+// fastLoop publishes what the commits hand over until ctx is cancelled,
+// then what was still queued. Like a sweep, it records a batch (deletes
+// what the broker acknowledged) while it publishes the next one; a failed
+// publish is recorded as by a sweep (backoff, then a sweep retries it).
+func (o *Outbox) fastLoop(ctx, work context.Context) {
+	var pending chan struct{}
+	wait := func() {
+		if pending != nil {
+			<-pending
+			pending = nil
+		}
+	}
+	defer wait()
+	stopping := false
+	for {
+		if !stopping {
+			select {
+			case <-ctx.Done():
+				o.fast.setOpen(false)
+				stopping = true
+			case <-o.fast.ready:
+			}
+		}
+		rows := o.fast.take()
+		if len(rows) == 0 {
+			if stopping {
+				return
+			}
+			continue
+		}
+		var outcomes []outcome
+		if o.cfg.Connected != nil && !o.cfg.Connected() {
+			// The broker is away: give the rows back to the sweeps without
+			// spending an attempt.
+			outcomes = make([]outcome, len(rows))
+			for i, r := range rows {
+				outcomes[i] = outcome{row: r, skipped: true}
+			}
+		} else {
+			outcomes = o.publish(work, rows)
+		}
+		wait()
+		done := make(chan struct{})
+		pending = done
+		go func() {
+			defer close(done)
+			behind, err := o.recordChecked(work, outcomes)
+			if err != nil {
+				o.log.ErrorContext(work, "outbox relay could not record a published batch", "error", err, "messages", len(outcomes))
+				return
+			}
+			if behind {
+				// A later message of one of these keys waits in the table:
+				// a sweep may claim it now.
+				o.Wake()
+			}
+		}()
+	}
+}
+
+// releaseOwn gives back the leases this relay still holds when it stops
+// (messages committed while it was stopping), so that the next relay to
+// start need not wait for them to run out.
+func (o *Outbox) releaseOwn(ctx context.Context) {
+	if _, err := o.db.ExecContext(ctx, `UPDATE outbox SET lease_owner = '', lease_until = 0 WHERE lease_owner = $1`, o.owner); err != nil {
+		o.log.WarnContext(ctx, "outbox relay could not release its leases; they run out by themselves", "error", err)
+	}
+}

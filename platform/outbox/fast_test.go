@@ -1,0 +1,205 @@
+package outbox_test
+
+import (
+	"context"
+	"database/sql"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fabrika/fabrika/platform/broker"
+	"github.com/fabrika/fabrika/platform/outbox"
+	"github.com/fabrika/fabrika/platform/sqldb"
+)
+
+// runRelay runs the fixture's relay until the test ends.
+func (f *fixture) runRelay(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.out.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("relay: %v", err)
+		}
+	})
+	time.Sleep(50 * time.Millisecond) // the first sweep passes
+}
+
+// lease reads a message's lease (0 when it is not leased).
+func lease(t *testing.T, ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, id string) int64 {
+	t.Helper()
+	var until int64
+	if err := q.QueryRowContext(ctx, `SELECT lease_until FROM outbox WHERE id = $1`, id).Scan(&until); err != nil {
+		t.Fatalf("lease of %s: %v", id, err)
+	}
+	return until
+}
+
+// waitEmpty waits until the outbox holds no message.
+func (f *fixture) waitEmpty(t *testing.T, within time.Duration) {
+	t.Helper()
+	var left int
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if err := f.db.QueryRow(`SELECT COUNT(*) FROM outbox`).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if left == 0 {
+			return
+		}
+	}
+	t.Fatalf("%d messages still in the outbox after %s", left, within)
+}
+
+// streamIDs returns the message ids on the stream, in stream order.
+func (f *fixture) streamIDs(t *testing.T) []string {
+	t.Helper()
+	ctx := context.Background()
+	st, err := f.js.Stream(ctx, broker.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for seq := uint64(1); seq <= info.State.LastSeq; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.Header.Get(outbox.HeaderMsgID))
+	}
+	return ids
+}
+
+// TestFastLaneLeasesAtEnqueueAndKeepsKeyOrder: with the relay running, a
+// message whose key has nothing in the table is written leased and
+// published from memory at commit; a second message of the same key in
+// the same transaction is written unleased and follows the first once it
+// is gone (the relay's interval is an hour: only the fast lane and the
+// wake-up after its record can publish).
+func TestFastLaneLeasesAtEnqueueAndKeepsKeyOrder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, outbox.Config{Interval: time.Hour}, true)
+	f.runRelay(t)
+	for round := range 20 {
+		var first, second, other outbox.Message
+		err := f.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+			var err error
+			if first, err = outbox.NewMessage("fabrika.test.ok", "a", map[string]int{"round": round, "n": 1}); err != nil {
+				return err
+			}
+			if second, err = outbox.NewMessage("fabrika.test.ok", "a", map[string]int{"round": round, "n": 2}); err != nil {
+				return err
+			}
+			if other, err = outbox.NewMessage("fabrika.test.ok", "b", map[string]int{"round": round}); err != nil {
+				return err
+			}
+			for _, m := range []outbox.Message{first, second, other} {
+				if err := f.out.Enqueue(ctx, tx, m); err != nil {
+					return err
+				}
+			}
+			now := time.Now().UnixMicro()
+			if l := lease(t, ctx, tx, first.ID); l <= now {
+				t.Errorf("round %d: the first message of its key is not leased (until %d, now %d)", round, l, now)
+			}
+			if l := lease(t, ctx, tx, second.ID); l != 0 {
+				t.Errorf("round %d: the second message of a key is leased: it could overtake the first", round)
+			}
+			if l := lease(t, ctx, tx, other.ID); l <= now {
+				t.Errorf("round %d: the first message of another key is not leased", round)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.waitEmpty(t, 5*time.Second)
+		ids := f.streamIDs(t)
+		pos := map[string]int{}
+		for i, id := range ids {
+			pos[id] = i
+		}
+		for _, m := range []outbox.Message{first, second, other} {
+			if _, ok := pos[m.ID]; !ok {
+				t.Fatalf("round %d: %s is not on the stream", round, m.ID)
+			}
+		}
+		if pos[first.ID] > pos[second.ID] {
+			t.Fatalf("round %d: key a's second message is on the stream before its first", round)
+		}
+	}
+}
+
+// TestFastLaneHoldsAKeyBehindItsFailure: a message published from the fast
+// lane that the broker refuses is recorded like any other (one attempt,
+// backoff); a later message of its key is written unleased and waits, while
+// other keys go on.
+func TestFastLaneHoldsAKeyBehindItsFailure(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, outbox.Config{Interval: 20 * time.Millisecond, BaseBackoff: time.Minute, MaxBackoff: time.Hour}, true)
+	f.runRelay(t)
+	bad := f.enqueue(t, [2]string{subjectNoStream, "k"})[0]
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, attempts, _, _ := f.row(t, bad); attempts == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the refused message was never recorded as an attempt")
+		}
+	}
+	ids := f.enqueue(t, [2]string{"fabrika.test.ok", "k"}, [2]string{"fabrika.test.ok", "other"})
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, _, _, ok := f.row(t, ids[1]); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other key's message was not published")
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // five sweeps
+	if _, attempts, _, ok := f.row(t, ids[0]); !ok || attempts != 0 {
+		t.Fatalf("the later message of the failing key: present=%v attempts=%d, want held back untouched", ok, attempts)
+	}
+	if l := lease(t, context.Background(), f.db, ids[0]); l != 0 {
+		t.Fatalf("the later message of the failing key is leased until %d", l)
+	}
+	if got := f.streamIDs(t); len(got) != 1 || got[0] != ids[1] {
+		t.Fatalf("stream holds %v, want only %s", got, ids[1])
+	}
+	if _, attempts, _, _ := f.row(t, bad); attempts != 1 {
+		t.Fatalf("the refused message has %d attempts, want 1", attempts)
+	}
+}
+
+// TestFastLaneStaysShutWhileTheBrokerIsAway: while the broker connection is
+// down, messages are written unleased and no attempt is spent; once it is
+// back, a sweep publishes them.
+func TestFastLaneStaysShutWhileTheBrokerIsAway(t *testing.T) {
+	t.Parallel()
+	var up atomic.Bool
+	f := newFixture(t, outbox.Config{Interval: 20 * time.Millisecond, Connected: up.Load}, true)
+	f.runRelay(t)
+	ids := f.enqueue(t, [2]string{"fabrika.test.ok", "k1"}, [2]string{"fabrika.test.ok", "k2"})
+	time.Sleep(100 * time.Millisecond)
+	for _, id := range ids {
+		if _, attempts, _, ok := f.row(t, id); !ok || attempts != 0 {
+			t.Fatalf("%s while the broker is away: present=%v attempts=%d, want waiting untouched", id, ok, attempts)
+		}
+		if l := lease(t, context.Background(), f.db, id); l != 0 {
+			t.Fatalf("%s was written leased while the broker is away", id)
+		}
+	}
+	up.Store(true)
+	f.waitEmpty(t, 5*time.Second)
+	if got := f.streamIDs(t); len(got) != 2 {
+		t.Fatalf("stream holds %d messages, want 2", len(got))
+	}
+}

@@ -368,18 +368,7 @@ func (in *Inbox) process(ctx context.Context, s subscription, batch []jetstream.
 	switch len(todo) {
 	case 0:
 	case 1:
-		// A lone message needs no savepoint: if it fails, the whole
-		// transaction is its own to roll back. Two round trips fewer for the
-		// usual case of a consumer that keeps up.
-		d := todo[0]
-		err := in.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-			d.dup = false
-			d.err = in.handle(d, consumer, tx)
-			return d.err
-		})
-		if err != nil && d.err == nil {
-			d.err = fmt.Errorf("inbox transaction: %w", err)
-		}
+		in.processAlone(ctx, consumer, todo[0])
 	default:
 		err := in.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
 			for _, d := range todo {
@@ -388,10 +377,23 @@ func (in *Inbox) process(ctx context.Context, s subscription, batch []jetstream.
 				if errors.Is(d.err, sqldb.ErrSavepoint) {
 					return d.err
 				}
+				if sqldb.IsRetryable(d.err) {
+					return errConcurrent
+				}
 			}
 			return nil
 		})
-		if err != nil {
+		switch {
+		case errors.Is(err, errConcurrent):
+			// A deadlock or serialization failure with another worker's
+			// transaction: a batch holds the locks of all its messages, so
+			// running it again could meet the same cycle. Each message runs
+			// in a transaction of its own instead, which InTx retries.
+			in.metrics.batchSplits.WithLabelValues(consumer).Inc()
+			for _, d := range todo {
+				in.processAlone(ctx, consumer, d)
+			}
+		case err != nil:
 			// Nothing of the batch committed: every message goes round again.
 			for _, d := range todo {
 				if d.err == nil || !errors.Is(d.err, ErrPermanent) {
@@ -402,6 +404,25 @@ func (in *Inbox) process(ctx context.Context, s subscription, batch []jetstream.
 	}
 	for _, d := range ds {
 		in.settle(consumer, d, time.Since(start))
+	}
+}
+
+// errConcurrent abandons a batch that met a conflict with another
+// transaction.
+var errConcurrent = errors.New("inbox batch: conflict with a concurrent transaction")
+
+// processAlone runs one message in a transaction of its own. It needs no
+// savepoint: if it fails, the whole transaction is its own to roll back
+// (two round trips fewer for the usual case of a consumer that keeps up),
+// and a deadlock or serialization failure is retried by InTx.
+func (in *Inbox) processAlone(ctx context.Context, consumer string, d *delivery) {
+	err := in.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		d.dup = false
+		d.err = in.handle(d, consumer, tx)
+		return d.err
+	})
+	if err != nil && d.err == nil {
+		d.err = fmt.Errorf("inbox transaction: %w", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -204,10 +205,7 @@ func TestDeadLetterReplayDiscard(t *testing.T) {
 			return nil
 		},
 	})
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- in.Run(runCtx) }()
-	defer func() { stop(); <-done }()
+	runInbox(t, ctx, in)
 
 	for _, id := range []string{"m-1", "m-2"} {
 		msg := nats.NewMsg("fabrika.test.thing")
@@ -376,10 +374,7 @@ func TestBatchIsolatesFailures(t *testing.T) {
 			return nil
 		},
 	})
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- in.Run(runCtx) }()
-	defer func() { stop(); <-done }()
+	runInbox(t, ctx, in)
 	var effects int
 	for ctx.Err() == nil {
 		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM effect`).Scan(&effects); err != nil {
@@ -400,4 +395,129 @@ func TestBatchIsolatesFailures(t *testing.T) {
 	if c, a := calls.Load(), afterCommits.Load(); c != n+2 || a != n {
 		t.Errorf("handler ran %d times (want %d), after-commit hooks %d (want %d)", c, n+2, a, n)
 	}
+}
+
+// TestBatchDeadlockRunsMessagesAlone: two workers' batches lock the same two
+// rows in opposite orders, holding each lock a while, so on PostgreSQL they
+// deadlock. The batch that loses runs its messages one per transaction
+// instead of sending them round again after a redelivery delay (a minute
+// here: longer than the test waits), and every effect happens once.
+func TestBatchDeadlockRunsMessagesAlone(t *testing.T) {
+	t.Parallel()
+	if !testenv.Postgres() {
+		t.Skip("SQLite has one writer at a time: its transactions cannot deadlock")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	db := testenv.DB(t, lockMigrations)
+	if _, err := db.ExecContext(ctx, `INSERT INTO acct (id, n) VALUES ('r1', 0), ('r2', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	b := testenv.NewBroker(t)
+	js, err := jetstream.New(b.Connect(t, "inbox-deadlock-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broker.EnsureStream(ctx, js, 1); err != nil {
+		t.Fatal(err)
+	}
+	// A key for each of the two workers (the inbox hashes the key with
+	// FNV-1a to pick the worker).
+	keys := [2]string{}
+	for i := 0; keys[0] == "" || keys[1] == ""; i++ {
+		h := fnv.New32a()
+		k := fmt.Sprint("key-", i)
+		h.Write([]byte(k))
+		if w := h.Sum32() % 2; keys[w] == "" {
+			keys[w] = k
+		}
+	}
+	const perWorker = 12
+	for i := range perWorker {
+		for w, rows := range [2][2]string{{"r1", "r2"}, {"r2", "r1"}} {
+			msg := nats.NewMsg("fabrika.test.lock")
+			msg.Header.Set("Nats-Msg-Id", fmt.Sprintf("w%d-%d", w, i))
+			msg.Header.Set("Fabrika-Key", keys[w])
+			msg.Data = []byte(`"` + rows[i%2] + `"`)
+			if _, err := js.PublishMsg(ctx, msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	reg := prometheus.NewRegistry()
+	in := newInbox(t, db, js, inbox.Config{Workers: 2, BaseDelay: time.Minute, MaxDelay: time.Minute}, reg)
+	in.Subscribe("lock", map[string]inbox.Handler{
+		"fabrika.test.lock": func(ctx context.Context, tx *sqldb.Tx, m inbox.Message) error {
+			var row string
+			if err := json.Unmarshal(m.Payload, &row); err != nil {
+				return inbox.Permanent(err)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE acct SET n = n + 1 WHERE id = $1`, row); err != nil {
+				return err
+			}
+			time.Sleep(20 * time.Millisecond) // hold the lock while the other worker takes its own
+			return nil
+		},
+	})
+	runInbox(t, ctx, in)
+	var total int
+	for ctx.Err() == nil {
+		if err := db.QueryRowContext(ctx, `SELECT SUM(n) FROM acct`).Scan(&total); err != nil {
+			t.Fatal(err)
+		}
+		if total >= 2*perWorker {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var processed int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM inbox WHERE consumer = 'svc-lock'`).Scan(&processed); err != nil {
+		t.Fatal(err)
+	}
+	if total != 2*perWorker || processed != 2*perWorker {
+		t.Fatalf("%d effects, %d messages recorded; want %d each, within the test's time", total, processed, 2*perWorker)
+	}
+	splits := counterSum(t, reg, "fabrika_inbox_batch_splits_total")
+	t.Logf("batches split after a deadlock: %v", splits)
+	if splits == 0 {
+		t.Fatal("no batch met a deadlock: the test did not test the split")
+	}
+}
+
+var lockMigrations = fstest.MapFS{"00001_acct.sql": {Data: []byte(`-- +goose Up
+CREATE TABLE acct (id TEXT PRIMARY KEY, n INTEGER NOT NULL);
+-- +goose Down
+DROP TABLE acct;
+`)}}
+
+// counterSum adds up a counter family's values over its labels.
+func counterSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() == name {
+			for _, m := range f.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+// runInbox runs in until the test ends.
+func runInbox(t *testing.T, ctx context.Context, in *inbox.Inbox) {
+	t.Helper()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- in.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("inbox: %v", err)
+		}
+	})
 }

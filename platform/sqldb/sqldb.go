@@ -190,7 +190,7 @@ func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) err
 	var err error
 	for attempt := range 5 {
 		err = db.inTx(ctx, fn)
-		if err == nil || !retryable(err) || ctx.Err() != nil {
+		if err == nil || !IsRetryable(err) || ctx.Err() != nil {
 			return err
 		}
 		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
@@ -250,7 +250,11 @@ func (db *DB) runTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) er
 	return tx, nil
 }
 
-func retryable(err error) bool {
+// IsRetryable tells whether err is a conflict between concurrent
+// transactions that running the transaction again may not meet: a
+// serialization failure or deadlock on PostgreSQL, SQLITE_BUSY or
+// SQLITE_LOCKED on SQLite. InTx retries these by itself.
+func IsRetryable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		return pgErr.Code == "40001" || pgErr.Code == "40P01"

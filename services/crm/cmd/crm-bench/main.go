@@ -45,6 +45,7 @@ import (
 
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/services/crm"
 	"github.com/fabrika/fabrika/services/crm/internal/app"
 	"github.com/fabrika/fabrika/services/crm/internal/listquery"
 	"github.com/fabrika/fabrika/services/crm/internal/store"
@@ -54,6 +55,7 @@ import (
 type config struct {
 	dsn                     string
 	readers, requests       int
+	pool, concurrency       int
 	single                  int
 	naiveRequests, deepPage int
 	naiveIndex, explain     bool
@@ -70,6 +72,8 @@ func main() {
 	var c config
 	var rates, sweep, only string
 	flag.StringVar(&c.dsn, "dsn", os.Getenv("FABRIKA_DSN"), "CRM database filled by crm-datagen")
+	flag.IntVar(&c.concurrency, "concurrency", 0, "requests the CRM serves at once, as its FABRIKA_CRM_CONCURRENCY (0: its default, twice the cores; -1: no limit)")
+	flag.IntVar(&c.pool, "pool", 0, "database connections (0: the service's default, 10, or the DSN's fabrika_max_conns)")
 	flag.IntVar(&c.readers, "readers", 32, "concurrent readers (closed loop) and clients sharing the schedule (fixed rate)")
 	flag.IntVar(&c.requests, "requests", 1000, "requests per scenario in the closed loop")
 	flag.IntVar(&c.single, "single", 200, "requests per scenario with one reader (its latency and the CPU per request)")
@@ -95,6 +99,9 @@ func main() {
 	}
 	if err == nil && c.cache != "off" && c.cache != "on" && c.cache != "both" {
 		err = fmt.Errorf("-cache must be off, on or both, not %q", c.cache)
+	}
+	if err == nil && (c.readers < 1 || c.requests < 1 || c.single < 1 || c.pool < 0) {
+		err = fmt.Errorf("-readers, -requests and -single must be at least 1, -pool at least 0")
 	}
 	if err == nil && len(c.rates) == 0 && len(c.sweep) > 0 && !c.closed {
 		err = fmt.Errorf("-sweep needs the closed loop's capacity: give -rate or keep -closed")
@@ -215,8 +222,10 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(c.readers)
-	db.SetMaxIdleConns(c.readers)
+	if c.pool > 0 {
+		db.SetMaxOpenConns(c.pool)
+		db.SetMaxIdleConns(c.pool)
+	}
 	var orders int64
 	if err := db.QueryRowContext(ctx, `SELECT n FROM crm_counters WHERE name = 'all'`).Scan(&orders); err != nil {
 		return fmt.Errorf("no CRM data (run crm-datagen): %w", err)
@@ -225,8 +234,9 @@ func run(ctx context.Context, c config) error {
 	pub, priv, _ := identity.GenerateKey()
 	signer := identity.NewSigner(priv)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	uncached := web.New(app.New(db, nil, app.Options{CacheSize: -1}), identity.NewVerifier(pub), log)
-	cached := web.New(app.New(db, nil, app.Options{}), identity.NewVerifier(pub), log)
+	// The routes as the service serves them: through its admission line.
+	uncached := crm.Admit(web.New(app.New(db, nil, app.Options{CacheSize: -1}), identity.NewVerifier(pub), log), c.concurrency, 0)
+	cached := crm.Admit(web.New(app.New(db, nil, app.Options{}), identity.NewVerifier(pub), log), c.concurrency, 0)
 
 	// The gateway signs a token per request; signing is the client's work,
 	// so a token serves many requests here (it is verified on every one)
@@ -406,7 +416,7 @@ func run(ctx context.Context, c config) error {
 		pprof.StopCPUProfile()
 	}
 
-	ratios, err := naive(ctx, c, db, lastName, scenarios, figures, modes[0].h == uncached)
+	ratios, err := naive(ctx, c, db, lastName, scenarios, figures, len(modes) > 0 && strings.HasPrefix(modes[0].label, "page cache off"))
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@
 //	FABRIKA_IDENTITY_PUBLIC_KEY  base64 (std) Ed25519 public key of the gateway (required)
 //	FABRIKA_CRM_STUCK            stuck thresholds, e.g. "placed=15m,priced=24h"
 //	FABRIKA_CRM_CACHE_SIZE       cached list pages (default 2000; -1 disables)
+//	FABRIKA_CRM_CONCURRENCY      requests served at once, the others wait in line (default twice the cores; -1: no limit)
+//	FABRIKA_CRM_QUEUE_WAIT       how long a request waits in line before a 503 (default 5s)
 package main
 
 import (
@@ -44,7 +46,18 @@ func build(ctx context.Context, h *host.Host, env standalone.Env) (http.Handler,
 			return nil, nil, fmt.Errorf("FABRIKA_CRM_CACHE_SIZE: %w", err)
 		}
 	}
-	svc, err := crm.New(ctx, h, crm.Config{Identity: env.Verifier, StuckAfter: stuck, CacheSize: cacheSize})
+	cfg := crm.Config{Identity: env.Verifier, StuckAfter: stuck, CacheSize: cacheSize}
+	if v := env.Getenv("FABRIKA_CRM_CONCURRENCY"); v != "" {
+		if cfg.Concurrency, err = strconv.Atoi(v); err != nil {
+			return nil, nil, fmt.Errorf("FABRIKA_CRM_CONCURRENCY: %w", err)
+		}
+	}
+	if v := env.Getenv("FABRIKA_CRM_QUEUE_WAIT"); v != "" {
+		if cfg.QueueWait, err = time.ParseDuration(v); err != nil {
+			return nil, nil, fmt.Errorf("FABRIKA_CRM_QUEUE_WAIT: %w", err)
+		}
+	}
+	svc, err := crm.New(ctx, h, cfg)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -31,6 +31,11 @@ type Config struct {
 	// outbox table when it deleted rows since the last time (default 10s;
 	// negative: never, leaving it to autovacuum).
 	VacuumInterval time.Duration
+	// VacuumAfter is how many deleted rows make the relay vacuum before the
+	// interval is up (default 1000), so that a burst does not leave the
+	// table's heap thousands of dead rows long for the scans of Enqueue's
+	// key probe and the claims.
+	VacuumAfter int64
 	// Connected, when set, tells whether the broker connection is up; while
 	// it is down the relay does not spend messages' attempts.
 	Connected func() bool
@@ -48,6 +53,9 @@ func (c *Config) validate() error {
 	def(&c.Lease, 30*time.Second)
 	def(&c.PublishTimeout, 5*time.Second)
 	def(&c.VacuumInterval, 10*time.Second)
+	if c.VacuumAfter == 0 {
+		c.VacuumAfter = 1000
+	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 500
 	}

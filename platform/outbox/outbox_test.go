@@ -494,45 +494,63 @@ func TestRunPublishesAtCommit(t *testing.T) {
 }
 
 // TestRelayVacuumsItsTable: on PostgreSQL the relay vacuums the outbox after
-// it deleted published rows, so the claim's scans do not walk over the dead
-// versions every message leaves behind.
+// it deleted published rows, at its interval or, sooner, after VacuumAfter
+// rows, so that scans do not walk over the dead versions every message
+// leaves behind.
 func TestRelayVacuumsItsTable(t *testing.T) {
 	t.Parallel()
 	if !testenv.Postgres() {
 		t.Skip("the relay vacuums on PostgreSQL only; SQLite reuses deleted pages by itself")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	f := newFixture(t, outbox.Config{VacuumInterval: 50 * time.Millisecond}, true)
-	vacuums := func() int64 {
-		var n int64
-		if err := f.db.QueryRow(`SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'outbox'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
+	tests := []struct {
+		name     string
+		cfg      outbox.Config
+		messages int
+	}{
+		{"at its interval", outbox.Config{VacuumInterval: 50 * time.Millisecond}, 2},
+		{"after enough rows", outbox.Config{VacuumInterval: time.Hour, VacuumAfter: 10}, 20},
 	}
-	if n := vacuums(); n != 0 {
-		t.Fatalf("vacuum_count %d before the relay ran", n)
-	}
-	done := make(chan error, 1)
-	go func() { done <- f.out.Run(ctx) }()
-	f.enqueue(t, [2]string{"fabrika.test.ok", "k1"}, [2]string{"fabrika.test.ok", "k2"})
-	var n int64
-	for range 500 {
-		if n = vacuums(); n > 0 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if n == 0 {
-		t.Fatal("the relay deleted published rows but never vacuumed the outbox")
-	}
-	var left int
-	if err := f.db.QueryRow(`SELECT COUNT(*) FROM outbox`).Scan(&left); err != nil || left != 0 {
-		t.Fatalf("%d messages left (%v)", left, err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			f := newFixture(t, tc.cfg, true)
+			vacuums := func() int64 {
+				var n int64
+				if err := f.db.QueryRow(`SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'outbox'`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			if n := vacuums(); n != 0 {
+				t.Fatalf("vacuum_count %d before the relay ran", n)
+			}
+			done := make(chan error, 1)
+			go func() { done <- f.out.Run(ctx) }()
+			var pairs [][2]string
+			for i := range tc.messages {
+				pairs = append(pairs, [2]string{"fabrika.test.ok", fmt.Sprint("k", i)})
+			}
+			f.enqueue(t, pairs...)
+			var n int64
+			for range 500 {
+				if n = vacuums(); n > 0 {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				t.Fatal("the relay deleted published rows but never vacuumed the outbox")
+			}
+			var left int
+			if err := f.db.QueryRow(`SELECT COUNT(*) FROM outbox`).Scan(&left); err != nil || left != 0 {
+				t.Fatalf("%d messages left (%v)", left, err)
+			}
+		})
 	}
 }

@@ -472,18 +472,23 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// vacuumLoop vacuums the outbox table every VacuumInterval while the relay
-// deleted rows since the last time (PostgreSQL only). Every message leaves
-// two dead row versions (its lease and its delete) and their index entries;
-// the claim's scans walk over them until a vacuum removes them, so on a
-// busy outbox the claim grows slower between autovacuum's runs (a minute
-// apart at best, never when autovacuum is off). The table holds only what
-// is in flight, so a vacuum takes milliseconds; it does not block writers,
-// and SKIP_LOCKED skips it while another relay instance's vacuum runs.
+// vacuumLoop vacuums the outbox table (PostgreSQL only) every
+// VacuumInterval when the relay deleted rows since the last time, and
+// sooner once it deleted VacuumAfter rows. Every message leaves dead row
+// versions (its delete; a lease too when a sweep claimed it) and their
+// index entries; scans walk over them until a vacuum removes them, and
+// autovacuum runs a minute apart at best, never when it is off. Above all,
+// the planner sees a nearly empty table (it holds only what is in flight)
+// and may scan its heap for Enqueue's key probe; each vacuum both shrinks
+// that heap and makes the cached plans be made again for its real size.
+// The table holds only what is in flight, so a vacuum takes milliseconds;
+// it does not block writers, and SKIP_LOCKED skips it while another relay
+// instance's vacuum runs.
 func (o *Outbox) vacuumLoop(ctx context.Context) {
-	t := time.NewTicker(o.cfg.VacuumInterval)
+	t := time.NewTicker(min(o.cfg.VacuumInterval, 200*time.Millisecond))
 	defer t.Stop()
 	var last int64
+	lastAt := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -491,10 +496,10 @@ func (o *Outbox) vacuumLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		deleted := o.deleted.Load()
-		if deleted == last {
+		if deleted == last || (deleted-last < o.cfg.VacuumAfter && time.Since(lastAt) < o.cfg.VacuumInterval) {
 			continue
 		}
-		last = deleted
+		last, lastAt = deleted, time.Now()
 		if _, err := o.db.ExecContext(ctx, `VACUUM (SKIP_LOCKED) outbox`); err != nil && ctx.Err() == nil {
 			o.log.WarnContext(ctx, "outbox vacuum failed", "error", err)
 		}

@@ -28,11 +28,16 @@ func (b *bench) place(ctx context.Context) error {
 		tokens[i] = t
 	}
 	body := orderJSON(c.lines)
-	// The raw loop: the same INSERTs and one commit per order, nothing else.
+	// The raw loop: the same INSERTs and one commit per order, nothing else,
+	// into tables with the same indexes and the same foreign key of the
+	// lines to their order (LIKE does not copy foreign keys).
 	for _, t := range []string{"orders", "order_line", "outbox"} {
 		if _, err := b.h.DB.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE raw_%s (LIKE %s INCLUDING ALL)`, t, t)); err != nil {
 			return fmt.Errorf("raw table %s: %w", t, err)
 		}
+	}
+	if _, err := b.h.DB.ExecContext(ctx, `ALTER TABLE raw_order_line ADD FOREIGN KEY (order_id) REFERENCES raw_orders (id)`); err != nil {
+		return fmt.Errorf("raw lines' foreign key: %w", err)
 	}
 	db, err := sqldb.Open(ctx, b.dsn)
 	if err != nil {

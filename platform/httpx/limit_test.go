@@ -24,6 +24,12 @@ func TestLimitAdmitsAtMostN(t *testing.T) {
 				break
 			}
 		}
+		// Stay until n were inside at once (or give up after 2 s), so that
+		// reaching n does not depend on how the goroutines are scheduled,
+		// then a little longer, long enough for one too many to get in.
+		for deadline := time.Now().Add(2 * time.Second); most.Load() < n && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 		time.Sleep(5 * time.Millisecond)
 		inside.Add(-1)
 	}))

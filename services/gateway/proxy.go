@@ -15,14 +15,18 @@ import (
 	"github.com/fabrika/fabrika/platform/httpx"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/services/gateway/internal/header"
+	"github.com/fabrika/fabrika/services/gateway/internal/upstream"
 )
 
 // newProxy builds the one reverse proxy for every upstream; Rewrite takes
 // the target and the path from what serve resolved.
 func (s *Service) newProxy() *httputil.ReverseProxy {
-	tr := &http.Transport{
+	dial := (&net.Dialer{Timeout: s.cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	// Requests with a body (and upgrades) go through net/http's transport,
+	// which reads a response while it still writes the request.
+	fallback := &http.Transport{
 		Proxy:                 nil, // upstreams are on the internal network
-		DialContext:           (&net.Dialer{Timeout: s.cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           dial,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
@@ -32,6 +36,7 @@ func (s *Service) newProxy() *httputil.ReverseProxy {
 		// comes back as the upstream encoded it: never decompressed here.
 		DisableCompression: true,
 	}
+	tr := upstream.New(upstream.Config{Dial: dial, ResponseHeaderTimeout: s.cfg.UpstreamTimeout, MaxIdlePerHost: 256}, fallback)
 	return &httputil.ReverseProxy{
 		Rewrite:        s.rewrite,
 		Transport:      tr,

@@ -47,6 +47,8 @@ type config struct {
 	cpuprofile  string
 	memprofile  string
 	gatewayEnv  []string
+	gatewayCPUs string // "" unpinned
+	nginx       string // nginx binary for the reference proxy; "" for none
 }
 
 func main() {
@@ -63,6 +65,8 @@ func main() {
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile to this file: of the gateway process (-procs split) or of the whole run (-procs one)")
 	flag.StringVar(&c.memprofile, "memprofile", "", "write an allocations profile to this file at the end: of the gateway process (-procs split) or of the whole run (-procs one)")
 	gatewayEnv := flag.String("gateway-env", "", "-procs split: environment of the gateway process only, e.g. GOMAXPROCS=1,GOGC=200")
+	gatewayCPUs := flag.String("gateway-cpus", "", "-procs split: run the gateway (and -nginx) on these CPUs (e.g. 1), the clients and the upstream on the others, as on machines of their own (taskset)")
+	flag.StringVar(&c.nginx, "nginx", "", "also measure nginx (this binary, e.g. /usr/sbin/nginx) as a reference proxy in front of the same upstream")
 	role := flag.String("role", "", "internal: serve as the upstream or gateway process of a split run")
 	upstream := flag.String("upstream", "", "internal: the upstream URL of a -role gateway process")
 	flag.Parse()
@@ -74,7 +78,7 @@ func main() {
 		}
 		return
 	}
-	err := c.parse(*clients, *rates, *gatewayEnv)
+	err := c.parse(*clients, *rates, *gatewayEnv, *gatewayCPUs)
 	if err == nil {
 		err = run(c)
 	}
@@ -84,7 +88,7 @@ func main() {
 	}
 }
 
-func (c *config) parse(clients, rates, gatewayEnv string) error {
+func (c *config) parse(clients, rates, gatewayEnv, gatewayCPUs string) error {
 	for cs := range strings.SplitSeq(clients, ",") {
 		if cs = strings.TrimSpace(cs); cs == "" {
 			continue
@@ -119,6 +123,19 @@ func (c *config) parse(clients, rates, gatewayEnv string) error {
 	}
 	if len(c.gatewayEnv) > 0 && c.procs != "split" {
 		return fmt.Errorf("-gateway-env needs -procs split")
+	}
+	if gatewayCPUs != "" {
+		if c.procs != "split" {
+			return fmt.Errorf("-gateway-cpus needs -procs split")
+		}
+		cpus, err := parseCPUs(gatewayCPUs)
+		if err != nil {
+			return fmt.Errorf("-gateway-cpus: %w", err)
+		}
+		if err := pinSelf(cpus); err != nil { // returns here on the clients' CPUs
+			return err
+		}
+		c.gatewayCPUs = formatCPUs(cpus)
 	}
 	if c.procs != "split" && c.procs != "one" {
 		return fmt.Errorf("bad -procs %q: split or one", c.procs)
@@ -162,12 +179,12 @@ func run(c config) error {
 		}}}
 	} else {
 		var err error
-		if up, err = startChild("upstream", nil); err != nil {
+		if up, err = startChild("upstream", nil, ""); err != nil {
 			return err
 		}
 		defer up.stop()
 		args := []string{"-upstream", up.url, "-dsn", c.dsn, "-log-to", c.logTo, "-cpuprofile", c.cpuprofile, "-memprofile", c.memprofile}
-		if gw, err = startChild("gateway", c.gatewayEnv, args...); err != nil {
+		if gw, err = startChild("gateway", c.gatewayEnv, c.gatewayCPUs, args...); err != nil {
 			return err
 		}
 		defer func() {
@@ -190,6 +207,15 @@ func run(c config) error {
 		{name: "gateway / (shop, anonymous)", url: gw.url + "/products/01JABCDEF"},
 		{name: "gateway /crm/ (manager)", url: gw.url + "/crm/orders/01JABCDEF", cookie: cookie},
 	}
+	if c.nginx != "" {
+		ng, err := startNginx(c.nginx, up.url, c.gatewayCPUs)
+		if err != nil {
+			return err
+		}
+		defer ng.stop()
+		phases = append(phases, phase{name: "nginx (reference proxy)", url: ng.url + "/products/01JABCDEF"})
+		procs = append(procs, proc{name: "nginx", usage: ng.usage})
+	}
 	gogc := "100 (Go's default: one process)"
 	if c.procs == "split" {
 		gogc = strconv.Itoa(gateway.GCPercent) + " (gateway.GCPercent)"
@@ -199,8 +225,12 @@ func run(c config) error {
 			gogc = v
 		}
 	}
-	fmt.Printf("gatewaybench: GOMAXPROCS %d, NumCPU %d, processes %s, %s per phase after %s warm-up, %d rounds, database %s, gateway environment %q, gateway GOGC %s\n",
-		runtime.GOMAXPROCS(0), runtime.NumCPU(), c.procs, c.duration, c.warmup, c.rounds, engine(c.dsn), c.gatewayEnv, gogc)
+	pin := "none (every process on every CPU)"
+	if c.gatewayCPUs != "" {
+		pin = "gateway on CPUs " + c.gatewayCPUs + ", clients and upstream on the others"
+	}
+	fmt.Printf("gatewaybench: GOMAXPROCS %d, NumCPU %d, processes %s, %s per phase after %s warm-up, %d rounds, database %s, gateway environment %q, gateway GOGC %s, pinning: %s\n",
+		runtime.GOMAXPROCS(0), runtime.NumCPU(), c.procs, c.duration, c.warmup, c.rounds, engine(c.dsn), c.gatewayEnv, gogc, pin)
 
 	var capacity float64 // lowest closed-loop req/s through the gateway, last -clients
 	for _, n := range c.clients {
@@ -225,7 +255,7 @@ func run(c config) error {
 			rate, rs, c.rateClients, c.rounds)
 		report(phases, ms, procs, rate)
 	}
-	if len(procs) == 3 {
+	if c.procs == "split" {
 		if u, err := up.usage(); err == nil {
 			fmt.Printf("\nupstream connections opened: %d\n", u.conns)
 		}
@@ -262,11 +292,15 @@ func report(phases []phase, ms []result, procs []proc, rate float64) {
 	for _, pr := range procs {
 		fmt.Printf(" %12s", "CPU "+pr.name)
 	}
-	last := procs[len(procs)-1].name
-	if len(procs) == 3 {
-		last = procs[1].name
+	// Allocations and collections: of the gateway's process, or of the
+	// only Go process.
+	ai := 0
+	for i, pr := range procs {
+		if pr.name == "gateway" {
+			ai = i
+		}
 	}
-	fmt.Printf(" %14s %6s\n", "allocs "+last, "GC/s")
+	fmt.Printf(" %14s %6s\n", "allocs "+procs[ai].name, "GC/s")
 	base := ms[0]
 	for i, p := range phases {
 		m := ms[i]
@@ -283,10 +317,7 @@ func report(phases []phase, ms []result, procs []proc, rate float64) {
 		for _, u := range m.use {
 			fmt.Printf(" %10.1fµs", float64(u.cpu.Nanoseconds())/1000)
 		}
-		a := m.use[len(m.use)-1]
-		if len(m.use) == 3 {
-			a = m.use[1]
-		}
+		a := m.use[ai]
 		fmt.Printf(" %5d, %5.1fKB %6.1f", a.mallocs, float64(a.bytes)/1024, a.gcs)
 		if fixed && (m.rps < 0.97*rate || m.missed > 0) {
 			fmt.Print("  BEHIND SCHEDULE: the machine did not keep up")

@@ -229,8 +229,8 @@ func runChild(role string, o gatewayOptions, cpuprofile, memprofile string) erro
 }
 
 // startChild re-executes this program in a role, with env added to this
-// process's environment, and waits until it serves.
-func startChild(role string, env []string, args ...string) (*server, error) {
+// process's environment, on cpus when set, and waits until it serves.
+func startChild(role string, env []string, cpus string, args ...string) (*server, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -238,6 +238,7 @@ func startChild(role string, env []string, args ...string) (*server, error) {
 	cmd := exec.Command(exe, append([]string{"-role", role}, args...)...)
 	cmd.Stderr = os.Stderr
 	cmd.Env = append(os.Environ(), env...)
+	cmd = pinned(cpus, cmd)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

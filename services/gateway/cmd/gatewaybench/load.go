@@ -34,11 +34,12 @@ type proc struct {
 }
 
 type result struct {
-	p50, p99 time.Duration // latency; at a fixed rate from the due time
-	lagP99   time.Duration // how late requests started (fixed rate)
-	rps      float64       // completed requests a second in the measured window
-	missed   int           // fixed rate: requests not even started by the deadline
-	use      []usage       // per proc: per request (cpu, mallocs, bytes), per second (gcs)
+	p50, p99   time.Duration // latency; at a fixed rate from the due time
+	lagP99     time.Duration // how late requests started (fixed rate)
+	sp50, sp99 time.Duration // fixed rate: latency from the moment the request went out
+	rps        float64       // completed requests a second in the measured window
+	missed     int           // fixed rate: requests not even started by the deadline
+	use        []usage       // per proc: per request (cpu, mallocs, bytes), per second (gcs)
 }
 
 // sample is one request: its latency, and at a fixed rate how much later
@@ -180,6 +181,7 @@ func (p phase) run(l load, procs []proc) (result, error) {
 	var r result
 	lags := make([]time.Duration, 0, len(all))
 	lats := make([]time.Duration, 0, len(all))
+	sent := make([]time.Duration, 0, len(all))
 	for _, s := range all {
 		lats = append(lats, s.lat)
 		if s.missed {
@@ -187,9 +189,11 @@ func (p phase) run(l load, procs []proc) (result, error) {
 			continue
 		}
 		lags = append(lags, s.lag)
+		sent = append(sent, s.lat-s.lag)
 	}
 	r.p50, r.p99 = quantile(lats, 0.50), quantile(lats, 0.99)
 	r.lagP99 = quantile(lags, 0.99)
+	r.sp50, r.sp99 = quantile(sent, 0.50), quantile(sent, 0.99)
 	done := count.Load()
 	window := l.duration
 	if l.rate > 0 {
@@ -230,6 +234,8 @@ func median(rs []result) result {
 		p50:    dur(func(r result) time.Duration { return r.p50 }),
 		p99:    dur(func(r result) time.Duration { return r.p99 }),
 		lagP99: dur(func(r result) time.Duration { return r.lagP99 }),
+		sp50:   dur(func(r result) time.Duration { return r.sp50 }),
+		sp99:   dur(func(r result) time.Duration { return r.sp99 }),
 		rps:    pick(func(r result) float64 { return r.rps }),
 		missed: int(pick(func(r result) float64 { return float64(r.missed) })),
 	}

@@ -7,10 +7,16 @@
 //   - closed loop (-clients): N clients back to back; their requests a
 //     second are the capacity, their latency is mostly queueing;
 //   - fixed rate (-rate): N clients (-rate-clients) share a schedule of R
-//     requests a second, each request's latency counted from its due time.
+//     requests a second, each request's latency counted from its due time
+//     and, apart, from the moment it went out (without the load
+//     generator's own lateness, reported as "lag").
 //
 // Each reports p50/p99 latency, what the gateway adds to them, and each
 // process's CPU time per request (and the gateway's allocations).
+//
+// -gateway-cpus gives the gateway cores of its own (the clients and the
+// upstream run on the others), as on machines of their own; -nginx adds
+// nginx in front of the same upstream as a reference proxy.
 //
 // By default (-procs split) three processes share the machine: this one
 // (the clients), a gateway process and an upstream process, both this
@@ -27,6 +33,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +56,7 @@ type config struct {
 	gatewayEnv  []string
 	gatewayCPUs string // "" unpinned
 	nginx       string // nginx binary for the reference proxy; "" for none
+	gogc        int    // this process's GOGC (clients; the upstream with -procs gateway)
 }
 
 func main() {
@@ -59,13 +67,14 @@ func main() {
 	flag.DurationVar(&c.duration, "duration", 5*time.Second, "measured time of each phase")
 	flag.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured time before each phase")
 	flag.IntVar(&c.rounds, "rounds", 3, "rounds of (direct, shop, crm); medians are reported")
-	flag.StringVar(&c.procs, "procs", "split", "split: gateway and upstream each in a process of their own; one: everything in this process")
+	flag.StringVar(&c.procs, "procs", "split", "split: gateway and upstream each in a process of their own; gateway: the gateway in a process of its own, the upstream in this one; one: everything in this process")
 	flag.StringVar(&c.dsn, "dsn", "", "the gateway's database (default: SQLite in a temporary directory)")
 	flag.StringVar(&c.logTo, "log-to", "", "append the gateway's access log to this file (default: discarded)")
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile to this file: of the gateway process (-procs split) or of the whole run (-procs one)")
 	flag.StringVar(&c.memprofile, "memprofile", "", "write an allocations profile to this file at the end: of the gateway process (-procs split) or of the whole run (-procs one)")
 	gatewayEnv := flag.String("gateway-env", "", "-procs split: environment of the gateway process only, e.g. GOMAXPROCS=1,GOGC=200")
 	gatewayCPUs := flag.String("gateway-cpus", "", "-procs split: run the gateway (and -nginx) on these CPUs (e.g. 1), the clients and the upstream on the others, as on machines of their own (taskset)")
+	flag.IntVar(&c.gogc, "gogc", 400, "GOGC of this process (the clients, and the upstream with -procs gateway; not the gateway's): the load generator's collections are noise in every phase's tail")
 	flag.StringVar(&c.nginx, "nginx", "", "also measure nginx (this binary, e.g. /usr/sbin/nginx) as a reference proxy in front of the same upstream")
 	role := flag.String("role", "", "internal: serve as the upstream or gateway process of a split run")
 	upstream := flag.String("upstream", "", "internal: the upstream URL of a -role gateway process")
@@ -121,12 +130,15 @@ func (c *config) parse(clients, rates, gatewayEnv, gatewayCPUs string) error {
 		}
 		c.gatewayEnv = append(c.gatewayEnv, kv)
 	}
-	if len(c.gatewayEnv) > 0 && c.procs != "split" {
-		return fmt.Errorf("-gateway-env needs -procs split")
+	if c.procs != "split" && c.procs != "gateway" && c.procs != "one" {
+		return fmt.Errorf("bad -procs %q: split, gateway or one", c.procs)
+	}
+	if len(c.gatewayEnv) > 0 && c.procs == "one" {
+		return fmt.Errorf("-gateway-env needs the gateway in a process of its own (-procs split or gateway)")
 	}
 	if gatewayCPUs != "" {
-		if c.procs != "split" {
-			return fmt.Errorf("-gateway-cpus needs -procs split")
+		if c.procs == "one" {
+			return fmt.Errorf("-gateway-cpus needs the gateway in a process of its own (-procs split or gateway)")
 		}
 		cpus, err := parseCPUs(gatewayCPUs)
 		if err != nil {
@@ -137,9 +149,6 @@ func (c *config) parse(clients, rates, gatewayEnv, gatewayCPUs string) error {
 		}
 		c.gatewayCPUs = formatCPUs(cpus)
 	}
-	if c.procs != "split" && c.procs != "one" {
-		return fmt.Errorf("bad -procs %q: split or one", c.procs)
-	}
 	if c.rounds < 1 || c.rateClients < 1 {
 		return fmt.Errorf("-rounds and -rate-clients must be at least 1")
 	}
@@ -148,6 +157,9 @@ func (c *config) parse(clients, rates, gatewayEnv, gatewayCPUs string) error {
 
 func run(c config) error {
 	ctx := context.Background()
+	if c.procs != "one" {
+		debug.SetGCPercent(c.gogc)
+	}
 	var up, gw *server
 	var procs []proc
 	if c.procs == "one" {
@@ -179,10 +191,23 @@ func run(c config) error {
 		}}}
 	} else {
 		var err error
-		if up, err = startChild("upstream", nil, ""); err != nil {
-			return err
+		if c.procs == "gateway" { // the upstream serves from this process
+			u, conns, stopUp, err := startUpstream()
+			if err != nil {
+				return err
+			}
+			defer stopUp()
+			up = &server{url: u, usage: func() (usage, error) {
+				us := selfUsage()
+				us.conns = conns.Load()
+				return us, nil
+			}}
+		} else {
+			if up, err = startChild("upstream", nil, ""); err != nil {
+				return err
+			}
+			defer up.stop()
 		}
-		defer up.stop()
 		args := []string{"-upstream", up.url, "-dsn", c.dsn, "-log-to", c.logTo, "-cpuprofile", c.cpuprofile, "-memprofile", c.memprofile}
 		if gw, err = startChild("gateway", c.gatewayEnv, c.gatewayCPUs, args...); err != nil {
 			return err
@@ -196,6 +221,9 @@ func run(c config) error {
 			{name: "clients", usage: func() (usage, error) { return selfUsage(), nil }},
 			{name: "gateway", usage: gw.usage},
 			{name: "upstream", usage: up.usage},
+		}
+		if c.procs == "gateway" {
+			procs = []proc{{name: "clients+up", usage: up.usage}, {name: "gateway", usage: gw.usage}}
 		}
 	}
 	cookie, err := signIn(gw.url, benchLogin, benchPassword)
@@ -217,7 +245,7 @@ func run(c config) error {
 		procs = append(procs, proc{name: "nginx", usage: ng.usage})
 	}
 	gogc := "100 (Go's default: one process)"
-	if c.procs == "split" {
+	if c.procs != "one" {
 		gogc = strconv.Itoa(gateway.GCPercent) + " (gateway.GCPercent)"
 	}
 	for _, kv := range append(os.Environ(), c.gatewayEnv...) { // -gateway-env last: it wins
@@ -225,12 +253,16 @@ func run(c config) error {
 			gogc = v
 		}
 	}
+	clientsGOGC := 100 // -procs one: Go's default, as before this flag
+	if c.procs != "one" {
+		clientsGOGC = c.gogc
+	}
 	pin := "none (every process on every CPU)"
 	if c.gatewayCPUs != "" {
 		pin = "gateway on CPUs " + c.gatewayCPUs + ", clients and upstream on the others"
 	}
-	fmt.Printf("gatewaybench: GOMAXPROCS %d, NumCPU %d, processes %s, %s per phase after %s warm-up, %d rounds, database %s, gateway environment %q, gateway GOGC %s, pinning: %s\n",
-		runtime.GOMAXPROCS(0), runtime.NumCPU(), c.procs, c.duration, c.warmup, c.rounds, engine(c.dsn), c.gatewayEnv, gogc, pin)
+	fmt.Printf("gatewaybench: GOMAXPROCS %d, NumCPU %d, processes %s, %s per phase after %s warm-up, %d rounds, database %s, gateway environment %q, gateway GOGC %s, clients' GOGC %d, pinning: %s\n",
+		runtime.GOMAXPROCS(0), runtime.NumCPU(), c.procs, c.duration, c.warmup, c.rounds, engine(c.dsn), c.gatewayEnv, gogc, clientsGOGC, pin)
 
 	var capacity float64 // lowest closed-loop req/s through the gateway, last -clients
 	for _, n := range c.clients {
@@ -255,7 +287,7 @@ func run(c config) error {
 			rate, rs, c.rateClients, c.rounds)
 		report(phases, ms, procs, rate)
 	}
-	if c.procs == "split" {
+	if up.usage != nil {
 		if u, err := up.usage(); err == nil {
 			fmt.Printf("\nupstream connections opened: %d\n", u.conns)
 		}
@@ -287,7 +319,7 @@ func report(phases []phase, ms []result, procs []proc, rate float64) {
 	fixed := rate > 0
 	fmt.Printf("%-28s %9s %9s %9s %10s %10s", "", "req/s", "p50", "p99", "added p50", "added p99")
 	if fixed {
-		fmt.Printf(" %9s %6s", "lag p99", "missed")
+		fmt.Printf(" %9s %6s | sent: %7s %9s %10s %10s |", "lag p99", "missed", "p50", "p99", "added p50", "added p99")
 	}
 	for _, pr := range procs {
 		fmt.Printf(" %12s", "CPU "+pr.name)
@@ -312,7 +344,8 @@ func report(phases []phase, ms []result, procs []proc, rate float64) {
 		}
 		fmt.Printf("%-28s %9.0f %9s %9s %10s %10s", p.name, m.rps, fmtDur(m.p50), fmtDur(m.p99), added(m.p50, base.p50), added(m.p99, base.p99))
 		if fixed {
-			fmt.Printf(" %9s %6d", fmtDur(m.lagP99), m.missed)
+			fmt.Printf(" %9s %6d |       %7s %9s %10s %10s |", fmtDur(m.lagP99), m.missed,
+				fmtDur(m.sp50), fmtDur(m.sp99), added(m.sp50, base.sp50), added(m.sp99, base.sp99))
 		}
 		for _, u := range m.use {
 			fmt.Printf(" %10.1fµs", float64(u.cpu.Nanoseconds())/1000)

@@ -12,7 +12,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fabrika/fabrika/contracts"
-	"github.com/fabrika/fabrika/services/gateway"
 	mesapi "github.com/fabrika/fabrika/services/mes-api"
 )
 
@@ -32,27 +31,9 @@ func TestAccessMatrixOnRunningServices(t *testing.T) {
 	}
 	var creds mesapi.Credentials
 	p := startMain(t, func(ctx context.Context, m *Main) {
-		gw, err := openMigrated(ctx, "gateway", dsnOf(m, "gateway"), m.Config.DataDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer gw.Close()
-		for _, s := range []struct {
-			login, role string
-			ws          []string
-		}{{"mia.manager", "manager", nil}, {"otto.operator", "operator", stations}, {"ada.admin", "admin", nil}} {
-			if err := gateway.CreateStaff(ctx, gw, s.login, staffPassword, s.role, s.ws); err != nil {
-				t.Fatal(err)
-			}
-		}
-		api, err := openMigrated(ctx, "mes-api", dsnOf(m, "mes-api"), m.Config.DataDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer api.Close()
-		if creds, err = mesapi.CreateClient(ctx, api, "Access Matrix GmbH", "buy@matrix.example", nil, 0); err != nil {
-			t.Fatal(err)
-		}
+		seedStaff(ctx, t, m, staffAccount{"mia.manager", "manager", nil}, staffAccount{"otto.operator", "operator", stations},
+			staffAccount{"ada.admin", "admin", nil})
+		creds = seedAPIClient(ctx, t, m, "Access Matrix GmbH", "buy@matrix.example")
 	})
 	const wait = 90 * time.Second
 

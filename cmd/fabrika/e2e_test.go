@@ -24,7 +24,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fabrika/fabrika/contracts"
-	"github.com/fabrika/fabrika/services/gateway"
 	mesapi "github.com/fabrika/fabrika/services/mes-api"
 )
 
@@ -200,25 +199,8 @@ func TestWholeFlow(t *testing.T) {
 	}
 	var creds mesapi.Credentials
 	p := startMain(t, func(ctx context.Context, m *Main) {
-		gw, err := openMigrated(ctx, "gateway", dsnOf(m, "gateway"), m.Config.DataDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer gw.Close()
-		if err := gateway.CreateStaff(ctx, gw, "mia.manager", staffPassword, "manager", nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := gateway.CreateStaff(ctx, gw, "otto.operator", staffPassword, "operator", stations); err != nil {
-			t.Fatal(err)
-		}
-		api, err := openMigrated(ctx, "mes-api", dsnOf(m, "mes-api"), m.Config.DataDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer api.Close()
-		if creds, err = mesapi.CreateClient(ctx, api, "Bolt & Nut AG", "buy@bolt.example", nil, 0); err != nil {
-			t.Fatal(err)
-		}
+		seedStaff(ctx, t, m, staffAccount{"mia.manager", "manager", nil}, staffAccount{"otto.operator", "operator", stations})
+		creds = seedAPIClient(ctx, t, m, "Bolt & Nut AG", "buy@bolt.example")
 	})
 	// Generous: the machine may be running every other suite meanwhile.
 	const wait = 90 * time.Second

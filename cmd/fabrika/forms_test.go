@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-
-	"github.com/fabrika/fabrika/services/gateway"
 )
 
 // TestStaffFormsThroughGateway posts a CRM form the way a browser does,
@@ -21,14 +19,7 @@ import (
 func TestStaffFormsThroughGateway(t *testing.T) {
 	t.Parallel()
 	p := startMain(t, func(ctx context.Context, m *Main) {
-		gw, err := openMigrated(ctx, "gateway", dsnOf(m, "gateway"), m.Config.DataDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer gw.Close()
-		if err := gateway.CreateStaff(ctx, gw, "mia.manager", staffPassword, "manager", nil); err != nil {
-			t.Fatal(err)
-		}
+		seedStaff(ctx, t, m, staffAccount{"mia.manager", "manager", nil})
 	})
 	const wait = 90 * time.Second
 	shopper := newClient(t, p.public)

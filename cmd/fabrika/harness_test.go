@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fabrika/fabrika/platform/testenv"
+	"github.com/fabrika/fabrika/services/gateway"
+	mesapi "github.com/fabrika/fabrika/services/mes-api"
 )
 
 // The end-to-end tests drive the platform the way its users do: over HTTP,
@@ -76,6 +79,44 @@ func externalNATS(t testing.TB) string {
 		return ""
 	}
 	return testenv.NewBroker(t).URL
+}
+
+// staffAccount is a staff member the tests sign in as (staffPassword).
+type staffAccount struct {
+	login, role  string
+	workstations []string
+}
+
+// seedStaff creates staff accounts in the gateway's database before the
+// platform starts (in startMain's setup), as `fabrika admin create` does.
+func seedStaff(ctx context.Context, t testing.TB, m *Main, accounts ...staffAccount) {
+	t.Helper()
+	gw, err := openMigrated(ctx, "gateway", dsnOf(m, "gateway"), m.Config.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	for _, a := range accounts {
+		if err := gateway.CreateStaff(ctx, gw, a.login, staffPassword, a.role, a.workstations); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// seedAPIClient creates a B2B API client in mes-api's database before the
+// platform starts, as `fabrika apiclient create` does.
+func seedAPIClient(ctx context.Context, t testing.TB, m *Main, name, email string) mesapi.Credentials {
+	t.Helper()
+	api, err := openMigrated(ctx, "mes-api", dsnOf(m, "mes-api"), m.Config.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.Close()
+	creds, err := mesapi.CreateClient(ctx, api, name, email, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return creds
 }
 
 // eventually polls ok until it holds or the time is up; ok returns what it

@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/fabrika/fabrika/contracts"
 	mesapi "github.com/fabrika/fabrika/services/mes-api"
 )
 
@@ -25,10 +24,7 @@ import (
 // routes answer 404 to everyone, admins included.
 func TestAccessMatrixOnRunningServices(t *testing.T) {
 	t.Parallel()
-	var stations []string
-	for _, ws := range contracts.DemoPriceList(time.Now()).Workstations {
-		stations = append(stations, ws.Code)
-	}
+	stations := demoStations()
 	var creds mesapi.Credentials
 	p := startMain(t, func(ctx context.Context, m *Main) {
 		seedStaff(ctx, t, m, staffAccount{"mia.manager", "manager", nil}, staffAccount{"otto.operator", "operator", stations},

@@ -193,10 +193,7 @@ func verifyWebhook(secret, id, ts, signatures string, body []byte, now time.Time
 // person or client does goes through the gateway's public port.
 func TestWholeFlow(t *testing.T) {
 	t.Parallel()
-	var stations []string
-	for _, ws := range contracts.DemoPriceList(time.Now()).Workstations {
-		stations = append(stations, ws.Code)
-	}
+	stations := demoStations()
 	var creds mesapi.Credentials
 	p := startMain(t, func(ctx context.Context, m *Main) {
 		seedStaff(ctx, t, m, staffAccount{"mia.manager", "manager", nil}, staffAccount{"otto.operator", "operator", stations})

@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/testenv"
 	"github.com/fabrika/fabrika/services/gateway"
 	mesapi "github.com/fabrika/fabrika/services/mes-api"
@@ -79,6 +80,16 @@ func externalNATS(t testing.TB) string {
 		return ""
 	}
 	return testenv.NewBroker(t).URL
+}
+
+// demoStations are the workstation codes of the demo price list mes-calc
+// starts with, for an operator bound to all of them.
+func demoStations() []string {
+	var codes []string
+	for _, ws := range contracts.DemoPriceList(time.Now()).Workstations {
+		codes = append(codes, ws.Code)
+	}
+	return codes
 }
 
 // staffAccount is a staff member the tests sign in as (staffPassword).

@@ -25,6 +25,7 @@ type load struct {
 	clients          int
 	rate             float64
 	warmup, duration time.Duration
+	client           string // "raw" (rawClient) or "net/http"
 }
 
 // proc is a process whose usage is measured over a phase.
@@ -105,23 +106,12 @@ func (p phase) run(l load, procs []proc) (result, error) {
 	var wg sync.WaitGroup
 	for c := range l.clients {
 		wg.Go(func() {
-			req, _ := http.NewRequest("GET", p.url, nil)
-			req.Header.Set("Accept", "application/json")
-			if p.cookie != nil {
-				req.AddCookie(p.cookie)
+			send, closeClient, err := p.sender(l.client, client)
+			if err != nil {
+				errs <- err
+				return
 			}
-			send := func() error {
-				res, err := client.Do(req)
-				if err != nil {
-					return err
-				}
-				_, _ = io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != http.StatusOK {
-					return fmt.Errorf("%s: status %d", p.name, res.StatusCode)
-				}
-				return nil
-			}
+			defer closeClient()
 			for {
 				var t0, dueAt time.Time
 				measured := false
@@ -207,6 +197,47 @@ func (p phase) run(l load, procs []proc) (result, error) {
 			bytes: d.bytes / uint64(perReq), conns: use1[i].conns, gcs: d.gcs / l.duration.Seconds()})
 	}
 	return r, nil
+}
+
+// sender returns what sends one request of the phase and checks its
+// status, for one client of the kind given.
+func (p phase) sender(kind string, client *http.Client) (send func() error, closeClient func(), err error) {
+	check := func(status int) error {
+		if status != http.StatusOK {
+			return fmt.Errorf("%s: status %d", p.name, status)
+		}
+		return nil
+	}
+	if kind == "raw" {
+		rc, err := newRawClient(p.url, p.cookie)
+		if err != nil {
+			return nil, nil, err
+		}
+		return func() error {
+			status, err := rc.do()
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			return check(status)
+		}, rc.close, nil
+	}
+	req, err := http.NewRequest("GET", p.url, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if p.cookie != nil {
+		req.AddCookie(p.cookie)
+	}
+	return func() error {
+		res, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return check(res.StatusCode)
+	}, func() {}, nil
 }
 
 func quantile(d []time.Duration, q float64) time.Duration {

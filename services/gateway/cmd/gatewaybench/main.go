@@ -57,6 +57,7 @@ type config struct {
 	gatewayCPUs string // "" unpinned
 	nginx       string // nginx binary for the reference proxy; "" for none
 	gogc        int    // this process's GOGC (clients; the upstream with -procs gateway)
+	client      string // "raw" or "net/http": how the clients send
 }
 
 func main() {
@@ -76,6 +77,7 @@ func main() {
 	gatewayCPUs := flag.String("gateway-cpus", "", "-procs split: run the gateway (and -nginx) on these CPUs (e.g. 1), the clients and the upstream on the others, as on machines of their own (taskset)")
 	flag.IntVar(&c.gogc, "gogc", 400, "GOGC of this process (the clients, and the upstream with -procs gateway; not the gateway's): the load generator's collections are noise in every phase's tail")
 	flag.StringVar(&c.nginx, "nginx", "", "also measure nginx (this binary, e.g. /usr/sbin/nginx) as a reference proxy in front of the same upstream")
+	flag.StringVar(&c.client, "client", "raw", "raw: each client writes its request and reads the answer on its own keep-alive connection, on its own goroutine; net/http: net/http's client (a read and a write goroutine per connection), as before this flag")
 	role := flag.String("role", "", "internal: serve as the upstream or gateway process of a split run")
 	upstream := flag.String("upstream", "", "internal: the upstream URL of a -role gateway process")
 	flag.Parse()
@@ -129,6 +131,9 @@ func (c *config) parse(clients, rates, gatewayEnv, gatewayCPUs string) error {
 			return fmt.Errorf("bad -gateway-env %q: KEY=VALUE", kv)
 		}
 		c.gatewayEnv = append(c.gatewayEnv, kv)
+	}
+	if c.client != "raw" && c.client != "net/http" {
+		return fmt.Errorf("bad -client %q: raw or net/http", c.client)
 	}
 	if c.procs != "split" && c.procs != "gateway" && c.procs != "one" {
 		return fmt.Errorf("bad -procs %q: split, gateway or one", c.procs)
@@ -261,12 +266,12 @@ func run(c config) error {
 	if c.gatewayCPUs != "" {
 		pin = "gateway on CPUs " + c.gatewayCPUs + ", clients and upstream on the others"
 	}
-	fmt.Printf("gatewaybench: GOMAXPROCS %d, NumCPU %d, processes %s, %s per phase after %s warm-up, %d rounds, database %s, gateway environment %q, gateway GOGC %s, clients' GOGC %d, pinning: %s\n",
-		runtime.GOMAXPROCS(0), runtime.NumCPU(), c.procs, c.duration, c.warmup, c.rounds, engine(c.dsn), c.gatewayEnv, gogc, clientsGOGC, pin)
+	fmt.Printf("gatewaybench: GOMAXPROCS %d, NumCPU %d, processes %s, %s per phase after %s warm-up, %d rounds, database %s, gateway environment %q, gateway GOGC %s, clients' GOGC %d, client %s, pinning: %s\n",
+		runtime.GOMAXPROCS(0), runtime.NumCPU(), c.procs, c.duration, c.warmup, c.rounds, engine(c.dsn), c.gatewayEnv, gogc, clientsGOGC, c.client, pin)
 
 	var capacity float64 // lowest closed-loop req/s through the gateway, last -clients
 	for _, n := range c.clients {
-		ms, err := measure(phases, load{clients: n, warmup: c.warmup, duration: c.duration}, procs, c.rounds)
+		ms, err := measure(phases, load{clients: n, warmup: c.warmup, duration: c.duration, client: c.client}, procs, c.rounds)
 		if err != nil {
 			return err
 		}
@@ -279,7 +284,7 @@ func run(c config) error {
 		if strings.HasSuffix(rs, "%") {
 			rate = capacity * rate / 100
 		}
-		ms, err := measure(phases, load{clients: c.rateClients, rate: rate, warmup: c.warmup, duration: c.duration}, procs, c.rounds)
+		ms, err := measure(phases, load{clients: c.rateClients, rate: rate, warmup: c.warmup, duration: c.duration, client: c.client}, procs, c.rounds)
 		if err != nil {
 			return err
 		}

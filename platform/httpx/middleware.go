@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
@@ -44,18 +45,13 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // the W3C trace context taken from the request (a server span), a request id,
 // recovery from panics (500 problem) and one access log line.
 func Observe(service string, log *slog.Logger, tp trace.TracerProvider, prop propagation.TextMapPropagator, next http.Handler) http.Handler {
-	tracer := tp.Tracer("github.com/fabrika/fabrika/platform/httpx")
-	server := trace.WithSpanKind(trace.SpanKindServer) // made once, not per request
+	tracer := Tracer(tp)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ctx := prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := tracer.Start(ctx, r.Method+" "+r.URL.Path, server,
-			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
+		ctx, span := StartServerSpan(ctx, tracer, r.Method, r.URL.Path)
 		defer span.End()
-		id := r.Header.Get(HeaderRequestID)
-		if id == "" || len(id) > 128 {
-			id = newID()
-		}
+		id := RequestID(r.Header.Get(HeaderRequestID))
 		w.Header().Set(HeaderRequestID, id)
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
@@ -69,21 +65,51 @@ func Observe(service string, log *slog.Logger, tp trace.TracerProvider, prop pro
 				}
 			}
 			span.SetAttributes(attribute.Int("http.response.status_code", sw.status))
-			level := slog.LevelInfo
-			if sw.status >= 500 {
-				level = slog.LevelError
-			}
-			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
-				level = slog.LevelDebug
-			}
-			// Typed attributes: the same line as with key-value pairs,
-			// without boxing each value on every request.
-			log.LogAttrs(ctx, level, "http request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
-				slog.Int("status", sw.status), slog.Int("bytes", sw.bytes),
-				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000), slog.String("request_id", id))
+			LogRequest(ctx, log, r.Method, r.URL.Path, sw.status, sw.bytes, start, id)
 		}()
 		next.ServeHTTP(sw, r.WithContext(ctx))
 	})
+}
+
+// Tracer is the tracer of the server spans Observe starts.
+func Tracer(tp trace.TracerProvider) trace.Tracer {
+	return tp.Tracer("github.com/fabrika/fabrika/platform/httpx")
+}
+
+var serverKind = trace.WithSpanKind(trace.SpanKindServer)
+
+// StartServerSpan starts the server span of a request, as Observe does: a
+// server that does not go through Observe (the gateway's edge) names and
+// describes its spans the same way.
+func StartServerSpan(ctx context.Context, tracer trace.Tracer, method, path string) (context.Context, trace.Span) {
+	return tracer.Start(ctx, method+" "+path, serverKind,
+		trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("url.path", path)))
+}
+
+// RequestID returns the id a client sent when it is usable (not empty, at
+// most 128 bytes), else a new one.
+func RequestID(sent string) string {
+	if sent == "" || len(sent) > 128 {
+		return newID()
+	}
+	return sent
+}
+
+// LogRequest writes a request's access log line: info, error for a 5xx,
+// debug for the health and metrics routes.
+func LogRequest(ctx context.Context, log *slog.Logger, method, path string, status, bytes int, start time.Time, id string) {
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	if path == "/healthz" || path == "/readyz" || path == "/metrics" {
+		level = slog.LevelDebug
+	}
+	// Typed attributes: the same line as with key-value pairs, without
+	// boxing each value on every request.
+	log.LogAttrs(ctx, level, "http request", slog.String("method", method), slog.String("path", path),
+		slog.Int("status", status), slog.Int("bytes", bytes),
+		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000), slog.String("request_id", id))
 }
 
 func newID() string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -25,6 +26,9 @@ import (
 
 const apiKey = "key-123"
 
+// largeBody is the size of a stand-in upstream's /large/ answer.
+const largeBody = 8 << 20
+
 // echo is what a stand-in upstream answers: what it received.
 type echo struct {
 	Service     string             `json:"service"`
@@ -42,6 +46,8 @@ type echo struct {
 	Traceparent string             `json:"traceparent"`
 	CSRF        string             `json:"csrf"`
 	Body        string             `json:"body"`
+	RawPath     string             `json:"raw_path"` // the path as it came, escaped
+	Header      http.Header        `json:"header"`
 }
 
 // upstream stands in for a service: it verifies the identity token the way
@@ -66,7 +72,8 @@ func newUpstream(t testing.TB, name string, v *identity.Verifier, roles ...strin
 		e := echo{Service: name, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Cookie: r.Header.Get("Cookie"),
 			Auth: r.Header.Get("Authorization"), XFF: r.Header.Get("X-Forwarded-For"), XFProto: r.Header.Get("X-Forwarded-Proto"),
 			XFHost: r.Header.Get("X-Forwarded-Host"), RequestID: r.Header.Get(httpx.HeaderRequestID),
-			Traceparent: r.Header.Get("Traceparent"), CSRF: r.Header.Get("X-Csrf-Token"), Body: string(body)}
+			Traceparent: r.Header.Get("Traceparent"), CSRF: r.Header.Get("X-Csrf-Token"), Body: string(body),
+			RawPath: r.URL.EscapedPath(), Header: r.Header}
 		for k := range r.Header {
 			if n := strings.ToLower(strings.ReplaceAll(k, "_", "-")); n == "fabrika-identity" {
 				e.IdentityHdr = append(e.IdentityHdr, k)
@@ -103,6 +110,24 @@ func newUpstream(t testing.TB, name string, v *identity.Verifier, roles ...strin
 			w.WriteHeader(http.StatusTeapot)
 		})
 	}
+	// Answers the edge must pass on as they come: a large body, streamed
+	// in chunks (/large/), and one that takes its time (/slow/).
+	mux.HandleFunc("/large/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		chunk := []byte(strings.Repeat("0123456789abcdef", 4096)) // 64 KiB
+		for range largeBody / len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	mux.HandleFunc("/slow/", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.Handle("/", h)
 	u.srv = httptest.NewServer(mux)
 	t.Cleanup(u.srv.Close)
@@ -181,9 +206,21 @@ func newEnv(t testing.TB, mod ...func(*gateway.Config)) *env {
 		t.Fatal(err)
 	}
 	e.gw, e.db, e.h = gw, h.DB, h
-	srv := httptest.NewServer(gw.PublicHandler())
-	t.Cleanup(srv.Close)
-	e.url = srv.URL
+	// The public listener as in production: the edge (plain HTTP).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- gw.ServePublic(sctx, ln) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("public listener: %v", err)
+		}
+	})
+	e.url = "http://" + ln.Addr().String()
 	if tt, ok := t.(*testing.T); ok {
 		tt.Cleanup(func() {
 			for name, u := range e.ups {

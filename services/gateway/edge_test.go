@@ -1,0 +1,207 @@
+package gateway_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/services/gateway"
+)
+
+// edgeCount is how many requests the public listener's edge took by path
+// ("fast" or "full"), from the gateway's metrics.
+func (e *env) edgeCount(path string) float64 {
+	e.t.Helper()
+	mfs, err := e.h.Registry().Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "fabrika_gateway_edge_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "path" && l.GetValue() == path {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// TestEdgePaths checks which requests the edge proxies itself and which it
+// leaves to the net/http handler, and that both answer alike.
+func TestEdgePaths(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anon := e.client()
+	api := e.client()
+	api.header.Set("Authorization", "Bearer "+apiKey)
+	m := e.staff("maria", identity.RoleManager)
+	op := e.staff("oleg", identity.RoleOperator, "ws-1")
+	for _, tc := range []struct {
+		name   string
+		c      *client
+		method string
+		path   string
+		status int
+		fast   bool
+	}{
+		{"shop read", anon, "GET", "/products/1?page=2", 200, true},
+		{"shop head", anon, "HEAD", "/products/1", 200, true},
+		{"api read", api, "GET", "/api/v1/orders/7", 200, true},
+		{"crm read, manager", m, "GET", "/crm/orders", 200, true},
+		{"mes read, operator", op, "GET", "/mes/queue", 200, true},
+		{"crm read, anonymous", anon, "GET", "/crm/orders", 401, false},
+		{"crm read, operator", op, "GET", "/crm/orders", 403, false},
+		{"crm action", m, "POST", "/crm/orders/1/notes", 403, false}, // no CSRF token
+		{"api action", api, "POST", "/api/v1/orders", 200, false},
+		{"staff page", m, "GET", "/staff/", 200, false},
+		{"refused path", anon, "GET", "/a//b", 400, false},
+		{"internal route", anon, "GET", "/metrics", 404, false},
+		{"redirect", m, "GET", "/crm", 308, false},
+	} {
+		fast, full := e.edgeCount("fast"), e.edgeCount("full")
+		res := tc.c.do(tc.method, tc.path, strings.NewReader(""), http.Header{"Accept": {"application/json"}})
+		if res.StatusCode != tc.status {
+			t.Errorf("%s: %d, want %d: %s", tc.name, res.StatusCode, tc.status, res.body)
+		}
+		df, dl := e.edgeCount("fast")-fast, e.edgeCount("full")-full
+		if tc.fast && (df != 1 || dl != 0) || !tc.fast && (df != 0 || dl != 1) {
+			t.Errorf("%s: fast +%v, full +%v; want the fast path: %v", tc.name, df, dl, tc.fast)
+		}
+		if len(res.Header.Values("X-Request-Id")) != 1 || res.Header.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("%s: headers %v", tc.name, res.Header)
+		}
+	}
+}
+
+// TestEdgeForwarding checks what the fast path sends upstream and returns.
+func TestEdgeForwarding(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	fast := e.edgeCount("fast")
+
+	// The path as it came (escaped), the query unchanged; hop-by-hop
+	// headers, and those Connection names, stay here.
+	res := c.do("GET", "/products/a%20b%3Fc;v=1?q=1&x=%2F", nil, http.Header{
+		"Connection": {"X-Secret, Keep-Alive"}, "X-Secret": {"s"}, "Keep-Alive": {"timeout=5"},
+		"Proxy-Authorization": {"Basic eA=="}, "X-Kept": {"one", "two"}, "Fabrika_Identity": {"forged"},
+		"Cookie": {gateway.SessionCookie + "=stolen; theme=dark"},
+	})
+	ec := res.echo(t)
+	if ec.Path != "/products/a b?c;v=1" || ec.RawPath != "/products/a%20b%3Fc;v=1" || ec.Query != "q=1&x=%2F" {
+		t.Errorf("upstream got path %q (raw %q), query %q", ec.Path, ec.RawPath, ec.Query)
+	}
+	for _, h := range []string{"X-Secret", "Keep-Alive", "Proxy-Authorization", "Fabrika_identity"} {
+		if v := ec.Header.Values(h); len(v) > 0 {
+			t.Errorf("upstream got %s: %q", h, v)
+		}
+	}
+	if got := ec.Header.Values("X-Kept"); len(got) != 2 || got[0] != "one" || got[1] != "two" {
+		t.Errorf("X-Kept: %q", got)
+	}
+	if ec.Cookie != "theme=dark" {
+		t.Errorf("cookie upstream: %q", ec.Cookie)
+	}
+	if ec.Header.Get("User-Agent") != "Go-http-client/1.1" {
+		t.Errorf("user agent: %q", ec.Header.Get("User-Agent"))
+	}
+
+	// HEAD: the upstream's length (of its echo), no body.
+	head := c.do("HEAD", "/products/1", nil, nil)
+	if head.StatusCode != 200 || len(head.body) != 0 || head.ContentLength < 100 {
+		t.Errorf("HEAD: %d, %d bytes, Content-Length %d", head.StatusCode, len(head.body), head.ContentLength)
+	}
+
+	// A large answer comes whole.
+	big := c.do("GET", "/large/file", nil, nil)
+	want := bytes.Repeat([]byte("0123456789abcdef"), largeBody/16)
+	if big.StatusCode != 200 || !bytes.Equal(big.body, want) || big.Header.Get("Content-Type") != "application/octet-stream" {
+		t.Errorf("large answer: %d, %d bytes, %q", big.StatusCode, len(big.body), big.Header.Get("Content-Type"))
+	}
+	if got := e.edgeCount("fast") - fast; got != 3 {
+		t.Errorf("%v requests took the fast path, want 3", got)
+	}
+}
+
+// TestEdgeUpstreamFailures: a slow upstream is 504, a missing one 502, as
+// problem+json with the gateway's headers.
+func TestEdgeUpstreamFailures(t *testing.T) {
+	t.Parallel()
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "http://" + dead.Addr().String()
+	dead.Close()
+	e := newEnv(t, func(c *gateway.Config) { c.UpstreamTimeout = 200 * time.Millisecond; c.MESAPI = deadURL })
+	c := e.client()
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{{"/slow/x", http.StatusGatewayTimeout}, {"/api/v1/x", http.StatusBadGateway}} {
+		start := time.Now()
+		res := c.do("GET", tc.path, nil, nil)
+		var p struct{ Status int }
+		if res.StatusCode != tc.status || res.Header.Get("Content-Type") != "application/problem+json" || json.Unmarshal(res.body, &p) != nil || p.Status != tc.status {
+			t.Errorf("%s: %d %q %s, want %d problem", tc.path, res.StatusCode, res.Header.Get("Content-Type"), res.body, tc.status)
+		}
+		if res.Header.Get("Content-Security-Policy") == "" || len(res.Header.Values("X-Request-Id")) != 1 {
+			t.Errorf("%s: headers %v", tc.path, res.Header)
+		}
+		if d := time.Since(start); d > 1500*time.Millisecond {
+			t.Errorf("%s: answered after %v", tc.path, d)
+		}
+	}
+}
+
+// TestEdgeUnreadable: what the edge cannot read is refused as problem+json.
+func TestEdgeUnreadable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	u, _ := url.Parse(e.url)
+	for _, tc := range []struct {
+		name   string
+		req    string
+		status int
+	}{
+		{"headers too large", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 20<<10) + "\r\n\r\n", http.StatusRequestHeaderFieldsTooLarge},
+		{"malformed header", "GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n", http.StatusBadRequest},
+		{"bad length", "POST /api/v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 3x\r\n\r\nabc", http.StatusBadRequest},
+		{"no host", "GET / HTTP/1.1\r\n\r\n", http.StatusBadRequest},
+		{"body too large", "POST /api/v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n", http.StatusRequestEntityTooLarge},
+	} {
+		conn, err := net.Dial("tcp", u.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(conn, tc.req)
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		conn.Close()
+		if res.StatusCode != tc.status || (res.StatusCode != 400 && res.Header.Get("Content-Type") != "application/problem+json") {
+			t.Errorf("%s: %d %q %s, want %d", tc.name, res.StatusCode, res.Header.Get("Content-Type"), body, tc.status)
+		}
+	}
+	for _, up := range e.ups {
+		if h := up.hits(); len(h) > 0 {
+			t.Errorf("%s received %v", up.name, h)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -13,7 +14,6 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fabrika/fabrika/platform/httpx"
@@ -42,11 +42,16 @@ type edge struct {
 	slow    fasthttp.RequestHandler
 	tracer  trace.Tracer
 	clients map[string]*fasthttp.HostClient // by upstream name; plain-HTTP upstreams only
+
+	secHeaders [][2][]byte // the security headers, canonical names
 }
 
 func (s *Service) newEdge() *edge {
 	e := &edge{s: s, slow: fasthttpadaptor.NewFastHTTPHandler(detached(s.PublicHandler())),
 		tracer: httpx.Tracer(s.h.TP), clients: map[string]*fasthttp.HostClient{}}
+	for k, v := range s.secHeaders {
+		e.secHeaders = append(e.secHeaders, [2][]byte{[]byte(k), []byte(v[0])})
+	}
 	for name, u := range s.upstreams {
 		if u.Scheme != "http" {
 			continue
@@ -99,10 +104,19 @@ func (e *edge) serve(ctx *fasthttp.RequestCtx) {
 }
 
 // hopHeaders are not forwarded (RFC 9110, section 7.6.1), as in
-// net/http/httputil.ReverseProxy; with Rewrite, it also drops a client's
-// X-Forwarded-* and Forwarded, the gateway being the edge.
-var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-	"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
+// net/http/httputil.ReverseProxy; X-Forwarded-* and Forwarded from a client
+// are dropped too (the gateway is the edge and sets its own), and so are
+// the client's X-Request-Id (the gateway sets the request's) and trace
+// context (the gateway's span is the upstream's parent).
+var hopHeaders = [][]byte{[]byte("Connection"), []byte("Proxy-Connection"), []byte("Keep-Alive"), []byte("Proxy-Authenticate"),
+	[]byte("Proxy-Authorization"), []byte("Te"), []byte("Trailer"), []byte("Transfer-Encoding"), []byte("Upgrade"),
+	[]byte("Forwarded"), []byte("X-Forwarded-For"), []byte("X-Forwarded-Host"), []byte("X-Forwarded-Proto"),
+	[]byte("Host"), []byte(httpx.HeaderRequestID), []byte("Traceparent"), []byte("Tracestate")}
+
+// respHopHeaders are the response headers not passed back: hop-by-hop,
+// framing and those the edge's server writes itself.
+var respHopHeaders = [][]byte{[]byte("Connection"), []byte("Proxy-Connection"), []byte("Keep-Alive"), []byte("Proxy-Authenticate"),
+	[]byte("Te"), []byte("Trailer"), []byte("Transfer-Encoding"), []byte("Upgrade"), []byte("Content-Length"), []byte("Date"), []byte("Server")}
 
 // fast proxies a request when it takes the fast path, and tells whether it
 // did; it writes nothing to ctx when it did not.
@@ -132,51 +146,44 @@ func (e *edge) fast(ctx *fasthttp.RequestCtx) bool {
 	if hc == nil {
 		return false
 	}
-	in := requestHeader(&req.Header)
-	r := &http.Request{Method: string(req.Header.Method()), Header: in} // for net/http's cookie parsing
 	var cur *staff.Current
 	if m.Route.Staff() {
-		c, err := r.Cookie(SessionCookie)
-		if err != nil {
+		// A cookie fasthttp reads otherwise than net/http would finds no
+		// session, and the full path answers.
+		c := req.Header.Cookie(SessionCookie)
+		if len(c) == 0 {
 			return false
 		}
-		if cur, err = s.staff.Session(context.Background(), c.Value); err != nil || cur == nil || !m.Route.Allows(cur.Account.Role) {
+		var err error
+		if cur, err = s.staff.Session(context.Background(), string(c)); err != nil || cur == nil || !m.Route.Allows(cur.Account.Role) {
 			return false
 		}
 	}
 
 	// From here on the request is the fast path's, whatever happens.
-	tctx := s.prop.Extract(context.Background(), propagation.HeaderCarrier(in))
-	tctx, span := httpx.StartServerSpan(tctx, e.tracer, r.Method, u.Path)
+	method := "GET"
+	if ctx.IsHead() {
+		method = "HEAD"
+	}
+	tctx := s.prop.Extract(context.Background(), requestCarrier{&req.Header})
+	tctx, span := httpx.StartServerSpan(tctx, e.tracer, method, u.Path)
 	defer span.End()
-	reqID := httpx.RequestID(in.Get(httpx.HeaderRequestID))
+	reqID := httpx.RequestID(string(req.Header.Peek(httpx.HeaderRequestID)))
 	res := &ctx.Response
-	for k, v := range s.secHeaders {
-		res.Header.Set(k, v[0])
+	for _, kv := range e.secHeaders {
+		res.Header.SetCanonical(kv[0], kv[1])
 	}
 	res.Header.Set(httpx.HeaderRequestID, reqID)
-	status := e.proxy(ctx, tctx, hc, in, u, m.Route.Upstream, m.Path, cur, reqID)
+	status := e.proxy(ctx, tctx, hc, u, m.Route.Upstream, m.Path, cur, reqID)
 	span.SetAttributes(attribute.Int("http.response.status_code", status))
 	s.metrics.observeUpstream(m.Route.Upstream, status, time.Since(start))
-	httpx.LogRequest(tctx, s.log, r.Method, u.Path, status, res.Header.ContentLength(), start, reqID)
+	httpx.LogRequest(tctx, s.log, method, u.Path, status, res.Header.ContentLength(), start, reqID)
 	return true
-}
-
-// requestHeader is a net/http view of a request's headers, as net/http's
-// server would have built it: canonical names, one entry per line.
-func requestHeader(h *fasthttp.RequestHeader) http.Header {
-	out := make(http.Header, h.Len()+4)
-	for k, v := range h.All() {
-		name := http.CanonicalHeaderKey(string(k))
-		out[name] = append(out[name], string(v))
-	}
-	delete(out, "Host") // net/http keeps it apart, in Request.Host
-	return out
 }
 
 // proxy sends the request upstream and writes the answer, returning the
 // status it wrote.
-func (e *edge) proxy(ctx *fasthttp.RequestCtx, tctx context.Context, hc *fasthttp.HostClient, in http.Header, u *url.URL, upName, path string, cur *staff.Current, reqID string) int {
+func (e *edge) proxy(ctx *fasthttp.RequestCtx, tctx context.Context, hc *fasthttp.HostClient, u *url.URL, upName, path string, cur *staff.Current, reqID string) int {
 	s := e.s
 	t := s.upstreams[upName]
 	out := fasthttp.AcquireRequest()
@@ -189,28 +196,13 @@ func (e *edge) proxy(ctx *fasthttp.RequestCtx, tctx context.Context, hc *fasthtt
 	out.URI().DisablePathNormalizing = true
 	out.Header.SetHost(t.Host)
 	out.UseHostHeader = true
+	copyRequestHeaders(&out.Header, &ctx.Request.Header)
 
-	// What goes upstream: the client's headers less the hop-by-hop ones
-	// (and those its Connection names), scrubbed of identities and the
-	// gateway's cookies; then the gateway's own.
-	for _, line := range in.Values("Connection") {
-		for name := range strings.SplitSeq(line, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				in.Del(name)
-			}
-		}
-	}
-	for _, k := range hopHeaders {
-		in.Del(k)
-	}
-	if te := ctx.Request.Header.Peek("Te"); strings.Contains(strings.ToLower(string(te)), "trailers") {
-		in.Set("Te", "trailers")
-	}
-	header.ScrubRequest(in, SessionCookie, LoginCookie)
-	in.Set("X-Forwarded-For", clientAddr(ctx))
-	in.Set("X-Forwarded-Host", string(ctx.Request.Header.Host()))
-	in.Set("X-Forwarded-Proto", "http")
-	in.Set(httpx.HeaderRequestID, reqID)
+	// Then the gateway's own.
+	out.Header.Set("X-Forwarded-For", clientAddr(ctx))
+	out.Header.SetBytesV("X-Forwarded-Host", ctx.Request.Header.Host())
+	out.Header.Set("X-Forwarded-Proto", "http")
+	out.Header.Set(httpx.HeaderRequestID, reqID)
 	if cur != nil {
 		a := cur.Account
 		tok, err := cur.CachedToken(s.cfg.Now(), identityTokenReuse, func(now time.Time) (string, error) {
@@ -220,17 +212,13 @@ func (e *edge) proxy(ctx *fasthttp.RequestCtx, tctx context.Context, hc *fasthtt
 			s.log.ErrorContext(tctx, "gateway: sign identity", "error", err)
 			return problem(ctx, httpx.NewProblem(http.StatusInternalServerError, "internal error; it has been logged"))
 		}
-		in.Set(identity.Header, tok)
-		in.Set(HeaderCSRF, cur.Session.CSRFToken)
+		out.Header.Set(identity.Header, tok)
+		out.Header.Set(HeaderCSRF, cur.Session.CSRFToken)
 	}
-	s.prop.Inject(tctx, propagation.HeaderCarrier(in))
-	for k, vs := range in {
-		for _, v := range vs {
-			out.Header.Add(k, v)
-		}
-	}
+	s.prop.Inject(tctx, requestCarrier{&out.Header})
 
 	resp := fasthttp.AcquireResponse()
+	resp.Header.SetNoDefaultContentType(true)
 	if ctx.IsHead() {
 		resp.SkipBody = true
 	}
@@ -245,16 +233,8 @@ func (e *edge) proxy(ctx *fasthttp.RequestCtx, tctx context.Context, hc *fasthtt
 		return problem(ctx, httpx.NewProblem(http.StatusBadGateway, "the service is unavailable"))
 	}
 
-	// What comes back: the upstream's headers less the hop-by-hop ones and
-	// those the gateway owns (already set), less the gateway's cookies.
-	back := responseHeader(&resp.Header)
-	header.ScrubResponse(back, gatewayHeaders, SessionCookie, LoginCookie)
 	w := &ctx.Response.Header
-	for k, vs := range back {
-		for _, v := range vs {
-			w.Add(k, v)
-		}
-	}
+	copyResponseHeaders(w, &resp.Header)
 	status := resp.StatusCode()
 	w.SetStatusCode(status)
 	if ctx.IsHead() || noBody(status) {
@@ -273,33 +253,117 @@ func (e *edge) proxy(ctx *fasthttp.RequestCtx, tctx context.Context, hc *fasthtt
 	return status
 }
 
-// responseHeader is a net/http view of an upstream's response headers,
-// without the hop-by-hop ones and framing, which the edge sets itself.
-func responseHeader(h *fasthttp.ResponseHeader) http.Header {
-	out := make(http.Header, h.Len())
-	var conn []string
-	for k, v := range h.All() {
-		name := http.CanonicalHeaderKey(string(k))
-		switch name {
-		case "Content-Length", "Transfer-Encoding", "Date", "Server":
-			continue
-		case "Connection":
-			conn = append(conn, string(v))
+// copyRequestHeaders copies what goes upstream of a client's headers: not
+// the hop-by-hop ones nor those its Connection names, no identity or CSRF
+// header in any spelling, and the Cookie line without the gateway's
+// cookies.
+func copyRequestHeaders(dst, src *fasthttp.RequestHeader) {
+	named := connectionNamed(src.All())
+	for k, v := range src.All() {
+		switch {
+		case isOneOf(k, hopHeaders) || isNamed(k, named) || header.IsIdentity(k):
+			if bytesEqualFold(k, "Te") && strings.Contains(strings.ToLower(string(v)), "trailers") {
+				dst.Set("Te", "trailers") // the one hop-by-hop value passed on, as ReverseProxy does
+			}
+		case bytesEqualFold(k, "Cookie"):
+			if line, _ := header.ScrubCookies(string(v), SessionCookie, LoginCookie); line != "" {
+				dst.Add("Cookie", line)
+			}
+		default:
+			dst.AddBytesKV(k, v)
+		}
+	}
+}
+
+// copyResponseHeaders passes an upstream's headers back, less the
+// hop-by-hop ones, those the gateway owns (already set) and any Set-Cookie
+// of the gateway's cookies.
+func copyResponseHeaders(dst, src *fasthttp.ResponseHeader) {
+	named := connectionNamed(src.All())
+	for k, v := range src.All() {
+		switch {
+		case isOneOf(k, respHopHeaders) || isNamed(k, named) || isOneOf(k, ownedHeaders):
+		case bytesEqualFold(k, "Set-Cookie") && header.SetsCookie(v, SessionCookie, LoginCookie):
+		default:
+			dst.AddBytesKV(k, v)
+		}
+	}
+}
+
+// ownedHeaders are gatewayHeaders as bytes.
+var ownedHeaders = func() [][]byte {
+	b := make([][]byte, len(gatewayHeaders))
+	for i, h := range gatewayHeaders {
+		b[i] = []byte(h)
+	}
+	return b
+}()
+
+// connectionNamed are the header names a Connection header lists.
+func connectionNamed(all func(func(k, v []byte) bool)) []string {
+	var named []string
+	for k, v := range all {
+		if !bytesEqualFold(k, "Connection") {
 			continue
 		}
-		out[name] = append(out[name], string(v))
-	}
-	for _, line := range conn {
-		for name := range strings.SplitSeq(line, ",") {
+		for name := range strings.SplitSeq(string(v), ",") {
 			if name = strings.TrimSpace(name); name != "" {
-				out.Del(name)
+				named = append(named, name)
 			}
 		}
 	}
-	for _, k := range []string{"Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Te", "Trailer", "Upgrade"} {
-		out.Del(k)
+	return named
+}
+
+func isNamed(k []byte, named []string) bool {
+	for _, n := range named {
+		if bytesEqualFold(k, n) {
+			return true
+		}
 	}
-	return out
+	return false
+}
+
+func isOneOf(k []byte, names [][]byte) bool {
+	for _, n := range names {
+		if bytes.EqualFold(k, n) {
+			return true
+		}
+	}
+	return false
+}
+
+func bytesEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// requestCarrier carries the W3C trace context in fasthttp's request
+// headers.
+type requestCarrier struct{ h *fasthttp.RequestHeader }
+
+func (c requestCarrier) Get(key string) string { return string(c.h.Peek(key)) }
+func (c requestCarrier) Set(key, value string) { c.h.Set(http.CanonicalHeaderKey(key), value) }
+func (c requestCarrier) Keys() []string {
+	var keys []string
+	for k := range c.h.All() {
+		keys = append(keys, string(k))
+	}
+	return keys
 }
 
 func noBody(status int) bool {

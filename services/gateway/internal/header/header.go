@@ -19,7 +19,7 @@ const CSRF = "X-Csrf-Token"
 // name) and the named cookies from a request going upstream.
 func ScrubRequest(h http.Header, cookies ...string) {
 	for k := range h {
-		if folds(k, "fabrika-identity") || folds(k, "x-csrf-token") {
+		if IsIdentity(k) {
 			delete(h, k)
 		}
 	}
@@ -27,18 +27,13 @@ func ScrubRequest(h http.Header, cookies ...string) {
 	if len(lines) == 0 {
 		return
 	}
-	var kept []string
+	kept := make([]string, 0, len(lines))
 	changed := false
 	for _, line := range lines {
-		for part := range strings.SplitSeq(line, ";") {
-			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
-			if isOne(name, cookies) {
-				changed = true
-				continue
-			}
-			if t := strings.TrimSpace(part); t != "" {
-				kept = append(kept, t)
-			}
+		k, c := ScrubCookies(line, cookies...)
+		changed = changed || c
+		if k != "" {
+			kept = append(kept, k)
 		}
 	}
 	if !changed {
@@ -48,6 +43,32 @@ func ScrubRequest(h http.Header, cookies ...string) {
 	if len(kept) > 0 {
 		h.Set("Cookie", strings.Join(kept, "; "))
 	}
+}
+
+// IsIdentity tells whether a request header is an identity or CSRF header,
+// which only the gateway may send, in any case and with "_" for "-".
+func IsIdentity[T string | []byte](name T) bool {
+	return folds(name, "fabrika-identity") || folds(name, "x-csrf-token")
+}
+
+// ScrubCookies returns a Cookie line without the named cookies, and
+// whether it removed any; the line is returned as it came when not.
+func ScrubCookies(line string, cookies ...string) (kept string, changed bool) {
+	var parts []string
+	for part := range strings.SplitSeq(line, ";") {
+		name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
+		if isOne(name, cookies) {
+			changed = true
+			continue
+		}
+		if t := strings.TrimSpace(part); t != "" {
+			parts = append(parts, t)
+		}
+	}
+	if !changed {
+		return line, false
+	}
+	return strings.Join(parts, "; "), true
 }
 
 // ScrubResponse removes the owned headers (the gateway sets its own) and
@@ -62,8 +83,7 @@ func ScrubResponse(h http.Header, owned []string, cookies ...string) {
 	}
 	var kept []string
 	for _, c := range sc {
-		name, _, _ := strings.Cut(c, "=")
-		if !isOne(name, cookies) {
+		if !SetsCookie(c, cookies...) {
 			kept = append(kept, c)
 		}
 	}
@@ -73,13 +93,22 @@ func ScrubResponse(h http.Header, owned []string, cookies ...string) {
 	}
 }
 
+// SetsCookie tells whether a Set-Cookie value sets one of the named cookies.
+func SetsCookie[T string | []byte](setCookie T, cookies ...string) bool {
+	i := 0
+	for i < len(setCookie) && setCookie[i] != '=' {
+		i++
+	}
+	return isOne(string(setCookie[:i]), cookies)
+}
+
 // folds tells whether name, lower-cased and with "_" read as "-", is want
 // (lower case, ASCII): without allocating, as it runs for every header of
 // every request.
-func folds(name, want string) bool {
+func folds[T string | []byte](name T, want string) bool {
 	for i := 0; i < len(name); i++ {
 		if name[i] >= 0x80 { // Unicode case folding: the general way
-			return strings.ToLower(strings.ReplaceAll(name, "_", "-")) == want
+			return strings.ToLower(strings.ReplaceAll(string(name), "_", "-")) == want
 		}
 	}
 	if len(name) != len(want) {

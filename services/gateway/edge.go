@@ -333,24 +333,9 @@ func isOneOf(k []byte, names [][]byte) bool {
 	return false
 }
 
-func bytesEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		x, y := b[i], s[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
+// bytesEqualFold is strings.EqualFold on a header name as fasthttp hands
+// it over (short names convert on the stack).
+func bytesEqualFold(b []byte, s string) bool { return strings.EqualFold(string(b), s) }
 
 // requestCarrier carries the W3C trace context in fasthttp's request
 // headers.

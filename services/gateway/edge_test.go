@@ -205,3 +205,49 @@ func TestEdgeUnreadable(t *testing.T) {
 		}
 	}
 }
+
+// TestEdgeSlowClients: headers must come within ReadHeaderTimeout; a body
+// may take until ReadTimeout.
+func TestEdgeSlowClients(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *gateway.Config) { c.ReadHeaderTimeout = 300 * time.Millisecond; c.ReadTimeout = 5 * time.Second })
+	u, _ := url.Parse(e.url)
+	dial := func() net.Conn {
+		conn, err := net.Dial("tcp", u.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+
+	// Headers that never end: the connection is closed.
+	conn := dial()
+	fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: x\r\n")
+	start := time.Now()
+	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.ReadAll(conn); err != nil {
+		t.Errorf("headers never ending: %v after %v, want the connection closed", err, time.Since(start))
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("headers never ending: closed after %v", d)
+	}
+
+	// A body that comes after the header timeout, within the read timeout.
+	conn = dial()
+	fmt.Fprintf(conn, "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n", apiKey)
+	time.Sleep(800 * time.Millisecond)
+	fmt.Fprint(conn, `{"a":1}`)
+	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("slow body: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("slow body: %d, want 200", res.StatusCode)
+	}
+	if hits := e.ups["mes-api"].hits(); len(hits) != 1 || hits[0].Body != `{"a":1}` {
+		t.Errorf("mes-api received %+v", hits)
+	}
+}

@@ -272,16 +272,14 @@ func (s *Service) ServePublic(ctx context.Context, ln net.Listener) error {
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	defer ln.Close()
+	return s.serveUntil(ctx, ln, func() error { return srv.ServeTLS(ln, s.cfg.TLSCertFile, s.cfg.TLSKeyFile) }, srv.Shutdown)
+}
+
+// serveUntil runs serve until it fails or ctx ends, then shuts the server
+// down, giving requests in flight 15 seconds.
+func (s *Service) serveUntil(ctx context.Context, ln net.Listener, serve func() error, shutdown func(context.Context) error) error {
 	errc := make(chan error, 1)
-	go func() {
-		var err error
-		if s.cfg.TLSCertFile != "" {
-			err = srv.ServeTLS(ln, s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
-		} else {
-			err = srv.Serve(ln)
-		}
-		errc <- err
-	}()
+	go func() { errc <- serve() }()
 	s.log.InfoContext(ctx, "gateway public listener started", "addr", ln.Addr().String(), "tls", s.cfg.TLSCertFile != "")
 	select {
 	case err := <-errc:
@@ -290,7 +288,7 @@ func (s *Service) ServePublic(ctx context.Context, ln net.Listener) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
-	_ = srv.Shutdown(shutdownCtx)
+	_ = shutdown(shutdownCtx)
 	return nil
 }
 
@@ -300,7 +298,14 @@ func (s *Service) serveEdge(ctx context.Context, ln net.Listener) error {
 	srv := &fasthttp.Server{
 		Handler:      e.serve,
 		ErrorHandler: s.edgeError,
-		ReadTimeout:  s.cfg.ReadTimeout,
+		// The headers within ReadHeaderTimeout, a body within ReadTimeout.
+		ReadTimeout: s.cfg.ReadHeaderTimeout,
+		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+			if cl := h.ContentLength(); cl == 0 || cl == -2 {
+				return fasthttp.RequestConfig{}
+			}
+			return fasthttp.RequestConfig{ReadTimeout: s.cfg.ReadTimeout}
+		},
 		WriteTimeout: s.cfg.WriteTimeout,
 		IdleTimeout:  s.cfg.IdleTimeout,
 		// Headers up to 16 KiB (net/http's server allowed 64; nginx 8 per line).
@@ -312,18 +317,8 @@ func (s *Service) serveEdge(ctx context.Context, ln net.Listener) error {
 		CloseOnShutdown:              true,
 		Logger:                       edgeLogger{s.log},
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	s.log.InfoContext(ctx, "gateway public listener started", "addr", ln.Addr().String(), "tls", false)
-	select {
-	case err := <-errc:
-		return fmt.Errorf("gateway: public listener: %w", err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	defer cancel()
-	_ = srv.ShutdownWithContext(shutdownCtx)
-	return nil
+	defer ln.Close()
+	return s.serveUntil(ctx, ln, func() error { return srv.Serve(ln) }, srv.ShutdownWithContext)
 }
 
 // edgeError answers a request the edge could not read: 413 for a body

@@ -95,10 +95,11 @@ const defaultMaxBody = 10 << 20
 
 // GCPercent is the garbage collector's target (GOGC) that the gateway's
 // command sets when GOGC is not in its environment. The gateway allocates
-// about 11 KB per proxied request on a live heap of a few megabytes, so at
-// Go's default of 100 it collects ten times a second under load; at 200 it
-// collects half as often, for 10-15% less CPU per request and about 10 MB
-// more memory (docs/BENCHMARKS.md, section "gateway").
+// about 2 KB per request on the edge's fast path (11 KB on the net/http
+// path) on a live heap of a few megabytes, so at Go's default of 100 it
+// collects many times a second under load; at 200 it collects half as
+// often, for about 10 MB more memory (docs/BENCHMARKS.md, section
+// "gateway").
 const GCPercent = 200
 
 func (c *Config) validate() error {

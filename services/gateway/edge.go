@@ -35,8 +35,9 @@ import (
 // missing sessions, wrong roles, the gateway's own pages) goes, unchanged,
 // to the same net/http handler as over TLS, through fasthttpadaptor: every
 // refusal is decided in one place. The fast path takes its decisions with
-// the same functions (route.Resolver, staff.Service.Session, header's
-// scrubbing, the security headers) on a net/http view of the headers.
+// the same functions (route.Resolver on Go's own parse of the request
+// target, staff.Service.Session, header's scrubbing predicates, the security
+// headers), working on fasthttp's headers without copying them.
 type edge struct {
 	s       *Service
 	slow    fasthttp.RequestHandler
@@ -67,7 +68,7 @@ func (s *Service) newEdge() *edge {
 			MaxIdleConnDuration:           50 * time.Second,
 			MaxConnWaitTimeout:            s.cfg.UpstreamTimeout,
 			NoDefaultUserAgentHeader:      true,
-			DisableHeaderNamesNormalizing: true, // names go as the client spelled them (after net/http canonicalised them, see requestHeader)
+			DisableHeaderNamesNormalizing: true, // names go as the edge's server normalised them
 			DisablePathNormalizing:        true, // the path is the one route.Resolve checked
 			StreamResponseBody:            true, // large answers flow through, as with net/http
 			RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
@@ -177,7 +178,8 @@ func (e *edge) fast(ctx *fasthttp.RequestCtx) bool {
 	status := e.proxy(ctx, tctx, hc, u, m.Route.Upstream, m.Path, cur, reqID)
 	span.SetAttributes(attribute.Int("http.response.status_code", status))
 	s.metrics.observeUpstream(m.Route.Upstream, status, time.Since(start))
-	httpx.LogRequest(tctx, s.log, method, u.Path, status, res.Header.ContentLength(), start, reqID)
+	// The length announced (0 for a streamed answer of unknown length).
+	httpx.LogRequest(tctx, s.log, method, u.Path, status, max(res.Header.ContentLength(), 0), start, reqID)
 	return true
 }
 

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -79,6 +82,70 @@ func (s *Service) newEdge() *edge {
 		}
 	}
 	return e
+}
+
+// serveEdge serves plain HTTP on ln with the edge until ctx ends.
+func (s *Service) serveEdge(ctx context.Context, ln net.Listener) error {
+	e := s.newEdge()
+	srv := &fasthttp.Server{
+		Handler:      e.serve,
+		ErrorHandler: s.edgeError,
+		// The headers within ReadHeaderTimeout, a body within ReadTimeout.
+		ReadTimeout: s.cfg.ReadHeaderTimeout,
+		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+			if cl := h.ContentLength(); cl == 0 || cl == -2 {
+				return fasthttp.RequestConfig{}
+			}
+			return fasthttp.RequestConfig{ReadTimeout: s.cfg.ReadTimeout}
+		},
+		WriteTimeout: s.cfg.WriteTimeout,
+		IdleTimeout:  s.cfg.IdleTimeout,
+		// Headers up to 16 KiB (net/http's server allowed 64; nginx 8 per line).
+		ReadBufferSize:               16 << 10,
+		MaxRequestBodySize:           int(s.cfg.MaxBodyBytes),
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		DisablePreParseMultipartForm: true,
+		CloseOnShutdown:              true,
+		Logger:                       edgeLogger{s.log},
+	}
+	defer ln.Close()
+	return s.serveUntil(ctx, ln, func() error { return srv.Serve(ln) }, srv.ShutdownWithContext)
+}
+
+// edgeError answers a request the edge could not read: 413 for a body
+// over MaxBodyBytes, 431 for headers over the read buffer, else 400; as
+// problem+json, like every refusal.
+func (s *Service) edgeError(ctx *fasthttp.RequestCtx, err error) {
+	status, detail := http.StatusBadRequest, "the request could not be read"
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status, detail = http.StatusRequestEntityTooLarge, "the body is larger than "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes"
+	case errors.As(err, &small):
+		status, detail = http.StatusRequestHeaderFieldsTooLarge, "the request headers are too large"
+	case errors.Is(err, fasthttp.ErrTimeout) || isTimeout(err):
+		status, detail = http.StatusRequestTimeout, "the request was not received in time"
+	}
+	ctx.Response.Reset()
+	for k, v := range s.secHeaders {
+		ctx.Response.Header.Set(k, v[0])
+	}
+	ctx.Response.Header.Set(httpx.HeaderRequestID, httpx.RequestID(""))
+	ctx.SetConnectionClose()
+	problem(ctx, httpx.NewProblem(status, detail))
+}
+
+func isTimeout(err error) bool {
+	var nerr net.Error
+	return errors.As(err, &nerr) && nerr.Timeout()
+}
+
+// edgeLogger passes fasthttp's own messages to the service log.
+type edgeLogger struct{ log *slog.Logger }
+
+func (l edgeLogger) Printf(format string, args ...any) {
+	l.log.Warn("gateway edge: " + fmt.Sprintf(format, args...))
 }
 
 // detached gives each request a context of its own, ended when the handler

@@ -195,7 +195,7 @@ func TestEdgeUnreadable(t *testing.T) {
 		}
 		body, _ := io.ReadAll(res.Body)
 		conn.Close()
-		if res.StatusCode != tc.status || (res.StatusCode != 400 && res.Header.Get("Content-Type") != "application/problem+json") {
+		if res.StatusCode != tc.status || res.Header.Get("Content-Type") != "application/problem+json" || res.Header.Get("X-Frame-Options") != "DENY" {
 			t.Errorf("%s: %d %q %s, want %d", tc.name, res.StatusCode, res.Header.Get("Content-Type"), body, tc.status)
 		}
 	}

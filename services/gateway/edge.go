@@ -161,8 +161,16 @@ func detached(h http.Handler) http.Handler {
 	})
 }
 
+// errBadHeader is a header net/http's server would refuse: fasthttp lets
+// some through (a space in a name, say), which no path may pass on.
+var errBadHeader = errors.New("gateway edge: malformed header")
+
 // serve is the public listener's handler.
 func (e *edge) serve(ctx *fasthttp.RequestCtx) {
+	if !validHeaders(&ctx.Request.Header) {
+		e.s.edgeError(ctx, errBadHeader)
+		return
+	}
 	if e.fast(ctx) {
 		e.s.metrics.edgeFast.Inc()
 		return
@@ -405,6 +413,36 @@ func isOneOf(k []byte, names [][]byte) bool {
 // bytesEqualFold is strings.EqualFold on a header name as fasthttp hands
 // it over (short names convert on the stack).
 func bytesEqualFold(b []byte, s string) bool { return strings.EqualFold(string(b), s) }
+
+// validHeaders tells whether every header has a token for a name and a
+// value without control characters but tab (RFC 9110, section 5), as
+// net/http's server requires.
+func validHeaders(h *fasthttp.RequestHeader) bool {
+	for k, v := range h.All() {
+		if len(k) == 0 {
+			return false
+		}
+		for _, c := range k {
+			if !isTokenChar(c) {
+				return false
+			}
+		}
+		for _, c := range v {
+			if (c < ' ' && c != '\t') || c == 0x7f {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isTokenChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
 
 // requestCarrier carries the W3C trace context in fasthttp's request
 // headers.

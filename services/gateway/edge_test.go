@@ -182,6 +182,8 @@ func TestEdgeUnreadable(t *testing.T) {
 		{"malformed header", "GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n", http.StatusBadRequest},
 		{"bad length", "POST /api/v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 3x\r\n\r\nabc", http.StatusBadRequest},
 		{"no host", "GET / HTTP/1.1\r\n\r\n", http.StatusBadRequest},
+		{"space in a header name", "GET / HTTP/1.1\r\nHost: x\r\nX Bad: 1\r\n\r\n", http.StatusBadRequest},
+		{"control character in a value", "GET /crm/x HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n", http.StatusBadRequest},
 		{"body too large", "POST /api/v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n", http.StatusRequestEntityTooLarge},
 	} {
 		conn, err := net.Dial("tcp", u.Host)

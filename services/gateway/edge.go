@@ -161,17 +161,20 @@ func detached(h http.Handler) http.Handler {
 	})
 }
 
-// errBadHeader is a header net/http's server would refuse: fasthttp lets
-// some through (a space in a name, say), which no path may pass on.
-var errBadHeader = errors.New("gateway edge: malformed header")
+// errMalformed is a request net/http's server would refuse and fasthttp
+// lets through (a space in a header name, a bad escape in the target),
+// which no path may pass on.
+var errMalformed = errors.New("gateway edge: malformed request")
 
 // serve is the public listener's handler.
 func (e *edge) serve(ctx *fasthttp.RequestCtx) {
-	if !validHeaders(&ctx.Request.Header) {
-		e.s.edgeError(ctx, errBadHeader)
+	// The target as net/http's server parses it.
+	u, err := url.ParseRequestURI(string(ctx.Request.Header.RequestURI()))
+	if err != nil || !validHeaders(&ctx.Request.Header) {
+		e.s.edgeError(ctx, errMalformed)
 		return
 	}
-	if e.fast(ctx) {
+	if e.fast(ctx, u) {
 		e.s.metrics.edgeFast.Inc()
 		return
 	}
@@ -196,7 +199,7 @@ var respHopHeaders = [][]byte{[]byte("Connection"), []byte("Proxy-Connection"), 
 
 // fast proxies a request when it takes the fast path, and tells whether it
 // did; it writes nothing to ctx when it did not.
-func (e *edge) fast(ctx *fasthttp.RequestCtx) bool {
+func (e *edge) fast(ctx *fasthttp.RequestCtx, u *url.URL) bool {
 	start := time.Now()
 	req := &ctx.Request
 	// fasthttp reads a request without Content-Length or Transfer-Encoding
@@ -205,13 +208,8 @@ func (e *edge) fast(ctx *fasthttp.RequestCtx) bool {
 		req.Header.Peek("Transfer-Encoding") != nil || req.Header.Peek("Upgrade") != nil || req.Header.Peek("Expect") != nil {
 		return false
 	}
-	uri := string(req.Header.RequestURI())
-	if !strings.HasPrefix(uri, "/") {
-		return false
-	}
-	u, err := url.ParseRequestURI(uri)
-	if err != nil {
-		return false
+	if u.Scheme != "" || u.Host != "" || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
+		return false // absolute-form and asterisk-form targets: the full path's
 	}
 	s := e.s
 	m, err := s.routes.Resolve(u.Path, u.EscapedPath())

@@ -1,11 +1,15 @@
 package gateway_test
 
 import (
+	"bufio"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/services/gateway"
@@ -77,6 +81,67 @@ func FuzzGateway(f *testing.F) {
 				}
 				if (name == "crm" || name == "mes-operator") && hit.Identity != nil && hit.Identity.Subject != m.id {
 					t.Fatalf("%s %s: %s received identity %+v", method, target, name, hit.Identity)
+				}
+			}
+			up.mu.Lock()
+			up.seen = nil
+			up.mu.Unlock()
+		}
+	})
+}
+
+// FuzzEdgeRaw sends arbitrary request heads, as bytes, to the public
+// listener: whatever fasthttp makes of them, every answer carries the
+// security headers and one request id, nothing internal is reached, and no
+// identity reaches the shop or mes-api.
+func FuzzEdgeRaw(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /crm/x HTTP/1.1\r\nHost: x\r\nFabrika-Identity: forged\r\n\r\n",
+		"GET /api/v1/x HTTP/1.1\r\nHost: x\r\nFabrika_Identity: forged\r\nConnection: Fabrika-Identity\r\n\r\n",
+		"GET /%2e%2e/metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET http://x/metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nX Bad: 1\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nX-A: b\r\n c\r\n\r\n",
+		"POST /api/v1/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n",
+		"GET / HTTP/1.0\r\n\r\n",
+	} {
+		f.Add(s)
+	}
+	e := newEnv(f)
+	u, _ := url.Parse(e.url)
+	f.Fuzz(func(t *testing.T, head string) {
+		conn, err := net.Dial("tcp", u.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := io.WriteString(conn, head); err != nil {
+			return
+		}
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.CloseWrite() // nothing more comes: the edge answers or closes
+		}
+		br := bufio.NewReader(conn)
+		for {
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				break // closed without (another) answer, or not HTTP: nothing to check
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode >= 200 && (res.Header.Get("X-Frame-Options") != "DENY" || len(res.Header.Values("X-Request-Id")) != 1) {
+				t.Fatalf("%q: %d without the gateway's headers: %v", head, res.StatusCode, res.Header)
+			}
+		}
+		for name, up := range e.ups {
+			for _, hit := range up.hits() {
+				if forbidden(hit.Path) {
+					t.Fatalf("%q: %s received internal %s", head, name, hit.Path)
+				}
+				if (name == "shop" || name == "mes-api") && len(hit.IdentityHdr) > 0 {
+					t.Fatalf("%q: %s received identity headers %v", head, name, hit.IdentityHdr)
 				}
 			}
 			up.mu.Lock()

@@ -103,13 +103,12 @@ func modifyResponse(res *http.Response) error {
 
 func (s *Service) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	var mbe *http.MaxBytesError
-	var nerr net.Error
 	switch {
 	case errors.As(err, &mbe):
 		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusRequestEntityTooLarge, "the body is too large"))
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		w.WriteHeader(499) // the client went away; nobody reads this
-	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &nerr) && nerr.Timeout()):
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		s.log.WarnContext(r.Context(), "gateway: upstream timed out", "path", r.URL.Path, "error", err)
 		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusGatewayTimeout, "the service did not answer in time"))
 	default:

@@ -56,6 +56,7 @@ type config struct {
 	gatewayEnv  []string
 	gatewayCPUs string // "" unpinned
 	nginx       string // nginx binary for the reference proxy; "" for none
+	floor       bool   // also measure the bare Go proxy (floor.go)
 	gogc        int    // this process's GOGC (clients; the upstream with -procs gateway)
 	client      string // "raw" or "net/http": how the clients send
 }
@@ -77,6 +78,7 @@ func main() {
 	gatewayCPUs := flag.String("gateway-cpus", "", "-procs split: run the gateway (and -nginx) on these CPUs (e.g. 1), the clients and the upstream on the others, as on machines of their own (taskset)")
 	flag.IntVar(&c.gogc, "gogc", 400, "GOGC of this process (the clients, and the upstream with -procs gateway; not the gateway's): the load generator's collections are noise in every phase's tail")
 	flag.StringVar(&c.nginx, "nginx", "", "also measure nginx (this binary, e.g. /usr/sbin/nginx) as a reference proxy in front of the same upstream")
+	flag.BoolVar(&c.floor, "floor", false, "-procs split or gateway: also measure the floor of a Go proxy, the edge's HTTP stack with none of the gateway's work (no checks, log, span or header scrubbing), in a process of its own with the gateway's environment and CPUs")
 	flag.StringVar(&c.client, "client", "raw", "raw: each client writes its request and reads the answer on its own keep-alive connection, on its own goroutine; net/http: net/http's client (a read and a write goroutine per connection), as before this flag")
 	role := flag.String("role", "", "internal: serve as the upstream or gateway process of a split run")
 	upstream := flag.String("upstream", "", "internal: the upstream URL of a -role gateway process")
@@ -140,6 +142,9 @@ func (c *config) parse(clients, rates, gatewayEnv, gatewayCPUs string) error {
 	}
 	if len(c.gatewayEnv) > 0 && c.procs == "one" {
 		return fmt.Errorf("-gateway-env needs the gateway in a process of its own (-procs split or gateway)")
+	}
+	if c.floor && c.procs == "one" {
+		return fmt.Errorf("-floor needs the proxies in processes of their own (-procs split or gateway)")
 	}
 	if gatewayCPUs != "" {
 		if c.procs == "one" {
@@ -248,6 +253,15 @@ func run(c config) error {
 		defer ng.stop()
 		phases = append(phases, phase{name: "nginx (reference proxy)", url: ng.url + "/products/01JABCDEF"})
 		procs = append(procs, proc{name: "nginx", usage: ng.usage})
+	}
+	if c.floor {
+		fl, err := startChild("floor", c.gatewayEnv, c.gatewayCPUs, "-upstream", up.url)
+		if err != nil {
+			return err
+		}
+		defer fl.stop()
+		phases = append(phases, phase{name: "bare Go proxy (floor)", url: fl.url + "/products/01JABCDEF"})
+		procs = append(procs, proc{name: "floor", usage: fl.usage})
 	}
 	gogc := "100 (Go's default: one process)"
 	if c.procs != "one" {

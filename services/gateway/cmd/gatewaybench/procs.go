@@ -171,7 +171,7 @@ func startGateway(ctx context.Context, o gatewayOptions) (string, func() error, 
 // each "usage" line on its standard input with "usage CPU_NS MALLOCS BYTES
 // CONNS GCS", and stops when its standard input closes.
 
-// runChild is the body of `gatewaybench -role upstream|gateway`.
+// runChild is the body of `gatewaybench -role upstream|gateway|floor`.
 func runChild(role string, o gatewayOptions, cpuprofile, memprofile string) error {
 	ctx := context.Background()
 	var (
@@ -194,6 +194,11 @@ func runChild(role string, o gatewayOptions, cpuprofile, memprofile string) erro
 		defer os.RemoveAll(dir)
 		o.dir = dir
 		u, stop, err = startGateway(ctx, o)
+	case "floor":
+		if os.Getenv("GOGC") == "" { // as the gateway
+			debug.SetGCPercent(gateway.GCPercent)
+		}
+		u, stop, err = startFloor(o.upstream)
 	default:
 		return fmt.Errorf("unknown -role %q", role)
 	}

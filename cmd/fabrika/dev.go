@@ -18,7 +18,6 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/fabrika/fabrika/platform/broker"
 	"github.com/fabrika/fabrika/platform/host"
@@ -209,7 +208,7 @@ func (m *Main) Run(ctx context.Context) error {
 		h    *host.Host
 		app  http.Handler
 		bg   []func(context.Context) error
-		tp   *sdktrace.TracerProvider
+		tp   telemetry.TracerProvider
 		nc   *nats.Conn
 	}
 	var started []running

@@ -51,22 +51,30 @@ func (h traceHandler) WithAttrs(a []slog.Attr) slog.Handler {
 }
 func (h traceHandler) WithGroup(n string) slog.Handler { return traceHandler{h.Handler.WithGroup(n)} }
 
+// TracerProvider is a service's tracer provider; Shutdown flushes what is
+// still to be exported.
+type TracerProvider interface {
+	trace.TracerProvider
+	Shutdown(context.Context) error
+}
+
 // NewTracerProvider returns a tracer provider for a service. Spans always get
-// ids (so logs and messages carry them); they are exported over OTLP/HTTP
-// only when endpoint is set (e.g. "localhost:4318").
-func NewTracerProvider(ctx context.Context, service, endpoint string) (*sdktrace.TracerProvider, error) {
-	opts := []sdktrace.TracerProviderOption{
+// ids (so logs and messages carry them); they are recorded and exported over
+// OTLP/HTTP only when endpoint is set (e.g. "localhost:4318"): without it
+// nothing would read them (see idProvider).
+func NewTracerProvider(ctx context.Context, service, endpoint string) (TracerProvider, error) {
+	if endpoint == "" {
+		return idProvider{}, nil
+	}
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(endpoint), otlptracehttp.WithInsecure())
+	if err != nil {
+		return nil, fmt.Errorf("otlp exporter: %w", err)
+	}
+	return sdktrace.NewTracerProvider(
 		sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName(service))),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
-	}
-	if endpoint != "" {
-		exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(endpoint), otlptracehttp.WithInsecure())
-		if err != nil {
-			return nil, fmt.Errorf("otlp exporter: %w", err)
-		}
-		opts = append(opts, sdktrace.WithBatcher(exp))
-	}
-	return sdktrace.NewTracerProvider(opts...), nil
+		sdktrace.WithBatcher(exp),
+	), nil
 }
 
 // NewRegistry returns a Prometheus registry with the Go and process

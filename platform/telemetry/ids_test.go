@@ -1,0 +1,95 @@
+package telemetry_test
+
+import (
+	"context"
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/fabrika/fabrika/platform/telemetry"
+)
+
+// TestTracerWithoutExporter: spans of a provider without an exporter
+// record nothing but carry ids, and pass the trace on as the SDK's do.
+func TestTracerWithoutExporter(t *testing.T) {
+	ctx := context.Background()
+	tp, err := telemetry.NewTracerProvider(ctx, "shop", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tp.Shutdown(ctx)
+	tr := tp.Tracer("test")
+	prop := telemetry.Propagator()
+
+	rctx, root := tr.Start(ctx, "GET /orders", trace.WithSpanKind(trace.SpanKindServer))
+	rsc := root.SpanContext()
+	if !rsc.IsValid() || !rsc.IsSampled() || root.IsRecording() {
+		t.Fatalf("root: valid %v, sampled %v, recording %v", rsc.IsValid(), rsc.IsSampled(), root.IsRecording())
+	}
+	root.SetAttributes(attribute.Int("status", 200)) // accepted, not recorded
+	root.End()
+
+	_, child := tr.Start(rctx, "publish")
+	if csc := child.SpanContext(); csc.TraceID() != rsc.TraceID() || csc.SpanID() == rsc.SpanID() || !csc.SpanID().IsValid() || !csc.IsSampled() {
+		t.Fatalf("child %v of %v: same trace, a span id of its own, sampled", csc, rsc)
+	}
+	_, again := tr.Start(ctx, "GET /orders")
+	if again.SpanContext().TraceID() == rsc.TraceID() {
+		t.Fatal("two roots share a trace id")
+	}
+	_, fresh := tr.Start(rctx, "job", trace.WithNewRoot())
+	if fresh.SpanContext().TraceID() == rsc.TraceID() {
+		t.Fatal("WithNewRoot kept the parent's trace")
+	}
+
+	// A remote parent, as a request or a message brings it: its trace id,
+	// flags and state are kept, and passed on.
+	for _, tc := range []struct{ traceparent, state string }{
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "vendor=a"},
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", ""},
+	} {
+		in := propagation.MapCarrier{"traceparent": tc.traceparent, "tracestate": tc.state}
+		sctx, span := tr.Start(prop.Extract(ctx, in), "handle")
+		out := propagation.MapCarrier{}
+		prop.Inject(sctx, out)
+		sc := span.SpanContext()
+		want := "00-4bf92f3577b34da6a3ce929d0e0e4736-" + sc.SpanID().String() + tc.traceparent[52:]
+		if sc.SpanID().String() == "00f067aa0ba902b7" || out["traceparent"] != want || out["tracestate"] != tc.state {
+			t.Errorf("parent %s: passed on %q %q, want %q %q", tc.traceparent, out["traceparent"], out["tracestate"], want, tc.state)
+		}
+	}
+}
+
+// BenchmarkSpan is a request's server span as httpx starts it, with its
+// status, propagated upstream: recorded by the SDK (as with an exporter,
+// less the export) and with ids only (without one).
+//
+//	go test -run '^$' -bench Span -benchmem -count 5 ./platform/telemetry/
+func BenchmarkSpan(b *testing.B) {
+	ids, err := telemetry.NewTracerProvider(context.Background(), "gateway", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sdk := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
+	prop := telemetry.Propagator()
+	for _, tc := range []struct {
+		name string
+		tp   trace.TracerProvider
+	}{{"sdk", sdk}, {"ids", ids}} {
+		b.Run(tc.name, func(b *testing.B) {
+			tr := tc.tp.Tracer("github.com/fabrika/fabrika/platform/httpx")
+			b.ReportAllocs()
+			for b.Loop() {
+				ctx, span := tr.Start(context.Background(), "GET /products/01JABCDEF", trace.WithSpanKind(trace.SpanKindServer),
+					trace.WithAttributes(attribute.String("http.request.method", "GET"), attribute.String("url.path", "/products/01JABCDEF")))
+				out := propagation.MapCarrier{}
+				prop.Inject(ctx, out)
+				span.SetAttributes(attribute.Int("http.response.status_code", 200))
+				span.End()
+			}
+		})
+	}
+}

@@ -36,6 +36,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fabrika/fabrika/services/gateway"
@@ -57,6 +58,8 @@ type config struct {
 	gatewayCPUs string // "" unpinned
 	nginx       string // nginx binary for the reference proxy; "" for none
 	floor       bool   // also measure the bare Go proxy (floor.go)
+	upDelay     time.Duration
+	otlp        bool   // the gateway exports its spans to otlpSink
 	gogc        int    // this process's GOGC (clients; the upstream with -procs gateway)
 	client      string // "raw" or "net/http": how the clients send
 }
@@ -78,13 +81,16 @@ func main() {
 	gatewayCPUs := flag.String("gateway-cpus", "", "-procs split: run the gateway (and -nginx) on these CPUs (e.g. 1), the clients and the upstream on the others, as on machines of their own (taskset)")
 	flag.IntVar(&c.gogc, "gogc", 400, "GOGC of this process (the clients, and the upstream with -procs gateway; not the gateway's): the load generator's collections are noise in every phase's tail")
 	flag.StringVar(&c.nginx, "nginx", "", "also measure nginx (this binary, e.g. /usr/sbin/nginx) as a reference proxy in front of the same upstream")
+	flag.DurationVar(&c.upDelay, "upstream-delay", 0, "the stand-in upstream waits this long before each answer, as a service does its own work (a database query); 0: it answers at once, which leaves the proxy's CPU the only work on the path")
+	flag.BoolVar(&c.otlp, "otlp", false, "the gateway records its spans and exports them over OTLP/HTTP, to a sink in this process that discards them, as to a collector (default: no exporter, so spans get ids but are not recorded)")
+	otlpAddr := flag.String("otlp-endpoint", "", "internal: the OTLP/HTTP endpoint of a -role gateway process")
 	flag.BoolVar(&c.floor, "floor", false, "-procs split or gateway: also measure the floor of a Go proxy, the edge's HTTP stack with none of the gateway's work (no checks, log, span or header scrubbing), in a process of its own with the gateway's environment and CPUs")
 	flag.StringVar(&c.client, "client", "raw", "raw: each client writes its request and reads the answer on its own keep-alive connection, on its own goroutine; net/http: net/http's client (a read and a write goroutine per connection), as before this flag")
 	role := flag.String("role", "", "internal: serve as the upstream or gateway process of a split run")
 	upstream := flag.String("upstream", "", "internal: the upstream URL of a -role gateway process")
 	flag.Parse()
 	if *role != "" {
-		o := gatewayOptions{upstream: *upstream, dsn: c.dsn, logTo: c.logTo}
+		o := gatewayOptions{upstream: *upstream, dsn: c.dsn, logTo: c.logTo, upstreamDelay: c.upDelay, otlp: *otlpAddr}
 		if err := runChild(*role, o, c.cpuprofile, c.memprofile); err != nil {
 			fmt.Fprintf(os.Stderr, "gatewaybench %s: %v\n", *role, err)
 			os.Exit(1)
@@ -159,6 +165,9 @@ func (c *config) parse(clients, rates, gatewayEnv, gatewayCPUs string) error {
 		}
 		c.gatewayCPUs = formatCPUs(cpus)
 	}
+	if c.upDelay < 0 {
+		return fmt.Errorf("-upstream-delay must not be negative")
+	}
 	if c.rounds < 1 || c.rateClients < 1 {
 		return fmt.Errorf("-rounds and -rate-clients must be at least 1")
 	}
@@ -172,6 +181,16 @@ func run(c config) error {
 	}
 	var up, gw *server
 	var procs []proc
+	var otlp string
+	var batches atomic.Int64
+	if c.otlp {
+		addr, stop, err := startOTLPSink(&batches)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		otlp = addr
+	}
 	if c.procs == "one" {
 		endProfiles, err := startProfiles(c.cpuprofile, c.memprofile)
 		if err != nil {
@@ -183,12 +202,12 @@ func run(c config) error {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		u, conns, stopUp, err := startUpstream()
+		u, conns, stopUp, err := startUpstream(c.upDelay)
 		if err != nil {
 			return err
 		}
 		defer stopUp()
-		g, stopGw, err := startGateway(ctx, gatewayOptions{upstream: u, dsn: c.dsn, dir: dir, logTo: c.logTo})
+		g, stopGw, err := startGateway(ctx, gatewayOptions{upstream: u, dsn: c.dsn, dir: dir, logTo: c.logTo, otlp: otlp})
 		if err != nil {
 			return err
 		}
@@ -202,7 +221,7 @@ func run(c config) error {
 	} else {
 		var err error
 		if c.procs == "gateway" { // the upstream serves from this process
-			u, conns, stopUp, err := startUpstream()
+			u, conns, stopUp, err := startUpstream(c.upDelay)
 			if err != nil {
 				return err
 			}
@@ -213,12 +232,12 @@ func run(c config) error {
 				return us, nil
 			}}
 		} else {
-			if up, err = startChild("upstream", nil, ""); err != nil {
+			if up, err = startChild("upstream", nil, "", "-upstream-delay", c.upDelay.String()); err != nil {
 				return err
 			}
 			defer up.stop()
 		}
-		args := []string{"-upstream", up.url, "-dsn", c.dsn, "-log-to", c.logTo, "-cpuprofile", c.cpuprofile, "-memprofile", c.memprofile}
+		args := []string{"-upstream", up.url, "-dsn", c.dsn, "-log-to", c.logTo, "-cpuprofile", c.cpuprofile, "-memprofile", c.memprofile, "-otlp-endpoint", otlp}
 		if gw, err = startChild("gateway", c.gatewayEnv, c.gatewayCPUs, args...); err != nil {
 			return err
 		}
@@ -280,8 +299,8 @@ func run(c config) error {
 	if c.gatewayCPUs != "" {
 		pin = "gateway on CPUs " + c.gatewayCPUs + ", clients and upstream on the others"
 	}
-	fmt.Printf("gatewaybench: GOMAXPROCS %d, NumCPU %d, processes %s, %s per phase after %s warm-up, %d rounds, database %s, gateway environment %q, gateway GOGC %s, clients' GOGC %d, client %s, pinning: %s\n",
-		runtime.GOMAXPROCS(0), runtime.NumCPU(), c.procs, c.duration, c.warmup, c.rounds, engine(c.dsn), c.gatewayEnv, gogc, clientsGOGC, c.client, pin)
+	fmt.Printf("gatewaybench: GOMAXPROCS %d, NumCPU %d, processes %s, %s per phase after %s warm-up, %d rounds, database %s, gateway environment %q, gateway GOGC %s, clients' GOGC %d, client %s, pinning: %s, upstream delay %s, spans exported %v\n",
+		runtime.GOMAXPROCS(0), runtime.NumCPU(), c.procs, c.duration, c.warmup, c.rounds, engine(c.dsn), c.gatewayEnv, gogc, clientsGOGC, c.client, pin, c.upDelay, c.otlp)
 
 	var capacity float64 // lowest closed-loop req/s through the gateway, last -clients
 	for _, n := range c.clients {
@@ -305,6 +324,9 @@ func run(c config) error {
 		fmt.Printf("\nfixed rate %.0f req/s (%s), %d clients sharing the schedule; latency from the due time (median of %d rounds)\n",
 			rate, rs, c.rateClients, c.rounds)
 		report(phases, ms, procs, rate)
+	}
+	if c.otlp {
+		fmt.Printf("\nspan batches exported by the gateway so far: %d\n", batches.Load())
 	}
 	if up.usage != nil {
 		if u, err := up.usage(); err == nil {

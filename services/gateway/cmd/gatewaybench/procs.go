@@ -65,9 +65,10 @@ type server struct {
 }
 
 // startUpstream serves the stand-in upstream on a loopback port: a small
-// JSON answer, as a service's page or API would give, without work of its
-// own.
-func startUpstream() (string, *atomic.Int64, func() error, error) {
+// JSON answer, as a service's page or API would give, after waiting delay
+// (a service's own work, a database query, say, which takes time but not
+// this machine's CPU; 0: none).
+func startUpstream(delay time.Duration) (string, *atomic.Int64, func() error, error) {
 	body := []byte(`{"id":"01JABCDEF","status":"placed","total":{"amount":12345,"currency":"EUR"},"lines":3}` + "\n")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -79,6 +80,9 @@ func startUpstream() (string, *atomic.Int64, func() error, error) {
 			conns.Add(1)
 		}
 	}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if delay > 0 {
+			time.Sleep(delay)
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(body)
 	})}
@@ -92,6 +96,9 @@ type gatewayOptions struct {
 	dsn      string // "" for SQLite in dir
 	dir      string
 	logTo    string // access log file; "" discards it
+
+	upstreamDelay time.Duration // the upstream role's wait before each answer
+	otlp          string        // OTLP/HTTP endpoint of the gateway's spans; "": no exporter
 }
 
 // startGateway builds the gateway as production serves it (host with its
@@ -124,7 +131,7 @@ func startGateway(ctx context.Context, o gatewayOptions) (string, func() error, 
 		logW = f
 	}
 	log := telemetry.NewLogger(logW, "gateway", slog.LevelInfo)
-	tp, err := telemetry.NewTracerProvider(ctx, "gateway", "")
+	tp, err := telemetry.NewTracerProvider(ctx, "gateway", o.otlp)
 	if err != nil {
 		return fail(err)
 	}
@@ -143,7 +150,7 @@ func startGateway(ctx context.Context, o gatewayOptions) (string, func() error, 
 	if err != nil {
 		return fail(err)
 	}
-	closers = append(closers, h.DB.Close)
+	closers = append(closers, h.DB.Close, func() error { return tp.Shutdown(context.Background()) })
 	_, priv, err := identity.GenerateKey()
 	if err != nil {
 		return fail(err)
@@ -182,7 +189,7 @@ func runChild(role string, o gatewayOptions, cpuprofile, memprofile string) erro
 	)
 	switch role {
 	case "upstream":
-		u, conns, stop, err = startUpstream()
+		u, conns, stop, err = startUpstream(o.upstreamDelay)
 	case "gateway":
 		if os.Getenv("GOGC") == "" { // as the gateway's command does
 			debug.SetGCPercent(gateway.GCPercent)

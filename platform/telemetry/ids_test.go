@@ -3,6 +3,7 @@ package telemetry_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
@@ -90,6 +91,39 @@ func BenchmarkSpan(b *testing.B) {
 				span.SetAttributes(attribute.Int("http.response.status_code", 200))
 				span.End()
 			}
+		})
+	}
+}
+
+// TestTracerWithExporter: with an endpoint the spans are recorded, unless
+// the standard OTEL_TRACES_SAMPLER samples them out; they keep their ids.
+func TestTracerWithExporter(t *testing.T) {
+	for _, tc := range []struct {
+		sampler, arg string
+		recording    bool
+	}{
+		{"", "", true},
+		{"always_off", "", false},
+		{"parentbased_traceidratio", "0", false},
+		{"parentbased_traceidratio", "1", true},
+	} {
+		t.Run(tc.sampler+tc.arg, func(t *testing.T) {
+			t.Setenv("OTEL_TRACES_SAMPLER", tc.sampler)
+			t.Setenv("OTEL_TRACES_SAMPLER_ARG", tc.arg)
+			ctx := context.Background()
+			tp, err := telemetry.NewTracerProvider(ctx, "shop", "127.0.0.1:1") // nothing listens: spans end, no export succeeds
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, span := tp.Tracer("test").Start(ctx, "GET /orders")
+			if span.IsRecording() != tc.recording || !span.SpanContext().IsValid() || span.SpanContext().IsSampled() != tc.recording {
+				t.Errorf("recording %v, valid %v, sampled %v; want recording and sampled %v", span.IsRecording(),
+					span.SpanContext().IsValid(), span.SpanContext().IsSampled(), tc.recording)
+			}
+			span.End()
+			sctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			defer cancel()
+			_ = tp.Shutdown(sctx) // the export fails: nothing listens
 		})
 	}
 }

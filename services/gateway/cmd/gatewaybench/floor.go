@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"net"
+	"net/url"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -14,8 +16,11 @@ import (
 // and the answer as it came back. What it costs is what any Go proxy built
 // on that stack costs on the machine; the gateway's own work is the rest.
 func startFloor(upstream string) (string, func() error, error) {
-	addr := upstream[len("http://"):]
-	hc := &fasthttp.HostClient{Addr: addr, MaxConns: 1024, MaxIdleConnDuration: 50 * time.Second,
+	u, err := url.Parse(upstream)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return "", nil, fmt.Errorf("floor: upstream %q is not an http:// URL", upstream)
+	}
+	hc := &fasthttp.HostClient{Addr: u.Host, MaxConns: 1024, MaxIdleConnDuration: 50 * time.Second,
 		NoDefaultUserAgentHeader: true, DisableHeaderNamesNormalizing: true, DisablePathNormalizing: true}
 	srv := &fasthttp.Server{
 		Handler: func(ctx *fasthttp.RequestCtx) {

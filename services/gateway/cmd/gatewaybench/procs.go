@@ -102,9 +102,10 @@ type gatewayOptions struct {
 }
 
 // startGateway builds the gateway as production serves it (host with its
-// database and an embedded NATS, PublicHandler: request observation with a
-// JSON access log and an SDK tracer) in front of one upstream for every
-// route, and creates the bench's staff account.
+// database and an embedded NATS, the edge: request observation with a JSON
+// access log and the service's tracer, spans with ids only or, with
+// o.otlp, recorded and exported) in front of one upstream for every route,
+// and creates the bench's staff account.
 func startGateway(ctx context.Context, o gatewayOptions) (string, func() error, error) {
 	var closers []func() error
 	stop := func() error {

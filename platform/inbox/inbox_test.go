@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
@@ -432,17 +433,32 @@ func TestBatchDeadlockRunsMessagesAlone(t *testing.T) {
 			keys[w] = k
 		}
 	}
-	const perWorker = 12
-	for i := range perWorker {
-		for w, rows := range [2][2]string{{"r1", "r2"}, {"r2", "r1"}} {
-			msg := nats.NewMsg("fabrika.test.lock")
-			msg.Header.Set("Nats-Msg-Id", fmt.Sprintf("w%d-%d", w, i))
-			msg.Header.Set("Fabrika-Key", keys[w])
-			msg.Data = []byte(`"` + rows[i%2] + `"`)
-			if _, err := js.PublishMsg(ctx, msg); err != nil {
-				t.Fatal(err)
+	// Worker 0's messages lock r1, r2, r1, ... and worker 1's r2, r1, r2,
+	// ...: two batches that run side by side from the same parity hold one
+	// row each and ask for the other's. Whether they do depends on how the
+	// workers are scheduled, so the test runs rounds until one batch met a
+	// deadlock (or fails after the last); in each round the workers' first
+	// messages wait for each other once each holds its row, which lines
+	// the batches after them up.
+	const perWorker, rounds = 12, 5
+	publish := func(round int) {
+		for i := range perWorker {
+			for w, rows := range [2][2]string{{"r1", "r2"}, {"r2", "r1"}} {
+				msg := nats.NewMsg("fabrika.test.lock")
+				msg.Header.Set("Nats-Msg-Id", fmt.Sprintf("%d-w%d-%d", round, w, i))
+				msg.Header.Set("Fabrika-Key", keys[w])
+				msg.Data = []byte(`"` + rows[i%2] + `"`)
+				if _, err := js.PublishMsg(ctx, msg); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
+	}
+	var seen sync.Map // first messages of a round already handled once
+	var met sync.Map  // round -> *meeting
+	type meeting struct {
+		arrived atomic.Int32
+		both    chan struct{}
 	}
 	reg := prometheus.NewRegistry()
 	in := newInbox(t, db, js, inbox.Config{Workers: 2, BaseDelay: time.Minute, MaxDelay: time.Minute}, reg)
@@ -455,32 +471,52 @@ func TestBatchDeadlockRunsMessagesAlone(t *testing.T) {
 			if _, err := tx.ExecContext(ctx, `UPDATE acct SET n = n + 1 WHERE id = $1`, row); err != nil {
 				return err
 			}
+			round, workerIndex, _ := strings.Cut(m.ID, "-w") // "ROUND-wWORKER-INDEX"
+			if _, again := seen.LoadOrStore(m.ID, true); !again && strings.HasSuffix(workerIndex, "-0") {
+				v, _ := met.LoadOrStore(round, &meeting{both: make(chan struct{})})
+				mt := v.(*meeting)
+				if mt.arrived.Add(1) == 2 {
+					close(mt.both)
+				}
+				select {
+				case <-mt.both:
+				case <-time.After(5 * time.Second): // the other worker never came: the round may not deadlock
+				}
+			}
 			time.Sleep(20 * time.Millisecond) // hold the lock while the other worker takes its own
 			return nil
 		},
 	})
+	publish(0)
 	runInbox(t, ctx, in)
-	var total int
-	for ctx.Err() == nil {
-		if err := db.QueryRowContext(ctx, `SELECT SUM(n) FROM acct`).Scan(&total); err != nil {
+	var splits float64
+	for round := 0; round < rounds && splits == 0; round++ {
+		if round > 0 {
+			publish(round)
+		}
+		want := 2 * perWorker * (round + 1)
+		var total int
+		for ctx.Err() == nil {
+			if err := db.QueryRowContext(ctx, `SELECT SUM(n) FROM acct`).Scan(&total); err != nil {
+				t.Fatal(err)
+			}
+			if total >= want {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		var processed int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM inbox WHERE consumer = 'svc-lock'`).Scan(&processed); err != nil {
 			t.Fatal(err)
 		}
-		if total >= 2*perWorker {
-			break
+		if total != want || processed != want {
+			t.Fatalf("round %d: %d effects, %d messages recorded; want %d each, within the test's time", round, total, processed, want)
 		}
-		time.Sleep(20 * time.Millisecond)
+		splits = counterSum(t, reg, "fabrika_inbox_batch_splits_total")
+		t.Logf("round %d: batches split after a deadlock so far: %v", round, splits)
 	}
-	var processed int
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM inbox WHERE consumer = 'svc-lock'`).Scan(&processed); err != nil {
-		t.Fatal(err)
-	}
-	if total != 2*perWorker || processed != 2*perWorker {
-		t.Fatalf("%d effects, %d messages recorded; want %d each, within the test's time", total, processed, 2*perWorker)
-	}
-	splits := counterSum(t, reg, "fabrika_inbox_batch_splits_total")
-	t.Logf("batches split after a deadlock: %v", splits)
 	if splits == 0 {
-		t.Fatal("no batch met a deadlock: the test did not test the split")
+		t.Fatalf("no batch met a deadlock in %d rounds: the test did not test the split", rounds)
 	}
 }
 

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fabrika/fabrika/platform/password"
 	"github.com/fabrika/fabrika/platform/testenv"
-	"github.com/fabrika/fabrika/services/gateway/internal/password"
 	"github.com/fabrika/fabrika/services/gateway/internal/store"
 	"github.com/fabrika/fabrika/services/gateway/migrations"
 )

@@ -17,11 +17,10 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
-	"github.com/fabrika/fabrika/services/gateway/internal/password"
+	"github.com/fabrika/fabrika/platform/password"
 	"github.com/fabrika/fabrika/services/gateway/internal/store"
 )
 
@@ -164,14 +163,10 @@ var (
 // NormalizeLogin is how logins are stored and looked up.
 func NormalizeLogin(login string) string { return strings.ToLower(strings.TrimSpace(login)) }
 
+// checkPassword applies the password policy, with the staff minimum.
 func checkPassword(pw, login string, fields map[string]string) {
-	switch n := utf8.RuneCountInString(pw); {
-	case n < 12:
-		fields["password"] = "must be at least 12 characters"
-	case len(pw) > 256:
-		fields["password"] = "must be at most 256 bytes"
-	case strings.EqualFold(pw, login):
-		fields["password"] = "must not be the login"
+	if err := password.Check(pw, password.StaffChars, login); err != nil {
+		fields["password"] = err.Error()
 	}
 }
 

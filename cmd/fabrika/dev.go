@@ -36,6 +36,10 @@ type Config struct {
 	LogLevel     slog.Level
 	LogOutput    io.Writer
 	CookieSecure bool
+	// AllowPrivateWebhooks lets mes-api's webhooks reach loopback and
+	// private addresses (a receiver on this machine); off by default, as in
+	// every standalone service.
+	AllowPrivateWebhooks bool
 	// DSNs overrides a service's database (e.g. PostgreSQL); the key is the
 	// service name.
 	DSNs map[string]string
@@ -78,6 +82,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", env("FABRIKA_OTLP_ENDPOINT", ""), "OTLP/HTTP endpoint for traces (host:port); empty exports none")
 	level := fs.String("log-level", env("FABRIKA_LOG_LEVEL", "info"), "debug, info, warn or error")
 	secure := fs.Bool("cookie-secure", env("FABRIKA_COOKIE_SECURE", "false") == "true", "mark cookies Secure (behind TLS)")
+	fs.BoolVar(&c.AllowPrivateWebhooks, "allow-private-webhooks", env("FABRIKA_ALLOW_PRIVATE_WEBHOOKS", "false") == "true",
+		"let webhooks reach loopback and private addresses (development only; default: public addresses only)")
 	only := fs.String("only", env("FABRIKA_ONLY", ""), "comma-separated services to start (default: all)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -57,6 +57,7 @@ func startMain(t *testing.T, setup func(ctx context.Context, m *Main)) *running 
 	m.Config.LogOutput = logf
 	m.Config.LogLevel = slog.LevelInfo
 	m.Config.DSNs = dsns
+	m.Config.AllowPrivateWebhooks = true // the webhook sink listens on loopback
 	ctx, cancel := context.WithCancel(context.Background())
 	setup(ctx, m)
 	done := make(chan error, 1)

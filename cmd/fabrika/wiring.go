@@ -16,6 +16,7 @@ import (
 
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/netguard"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/crm"
 	crmmigrations "github.com/fabrika/fabrika/services/crm/migrations"
@@ -90,7 +91,7 @@ func (m *Main) wire(name string, verifier *identity.Verifier, key ed25519.Privat
 		}
 	case "mes-api":
 		w.build = func(ctx context.Context, h *host.Host) (http.Handler, []func(context.Context) error, error) {
-			return built(mesapi.New(ctx, h, mesapi.Config{Identity: verifier}))
+			return built(mesapi.New(ctx, h, mesapi.Config{Identity: verifier, Webhooks: netguard.Guard{AllowPrivate: c.AllowPrivateWebhooks}}))
 		}
 	case "gateway":
 		w.build = func(ctx context.Context, h *host.Host) (http.Handler, []func(context.Context) error, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/fabrika/fabrika/platform/broker"
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/netguard"
 	"github.com/fabrika/fabrika/platform/testenv"
 	mesapi "github.com/fabrika/fabrika/services/mes-api"
 	"github.com/fabrika/fabrika/services/mes-api/internal/delivery"
@@ -34,8 +35,11 @@ type env struct {
 	signer   *identity.Signer
 }
 
+// fastWebhooks is a configuration for tests whose receivers listen on
+// loopback: the guard is off, as FABRIKA_ALLOW_PRIVATE_WEBHOOKS=true does.
 func fastWebhooks() mesapi.Config {
 	return mesapi.Config{
+		Webhooks: netguard.Guard{AllowPrivate: true},
 		Webhook:  delivery.Config{BaseBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Interval: 50 * time.Millisecond, Timeout: 5 * time.Second},
 		RetryFor: 24 * time.Hour,
 	}

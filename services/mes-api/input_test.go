@@ -10,6 +10,7 @@ import (
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/netguard"
 	mesapi "github.com/fabrika/fabrika/services/mes-api"
 	"github.com/fabrika/fabrika/services/mes-api/internal/app"
 	"github.com/fabrika/fabrika/services/mes-api/internal/store"
@@ -185,14 +186,15 @@ func TestBadInputWritesNothing(t *testing.T) {
 	}
 }
 
-func TestProductionModeRefusesPrivateWebhooks(t *testing.T) {
+func TestDefaultRefusesPrivateWebhooks(t *testing.T) {
 	t.Parallel()
 	cfg := fastWebhooks()
-	cfg.ProductionMode = true
+	cfg.Webhooks = netguard.Guard{} // the default of every service
 	e := start(t, cfg, false)
 	key := e.newKey("webhooks:manage")
 	for _, u := range []string{"http://127.0.0.1:8080/hook", "http://localhost/hook", "http://10.0.0.7/hook", "http://192.168.1.1/hook",
 		"http://169.254.169.254/latest", "http://[::1]/hook", "http://[::ffff:127.0.0.1]/hook", "http://metadata.internal/x",
+		"http://metadata.google.internal/computeMetadata/v1/", "http://2130706433/hook", "http://0x7f.1/hook", "http://100.64.0.1/hook",
 		"https://name-that-does-not-resolve.invalid/hook"} {
 		r := e.do("POST", "/v1/webhooks", key, nil, map[string]string{"url": u})
 		if r.status != http.StatusUnprocessableEntity || r.problemFields(t)["url"] == "" {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/netguard"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/mes-api/internal/app"
 	"github.com/fabrika/fabrika/services/mes-api/internal/delivery"
@@ -29,10 +30,11 @@ type Config struct {
 	// Identity verifies the gateway's staff tokens; the admin routes
 	// (/clients...) need role admin. Required.
 	Identity *identity.Verifier
-	// ProductionMode refuses webhook URLs that are not public (loopback,
-	// private, link-local...), at registration and again on every connection
-	// after DNS resolution. Off (dev), localhost endpoints are allowed.
-	ProductionMode bool
+	// Webhooks decides which addresses webhook deliveries may connect to.
+	// The zero value refuses every address that is not public, on every
+	// connection after DNS resolution (and, as a courtesy, at registration).
+	// AllowPrivate is for development only (FABRIKA_ALLOW_PRIVATE_WEBHOOKS).
+	Webhooks netguard.Guard
 	// DefaultRatePerMinute is a new key's rate limit when the admin gives
 	// none (default 600).
 	DefaultRatePerMinute int
@@ -67,17 +69,14 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	if cfg.IdempotencyRetention <= 0 {
 		cfg.IdempotencyRetention = 24 * time.Hour
 	}
-	acfg := app.Config{ProductionMode: cfg.ProductionMode, DefaultRatePerMinute: cfg.DefaultRatePerMinute,
+	acfg := app.Config{Webhooks: cfg.Webhooks, Resolver: net.DefaultResolver, DefaultRatePerMinute: cfg.DefaultRatePerMinute,
 		IdempotencyLock: cfg.IdempotencyLock, WebhookRetryFor: cfg.RetryFor}
-	if cfg.ProductionMode {
-		acfg.Resolver = net.DefaultResolver
-	}
 	a, err := app.New(ctx, h.DB, h.Outbox, acfg)
 	if err != nil {
 		return nil, fmt.Errorf("mes-api: %w", err)
 	}
 	wcfg := cfg.Webhook
-	wcfg.Production = cfg.ProductionMode
+	wcfg.Guard = cfg.Webhooks
 	w := delivery.New(h.DB, wcfg, h.Log)
 	a.Wake = w.Wake
 	limiter := ratelimit.New(nil)

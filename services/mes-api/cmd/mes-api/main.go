@@ -12,7 +12,8 @@
 //	FABRIKA_OTLP_ENDPOINT        OTLP/HTTP traces endpoint (optional)
 //	FABRIKA_LOG_LEVEL            debug|info|warn|error (default info)
 //	FABRIKA_IDENTITY_PUBLIC_KEY  base64 (std) Ed25519 public key of the gateway (required)
-//	FABRIKA_PRODUCTION           "true": webhooks may only reach public addresses
+//	FABRIKA_ALLOW_PRIVATE_WEBHOOKS "true" lets webhooks reach loopback and private
+//	                             addresses: development only (default false: public only)
 //	FABRIKA_API_DEFAULT_RATE     a new key's requests per minute (default 600)
 package main
 
@@ -38,12 +39,12 @@ func build(ctx context.Context, h *host.Host, env standalone.Env) (http.Handler,
 		return nil, nil, errors.New("FABRIKA_IDENTITY_PUBLIC_KEY (the gateway's Ed25519 public key) is required")
 	}
 	cfg := mesapi.Config{Identity: env.Verifier}
-	if v := env.Getenv("FABRIKA_PRODUCTION"); v != "" {
-		prod, err := strconv.ParseBool(v)
+	if v := env.Getenv("FABRIKA_ALLOW_PRIVATE_WEBHOOKS"); v != "" {
+		allow, err := strconv.ParseBool(v)
 		if err != nil {
-			return nil, nil, fmt.Errorf("FABRIKA_PRODUCTION must be true or false, got %q", v)
+			return nil, nil, fmt.Errorf("FABRIKA_ALLOW_PRIVATE_WEBHOOKS must be true or false, got %q", v)
 		}
-		cfg.ProductionMode = prod
+		cfg.Webhooks.AllowPrivate = allow
 	}
 	if v := env.Getenv("FABRIKA_API_DEFAULT_RATE"); v != "" {
 		rate, err := strconv.Atoi(v)

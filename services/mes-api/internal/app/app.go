@@ -9,11 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/netguard"
 	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/mes-api/internal/store"
@@ -64,16 +64,11 @@ type Enqueuer interface {
 	Enqueue(ctx context.Context, tx *sqldb.Tx, msg outbox.Message) error
 }
 
-// Resolver resolves webhook host names; *net.Resolver implements it.
-type Resolver interface {
-	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
-}
-
 // Config tunes the use cases.
 type Config struct {
-	// ProductionMode refuses webhook URLs that point at loopback, private or
-	// link-local addresses.
-	ProductionMode bool
+	// Webhooks decides which endpoint addresses are accepted at
+	// registration (the delivery worker checks again at every dial).
+	Webhooks netguard.Guard
 	// DefaultRatePerMinute is a new key's rate limit when none is given.
 	DefaultRatePerMinute int
 	// IdempotencyLock is how long an in-flight Idempotency-Key blocks the
@@ -81,8 +76,8 @@ type Config struct {
 	IdempotencyLock time.Duration
 	// WebhookRetryFor is how long a delivery is retried before it fails.
 	WebhookRetryFor time.Duration
-	// Resolver checks webhook host names in production (nil: none).
-	Resolver Resolver
+	// Resolver checks webhook host names at registration (nil: none).
+	Resolver netguard.Resolver
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }

@@ -3,10 +3,8 @@ package app
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"slices"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/fabrika/fabrika/platform/sqldb"
@@ -20,13 +18,12 @@ const MaxEndpoints = 20
 // CreateEndpoint registers a webhook endpoint; its secret is returned once.
 func (a *App) CreateEndpoint(ctx context.Context, clientID, rawURL string, events []string, description string) (store.Endpoint, error) {
 	fields := map[string]string{}
-	u, err := webhook.ValidateURL(strings.TrimSpace(rawURL), a.cfg.ProductionMode)
+	u, err := webhook.ValidateURL(strings.TrimSpace(rawURL))
 	if err != nil {
 		fields["url"] = err.Error()
-	} else if a.cfg.ProductionMode {
-		if err := a.checkResolves(ctx, u.Hostname()); err != nil {
-			fields["url"] = err.Error()
-		}
+	} else if err := a.cfg.Webhooks.CheckHost(ctx, a.cfg.Resolver, u.Hostname()); err != nil {
+		// A courtesy: the delivery worker's dialer is what refuses.
+		fields["url"] = "refused: the host must be a public address (not loopback, private, link-local or internal) that resolves"
 	}
 	var evs []string
 	for _, e := range events {
@@ -65,26 +62,6 @@ func (a *App) CreateEndpoint(ctx context.Context, clientID, rawURL string, event
 		return store.InsertEndpoint(ctx, tx, e)
 	})
 	return e, err
-}
-
-// checkResolves refuses a name that resolves to an address a webhook may not
-// reach (the connection is checked again when delivering).
-func (a *App) checkResolves(ctx context.Context, host string) error {
-	if _, err := netip.ParseAddr(host); err == nil || a.cfg.Resolver == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	addrs, err := a.cfg.Resolver.LookupNetIP(ctx, "ip", host)
-	if err != nil || len(addrs) == 0 {
-		return errors.New("the host name does not resolve")
-	}
-	for _, ad := range addrs {
-		if !webhook.PublicAddr(ad) {
-			return errors.New("the host name resolves to an address that is not public")
-		}
-	}
-	return nil
 }
 
 // ListEndpoints lists a client's endpoints without their secrets.

@@ -11,11 +11,11 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/fabrika/fabrika/platform/netguard"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/mes-api/internal/store"
 	"github.com/fabrika/fabrika/services/mes-api/internal/webhook"
@@ -23,8 +23,9 @@ import (
 
 // Config tunes the worker. The zero value of a field takes its default.
 type Config struct {
-	// Production refuses, at connection time, any address that is not public.
-	Production bool
+	// Guard decides which addresses a delivery may connect to, at every
+	// dial after DNS resolution; its zero value allows only public ones.
+	Guard netguard.Guard
 	// Timeout of one POST (default 10s).
 	Timeout time.Duration
 	// BaseBackoff and MaxBackoff bound the wait between attempts (default
@@ -67,30 +68,32 @@ func New(db *sqldb.DB, cfg Config, log *slog.Logger) *Worker {
 		cfg.Concurrency = 8
 	}
 	if cfg.Client == nil {
-		cfg.Client = NewClient(cfg.Production, cfg.Timeout)
+		cfg.Client = NewClient(cfg.Guard, cfg.Timeout)
 	}
 	return &Worker{db: db, cfg: cfg, log: log, wake: make(chan struct{}, 1), now: time.Now}
 }
 
 // NewClient returns the HTTP client of deliveries: no proxy from the
-// environment, no redirects followed (a 3xx is a failed attempt), and in
-// production a dialer that refuses non-public addresses after resolution.
-func NewClient(production bool, timeout time.Duration) *http.Client {
-	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	if production {
-		d.Control = webhook.Control
-	}
-	tr := &http.Transport{
-		Proxy:                 nil,
-		DialContext:           d.DialContext,
-		MaxIdleConns:          64,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   5 * time.Second,
-		ResponseHeaderTimeout: timeout,
-	}
-	return &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+// environment, no redirects followed (a 3xx is a failed attempt), and a
+// dialer that refuses what the guard does not allow, after resolution.
+func NewClient(g netguard.Guard, timeout time.Duration) *http.Client {
+	return &http.Client{Transport: g.Transport(timeout), Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}
+}
+
+// clientError is what the delivery log shows the client of a failed
+// attempt: "refused" or "failed", never the network detail (connection
+// refused, no route, timeout...), which would make the log a port scanner.
+func clientError(err error, code int) string {
+	switch {
+	case errors.Is(err, netguard.ErrRefused):
+		return "refused: the endpoint's address is not public"
+	case code != 0:
+		return fmt.Sprintf("failed: the endpoint answered %d", code)
+	default:
+		return "failed: no answer from the endpoint"
+	}
 }
 
 // Wake asks for a sweep now.
@@ -157,7 +160,7 @@ func (w *Worker) deliver(ctx context.Context, d store.DueDelivery) error {
 	a := store.Attempt{N: d.Attempts + 1, At: start.UTC(), StatusCode: code, DurationMS: float64(time.Since(start).Microseconds()) / 1000}
 	status, next := store.DeliveryDelivered, time.Time{}
 	if sendErr != nil {
-		a.Error = truncate(sendErr.Error(), 500)
+		a.Error = clientError(sendErr, code)
 		next = w.now().Add(webhook.Backoff(a.N, w.cfg.BaseBackoff, w.cfg.MaxBackoff, rand.Float64()))
 		status = store.DeliveryPending
 		if next.After(d.GiveUpAt) {
@@ -174,8 +177,12 @@ func (w *Worker) deliver(ctx context.Context, d store.DueDelivery) error {
 	if status == store.DeliveryFailed {
 		lvl = slog.LevelWarn
 	}
+	var detail string
+	if sendErr != nil {
+		detail = sendErr.Error() // for operators only, never in the client's delivery log
+	}
 	w.log.Log(ctx, lvl, "webhook attempt", "delivery", d.ID, "endpoint", d.EndpointID, "attempt", a.N, "status_code", code,
-		"error", a.Error, "outcome", status)
+		"error", a.Error, "detail", detail, "outcome", status)
 	return nil
 }
 
@@ -206,11 +213,4 @@ func (w *Worker) post(ctx context.Context, d store.DueDelivery, now time.Time) (
 		return resp.StatusCode, fmt.Errorf("endpoint answered %d", resp.StatusCode)
 	}
 	return resp.StatusCode, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

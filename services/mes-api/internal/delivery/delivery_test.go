@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fabrika/fabrika/services/mes-api/internal/webhook"
+	"github.com/fabrika/fabrika/platform/netguard"
 )
 
 func TestClient(t *testing.T) {
@@ -24,16 +24,16 @@ func TestClient(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	// Production: the loopback test server is refused at connection time,
+	// By default the loopback test server is refused at connection time,
 	// whatever the URL said at registration.
-	_, err := NewClient(true, 5*time.Second).Get(srv.URL)
-	if !errors.Is(err, webhook.ErrForbiddenAddress) {
+	_, err := NewClient(netguard.Guard{}, 5*time.Second).Get(srv.URL)
+	if !errors.Is(err, netguard.ErrRefused) {
 		t.Fatalf("production client reached %s: %v", srv.URL, err)
 	}
 	if hits.Load() != 0 {
 		t.Fatal("the server was reached")
 	}
-	dev := NewClient(false, 5*time.Second)
+	dev := NewClient(netguard.Guard{AllowPrivate: true}, 5*time.Second)
 	res, err := dev.Get(srv.URL)
 	if err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("dev client: %v", err)

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fabrika/fabrika/platform/netguard"
 )
 
 func TestSignMatchesStandardWebhooks(t *testing.T) {
@@ -94,6 +97,8 @@ func TestValidateURL(t *testing.T) {
 		{"http://0.0.0.0/hook", true, false},
 		{"http://100.64.0.1/hook", true, false},
 		{"http://metadata.google.internal/", true, false},
+		{"http://2130706433/", true, false},
+		{"http://0x7f.1/", true, false},
 		{"http://printer.local/", true, false},
 		{"http://intranet/", true, false},
 		{"ftp://example.com/x", false, false},
@@ -110,23 +115,13 @@ func TestValidateURL(t *testing.T) {
 		{"", false, false},
 		{"https://example.com/" + strings.Repeat("a", MaxURLLength), false, false},
 	} {
-		if _, err := ValidateURL(tc.url, false); (err == nil) != tc.dev {
+		u, err := ValidateURL(tc.url)
+		if (err == nil) != tc.dev {
 			t.Errorf("dev %q: %v", tc.url, err)
 		}
-		if _, err := ValidateURL(tc.url, true); (err == nil) != tc.prd {
-			t.Errorf("production %q: %v", tc.url, err)
-		}
-	}
-}
-
-func TestControl(t *testing.T) {
-	t.Parallel()
-	for addr, ok := range map[string]bool{
-		"93.184.216.34:443": true, "127.0.0.1:80": false, "[::1]:80": false, "10.0.0.1:80": false,
-		"[::ffff:10.0.0.1]:80": false, "169.254.169.254:80": false, "nonsense": false,
-	} {
-		if err := Control("tcp", addr, nil); (err == nil) != ok {
-			t.Errorf("%s: %v", addr, err)
+		prd := err == nil && netguard.Guard{}.CheckHost(context.Background(), nil, u.Hostname()) == nil
+		if prd != tc.prd {
+			t.Errorf("production %q: accepted %v", tc.url, prd)
 		}
 	}
 }
@@ -137,8 +132,8 @@ func FuzzValidateURL(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		u, err := ValidateURL(raw, true)
-		if err != nil {
+		u, err := ValidateURL(raw)
+		if err != nil || (netguard.Guard{}).CheckHost(context.Background(), nil, u.Hostname()) != nil {
 			return
 		}
 		if u.Scheme != "http" && u.Scheme != "https" {
@@ -147,14 +142,14 @@ func FuzzValidateURL(f *testing.F) {
 		if u.User != nil {
 			t.Fatal("accepted credentials")
 		}
-		if a, err := netip.ParseAddr(u.Hostname()); err == nil && !PublicAddr(a) {
+		if a, err := netip.ParseAddr(u.Hostname()); err == nil && !netguard.Public(a) {
 			t.Fatalf("accepted non-public %s", a)
 		}
 		if h := u.Hostname(); h == "localhost" || !strings.Contains(h, ".") && !strings.Contains(h, ":") {
 			t.Fatalf("accepted local name %q", h)
 		}
-		if _, err := ValidateURL(raw, false); err != nil {
-			t.Fatalf("accepted in production but refused in dev: %v", err)
+		if a, ok := netguard.LegacyIPv4(u.Hostname()); ok {
+			t.Fatalf("accepted the legacy IPv4 form of %s", a)
 		}
 	})
 }

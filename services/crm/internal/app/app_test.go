@@ -531,3 +531,23 @@ func TestListWithoutPageCache(t *testing.T) {
 		}
 	}
 }
+
+func TestDuration(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{30 * time.Second, "under 1 min"},
+		{45 * time.Minute, "45 min"},
+		{2*time.Hour + 5*time.Minute, "2 h 5 min"},
+		{24 * time.Hour, "24 h"},
+		{36 * time.Hour, "36 h"},
+		{48 * time.Hour, "2 d"},
+		{3*24*time.Hour + 4*time.Hour + 5*time.Minute, "3 d 4 h"},
+	} {
+		if got := app.Duration(c.d); got != c.want {
+			t.Errorf("Duration(%s) = %q, want %q", c.d, got, c.want)
+		}
+	}
+}

@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fabrika/fabrika/platform/jsonx"
@@ -169,8 +171,8 @@ func (a *App) Stuck(ctx context.Context, limit int) ([]StuckOrder, int64, error)
 	}
 	out := make([]StuckOrder, len(rows))
 	for i, r := range rows {
-		out[i] = StuckOrder{ListRow: r, InStatus: now.Sub(r.StatusSince).Truncate(time.Minute).String(),
-			Threshold: a.thresholds[r.Status].String()}
+		out[i] = StuckOrder{ListRow: r, InStatus: Duration(now.Sub(r.StatusSince)),
+			Threshold: Duration(a.thresholds[r.Status])}
 	}
 	parked, err := store.CountParked(ctx, a.db)
 	return out, parked, err
@@ -178,3 +180,33 @@ func (a *App) Stuck(ctx context.Context, limit int) ([]StuckOrder, int64, error)
 
 // Thresholds returns the stuck thresholds per status.
 func (a *App) Thresholds() map[string]time.Duration { return a.thresholds }
+
+// Duration writes a duration as people do: "24 h", "3 d 4 h", "45 min",
+// "2 h 5 min"; at most two units, rounded down to the minute.
+func Duration(d time.Duration) string {
+	if d < time.Minute {
+		return "under 1 min"
+	}
+	days, hours, mins := int64(d/(24*time.Hour)), int64(d/time.Hour)%24, int64(d/time.Minute)%60
+	// A whole number of hours up to two days reads better as hours ("36 h").
+	if days > 0 && days < 2 && mins == 0 {
+		hours, days = hours+24*days, 0
+	}
+	var parts []string
+	if days > 0 {
+		parts = append(parts, fmt.Sprintf("%d d", days))
+	}
+	if hours > 0 {
+		parts = append(parts, fmt.Sprintf("%d h", hours))
+	}
+	if mins > 0 && days == 0 {
+		parts = append(parts, fmt.Sprintf("%d min", mins))
+	}
+	return strings.Join(parts, " ")
+}
+
+// Customers returns the customers whose name, e-mail or company contains
+// search (all when empty), the biggest spenders first.
+func (a *App) Customers(ctx context.Context, search string, limit int) ([]store.Customer, error) {
+	return store.Customers(ctx, a.db, search, limit)
+}

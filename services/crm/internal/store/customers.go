@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/fabrika/fabrika/platform/sqldb"
@@ -72,3 +73,32 @@ func GetCustomer(ctx context.Context, q Querier, id string) (Customer, error) {
 	c.CreatedAt, c.UpdatedAt = sqldb.FromMicros(created), sqldb.FromMicros(updated)
 	return c, nil
 }
+
+// Customers lists customers whose name, e-mail or company contains search
+// (case-insensitive; all when empty), the biggest spenders first.
+func Customers(ctx context.Context, q Querier, search string, limit int) ([]Customer, error) {
+	where, args := "", []any{limit}
+	if search = strings.TrimSpace(search); search != "" {
+		where = ` WHERE LOWER(name) LIKE $2 ESCAPE '\' OR LOWER(email) LIKE $2 ESCAPE '\' OR LOWER(company) LIKE $2 ESCAPE '\'`
+		args = append(args, "%"+likeEscaper.Replace(strings.ToLower(search))+"%")
+	}
+	rows, err := q.QueryContext(ctx, `SELECT id, kind, name, email, company, phone, order_count, total_spent, currency, created_at, updated_at
+		FROM crm_customers`+where+` ORDER BY total_spent DESC, id LIMIT $1`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list customers: %w", err)
+	}
+	defer rows.Close()
+	out := []Customer{}
+	for rows.Next() {
+		var c Customer
+		var created, updated int64
+		if err := rows.Scan(&c.ID, &c.Kind, &c.Name, &c.Email, &c.Company, &c.Phone, &c.OrderCount, &c.TotalSpent, &c.Currency, &created, &updated); err != nil {
+			return nil, fmt.Errorf("list customers: %w", err)
+		}
+		c.CreatedAt, c.UpdatedAt = sqldb.FromMicros(created), sqldb.FromMicros(updated)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)

@@ -3,24 +3,32 @@ package web
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/httpx"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/webasset"
 	"github.com/fabrika/fabrika/services/crm/internal/app"
 	"github.com/fabrika/fabrika/services/crm/internal/listquery"
 	"github.com/fabrika/fabrika/services/crm/internal/order"
+	"github.com/fabrika/fabrika/services/crm/internal/store"
 )
 
 //go:embed templates/*.html
 var templateFS embed.FS
+
+//go:embed static/*
+var staticFS embed.FS
 
 // actionKind maps the URL segment of an action to its kind.
 func actionKind(segment string) (string, bool) {
@@ -43,10 +51,22 @@ func actionKind(segment string) (string, bool) {
 	return "", false
 }
 
-type pages struct{ orders, order, customer, stuck *template.Template }
+type pages struct {
+	orders, order, customer, customers, stuck, problem *template.Template
+	assets                                             *webasset.Set
+}
 
-func parsePages() *pages {
+func parsePages(notFound http.Handler) *pages {
+	sub, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		panic(err)
+	}
+	assets, err := webasset.New(sub, "/crm/static/", notFound)
+	if err != nil {
+		panic(err)
+	}
 	funcs := template.FuncMap{
+		"asset": assets.URL,
 		"money": func(amount int64, currency string) string {
 			return fmt.Sprintf("%d.%02d %s", amount/100, amount%100, currency)
 		},
@@ -56,19 +76,35 @@ func parsePages() *pages {
 			}
 			return t.UTC().Format("2006-01-02 15:04")
 		},
-		"label":    func(s string) string { return strings.ReplaceAll(s, "_", " ") },
+		"label": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
+		// allows tells whether the order's status lets a manager take the
+		// action, so that the card shows only the buttons that can work.
+		"allows":   func(o store.Order, action string) bool { _, err := o.State().Apply(action); return err == nil },
 		"statuses": contracts.Statuses,
 	}
 	parse := func(name string) *template.Template {
 		return template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name))
 	}
-	return &pages{orders: parse("orders.html"), order: parse("order.html"), customer: parse("customer.html"), stuck: parse("stuck.html")}
+	return &pages{orders: parse("orders.html"), order: parse("order.html"), customer: parse("customer.html"),
+		customers: parse("customers.html"), stuck: parse("stuck.html"), problem: parse("problem.html"), assets: assets}
+}
+
+// view is what the layout renders: the page's title, who is signed in (for
+// the header) and the page's own data.
+type view struct {
+	Title string
+	Actor *identity.Identity
+	Page  any
 }
 
 // render writes a page with a status; a failure to render is a 500.
-func (h *Handler) render(w http.ResponseWriter, r *http.Request, t *template.Template, status int, data any) {
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, t *template.Template, status int, title string, data any) {
 	var buf bytes.Buffer
-	if err := t.Execute(&buf, data); err != nil {
+	v := view{Title: title, Page: data}
+	if id, ok := identity.FromContext(r.Context()); ok {
+		v.Actor = &id
+	}
+	if err := t.Execute(&buf, v); err != nil {
 		httpx.WriteError(w, r, h.log, fmt.Errorf("render page: %w", err))
 		return
 	}
@@ -76,6 +112,28 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, t *template.Tem
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = w.Write(identity.AddCSRFFields(buf.Bytes(), r.Header.Get(identity.HeaderCSRF)))
+}
+
+type problemData struct{ Title, Detail string }
+
+// pageError shows err as the CRM's error page (a browser never sees
+// problem+json): the problem's status and detail, or a logged 500.
+func (h *Handler) pageError(w http.ResponseWriter, r *http.Request, err error) {
+	p := problemFor(err)
+	if p == nil {
+		h.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		p = httpx.NewProblem(http.StatusInternalServerError, "Something went wrong; it has been logged. Try again in a moment.")
+	}
+	for k, v := range p.Headers {
+		w.Header().Set(k, v)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	h.render(w, r, h.pages.problem, p.Status, p.Title, problemData{Title: p.Title, Detail: p.Detail})
+}
+
+// notFound is the CRM's 404 page for any path it does not serve.
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.pageError(w, r, httpx.NewProblem(http.StatusNotFound, "There is no page at "+r.URL.Path+"."))
 }
 
 type statusCount struct {
@@ -102,16 +160,16 @@ func (h *Handler) ordersPage(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		p := problemFor(err)
 		if p == nil {
-			h.writeError(w, r, err)
+			h.pageError(w, r, err)
 			return
 		}
 		data.Error = p.Detail
-		h.render(w, r, h.pages.orders, p.Status, data)
+		h.render(w, r, h.pages.orders, p.Status, "Orders", data)
 		return
 	}
 	page, err := h.app.ListOrders(r.Context(), q)
 	if err != nil {
-		h.writeError(w, r, err)
+		h.pageError(w, r, err)
 		return
 	}
 	etag := strings.TrimSuffix(page.ETag, `"`) + `-h"`
@@ -135,7 +193,7 @@ func (h *Handler) ordersPage(w http.ResponseWriter, r *http.Request) {
 		v.Set("cursor", page.Next)
 		data.Next = "/crm/orders?" + v.Encode()
 	}
-	h.render(w, r, h.pages.orders, http.StatusOK, data)
+	h.render(w, r, h.pages.orders, http.StatusOK, "Orders", data)
 }
 
 type orderData struct {
@@ -148,25 +206,29 @@ type orderData struct {
 }
 
 func (h *Handler) orderPage(w http.ResponseWriter, r *http.Request) {
-	h.showOrder(w, r, http.StatusOK, orderData{Done: r.URL.Query().Get("done")})
+	// done names the action that just succeeded; anything else in the URL is
+	// not shown (a link must not put its own words on the page).
+	done := r.URL.Query().Get("done")
+	if _, ok := actionKind(done); !ok {
+		done = ""
+	}
+	h.showOrder(w, r, http.StatusOK, orderData{Done: done})
 }
 
 func (h *Handler) showOrder(w http.ResponseWriter, r *http.Request, status int, data orderData) {
 	card, err := h.app.OrderCard(r.Context(), r.PathValue("id"))
 	if err != nil {
-		p := problemFor(err)
-		if p != nil && p.Status == http.StatusNotFound {
-			h.render(w, r, h.pages.order, http.StatusNotFound, orderData{Error: "There is no order " + r.PathValue("id") + "."})
-			return
+		if errors.Is(err, order.ErrNotFound) {
+			err = httpx.NewProblem(http.StatusNotFound, "There is no order "+r.PathValue("id")+".")
 		}
-		h.writeError(w, r, err)
+		h.pageError(w, r, err)
 		return
 	}
 	data.Card = card
 	if data.Form == nil {
 		data.Form = url.Values{}
 	}
-	h.render(w, r, h.pages.order, status, data)
+	h.render(w, r, h.pages.order, status, "Order "+card.Order.Number, data)
 }
 
 // orderAction takes a form post; success redirects to the card, failure
@@ -174,7 +236,7 @@ func (h *Handler) showOrder(w http.ResponseWriter, r *http.Request, status int, 
 func (h *Handler) orderAction(w http.ResponseWriter, r *http.Request) {
 	kind, ok := actionKind(r.PathValue("action"))
 	if !ok {
-		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusNotFound, "unknown action "+r.PathValue("action")))
+		h.notFound(w, r)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
@@ -206,7 +268,7 @@ func (h *Handler) orderAction(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		p := problemFor(err)
 		if p == nil {
-			h.writeError(w, r, err)
+			h.pageError(w, r, err)
 			return
 		}
 		data := orderData{Error: p.Detail, Errors: p.Errors, Form: r.PostForm}
@@ -224,13 +286,27 @@ func (h *Handler) orderAction(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/crm/orders/"+url.PathEscape(r.PathValue("id"))+"?done="+url.QueryEscape(r.PathValue("action")), http.StatusSeeOther)
 }
 
+// customerData is the customer card with its orders' numbers by id, so that
+// notes and compensations name the order as people know it.
+type customerData struct {
+	app.CustomerCard
+	Numbers map[string]string
+}
+
 func (h *Handler) customerPage(w http.ResponseWriter, r *http.Request) {
 	card, err := h.app.CustomerCard(r.Context(), r.PathValue("id"))
 	if err != nil {
-		h.writeError(w, r, err)
+		if errors.Is(err, order.ErrNotFound) {
+			err = httpx.NewProblem(http.StatusNotFound, "There is no customer "+r.PathValue("id")+".")
+		}
+		h.pageError(w, r, err)
 		return
 	}
-	h.render(w, r, h.pages.customer, http.StatusOK, card)
+	data := customerData{CustomerCard: card, Numbers: map[string]string{}}
+	for _, o := range card.Orders {
+		data.Numbers[o.OrderID] = o.Number
+	}
+	h.render(w, r, h.pages.customer, http.StatusOK, card.Customer.Name, data)
 }
 
 type stuckData struct {
@@ -242,14 +318,33 @@ type stuckData struct {
 func (h *Handler) stuckPage(w http.ResponseWriter, r *http.Request) {
 	rows, parked, err := h.app.Stuck(r.Context(), 500)
 	if err != nil {
-		h.writeError(w, r, err)
+		h.pageError(w, r, err)
 		return
 	}
 	data := stuckData{Orders: rows, Parked: parked}
 	for _, s := range contracts.Statuses() {
 		if d, ok := h.app.Thresholds()[s]; ok {
-			data.Thresholds = append(data.Thresholds, strings.ReplaceAll(s, "_", " ")+" "+d.String())
+			data.Thresholds = append(data.Thresholds, strings.ReplaceAll(s, "_", " ")+" "+app.Duration(d))
 		}
 	}
-	h.render(w, r, h.pages.stuck, http.StatusOK, data)
+	h.render(w, r, h.pages.stuck, http.StatusOK, "Stuck orders", data)
+}
+
+type customersData struct {
+	Search    string
+	Customers []store.Customer
+}
+
+func (h *Handler) customersPage(w http.ResponseWriter, r *http.Request) {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	if utf8.RuneCountInString(q) > listquery.MaxSearch {
+		h.pageError(w, r, httpx.NewProblem(http.StatusBadRequest, fmt.Sprintf("The search is longer than %d characters.", listquery.MaxSearch)))
+		return
+	}
+	cs, err := h.app.Customers(r.Context(), q, 200)
+	if err != nil {
+		h.pageError(w, r, err)
+		return
+	}
+	h.render(w, r, h.pages.customers, http.StatusOK, "Customers", customersData{Search: q, Customers: cs})
 }

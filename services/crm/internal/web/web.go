@@ -27,16 +27,25 @@ type Handler struct {
 
 // New builds the routes; verifier checks the gateway's identity token.
 func New(a *app.App, verifier *identity.Verifier, log *slog.Logger) *Handler {
-	h := &Handler{app: a, log: log, pages: parsePages(), mux: http.NewServeMux()}
+	h := &Handler{app: a, log: log, mux: http.NewServeMux()}
+	h.pages = parsePages(http.HandlerFunc(h.notFound))
 	staff := func(f http.HandlerFunc) http.Handler {
 		return verifier.Require(f, identity.RoleManager, identity.RoleAdmin)
 	}
+	// The style sheet and the icon hold nothing secret; the gateway serves
+	// them to signed-in staff only anyway.
+	h.mux.Handle("GET /crm/static/", h.pages.assets)
+	h.mux.Handle("/crm/", staff(h.notFound))
+	h.mux.Handle("/crm/api/", staff(func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusNotFound, "no such resource"))
+	}))
 	h.mux.Handle("GET /crm/{$}", staff(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/crm/orders", http.StatusSeeOther)
 	}))
 	h.mux.Handle("GET /crm/orders", staff(h.ordersPage))
 	h.mux.Handle("GET /crm/orders/{id}", staff(h.orderPage))
 	h.mux.Handle("POST /crm/orders/{id}/{action}", staff(h.orderAction))
+	h.mux.Handle("GET /crm/customers", staff(h.customersPage))
 	h.mux.Handle("GET /crm/customers/{id}", staff(h.customerPage))
 	h.mux.Handle("GET /crm/stuck", staff(h.stuckPage))
 

@@ -183,7 +183,9 @@ func (a *App) WorkstationQueue(ctx context.Context, actor identity.Identity, cod
 }
 
 // Order returns an order with its operations.
-func (a *App) Order(ctx context.Context, id string) (OrderView, error) {
+// An operator reads only orders with a step at one of their workstations
+// (or any order when bound to the shipping workstation); admins read all.
+func (a *App) Order(ctx context.Context, actor identity.Identity, id string) (OrderView, error) {
 	ord, err := store.Order(ctx, a.db, id)
 	if err != nil {
 		return OrderView{}, lookup(err, "order %s not found", id)
@@ -195,14 +197,21 @@ func (a *App) Order(ctx context.Context, id string) (OrderView, error) {
 	if err != nil {
 		return OrderView{}, err
 	}
+	if !a.mayShip(actor, ops) {
+		return OrderView{}, production.Forbidden("order %s has no step at your workstations", ord.Number)
+	}
 	return orderView(ord, ops), nil
 }
 
 // Operation returns one operation.
-func (a *App) Operation(ctx context.Context, id string) (OperationView, error) {
+// An operator reads only the operations of their workstations.
+func (a *App) Operation(ctx context.Context, actor identity.Identity, id string) (OperationView, error) {
 	op, err := store.Operation(ctx, a.db, id)
 	if err != nil {
 		return OperationView{}, lookup(err, "operation %s not found", id)
+	}
+	if !actor.CanUseWorkstation(op.Workstation) {
+		return OperationView{}, production.Forbidden("you are not assigned to workstation %s", op.Workstation)
 	}
 	ord, err := store.Order(ctx, a.db, op.OrderID)
 	if err != nil {

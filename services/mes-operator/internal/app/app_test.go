@@ -96,7 +96,7 @@ func (e *env) queue(who identity.Identity, ws string) []app.OperationView {
 
 func (e *env) opID(orderID string, seq int) string {
 	e.t.Helper()
-	o, err := e.app.Order(e.ctx, orderID)
+	o, err := e.app.Order(e.ctx, ana, orderID)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestOutOfOrderAndDuplicateEvents(t *testing.T) {
 	e.cancel("x", t0)
 	e.confirm(confirmed("x", "2026-03-05", false))
 	e.confirm(confirmed("x", "2026-03-05", false))
-	o, err := e.app.Order(e.ctx, "x")
+	o, err := e.app.Order(e.ctx, identity.Identity{Subject: "u-adm", Role: identity.RoleAdmin}, "x")
 	if err != nil || o.Status != "cancelled" || len(o.Operations) != 0 || o.Number != "F-x" {
 		t.Fatalf("order x = %+v, %v", o, err)
 	}
@@ -305,7 +305,7 @@ func TestEventIDAppliedOnce(t *testing.T) {
 	if !again.Replayed || first.Replayed || string(again.Body) != string(first.Body) || again.Status != first.Status {
 		t.Fatalf("retry: first %+v, again %+v", first, again)
 	}
-	if op, _ := e.app.Operation(e.ctx, cut); op.GoodQty != 5 {
+	if op, _ := e.app.Operation(e.ctx, ana, cut); op.GoodQty != 5 {
 		t.Fatalf("good quantity %d after a retried record of 5", op.GoodQty)
 	}
 	// The same id for another action is refused and changes nothing.
@@ -343,7 +343,7 @@ func TestEventIDAppliedOnce(t *testing.T) {
 			t.Fatalf("concurrent retries got different answers")
 		}
 	}
-	if op, _ := e.app.Operation(e.ctx, cut); op.GoodQty != 6 || op.State != "done" {
+	if op, _ := e.app.Operation(e.ctx, ana, cut); op.GoodQty != 6 || op.State != "done" {
 		t.Fatalf("after concurrent finishes: %+v", op)
 	}
 	n := 0
@@ -419,7 +419,7 @@ func TestCancelStopsRunningWork(t *testing.T) {
 	cut := e.opID("o1", 1)
 	e.mustAct(ana, cut, production.ActStart, production.ActionInput{})
 	e.cancel("o1", t0.Add(time.Hour))
-	o, err := e.app.Order(e.ctx, "o1")
+	o, err := e.app.Order(e.ctx, ana, "o1")
 	if err != nil || o.Status != "cancelled" {
 		t.Fatalf("order %+v %v", o, err)
 	}
@@ -436,7 +436,7 @@ func TestCancelStopsRunningWork(t *testing.T) {
 	}
 	// A later confirmation does not revive it.
 	e.confirm(confirmed("o1", "2026-03-05", false))
-	if o, _ := e.app.Order(e.ctx, "o1"); o.Status != "cancelled" {
+	if o, _ := e.app.Order(e.ctx, ana, "o1"); o.Status != "cancelled" {
 		t.Fatalf("revived: %s", o.Status)
 	}
 }
@@ -448,7 +448,7 @@ func TestHoldPausesRunningWork(t *testing.T) {
 	cut := e.opID("o1", 1)
 	e.mustAct(ana, cut, production.ActStart, production.ActionInput{})
 	e.status("o1", true, "customer changes drawing", t0.Add(time.Hour))
-	if op, _ := e.app.Operation(e.ctx, cut); op.State != "paused" {
+	if op, _ := e.app.Operation(e.ctx, ana, cut); op.State != "paused" {
 		t.Fatalf("running op on hold is %s", op.State)
 	}
 	if _, err := e.act(ana, cut, production.ActResume, production.ActionInput{}); !errors.Is(err, production.ErrConflict) {

@@ -43,7 +43,7 @@ func (h *Handler) apiQueue(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) apiOperation(w http.ResponseWriter, r *http.Request) {
-	op, err := h.uc.Operation(r.Context(), r.PathValue("id"))
+	op, err := h.uc.Operation(r.Context(), actor(r), r.PathValue("id"))
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
@@ -52,7 +52,7 @@ func (h *Handler) apiOperation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) apiOrder(w http.ResponseWriter, r *http.Request) {
-	o, err := h.uc.Order(r.Context(), r.PathValue("id"))
+	o, err := h.uc.Order(r.Context(), actor(r), r.PathValue("id"))
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return

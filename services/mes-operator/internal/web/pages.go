@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/webasset"
 	"github.com/fabrika/fabrika/services/mes-operator/internal/app"
 	"github.com/fabrika/fabrika/services/mes-operator/internal/production"
 	"github.com/fabrika/fabrika/services/mes-operator/internal/store"
@@ -20,12 +22,25 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
+//go:embed static/*
+var staticFS embed.FS
+
 type pages struct {
 	index, queue, order, problem *template.Template
+	assets                       *webasset.Set
 }
 
-func parsePages() (*pages, error) {
+func parsePages(notFound http.Handler) (*pages, error) {
+	sub, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		return nil, err
+	}
+	assets, err := webasset.New(sub, "/mes/static/", notFound)
+	if err != nil {
+		return nil, err
+	}
 	funcs := template.FuncMap{
+		"asset": assets.URL,
 		// eventID gives each rendered form its own client event id: posting
 		// the same form again (a retry) reuses it and is applied once.
 		"eventID": func() string { return uuid.NewString() },
@@ -40,8 +55,7 @@ func parsePages() (*pages, error) {
 		}
 		return t, nil
 	}
-	var p pages
-	var err error
+	p := pages{assets: assets}
 	for _, x := range []struct {
 		t    **template.Template
 		name string
@@ -119,6 +133,12 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, t *template.Tem
 	_, _ = w.Write(identity.AddCSRFFields(buf.Bytes(), r.Header.Get(identity.HeaderCSRF)))
 }
 
+// notFound is the operators' 404 page for any path they have no page at.
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, h.pages.problem, http.StatusNotFound, pageData{Title: "Not found", Status: http.StatusNotFound,
+		Error: "There is no page at " + r.URL.Path + "."})
+}
+
 // renderError shows an error page with the status of err.
 func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	p := problemFor(err)
@@ -191,7 +211,7 @@ func (h *Handler) pageAct(w http.ResponseWriter, r *http.Request) {
 		h.renderError(w, r, err)
 		return
 	}
-	op, oerr := h.uc.Operation(r.Context(), id)
+	op, oerr := h.uc.Operation(r.Context(), actor(r), id)
 	if oerr != nil {
 		h.renderError(w, r, oerr)
 		return
@@ -212,7 +232,7 @@ func (h *Handler) pageOrder(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) showOrder(w http.ResponseWriter, r *http.Request, id string, status int, failed *formState) {
-	o, err := h.uc.Order(r.Context(), id)
+	o, err := h.uc.Order(r.Context(), actor(r), id)
 	if err != nil {
 		h.renderError(w, r, err)
 		return

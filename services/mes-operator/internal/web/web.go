@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/fabrika/fabrika/platform/httpx"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/services/mes-operator/internal/app"
 	"github.com/fabrika/fabrika/services/mes-operator/internal/production"
@@ -20,8 +21,8 @@ import (
 type UseCases interface {
 	Workstations(ctx context.Context, actor identity.Identity) ([]store.Workstation, error)
 	WorkstationQueue(ctx context.Context, actor identity.Identity, code string) (app.Queue, error)
-	Order(ctx context.Context, id string) (app.OrderView, error)
-	Operation(ctx context.Context, id string) (app.OperationView, error)
+	Order(ctx context.Context, actor identity.Identity, id string) (app.OrderView, error)
+	Operation(ctx context.Context, actor identity.Identity, id string) (app.OperationView, error)
 	Act(ctx context.Context, actor identity.Identity, opID string, act production.Action) (app.Result, error)
 	Ship(ctx context.Context, actor identity.Identity, orderID string, s production.Shipment) (app.Result, error)
 }
@@ -40,11 +41,13 @@ type Handler struct {
 
 // New builds the handlers. loginURL is the gateway's staff sign-in page.
 func New(uc UseCases, ident *identity.Verifier, log *slog.Logger, loginURL string) (*Handler, error) {
-	p, err := parsePages()
+	h := &Handler{uc: uc, ident: ident, log: log, loginURL: loginURL}
+	p, err := parsePages(http.HandlerFunc(h.notFound))
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{uc: uc, ident: ident, log: log, pages: p, loginURL: loginURL}, nil
+	h.pages = p
+	return h, nil
 }
 
 // Routes returns every route of the service, all behind the operator role.
@@ -56,6 +59,9 @@ func (h *Handler) Routes() http.Handler {
 	api.HandleFunc("POST /mes/api/v1/operations/{id}/{action}", h.apiAct)
 	api.HandleFunc("GET /mes/api/v1/orders/{id}", h.apiOrder)
 	api.HandleFunc("POST /mes/api/v1/orders/{id}/ship", h.apiShip)
+	api.HandleFunc("/mes/api/", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusNotFound, "no such resource"))
+	})
 
 	pages := http.NewServeMux()
 	pages.HandleFunc("GET /mes/{$}", h.pageIndex)
@@ -63,6 +69,7 @@ func (h *Handler) Routes() http.Handler {
 	pages.HandleFunc("POST /mes/operations/{id}/{action}", h.pageAct)
 	pages.HandleFunc("GET /mes/orders/{id}", h.pageOrder)
 	pages.HandleFunc("POST /mes/orders/{id}/ship", h.pageShip)
+	pages.HandleFunc("/mes/", h.notFound)
 	// Forms are same-origin only: a page elsewhere cannot make an
 	// operator's browser post an action.
 	csrf := http.NewCrossOriginProtection()
@@ -71,6 +78,9 @@ func (h *Handler) Routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/mes/api/v1/", h.ident.Require(api, roles...))
 	mux.Handle("/mes/", h.toLogin(h.ident.Require(csrf.Handler(pages), roles...)))
+	// The style sheet and the icon hold nothing secret; the gateway serves
+	// them to signed-in staff only anyway.
+	mux.Handle("GET /mes/static/", h.pages.assets)
 	return mux
 }
 

@@ -1,0 +1,116 @@
+package crm_test
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/testenv"
+)
+
+// inline finds what the gateway's Content-Security-Policy (default-src
+// 'self') blocks in a page: style elements and attributes, scripts written
+// in the page, and event handler attributes.
+var inline = regexp.MustCompile(`(?i)<style|\sstyle=|<script(?:\s[^>]*)?>[^<]|\son[a-z]+=`)
+
+// TestPages: every page takes its style from the CRM's static files (no
+// inline style or script), shows who is signed in with a sign-out form,
+// shows only the actions the order's status allows, and answers unknown
+// paths with the CRM's own 404 page.
+func TestPages(t *testing.T) {
+	t.Parallel()
+	b := testenv.NewBroker(t)
+	e := startCRM(t, b)
+	p := startProducer(t, b, testenv.HostConfig(t, "shop", nil))
+	emit(t, p.run.h.DB, placedEv(1, "shop"), placedEv(2, "api"), pricedEv(1))
+	waitFor(t, "order 1 priced", func() bool {
+		resp, body := e.do("GET", "/crm/api/v1/orders/order-001", identity.RoleManager, nil, nil)
+		return resp.StatusCode == 200 && strings.Contains(body, `"status":"priced"`)
+	})
+	html := map[string]string{"Accept": "text/html"}
+	get := func(path string, want int) (*http.Response, string) {
+		t.Helper()
+		resp, body := e.do("GET", path, identity.RoleManager, nil, html)
+		if resp.StatusCode != want {
+			t.Fatalf("GET %s: %d, want %d: %s", path, resp.StatusCode, want, body)
+		}
+		return resp, body
+	}
+
+	css := regexp.MustCompile(`href="(/crm/static/style\.css\?v=[0-9a-f]+)"`)
+	for _, path := range []string{"/crm/orders", "/crm/orders/order-001", "/crm/customers", "/crm/customers/cust-1", "/crm/stuck"} {
+		_, body := get(path, 200)
+		if m := inline.FindString(body); m != "" {
+			t.Errorf("%s has inline %q", path, m)
+		}
+		if !css.MatchString(body) || !strings.Contains(body, `rel="icon"`) {
+			t.Errorf("%s links no style sheet or icon", path)
+		}
+		if !strings.Contains(body, `action="/staff/logout"`) || !strings.Contains(body, "manager-mia (manager)") {
+			t.Errorf("%s: the header shows no sign-out or no signed-in name", path)
+		}
+	}
+
+	// The style sheet: cached for a year under its versioned URL.
+	_, body := get("/crm/orders", 200)
+	resp, sheet := e.do("GET", css.FindStringSubmatch(body)[1], identity.RoleManager, nil, nil)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/css; charset=utf-8" ||
+		!strings.Contains(resp.Header.Get("Cache-Control"), "immutable") || !strings.Contains(sheet, "header{") {
+		t.Fatalf("style sheet: %d %v", resp.StatusCode, resp.Header)
+	}
+	// Bad static paths and unknown pages: the CRM's 404 page, no listing.
+	for _, path := range []string{"/crm/static/", "/crm/static/nope.css", "/crm/static/style.css/x", "/crm/nope", "/crm/orders/order-001/nope/x"} {
+		resp, body := get(path, 404)
+		if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "<h1>Not Found</h1>") ||
+			strings.Contains(body, "style.css</a>") {
+			t.Errorf("%s: %v %s", path, resp.Header, body)
+		}
+	}
+	if _, body := get("/crm/orders/missing", 404); !strings.Contains(body, "There is no order missing.") {
+		t.Errorf("unknown order: %s", body)
+	}
+	if resp, _ := e.do("GET", "/crm/api/v1/nope", identity.RoleManager, nil, nil); resp.StatusCode != 404 ||
+		resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("unknown API path: %d %v", resp.StatusCode, resp.Header)
+	}
+
+	// Only the actions the status allows: a priced order can be confirmed,
+	// a placed one cannot; neither can be resumed.
+	_, priced := get("/crm/orders/order-001", 200)
+	_, placed := get("/crm/orders/order-002", 200)
+	for _, c := range []struct {
+		body, action string
+		want         bool
+	}{{priced, "confirm", true}, {priced, "hold", true}, {priced, "resume", false}, {placed, "confirm", false}, {placed, "cancel", true}} {
+		if got := strings.Contains(c.body, "/"+c.action+`"`); got != c.want {
+			t.Errorf("action %s shown = %v, want %v", c.action, got, c.want)
+		}
+	}
+	// The card names the order by number, never by message id.
+	if strings.Contains(priced, "<small>") {
+		t.Error("the timeline still shows message ids")
+	}
+	// ?done= shows only an action's name.
+	if _, body := get("/crm/orders/order-001?done=%3Cb%3Eyou+won%3C/b%3E", 200); strings.Contains(body, "you won") {
+		t.Error("done shows text from the URL")
+	}
+	if _, body := get("/crm/orders/order-001?done=notes", 200); !strings.Contains(body, "Done: notes.") {
+		t.Error("done=notes is not shown")
+	}
+
+	// Customers: a list with search.
+	_, all := get("/crm/customers", 200)
+	if !strings.Contains(all, "Customer 1") || !strings.Contains(all, "Customer 2") {
+		t.Fatalf("customers list: %s", all)
+	}
+	_, found := get("/crm/customers?q=acme", 200)
+	if !strings.Contains(found, "Customer 2") || strings.Contains(found, "Customer 1") {
+		t.Errorf("search acme: %s", found)
+	}
+	if _, none := get("/crm/customers?q=%25", 200); !strings.Contains(none, "No customer matches.") {
+		t.Error("a % is matched as a wildcard")
+	}
+	get("/crm/customers?q="+strings.Repeat("x", 201), 400)
+}

@@ -17,11 +17,11 @@ import (
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/netguard"
+	"github.com/fabrika/fabrika/platform/ratelimit"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/mes-api/internal/app"
 	"github.com/fabrika/fabrika/services/mes-api/internal/delivery"
 	"github.com/fabrika/fabrika/services/mes-api/internal/httpapi"
-	"github.com/fabrika/fabrika/services/mes-api/internal/ratelimit"
 	"github.com/fabrika/fabrika/services/mes-api/internal/store"
 )
 
@@ -57,7 +57,6 @@ type Service struct {
 	app    *app.App
 	api    *httpapi.API
 	worker *delivery.Worker
-	limit  *ratelimit.Limiter
 }
 
 // New builds mes-api on a host: its use cases, its subscriptions (the price
@@ -79,8 +78,8 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	wcfg.Guard = cfg.Webhooks
 	w := delivery.New(h.DB, wcfg, h.Log)
 	a.Wake = w.Wake
-	limiter := ratelimit.New(nil)
-	s := &Service{h: h, cfg: cfg, app: a, worker: w, limit: limiter, api: httpapi.New(a, limiter, cfg.Identity, h.Log)}
+	limiter := ratelimit.New(ratelimit.PerMinute(60), 0, nil) // each key is limited at its own rate (AllowRate)
+	s := &Service{h: h, cfg: cfg, app: a, worker: w, api: httpapi.New(a, limiter, cfg.Identity, h.Log)}
 	h.Inbox.Subscribe("pricelist", a.PriceListHandlers())
 	h.Inbox.Subscribe("orders", a.Handlers())
 	return s, nil
@@ -102,7 +101,6 @@ func (s *Service) housekeeping(ctx context.Context) error {
 		if _, err := store.PruneIdempotency(ctx, s.h.DB, time.Now().Add(-s.cfg.IdempotencyRetention)); err != nil && ctx.Err() == nil {
 			s.h.Log.WarnContext(ctx, "prune idempotency keys", "error", err)
 		}
-		s.limit.Forget(time.Hour)
 		select {
 		case <-ctx.Done():
 			return nil

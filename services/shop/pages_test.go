@@ -1,12 +1,16 @@
 package shop_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/fabrika/fabrika/platform/ratelimit"
 	"github.com/fabrika/fabrika/services/shop"
 )
 
@@ -132,19 +136,46 @@ func TestCustomerJourneyThroughPages(t *testing.T) {
 	}
 }
 
-func TestSignInIsRateLimited(t *testing.T) {
+// testClock is a clock the tests move by hand.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock() *testClock { return &testClock{t: time.Now()} }
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// Failed sign-ins slow the guesser down with growing delays, never lock the
+// owner out (issue 15, point 9).
+func TestSignInIsThrottled(t *testing.T) {
 	t.Parallel()
-	e := start(t, shop.Config{LoginPerAccount: 3, LoginPerIP: 100})
-	e.do("POST", "/shop/api/v1/accounts", "", map[string]string{"email": "limited@example.com", "name": "L", "password": "the right password"}, nil)
-	for i := range 3 {
-		res := e.do("POST", "/shop/api/v1/sessions", "", map[string]string{"email": "limited@example.com", "password": "wrong password"}, nil)
-		if res.code != 401 {
+	clock := newTestClock()
+	e := start(t, shop.Config{TrustForwardedFor: true, Now: clock.now})
+	from := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
+	signIn := func(ip, password string) response {
+		return e.do("POST", "/shop/api/v1/sessions", "", map[string]string{"email": "limited@example.com", "password": password}, from(ip))
+	}
+	e.do("POST", "/shop/api/v1/accounts", "", map[string]string{"email": "limited@example.com", "name": "L", "password": "the right password"}, from("10.0.0.1"))
+	const guesser = "" // the peer's address, as the browser below has
+	for i := range 4 {
+		if res := signIn(guesser, "wrong password"); res.code != 401 {
 			t.Fatalf("attempt %d: %d", i, res.code)
 		}
 	}
-	res := e.do("POST", "/shop/api/v1/sessions", "", map[string]string{"email": "limited@example.com", "password": "the right password"}, nil)
+	res := signIn(guesser, "the right password")
 	if res.code != 429 || res.header.Get("Retry-After") == "" {
-		t.Fatalf("after 3 failures: %d %v", res.code, res.header)
+		t.Fatalf("after 4 failures: %d %v", res.code, res.header)
 	}
 	// The form says so too.
 	b := e.browser()
@@ -153,19 +184,50 @@ func TestSignInIsRateLimited(t *testing.T) {
 	if res.code != 429 || !strings.Contains(string(res.body), "too many failed sign-ins") {
 		t.Fatalf("form: %d", res.code)
 	}
-	// Another account is not affected; per address, the limit is separate.
-	e.do("POST", "/shop/api/v1/accounts", "", map[string]string{"email": "fine@example.com", "name": "F", "password": "the right password"}, nil)
-	if res := e.do("POST", "/shop/api/v1/sessions", "", map[string]string{"email": "fine@example.com", "password": "the right password"}, nil); res.code != 201 {
-		t.Fatalf("other account: %d", res.code)
+	// The owner, elsewhere, signs in at once: no lock-out.
+	if res := signIn("1.2.3.4", "the right password"); res.code != 201 {
+		t.Fatalf("owner from another address: %d %s", res.code, res.body)
+	}
+	// And from the guesser's address once the delay has passed.
+	for range 4 {
+		signIn(guesser, "wrong password")
+	}
+	clock.add(time.Minute)
+	if res := signIn(guesser, "the right password"); res.code != 201 {
+		t.Fatalf("after the delay: %d %s", res.code, res.body)
 	}
 
-	ip := start(t, shop.Config{LoginPerAccount: 100, LoginPerIP: 2})
-	for i := range 2 {
+	// Every attempt of an address counts against its allowance of hashes.
+	ip := start(t, shop.Config{AttemptsPerIP: ratelimit.Rate{Events: 2, Per: time.Hour}})
+	for range 2 {
 		ip.do("POST", "/shop/api/v1/sessions", "", map[string]string{"email": "nobody@example.com", "password": "whatever you like"}, nil)
-		_ = i
 	}
 	if res := ip.do("POST", "/shop/api/v1/sessions", "", map[string]string{"email": "other@example.com", "password": "whatever you like"}, nil); res.code != 429 {
 		t.Fatalf("per address: %d", res.code)
+	}
+}
+
+// An attacker with many addresses cannot flush the failure counts by
+// filling the limiter with new keys (issue 15, point 10): the shop's limiter
+// used to clear itself when full.
+func TestSignInThrottleSurvivesAFloodOfAddresses(t *testing.T) {
+	t.Parallel()
+	e := start(t, shop.Config{TrustForwardedFor: true, LimiterMaxKeys: 20, Now: newTestClock().now})
+	signIn := func(email, ip, password string) response {
+		return e.do("POST", "/shop/api/v1/sessions", "", map[string]string{"email": email, "password": password},
+			map[string]string{"X-Forwarded-For": ip})
+	}
+	e.do("POST", "/shop/api/v1/accounts", "", map[string]string{"email": "victim@example.com", "name": "V", "password": "the right password"}, nil)
+	for range 4 {
+		signIn("victim@example.com", "6.6.6.6", "wrong password")
+	}
+	for i := range 60 {
+		signIn(fmt.Sprintf("u%d@example.com", i), fmt.Sprintf("10.1.%d.%d", i/200, i%200), "wrong password")
+		if i%4 == 0 {
+			if res := signIn("victim@example.com", "6.6.6.6", "the right password"); res.code != 429 {
+				t.Fatalf("after a flood of %d addresses the guesser got %d", i+1, res.code)
+			}
+		}
 	}
 }
 

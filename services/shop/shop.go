@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/platform/ratelimit"
 	"github.com/fabrika/fabrika/services/shop/internal/app"
 	"github.com/fabrika/fabrika/services/shop/internal/web"
 )
@@ -28,12 +29,14 @@ type Config struct {
 	TrustForwardedFor bool
 	// SessionTTL is how long a sign-in lasts (default 14 days).
 	SessionTTL time.Duration
-	// LoginPerAccount is the number of failed sign-ins allowed per account
-	// within LoginWindow (default 5); LoginPerIP the sign-in attempts per
-	// client address (default 30); LoginWindow defaults to 15 minutes.
-	LoginPerAccount int
-	LoginPerIP      int
-	LoginWindow     time.Duration
+	// AttemptsPerIP limits the requests of a client address that hash a
+	// password: sign-in, sign-up, password change and reset (default 30
+	// per 15 minutes). SignUpsPerIP limits sign-ups (default 10 an hour).
+	AttemptsPerIP ratelimit.Rate
+	SignUpsPerIP  ratelimit.Rate
+	// SignIn throttles failed sign-ins with growing delays per account,
+	// per address and per both (defaults: ratelimit.SignInConfig).
+	SignIn ratelimit.SignInConfig
 	// LimiterMaxKeys bounds the accounts and addresses the limiter tracks
 	// (default 100000).
 	LimiterMaxKeys int
@@ -81,7 +84,7 @@ type Service struct {
 func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	a, err := app.New(h.DB, h.Outbox, app.Config{
 		SessionTTL: cfg.SessionTTL, CacheTTL: cfg.CacheTTL, NumberBlock: cfg.OrderNumberBlock,
-		LoginPerAccount: cfg.LoginPerAccount, LoginPerIP: cfg.LoginPerIP, LoginWindow: cfg.LoginWindow,
+		AttemptsPerIP: cfg.AttemptsPerIP, SignUpsPerIP: cfg.SignUpsPerIP, SignIn: cfg.SignIn,
 		LimiterMaxKeys: cfg.LimiterMaxKeys, Now: cfg.Now,
 		SessionCacheTTL: cfg.SessionCacheTTL, SessionCacheSize: cfg.SessionCacheSize,
 		OrdersCacheTTL: cfg.OrdersCacheTTL, OrdersCacheBytes: cfg.OrdersCacheBytes,

@@ -5,10 +5,13 @@ import (
 	"encoding/hex"
 	"sync"
 	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // pageCache keeps list pages keyed by their canonical query, and the
-// counters. Every write to orders bumps the generation (after its commit),
+// counters, in a bounded LRU (when full it forgets the least recently used
+// page, never all of them). Every write to orders bumps the generation (after its commit),
 // which drops every page and the counters: the list is cheap to rebuild, a
 // stale one is wrong. The counters are kept even when pages are not
 // (max < 0).
@@ -18,7 +21,7 @@ type pageCache struct {
 	max     int
 	ttl     time.Duration
 	now     func() time.Time
-	entries map[string]cachedPage
+	entries *simplelru.LRU[string, cachedPage] // nil when pages are not kept
 	counts  cachedCounts
 }
 
@@ -42,7 +45,11 @@ func newPageCache(max int, ttl time.Duration, now func() time.Time) *pageCache {
 	if ttl == 0 {
 		ttl = 5 * time.Second
 	}
-	return &pageCache{max: max, ttl: ttl, now: now, entries: map[string]cachedPage{}}
+	c := &pageCache{max: max, ttl: ttl, now: now}
+	if max > 0 {
+		c.entries, _ = simplelru.NewLRU[string, cachedPage](max, nil) // fails only for max < 1
+	}
+	return c
 }
 
 func (c *pageCache) generation() uint64 {
@@ -57,7 +64,7 @@ func (c *pageCache) get(key string) (Page, bool) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[key]
+	e, ok := c.entries.Get(key)
 	if !ok || e.gen != c.gen || c.now().Sub(e.at) > c.ttl {
 		return Page{}, false
 	}
@@ -75,10 +82,7 @@ func (c *pageCache) put(key string, gen uint64, p Page) {
 	if gen != c.gen {
 		return
 	}
-	if len(c.entries) >= c.max {
-		clear(c.entries)
-	}
-	c.entries[key] = cachedPage{gen: gen, at: c.now(), page: p}
+	c.entries.Add(key, cachedPage{gen: gen, at: c.now(), page: p})
 }
 
 // getCounts returns the counters when they were read in this generation
@@ -107,7 +111,9 @@ func (c *pageCache) invalidate() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	clear(c.entries)
+	if c.entries != nil {
+		c.entries.Purge()
+	}
 	c.counts = cachedCounts{}
 }
 

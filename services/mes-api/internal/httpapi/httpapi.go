@@ -16,8 +16,8 @@ import (
 
 	"github.com/fabrika/fabrika/platform/httpx"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/ratelimit"
 	"github.com/fabrika/fabrika/services/mes-api/internal/app"
-	"github.com/fabrika/fabrika/services/mes-api/internal/ratelimit"
 	"github.com/fabrika/fabrika/services/mes-api/internal/store"
 )
 
@@ -129,7 +129,7 @@ func (api *API) authenticated(rt Route) http.Handler {
 			api.writeError(w, r, err)
 			return
 		}
-		d := api.limiter.Allow(who.Key.ID, who.Key.RatePerMinute)
+		d := api.limiter.AllowRate(who.Key.ID, ratelimit.PerMinute(who.Key.RatePerMinute))
 		h := w.Header()
 		h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
 		h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))

@@ -7,9 +7,8 @@
 //	FABRIKA_SHOP_COOKIE_SECURE        mark cookies Secure (default true; false only for local plain http)
 //	FABRIKA_SHOP_TRUST_FORWARDED_FOR  rate-limit sign-ins by the last X-Forwarded-For hop (set behind the gateway)
 //	FABRIKA_SHOP_SESSION_TTL          session lifetime (default 336h)
-//	FABRIKA_SHOP_LOGIN_PER_ACCOUNT    failed sign-ins per account per window (default 5)
-//	FABRIKA_SHOP_LOGIN_PER_IP         sign-in attempts per client address per window (default 30)
-//	FABRIKA_SHOP_LOGIN_WINDOW         the sign-in limits' window (default 15m)
+//	FABRIKA_SHOP_LOGIN_PER_IP         password attempts (sign-in, sign-up, reset) per client address per window (default 30)
+//	FABRIKA_SHOP_LOGIN_WINDOW         that limit's window (default 15m)
 //	FABRIKA_SHOP_CACHE_TTL            catalogue cache lifetime (default 1m)
 //	FABRIKA_SHOP_ORDERS_CACHE_TTL     lifetime of a cached "my orders" page (default 5s; "off" turns the cache off)
 //
@@ -81,9 +80,14 @@ func config(getenv func(string) string) (shop.Config, error) {
 	boolean("FABRIKA_SHOP_COOKIE_SECURE", &cfg.CookieSecure)
 	boolean("FABRIKA_SHOP_TRUST_FORWARDED_FOR", &cfg.TrustForwardedFor)
 	duration("FABRIKA_SHOP_SESSION_TTL", &cfg.SessionTTL)
-	integer("FABRIKA_SHOP_LOGIN_PER_ACCOUNT", &cfg.LoginPerAccount)
-	integer("FABRIKA_SHOP_LOGIN_PER_IP", &cfg.LoginPerIP)
-	duration("FABRIKA_SHOP_LOGIN_WINDOW", &cfg.LoginWindow)
+	integer("FABRIKA_SHOP_LOGIN_PER_IP", &cfg.AttemptsPerIP.Events)
+	duration("FABRIKA_SHOP_LOGIN_WINDOW", &cfg.AttemptsPerIP.Per)
+	if cfg.AttemptsPerIP.Events > 0 && cfg.AttemptsPerIP.Per == 0 {
+		cfg.AttemptsPerIP.Per = 15 * time.Minute
+	}
+	if cfg.AttemptsPerIP.Per > 0 && cfg.AttemptsPerIP.Events == 0 {
+		cfg.AttemptsPerIP.Events = 30
+	}
 	duration("FABRIKA_SHOP_CACHE_TTL", &cfg.CacheTTL)
 	if getenv("FABRIKA_SHOP_ORDERS_CACHE_TTL") == "off" {
 		cfg.OrdersCacheTTL = -1

@@ -27,7 +27,7 @@ func TestConfig(t *testing.T) {
 		{"bad bool", map[string]string{"FABRIKA_SHOP_COOKIE_SECURE": "yes please"}, false, nil},
 		{"bad duration", map[string]string{"FABRIKA_SHOP_SESSION_TTL": "forever"}, false, nil},
 		{"negative duration", map[string]string{"FABRIKA_SHOP_CACHE_TTL": "-1m"}, false, nil},
-		{"bad integer", map[string]string{"FABRIKA_SHOP_LOGIN_PER_ACCOUNT": "0"}, false, nil},
+		{"bad integer", map[string]string{"FABRIKA_SHOP_LOGIN_PER_IP": "0"}, false, nil},
 		{"orders cache off", map[string]string{"FABRIKA_SHOP_ORDERS_CACHE_TTL": "off"}, true, nil},
 		{"bad orders cache", map[string]string{"FABRIKA_SHOP_ORDERS_CACHE_TTL": "0s"}, false, nil},
 	}
@@ -38,7 +38,7 @@ func TestConfig(t *testing.T) {
 				t.Fatalf("err = %v, want ok=%v", err, tt.ok)
 			}
 			if tt.want != nil {
-				tt.want(t, cfg.CookieSecure, cfg.LoginWindow, cfg.LoginPerIP)
+				tt.want(t, cfg.CookieSecure, cfg.AttemptsPerIP.Per, cfg.AttemptsPerIP.Events)
 			}
 			if off := tt.env["FABRIKA_SHOP_ORDERS_CACHE_TTL"] == "off"; off != (cfg.OrdersCacheTTL < 0) {
 				t.Fatalf("orders cache TTL %v for %q", cfg.OrdersCacheTTL, tt.env["FABRIKA_SHOP_ORDERS_CACHE_TTL"])

@@ -40,6 +40,7 @@ import (
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/broker"
 	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/platform/ratelimit"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/shop"
 	"github.com/fabrika/fabrika/services/shop/internal/order"
@@ -279,7 +280,9 @@ func (b *bench) startShop(ctx context.Context, cfg shop.Config) error {
 		cancel()
 		return err
 	}
-	cfg.CookieSecure, cfg.LoginPerIP = false, 1<<20
+	cfg.CookieSecure = false
+	cfg.AttemptsPerIP = ratelimit.Rate{Events: 1 << 20, Per: time.Second}
+	cfg.SignUpsPerIP = cfg.AttemptsPerIP
 	svc, err := shop.New(ctx, h, cfg)
 	if err != nil {
 		cancel()

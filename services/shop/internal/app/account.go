@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fabrika/fabrika/platform/ratelimit"
 	"github.com/fabrika/fabrika/services/shop/internal/order"
 	"github.com/fabrika/fabrika/services/shop/internal/store"
 )
@@ -33,6 +34,7 @@ func customerOf(c store.Customer) Customer {
 // SignUp is the form of a new account.
 type SignUp struct {
 	Email, Name, Company, Phone, Password string
+	ClientIP                              string // the address sign-ups are limited by
 }
 
 // Session is a signed-in session: Token goes in the cookie or the
@@ -81,6 +83,12 @@ func (s *Shop) SignUp(ctx context.Context, in SignUp) (Session, error) {
 	if len(fe) > 0 {
 		return Session{}, invalid("the account cannot be created", fe)
 	}
+	if d := s.signUps.Allow(in.ClientIP); !d.Allowed {
+		return Session{}, &Error{Kind: KindRateLimited, Message: "too many sign-ups from your address; try again later", RetryAfter: d.RetryAfter}
+	}
+	if err := s.allowAttempt(in.ClientIP); err != nil {
+		return Session{}, err
+	}
 	hash, err := hashPassword(s.cfg.Argon2, in.Password)
 	if err != nil {
 		return Session{}, err
@@ -100,18 +108,19 @@ func (s *Shop) SignUp(ctx context.Context, in SignUp) (Session, error) {
 	return s.newSession(ctx, customerOf(c))
 }
 
-// SignIn checks credentials and opens a session. Attempts are limited per
-// account (failures) and per client address (all attempts).
+// SignIn checks credentials and opens a session. Failed attempts slow the
+// account and the client address down with growing delays (never a
+// lock-out: the owner can sign in once the delay has passed, and from
+// another address sooner), and every attempt of an address counts against
+// its allowance of password hashes.
 func (s *Shop) SignIn(ctx context.Context, email, password, clientIP string) (Session, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	now := s.now()
-	if b, wait := s.ipLimit.blocked(clientIP, now); b {
-		return Session{}, &Error{Kind: KindRateLimited, Message: "too many sign-in attempts from your address; try again later", RetryAfter: wait}
+	if v := s.signIn.Check(email, clientIP); v.Wait > 0 {
+		return Session{}, throttled(v)
 	}
-	if b, wait := s.accountLimit.blocked(email, now); b {
-		return Session{}, &Error{Kind: KindRateLimited, Message: "too many failed sign-ins for this account; try again later", RetryAfter: wait}
+	if err := s.allowAttempt(clientIP); err != nil {
+		return Session{}, err
 	}
-	s.ipLimit.add(clientIP, now)
 	c, err := s.st.CustomerByEmail(ctx, email)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return Session{}, err
@@ -125,12 +134,33 @@ func (s *Shop) SignIn(ctx context.Context, email, password, clientIP string) (Se
 		return Session{}, fmt.Errorf("check password: %w", err)
 	}
 	if !ok || c.ID == "" {
-		s.accountLimit.add(email, now)
+		if v := s.signIn.Failed(email, clientIP); v.Wait > 0 {
+			s.log.WarnContext(ctx, "sign-in throttled", "scope", string(v.Scope), "client_ip", clientIP,
+				"customer_id", c.ID, "wait", v.Wait.String())
+		}
 		return Session{}, &Error{Kind: KindUnauthorized, Message: "wrong e-mail or password",
 			Fields: map[string]string{"password": "wrong e-mail or password"}}
 	}
-	s.accountLimit.reset(email)
+	s.signIn.Succeeded(email, clientIP)
 	return s.newSession(ctx, customerOf(c))
+}
+
+// allowAttempt takes one password hash from the address's allowance.
+func (s *Shop) allowAttempt(clientIP string) error {
+	if d := s.attempts.Allow(clientIP); !d.Allowed {
+		return &Error{Kind: KindRateLimited, Message: "too many attempts from your address; try again later", RetryAfter: d.RetryAfter}
+	}
+	return nil
+}
+
+// throttled is the error of an attempt made during a sign-in delay; it
+// reads the same whether the account exists or not.
+func throttled(v ratelimit.Verdict) *Error {
+	msg := "too many failed sign-ins for this account; try again later"
+	if v.Scope == ratelimit.ScopeAddress {
+		msg = "too many failed sign-ins from your address; try again later"
+	}
+	return &Error{Kind: KindRateLimited, Message: msg, RetryAfter: v.Wait}
 }
 
 func (s *Shop) newSession(ctx context.Context, c Customer) (Session, error) {

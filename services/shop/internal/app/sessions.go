@@ -3,18 +3,20 @@ package app
 import (
 	"sync"
 	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // sessionCache keeps recently seen sessions in memory for a few seconds so
 // that every API call does not cost a database round trip. A sign-out on
 // this instance evicts at once; on another instance it takes effect within
-// the TTL. Expiry is still checked on every hit.
+// the TTL. Expiry is still checked on every hit. When full it forgets the
+// least recently used session (a bounded LRU), never all of them.
 type sessionCache struct {
 	ttl time.Duration
-	max int
 
 	mu      sync.Mutex
-	entries map[string]sessionEntry
+	entries *simplelru.LRU[string, sessionEntry] // nil when off
 }
 
 type sessionEntry struct {
@@ -24,16 +26,20 @@ type sessionEntry struct {
 }
 
 func newSessionCache(ttl time.Duration, max int) *sessionCache {
-	return &sessionCache{ttl: ttl, max: max, entries: map[string]sessionEntry{}}
+	c := &sessionCache{ttl: ttl}
+	if ttl > 0 {
+		c.entries, _ = simplelru.NewLRU[string, sessionEntry](max, nil) // max >= 1: Config.validate
+	}
+	return c
 }
 
 func (c *sessionCache) get(hash string, now time.Time) (Customer, bool) {
-	if c.ttl <= 0 {
+	if c.entries == nil {
 		return Customer{}, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[hash]
+	e, ok := c.entries.Get(hash)
 	if !ok || now.After(e.until) || !now.Before(e.expires) {
 		return Customer{}, false
 	}
@@ -41,26 +47,19 @@ func (c *sessionCache) get(hash string, now time.Time) (Customer, bool) {
 }
 
 func (c *sessionCache) put(hash string, cu Customer, expires, now time.Time) {
-	if c.ttl <= 0 {
+	if c.entries == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.entries) >= c.max {
-		for k, e := range c.entries {
-			if now.After(e.until) {
-				delete(c.entries, k)
-			}
-		}
-		if len(c.entries) >= c.max {
-			clear(c.entries)
-		}
-	}
-	c.entries[hash] = sessionEntry{customer: cu, expires: expires, until: now.Add(c.ttl)}
+	c.entries.Add(hash, sessionEntry{customer: cu, expires: expires, until: now.Add(c.ttl)})
 }
 
 func (c *sessionCache) evict(hash string) {
+	if c.entries == nil {
+		return
+	}
 	c.mu.Lock()
-	delete(c.entries, hash)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	c.entries.Remove(hash)
 }

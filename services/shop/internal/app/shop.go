@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fabrika/fabrika/platform/outbox"
+	"github.com/fabrika/fabrika/platform/ratelimit"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/shop/internal/orderpage"
 	"github.com/fabrika/fabrika/services/shop/internal/store"
@@ -21,12 +22,18 @@ import (
 
 // Config tunes the use cases; zero fields take their defaults.
 type Config struct {
-	SessionTTL       time.Duration // default 14 days
-	CacheTTL         time.Duration // catalogue cache lifetime, default 1 minute
-	NumberBlock      int64         // order numbers reserved at once, default 50
-	LoginPerAccount  int           // failed sign-ins per account per window, default 5
-	LoginPerIP       int           // sign-in attempts per client address per window, default 30
-	LoginWindow      time.Duration // default 15 minutes
+	SessionTTL  time.Duration // default 14 days
+	CacheTTL    time.Duration // catalogue cache lifetime, default 1 minute
+	NumberBlock int64         // order numbers reserved at once, default 50
+	// AttemptsPerIP limits the requests of a client address that hash a
+	// password (sign-in, sign-up, password change and reset; each costs a
+	// 19 MiB argon2id hash), default 30 per 15 minutes.
+	AttemptsPerIP ratelimit.Rate
+	// SignUpsPerIP limits sign-ups per client address, default 10 an hour.
+	SignUpsPerIP ratelimit.Rate
+	// SignIn throttles failed sign-ins with growing delays by account and
+	// by address (ratelimit.SignInConfig's defaults).
+	SignIn           ratelimit.SignInConfig
 	LimiterMaxKeys   int           // accounts and addresses tracked, default 100000
 	SessionCacheTTL  time.Duration // how long a seen session is trusted without the database, default 5s; negative disables
 	SessionCacheSize int           // sessions kept in memory, default 10000
@@ -47,14 +54,11 @@ func (c *Config) defaults() {
 	if c.NumberBlock == 0 {
 		c.NumberBlock = 50
 	}
-	if c.LoginPerAccount == 0 {
-		c.LoginPerAccount = 5
+	if c.AttemptsPerIP == (ratelimit.Rate{}) {
+		c.AttemptsPerIP = ratelimit.Rate{Events: 30, Per: 15 * time.Minute}
 	}
-	if c.LoginPerIP == 0 {
-		c.LoginPerIP = 30
-	}
-	if c.LoginWindow == 0 {
-		c.LoginWindow = 15 * time.Minute
+	if c.SignUpsPerIP == (ratelimit.Rate{}) {
+		c.SignUpsPerIP = ratelimit.Rate{Events: 10, Per: time.Hour}
 	}
 	if c.SessionCacheTTL == 0 {
 		c.SessionCacheTTL = 5 * time.Second
@@ -74,14 +78,20 @@ func (c *Config) defaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.SignIn.Now == nil {
+		c.SignIn.Now = c.Now
+	}
+	if c.SignIn.MaxKeys == 0 {
+		c.SignIn.MaxKeys = c.LimiterMaxKeys
+	}
 	c.Argon2.defaults()
 }
 
 func (c *Config) validate() error {
 	c.defaults()
-	if c.SessionTTL < time.Minute || c.CacheTTL <= 0 || c.NumberBlock < 1 || c.LoginPerAccount < 1 ||
-		c.LoginPerIP < 1 || c.LoginWindow <= 0 || c.LimiterMaxKeys < 1 || c.SessionCacheSize < 1 || c.OrdersCacheBytes < 1 {
-		return fmt.Errorf("session TTL >= 1m, positive cache TTL, number block, login limits and window are required")
+	if c.SessionTTL < time.Minute || c.CacheTTL <= 0 || c.NumberBlock < 1 || c.AttemptsPerIP.Events < 1 ||
+		c.AttemptsPerIP.Per <= 0 || c.SignUpsPerIP.Events < 1 || c.SignUpsPerIP.Per <= 0 || c.LimiterMaxKeys < 1 || c.SessionCacheSize < 1 || c.OrdersCacheBytes < 1 {
+		return fmt.Errorf("session TTL >= 1m, positive cache TTL, number block, and rate limits are required")
 	}
 	return nil
 }
@@ -94,19 +104,20 @@ type Enqueuer interface {
 
 // Shop is the shop's use cases.
 type Shop struct {
-	cfg          Config
-	db           *sqldb.DB
-	st           *store.Store
-	out          Enqueuer
-	log          *slog.Logger
-	now          func() time.Time
-	cache        *cache
-	numbers      *numbers
-	ipLimit      *limiter
-	accountLimit *limiter
-	sessions     *sessionCache
-	pages        *orderpage.Cache // nil when off
-	dummyHash    string
+	cfg       Config
+	db        *sqldb.DB
+	st        *store.Store
+	out       Enqueuer
+	log       *slog.Logger
+	now       func() time.Time
+	cache     *cache
+	numbers   *numbers
+	attempts  *ratelimit.Limiter // password hashes per client address
+	signUps   *ratelimit.Limiter // sign-ups per client address
+	signIn    *ratelimit.SignIn
+	sessions  *sessionCache
+	pages     *orderpage.Cache // nil when off
+	dummyHash string
 }
 
 // New builds the use cases over the shop's database.
@@ -125,13 +136,14 @@ func New(db *sqldb.DB, out Enqueuer, cfg Config, log *slog.Logger, reg prometheu
 	}
 	return &Shop{
 		cfg: cfg, db: db, st: st, out: out, log: log, now: func() time.Time { return cfg.Now().UTC() },
-		cache:        c,
-		numbers:      &numbers{st: st, block: cfg.NumberBlock},
-		ipLimit:      newLimiter(cfg.LoginPerIP, cfg.LoginWindow, cfg.LimiterMaxKeys),
-		accountLimit: newLimiter(cfg.LoginPerAccount, cfg.LoginWindow, cfg.LimiterMaxKeys),
-		sessions:     newSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheSize),
-		pages:        orderpage.New(cfg.OrdersCacheTTL, cfg.OrdersCacheBytes, pagesPerCustomer, cfg.Now),
-		dummyHash:    dummy,
+		cache:     c,
+		numbers:   &numbers{st: st, block: cfg.NumberBlock},
+		attempts:  ratelimit.New(cfg.AttemptsPerIP, cfg.LimiterMaxKeys, cfg.Now),
+		signUps:   ratelimit.New(cfg.SignUpsPerIP, cfg.LimiterMaxKeys, cfg.Now),
+		signIn:    ratelimit.NewSignIn(cfg.SignIn),
+		sessions:  newSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheSize),
+		pages:     orderpage.New(cfg.OrdersCacheTTL, cfg.OrdersCacheBytes, pagesPerCustomer, cfg.Now),
+		dummyHash: dummy,
 	}, nil
 }
 

@@ -153,7 +153,7 @@ func (h *Handler) apiSignUp(w http.ResponseWriter, r *http.Request) {
 		h.apiError(w, r, err)
 		return
 	}
-	s, err := h.shop.SignUp(r.Context(), app.SignUp{Email: in.Email, Name: in.Name, Company: in.Company, Phone: in.Phone, Password: in.Password})
+	s, err := h.shop.SignUp(r.Context(), app.SignUp{Email: in.Email, Name: in.Name, Company: in.Company, Phone: in.Phone, Password: in.Password, ClientIP: h.clientIP(r)})
 	if err != nil {
 		h.apiError(w, r, err)
 		return

@@ -506,7 +506,7 @@ func (h *Handler) signUpPage(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) signUpPost(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	s, err := h.shop.SignUp(r.Context(), app.SignUp{Email: f.Get("email"), Name: f.Get("name"), Company: f.Get("company"),
-		Phone: f.Get("phone"), Password: f.Get("password")})
+		Phone: f.Get("phone"), Password: f.Get("password"), ClientIP: h.clientIP(r)})
 	if err != nil {
 		f.Del("password")
 		v := view{Title: "Create an account", Form: f}

@@ -309,3 +309,25 @@ func TestBadProductForms(t *testing.T) {
 		t.Fatalf("revalidation: %d", res.StatusCode)
 	}
 }
+
+// After sign-in the shop goes only to a path of its own (issue 15, point 7).
+func TestSignInRedirectStaysOnSite(t *testing.T) {
+	t.Parallel()
+	e := start(t, shop.Config{})
+	e.do("POST", "/shop/api/v1/accounts", "", map[string]string{"email": "next@example.com", "name": "N", "password": "the right password"}, nil)
+	for _, tc := range []struct{ next, want string }{
+		{"/\t/evil.example", "/orders"},
+		{"/\\evil.example", "/orders"},
+		{"//evil.example", "/orders"},
+		{"/cart", "/cart"},
+	} {
+		b := e.browser()
+		if res := b.get("/account/login?next=" + url.QueryEscape(tc.next)); strings.Contains(string(res.body), "evil.example") {
+			t.Fatalf("the form carries %q", tc.next)
+		}
+		res := b.post("/account/login", url.Values{"email": {"next@example.com"}, "password": {"the right password"}, "next": {tc.next}})
+		if res.code != 303 || res.header.Get("Location") != tc.want {
+			t.Errorf("next=%q: %d Location %q, want %q", tc.next, res.code, res.header.Get("Location"), tc.want)
+		}
+	}
+}

@@ -492,13 +492,6 @@ func (h *Handler) cancelPost(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/orders/"+o.Number, http.StatusSeeOther)
 }
 
-func safeNext(s string) string {
-	if !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/\\") || len(s) > 200 {
-		return "/orders"
-	}
-	return s
-}
-
 func (h *Handler) signUpPage(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "signup", view{Title: "Create an account"})
 }

@@ -159,6 +159,9 @@ func (h *Handler) pageError(w http.ResponseWriter, r *http.Request, err error) {
 func (h *Handler) pageRoutes() {
 	m := h.mux
 	m.Handle("GET /static/", h.pages.static)
+	// Browsers ask every site for /favicon.ico, also on pages that name no
+	// icon (the gateway's staff pages): the shop owns the site's root.
+	m.Handle("GET /favicon.ico", http.RedirectHandler("/static/favicon.svg", http.StatusMovedPermanently))
 	m.HandleFunc("GET /{$}", h.catalogPage)
 	m.HandleFunc("GET /catalog", h.catalogPage)
 	m.HandleFunc("GET /catalog/{code}", h.productPage)

@@ -200,7 +200,7 @@ func (s *Shop) Authenticate(ctx context.Context, token string) (Customer, error)
 		return Customer{}, &Error{Kind: KindUnauthorized, Message: "your session has ended; sign in again"}
 	}
 	if err != nil {
-		return Customer{}, err
+		return Customer{}, outage("the session store", fmt.Errorf("session lookup: %w", err))
 	}
 	s.sessions.put(hash, customerOf(c), expires, now)
 	return customerOf(c), nil

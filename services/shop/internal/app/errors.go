@@ -27,7 +27,20 @@ type Error struct {
 	Kind       Kind
 	Message    string
 	Fields     map[string]string // field -> what is wrong
-	RetryAfter time.Duration     // for KindRateLimited
+	RetryAfter time.Duration     // for KindRateLimited and KindUnavailable
+	Err        error             // the cause, for the log (never shown)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// retryOutage is what a client is told to wait while a dependency is down.
+const retryOutage = 5 * time.Second
+
+// outage is the error of a request that needs a dependency that is down
+// (the database): 503 with Retry-After, never "not signed in".
+func outage(what string, err error) *Error {
+	return &Error{Kind: KindUnavailable, Message: what + " is unavailable; try again shortly", RetryAfter: retryOutage, Err: err}
 }
 
 func (e *Error) Error() string {
@@ -38,7 +51,7 @@ func (e *Error) Error() string {
 }
 
 // ErrNoPriceList is the error of a quote asked before any price list arrived.
-var ErrNoPriceList = &Error{Kind: KindUnavailable, Message: "no price list yet"}
+var ErrNoPriceList = &Error{Kind: KindUnavailable, Message: "no price list yet", RetryAfter: time.Minute}
 
 func errorf(kind Kind, format string, args ...any) *Error {
 	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}

@@ -68,7 +68,7 @@ func problem(err error) *httpx.Problem {
 		p.Detail = err.Error()
 	case ok:
 		p.Detail, p.Errors = e.Message, e.Fields
-		if e.Kind == app.KindRateLimited {
+		if (e.Kind == app.KindRateLimited || e.Kind == app.KindUnavailable) && e.RetryAfter > 0 {
 			p.Headers = map[string]string{"Retry-After": strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds())))}
 		}
 		if e.Kind == app.KindKeyReused {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"math"
 	"net/http"
 	"net/url"
 	"sort"
@@ -150,8 +151,11 @@ func (h *Handler) pageError(w http.ResponseWriter, r *http.Request, err error) {
 		h.log.ErrorContext(r.Context(), "page failed", "path", r.URL.Path, "error", err)
 		msg = "Something went wrong on our side; it has been logged. Please try again."
 	}
-	if code == http.StatusServiceUnavailable {
+	if errors.Is(err, app.ErrNoPriceList) {
 		msg = "Our price list has not arrived yet, so we cannot show prices. Please come back in a few minutes."
+	}
+	if e, ok := app.AsError(err); ok && e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
 	h.render(w, r, code, "error", view{Title: http.StatusText(code), Message: msg})
 }

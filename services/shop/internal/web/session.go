@@ -48,7 +48,19 @@ func sessionToken(r *http.Request) string {
 func (h *Handler) withCustomer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if t := sessionToken(r); t != "" {
-			if c, err := h.shop.Authenticate(r.Context(), t); err == nil {
+			c, err := h.shop.Authenticate(r.Context(), t)
+			if e, ok := app.AsError(err); err != nil && (!ok || e.Kind != app.KindUnauthorized) {
+				// The session could not be checked: an outage, not "not
+				// signed in" (a client takes 401 as final).
+				h.log.ErrorContext(r.Context(), "session lookup failed", "path", r.URL.Path, "error", err)
+				if strings.HasPrefix(r.URL.Path, APIPrefix+"/") {
+					h.apiError(w, r, err)
+				} else {
+					h.pageError(w, r, err)
+				}
+				return
+			}
+			if err == nil {
 				r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, &c))
 			}
 		}

@@ -207,7 +207,6 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.signer = identity.NewSigner(priv)
-	verifier := identity.NewVerifier(pub)
 
 	type running struct {
 		name string
@@ -242,7 +241,7 @@ func (m *Main) Run(ctx context.Context) error {
 			dsn = filepath.Join(c.DataDir, name+".db")
 		}
 		hcfg := host.Config{Service: name, DSN: dsn, HTTPAddr: net.JoinHostPort(c.Host, strconv.Itoa(m.port(name)))}
-		wiring := m.wire(name, verifier, priv)
+		wiring := m.wire(name, identity.NewVerifier(name, pub), priv)
 		hcfg.Migrations = wiring.migrations
 		h, err := host.Open(ctx, hcfg, host.Deps{Logger: telemetry.NewLogger(c.LogOutput, "", c.LogLevel), NATS: nc, TracerProvider: tp})
 		if err != nil {

@@ -7,8 +7,6 @@ package standalone
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/base64"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -28,8 +26,9 @@ import (
 type Env struct {
 	// Getenv reads the service's own FABRIKA_* settings.
 	Getenv func(string) string
-	// Verifier checks staff identity tokens (FABRIKA_IDENTITY_PUBLIC_KEY);
-	// nil when the key is not configured.
+	// Verifier checks the identity tokens made for this service
+	// (FABRIKA_IDENTITY_PUBLIC_KEYS or FABRIKA_IDENTITY_PUBLIC_KEY); nil
+	// when no key is configured.
 	Verifier *identity.Verifier
 	// Signer signs them (FABRIKA_IDENTITY_PRIVATE_KEY; the gateway only).
 	Signer *identity.Signer
@@ -57,7 +56,9 @@ func Main(service string, migrations fs.FS, defaultAddr string, build Build) {
 //	FABRIKA_OTLP_ENDPOINT         OTLP/HTTP trace collector (default none)
 //	FABRIKA_LOG_LEVEL             debug|info|warn|error (default info)
 //	FABRIKA_IDENTITY_PUBLIC_KEY   base64 Ed25519 public key of the gateway
-//	FABRIKA_IDENTITY_PRIVATE_KEY  base64 Ed25519 private key or 32-byte seed (gateway)
+//	FABRIKA_IDENTITY_PUBLIC_KEYS  kid=base64,kid2=base64: both keys during a rotation (docs/security.md)
+//	FABRIKA_IDENTITY_PRIVATE_KEY  base64 Ed25519 private key or 32-byte seed (gateway),
+//	                              or FABRIKA_IDENTITY_PRIVATE_KEY_FILE: a file holding it
 func Run(ctx context.Context, service string, migrations fs.FS, defaultAddr string, getenv func(string) string, build Build) error {
 	get := func(k, def string) string {
 		if v := getenv(k); v != "" {
@@ -71,26 +72,21 @@ func Run(ctx context.Context, service string, migrations fs.FS, defaultAddr stri
 	}
 	log := telemetry.NewLogger(os.Stderr, service, level)
 	env := Env{Getenv: getenv}
-	if k := getenv("FABRIKA_IDENTITY_PUBLIC_KEY"); k != "" {
-		b, err := base64.StdEncoding.DecodeString(k)
-		if err != nil || len(b) != ed25519.PublicKeySize {
-			return errors.New("FABRIKA_IDENTITY_PUBLIC_KEY must be a base64 Ed25519 public key (32 bytes)")
+	if list := get("FABRIKA_IDENTITY_PUBLIC_KEYS", getenv("FABRIKA_IDENTITY_PUBLIC_KEY")); list != "" {
+		keys, err := identity.ParseKeyring(list)
+		if err != nil {
+			return fmt.Errorf("FABRIKA_IDENTITY_PUBLIC_KEYS: %w", err)
 		}
-		env.Verifier = identity.NewVerifier(ed25519.PublicKey(b))
+		env.Verifier = identity.NewKeyringVerifier(service, keys)
 	}
-	if k := getenv("FABRIKA_IDENTITY_PRIVATE_KEY"); k != "" {
-		b, err := base64.StdEncoding.DecodeString(k)
-		switch {
-		case err == nil && len(b) == ed25519.SeedSize:
-			b = ed25519.NewKeyFromSeed(b)
-		case err == nil && len(b) == ed25519.PrivateKeySize:
-		default:
-			return errors.New("FABRIKA_IDENTITY_PRIVATE_KEY must be a base64 Ed25519 private key (64 bytes) or seed (32 bytes)")
-		}
-		priv := ed25519.PrivateKey(b)
+	priv, err := identity.PrivateKeyFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	if priv != nil {
 		env.Signer = identity.NewSigner(priv)
 		if env.Verifier == nil {
-			env.Verifier = identity.NewVerifier(priv.Public().(ed25519.PublicKey))
+			env.Verifier = identity.NewVerifier(service, priv.Public().(ed25519.PublicKey))
 		}
 	}
 	tp, err := telemetry.NewTracerProvider(ctx, service, getenv("FABRIKA_OTLP_ENDPOINT"))

@@ -34,7 +34,7 @@ func TestRunServesAndStops(t *testing.T) {
 	}
 	var gotVerifier bool
 	build := func(ctx context.Context, h *host.Host, env standalone.Env) (http.Handler, []func(context.Context) error, error) {
-		gotVerifier = env.Verifier != nil && env.Signer == nil
+		gotVerifier = env.Verifier != nil && env.Signer == nil && env.Verifier.Audience() == "svc"
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(env.Getenv("FABRIKA_LOG_LEVEL"))) })
 		return mux, nil, nil
@@ -72,6 +72,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		"bad public key":  {"FABRIKA_IDENTITY_PUBLIC_KEY": "not-base64!"},
 		"short key":       {"FABRIKA_IDENTITY_PUBLIC_KEY": base64.StdEncoding.EncodeToString([]byte("short"))},
 		"bad private key": {"FABRIKA_IDENTITY_PRIVATE_KEY": "AAAA"},
+		"bad key list":    {"FABRIKA_IDENTITY_PUBLIC_KEYS": "2026a="},
 		"bad log level":   {"FABRIKA_LOG_LEVEL": "loud"},
 	}
 	for name, vars := range tests {

@@ -81,7 +81,7 @@ func startCRM(t *testing.T, b *testenv.Broker) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := crm.New(ctx, h, crm.Config{Identity: identity.NewVerifier(pub)})
+	svc, err := crm.New(ctx, h, crm.Config{Identity: identity.NewVerifier("crm", pub)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func startCRM(t *testing.T, b *testenv.Broker) *env {
 }
 
 func (e *env) token(role string) string {
-	tok, err := e.signer.Sign(identity.Identity{Subject: "u-" + role, Name: role + "-mia", Role: role}, time.Now())
+	tok, err := e.signer.Sign("crm", identity.Identity{Subject: "u-" + role, Name: role + "-mia", Role: role}, time.Now())
 	if err != nil {
 		e.t.Fatal(err)
 	}

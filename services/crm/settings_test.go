@@ -26,7 +26,7 @@ func TestPostgresSettings(t *testing.T) {
 	}
 	t.Cleanup(func() { h.DB.Close() })
 	pub, _, _ := identity.GenerateKey()
-	if _, err := crm.New(ctx, h, crm.Config{Identity: identity.NewVerifier(pub)}); err != nil {
+	if _, err := crm.New(ctx, h, crm.Config{Identity: identity.NewVerifier("crm", pub)}); err != nil {
 		t.Fatal(err)
 	}
 	// Hold as many connections as the pool has: each must carry them.

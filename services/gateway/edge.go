@@ -278,16 +278,13 @@ func (e *edge) proxy(ctx *fasthttp.RequestCtx, tctx context.Context, hc *fasthtt
 	out.Header.SetBytesV("X-Forwarded-Host", ctx.Request.Header.Host())
 	out.Header.Set("X-Forwarded-Proto", "http")
 	out.Header.Set(httpx.HeaderRequestID, reqID)
+	tok, err := s.identityToken(upName, clientAddr(ctx), cur)
+	if err != nil {
+		s.log.ErrorContext(tctx, "gateway: sign identity", "error", err)
+		return problem(ctx, httpx.NewProblem(http.StatusInternalServerError, "internal error; it has been logged"))
+	}
+	out.Header.Set(identity.Header, tok)
 	if cur != nil {
-		a := cur.Account
-		tok, err := cur.CachedToken(s.cfg.Now(), identityTokenReuse, func(now time.Time) (string, error) {
-			return s.cfg.Signer.Sign(identity.Identity{Subject: a.ID, Name: a.Login, Role: a.Role, Workstations: a.Workstations}, now)
-		})
-		if err != nil {
-			s.log.ErrorContext(tctx, "gateway: sign identity", "error", err)
-			return problem(ctx, httpx.NewProblem(http.StatusInternalServerError, "internal error; it has been logged"))
-		}
-		out.Header.Set(identity.Header, tok)
 		out.Header.Set(HeaderCSRF, cur.Session.CSRFToken)
 	}
 	s.prop.Inject(tctx, requestCarrier{&out.Header})
@@ -297,7 +294,7 @@ func (e *edge) proxy(ctx *fasthttp.RequestCtx, tctx context.Context, hc *fasthtt
 	if ctx.IsHead() {
 		resp.SkipBody = true
 	}
-	err := hc.DoTimeout(out, resp, s.cfg.UpstreamTimeout)
+	err = hc.DoTimeout(out, resp, s.cfg.UpstreamTimeout)
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
 		if errors.Is(err, fasthttp.ErrTimeout) {

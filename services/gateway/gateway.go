@@ -42,7 +42,7 @@ type Config struct {
 	MESOperator string // mes-operator, at "/mes/" (operators, admins)
 	MESAPI      string // mes-api, at "/api/" with "/api" stripped (API keys)
 
-	// Signer signs the identity tokens sent to the CRM and mes-operator.
+	// Signer signs the identity tokens sent to the services.
 	Signer *identity.Signer
 
 	// PublicAddr is the public listener (e.g. ":8080"), served by
@@ -170,6 +170,8 @@ type Service struct {
 	metrics   *metrics
 	publicLn  net.Listener // bound by New when PublicAddr is set
 
+	clientTokens clientTokens
+
 	// The security headers of every response, and of those served over TLS.
 	secHeaders, secHeadersTLS http.Header
 }
@@ -199,7 +201,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, log: h.Log, prop: h.Prop, h: h, store: st, staff: sv,
 		routes: route.NewResolver(route.Table()), upstreams: map[string]*url.URL{},
-		csrf: http.NewCrossOriginProtection(), metrics: m,
+		csrf: http.NewCrossOriginProtection(), metrics: m, clientTokens: newClientTokens(),
 		secHeaders: securityHeaders(cfg.TLSCertFile != ""), secHeadersTLS: securityHeaders(true)}
 	for name, u := range cfg.upstreams() {
 		if u != "" {

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"net"
@@ -65,8 +66,9 @@ func (u *upstream) hits() []echo {
 	return append([]echo(nil), u.seen...)
 }
 
-func newUpstream(t testing.TB, name string, v *identity.Verifier, roles ...string) *upstream {
+func newUpstream(t testing.TB, name string, pub ed25519.PublicKey, roles ...string) *upstream {
 	u := &upstream{name: name}
+	v := identity.NewVerifier(name, pub) // each service verifies the tokens made for it
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		e := echo{Service: name, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Cookie: r.Header.Get("Cookie"),
@@ -79,7 +81,7 @@ func newUpstream(t testing.TB, name string, v *identity.Verifier, roles ...strin
 				e.IdentityHdr = append(e.IdentityHdr, k)
 			}
 		}
-		if id, ok := identity.FromContext(r.Context()); ok {
+		if id, err := v.Identify(r); err == nil {
 			e.Identity = &id
 		}
 		u.mu.Lock()
@@ -166,15 +168,14 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type env struct {
-	t        testing.TB
-	gw       *gateway.Service
-	h        *host.Host
-	db       *sqldb.DB
-	url      string
-	verifier *identity.Verifier
-	signer   *identity.Signer
-	ups      map[string]*upstream
-	clock    *clock
+	t      testing.TB
+	gw     *gateway.Service
+	h      *host.Host
+	db     *sqldb.DB
+	url    string
+	signer *identity.Signer
+	ups    map[string]*upstream
+	clock  *clock
 }
 
 func newEnv(t testing.TB, mod ...func(*gateway.Config)) *env {
@@ -184,12 +185,11 @@ func newEnv(t testing.TB, mod ...func(*gateway.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := identity.NewVerifier(pub)
-	e := &env{t: t, verifier: v, signer: identity.NewSigner(priv), clock: &clock{}, ups: map[string]*upstream{}}
-	e.ups["shop"] = newUpstream(t, "shop", v)
-	e.ups["crm"] = newUpstream(t, "crm", v, identity.RoleManager, identity.RoleAdmin)
-	e.ups["mes-operator"] = newUpstream(t, "mes-operator", v, identity.RoleOperator, identity.RoleAdmin)
-	e.ups["mes-api"] = newUpstream(t, "mes-api", v)
+	e := &env{t: t, signer: identity.NewSigner(priv), clock: &clock{}, ups: map[string]*upstream{}}
+	e.ups["shop"] = newUpstream(t, "shop", pub)
+	e.ups["crm"] = newUpstream(t, "crm", pub, identity.RoleManager, identity.RoleAdmin)
+	e.ups["mes-operator"] = newUpstream(t, "mes-operator", pub, identity.RoleOperator, identity.RoleAdmin)
+	e.ups["mes-api"] = newUpstream(t, "mes-api", pub)
 	b := testenv.NewBroker(t)
 	h, err := host.Open(ctx, testenv.HostConfig(t, "gateway", migrations.FS), b.Deps(t, "gateway"))
 	if err != nil {

@@ -80,6 +80,8 @@ func (s *Service) rewrite(pr *httputil.ProxyRequest) {
 	header.ScrubRequest(out.Header, SessionCookie, LoginCookie)
 	if p.token != "" {
 		out.Header.Set(identity.Header, p.token)
+	}
+	if p.csrf != "" {
 		out.Header.Set(HeaderCSRF, p.csrf)
 	}
 	if v := out.Header[httpx.HeaderRequestID]; len(v) != 1 || v[0] != p.reqID { // serve has set it on the request

@@ -21,7 +21,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fabrika/fabrika/platform/httpx"
-	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/services/gateway/internal/route"
 	"github.com/fabrika/fabrika/services/gateway/internal/staff"
 	"github.com/fabrika/fabrika/services/gateway/internal/store"
@@ -42,12 +41,6 @@ const (
 	// FieldCSRF is the form field carrying the CSRF token.
 	FieldCSRF = web.FieldCSRF
 )
-
-// identityTokenReuse is how long a signed identity token is reused for the
-// requests of one session; it stays valid identity.TTL (a minute) from
-// signing, so an upstream always gets one valid for at least 40 more
-// seconds.
-const identityTokenReuse = 20 * time.Second
 
 // securityHeaders are set on every response; upstreams' own values of them
 // are dropped so that the gateway's policy is the one in force.
@@ -195,16 +188,14 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pr := &proxyReq{Context: r.Context(), target: rt.Upstream, path: m.Path, reqID: reqID}
+	tok, err := s.identityToken(rt.Upstream, clientIP(r), cur)
+	if err != nil {
+		httpx.WriteError(w, r, s.log, err)
+		return
+	}
+	pr.token = tok
 	if cur != nil {
-		a := cur.Account
-		tok, err := cur.CachedToken(s.cfg.Now(), identityTokenReuse, func(now time.Time) (string, error) {
-			return s.cfg.Signer.Sign(identity.Identity{Subject: a.ID, Name: a.Login, Role: a.Role, Workstations: a.Workstations}, now)
-		})
-		if err != nil {
-			httpx.WriteError(w, r, s.log, err)
-			return
-		}
-		pr.token, pr.csrf = tok, cur.Session.CSRFToken
+		pr.csrf = cur.Session.CSRFToken
 	}
 	rec, ok := w.(*statusRecorder)
 	if !ok {

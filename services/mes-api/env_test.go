@@ -54,7 +54,7 @@ func start(t testing.TB, cfg mesapi.Config, withPriceList bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Identity = identity.NewVerifier(pub)
+	cfg.Identity = identity.NewVerifier("mes-api", pub)
 	h, err := host.Open(ctx, testenv.HostConfig(t, "mes-api", migrations.FS), b.Deps(t, "mes-api"))
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +208,7 @@ func (e *env) do(method, path, key string, hdr map[string]string, body any) resp
 // admin sends a request to an admin route with a staff token of role.
 func (e *env) admin(method, path, role string, body any) response {
 	e.t.Helper()
-	tok, err := e.signer.Sign(identity.Identity{Subject: "staff-1", Name: "ada", Role: role}, time.Now())
+	tok, err := e.signer.Sign("mes-api", identity.Identity{Subject: "staff-1", Name: "ada", Role: role}, time.Now())
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func BenchmarkHandlePlaced(b *testing.B) {
 	defer h.DB.Close()
 	pub, _, _ := identity.GenerateKey()
 	monday := time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
-	s, err := New(ctx, h, Config{Identity: identity.NewVerifier(pub), Now: func() time.Time { return monday }})
+	s, err := New(ctx, h, Config{Identity: identity.NewVerifier("mes-calc", pub), Now: func() time.Time { return monday }})
 	if err != nil {
 		b.Fatal(err)
 	}

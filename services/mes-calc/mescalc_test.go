@@ -77,7 +77,7 @@ func newEnv(t testing.TB, startCalc bool) *env {
 	if e.calc, err = host.Open(ctx, cfg, e.b.Deps(t, "mes-calc")); err != nil {
 		t.Fatal(err)
 	}
-	if e.svc, err = mescalc.New(ctx, e.calc, mescalc.Config{Identity: identity.NewVerifier(pub), Now: func() time.Time { return monday }}); err != nil {
+	if e.svc, err = mescalc.New(ctx, e.calc, mescalc.Config{Identity: identity.NewVerifier("mes-calc", pub), Now: func() time.Time { return monday }}); err != nil {
 		t.Fatal(err)
 	}
 	if startCalc {
@@ -124,7 +124,7 @@ func (e *env) api(method, path, role string, body any, out any) int {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if role != "" {
-		tok, err := e.signer.Sign(identity.Identity{Subject: "u-1", Name: "ada", Role: role}, time.Now())
+		tok, err := e.signer.Sign("mes-calc", identity.Identity{Subject: "u-1", Name: "ada", Role: role}, time.Now())
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -500,7 +500,7 @@ func TestPriceListChanges(t *testing.T) {
 	}
 	// If-Match with a stale version is refused.
 	req, _ := http.NewRequestWithContext(e.ctx, "DELETE", "http://"+e.calc.Addr()+"/pricing/products/welded_frame", nil)
-	tok, _ := e.signer.Sign(identity.Identity{Subject: "u-1", Name: "ada", Role: identity.RoleAdmin}, time.Now())
+	tok, _ := e.signer.Sign("mes-calc", identity.Identity{Subject: "u-1", Name: "ada", Role: identity.RoleAdmin}, time.Now())
 	req.Header.Set(identity.Header, tok)
 	req.Header.Set("If-Match", `"5"`)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 412 {

@@ -63,7 +63,7 @@ func start(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := mesoperator.New(ctx, mes, mesoperator.Config{Identity: identity.NewVerifier(pub)})
+	svc, err := mesoperator.New(ctx, mes, mesoperator.Config{Identity: identity.NewVerifier("mes-operator", pub)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func (w *world) do(method, path string, who *identity.Identity, body any) (*http
 func (w *world) send(req *http.Request, who *identity.Identity) (*http.Response, []byte) {
 	w.t.Helper()
 	if who != nil {
-		tok, err := w.signer.Sign(*who, time.Now())
+		tok, err := w.signer.Sign("mes-operator", *who, time.Now())
 		if err != nil {
 			w.t.Fatal(err)
 		}

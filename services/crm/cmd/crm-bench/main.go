@@ -237,8 +237,8 @@ func run(ctx context.Context, c config) error {
 	signer := identity.NewSigner(priv)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// The routes as the service serves them: through its admission line.
-	uncached := crm.Admit(web.New(app.New(db, nil, app.Options{CacheSize: -1}), identity.NewVerifier(pub), log), c.concurrency, 0)
-	cached := crm.Admit(web.New(app.New(db, nil, app.Options{}), identity.NewVerifier(pub), log), c.concurrency, 0)
+	uncached := crm.Admit(web.New(app.New(db, nil, app.Options{CacheSize: -1}), identity.NewVerifier("crm", pub), log), c.concurrency, 0)
+	cached := crm.Admit(web.New(app.New(db, nil, app.Options{}), identity.NewVerifier("crm", pub), log), c.concurrency, 0)
 
 	// The gateway signs a token per request; signing is the client's work,
 	// so a token serves many requests here (it is verified on every one)
@@ -696,26 +696,14 @@ func (m *cpuMeter) read(ctx context.Context) (cpuSample, error) {
 	return out, rows.Err()
 }
 
-// tokenSource hands out a staff token, signing a new one when the last is
-// older than a third of its validity.
+// tokenSource hands out a staff token for each request, as the gateway
+// does (a service accepts a staff token once).
 type tokenSource struct {
 	signer *identity.Signer
-	mu     sync.Mutex
-	tok    string
-	at     time.Time
 }
 
 func (t *tokenSource) token() (string, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if now := time.Now(); now.Sub(t.at) > identity.TTL/3 {
-		tok, err := t.signer.Sign(identity.Identity{Subject: "bench", Name: "bench", Role: identity.RoleManager}, now)
-		if err != nil {
-			return "", err
-		}
-		t.tok, t.at = tok, now
-	}
-	return t.tok, nil
+	return t.signer.Sign("crm", identity.Identity{Subject: "bench", Name: "bench", Role: identity.RoleManager}, time.Now())
 }
 
 // loadavg is the machine's 1-minute load average, to read the figures by.

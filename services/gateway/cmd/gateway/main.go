@@ -15,7 +15,8 @@
 //	FABRIKA_PUBLIC_ADDR            public listener (default :8080)
 //	FABRIKA_NATS_URL               JetStream server (default nats://127.0.0.1:4222)
 //	FABRIKA_OTLP_ENDPOINT          OTLP/HTTP traces endpoint (optional)
-//	FABRIKA_IDENTITY_PRIVATE_KEY   base64 (std) Ed25519 seed (32 bytes) or private key (64 bytes)
+//	FABRIKA_IDENTITY_PRIVATE_KEY   base64 (std) Ed25519 seed (32 bytes) or private key (64 bytes);
+//	                               or FABRIKA_IDENTITY_PRIVATE_KEY_FILE, a file holding it (no flag: ps shows flags)
 //	FABRIKA_SHOP_URL               default http://127.0.0.1:8081
 //	FABRIKA_CRM_URL                default http://127.0.0.1:8082
 //	FABRIKA_MES_OPERATOR_URL       default http://127.0.0.1:8084
@@ -55,11 +56,11 @@ import (
 )
 
 type config struct {
-	dsn, addr, publicAddr, natsURL, otlp, privateKey string
-	shop, crm, mesOperator, mesAPI                   string
-	tlsCert, tlsKey                                  string
-	cookieSecure, production                         bool
-	maxBody                                          int64
+	dsn, addr, publicAddr, natsURL, otlp string
+	shop, crm, mesOperator, mesAPI       string
+	tlsCert, tlsKey                      string
+	cookieSecure, production             bool
+	maxBody                              int64
 }
 
 func env(k, def string) string {
@@ -79,7 +80,6 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.publicAddr, "public-addr", env("FABRIKA_PUBLIC_ADDR", ":8080"), "public listen address")
 	fs.StringVar(&c.natsURL, "nats-url", env("FABRIKA_NATS_URL", "nats://127.0.0.1:4222"), "NATS JetStream URL")
 	fs.StringVar(&c.otlp, "otlp-endpoint", env("FABRIKA_OTLP_ENDPOINT", ""), "OTLP/HTTP endpoint for traces (empty: none)")
-	fs.StringVar(&c.privateKey, "identity-private-key", env("FABRIKA_IDENTITY_PRIVATE_KEY", ""), "Ed25519 seed or private key, base64")
 	fs.StringVar(&c.shop, "shop-url", env("FABRIKA_SHOP_URL", "http://127.0.0.1:8081"), "shop base URL")
 	fs.StringVar(&c.crm, "crm-url", env("FABRIKA_CRM_URL", "http://127.0.0.1:8082"), "CRM base URL")
 	fs.StringVar(&c.mesOperator, "mes-operator-url", env("FABRIKA_MES_OPERATOR_URL", "http://127.0.0.1:8084"), "mes-operator base URL")
@@ -93,26 +93,15 @@ func parseFlags(args []string) (config, error) {
 	return c, fs.Parse(args)
 }
 
-// PrivateKey decodes a base64 Ed25519 seed (32 bytes) or private key (64).
-func privateKey(s string) (ed25519.PrivateKey, error) {
-	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
-	if err != nil {
-		return nil, errors.New("FABRIKA_IDENTITY_PRIVATE_KEY is not base64")
-	}
-	switch len(b) {
-	case ed25519.SeedSize:
-		return ed25519.NewKeyFromSeed(b), nil
-	case ed25519.PrivateKeySize:
-		return ed25519.PrivateKey(b), nil
-	}
-	return nil, errors.New("FABRIKA_IDENTITY_PRIVATE_KEY must be an Ed25519 seed (32 bytes) or private key (64 bytes) in base64")
-}
-
 func run(ctx context.Context, c config) error {
 	log := telemetry.NewLogger(os.Stderr, "gateway", slog.LevelInfo)
-	key, err := privateKey(c.privateKey)
+	// From the environment or a file only: a flag would show it in ps.
+	key, err := identity.PrivateKeyFromEnv(os.Getenv)
 	if err != nil {
 		return err
+	}
+	if key == nil {
+		return errors.New("FABRIKA_IDENTITY_PRIVATE_KEY or FABRIKA_IDENTITY_PRIVATE_KEY_FILE (the gateway's Ed25519 key) is required")
 	}
 	tp, err := telemetry.NewTracerProvider(ctx, "gateway", c.otlp)
 	if err != nil {
@@ -139,7 +128,7 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	log.InfoContext(ctx, "gateway identity public key (FABRIKA_IDENTITY_PUBLIC_KEY of the services)",
-		"public_key", base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey)))
+		"public_key", base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey)), "kid", identity.KeyID(key.Public().(ed25519.PublicKey)))
 	return h.Run(ctx, svc.Handler(), svc.Background()...)
 }
 

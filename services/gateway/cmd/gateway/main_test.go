@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"encoding/base64"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,17 +42,10 @@ func TestAdminCreate(t *testing.T) {
 	}
 }
 
-func TestPrivateKey(t *testing.T) {
-	_, priv, _ := ed25519.GenerateKey(nil)
-	for _, s := range []string{base64.StdEncoding.EncodeToString(priv.Seed()), base64.StdEncoding.EncodeToString(priv)} {
-		k, err := privateKey(s)
-		if err != nil || !k.Equal(priv) {
-			t.Fatalf("privateKey: %v", err)
-		}
-	}
-	for _, bad := range []string{"", "!!", base64.StdEncoding.EncodeToString([]byte("short"))} {
-		if _, err := privateKey(bad); err == nil {
-			t.Fatalf("accepted %q", bad)
-		}
+// TestNoPrivateKeyFlag (issue 15.13): the identity private key is not a
+// flag, where ps would show it to every user of the machine.
+func TestNoPrivateKeyFlag(t *testing.T) {
+	if _, err := parseFlags([]string{"-identity-private-key", "c2VjcmV0"}); err == nil {
+		t.Fatal("the private key was accepted as a flag")
 	}
 }

@@ -375,27 +375,6 @@ type Current struct {
 	Session store.Session
 	Account store.Account
 	loaded  time.Time
-
-	mu      sync.Mutex
-	token   string
-	tokenAt time.Time
-}
-
-// CachedToken returns a token made by sign less than maxAge ago, or makes
-// and keeps a new one: signing on every request would cost more than the
-// rest of the gateway's work.
-func (c *Current) CachedToken(now time.Time, maxAge time.Duration, sign func(time.Time) (string, error)) (string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.token != "" && now.Sub(c.tokenAt) < maxAge && !now.Before(c.tokenAt) {
-		return c.token, nil
-	}
-	tok, err := sign(now)
-	if err != nil {
-		return "", err
-	}
-	c.token, c.tokenAt = tok, now
-	return tok, nil
 }
 
 // Session returns the session a cookie token opens. A session read from
@@ -437,13 +416,6 @@ func (s *Service) Session(ctx context.Context, token string) (*Current, error) {
 		se.LastSeenAt = now
 	}
 	c := &Current{Session: se, Account: a, loaded: now}
-	if ok && sameIdentity(old.Account, a) {
-		// The same claims: the identity token signed for the entry this
-		// one replaces stays good for its reuse time.
-		old.mu.Lock()
-		c.token, c.tokenAt = old.token, old.tokenAt
-		old.mu.Unlock()
-	}
 	s.mu.Lock()
 	// An invalidation while the database was read may concern what was
 	// read: then this request uses it, but the cache does not keep it.
@@ -455,12 +427,6 @@ func (s *Service) Session(ctx context.Context, token string) (*Current, error) {
 	}
 	s.mu.Unlock()
 	return c, nil
-}
-
-// sameIdentity tells whether two reads of an account carry the same
-// identity token claims (platform/identity).
-func sameIdentity(a, b store.Account) bool {
-	return a.ID == b.ID && a.Login == b.Login && a.Role == b.Role && slices.Equal(a.Workstations, b.Workstations)
 }
 
 // SignOut ends a session.

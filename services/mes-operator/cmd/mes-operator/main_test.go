@@ -21,7 +21,7 @@ func TestConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier := identity.NewVerifier(pub)
+	verifier := identity.NewVerifier("mes-operator", pub)
 	tests := []struct {
 		name     string
 		env      map[string]string

@@ -40,7 +40,7 @@ func (a *Admin) List(ctx context.Context, status string, limit int) ([]Entry, er
 		limit = 100
 	}
 	rs, err := a.db.QueryContext(ctx, `SELECT id, subject, msg_key, status, attempts, last_error, created_at, next_attempt_at, payload
-		FROM outbox WHERE ($1 = '' OR status = $1) ORDER BY created_at, id LIMIT $2`, status, limit)
+		FROM outbox WHERE ($1 = '' OR status = $1) ORDER BY seq LIMIT $2`, status, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list outbox: %w", err)
 	}

@@ -2,6 +2,8 @@ package outbox
 
 import (
 	"errors"
+	"os"
+	"strings"
 	"time"
 )
 
@@ -36,6 +38,14 @@ type Config struct {
 	// table's heap thousands of dead rows long for the scans of Enqueue's
 	// key probe and the claims.
 	VacuumAfter int64
+	// Instance names this relay instance stably across restarts (default:
+	// the host name). A relay that starts takes over at once the leases that
+	// an earlier process of the same instance left behind (after kill -9),
+	// instead of waiting Lease for them. Replicas that share a database
+	// must have different names (FABRIKA_INSTANCE when they share a host);
+	// two processes with one name only cost duplicates that the broker and
+	// the inbox drop, the order per key holds.
+	Instance string
 	// Connected, when set, tells whether the broker connection is up; while
 	// it is down the relay does not spend messages' attempts.
 	Connected func() bool
@@ -56,6 +66,9 @@ func (c *Config) validate() error {
 	if c.VacuumAfter == 0 {
 		c.VacuumAfter = 1000
 	}
+	if c.Instance == "" {
+		c.Instance, _ = os.Hostname()
+	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 500
 	}
@@ -74,6 +87,8 @@ func (c *Config) validate() error {
 		return errors.New("max attempts must be at least 1")
 	case c.MaxInFlight < 1:
 		return errors.New("max in flight must be at least 1")
+	case strings.Contains(c.Instance, "#"):
+		return errors.New("instance name must not contain '#'")
 	}
 	return nil
 }

@@ -9,8 +9,8 @@ import (
 
 func (o *Outbox) Cycle(ctx context.Context) (int, error) { return o.cycle(ctx) }
 
-func (o *Outbox) ClaimIDs(ctx context.Context, now time.Time) ([]string, error) {
-	rows, err := o.claim(ctx, now)
+func (o *Outbox) ClaimIDs(ctx context.Context) ([]string, error) {
+	rows, err := o.claim(ctx)
 	ids := make([]string, len(rows))
 	for i, r := range rows {
 		ids[i] = r.ID
@@ -22,3 +22,40 @@ func (o *Outbox) Backoff(attempt int) time.Duration { return o.backoff(attempt) 
 
 // WithDefaults returns c with its defaults applied.
 func WithDefaults(c Config) (Config, error) { err := c.validate(); return c, err }
+
+// SetClock gives the relay a process clock of its own (a skewed host).
+func (o *Outbox) SetClock(now func() time.Time) { o.now = now }
+
+// Claimed is a batch a relay claimed and has not recorded yet.
+type Claimed struct {
+	o    *Outbox
+	rows []row
+}
+
+// Claim leases a batch as a sweep does.
+func (o *Outbox) Claim(ctx context.Context) (*Claimed, error) {
+	rows, err := o.claim(ctx)
+	return &Claimed{o: o, rows: rows}, err
+}
+
+// IDs lists the claimed messages in claim order.
+func (c *Claimed) IDs() []string {
+	ids := make([]string, len(c.rows))
+	for i, r := range c.rows {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+// Record records every claimed message as acknowledged (err nil) or failed.
+func (c *Claimed) Record(ctx context.Context, err error) error {
+	outcomes := make([]outcome, len(c.rows))
+	for i, r := range c.rows {
+		outcomes[i] = outcome{row: r, err: err}
+	}
+	return c.o.record(ctx, outcomes)
+}
+
+// Sweeps counts the sweeps the relay finished.
+func (o *Outbox) Sweeps() int64        { return o.sweeps.Load() }
+func BrokerUnavailable(err error) bool { return brokerUnavailable(err) }

@@ -122,6 +122,26 @@ func (o *Outbox) fastLoop(ctx, work context.Context) {
 	}
 }
 
+// takeOver gives back the leases that earlier processes of this relay's
+// instance left behind: they died (kill -9) before publishing or releasing,
+// and their messages would otherwise wait for the lease to run out. Should
+// another live process carry the same instance name, its messages are only
+// claimed again: published twice (the broker and the inbox drop the copy),
+// their order per key kept, since a later message of a key is claimed only
+// once the earlier one is deleted.
+func (o *Outbox) takeOver(ctx context.Context) {
+	prefix := o.cfg.Instance + "#"
+	res, err := o.db.ExecContext(ctx, `UPDATE outbox SET lease_owner = '', lease_until = 0
+		WHERE lease_until > 0 AND lease_owner <> $1 AND substr(lease_owner, 1, length(CAST($2 AS TEXT))) = CAST($2 AS TEXT)`, o.owner, prefix)
+	if err != nil {
+		o.log.WarnContext(ctx, "outbox relay could not take over its instance's earlier leases; they run out by themselves", "error", err)
+		return
+	}
+	if n, err := res.RowsAffected(); err == nil && n > 0 {
+		o.log.InfoContext(ctx, "outbox relay took over the leases of an earlier process of its instance", "instance", o.cfg.Instance, "messages", n)
+	}
+}
+
 // releaseOwn gives back the leases this relay still holds when it stops
 // (messages committed while it was stopping), so that the next relay to
 // start need not wait for them to run out.

@@ -3,6 +3,8 @@ package outbox_test
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/fabrika/fabrika/platform/broker"
 	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/platform/testenv"
 )
 
 // runRelay runs the fixture's relay until the test ends.
@@ -24,7 +27,21 @@ func (f *fixture) runRelay(t *testing.T) {
 			t.Errorf("relay: %v", err)
 		}
 	})
-	time.Sleep(50 * time.Millisecond) // the first sweep passes
+	f.waitSweeps(t, 1)
+}
+
+// waitSweeps waits until the relay has finished n more sweeps than it had
+// when called: whatever they were to do to the table is done.
+func (f *fixture) waitSweeps(t *testing.T, n int64) {
+	t.Helper()
+	target := f.out.Sweeps() + n
+	testenv.Eventually(t, 10*time.Second, func() error {
+		f.out.Wake()
+		if got := f.out.Sweeps(); got < target {
+			return fmt.Errorf("%d sweeps, waiting for %d", got, target)
+		}
+		return nil
+	})
 }
 
 // lease reads a message's lease (0 when it is not leased).
@@ -42,16 +59,16 @@ func lease(t *testing.T, ctx context.Context, q interface {
 // waitEmpty waits until the outbox holds no message.
 func (f *fixture) waitEmpty(t *testing.T, within time.Duration) {
 	t.Helper()
-	var left int
-	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	testenv.Eventually(t, within, func() error {
+		var left int
 		if err := f.db.QueryRow(`SELECT COUNT(*) FROM outbox`).Scan(&left); err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if left == 0 {
-			return
+		if left != 0 {
+			return fmt.Errorf("%d messages still in the outbox", left)
 		}
-	}
-	t.Fatalf("%d messages still in the outbox after %s", left, within)
+		return nil
+	})
 }
 
 // streamIDs returns the message ids on the stream, in stream order.
@@ -85,57 +102,60 @@ func (f *fixture) streamIDs(t *testing.T) []string {
 // wake-up after its record can publish).
 func TestFastLaneLeasesAtEnqueueAndKeepsKeyOrder(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	f := newFixture(t, outbox.Config{Interval: time.Hour}, true)
-	f.runRelay(t)
-	for round := range 20 {
-		var first, second, other outbox.Message
-		err := f.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-			var err error
-			if first, err = outbox.NewMessage("fabrika.test.ok", "a", map[string]int{"round": round, "n": 1}); err != nil {
-				return err
-			}
-			if second, err = outbox.NewMessage("fabrika.test.ok", "a", map[string]int{"round": round, "n": 2}); err != nil {
-				return err
-			}
-			if other, err = outbox.NewMessage("fabrika.test.ok", "b", map[string]int{"round": round}); err != nil {
-				return err
-			}
-			for _, m := range []outbox.Message{first, second, other} {
-				if err := f.out.Enqueue(ctx, tx, m); err != nil {
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		t.Parallel()
+		ctx := context.Background()
+		f := newFixture(t, e, outbox.Config{Interval: time.Hour}, true)
+		f.runRelay(t)
+		for round := range 20 {
+			var first, second, other outbox.Message
+			err := f.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+				var err error
+				if first, err = outbox.NewMessage("fabrika.test.ok", "a", map[string]int{"round": round, "n": 1}); err != nil {
 					return err
 				}
+				if second, err = outbox.NewMessage("fabrika.test.ok", "a", map[string]int{"round": round, "n": 2}); err != nil {
+					return err
+				}
+				if other, err = outbox.NewMessage("fabrika.test.ok", "b", map[string]int{"round": round}); err != nil {
+					return err
+				}
+				for _, m := range []outbox.Message{first, second, other} {
+					if err := f.out.Enqueue(ctx, tx, m); err != nil {
+						return err
+					}
+				}
+				now := time.Now().UnixMicro()
+				if l := lease(t, ctx, tx, first.ID); l <= now {
+					t.Errorf("round %d: the first message of its key is not leased (until %d, now %d)", round, l, now)
+				}
+				if l := lease(t, ctx, tx, second.ID); l != 0 {
+					t.Errorf("round %d: the second message of a key is leased: it could overtake the first", round)
+				}
+				if l := lease(t, ctx, tx, other.ID); l <= now {
+					t.Errorf("round %d: the first message of another key is not leased", round)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
-			now := time.Now().UnixMicro()
-			if l := lease(t, ctx, tx, first.ID); l <= now {
-				t.Errorf("round %d: the first message of its key is not leased (until %d, now %d)", round, l, now)
+			f.waitEmpty(t, 5*time.Second)
+			ids := f.streamIDs(t)
+			pos := map[string]int{}
+			for i, id := range ids {
+				pos[id] = i
 			}
-			if l := lease(t, ctx, tx, second.ID); l != 0 {
-				t.Errorf("round %d: the second message of a key is leased: it could overtake the first", round)
+			for _, m := range []outbox.Message{first, second, other} {
+				if _, ok := pos[m.ID]; !ok {
+					t.Fatalf("round %d: %s is not on the stream", round, m.ID)
+				}
 			}
-			if l := lease(t, ctx, tx, other.ID); l <= now {
-				t.Errorf("round %d: the first message of another key is not leased", round)
+			if pos[first.ID] > pos[second.ID] {
+				t.Fatalf("round %d: key a's second message is on the stream before its first", round)
 			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
 		}
-		f.waitEmpty(t, 5*time.Second)
-		ids := f.streamIDs(t)
-		pos := map[string]int{}
-		for i, id := range ids {
-			pos[id] = i
-		}
-		for _, m := range []outbox.Message{first, second, other} {
-			if _, ok := pos[m.ID]; !ok {
-				t.Fatalf("round %d: %s is not on the stream", round, m.ID)
-			}
-		}
-		if pos[first.ID] > pos[second.ID] {
-			t.Fatalf("round %d: key a's second message is on the stream before its first", round)
-		}
-	}
+	})
 }
 
 // TestFastLaneHoldsAKeyBehindItsFailure: a message published from the fast
@@ -144,39 +164,38 @@ func TestFastLaneLeasesAtEnqueueAndKeepsKeyOrder(t *testing.T) {
 // other keys go on.
 func TestFastLaneHoldsAKeyBehindItsFailure(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, outbox.Config{Interval: 20 * time.Millisecond, BaseBackoff: time.Minute, MaxBackoff: time.Hour}, true)
-	f.runRelay(t)
-	bad := f.enqueue(t, [2]string{subjectNoStream, "k"})[0]
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, attempts, _, _ := f.row(t, bad); attempts == 1 {
-			break
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		t.Parallel()
+		f := newFixture(t, e, outbox.Config{Interval: 20 * time.Millisecond, BaseBackoff: time.Minute, MaxBackoff: time.Hour}, true)
+		f.runRelay(t)
+		bad := f.enqueue(t, [2]string{subjectRefused, "k"})[0]
+		testenv.Eventually(t, 10*time.Second, func() error {
+			if _, attempts, _, _ := f.row(t, bad); attempts != 1 {
+				return fmt.Errorf("the refused message has %d attempts, want 1", attempts)
+			}
+			return nil
+		})
+		ids := f.enqueue(t, [2]string{"fabrika.test.ok", "k"}, [2]string{"fabrika.test.ok", "other"})
+		testenv.Eventually(t, 5*time.Second, func() error {
+			if _, _, _, ok := f.row(t, ids[1]); ok {
+				return errors.New("the other key's message was not published")
+			}
+			return nil
+		})
+		f.waitSweeps(t, 3)
+		if _, attempts, _, ok := f.row(t, ids[0]); !ok || attempts != 0 {
+			t.Fatalf("the later message of the failing key: present=%v attempts=%d, want held back untouched", ok, attempts)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the refused message was never recorded as an attempt")
+		if l := lease(t, context.Background(), f.db, ids[0]); l != 0 {
+			t.Fatalf("the later message of the failing key is leased until %d", l)
 		}
-	}
-	ids := f.enqueue(t, [2]string{"fabrika.test.ok", "k"}, [2]string{"fabrika.test.ok", "other"})
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, _, _, ok := f.row(t, ids[1]); !ok {
-			break
+		if got := f.streamIDs(t); len(got) != 1 || got[0] != ids[1] {
+			t.Fatalf("stream holds %v, want only %s", got, ids[1])
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the other key's message was not published")
+		if _, attempts, _, _ := f.row(t, bad); attempts != 1 {
+			t.Fatalf("the refused message has %d attempts, want 1", attempts)
 		}
-	}
-	time.Sleep(100 * time.Millisecond) // five sweeps
-	if _, attempts, _, ok := f.row(t, ids[0]); !ok || attempts != 0 {
-		t.Fatalf("the later message of the failing key: present=%v attempts=%d, want held back untouched", ok, attempts)
-	}
-	if l := lease(t, context.Background(), f.db, ids[0]); l != 0 {
-		t.Fatalf("the later message of the failing key is leased until %d", l)
-	}
-	if got := f.streamIDs(t); len(got) != 1 || got[0] != ids[1] {
-		t.Fatalf("stream holds %v, want only %s", got, ids[1])
-	}
-	if _, attempts, _, _ := f.row(t, bad); attempts != 1 {
-		t.Fatalf("the refused message has %d attempts, want 1", attempts)
-	}
+	})
 }
 
 // TestFastLaneStaysShutWhileTheBrokerIsAway: while the broker connection is
@@ -184,22 +203,25 @@ func TestFastLaneHoldsAKeyBehindItsFailure(t *testing.T) {
 // back, a sweep publishes them.
 func TestFastLaneStaysShutWhileTheBrokerIsAway(t *testing.T) {
 	t.Parallel()
-	var up atomic.Bool
-	f := newFixture(t, outbox.Config{Interval: 20 * time.Millisecond, Connected: up.Load}, true)
-	f.runRelay(t)
-	ids := f.enqueue(t, [2]string{"fabrika.test.ok", "k1"}, [2]string{"fabrika.test.ok", "k2"})
-	time.Sleep(100 * time.Millisecond)
-	for _, id := range ids {
-		if _, attempts, _, ok := f.row(t, id); !ok || attempts != 0 {
-			t.Fatalf("%s while the broker is away: present=%v attempts=%d, want waiting untouched", id, ok, attempts)
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		t.Parallel()
+		var up atomic.Bool
+		f := newFixture(t, e, outbox.Config{Interval: 20 * time.Millisecond, Connected: up.Load}, true)
+		f.runRelay(t)
+		ids := f.enqueue(t, [2]string{"fabrika.test.ok", "k1"}, [2]string{"fabrika.test.ok", "k2"})
+		f.waitSweeps(t, 3)
+		for _, id := range ids {
+			if _, attempts, _, ok := f.row(t, id); !ok || attempts != 0 {
+				t.Fatalf("%s while the broker is away: present=%v attempts=%d, want waiting untouched", id, ok, attempts)
+			}
+			if l := lease(t, context.Background(), f.db, id); l != 0 {
+				t.Fatalf("%s was written leased while the broker is away", id)
+			}
 		}
-		if l := lease(t, context.Background(), f.db, id); l != 0 {
-			t.Fatalf("%s was written leased while the broker is away", id)
+		up.Store(true)
+		f.waitEmpty(t, 5*time.Second)
+		if got := f.streamIDs(t); len(got) != 2 {
+			t.Fatalf("stream holds %d messages, want 2", len(got))
 		}
-	}
-	up.Store(true)
-	f.waitEmpty(t, 5*time.Second)
-	if got := f.streamIDs(t); len(got) != 2 {
-		t.Fatalf("stream holds %d messages, want 2", len(got))
-	}
+	})
 }

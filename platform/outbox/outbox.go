@@ -62,10 +62,16 @@ type Outbox struct {
 	log     *slog.Logger
 	prop    propagation.TextMapPropagator
 	metrics *metrics
+	// owner is this relay's lease token, "<instance>#<uuid>": the instance
+	// name outlives a restart (Config.Instance), the uuid tells this
+	// process's leases from those of the instance's earlier processes.
 	owner   string
+	q       queries
 	wake    chan struct{}
 	fast    *fastLane
 	deleted atomic.Int64 // rows the relay deleted, for the vacuum loop
+	now     func() time.Time
+	sweeps  atomic.Int64 // sweeps done, for tests that wait for one
 }
 
 // New builds an outbox over a service's database. Run must be called for the
@@ -81,9 +87,11 @@ func New(db *sqldb.DB, pub Publisher, cfg Config, log *slog.Logger, reg promethe
 	return &Outbox{
 		db: db, pub: pub, cfg: cfg, log: log, metrics: m,
 		prop:  propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
-		owner: uuid.NewString(),
+		owner: cfg.Instance + "#" + uuid.NewString(),
+		q:     newQueries(db.Engine()),
 		wake:  make(chan struct{}, 1),
 		fast:  newFastLane(4 * cfg.MaxInFlight),
+		now:   time.Now,
 	}, nil
 }
 
@@ -115,7 +123,7 @@ func (o *Outbox) Enqueue(ctx context.Context, tx *sqldb.Tx, msg Message) error {
 		msg.Key = msg.ID
 	}
 	if msg.CreatedAt.IsZero() {
-		msg.CreatedAt = time.Now().UTC()
+		msg.CreatedAt = o.now().UTC()
 	}
 	h := make(map[string]string, len(msg.Headers)+2)
 	for k, v := range msg.Headers {
@@ -138,8 +146,8 @@ func (o *Outbox) Enqueue(ctx context.Context, tx *sqldb.Tx, msg Message) error {
 		return nil
 	}
 	var leased int64
-	err = tx.QueryRowContext(ctx, enqueueLeasedSQL, msg.ID, msg.Subject, msg.Key, string(msg.Payload), string(hb),
-		msg.CreatedAt.UnixMicro(), o.owner, time.Now().Add(o.cfg.Lease).UnixMicro()).Scan(&leased)
+	err = tx.QueryRowContext(ctx, o.q.enqueueLeased, msg.ID, msg.Subject, msg.Key, string(msg.Payload), string(hb),
+		msg.CreatedAt.UnixMicro(), o.owner, o.cfg.Lease.Microseconds()).Scan(&leased)
 	if err != nil {
 		return fmt.Errorf("enqueue %s %s: %w", msg.Subject, msg.ID, err)
 	}
@@ -151,15 +159,16 @@ func (o *Outbox) Enqueue(ctx context.Context, tx *sqldb.Tx, msg Message) error {
 	return nil
 }
 
-// enqueueLeasedSQL writes a message leased to this relay ($7, until $8)
-// when its key has no message in the table, and unleased otherwise; it
-// returns the lease. The casts give PostgreSQL the parameters' types,
-// which an INSERT ... SELECT does not.
+// enqueueLeasedSQL writes a message leased to this relay ($7, for $8
+// microseconds of database time) when its key has no message in the table,
+// and unleased otherwise; it returns the lease. The casts give PostgreSQL
+// the parameters' types, which an INSERT ... SELECT does not. NOW_US is the
+// database's clock (sqldb.Engine.NowMicros).
 const enqueueLeasedSQL = `
 INSERT INTO outbox (id, subject, msg_key, payload, headers, created_at, lease_owner, lease_until)
 SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), CAST($4 AS TEXT), CAST($5 AS TEXT), CAST($6 AS BIGINT),
   CASE WHEN k.busy THEN '' ELSE CAST($7 AS TEXT) END,
-  CASE WHEN k.busy THEN 0 ELSE CAST($8 AS BIGINT) END
+  CASE WHEN k.busy THEN 0 ELSE NOW_US + CAST($8 AS BIGINT) END
 FROM (SELECT EXISTS (SELECT 1 FROM outbox WHERE msg_key = CAST($3 AS TEXT)) AS busy) k
 RETURNING lease_until`
 

@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -34,12 +35,51 @@ const claimLockID = 0x0fab_01
 type row struct {
 	Message
 	attempts int
+	seq      int64 // the database's order of the messages (0 in the fast lane)
 }
 
 type outcome struct {
 	row
 	err     error // nil when acknowledged
 	skipped bool  // not attempted: an earlier message of its key failed
+}
+
+// unavailable tells whether the outcome is a failure of the broker to take
+// the message now (see brokerUnavailable) rather than a refusal.
+func (oc outcome) unavailable() bool { return oc.err != nil && brokerUnavailable(oc.err) }
+
+// errNoAck is a publish that got no acknowledgement within PublishTimeout.
+var errNoAck = errors.New("no acknowledgement")
+
+// brokerUnavailable tells whether a publish failed because the broker could
+// not take the message at that moment (no acknowledgement in time, no
+// responders on the subject as while a stream elects its leader, a server
+// error such as "JetStream system temporarily unavailable", the connection
+// going away), rather than because it refused this message. Such a failure
+// spends no attempt: the message waits and goes again, and a long outage
+// is what the oldest-pending-age alert is for.
+func brokerUnavailable(err error) bool {
+	for _, target := range []error{errNoAck, jetstream.ErrNoStreamResponse, nats.ErrNoResponders, nats.ErrTimeout,
+		jetstream.ErrAsyncPublishTimeout, jetstream.ErrTooManyStalledMsgs, nats.ErrConnectionClosed,
+		nats.ErrConnectionDraining, nats.ErrDisconnected, nats.ErrNoServers, context.DeadlineExceeded, context.Canceled} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.Code >= 500
+}
+
+// queries are the relay's statements with the database's clock (NOW_US)
+// filled in for its engine.
+type queries struct {
+	enqueueLeased, claim, fail, unavailable string
+}
+
+func newQueries(e sqldb.Engine) queries {
+	r := strings.NewReplacer("NOW_US", e.NowMicros())
+	return queries{enqueueLeased: r.Replace(enqueueLeasedSQL), claim: r.Replace(claimSQL),
+		fail: r.Replace(failSQL), unavailable: r.Replace(unavailableSQL)}
 }
 
 // Run relays messages until ctx is cancelled; the cycle in progress is
@@ -51,6 +91,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 	// A cycle runs to its end on a context of its own: acknowledged messages
 	// are deleted even while the service is shutting down.
 	work := context.WithoutCancel(ctx)
+	o.takeOver(work)
 	o.fast.setOpen(true)
 	fastDone := make(chan struct{})
 	go func() {
@@ -87,6 +128,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 // until it is recorded, so a later claim never takes a later message of a
 // key that is still in flight, and the order per key holds.
 func (o *Outbox) sweep(ctx context.Context) {
+	defer o.sweeps.Add(1)
 	var pending chan struct{} // closed when the batch in flight is recorded
 	wait := func() {
 		if pending != nil {
@@ -99,7 +141,7 @@ func (o *Outbox) sweep(ctx context.Context) {
 		if o.cfg.Connected != nil && !o.cfg.Connected() {
 			return
 		}
-		rows, err := o.claim(ctx, time.Now())
+		rows, err := o.claim(ctx)
 		if err != nil {
 			o.log.ErrorContext(ctx, "outbox relay claim failed", "error", err)
 			return
@@ -131,7 +173,7 @@ func (o *Outbox) sweep(ctx context.Context) {
 // cycle claims a batch, publishes it and records the outcome. It returns how
 // many messages it claimed.
 func (o *Outbox) cycle(ctx context.Context) (int, error) {
-	rows, err := o.claim(ctx, time.Now())
+	rows, err := o.claim(ctx)
 	if err != nil || len(rows) == 0 {
 		return 0, err
 	}
@@ -157,31 +199,44 @@ func relaxDurability(ctx context.Context, tx *sqldb.Tx) error {
 
 // claimSQL leases the next due messages whose key has no earlier message
 // that is leased, backing off or in error: a key's messages go out in the
-// order they were enqueued, and a failing one holds back only its own key.
+// order of their seq, which the database gives at insert, and a failing one
+// holds back only its own key. Due and leased are judged by the database's
+// clock (NOW_US), never by the relay's host, whose clock may be off.
 // The first condition on p is the predicate of the partial index
-// outbox_blockers (platform migration 00002): only rows that may block are
+// outbox_blockers (platform migration 3): only rows that may block are
 // probed, not the whole table. "LIMIT 1 OFFSET 0" keeps the check a probe
 // of that index by key for each candidate: without it PostgreSQL turns
 // NOT EXISTS into an anti-join that may read the whole index for every
 // candidate, dead entries included (EXPLAIN in docs/BENCHMARKS.md,
 // "Messaging").
 const claimSQL = `
-UPDATE outbox SET lease_owner = $1, lease_until = $2
+UPDATE outbox SET lease_owner = $1, lease_until = NOW_US + $2
 WHERE id IN (
   SELECT o.id FROM outbox o
-  WHERE o.status = 'pending' AND o.next_attempt_at <= $3 AND o.lease_until <= $3
+  WHERE o.status = 'pending' AND o.next_attempt_at <= NOW_US AND o.lease_until <= NOW_US
     AND NOT EXISTS (
       SELECT 1 FROM outbox p
       WHERE p.msg_key = o.msg_key
         AND (p.status <> 'pending' OR p.next_attempt_at > 0 OR p.lease_until > 0)
-        AND (p.created_at < o.created_at OR (p.created_at = o.created_at AND p.id < o.id))
-        AND (p.status <> 'pending' OR p.next_attempt_at > $3 OR p.lease_until > $3)
+        AND p.seq < o.seq
+        AND (p.status <> 'pending' OR p.next_attempt_at > NOW_US OR p.lease_until > NOW_US)
       LIMIT 1 OFFSET 0)
-  ORDER BY o.created_at, o.id
-  LIMIT $4)
-RETURNING id, subject, msg_key, payload, headers, created_at, attempts`
+  ORDER BY o.seq
+  LIMIT $3)
+RETURNING id, subject, msg_key, payload, headers, created_at, attempts, seq`
 
-func (o *Outbox) claim(ctx context.Context, now time.Time) ([]row, error) {
+// failSQL records a refused publish of a row this relay still holds ($6):
+// an attempt spent, the next one after $2 microseconds of database time.
+const failSQL = `UPDATE outbox SET attempts = $1, next_attempt_at = NOW_US + $2, status = $3, last_error = $4,
+	lease_owner = '', lease_until = 0 WHERE id = $5 AND lease_owner = $6`
+
+// unavailableSQL gives back a row this relay still holds ($4) after the
+// broker could not take it: no attempt spent, tried again after $1
+// microseconds.
+const unavailableSQL = `UPDATE outbox SET next_attempt_at = NOW_US + $1, last_error = $2,
+	lease_owner = '', lease_until = 0 WHERE id = $3 AND lease_owner = $4`
+
+func (o *Outbox) claim(ctx context.Context) ([]row, error) {
 	var rows []row
 	err := o.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
 		rows = rows[:0]
@@ -192,7 +247,7 @@ func (o *Outbox) claim(ctx context.Context, now time.Time) ([]row, error) {
 				return fmt.Errorf("claim lock: %w", err)
 			}
 		}
-		rs, err := tx.QueryContext(ctx, claimSQL, o.owner, now.Add(o.cfg.Lease).UnixMicro(), now.UnixMicro(), o.cfg.BatchSize)
+		rs, err := tx.QueryContext(ctx, o.q.claim, o.owner, o.cfg.Lease.Microseconds(), o.cfg.BatchSize)
 		if err != nil {
 			return fmt.Errorf("claim: %w", err)
 		}
@@ -201,7 +256,7 @@ func (o *Outbox) claim(ctx context.Context, now time.Time) ([]row, error) {
 			var r row
 			var payload, headers string
 			var created int64
-			if err := rs.Scan(&r.ID, &r.Subject, &r.Key, &payload, &headers, &created, &r.attempts); err != nil {
+			if err := rs.Scan(&r.ID, &r.Subject, &r.Key, &payload, &headers, &created, &r.attempts, &r.seq); err != nil {
 				return fmt.Errorf("claim scan: %w", err)
 			}
 			r.Payload = json.RawMessage(payload)
@@ -222,12 +277,7 @@ func (o *Outbox) claim(ctx context.Context, now time.Time) ([]row, error) {
 
 func sortRows(rows []row) {
 	// RETURNING gives no order; the relay needs enqueue order.
-	slices.SortFunc(rows, func(a, b row) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(a.seq, b.seq) })
 }
 
 // publish sends the claimed messages: keys in parallel, the messages of one
@@ -297,7 +347,7 @@ func (o *Outbox) publishOne(ctx context.Context, r row) error {
 	case err := <-fut.Err():
 		return fmt.Errorf("publish: %w", err)
 	case <-timer.C:
-		return errors.New("publish: no acknowledgement within " + o.cfg.PublishTimeout.String())
+		return fmt.Errorf("publish: %w within %s", errNoAck, o.cfg.PublishTimeout)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -320,7 +370,7 @@ func (o *Outbox) recordChecked(ctx context.Context, outcomes []outcome) (behind 
 
 func (o *Outbox) recordAndLook(ctx context.Context, outcomes []outcome, look bool) (bool, error) {
 	var acked, skipped, keys []any
-	var failed []outcome
+	var failed, unavailable []outcome
 	for _, oc := range outcomes {
 		switch {
 		case oc.skipped:
@@ -328,11 +378,16 @@ func (o *Outbox) recordAndLook(ctx context.Context, outcomes []outcome, look boo
 		case oc.err == nil:
 			acked = append(acked, oc.ID)
 			keys = append(keys, oc.Key)
+		case oc.unavailable():
+			unavailable = append(unavailable, oc)
 		default:
 			failed = append(failed, oc)
 		}
 	}
-	if o.db.Engine() == sqldb.Postgres && len(skipped) == 0 && len(failed) == 0 && len(acked) <= inChunk {
+	// Every statement touches only the rows this relay still holds
+	// (lease_owner = its token): a relay that stalled past its lease must
+	// not delete, release or charge a row another relay has taken over.
+	if o.db.Engine() == sqldb.Postgres && len(skipped)+len(failed)+len(unavailable) == 0 && len(acked) <= inChunk {
 		// The usual case on PostgreSQL, in one statement and one round trip
 		// instead of four. The statement is its own transaction, and the
 		// setting made in it holds for that transaction: its commit does not
@@ -343,15 +398,16 @@ func (o *Outbox) recordAndLook(ctx context.Context, outcomes []outcome, look boo
 		// it leaves them out by id. (SQLite writes go through InTx, which
 		// serialises this process's writers.)
 		const relaxed = `WITH relax AS (SELECT set_config('synchronous_commit', 'off', true))`
-		ids := placeholders(len(acked))
+		ids := placeholdersFrom(2, len(acked))
+		args := append([]any{o.owner}, acked...)
 		var behind bool
 		var err error
 		if look {
-			q := relaxed + fmt.Sprintf(`, gone AS (DELETE FROM outbox WHERE id IN (%s) AND EXISTS (SELECT 1 FROM relax) RETURNING msg_key)
+			q := relaxed + fmt.Sprintf(`, gone AS (DELETE FROM outbox WHERE lease_owner = $1 AND id IN (%s) AND EXISTS (SELECT 1 FROM relax) RETURNING msg_key)
 				SELECT EXISTS (SELECT 1 FROM outbox WHERE msg_key IN (SELECT msg_key FROM gone) AND id NOT IN (%s))`, ids, ids)
-			err = o.db.QueryRowContext(ctx, q, acked...).Scan(&behind)
+			err = o.db.QueryRowContext(ctx, q, args...).Scan(&behind)
 		} else {
-			_, err = o.db.ExecContext(ctx, relaxed+fmt.Sprintf(` DELETE FROM outbox WHERE id IN (%s) AND EXISTS (SELECT 1 FROM relax)`, ids), acked...)
+			_, err = o.db.ExecContext(ctx, relaxed+fmt.Sprintf(` DELETE FROM outbox WHERE lease_owner = $1 AND id IN (%s) AND EXISTS (SELECT 1 FROM relax)`, ids), args...)
 		}
 		if err != nil {
 			return false, fmt.Errorf("delete published: %w", err)
@@ -360,31 +416,37 @@ func (o *Outbox) recordAndLook(ctx context.Context, outcomes []outcome, look boo
 		o.deleted.Add(int64(len(acked)))
 		return behind, nil
 	}
-	now := time.Now()
 	var gaveUp []outcome
 	err := o.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
 		gaveUp = gaveUp[:0]
 		if err := relaxDurability(ctx, tx); err != nil {
 			return fmt.Errorf("record: %w", err)
 		}
-		if err := execIn(ctx, tx, `DELETE FROM outbox WHERE id IN (%s)`, acked); err != nil {
+		if err := execIn(ctx, tx, `DELETE FROM outbox WHERE lease_owner = $1 AND id IN (%s)`, o.owner, acked); err != nil {
 			return fmt.Errorf("delete published: %w", err)
 		}
-		if err := execIn(ctx, tx, `UPDATE outbox SET lease_owner = '', lease_until = 0 WHERE id IN (%s)`, skipped); err != nil {
+		if err := execIn(ctx, tx, `UPDATE outbox SET lease_owner = '', lease_until = 0 WHERE lease_owner = $1 AND id IN (%s)`, o.owner, skipped); err != nil {
 			return fmt.Errorf("release skipped: %w", err)
+		}
+		for _, u := range unavailable {
+			_, err := tx.ExecContext(ctx, o.q.unavailable, o.cfg.BaseBackoff.Microseconds(), truncate(u.err.Error(), 1000), u.ID, o.owner)
+			if err != nil {
+				return fmt.Errorf("record unavailable broker for %s: %w", u.ID, err)
+			}
 		}
 		for _, f := range failed {
 			attempts := f.attempts + 1
 			status := "pending"
 			if attempts >= o.cfg.MaxAttempts {
 				status = "error"
-				gaveUp = append(gaveUp, f)
 			}
-			next := now.Add(o.backoff(attempts)).UnixMicro()
-			_, err := tx.ExecContext(ctx, `UPDATE outbox SET attempts = $1, next_attempt_at = $2, status = $3, last_error = $4,
-				lease_owner = '', lease_until = 0 WHERE id = $5`, attempts, next, status, truncate(f.err.Error(), 1000), f.ID)
+			res, err := tx.ExecContext(ctx, o.q.fail, attempts, o.backoff(attempts).Microseconds(), status,
+				truncate(f.err.Error(), 1000), f.ID, o.owner)
 			if err != nil {
 				return fmt.Errorf("record failure of %s: %w", f.ID, err)
+			}
+			if n, err := res.RowsAffected(); err == nil && n == 1 && status == "error" {
+				gaveUp = append(gaveUp, f)
 			}
 		}
 		return nil
@@ -394,9 +456,15 @@ func (o *Outbox) recordAndLook(ctx context.Context, outcomes []outcome, look boo
 	}
 	o.metrics.published.Add(float64(len(acked)))
 	o.deleted.Add(int64(len(acked)))
-	o.metrics.attemptErrors.Add(float64(len(failed)))
+	o.metrics.attemptErrors.WithLabelValues(kindRefused).Add(float64(len(failed)))
+	o.metrics.attemptErrors.WithLabelValues(kindUnavailable).Add(float64(len(unavailable)))
 	for _, f := range failed {
-		o.log.WarnContext(ctx, "outbox publish failed, will retry", "message_id", f.ID, "subject", f.Subject, "key", f.Key, "attempt", f.attempts+1, "error", f.err)
+		o.log.WarnContext(ctx, "outbox publish refused, will retry", "message_id", f.ID, "subject", f.Subject, "key", f.Key, "attempt", f.attempts+1, "error", f.err)
+	}
+	if len(unavailable) > 0 {
+		u := unavailable[0]
+		o.log.WarnContext(ctx, "outbox publish: broker unavailable, messages wait without spending an attempt",
+			"messages", len(unavailable), "message_id", u.ID, "subject", u.Subject, "error", u.err)
 	}
 	for _, f := range gaveUp {
 		o.metrics.failed.Inc()
@@ -440,11 +508,13 @@ func (o *Outbox) backoff(attempt int) time.Duration {
 // inChunk is the most ids one IN list carries.
 const inChunk = 500
 
-// execIn runs a statement with an IN list of ids, in chunks.
-func execIn(ctx context.Context, tx *sqldb.Tx, query string, ids []any) error {
+// execIn runs a statement with the relay's lease token as $1 and an IN list
+// of ids from $2, in chunks.
+func execIn(ctx context.Context, tx *sqldb.Tx, query, owner string, ids []any) error {
 	for len(ids) > 0 {
 		n := min(inChunk, len(ids))
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(query, placeholders(n)), ids[:n]...); err != nil {
+		args := append([]any{owner}, ids[:n]...)
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(query, placeholdersFrom(2, n)), args...); err != nil {
 			return err
 		}
 		ids = ids[n:]
@@ -453,14 +523,17 @@ func execIn(ctx context.Context, tx *sqldb.Tx, query string, ids []any) error {
 }
 
 // placeholders returns "$1,$2,...,$n".
-func placeholders(n int) string {
+func placeholders(n int) string { return placeholdersFrom(1, n) }
+
+// placeholdersFrom returns n placeholders from $first.
+func placeholdersFrom(first, n int) string {
 	var b strings.Builder
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(i + 1))
+		b.WriteString(strconv.Itoa(first + i))
 	}
 	return b.String()
 }

@@ -284,8 +284,15 @@ func TestAlwaysFailingMessage(t *testing.T) {
 	runHost(t, recv)
 	sendAdmin, recvAdmin := send.Handler(nil), recv.Handler(nil)
 
-	// Sender: a subject that no stream captures fails every publish.
-	const lost = "reliability.nostream.item"
+	// Sender: the stream for the subject refuses the message (too large for
+	// its limit), every publish. (A subject no stream captures would only
+	// wait: no responders is the broker being unavailable, no attempt.)
+	const lost = "reliability.refused.item"
+	streamCfg := jetstream.StreamConfig{Name: "RELIABILITY_RETRY", Subjects: []string{"reliability.refused.>"}, MaxMsgSize: 8}
+	if _, err := send.JS.CreateOrUpdateStream(ctx, streamCfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = send.JS.DeleteStream(context.Background(), "RELIABILITY_RETRY") })
 	id, err := enqueue(ctx, send.DB, send.Outbox, lost, "lost", 1)
 	if err != nil {
 		t.Fatal(err)
@@ -303,11 +310,11 @@ fabrika_outbox_failed_total{service="sender"} 1
 	if len(listed.Messages) != 1 || listed.Messages[0].ID != id || listed.Messages[0].Attempts != 3 || listed.Messages[0].LastError == "" {
 		t.Fatalf("admin list %+v", listed.Messages)
 	}
-	// A person fixes the cause (a stream for the subject) and retries.
-	if _, err := send.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "RELIABILITY_RETRY", Subjects: []string{"reliability.nostream.>"}}); err != nil {
+	// A person fixes the cause (the stream's limit) and retries.
+	streamCfg.MaxMsgSize = -1
+	if _, err := send.JS.CreateOrUpdateStream(ctx, streamCfg); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = send.JS.DeleteStream(context.Background(), "RELIABILITY_RETRY") })
 	call(t, sendAdmin, "POST", "/admin/outbox/"+id+"/retry", http.StatusOK, nil)
 	waitFor(t, 10*time.Second, "the retried message to be published", func() bool {
 		return queryInt(t, send.DB, `SELECT COUNT(*) FROM outbox`) == 0

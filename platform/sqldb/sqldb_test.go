@@ -20,9 +20,9 @@ CREATE TABLE thing (id TEXT PRIMARY KEY, n BIGINT NOT NULL);
 DROP TABLE thing;
 `)}}
 
-func openDB(t *testing.T) *sqldb.DB {
+func openDB(t *testing.T, e sqldb.Engine) *sqldb.DB {
 	t.Helper()
-	return testenv.DB(t, thingMigrations)
+	return testenv.DBOn(t, e, thingMigrations)
 }
 
 func count(t *testing.T, db *sqldb.DB) int {
@@ -36,25 +36,24 @@ func count(t *testing.T, db *sqldb.DB) int {
 
 func TestOpen(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	db := openDB(t)
-	want := sqldb.SQLite
-	if testenv.Postgres() {
-		want = sqldb.Postgres
-	}
-	if db.Engine() != want {
-		t.Fatalf("engine %s, want %s", db.Engine(), want)
-	}
-	// The platform's tables come with every database, and migrating twice
-	// is a no-op.
-	if err := db.Migrate(ctx, thingMigrations); err != nil {
-		t.Fatalf("second migrate: %v", err)
-	}
-	for _, table := range []string{"outbox", "inbox", "dead_letter", "thing"} {
-		if _, err := db.ExecContext(ctx, `SELECT COUNT(*) FROM `+table); err != nil {
-			t.Errorf("table %s: %v", table, err)
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		t.Parallel()
+		ctx := context.Background()
+		db := openDB(t, e)
+		if db.Engine() != e {
+			t.Fatalf("engine %s, want %s", db.Engine(), e)
 		}
-	}
+		// The platform's tables come with every database, and migrating twice
+		// is a no-op.
+		if err := db.Migrate(ctx, thingMigrations); err != nil {
+			t.Fatalf("second migrate: %v", err)
+		}
+		for _, table := range []string{"outbox", "inbox", "dead_letter", "thing"} {
+			if _, err := db.ExecContext(ctx, `SELECT COUNT(*) FROM `+table); err != nil {
+				t.Errorf("table %s: %v", table, err)
+			}
+		}
+	})
 }
 
 func TestOpenSQLiteDSNForms(t *testing.T) {
@@ -103,76 +102,79 @@ func TestOpenPostgresUnreachable(t *testing.T) {
 
 func TestInTx(t *testing.T) {
 	t.Parallel()
-	errBoom := errors.New("boom")
-	tests := []struct {
-		name       string
-		fn         func(ctx context.Context, tx *sqldb.Tx) error
-		panics     bool
-		wantErr    error
-		wantRows   int
-		wantAfters int32
-	}{
-		{name: "commit", fn: insert("a", nil), wantRows: 1, wantAfters: 1},
-		{name: "error rolls back", fn: insert("b", errBoom), wantErr: errBoom},
-		{name: "panic rolls back and re-panics", fn: func(ctx context.Context, tx *sqldb.Tx) error {
-			_ = insert("c", nil)(ctx, tx)
-			panic("handler bug")
-		}, panics: true},
-		{name: "unique violation rolls back everything", fn: func(ctx context.Context, tx *sqldb.Tx) error {
-			if err := insert("d", nil)(ctx, tx); err != nil {
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		t.Parallel()
+		errBoom := errors.New("boom")
+		tests := []struct {
+			name       string
+			fn         func(ctx context.Context, tx *sqldb.Tx) error
+			panics     bool
+			wantErr    error
+			wantRows   int
+			wantAfters int32
+		}{
+			{name: "commit", fn: insert("a", nil), wantRows: 1, wantAfters: 1},
+			{name: "error rolls back", fn: insert("b", errBoom), wantErr: errBoom},
+			{name: "panic rolls back and re-panics", fn: func(ctx context.Context, tx *sqldb.Tx) error {
+				_ = insert("c", nil)(ctx, tx)
+				panic("handler bug")
+			}, panics: true},
+			{name: "unique violation rolls back everything", fn: func(ctx context.Context, tx *sqldb.Tx) error {
+				if err := insert("d", nil)(ctx, tx); err != nil {
+					return err
+				}
+				_, err := tx.ExecContext(ctx, `INSERT INTO thing (id, n) VALUES ('d', 2)`)
 				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO thing (id, n) VALUES ('d', 2)`)
-			return err
-		}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			db := openDB(t)
-			var afters atomic.Int32
-			run := func() (err error) {
-				defer func() {
-					if p := recover(); p != nil {
-						if !tc.panics {
-							t.Fatalf("unexpected panic %v", p)
+			}},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				ctx := context.Background()
+				db := openDB(t, e)
+				var afters atomic.Int32
+				run := func() (err error) {
+					defer func() {
+						if p := recover(); p != nil {
+							if !tc.panics {
+								t.Fatalf("unexpected panic %v", p)
+							}
+							err = errors.New("panicked")
 						}
-						err = errors.New("panicked")
-					}
-				}()
-				return db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-					tx.AfterCommit(func() { afters.Add(1) })
-					if tx.Engine() != db.Engine() {
-						t.Errorf("tx engine %s, db %s", tx.Engine(), db.Engine())
-					}
-					return tc.fn(ctx, tx)
-				})
-			}
-			err := run()
-			switch {
-			case tc.panics && (err == nil || err.Error() != "panicked"):
-				t.Fatalf("want a re-panic, got %v", err)
-			case tc.wantErr != nil && !errors.Is(err, tc.wantErr):
-				t.Fatalf("err %v, want %v", err, tc.wantErr)
-			case tc.wantRows == 1 && err != nil:
-				t.Fatalf("err %v", err)
-			case tc.wantRows == 0 && err == nil:
-				t.Fatal("no error")
-			}
-			if got := count(t, db); got != tc.wantRows {
-				t.Errorf("%d rows after InTx, want %d", got, tc.wantRows)
-			}
-			if got := afters.Load(); got != tc.wantAfters {
-				t.Errorf("AfterCommit ran %d times, want %d", got, tc.wantAfters)
-			}
-			// The pool is healthy afterwards: no connection was left in a
-			// transaction.
-			if err := db.InTx(ctx, insert("after", nil)); err != nil {
-				t.Fatalf("next transaction: %v", err)
-			}
-		})
-	}
+					}()
+					return db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+						tx.AfterCommit(func() { afters.Add(1) })
+						if tx.Engine() != db.Engine() {
+							t.Errorf("tx engine %s, db %s", tx.Engine(), db.Engine())
+						}
+						return tc.fn(ctx, tx)
+					})
+				}
+				err := run()
+				switch {
+				case tc.panics && (err == nil || err.Error() != "panicked"):
+					t.Fatalf("want a re-panic, got %v", err)
+				case tc.wantErr != nil && !errors.Is(err, tc.wantErr):
+					t.Fatalf("err %v, want %v", err, tc.wantErr)
+				case tc.wantRows == 1 && err != nil:
+					t.Fatalf("err %v", err)
+				case tc.wantRows == 0 && err == nil:
+					t.Fatal("no error")
+				}
+				if got := count(t, db); got != tc.wantRows {
+					t.Errorf("%d rows after InTx, want %d", got, tc.wantRows)
+				}
+				if got := afters.Load(); got != tc.wantAfters {
+					t.Errorf("AfterCommit ran %d times, want %d", got, tc.wantAfters)
+				}
+				// The pool is healthy afterwards: no connection was left in a
+				// transaction.
+				if err := db.InTx(ctx, insert("after", nil)); err != nil {
+					t.Fatalf("next transaction: %v", err)
+				}
+			})
+		}
+	})
 }
 
 func insert(id string, ret error) func(ctx context.Context, tx *sqldb.Tx) error {
@@ -186,69 +188,75 @@ func insert(id string, ret error) func(ctx context.Context, tx *sqldb.Tx) error 
 
 func TestInTxConcurrentWriters(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	db := openDB(t)
-	if _, err := db.ExecContext(ctx, `INSERT INTO thing (id, n) VALUES ('counter', 0)`); err != nil {
-		t.Fatal(err)
-	}
-	const writers, each = 8, 25
-	errs := make(chan error, writers)
-	for range writers {
-		go func() {
-			var err error
-			for range each {
-				if err = db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-					_, err := tx.ExecContext(ctx, `UPDATE thing SET n = n + 1 WHERE id = 'counter'`)
-					return err
-				}); err != nil {
-					break
-				}
-			}
-			errs <- err
-		}()
-	}
-	for range writers {
-		if err := <-errs; err != nil {
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		t.Parallel()
+		ctx := context.Background()
+		db := openDB(t, e)
+		if _, err := db.ExecContext(ctx, `INSERT INTO thing (id, n) VALUES ('counter', 0)`); err != nil {
 			t.Fatal(err)
 		}
-	}
-	var n int
-	if err := db.QueryRowContext(ctx, `SELECT n FROM thing WHERE id = 'counter'`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != writers*each {
-		t.Fatalf("counter %d, want %d", n, writers*each)
-	}
+		const writers, each = 8, 25
+		errs := make(chan error, writers)
+		for range writers {
+			go func() {
+				var err error
+				for range each {
+					if err = db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+						_, err := tx.ExecContext(ctx, `UPDATE thing SET n = n + 1 WHERE id = 'counter'`)
+						return err
+					}); err != nil {
+						break
+					}
+				}
+				errs <- err
+			}()
+		}
+		for range writers {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT n FROM thing WHERE id = 'counter'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != writers*each {
+			t.Fatalf("counter %d, want %d", n, writers*each)
+		}
+	})
 }
 
 func TestIsUniqueViolation(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	db := openDB(t)
-	if _, err := db.ExecContext(ctx, `INSERT INTO thing (id, n) VALUES ('x', 1)`); err != nil {
-		t.Fatal(err)
-	}
-	_, dup := db.ExecContext(ctx, `INSERT INTO thing (id, n) VALUES ('x', 2)`)
-	_, other := db.ExecContext(ctx, `INSERT INTO thing (id, n) VALUES ('y', NULL)`)
-	tests := []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"primary key", dup, true},
-		{"wrapped", errors.Join(errors.New("ctx"), dup), true},
-		{"not null", other, false},
-		{"nil", nil, false},
-		{"plain", errors.New("UNIQUE constraint failed"), false},
-	}
-	for _, tc := range tests {
-		if tc.err == nil && tc.name != "nil" {
-			t.Fatalf("%s: the statement did not fail", tc.name)
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		t.Parallel()
+		ctx := context.Background()
+		db := openDB(t, e)
+		if _, err := db.ExecContext(ctx, `INSERT INTO thing (id, n) VALUES ('x', 1)`); err != nil {
+			t.Fatal(err)
 		}
-		if got := sqldb.IsUniqueViolation(tc.err); got != tc.want {
-			t.Errorf("%s: IsUniqueViolation(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		_, dup := db.ExecContext(ctx, `INSERT INTO thing (id, n) VALUES ('x', 2)`)
+		_, other := db.ExecContext(ctx, `INSERT INTO thing (id, n) VALUES ('y', NULL)`)
+		tests := []struct {
+			name string
+			err  error
+			want bool
+		}{
+			{"primary key", dup, true},
+			{"wrapped", errors.Join(errors.New("ctx"), dup), true},
+			{"not null", other, false},
+			{"nil", nil, false},
+			{"plain", errors.New("UNIQUE constraint failed"), false},
 		}
-	}
+		for _, tc := range tests {
+			if tc.err == nil && tc.name != "nil" {
+				t.Fatalf("%s: the statement did not fail", tc.name)
+			}
+			if got := sqldb.IsUniqueViolation(tc.err); got != tc.want {
+				t.Errorf("%s: IsUniqueViolation(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+			}
+		}
+	})
 }
 
 func TestMicros(t *testing.T) {
@@ -265,50 +273,53 @@ func TestMicros(t *testing.T) {
 
 func TestSavepoint(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	db := openDB(t)
-	var afters []string
-	errBad := errors.New("bad message")
-	err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		for _, id := range []string{"a", "b", "dup", "c"} {
-			err := tx.Savepoint(ctx, func() error {
-				tx.AfterCommit(func() { afters = append(afters, id) })
-				if err := insert(id, nil)(ctx, tx); err != nil {
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		t.Parallel()
+		ctx := context.Background()
+		db := openDB(t, e)
+		var afters []string
+		errBad := errors.New("bad message")
+		err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+			for _, id := range []string{"a", "b", "dup", "c"} {
+				err := tx.Savepoint(ctx, func() error {
+					tx.AfterCommit(func() { afters = append(afters, id) })
+					if err := insert(id, nil)(ctx, tx); err != nil {
+						return err
+					}
+					switch id {
+					case "b":
+						return errBad
+					case "dup": // a failing statement: PostgreSQL aborts the transaction unless rolled back to the savepoint
+						_, err := tx.ExecContext(ctx, `INSERT INTO thing (id, n) VALUES ('a', 1)`)
+						return err
+					}
+					return nil
+				})
+				if errors.Is(err, sqldb.ErrSavepoint) {
 					return err
 				}
-				switch id {
-				case "b":
-					return errBad
-				case "dup": // a failing statement: PostgreSQL aborts the transaction unless rolled back to the savepoint
-					_, err := tx.ExecContext(ctx, `INSERT INTO thing (id, n) VALUES ('a', 1)`)
-					return err
+				if (id == "b") != errors.Is(err, errBad) || (id == "dup") != sqldb.IsUniqueViolation(err) {
+					t.Errorf("savepoint %s: %v", id, err)
 				}
-				return nil
-			})
-			if errors.Is(err, sqldb.ErrSavepoint) {
-				return err
 			}
-			if (id == "b") != errors.Is(err, errBad) || (id == "dup") != sqldb.IsUniqueViolation(err) {
-				t.Errorf("savepoint %s: %v", id, err)
-			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
+		var ids []string
+		rs, err := db.QueryContext(ctx, `SELECT id FROM thing ORDER BY id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rs.Next() {
+			var id string
+			_ = rs.Scan(&id)
+			ids = append(ids, id)
+		}
+		rs.Close()
+		if fmt.Sprint(ids) != "[a c]" || fmt.Sprint(afters) != "[a c]" {
+			t.Fatalf("committed %v, after-commit ran for %v; want [a c] for both", ids, afters)
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	rs, err := db.QueryContext(ctx, `SELECT id FROM thing ORDER BY id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rs.Next() {
-		var id string
-		_ = rs.Scan(&id)
-		ids = append(ids, id)
-	}
-	rs.Close()
-	if fmt.Sprint(ids) != "[a c]" || fmt.Sprint(afters) != "[a c]" {
-		t.Fatalf("committed %v, after-commit ran for %v; want [a c] for both", ids, afters)
-	}
 }

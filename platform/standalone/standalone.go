@@ -18,6 +18,7 @@ import (
 	"github.com/fabrika/fabrika/platform/broker"
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/telemetry"
 )
 
@@ -55,6 +56,7 @@ func Main(service string, migrations fs.FS, defaultAddr string, build Build) {
 //	FABRIKA_NATS_URL              NATS server or cluster (default nats://127.0.0.1:4222)
 //	FABRIKA_OTLP_ENDPOINT         OTLP/HTTP trace collector (default none)
 //	FABRIKA_LOG_LEVEL             debug|info|warn|error (default info)
+//	FABRIKA_INSTANCE              this replica's stable name (default the host name; outbox.Config.Instance)
 //	FABRIKA_IDENTITY_PUBLIC_KEY   base64 Ed25519 public key of the gateway
 //	FABRIKA_IDENTITY_PUBLIC_KEYS  kid=base64,kid2=base64: both keys during a rotation (docs/security.md)
 //	FABRIKA_IDENTITY_PRIVATE_KEY  base64 Ed25519 private key or 32-byte seed (gateway),
@@ -101,6 +103,7 @@ func Run(ctx context.Context, service string, migrations fs.FS, defaultAddr stri
 	defer nc.Close()
 	h, err := host.Open(ctx, host.Config{
 		Service: service, DSN: get("FABRIKA_DSN", "data/"+service+".db"), HTTPAddr: get("FABRIKA_HTTP_ADDR", defaultAddr), Migrations: migrations,
+		Outbox: outbox.Config{Instance: getenv("FABRIKA_INSTANCE")},
 	}, host.Deps{Logger: telemetry.NewLogger(os.Stderr, "", level), NATS: nc, TracerProvider: tp})
 	if err != nil {
 		return err

@@ -49,11 +49,48 @@ func Postgres() bool { return os.Getenv(EnvEngine) == "postgres" }
 // ExternalNATS tells whether tests run on an external NATS server.
 func ExternalNATS() bool { return os.Getenv(EnvNATS) != "" }
 
-// DSN returns the DSN of a new, empty database for the test, dropped when
-// the test ends.
+// PostgresConfigured tells whether a PostgreSQL server is configured for
+// tests: FABRIKA_TEST_ENGINE=postgres or FABRIKA_TEST_POSTGRES set.
+func PostgresConfigured() bool { return Postgres() || os.Getenv(EnvPostgres) != "" }
+
+// Engines lists the engines a storage behaviour suite runs on: SQLite
+// always, PostgreSQL too when it is configured (PostgresConfigured).
+func Engines() []sqldb.Engine {
+	if PostgresConfigured() {
+		return []sqldb.Engine{sqldb.SQLite, sqldb.Postgres}
+	}
+	return []sqldb.Engine{sqldb.SQLite}
+}
+
+// EachEngine runs suite as one subtest per engine of Engines, named after
+// the engine, so one go test run covers both when PostgreSQL is configured.
+func EachEngine(t *testing.T, suite func(t *testing.T, engine sqldb.Engine)) {
+	t.Helper()
+	for _, e := range Engines() {
+		t.Run(string(e), func(t *testing.T) { suite(t, e) })
+	}
+}
+
+// engine is the engine FABRIKA_TEST_ENGINE names.
+func engine() sqldb.Engine {
+	if Postgres() {
+		return sqldb.Postgres
+	}
+	return sqldb.SQLite
+}
+
+// DSN returns the DSN of a new, empty database for the test on the engine
+// FABRIKA_TEST_ENGINE names, dropped when the test ends.
 func DSN(t testing.TB) string {
 	t.Helper()
-	if !Postgres() {
+	return DSNOn(t, engine())
+}
+
+// DSNOn returns the DSN of a new, empty database on engine e, dropped when
+// the test ends.
+func DSNOn(t testing.TB, e sqldb.Engine) string {
+	t.Helper()
+	if e != sqldb.Postgres {
 		return filepath.Join(t.TempDir(), "test.db")
 	}
 	admin := os.Getenv(EnvPostgres)
@@ -69,7 +106,7 @@ func DSN(t testing.TB) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("testenv: %s=postgres but PostgreSQL is not usable (%v)", EnvEngine, err)
+		t.Fatalf("testenv: PostgreSQL is configured but not usable (%v)", err)
 	}
 	t.Cleanup(func() {
 		db, err := sql.Open("pgx", admin)
@@ -87,12 +124,19 @@ func DSN(t testing.TB) string {
 	return u.String()
 }
 
-// DB opens a fresh database with the platform's migrations and the given
-// service migrations (nil for none).
+// DB opens a fresh database, on the engine FABRIKA_TEST_ENGINE names, with
+// the platform's migrations and the given service migrations (nil for none).
 func DB(t testing.TB, migrations fs.FS) *sqldb.DB {
 	t.Helper()
+	return DBOn(t, engine(), migrations)
+}
+
+// DBOn opens a fresh database on engine e with the platform's migrations
+// and the given service migrations (nil for none).
+func DBOn(t testing.TB, e sqldb.Engine, migrations fs.FS) *sqldb.DB {
+	t.Helper()
 	ctx := context.Background()
-	db, err := sqldb.Open(ctx, DSN(t))
+	db, err := sqldb.Open(ctx, DSNOn(t, e))
 	if err != nil {
 		t.Fatalf("testenv: open: %v", err)
 	}
@@ -101,6 +145,27 @@ func DB(t testing.TB, migrations fs.FS) *sqldb.DB {
 		t.Fatalf("testenv: migrate: %v", err)
 	}
 	return db
+}
+
+// Eventually calls check until it returns nil, and fails the test with
+// check's last error when that has not happened within the given time (the
+// model is nats-server's checkFor). It is how a test waits for something
+// another goroutine or process does: never a bare time.Sleep.
+func Eventually(t testing.TB, within time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	pause := time.Millisecond
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %v", within, err)
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 50*time.Millisecond)
+	}
 }
 
 // Broker is a JetStream server for a test.

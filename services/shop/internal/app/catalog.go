@@ -179,22 +179,34 @@ func (s *Shop) PriceList(ctx context.Context) (*contracts.PriceListV1, error) {
 	return pl, err
 }
 
+// Price is a quote as a customer sees it: prices and lead time, never the
+// factory's cost or routing (contracts.Quote has both, for mes-calc).
+type Price struct {
+	PriceListVersion int64             `json:"price_list_version"`
+	Currency         string            `json:"currency"`
+	UnitPrice        int64             `json:"unit_price"`
+	Total            int64             `json:"total"`
+	LeadDays         int               `json:"lead_days"`
+	Breaks           []contracts.Break `json:"breaks"`
+}
+
 // Quote prices a configured part with the current price list. A wrong
 // configuration is a KindInvalid error naming the field.
-func (s *Shop) Quote(ctx context.Context, c contracts.Config) (contracts.Quote, error) {
+func (s *Shop) Quote(ctx context.Context, c contracts.Config) (Price, error) {
 	pl, err := s.PriceList(ctx)
 	if err != nil {
-		return contracts.Quote{}, err
+		return Price{}, err
 	}
 	q, err := pl.Quote(c)
 	if err != nil {
 		var qe *contracts.QuoteError
 		if errors.As(err, &qe) {
-			return contracts.Quote{}, invalid("the configuration cannot be quoted", map[string]string{quoteField(qe.Field): qe.Message})
+			return Price{}, invalid("the configuration cannot be quoted", map[string]string{quoteField(qe.Field): qe.Message})
 		}
-		return contracts.Quote{}, fmt.Errorf("quote: %w", err)
+		return Price{}, fmt.Errorf("quote: %w", err)
 	}
-	return q, nil
+	return Price{PriceListVersion: q.PriceListVersion, Currency: q.Currency, UnitPrice: q.UnitPrice, Total: q.Total,
+		LeadDays: q.LeadDays, Breaks: q.Breaks}, nil
 }
 
 // quoteField names a quote error's field as forms and API bodies name it.

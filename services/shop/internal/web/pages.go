@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -224,7 +225,7 @@ func (h *Handler) signedIn(next http.HandlerFunc) http.HandlerFunc {
 // list and with who is looking (the page shows the customer and carries the
 // browser's CSRF token).
 func pageETag(version int64, r *http.Request, csrf string) string {
-	who := csrf
+	who := csrf + "\x00" + r.URL.RawQuery
 	if c := customer(r.Context()); c != nil {
 		who += c.ID
 	}
@@ -250,7 +251,7 @@ func (h *Handler) catalogPage(w http.ResponseWriter, r *http.Request) {
 type productView struct {
 	Catalog *app.Catalog
 	Product app.Product
-	Quote   *contracts.Quote
+	Quote   *app.Price
 }
 
 var configFields = []string{contracts.OptMaterial, contracts.OptFinish, contracts.OptWidth, contracts.OptHeight, contracts.OptThickness}
@@ -287,7 +288,44 @@ func (h *Handler) productPage(w http.ResponseWriter, r *http.Request) {
 	if notModified(w, r, pageETag(cat.Version, r, h.csrfToken(w, r)), privateRevalidate) {
 		return
 	}
-	h.render(w, r, http.StatusOK, "product", view{Title: p.Name, Form: defaultForm(p), Data: productView{Catalog: cat, Product: p}})
+	// The configuration comes from the query when there is one (a customer
+	// back from signing in to add it to the cart), else the defaults; its
+	// price is shown at once.
+	f := defaultForm(p)
+	q := r.URL.Query()
+	for _, k := range append(slices.Clone(configFields), "quantity", "lead") {
+		if v := strings.TrimSpace(q.Get(k)); v != "" && len(v) <= 40 {
+			f.Set(k, v)
+		}
+	}
+	v := view{Title: p.Name, Form: f}
+	pv := productView{Catalog: cat, Product: p}
+	if l, fe := lineFromForm(p.Code, f); len(fe) == 0 {
+		if price, err := h.shop.Quote(r.Context(), l.Config()); err == nil {
+			pv.Quote = &price
+		} else if _, ok := app.AsError(err); ok {
+			v.Message, v.Errors = formErrors(err)
+		} else {
+			h.pageError(w, r, err)
+			return
+		}
+	}
+	if q.Get("signin") != "" && customer(r.Context()) != nil {
+		v.Message = "You are signed in: add the part to your cart."
+	}
+	v.Data = pv
+	h.render(w, r, http.StatusOK, "product", v)
+}
+
+// configQuery is a configured part as the query of its product page.
+func configQuery(f url.Values) url.Values {
+	q := url.Values{}
+	for _, k := range append(slices.Clone(configFields), "quantity", "lead") {
+		if v := f.Get(k); v != "" {
+			q.Set(k, v)
+		}
+	}
+	return q
 }
 
 // lineFromForm reads a configured part from a form.
@@ -326,8 +364,11 @@ func (h *Handler) productPost(w http.ResponseWriter, r *http.Request) {
 	if r.PostFormValue("action") == "add" {
 		c := customer(r.Context())
 		if c == nil {
-			v.Message, v.Data = "Sign in or create an account to put parts in your cart.", pv
-			h.render(w, r, http.StatusUnauthorized, "product", v)
+			// Sign in, then back to this product as configured.
+			q := configQuery(r.PostForm)
+			q.Set("signin", "1")
+			next := "/catalog/" + url.PathEscape(p.Code) + "?" + q.Encode()
+			http.Redirect(w, r, "/account/login?next="+url.QueryEscape(next), http.StatusSeeOther)
 			return
 		}
 		if err := h.shop.AddToCart(r.Context(), *c, l); err != nil {
@@ -500,7 +541,11 @@ func (h *Handler) cancelPost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) signUpPage(w http.ResponseWriter, r *http.Request) {
-	h.render(w, r, http.StatusOK, "signup", view{Title: "Create an account"})
+	f := url.Values{}
+	if n := r.URL.Query().Get("next"); n != "" {
+		f.Set("next", safeNext(n))
+	}
+	h.render(w, r, http.StatusOK, "signup", view{Title: "Create an account", Form: f})
 }
 
 func (h *Handler) signUpPost(w http.ResponseWriter, r *http.Request) {
@@ -515,13 +560,21 @@ func (h *Handler) signUpPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.setSession(w, s)
-	http.Redirect(w, r, "/catalog", http.StatusSeeOther)
+	next := "/catalog"
+	if f.Get("next") != "" {
+		next = safeNext(f.Get("next"))
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 	f := url.Values{}
 	f.Set("next", safeNext(r.URL.Query().Get("next")))
-	h.render(w, r, http.StatusOK, "login", view{Title: "Sign in", Form: f})
+	v := view{Title: "Sign in", Form: f}
+	if strings.Contains(f.Get("next"), "signin=1") {
+		v.Message = "Sign in or create an account to put the part in your cart; you will come back to it as you configured it."
+	}
+	h.render(w, r, http.StatusOK, "login", v)
 }
 
 func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request) {

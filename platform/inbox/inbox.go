@@ -157,15 +157,17 @@ func New(db *sqldb.DB, js jetstream.JetStream, cfg Config, log *slog.Logger, reg
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("inbox config: %w", err)
 	}
-	m, err := newMetrics(reg)
+	in := &Inbox{
+		db: db, js: js, cfg: cfg, log: log,
+		tracer: tp.Tracer("github.com/fabrika/fabrika/platform/inbox"),
+		prop:   propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+	}
+	m, err := newMetrics(reg, newOpenDeadLetters(in))
 	if err != nil {
 		return nil, err
 	}
-	return &Inbox{
-		db: db, js: js, cfg: cfg, log: log, metrics: m,
-		tracer: tp.Tracer("github.com/fabrika/fabrika/platform/inbox"),
-		prop:   propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
-	}, nil
+	in.metrics = m
+	return in, nil
 }
 
 // Subscribe adds a durable consumer named "<service>-<name>" for the
@@ -177,6 +179,18 @@ func (in *Inbox) Subscribe(name string, handlers map[string]Handler) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.subs = append(in.subs, subscription{name: name, handlers: handlers})
+	in.metrics.start(in.ConsumerName(name))
+}
+
+// consumers lists the durable consumer names of the subscriptions.
+func (in *Inbox) consumers() []string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	names := make([]string, len(in.subs))
+	for i, s := range in.subs {
+		names[i] = in.ConsumerName(s.name)
+	}
+	return names
 }
 
 // ConsumerName is the durable consumer name of a subscription.

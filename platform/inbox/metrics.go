@@ -1,6 +1,7 @@
 package inbox
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -16,7 +17,7 @@ type metrics struct {
 	latency     *prometheus.HistogramVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, open prometheus.Collector) (*metrics, error) {
 	m := &metrics{
 		processed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fabrika_inbox_processed_total", Help: "Messages processed and acknowledged."}, []string{"consumer"}),
@@ -35,12 +36,71 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.processed, m.duplicates, m.failures, m.deadLetters, m.batchSplits, m.latency} {
+	for _, c := range []prometheus.Collector{m.processed, m.duplicates, m.failures, m.deadLetters, m.batchSplits, m.latency, open} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register inbox metrics: %w", err)
 		}
 	}
 	return m, nil
+}
+
+// start makes every labelled counter of consumer exist at zero, so that
+// increase() sees its first increment after a start, which a series that
+// appears at 1 would hide.
+func (m *metrics) start(consumer string) {
+	for _, c := range []*prometheus.CounterVec{m.processed, m.duplicates, m.failures, m.deadLetters, m.batchSplits} {
+		c.WithLabelValues(consumer)
+	}
+}
+
+// openDeadLetters is the gauge fabrika_inbox_dead_letters_open, read from
+// the dead_letter table at each scrape: it says how many dead letters wait
+// for a person, and, unlike a counter, survives restarts (the alert
+// FabrikaInboxDeadLetter uses it). Every subscribed consumer has a series,
+// at zero when it has none.
+type openDeadLetters struct {
+	in   *Inbox
+	desc *prometheus.Desc
+}
+
+func newOpenDeadLetters(in *Inbox) *openDeadLetters {
+	return &openDeadLetters{in: in, desc: prometheus.NewDesc("fabrika_inbox_dead_letters_open",
+		"Dead letters not yet replayed or discarded, from the database.", []string{"consumer"}, nil)}
+}
+
+func (c *openDeadLetters) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *openDeadLetters) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	counts := map[string]float64{}
+	for _, name := range c.in.consumers() {
+		counts[name] = 0
+	}
+	rows, err := c.in.db.QueryContext(ctx, `SELECT consumer, COUNT(*) FROM dead_letter WHERE status = 'open' GROUP BY consumer`)
+	if err != nil {
+		// No series rather than a failed scrape: the service's other
+		// metrics still matter while its database is away.
+		c.in.log.Warn("inbox: count open dead letters", "error", err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var consumer string
+		var n float64
+		if err := rows.Scan(&consumer, &n); err != nil {
+			c.in.log.Warn("inbox: count open dead letters", "error", err)
+			return
+		}
+		counts[consumer] = n
+	}
+	if err := rows.Err(); err != nil {
+		c.in.log.Warn("inbox: count open dead letters", "error", err)
+		return
+	}
+	for consumer, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, n, consumer)
+	}
 }
 
 func (m *metrics) handled(consumer string, dup bool, d time.Duration) {

@@ -92,6 +92,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 	// are deleted even while the service is shutting down.
 	work := context.WithoutCancel(ctx)
 	o.takeOver(work)
+	o.refreshGauges(work) // the messages in error are known from the start
 	o.fast.setOpen(true)
 	fastDone := make(chan struct{})
 	go func() {

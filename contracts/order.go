@@ -50,6 +50,9 @@ type OrderPlacedV1 struct {
 
 // Validate checks the contract.
 func (m OrderPlacedV1) Validate() error {
+	if err := cleanText(m); err != nil {
+		return err
+	}
 	if err := require(str("order_id", m.OrderID), str("number", m.Number), str("customer.id", m.Customer.ID), when("placed_at", m.PlacedAt)); err != nil {
 		return err
 	}
@@ -102,6 +105,9 @@ type OrderPricedV1 struct {
 
 // Validate checks the contract.
 func (m OrderPricedV1) Validate() error {
+	if err := cleanText(m); err != nil {
+		return err
+	}
 	if err := require(str("order_id", m.OrderID), str("ship_date", m.ShipDate), when("priced_at", m.PricedAt)); err != nil {
 		return err
 	}
@@ -125,6 +131,9 @@ type OrderNeedsReviewV1 struct {
 
 // Validate checks the contract.
 func (m OrderNeedsReviewV1) Validate() error {
+	if err := cleanText(m); err != nil {
+		return err
+	}
 	return require(str("order_id", m.OrderID), str("reason", m.Reason), when("at", m.At))
 }
 
@@ -141,6 +150,9 @@ type OrderStatusChangedV1 struct {
 
 // Validate checks the contract.
 func (m OrderStatusChangedV1) Validate() error {
+	if err := cleanText(m); err != nil {
+		return err
+	}
 	return require(str("order_id", m.OrderID), when("at", m.At))
 }
 
@@ -160,6 +172,9 @@ type OrderConfirmedV1 struct {
 
 // Validate checks the contract.
 func (m OrderConfirmedV1) Validate() error {
+	if err := cleanText(m); err != nil {
+		return err
+	}
 	if err := require(str("order_id", m.OrderID), when("at", m.At)); err != nil {
 		return err
 	}
@@ -179,6 +194,9 @@ type OrderAssignedV1 struct {
 
 // Validate checks the contract.
 func (m OrderAssignedV1) Validate() error {
+	if err := cleanText(m); err != nil {
+		return err
+	}
 	return require(str("order_id", m.OrderID), str("manager", m.Manager), when("at", m.At))
 }
 
@@ -192,6 +210,9 @@ type OrderNoteAddedV1 struct {
 
 // Validate checks the contract.
 func (m OrderNoteAddedV1) Validate() error {
+	if err := cleanText(m); err != nil {
+		return err
+	}
 	return require(str("order_id", m.OrderID), str("note", m.Note), when("at", m.At))
 }
 
@@ -212,6 +233,9 @@ type OperationFinishedV1 struct {
 
 // Validate checks the contract.
 func (m OperationFinishedV1) Validate() error {
+	if err := cleanText(m); err != nil {
+		return err
+	}
 	if err := require(str("order_id", m.OrderID), str("operation", m.Operation), when("at", m.At)); err != nil {
 		return err
 	}
@@ -233,6 +257,9 @@ type OrderShippedV1 struct {
 
 // Validate checks the contract.
 func (m OrderShippedV1) Validate() error {
+	if err := cleanText(m); err != nil {
+		return err
+	}
 	return require(str("order_id", m.OrderID), str("carrier", m.Carrier), str("tracking_number", m.TrackingNumber), when("at", m.At))
 }
 
@@ -252,6 +279,9 @@ type CompensationGrantedV1 struct {
 
 // Validate checks the contract.
 func (m CompensationGrantedV1) Validate() error {
+	if err := cleanText(m); err != nil {
+		return err
+	}
 	if err := require(str("compensation_id", m.CompensationID), str("customer_id", m.CustomerID), str("reason", m.Reason), when("at", m.At)); err != nil {
 		return err
 	}

@@ -93,6 +93,9 @@ type Product struct {
 
 // Validate checks the contract.
 func (p PriceListV1) Validate() error {
+	if err := cleanText(p); err != nil {
+		return err
+	}
 	if p.Version <= 0 {
 		return invalid("version must be positive")
 	}
@@ -167,6 +170,12 @@ const (
 	OptHeight    = "height_mm"
 	OptThickness = "thickness_mm"
 )
+
+// OptionCodes lists every option code a configured part may carry; an order
+// with any other key is refused where it enters.
+func OptionCodes() []string {
+	return []string{OptMaterial, OptFinish, OptWidth, OptHeight, OptThickness}
+}
 
 // QuoteError says which option of a configuration is wrong and why; Field is
 // the option code (or "product", "quantity", "lead").

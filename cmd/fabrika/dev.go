@@ -22,6 +22,7 @@ import (
 	"github.com/fabrika/fabrika/platform/broker"
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/secretbox"
 	"github.com/fabrika/fabrika/platform/telemetry"
 )
 
@@ -40,6 +41,9 @@ type Config struct {
 	// private addresses (a receiver on this machine); off by default, as in
 	// every standalone service.
 	AllowPrivateWebhooks bool
+	// SecretKey seals secrets at rest (FABRIKA_SECRET_KEY); empty, a key is
+	// generated into <data dir>/secret-key (0600) on the first start.
+	SecretKey []byte
 	// DSNs overrides a service's database (e.g. PostgreSQL); the key is the
 	// service name.
 	DSNs map[string]string
@@ -55,6 +59,7 @@ type Main struct {
 	addrs  map[string]string
 	ready  chan struct{}
 	signer *identity.Signer
+	box    *secretbox.Box
 }
 
 // NewMain returns a Main with the defaults.
@@ -98,6 +103,13 @@ func (m *Main) ParseFlags(args []string) error {
 		return fmt.Errorf("base port %d out of range", c.BasePort)
 	}
 	c.CookieSecure = *secure
+	if v := os.Getenv("FABRIKA_SECRET_KEY"); v != "" {
+		k, err := secretbox.ParseKey(v)
+		if err != nil {
+			return fmt.Errorf("FABRIKA_SECRET_KEY: %w", err)
+		}
+		c.SecretKey = k
+	}
 	if *only != "" {
 		for _, s := range strings.Split(*only, ",") {
 			s = strings.TrimSpace(s)
@@ -201,6 +213,20 @@ func (m *Main) Run(ctx context.Context) error {
 		natsURL = ns.ClientURL()
 		log.Info("embedded NATS JetStream started", "store", ecfg.StoreDir, "listen", c.NATSListen)
 	}
+
+	key := c.SecretKey
+	if key == nil {
+		k, err := secretbox.LoadOrCreateKeyFile(filepath.Join(c.DataDir, "secret-key"))
+		if err != nil {
+			return err
+		}
+		key = k
+	}
+	box, err := secretbox.New(key)
+	if err != nil {
+		return err
+	}
+	m.box = box
 
 	pub, priv, err := identity.GenerateKey()
 	if err != nil {

@@ -91,7 +91,8 @@ func (m *Main) wire(name string, verifier *identity.Verifier, key ed25519.Privat
 		}
 	case "mes-api":
 		w.build = func(ctx context.Context, h *host.Host) (http.Handler, []func(context.Context) error, error) {
-			return built(mesapi.New(ctx, h, mesapi.Config{Identity: verifier, Webhooks: netguard.Guard{AllowPrivate: c.AllowPrivateWebhooks}}))
+			return built(mesapi.New(ctx, h, mesapi.Config{Identity: verifier, Secrets: m.box,
+				Webhooks: netguard.Guard{AllowPrivate: c.AllowPrivateWebhooks}}))
 		}
 	case "gateway":
 		w.build = func(ctx context.Context, h *host.Host) (http.Handler, []func(context.Context) error, error) {

@@ -17,6 +17,7 @@ import (
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/netguard"
+	"github.com/fabrika/fabrika/platform/secretbox"
 	"github.com/fabrika/fabrika/platform/testenv"
 	mesapi "github.com/fabrika/fabrika/services/mes-api"
 	"github.com/fabrika/fabrika/services/mes-api/internal/delivery"
@@ -40,9 +41,23 @@ type env struct {
 func fastWebhooks() mesapi.Config {
 	return mesapi.Config{
 		Webhooks: netguard.Guard{AllowPrivate: true},
+		Secrets:  newBox(),
 		Webhook:  delivery.Config{BaseBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Interval: 50 * time.Millisecond, Timeout: 5 * time.Second},
 		RetryFor: 24 * time.Hour,
 	}
+}
+
+// newBox is a secretbox under a fresh key, as FABRIKA_SECRET_KEY gives.
+func newBox() *secretbox.Box {
+	k, err := secretbox.GenerateKey()
+	if err != nil {
+		panic(err)
+	}
+	b, err := secretbox.New(k)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 func start(t testing.TB, cfg mesapi.Config, withPriceList bool) *env {

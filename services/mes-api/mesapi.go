@@ -18,6 +18,7 @@ import (
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/netguard"
 	"github.com/fabrika/fabrika/platform/ratelimit"
+	"github.com/fabrika/fabrika/platform/secretbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/mes-api/internal/app"
 	"github.com/fabrika/fabrika/services/mes-api/internal/delivery"
@@ -35,6 +36,10 @@ type Config struct {
 	// connection after DNS resolution (and, as a courtesy, at registration).
 	// AllowPrivate is for development only (FABRIKA_ALLOW_PRIVATE_WEBHOOKS).
 	Webhooks netguard.Guard
+	// Secrets seals webhook signing secrets at rest (a key from
+	// FABRIKA_SECRET_KEY). Without it mes-api refuses to create webhook
+	// endpoints, and refuses to start on a database that holds some.
+	Secrets *secretbox.Box
 	// DefaultRatePerMinute is a new key's rate limit when the admin gives
 	// none (default 600).
 	DefaultRatePerMinute int
@@ -68,7 +73,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	if cfg.IdempotencyRetention <= 0 {
 		cfg.IdempotencyRetention = 24 * time.Hour
 	}
-	acfg := app.Config{Webhooks: cfg.Webhooks, Resolver: net.DefaultResolver, DefaultRatePerMinute: cfg.DefaultRatePerMinute,
+	acfg := app.Config{Webhooks: cfg.Webhooks, Secrets: cfg.Secrets, Resolver: net.DefaultResolver, DefaultRatePerMinute: cfg.DefaultRatePerMinute,
 		IdempotencyLock: cfg.IdempotencyLock, WebhookRetryFor: cfg.RetryFor}
 	a, err := app.New(ctx, h.DB, h.Outbox, acfg)
 	if err != nil {
@@ -76,6 +81,14 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	}
 	wcfg := cfg.Webhook
 	wcfg.Guard = cfg.Webhooks
+	wcfg.Secrets = cfg.Secrets
+	sealed, err := a.SealSecrets(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("mes-api: %w", err)
+	}
+	if sealed > 0 {
+		h.Log.InfoContext(ctx, "webhook secrets sealed at rest", "endpoints", sealed)
+	}
 	w := delivery.New(h.DB, wcfg, h.Log)
 	a.Wake = w.Wake
 	limiter := ratelimit.New(ratelimit.PerMinute(60), 0, nil) // each key is limited at its own rate (AllowRate)

@@ -14,6 +14,9 @@
 //	FABRIKA_IDENTITY_PUBLIC_KEY  base64 (std) Ed25519 public key of the gateway (required)
 //	FABRIKA_ALLOW_PRIVATE_WEBHOOKS "true" lets webhooks reach loopback and private
 //	                             addresses: development only (default false: public only)
+//	FABRIKA_SECRET_KEY           base64 of 32 random bytes: seals webhook secrets at rest.
+//	                             Without it webhook endpoints cannot be created, and the
+//	                             service refuses to start on a database that holds some.
 //	FABRIKA_API_DEFAULT_RATE     a new key's requests per minute (default 600)
 package main
 
@@ -25,6 +28,7 @@ import (
 	"strconv"
 
 	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/platform/secretbox"
 	"github.com/fabrika/fabrika/platform/standalone"
 	mesapi "github.com/fabrika/fabrika/services/mes-api"
 	"github.com/fabrika/fabrika/services/mes-api/migrations"
@@ -52,6 +56,15 @@ func build(ctx context.Context, h *host.Host, env standalone.Env) (http.Handler,
 			return nil, nil, fmt.Errorf("FABRIKA_API_DEFAULT_RATE must be a positive integer, got %q", v)
 		}
 		cfg.DefaultRatePerMinute = rate
+	}
+	if v := env.Getenv("FABRIKA_SECRET_KEY"); v != "" {
+		key, err := secretbox.ParseKey(v)
+		if err != nil {
+			return nil, nil, fmt.Errorf("FABRIKA_SECRET_KEY: %w", err)
+		}
+		if cfg.Secrets, err = secretbox.New(key); err != nil {
+			return nil, nil, err
+		}
 	}
 	svc, err := mesapi.New(ctx, h, cfg)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/netguard"
 	"github.com/fabrika/fabrika/platform/outbox"
+	"github.com/fabrika/fabrika/platform/secretbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/mes-api/internal/store"
 )
@@ -76,6 +77,10 @@ type Config struct {
 	IdempotencyLock time.Duration
 	// WebhookRetryFor is how long a delivery is retried before it fails.
 	WebhookRetryFor time.Duration
+	// Secrets seals webhook signing secrets at rest (FABRIKA_SECRET_KEY).
+	// Without it no webhook endpoint can be created, and New refuses a
+	// database that holds some.
+	Secrets *secretbox.Box
 	// Resolver checks webhook host names at registration (nil: none).
 	Resolver netguard.Resolver
 	// Now is the clock (nil: time.Now).

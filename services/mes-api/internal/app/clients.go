@@ -5,9 +5,9 @@ import (
 	"errors"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/platform/text"
 	"github.com/fabrika/fabrika/services/mes-api/internal/apikey"
 	"github.com/fabrika/fabrika/services/mes-api/internal/store"
 )
@@ -36,10 +36,10 @@ func (a *App) CreateClient(ctx context.Context, name, email string) (store.Clien
 func CreateClientTx(ctx context.Context, q store.Querier, name, email string, now time.Time) (store.Client, error) {
 	name, email = strings.TrimSpace(name), strings.TrimSpace(email)
 	fields := map[string]string{}
-	if name == "" || utf8.RuneCountInString(name) > 200 {
-		fields["name"] = "1 to 200 characters"
+	if err := (text.Field{Max: 200, Required: true}).Check(name); err != nil {
+		fields["name"] = err.Error()
 	}
-	if email != "" && (!strings.Contains(email, "@") || len(email) > 254) {
+	if email != "" && (!strings.Contains(email, "@") || len(email) > 254 || text.Clean(email) != nil || strings.ContainsAny(email, " \t\n")) {
 		fields["email"] = "must be an e-mail address"
 	}
 	if len(fields) > 0 {

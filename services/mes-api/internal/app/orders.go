@@ -18,6 +18,7 @@ import (
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/platform/text"
 	"github.com/fabrika/fabrika/services/mes-api/internal/orderreq"
 	"github.com/fabrika/fabrika/services/mes-api/internal/store"
 )
@@ -298,8 +299,8 @@ func (a *App) ListOrders(ctx context.Context, clientID, status, cursor string, l
 // so (order.cancelled).
 func (a *App) RequestCancel(ctx context.Context, who store.Principal, id, reason string) (store.Order, error) {
 	reason = strings.TrimSpace(reason)
-	if utf8.RuneCountInString(reason) > 500 {
-		return store.Order{}, invalid("the reason is too long", map[string]string{"reason": "at most 500 characters"})
+	if err := (text.Field{Max: 500, Multiline: true}).Check(reason); err != nil {
+		return store.Order{}, invalid("the reason is not valid", map[string]string{"reason": err.Error()})
 	}
 	var o store.Order
 	err := a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {

@@ -3,11 +3,13 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
+	"github.com/fabrika/fabrika/platform/secretbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/platform/text"
 	"github.com/fabrika/fabrika/services/mes-api/internal/store"
 	"github.com/fabrika/fabrika/services/mes-api/internal/webhook"
 )
@@ -17,6 +19,9 @@ const MaxEndpoints = 20
 
 // CreateEndpoint registers a webhook endpoint; its secret is returned once.
 func (a *App) CreateEndpoint(ctx context.Context, clientID, rawURL string, events []string, description string) (store.Endpoint, error) {
+	if a.cfg.Secrets == nil {
+		return store.Endpoint{}, fail(KindUnavailable, "webhooks are disabled on this server: it has no key to keep their secrets (FABRIKA_SECRET_KEY)")
+	}
 	fields := map[string]string{}
 	u, err := webhook.ValidateURL(strings.TrimSpace(rawURL))
 	if err != nil {
@@ -39,8 +44,8 @@ func (a *App) CreateEndpoint(ctx context.Context, clientID, rawURL string, event
 		evs = []string{}
 	}
 	description = strings.TrimSpace(description)
-	if utf8.RuneCountInString(description) > 200 {
-		fields["description"] = "at most 200 characters"
+	if err := (text.Field{Max: 200}).Check(description); err != nil {
+		fields["description"] = err.Error()
 	}
 	if len(fields) > 0 {
 		return store.Endpoint{}, invalid("the webhook endpoint is not valid", fields)
@@ -51,6 +56,10 @@ func (a *App) CreateEndpoint(ctx context.Context, clientID, rawURL string, event
 	}
 	e := store.Endpoint{ID: store.NewID(), ClientID: clientID, URL: u.String(), Secret: secret, Events: evs,
 		Description: description, CreatedAt: a.now()}
+	stored := e
+	if stored.Secret, err = a.cfg.Secrets.Seal([]byte(secret), []byte(e.ID)); err != nil {
+		return store.Endpoint{}, err
+	}
 	err = a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
 		eps, err := store.ListEndpoints(ctx, tx, clientID)
 		if err != nil {
@@ -59,9 +68,43 @@ func (a *App) CreateEndpoint(ctx context.Context, clientID, rawURL string, event
 		if len(eps) >= MaxEndpoints {
 			return fail(KindConflict, "a client may have at most %d webhook endpoints", MaxEndpoints)
 		}
-		return store.InsertEndpoint(ctx, tx, e)
+		return store.InsertEndpoint(ctx, tx, stored)
 	})
 	return e, err
+}
+
+// SealSecrets seals the plain webhook secrets of a database from before
+// encryption at rest, and tells how many it sealed. Without a key it refuses
+// a database that holds any secret: they could not be kept or used.
+func (a *App) SealSecrets(ctx context.Context) (int, error) {
+	secrets, err := store.EndpointSecrets(ctx, a.db)
+	if err != nil {
+		return 0, err
+	}
+	if a.cfg.Secrets == nil {
+		if len(secrets) > 0 {
+			return 0, fmt.Errorf("the database holds %d webhook endpoints but no FABRIKA_SECRET_KEY is set to keep their secrets", len(secrets))
+		}
+		return 0, nil
+	}
+	n := 0
+	for _, s := range secrets {
+		if secretbox.IsSealed(s.Secret) {
+			if _, err := a.cfg.Secrets.Open(s.Secret, []byte(s.ID)); err != nil {
+				return n, fmt.Errorf("webhook endpoint %s: %w", s.ID, err)
+			}
+			continue
+		}
+		sealed, err := a.cfg.Secrets.Seal([]byte(s.Secret), []byte(s.ID))
+		if err != nil {
+			return n, err
+		}
+		if err := store.ReplaceEndpointSecret(ctx, a.db, s.ID, s.Secret, sealed); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // ListEndpoints lists a client's endpoints without their secrets.

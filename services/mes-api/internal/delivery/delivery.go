@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/platform/netguard"
+	"github.com/fabrika/fabrika/platform/secretbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/mes-api/internal/store"
 	"github.com/fabrika/fabrika/services/mes-api/internal/webhook"
@@ -37,6 +38,8 @@ type Config struct {
 	Interval time.Duration
 	// Concurrency is how many deliveries are posted at once (default 8).
 	Concurrency int
+	// Secrets opens the endpoints' sealed signing secrets.
+	Secrets *secretbox.Box
 	// Client posts the deliveries (default: one built from the above).
 	Client *http.Client
 }
@@ -188,7 +191,18 @@ func (w *Worker) deliver(ctx context.Context, d store.DueDelivery) error {
 
 func (w *Worker) post(ctx context.Context, d store.DueDelivery, now time.Time) (int, error) {
 	body := []byte(d.Payload)
-	sig, err := webhook.Sign(d.Secret, d.MsgID, now, body)
+	secret := d.Secret
+	if secretbox.IsSealed(secret) {
+		if w.cfg.Secrets == nil {
+			return 0, errors.New("no key to open the endpoint's secret")
+		}
+		plain, err := w.cfg.Secrets.Open(secret, []byte(d.EndpointID))
+		if err != nil {
+			return 0, fmt.Errorf("open the endpoint's secret: %w", err)
+		}
+		secret = string(plain)
+	}
+	sig, err := webhook.Sign(secret, d.MsgID, now, body)
 	if err != nil {
 		return 0, err
 	}

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/text"
 )
 
 // MaxLines is the most lines an order may have (the contract's limit).
@@ -55,15 +56,15 @@ func (e FieldErrors) Error() string {
 	return "invalid request: " + strings.Join(parts, "; ")
 }
 
-// wire is the JSON shape: options may be strings or numbers, quantity any
-// JSON number (checked here rather than refused by the decoder with a
-// message naming Go types).
+// wire is the JSON shape: options may be strings or numbers, quantity a
+// JSON number, never a string (checked here rather than refused by the
+// decoder with a message naming Go types).
 type wire struct {
 	Reference string `json:"reference"`
 	Lines     []struct {
 		Product  string                     `json:"product"`
 		Options  map[string]json.RawMessage `json:"options"`
-		Quantity json.Number                `json:"quantity"`
+		Quantity json.RawMessage            `json:"quantity"`
 		Lead     string                     `json:"lead"`
 	} `json:"lines"`
 	Delivery *contracts.Address `json:"delivery"`
@@ -85,9 +86,7 @@ func Parse(body []byte, withDelivery bool) (Request, error) {
 	}
 	fe := FieldErrors{}
 	req := Request{Reference: strings.TrimSpace(w.Reference)}
-	if utf8.RuneCountInString(req.Reference) > 100 {
-		fe["reference"] = "at most 100 characters"
-	}
+	checkText(fe, "reference", req.Reference, text.Field{Max: 100})
 	switch {
 	case len(w.Lines) == 0:
 		fe["lines"] = "at least one line is required"
@@ -100,19 +99,28 @@ func Parse(body []byte, withDelivery bool) (Request, error) {
 		}
 		p := fmt.Sprintf("lines[%d].", i)
 		l := Line{Product: strings.TrimSpace(wl.Product), Lead: strings.TrimSpace(wl.Lead), Options: map[string]string{}}
-		if l.Product == "" {
-			fe[p+"product"] = "is required"
-		}
+		checkText(fe, p+"product", l.Product, text.Field{Max: 64, Required: true})
+		checkText(fe, p+"lead", l.Lead, text.Field{Max: 16})
 		if len(wl.Options) > 20 {
 			fe[p+"options"] = "at most 20 options"
 		}
 		for k, raw := range wl.Options {
+			if !slices.Contains(contracts.OptionCodes(), k) {
+				name := "options"
+				if text.Clean(k) == nil && utf8.RuneCountInString(k) <= 32 {
+					name += "." + k
+				}
+				fe[p+name] = "unknown option; known: " + strings.Join(contracts.OptionCodes(), ", ")
+				continue
+			}
 			v, ok := optionValue(raw)
-			if !ok || len(k) > 64 || utf8.RuneCountInString(v) > 200 {
+			if !ok {
 				fe[p+k] = "must be a string or a number"
 				continue
 			}
-			l.Options[k] = v
+			if checkText(fe, p+k, v, text.Field{Max: 200}) {
+				l.Options[k] = v
+			}
 		}
 		q, err := quantity(wl.Quantity)
 		if err != nil {
@@ -170,9 +178,19 @@ func optionValue(raw json.RawMessage) (string, bool) {
 	return "", false
 }
 
-func quantity(n json.Number) (int, error) {
-	if n == "" {
+func quantity(raw json.RawMessage) (int, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
 		return 0, errors.New("is required")
+	}
+	if raw[0] == '"' {
+		return 0, errors.New("must be a number, not a string")
+	}
+	var n json.Number
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&n); err != nil {
+		return 0, errors.New("must be a whole number")
 	}
 	f, err := strconv.ParseFloat(string(n), 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
@@ -196,19 +214,23 @@ func checkAddress(a *contracts.Address, fe FieldErrors) {
 		return
 	}
 	t := trimAddress(*a)
-	for f, v := range map[string]string{"delivery.line1": t.Line1, "delivery.city": t.City, "delivery.postal_code": t.PostalCode} {
-		if v == "" {
-			fe[f] = "is required"
-		} else if utf8.RuneCountInString(v) > 200 {
-			fe[f] = "at most 200 characters"
-		}
-	}
-	if utf8.RuneCountInString(t.Line2) > 200 {
-		fe["delivery.line2"] = "at most 200 characters"
-	}
-	if len(t.Country) != 2 || strings.ToUpper(t.Country) != t.Country || strings.ContainsFunc(t.Country, func(r rune) bool { return r < 'A' || r > 'Z' }) {
+	checkText(fe, "delivery.line1", t.Line1, text.Field{Max: 200, Required: true})
+	checkText(fe, "delivery.line2", t.Line2, text.Field{Max: 200})
+	checkText(fe, "delivery.city", t.City, text.Field{Max: 100, Required: true})
+	checkText(fe, "delivery.postal_code", t.PostalCode, text.Field{Max: 20, Required: true})
+	if !text.IsCountry(t.Country) {
 		fe["delivery.country"] = "must be an ISO 3166-1 alpha-2 code such as DE"
 	}
+}
+
+// checkText records what is wrong with a text field in fe; it tells whether
+// the value is acceptable.
+func checkText(fe FieldErrors, name, v string, f text.Field) bool {
+	if err := f.Check(v); err != nil {
+		fe[name] = err.Error()
+		return false
+	}
+	return true
 }
 
 func trimAddress(a contracts.Address) contracts.Address {

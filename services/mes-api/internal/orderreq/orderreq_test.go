@@ -2,11 +2,13 @@ package orderreq
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/text"
 )
 
 const good = `{"reference":"PO-1","lines":[{"product":"laser_cut_sheet","options":{"material":"steel_s235","width_mm":200,"height_mm":"100","thickness_mm":2},"quantity":10}],
@@ -32,7 +34,7 @@ func TestParseAndPrice(t *testing.T) {
 
 func TestParseRefuses(t *testing.T) {
 	t.Parallel()
-	syntax := []string{``, `{`, `[]`, `{"lines":[]}{}`, `{"lines":"x"}`, `{"unknown":1}`, `{"lines":[{"quantity":"ten"}]}`, `null x`}
+	syntax := []string{``, `{`, `[]`, `{"lines":[]}{}`, `{"lines":"x"}`, `{"unknown":1}`, `null x`}
 	for _, b := range syntax {
 		var se *SyntaxError
 		if _, err := Parse([]byte(b), true); !errors.As(err, &se) {
@@ -41,13 +43,24 @@ func TestParseRefuses(t *testing.T) {
 	}
 	fields := map[string]string{
 		`{"lines":[]}`: "lines",
-		`{"lines":[{"product":"x","options":{},"quantity":-1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:              "lines[0].quantity",
-		`{"lines":[{"product":"x","options":{},"quantity":1e12}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:            "lines[0].quantity",
-		`{"lines":[{"product":"x","options":{},"quantity":1.5}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:             "lines[0].quantity",
-		`{"lines":[{"product":"","options":{},"quantity":1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:                "lines[0].product",
-		`{"lines":[{"product":"x","options":{"material":[1]},"quantity":1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`: "lines[0].material",
-		`{"lines":[{"product":"x","options":{},"quantity":1}]}`:                                                                                    "delivery",
-		`{"lines":[{"product":"x","options":{},"quantity":1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"Germany"}}`:          "delivery.country",
+		`{"lines":[{"product":"x","options":{},"quantity":-1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:                         "lines[0].quantity",
+		`{"lines":[{"product":"x","options":{},"quantity":1e12}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:                       "lines[0].quantity",
+		`{"lines":[{"product":"x","options":{},"quantity":1.5}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:                        "lines[0].quantity",
+		`{"lines":[{"product":"","options":{},"quantity":1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:                           "lines[0].product",
+		`{"lines":[{"product":"x","options":{"material":[1]},"quantity":1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:            "lines[0].material",
+		`{"lines":[{"product":"x","options":{},"quantity":1}]}`:                                                                                               "delivery",
+		`{"lines":[{"product":"x","options":{},"quantity":1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"Germany"}}`:                     "delivery.country",
+		`{"lines":[{"product":"x","options":{},"quantity":1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"XX"}}`:                          "delivery.country",
+		`{"lines":[{"product":"x","options":{},"quantity":"10"}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:                       "lines[0].quantity",
+		`{"lines":[{"product":"x","options":{},"quantity":"ten"}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:                      "lines[0].quantity",
+		`{"lines":[{"product":"x","options":{"colour":"red"},"quantity":1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:            "lines[0].options.colour",
+		`{"lines":[{"product":"x","options":{"a\u0000":"red"},"quantity":1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:           "lines[0].options",
+		`{"lines":[{"product":"x","options":{"material":"st\u0000eel"},"quantity":1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:  "lines[0].material",
+		`{"reference":"PO\u0000-1","lines":[{"product":"x","options":{},"quantity":1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`: "reference",
+		`{"lines":[{"product":"x\u001b[31m","options":{},"quantity":1}],"delivery":{"line1":"a","city":"b","postal_code":"c","country":"DE"}}`:                "lines[0].product",
+		`{"lines":[{"product":"x","options":{},"quantity":1}],"delivery":{"line1":"Main St \u202e1","city":"b","postal_code":"c","country":"DE"}}`:            "delivery.line1",
+		`{"lines":[{"product":"x","options":{},"quantity":1}],"delivery":{"line1":"a","city":"Ber\nlin","postal_code":"c","country":"DE"}}`:                   "delivery.city",
+		`{"lines":[{"product":"x","options":{},"quantity":1}],"delivery":{"line1":"a","city":"b","postal_code":"\u0085","country":"DE"}}`:                     "delivery.postal_code",
 	}
 	for b, field := range fields {
 		_, err := Parse([]byte(b), true)
@@ -89,6 +102,7 @@ func TestPriceRefuses(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(good), true)
+	f.Add([]byte(`{"reference":"PO\u0000","lines":[{"product":"x\u202e","options":{"colour":"r"},"quantity":"1"}],"delivery":{"line1":"\u0085","city":"b","postal_code":"c","country":"XX"}}`), true)
 	f.Add([]byte(`{"lines":[{"product":"x","options":{"a":1e400},"quantity":9223372036854775808}]}`), false)
 	f.Add([]byte(`{"lines":[{"product":"x","options":null,"quantity":-0}],"delivery":null}`), true)
 	f.Add([]byte(`{"lines":[`+strings.Repeat(`{"product":"p","quantity":1},`, 60)+`{}]}`), false)
@@ -106,10 +120,26 @@ func FuzzParse(f *testing.F) {
 		if len(req.Lines) == 0 || len(req.Lines) > MaxLines {
 			t.Fatalf("accepted %d lines", len(req.Lines))
 		}
+		texts := []string{req.Reference, req.Delivery.Line1, req.Delivery.Line2, req.Delivery.City, req.Delivery.PostalCode}
 		for _, l := range req.Lines {
 			if l.Quantity < 1 || l.Product == "" {
 				t.Fatalf("accepted line %+v", l)
 			}
+			texts = append(texts, l.Product, l.Lead)
+			for k, v := range l.Options {
+				if !slices.Contains(contracts.OptionCodes(), k) {
+					t.Fatalf("accepted option %q", k)
+				}
+				texts = append(texts, v)
+			}
+		}
+		for _, s := range texts {
+			if err := text.Clean(s); err != nil || strings.ContainsAny(s, "\t\n\r") {
+				t.Fatalf("accepted text %q: %v", s, err)
+			}
+		}
+		if withDelivery && !text.IsCountry(req.Delivery.Country) {
+			t.Fatalf("accepted country %q", req.Delivery.Country)
 		}
 		if withDelivery && (req.Delivery.Line1 == "" || len(req.Delivery.Country) != 2) {
 			t.Fatalf("accepted delivery %+v", req.Delivery)

@@ -316,3 +316,37 @@ func RecordAttempt(ctx context.Context, q Querier, id string, a Attempt, status 
 	}
 	return nil
 }
+
+// EndpointSecret is the stored secret of an endpoint (deleted ones too).
+type EndpointSecret struct {
+	ID     string
+	Secret string
+}
+
+// EndpointSecrets lists every endpoint's stored secret, to seal the plain
+// ones of a database from before encryption at rest.
+func EndpointSecrets(ctx context.Context, q Querier) ([]EndpointSecret, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, secret FROM webhook_endpoint ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("webhook endpoint secrets: %w", err)
+	}
+	defer rows.Close()
+	var out []EndpointSecret
+	for rows.Next() {
+		var s EndpointSecret
+		if err := rows.Scan(&s.ID, &s.Secret); err != nil {
+			return nil, fmt.Errorf("webhook endpoint secrets: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// ReplaceEndpointSecret stores a new form of an endpoint's secret if the
+// stored one is still old.
+func ReplaceEndpointSecret(ctx context.Context, q Querier, id, old, secret string) error {
+	if _, err := q.ExecContext(ctx, `UPDATE webhook_endpoint SET secret = $3 WHERE id = $1 AND secret = $2`, id, old, secret); err != nil {
+		return fmt.Errorf("replace webhook endpoint secret %s: %w", id, err)
+	}
+	return nil
+}

@@ -63,10 +63,10 @@ func TestWebhookSecretsSealedAtRest(t *testing.T) {
 
 	// Without the key (or with another) the service refuses this database.
 	pub, _, _ := identity.GenerateKey()
-	if _, err := mesapi.New(e.ctx, e.h, mesapi.Config{Identity: identity.NewVerifier(pub)}); err == nil || !strings.Contains(err.Error(), "FABRIKA_SECRET_KEY") {
+	if _, err := mesapi.New(e.ctx, e.h, mesapi.Config{Identity: identity.NewVerifier("mes-api", pub)}); err == nil || !strings.Contains(err.Error(), "FABRIKA_SECRET_KEY") {
 		t.Fatalf("started without a key on a database with webhook secrets: %v", err)
 	}
-	if _, err := mesapi.New(e.ctx, e.h, mesapi.Config{Identity: identity.NewVerifier(pub), Secrets: newBox()}); err == nil {
+	if _, err := mesapi.New(e.ctx, e.h, mesapi.Config{Identity: identity.NewVerifier("mes-api", pub), Secrets: newBox()}); err == nil {
 		t.Fatal("started with another key")
 	}
 }

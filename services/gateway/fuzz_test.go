@@ -16,7 +16,7 @@ import (
 )
 
 // FuzzGateway sends arbitrary request targets and headers through the
-// whole gateway (its handler, then the public listener's edge) to stand-in
+// whole gateway (its handler, then the public listener) to stand-in
 // upstreams: nothing internal is reached, no
 // staff identity reaches the shop or mes-api (only the gateway's token with
 // the client's address), staff upstreams only see genuine
@@ -48,8 +48,7 @@ func FuzzGateway(f *testing.F) {
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		// And the same through the public listener's edge, which proxies
-		// the common reads itself.
+		// And the same through the public listener.
 		out, err := http.NewRequest(method, e.url, strings.NewReader("a=b"))
 		if err != nil {
 			t.Fatal(err)
@@ -64,7 +63,7 @@ func FuzzGateway(f *testing.F) {
 			return // what Go's client will not send, no server sees either
 		}
 		if err != nil {
-			t.Fatalf("%s %s through the edge: %v", method, target, err)
+			t.Fatalf("%s %s through the public listener: %v", method, target, err)
 		}
 		res.Body.Close()
 		for _, res := range []*http.Response{rec.Result(), res} {
@@ -92,7 +91,7 @@ func FuzzGateway(f *testing.F) {
 }
 
 // FuzzEdgeRaw sends arbitrary request heads, as bytes, to the public
-// listener: whatever fasthttp makes of them, every answer carries the
+// listener: whatever net/http's server makes of them, every answer carries the
 // security headers and one request id, nothing internal is reached, and no
 // staff identity reaches the shop or mes-api.
 func FuzzEdgeRaw(f *testing.F) {
@@ -122,7 +121,7 @@ func FuzzEdgeRaw(f *testing.F) {
 			return
 		}
 		if tc, ok := conn.(*net.TCPConn); ok {
-			_ = tc.CloseWrite() // nothing more comes: the edge answers or closes
+			_ = tc.CloseWrite() // nothing more comes: the server answers or closes
 		}
 		br := bufio.NewReader(conn)
 		for {

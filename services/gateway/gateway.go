@@ -14,6 +14,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -92,11 +93,9 @@ const defaultMaxBody = 10 << 20
 
 // GCPercent is the garbage collector's target (GOGC) that the gateway's
 // command sets when GOGC is not in its environment. The gateway allocates
-// about 2 KB per request on the edge's fast path (11 KB on the net/http
-// path) on a live heap of a few megabytes, so at Go's default of 100 it
-// collects many times a second under load; at 200 it collects half as
-// often, for about 10 MB more memory (docs/BENCHMARKS.md, section
-// "gateway").
+// about 11 KB per proxied request on a live heap of a few megabytes, so at
+// Go's default of 100 it collects many times a second under load; at 200
+// it collects half as often, for about 10 MB more memory.
 const GCPercent = 200
 
 func (c *Config) validate() error {
@@ -168,6 +167,8 @@ type Service struct {
 	csrf      *http.CrossOriginProtection
 	handler   http.Handler
 	metrics   *metrics
+	public    http.Handler // handler wrapped with httpx.Observe
+	errorLog  *log.Logger  // net/http's and ReverseProxy's own messages, into the service log
 	publicLn  net.Listener // bound by New when PublicAddr is set
 
 	clientTokens clientTokens
@@ -202,7 +203,8 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, log: h.Log, prop: h.Prop, h: h, store: st, staff: sv,
 		routes: route.NewResolver(route.Table()), upstreams: map[string]*url.URL{},
 		csrf: http.NewCrossOriginProtection(), metrics: m, clientTokens: newClientTokens(),
-		secHeaders: securityHeaders(cfg.TLSCertFile != ""), secHeadersTLS: securityHeaders(true)}
+		secHeaders: securityHeaders(cfg.TLSCertFile != ""), secHeadersTLS: securityHeaders(true),
+		errorLog: slog.NewLogLogger(h.Log.Handler(), slog.LevelWarn)}
 	for name, u := range cfg.upstreams() {
 		if u != "" {
 			s.upstreams[name], _ = url.Parse(u)
@@ -212,6 +214,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	s.web = web.New(web.Deps{Staff: sv, Store: st, Log: h.Log, Audit: s.audit, SignedIn: m.signIn,
 		CookieName: SessionCookie, LoginCookie: LoginCookie, CookieSecure: cfg.CookieSecure, CheckOrigin: s.csrf.Check, Now: cfg.Now})
 	s.handler = http.HandlerFunc(s.serve)
+	s.public = httpx.Observe("gateway", s.log, h.TP, s.prop, s.handler)
 	if cfg.PublicAddr == "" {
 		h.Log.WarnContext(ctx, "gateway: no public listener configured; serving on the host listener, where /metrics, /healthz, /readyz and /admin are the host's own (development only)")
 	} else if s.publicLn, err = net.Listen("tcp", cfg.PublicAddr); err != nil {
@@ -246,33 +249,33 @@ func (s *Service) PublicAddr() string {
 // PublicHandler is Handler wrapped with the platform's request observation
 // (trace context, X-Request-Id, access log, panic recovery), as the public
 // listener serves it.
-func (s *Service) PublicHandler() http.Handler {
-	return httpx.Observe("gateway", s.log, s.h.TP, s.prop, s.handler)
-}
+func (s *Service) PublicHandler() http.Handler { return s.public }
+
+// maxHeaderBytes bounds a request's headers on the public listener (431
+// beyond; nginx allows 8 KiB a line).
+const maxHeaderBytes = 16 << 10
 
 // ServePublic serves the public handler on ln until ctx ends; Background
-// calls it with the listener New bound. Plain HTTP is served by the edge
-// (edge.go: fasthttp, with the net/http handler behind it for all but the
-// common proxied reads); TLS by net/http's server, which also speaks
-// HTTP/2.
+// calls it with the listener New bound. net/http's server, over TLS when
+// configured (HTTP/2 too); in plain HTTP, requests it cannot read get the
+// gateway's problem+json answer (listener.go).
 func (s *Service) ServePublic(ctx context.Context, ln net.Listener) error {
-	if s.cfg.TLSCertFile == "" {
-		return s.serveEdge(ctx, ln)
-	}
 	srv := &http.Server{
-		Handler:           s.PublicHandler(),
+		Handler:           s.public,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      s.cfg.WriteTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	if s.cfg.TLSCertFile != "" {
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		MaxHeaderBytes:    maxHeaderBytes - 4096, // the server allows 4 KiB more than it is told
+		ErrorLog:          s.errorLog,
 	}
 	defer ln.Close()
-	return s.serveUntil(ctx, ln, func() error { return srv.ServeTLS(ln, s.cfg.TLSCertFile, s.cfg.TLSKeyFile) }, srv.Shutdown)
+	serve := func() error { return srv.Serve(problemListener{Listener: ln, answer: s.unreadable}) }
+	if s.cfg.TLSCertFile != "" {
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		serve = func() error { return srv.ServeTLS(ln, s.cfg.TLSCertFile, s.cfg.TLSKeyFile) }
+	}
+	return s.serveUntil(ctx, ln, serve, srv.Shutdown)
 }
 
 // serveUntil runs serve until it fails or ctx ends, then shuts the server

@@ -5,10 +5,12 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"github.com/fabrika/fabrika/platform/httpx"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/platform/telemetry"
 	"github.com/fabrika/fabrika/platform/testenv"
 	"github.com/fabrika/fabrika/services/gateway"
 	"github.com/fabrika/fabrika/services/gateway/internal/route"
@@ -112,7 +115,7 @@ func newUpstream(t testing.TB, name string, pub ed25519.PublicKey, roles ...stri
 			w.WriteHeader(http.StatusTeapot)
 		})
 	}
-	// Answers the edge must pass on as they come: a large body, streamed
+	// Answers the gateway must pass on as they come: a large body, streamed
 	// in chunks (/large/), and one that takes its time (/slow/).
 	mux.HandleFunc("/large/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
@@ -176,6 +179,28 @@ type env struct {
 	signer *identity.Signer
 	ups    map[string]*upstream
 	clock  *clock
+	logs   *logBuffer // every line the gateway logged, at debug level and up
+}
+
+// logBuffer collects log output; the gateway writes from many goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if testing.Verbose() {
+		_, _ = os.Stderr.Write(p)
+	}
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func newEnv(t testing.TB, mod ...func(*gateway.Config)) *env {
@@ -185,13 +210,15 @@ func newEnv(t testing.TB, mod ...func(*gateway.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, signer: identity.NewSigner(priv), clock: &clock{}, ups: map[string]*upstream{}}
+	e := &env{t: t, signer: identity.NewSigner(priv), clock: &clock{}, ups: map[string]*upstream{}, logs: &logBuffer{}}
 	e.ups["shop"] = newUpstream(t, "shop", pub)
 	e.ups["crm"] = newUpstream(t, "crm", pub, identity.RoleManager, identity.RoleAdmin)
 	e.ups["mes-operator"] = newUpstream(t, "mes-operator", pub, identity.RoleOperator, identity.RoleAdmin)
 	e.ups["mes-api"] = newUpstream(t, "mes-api", pub)
 	b := testenv.NewBroker(t)
-	h, err := host.Open(ctx, testenv.HostConfig(t, "gateway", migrations.FS), b.Deps(t, "gateway"))
+	deps := b.Deps(t, "gateway")
+	deps.Logger = telemetry.NewLogger(e.logs, "gateway", slog.LevelDebug)
+	h, err := host.Open(ctx, testenv.HostConfig(t, "gateway", migrations.FS), deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +233,7 @@ func newEnv(t testing.TB, mod ...func(*gateway.Config)) *env {
 		t.Fatal(err)
 	}
 	e.gw, e.db, e.h = gw, h.DB, h
-	// The public listener as in production: the edge (plain HTTP).
+	// The public listener as in production (plain HTTP).
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

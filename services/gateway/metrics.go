@@ -11,10 +11,6 @@ type metrics struct {
 	upstream *prometheus.HistogramVec
 	refused  *prometheus.CounterVec
 	signIns  *prometheus.CounterVec
-	edge     *prometheus.CounterVec
-
-	// edgeFast and edgeFull count the edge's requests by path taken.
-	edgeFast, edgeFull prometheus.Counter
 
 	// byUpstream holds the upstream histogram's series of each upstream
 	// by status class (2xx to 5xx), looked up once rather than per request.
@@ -30,11 +26,8 @@ func newMetrics(reg prometheus.Registerer, upstreams []string) (*metrics, error)
 			Name: "fabrika_gateway_refused_total", Help: "Requests the gateway refused before any upstream, by reason."}, []string{"reason"}),
 		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fabrika_gateway_signins_total", Help: "Staff sign-in attempts by result."}, []string{"result"}),
-		edge: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "fabrika_gateway_edge_requests_total", Help: "Requests on the plain-HTTP public listener by the path they took: fast (proxied by the edge itself) or full (the net/http handler)."}, []string{"path"}),
 	}
-	m.edgeFast, m.edgeFull = m.edge.WithLabelValues("fast"), m.edge.WithLabelValues("full")
-	for _, c := range []prometheus.Collector{m.upstream, m.refused, m.signIns, m.edge} {
+	for _, c := range []prometheus.Collector{m.upstream, m.refused, m.signIns} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("gateway metrics: %w", err)
 		}

@@ -15,18 +15,14 @@ import (
 	"github.com/fabrika/fabrika/platform/httpx"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/services/gateway/internal/header"
-	"github.com/fabrika/fabrika/services/gateway/internal/upstream"
 )
 
 // newProxy builds the one reverse proxy for every upstream; Rewrite takes
 // the target and the path from what serve resolved.
 func (s *Service) newProxy() *httputil.ReverseProxy {
-	dial := (&net.Dialer{Timeout: s.cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext
-	// Requests with a body (and upgrades) go through net/http's transport,
-	// which reads a response while it still writes the request.
-	fallback := &http.Transport{
+	tr := &http.Transport{
 		Proxy:                 nil, // upstreams are on the internal network
-		DialContext:           dial,
+		DialContext:           (&net.Dialer{Timeout: s.cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
@@ -36,12 +32,12 @@ func (s *Service) newProxy() *httputil.ReverseProxy {
 		// comes back as the upstream encoded it: never decompressed here.
 		DisableCompression: true,
 	}
-	tr := upstream.New(upstream.Config{Dial: dial, ResponseHeaderTimeout: s.cfg.UpstreamTimeout, MaxIdlePerHost: 256}, fallback)
 	return &httputil.ReverseProxy{
 		Rewrite:        s.rewrite,
 		Transport:      tr,
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   s.proxyError,
+		ErrorLog:       s.errorLog,
 		BufferPool:     &bufferPool{},
 	}
 }
@@ -117,4 +113,9 @@ func (s *Service) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 		s.log.WarnContext(r.Context(), "gateway: upstream unavailable", "path", r.URL.Path, "error", err)
 		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusBadGateway, "the service is unavailable"))
 	}
+}
+
+func isTimeout(err error) bool {
+	var nerr net.Error
+	return errors.As(err, &nerr) && nerr.Timeout()
 }

@@ -140,6 +140,9 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.ContentLength > s.cfg.MaxBodyBytes {
 		s.metrics.refused.WithLabelValues("too_large").Inc()
+		// Answered at once and the connection closed: the server does not
+		// wait for a body nobody will read.
+		h.Set("Connection", "close")
 		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusRequestEntityTooLarge, "the body is larger than "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes"))
 		return
 	}

@@ -13,10 +13,9 @@
 //
 // Each reports p50/p99 latency, what the gateway adds to them, and each
 // process's CPU time per request (and the gateway's allocations).
-//
-// -gateway-cpus gives the gateway cores of its own (the clients and the
-// upstream run on the others), as on machines of their own; -nginx adds
-// nginx in front of the same upstream as a reference proxy.
+// -caddy and -nginx measure those proxies in front of the same upstream in
+// the same run; with -caddy, each table ends with the bar: the
+// gateway's CPU per request against Caddy's, and its added p99.
 //
 // By default (-procs split) three processes share the machine: this one
 // (the clients), a gateway process and an upstream process, both this
@@ -55,9 +54,8 @@ type config struct {
 	cpuprofile  string
 	memprofile  string
 	gatewayEnv  []string
-	gatewayCPUs string // "" unpinned
-	nginx       string // nginx binary for the reference proxy; "" for none
-	floor       bool   // also measure the bare Go proxy (floor.go)
+	nginx       string // nginx binary for a reference proxy; "" for none
+	caddy       string // Caddy binary for a reference proxy; "" for none
 	upDelay     time.Duration
 	otlp        bool   // the gateway exports its spans to otlpSink
 	gogc        int    // this process's GOGC (clients; the upstream with -procs gateway)
@@ -78,13 +76,12 @@ func main() {
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile to this file: of the gateway process (-procs split) or of the whole run (-procs one)")
 	flag.StringVar(&c.memprofile, "memprofile", "", "write an allocations profile to this file at the end: of the gateway process (-procs split) or of the whole run (-procs one)")
 	gatewayEnv := flag.String("gateway-env", "", "-procs split: environment of the gateway process only, e.g. GOMAXPROCS=1,GOGC=200")
-	gatewayCPUs := flag.String("gateway-cpus", "", "-procs split: run the gateway (and -nginx) on these CPUs (e.g. 1), the clients and the upstream on the others, as on machines of their own (taskset)")
 	flag.IntVar(&c.gogc, "gogc", 400, "GOGC of this process (the clients, and the upstream with -procs gateway; not the gateway's): the load generator's collections are noise in every phase's tail")
 	flag.StringVar(&c.nginx, "nginx", "", "also measure nginx (this binary, e.g. /usr/sbin/nginx) as a reference proxy in front of the same upstream")
+	flag.StringVar(&c.caddy, "caddy", "", "also measure Caddy's reverse_proxy (this binary, e.g. /usr/bin/caddy) in front of the same upstream: the peer the gateway's CPU per request is judged against")
 	flag.DurationVar(&c.upDelay, "upstream-delay", 0, "the stand-in upstream waits this long before each answer, as a service does its own work (a database query); 0: it answers at once, which leaves the proxy's CPU the only work on the path")
 	flag.BoolVar(&c.otlp, "otlp", false, "the gateway records its spans and exports them over OTLP/HTTP, to a sink in this process that discards them, as to a collector (default: no exporter, so spans get ids but are not recorded)")
 	otlpAddr := flag.String("otlp-endpoint", "", "internal: the OTLP/HTTP endpoint of a -role gateway process")
-	flag.BoolVar(&c.floor, "floor", false, "-procs split or gateway: also measure the floor of a Go proxy, the edge's HTTP stack with none of the gateway's work (no checks, log, span or header scrubbing), in a process of its own with the gateway's environment and CPUs")
 	flag.StringVar(&c.client, "client", "raw", "raw: each client writes its request and reads the answer on its own keep-alive connection, on its own goroutine; net/http: net/http's client (a read and a write goroutine per connection), as before this flag")
 	role := flag.String("role", "", "internal: serve as the upstream or gateway process of a split run")
 	upstream := flag.String("upstream", "", "internal: the upstream URL of a -role gateway process")
@@ -97,7 +94,7 @@ func main() {
 		}
 		return
 	}
-	err := c.parse(*clients, *rates, *gatewayEnv, *gatewayCPUs)
+	err := c.parse(*clients, *rates, *gatewayEnv)
 	if err == nil {
 		err = run(c)
 	}
@@ -107,7 +104,7 @@ func main() {
 	}
 }
 
-func (c *config) parse(clients, rates, gatewayEnv, gatewayCPUs string) error {
+func (c *config) parse(clients, rates, gatewayEnv string) error {
 	for cs := range strings.SplitSeq(clients, ",") {
 		if cs = strings.TrimSpace(cs); cs == "" {
 			continue
@@ -148,22 +145,6 @@ func (c *config) parse(clients, rates, gatewayEnv, gatewayCPUs string) error {
 	}
 	if len(c.gatewayEnv) > 0 && c.procs == "one" {
 		return fmt.Errorf("-gateway-env needs the gateway in a process of its own (-procs split or gateway)")
-	}
-	if c.floor && c.procs == "one" {
-		return fmt.Errorf("-floor needs the proxies in processes of their own (-procs split or gateway)")
-	}
-	if gatewayCPUs != "" {
-		if c.procs == "one" {
-			return fmt.Errorf("-gateway-cpus needs the gateway in a process of its own (-procs split or gateway)")
-		}
-		cpus, err := parseCPUs(gatewayCPUs)
-		if err != nil {
-			return fmt.Errorf("-gateway-cpus: %w", err)
-		}
-		if err := pinSelf(cpus); err != nil { // returns here on the clients' CPUs
-			return err
-		}
-		c.gatewayCPUs = formatCPUs(cpus)
 	}
 	if c.upDelay < 0 {
 		return fmt.Errorf("-upstream-delay must not be negative")
@@ -232,13 +213,13 @@ func run(c config) error {
 				return us, nil
 			}}
 		} else {
-			if up, err = startChild("upstream", nil, "", "-upstream-delay", c.upDelay.String()); err != nil {
+			if up, err = startChild("upstream", nil, "-upstream-delay", c.upDelay.String()); err != nil {
 				return err
 			}
 			defer up.stop()
 		}
 		args := []string{"-upstream", up.url, "-dsn", c.dsn, "-log-to", c.logTo, "-cpuprofile", c.cpuprofile, "-memprofile", c.memprofile, "-otlp-endpoint", otlp}
-		if gw, err = startChild("gateway", c.gatewayEnv, c.gatewayCPUs, args...); err != nil {
+		if gw, err = startChild("gateway", c.gatewayEnv, args...); err != nil {
 			return err
 		}
 		defer func() {
@@ -265,7 +246,7 @@ func run(c config) error {
 		{name: "gateway /crm/ (manager)", url: gw.url + "/crm/orders/01JABCDEF", cookie: cookie},
 	}
 	if c.nginx != "" {
-		ng, err := startNginx(c.nginx, up.url, c.gatewayCPUs)
+		ng, err := startNginx(c.nginx, up.url)
 		if err != nil {
 			return err
 		}
@@ -273,14 +254,14 @@ func run(c config) error {
 		phases = append(phases, phase{name: "nginx (reference proxy)", url: ng.url + "/products/01JABCDEF"})
 		procs = append(procs, proc{name: "nginx", usage: ng.usage})
 	}
-	if c.floor {
-		fl, err := startChild("floor", c.gatewayEnv, c.gatewayCPUs, "-upstream", up.url)
+	if c.caddy != "" {
+		cd, err := startCaddy(c.caddy, up.url)
 		if err != nil {
 			return err
 		}
-		defer fl.stop()
-		phases = append(phases, phase{name: "bare Go proxy (floor)", url: fl.url + "/products/01JABCDEF"})
-		procs = append(procs, proc{name: "floor", usage: fl.usage})
+		defer cd.stop()
+		phases = append(phases, phase{name: "caddy reverse_proxy", url: cd.url + "/products/01JABCDEF"})
+		procs = append(procs, proc{name: "caddy", usage: cd.usage})
 	}
 	gogc := "100 (Go's default: one process)"
 	if c.procs != "one" {
@@ -295,12 +276,8 @@ func run(c config) error {
 	if c.procs != "one" {
 		clientsGOGC = c.gogc
 	}
-	pin := "none (every process on every CPU)"
-	if c.gatewayCPUs != "" {
-		pin = "gateway on CPUs " + c.gatewayCPUs + ", clients and upstream on the others"
-	}
-	fmt.Printf("gatewaybench: GOMAXPROCS %d, NumCPU %d, processes %s, %s per phase after %s warm-up, %d rounds, database %s, gateway environment %q, gateway GOGC %s, clients' GOGC %d, client %s, pinning: %s, upstream delay %s, spans exported %v\n",
-		runtime.GOMAXPROCS(0), runtime.NumCPU(), c.procs, c.duration, c.warmup, c.rounds, engine(c.dsn), c.gatewayEnv, gogc, clientsGOGC, c.client, pin, c.upDelay, c.otlp)
+	fmt.Printf("gatewaybench: GOMAXPROCS %d, NumCPU %d, processes %s, %s per phase after %s warm-up, %d rounds, database %s, gateway environment %q, gateway GOGC %s, clients' GOGC %d, client %s, upstream delay %s, spans exported %v\n",
+		runtime.GOMAXPROCS(0), runtime.NumCPU(), c.procs, c.duration, c.warmup, c.rounds, engine(c.dsn), c.gatewayEnv, gogc, clientsGOGC, c.client, c.upDelay, c.otlp)
 
 	var capacity float64 // lowest closed-loop req/s through the gateway, last -clients
 	for _, n := range c.clients {
@@ -398,6 +375,51 @@ func report(phases []phase, ms []result, procs []proc, rate float64) {
 		}
 		fmt.Println()
 	}
+	verdict(phases, ms, procs, fixed)
+}
+
+// verdict compares each gateway phase with Caddy's: the gateway's CPU per
+// request against Caddy's (the bar: at most 1.5 times), and at a fixed
+// rate the gateway's added p99 (the bar: below 1 ms).
+func verdict(phases []phase, ms []result, procs []proc, fixed bool) {
+	gi, ci, cp := -1, -1, -1
+	for i, pr := range procs {
+		switch pr.name {
+		case "gateway":
+			gi = i
+		case "caddy":
+			ci = i
+		}
+	}
+	for i, p := range phases {
+		if strings.HasPrefix(p.name, "caddy") {
+			cp = i
+		}
+	}
+	if gi < 0 || ci < 0 || cp < 0 {
+		return
+	}
+	caddyCPU := ms[cp].use[ci].cpu
+	for i, p := range phases {
+		if !strings.HasPrefix(p.name, "gateway") {
+			continue
+		}
+		ratio := float64(ms[i].use[gi].cpu) / float64(caddyCPU)
+		fmt.Printf("%-28s CPU %.1fµs = %.2fx Caddy's %.1fµs (bar 1.5x: %s)", p.name,
+			float64(ms[i].use[gi].cpu.Nanoseconds())/1000, ratio, float64(caddyCPU.Nanoseconds())/1000, pass(ratio <= 1.5))
+		if fixed {
+			added := ms[i].p99 - ms[0].p99
+			fmt.Printf("; added p99 %s (bar < 1ms: %s; Caddy's %s)", fmtDur(added), pass(added < time.Millisecond), fmtDur(ms[cp].p99-ms[0].p99))
+		}
+		fmt.Println()
+	}
+}
+
+func pass(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT MET"
 }
 
 func engine(dsn string) string {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -41,9 +40,9 @@ http {
 }
 `
 
-// startNginx runs nginx (the binary at bin) in front of upstreamURL, on
-// cpus when set, as the reference proxy of the comparison.
-func startNginx(bin, upstreamURL, cpus string) (*server, error) {
+// startNginx runs nginx (the binary at bin) in front of upstreamURL, as a
+// reference proxy of the comparison.
+func startNginx(bin, upstreamURL string) (*server, error) {
 	u, err := url.Parse(upstreamURL)
 	if err != nil {
 		return nil, err
@@ -52,40 +51,18 @@ func startNginx(bin, upstreamURL, cpus string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	listen, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	listen := ln.Addr().String()
-	ln.Close()
 	conf := strings.NewReplacer("{{dir}}", dir, "{{upstream}}", u.Host, "{{listen}}", listen).Replace(nginxConf)
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
 	var stderr bytes.Buffer
-	cmd := pinned(cpus, exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf")))
+	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start nginx: %w", err)
-	}
-	stop := func() error {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		return os.RemoveAll(dir)
-	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		c, err := net.Dial("tcp", listen)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			_ = stop()
-			return nil, fmt.Errorf("nginx did not start: %s", stderr.String())
-		}
-	}
-	pid := cmd.Process.Pid
-	return &server{url: "http://" + listen, stop: stop, usage: func() (usage, error) { return procUsage(pid) }}, nil
+	return startPeer("nginx", cmd, dir, listen, &stderr)
 }
 
 // procUsage is another process's CPU time from /proc (in clock ticks of

@@ -179,7 +179,7 @@ func startGateway(ctx context.Context, o gatewayOptions) (string, func() error, 
 // each "usage" line on its standard input with "usage CPU_NS MALLOCS BYTES
 // CONNS GCS", and stops when its standard input closes.
 
-// runChild is the body of `gatewaybench -role upstream|gateway|floor`.
+// runChild is the body of `gatewaybench -role upstream|gateway`.
 func runChild(role string, o gatewayOptions, cpuprofile, memprofile string) error {
 	ctx := context.Background()
 	var (
@@ -202,11 +202,6 @@ func runChild(role string, o gatewayOptions, cpuprofile, memprofile string) erro
 		defer os.RemoveAll(dir)
 		o.dir = dir
 		u, stop, err = startGateway(ctx, o)
-	case "floor":
-		if os.Getenv("GOGC") == "" { // as the gateway
-			debug.SetGCPercent(gateway.GCPercent)
-		}
-		u, stop, err = startFloor(o.upstream)
 	default:
 		return fmt.Errorf("unknown -role %q", role)
 	}
@@ -242,8 +237,8 @@ func runChild(role string, o gatewayOptions, cpuprofile, memprofile string) erro
 }
 
 // startChild re-executes this program in a role, with env added to this
-// process's environment, on cpus when set, and waits until it serves.
-func startChild(role string, env []string, cpus string, args ...string) (*server, error) {
+// process's environment, and waits until it serves.
+func startChild(role string, env []string, args ...string) (*server, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -251,7 +246,6 @@ func startChild(role string, env []string, cpus string, args ...string) (*server
 	cmd := exec.Command(exe, append([]string{"-role", role}, args...)...)
 	cmd.Stderr = os.Stderr
 	cmd.Env = append(os.Environ(), env...)
-	cmd = pinned(cpus, cmd)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

@@ -20,7 +20,6 @@ import (
 const caddyfile = `{
 	admin off
 	auto_https off
-	persist_config off
 }
 http://{{listen}} {
 	reverse_proxy {{upstream}} {

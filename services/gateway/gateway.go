@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -57,6 +58,15 @@ type Config struct {
 	// terminate TLS; responses then carry Strict-Transport-Security.
 	TLSCertFile string
 	TLSKeyFile  string
+
+	// TrustedProxies are the proxies in front of the gateway (a load
+	// balancer, an ingress) whose X-Forwarded-For is believed: when the
+	// socket peer is one of them, the client's address is the rightmost
+	// forwarded hop that is not (clientaddr.go). That address is what the
+	// per-address sign-in limits count, what the audit log records and what
+	// goes upstream in X-Forwarded-For. Empty: the peer is the client, and
+	// any X-Forwarded-For a client sends is ignored.
+	TrustedProxies []netip.Prefix
 
 	// MaxBodyBytes bounds a request body (default 10 MiB); larger is 413.
 	MaxBodyBytes int64

@@ -13,6 +13,7 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -104,6 +105,16 @@ func (p *proxyReq) Value(key any) any {
 
 func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if len(s.cfg.TrustedProxies) > 0 {
+		// From here on the request's RemoteAddr is its client's, for
+		// every use: limits, audit, X-Forwarded-For.
+		if a := s.clientAddr(r); a != peerAddr(r.RemoteAddr) {
+			r2 := new(http.Request)
+			*r2 = *r
+			r2.RemoteAddr = netip.AddrPortFrom(a, 0).String()
+			r = r2
+		}
+	}
 	h := w.Header()
 	s.setSecurityHeaders(h, r)
 	reqID := h.Get(httpx.HeaderRequestID) // set by httpx.Observe in front
@@ -363,8 +374,7 @@ func (s *Service) audit(ctx context.Context, r *http.Request, a store.Account, a
 	}
 }
 
-// clientIP is the peer's address: the gateway is the edge, so forwarded
-// headers a client sent are not believed.
+// clientIP is the client's address (serve has put it in RemoteAddr).
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,8 +15,9 @@ import (
 
 func TestAdminCreate(t *testing.T) {
 	dsn := filepath.Join(t.TempDir(), "gw.db")
+	none := func(string) string { return "" }
 	var out bytes.Buffer
-	err := adminCreate(context.Background(), []string{"-dsn", dsn, "-login", "Root"}, strings.NewReader("a long enough password\n"), &out)
+	err := adminCreate(context.Background(), []string{"-dsn", dsn, "-login", "Root"}, none, strings.NewReader("a long enough password\n"), &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,18 +37,39 @@ func TestAdminCreate(t *testing.T) {
 		t.Fatalf("role %q hash %q", role, hash)
 	}
 	// No password, no account.
-	if err := adminCreate(context.Background(), []string{"-dsn", dsn, "-login", "other"}, strings.NewReader(""), &out); err == nil {
+	if err := adminCreate(context.Background(), []string{"-dsn", dsn, "-login", "other"}, none, strings.NewReader(""), &out); err == nil {
 		t.Fatal("created an account without a password")
 	}
-	if err := adminCreate(context.Background(), []string{"-dsn", dsn, "-login", "short"}, strings.NewReader("short\n"), &out); err == nil {
+	if err := adminCreate(context.Background(), []string{"-dsn", dsn, "-login", "short"}, none, strings.NewReader("short\n"), &out); err == nil {
 		t.Fatal("created an account with a short password")
 	}
 }
 
-// TestNoPrivateKeyFlag (issue 15.13): the identity private key is not a
-// flag, where ps would show it to every user of the machine.
-func TestNoPrivateKeyFlag(t *testing.T) {
-	if _, err := parseFlags([]string{"-identity-private-key", "c2VjcmV0"}); err == nil {
-		t.Fatal("the private key was accepted as a flag")
+func TestConfig(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	cfg, err := config(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.ProductionMode || !cfg.CookieSecure || cfg.PublicAddr != ":8080" || cfg.Shop != "http://127.0.0.1:8081" || cfg.TrustedProxies != nil {
+		t.Errorf("defaults: %+v", cfg)
+	}
+	cfg, err = config(env(map[string]string{"FABRIKA_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7,2001:db8::/32", "FABRIKA_PRODUCTION": "false", "FABRIKA_MAX_BODY_BYTES": "1024"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("2001:db8::/32")}
+	if !slices.Equal(cfg.TrustedProxies, want) || cfg.ProductionMode || cfg.MaxBodyBytes != 1024 {
+		t.Errorf("set: %+v", cfg)
+	}
+	for name, kv := range map[string]map[string]string{
+		"bad CIDR":     {"FABRIKA_TRUSTED_PROXIES": "10.0.0.0/33"},
+		"not an addr":  {"FABRIKA_TRUSTED_PROXIES": "proxy.internal"},
+		"bad bool":     {"FABRIKA_COOKIE_SECURE": "yes please"},
+		"bad body cap": {"FABRIKA_MAX_BODY_BYTES": "-1"},
+	} {
+		if _, err := config(env(kv)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }

@@ -221,3 +221,22 @@ func TestPublicSlowClients(t *testing.T) {
 		t.Errorf("mes-api received %+v", hits)
 	}
 }
+
+// TestStaticPaths: the gateway's one static file is served; any other path
+// below /staff/static/ is a 404 (a 400 when not canonical), never a 500 or
+// a directory listing.
+func TestStaticPaths(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	if res := c.do("GET", "/staff/static/style.css", nil, nil); res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/css") {
+		t.Errorf("style sheet: %d %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	for _, p := range []string{"/staff/static/", "/staff/static/nope.css", "/staff/static/style.css/", "/staff/static/templates/login.html",
+		"/staff/static/%2e%2e/web.go", "/staff/static/..%2fweb.go", "/staff/static/style.css%00", "/staff/static//style.css"} {
+		st := rawStatus(t, e.url, p)
+		if st != http.StatusNotFound && st != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 404 (or 400)", p, st)
+		}
+	}
+}

@@ -44,8 +44,13 @@ func TestTrustedProxies(t *testing.T) {
 		{"peer not trusted", notBehind, []string{"203.0.113.9"}, "127.0.0.1"},
 	} {
 		res := tc.e.client().do("GET", "/", nil, http.Header{"X-Forwarded-For": tc.xff})
-		if got := res.echo(t).XFF; got != tc.want {
-			t.Errorf("%s: upstream got X-Forwarded-For %q, want %q", tc.name, got, tc.want)
+		ec := res.echo(t)
+		if ec.XFF != tc.want {
+			t.Errorf("%s: upstream got X-Forwarded-For %q, want %q", tc.name, ec.XFF, tc.want)
+		}
+		// Services take the client's address from the signed identity.
+		if ec.Identity == nil || ec.Identity.ClientAddr != tc.want {
+			t.Errorf("%s: the identity token names the client %+v, want %q", tc.name, ec.Identity, tc.want)
 		}
 	}
 

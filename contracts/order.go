@@ -168,6 +168,9 @@ type OrderConfirmedV1 struct {
 	Rush     bool          `json:"rush"`
 	By       string        `json:"by"`
 	At       time.Time     `json:"at"`
+	// Lines say what to make (product, options, quantity) for the job
+	// cards; absent in events of older CRMs.
+	Lines []LineItem `json:"lines,omitempty"`
 }
 
 // Validate checks the contract.

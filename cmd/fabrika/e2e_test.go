@@ -420,6 +420,7 @@ type mesOperation struct {
 	Seq         int    `json:"seq"`
 	Workstation string `json:"workstation"`
 	State       string `json:"state"`
+	Quantity    int    `json:"quantity"` // ordered; a step finishes with every part counted
 }
 
 // produceAndShip works through an order's operations at the operator's
@@ -489,7 +490,10 @@ func produceAndShip(t *testing.T, op *client, orderID, tracking string) {
 			}
 		}
 		act(next.ID, "start", map[string]any{})
-		act(next.ID, "finish", map[string]any{"good_qty": 10})
+		if next.Quantity == 0 {
+			t.Fatalf("order %s: operation %s does not say the ordered quantity", orderID, next.ID)
+		}
+		act(next.ID, "finish", map[string]any{"good_qty": next.Quantity})
 		o, _ = read()
 	}
 	if o.Status != contracts.StatusProduced {

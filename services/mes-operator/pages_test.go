@@ -1,12 +1,17 @@
 package mesoperator_test
 
 import (
+	"encoding/json"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/fabrika/fabrika/contracts"
 )
 
 // inline finds what the gateway's Content-Security-Policy (default-src
@@ -75,4 +80,62 @@ func TestOtherWorkstationsOrders(t *testing.T) {
 			t.Errorf("admin GET %s: %d %s", path, res.StatusCode, b)
 		}
 	}
+}
+
+// TestJobCard (issue 17): the job card says what to make (quantity,
+// product, material, size, finish, the line, the managers' notes), and a
+// step cannot be finished with fewer parts counted than ordered.
+func TestJobCard(t *testing.T) {
+	t.Parallel()
+	w := start(t)
+	id := uuid.NewString()
+	o := confirmedOrder(id)
+	o.Lines = []contracts.LineItem{{LineNo: 1, Product: "laser_cut_sheet", Quantity: 10, Lead: "standard",
+		Options: map[string]string{"material": "steel_s235", "width_mm": "200", "height_mm": "100", "thickness_mm": "2", "finish": "powder_coat"}}}
+	w.publish(contracts.OrderNoteAdded, id, contracts.OrderNoteAddedV1{OrderID: id, Note: "Pack each part in foil.", By: "mia", At: time.Now().UTC()})
+	w.publish(contracts.OrderConfirmed, id, o)
+	var cut string
+	w.eventually("the order planned with its lines and note", func() bool {
+		res, b := w.do(http.MethodGet, "/mes/api/v1/orders/"+id, &ana, nil)
+		var v struct {
+			Operations []struct {
+				ID       string `json:"id"`
+				Quantity int    `json:"quantity"`
+			} `json:"operations"`
+			Notes []struct{ Body string } `json:"notes"`
+		}
+		if res.StatusCode != 200 || json.Unmarshal(b, &v) != nil || len(v.Operations) != 2 || len(v.Notes) != 1 {
+			return false
+		}
+		cut = v.Operations[0].ID
+		return v.Operations[0].Quantity == 10
+	})
+	_, b := w.do(http.MethodGet, "/mes/workstations/laser1", &ana, nil)
+	for _, want := range []string{"10 × laser_cut_sheet", "<dt>Material</dt><dd>steel_s235</dd>", "<dd>200 × 100 × 2</dd>", "<dd>powder_coat</dd>", "line 1"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("queue card lacks %q", want)
+		}
+	}
+	_, b = w.do(http.MethodGet, "/mes/orders/"+id, &ana, nil)
+	for _, want := range []string{"What to make", "Pack each part in foil.", "Size (mm): 200 × 100 × 2"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("order page lacks %q", want)
+		}
+	}
+
+	w.act(&ana, cut, "start", nil, http.StatusOK)
+	// 0 good of 10: refused, nothing written.
+	b = w.act(&ana, cut, "finish", map[string]any{"event_id": uuid.NewString()}, http.StatusUnprocessableEntity)
+	if !strings.Contains(string(b), "only 0 of 10 parts are counted") || !strings.Contains(string(b), `"good_qty"`) {
+		t.Errorf("finish with 0 of 10: %s", b)
+	}
+	// The form re-renders with the message next to the field.
+	req, _ := http.NewRequestWithContext(w.ctx, http.MethodPost, w.base+"/mes/operations/"+cut+"/finish",
+		strings.NewReader(url.Values{"event_id": {uuid.NewString()}, "good_qty": {"7"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if res, b := w.send(req, &ana); res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "only 7 of 10 parts are counted") {
+		t.Errorf("finish form with 7 of 10: %d %s", res.StatusCode, b)
+	}
+	// 7 good and 3 scrapped with a reason: every part accounted for.
+	w.act(&ana, cut, "finish", map[string]any{"event_id": uuid.NewString(), "good_qty": 7, "scrap_qty": 3, "scrap_reason": "burr"}, http.StatusOK)
 }

@@ -108,8 +108,17 @@ func (a *App) Act(ctx context.Context, orderID string, act Action) (store.Order,
 				return &order.TransitionError{Action: act.Kind, Status: oldStatus, Reason: "the order has no production routing yet"}
 			}
 			eventType, summary = contracts.OrderConfirmed, "Confirmed for production"
-			payload = contracts.OrderConfirmedV1{OrderID: o.ID, Number: o.Number, Channel: o.Channel, Routing: o.Routing,
+			lines, err := store.Lines(ctx, tx, o.ID)
+			if err != nil {
+				return err
+			}
+			confirmed := contracts.OrderConfirmedV1{OrderID: o.ID, Number: o.Number, Channel: o.Channel, Routing: o.Routing,
 				ShipDate: o.ShipDate, Rush: o.Rush, By: act.By, At: now}
+			for _, l := range lines {
+				confirmed.Lines = append(confirmed.Lines, contracts.LineItem{LineNo: l.LineNo, Product: l.Product, Options: l.Options,
+					Quantity: l.Quantity, Lead: l.Lead})
+			}
+			payload = confirmed
 		case order.ActHold:
 			eventType, summary, payload = contracts.OrderOnHold, "Put on hold", status()
 		case order.ActResume:

@@ -119,6 +119,13 @@ func (a *App) act(ctx context.Context, tx *sqldb.Tx, actor identity.Identity, or
 	if err != nil {
 		return ActionResult{}, err
 	}
+	lines, err := store.Lines(ctx, tx, orderID)
+	if err != nil {
+		return ActionResult{}, err
+	}
+	for i := range ops {
+		ops[i].Quantity = lines[ops[i].LineNo].Quantity
+	}
 	ordPrev, opsPrev := ord.Version, versions(ops)
 	who := production.Operator{Subject: actor.Subject, Name: actor.Name}
 	eff, err := production.Apply(&ord, ops, opID, act, who, now)
@@ -149,6 +156,7 @@ func (a *App) act(ctx context.Context, tx *sqldb.Tx, actor identity.Identity, or
 		}
 	}
 	v := operationView(op, ord.Number, ord.ShipDate, ord.Rush)
+	v.withLine(lines[op.LineNo])
 	return ActionResult{EventID: act.EventID(), Action: string(act.Kind()), Operation: &v, Order: orderView(ord, nil)}, nil
 }
 

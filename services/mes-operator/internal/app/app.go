@@ -176,8 +176,16 @@ func (a *App) WorkstationQueue(ctx context.Context, actor identity.Identity, cod
 		return Queue{}, err
 	}
 	q := Queue{Workstation: w, Items: make([]OperationView, 0, len(items))}
+	lines := map[string]map[int]store.Line{}
 	for _, it := range items {
-		q.Items = append(q.Items, operationView(it.Operation, it.OrderNumber, it.ShipDate, it.Rush))
+		if _, ok := lines[it.OrderID]; !ok {
+			if lines[it.OrderID], err = store.Lines(ctx, a.db, it.OrderID); err != nil {
+				return Queue{}, err
+			}
+		}
+		v := operationView(it.Operation, it.OrderNumber, it.ShipDate, it.Rush)
+		v.withLine(lines[it.OrderID][it.LineNo])
+		q.Items = append(q.Items, v)
 	}
 	return q, nil
 }
@@ -200,7 +208,26 @@ func (a *App) Order(ctx context.Context, actor identity.Identity, id string) (Or
 	if !a.mayShip(actor, ops) {
 		return OrderView{}, production.Forbidden("order %s has no step at your workstations", ord.Number)
 	}
-	return orderView(ord, ops), nil
+	lines, err := store.Lines(ctx, a.db, id)
+	if err != nil {
+		return OrderView{}, err
+	}
+	notes, err := store.Notes(ctx, a.db, id)
+	if err != nil {
+		return OrderView{}, err
+	}
+	v := orderView(ord, ops)
+	for i := range v.Operations {
+		v.Operations[i].withLine(lines[v.Operations[i].LineNo])
+	}
+	for _, l := range lines {
+		v.Lines = append(v.Lines, LineView{LineNo: l.LineNo, Product: l.Product, Options: l.Options, Quantity: l.Quantity})
+	}
+	slices.SortFunc(v.Lines, func(a, b LineView) int { return a.LineNo - b.LineNo })
+	for _, n := range notes {
+		v.Notes = append(v.Notes, NoteView{Body: n.Body, By: n.By, At: n.At})
+	}
+	return v, nil
 }
 
 // Operation returns one operation.
@@ -217,7 +244,13 @@ func (a *App) Operation(ctx context.Context, actor identity.Identity, id string)
 	if err != nil {
 		return OperationView{}, err
 	}
-	return operationView(op, ord.Number, ord.ShipDate, ord.Rush), nil
+	lines, err := store.Lines(ctx, a.db, op.OrderID)
+	if err != nil {
+		return OperationView{}, err
+	}
+	v := operationView(op, ord.Number, ord.ShipDate, ord.Rush)
+	v.withLine(lines[op.LineNo])
+	return v, nil
 }
 
 // PruneEvents forgets applied operator events older than retention; a retry

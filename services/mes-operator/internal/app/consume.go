@@ -30,6 +30,9 @@ func (a *App) Subscriptions() map[string]inbox.Handler {
 		contracts.Subject(contracts.PriceListPublished): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, p contracts.PriceListV1) error {
 			return a.PriceList(ctx, tx, p)
 		}),
+		contracts.Subject(contracts.OrderNoteAdded): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderNoteAddedV1) error {
+			return store.AddNote(ctx, tx, m.ID, p.OrderID, store.Note{Body: p.Note, By: p.By, At: p.At})
+		}),
 	}
 }
 
@@ -82,7 +85,14 @@ func (a *App) Confirmed(ctx context.Context, tx *sqldb.Tx, p contracts.OrderConf
 			return err
 		}
 	}
-	return store.InsertOperations(ctx, tx, ops, now)
+	if err := store.InsertOperations(ctx, tx, ops, now); err != nil {
+		return err
+	}
+	lines := make([]store.Line, len(p.Lines))
+	for i, l := range p.Lines {
+		lines[i] = store.Line{LineNo: l.LineNo, Product: l.Product, Quantity: l.Quantity, Options: l.Options}
+	}
+	return store.InsertLines(ctx, tx, p.OrderID, lines)
 }
 
 // Cancelled stops an order's work: open operations are cancelled, a running

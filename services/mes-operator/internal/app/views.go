@@ -6,6 +6,7 @@ import (
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/services/mes-operator/internal/production"
+	"github.com/fabrika/fabrika/services/mes-operator/internal/store"
 )
 
 func subject(eventType string) string { return contracts.Subject(eventType) }
@@ -31,6 +32,30 @@ type OperationView struct {
 	FinishedAt     *time.Time `json:"finished_at,omitempty"`
 	ShipDate       string     `json:"ship_date,omitempty"`
 	Rush           bool       `json:"rush"`
+	// What to make: the line's product, options and ordered quantity
+	// (absent for orders confirmed without their lines).
+	Product  string            `json:"product,omitempty"`
+	Options  map[string]string `json:"options,omitempty"`
+	Quantity int               `json:"quantity,omitempty"`
+}
+
+func (v *OperationView) withLine(l store.Line) {
+	v.Product, v.Options, v.Quantity = l.Product, l.Options, l.Quantity
+}
+
+// LineView is one line of an order: what to make.
+type LineView struct {
+	LineNo   int               `json:"line_no"`
+	Product  string            `json:"product"`
+	Options  map[string]string `json:"options"`
+	Quantity int               `json:"quantity"`
+}
+
+// NoteView is a manager's note on an order.
+type NoteView struct {
+	Body string    `json:"body"`
+	By   string    `json:"by"`
+	At   time.Time `json:"at"`
 }
 
 // OrderView is an order as the API and the pages show it.
@@ -50,6 +75,8 @@ type OrderView struct {
 	ProducedAt     *time.Time      `json:"produced_at,omitempty"`
 	ShippedAt      *time.Time      `json:"shipped_at,omitempty"`
 	Operations     []OperationView `json:"operations,omitempty"`
+	Lines          []LineView      `json:"lines,omitempty"`
+	Notes          []NoteView      `json:"notes,omitempty"`
 }
 
 // ActionResult is the answer to an operator action, stored with its event

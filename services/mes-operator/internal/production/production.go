@@ -45,6 +45,9 @@ type Operation struct {
 	Worked         time.Duration
 	FinishedAt     time.Time
 	Version        int // bumped on every change; stores update conditionally on it
+	// Quantity is the ordered quantity of the operation's line (0 when the
+	// order came without its lines); not stored with the operation.
+	Quantity int
 }
 
 // Step is one step of a routing as the CRM sends it.
@@ -195,6 +198,12 @@ func Apply(ord *Order, ops []Operation, opID string, a Action, who Operator, now
 			return Effect{}, stateConflict(op, "finish")
 		}
 		op.record(a)
+		// Every ordered part is accounted for: good, or scrapped with a
+		// reason (NewAction requires one for any scrap).
+		if op.Quantity > 0 && op.GoodQty+op.ScrapQty < op.Quantity {
+			return Effect{}, invalid("good_qty", "only %d of %d parts are counted (%d good, %d scrap): enter the good parts, and the scrapped ones with a reason, before finishing",
+				op.GoodQty+op.ScrapQty, op.Quantity, op.GoodQty, op.ScrapQty)
+		}
 		op.stop(now)
 		op.State, op.FinishedAt = Done, now
 		eff.Finished = true

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -47,6 +49,7 @@ func parsePages(notFound http.Handler) (*pages, error) {
 		"errof":   func(f *formState, action, field string) string { return f.errFor(action, field) },
 		"valof":   func(f *formState, action, field string) string { return f.valueFor(action, field) },
 		"dict":    func(f *formState, action string) map[string]any { return map[string]any{"F": f, "A": action} },
+		"specs":   specs,
 	}
 	parse := func(page string) (*template.Template, error) {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/forms.html", "templates/"+page)
@@ -65,6 +68,36 @@ func parsePages(notFound http.Handler) (*pages, error) {
 		}
 	}
 	return &p, nil
+}
+
+// spec is one thing the job card says about the part.
+type spec struct{ Label, Value string }
+
+// specs turns a line's options into what an operator reads: material,
+// size in mm, finish, then any other option by its code.
+func specs(opts map[string]string) []spec {
+	var out []spec
+	rest := maps.Clone(opts)
+	take := func(k string) string { v := rest[k]; delete(rest, k); return v }
+	if v := take("material"); v != "" {
+		out = append(out, spec{"Material", v})
+	}
+	var dims []string
+	for _, k := range []string{"width_mm", "height_mm", "thickness_mm"} {
+		if v := take(k); v != "" {
+			dims = append(dims, v)
+		}
+	}
+	if len(dims) > 0 {
+		out = append(out, spec{"Size (mm)", strings.Join(dims, " × ")})
+	}
+	if v := take("finish"); v != "" {
+		out = append(out, spec{"Finish", v})
+	}
+	for _, k := range slices.Sorted(maps.Keys(rest)) {
+		out = append(out, spec{strings.ReplaceAll(k, "_", " "), rest[k]})
+	}
+	return out
 }
 
 // formState is a form that failed: which one, what was wrong and what the

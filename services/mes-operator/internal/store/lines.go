@@ -1,0 +1,94 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/fabrika/fabrika/platform/sqldb"
+)
+
+// Line is what one line of an order asks for.
+type Line struct {
+	LineNo   int
+	Product  string
+	Quantity int
+	Options  map[string]string
+}
+
+// InsertLines stores an order's lines once; a repeated confirmation keeps
+// the first.
+func InsertLines(ctx context.Context, q Querier, orderID string, lines []Line) error {
+	for _, l := range lines {
+		opts, err := json.Marshal(l.Options)
+		if err != nil {
+			return fmt.Errorf("encode options of %s/%d: %w", orderID, l.LineNo, err)
+		}
+		if _, err := q.ExecContext(ctx, `INSERT INTO order_lines (order_id, line_no, product, quantity, options)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id, line_no) DO NOTHING`,
+			orderID, l.LineNo, l.Product, l.Quantity, string(opts)); err != nil {
+			return fmt.Errorf("insert line %s/%d: %w", orderID, l.LineNo, err)
+		}
+	}
+	return nil
+}
+
+// Lines returns an order's lines by number (none for orders confirmed
+// before lines were sent).
+func Lines(ctx context.Context, q Querier, orderID string) (map[int]Line, error) {
+	rows, err := q.QueryContext(ctx, `SELECT line_no, product, quantity, options FROM order_lines WHERE order_id = $1`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("lines of %s: %w", orderID, err)
+	}
+	defer rows.Close()
+	out := map[int]Line{}
+	for rows.Next() {
+		var l Line
+		var opts string
+		if err := rows.Scan(&l.LineNo, &l.Product, &l.Quantity, &opts); err != nil {
+			return nil, fmt.Errorf("scan line: %w", err)
+		}
+		if err := json.Unmarshal([]byte(opts), &l.Options); err != nil {
+			return nil, fmt.Errorf("decode options of %s/%d: %w", orderID, l.LineNo, err)
+		}
+		out[l.LineNo] = l
+	}
+	return out, rows.Err()
+}
+
+// Note is a manager's note on an order.
+type Note struct {
+	Body string
+	By   string
+	At   time.Time
+}
+
+// AddNote stores a note once per event.
+func AddNote(ctx context.Context, q Querier, messageID, orderID string, n Note) error {
+	if _, err := q.ExecContext(ctx, `INSERT INTO order_notes (message_id, order_id, body, by_name, at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (message_id) DO NOTHING`, messageID, orderID, n.Body, n.By, sqldb.Micros(n.At)); err != nil {
+		return fmt.Errorf("add note to %s: %w", orderID, err)
+	}
+	return nil
+}
+
+// Notes returns an order's notes, oldest first.
+func Notes(ctx context.Context, q Querier, orderID string) ([]Note, error) {
+	rows, err := q.QueryContext(ctx, `SELECT body, by_name, at FROM order_notes WHERE order_id = $1 ORDER BY at, message_id LIMIT 100`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("notes of %s: %w", orderID, err)
+	}
+	defer rows.Close()
+	var out []Note
+	for rows.Next() {
+		var n Note
+		var at int64
+		if err := rows.Scan(&n.Body, &n.By, &at); err != nil {
+			return nil, fmt.Errorf("scan note: %w", err)
+		}
+		n.At = sqldb.FromMicros(at)
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}

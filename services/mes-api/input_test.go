@@ -46,7 +46,7 @@ func TestIdempotency(t *testing.T) {
 	// A request with the key still in flight: 409.
 	now := time.Now()
 	claimed, err := store.ClaimIdempotency(e.ctx, e.h.DB, store.Idempotency{ClientID: cr.ClientID, Key: "busy",
-		RequestHash: "whatever", LockedUntil: now.Add(time.Hour), CreatedAt: now})
+		RequestHash: "whatever", LockedUntil: now.Add(time.Hour), CreatedAt: now, Token: "dead-request"})
 	if err != nil || !claimed {
 		t.Fatal(claimed, err)
 	}
@@ -60,7 +60,7 @@ func TestIdempotency(t *testing.T) {
 	if r := e.do("POST", "/v1/orders", key, idem("busy"), body); r.status != http.StatusConflict || r.header.Get("Retry-After") == "" {
 		t.Fatalf("in flight: %d %s", r.status, r.body)
 	}
-	// A claim whose request died is taken over once its lock expires.
+	// A claim whose request died is taken over once its lease expires.
 	if _, err := e.h.DB.ExecContext(e.ctx, `UPDATE idempotency_key SET locked_until = 1 WHERE idem_key = 'busy'`); err != nil {
 		t.Fatal(err)
 	}

@@ -43,9 +43,10 @@ type Config struct {
 	// DefaultRatePerMinute is a new key's rate limit when the admin gives
 	// none (default 600).
 	DefaultRatePerMinute int
-	// IdempotencyLock is how long an Idempotency-Key in flight answers 409
-	// before a retry may take it over (default 1m).
-	IdempotencyLock time.Duration
+	// IdempotencyLease is the lease of an in-flight Idempotency-Key, renewed
+	// while its request runs; a retry takes over a dead request's key within
+	// it (default 5s).
+	IdempotencyLease time.Duration
 	// IdempotencyRetention is how long finished Idempotency-Keys are kept
 	// and replayed (default 24h).
 	IdempotencyRetention time.Duration
@@ -74,7 +75,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 		cfg.IdempotencyRetention = 24 * time.Hour
 	}
 	acfg := app.Config{Webhooks: cfg.Webhooks, Secrets: cfg.Secrets, Resolver: net.DefaultResolver, DefaultRatePerMinute: cfg.DefaultRatePerMinute,
-		IdempotencyLock: cfg.IdempotencyLock, WebhookRetryFor: cfg.RetryFor}
+		IdempotencyLease: cfg.IdempotencyLease, WebhookRetryFor: cfg.RetryFor}
 	a, err := app.New(ctx, h.DB, h.Outbox, acfg)
 	if err != nil {
 		return nil, fmt.Errorf("mes-api: %w", err)

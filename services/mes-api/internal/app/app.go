@@ -72,9 +72,11 @@ type Config struct {
 	Webhooks netguard.Guard
 	// DefaultRatePerMinute is a new key's rate limit when none is given.
 	DefaultRatePerMinute int
-	// IdempotencyLock is how long an in-flight Idempotency-Key blocks the
-	// same key (409) before a retry may take it over (its request died).
-	IdempotencyLock time.Duration
+	// IdempotencyLease is the lease of an in-flight Idempotency-Key's claim,
+	// renewed every third of it while its request runs: a retry gets 409
+	// while the claim lives and takes it over within this long after its
+	// request died (default 5s).
+	IdempotencyLease time.Duration
 	// WebhookRetryFor is how long a delivery is retried before it fails.
 	WebhookRetryFor time.Duration
 	// Secrets seals webhook signing secrets at rest (FABRIKA_SECRET_KEY).
@@ -102,8 +104,8 @@ func New(ctx context.Context, db *sqldb.DB, ob Enqueuer, cfg Config) (*App, erro
 	if cfg.DefaultRatePerMinute <= 0 {
 		cfg.DefaultRatePerMinute = 600
 	}
-	if cfg.IdempotencyLock <= 0 {
-		cfg.IdempotencyLock = time.Minute
+	if cfg.IdempotencyLease <= 0 {
+		cfg.IdempotencyLease = 5 * time.Second
 	}
 	if cfg.WebhookRetryFor <= 0 {
 		cfg.WebhookRetryFor = 24 * time.Hour

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/fabrika/fabrika/contracts"
@@ -162,8 +163,9 @@ func (a *App) PlaceOrder(ctx context.Context, who store.Principal, idemKey strin
 		return Placed{}, err
 	}
 	now := a.now()
+	token := store.NewID()
 	claimed, err := store.ClaimIdempotency(ctx, a.db, store.Idempotency{ClientID: clientID, Key: idemKey, RequestHash: hash,
-		LockedUntil: now.Add(a.cfg.IdempotencyLock), CreatedAt: now})
+		LockedUntil: now.Add(a.cfg.IdempotencyLease), CreatedAt: now, Token: token})
 	if err != nil {
 		return Placed{}, err
 	}
@@ -178,12 +180,42 @@ func (a *App) PlaceOrder(ctx context.Context, who store.Principal, idemKey strin
 		}
 		return p, err
 	}
-	placed, err := a.createOrder(ctx, who, idemKey, req, priced)
-	if err != nil {
-		_ = store.ReleaseIdempotency(context.WithoutCancel(ctx), a.db, clientID, idemKey)
+	stop := a.keepClaim(ctx, clientID, idemKey, token)
+	placed, err := a.createOrder(ctx, who, idemKey, token, req, priced)
+	stop()
+	switch {
+	case errors.Is(err, store.ErrClaimLost):
+		// Our lease ran out and a retry took the key over: it decides.
+		return Placed{}, fail(KindConflict, "a request with this Idempotency-Key is still being processed; retry later")
+	case err != nil:
+		_ = store.ReleaseIdempotency(context.WithoutCancel(ctx), a.db, clientID, idemKey, token)
 		return Placed{}, err
 	}
 	return placed, nil
+}
+
+// keepClaim renews a claim's lease every third of it until the returned
+// function is called, so that a live request keeps its key however long it
+// takes while a dead one's key is free again within a lease.
+func (a *App) keepClaim(ctx context.Context, clientID, key, token string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(a.cfg.IdempotencyLease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := store.RenewIdempotency(ctx, a.db, clientID, key, token, a.now().Add(a.cfg.IdempotencyLease)); errors.Is(err, store.ErrClaimLost) {
+					return
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 func newNumber() string {
@@ -192,7 +224,7 @@ func newNumber() string {
 	return "API-" + base32.StdEncoding.EncodeToString(b[:])
 }
 
-func (a *App) createOrder(ctx context.Context, who store.Principal, idemKey string, req orderreq.Request, p orderreq.Priced) (Placed, error) {
+func (a *App) createOrder(ctx context.Context, who store.Principal, idemKey, token string, req orderreq.Request, p orderreq.Priced) (Placed, error) {
 	now := a.now()
 	o := store.Order{ID: store.NewID(), Number: newNumber(), ClientID: who.Key.ClientID, Reference: req.Reference,
 		Status: contracts.StatusPlaced, Lines: p.Lines, Delivery: req.Delivery, Currency: p.Currency, QuotedTotal: p.Total,
@@ -220,7 +252,8 @@ func (a *App) createOrder(ctx context.Context, who store.Principal, idemKey stri
 		if err := a.outbox.Enqueue(ctx, tx, m); err != nil {
 			return err
 		}
-		return store.CompleteIdempotency(ctx, tx, who.Key.ClientID, idemKey, http.StatusCreated, resp)
+		// The fence: the order commits only with the claim still ours.
+		return store.CompleteIdempotency(ctx, tx, who.Key.ClientID, idemKey, token, http.StatusCreated, resp)
 	})
 	if err != nil {
 		return Placed{}, fmt.Errorf("place order: %w", err)

@@ -87,11 +87,9 @@ type Config struct {
 	// without Secure, a missing upstream.
 	ProductionMode bool
 
-	// Sign-in: MaxFailures consecutive failures lock an account for LockFor
-	// (defaults 5, 15 minutes). Sessions last SessionTTL (12h) and end
-	// after SessionIdle (1h) without use.
-	MaxFailures int
-	LockFor     time.Duration
+	// Sessions last SessionTTL (12h) and end after SessionIdle (1h)
+	// without use. Sign-in failures are throttled with growing delays
+	// (staff.Config.Throttle's defaults).
 	SessionTTL  time.Duration
 	SessionIdle time.Duration
 
@@ -195,7 +193,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	st := store.New(h.DB)
-	sv, err := staff.New(st, staff.Config{MaxFailures: cfg.MaxFailures, LockFor: cfg.LockFor,
+	sv, err := staff.New(st, staff.Config{
 		SessionTTL: cfg.SessionTTL, SessionIdle: cfg.SessionIdle, Now: cfg.Now})
 	if err != nil {
 		return nil, err

@@ -62,3 +62,25 @@ func TestIdentityTokenPerRequest(t *testing.T) {
 		t.Fatalf("shop saw %+v", ec.Identity)
 	}
 }
+
+// counter is the value of the gateway's counter name whose label has value.
+func (e *env) counter(name, label, value string) float64 {
+	e.t.Helper()
+	mfs, err := e.h.Registry().Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fabrika/fabrika/platform/identity"
 )
@@ -71,17 +72,27 @@ func TestStaffPages(t *testing.T) {
 	if res := o.do("GET", "/mes/x", nil, nil); res.StatusCode != http.StatusForbidden {
 		t.Errorf("otto as manager on /mes/: %d", res.StatusCode)
 	}
-	// Lock-out lifted by an admin.
-	for range 5 {
-		e.client().signIn("otto", "not the password", "")
+	// Failed sign-ins delay otto's next one; the admin sees it and lifts it.
+	// (The first five cost the account nothing; the waits between them let
+	// each one be counted.)
+	e.clock.Freeze()
+	for range 8 {
+		if res := e.client().signIn("otto", "not the password", ""); res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("a failure: %d", res.StatusCode)
+		}
+		e.clock.Advance(40 * time.Second)
 	}
-	if res := e.client().signIn("otto", "a long enough password", ""); res.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("locked otto signed in: %d", res.StatusCode)
+	e.clock.Advance(-40 * time.Second)
+	if res := e.client().signIn("otto", "a long enough password", ""); res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("delayed otto signed in: %d", res.StatusCode)
+	}
+	if res := adm.do("GET", "/staff/admin/staff/"+o.id, nil, nil); !strings.Contains(string(res.body), "delay its next sign-in") {
+		t.Errorf("the account page does not show the delay: %s", res.body)
 	}
 	if res := adm.form("/staff/admin/staff/"+o.id+"/unlock", url.Values{"csrf_token": {adm.csrf}}); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("unlock: %d", res.StatusCode)
 	}
-	if res := e.client().signIn("otto", "a long enough password", ""); res.StatusCode != http.StatusSeeOther {
-		t.Errorf("unlocked otto: %d", res.StatusCode)
+	if res := adm.do("GET", "/staff/admin/staff/"+o.id, nil, nil); strings.Contains(string(res.body), "delay its next sign-in") {
+		t.Errorf("the delay is still shown after it was lifted")
 	}
 }

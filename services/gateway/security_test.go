@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -281,7 +282,10 @@ func TestBodyLimit(t *testing.T) {
 	}
 }
 
-func TestLockOutAndRateLimits(t *testing.T) {
+// TestSignInDelaysAndRateLimits: failed sign-ins delay the next attempt
+// more and more (429 with Retry-After, audited, counted), never lock the
+// account: once the delay has passed the right password works.
+func TestSignInDelaysAndRateLimits(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.clock.Freeze()
@@ -289,50 +293,53 @@ func TestLockOutAndRateLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := e.client()
-	for i := range 5 {
+	for i := range 3 { // free failures
 		if res := c.signIn("lena", "wrong password!!", ""); res.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("failure %d: %d", i+1, res.StatusCode)
 		}
 	}
-	if res := c.signIn("lena", "a long enough password", ""); res.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("locked account signed in: %d", res.StatusCode)
-	}
-	e.clock.Advance(16 * time.Minute)
-	if res := c.signIn("lena", "a long enough password", ""); res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("after the lock-out: %d %s", res.StatusCode, res.body)
-	}
-	// Per login: the 11th quick attempt at one login is refused unread.
-	for i := range 10 {
-		if res := e.client().signIn("nobody", "whatever password", ""); res.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("attempt %d: %d", i+1, res.StatusCode)
+	var waits []int
+	for range 3 { // each failure doubles the delay
+		c.signIn("lena", "wrong password!!", "")
+		res := c.signIn("lena", "a long enough password", "")
+		wait, _ := strconv.Atoi(res.Header.Get("Retry-After"))
+		if res.StatusCode != http.StatusTooManyRequests || wait <= 0 {
+			t.Fatalf("right password within the delay: %d, Retry-After %q", res.StatusCode, res.Header.Get("Retry-After"))
 		}
+		waits = append(waits, wait)
+		e.clock.Advance(time.Duration(wait) * time.Second)
 	}
-	res := e.client().signIn("nobody", "whatever password", "")
-	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
-		t.Fatalf("11th attempt at one login: %d", res.StatusCode)
+	if waits[2] <= waits[0] {
+		t.Errorf("delays %v do not grow", waits)
 	}
-	// Per IP: 20 attempts, any logins, then refused.
+	if res := c.signIn("lena", "a long enough password", ""); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after the delay: %d %s", res.StatusCode, res.body)
+	}
+	// Per address: 20 attempts at once, any logins, then refused.
+	e.clock.Advance(time.Hour)
 	limited := false
-	for i := range 20 {
+	for i := range 30 {
 		if res := e.client().signIn(fmt.Sprintf("user%d", i), "whatever password", ""); res.StatusCode == http.StatusTooManyRequests {
 			limited = true
 			break
 		}
 	}
 	if !limited {
-		t.Fatal("no per-IP limit after 37 attempts from one address")
+		t.Fatal("no per-address limit after 30 attempts from one address")
 	}
-	// The audit log tells the admin what happened.
+	// The audit log and the metric tell the admin what happened.
 	e.clock.Advance(time.Hour)
 	adm := e.staff("ada", identity.RoleAdmin)
-	entries := audit(t, adm, "lena")
 	var actions []string
-	for _, en := range entries {
+	for _, en := range audit(t, adm, "lena") {
 		actions = append(actions, en.Action+":"+en.Detail)
 	}
 	joined := strings.Join(actions, "\n")
-	if !strings.Contains(joined, "signin:") || !strings.Contains(joined, "account locked until") || !strings.Contains(joined, "lock the account") {
+	if !strings.Contains(joined, "signin:") || !strings.Contains(joined, "signin_throttled:") || !strings.Contains(joined, "the next attempt waits") {
 		t.Errorf("audit of lena:\n%s", joined)
+	}
+	if n := e.counter("fabrika_gateway_signins_total", "result", "throttled"); n < 3 {
+		t.Errorf("%v throttled sign-ins in the metrics, want 3 or more", n)
 	}
 }
 

@@ -1,7 +1,9 @@
 // Package staff is how staff members sign in at the gateway: accounts with
-// argon2id passwords, sign-in attempts limited per IP address and per login,
-// lock-out after repeated failures, sessions behind a random cookie token,
-// and the session-bound CSRF token.
+// argon2id passwords (platform/password), sign-in attempts limited per
+// client address and failures throttled with growing delays by account and
+// by address (platform/ratelimit; no lock-out that anyone knowing a login
+// could trigger), sessions behind a random cookie token, and the
+// session-bound CSRF token.
 package staff
 
 import (
@@ -21,6 +23,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fabrika/fabrika/platform/password"
+	"github.com/fabrika/fabrika/platform/ratelimit"
 	"github.com/fabrika/fabrika/services/gateway/internal/store"
 )
 
@@ -36,21 +39,18 @@ func Roles() []string { return []string{RoleAdmin, RoleManager, RoleOperator} }
 
 // Config tunes sign-in; zero values take the defaults.
 type Config struct {
-	// MaxFailures consecutive failed sign-ins lock an account for LockFor
-	// (defaults 5 and 15 minutes).
-	MaxFailures int
-	LockFor     time.Duration
+	// Throttle delays the next sign-in after failures, by account, by
+	// client address and by both (platform/ratelimit's defaults: an
+	// account waits at most a minute, whoever guesses at it).
+	Throttle ratelimit.SignInConfig
 	// SessionTTL is a session's absolute lifetime (default 12h); SessionIdle
 	// ends it earlier without activity (default 1h).
 	SessionTTL  time.Duration
 	SessionIdle time.Duration
-	// IPBurst sign-in attempts from one IP address, then one per IPInterval
-	// (defaults 20 and 6s: 10 a minute); LoginBurst and LoginInterval the
-	// same per login (defaults 10 and 12s).
-	IPBurst       int
-	IPInterval    time.Duration
-	LoginBurst    int
-	LoginInterval time.Duration
+	// Attempts limits sign-in attempts of any outcome from one client
+	// address (default 20 at once, then 10 a minute). There is no such
+	// limit per login: it would let anyone keep the owner out.
+	Attempts ratelimit.Rate
 	// CacheTTL is how long a session read from the database is trusted
 	// before it is read again (default 5s): the longest a session ended on
 	// another gateway instance keeps working here.
@@ -62,24 +62,16 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
 	defD := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {
 			*v = d
 		}
 	}
-	def(&c.MaxFailures, 5)
-	defD(&c.LockFor, 15*time.Minute)
 	defD(&c.SessionTTL, 12*time.Hour)
 	defD(&c.SessionIdle, time.Hour)
-	def(&c.IPBurst, 20)
-	defD(&c.IPInterval, 6*time.Second)
-	def(&c.LoginBurst, 10)
-	defD(&c.LoginInterval, 12*time.Second)
+	if c.Attempts.Events <= 0 || c.Attempts.Per <= 0 {
+		c.Attempts = ratelimit.Rate{Events: 20, Per: 2 * time.Minute}
+	}
 	defD(&c.CacheTTL, 5*time.Second)
 	if c.Password == (password.Params{}) {
 		c.Password = password.Default
@@ -87,12 +79,15 @@ func (c *Config) defaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Throttle.Now == nil {
+		c.Throttle.Now = c.Now
+	}
 }
 
 // Errors.
 var (
-	// ErrSignInFailed covers a wrong login, a wrong password, a disabled
-	// and a locked account alike: the person signing in is not told which.
+	// ErrSignInFailed covers a wrong login, a wrong password and a disabled
+	// account alike: the person signing in is not told which.
 	ErrSignInFailed = errors.New("sign-in failed")
 	// ErrNoSession is a missing, unknown, expired or idle session.
 	ErrNoSession = errors.New("no staff session")
@@ -110,8 +105,13 @@ func (e *InvalidError) Error() string {
 	return "invalid: " + strings.Join(keys, "; ")
 }
 
-// RateLimitedError is a sign-in attempt over the limit.
-type RateLimitedError struct{ RetryAfter time.Duration }
+// RateLimitedError is a sign-in attempt refused unread: over the attempt
+// rate of its address (Scope "attempts") or within the delay its earlier
+// failures imposed (Scope "account" or "address").
+type RateLimitedError struct {
+	RetryAfter time.Duration
+	Scope      string
+}
 
 func (e *RateLimitedError) Error() string {
 	return fmt.Sprintf("too many sign-in attempts; retry in %s", e.RetryAfter.Round(time.Second))
@@ -120,9 +120,11 @@ func (e *RateLimitedError) Error() string {
 // FailureError is a failed sign-in with its reason, for the audit log only;
 // it is ErrSignInFailed to everyone else.
 type FailureError struct {
-	Reason  string // unknown login, wrong password, disabled, locked
+	Reason  string // unknown login, wrong password, disabled
 	Account store.Account
-	Locked  bool // this failure locked the account
+	// Delay is the wait this failure imposes on the next attempt (zero
+	// while failures are still free), and what it is counted against.
+	Delay ratelimit.Verdict
 }
 
 func (e *FailureError) Error() string { return "sign-in failed: " + e.Reason }
@@ -130,11 +132,11 @@ func (e *FailureError) Unwrap() error { return ErrSignInFailed }
 
 // Service manages staff accounts and sessions.
 type Service struct {
-	st      *store.Store
-	cfg     Config
-	byIP    *limiter
-	byLogin *limiter
-	dummy   string // a hash to verify against for unknown logins
+	st       *store.Store
+	cfg      Config
+	attempts *ratelimit.Limiter // by client address
+	throttle *ratelimit.SignIn
+	dummy    string // a hash to verify against for unknown logins
 
 	mu    sync.Mutex
 	cache map[[sha256.Size]byte]*Current // by the SHA-256 of the cookie token
@@ -149,7 +151,7 @@ func New(st *store.Store, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	return &Service{st: st, cfg: cfg, dummy: dummy, cache: map[[sha256.Size]byte]*Current{},
-		byIP: newLimiter(cfg.IPBurst, cfg.IPInterval), byLogin: newLimiter(cfg.LoginBurst, cfg.LoginInterval)}, nil
+		attempts: ratelimit.New(cfg.Attempts, 0, cfg.Now), throttle: ratelimit.NewSignIn(cfg.Throttle)}, nil
 }
 
 // Config returns the effective configuration.
@@ -289,9 +291,20 @@ func (s *Service) ChangePassword(ctx context.Context, cur *Current, old, pw stri
 	return nil
 }
 
-// Unlock lifts a lock-out.
+// Unlock lifts the sign-in delay of an account (an admin who knows the
+// owner is the one trying).
 func (s *Service) Unlock(ctx context.Context, id string) error {
-	return s.st.Unlock(ctx, id)
+	a, err := s.st.AccountByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	s.throttle.Succeeded(a.Login, "")
+	return nil
+}
+
+// Delayed tells how long the next sign-in to an account must wait now.
+func (s *Service) Delayed(login string) time.Duration {
+	return s.throttle.Check(NormalizeLogin(login), "").Wait
 }
 
 // Accounts lists the accounts.
@@ -302,28 +315,33 @@ func (s *Service) Account(ctx context.Context, id string) (store.Account, error)
 	return s.st.AccountByID(ctx, id)
 }
 
-// Allow takes a sign-in attempt from the IP address for the login from the
-// rate limits; both must allow it.
+// Allow takes a sign-in attempt from the client address for the login:
+// the address's attempt rate and the delays earlier failures imposed must
+// both allow it.
 func (s *Service) Allow(ip, login string) error {
-	now := s.cfg.Now()
-	if ok, wait := s.byIP.allow("ip:"+ip, now); !ok {
-		return &RateLimitedError{RetryAfter: wait}
+	if d := s.attempts.Allow(ip); !d.Allowed {
+		return &RateLimitedError{RetryAfter: d.RetryAfter, Scope: "attempts"}
 	}
-	if ok, wait := s.byLogin.allow("login:"+NormalizeLogin(login), now); !ok {
-		return &RateLimitedError{RetryAfter: wait}
+	if v := s.throttle.Check(NormalizeLogin(login), ip); v.Wait > 0 {
+		return &RateLimitedError{RetryAfter: v.Wait, Scope: string(v.Scope)}
 	}
 	return nil
 }
 
 // SignIn checks a login and password (the caller has taken the attempt with
-// Allow) and opens a session; it returns the cookie token.
+// Allow) and opens a session; it returns the cookie token. A failure is
+// counted against the login and the address (whether the login exists or
+// not, so the delays tell nothing).
 func (s *Service) SignIn(ctx context.Context, login, pw, ip, userAgent string) (string, *Current, error) {
 	login = NormalizeLogin(login)
 	now := s.cfg.Now()
+	fail := func(reason string, a store.Account) error {
+		return &FailureError{Reason: reason, Account: a, Delay: s.throttle.Failed(login, ip)}
+	}
 	a, err := s.st.AccountByLogin(ctx, login)
 	if errors.Is(err, store.ErrNotFound) {
 		_, _ = password.Verify(pw, s.dummy) // the same work as for a known login
-		return "", nil, &FailureError{Reason: "unknown login", Account: store.Account{Login: login}}
+		return "", nil, fail("unknown login", store.Account{Login: login})
 	}
 	if err != nil {
 		return "", nil, err
@@ -334,23 +352,11 @@ func (s *Service) SignIn(ctx context.Context, login, pw, ip, userAgent string) (
 	}
 	switch {
 	case a.Disabled:
-		return "", nil, &FailureError{Reason: "account disabled", Account: a}
-	case now.Before(a.LockedUntil):
-		return "", nil, &FailureError{Reason: "account locked until " + a.LockedUntil.Format(time.RFC3339), Account: a}
+		return "", nil, fail("account disabled", a)
 	case !ok:
-		locked, err := s.st.RecordFailure(ctx, a.ID, s.cfg.MaxFailures, now.Add(s.cfg.LockFor))
-		if err != nil {
-			return "", nil, err
-		}
-		reason := "wrong password"
-		if locked {
-			reason = fmt.Sprintf("wrong password; %d consecutive failures lock the account for %s", s.cfg.MaxFailures, s.cfg.LockFor)
-		}
-		return "", nil, &FailureError{Reason: reason, Account: a, Locked: locked}
+		return "", nil, fail("wrong password", a)
 	}
-	if err := s.st.RecordSuccess(ctx, a.ID); err != nil {
-		return "", nil, err
-	}
+	s.throttle.Succeeded(login, ip)
 	token, err := randomToken()
 	if err != nil {
 		return "", nil, err
@@ -445,11 +451,9 @@ func (s *Service) SignOut(ctx context.Context, cur *Current) error {
 	return err
 }
 
-// Cleanup deletes expired sessions and forgets idle rate-limit buckets.
+// Cleanup deletes expired sessions.
 func (s *Service) Cleanup(ctx context.Context) error {
 	now := s.cfg.Now()
-	s.byIP.prune(now)
-	s.byLogin.prune(now)
 	_, err := s.st.DeleteExpiredSessions(ctx, now, now.Add(-s.cfg.SessionIdle))
 	return err
 }

@@ -152,30 +152,3 @@ func (s *Store) SetPassword(ctx context.Context, id, hash, keep string, now time
 	})
 }
 
-// RecordFailure counts a failed sign-in. The max-th consecutive failure
-// locks the account until lockUntil and starts the count again; it returns
-// whether this failure locked it.
-func (s *Store) RecordFailure(ctx context.Context, id string, max int, lockUntil time.Time) (bool, error) {
-	var locked int64
-	err := s.db.QueryRowContext(ctx, `UPDATE staff_accounts
-		SET failed_attempts = CASE WHEN failed_attempts + 1 >= $2 THEN 0 ELSE failed_attempts + 1 END,
-		    locked_until    = CASE WHEN failed_attempts + 1 >= $2 THEN $3 ELSE locked_until END
-		WHERE id = $1 RETURNING locked_until`, id, max, sqldb.Micros(lockUntil)).Scan(&locked)
-	if err != nil {
-		return false, fmt.Errorf("record failed sign-in of %s: %w", id, err)
-	}
-	return locked == sqldb.Micros(lockUntil), nil
-}
-
-// RecordSuccess clears the failure count and any lock.
-func (s *Store) RecordSuccess(ctx context.Context, id string) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE staff_accounts SET failed_attempts = 0, locked_until = 0 WHERE id = $1`, id); err != nil {
-		return fmt.Errorf("record sign-in of %s: %w", id, err)
-	}
-	return nil
-}
-
-// Unlock lifts a lock-out.
-func (s *Store) Unlock(ctx context.Context, id string) error {
-	return s.RecordSuccess(ctx, id)
-}

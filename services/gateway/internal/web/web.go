@@ -9,6 +9,7 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net"
@@ -154,7 +155,7 @@ type accountForm struct {
 }
 
 func (w *Web) view(a store.Account) accountView {
-	return accountView{Account: a, Locked: w.d.Now().Before(a.LockedUntil)}
+	return accountView{Account: a, Locked: w.d.Staff.Delayed(a.Login) > 0}
 }
 
 func (w *Web) render(rw http.ResponseWriter, r *http.Request, status int, name string, p page) {
@@ -267,9 +268,16 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 	if err := w.d.Staff.Allow(clientIP(r), login); err != nil {
 		var rl *staff.RateLimitedError
 		if errors.As(err, &rl) {
-			w.d.SignedIn("rate_limited")
+			// "rate_limited": too many attempts from the address;
+			// "throttled": within the delay earlier failures imposed.
+			result, action := "rate_limited", "signin_limited"
+			if rl.Scope != "attempts" {
+				result, action = "throttled", "signin_throttled"
+			}
+			w.d.SignedIn(result)
 			rw.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
-			w.d.Audit(r.Context(), r, store.Account{Login: trimLogin(login)}, "signin_limited", http.StatusTooManyRequests, err.Error())
+			w.d.Audit(r.Context(), r, store.Account{Login: trimLogin(login)}, action, http.StatusTooManyRequests,
+				fmt.Sprintf("%s (by %s)", err, rl.Scope))
 			again(http.StatusTooManyRequests, "Too many sign-in attempts; wait a little and try again.")
 			return
 		}
@@ -281,8 +289,12 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 		w.d.SignedIn("failed")
 		a := fail.Account
 		a.Login = trimLogin(a.Login)
-		w.d.Audit(r.Context(), r, a, "signin_failed", http.StatusUnauthorized, fail.Reason)
-		again(http.StatusUnauthorized, "Sign-in failed. Check your login and password; after repeated failures the account is locked for a while.")
+		detail := fail.Reason
+		if fail.Delay.Wait > 0 {
+			detail += fmt.Sprintf("; the next attempt waits %s (by %s)", fail.Delay.Wait.Round(time.Second), fail.Delay.Scope)
+		}
+		w.d.Audit(r.Context(), r, a, "signin_failed", http.StatusUnauthorized, detail)
+		again(http.StatusUnauthorized, "Sign-in failed. Check your login and password; after repeated failures each new attempt must wait a little longer.")
 		return
 	case err != nil:
 		httpx.WriteError(rw, r, w.d.Log, err)

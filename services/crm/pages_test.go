@@ -5,7 +5,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/testenv"
 )
@@ -99,6 +101,23 @@ func TestPages(t *testing.T) {
 	if _, body := get("/crm/orders/order-001?done=notes", 200); !strings.Contains(body, "Done: notes.") {
 		t.Error("done=notes is not shown")
 	}
+
+	// Pending cancellation requests: flagged in the list and filterable.
+	emit(t, p.run.h.DB, event{contracts.OrderCancelRequested, "order-002", contracts.OrderStatusChangedV1{OrderID: "order-002",
+		Reason: "ordered twice", At: t0.Add(2 * time.Hour)}})
+	waitFor(t, "the cancellation request", func() bool {
+		_, body := e.do("GET", "/crm/api/v1/orders?cancel=requested", identity.RoleManager, nil, nil)
+		return strings.Contains(body, `"number":"FAB-0002"`) && strings.Contains(body, `"cancel_requested":true`)
+	})
+	_, requested := get("/crm/orders?cancel=requested", 200)
+	if !strings.Contains(requested, "FAB-0002") || strings.Contains(requested, "FAB-0001") ||
+		!strings.Contains(requested, "cancellation requested</span>") || !strings.Contains(requested, `value="requested" checked`) {
+		t.Errorf("cancel=requested: %s", requested)
+	}
+	if _, all := get("/crm/orders", 200); !strings.Contains(all, "FAB-0001") || strings.Count(all, "cancellation requested</span>") != 1 {
+		t.Errorf("the list does not flag exactly the one request")
+	}
+	get("/crm/orders?cancel=maybe", 400)
 
 	// Customers: a list with search.
 	_, all := get("/crm/customers", 200)

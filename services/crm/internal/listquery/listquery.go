@@ -58,12 +58,15 @@ type Query struct {
 	ToDay      string
 	Manager    string
 	CustomerID string
-	Search     string   // as typed, trimmed
-	Words      []string // normalised search words, each matched as a token prefix
-	Sort       string
-	Dir        string
-	Limit      int
-	After      *Cursor
+	// CancelRequested keeps the orders whose customer asked to cancel
+	// (and that are neither cancelled nor shipped): cancel=requested.
+	CancelRequested bool
+	Search          string   // as typed, trimmed
+	Words           []string // normalised search words, each matched as a token prefix
+	Sort            string
+	Dir             string
+	Limit           int
+	After           *Cursor
 }
 
 // Cursor is the position after the last row of a page.
@@ -110,6 +113,13 @@ func Parse(v url.Values) (Query, error) {
 	}
 	if q.CustomerID, err = text("customer", get("customer"), maxID); err != nil {
 		return q, err
+	}
+	switch c := get("cancel"); c {
+	case "":
+	case "requested":
+		q.CancelRequested = true
+	default:
+		return q, bad("cancel", "unknown cancel filter %q; use requested", clip(c))
 	}
 	if q.Search, err = text("q", get("q"), MaxSearch); err != nil {
 		return q, err
@@ -199,7 +209,7 @@ func (q Query) Key() string {
 // filterKey is the query without its cursor.
 func (q Query) filterKey() string {
 	return strings.Join([]string{"st=" + q.Status, "ch=" + q.Channel, "from=" + q.FromDay, "to=" + q.ToDay,
-		"m=" + q.Manager, "c=" + q.CustomerID, "q=" + strings.Join(q.Words, " "), "sort=" + q.Sort, "dir=" + q.Dir,
+		"m=" + q.Manager, "c=" + q.CustomerID, "cr=" + strconv.FormatBool(q.CancelRequested), "q=" + strings.Join(q.Words, " "), "sort=" + q.Sort, "dir=" + q.Dir,
 		"limit=" + strconv.Itoa(q.Limit)}, "|")
 }
 
@@ -223,6 +233,9 @@ func (q Query) Values() url.Values {
 	set("to", q.ToDay)
 	set("manager", q.Manager)
 	set("customer", q.CustomerID)
+	if q.CancelRequested {
+		set("cancel", "requested")
+	}
 	set("q", q.Search)
 	if q.Sort != SortDate {
 		set("sort", q.Sort)

@@ -40,5 +40,8 @@ func (r ListRow) AppendJSON(b []byte) []byte {
 		b = append(b, `,"customer_company":`...)
 		b = jsonx.AppendString(b, r.CustomerCompany)
 	}
+	if r.CancelRequested {
+		b = append(b, `,"cancel_requested":true`...)
+	}
 	return append(b, '}')
 }

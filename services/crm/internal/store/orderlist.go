@@ -28,18 +28,21 @@ type ListRow struct {
 	CustomerName    string    `json:"customer_name"`
 	CustomerEmail   string    `json:"customer_email"`
 	CustomerCompany string    `json:"customer_company,omitempty"`
+	// CancelRequested: the customer asked to cancel and the order is
+	// neither cancelled nor shipped.
+	CancelRequested bool `json:"cancel_requested,omitempty"`
 }
 
 const listColumns = `order_id, number, channel, status, status_since, placed_at, total, currency, manager,
-	customer_id, customer_name, customer_email, customer_company`
+	customer_id, customer_name, customer_email, customer_company, cancel_requested`
 
 // InsertListRow adds an order to the read model with its search tokens and
 // counts it.
 func InsertListRow(ctx context.Context, q Querier, r ListRow) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO crm_order_list (`+listColumns+`, search)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (order_id) DO NOTHING`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (order_id) DO NOTHING`,
 		r.OrderID, r.Number, r.Channel, r.Status, sqldb.Micros(r.StatusSince), sqldb.Micros(r.PlacedAt), r.Total, r.Currency, r.Manager,
-		r.CustomerID, r.CustomerName, r.CustomerEmail, r.CustomerCompany,
+		r.CustomerID, r.CustomerName, r.CustomerEmail, r.CustomerCompany, boolInt(r.CancelRequested),
 		listquery.SearchText(r.Number, r.CustomerName, r.CustomerEmail, r.CustomerCompany))
 	if err != nil {
 		return fmt.Errorf("insert order list row %s: %w", r.OrderID, err)
@@ -91,11 +94,12 @@ func scanList(rows *sql.Rows) ([]ListRow, error) {
 	var out []ListRow
 	for rows.Next() {
 		var r ListRow
-		var since, placed int64
+		var since, placed, cancel int64
 		if err := rows.Scan(&r.OrderID, &r.Number, &r.Channel, &r.Status, &since, &placed, &r.Total, &r.Currency, &r.Manager,
-			&r.CustomerID, &r.CustomerName, &r.CustomerEmail, &r.CustomerCompany); err != nil {
+			&r.CustomerID, &r.CustomerName, &r.CustomerEmail, &r.CustomerCompany, &cancel); err != nil {
 			return nil, fmt.Errorf("scan order list: %w", err)
 		}
+		r.CancelRequested = cancel == 1
 		r.StatusSince, r.PlacedAt = sqldb.FromMicros(since), sqldb.FromMicros(placed)
 		out = append(out, r)
 	}
@@ -163,6 +167,9 @@ func (st *statement) filters(q listquery.Query) {
 	}
 	if q.CustomerID != "" {
 		st.where = append(st.where, "customer_id = "+st.arg(q.CustomerID))
+	}
+	if q.CancelRequested {
+		st.where = append(st.where, "cancel_requested = 1")
 	}
 	if !q.From.IsZero() {
 		st.where = append(st.where, "placed_at >= "+st.arg(sqldb.Micros(q.From)))

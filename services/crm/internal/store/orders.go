@@ -150,8 +150,9 @@ func SaveOrder(ctx context.Context, q Querier, o Order, seen int64, oldStatus st
 		return o, fmt.Errorf("save order %s: %w", o.ID, &order.ConflictError{Seen: seen, Current: cur})
 	}
 	o.Version = seen + 1
-	if _, err := q.ExecContext(ctx, `UPDATE crm_order_list SET status = $2, status_since = $3, total = $4, manager = $5
-		WHERE order_id = $1`, o.ID, o.Status, sqldb.Micros(o.StatusSince), o.Total, o.Manager); err != nil {
+	pendingCancel := o.CancelRequested && o.Status != contracts.StatusCancelled && o.Status != contracts.StatusShipped
+	if _, err := q.ExecContext(ctx, `UPDATE crm_order_list SET status = $2, status_since = $3, total = $4, manager = $5, cancel_requested = $6
+		WHERE order_id = $1`, o.ID, o.Status, sqldb.Micros(o.StatusSince), o.Total, o.Manager, boolInt(pendingCancel)); err != nil {
 		return o, fmt.Errorf("update order list %s: %w", o.ID, err)
 	}
 	if oldStatus != o.Status {

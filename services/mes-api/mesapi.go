@@ -92,8 +92,11 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	}
 	w := delivery.New(h.DB, wcfg, h.Log)
 	a.Wake = w.Wake
+	// 10 invalid keys from an address are free, then each costs a wait that
+	// doubles from 1 s to 1 min.
+	badKeys := ratelimit.NewThrottle(ratelimit.Backoff{Free: 10, Base: time.Second, Max: time.Minute}, 0, nil)
 	limiter := ratelimit.New(ratelimit.PerMinute(60), 0, nil) // each key is limited at its own rate (AllowRate)
-	s := &Service{h: h, cfg: cfg, app: a, worker: w, api: httpapi.New(a, limiter, cfg.Identity, h.Log)}
+	s := &Service{h: h, cfg: cfg, app: a, worker: w, api: httpapi.New(a, limiter, badKeys, cfg.Identity, h.Log)}
 	h.Inbox.Subscribe("pricelist", a.PriceListHandlers())
 	h.Inbox.Subscribe("orders", a.Handlers())
 	return s, nil

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"mime"
 	"net/http"
 	"strconv"
@@ -31,13 +32,17 @@ func OpenAPI() []byte { return openAPI }
 type API struct {
 	app      *app.App
 	limiter  *ratelimit.Limiter
+	badKeys  *ratelimit.Throttle
 	identity *identity.Verifier
 	log      *slog.Logger
 }
 
 // New builds the HTTP layer.
-func New(a *app.App, limiter *ratelimit.Limiter, v *identity.Verifier, log *slog.Logger) *API {
-	return &API{app: a, limiter: limiter, identity: v, log: log}
+//
+// badKeys throttles, per client address, the requests that send an unknown
+// or revoked API key (so keys cannot be guessed at speed).
+func New(a *app.App, limiter *ratelimit.Limiter, badKeys *ratelimit.Throttle, v *identity.Verifier, log *slog.Logger) *API {
+	return &API{app: a, limiter: limiter, badKeys: badKeys, identity: v, log: log}
 }
 
 // Route is one route of the B2B API. Scopes lists the scopes of which a key
@@ -119,8 +124,16 @@ func (api *API) authenticated(rt Route) http.Handler {
 			httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusUnauthorized, "send your API key as Authorization: Bearer <key>"))
 			return
 		}
+		addr := api.clientAddr(r)
+		if wait := api.badKeys.Wait(addr); wait > 0 {
+			p := httpx.NewProblem(http.StatusTooManyRequests, "too many requests with an invalid API key from this address; wait before trying again")
+			p.Headers = map[string]string{"Retry-After": strconv.Itoa(max(1, ceilSeconds(wait.Seconds())))}
+			httpx.WriteProblem(w, r, p)
+			return
+		}
 		who, err := api.app.Authenticate(r.Context(), strings.TrimSpace(key))
 		if errors.Is(err, app.ErrBadKey) {
+			api.badKeys.Fail(addr)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="fabrika", error="invalid_token"`)
 			httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusUnauthorized, "the API key is unknown or revoked"))
 			return
@@ -146,6 +159,20 @@ func (api *API) authenticated(rt Route) http.Handler {
 		}
 		rt.Handler(w, r, who)
 	})
+}
+
+// clientAddr is the client's address as the gateway signed it in the
+// identity token; a request without one (mes-api reached directly, as in
+// its own tests) is judged by its socket peer.
+func (api *API) clientAddr(r *http.Request) string {
+	if id, err := api.identity.Identify(r); err == nil && id.ClientAddr != "" {
+		return id.ClientAddr
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func ceilSeconds(s float64) int {

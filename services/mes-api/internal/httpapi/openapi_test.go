@@ -38,7 +38,7 @@ var methods = []string{"get", "post", "put", "patch", "delete"}
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	t.Parallel()
 	d := loadDoc(t)
-	api := New(nil, ratelimit.New(ratelimit.PerMinute(60), 0, nil), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	api := New(nil, ratelimit.New(ratelimit.PerMinute(60), 0, nil), nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	h := api.Handler()
 	routed := func(method, path string) int {
 		rec := httptest.NewRecorder()

@@ -11,28 +11,22 @@ package gateway
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
 	"net/url"
 	"time"
 
 	"github.com/fabrika/fabrika/platform/host"
-	"github.com/fabrika/fabrika/platform/httpx"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/gateway/internal/route"
 	"github.com/fabrika/fabrika/services/gateway/internal/staff"
 	"github.com/fabrika/fabrika/services/gateway/internal/store"
 	"github.com/fabrika/fabrika/services/gateway/internal/web"
-
-	"go.opentelemetry.io/otel/propagation"
 )
 
 // Config configures the gateway. Upstream URLs are base URLs such as
@@ -160,29 +154,31 @@ func (c *Config) upstreams() map[string]string {
 	return map[string]string{route.Shop: c.Shop, route.CRM: c.CRM, route.MESOperator: c.MESOperator, route.MESAPI: c.MESAPI}
 }
 
+// Cookies, headers and form fields of the gateway.
+const (
+	// SessionCookie holds a staff session's random token.
+	SessionCookie = web.SessionCookie
+	// LoginCookie binds the sign-in form to the browser (login CSRF).
+	LoginCookie = web.LoginCookie
+	// HeaderCSRF carries the session's CSRF token: from the gateway to the
+	// CRM and mes-operator (to put in their forms as the csrf_token field
+	// or in their pages for scripts), and from staff scripts back to the
+	// gateway.
+	HeaderCSRF = web.HeaderCSRF
+	// FieldCSRF is the form field carrying the CSRF token.
+	FieldCSRF = web.FieldCSRF
+)
+
+// ParseTrustedProxies reads FABRIKA_TRUSTED_PROXIES: comma-separated
+// CIDRs; a bare address is a prefix of its own length.
+func ParseTrustedProxies(s string) ([]netip.Prefix, error) { return web.ParseTrustedProxies(s) }
+
 // Service is the gateway.
 type Service struct {
-	cfg       Config
-	log       *slog.Logger
-	prop      propagation.TextMapPropagator
-	h         *host.Host
-	store     *store.Store
-	staff     *staff.Service
-	routes    *route.Resolver
-	upstreams map[string]*url.URL
-	proxy     *httputil.ReverseProxy
-	web       *web.Web
-	csrf      *http.CrossOriginProtection
-	handler   http.Handler
-	metrics   *metrics
-	public    http.Handler // handler wrapped with httpx.Observe
-	errorLog  *log.Logger  // net/http's and ReverseProxy's own messages, into the service log
-	publicLn  net.Listener // bound by New when PublicAddr is set
-
-	clientTokens clientTokens
-
-	// The security headers of every response, and of those served over TLS.
-	secHeaders, secHeadersTLS http.Header
+	log      *slog.Logger
+	staff    *staff.Service
+	public   *web.Public
+	publicLn net.Listener // bound by New when PublicAddr is set
 }
 
 // New builds the gateway on a host whose database carries the gateway's
@@ -198,31 +194,17 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	var names []string
-	for name, u := range cfg.upstreams() {
-		if u != "" {
-			names = append(names, name)
-		}
-	}
-	m, err := newMetrics(h.Metrics, names)
+	pub, err := web.NewPublic(web.PublicConfig{
+		Upstreams: cfg.upstreams(), Signer: cfg.Signer, TrustedProxies: cfg.TrustedProxies,
+		TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile, MaxBodyBytes: cfg.MaxBodyBytes, CookieSecure: cfg.CookieSecure,
+		UpstreamTimeout: cfg.UpstreamTimeout, DialTimeout: cfg.DialTimeout,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout,
+		Now: cfg.Now,
+	}, web.PublicDeps{Staff: sv, Store: st, Log: h.Log, TP: h.TP, Prop: h.Prop, Metrics: h.Metrics})
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: h.Log, prop: h.Prop, h: h, store: st, staff: sv,
-		routes: route.NewResolver(route.Table()), upstreams: map[string]*url.URL{},
-		csrf: http.NewCrossOriginProtection(), metrics: m, clientTokens: newClientTokens(),
-		secHeaders: securityHeaders(cfg.TLSCertFile != ""), secHeadersTLS: securityHeaders(true),
-		errorLog: slog.NewLogLogger(h.Log.Handler(), slog.LevelWarn)}
-	for name, u := range cfg.upstreams() {
-		if u != "" {
-			s.upstreams[name], _ = url.Parse(u)
-		}
-	}
-	s.proxy = s.newProxy()
-	s.web = web.New(web.Deps{Staff: sv, Store: st, Log: h.Log, Audit: s.audit, SignedIn: m.signIn,
-		CookieName: SessionCookie, LoginCookie: LoginCookie, CookieSecure: cfg.CookieSecure, CheckOrigin: s.csrf.Check, Now: cfg.Now})
-	s.handler = http.HandlerFunc(s.serve)
-	s.public = httpx.Observe("gateway", s.log, h.TP, s.prop, s.handler)
+	s := &Service{log: h.Log, staff: sv, public: pub}
 	if cfg.PublicAddr == "" {
 		h.Log.WarnContext(ctx, "gateway: no public listener configured; serving on the host listener, where /metrics, /healthz, /readyz and /admin are the host's own (development only)")
 	} else if s.publicLn, err = net.Listen("tcp", cfg.PublicAddr); err != nil {
@@ -233,7 +215,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 
 // Handler returns the public handler: the route table, the staff pages,
 // the proxy. It does not include the platform's operational routes.
-func (s *Service) Handler() http.Handler { return s.handler }
+func (s *Service) Handler() http.Handler { return s.public.Handler() }
 
 // Background serves the public listener when PublicAddr is set, and cleans
 // up expired sessions.
@@ -257,50 +239,12 @@ func (s *Service) PublicAddr() string {
 // PublicHandler is Handler wrapped with the platform's request observation
 // (trace context, X-Request-Id, access log, panic recovery), as the public
 // listener serves it.
-func (s *Service) PublicHandler() http.Handler { return s.public }
-
-// maxHeaderBytes bounds a request's headers on the public listener (431
-// beyond; nginx allows 8 KiB a line).
-const maxHeaderBytes = 16 << 10
+func (s *Service) PublicHandler() http.Handler { return s.public.Observed() }
 
 // ServePublic serves the public handler on ln until ctx ends; Background
-// calls it with the listener New bound. net/http's server, over TLS when
-// configured (HTTP/2 too); in plain HTTP, requests it cannot read get the
-// gateway's problem+json answer (listener.go).
+// calls it with the listener New bound.
 func (s *Service) ServePublic(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s.public,
-		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
-		ReadTimeout:       s.cfg.ReadTimeout,
-		WriteTimeout:      s.cfg.WriteTimeout,
-		IdleTimeout:       s.cfg.IdleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes - 4096, // the server allows 4 KiB more than it is told
-		ErrorLog:          s.errorLog,
-	}
-	defer ln.Close()
-	serve := func() error { return srv.Serve(problemListener{Listener: ln, answer: s.unreadable}) }
-	if s.cfg.TLSCertFile != "" {
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		serve = func() error { return srv.ServeTLS(ln, s.cfg.TLSCertFile, s.cfg.TLSKeyFile) }
-	}
-	return s.serveUntil(ctx, ln, serve, srv.Shutdown)
-}
-
-// serveUntil runs serve until it fails or ctx ends, then shuts the server
-// down, giving requests in flight 15 seconds.
-func (s *Service) serveUntil(ctx context.Context, ln net.Listener, serve func() error, shutdown func(context.Context) error) error {
-	errc := make(chan error, 1)
-	go func() { errc <- serve() }()
-	s.log.InfoContext(ctx, "gateway public listener started", "addr", ln.Addr().String(), "tls", s.cfg.TLSCertFile != "")
-	select {
-	case err := <-errc:
-		return fmt.Errorf("gateway: public listener: %w", err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	defer cancel()
-	_ = shutdown(shutdownCtx)
-	return nil
+	return s.public.Serve(ctx, ln)
 }
 
 func (s *Service) cleanup(ctx context.Context) error {

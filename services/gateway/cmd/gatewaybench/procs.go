@@ -32,7 +32,7 @@ import (
 // The staff account the bench signs in with.
 const (
 	benchLogin    = "bench"
-	benchPassword = "benchmark password"
+	benchPassword = "quiet lantern 7 harbour"
 )
 
 // usage is what a process has spent so far.

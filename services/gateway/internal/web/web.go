@@ -1,8 +1,11 @@
-// Package web serves the gateway's own pages under /staff/: sign-in and
-// sign-out, a staff member's account page, and the admins' staff accounts
-// and audit log. The gateway has checked the session and the role (and the
-// CSRF token of any unsafe request) before a request gets here, except for
-// the sign-in and sign-out pages, which check their own.
+// Package web is the gateway's HTTP side: the public handler (Public:
+// public.go, request.go) that checks every request (path, session, role,
+// CSRF) and proxies it to its service (proxy.go) or serves the gateway's own
+// pages under /staff/ (this file: sign-in and sign-out, a staff member's
+// account page, the admins' staff accounts and audit log). The public
+// handler has checked the session and the role (and the CSRF token of any
+// unsafe request) before a request reaches the pages, except for the
+// sign-in and sign-out pages, which check their own.
 package web
 
 import (

@@ -1,4 +1,4 @@
-package gateway
+package web
 
 import (
 	"bufio"
@@ -11,7 +11,6 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -25,7 +24,6 @@ import (
 	"github.com/fabrika/fabrika/services/gateway/internal/route"
 	"github.com/fabrika/fabrika/services/gateway/internal/staff"
 	"github.com/fabrika/fabrika/services/gateway/internal/store"
-	"github.com/fabrika/fabrika/services/gateway/internal/web"
 )
 
 // Cookies and headers of the gateway.
@@ -39,8 +37,6 @@ const (
 	// or in their pages for scripts), and from staff scripts back to the
 	// gateway.
 	HeaderCSRF = "X-Csrf-Token"
-	// FieldCSRF is the form field carrying the CSRF token.
-	FieldCSRF = web.FieldCSRF
 )
 
 // securityHeaders are set on every response; upstreams' own values of them
@@ -63,7 +59,7 @@ const headerHSTS = "Strict-Transport-Security"
 // setSecurityHeaders puts the security headers on a response. The values
 // are shared by every response, built once: one-element slices that
 // nothing changes in place (Set replaces a slice, Add grows a copy).
-func (s *Service) setSecurityHeaders(h http.Header, r *http.Request) {
+func (s *Public) setSecurityHeaders(h http.Header, r *http.Request) {
 	sec := s.secHeaders
 	if r.TLS != nil {
 		sec = s.secHeadersTLS
@@ -77,11 +73,10 @@ func (s *Service) setSecurityHeaders(h http.Header, r *http.Request) {
 var gatewayHeaders = []string{"Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options",
 	"Cross-Origin-Opener-Policy", "Strict-Transport-Security", httpx.HeaderRequestID}
 
-type ctxKey int
+type proxyKey int
 
-const (
-	keyProxy ctxKey = iota
-)
+// keyProxy is the context key of a proxied request's proxyReq.
+const keyProxy proxyKey = 0
 
 // proxyReq is what Rewrite needs to know about a request. It is the
 // proxied request's context (Value(keyProxy) returns it) and carries the
@@ -103,7 +98,7 @@ func (p *proxyReq) Value(key any) any {
 	return p.Context.Value(key)
 }
 
-func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
+func (s *Public) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	if len(s.cfg.TrustedProxies) > 0 {
 		// From here on the request's RemoteAddr is its client's, for
@@ -179,8 +174,8 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
 				s.audit(r.Context(), r, cur.Account, "csrf_refused", http.StatusForbidden, err.Error())
 				return
 			}
-			note := &web.Note{Action: "request"}
-			r = r.WithContext(web.WithNote(r.Context(), note))
+			note := &Note{Action: "request"}
+			r = r.WithContext(WithNote(r.Context(), note))
 			rec := &statusRecorder{ResponseWriter: w}
 			w = rec
 			defer func() {
@@ -191,9 +186,9 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
 
 	if rt.Upstream == "" {
 		if cur != nil {
-			r = r.WithContext(web.WithCurrent(r.Context(), cur))
+			r = r.WithContext(WithCurrent(r.Context(), cur))
 		}
-		s.web.ServeHTTP(w, r)
+		s.pages.ServeHTTP(w, r)
 		return
 	}
 	target := s.upstreams[rt.Upstream]
@@ -227,7 +222,7 @@ func safeMethod(m string) bool {
 // authenticate finds the staff session of a request to a staff route and
 // checks its role: a browser without a session is sent to the sign-in page,
 // anything else gets 401; a wrong role is 403.
-func (s *Service) authenticate(w http.ResponseWriter, r *http.Request, rt route.Route) (*staff.Current, bool) {
+func (s *Public) authenticate(w http.ResponseWriter, r *http.Request, rt route.Route) (*staff.Current, bool) {
 	var cur *staff.Current
 	if c, err := r.Cookie(SessionCookie); err == nil {
 		var serr error
@@ -249,7 +244,7 @@ func (s *Service) authenticate(w http.ResponseWriter, r *http.Request, rt route.
 	if !rt.Allows(cur.Account.Role) {
 		s.metrics.refused.WithLabelValues("role").Inc()
 		if wantsHTML(r) {
-			web.Forbidden(w, r, cur)
+			Forbidden(w, r, cur)
 			return nil, false
 		}
 		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusForbidden, "role "+cur.Account.Role+" may not use "+rt.Prefix))
@@ -272,7 +267,7 @@ func wantsHTML(r *http.Request) bool {
 // X-Csrf-Token header or the csrf_token form field. JSON and other
 // non-simple bodies need no token: a browser cannot send them cross-origin
 // without a CORS preflight, which the gateway never grants.
-func (s *Service) checkCSRF(r *http.Request, cur *staff.Current) error {
+func (s *Public) checkCSRF(r *http.Request, cur *staff.Current) error {
 	if err := s.csrf.Check(r); err != nil {
 		return errors.New("cross-origin request refused")
 	}
@@ -353,7 +348,7 @@ func formToken(r *http.Request, mt string, params map[string]string) (string, er
 
 // audit records a staff action. A failure to record is logged; the action
 // has happened already.
-func (s *Service) audit(ctx context.Context, r *http.Request, a store.Account, action string, status int, detail string) {
+func (s *Public) audit(ctx context.Context, r *http.Request, a store.Account, action string, status int, detail string) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		s.log.ErrorContext(ctx, "audit id", "error", err)
@@ -372,15 +367,6 @@ func (s *Service) audit(ctx context.Context, r *http.Request, a store.Account, a
 	if err := s.store.AddAudit(ctx, e); err != nil {
 		s.log.ErrorContext(ctx, "audit entry lost", "error", err, "login", a.Login, "action", action, "path", p)
 	}
-}
-
-// clientIP is the client's address (serve has put it in RemoteAddr).
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 type statusRecorder struct {

@@ -1,4 +1,4 @@
-package gateway
+package web
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 
 // newProxy builds the one reverse proxy for every upstream; Rewrite takes
 // the target and the path from what serve resolved.
-func (s *Service) newProxy() *httputil.ReverseProxy {
+func (s *Public) newProxy() *httputil.ReverseProxy {
 	tr := &http.Transport{
 		Proxy:                 nil, // upstreams are on the internal network
 		DialContext:           (&net.Dialer{Timeout: s.cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
@@ -62,7 +62,7 @@ func (b *bufferPool) Put(buf []byte) {
 	}
 }
 
-func (s *Service) rewrite(pr *httputil.ProxyRequest) {
+func (s *Public) rewrite(pr *httputil.ProxyRequest) {
 	p := pr.In.Context().Value(keyProxy).(*proxyReq)
 	t := s.upstreams[p.target]
 	out := pr.Out
@@ -99,7 +99,7 @@ func modifyResponse(res *http.Response) error {
 	return nil
 }
 
-func (s *Service) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+func (s *Public) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):

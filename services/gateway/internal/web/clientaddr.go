@@ -1,4 +1,4 @@
-package gateway
+package web
 
 import (
 	"fmt"
@@ -42,7 +42,7 @@ func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
 // untrusted hop is whatever the client wrote, and never believed). A
 // forwarded hop that is not an address stops the walk at the last one
 // that was.
-func (s *Service) clientAddr(r *http.Request) netip.Addr {
+func (s *Public) clientAddr(r *http.Request) netip.Addr {
 	peer := peerAddr(r.RemoteAddr)
 	if !s.trusted(peer) {
 		return peer
@@ -71,7 +71,7 @@ func (s *Service) clientAddr(r *http.Request) netip.Addr {
 	return addr
 }
 
-func (s *Service) trusted(a netip.Addr) bool {
+func (s *Public) trusted(a netip.Addr) bool {
 	for _, p := range s.cfg.TrustedProxies {
 		if p.Contains(a) {
 			return true

@@ -1,4 +1,4 @@
-package gateway
+package web
 
 import (
 	"time"
@@ -40,7 +40,7 @@ func newClientTokens() clientTokens {
 // service: for a staff member a token made for this one request (a service
 // accepts it once), for anyone else a token naming the client's address,
 // reused for clientTokenReuse.
-func (s *Service) identityToken(upstream, clientAddr string, cur *staff.Current) (string, error) {
+func (s *Public) identityToken(upstream, clientAddr string, cur *staff.Current) (string, error) {
 	now := s.cfg.Now()
 	if cur != nil {
 		a := cur.Account

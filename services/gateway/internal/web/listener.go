@@ -1,4 +1,4 @@
-package gateway
+package web
 
 import (
 	"bytes"
@@ -92,7 +92,7 @@ func (c *problemConn) CloseWrite() error {
 
 // unreadable renders the answer to a request the server could not read,
 // counts and logs it (status and request id only).
-func (s *Service) unreadable(status int, reason string) []byte {
+func (s *Public) unreadable(status int, reason string) []byte {
 	start := time.Now()
 	detail := "the request could not be read"
 	switch status {

@@ -19,7 +19,7 @@ pid=$!
 ok=0
 for _ in $(seq 1 120); do
   ok=1
-  for port in 18081 18082 18083 18084 18085 18086; do
+  for port in 18180 18181 18182 18183 18184 18185; do  # the admin listeners (base port + 100)
     curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 || { ok=0; break; }
   done
   [ $ok = 1 ] && break

@@ -169,6 +169,55 @@ func TestAccessMatrixOnRunningServices(t *testing.T) {
 		}
 	}
 
+	// A client that reaches a service's own port directly (inside the
+	// network, past the gateway) finds no operational or admin route there;
+	// on the admin listener the admin actions need the admin token (or an
+	// admin's identity token), whatever else it sends.
+	var staffCookie string
+	if u, err := url.Parse(p.public); err == nil {
+		for _, ck := range callers["admin"].http.Jar.Cookies(u) {
+			staffCookie += ck.Name + "=" + ck.Value + "; "
+		}
+	}
+	adminActions := []struct{ method, path string }{
+		{"GET", "/admin/outbox"}, {"POST", "/admin/outbox/all/retry"}, {"POST", "/admin/outbox/x/drop"},
+		{"GET", "/admin/dead-letters"}, {"POST", "/admin/dead-letters/x/replay"}, {"POST", "/admin/dead-letters/x/discard"},
+	}
+	for _, s := range platformServices {
+		if s != "gateway" {
+			app := newClient(t, "http://"+p.m.Addr(s))
+			for _, a := range append(adminActions, struct{ method, path string }{"GET", "/metrics"}, struct{ method, path string }{"GET", "/readyz"}) {
+				if res := app.do(a.method, a.path, nil, nil); res.code != http.StatusNotFound {
+					t.Errorf("%s's application port: %s %s: %s, want 404", s, a.method, a.path, res)
+				}
+			}
+		}
+		adm := newClient(t, "http://"+p.m.AdminAddr(s))
+		for _, a := range adminActions {
+			for name, hdr := range map[string]map[string]string{
+				"nothing":         nil,
+				"a wrong token":   {"Authorization": "Bearer " + p.m.AdminToken() + "x"},
+				"an API key":      {"Authorization": "Bearer " + creds.Key},
+				"a staff session": {"Cookie": staffCookie},
+			} {
+				if res := adm.do(a.method, a.path, nil, hdr); res.code != http.StatusUnauthorized && res.code != http.StatusForbidden {
+					t.Errorf("%s's admin port with %s: %s %s: %s, want 401 or 403", s, name, a.method, a.path, res)
+				}
+			}
+		}
+		if res := adm.do("GET", "/admin/outbox", nil, map[string]string{"Authorization": "Bearer " + p.m.AdminToken()}); res.code != http.StatusOK {
+			t.Errorf("%s's admin port with the admin token: %s", s, res)
+		}
+		for _, path := range []string{"/metrics", "/healthz", "/readyz"} {
+			if res := adm.get(path); res.code != http.StatusOK {
+				t.Errorf("%s's admin port: GET %s: %s", s, path, res)
+			}
+		}
+	}
+	if p.m.AdminToken() == "" {
+		t.Fatal("the platform runs without an admin token")
+	}
+
 	// Every staff action above is in the audit log, readable by the admin.
 	res = callers["admin"].do("GET", "/staff/admin/audit?format=json&limit=500", nil, nil)
 	var audit struct {

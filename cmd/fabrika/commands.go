@@ -53,7 +53,7 @@ func newAdminFlags(name string) *adminFlags {
 	a.fs.StringVar(&a.dataDir, "data-dir", env("FABRIKA_DATA_DIR", "data"), "data directory of `fabrika dev`")
 	a.fs.StringVar(&a.id, "id", "", "message or dead letter id")
 	a.fs.StringVar(&a.status, "status", "", "filter by status")
-	a.fs.StringVar(&a.addr, "addr", "", "the running service's internal address, host:port (replay needs the running service's handlers)")
+	a.fs.StringVar(&a.addr, "addr", "", "the running service's admin listener, host:port (replay needs the running service's handlers; default: its `fabrika dev` admin port)")
 	a.fs.IntVar(&a.limit, "limit", 100, "how many to list")
 	return a
 }
@@ -153,7 +153,14 @@ func deadLetterCommand(ctx context.Context, args []string) error {
 		addr := a.addr
 		if addr == "" {
 			m := NewMain()
-			addr = fmt.Sprintf("%s:%d", m.Config.Host, m.port(a.service))
+			if err := m.ParseFlags(nil); err != nil {
+				return err
+			}
+			addr = fmt.Sprintf("%s:%d", m.Config.Host, m.adminPort(a.service))
+		}
+		token, err := readAdminToken(a.dataDir)
+		if err != nil {
+			return err
 		}
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
@@ -161,9 +168,10 @@ func deadLetterCommand(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			return fmt.Errorf("replay through %s (is the service running? --addr sets its internal address): %w", addr, err)
+			return fmt.Errorf("replay through %s (is the service running? --addr sets its admin address): %w", addr, err)
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))

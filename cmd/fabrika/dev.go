@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/fabrika/fabrika/platform/broker"
+	"github.com/fabrika/fabrika/platform/broker/embedded"
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/secretbox"
@@ -28,11 +31,18 @@ import (
 
 // Config is the whole platform's configuration for `fabrika dev`.
 type Config struct {
-	DataDir      string // one SQLite file per service and the embedded NATS store
-	NATSURL      string // external NATS; empty runs the embedded one
-	NATSListen   string // host:port where the embedded NATS also listens; empty = in-process only
-	Host         string // interface the services listen on
-	BasePort     int    // gateway's port; services take the next ones
+	DataDir    string // one SQLite file per service and the embedded NATS store
+	NATSURL    string // external NATS; empty runs the embedded one
+	NATSListen string // host:port where the embedded NATS also listens; empty = in-process only
+	Host       string // interface the services listen on
+	BasePort   int    // gateway's port; services take the next ones
+	// AdminBasePort is the gateway's admin listener (/metrics, /healthz,
+	// /readyz, /admin); the services' admin listeners take the next ones, in
+	// the order of their application ports. 0 means BasePort+100.
+	AdminBasePort int
+	// AdminToken authorises admin actions (FABRIKA_ADMIN_TOKEN); empty means
+	// Run generates one into <DataDir>/admin-token.
+	AdminToken   string
 	OTLPEndpoint string
 	LogLevel     slog.Level
 	LogOutput    io.Writer
@@ -55,19 +65,22 @@ type Config struct {
 type Main struct {
 	Config Config
 
-	mu     sync.Mutex
-	addrs  map[string]string
-	ready  chan struct{}
-	signer *identity.Signer
-	box    *secretbox.Box
+	mu         sync.Mutex
+	addrs      map[string]string
+	adminAddrs map[string]string
+	tokenFile  string // where Run wrote the admin token it generated
+	ready      chan struct{}
+	signer     *identity.Signer
+	box        *secretbox.Box
 }
 
 // NewMain returns a Main with the defaults.
 func NewMain() *Main {
 	return &Main{
-		Config: Config{DataDir: "data", Host: "127.0.0.1", BasePort: 8080, LogLevel: slog.LevelInfo, LogOutput: os.Stderr, DSNs: map[string]string{}},
-		addrs:  map[string]string{},
-		ready:  make(chan struct{}),
+		Config:     Config{DataDir: "data", Host: "127.0.0.1", BasePort: 8080, LogLevel: slog.LevelInfo, LogOutput: os.Stderr, DSNs: map[string]string{}},
+		addrs:      map[string]string{},
+		adminAddrs: map[string]string{},
+		ready:      make(chan struct{}),
 	}
 }
 
@@ -83,7 +96,13 @@ func (m *Main) ParseFlags(args []string) error {
 	if err != nil {
 		return fmt.Errorf("FABRIKA_BASE_PORT: %w", err)
 	}
-	fs.IntVar(&c.BasePort, "base-port", port, "the gateway's public port; shop, crm, mes-calc, mes-operator, mes-api and the gateway's internal port take the next six")
+	fs.IntVar(&c.BasePort, "base-port", port, "the gateway's public port; shop, crm, mes-calc, mes-operator and mes-api take the next five")
+	adminPort, err := strconv.Atoi(env("FABRIKA_ADMIN_BASE_PORT", "0"))
+	if err != nil {
+		return fmt.Errorf("FABRIKA_ADMIN_BASE_PORT: %w", err)
+	}
+	fs.IntVar(&c.AdminBasePort, "admin-base-port", adminPort, "the gateway's admin port (metrics, health, admin actions); the services' admin ports are the next five (default: base port + 100)")
+	c.AdminToken = os.Getenv("FABRIKA_ADMIN_TOKEN")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", env("FABRIKA_OTLP_ENDPOINT", ""), "OTLP/HTTP endpoint for traces (host:port); empty exports none")
 	level := fs.String("log-level", env("FABRIKA_LOG_LEVEL", "info"), "debug, info, warn or error")
 	secure := fs.Bool("cookie-secure", env("FABRIKA_COOKIE_SECURE", "false") == "true", "mark cookies Secure (behind TLS)")
@@ -99,8 +118,11 @@ func (m *Main) ParseFlags(args []string) error {
 	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("log level: %w", err)
 	}
-	if c.BasePort < 1 || c.BasePort+6 > 65535 {
+	if c.BasePort < 1 || c.BasePort+5 > 65535 {
 		return fmt.Errorf("base port %d out of range", c.BasePort)
+	}
+	if c.AdminBasePort < 0 || c.adminBase()+5 > 65535 {
+		return fmt.Errorf("admin base port %d out of range", c.adminBase())
 	}
 	c.CookieSecure = *secure
 	if v := os.Getenv("FABRIKA_SECRET_KEY"); v != "" {
@@ -147,33 +169,60 @@ func serviceNames() []string {
 
 func isService(s string) bool { return slices.Contains(serviceNames(), s) }
 
-func (m *Main) port(service string) int {
+// offset is a service's port relative to BasePort (its application port)
+// and AdminBasePort (its admin port); the gateway's is 0.
+func offset(service string) int {
 	switch service {
-	case "gateway": // the gateway's internal port; its public one is BasePort
-		return m.Config.BasePort + 6
+	case "gateway":
+		return 0
 	case "shop":
-		return m.Config.BasePort + 1
+		return 1
 	case "crm":
-		return m.Config.BasePort + 2
+		return 2
 	case "mes-calc":
-		return m.Config.BasePort + 3
+		return 3
 	case "mes-operator":
-		return m.Config.BasePort + 4
+		return 4
 	default: // mes-api
-		return m.Config.BasePort + 5
+		return 5
 	}
 }
+
+func (c Config) adminBase() int {
+	if c.AdminBasePort == 0 {
+		return c.BasePort + 100
+	}
+	return c.AdminBasePort
+}
+
+// port is a service's application port (the gateway's public one).
+func (m *Main) port(service string) int { return m.Config.BasePort + offset(service) }
+
+// adminPort is a service's admin listener.
+func (m *Main) adminPort(service string) int { return m.Config.adminBase() + offset(service) }
 
 func (m *Main) enabled(service string) bool {
 	return len(m.Config.Only) == 0 || slices.Contains(m.Config.Only, service)
 }
 
-// Addr returns where a started service listens ("" before Ready).
+// Addr returns where a started service serves its own routes ("" before
+// Ready; the gateway's is its public address).
 func (m *Main) Addr(service string) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.addrs[service]
 }
+
+// AdminAddr returns where a started service's admin listener is ("" before
+// Ready).
+func (m *Main) AdminAddr(service string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.adminAddrs[service]
+}
+
+// AdminToken is the admin actions' bearer token (set by Run).
+func (m *Main) AdminToken() string { return m.Config.AdminToken }
 
 // Ready is closed once every service listens.
 func (m *Main) Ready() <-chan struct{} { return m.ready }
@@ -187,14 +236,24 @@ func (m *Main) Signer() *identity.Signer { return m.signer }
 func (m *Main) Run(ctx context.Context) error {
 	c := m.Config
 	log := telemetry.NewLogger(c.LogOutput, "fabrika", c.LogLevel)
-	if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
+	}
+	if err := os.Chmod(c.DataDir, 0o700); err != nil { // created earlier with wider rights
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if c.AdminToken == "" {
+		tok, err := writeAdminToken(c.DataDir)
+		if err != nil {
+			return err
+		}
+		c.AdminToken, m.Config.AdminToken, m.tokenFile = tok, tok, adminTokenFile(c.DataDir)
 	}
 
 	var ns *server.Server
 	natsURL := c.NATSURL
 	if natsURL == "" {
-		ecfg := broker.EmbeddedConfig{StoreDir: filepath.Join(c.DataDir, "nats")}
+		ecfg := embedded.Config{StoreDir: filepath.Join(c.DataDir, "nats")}
 		if c.NATSListen != "" {
 			h, p, err := net.SplitHostPort(c.NATSListen)
 			if err != nil {
@@ -206,7 +265,7 @@ func (m *Main) Run(ctx context.Context) error {
 			ecfg.Host = h
 		}
 		var err error
-		if ns, err = broker.StartEmbedded(ecfg); err != nil {
+		if ns, err = embedded.Start(ecfg); err != nil {
 			return err
 		}
 		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
@@ -266,10 +325,15 @@ func (m *Main) Run(ctx context.Context) error {
 		if dsn == "" {
 			dsn = filepath.Join(c.DataDir, name+".db")
 		}
-		hcfg := host.Config{Service: name, DSN: dsn, HTTPAddr: net.JoinHostPort(c.Host, strconv.Itoa(m.port(name)))}
-		wiring := m.wire(name, identity.NewVerifier(name, pub), priv)
+		hcfg := host.Config{Service: name, DSN: dsn, HTTPAddr: net.JoinHostPort(c.Host, strconv.Itoa(m.port(name))),
+			AdminAddr: net.JoinHostPort(c.Host, strconv.Itoa(m.adminPort(name))), AdminToken: c.AdminToken}
+		if name == "gateway" { // its public listener is its own (gateway.Config.PublicAddr)
+			hcfg.HTTPAddr = ""
+		}
+		verifier := identity.NewVerifier(name, pub)
+		wiring := m.wire(name, verifier, priv)
 		hcfg.Migrations = wiring.migrations
-		h, err := host.Open(ctx, hcfg, host.Deps{Logger: telemetry.NewLogger(c.LogOutput, "", c.LogLevel), NATS: nc, TracerProvider: tp})
+		h, err := host.Open(ctx, hcfg, host.Deps{Logger: telemetry.NewLogger(c.LogOutput, "", c.LogLevel), NATS: nc, TracerProvider: tp, Identity: verifier})
 		if err != nil {
 			nc.Close()
 			return err
@@ -283,6 +347,10 @@ func (m *Main) Run(ctx context.Context) error {
 		started = append(started, running{name: name, h: h, app: app, bg: bg, tp: tp, nc: nc})
 		m.mu.Lock()
 		m.addrs[name] = h.Addr()
+		if name == "gateway" {
+			m.addrs[name] = net.JoinHostPort(c.Host, strconv.Itoa(c.BasePort))
+		}
+		m.adminAddrs[name] = h.AdminAddr()
 		m.mu.Unlock()
 	}
 
@@ -325,11 +393,48 @@ func (m *Main) printWelcome(w io.Writer) {
 		fmt.Fprintf(&b, "  shop floor (operators)     http://%s/mes/\n", a)
 		fmt.Fprintf(&b, "  B2B API                    http://%s/api/v1/openapi.json\n", a)
 	}
-	b.WriteString("Internal addresses (metrics, health, admin; not public in production):\n")
+	b.WriteString("Admin listeners (/metrics, /healthz, /readyz open; /admin/* needs the admin token):\n")
 	for _, n := range serviceNames() {
-		if a := m.Addr(n); a != "" {
+		if a := m.AdminAddr(n); a != "" {
 			fmt.Fprintf(&b, "  %-13s http://%s/metrics  /readyz  /admin/outbox  /admin/dead-letters\n", n, a)
 		}
 	}
+	if m.tokenFile != "" {
+		fmt.Fprintf(&b, "Admin token: in %s (send it as \"Authorization: Bearer <token>\")\n", m.tokenFile)
+	} else {
+		b.WriteString("Admin token: FABRIKA_ADMIN_TOKEN (send it as \"Authorization: Bearer <token>\")\n")
+	}
 	fmt.Fprintln(w, b.String())
+}
+
+// adminTokenFile is where `fabrika dev` writes the admin token it generates.
+func adminTokenFile(dataDir string) string { return filepath.Join(dataDir, "admin-token") }
+
+// writeAdminToken generates a random admin token for this run into the data
+// directory, readable by its owner only.
+func writeAdminToken(dataDir string) (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	tok := base64.RawURLEncoding.EncodeToString(b[:])
+	path := adminTokenFile(dataDir)
+	_ = os.Remove(path) // a new file gets the mode below whatever the old one had
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	return tok, nil
+}
+
+// readAdminToken returns FABRIKA_ADMIN_TOKEN, else the token the running
+// `fabrika dev` wrote into dataDir.
+func readAdminToken(dataDir string) (string, error) {
+	if t := os.Getenv("FABRIKA_ADMIN_TOKEN"); t != "" {
+		return t, nil
+	}
+	b, err := os.ReadFile(adminTokenFile(dataDir))
+	if err != nil {
+		return "", fmt.Errorf("admin token: set FABRIKA_ADMIN_TOKEN or run the platform (it writes %s): %w", adminTokenFile(dataDir), err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }

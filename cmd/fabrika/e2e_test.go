@@ -53,7 +53,8 @@ func startMain(t *testing.T, setup func(ctx context.Context, m *Main)) *running 
 	m := NewMain()
 	m.Config.DataDir = dir
 	m.Config.NATSURL = natsURL
-	m.Config.BasePort = freeBasePort(t, 7)
+	m.Config.BasePort = freeBasePort(t, 12)
+	m.Config.AdminBasePort = m.Config.BasePort + 6
 	m.Config.LogOutput = logf
 	m.Config.LogLevel = slog.LevelInfo
 	m.Config.DSNs = dsns
@@ -90,7 +91,7 @@ func startMain(t *testing.T, setup func(ctx context.Context, m *Main)) *running 
 		return res.code == 200, res.String()
 	})
 	for _, s := range platformServices {
-		internal := newClient(t, "http://"+m.Addr(s))
+		internal := newClient(t, "http://"+m.AdminAddr(s))
 		eventually(t, 30*time.Second, s+" /readyz", func() (bool, string) {
 			res := internal.get("/readyz")
 			return res.code == 200, res.String()
@@ -206,7 +207,7 @@ func TestWholeFlow(t *testing.T) {
 	phase := func(what string) { t.Logf("%-48s %s", what, time.Since(began).Round(time.Millisecond)) }
 
 	// Operational routes are internal only: not on the public port, but on
-	// every service's own.
+	// every service's admin listener.
 	pub := newClient(t, p.public)
 	for _, path := range []string{"/metrics", "/healthz", "/readyz", "/admin/outbox", "/admin/dead-letters", "/pricing/price-list", "/api/metrics", "/api/admin/outbox"} {
 		if res := pub.get(path); res.code != http.StatusNotFound {
@@ -214,7 +215,7 @@ func TestWholeFlow(t *testing.T) {
 		}
 	}
 	for _, s := range platformServices {
-		res := newClient(t, "http://"+p.m.Addr(s)).get("/metrics")
+		res := newClient(t, "http://"+p.m.AdminAddr(s)).get("/metrics")
 		if res.code != 200 || !strings.Contains(string(res.body), "fabrika_outbox_published_total") {
 			t.Errorf("%s internal /metrics: %d, fabrika_outbox_published_total present: %v", s, res.code, strings.Contains(string(res.body), "fabrika_outbox_published_total"))
 		}

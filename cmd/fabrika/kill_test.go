@@ -140,12 +140,12 @@ func TestKillMinus9WholeProcess(t *testing.T) {
 			t.Logf("fabrika log (tail):\n%s", tailFile(logPath, 12000))
 		}
 	})
-	base := freeBasePort(t, 8)
+	base := freeBasePort(t, 14) // 6 application ports, NATS, 6 admin ports
 	var env []string
 	for svc, dsn := range dsns {
 		env = append(env, dsnEnv(svc)+"="+dsn)
 	}
-	args := []string{"dev", "--data-dir", filepath.Join(dir, "data"), "--base-port", strconv.Itoa(base), "--log-level", "warn"}
+	args := []string{"dev", "--data-dir", filepath.Join(dir, "data"), "--base-port", strconv.Itoa(base), "--admin-base-port", strconv.Itoa(base + 8), "--log-level", "warn"}
 	if natsURL != "" {
 		args = append(args, "--nats-url", natsURL)
 	} else {

@@ -83,7 +83,7 @@ func (m *Main) wire(name string, verifier *identity.Verifier, key ed25519.Privat
 		}
 	case "mes-calc":
 		w.build = func(ctx context.Context, h *host.Host) (http.Handler, []func(context.Context) error, error) {
-			return built(mescalc.New(ctx, h, mescalc.Config{Identity: verifier}))
+			return built(mescalc.New(ctx, h, mescalc.Config{}))
 		}
 	case "mes-operator":
 		w.build = func(ctx context.Context, h *host.Host) (http.Handler, []func(context.Context) error, error) {

@@ -41,6 +41,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/fabrika/fabrika/platform/broker"
+	"github.com/fabrika/fabrika/platform/broker/embedded"
 	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
@@ -92,7 +93,7 @@ func run(ctx context.Context, c config, w io.Writer) error {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		if srv, err = broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: dir}); err != nil {
+		if srv, err = embedded.Start(embedded.Config{StoreDir: dir}); err != nil {
 			return err
 		}
 		defer srv.Shutdown()

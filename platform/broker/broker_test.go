@@ -11,18 +11,19 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fabrika/fabrika/platform/broker"
+	"github.com/fabrika/fabrika/platform/broker/embedded"
 )
 
 func TestStartEmbeddedNeedsStoreDir(t *testing.T) {
 	t.Parallel()
-	if _, err := broker.StartEmbedded(broker.EmbeddedConfig{}); err == nil {
+	if _, err := embedded.Start(embedded.Config{}); err == nil {
 		t.Fatal("started without a store dir")
 	}
 }
 
 func connect(t *testing.T, dir string) (jetstream.JetStream, func()) {
 	t.Helper()
-	s, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: dir})
+	s, err := embedded.Start(embedded.Config{StoreDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,22 +1,73 @@
 package host
 
 import (
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/fabrika/fabrika/platform/httpx"
+	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/outbox"
 )
 
-// adminRoutes are internal: the gateway has no route to them. They let a
+// TokenSubject is the identity an admin action authorised by the admin
+// token (not a staff member's identity token) runs as.
+const TokenSubject = "admin-token"
+
+// RequireAdmin lets a request through only with an admin credential:
+// "Authorization: Bearer <AdminToken>" (compared in constant time), or a
+// staff identity token (identity.Header) with the admin role when a
+// verifier is configured. The handler finds the caller with
+// identity.FromContext. Without any credential configured every request is
+// refused (default deny).
+func (h *Host) RequireAdmin(next http.Handler) http.Handler {
+	token := []byte(h.cfg.AdminToken)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(token) == 0 && h.ident == nil {
+			httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusForbidden, "admin actions are disabled: no admin credential is configured (FABRIKA_ADMIN_TOKEN)"))
+			return
+		}
+		if auth := r.Header.Get("Authorization"); auth != "" {
+			bearer, ok := strings.CutPrefix(auth, "Bearer ")
+			if !ok || len(token) == 0 || subtle.ConstantTimeCompare([]byte(bearer), token) != 1 {
+				httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusUnauthorized, "the admin credential is not valid"))
+				return
+			}
+			id := identity.Identity{Subject: TokenSubject, Name: TokenSubject, Role: identity.RoleAdmin}
+			next.ServeHTTP(w, r.WithContext(identity.WithIdentity(r.Context(), id)))
+			return
+		}
+		tok := r.Header.Get(identity.Header)
+		if tok == "" || h.ident == nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="fabrika-admin"`)
+			httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusUnauthorized, "an admin credential is required"))
+			return
+		}
+		id, err := h.ident.Verify(tok)
+		if err != nil {
+			httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusUnauthorized, "the identity token is not valid"))
+			return
+		}
+		if id.Role != identity.RoleAdmin {
+			httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusForbidden, "admin actions need the admin role"))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(identity.WithIdentity(r.Context(), id)))
+	})
+}
+
+// adminRoutes are on the admin listener, behind RequireAdmin. They let a
 // person inspect and requeue outbox messages in error and replay or discard
 // dead letters (the `fabrika outbox` and `fabrika deadletter` commands do the
 // same against the database).
-func (h *Host) adminRoutes(mux *http.ServeMux) {
+func (h *Host) adminRoutes() {
 	admin := outbox.NewAdmin(h.DB)
-	mux.HandleFunc("GET /admin/outbox", func(w http.ResponseWriter, r *http.Request) {
+	mux := h.admin
+	handle := func(pattern string, fn http.HandlerFunc) { mux.Handle(pattern, h.RequireAdmin(fn)) }
+	handle("GET /admin/outbox", func(w http.ResponseWriter, r *http.Request) {
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 		status := r.URL.Query().Get("status")
 		if status != "" && status != "pending" && status != "error" {
@@ -30,7 +81,7 @@ func (h *Host) adminRoutes(mux *http.ServeMux) {
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"messages": list})
 	})
-	mux.HandleFunc("POST /admin/outbox/{id}/retry", func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /admin/outbox/{id}/retry", func(w http.ResponseWriter, r *http.Request) {
 		n, err := admin.Retry(r.Context(), r.PathValue("id"))
 		if h.adminFailed(w, r, err, outbox.ErrNotFound) {
 			return
@@ -38,15 +89,16 @@ func (h *Host) adminRoutes(mux *http.ServeMux) {
 		h.Outbox.Wake()
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"requeued": n})
 	})
-	mux.HandleFunc("POST /admin/outbox/{id}/drop", func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /admin/outbox/{id}/drop", func(w http.ResponseWriter, r *http.Request) {
 		e, err := admin.Drop(r.Context(), r.PathValue("id"))
 		if h.adminFailed(w, r, err, outbox.ErrNotFound) {
 			return
 		}
-		h.Log.WarnContext(r.Context(), "outbox message dropped by a person", "message_id", e.ID, "subject", e.Subject, "key", e.Key, "payload", e.Payload)
+		by, _ := identity.FromContext(r.Context())
+		h.Log.WarnContext(r.Context(), "outbox message dropped by a person", "by", by.Name, "message_id", e.ID, "subject", e.Subject, "key", e.Key, "payload", e.Payload)
 		httpx.WriteJSON(w, http.StatusOK, e)
 	})
-	mux.HandleFunc("GET /admin/dead-letters", func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /admin/dead-letters", func(w http.ResponseWriter, r *http.Request) {
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 		list, err := h.Inbox.DeadLetters(r.Context(), r.URL.Query().Get("status"), limit)
 		if err != nil {
@@ -55,7 +107,7 @@ func (h *Host) adminRoutes(mux *http.ServeMux) {
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"dead_letters": list})
 	})
-	mux.HandleFunc("POST /admin/dead-letters/{id}/replay", func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /admin/dead-letters/{id}/replay", func(w http.ResponseWriter, r *http.Request) {
 		err := h.Inbox.Replay(r.Context(), r.PathValue("id"))
 		if errors.Is(err, inbox.ErrNotFound) {
 			httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusNotFound, err.Error()))
@@ -66,7 +118,7 @@ func (h *Host) adminRoutes(mux *http.ServeMux) {
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "replayed"})
 	})
-	mux.HandleFunc("POST /admin/dead-letters/{id}/discard", func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /admin/dead-letters/{id}/discard", func(w http.ResponseWriter, r *http.Request) {
 		err := h.Inbox.Discard(r.Context(), r.PathValue("id"))
 		if h.adminFailed(w, r, err, inbox.ErrNotFound) {
 			return

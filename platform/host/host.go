@@ -1,8 +1,10 @@
 // Package host runs what every Fabrika service is made of: its database with
-// migrations, the outbox relay, the inbox consumers, telemetry and an HTTP
-// server with the service's routes beside /metrics, /healthz, /readyz and
-// the internal /admin routes (outbox and dead letters). A service's main
-// opens a Host, registers its routes and subscriptions, and calls Run.
+// migrations, the outbox relay, the inbox consumers, telemetry, an HTTP
+// server for the service's own routes and, apart from it, an internal admin
+// listener with /metrics, /healthz, /readyz and the /admin routes (outbox,
+// dead letters, the service's own: HandleAdmin), which need an admin
+// credential. A service's main opens a Host, registers its routes and
+// subscriptions, and calls Run.
 package host
 
 import (
@@ -26,6 +28,7 @@ import (
 
 	"github.com/fabrika/fabrika/platform/broker"
 	"github.com/fabrika/fabrika/platform/httpx"
+	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
@@ -36,7 +39,15 @@ import (
 type Config struct {
 	Service  string // e.g. "shop"
 	DSN      string // sqldb.Open DSN
-	HTTPAddr string // e.g. "127.0.0.1:8081"; port 0 picks one
+	HTTPAddr string // the service's own routes, e.g. "127.0.0.1:8081"; port 0 picks one; "" none
+	// AdminAddr is the internal listener: /metrics, /healthz, /readyz (open,
+	// for Prometheus and the kubelet) and the admin actions (credential
+	// required). "" serves none.
+	AdminAddr string
+	// AdminToken is the bearer token of the admin actions
+	// (FABRIKA_ADMIN_TOKEN). Empty: only an identity token with the admin
+	// role is accepted, and without a verifier (Deps.Identity) none at all.
+	AdminToken string
 	// Migrations are the service's own, applied after the platform's.
 	Migrations fs.FS
 	Outbox     outbox.Config
@@ -52,6 +63,14 @@ type Deps struct {
 	Logger         *slog.Logger
 	NATS           *nats.Conn
 	TracerProvider trace.TracerProvider
+	// Identity, when set, verifies the staff identity tokens that may
+	// authorise an admin action (role admin); platform/identity's Verifier.
+	Identity TokenVerifier
+}
+
+// TokenVerifier checks a staff identity token (the Fabrika-Identity header).
+type TokenVerifier interface {
+	Verify(token string) (identity.Identity, error)
 }
 
 // Host is a running service's plumbing.
@@ -69,6 +88,9 @@ type Host struct {
 	Metrics prometheus.Registerer // every metric registered here carries service=<name>
 	reg     *prometheus.Registry
 	ln      net.Listener
+	adminLn net.Listener
+	admin   *http.ServeMux // the admin listener's routes
+	ident   TokenVerifier
 	ready   atomic.Bool
 	checks  []func(context.Context) error
 
@@ -85,7 +107,8 @@ func Open(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 		cfg.ShutdownTimeout = 15 * time.Second
 	}
 	log := deps.Logger.With("service", cfg.Service)
-	h := &Host{cfg: cfg, NATS: deps.NATS, Log: log, TP: deps.TracerProvider, Prop: telemetry.Propagator()}
+	h := &Host{cfg: cfg, NATS: deps.NATS, Log: log, TP: deps.TracerProvider, Prop: telemetry.Propagator(),
+		admin: http.NewServeMux(), ident: deps.Identity}
 	h.Tracer = deps.TracerProvider.Tracer("github.com/fabrika/fabrika/services/" + cfg.Service)
 	h.reg, h.Metrics = telemetry.NewRegistry(cfg.Service)
 	hm, err := httpx.NewMetrics(h.Metrics)
@@ -93,6 +116,18 @@ func Open(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 		return nil, err
 	}
 	h.httpMetrics = hm
+	nc := deps.NATS
+	if err := h.Metrics.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "fabrika_broker_connected",
+		Help: "1 while the service's NATS connection is up, else 0 (the outbox holds what it cannot publish).",
+	}, func() float64 {
+		if nc.IsConnected() {
+			return 1
+		}
+		return 0
+	})); err != nil {
+		return nil, err
+	}
 
 	db, err := sqldb.Open(ctx, cfg.DSN)
 	if err != nil {
@@ -127,25 +162,41 @@ func Open(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 			return nil, fmt.Errorf("%s: listen: %w", cfg.Service, err)
 		}
 	}
-	h.AddReadyCheck(func(ctx context.Context) error { return db.PingContext(ctx) })
-	h.AddReadyCheck(func(context.Context) error {
-		if !deps.NATS.IsConnected() {
-			return errors.New("broker not connected")
+	if cfg.AdminAddr != "" {
+		if h.adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			db.Close()
+			if h.ln != nil {
+				h.ln.Close()
+			}
+			return nil, fmt.Errorf("%s: admin listen: %w", cfg.Service, err)
 		}
-		return nil
-	})
+	}
+	// Ready means the service can serve its requests: its database. The
+	// broker is reported apart (/healthz, fabrika_broker_connected): while it
+	// is away the outbox holds what the service accepts.
+	h.AddReadyCheck(func(ctx context.Context) error { return db.PingContext(ctx) })
+	h.operationalRoutes()
+	h.adminRoutes()
 	return h, nil
 }
 
 // Name is the service's name.
 func (h *Host) Name() string { return h.cfg.Service }
 
-// Addr is the bound HTTP address ("" when none).
+// Addr is the bound address of the service's own routes ("" when none).
 func (h *Host) Addr() string {
 	if h.ln == nil {
 		return ""
 	}
 	return h.ln.Addr().String()
+}
+
+// AdminAddr is the bound address of the admin listener ("" when none).
+func (h *Host) AdminAddr() string {
+	if h.adminLn == nil {
+		return ""
+	}
+	return h.adminLn.Addr().String()
 }
 
 // Registry is the Prometheus registry served on /metrics.
@@ -154,24 +205,46 @@ func (h *Host) Registry() *prometheus.Registry { return h.reg }
 // AddReadyCheck adds a check to /readyz. Call before Run.
 func (h *Host) AddReadyCheck(fn func(context.Context) error) { h.checks = append(h.checks, fn) }
 
-// Handler returns the service's routes wrapped with the platform's: the
-// operational routes and the observing middleware.
+// Handler returns the service's own routes wrapped with the observing
+// middleware, as the application listener serves them. It has no
+// operational or admin route: those are on AdminHandler's listener.
 func (h *Host) Handler(app http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(h.reg, promhttp.HandlerOpts{Registry: h.reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "service": h.cfg.Service})
-	})
-	mux.HandleFunc("GET /readyz", h.readyz)
-	h.adminRoutes(mux)
-	if app != nil {
-		mux.Handle("/", app)
+	if app == nil {
+		app = http.NotFoundHandler()
 	}
-	var next http.Handler = mux
+	return h.observe(app)
+}
+
+// AdminHandler is the admin listener's handler: /metrics, /healthz and
+// /readyz open, every other route behind the admin credential.
+func (h *Host) AdminHandler() http.Handler { return h.observe(h.admin) }
+
+func (h *Host) observe(next http.Handler) http.Handler {
 	if h.httpMetrics != nil {
-		next = h.httpMetrics.Instrument(mux)
+		next = h.httpMetrics.Instrument(next)
 	}
 	return httpx.Observe(h.cfg.Service, h.Log, h.TP, h.Prop, next)
+}
+
+// HandleAdmin registers one of the service's own admin routes on the admin
+// listener, behind the admin credential (RequireAdmin). Call before Run.
+func (h *Host) HandleAdmin(pattern string, handler http.Handler) {
+	h.admin.Handle(pattern, h.RequireAdmin(handler))
+}
+
+func (h *Host) operationalRoutes() {
+	h.admin.Handle("GET /metrics", promhttp.HandlerFor(h.reg, promhttp.HandlerOpts{Registry: h.reg}))
+	h.admin.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "service": h.cfg.Service, "broker": h.brokerState()})
+	})
+	h.admin.HandleFunc("GET /readyz", h.readyz)
+}
+
+func (h *Host) brokerState() string {
+	if h.NATS.IsConnected() {
+		return "connected"
+	}
+	return "disconnected"
 }
 
 func (h *Host) readyz(w http.ResponseWriter, r *http.Request) {
@@ -187,51 +260,58 @@ func (h *Host) readyz(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready", "service": h.cfg.Service})
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready", "service": h.cfg.Service, "broker": h.brokerState()})
 }
 
 // Run serves app and runs the relay, the inbox and any background work until
 // ctx is cancelled, then stops in order: HTTP first (no new work), then the
 // inbox (messages in hand finish and are acked), then the relay (its last
 // cycle publishes what the last requests enqueued), then the database.
+//
+// The broker may be away: the service serves and its outbox holds what it
+// accepts; the stream is ensured and the consumers start once the broker
+// answers (retried with backoff), and they start again if they stop.
 func (h *Host) Run(ctx context.Context, app http.Handler, background ...func(context.Context) error) error {
 	defer h.DB.Close()
-	if _, err := broker.EnsureStream(ctx, h.JS, h.cfg.StreamReplicas); err != nil {
-		return fmt.Errorf("%s: %w", h.cfg.Service, err)
-	}
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRelay()
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 
 	var relayWG, workWG sync.WaitGroup
-	errs := make(chan error, 3+len(background))
+	errs := make(chan error, 4+len(background))
 	relayWG.Add(1)
 	go func() { defer relayWG.Done(); errs <- h.Outbox.Run(relayCtx) }()
 	workWG.Add(1)
-	go func() { defer workWG.Done(); errs <- h.Inbox.Run(workCtx) }()
+	go func() { defer workWG.Done(); h.consume(workCtx) }()
 	for _, bg := range background {
 		workWG.Add(1)
 		go func() { defer workWG.Done(); errs <- bg(workCtx) }()
 	}
-	var srv *http.Server
-	if h.ln != nil {
-		srv = &http.Server{
-			Handler:           h.Handler(app),
+	var servers []*http.Server
+	serve := func(ln net.Listener, handler http.Handler, what string) {
+		if ln == nil {
+			return
+		}
+		srv := &http.Server{
+			Handler:           handler,
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      60 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    64 << 10,
 		}
+		servers = append(servers, srv)
 		go func() {
-			if err := srv.Serve(h.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errs <- fmt.Errorf("%s: http: %w", h.cfg.Service, err)
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs <- fmt.Errorf("%s: %s: %w", h.cfg.Service, what, err)
 			}
 		}()
 	}
+	serve(h.ln, h.Handler(app), "http")
+	serve(h.adminLn, h.AdminHandler(), "admin http")
 	h.ready.Store(true)
-	h.Log.InfoContext(ctx, "service started", "addr", h.Addr())
+	h.Log.InfoContext(ctx, "service started", "addr", h.Addr(), "admin_addr", h.AdminAddr(), "broker", h.brokerState())
 
 	var runErr error
 	select {
@@ -244,7 +324,7 @@ func (h *Host) Run(ctx context.Context, app http.Handler, background ...func(con
 	h.ready.Store(false)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.ShutdownTimeout)
 	defer cancel()
-	if srv != nil {
+	for _, srv := range servers {
 		_ = srv.Shutdown(shutdownCtx)
 	}
 	stopWork()
@@ -253,4 +333,41 @@ func (h *Host) Run(ctx context.Context, app http.Handler, background ...func(con
 	relayWG.Wait()
 	h.Log.InfoContext(shutdownCtx, "service stopped")
 	return runErr
+}
+
+// consume ensures the stream and runs the inbox until ctx ends: while the
+// broker is away (or the stream cannot be ensured yet) it retries with
+// backoff, and it starts the inbox again when it stops with an error.
+func (h *Host) consume(ctx context.Context) {
+	const maxBackoff = 30 * time.Second
+	backoff := 100 * time.Millisecond
+	wait := func(what string, err error) bool {
+		h.Log.WarnContext(ctx, what+"; retrying", "error", err, "retry_in", backoff.String(), "broker", h.brokerState())
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+		return true
+	}
+	for ctx.Err() == nil {
+		if _, err := broker.EnsureStreamLogged(ctx, h.JS, h.cfg.StreamReplicas, h.Log); err != nil {
+			if ctx.Err() != nil || !wait("the stream cannot be ensured yet", err) {
+				return
+			}
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		err := h.Inbox.Run(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("inbox stopped")
+		}
+		if !wait("the inbox stopped", err) {
+			return
+		}
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/fabrika/fabrika/platform/broker"
+	"github.com/fabrika/fabrika/platform/broker/embedded"
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/outbox"
@@ -166,7 +167,7 @@ func runChild(raw string) error {
 		return err
 	}
 	ctx := context.Background()
-	srv, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: cfg.StoreDir})
+	srv, err := embedded.Start(embedded.Config{StoreDir: cfg.StoreDir})
 	if err != nil {
 		return err
 	}

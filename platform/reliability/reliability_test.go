@@ -282,7 +282,7 @@ func TestAlwaysFailingMessage(t *testing.T) {
 	})
 	runHost(t, send)
 	runHost(t, recv)
-	sendAdmin, recvAdmin := send.Handler(nil), recv.Handler(nil)
+	sendAdmin, recvAdmin := send.AdminHandler(), recv.AdminHandler()
 
 	// Sender: the stream for the subject refuses the message (too large for
 	// its limit), every publish. (A subject no stream captures would only
@@ -364,7 +364,9 @@ fabrika_inbox_dead_letters_total{consumer="receiver-items",service="receiver"} 1
 func call(t testing.TB, h http.Handler, method, path string, wantStatus int, out any) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+	req := httptest.NewRequest(method, path, nil)
+	req.Header.Set("Authorization", "Bearer "+testenv.AdminToken)
+	h.ServeHTTP(rec, req)
 	if rec.Code != wantStatus {
 		t.Fatalf("%s %s: %d %s, want %d", method, path, rec.Code, rec.Body, wantStatus)
 	}

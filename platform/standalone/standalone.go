@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/fabrika/fabrika/platform/broker"
@@ -52,7 +54,15 @@ func Main(service string, migrations fs.FS, defaultAddr string, build Build) {
 // Run is Main without the process: configuration is read with getenv.
 //
 //	FABRIKA_DSN                   database (default data/<service>.db)
-//	FABRIKA_HTTP_ADDR             listen address (default defaultAddr)
+//	FABRIKA_HTTP_ADDR             the service's own routes (default defaultAddr;
+//	                              none when both are empty)
+//	FABRIKA_ADMIN_ADDR            admin listener: /metrics, /healthz, /readyz,
+//	                              /admin/* (default defaultAddr's port + 1000,
+//	                              or DefaultAdminAddr without defaultAddr)
+//	FABRIKA_ADMIN_TOKEN           bearer token of the admin actions; without it
+//	                              (and without an identity key) they are refused
+//	FABRIKA_STREAM_REPLICAS       replicas of the FABRIKA stream (default 1;
+//	                              never lowered on an existing stream)
 //	FABRIKA_NATS_URL              NATS server or cluster (default nats://127.0.0.1:4222)
 //	FABRIKA_OTLP_ENDPOINT         OTLP/HTTP trace collector (default none)
 //	FABRIKA_LOG_LEVEL             debug|info|warn|error (default info)
@@ -91,6 +101,21 @@ func Run(ctx context.Context, service string, migrations fs.FS, defaultAddr stri
 			env.Verifier = identity.NewVerifier(service, priv.Public().(ed25519.PublicKey))
 		}
 	}
+	adminAddr := getenv("FABRIKA_ADMIN_ADDR")
+	if adminAddr == "" {
+		var err error
+		if adminAddr, err = defaultAdminAddr(defaultAddr); err != nil {
+			return fmt.Errorf("FABRIKA_ADMIN_ADDR: %w", err)
+		}
+	}
+	replicas := 1
+	if v := getenv("FABRIKA_STREAM_REPLICAS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 5 {
+			return fmt.Errorf("FABRIKA_STREAM_REPLICAS must be 1 to 5, not %q", v)
+		}
+		replicas = n
+	}
 	tp, err := telemetry.NewTracerProvider(ctx, service, getenv("FABRIKA_OTLP_ENDPOINT"))
 	if err != nil {
 		return err
@@ -101,10 +126,16 @@ func Run(ctx context.Context, service string, migrations fs.FS, defaultAddr stri
 		return err
 	}
 	defer nc.Close()
+	deps := host.Deps{Logger: telemetry.NewLogger(os.Stderr, "", level), NATS: nc, TracerProvider: tp}
+	if env.Verifier != nil {
+		deps.Identity = env.Verifier
+	}
 	h, err := host.Open(ctx, host.Config{
-		Service: service, DSN: get("FABRIKA_DSN", "data/"+service+".db"), HTTPAddr: get("FABRIKA_HTTP_ADDR", defaultAddr), Migrations: migrations,
+		Service: service, DSN: get("FABRIKA_DSN", "data/"+service+".db"), HTTPAddr: get("FABRIKA_HTTP_ADDR", defaultAddr),
+		AdminAddr: adminAddr, AdminToken: getenv("FABRIKA_ADMIN_TOKEN"),
+		StreamReplicas: replicas, Migrations: migrations,
 		Outbox: outbox.Config{Instance: getenv("FABRIKA_INSTANCE")},
-	}, host.Deps{Logger: telemetry.NewLogger(os.Stderr, "", level), NATS: nc, TracerProvider: tp})
+	}, deps)
 	if err != nil {
 		return err
 	}
@@ -113,5 +144,32 @@ func Run(ctx context.Context, service string, migrations fs.FS, defaultAddr stri
 		h.DB.Close()
 		return fmt.Errorf("build %s: %w", service, err)
 	}
+	if getenv("FABRIKA_ADMIN_TOKEN") == "" && env.Verifier == nil {
+		log.WarnContext(ctx, "no admin credential configured: every admin action is refused (set FABRIKA_ADMIN_TOKEN)")
+	}
 	return h.Run(ctx, app, bg...)
+}
+
+// DefaultAdminAddr is the admin listener of a service without an
+// application listener of its host (defaultAddr "": the gateway, which
+// serves its own public listener).
+const DefaultAdminAddr = "127.0.0.1:9080"
+
+// defaultAdminAddr is the admin listener beside addr: its port + 1000.
+func defaultAdminAddr(addr string) (string, error) {
+	if addr == "" {
+		return DefaultAdminAddr, nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("default address %q: %w", addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p+1000 > 65535 {
+		return "", fmt.Errorf("default address %q: no admin port beside it", addr)
+	}
+	if p == 0 { // any port: the admin listener too
+		return net.JoinHostPort(host, "0"), nil
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+1000)), nil
 }

@@ -27,9 +27,9 @@ func freeAddr(t *testing.T) string {
 func TestRunServesAndStops(t *testing.T) {
 	b := testenv.NewBroker(t)
 	pub, _, _ := ed25519.GenerateKey(nil)
-	addr := freeAddr(t)
+	addr, adminAddr := freeAddr(t), freeAddr(t)
 	vars := map[string]string{
-		"FABRIKA_DSN": testenv.DSN(t), "FABRIKA_HTTP_ADDR": addr, "FABRIKA_NATS_URL": b.URL,
+		"FABRIKA_DSN": testenv.DSN(t), "FABRIKA_HTTP_ADDR": addr, "FABRIKA_ADMIN_ADDR": adminAddr, "FABRIKA_NATS_URL": b.URL,
 		"FABRIKA_IDENTITY_PUBLIC_KEY": base64.StdEncoding.EncodeToString(pub), "FABRIKA_LOG_LEVEL": "warn",
 	}
 	var gotVerifier bool
@@ -60,6 +60,23 @@ func TestRunServesAndStops(t *testing.T) {
 	if !gotVerifier {
 		t.Fatal("verifier not built from FABRIKA_IDENTITY_PUBLIC_KEY")
 	}
+	// The admin listener: health open; no FABRIKA_ADMIN_TOKEN, so a bearer
+	// token is refused (default deny), whatever it is.
+	for path, want := range map[string]int{"/readyz": 200, "/metrics": 200, "/hello": 404} {
+		resp, err := http.Get("http://" + adminAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("admin listener %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	req, _ := http.NewRequest("POST", "http://"+adminAddr+"/admin/outbox/all/retry", nil)
+	req.Header.Set("Authorization", "Bearer ")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("admin action without a configured token: %v %v", resp, err)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
@@ -74,6 +91,8 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		"bad private key": {"FABRIKA_IDENTITY_PRIVATE_KEY": "AAAA"},
 		"bad key list":    {"FABRIKA_IDENTITY_PUBLIC_KEYS": "2026a="},
 		"bad log level":   {"FABRIKA_LOG_LEVEL": "loud"},
+		"bad replicas":    {"FABRIKA_STREAM_REPLICAS": "three"},
+		"zero replicas":   {"FABRIKA_STREAM_REPLICAS": "0"},
 	}
 	for name, vars := range tests {
 		t.Run(name, func(t *testing.T) {

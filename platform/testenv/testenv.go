@@ -29,6 +29,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/fabrika/fabrika/platform/broker"
+	"github.com/fabrika/fabrika/platform/broker/embedded"
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/outbox"
@@ -253,7 +254,7 @@ func NewEmbeddedBroker(t testing.TB) *Broker {
 
 func (b *Broker) start(t testing.TB) {
 	t.Helper()
-	s, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: b.dir, Port: b.port})
+	s, err := embedded.Start(embedded.Config{StoreDir: b.dir, Port: b.port})
 	if err != nil {
 		t.Fatalf("testenv: embedded nats: %v", err)
 	}
@@ -299,11 +300,15 @@ func Logger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
+// AdminToken is the admin token of the hosts HostConfig configures.
+const AdminToken = "test-admin-token"
+
 // HostConfig returns a host configuration for a service on a fresh database
-// and a random local port, with fast retry timings for tests.
+// and random local ports (application and admin, AdminToken), with fast
+// retry timings for tests.
 func HostConfig(t testing.TB, service string, migrations fs.FS) host.Config {
 	return host.Config{
-		Service: service, DSN: DSN(t), HTTPAddr: "127.0.0.1:0", Migrations: migrations,
+		Service: service, DSN: DSN(t), HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", AdminToken: AdminToken, Migrations: migrations,
 		// A test waits for retries, so they come quickly; the relay still sweeps
 		// on its own (Interval) and wakes at once on commit.
 		Outbox: outbox.Config{Interval: 200 * time.Millisecond, BaseBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,

@@ -114,7 +114,7 @@ func start(t testing.TB, cfg mesapi.Config, withPriceList bool) *env {
 
 func (e *env) waitReady() {
 	e.eventually("ready", func() bool {
-		r, err := http.Get(e.base + "/readyz")
+		r, err := http.Get("http://" + e.h.AdminAddr() + "/readyz")
 		if err != nil {
 			return false
 		}

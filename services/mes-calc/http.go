@@ -16,30 +16,28 @@ import (
 	"github.com/fabrika/fabrika/services/mes-calc/internal/store"
 )
 
-func (s *Service) routes() http.Handler {
-	mux := http.NewServeMux()
-	read := func(h http.HandlerFunc) http.Handler {
-		return s.cfg.Identity.Require(h, identity.RoleAdmin, identity.RoleManager)
-	}
-	write := func(h http.HandlerFunc) http.Handler { return s.cfg.Identity.Require(h, identity.RoleAdmin) }
+// adminRoutes registers the price administration on the host's admin
+// listener, where every route needs the admin credential (the admin token,
+// or an identity token with the admin role).
+func (s *Service) adminRoutes() {
+	handle := func(pattern string, h http.HandlerFunc) { s.h.HandleAdmin(pattern, h) }
 
-	mux.Handle("GET /pricing/price-list", read(s.getPriceList))
-	mux.Handle("GET /pricing/price-list/versions/{version}", read(s.getVersion))
-	mux.Handle("PUT /pricing/settings", write(s.putSettings))
-	mux.Handle("PUT /pricing/materials/{code}", write(putEntry(s, pricing.PutMaterial,
-		func(m *contracts.Material) *string { return &m.Code })))
-	mux.Handle("PUT /pricing/finishes/{code}", write(putEntry(s, pricing.PutFinish,
-		func(f *contracts.Finish) *string { return &f.Code })))
-	mux.Handle("PUT /pricing/workstations/{code}", write(putEntry(s, pricing.PutWorkstation,
-		func(w *contracts.Workstation) *string { return &w.Code })))
-	mux.Handle("PUT /pricing/products/{code}", write(putEntry(s, pricing.PutProduct,
-		func(p *contracts.Product) *string { return &p.Code })))
+	handle("GET /pricing/price-list", s.getPriceList)
+	handle("GET /pricing/price-list/versions/{version}", s.getVersion)
+	handle("PUT /pricing/settings", s.putSettings)
+	handle("PUT /pricing/materials/{code}", putEntry(s, pricing.PutMaterial,
+		func(m *contracts.Material) *string { return &m.Code }))
+	handle("PUT /pricing/finishes/{code}", putEntry(s, pricing.PutFinish,
+		func(f *contracts.Finish) *string { return &f.Code }))
+	handle("PUT /pricing/workstations/{code}", putEntry(s, pricing.PutWorkstation,
+		func(w *contracts.Workstation) *string { return &w.Code }))
+	handle("PUT /pricing/products/{code}", putEntry(s, pricing.PutProduct,
+		func(p *contracts.Product) *string { return &p.Code }))
 	for _, kind := range []string{"materials", "finishes", "workstations", "products"} {
-		mux.Handle("DELETE /pricing/"+kind+"/{code}", write(s.deleteEntry(kind)))
+		handle("DELETE /pricing/"+kind+"/{code}", s.deleteEntry(kind))
 	}
-	mux.Handle("GET /pricing/calculations/{order_id}", read(s.getCalculation))
-	mux.Handle("GET /pricing/load", read(s.getLoad))
-	return mux
+	handle("GET /pricing/calculations/{order_id}", s.getCalculation)
+	handle("GET /pricing/load", s.getLoad)
 }
 
 // writeError maps the service's errors to HTTP, in one place.

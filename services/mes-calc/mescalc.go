@@ -8,7 +8,6 @@ package mescalc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"sync/atomic"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/host"
-	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
@@ -26,9 +24,6 @@ import (
 
 // Config is mes-calc's configuration.
 type Config struct {
-	// Identity verifies the gateway's staff tokens; the admin API needs the
-	// admin role (reads also accept a manager). Required.
-	Identity *identity.Verifier
 	// Seed is the price list written and published on the first start
 	// (default contracts.DemoPriceList). Its version is forced to 1.
 	Seed func(now time.Time) contracts.PriceListV1
@@ -57,9 +52,6 @@ const (
 // list when the database has none, and subscribes to order.placed and
 // order.cancelled.
 func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
-	if cfg.Identity == nil {
-		return nil, errors.New("mes-calc: an identity verifier is required")
-	}
 	if cfg.Seed == nil {
 		cfg.Seed = contracts.DemoPriceList
 	}
@@ -81,11 +73,13 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 		contracts.Subject(contracts.OrderPlaced):    inbox.JSON(s.onPlaced),
 		contracts.Subject(contracts.OrderCancelled): inbox.JSON(s.onCancelled),
 	})
+	s.adminRoutes()
 	return s, nil
 }
 
-// Handler returns the admin API.
-func (s *Service) Handler() http.Handler { return s.routes() }
+// Handler returns nil: mes-calc serves no application routes; its price
+// administration is on the host's admin listener.
+func (s *Service) Handler() http.Handler { return nil }
 
 // Background returns nil: mes-calc's work is driven by its inbox.
 func (s *Service) Background() []func(context.Context) error { return nil }

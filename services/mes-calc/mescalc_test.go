@@ -74,10 +74,12 @@ func newEnv(t testing.TB, startCalc bool) *env {
 	e.signer = identity.NewSigner(priv)
 	cfg := testenv.HostConfig(t, "mes-calc", migrations.FS)
 	cfg.Inbox.Workers = calcWorkers
-	if e.calc, err = host.Open(ctx, cfg, e.b.Deps(t, "mes-calc")); err != nil {
+	deps := e.b.Deps(t, "mes-calc")
+	deps.Identity = identity.NewVerifier("mes-calc", pub)
+	if e.calc, err = host.Open(ctx, cfg, deps); err != nil {
 		t.Fatal(err)
 	}
-	if e.svc, err = mescalc.New(ctx, e.calc, mescalc.Config{Identity: identity.NewVerifier("mes-calc", pub), Now: func() time.Time { return monday }}); err != nil {
+	if e.svc, err = mescalc.New(ctx, e.calc, mescalc.Config{Now: func() time.Time { return monday }}); err != nil {
 		t.Fatal(err)
 	}
 	if startCalc {
@@ -119,7 +121,7 @@ func (e *env) api(method, path, role string, body any, out any) int {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequestWithContext(e.ctx, method, "http://"+e.calc.Addr()+path, rd)
+	req, _ := http.NewRequestWithContext(e.ctx, method, "http://"+e.calc.AdminAddr()+path, rd)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -322,14 +324,14 @@ func TestOrderPricedEndToEnd(t *testing.T) {
 			Minutes     float64 `json:"planned_minutes"`
 		} `json:"load"`
 	}
-	if code := e.api("GET", "/pricing/load?from=2026-03-02&days=10", identity.RoleManager, nil, &ld); code != 200 || len(ld.Load) == 0 {
+	if code := e.api("GET", "/pricing/load?from=2026-03-02&days=10", identity.RoleAdmin, nil, &ld); code != 200 || len(ld.Load) == 0 {
 		t.Errorf("load: %d %+v", code, ld)
 	}
 	if code := e.api("GET", "/pricing/load?from=yesterday", identity.RoleAdmin, nil, nil); code != 422 {
 		t.Errorf("bad load query: %d", code)
 	}
 
-	resp, err := http.Get("http://" + e.calc.Addr() + "/metrics")
+	resp, err := http.Get("http://" + e.calc.AdminAddr() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,7 +501,7 @@ func TestPriceListChanges(t *testing.T) {
 		t.Fatalf("put finish: v%d", pl.Version)
 	}
 	// If-Match with a stale version is refused.
-	req, _ := http.NewRequestWithContext(e.ctx, "DELETE", "http://"+e.calc.Addr()+"/pricing/products/welded_frame", nil)
+	req, _ := http.NewRequestWithContext(e.ctx, "DELETE", "http://"+e.calc.AdminAddr()+"/pricing/products/welded_frame", nil)
 	tok, _ := e.signer.Sign("mes-calc", identity.Identity{Subject: "u-1", Name: "ada", Role: identity.RoleAdmin}, time.Now())
 	req.Header.Set(identity.Header, tok)
 	req.Header.Set("If-Match", `"5"`)

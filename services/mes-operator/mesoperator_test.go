@@ -91,7 +91,7 @@ func start(t *testing.T) *world {
 	w := &world{t: t, ctx: ctx, base: "http://" + mes.Addr(), prod: prod, mes: mes, js: js, signer: identity.NewSigner(priv),
 		http: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	w.eventually("service ready", func() bool {
-		res, err := w.http.Get(w.base + "/readyz")
+		res, err := w.http.Get("http://" + w.mes.AdminAddr() + "/readyz")
 		if err != nil {
 			return false
 		}
@@ -356,7 +356,12 @@ func TestRetryAndBadInput(t *testing.T) {
 	}
 	// The same id with another action.
 	w.act(&ana, cut, "record", map[string]any{"event_id": ev, "good_qty": 6}, http.StatusUnprocessableEntity)
-	_, metrics := w.do(http.MethodGet, "/metrics", nil, nil)
+	mres, err := w.http.Get("http://" + w.mes.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(mres.Body)
+	mres.Body.Close()
 	if !strings.Contains(string(metrics), `fabrika_mes_operator_actions_total{action="record",outcome="replayed",service="mes-operator"} 1`) {
 		t.Errorf("the replay is not counted in /metrics")
 	}

@@ -70,7 +70,7 @@ func startOn(t *testing.T, cfg shop.Config, b *testenv.Broker) *env {
 	e := &env{t: t, ctx: ctx, broker: b, shop: hs, producer: prod, base: "http://" + hs.Addr(),
 		client: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	e.eventually("shop ready", func() bool {
-		res, err := e.client.Get(e.base + "/readyz")
+		res, err := e.client.Get("http://" + e.shop.AdminAddr() + "/readyz")
 		if err != nil {
 			return false
 		}

@@ -3,6 +3,7 @@ package shop_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -74,9 +75,14 @@ func TestCatalogFollowsPriceLists(t *testing.T) {
 		t.Fatalf("product dropped by v3: %d", res.code)
 	}
 
-	metrics := e.do("GET", "/metrics", "", nil, nil)
+	mres, err := e.client.Get("http://" + e.shop.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(mres.Body)
+	mres.Body.Close()
 	for _, s := range []string{`fabrika_cache_requests_total{cache="catalog",result="hit",service="shop"}`, `result="miss"`} {
-		if !strings.Contains(string(metrics.body), s) {
+		if !strings.Contains(string(metrics), s) {
 			t.Fatalf("metrics lack %s", s)
 		}
 	}

@@ -1,7 +1,8 @@
 // Command gateway runs Fabrika's public entry on its own, as it is
 // deployed. platform/standalone reads the common settings (FABRIKA_DSN,
-// FABRIKA_HTTP_ADDR: the internal operations listener, default
-// 127.0.0.1:9080; FABRIKA_NATS_URL, FABRIKA_OTLP_ENDPOINT,
+// FABRIKA_ADMIN_ADDR: the admin listener with /metrics, /healthz, /readyz
+// and /admin, default 127.0.0.1:9080; FABRIKA_ADMIN_TOKEN; FABRIKA_HTTP_ADDR
+// is unset: the gateway serves on its public listener; FABRIKA_NATS_URL, FABRIKA_OTLP_ENDPOINT,
 // FABRIKA_LOG_LEVEL, and FABRIKA_IDENTITY_PRIVATE_KEY or
 // FABRIKA_IDENTITY_PRIVATE_KEY_FILE: required here; no flags, so no secret
 // on a command line); the gateway's own settings are:
@@ -64,7 +65,7 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gateway.GCPercent)
 	}
-	standalone.Main("gateway", migrations.FS, "127.0.0.1:9080", build)
+	standalone.Main("gateway", migrations.FS, "", build) // no application listener of the host: the public one is the gateway's
 }
 
 func build(ctx context.Context, h *host.Host, env standalone.Env) (http.Handler, []func(context.Context) error, error) {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/platform/broker"
+	"github.com/fabrika/fabrika/platform/broker/embedded"
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/telemetry"
@@ -136,7 +137,7 @@ func startGateway(ctx context.Context, o gatewayOptions) (string, func() error, 
 	if err != nil {
 		return fail(err)
 	}
-	ns, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: filepath.Join(o.dir, "nats")})
+	ns, err := embedded.Start(embedded.Config{StoreDir: filepath.Join(o.dir, "nats")})
 	if err != nil {
 		return fail(err)
 	}

@@ -2,18 +2,21 @@
 // internal network only. Configuration comes from the environment:
 //
 //	FABRIKA_DSN                  database (default sqlite data/mes-calc.db)
-//	FABRIKA_HTTP_ADDR            listener (default 127.0.0.1:8083)
+//	FABRIKA_HTTP_ADDR            application listener (default 127.0.0.1:8083; mes-calc has no routes there)
+//	FABRIKA_ADMIN_ADDR           admin listener: the price administration (/pricing/...), /metrics,
+//	                             /healthz, /readyz (default 127.0.0.1:9083)
+//	FABRIKA_ADMIN_TOKEN          bearer token of the price administration and the /admin actions
 //	FABRIKA_NATS_URL             JetStream server (default nats://127.0.0.1:4222)
 //	FABRIKA_OTLP_ENDPOINT        OTLP/HTTP traces endpoint (optional)
 //	FABRIKA_LOG_LEVEL            debug|info|warn|error (default info)
-//	FABRIKA_IDENTITY_PUBLIC_KEY  base64 (std) Ed25519 public key of the gateway (required)
+//	FABRIKA_IDENTITY_PUBLIC_KEY  base64 (std) Ed25519 public key of the gateway: an admin's
+//	                             identity token is accepted as well as the admin token
 //	FABRIKA_HORIZON_DAYS         working days ahead a step may be planned before
 //	                             the order goes to review (default 780)
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -29,9 +32,6 @@ func main() {
 }
 
 func build(ctx context.Context, h *host.Host, env standalone.Env) (http.Handler, []func(context.Context) error, error) {
-	if env.Verifier == nil {
-		return nil, nil, errors.New("FABRIKA_IDENTITY_PUBLIC_KEY (the gateway's Ed25519 public key) is required")
-	}
 	var horizon int
 	if v := env.Getenv("FABRIKA_HORIZON_DAYS"); v != "" {
 		var err error
@@ -39,7 +39,7 @@ func build(ctx context.Context, h *host.Host, env standalone.Env) (http.Handler,
 			return nil, nil, fmt.Errorf("FABRIKA_HORIZON_DAYS must be a non-negative integer, got %q", v)
 		}
 	}
-	svc, err := mescalc.New(ctx, h, mescalc.Config{Identity: env.Verifier, HorizonDays: horizon})
+	svc, err := mescalc.New(ctx, h, mescalc.Config{HorizonDays: horizon})
 	if err != nil {
 		return nil, nil, err
 	}

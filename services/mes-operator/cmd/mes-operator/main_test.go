@@ -66,8 +66,14 @@ func TestRunServes(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
+	aln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminAddr := aln.Addr().String()
+	aln.Close()
 	vars := map[string]string{
-		"FABRIKA_DSN": filepath.Join(t.TempDir(), "mes.db"), "FABRIKA_HTTP_ADDR": addr, "FABRIKA_NATS_URL": b.URL,
+		"FABRIKA_DSN": filepath.Join(t.TempDir(), "mes.db"), "FABRIKA_HTTP_ADDR": addr, "FABRIKA_ADMIN_ADDR": adminAddr, "FABRIKA_NATS_URL": b.URL,
 		"FABRIKA_IDENTITY_PUBLIC_KEY": base64.StdEncoding.EncodeToString(pub), "FABRIKA_LOG_LEVEL": "error",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -77,7 +83,7 @@ func TestRunServes(t *testing.T) {
 	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		res, err := http.Get("http://" + addr + "/readyz")
+		res, err := http.Get("http://" + adminAddr + "/readyz")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {

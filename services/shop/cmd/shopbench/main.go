@@ -39,6 +39,7 @@ import (
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/broker"
+	"github.com/fabrika/fabrika/platform/broker/embedded"
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/ratelimit"
 	"github.com/fabrika/fabrika/platform/sqldb"
@@ -232,7 +233,7 @@ func run(c config) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	ns, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: dir})
+	ns, err := embedded.Start(embedded.Config{StoreDir: dir})
 	if err != nil {
 		return err
 	}

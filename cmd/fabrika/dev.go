@@ -34,8 +34,10 @@ type Config struct {
 	DataDir    string // one SQLite file per service and the embedded NATS store
 	NATSURL    string // external NATS; empty runs the embedded one
 	NATSListen string // host:port where the embedded NATS also listens; empty = in-process only
-	Host       string // interface the services listen on
-	BasePort   int    // gateway's port; services take the next ones
+	// StreamReplicas of the FABRIKA stream on an external cluster (default 1).
+	StreamReplicas int
+	Host           string // interface the services listen on
+	BasePort       int    // gateway's port; services take the next ones
 	// AdminBasePort is the gateway's admin listener (/metrics, /healthz,
 	// /readyz, /admin); the services' admin listeners take the next ones, in
 	// the order of their application ports. 0 means BasePort+100.
@@ -91,6 +93,11 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&c.DataDir, "data-dir", env("FABRIKA_DATA_DIR", c.DataDir), "directory for the SQLite files and the embedded NATS store")
 	fs.StringVar(&c.NATSURL, "nats-url", env("FABRIKA_NATS_URL", ""), "external NATS server or cluster URL; empty runs NATS embedded")
 	fs.StringVar(&c.NATSListen, "nats-listen", env("FABRIKA_NATS_LISTEN", ""), "host:port on which the embedded NATS also accepts outside clients")
+	replicas, err := strconv.Atoi(env("FABRIKA_STREAM_REPLICAS", "1"))
+	if err != nil {
+		return fmt.Errorf("FABRIKA_STREAM_REPLICAS: %w", err)
+	}
+	fs.IntVar(&c.StreamReplicas, "stream-replicas", replicas, "replicas of the FABRIKA stream on an external cluster (1-5); an existing stream's are never lowered")
 	fs.StringVar(&c.Host, "host", env("FABRIKA_HOST", c.Host), "interface every service listens on")
 	port, err := strconv.Atoi(env("FABRIKA_BASE_PORT", strconv.Itoa(c.BasePort)))
 	if err != nil {
@@ -120,6 +127,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if c.BasePort < 1 || c.BasePort+5 > 65535 {
 		return fmt.Errorf("base port %d out of range", c.BasePort)
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		return fmt.Errorf("stream replicas %d: must be 1 to 5", c.StreamReplicas)
 	}
 	if c.AdminBasePort < 0 || c.adminBase()+5 > 65535 {
 		return fmt.Errorf("admin base port %d out of range", c.adminBase())
@@ -326,7 +336,8 @@ func (m *Main) Run(ctx context.Context) error {
 			dsn = filepath.Join(c.DataDir, name+".db")
 		}
 		hcfg := host.Config{Service: name, DSN: dsn, HTTPAddr: net.JoinHostPort(c.Host, strconv.Itoa(m.port(name))),
-			AdminAddr: net.JoinHostPort(c.Host, strconv.Itoa(m.adminPort(name))), AdminToken: c.AdminToken}
+			AdminAddr: net.JoinHostPort(c.Host, strconv.Itoa(m.adminPort(name))), AdminToken: c.AdminToken,
+			StreamReplicas: c.StreamReplicas}
 		if name == "gateway" { // its public listener is its own (gateway.Config.PublicAddr)
 			hcfg.HTTPAddr = ""
 		}

@@ -3,6 +3,7 @@ package host_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -41,16 +42,15 @@ func do(t *testing.T, method, url string, hdr map[string]string) (int, string) {
 
 func get(t *testing.T, url string) (int, string) { t.Helper(); return do(t, "GET", url, nil) }
 
-// eventually polls cond until it holds, failing the test after d.
+// eventually is testenv.Eventually for a condition.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s still waiting for %s", d, what)
+	testenv.Eventually(t, d, func() error {
+		if cond() {
+			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return errors.New("still waiting for " + what)
+	})
 }
 
 var bearer = map[string]string{"Authorization": "Bearer " + testenv.AdminToken}

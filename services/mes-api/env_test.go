@@ -34,6 +34,7 @@ type env struct {
 	js       jetstream.JetStream
 	base     string
 	signer   *identity.Signer
+	contract *contract
 }
 
 // fastWebhooks is a configuration for tests whose receivers listen on
@@ -100,7 +101,7 @@ func start(t testing.TB, cfg mesapi.Config, withPriceList bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, h: h, producer: producer, js: js, base: "http://" + h.Addr(), signer: identity.NewSigner(priv)}
+	e := &env{t: t, ctx: ctx, h: h, producer: producer, js: js, base: "http://" + h.Addr(), signer: identity.NewSigner(priv), contract: newContract(t)}
 	e.waitReady()
 	if withPriceList {
 		e.publish(contracts.PriceListPublished, "pricelist", contracts.DemoPriceList(time.Now()))
@@ -184,15 +185,18 @@ func (r response) problemFields(t *testing.T) map[string]string {
 func (e *env) do(method, path, key string, hdr map[string]string, body any) response {
 	e.t.Helper()
 	var rd io.Reader
+	var sent []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = bytes.NewBufferString(b)
+		sent = []byte(b)
+		rd = bytes.NewReader(sent)
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
 			e.t.Fatal(err)
 		}
+		sent = j
 		rd = bytes.NewReader(j)
 	}
 	req, err := http.NewRequestWithContext(e.ctx, method, e.base+path, rd)
@@ -217,6 +221,7 @@ func (e *env) do(method, path, key string, hdr map[string]string, body any) resp
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.contract.check(e.t, req, sent, res, b)
 	return response{status: res.StatusCode, header: res.Header, body: b}
 }
 

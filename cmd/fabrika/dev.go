@@ -53,6 +53,14 @@ type Config struct {
 	// private addresses (a receiver on this machine); off by default, as in
 	// every standalone service.
 	AllowPrivateWebhooks bool
+	// SMTPURL sends the shop's e-mails (FABRIKA_SMTP_URL); empty, they are
+	// written to <data dir>/mail, one file each.
+	SMTPURL string
+	// ConfirmSignUps makes the shop's sign-up answer alike for new and
+	// taken addresses, the customer confirming from the e-mail, as the
+	// standalone shop always does; off, a sign-up signs in at once
+	// (development convenience).
+	ConfirmSignUps bool
 	// SecretKey seals secrets at rest (FABRIKA_SECRET_KEY); empty, a key is
 	// generated into <data dir>/secret-key (0600) on the first start.
 	SecretKey []byte
@@ -115,6 +123,9 @@ func (m *Main) ParseFlags(args []string) error {
 	secure := fs.Bool("cookie-secure", env("FABRIKA_COOKIE_SECURE", "false") == "true", "mark cookies Secure (behind TLS)")
 	fs.BoolVar(&c.AllowPrivateWebhooks, "allow-private-webhooks", env("FABRIKA_ALLOW_PRIVATE_WEBHOOKS", "false") == "true",
 		"let webhooks reach loopback and private addresses (development only; default: public addresses only)")
+	fs.StringVar(&c.SMTPURL, "smtp-url", env("FABRIKA_SMTP_URL", ""), "SMTP server for the shop's e-mails (smtp://user:password@host:587?from=shop@example.com); empty: files in <data-dir>/mail")
+	fs.BoolVar(&c.ConfirmSignUps, "confirm-signups", env("FABRIKA_SHOP_CONFIRM_SIGNUPS", "false") == "true",
+		"shop sign-ups confirmed by e-mail, telling no one which addresses have accounts (production behaviour; default in dev: sign in at once)")
 	only := fs.String("only", env("FABRIKA_ONLY", ""), "comma-separated services to start (default: all)")
 	if err := fs.Parse(args); err != nil {
 		return err

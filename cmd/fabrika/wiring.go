@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -75,7 +76,9 @@ func (m *Main) wire(name string, verifier *identity.Verifier, key ed25519.Privat
 	switch name {
 	case "shop":
 		w.build = func(ctx context.Context, h *host.Host) (http.Handler, []func(context.Context) error, error) {
-			return built(shop.New(ctx, h, shop.Config{CookieSecure: c.CookieSecure, TrustForwardedFor: true}))
+			return built(shop.New(ctx, h, shop.Config{CookieSecure: c.CookieSecure, TrustForwardedFor: true,
+				SMTPURL: c.SMTPURL, MailDir: filepath.Join(c.DataDir, "mail"), SignUpSignsIn: !c.ConfirmSignUps,
+				PublicURL: "http://" + net.JoinHostPort(c.Host, strconv.Itoa(c.BasePort))}))
 		}
 	case "crm":
 		w.build = func(ctx context.Context, h *host.Host) (http.Handler, []func(context.Context) error, error) {

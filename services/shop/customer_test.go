@@ -51,7 +51,7 @@ func TestProductPageQuotesAtOnce(t *testing.T) {
 func TestSignInReturnsToConfiguredProduct(t *testing.T) {
 	t.Parallel()
 	e := start(t, shop.Config{}).withPriceList()
-	e.do("POST", "/shop/api/v1/accounts", "", map[string]string{"email": "back@example.com", "name": "B", "password": "the right password"}, nil)
+	e.account("back@example.com", "B", "the right password", nil)
 	b := e.browser()
 	b.get("/catalog/laser_cut_sheet")
 	res := b.post("/catalog/laser_cut_sheet", url.Values{"material": {"steel_s235"}, "finish": {"powder_coat"}, "width_mm": {"234"},

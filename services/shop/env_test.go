@@ -9,6 +9,10 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -36,6 +40,7 @@ type env struct {
 	producer *host.Host
 	base     string
 	client   *http.Client
+	mailDir  string // where the shop writes its e-mails
 }
 
 func start(t *testing.T, cfg shop.Config) *env {
@@ -56,6 +61,9 @@ func startOn(t *testing.T, cfg shop.Config, b *testenv.Broker) *env {
 		t.Fatal(err)
 	}
 	cfg.CookieSecure = false // the tests speak plain http
+	if cfg.MailDir == "" && cfg.SMTPURL == "" {
+		cfg.MailDir = t.TempDir()
+	}
 	if cfg.PasswordMemoryKiB == 0 {
 		cfg.PasswordMemoryKiB, cfg.PasswordTime = 1024, 1 // fast hashes for tests
 	}
@@ -67,7 +75,7 @@ func startOn(t *testing.T, cfg shop.Config, b *testenv.Broker) *env {
 	go func() { _ = hs.Run(ctx, svc.Handler(), svc.Background()...); done <- struct{}{} }()
 	go func() { _ = prod.Run(ctx, nil); done <- struct{}{} }()
 	t.Cleanup(func() { cancel(); <-done; <-done })
-	e := &env{t: t, ctx: ctx, broker: b, shop: hs, producer: prod, base: "http://" + hs.Addr(),
+	e := &env{t: t, ctx: ctx, broker: b, shop: hs, producer: prod, base: "http://" + hs.Addr(), mailDir: cfg.MailDir,
 		client: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	e.eventually("shop ready", func() bool {
 		res, err := e.client.Get("http://" + e.shop.AdminAddr() + "/readyz")
@@ -179,18 +187,64 @@ func (e *env) do(method, path, token string, body any, hdr map[string]string) re
 
 var seq atomic.Int64
 
-// signUp creates an account through the API and returns its token.
+// signUp creates an account through the API, confirms it from its e-mail
+// and returns its token.
 func (e *env) signUp() string {
 	e.t.Helper()
 	n := seq.Add(1)
-	res := e.do("POST", "/shop/api/v1/accounts", "", map[string]string{
-		"email": fmt.Sprintf("buyer%d-%d@example.com", n, time.Now().UnixNano()), "name": "Ada Buyer", "password": "correct horse battery"}, nil)
-	if res.code != 201 {
+	return e.account(fmt.Sprintf("buyer%d-%d@example.com", n, time.Now().UnixNano()), "Ada Buyer", "correct horse battery", nil)
+}
+
+// account signs up through the API with hdr, opens the confirmation link
+// of the e-mail and returns the session token.
+func (e *env) account(email, name, password string, hdr map[string]string) string {
+	e.t.Helper()
+	res := e.do("POST", "/shop/api/v1/accounts", "", map[string]string{"email": email, "name": name, "password": password}, hdr)
+	if res.code != 202 {
 		e.t.Fatalf("sign up: %d %s", res.code, res.body)
+	}
+	res = e.do("POST", "/shop/api/v1/accounts/confirm", "", map[string]string{"token": e.mailToken(email, "/account/confirm")}, hdr)
+	if res.code != 201 {
+		e.t.Fatalf("confirm: %d %s", res.code, res.body)
 	}
 	var s struct{ Token string }
 	res.json(e.t, &s)
 	return s.Token
+}
+
+var mailLink = regexp.MustCompile(`(/account/[a-z]+)\?token=([A-Za-z0-9_-]+)`)
+
+// mailToken is the token of the newest e-mail to addr linking to path.
+func (e *env) mailToken(addr, path string) string {
+	e.t.Helper()
+	files, _ := filepath.Glob(filepath.Join(e.mailDir, "*.eml"))
+	slices.Sort(files)
+	for i := len(files) - 1; i >= 0; i-- {
+		b, err := os.ReadFile(files[i])
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "To: "+addr+"\r\n") {
+			continue
+		}
+		if m := mailLink.FindStringSubmatch(string(b)); m != nil && m[1] == path {
+			return m[2]
+		}
+	}
+	e.t.Fatalf("no e-mail to %s with a link to %s", addr, path)
+	return ""
+}
+
+// mails counts the e-mails sent to addr.
+func (e *env) mails(addr string) int {
+	files, _ := filepath.Glob(filepath.Join(e.mailDir, "*.eml"))
+	n := 0
+	for _, f := range files {
+		if b, _ := os.ReadFile(f); strings.Contains(string(b), "To: "+addr+"\r\n") {
+			n++
+		}
+	}
+	return n
 }
 
 func orderBody(lines int) map[string]any {
@@ -322,4 +376,23 @@ func (b *browser) post(path string, f url.Values) response {
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	return response{code: res.StatusCode, header: res.Header, body: body}
+}
+
+// signUp creates an account through the pages: the form, then the link of
+// the e-mail, which signs the browser in (the confirmation's response).
+func (b *browser) signUp(email, name, password string) response {
+	b.e.t.Helper()
+	res := b.post("/account/signup", url.Values{"email": {email}, "name": {name}, "password": {password}})
+	if res.code != 200 || !strings.Contains(string(res.body), "Check your e-mail") {
+		b.e.t.Fatalf("signup: %d %s", res.code, res.body)
+	}
+	token := b.e.mailToken(email, "/account/confirm")
+	if res := b.get("/account/confirm?token=" + token); res.code != 200 || !strings.Contains(string(res.body), `name="token" value="`+token+`"`) {
+		b.e.t.Fatalf("confirmation page: %d", res.code)
+	}
+	res = b.post("/account/confirm", url.Values{"token": {token}})
+	if res.code != 303 {
+		b.e.t.Fatalf("confirm: %d %s", res.code, res.body)
+	}
+	return res
 }

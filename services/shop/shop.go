@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/platform/mail"
+	"github.com/fabrika/fabrika/platform/password"
 	"github.com/fabrika/fabrika/platform/ratelimit"
 	"github.com/fabrika/fabrika/services/shop/internal/app"
 	"github.com/fabrika/fabrika/services/shop/internal/web"
@@ -67,6 +69,15 @@ type Config struct {
 	// PasswordMemoryKiB and PasswordTime tune argon2id (default 19 MiB, 2).
 	PasswordMemoryKiB uint32
 	PasswordTime      uint32
+	// SMTPURL sends the account e-mails through an SMTP server
+	// (smtp://user:password@host:587?from=shop@example.com); without it
+	// they are written as files to MailDir (development).
+	SMTPURL string
+	MailDir string
+	// PublicURL is the shop's public address, for links in e-mails.
+	PublicURL string
+	// SignUpSignsIn: development and load tests only (app.Config).
+	SignUpSignsIn bool
 	// Now replaces the clock in tests.
 	Now func() time.Time
 }
@@ -82,13 +93,17 @@ type Service struct {
 // events of its orders. The demo catalogue texts are seeded by the
 // migrations; prices arrive with the first pricelist.published.
 func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
+	sender, err := mail.New(cfg.SMTPURL, cfg.MailDir, h.Log)
+	if err != nil {
+		return nil, fmt.Errorf("shop: %w", err)
+	}
 	a, err := app.New(h.DB, h.Outbox, app.Config{
 		SessionTTL: cfg.SessionTTL, CacheTTL: cfg.CacheTTL, NumberBlock: cfg.OrderNumberBlock,
 		AttemptsPerIP: cfg.AttemptsPerIP, SignUpsPerIP: cfg.SignUpsPerIP, SignIn: cfg.SignIn,
 		LimiterMaxKeys: cfg.LimiterMaxKeys, Now: cfg.Now,
 		SessionCacheTTL: cfg.SessionCacheTTL, SessionCacheSize: cfg.SessionCacheSize,
 		OrdersCacheTTL: cfg.OrdersCacheTTL, OrdersCacheBytes: cfg.OrdersCacheBytes,
-		Argon2: app.Argon2Params{MemoryKiB: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime},
+		Password: passwordParams(cfg), Mail: sender, PublicURL: cfg.PublicURL, SignUpSignsIn: cfg.SignUpSignsIn,
 	}, h.Log, h.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("shop: %w", err)
@@ -100,6 +115,17 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	h.Inbox.Subscribe("pricelist", a.PriceListHandlers())
 	h.Inbox.Subscribe("orders", a.Handlers())
 	return &Service{h: h, app: a, http: wh}, nil
+}
+
+func passwordParams(cfg Config) password.Params {
+	p := password.Default
+	if cfg.PasswordMemoryKiB != 0 {
+		p.Memory = cfg.PasswordMemoryKiB
+	}
+	if cfg.PasswordTime != 0 {
+		p.Time = cfg.PasswordTime
+	}
+	return p
 }
 
 // Handler serves the pages at / and the JSON API under /shop/api/v1.

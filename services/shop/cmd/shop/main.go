@@ -9,6 +9,10 @@
 //	FABRIKA_SHOP_SESSION_TTL          session lifetime (default 336h)
 //	FABRIKA_SHOP_LOGIN_PER_IP         password attempts (sign-in, sign-up, reset) per client address per window (default 30)
 //	FABRIKA_SHOP_LOGIN_WINDOW         that limit's window (default 15m)
+//	FABRIKA_SMTP_URL                  SMTP server for account e-mails (smtp://user:password@host:587?from=shop@example.com)
+//	FABRIKA_DATA_DIR                  without FABRIKA_SMTP_URL, e-mails are written to <dir>/mail (default data; development)
+//	FABRIKA_SHOP_PUBLIC_URL           the shop's public address, for links in e-mails (https://shop.example.com)
+//	FABRIKA_SHOP_SIGNUP_SIGNS_IN      development and load tests only: sign-up signs in at once and says when an address is taken
 //	FABRIKA_SHOP_CACHE_TTL            catalogue cache lifetime (default 1m)
 //	FABRIKA_SHOP_ORDERS_CACHE_TTL     lifetime of a cached "my orders" page (default 5s; "off" turns the cache off)
 //
@@ -20,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -89,6 +94,15 @@ func config(getenv func(string) string) (shop.Config, error) {
 		cfg.AttemptsPerIP.Events = 30
 	}
 	duration("FABRIKA_SHOP_CACHE_TTL", &cfg.CacheTTL)
+	boolean("FABRIKA_SHOP_SIGNUP_SIGNS_IN", &cfg.SignUpSignsIn)
+	cfg.SMTPURL, cfg.PublicURL = getenv("FABRIKA_SMTP_URL"), getenv("FABRIKA_SHOP_PUBLIC_URL")
+	if cfg.SMTPURL == "" {
+		dir := getenv("FABRIKA_DATA_DIR")
+		if dir == "" {
+			dir = "data"
+		}
+		cfg.MailDir = filepath.Join(dir, "mail")
+	}
 	if getenv("FABRIKA_SHOP_ORDERS_CACHE_TTL") == "off" {
 		cfg.OrdersCacheTTL = -1
 	} else {

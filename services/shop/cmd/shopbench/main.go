@@ -284,6 +284,11 @@ func (b *bench) startShop(ctx context.Context, cfg shop.Config) error {
 	cfg.CookieSecure = false
 	cfg.AttemptsPerIP = ratelimit.Rate{Events: 1 << 20, Per: time.Second}
 	cfg.SignUpsPerIP = cfg.AttemptsPerIP
+	cfg.SignUpSignsIn = true // the benchmark's customers sign up and order at once
+	if cfg.MailDir, err = os.MkdirTemp("", "shopbench-mail"); err != nil {
+		cancel()
+		return err
+	}
 	svc, err := shop.New(ctx, h, cfg)
 	if err != nil {
 		cancel()

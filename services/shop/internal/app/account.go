@@ -8,12 +8,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
+	"github.com/fabrika/fabrika/platform/mail"
+	"github.com/fabrika/fabrika/platform/password"
 	"github.com/fabrika/fabrika/platform/ratelimit"
+	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/shop/internal/order"
 	"github.com/fabrika/fabrika/services/shop/internal/store"
 )
@@ -45,9 +50,15 @@ type Session struct {
 	Expires  time.Time
 }
 
-const minPassword, maxPassword = 10, 128
+// minPassword is the shortest customer password (platform/password's
+// policy applies too: no common passwords, not the e-mail address).
+const minPassword = 10
 
-// SignUp creates an account and signs it in.
+// SignUp creates an account. Unless Config.SignUpSignsIn is set, it answers
+// the same whether or not the address has an account: a new account gets
+// an e-mail with a link to confirm the address (which signs it in), an
+// existing one an e-mail saying someone tried to sign up with it. The
+// returned session is then empty.
 func (s *Shop) SignUp(ctx context.Context, in SignUp) (Session, error) {
 	in.Email = strings.ToLower(strings.TrimSpace(in.Email))
 	in.Name, in.Company, in.Phone = strings.TrimSpace(in.Name), strings.TrimSpace(in.Company), strings.TrimSpace(in.Phone)
@@ -61,10 +72,10 @@ func (s *Shop) SignUp(ctx context.Context, in SignUp) (Session, error) {
 	switch {
 	case in.Name == "":
 		fe["name"] = "enter your name"
-	case len(in.Name) > 100:
+	case utf8.RuneCountInString(in.Name) > 100:
 		fe["name"] = "is too long (100 characters at most)"
 	}
-	if len(in.Company) > 100 {
+	if utf8.RuneCountInString(in.Company) > 100 {
 		fe["company"] = "is too long (100 characters at most)"
 	}
 	if in.Phone != "" {
@@ -74,11 +85,8 @@ func (s *Shop) SignUp(ctx context.Context, in SignUp) (Session, error) {
 			fe["phone"] = m
 		}
 	}
-	switch n := len(in.Password); {
-	case n < minPassword:
-		fe["password"] = fmt.Sprintf("must have at least %d characters", minPassword)
-	case n > maxPassword:
-		fe["password"] = fmt.Sprintf("must have at most %d characters", maxPassword)
+	if err := password.Check(in.Password, minPassword, in.Email, localPart(in.Email), in.Name); err != nil {
+		fe["password"] = err.Error()
 	}
 	if len(fe) > 0 {
 		return Session{}, invalid("the account cannot be created", fe)
@@ -89,7 +97,7 @@ func (s *Shop) SignUp(ctx context.Context, in SignUp) (Session, error) {
 	if err := s.allowAttempt(in.ClientIP); err != nil {
 		return Session{}, err
 	}
-	hash, err := hashPassword(s.cfg.Argon2, in.Password)
+	hash, err := password.Hash(in.Password, s.cfg.Password)
 	if err != nil {
 		return Session{}, err
 	}
@@ -98,13 +106,206 @@ func (s *Shop) SignUp(ctx context.Context, in SignUp) (Session, error) {
 		return Session{}, err
 	}
 	c := store.Customer{ID: id.String(), Email: in.Email, Name: in.Name, Company: in.Company, Phone: in.Phone,
-		PasswordHash: hash, CreatedAt: s.now()}
-	if err := s.st.CreateCustomer(ctx, c); err != nil {
-		if errors.Is(err, store.ErrEmailTaken) {
-			return Session{}, invalid("the account cannot be created", map[string]string{"email": "an account with this e-mail exists; sign in instead"})
-		}
+		PasswordHash: hash, CreatedAt: s.now(), Confirmed: s.cfg.SignUpSignsIn}
+	err = s.st.CreateCustomer(ctx, c)
+	switch {
+	case errors.Is(err, store.ErrEmailTaken) && s.cfg.SignUpSignsIn:
+		return Session{}, invalid("the account cannot be created", map[string]string{"email": "an account with this e-mail exists; sign in instead"})
+	case errors.Is(err, store.ErrEmailTaken):
+		return Session{}, s.mailOnce(ctx, in.Email, mail.Message{To: in.Email, Subject: "Someone tried to create an account with your address",
+			Body: "Someone, perhaps you, tried to create a new account at our shop with this e-mail address, which already has one.\n\n" +
+				"If it was you, sign in: " + s.link("/account/login", nil) + "\nForgot your password? Reset it: " + s.link("/account/forgot", nil) +
+				"\n\nIf it was not you, you can ignore this message; your account is unchanged.\n"})
+	case err != nil:
 		return Session{}, err
 	}
+	if s.cfg.SignUpSignsIn {
+		return s.newSession(ctx, customerOf(c))
+	}
+	return Session{}, s.sendConfirm(ctx, c)
+}
+
+// sendConfirm e-mails a link that confirms the address and signs in.
+func (s *Shop) sendConfirm(ctx context.Context, c store.Customer) error {
+	token, err := s.newToken(ctx, c.ID, store.TokenConfirm)
+	if err != nil {
+		return err
+	}
+	return s.mailOnce(ctx, c.Email, mail.Message{To: c.Email, Subject: "Confirm your e-mail address",
+		Body: "Hello " + c.Name + ",\n\nconfirm your e-mail address to finish creating your account (the link works once, for " +
+			s.cfg.TokenTTL.String() + "):\n\n" + s.link("/account/confirm", url.Values{"token": {token}}) +
+			"\n\nIf you did not sign up, ignore this message.\n"})
+}
+
+// mailOnce sends m unless the address had its share of e-mails this hour
+// (then it is dropped silently: the answer must not differ).
+func (s *Shop) mailOnce(ctx context.Context, to string, m mail.Message) error {
+	if !s.mails.Allow(to).Allowed {
+		s.log.WarnContext(ctx, "account e-mail not sent: too many for one address this hour", "subject", m.Subject)
+		return nil
+	}
+	if err := s.cfg.Mail.Send(ctx, m); err != nil {
+		return outage("e-mail", fmt.Errorf("send %q: %w", m.Subject, err))
+	}
+	return nil
+}
+
+// newToken stores a single-use token for an e-mailed link and returns it.
+func (s *Shop) newToken(ctx context.Context, customerID, purpose string) (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	token := base64.RawURLEncoding.EncodeToString(b)
+	now := s.now()
+	if err := s.st.CreateToken(ctx, tokenHash(token), customerID, purpose, now, now.Add(s.cfg.TokenTTL)); err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// link is an absolute link to a page of the shop when PublicURL is set.
+func (s *Shop) link(path string, q url.Values) string {
+	u := strings.TrimRight(s.cfg.PublicURL, "/") + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
+}
+
+func localPart(email string) string {
+	local, _, _ := strings.Cut(email, "@")
+	return local
+}
+
+var errBadLink = &Error{Kind: KindInvalid, Message: "this link is not valid any more: it was used, or it expired; ask for a new one",
+	Fields: map[string]string{"token": "is used or expired"}}
+
+// ConfirmEmail spends a confirmation link and signs its account in.
+func (s *Shop) ConfirmEmail(ctx context.Context, token string) (Session, error) {
+	var c store.Customer
+	err := s.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		id, err := s.st.UseToken(ctx, tx, tokenHash(token), store.TokenConfirm, s.now())
+		if err != nil {
+			return err
+		}
+		if err := s.st.Confirm(ctx, tx, id, s.now()); err != nil {
+			return err
+		}
+		c.ID = id
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return Session{}, errBadLink
+	}
+	if err != nil {
+		return Session{}, err
+	}
+	if c, err = s.st.CustomerByID(ctx, c.ID); err != nil {
+		return Session{}, err
+	}
+	return s.newSession(ctx, customerOf(c))
+}
+
+// RequestPasswordReset e-mails a reset link when the address has an
+// account; it answers the same either way.
+func (s *Shop) RequestPasswordReset(ctx context.Context, email, clientIP string) error {
+	email = strings.ToLower(strings.TrimSpace(email))
+	if !order.ValidEmail(email) {
+		return invalid("enter your e-mail address", map[string]string{"email": "is not an e-mail address"})
+	}
+	if err := s.allowAttempt(clientIP); err != nil {
+		return err
+	}
+	c, err := s.st.CustomerByEmail(ctx, email)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	token, err := s.newToken(ctx, c.ID, store.TokenReset)
+	if err != nil {
+		return err
+	}
+	return s.mailOnce(ctx, c.Email, mail.Message{To: c.Email, Subject: "Reset your password",
+		Body: "Hello " + c.Name + ",\n\nchoose a new password here (the link works once, for " + s.cfg.TokenTTL.String() + "):\n\n" +
+			s.link("/account/reset", url.Values{"token": {token}}) +
+			"\n\nIf you did not ask for it, ignore this message: your password stays as it is.\n"})
+}
+
+// ResetPassword sets a new password with a reset link, ends every session
+// of the account and signs it in. A weak password leaves the link usable.
+func (s *Shop) ResetPassword(ctx context.Context, token, newPassword, clientIP string) (Session, error) {
+	if err := s.allowAttempt(clientIP); err != nil {
+		return Session{}, err
+	}
+	var c store.Customer
+	err := s.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		id, err := s.st.UseToken(ctx, tx, tokenHash(token), store.TokenReset, s.now())
+		if err != nil {
+			return err
+		}
+		if c, err = s.st.CustomerByID(ctx, id); err != nil {
+			return err
+		}
+		if err := password.Check(newPassword, minPassword, c.Email, localPart(c.Email), c.Name); err != nil {
+			return invalid("choose another password", map[string]string{"password": err.Error()})
+		}
+		hash, err := password.Hash(newPassword, s.cfg.Password)
+		if err != nil {
+			return err
+		}
+		if err := s.st.SetPassword(ctx, tx, id, hash, s.now()); err != nil {
+			return err
+		}
+		return s.st.Confirm(ctx, tx, id, s.now()) // the link proves the address
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return Session{}, errBadLink
+	}
+	if err != nil {
+		return Session{}, err
+	}
+	s.sessions.purge()
+	s.signIn.Succeeded(c.Email, clientIP)
+	return s.newSession(ctx, customerOf(c))
+}
+
+// ChangePassword sets a new password for a signed-in customer who gives the
+// current one; every other session of the account ends.
+func (s *Shop) ChangePassword(ctx context.Context, cu Customer, current, newPassword, clientIP string) (Session, error) {
+	if v := s.signIn.Check(cu.Email, clientIP); v.Wait > 0 {
+		return Session{}, throttled(v)
+	}
+	if err := s.allowAttempt(clientIP); err != nil {
+		return Session{}, err
+	}
+	c, err := s.st.CustomerByID(ctx, cu.ID)
+	if err != nil {
+		return Session{}, err
+	}
+	ok, err := password.Verify(current, c.PasswordHash)
+	if err != nil {
+		return Session{}, fmt.Errorf("check password: %w", err)
+	}
+	if !ok {
+		s.signIn.Failed(c.Email, clientIP)
+		return Session{}, invalid("the password was not changed", map[string]string{"current_password": "is not your current password"})
+	}
+	if err := password.Check(newPassword, minPassword, c.Email, localPart(c.Email), c.Name); err != nil {
+		return Session{}, invalid("the password was not changed", map[string]string{"password": err.Error()})
+	}
+	hash, err := password.Hash(newPassword, s.cfg.Password)
+	if err != nil {
+		return Session{}, err
+	}
+	if err := s.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		return s.st.SetPassword(ctx, tx, c.ID, hash, s.now())
+	}); err != nil {
+		return Session{}, err
+	}
+	s.sessions.purge()
 	return s.newSession(ctx, customerOf(c))
 }
 
@@ -113,7 +314,7 @@ func (s *Shop) SignUp(ctx context.Context, in SignUp) (Session, error) {
 // lock-out: the owner can sign in once the delay has passed, and from
 // another address sooner), and every attempt of an address counts against
 // its allowance of password hashes.
-func (s *Shop) SignIn(ctx context.Context, email, password, clientIP string) (Session, error) {
+func (s *Shop) SignIn(ctx context.Context, email, pw, clientIP string) (Session, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	if v := s.signIn.Check(email, clientIP); v.Wait > 0 {
 		return Session{}, throttled(v)
@@ -129,7 +330,7 @@ func (s *Shop) SignIn(ctx context.Context, email, password, clientIP string) (Se
 	if hash == "" {
 		hash = s.dummyHash // spend the same time whether the account exists or not
 	}
-	ok, err := checkPassword(hash, password)
+	ok, err := password.Verify(pw, hash)
 	if err != nil {
 		return Session{}, fmt.Errorf("check password: %w", err)
 	}
@@ -142,6 +343,14 @@ func (s *Shop) SignIn(ctx context.Context, email, password, clientIP string) (Se
 			Fields: map[string]string{"password": "wrong e-mail or password"}}
 	}
 	s.signIn.Succeeded(email, clientIP)
+	if !c.Confirmed {
+		// Only someone who knows the password learns the account exists.
+		if err := s.sendConfirm(ctx, c); err != nil {
+			return Session{}, err
+		}
+		return Session{}, &Error{Kind: KindUnauthorized, Message: "confirm your e-mail address first: we have sent you a new link",
+			Fields: map[string]string{"email": "is not confirmed yet: open the link we sent you"}}
+	}
 	return s.newSession(ctx, customerOf(c))
 }
 

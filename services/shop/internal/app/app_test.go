@@ -13,7 +13,9 @@ import (
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/inbox"
+	"github.com/fabrika/fabrika/platform/mail"
 	"github.com/fabrika/fabrika/platform/outbox"
+	"github.com/fabrika/fabrika/platform/password"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
 	"github.com/fabrika/fabrika/services/shop/internal/app"
@@ -35,7 +37,8 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := app.New(db, ob, app.Config{Argon2: app.Argon2Params{MemoryKiB: 1024, Time: 1}}, log, nil)
+	s, err := app.New(db, ob, app.Config{Password: password.Params{Memory: 1024, Time: 1, Threads: 1},
+		Mail: &mail.Dir{Path: t.TempDir()}, SignUpSignsIn: true}, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

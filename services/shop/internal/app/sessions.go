@@ -63,3 +63,14 @@ func (c *sessionCache) evict(hash string) {
 	defer c.mu.Unlock()
 	c.entries.Remove(hash)
 }
+
+// purge forgets every session (after a password change: the account's
+// other sessions end at once on this instance).
+func (c *sessionCache) purge() {
+	if c.entries == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries.Purge()
+}

@@ -13,7 +13,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/fabrika/fabrika/platform/mail"
 	"github.com/fabrika/fabrika/platform/outbox"
+	"github.com/fabrika/fabrika/platform/password"
 	"github.com/fabrika/fabrika/platform/ratelimit"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/shop/internal/orderpage"
@@ -34,12 +36,24 @@ type Config struct {
 	// SignIn throttles failed sign-ins with growing delays by account and
 	// by address (ratelimit.SignInConfig's defaults).
 	SignIn           ratelimit.SignInConfig
-	LimiterMaxKeys   int           // accounts and addresses tracked, default 100000
-	SessionCacheTTL  time.Duration // how long a seen session is trusted without the database, default 5s; negative disables
-	SessionCacheSize int           // sessions kept in memory, default 10000
-	OrdersCacheTTL   time.Duration // how long a rendered "my orders" page is kept, default 5s; negative disables
-	OrdersCacheBytes int           // bytes of "my orders" pages kept, all customers together, default 32 MiB
-	Argon2           Argon2Params
+	LimiterMaxKeys   int             // accounts and addresses tracked, default 100000
+	SessionCacheTTL  time.Duration   // how long a seen session is trusted without the database, default 5s; negative disables
+	SessionCacheSize int             // sessions kept in memory, default 10000
+	OrdersCacheTTL   time.Duration   // how long a rendered "my orders" page is kept, default 5s; negative disables
+	OrdersCacheBytes int             // bytes of "my orders" pages kept, all customers together, default 32 MiB
+	Password         password.Params // argon2id cost, default password.Default
+	// Mail delivers the account e-mails (confirmation, password reset).
+	Mail Mailer
+	// PublicURL is the shop's address in links sent by e-mail
+	// ("https://shop.example.com"); empty, the links are paths.
+	PublicURL string
+	// SignUpSignsIn is for development and load tests only: a new account
+	// is signed in at once and a taken e-mail address is told so, which
+	// tells anyone which addresses have accounts. Off (the default),
+	// sign-up answers the same whether or not the address has an account
+	// and the customer confirms it from an e-mail.
+	SignUpSignsIn    bool
+	TokenTTL         time.Duration    // lifetime of e-mailed links, default 1 hour
 	Now              func() time.Time // default time.Now
 	MaxLinesPerOrder int              // fixed at 50 by the contract; informative
 }
@@ -84,7 +98,12 @@ func (c *Config) defaults() {
 	if c.SignIn.MaxKeys == 0 {
 		c.SignIn.MaxKeys = c.LimiterMaxKeys
 	}
-	c.Argon2.defaults()
+	if c.Password == (password.Params{}) {
+		c.Password = password.Default
+	}
+	if c.TokenTTL == 0 {
+		c.TokenTTL = time.Hour
+	}
 }
 
 func (c *Config) validate() error {
@@ -94,6 +113,11 @@ func (c *Config) validate() error {
 		return fmt.Errorf("session TTL >= 1m, positive cache TTL, number block, and rate limits are required")
 	}
 	return nil
+}
+
+// Mailer sends an e-mail; platform/mail implements it.
+type Mailer interface {
+	Send(ctx context.Context, m mail.Message) error
 }
 
 // Enqueuer writes a message in the caller's transaction; the platform's
@@ -115,6 +139,7 @@ type Shop struct {
 	attempts  *ratelimit.Limiter // password hashes per client address
 	signUps   *ratelimit.Limiter // sign-ups per client address
 	signIn    *ratelimit.SignIn
+	mails     *ratelimit.Limiter // e-mails per address, against mail bombing
 	sessions  *sessionCache
 	pages     *orderpage.Cache // nil when off
 	dummyHash string
@@ -130,7 +155,7 @@ func New(db *sqldb.DB, out Enqueuer, cfg Config, log *slog.Logger, reg prometheu
 	if err != nil {
 		return nil, err
 	}
-	dummy, err := hashPassword(cfg.Argon2, "not a password anyone has")
+	dummy, err := password.Hash("not a password anyone has", cfg.Password)
 	if err != nil {
 		return nil, err
 	}
@@ -141,6 +166,7 @@ func New(db *sqldb.DB, out Enqueuer, cfg Config, log *slog.Logger, reg prometheu
 		attempts:  ratelimit.New(cfg.AttemptsPerIP, cfg.LimiterMaxKeys, cfg.Now),
 		signUps:   ratelimit.New(cfg.SignUpsPerIP, cfg.LimiterMaxKeys, cfg.Now),
 		signIn:    ratelimit.NewSignIn(cfg.SignIn),
+		mails:     ratelimit.New(ratelimit.Rate{Events: 3, Per: time.Hour}, cfg.LimiterMaxKeys, cfg.Now),
 		sessions:  newSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheSize),
 		pages:     orderpage.New(cfg.OrdersCacheTTL, cfg.OrdersCacheBytes, pagesPerCustomer, cfg.Now),
 		dummyHash: dummy,

@@ -25,6 +25,10 @@ func (h *Handler) apiRoutes() {
 	m.HandleFunc("POST "+APIPrefix+"/sessions", h.apiSignIn)
 	m.HandleFunc("DELETE "+APIPrefix+"/sessions/current", h.apiSignOut)
 	m.HandleFunc("GET "+APIPrefix+"/me", h.authed(h.apiMe))
+	m.HandleFunc("POST "+APIPrefix+"/me/password", h.authed(h.apiChangePassword))
+	m.HandleFunc("POST "+APIPrefix+"/accounts/confirm", h.apiConfirm)
+	m.HandleFunc("POST "+APIPrefix+"/password-resets", h.apiForgot)
+	m.HandleFunc("POST "+APIPrefix+"/password-resets/complete", h.apiReset)
 	m.HandleFunc("POST "+APIPrefix+"/orders", h.authed(h.apiPlaceOrder))
 	m.HandleFunc("GET "+APIPrefix+"/orders", h.authed(h.apiListOrders))
 	m.HandleFunc("GET "+APIPrefix+"/orders/{ref}", h.authed(h.apiOrder))
@@ -158,8 +162,90 @@ func (h *Handler) apiSignUp(w http.ResponseWriter, r *http.Request) {
 		h.apiError(w, r, err)
 		return
 	}
+	if s.Token == "" { // the same answer whether the address had an account or not
+		httpx.WriteJSON(w, http.StatusAccepted, checkMail)
+		return
+	}
 	h.setSession(w, s)
 	httpx.WriteJSON(w, http.StatusCreated, sessionJSON{Token: s.Token, ExpiresAt: s.Expires, Customer: s.Customer})
+}
+
+// checkMail is the answer of a sign-up or a reset request: the next step is
+// in an e-mail.
+var checkMail = map[string]string{"status": "check_email",
+	"message": "we have sent an e-mail to this address; open the link in it to go on"}
+
+type tokenRequest struct {
+	Token           string `json:"token"`
+	Email           string `json:"email"`
+	Password        string `json:"password"`
+	CurrentPassword string `json:"current_password"`
+}
+
+func (h *Handler) writeSession(w http.ResponseWriter, s app.Session) {
+	h.setSession(w, s)
+	httpx.WriteJSON(w, http.StatusCreated, sessionJSON{Token: s.Token, ExpiresAt: s.Expires, Customer: s.Customer})
+}
+
+// apiConfirm: POST /accounts/confirm {"token"} signs in.
+func (h *Handler) apiConfirm(w http.ResponseWriter, r *http.Request) {
+	var in tokenRequest
+	if err := httpx.DecodeJSON(w, r, h.cfg.MaxBody, &in); err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	s, err := h.shop.ConfirmEmail(r.Context(), in.Token)
+	if err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	h.writeSession(w, s)
+}
+
+// apiForgot: POST /password-resets {"email"} e-mails a link; 202 always.
+func (h *Handler) apiForgot(w http.ResponseWriter, r *http.Request) {
+	var in tokenRequest
+	if err := httpx.DecodeJSON(w, r, h.cfg.MaxBody, &in); err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	if err := h.shop.RequestPasswordReset(r.Context(), in.Email, h.clientIP(r)); err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusAccepted, checkMail)
+}
+
+// apiReset: POST /password-resets/complete {"token","password"} sets the
+// password and signs in.
+func (h *Handler) apiReset(w http.ResponseWriter, r *http.Request) {
+	var in tokenRequest
+	if err := httpx.DecodeJSON(w, r, h.cfg.MaxBody, &in); err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	s, err := h.shop.ResetPassword(r.Context(), in.Token, in.Password, h.clientIP(r))
+	if err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	h.writeSession(w, s)
+}
+
+// apiChangePassword: POST /me/password {"current_password","password"}
+// answers a new session; the others end.
+func (h *Handler) apiChangePassword(w http.ResponseWriter, r *http.Request, c app.Customer) {
+	var in tokenRequest
+	if err := httpx.DecodeJSON(w, r, h.cfg.MaxBody, &in); err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	s, err := h.shop.ChangePassword(r.Context(), c, in.CurrentPassword, in.Password, h.clientIP(r))
+	if err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	h.writeSession(w, s)
 }
 
 func (h *Handler) apiSignIn(w http.ResponseWriter, r *http.Request) {

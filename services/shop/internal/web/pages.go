@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/webasset"
 	"github.com/fabrika/fabrika/services/shop/internal/app"
 	"github.com/fabrika/fabrika/services/shop/internal/order"
 )
@@ -98,7 +99,9 @@ func parsePages() (*pages, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.static = http.StripPrefix("/static/", http.FileServerFS(sub))
+	if p.static, err = webasset.New(sub, "/static/", nil); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -183,6 +186,14 @@ func (h *Handler) pageRoutes() {
 	m.HandleFunc("GET /account/login", h.loginPage)
 	m.HandleFunc("POST /account/login", h.form(h.loginPost))
 	m.HandleFunc("POST /account/logout", h.form(h.logoutPost))
+	m.HandleFunc("GET /account/confirm", h.tokenPage("confirm", "Confirm your e-mail address"))
+	m.HandleFunc("POST /account/confirm", h.form(h.confirmPost))
+	m.HandleFunc("GET /account/forgot", h.forgotPage)
+	m.HandleFunc("POST /account/forgot", h.form(h.forgotPost))
+	m.HandleFunc("GET /account/reset", h.tokenPage("reset", "Choose a new password"))
+	m.HandleFunc("POST /account/reset", h.form(h.resetPost))
+	m.HandleFunc("GET /account", h.signedIn(h.accountPage))
+	m.HandleFunc("POST /account/password", h.form(h.signedIn(h.passwordPost)))
 }
 
 // form parses a form post within the body limit and checks its CSRF token.
@@ -559,6 +570,12 @@ func (h *Handler) signUpPost(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, status(err), "signup", v)
 		return
 	}
+	if s.Token == "" { // the same answer whether the address had an account or not
+		h.render(w, r, http.StatusOK, "notice", view{Title: "Check your e-mail",
+			Message: "We have sent a message to " + f.Get("email") + ". Open the link in it to finish creating your account. " +
+				"If you already have an account, the message tells you how to sign in."})
+		return
+	}
 	h.setSession(w, s)
 	next := "/catalog"
 	if f.Get("next") != "" {
@@ -603,4 +620,82 @@ func (h *Handler) logoutPost(w http.ResponseWriter, r *http.Request) {
 	}
 	h.clearSession(w)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// tokenPage shows the form behind an e-mailed link: the token goes on in
+// the form's body, so that a mail scanner fetching the link spends nothing.
+func (h *Handler) tokenPage(name, title string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		f := url.Values{"token": {r.URL.Query().Get("token")}}
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		h.render(w, r, http.StatusOK, name, view{Title: title, Form: f})
+	}
+}
+
+func (h *Handler) confirmPost(w http.ResponseWriter, r *http.Request) {
+	s, err := h.shop.ConfirmEmail(r.Context(), r.PostForm.Get("token"))
+	if err != nil {
+		v := view{Title: "Confirm your e-mail address", Form: url.Values{}}
+		v.Message, _ = formErrors(err)
+		h.render(w, r, status(err), "confirm", v)
+		return
+	}
+	h.setSession(w, s)
+	http.Redirect(w, r, "/catalog", http.StatusSeeOther)
+}
+
+func (h *Handler) forgotPage(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusOK, "forgot", view{Title: "Forgot your password?"})
+}
+
+func (h *Handler) forgotPost(w http.ResponseWriter, r *http.Request) {
+	f := r.PostForm
+	if err := h.shop.RequestPasswordReset(r.Context(), f.Get("email"), h.clientIP(r)); err != nil {
+		v := view{Title: "Forgot your password?", Form: f}
+		v.Message, v.Errors = formErrors(err)
+		if e, ok := app.AsError(err); ok && e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+		}
+		h.render(w, r, status(err), "forgot", v)
+		return
+	}
+	h.render(w, r, http.StatusOK, "notice", view{Title: "Check your e-mail",
+		Message: "If an account exists for " + f.Get("email") + ", we have sent it a link to choose a new password."})
+}
+
+func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request) {
+	f := r.PostForm
+	s, err := h.shop.ResetPassword(r.Context(), f.Get("token"), f.Get("password"), h.clientIP(r))
+	if err != nil {
+		v := view{Title: "Choose a new password", Form: url.Values{"token": {f.Get("token")}}}
+		v.Message, v.Errors = formErrors(err)
+		h.render(w, r, status(err), "reset", v)
+		return
+	}
+	h.setSession(w, s)
+	http.Redirect(w, r, "/account?changed=password", http.StatusSeeOther)
+}
+
+func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request) {
+	v := view{Title: "Your account"}
+	if r.URL.Query().Get("changed") == "password" { // a fixed message, never text from the URL
+		v.Message = "Your password was changed. Your other sessions were signed out."
+	}
+	h.render(w, r, http.StatusOK, "account", v)
+}
+
+func (h *Handler) passwordPost(w http.ResponseWriter, r *http.Request) {
+	f := r.PostForm
+	s, err := h.shop.ChangePassword(r.Context(), *customer(r.Context()), f.Get("current_password"), f.Get("password"), h.clientIP(r))
+	if err != nil {
+		v := view{Title: "Your account", Form: url.Values{}}
+		v.Message, v.Errors = formErrors(err)
+		if e, ok := app.AsError(err); ok && e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+		}
+		h.render(w, r, status(err), "account", v)
+		return
+	}
+	h.setSession(w, s)
+	http.Redirect(w, r, "/account?changed=password", http.StatusSeeOther)
 }

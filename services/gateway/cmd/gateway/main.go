@@ -32,6 +32,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -45,6 +47,7 @@ import (
 	"syscall"
 
 	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/standalone"
 	"github.com/fabrika/fabrika/services/gateway"
@@ -81,7 +84,11 @@ func build(ctx context.Context, h *host.Host, env standalone.Env) (http.Handler,
 	if err != nil {
 		return nil, nil, err
 	}
-	h.Log.InfoContext(ctx, "gateway identity key: the services verify its tokens with FABRIKA_IDENTITY_PUBLIC_KEYS", "kid", env.Signer.KeyID())
+	// What an operator sets on the services (docs/security.md, key rotation).
+	if key, err := identity.PrivateKeyFromEnv(env.Getenv); err == nil {
+		h.Log.InfoContext(ctx, "gateway identity public key (FABRIKA_IDENTITY_PUBLIC_KEY or one of FABRIKA_IDENTITY_PUBLIC_KEYS of the services)",
+			"public_key", base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey)), "kid", env.Signer.KeyID())
+	}
 	return svc.Handler(), svc.Background(), nil
 }
 

@@ -151,4 +151,3 @@ func (s *Store) SetPassword(ctx context.Context, id, hash, keep string, now time
 		return nil
 	})
 }
-

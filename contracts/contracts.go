@@ -32,6 +32,7 @@ const (
 	OrderAssigned        = "order.assigned"
 	OrderNoteAdded       = "order.note_added"
 	OrderInProduction    = "order.in_production"
+	OperationStarted     = "operation.started"
 	OperationFinished    = "operation.finished"
 	OrderProduced        = "order.produced"
 	OrderShipped         = "order.shipped"

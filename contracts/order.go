@@ -219,6 +219,24 @@ func (m OrderNoteAddedV1) Validate() error {
 	return require(str("order_id", m.OrderID), str("note", m.Note), when("at", m.At))
 }
 
+// OperationStartedV1 is emitted by mes-operator when an operator starts an
+// operation of an order's routing (once per operation), so that managers
+// see where an order is on the shop floor.
+type OperationStartedV1 struct {
+	OrderID     string    `json:"order_id"`
+	LineNo      int       `json:"line_no"`
+	Seq         int       `json:"seq"`
+	Operation   string    `json:"operation"`
+	Workstation string    `json:"workstation"`
+	Operator    string    `json:"operator"`
+	At          time.Time `json:"at"`
+}
+
+// Validate checks the contract.
+func (m OperationStartedV1) Validate() error {
+	return require(str("order_id", m.OrderID), str("operation", m.Operation), when("at", m.At))
+}
+
 // OperationFinishedV1 is emitted by mes-operator when an operation of an
 // order's routing is finished.
 type OperationFinishedV1 struct {

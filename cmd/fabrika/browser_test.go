@@ -507,5 +507,5 @@ func TestBrowserWalks(t *testing.T) {
 	customer.gallery("shop-order-shipped")
 	// The manager's card shows it shipped too.
 	manager.open("card shipped", "/crm/orders/"+orderID)
-	manager.see("shipped")
+	manager.see("shipped", "On the shop floor", "the last finished", "by otto")
 }

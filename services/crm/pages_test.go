@@ -119,6 +119,25 @@ func TestPages(t *testing.T) {
 	}
 	get("/crm/orders?cancel=maybe", 400)
 
+	// Where the order is on the shop floor, from mes-operator's events
+	// (they may arrive in any order).
+	if _, body := get("/crm/orders/order-001", 200); !strings.Contains(body, "Not started on the shop floor yet.") {
+		t.Errorf("a card before production: %s", body)
+	}
+	at := t0.Add(3 * time.Hour)
+	emit(t, p.run.h.DB,
+		event{contracts.OperationFinished, "order-001", contracts.OperationFinishedV1{OrderID: "order-001", LineNo: 1, Seq: 1,
+			Operation: "laser_cut", Workstation: "laser", GoodQty: 2, Operator: "otto", At: at.Add(10 * time.Minute)}},
+		event{contracts.OperationStarted, "order-001", contracts.OperationStartedV1{OrderID: "order-001", LineNo: 1, Seq: 1,
+			Operation: "laser_cut", Workstation: "laser", Operator: "otto", At: at}},
+		event{contracts.OperationStarted, "order-001", contracts.OperationStartedV1{OrderID: "order-001", LineNo: 1, Seq: 2,
+			Operation: "bend", Workstation: "press_brake", Operator: "olga", At: at.Add(20 * time.Minute)}})
+	waitFor(t, "the shop floor on the card", func() bool {
+		_, body := e.do("GET", "/crm/orders/order-001", identity.RoleManager, nil, html)
+		return strings.Contains(body, "Now: line 1 step 2 bend</strong> at press_brake, started 2026-03-01 12:20 by olga") &&
+			strings.Contains(body, "2026-03-01 12:00 by otto</td><td>2026-03-01 12:10 by otto")
+	})
+
 	// Customers: a list with search.
 	_, all := get("/crm/customers", 200)
 	if !strings.Contains(all, "Customer 1") || !strings.Contains(all, "Customer 2") {

@@ -43,7 +43,7 @@ var (
 	boris   = identity.Identity{Subject: "u-boris", Name: "boris", Role: identity.RoleOperator, Workstations: []string{"paint1"}}
 	mgr     = identity.Identity{Subject: "u-mgr", Name: "mia", Role: identity.RoleManager}
 	admin   = identity.Identity{Subject: "u-adm", Name: "root", Role: identity.RoleAdmin}
-	emitted = []string{contracts.OrderInProduction, contracts.OperationFinished, contracts.OrderProduced, contracts.OrderShipped}
+	emitted = []string{contracts.OrderInProduction, contracts.OperationStarted, contracts.OperationFinished, contracts.OrderProduced, contracts.OrderShipped}
 )
 
 func start(t *testing.T) *world {
@@ -269,8 +269,9 @@ func TestOrderFlowThroughBroker(t *testing.T) {
 		t.Fatalf("ship: %d %s", res.StatusCode, b)
 	}
 
-	msgs := w.events(id, 5)
-	want := []string{contracts.OrderInProduction, contracts.OperationFinished, contracts.OperationFinished, contracts.OrderProduced, contracts.OrderShipped}
+	msgs := w.events(id, 7)
+	want := []string{contracts.OrderInProduction, contracts.OperationStarted, contracts.OperationFinished, contracts.OperationStarted,
+		contracts.OperationFinished, contracts.OrderProduced, contracts.OrderShipped}
 	if len(msgs) != len(want) {
 		t.Fatalf("got %d events, want %d", len(msgs), len(want))
 	}
@@ -279,12 +280,16 @@ func TestOrderFlowThroughBroker(t *testing.T) {
 			t.Errorf("event %d is %s, want %s", i, m.Subject(), want[i])
 		}
 	}
+	var st contracts.OperationStartedV1
+	if err := json.Unmarshal(msgs[1].Data(), &st); err != nil || st.Validate() != nil || st.Seq != 1 || st.Workstation != "laser1" || st.Operator != "ana" {
+		t.Errorf("operation.started = %+v, %v", st, err)
+	}
 	var f contracts.OperationFinishedV1
-	if err := json.Unmarshal(msgs[1].Data(), &f); err != nil || f.Validate() != nil || f.Seq != 1 || f.GoodQty != 9 || f.ScrapQty != 1 || f.Operator != "ana" {
+	if err := json.Unmarshal(msgs[2].Data(), &f); err != nil || f.Validate() != nil || f.Seq != 1 || f.GoodQty != 9 || f.ScrapQty != 1 || f.Operator != "ana" {
 		t.Errorf("operation.finished = %+v, %v", f, err)
 	}
 	var s contracts.OrderShippedV1
-	if err := json.Unmarshal(msgs[4].Data(), &s); err != nil || s.Validate() != nil || s.Carrier != "DHL" || s.TrackingNumber != "JD1" || s.By != "ana" {
+	if err := json.Unmarshal(msgs[6].Data(), &s); err != nil || s.Validate() != nil || s.Carrier != "DHL" || s.TrackingNumber != "JD1" || s.By != "ana" {
 		t.Errorf("order.shipped = %+v, %v", s, err)
 	}
 }

@@ -53,8 +53,19 @@ func (a *App) Handlers() map[string]inbox.Handler {
 				return withReason("The customer asked to cancel", p.Reason), p.By, nil
 			})
 		}),
+		contracts.Subject(contracts.OperationStarted): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OperationStartedV1) error {
+			return a.onOrderEvent(ctx, tx, m, contracts.OperationStarted, p.OrderID, p.At, func(o *store.Order) (string, string, error) {
+				err := store.StepStarted(ctx, tx, p.OrderID, store.Step{LineNo: p.LineNo, Seq: p.Seq, Operation: p.Operation,
+					Workstation: p.Workstation, StartedBy: p.Operator, StartedAt: p.At})
+				return fmt.Sprintf("Line %d step %d %s started on %s", p.LineNo, p.Seq, p.Operation, p.Workstation), p.Operator, err
+			})
+		}),
 		contracts.Subject(contracts.OperationFinished): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OperationFinishedV1) error {
 			return a.onOrderEvent(ctx, tx, m, contracts.OperationFinished, p.OrderID, p.At, func(o *store.Order) (string, string, error) {
+				if err := store.StepFinished(ctx, tx, p.OrderID, store.Step{LineNo: p.LineNo, Seq: p.Seq, Operation: p.Operation,
+					Workstation: p.Workstation, FinishedBy: p.Operator, FinishedAt: p.At}); err != nil {
+					return "", "", err
+				}
 				s := fmt.Sprintf("Line %d step %d %s on %s finished: %d good, %d scrap", p.LineNo, p.Seq, p.Operation, p.Workstation, p.GoodQty, p.ScrapQty)
 				if p.ScrapReason != "" {
 					s += " (" + p.ScrapReason + ")"

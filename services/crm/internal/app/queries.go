@@ -104,6 +104,9 @@ type Card struct {
 	Timeline      []store.Event        `json:"timeline"`
 	Notes         []store.Note         `json:"notes"`
 	Compensations []store.Compensation `json:"compensations"`
+	// Floor is each step the shop floor started or finished: where the
+	// order is in production.
+	Floor []store.Step `json:"shop_floor"`
 }
 
 // OrderCard returns an order's card.
@@ -125,7 +128,10 @@ func (a *App) OrderCard(ctx context.Context, id string) (Card, error) {
 	if c.Notes, err = store.Notes(ctx, a.db, false, id, 200); err != nil {
 		return c, err
 	}
-	c.Compensations, err = store.Compensations(ctx, a.db, false, id, 200)
+	if c.Compensations, err = store.Compensations(ctx, a.db, false, id, 200); err != nil {
+		return c, err
+	}
+	c.Floor, err = store.Floor(ctx, a.db, id)
 	return c, err
 }
 

@@ -260,7 +260,7 @@ func Source(eventType, channel string) string {
 		return "shop"
 	case contracts.OrderPriced, contracts.OrderNeedsReview:
 		return "mes-calc"
-	case contracts.OrderInProduction, contracts.OperationFinished, contracts.OrderProduced, contracts.OrderShipped:
+	case contracts.OrderInProduction, contracts.OperationStarted, contracts.OperationFinished, contracts.OrderProduced, contracts.OrderShipped:
 		return "mes-operator"
 	case contracts.OrderConfirmed, contracts.OrderOnHold, contracts.OrderResumed, contracts.OrderAssigned,
 		contracts.OrderNoteAdded, contracts.CompensationGranted:

@@ -110,6 +110,7 @@ func TestSource(t *testing.T) {
 		{contracts.OrderPlaced, "api"}:        "mes-api",
 		{contracts.OrderPriced, "api"}:        "mes-calc",
 		{contracts.OperationFinished, "shop"}: "mes-operator",
+		{contracts.OperationStarted, "api"}:   "mes-operator",
 		{contracts.OrderConfirmed, "shop"}:    "crm",
 	}
 	for in, want := range cases {

@@ -197,7 +197,12 @@ func (h *Handler) ordersPage(w http.ResponseWriter, r *http.Request) {
 }
 
 type orderData struct {
-	Card    app.Card
+	Card app.Card
+	// Working are the steps started and not finished (where the order is
+	// now); LastDone is the step finished last.
+	Working  []store.Step
+	LastDone *store.Step
+
 	Done    string
 	Error   string
 	Errors  map[string]string
@@ -225,6 +230,14 @@ func (h *Handler) showOrder(w http.ResponseWriter, r *http.Request, status int, 
 		return
 	}
 	data.Card = card
+	for i, st := range card.Floor {
+		switch {
+		case st.FinishedAt.IsZero() && !st.StartedAt.IsZero():
+			data.Working = append(data.Working, st)
+		case !st.FinishedAt.IsZero() && (data.LastDone == nil || st.FinishedAt.After(data.LastDone.FinishedAt)):
+			data.LastDone = &card.Floor[i]
+		}
+	}
 	if data.Form == nil {
 		data.Form = url.Values{}
 	}

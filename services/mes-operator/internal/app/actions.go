@@ -142,6 +142,13 @@ func (a *App) act(ctx context.Context, tx *sqldb.Tx, actor identity.Identity, or
 			return ActionResult{}, err
 		}
 	}
+	if act.Kind() == production.ActStart {
+		if err := a.enqueue(ctx, tx, contracts.OperationStarted, ord.ID, contracts.OperationStartedV1{
+			OrderID: ord.ID, LineNo: op.LineNo, Seq: op.Seq, Operation: op.Name, Workstation: op.Workstation,
+			Operator: actor.Name, At: now}); err != nil {
+			return ActionResult{}, err
+		}
+	}
 	if eff.Finished {
 		if err := a.enqueue(ctx, tx, contracts.OperationFinished, ord.ID, contracts.OperationFinishedV1{
 			OrderID: ord.ID, LineNo: op.LineNo, Seq: op.Seq, Operation: op.Name, Workstation: op.Workstation,

@@ -274,7 +274,8 @@ func TestFullFlowEmitsEvents(t *testing.T) {
 	}
 
 	got := e.outbox()
-	want := []string{contracts.OrderInProduction, contracts.OperationFinished, contracts.OperationFinished, contracts.OrderProduced, contracts.OrderShipped}
+	want := []string{contracts.OrderInProduction, contracts.OperationStarted, contracts.OperationFinished, contracts.OperationStarted,
+		contracts.OperationFinished, contracts.OrderProduced, contracts.OrderShipped}
 	if len(got) != len(want) {
 		t.Fatalf("outbox has %d messages: %+v", len(got), got)
 	}
@@ -283,10 +284,10 @@ func TestFullFlowEmitsEvents(t *testing.T) {
 			t.Errorf("message %d = %s key %s, want %s", i, got[i].Subject, got[i].Key, w)
 		}
 	}
-	if f := got[1].Payload; f["good_qty"] != 10.0 || f["scrap_qty"] != 1.0 || f["scrap_reason"] != "burr" || f["operator"] != "ana" || f["workstation"] != "laser1" {
+	if f := got[2].Payload; f["good_qty"] != 10.0 || f["scrap_qty"] != 1.0 || f["scrap_reason"] != "burr" || f["operator"] != "ana" || f["workstation"] != "laser1" {
 		t.Errorf("operation.finished payload %+v", f)
 	}
-	if s := got[4].Payload; s["carrier"] != "DHL" || s["tracking_number"] != "JD0001" {
+	if s := got[6].Payload; s["carrier"] != "DHL" || s["tracking_number"] != "JD0001" {
 		t.Errorf("order.shipped payload %+v", s)
 	}
 }

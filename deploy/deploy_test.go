@@ -68,3 +68,33 @@ func TestAlertsUseRealMetricsAndHaveRunbooks(t *testing.T) {
 		}
 	}
 }
+
+// Every alert has a promtool unit test (.ci/run runs them with
+// `promtool test rules`): a rule nobody tested is not trusted to fire.
+func TestEveryAlertHasAPromtoolTest(t *testing.T) {
+	rules, err := os.ReadFile("prometheus/alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests, err := filepath.Glob("prometheus/*_test.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	for _, f := range tests {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text.Write(b)
+	}
+	alerts := regexp.MustCompile(`alert: (\w+)`).FindAllStringSubmatch(string(rules), -1)
+	if len(alerts) == 0 {
+		t.Fatal("no alerts found in prometheus/alerts.yml")
+	}
+	for _, m := range alerts {
+		if !regexp.MustCompile(`alertname: ` + m[1] + `\s`).MatchString(text.String()) {
+			t.Errorf("alert %s has no test in prometheus/*_test.yml", m[1])
+		}
+	}
+}

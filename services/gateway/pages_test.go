@@ -96,3 +96,21 @@ func TestStaffPages(t *testing.T) {
 		t.Errorf("the delay is still shown after it was lifted")
 	}
 }
+
+// TestFlashOnlyKnownMessages (issue 15.13): a staff page shows after an
+// action only its own message, by key; text put in ?done= by whoever wrote
+// the link is not shown. Before, any text was.
+func TestFlashOnlyKnownMessages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	adm := e.staff("ada", identity.RoleAdmin)
+	for _, path := range []string{"/staff/", "/staff/admin/staff/" + adm.id} {
+		res := adm.do("GET", path+"?done=Your+account+is+suspended.+Call+555-0100", nil, nil)
+		if res.StatusCode != http.StatusOK || strings.Contains(string(res.body), "555-0100") {
+			t.Errorf("%s shows text from the link: %d", path, res.StatusCode)
+		}
+	}
+	if res := adm.do("GET", "/staff/?done=password", nil, nil); !strings.Contains(string(res.body), "Password changed.") {
+		t.Errorf("the known message is not shown")
+	}
+}

@@ -192,6 +192,18 @@ func (w *Web) style(rw http.ResponseWriter, r *http.Request) {
 	_, _ = rw.Write(w.css)
 }
 
+// flashes are the messages a page shows after an action, by the key its
+// redirect names in ?done=: never text from the URL, which anyone can
+// write into a link.
+var flashes = map[string]string{
+	"password": "Password changed.",
+	"saved":    "Saved.",
+	"reset":    "Password reset; sessions ended.",
+	"unlocked": "Sign-in delay lifted.",
+}
+
+func flash(r *http.Request) string { return flashes[r.URL.Query().Get("done")] }
+
 func wantsJSON(r *http.Request) bool {
 	return r.URL.Query().Get("format") == "json" || strings.Contains(r.Header.Get("Accept"), "application/json")
 }
@@ -376,7 +388,7 @@ func (w *Web) account(rw http.ResponseWriter, r *http.Request) {
 			"workstations": c.Account.Workstations, "csrf_token": c.Session.CSRFToken})
 		return
 	}
-	w.render(rw, r, http.StatusOK, "account", page{Flash: r.URL.Query().Get("done")})
+	w.render(rw, r, http.StatusOK, "account", page{Flash: flash(r)})
 }
 
 func (w *Web) changePassword(rw http.ResponseWriter, r *http.Request) {
@@ -400,7 +412,7 @@ func (w *Web) changePassword(rw http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(rw, r, w.d.Log, err)
 		return
 	}
-	http.Redirect(rw, r, "/staff/?done=Password+changed.", http.StatusSeeOther)
+	http.Redirect(rw, r, "/staff/?done=password", http.StatusSeeOther)
 }
 
 func splitWorkstations(s string) []string {
@@ -474,7 +486,7 @@ func (w *Web) staffEdit(rw http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	w.render(rw, r, http.StatusOK, "edit", page{Account: w.view(a), Roles: staff.Roles(), Form: formOf(a), Flash: r.URL.Query().Get("done")})
+	w.render(rw, r, http.StatusOK, "edit", page{Account: w.view(a), Roles: staff.Roles(), Form: formOf(a), Flash: flash(r)})
 }
 
 func (w *Web) staffUpdate(rw http.ResponseWriter, r *http.Request) {
@@ -509,7 +521,7 @@ func (w *Web) staffUpdate(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	note(r, "staff.update", a.Login+": role "+f.Role+", workstations ["+f.Workstations+"], disabled "+strconv.FormatBool(f.Disabled))
-	http.Redirect(rw, r, "/staff/admin/staff/"+a.ID+"?done=Saved.", http.StatusSeeOther)
+	http.Redirect(rw, r, "/staff/admin/staff/"+a.ID+"?done=saved", http.StatusSeeOther)
 }
 
 func (w *Web) staffPassword(rw http.ResponseWriter, r *http.Request) {
@@ -528,7 +540,7 @@ func (w *Web) staffPassword(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	note(r, "staff.password_reset", a.Login)
-	http.Redirect(rw, r, "/staff/admin/staff/"+a.ID+"?done=Password+reset%3B+sessions+ended.", http.StatusSeeOther)
+	http.Redirect(rw, r, "/staff/admin/staff/"+a.ID+"?done=reset", http.StatusSeeOther)
 }
 
 func (w *Web) staffUnlock(rw http.ResponseWriter, r *http.Request) {
@@ -541,7 +553,7 @@ func (w *Web) staffUnlock(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	note(r, "staff.unlock", a.Login)
-	http.Redirect(rw, r, "/staff/admin/staff/"+a.ID+"?done=Unlocked.", http.StatusSeeOther)
+	http.Redirect(rw, r, "/staff/admin/staff/"+a.ID+"?done=unlocked", http.StatusSeeOther)
 }
 
 func (w *Web) auditLog(rw http.ResponseWriter, r *http.Request) {

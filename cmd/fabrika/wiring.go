@@ -110,6 +110,10 @@ func (m *Main) wire(name string, verifier *identity.Verifier, key ed25519.Privat
 				Signer:       identity.NewSigner(key),
 				PublicAddr:   net.JoinHostPort(c.Host, strconv.Itoa(c.BasePort)),
 				CookieSecure: c.CookieSecure,
+				Secrets:      m.box,
+				// A development convenience: admins may work without TOTP
+				// here (a standalone gateway requires it).
+				AllowAdminWithoutTOTP: true,
 			}))
 		}
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/secretbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/gateway/internal/route"
 	"github.com/fabrika/fabrika/services/gateway/internal/staff"
@@ -78,8 +79,15 @@ type Config struct {
 	// ProductionMode, and implied by TLS).
 	CookieSecure bool
 	// ProductionMode refuses unsafe settings: no PublicAddr, cookies
-	// without Secure, a missing upstream.
+	// without Secure, a missing upstream, no Secrets or admins without TOTP.
 	ProductionMode bool
+
+	// Secrets seals staff TOTP seeds at rest (FABRIKA_SECRET_KEY); without
+	// it nobody can enrol a second factor. AllowAdminWithoutTOTP is the
+	// development switch that lets admins work without one (fabrika dev);
+	// by default an admin without one is sent to enrol first.
+	Secrets               *secretbox.Box
+	AllowAdminWithoutTOTP bool
 
 	// Sessions last SessionTTL (12h) and end after SessionIdle (1h)
 	// without use. Sign-in failures are throttled with growing delays
@@ -125,6 +133,9 @@ func (c *Config) validate() error {
 		}
 		if !c.CookieSecure && c.TLSCertFile == "" {
 			return errors.New("gateway: production mode needs Secure cookies (CookieSecure or TLS)")
+		}
+		if c.Secrets == nil || c.AllowAdminWithoutTOTP {
+			return errors.New("gateway: production mode needs FABRIKA_SECRET_KEY (Secrets) to keep staff TOTP seeds, and admins with TOTP")
 		}
 	}
 	if c.MaxBodyBytes <= 0 {
@@ -189,7 +200,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	st := store.New(h.DB)
-	sv, err := staff.New(st, staff.Config{
+	sv, err := staff.New(st, staff.Config{Secrets: cfg.Secrets, AllowAdminWithoutTOTP: cfg.AllowAdminWithoutTOTP,
 		SessionTTL: cfg.SessionTTL, SessionIdle: cfg.SessionIdle, Now: cfg.Now})
 	if err != nil {
 		return nil, err

@@ -224,7 +224,8 @@ func newEnv(t testing.TB, mod ...func(*gateway.Config)) *env {
 	}
 	t.Cleanup(func() { h.DB.Close() })
 	cfg := gateway.Config{Shop: e.ups["shop"].srv.URL, CRM: e.ups["crm"].srv.URL, MESOperator: e.ups["mes-operator"].srv.URL,
-		MESAPI: e.ups["mes-api"].srv.URL, Signer: e.signer, Now: e.clock.Now}
+		MESAPI: e.ups["mes-api"].srv.URL, Signer: e.signer, Now: e.clock.Now,
+		AllowAdminWithoutTOTP: true} // TestAdminTOTP turns it off
 	for _, m := range mod {
 		m(&cfg)
 	}

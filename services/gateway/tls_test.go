@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"github.com/fabrika/fabrika/platform/secretbox"
 	"math/big"
 	"net"
 	"net/http"
@@ -99,8 +100,16 @@ func TestConfigRefusesUnsafeProduction(t *testing.T) {
 		"insecure cookie":    func(c *gateway.Config) { c.PublicAddr = ":0"; c.CookieSecure = false },
 		"missing upstream":   func(c *gateway.Config) { c.PublicAddr = ":0"; c.CookieSecure = true; c.CRM = "" },
 		"bad upstream URL":   func(c *gateway.Config) { c.PublicAddr = ":0"; c.CookieSecure = true; c.Shop = "ftp://x" },
+		"no secret key":      func(c *gateway.Config) { c.PublicAddr = ":0"; c.CookieSecure = true; c.Secrets = nil },
+		"admins without TOTP": func(c *gateway.Config) {
+			c.PublicAddr = ":0"
+			c.CookieSecure = true
+			c.AllowAdminWithoutTOTP = true
+		},
 	} {
-		cfg := gateway.Config{Shop: "http://a", CRM: "http://b", MESOperator: "http://c", MESAPI: "http://d", Signer: e.signer, ProductionMode: true}
+		key, _ := secretbox.GenerateKey()
+		box, _ := secretbox.New(key)
+		cfg := gateway.Config{Shop: "http://a", CRM: "http://b", MESOperator: "http://c", MESAPI: "http://d", Signer: e.signer, ProductionMode: true, Secrets: box}
 		mod(&cfg)
 		if _, err := gateway.New(context.Background(), e.h, cfg); err == nil {
 			t.Errorf("%s: accepted in production mode", name)

@@ -18,6 +18,8 @@
 //	FABRIKA_TRUSTED_PROXIES        comma-separated CIDRs (or addresses) of the proxies in front of the
 //	                               gateway whose X-Forwarded-For is believed (default none)
 //	FABRIKA_MAX_BODY_BYTES         request body limit (default 10485760)
+//	FABRIKA_SECRET_KEY             base64 of 32 random bytes: seals staff TOTP seeds at rest
+//	                               (required in production: admins sign in with TOTP)
 //	GOGC                           Go's garbage collector target (default here
 //	                               gateway.GCPercent, 200, rather than Go's 100)
 //
@@ -48,6 +50,7 @@ import (
 
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/secretbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/standalone"
 	"github.com/fabrika/fabrika/services/gateway"
@@ -129,6 +132,15 @@ func config(getenv func(string) string) (gateway.Config, error) {
 			errs = append(errs, fmt.Errorf("FABRIKA_MAX_BODY_BYTES must be a positive number of bytes, got %q", v))
 		}
 		cfg.MaxBodyBytes = n
+	}
+	if v := getenv("FABRIKA_SECRET_KEY"); v != "" {
+		k, err := secretbox.ParseKey(v)
+		if err == nil {
+			cfg.Secrets, err = secretbox.New(k)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("FABRIKA_SECRET_KEY: %w", err))
+		}
 	}
 	if v := getenv("FABRIKA_TRUSTED_PROXIES"); v != "" {
 		p, err := gateway.ParseTrustedProxies(v)

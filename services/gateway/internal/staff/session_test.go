@@ -62,7 +62,7 @@ func (f fixture) signIn(t *testing.T, login, role string, ws ...string) (string,
 			t.Fatal(err)
 		}
 	}
-	tok, _, err := f.sv.SignIn(ctx, login, pw, "127.0.0.1", "test")
+	tok, _, err := f.sv.SignIn(ctx, login, pw, "", "127.0.0.1", "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/fabrika/fabrika/platform/password"
 	"github.com/fabrika/fabrika/platform/ratelimit"
+	"github.com/fabrika/fabrika/platform/secretbox"
 	"github.com/fabrika/fabrika/services/gateway/internal/store"
 )
 
@@ -57,6 +58,13 @@ type Config struct {
 	CacheTTL time.Duration
 	// Password hashing cost (default password.Default).
 	Password password.Params
+	// Secrets seals TOTP seeds at rest (FABRIKA_SECRET_KEY); without it
+	// nobody can enrol a second factor.
+	Secrets *secretbox.Box
+	// AllowAdminWithoutTOTP lets admins work without a second factor: a
+	// development switch (fabrika dev); by default an admin without one is
+	// sent to enrol before anything else.
+	AllowAdminWithoutTOTP bool
 	// Now is the clock (default time.Now); tests move it.
 	Now func() time.Time
 }
@@ -328,11 +336,12 @@ func (s *Service) Allow(ip, login string) error {
 	return nil
 }
 
-// SignIn checks a login and password (the caller has taken the attempt with
-// Allow) and opens a session; it returns the cookie token. A failure is
-// counted against the login and the address (whether the login exists or
-// not, so the delays tell nothing).
-func (s *Service) SignIn(ctx context.Context, login, pw, ip, userAgent string) (string, *Current, error) {
+// SignIn checks a login, password and, for a member who enrolled a second
+// factor, the one-time code (the caller has taken the attempt with Allow),
+// and opens a session; it returns the cookie token. A failure is counted
+// against the login and the address (whether the login exists or not, so
+// the delays tell nothing).
+func (s *Service) SignIn(ctx context.Context, login, pw, code, ip, userAgent string) (string, *Current, error) {
 	login = NormalizeLogin(login)
 	now := s.cfg.Now()
 	fail := func(reason string, a store.Account) error {
@@ -355,6 +364,15 @@ func (s *Service) SignIn(ctx context.Context, login, pw, ip, userAgent string) (
 		return "", nil, fail("account disabled", a)
 	case !ok:
 		return "", nil, fail("wrong password", a)
+	}
+	if a.TOTPSecret != "" {
+		ok, err := s.checkTOTP(a, code)
+		if err != nil {
+			return "", nil, err
+		}
+		if !ok {
+			return "", nil, fail("wrong one-time code", a)
+		}
 	}
 	s.throttle.Succeeded(login, ip)
 	token, err := randomToken()

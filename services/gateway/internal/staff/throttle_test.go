@@ -27,7 +27,7 @@ func TestGuessingDoesNotLockTheOwnerOut(t *testing.T) {
 	for step := 0; step < 30*60/5 && !in; step++ { // 30 minutes in 5-second steps
 		if f.sv.Allow(guesser, "owner") == nil {
 			guesses++
-			if _, _, err := f.sv.SignIn(ctx, "owner", "guess number one", guesser, "bot"); !errors.Is(err, ErrSignInFailed) {
+			if _, _, err := f.sv.SignIn(ctx, "owner", "guess number one", "", guesser, "bot"); !errors.Is(err, ErrSignInFailed) {
 				t.Fatalf("a guess: %v", err)
 			}
 		}
@@ -35,7 +35,7 @@ func TestGuessingDoesNotLockTheOwnerOut(t *testing.T) {
 		if elapsed := f.clock.Now().Sub(start); elapsed >= 5*time.Minute && step%2 == 0 {
 			ownerTries++
 			if f.sv.Allow(ownerAddr, "owner") == nil {
-				if _, _, err := f.sv.SignIn(ctx, "owner", pw, ownerAddr, "browser"); err == nil {
+				if _, _, err := f.sv.SignIn(ctx, "owner", pw, "", ownerAddr, "browser"); err == nil {
 					ownerIn, in = elapsed-5*time.Minute, true
 				}
 			}

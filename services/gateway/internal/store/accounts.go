@@ -21,11 +21,12 @@ type Account struct {
 	Disabled       bool
 	FailedAttempts int
 	LockedUntil    time.Time
+	TOTPSecret     string // sealed (platform/secretbox); empty: no second factor
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 }
 
-const accountCols = `id, login, role, password_hash, workstations, disabled, failed_attempts, locked_until, created_at, updated_at`
+const accountCols = `id, login, role, password_hash, workstations, disabled, failed_attempts, locked_until, totp_secret, created_at, updated_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -34,7 +35,7 @@ func scanAccount(s scanner) (Account, error) {
 	var ws string
 	var disabled int
 	var locked, created, updated int64
-	if err := s.Scan(&a.ID, &a.Login, &a.Role, &a.PasswordHash, &ws, &disabled, &a.FailedAttempts, &locked, &created, &updated); err != nil {
+	if err := s.Scan(&a.ID, &a.Login, &a.Role, &a.PasswordHash, &ws, &disabled, &a.FailedAttempts, &locked, &a.TOTPSecret, &created, &updated); err != nil {
 		return Account{}, err
 	}
 	if err := json.Unmarshal([]byte(ws), &a.Workstations); err != nil {
@@ -43,6 +44,18 @@ func scanAccount(s scanner) (Account, error) {
 	a.Disabled = disabled != 0
 	a.LockedUntil, a.CreatedAt, a.UpdatedAt = sqldb.FromMicros(locked), sqldb.FromMicros(created), sqldb.FromMicros(updated)
 	return a, nil
+}
+
+// SetTOTP stores an account's sealed TOTP seed ("" removes it).
+func (s *Store) SetTOTP(ctx context.Context, id, sealed string, now time.Time) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE staff_accounts SET totp_secret = $2, updated_at = $3 WHERE id = $1`, id, sealed, sqldb.Micros(now))
+	if err != nil {
+		return fmt.Errorf("set TOTP of %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("set TOTP of %s: %w", id, ErrNotFound)
+	}
+	return nil
 }
 
 func workstationsJSON(ws []string) string {
@@ -63,7 +76,7 @@ func boolInt(b bool) int {
 // CreateAccount inserts a; ErrLoginTaken when the login exists.
 func (s *Store) CreateAccount(ctx context.Context, a Account) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO staff_accounts (`+accountCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $8)`,
+		VALUES ($1, $2, $3, $4, $5, $6, 0, 0, '', $7, $8)`,
 		a.ID, a.Login, a.Role, a.PasswordHash, workstationsJSON(a.Workstations), boolInt(a.Disabled),
 		sqldb.Micros(a.CreatedAt), sqldb.Micros(a.CreatedAt))
 	if sqldb.IsUniqueViolation(err) {

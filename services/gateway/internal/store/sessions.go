@@ -38,7 +38,7 @@ func (s *Store) SessionByHash(ctx context.Context, hash string) (Session, Accoun
 	var se Session
 	var created, seen, expires int64
 	row := s.db.QueryRowContext(ctx, `SELECT s.token_hash, s.staff_id, s.csrf_token, s.ip, s.user_agent, s.created_at, s.last_seen_at, s.expires_at,
-			a.id, a.login, a.role, a.password_hash, a.workstations, a.disabled, a.failed_attempts, a.locked_until, a.created_at, a.updated_at
+			a.id, a.login, a.role, a.password_hash, a.workstations, a.disabled, a.failed_attempts, a.locked_until, a.totp_secret, a.created_at, a.updated_at
 		FROM staff_sessions s JOIN staff_accounts a ON a.id = s.staff_id WHERE s.token_hash = $1`, hash)
 	a, err := scanAccount(scanFunc(func(dest ...any) error {
 		return row.Scan(append([]any{&se.TokenHash, &se.StaffID, &se.CSRFToken, &se.IP, &se.UserAgent, &created, &seen, &expires}, dest...)...)

@@ -250,6 +250,15 @@ func (s *Public) authenticate(w http.ResponseWriter, r *http.Request, rt route.R
 		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusForbidden, "role "+cur.Account.Role+" may not use "+rt.Prefix))
 		return nil, false
 	}
+	if s.staff.NeedsTOTP(cur) && r.URL.Path != "/staff/totp" {
+		s.metrics.refused.WithLabelValues("totp").Inc()
+		if wantsHTML(r) {
+			http.Redirect(w, r, "/staff/totp", http.StatusSeeOther)
+			return nil, false
+		}
+		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusForbidden, "an admin must turn on two-factor sign-in first, at /staff/totp"))
+		return nil, false
+	}
 	return cur, true
 }
 

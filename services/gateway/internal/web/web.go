@@ -61,7 +61,7 @@ type Web struct {
 // New builds the pages.
 func New(d Deps) *Web {
 	w := &Web{d: d, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
-	for _, p := range []string{"login", "logout", "account", "staff", "edit", "audit", "forbidden"} {
+	for _, p := range []string{"login", "logout", "account", "staff", "edit", "audit", "forbidden", "totp"} {
 		w.pages[p] = template.Must(template.ParseFS(files, "templates/layout.html", "templates/"+p+".html"))
 	}
 	w.css, _ = files.ReadFile("templates/style.css")
@@ -73,6 +73,8 @@ func New(d Deps) *Web {
 	m.HandleFunc("POST /staff/logout", w.logout)
 	m.HandleFunc("GET /staff/{$}", w.account)
 	m.HandleFunc("POST /staff/password", w.changePassword)
+	m.HandleFunc("GET /staff/totp", w.totpForm)
+	m.HandleFunc("POST /staff/totp", w.totpEnable)
 	m.HandleFunc("GET /staff/admin/{$}", func(rw http.ResponseWriter, r *http.Request) {
 		http.Redirect(rw, r, "/staff/admin/staff", http.StatusSeeOther)
 	})
@@ -143,6 +145,8 @@ type page struct {
 	Entries  []store.AuditEntry
 	Filter   store.AuditFilter
 	Older    string
+	// TOTP enrolment: the new key, shown once.
+	TOTPSecret, TOTPURL string
 }
 
 type accountView struct {
@@ -200,6 +204,7 @@ var flashes = map[string]string{
 	"saved":    "Saved.",
 	"reset":    "Password reset; sessions ended.",
 	"unlocked": "Sign-in delay lifted.",
+	"totp":     "Two-factor sign-in is on.",
 }
 
 func flash(r *http.Request) string { return flashes[r.URL.Query().Get("done")] }
@@ -297,7 +302,7 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	token, cur, err := w.d.Staff.SignIn(r.Context(), login, pw, clientIP(r), r.UserAgent())
+	token, cur, err := w.d.Staff.SignIn(r.Context(), login, pw, r.PostForm.Get("code"), clientIP(r), r.UserAgent())
 	var fail *staff.FailureError
 	switch {
 	case errors.As(err, &fail):
@@ -413,6 +418,47 @@ func (w *Web) changePassword(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(rw, r, "/staff/?done=password", http.StatusSeeOther)
+}
+
+// totpForm shows a new TOTP key to enrol (the account page links here; an
+// admin without a second factor is sent here before anything else).
+func (w *Web) totpForm(rw http.ResponseWriter, r *http.Request) {
+	cur := CurrentFrom(r.Context())
+	secret, url, err := w.d.Staff.NewTOTP(cur)
+	if errors.Is(err, staff.ErrNoSecretKey) {
+		w.render(rw, r, http.StatusServiceUnavailable, "totp", page{Error: "This server cannot keep two-factor keys yet (FABRIKA_SECRET_KEY is not set); tell its operator."})
+		return
+	} else if err != nil {
+		httpx.WriteError(rw, r, w.d.Log, err)
+		return
+	}
+	msg := ""
+	if w.d.Staff.NeedsTOTP(cur) {
+		msg = "Admins sign in with a second factor: set it up to go on."
+	}
+	w.render(rw, r, http.StatusOK, "totp", page{Error: msg, TOTPSecret: secret, TOTPURL: url})
+}
+
+func (w *Web) totpEnable(rw http.ResponseWriter, r *http.Request) {
+	cur := CurrentFrom(r.Context())
+	if err := r.ParseForm(); err != nil {
+		httpx.WriteProblem(rw, r, httpx.NewProblem(http.StatusBadRequest, "malformed form"))
+		return
+	}
+	note(r, "totp.enable", "")
+	secret := r.PostForm.Get("secret")
+	err := w.d.Staff.EnableTOTP(r.Context(), cur, secret, strings.TrimSpace(r.PostForm.Get("code")))
+	var inv *staff.InvalidError
+	if errors.As(err, &inv) {
+		// The same key again, to try another code.
+		w.render(rw, r, http.StatusUnprocessableEntity, "totp", page{Errors: inv.Fields, TOTPSecret: secret,
+			TOTPURL: "otpauth://totp/Fabrika:" + url.PathEscape(cur.Account.Login) + "?issuer=Fabrika&secret=" + url.QueryEscape(secret)})
+		return
+	} else if err != nil {
+		httpx.WriteError(rw, r, w.d.Log, err)
+		return
+	}
+	http.Redirect(rw, r, "/staff/?done=totp", http.StatusSeeOther)
 }
 
 func splitWorkstations(s string) []string {

@@ -300,8 +300,8 @@ func pageSize(limit int) (int, error) {
 }
 
 // ListOrders lists a client's orders newest first.
-func (a *App) ListOrders(ctx context.Context, clientID, status, cursor string, limit int) (Page[store.Order], error) {
-	if _, ok := contracts.StatusRank(status); status != "" && !ok {
+func (a *App) ListOrders(ctx context.Context, clientID string, f store.OrderFilter, cursor string, limit int) (Page[store.Order], error) {
+	if _, ok := contracts.StatusRank(f.Status); f.Status != "" && !ok {
 		return Page[store.Order]{}, invalid("unknown status", map[string]string{"status": "must be one of " + strings.Join(contracts.Statuses(), ", ")})
 	}
 	before, err := decodeCursor(cursor)
@@ -312,7 +312,12 @@ func (a *App) ListOrders(ctx context.Context, clientID, status, cursor string, l
 	if err != nil {
 		return Page[store.Order]{}, err
 	}
-	os, err := store.ListOrders(ctx, a.db, clientID, status, before, n+1)
+	for name, v := range map[string]string{"number": f.Number, "reference": f.Reference} {
+		if err := (text.Field{Max: 100}).Check(v); err != nil {
+			return Page[store.Order]{}, invalid("the "+name+" is not valid", map[string]string{name: err.Error()})
+		}
+	}
+	os, err := store.ListOrders(ctx, a.db, clientID, f, before, n+1)
 	if err != nil {
 		return Page[store.Order]{}, err
 	}

@@ -71,7 +71,8 @@ func (api *API) listOrders(w http.ResponseWriter, r *http.Request, who store.Pri
 		return
 	}
 	q := r.URL.Query()
-	p, err := api.app.ListOrders(r.Context(), who.Key.ClientID, q.Get("status"), q.Get("cursor"), limit)
+	f := store.OrderFilter{Status: q.Get("status"), Number: q.Get("number"), Reference: q.Get("reference")}
+	p, err := api.app.ListOrders(r.Context(), who.Key.ClientID, f, q.Get("cursor"), limit)
 	if err != nil {
 		api.writeError(w, r, err)
 		return

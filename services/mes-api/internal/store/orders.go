@@ -103,10 +103,18 @@ func GetOrder(ctx context.Context, q Querier, clientID, id string) (Order, error
 
 // ListOrders lists a client's orders newest first, those with an id below
 // before when it is set, optionally of one status.
-func ListOrders(ctx context.Context, q Querier, clientID, status, before string, limit int) ([]Order, error) {
+// OrderFilter narrows a list of orders; an empty field matches any.
+type OrderFilter struct {
+	Status    string
+	Number    string // the order number mes-api gave ("API-...")
+	Reference string // the client's own reference
+}
+
+func ListOrders(ctx context.Context, q Querier, clientID string, f OrderFilter, before string, limit int) ([]Order, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+orderColumns+` FROM api_order
 		WHERE client_id = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR id < $3)
-		ORDER BY id DESC LIMIT $4`, clientID, status, before, limit)
+		  AND ($5 = '' OR number = $5) AND ($6 = '' OR reference = $6)
+		ORDER BY id DESC LIMIT $4`, clientID, f.Status, before, limit, f.Number, f.Reference)
 	if err != nil {
 		return nil, fmt.Errorf("list orders: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -101,3 +102,12 @@ func (s *Set) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// ServeContent answers If-None-Match with 304 and serves ranges.
 	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(f.body))
 }
+
+// inline matches what a Content-Security-Policy of default-src 'self'
+// blocks in a page: style elements and attributes, scripts written in the
+// page, and event handler attributes.
+var inline = regexp.MustCompile(`(?i)<style|\sstyle=|<script(?:\s[^>]*)?>[^<]|\son[a-z]+=`)
+
+// Inline returns the first inline style or script of an HTML page ("" when
+// it has none), for the tests of every service's pages.
+func Inline(page string) string { return inline.FindString(page) }

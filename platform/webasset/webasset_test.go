@@ -90,3 +90,18 @@ func TestURLPanicsOnUnknownAsset(t *testing.T) {
 	}()
 	s.URL("b.css")
 }
+
+func TestInline(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ page, want string }{
+		{`<link rel="stylesheet" href="/x.css"><script src="/q.js" defer></script>`, ""},
+		{`<style>body{}</style>`, "<style"},
+		{`<p style="color:red">`, ` style=`},
+		{`<script>alert(1)</script>`, "<script>a"},
+		{`<button onclick="x()">`, ` onclick=`},
+	} {
+		if got := Inline(c.page); got != c.want {
+			t.Errorf("Inline(%q) = %q, want %q", c.page, got, c.want)
+		}
+	}
+}

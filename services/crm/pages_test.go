@@ -10,12 +10,8 @@ import (
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/testenv"
+	"github.com/fabrika/fabrika/platform/webasset"
 )
-
-// inline finds what the gateway's Content-Security-Policy (default-src
-// 'self') blocks in a page: style elements and attributes, scripts written
-// in the page, and event handler attributes.
-var inline = regexp.MustCompile(`(?i)<style|\sstyle=|<script(?:\s[^>]*)?>[^<]|\son[a-z]+=`)
 
 // TestPages: every page takes its style from the CRM's static files (no
 // inline style or script), shows who is signed in with a sign-out form,
@@ -44,7 +40,7 @@ func TestPages(t *testing.T) {
 	css := regexp.MustCompile(`href="(/crm/static/style\.css\?v=[0-9a-f]+)"`)
 	for _, path := range []string{"/crm/orders", "/crm/orders/order-001", "/crm/customers", "/crm/customers/cust-1", "/crm/stuck"} {
 		_, body := get(path, 200)
-		if m := inline.FindString(body); m != "" {
+		if m := webasset.Inline(body); m != "" {
 			t.Errorf("%s has inline %q", path, m)
 		}
 		if !css.MatchString(body) || !strings.Contains(body, `rel="icon"`) {

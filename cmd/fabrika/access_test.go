@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/fabrika/fabrika/platform/testenv"
 	mesapi "github.com/fabrika/fabrika/services/mes-api"
 )
 
@@ -216,6 +219,23 @@ func TestAccessMatrixOnRunningServices(t *testing.T) {
 	}
 	if p.m.AdminToken() == "" {
 		t.Fatal("the platform runs without an admin token")
+	}
+
+	// Data at rest is its owner's only: the data directory 0700, the admin
+	// token and every SQLite file (with its -wal and -shm) 0600.
+	dir := p.m.Config.DataDir
+	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("data directory %s: %v %v, want 0700", dir, st.Mode().Perm(), err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.db*"))
+	files = append(files, adminTokenFile(dir))
+	if !testenv.Postgres() && len(files) < len(platformServices)+1 {
+		t.Errorf("only %v in the data directory", files)
+	}
+	for _, f := range files {
+		if st, err := os.Stat(f); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v, want 0600", f, st.Mode().Perm(), err)
+		}
 	}
 
 	// Every staff action above is in the audit log, readable by the admin.

@@ -175,3 +175,47 @@ func m2(t *testing.T, reg *prometheus.Registry) prometheus.Collector {
 	c.Add(total)
 	return c
 }
+
+// TestRequestID: a client's X-Request-Id is kept only when it is a short
+// safe token; anything else (log injection, markup, long values) is replaced
+// by a fresh id, which is itself a safe token.
+func TestRequestID(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		sent string
+		kept bool
+	}{
+		{"given-id", true},
+		{"01J.ABC_def-9", true},
+		{strings.Repeat("a", 64), true},
+		{"", false},
+		{strings.Repeat("a", 65), false},
+		{"id with space", false},
+		{"id\nlevel=ERROR msg=forged", false},
+		{"<script>alert(1)</script>", false},
+		{"ünïcode", false},
+		{"a/b", false},
+		{"id\x00", false},
+	} {
+		got := httpx.RequestID(tt.sent)
+		if (got == tt.sent) != tt.kept {
+			t.Errorf("RequestID(%q) = %q, kept %v, want kept %v", tt.sent, got, got == tt.sent, tt.kept)
+		}
+		if !tt.kept && httpx.RequestID(got) != got {
+			t.Errorf("the generated id %q is not a safe token", got)
+		}
+	}
+}
+
+func FuzzRequestID(f *testing.F) {
+	f.Add("given-id")
+	f.Add("a\r\nb")
+	f.Fuzz(func(t *testing.T, sent string) {
+		got := httpx.RequestID(sent)
+		if len(got) == 0 || len(got) > 64 || strings.ContainsFunc(got, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-')
+		}) {
+			t.Fatalf("RequestID(%q) = %q", sent, got)
+		}
+	})
+}

@@ -86,11 +86,19 @@ func StartServerSpan(ctx context.Context, tracer trace.Tracer, method, path stri
 		trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("url.path", path)))
 }
 
-// RequestID returns the id a client sent when it is usable (not empty, at
-// most 128 bytes), else a new one.
+// RequestID returns the id a client sent when it is a short safe token (1
+// to 64 of A-Z a-z 0-9 . _ -), else a new one: the id is echoed, logged and
+// stored, so nothing else a client sends may pass as one.
 func RequestID(sent string) string {
-	if sent == "" || len(sent) > 128 {
+	if len(sent) == 0 || len(sent) > 64 {
 		return newID()
+	}
+	for i := 0; i < len(sent); i++ {
+		switch c := sent[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return newID()
+		}
 	}
 	return sent
 }

@@ -89,7 +89,16 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		if i := strings.IndexByte(path, '?'); i >= 0 {
 			path = path[:i]
 		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		// The file holds password hashes and personal data: its owner's only
+		// (SQLite gives its -wal and -shm files the same mode).
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		if err := errors.Join(f.Chmod(0o600), f.Close()); err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
 		q := url.Values{}

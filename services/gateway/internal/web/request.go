@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"io"
 	"mime"
@@ -114,10 +112,7 @@ func (s *Public) serve(w http.ResponseWriter, r *http.Request) {
 	s.setSecurityHeaders(h, r)
 	reqID := h.Get(httpx.HeaderRequestID) // set by httpx.Observe in front
 	if reqID == "" {
-		reqID = r.Header.Get(httpx.HeaderRequestID)
-		if reqID == "" || len(reqID) > 128 {
-			reqID = newRequestID()
-		}
+		reqID = httpx.RequestID(r.Header.Get(httpx.HeaderRequestID))
 		h.Set(httpx.HeaderRequestID, reqID)
 	}
 	if v := r.Header[httpx.HeaderRequestID]; len(v) != 1 || v[0] != reqID {
@@ -404,10 +399,4 @@ func (w *statusRecorder) code() int {
 		return http.StatusOK
 	}
 	return w.status
-}
-
-func newRequestID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

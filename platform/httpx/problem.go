@@ -59,11 +59,19 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 	_ = json.NewEncoder(w).Encode(p)
 }
 
-// WriteError writes err as a problem: a *Problem as it is, anything else as
-// a 500 whose detail is logged, not shown.
+// WriteError writes err as a problem: a *Problem as it is; a dependency
+// that is down (Unavailable) as a 503 with Retry-After; anything else as a
+// 500. The last two are logged at ERROR, their detail not shown.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var p *Problem
 	if errors.As(err, &p) {
+		WriteProblem(w, r, p)
+		return
+	}
+	if Unavailable(err) {
+		log.ErrorContext(r.Context(), "dependency unavailable", "method", r.Method, "path", r.URL.Path, "error", err)
+		p := NewProblem(http.StatusServiceUnavailable, "a service this request needs is unavailable; try again shortly")
+		p.Headers = map[string]string{"Retry-After": RetryAfterOutage}
 		WriteProblem(w, r, p)
 		return
 	}

@@ -12,6 +12,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,15 +21,18 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "fabrika:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string) error {
+func run(ctx context.Context, args []string, stdout io.Writer) error {
 	cmd := "dev"
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+	switch {
+	case len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help"):
+		cmd = "help"
+	case len(args) > 0 && args[0] != "" && args[0][0] != '-':
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
@@ -46,8 +50,8 @@ func run(ctx context.Context, args []string) error {
 		return adminCommand(ctx, args)
 	case "apiclient":
 		return apiClientCommand(ctx, args)
-	case "help", "-h", "--help":
-		fmt.Println(usage)
+	case "help":
+		fmt.Fprintln(stdout, usage)
 		return nil
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
@@ -56,6 +60,7 @@ func run(ctx context.Context, args []string) error {
 
 const usage = `usage:
   fabrika [dev] [flags]                                  run the whole platform (embedded NATS, one SQLite file per service)
+  fabrika help | -h | --help                             this list
   fabrika outbox list|retry|drop --service NAME [--id ID|all] [--status error]
   fabrika deadletter list|replay|discard --service NAME [--id ID]
   fabrika admin create --login NAME --role admin|manager|operator [--workstations laser,press_brake]

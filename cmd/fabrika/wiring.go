@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"golang.org/x/term"
 
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
@@ -158,15 +161,25 @@ func adminCommand(ctx context.Context, args []string) error {
 	if *login == "" {
 		return errors.New("--login is required")
 	}
-	password, err := readPassword(*fromStdin)
-	if err != nil {
-		return err
+	// Everything that can be checked is checked before the password is
+	// asked for.
+	switch *role {
+	case identity.RoleAdmin, identity.RoleManager, identity.RoleOperator:
+	default:
+		return fmt.Errorf("unknown role %q: admin, manager or operator", *role)
 	}
 	var stations []string
 	for _, s := range strings.Split(*ws, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			stations = append(stations, s)
 		}
+	}
+	if *dsn == "" && os.Getenv(dsnEnv("gateway")) == "" {
+		warnNoPlatform(os.Stderr, *dataDir)
+	}
+	password, err := readPassword(*fromStdin)
+	if err != nil {
+		return err
 	}
 	db, err := openMigrated(ctx, "gateway", *dsn, *dataDir)
 	if err != nil {
@@ -180,12 +193,31 @@ func adminCommand(ctx context.Context, args []string) error {
 	return nil
 }
 
+// warnNoPlatform warns when dataDir holds none of a platform's files: the
+// account would go into a new database that no running platform reads.
+func warnNoPlatform(w io.Writer, dataDir string) {
+	if _, err := os.Stat(filepath.Join(dataDir, "gateway.db")); err != nil {
+		fmt.Fprintf(w, "warning: %s holds no platform's files (no gateway.db); the account goes into a new database there. "+
+			"Is --data-dir (or FABRIKA_DATA_DIR, or FABRIKA_GATEWAY_DSN) the running platform's?\n", dataDir)
+	}
+}
+
+// readPassword reads the password: from FABRIKA_ADMIN_PASSWORD, from a
+// terminal without echo, or from the first line of standard input.
 func readPassword(fromStdin bool) (string, error) {
 	if !fromStdin {
 		if p := os.Getenv("FABRIKA_ADMIN_PASSWORD"); p != "" {
 			return p, nil
 		}
-		fmt.Fprint(os.Stderr, "password (at least 12 characters; input is shown, use --password-stdin to pipe it): ")
+		if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
+			fmt.Fprint(os.Stderr, "password (at least 12 characters): ")
+			b, err := term.ReadPassword(fd)
+			fmt.Fprintln(os.Stderr)
+			if err != nil {
+				return "", fmt.Errorf("read password: %w", err)
+			}
+			return string(b), nil
+		}
 	}
 	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
 	if err != nil && line == "" {

@@ -39,7 +39,11 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	db := testenv.DB(t, migrations.FS)
+	return newFixtureOn(t, testenv.DB(t, migrations.FS))
+}
+
+func newFixtureOn(t *testing.T, db *sqldb.DB) *fixture {
+	t.Helper()
 	ob, err := outbox.New(db, nil, outbox.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)

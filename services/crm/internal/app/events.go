@@ -157,6 +157,14 @@ func (a *App) onOrderEvent(ctx context.Context, tx *sqldb.Tx, m inbox.Message, e
 	apply func(o *store.Order) (summary, by string, err error)) error {
 	o, err := store.GetOrder(ctx, tx, orderID)
 	if errors.Is(err, order.ErrNotFound) {
+		// Another replica may be creating it right now: wait for it, look
+		// again, park only if it is still missing (see store.LockArrival).
+		if err := store.LockArrival(ctx, tx, orderID); err != nil {
+			return err
+		}
+		o, err = store.GetOrder(ctx, tx, orderID)
+	}
+	if errors.Is(err, order.ErrNotFound) {
 		return store.Park(ctx, tx, store.Parked{MessageID: m.ID, OrderID: orderID, Type: eventType, Payload: m.Payload, At: at, ReceivedAt: a.now()})
 	}
 	if err != nil {
@@ -231,6 +239,9 @@ func (a *App) onPlaced(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p con
 	for i, l := range p.Lines {
 		lines[i] = store.Line{LineNo: l.LineNo, Product: l.Product, Options: l.Options, Quantity: l.Quantity, Lead: l.Lead,
 			UnitPrice: l.UnitPrice, Total: l.Total}
+	}
+	if err := store.LockArrival(ctx, tx, o.ID); err != nil {
+		return err
 	}
 	inserted, err := store.InsertOrder(ctx, tx, o, lines)
 	if err != nil || !inserted {

@@ -68,3 +68,22 @@ func CountParked(ctx context.Context, q Querier) (int64, error) {
 	}
 	return n, nil
 }
+
+// LockArrival serialises, per order, the transaction that creates the order
+// (order.placed) and those that find it missing and park one of its events.
+// Without it, on PostgreSQL, two CRM replicas can take order.placed and
+// order.priced of one order at once: the second does not see the first's
+// uncommitted order and parks its event, the first does not see the
+// uncommitted parked row, and the event stays parked for ever. Taken before
+// order.placed's insert and before a park (which then looks for the order
+// again), the lock makes one of them see the other's commit. SQLite runs one
+// write transaction at a time, so there is nothing to take there.
+func LockArrival(ctx context.Context, tx *sqldb.Tx, orderID string) error {
+	if tx.Engine() != sqldb.Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('crm_order_arrival'), hashtext($1))`, orderID); err != nil {
+		return fmt.Errorf("lock the arrival of order %s: %w", orderID, err)
+	}
+	return nil
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/fabrika/fabrika/contracts"
+)
+
+// TestPortsDistinct: no two listeners of the topology share a port.
+func TestPortsDistinct(t *testing.T) {
+	t.Parallel()
+	p := ports(8080)
+	seen := map[int]string{}
+	add := func(port int, what string) {
+		if prev, dup := seen[port]; dup {
+			t.Errorf("port %d for %s and %s", port, prev, what)
+		}
+		seen[port] = what
+	}
+	add(p.ingress(), "ingress")
+	add(p.stats(), "stats")
+	add(p.postgres(), "postgres")
+	for _, svc := range services {
+		if svc != "gateway" {
+			add(p.vip(svc), svc+" vip")
+		}
+		for r := range 9 {
+			add(p.app(svc, r), replicaName(svc, r)+" app")
+			add(p.admin(svc, r), replicaName(svc, r)+" admin")
+			if svc == "gateway" {
+				add(p.ops(svc, r), replicaName(svc, r)+" ops")
+			}
+		}
+	}
+	for n := range 9 {
+		add(p.natsClient(n), natsName(n)+" client")
+		add(p.natsRoute(n), natsName(n)+" route")
+		add(p.natsMonitor(n), natsName(n)+" monitor")
+	}
+}
+
+// TestNATSConfig: the generated file is one nats-server accepts, with
+// JetStream on file storage and a route to every other node.
+func TestNATSConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := ports(40000)
+	for n := range 3 {
+		path := filepath.Join(dir, natsName(n)+".conf")
+		if err := os.WriteFile(path, []byte(natsConfig(p, n, 3, filepath.Join(dir, natsName(n)))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		o, err := server.ProcessConfigFile(path)
+		if err != nil {
+			t.Fatalf("nats-server refuses node %d's config: %v", n, err)
+		}
+		if o.ServerName != natsName(n) || !o.JetStream || o.StoreDir != filepath.Join(dir, natsName(n)) {
+			t.Errorf("node %d: name %q jetstream %v store %q", n, o.ServerName, o.JetStream, o.StoreDir)
+		}
+		if o.Port != p.natsClient(n) || o.Cluster.Port != p.natsRoute(n) || o.Cluster.Name != "fabrika" || o.HTTPPort != p.natsMonitor(n) {
+			t.Errorf("node %d: client %d route %d cluster %q monitor %d", n, o.Port, o.Cluster.Port, o.Cluster.Name, o.HTTPPort)
+		}
+		if len(o.Routes) != 2 {
+			t.Errorf("node %d has %d routes, want 2", n, len(o.Routes))
+		}
+		for _, r := range o.Routes {
+			if r.Port() == strconv.Itoa(p.natsRoute(n)) {
+				t.Errorf("node %d routes to itself", n)
+			}
+		}
+	}
+}
+
+// TestHAProxyConfig: every replica is behind its service's port with a
+// health check on the port that answered /readyz; only the ingress adds
+// X-Forwarded-For (the gateway sets the client's for the services); HAProxy
+// accepts the file when it is installed.
+func TestHAProxyConfig(t *testing.T) {
+	t.Parallel()
+	p := ports(8080)
+	cfg := haproxyConfig(p, 2, func(svc string, r int) int { return p.admin(svc, r) })
+	for _, svc := range services {
+		for r := range 2 {
+			want := "server " + replicaName(svc, r) + " " + addr(p.app(svc, r)) + " check port " + strconv.Itoa(p.admin(svc, r))
+			if !strings.Contains(cfg, want) {
+				t.Errorf("missing %q", want)
+			}
+		}
+	}
+	if n := strings.Count(cfg, "option forwardfor"); n != 1 || !strings.Contains(cfg, "frontend ingress\n  bind "+addr(p.ingress())+"\n  option forwardfor") {
+		t.Errorf("X-Forwarded-For must be added by the ingress only (%d times):\n%s", n, cfg)
+	}
+	if strings.Contains(cfg, "retry-on all") || strings.Contains(cfg, "empty-response") {
+		t.Error("HAProxy must resend only requests that never reached a replica")
+	}
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Skip("haproxy not installed; the content checks above ran")
+	}
+	path := filepath.Join(t.TempDir(), "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "-c", "-q", "-f", path).CombinedOutput(); err != nil {
+		t.Fatalf("haproxy -c: %v\n%s\n%s", err, out, cfg)
+	}
+}
+
+// TestReconcile: each way an order can go wrong is counted as such.
+func TestReconcile(t *testing.T) {
+	t.Parallel()
+	at := time.Now()
+	acked := func(id, key string) order {
+		return order{key: key, channel: "shop", first: at, acked: at.Add(time.Millisecond), id: id}
+	}
+	good := func() state {
+		s := state{origin: map[string]string{}, crm: map[string]string{}, crmEvents: map[string]map[string]int{},
+			calc: map[string]string{}, pricedAt: map[string]time.Time{}, operator: map[string]bool{},
+			outbox: map[string]int{}, dead: map[string]int{}}
+		for _, id := range []string{"a", "b"} {
+			s.origin[id], s.crm[id], s.calc[id], s.operator[id] = contracts.StatusConfirmed, contracts.StatusConfirmed, contracts.StatusPriced, true
+			s.crmEvents[id] = map[string]int{contracts.OrderPlaced: 1, contracts.OrderPriced: 1, contracts.OrderConfirmed: 1}
+		}
+		return s
+	}
+	orders := []order{acked("a", "k1"), acked("b", "k2")}
+	tests := []struct {
+		name   string
+		orders []order
+		state  func(s *state)
+		check  func(v verdict) bool
+	}{
+		{"converged", orders, func(*state) {}, func(v verdict) bool { return v.ok() && v.acked == 2 }},
+		{"missing in mes-operator", orders, func(s *state) { delete(s.operator, "b") }, func(v verdict) bool { return len(v.lost) == 1 && !v.ok() }},
+		{"missing in the CRM", orders, func(s *state) { delete(s.crm, "a") }, func(v verdict) bool { return len(v.lost) == 1 }},
+		{"priced twice", orders, func(s *state) { s.crmEvents["a"][contracts.OrderPriced] = 2 }, func(v verdict) bool { return len(v.doubled) == 1 }},
+		{"one id for two keys", append(orders, acked("a", "k3")), func(*state) {}, func(v verdict) bool { return len(v.doubled) == 1 && !v.ok() }},
+		{"not confirmed in the CRM", orders, func(s *state) { s.crm["b"] = contracts.StatusPriced }, func(v verdict) bool { return len(v.stuck) == 1 }},
+		{"created, never acknowledged", orders, func(s *state) { s.origin["c"] = contracts.StatusPlaced }, func(v verdict) bool { return len(v.orphans) == 1 }},
+		{"left in an outbox", orders, func(s *state) { s.outbox["shop"] = 3 }, func(v verdict) bool { return v.outbox == 3 && !v.ok() }},
+		{"dead letter", orders, func(s *state) { s.dead["crm"] = 1 }, func(v verdict) bool { return v.dead == 1 && !v.ok() }},
+		{"refused", append(orders, order{key: "k4", refused: "401 sign in first"}), func(*state) {}, func(v verdict) bool { return v.refused == 1 && !v.ok() }},
+		{"never answered", append(orders, order{key: "k5"}), func(*state) {}, func(v verdict) bool { return v.pending == 1 && !v.ok() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := good()
+			tt.state(&s)
+			if v := reconcile(tt.orders, s); !tt.check(v) {
+				t.Errorf("verdict %+v", v)
+			}
+		})
+	}
+}
+
+func TestLongestGap(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1000, 0)
+	ts := func(secs ...float64) []time.Time {
+		var out []time.Time
+		for _, s := range secs {
+			out = append(out, t0.Add(time.Duration(s*float64(time.Second))))
+		}
+		return out
+	}
+	tests := []struct {
+		name     string
+		acks     []time.Time
+		from, to float64
+		want     time.Duration
+	}{
+		{"steady", ts(0, 1, 2, 3, 4), 1.5, 3.5, time.Second},
+		{"outage across the fault", ts(0, 1, 7, 8), 2, 4, 6 * time.Second},
+		{"gap after the window's start", ts(0, 1, 2, 9), 1.5, 3, 7 * time.Second},
+		{"none after", ts(0, 1), 2, 3, 2 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := longestGap(tt.acks, t0.Add(time.Duration(tt.from*float64(time.Second))), t0.Add(time.Duration(tt.to*float64(time.Second))))
+			if got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	t.Parallel()
+	var ds []time.Duration
+	for i := 100; i >= 1; i-- {
+		ds = append(ds, time.Duration(i)*time.Millisecond)
+	}
+	if p := percentile(ds, 50); p != 50*time.Millisecond {
+		t.Errorf("p50 %s", p)
+	}
+	if p := percentile(ds, 99); p != 99*time.Millisecond {
+		t.Errorf("p99 %s", p)
+	}
+	if p := percentile(ds[:1], 99); p != 100*time.Millisecond {
+		t.Errorf("p99 of one %s", p)
+	}
+	if p := percentile(nil, 99); p != 0 {
+		t.Errorf("p99 of none %s", p)
+	}
+}

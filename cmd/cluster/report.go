@@ -1,0 +1,183 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// kindFigures are one fault kind's figures.
+type kindFigures struct {
+	kind             string
+	rounds           int
+	acked            int
+	lost, doubled    int
+	stuck            int
+	unserved         time.Duration // the longest time without any acknowledgement, from a fault's start to 30 s after its end
+	affected         int           // orders first tried from 1 s before a fault's start to its end
+	p50, p99         time.Duration // placed (first attempt) to priced (mes-calc), of the affected orders
+	afterEnd99       time.Duration // p99 of priced minus the fault's end (0 when priced before), of the affected orders
+	unpricedAffected int
+}
+
+// figures computes each kind's figures from the orders, the rounds and the
+// final state. An order belongs to the kind whose rounds' span (from the
+// settle before its first round to the settle after its last) holds its
+// first attempt.
+func figures(orders []order, rounds []round, s state, v verdict, settle time.Duration) []kindFigures {
+	bad := func(list []string) map[string]bool {
+		m := map[string]bool{}
+		for _, id := range list {
+			m[id] = true
+		}
+		return m
+	}
+	lost, doubled, stuck := bad(v.lost), bad(v.doubled), bad(v.stuck)
+	var acks []time.Time
+	for _, o := range orders {
+		if !o.acked.IsZero() {
+			acks = append(acks, o.acked)
+		}
+	}
+	slices.SortFunc(acks, func(a, b time.Time) int { return a.Compare(b) })
+
+	var out []kindFigures
+	for _, kind := range allKinds {
+		var rs []round
+		for _, r := range rounds {
+			if r.kind == kind {
+				rs = append(rs, r)
+			}
+		}
+		if len(rs) == 0 {
+			continue
+		}
+		f := kindFigures{kind: kind, rounds: len(rs)}
+		from, to := rs[0].start.Add(-settle), rs[len(rs)-1].end.Add(settle)
+		for _, o := range orders {
+			if o.first.Before(from) || !o.first.Before(to) || o.acked.IsZero() {
+				continue
+			}
+			f.acked++
+			switch {
+			case lost[o.id]:
+				f.lost++
+			case doubled[o.id]:
+				f.doubled++
+			case stuck[o.id]:
+				f.stuck++
+			}
+		}
+		var lat, after []time.Duration
+		for _, r := range rs {
+			// Up to 30 s after the fault, but not into the next one, nor
+			// past the load's end (which is not an outage).
+			to := r.end.Add(30 * time.Second)
+			for _, next := range rounds {
+				if next.start.After(r.start) && next.start.Before(to) {
+					to = next.start
+				}
+			}
+			if n := len(acks); n > 0 && acks[n-1].Before(to) {
+				to = acks[n-1]
+			}
+			f.unserved = max(f.unserved, longestGap(acks, r.start, to))
+			for _, o := range orders {
+				if o.first.Before(r.start.Add(-time.Second)) || o.first.After(r.end) || o.acked.IsZero() {
+					continue
+				}
+				f.affected++
+				at, ok := s.pricedAt[o.id]
+				if !ok || s.calc[o.id] != "priced" {
+					f.unpricedAffected++
+					continue
+				}
+				lat = append(lat, at.Sub(o.first))
+				after = append(after, max(at.Sub(r.end), 0))
+			}
+		}
+		f.p50, f.p99 = percentile(lat, 50), percentile(lat, 99)
+		f.afterEnd99 = percentile(after, 99)
+		out = append(out, f)
+	}
+	return out
+}
+
+// longestGap is the longest time between two successive acknowledgements
+// (ts, sorted) that overlaps [from, to]: the gap open at from counts from
+// the acknowledgement before it, the one open at to until the one after.
+func longestGap(ts []time.Time, from, to time.Time) time.Duration {
+	i, _ := slices.BinarySearchFunc(ts, from, func(a, b time.Time) int { return a.Compare(b) })
+	prev := from
+	if i > 0 {
+		prev = ts[i-1]
+	}
+	var gap time.Duration
+	for ; i < len(ts); i++ {
+		gap = max(gap, ts[i].Sub(prev))
+		if ts[i].After(to) {
+			return gap
+		}
+		prev = ts[i]
+	}
+	return max(gap, to.Sub(prev)) // none since prev
+}
+
+// percentile is the nearest-rank percentile p of ds (0 for none).
+func percentile(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	rank := (p*len(s) + 99) / 100
+	return s[max(rank, 1)-1]
+}
+
+func ms(d time.Duration) string {
+	if d >= 10*time.Second {
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	}
+	return fmt.Sprintf("%d ms", d.Milliseconds())
+}
+
+// report is the suite's result in markdown.
+func report(orders []order, rounds []round, s state, v verdict, cfg Config, fc faultConfig, streamReplicas int, took time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n## Fault suite: %d NATS nodes (stream R%d), %d replicas per service, PostgreSQL %s\n\n", cfg.NATSNodes, streamReplicas, cfg.Replicas, cfg.Postgres)
+	fmt.Fprintf(&b, "%.0f orders/s (half shop, half B2B) through HAProxy, %d orders, %s in all; %s, %d cores.\n\n",
+		fc.rate, len(orders), took.Round(time.Second), runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU())
+	b.WriteString("| fault | rounds | acknowledged | lost | doubled | stuck | longest without an answer | affected | placed→priced p50 / p99 | priced after the fault's end p99 |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, f := range figures(orders, rounds, s, v, fc.settle) {
+		unpriced := ""
+		if f.unpricedAffected > 0 {
+			unpriced = fmt.Sprintf(" (%d not priced)", f.unpricedAffected)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %s | %d%s | %s / %s | %s |\n", f.kind, f.rounds, f.acked, f.lost, f.doubled, f.stuck,
+			ms(f.unserved), f.affected, unpriced, ms(f.p50), ms(f.p99), ms(f.afterEnd99))
+	}
+	fmt.Fprintf(&b, "\nAll orders: %d acknowledged, %d lost, %d doubled, %d stuck, %d created but never acknowledged, %d refused, %d unanswered, %d not confirmed by the manager; %d in outboxes, %d open dead letters.\n",
+		v.acked, len(v.lost), len(v.doubled), len(v.stuck), len(v.orphans), v.refused, v.pending, v.unconfirmed, v.outbox, v.dead)
+	if r := refusals(orders); r != "" {
+		b.WriteString("Refusals (final answers):\n" + r)
+	}
+	if len(v.problems) > 0 {
+		b.WriteString("First problems:\n")
+		for _, p := range v.problems {
+			b.WriteString("  " + p + "\n")
+		}
+	}
+	b.WriteString("\nRounds:\n")
+	for _, r := range rounds {
+		fmt.Fprintf(&b, "  %-8s %-32s %s\n", r.kind, r.what, ms(r.end.Sub(r.start)))
+	}
+	if v.ok() {
+		b.WriteString("\nPASS: every acknowledged order exactly once in every service, priced; outboxes and dead letters empty.\n")
+	} else {
+		b.WriteString("\nFAIL\n")
+	}
+	return b.String()
+}

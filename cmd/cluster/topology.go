@@ -1,0 +1,551 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// services lists the platform's services in start order: the gateway last,
+// once its upstreams serve.
+var services = []string{"shop", "crm", "mes-calc", "mes-operator", "mes-api", "gateway"}
+
+// Config is the topology: how many replicas and NATS nodes, where state and
+// ports go, which PostgreSQL server.
+type Config struct {
+	Root      string // the repository (the module's directory)
+	StateDir  string // binaries, logs, NATS stores, secrets
+	BasePort  int    // the ingress; everything else is base+offset (see ports)
+	Replicas  int    // of every service
+	NATSNodes int    // JetStream cluster size; the stream's replicas too (at most 3)
+	Postgres  string // "system" (127.0.0.1:5432 via .ci/postgres.sh) or "private" (initdb in the state dir)
+	PGAdmin   string // superuser DSN of the system server
+	DBPrefix  string // database and role names: <prefix>_<service>
+	Fresh     bool   // drop the databases and the NATS stores first
+	LogLevel  string
+	Log       *slog.Logger
+	Out       io.Writer // where the welcome text goes
+}
+
+// ports: everything is an offset from the ingress port B.
+//
+//	B                ingress (HAProxy) in front of the gateways
+//	B+1..B+5         HAProxy in front of shop, crm, mes-calc, mes-operator, mes-api
+//	                 (what a Kubernetes Service is; the gateways' upstream URLs)
+//	B+9              HAProxy statistics
+//	B+100+10s+r      service s, replica r: app listener (the gateway's public one)
+//	B+200+10s+r      its admin listener (FABRIKA_ADMIN_ADDR)
+//	B+300+10s+r      the gateway's operations listener (FABRIKA_HTTP_ADDR of cmd/gateway)
+//	B+400+n          NATS node n: clients; B+410+n routes; B+420+n monitoring
+//	B+430            the private PostgreSQL server
+type ports int
+
+func (b ports) ingress() int                { return int(b) }
+func (b ports) vip(svc string) int          { return int(b) + 1 + index(svc) }
+func (b ports) stats() int                  { return int(b) + 9 }
+func (b ports) app(svc string, r int) int   { return int(b) + 100 + 10*index(svc) + r }
+func (b ports) admin(svc string, r int) int { return int(b) + 200 + 10*index(svc) + r }
+func (b ports) ops(svc string, r int) int   { return int(b) + 300 + 10*index(svc) + r }
+func (b ports) natsClient(n int) int        { return int(b) + 400 + n }
+func (b ports) natsRoute(n int) int         { return int(b) + 410 + n }
+func (b ports) natsMonitor(n int) int       { return int(b) + 420 + n }
+func (b ports) postgres() int               { return int(b) + 430 }
+
+func index(svc string) int {
+	for i, s := range services {
+		if s == svc {
+			return i
+		}
+	}
+	panic("unknown service " + svc)
+}
+
+func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// secrets are generated once per state directory and kept there (0600), so
+// that a restart keeps sessions, tokens and database passwords valid.
+type secrets struct {
+	IdentitySeed string            `json:"identity_seed"` // base64 Ed25519 seed: the gateway signs, the services verify
+	AdminToken   string            `json:"admin_token"`   // FABRIKA_ADMIN_TOKEN of every service
+	DBPasswords  map[string]string `json:"db_passwords"`
+}
+
+func loadSecrets(dir string) (secrets, error) {
+	path := filepath.Join(dir, "secrets.json")
+	var s secrets
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return s, fmt.Errorf("%s: %w", path, err)
+		}
+		return s, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return s, err
+	}
+	s = secrets{IdentitySeed: base64.StdEncoding.EncodeToString(randomBytes(ed25519.SeedSize)),
+		AdminToken: hex.EncodeToString(randomBytes(32)), DBPasswords: map[string]string{}}
+	for _, svc := range services {
+		s.DBPasswords[svc] = hex.EncodeToString(randomBytes(16))
+	}
+	b, _ := json.MarshalIndent(s, "", "  ")
+	return s, os.WriteFile(path, b, 0o600)
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return b
+}
+
+func (s secrets) publicKey() string {
+	seed, _ := base64.StdEncoding.DecodeString(s.IdentitySeed)
+	return base64.StdEncoding.EncodeToString(ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey))
+}
+
+// Cluster is the running topology.
+type Cluster struct {
+	cfg     Config
+	p       ports
+	sec     secrets
+	bin     string
+	pg      postgres
+	dsns    map[string]string
+	probe   map[string]int // replica -> port whose /readyz answered
+	mu      sync.Mutex
+	procs   map[string]*proc // "shop-1", "nats-2", "ingress"
+	natsURL string
+}
+
+// replicaName is "shop-1" for replica 0 of the shop.
+func replicaName(svc string, r int) string { return fmt.Sprintf("%s-%d", svc, r+1) }
+
+func natsName(n int) string { return fmt.Sprintf("nats-%d", n+1) }
+
+// New prepares the state directory, the binaries and the databases; Start
+// starts the processes.
+func New(ctx context.Context, cfg Config) (*Cluster, error) {
+	if cfg.Replicas < 1 || cfg.NATSNodes < 1 {
+		return nil, errors.New("replicas and NATS nodes must be at least 1")
+	}
+	if cfg.BasePort < 1024 || cfg.BasePort+440 > 65535 {
+		return nil, fmt.Errorf("base port %d: the topology takes ports base..base+440", cfg.BasePort)
+	}
+	c := &Cluster{cfg: cfg, p: ports(cfg.BasePort), bin: filepath.Join(cfg.StateDir, "bin"), procs: map[string]*proc{}, probe: map[string]int{}}
+	if cfg.Fresh {
+		for _, d := range []string{"nats", "logs"} {
+			if err := os.RemoveAll(filepath.Join(cfg.StateDir, d)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// The state directory must be traversable by the user a private
+	// PostgreSQL runs as; what is secret inside is 0700/0600.
+	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(cfg.StateDir, 0o755); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"bin", "logs", "nats"} {
+		if err := os.MkdirAll(filepath.Join(cfg.StateDir, d), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if c.sec, err = loadSecrets(cfg.StateDir); err != nil {
+		return nil, err
+	}
+	if err := c.build(ctx); err != nil {
+		return nil, err
+	}
+	var urls []string
+	for n := range cfg.NATSNodes {
+		urls = append(urls, "nats://"+addr(c.p.natsClient(n)))
+	}
+	c.natsURL = strings.Join(urls, ",")
+	return c, nil
+}
+
+// build compiles every service's standalone entry point and nats-server
+// from the version go.mod pins.
+func (c *Cluster) build(ctx context.Context) error {
+	start := time.Now()
+	args := []string{"build", "-o", c.bin + string(filepath.Separator)}
+	for _, s := range services {
+		args = append(args, "./services/"+s+"/cmd/"+s)
+	}
+	args = append(args, "github.com/nats-io/nats-server/v2")
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = c.cfg.Root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	c.cfg.Log.Info("built the services and nats-server", "dir", c.bin, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// Start brings the topology up: PostgreSQL and the databases, the NATS
+// cluster, the replicas, then the ingress once every replica is ready.
+func (c *Cluster) Start(ctx context.Context) error {
+	var err error
+	if c.pg, err = newPostgres(ctx, c.cfg, c.p); err != nil {
+		return err
+	}
+	if c.dsns, err = c.pg.databases(ctx, c.cfg.DBPrefix, c.sec.DBPasswords, c.cfg.Fresh); err != nil {
+		return err
+	}
+	if err := c.writeEnvFiles(); err != nil {
+		return err
+	}
+	if err := c.startNATS(ctx); err != nil {
+		return err
+	}
+	if err := c.startServices(ctx); err != nil {
+		return err
+	}
+	return c.startIngress(ctx)
+}
+
+func (c *Cluster) startNATS(ctx context.Context) error {
+	for n := range c.cfg.NATSNodes {
+		if err := c.StartNATSNode(n); err != nil {
+			return err
+		}
+	}
+	for n := range c.cfg.NATSNodes {
+		if err := c.WaitNATSNode(ctx, n, time.Minute); err != nil {
+			return err
+		}
+	}
+	c.cfg.Log.Info("NATS JetStream cluster ready", "nodes", c.cfg.NATSNodes, "url", c.natsURL)
+	return nil
+}
+
+// StartNATSNode starts node n from its config file (written on first use).
+func (c *Cluster) StartNATSNode(n int) error {
+	conf := filepath.Join(c.cfg.StateDir, "nats", natsName(n)+".conf")
+	if err := os.WriteFile(conf, []byte(natsConfig(c.p, n, c.cfg.NATSNodes, filepath.Join(c.cfg.StateDir, "nats", natsName(n)))), 0o600); err != nil {
+		return err
+	}
+	return c.run(natsName(n), exec.Command(filepath.Join(c.bin, "nats-server"), "-c", conf), nil)
+}
+
+// WaitNATSNode waits until node n's monitoring endpoint says it is healthy
+// (JetStream enabled and current).
+func (c *Cluster) WaitNATSNode(ctx context.Context, n int, d time.Duration) error {
+	url := "http://" + addr(c.p.natsMonitor(n)) + "/healthz"
+	return poll(ctx, d, natsName(n)+" healthy", func() (bool, string) {
+		if p := c.proc(natsName(n)); p != nil && p.exited() {
+			return false, "exited: " + p.tail(2000)
+		}
+		return httpOK(url)
+	})
+}
+
+// serviceEnv is a replica's environment: everything platform/standalone
+// and cmd/gateway read.
+func (c *Cluster) serviceEnv(svc string, r int) []string {
+	env := []string{
+		"FABRIKA_DSN=" + c.dsns[svc],
+		"FABRIKA_NATS_URL=" + c.natsURL,
+		"FABRIKA_STREAM_REPLICAS=" + strconv.Itoa(min(c.cfg.NATSNodes, 3)),
+		"FABRIKA_ADMIN_ADDR=" + addr(c.p.admin(svc, r)),
+		"FABRIKA_ADMIN_TOKEN=" + c.sec.AdminToken,
+		"FABRIKA_LOG_LEVEL=" + c.cfg.LogLevel,
+		"FABRIKA_IDENTITY_PUBLIC_KEY=" + c.sec.publicKey(),
+		// A stable name per replica, as a StatefulSet gives: a restarted
+		// replica takes over its own outbox leases at once.
+		"FABRIKA_INSTANCE=" + replicaName(svc, r),
+	}
+	switch svc {
+	case "gateway":
+		env = append(env,
+			"FABRIKA_HTTP_ADDR="+addr(c.p.ops(svc, r)),
+			"FABRIKA_PUBLIC_ADDR="+addr(c.p.app(svc, r)),
+			"FABRIKA_IDENTITY_PRIVATE_KEY="+c.sec.IdentitySeed,
+			"FABRIKA_TRUSTED_PROXIES=127.0.0.1/32",
+			"FABRIKA_SHOP_URL=http://"+addr(c.p.vip("shop")),
+			"FABRIKA_CRM_URL=http://"+addr(c.p.vip("crm")),
+			"FABRIKA_MES_OPERATOR_URL=http://"+addr(c.p.vip("mes-operator")),
+			"FABRIKA_MES_API_URL=http://"+addr(c.p.vip("mes-api")),
+		)
+	case "shop":
+		env = append(env, "FABRIKA_HTTP_ADDR="+addr(c.p.app(svc, r)),
+			"FABRIKA_SHOP_COOKIE_SECURE=false", // plain http on this machine; TLS ends at the ingress in production
+			"FABRIKA_SHOP_TRUST_FORWARDED_FOR=true")
+	default:
+		env = append(env, "FABRIKA_HTTP_ADDR="+addr(c.p.app(svc, r)))
+	}
+	return env
+}
+
+// envFile is <state>/env/<svc>.env (0600): the service's database, for
+// its admin commands.
+func (c *Cluster) envFile(svc string) string {
+	return filepath.Join(c.cfg.StateDir, "env", svc+".env")
+}
+
+func (c *Cluster) writeEnvFiles() error {
+	if err := os.MkdirAll(filepath.Join(c.cfg.StateDir, "env"), 0o700); err != nil {
+		return err
+	}
+	for _, svc := range services {
+		if err := os.WriteFile(c.envFile(svc), []byte("FABRIKA_DSN='"+c.dsns[svc]+"'\n"), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// StartReplica starts replica r of svc.
+func (c *Cluster) StartReplica(svc string, r int) error {
+	return c.run(replicaName(svc, r), exec.Command(filepath.Join(c.bin, svc)), c.serviceEnv(svc, r))
+}
+
+// probePorts are where a replica's /readyz may answer: the admin listener,
+// else (before FABRIKA_ADMIN_ADDR) the app or the gateway's operations one.
+func (c *Cluster) probePorts(svc string, r int) []int {
+	if svc == "gateway" {
+		return []int{c.p.admin(svc, r), c.p.ops(svc, r)}
+	}
+	return []int{c.p.admin(svc, r), c.p.app(svc, r)}
+}
+
+// WaitReplica waits until the replica's /readyz answers 200.
+func (c *Cluster) WaitReplica(ctx context.Context, svc string, r int, d time.Duration) error {
+	name := replicaName(svc, r)
+	return poll(ctx, d, name+" ready", func() (bool, string) {
+		if p := c.proc(name); p == nil || p.exited() {
+			msg := "not running"
+			if p != nil {
+				msg = "exited: " + p.tail(3000)
+			}
+			return false, msg
+		}
+		var last string
+		for _, port := range c.probePorts(svc, r) {
+			ok, why := httpOK("http://" + addr(port) + "/readyz")
+			if ok {
+				c.mu.Lock()
+				c.probe[name] = port
+				c.mu.Unlock()
+				return true, ""
+			}
+			last = why
+		}
+		return false, last
+	})
+}
+
+func (c *Cluster) startServices(ctx context.Context) error {
+	for _, svc := range services {
+		for r := range c.cfg.Replicas {
+			if err := c.StartReplica(svc, r); err != nil {
+				return err
+			}
+		}
+		// Replicas of one service start together (they race for the
+		// migration lock, as pods do); the next service starts once they
+		// serve, so the gateway finds its upstreams.
+		for r := range c.cfg.Replicas {
+			if err := c.WaitReplica(ctx, svc, r, 2*time.Minute); err != nil {
+				return err
+			}
+		}
+		c.cfg.Log.Info("service ready", "service", svc, "replicas", c.cfg.Replicas)
+	}
+	return nil
+}
+
+// probePort is the port that answered the replica's /readyz.
+func (c *Cluster) probePort(svc string, r int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.probe[replicaName(svc, r)]; ok {
+		return p
+	}
+	return c.probePorts(svc, r)[0]
+}
+
+// run starts a process under name, its output appended to logs/<name>.log.
+func (c *Cluster) run(name string, cmd *exec.Cmd, env []string) error {
+	p, err := startProc(name, cmd, env, filepath.Join(c.cfg.StateDir, "logs", name+".log"))
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.procs[name] = p
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Cluster) proc(name string) *proc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.procs[name]
+}
+
+// Kill sends SIGKILL to a process and waits for it to die.
+func (c *Cluster) Kill(name string) error {
+	p := c.proc(name)
+	if p == nil {
+		return fmt.Errorf("no process %s", name)
+	}
+	p.kill()
+	return nil
+}
+
+// KillAll sends SIGKILL to every service replica and NATS node at once (the
+// ingress and PostgreSQL stay up): a power cut of the application nodes.
+func (c *Cluster) KillAll() {
+	c.mu.Lock()
+	var all []*proc
+	for name, p := range c.procs {
+		if name != "ingress" {
+			all = append(all, p)
+		}
+	}
+	c.mu.Unlock()
+	for _, p := range all {
+		_ = p.cmd.Process.Kill()
+	}
+	for _, p := range all {
+		<-p.done
+	}
+}
+
+// StartAll starts the NATS cluster and every replica again, and waits.
+func (c *Cluster) StartAll(ctx context.Context) error {
+	if err := c.startNATS(ctx); err != nil {
+		return err
+	}
+	return c.startServices(ctx)
+}
+
+// Stop stops everything gracefully, in the reverse order of the start:
+// the ingress, the gateways, the other services, NATS, a private
+// PostgreSQL. Whatever does not stop in time is killed.
+func (c *Cluster) Stop() {
+	c.stopGroup([]string{"ingress"})
+	var gw, rest, nats []string
+	c.mu.Lock()
+	for name := range c.procs {
+		switch {
+		case strings.HasPrefix(name, "gateway-"):
+			gw = append(gw, name)
+		case strings.HasPrefix(name, "nats-"):
+			nats = append(nats, name)
+		case name != "ingress":
+			rest = append(rest, name)
+		}
+	}
+	c.mu.Unlock()
+	c.stopGroup(gw)
+	c.stopGroup(rest)
+	c.stopGroup(nats)
+	if c.pg != nil {
+		if err := c.pg.close(); err != nil {
+			c.cfg.Log.Error("stop PostgreSQL", "error", err)
+		}
+	}
+}
+
+func (c *Cluster) stopGroup(names []string) {
+	var wg sync.WaitGroup
+	for _, n := range names {
+		p := c.proc(n)
+		if p == nil || p.exited() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !p.stop(30 * time.Second) {
+				c.cfg.Log.Error("did not stop within 30s of SIGTERM; killed", "process", n)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Exited lists processes that ended without being asked to.
+func (c *Cluster) Exited() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for name, p := range c.procs {
+		if p.exited() && !p.killed.Load() {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// Public is the shop's address behind the ingress.
+func (c *Cluster) Public() string { return "http://" + addr(c.p.ingress()) }
+
+func (c *Cluster) welcome(w io.Writer) {
+	pub := c.Public()
+	fmt.Fprintf(w, `
+Fabrika runs as a production-shaped cluster on this machine:
+  %d NATS JetStream nodes (stream at R%d), %d replicas of each of %d services, PostgreSQL (%s; a database and role per service),
+  HAProxy in front of the gateways and of each service.
+Open:
+  shop (customers)        %s/
+  staff sign-in           %s/staff/login
+  B2B API                 %s/api/v1/openapi.json
+  ingress statistics      http://%s/
+First staff account:      (set -a; . %s; %s admin create -login you -role admin)
+Logs:                     %s
+Secrets (database passwords, the admin token of the admin listeners, the identity seed): %s
+Ctrl-C stops everything.
+`, c.cfg.NATSNodes, min(c.cfg.NATSNodes, 3), c.cfg.Replicas, len(services), c.cfg.Postgres,
+		pub, pub, pub, addr(c.p.stats()), c.envFile("gateway"), filepath.Join(c.bin, "gateway"),
+		filepath.Join(c.cfg.StateDir, "logs"), filepath.Join(c.cfg.StateDir, "secrets.json"))
+}
+
+// poll calls ok until it reports true, ctx ends or d passes.
+func poll(ctx context.Context, d time.Duration, what string, ok func() (bool, string)) error {
+	deadline := time.Now().Add(d)
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		done, why := ok()
+		if done {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: not after %s: %s", what, d, why)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", what, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+func httpOK(url string) (bool, string) {
+	res, err := (&http.Client{Timeout: 2 * time.Second}).Get(url)
+	if err != nil {
+		return false, err.Error()
+	}
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 500))
+	res.Body.Close()
+	return res.StatusCode == 200, fmt.Sprintf("%d %s", res.StatusCode, b)
+}

@@ -178,8 +178,9 @@ func TestLongestGap(t *testing.T) {
 		want     time.Duration
 	}{
 		{"steady", ts(0, 1, 2, 3, 4), 1.5, 3.5, time.Second},
-		{"outage across the fault", ts(0, 1, 7, 8), 2, 4, 6 * time.Second},
-		{"gap after the window's start", ts(0, 1, 2, 9), 1.5, 3, 7 * time.Second},
+		{"outage across the window, from the ack before it", ts(0, 1, 7, 8), 2, 4, 3 * time.Second},
+		{"an outage open at the window's end ends there", ts(0, 1, 2, 9), 1.5, 3, time.Second},
+		{"an outage within the window", ts(0, 1, 2, 6, 7), 1.5, 8, 4 * time.Second},
 		{"none after", ts(0, 1), 2, 3, 2 * time.Second},
 	}
 	for _, tt := range tests {

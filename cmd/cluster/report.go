@@ -105,9 +105,9 @@ func figures(orders []order, rounds []round, s state, v verdict, settle time.Dur
 	return out
 }
 
-// longestGap is the longest time between two successive acknowledgements
-// (ts, sorted) that overlaps [from, to]: the gap open at from counts from
-// the acknowledgement before it, the one open at to until the one after.
+// longestGap is the longest time without an acknowledgement (ts, sorted)
+// within [from, to], where the gap open at from counts from the
+// acknowledgement before it and the one open at to ends there.
 func longestGap(ts []time.Time, from, to time.Time) time.Duration {
 	i, _ := slices.BinarySearchFunc(ts, from, func(a, b time.Time) int { return a.Compare(b) })
 	prev := from
@@ -115,14 +115,11 @@ func longestGap(ts []time.Time, from, to time.Time) time.Duration {
 		prev = ts[i-1]
 	}
 	var gap time.Duration
-	for ; i < len(ts); i++ {
+	for ; i < len(ts) && !ts[i].After(to); i++ {
 		gap = max(gap, ts[i].Sub(prev))
-		if ts[i].After(to) {
-			return gap
-		}
 		prev = ts[i]
 	}
-	return max(gap, to.Sub(prev)) // none since prev
+	return max(gap, to.Sub(prev))
 }
 
 // percentile is the nearest-rank percentile p of ds (0 for none).

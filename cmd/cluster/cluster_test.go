@@ -212,3 +212,16 @@ func TestPercentile(t *testing.T) {
 		t.Errorf("p99 of none %s", p)
 	}
 }
+
+func TestPublicKey(t *testing.T) {
+	t.Parallel()
+	// RFC 8032-style check value: the key pair of seed 0x00..0x1f.
+	if pub, err := publicKey("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="); err != nil || pub != "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=" {
+		t.Errorf("publicKey = %q, %v", pub, err)
+	}
+	for _, bad := range []string{"", "not base64!", "AAEC"} {
+		if _, err := publicKey(bad); err == nil {
+			t.Errorf("publicKey(%q) accepted", bad)
+		}
+	}
+}

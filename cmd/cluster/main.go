@@ -5,6 +5,7 @@
 //	go run ./cmd/cluster faults [flags]   start it, place orders at a steady rate
 //	                                      through the public API while injecting
 //	                                      faults, reconcile every database, report
+//	go run ./cmd/cluster pubkey SEED      the identity public key of a base64 seed
 //
 // The topology: a 3-node NATS JetStream cluster (nats-server built from the
 // version go.mod pins) with the stream at R3; a PostgreSQL database and role
@@ -54,6 +55,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return up(ctx, cfg)
+	case "pubkey":
+		// The public key of an identity seed, for the services' Secret.
+		if len(args) != 1 {
+			return fmt.Errorf("usage: cluster pubkey BASE64_SEED")
+		}
+		pub, err := publicKey(args[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, pub)
+		return nil
 	case "faults":
 		cfg, fc, err := parseFlags("faults", args, stdout, stderr)
 		if err != nil {

@@ -83,6 +83,7 @@ func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p
 type secrets struct {
 	IdentitySeed string            `json:"identity_seed"` // base64 Ed25519 seed: the gateway signs, the services verify
 	AdminToken   string            `json:"admin_token"`   // FABRIKA_ADMIN_TOKEN of every service
+	SecretKey    string            `json:"secret_key"`    // FABRIKA_SECRET_KEY of mes-api: seals webhook secrets at rest
 	DBPasswords  map[string]string `json:"db_passwords"`
 }
 
@@ -93,12 +94,18 @@ func loadSecrets(dir string) (secrets, error) {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return s, fmt.Errorf("%s: %w", path, err)
 		}
+		if s.SecretKey == "" { // a state directory from before mes-api sealed secrets
+			s.SecretKey = base64.StdEncoding.EncodeToString(randomBytes(32))
+			b, _ := json.MarshalIndent(s, "", "  ")
+			return s, os.WriteFile(path, b, 0o600)
+		}
 		return s, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return s, err
 	}
 	s = secrets{IdentitySeed: base64.StdEncoding.EncodeToString(randomBytes(ed25519.SeedSize)),
-		AdminToken: hex.EncodeToString(randomBytes(32)), DBPasswords: map[string]string{}}
+		AdminToken: hex.EncodeToString(randomBytes(32)), SecretKey: base64.StdEncoding.EncodeToString(randomBytes(32)),
+		DBPasswords: map[string]string{}}
 	for _, svc := range services {
 		s.DBPasswords[svc] = hex.EncodeToString(randomBytes(16))
 	}
@@ -113,8 +120,17 @@ func randomBytes(n int) []byte {
 }
 
 func (s secrets) publicKey() string {
-	seed, _ := base64.StdEncoding.DecodeString(s.IdentitySeed)
-	return base64.StdEncoding.EncodeToString(ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey))
+	pub, _ := publicKey(s.IdentitySeed) // generated here: always a seed
+	return pub
+}
+
+// publicKey is the base64 Ed25519 public key of a base64 seed.
+func publicKey(seed string) (string, error) {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(seed))
+	if err != nil || len(b) != ed25519.SeedSize {
+		return "", errors.New("the identity seed must be 32 bytes in base64")
+	}
+	return base64.StdEncoding.EncodeToString(ed25519.NewKeyFromSeed(b).Public().(ed25519.PublicKey)), nil
 }
 
 // Cluster is the running topology.
@@ -285,6 +301,8 @@ func (c *Cluster) serviceEnv(svc string, r int) []string {
 			"FABRIKA_MES_OPERATOR_URL=http://"+addr(c.p.vip("mes-operator")),
 			"FABRIKA_MES_API_URL=http://"+addr(c.p.vip("mes-api")),
 		)
+	case "mes-api":
+		env = append(env, "FABRIKA_HTTP_ADDR="+addr(c.p.app(svc, r)), "FABRIKA_SECRET_KEY="+c.sec.SecretKey)
 	case "shop":
 		env = append(env, "FABRIKA_HTTP_ADDR="+addr(c.p.app(svc, r)),
 			"FABRIKA_SHOP_COOKIE_SECURE=false", // plain http on this machine; TLS ends at the ingress in production

@@ -294,7 +294,9 @@ func (c *Cluster) serviceEnv(svc string, r int) []string {
 			"FABRIKA_HTTP_ADDR="+addr(c.p.ops(svc, r)),
 			"FABRIKA_PUBLIC_ADDR="+addr(c.p.app(svc, r)),
 			"FABRIKA_IDENTITY_PRIVATE_KEY="+c.sec.IdentitySeed,
-			"FABRIKA_COOKIE_SECURE=false", // plain http on this machine
+			// Plain http on loopback: cookies without Secure, which
+			// production mode refuses (TLS ends at the ingress in production).
+			"FABRIKA_COOKIE_SECURE=false", "FABRIKA_PRODUCTION=false",
 			"FABRIKA_TRUSTED_PROXIES=127.0.0.1/32",
 			"FABRIKA_SHOP_URL=http://"+addr(c.p.vip("shop")),
 			"FABRIKA_CRM_URL=http://"+addr(c.p.vip("crm")),

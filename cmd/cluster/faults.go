@@ -82,7 +82,7 @@ func faults(ctx context.Context, cfg Config, fc faultConfig, stdout io.Writer) e
 	cfg.Log.Info("topology up", "took", time.Since(started).Round(time.Millisecond), "stream_replicas", replicas)
 
 	l := newLoad(c.Public())
-	if err := l.signUp(ctx, 8); err != nil {
+	if err := l.signUp(ctx, 8, c.mailDir()); err != nil {
 		return err
 	}
 	if l.apiKey, err = apiClient(ctx, c.dsns["mes-api"]); err != nil {

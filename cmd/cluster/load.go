@@ -8,6 +8,10 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -90,24 +94,59 @@ func (l *load) post(ctx context.Context, path, token, key string, body any) (rep
 	return reply{code: res.StatusCode, body: rb}, nil
 }
 
-// signUp creates n shop customers through the shop's API.
-func (l *load) signUp(ctx context.Context, n int) error {
+// signUp creates n shop customers through the shop's API, as customers
+// do: sign up, open the confirmation link the shop e-mailed (the shop's
+// mail folder, mailDir, stands for their inboxes), confirm.
+func (l *load) signUp(ctx context.Context, n int, mailDir string) error {
 	for i := range n {
+		email := fmt.Sprintf("buyer%d-%s@example.com", i, uuid.NewString()[:8])
 		res, err := l.post(ctx, "/shop/api/v1/accounts", "", "", map[string]string{
-			"email": fmt.Sprintf("buyer%d-%s@example.com", i, uuid.NewString()[:8]), "name": fmt.Sprintf("Buyer %d", i),
-			"password": "correct horse battery staple"})
-		if err != nil {
-			return fmt.Errorf("shop sign-up: %w", err)
+			"email": email, "name": fmt.Sprintf("Buyer %d", i), "password": "correct horse battery staple"})
+		if err != nil || res.code != http.StatusAccepted && res.code != http.StatusCreated {
+			return fmt.Errorf("shop sign-up: %v %s", err, res)
+		}
+		token := ""
+		if res.code == http.StatusAccepted {
+			var link string
+			if err := poll(ctx, 30*time.Second, "the confirmation e-mail to "+email, func() (bool, string) {
+				link = confirmationToken(mailDir, email)
+				return link != "", "no e-mail in " + mailDir
+			}); err != nil {
+				return err
+			}
+			if res, err = l.post(ctx, "/shop/api/v1/accounts/confirm", "", "", map[string]string{"token": link}); err != nil || res.code != http.StatusCreated {
+				return fmt.Errorf("shop sign-up confirmation: %v %s", err, res)
+			}
 		}
 		var s struct {
 			Token string `json:"token"`
 		}
-		if res.code != http.StatusCreated || json.Unmarshal(res.body, &s) != nil || s.Token == "" {
-			return fmt.Errorf("shop sign-up: %s", res)
+		if json.Unmarshal(res.body, &s) != nil || s.Token == "" {
+			return fmt.Errorf("shop sign-up gave no session: %s", res)
 		}
-		l.customers = append(l.customers, s.Token)
+		token = s.Token
+		l.customers = append(l.customers, token)
 	}
 	return nil
+}
+
+// confirmationToken is the token of the confirmation link e-mailed to
+// address, from the files in dir ("" when none has arrived).
+func confirmationToken(dir, address string) string {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
+	link := regexp.MustCompile(`/account/confirm\?token=([A-Za-z0-9_%.~-]+)`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil || !bytes.Contains(b, []byte("To: "+address)) && !bytes.Contains(b, []byte("<"+address+">")) {
+			continue
+		}
+		if m := link.FindSubmatch(b); m != nil {
+			if t, err := url.QueryUnescape(string(m[1])); err == nil {
+				return t
+			}
+		}
+	}
+	return ""
 }
 
 func shopOrder() map[string]any {

@@ -307,6 +307,10 @@ func (c *Cluster) serviceEnv(svc string, r int) []string {
 		env = append(env, "FABRIKA_HTTP_ADDR="+addr(c.p.app(svc, r)), "FABRIKA_SECRET_KEY="+c.sec.SecretKey)
 	case "shop":
 		env = append(env, "FABRIKA_HTTP_ADDR="+addr(c.p.app(svc, r)),
+			// No SMTP server here: the shop writes its e-mails (sign-up
+			// confirmations) to <state>/shop/mail.
+			"FABRIKA_DATA_DIR="+filepath.Join(c.cfg.StateDir, "shop"),
+			"FABRIKA_SHOP_PUBLIC_URL="+c.Public(),
 			"FABRIKA_SHOP_COOKIE_SECURE=false", // plain http on this machine; TLS ends at the ingress in production
 			"FABRIKA_SHOP_TRUST_FORWARDED_FOR=true")
 	default:
@@ -332,6 +336,9 @@ func (c *Cluster) writeEnvFiles() error {
 	}
 	return nil
 }
+
+// mailDir is where the shop writes its e-mails.
+func (c *Cluster) mailDir() string { return filepath.Join(c.cfg.StateDir, "shop", "mail") }
 
 // StartReplica starts replica r of svc.
 func (c *Cluster) StartReplica(svc string, r int) error {
@@ -532,12 +539,13 @@ Open:
   B2B API                 %s/api/v1/openapi.json
   ingress statistics      http://%s/
 First staff account:      (set -a; . %s; %s admin create -login you -role admin)
+Shop e-mails (sign-ups):  %s
 Logs:                     %s
 Secrets (database passwords, the admin token of the admin listeners, the identity seed): %s
 Ctrl-C stops everything.
 `, c.cfg.NATSNodes, min(c.cfg.NATSNodes, 3), c.cfg.Replicas, len(services), c.cfg.Postgres,
 		pub, pub, pub, addr(c.p.stats()), c.envFile("gateway"), filepath.Join(c.bin, "gateway"),
-		filepath.Join(c.cfg.StateDir, "logs"), filepath.Join(c.cfg.StateDir, "secrets.json"))
+		c.mailDir(), filepath.Join(c.cfg.StateDir, "logs"), filepath.Join(c.cfg.StateDir, "secrets.json"))
 }
 
 // poll calls ok until it reports true, ctx ends or d passes.

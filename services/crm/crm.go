@@ -112,6 +112,9 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 		applySettings(ctx, h)
 	}
 	a := app.New(h.DB, h.Outbox, app.Options{CacheSize: cfg.CacheSize, CacheTTL: cfg.CacheTTL, Stuck: cfg.StuckAfter, Now: cfg.Now})
+	if err := h.Metrics.Register(a.StuckCollector(h.Log)); err != nil {
+		return nil, fmt.Errorf("crm: stuck orders metric: %w", err)
+	}
 	h.Inbox.Subscribe("orders", a.Handlers())
 	return &Service{app: a, handler: Admit(web.New(a, cfg.Identity, h.Log), cfg.Concurrency, cfg.QueueWait)}, nil
 }

@@ -469,6 +469,49 @@ func TestStuck(t *testing.T) {
 	}
 }
 
+// The stuck gauge counts what the stuck page lists, per status, with a
+// series at zero for every status that has a threshold.
+func TestStuckMetric(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	gauge := func() string {
+		t.Helper()
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(f.app.StuckCollector(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				got = append(got, fmt.Sprintf("%s{status=%s} %g", mf.GetName(), m.GetLabel()[0].GetValue(), m.GetGauge().GetValue()))
+			}
+		}
+		return strings.Join(got, ", ")
+	}
+	if got, want := gauge(), "fabrika_crm_orders_stuck{status=placed} 0, fabrika_crm_orders_stuck{status=priced} 0"; got != want {
+		t.Fatalf("no orders: %s, want %s", got, want)
+	}
+	p1 := placed("o1", "FAB-1", "shop", anna, 100)
+	p1.PlacedAt = f.now.Add(-16 * time.Minute)
+	p2 := placed("o2", "FAB-2", "shop", anna, 100)
+	p2.PlacedAt = f.now.Add(-14 * time.Minute)
+	p3 := placed("o3", "FAB-3", "shop", anna, 100)
+	f.mustDeliver(contracts.OrderPlaced, "m1", p1)
+	f.mustDeliver(contracts.OrderPlaced, "m2", p2)
+	f.mustDeliver(contracts.OrderPlaced, "m3", p3)
+	f.mustDeliver(contracts.OrderPriced, "m4", priced("o3", 100, f.now.Add(-25*time.Hour)))
+	// o1 placed 16 min ago (> 15 min), o2 14 min ago, o3 priced 25 h ago (> 24 h).
+	if got, want := gauge(), "fabrika_crm_orders_stuck{status=placed} 1, fabrika_crm_orders_stuck{status=priced} 1"; got != want {
+		t.Fatalf("%s, want %s", got, want)
+	}
+	f.now = f.now.Add(2 * time.Minute)
+	if got, want := gauge(), "fabrika_crm_orders_stuck{status=placed} 2, fabrika_crm_orders_stuck{status=priced} 1"; got != want {
+		t.Fatalf("two minutes later: %s, want %s", got, want)
+	}
+}
+
 func TestConcurrentActionsOneWins(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

@@ -478,3 +478,19 @@ func Stuck(ctx context.Context, db Querier, thresholds map[string]time.Duration,
 	}
 	return all, nil
 }
+
+// CountStuck counts, per status of thresholds, the orders that have stayed
+// in it longer than its threshold (an index range count each).
+func CountStuck(ctx context.Context, db Querier, thresholds map[string]time.Duration, now time.Time) (map[string]int64, error) {
+	out := make(map[string]int64, len(thresholds))
+	for status, d := range thresholds {
+		var n int64
+		err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM crm_order_list WHERE status = $1 AND status_since < $2`,
+			status, sqldb.Micros(now.Add(-d))).Scan(&n)
+		if err != nil {
+			return nil, fmt.Errorf("count stuck %s orders: %w", status, err)
+		}
+		out[status] = n
+	}
+	return out, nil
+}

@@ -473,7 +473,7 @@ func TestBrowserWalks(t *testing.T) {
 		}
 		operator.submit("started", card+` button.start`)
 		if i == 0 {
-			operator.see("10 × laser_cut_sheet", "steel_s235", "200 × 100 × 2")
+			operator.see("10 × Laser-cut sheet part", "Steel S235", "200 × 100 × 2", "Powder coating")
 			// Finishing with no part counted is refused, by the field.
 			operator.refused("finish refused", card+` form[action$="/finish"] button`, 422)
 			operator.see("only 0 of 10 parts are counted")

@@ -88,10 +88,14 @@ func TestJobCard(t *testing.T) {
 	o := confirmedOrder(id)
 	o.Lines = []contracts.LineItem{{LineNo: 1, Product: "laser_cut_sheet", Quantity: 10, Lead: "standard",
 		Options: map[string]string{"material": "steel_s235", "width_mm": "200", "height_mm": "100", "thickness_mm": "2", "finish": "powder_coat"}}}
+	w.publish(contracts.PriceListPublished, "pricelist", contracts.DemoPriceList(time.Now()))
 	w.publish(contracts.OrderNoteAdded, id, contracts.OrderNoteAddedV1{OrderID: id, Note: "Pack each part in foil.", By: "mia", At: time.Now().UTC()})
 	w.publish(contracts.OrderConfirmed, id, o)
 	var cut string
-	w.eventually("the order planned with its lines and note", func() bool {
+	w.eventually("the order planned with its lines and note, the price list's names known", func() bool {
+		if _, b := w.do(http.MethodGet, "/mes/workstations/laser1", &ana, nil); !strings.Contains(string(b), "Steel S235") {
+			return false
+		}
 		res, b := w.do(http.MethodGet, "/mes/api/v1/orders/"+id, &ana, nil)
 		var v struct {
 			Operations []struct {
@@ -107,7 +111,9 @@ func TestJobCard(t *testing.T) {
 		return v.Operations[0].Quantity == 10
 	})
 	_, b := w.do(http.MethodGet, "/mes/workstations/laser1", &ana, nil)
-	for _, want := range []string{"10 × laser_cut_sheet", "<dt>Material</dt><dd>steel_s235</dd>", "<dd>200 × 100 × 2</dd>", "<dd>powder_coat</dd>", "line 1"} {
+	// Names from the price list, not codes.
+	for _, want := range []string{"10 × Laser-cut sheet part", "<dt>Material</dt><dd>Steel S235</dd>", "<dd>200 × 100 × 2</dd>",
+		"<dd>Powder coating</dd>", "line 1", "<strong>Laser cutting</strong>"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("queue card lacks %q", want)
 		}

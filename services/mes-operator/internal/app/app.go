@@ -230,6 +230,9 @@ func (a *App) Order(ctx context.Context, actor identity.Identity, id string) (Or
 	return v, nil
 }
 
+// Labels returns the names of the price list's codes, for the pages.
+func (a *App) Labels(ctx context.Context) (store.Labels, error) { return store.AllLabels(ctx, a.db) }
+
 // Operation returns one operation.
 // An operator reads only the operations of their workstations.
 func (a *App) Operation(ctx context.Context, actor identity.Identity, id string) (OperationView, error) {

@@ -167,5 +167,27 @@ func (a *App) PriceList(ctx context.Context, tx *sqldb.Tx, p contracts.PriceList
 			return err
 		}
 	}
+	type label struct{ kind, code, name string }
+	var labels []label
+	for _, m := range p.Materials {
+		labels = append(labels, label{"material", m.Code, m.Name})
+	}
+	for _, f := range p.Finishes {
+		labels = append(labels, label{"finish", f.Code, f.Name})
+	}
+	for _, pr := range p.Products {
+		labels = append(labels, label{"product", pr.Code, pr.Name})
+		for _, o := range pr.Operations {
+			labels = append(labels, label{"operation", o.Code, o.Name})
+		}
+	}
+	for _, l := range labels {
+		if l.code == "" || l.name == "" {
+			continue
+		}
+		if err := store.UpsertLabel(ctx, tx, l.kind, l.code, l.name); err != nil {
+			return err
+		}
+	}
 	return nil
 }

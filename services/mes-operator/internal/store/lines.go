@@ -92,3 +92,44 @@ func Notes(ctx context.Context, q Querier, orderID string) ([]Note, error) {
 	}
 	return out, rows.Err()
 }
+
+// Labels are the names of the price list's codes, by kind and code.
+type Labels map[string]map[string]string
+
+// Name is the name of a code of a kind, or the code when none is known.
+func (l Labels) Name(kind, code string) string {
+	if n := l[kind][code]; n != "" {
+		return n
+	}
+	return code
+}
+
+// UpsertLabel stores the name of a code.
+func UpsertLabel(ctx context.Context, q Querier, kind, code, name string) error {
+	if _, err := q.ExecContext(ctx, `INSERT INTO labels (kind, code, name) VALUES ($1, $2, $3)
+		ON CONFLICT (kind, code) DO UPDATE SET name = excluded.name`, kind, code, name); err != nil {
+		return fmt.Errorf("upsert label %s %s: %w", kind, code, err)
+	}
+	return nil
+}
+
+// AllLabels returns every known name.
+func AllLabels(ctx context.Context, q Querier) (Labels, error) {
+	rows, err := q.QueryContext(ctx, `SELECT kind, code, name FROM labels`)
+	if err != nil {
+		return nil, fmt.Errorf("labels: %w", err)
+	}
+	defer rows.Close()
+	out := Labels{}
+	for rows.Next() {
+		var kind, code, name string
+		if err := rows.Scan(&kind, &code, &name); err != nil {
+			return nil, fmt.Errorf("scan label: %w", err)
+		}
+		if out[kind] == nil {
+			out[kind] = map[string]string{}
+		}
+		out[kind][code] = name
+	}
+	return out, rows.Err()
+}

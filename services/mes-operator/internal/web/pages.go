@@ -75,12 +75,12 @@ type spec struct{ Label, Value string }
 
 // specs turns a line's options into what an operator reads: material,
 // size in mm, finish, then any other option by its code.
-func specs(opts map[string]string) []spec {
+func specs(l store.Labels, opts map[string]string) []spec {
 	var out []spec
 	rest := maps.Clone(opts)
 	take := func(k string) string { v := rest[k]; delete(rest, k); return v }
 	if v := take("material"); v != "" {
-		out = append(out, spec{"Material", v})
+		out = append(out, spec{"Material", l.Name("material", v)})
 	}
 	var dims []string
 	for _, k := range []string{"width_mm", "height_mm", "thickness_mm"} {
@@ -92,7 +92,7 @@ func specs(opts map[string]string) []spec {
 		out = append(out, spec{"Size (mm)", strings.Join(dims, " × ")})
 	}
 	if v := take("finish"); v != "" {
-		out = append(out, spec{"Finish", v})
+		out = append(out, spec{"Finish", l.Name("finish", v)})
 	}
 	for _, k := range slices.Sorted(maps.Keys(rest)) {
 		out = append(out, spec{strings.ReplaceAll(k, "_", " "), rest[k]})
@@ -150,10 +150,18 @@ type pageData struct {
 	Cards        []card
 	Order        app.OrderView
 	Form         *formState
+	// L names the price list's codes (product, material, finish, operation).
+	L store.Labels
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, t *template.Template, status int, d pageData) {
 	d.Actor = actor(r)
+	if l, err := h.uc.Labels(r.Context()); err != nil {
+		// The page still works with the codes; the cause is logged.
+		h.log.ErrorContext(r.Context(), "read labels", "error", err)
+	} else {
+		d.L = l
+	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, d); err != nil {
 		h.log.ErrorContext(r.Context(), "render page", "path", r.URL.Path, "error", err)

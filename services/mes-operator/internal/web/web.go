@@ -25,6 +25,7 @@ type UseCases interface {
 	Operation(ctx context.Context, actor identity.Identity, id string) (app.OperationView, error)
 	Act(ctx context.Context, actor identity.Identity, opID string, act production.Action) (app.Result, error)
 	Ship(ctx context.Context, actor identity.Identity, orderID string, s production.Shipment) (app.Result, error)
+	Labels(ctx context.Context) (store.Labels, error)
 }
 
 var _ UseCases = (*app.App)(nil)

@@ -65,4 +65,5 @@ const usage = `usage:
   fabrika deadletter list|replay|discard --service NAME [--id ID]
   fabrika admin create --login NAME --role admin|manager|operator [--workstations laser,press_brake]
   fabrika apiclient create --name COMPANY [--scopes orders:read,orders:write,webhooks:manage] [--rate 10]
+  fabrika apiclient list | revoke --key ID | roll --key ID
 run "fabrika dev -h" for the platform's flags`

@@ -226,10 +226,14 @@ func readPassword(fromStdin bool) (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-// apiClientCommand creates a B2B client with an API key in mes-api's database.
+// apiClientCommand manages B2B clients and their API keys in mes-api's
+// database: create, list, revoke --key ID, roll --key ID.
 func apiClientCommand(ctx context.Context, args []string) error {
+	if len(args) > 0 && (args[0] == "list" || args[0] == "revoke" || args[0] == "roll") {
+		return apiKeyCommand(ctx, args[0], args[1:])
+	}
 	if len(args) == 0 || args[0] != "create" {
-		return errors.New("usage: fabrika apiclient create --name COMPANY [--email E] [--scopes orders:read,orders:write,webhooks:manage] [--rate 600]")
+		return errors.New("usage: fabrika apiclient create --name COMPANY [--email E] [--scopes orders:read,orders:write,webhooks:manage] [--rate 600] | list | revoke --key ID | roll --key ID")
 	}
 	fs := flag.NewFlagSet("fabrika apiclient create", flag.ContinueOnError)
 	name := fs.String("name", "", "the client company's name")
@@ -255,4 +259,45 @@ func apiClientCommand(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintln(os.Stderr, "API key created; it is shown once, keep it now:")
 	return printJSON(os.Stdout, cr)
+}
+
+// apiKeyCommand lists clients with their keys' scopes and last use, or
+// revokes or rolls a key (the new key is shown once).
+func apiKeyCommand(ctx context.Context, verb string, args []string) error {
+	fs := flag.NewFlagSet("fabrika apiclient "+verb, flag.ContinueOnError)
+	key := fs.String("key", "", "the key's id (from apiclient list)")
+	dsn := fs.String("dsn", "", "mes-api's database (default FABRIKA_MES_API_DSN or <data-dir>/mes-api.db)")
+	dataDir := fs.String("data-dir", env("FABRIKA_DATA_DIR", "data"), "data directory of `fabrika dev`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if verb != "list" && *key == "" {
+		return fmt.Errorf("usage: fabrika apiclient %s --key ID", verb)
+	}
+	db, err := openMigrated(ctx, "mes-api", *dsn, *dataDir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	switch verb {
+	case "list":
+		cs, err := mesapi.ListClients(ctx, db)
+		if err != nil {
+			return err
+		}
+		return printJSON(os.Stdout, cs)
+	case "revoke":
+		if err := mesapi.RevokeKey(ctx, db, *key); err != nil {
+			return err
+		}
+		fmt.Fprintln(os.Stderr, "key revoked")
+		return nil
+	default:
+		cr, err := mesapi.RollKey(ctx, db, *key)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(os.Stderr, "new API key made and the old one revoked; the new key is shown once, keep it now:")
+		return printJSON(os.Stdout, cr)
+	}
 }

@@ -166,3 +166,72 @@ func CreateClient(ctx context.Context, db *sqldb.DB, name, email string, scopes 
 	}
 	return cr, nil
 }
+
+// KeyInfo is what an admin sees of a key: never the key itself.
+type KeyInfo struct {
+	ID         string    `json:"id"`
+	Prefix     string    `json:"prefix"`
+	Scopes     []string  `json:"scopes"`
+	Rate       int       `json:"rate_limit_per_minute"`
+	CreatedAt  time.Time `json:"created_at"`
+	RevokedAt  time.Time `json:"revoked_at,omitzero"`
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+}
+
+// ClientInfo is a client with its keys, for `fabrika apiclient list`.
+type ClientInfo struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Email     string    `json:"email,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	Keys      []KeyInfo `json:"keys"`
+}
+
+// ListClients lists every client with its keys' scopes and last use.
+func ListClients(ctx context.Context, db *sqldb.DB) ([]ClientInfo, error) {
+	cs, err := store.ListClients(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("list API clients: %w", err)
+	}
+	out := []ClientInfo{}
+	for _, c := range cs {
+		ci := ClientInfo{ID: c.ID, Name: c.Name, Email: c.Email, CreatedAt: c.CreatedAt, RevokedAt: c.RevokedAt, Keys: []KeyInfo{}}
+		for _, k := range c.Keys {
+			ci.Keys = append(ci.Keys, KeyInfo{ID: k.ID, Prefix: k.Prefix, Scopes: k.Scopes, Rate: k.RatePerMinute,
+				CreatedAt: k.CreatedAt, RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt})
+		}
+		out = append(out, ci)
+	}
+	return out, nil
+}
+
+// RevokeKey revokes a key by its id.
+func RevokeKey(ctx context.Context, db *sqldb.DB, keyID string) error {
+	clientID, err := store.KeyClient(ctx, db, keyID)
+	if err != nil {
+		return fmt.Errorf("revoke key: %w", err)
+	}
+	if err := store.RevokeKey(ctx, db, clientID, keyID, time.Now()); err != nil {
+		return fmt.Errorf("revoke key: %w", err)
+	}
+	return nil
+}
+
+// RollKey replaces a key with a new one of the same scopes and rate and
+// revokes the old one; the new key is shown once.
+func RollKey(ctx context.Context, db *sqldb.DB, keyID string) (Credentials, error) {
+	clientID, err := store.KeyClient(ctx, db, keyID)
+	if err != nil {
+		return Credentials{}, fmt.Errorf("roll key: %w", err)
+	}
+	k, err := app.RollKey(ctx, db, keyID, time.Now())
+	if err != nil {
+		return Credentials{}, fmt.Errorf("roll key: %w", err)
+	}
+	c, err := store.GetClient(ctx, db, clientID)
+	if err != nil {
+		return Credentials{}, fmt.Errorf("roll key: %w", err)
+	}
+	return Credentials{ClientID: clientID, Name: c.Name, KeyID: k.ID, Prefix: k.Prefix, Key: k.Plain, Scopes: k.Scopes, Rate: k.RatePerMinute}, nil
+}

@@ -129,5 +129,38 @@ func (a *App) Authenticate(ctx context.Context, plain string) (store.Principal, 
 	if errors.Is(err, store.ErrNotFound) || err == nil && p.Revoked {
 		return store.Principal{}, ErrBadKey
 	}
+	if now := a.now(); err == nil && now.Sub(p.Key.LastUsedAt) > time.Minute {
+		err = store.TouchKey(ctx, a.db, p.Key.ID, now, now.Add(-time.Minute))
+	}
 	return p, err
+}
+
+// RollKey replaces a live key with a new one of the same scopes and rate,
+// revoking the old one in the same transaction; the new key is shown once.
+func RollKey(ctx context.Context, db *sqldb.DB, keyID string, now time.Time) (NewKey, error) {
+	var k NewKey
+	err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		clientID, err := store.KeyClient(ctx, tx, keyID)
+		if err != nil {
+			return notFound(err, "key")
+		}
+		c, err := store.GetClient(ctx, tx, clientID)
+		if err != nil {
+			return err
+		}
+		for _, old := range c.Keys {
+			if old.ID != keyID {
+				continue
+			}
+			if !old.RevokedAt.IsZero() || !c.RevokedAt.IsZero() {
+				return fail(KindConflict, "the key is revoked; make a new one instead")
+			}
+			if k, err = CreateKeyTx(ctx, tx, clientID, old.Scopes, old.RatePerMinute, now); err != nil {
+				return err
+			}
+			return store.RevokeKey(ctx, tx, clientID, keyID, now)
+		}
+		return fail(KindNotFound, "key not found")
+	})
+	return k, err
 }

@@ -28,6 +28,7 @@ type Key struct {
 	RatePerMinute int       `json:"rate_limit_per_minute"`
 	CreatedAt     time.Time `json:"created_at"`
 	RevokedAt     time.Time `json:"revoked_at,omitzero"`
+	LastUsedAt    time.Time `json:"last_used_at,omitzero"`
 	hash          string
 }
 
@@ -101,17 +102,17 @@ func RevokeClient(ctx context.Context, q Querier, id string, at time.Time) error
 	return nil
 }
 
-const keyColumns = `k.id, k.client_id, k.prefix, k.hash, k.scopes, k.rate_per_minute, k.created_at, k.revoked_at`
+const keyColumns = `k.id, k.client_id, k.prefix, k.hash, k.scopes, k.rate_per_minute, k.created_at, k.revoked_at, k.last_used_at`
 
 func scanKey(s interface{ Scan(...any) error }) (Key, error) {
 	var k Key
 	var scopes string
-	var created, revoked int64
-	if err := s.Scan(&k.ID, &k.ClientID, &k.Prefix, &k.hash, &scopes, &k.RatePerMinute, &created, &revoked); err != nil {
+	var created, revoked, used int64
+	if err := s.Scan(&k.ID, &k.ClientID, &k.Prefix, &k.hash, &scopes, &k.RatePerMinute, &created, &revoked, &used); err != nil {
 		return Key{}, err
 	}
 	k.Scopes = strings.Fields(scopes)
-	k.CreatedAt, k.RevokedAt = sqldb.FromMicros(created), sqldb.FromMicros(revoked)
+	k.CreatedAt, k.RevokedAt, k.LastUsedAt = sqldb.FromMicros(created), sqldb.FromMicros(revoked), sqldb.FromMicros(used)
 	return k, nil
 }
 
@@ -174,14 +175,33 @@ func KeyByHash(ctx context.Context, q Querier, hash string) (Principal, error) {
 	var p Principal
 	var k Key
 	var scopes string
-	var created, revoked, clientRevoked int64
-	err := row.Scan(&k.ID, &k.ClientID, &k.Prefix, &k.hash, &scopes, &k.RatePerMinute, &created, &revoked, &p.ClientName, &p.Email, &clientRevoked)
+	var created, revoked, used, clientRevoked int64
+	err := row.Scan(&k.ID, &k.ClientID, &k.Prefix, &k.hash, &scopes, &k.RatePerMinute, &created, &revoked, &used, &p.ClientName, &p.Email, &clientRevoked)
 	if err != nil {
 		return Principal{}, fmt.Errorf("key by hash: %w", notFound(err))
 	}
 	k.Scopes = strings.Fields(scopes)
-	k.CreatedAt, k.RevokedAt = sqldb.FromMicros(created), sqldb.FromMicros(revoked)
+	k.CreatedAt, k.RevokedAt, k.LastUsedAt = sqldb.FromMicros(created), sqldb.FromMicros(revoked), sqldb.FromMicros(used)
 	p.Key = k
 	p.Revoked = revoked != 0 || clientRevoked != 0
 	return p, nil
+}
+
+// TouchKey records that a key was used at at, if its record is older than
+// stale (one write a minute per key, not one per request).
+func TouchKey(ctx context.Context, q Querier, keyID string, at, stale time.Time) error {
+	if _, err := q.ExecContext(ctx, `UPDATE api_key SET last_used_at = $2 WHERE id = $1 AND last_used_at < $3`,
+		keyID, sqldb.Micros(at), sqldb.Micros(stale)); err != nil {
+		return fmt.Errorf("touch key %s: %w", keyID, err)
+	}
+	return nil
+}
+
+// KeyClient returns the client a key belongs to.
+func KeyClient(ctx context.Context, q Querier, keyID string) (string, error) {
+	var id string
+	if err := q.QueryRowContext(ctx, `SELECT client_id FROM api_key WHERE id = $1`, keyID).Scan(&id); err != nil {
+		return "", fmt.Errorf("key %s: %w", keyID, notFound(err))
+	}
+	return id, nil
 }

@@ -162,7 +162,7 @@ func New(db *sqldb.DB, js jetstream.JetStream, cfg Config, log *slog.Logger, reg
 		tracer: tp.Tracer("github.com/fabrika/fabrika/platform/inbox"),
 		prop:   propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 	}
-	m, err := newMetrics(reg, newOpenDeadLetters(in))
+	m, err := newMetrics(reg, newOpenDeadLetters(in), newConsumerLag(in))
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ type metrics struct {
 	latency     *prometheus.HistogramVec
 }
 
-func newMetrics(reg prometheus.Registerer, open prometheus.Collector) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, db ...prometheus.Collector) (*metrics, error) {
 	m := &metrics{
 		processed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fabrika_inbox_processed_total", Help: "Messages processed and acknowledged."}, []string{"consumer"}),
@@ -36,7 +36,7 @@ func newMetrics(reg prometheus.Registerer, open prometheus.Collector) (*metrics,
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.processed, m.duplicates, m.failures, m.deadLetters, m.batchSplits, m.latency, open} {
+	for _, c := range append([]prometheus.Collector{m.processed, m.duplicates, m.failures, m.deadLetters, m.batchSplits, m.latency}, db...) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register inbox metrics: %w", err)
 		}
@@ -100,6 +100,47 @@ func (c *openDeadLetters) Collect(ch chan<- prometheus.Metric) {
 	}
 	for consumer, n := range counts {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, n, consumer)
+	}
+}
+
+// consumerLag is the pair of gauges fabrika_inbox_consumer_pending (stream
+// messages not yet delivered to the durable consumer) and
+// fabrika_inbox_consumer_ack_pending (delivered, not yet acknowledged), read
+// from JetStream's consumer info at each scrape with a short timeout (the
+// alert FabrikaConsumerLagging uses them). The instances of a service share
+// their consumers, so each reports the same figures. A consumer that does
+// not exist yet, or a broker that does not answer, has no series (the
+// broker's absence is fabrika_broker_connected).
+type consumerLag struct {
+	in                *Inbox
+	pending, ackPends *prometheus.Desc
+}
+
+func newConsumerLag(in *Inbox) *consumerLag {
+	return &consumerLag{in: in,
+		pending: prometheus.NewDesc("fabrika_inbox_consumer_pending",
+			"Stream messages not yet delivered to the durable consumer, from JetStream.", []string{"consumer"}, nil),
+		ackPends: prometheus.NewDesc("fabrika_inbox_consumer_ack_pending",
+			"Messages delivered to the durable consumer and not yet acknowledged, from JetStream.", []string{"consumer"}, nil)}
+}
+
+func (c *consumerLag) Describe(ch chan<- *prometheus.Desc) { ch <- c.pending; ch <- c.ackPends }
+
+func (c *consumerLag) Collect(ch chan<- prometheus.Metric) {
+	if c.in.js == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for _, name := range c.in.consumers() {
+		cons, err := c.in.js.Consumer(ctx, c.in.cfg.Stream, name)
+		if err != nil {
+			c.in.log.Warn("inbox: consumer info for /metrics", "consumer", name, "error", err)
+			continue
+		}
+		info := cons.CachedInfo()
+		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(info.NumPending), name)
+		ch <- prometheus.MustNewConstMetric(c.ackPends, prometheus.GaugeValue, float64(info.NumAckPending), name)
 	}
 }
 

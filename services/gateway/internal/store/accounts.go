@@ -48,14 +48,16 @@ func scanAccount(s scanner) (Account, error) {
 
 // SetTOTP stores an account's sealed TOTP seed ("" removes it).
 func (s *Store) SetTOTP(ctx context.Context, id, sealed string, now time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE staff_accounts SET totp_secret = $2, updated_at = $3 WHERE id = $1`, id, sealed, sqldb.Micros(now))
-	if err != nil {
-		return fmt.Errorf("set TOTP of %s: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("set TOTP of %s: %w", id, ErrNotFound)
-	}
-	return nil
+	return s.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE staff_accounts SET totp_secret = $2, updated_at = $3 WHERE id = $1`, id, sealed, sqldb.Micros(now))
+		if err != nil {
+			return fmt.Errorf("set TOTP of %s: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("set TOTP of %s: %w", id, ErrNotFound)
+		}
+		return auditInTx(ctx, tx)
+	})
 }
 
 func workstationsJSON(ws []string) string {
@@ -75,17 +77,19 @@ func boolInt(b bool) int {
 
 // CreateAccount inserts a; ErrLoginTaken when the login exists.
 func (s *Store) CreateAccount(ctx context.Context, a Account) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO staff_accounts (`+accountCols+`)
+	return s.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO staff_accounts (`+accountCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, 0, 0, '', $7, $8)`,
-		a.ID, a.Login, a.Role, a.PasswordHash, workstationsJSON(a.Workstations), boolInt(a.Disabled),
-		sqldb.Micros(a.CreatedAt), sqldb.Micros(a.CreatedAt))
-	if sqldb.IsUniqueViolation(err) {
-		return fmt.Errorf("create staff %s: %w", a.Login, ErrLoginTaken)
-	}
-	if err != nil {
-		return fmt.Errorf("create staff %s: %w", a.Login, err)
-	}
-	return nil
+			a.ID, a.Login, a.Role, a.PasswordHash, workstationsJSON(a.Workstations), boolInt(a.Disabled),
+			sqldb.Micros(a.CreatedAt), sqldb.Micros(a.CreatedAt))
+		if sqldb.IsUniqueViolation(err) {
+			return fmt.Errorf("create staff %s: %w", a.Login, ErrLoginTaken)
+		}
+		if err != nil {
+			return fmt.Errorf("create staff %s: %w", a.Login, err)
+		}
+		return auditInTx(ctx, tx)
+	})
 }
 
 // AccountByLogin returns the account with the login.
@@ -141,7 +145,7 @@ func (s *Store) UpdateAccount(ctx context.Context, id, role string, workstations
 				return fmt.Errorf("end sessions of %s: %w", id, err)
 			}
 		}
-		return nil
+		return auditInTx(ctx, tx)
 	})
 }
 
@@ -161,6 +165,6 @@ func (s *Store) SetPassword(ctx context.Context, id, hash, keep string, now time
 		if _, err := tx.ExecContext(ctx, `DELETE FROM staff_sessions WHERE staff_id = $1 AND token_hash <> $2`, id, keep); err != nil {
 			return fmt.Errorf("end sessions of %s: %w", id, err)
 		}
-		return nil
+		return auditInTx(ctx, tx)
 	})
 }

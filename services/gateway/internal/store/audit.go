@@ -24,6 +24,45 @@ type AuditEntry struct {
 	Detail    string    `json:"detail,omitempty"`
 }
 
+// PendingAudit is the audit entry of a staff action under way. The store's
+// writes done with a context carrying it (WithPendingAudit) insert it in
+// their own transaction, so that the action and its entry commit together
+// or not at all, and mark it Written; the caller records it apart only if
+// no write did.
+type PendingAudit struct {
+	Entry   AuditEntry
+	Written bool
+}
+
+type pendingKey struct{}
+
+// WithPendingAudit returns ctx carrying p.
+func WithPendingAudit(ctx context.Context, p *PendingAudit) context.Context {
+	return context.WithValue(ctx, pendingKey{}, p)
+}
+
+// PendingAuditFrom returns the pending entry ctx carries, or nil.
+func PendingAuditFrom(ctx context.Context) *PendingAudit {
+	p, _ := ctx.Value(pendingKey{}).(*PendingAudit)
+	return p
+}
+
+// auditInTx inserts the pending entry of ctx, if any, in tx.
+func auditInTx(ctx context.Context, tx *sqldb.Tx) error {
+	p := PendingAuditFrom(ctx)
+	if p == nil || p.Written {
+		return nil
+	}
+	e := p.Entry
+	if _, err := tx.ExecContext(ctx, `INSERT INTO staff_audit (id, at, staff_id, login, role, action, method, path, status, ip, request_id, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		e.ID, sqldb.Micros(e.At), e.StaffID, e.Login, e.Role, e.Action, e.Method, e.Path, e.Status, e.IP, e.RequestID, e.Detail); err != nil {
+		return fmt.Errorf("audit %s %s: %w", e.Action, e.Path, err)
+	}
+	tx.AfterCommit(func() { p.Written = true })
+	return nil
+}
+
 // AddAudit appends an entry.
 func (s *Store) AddAudit(ctx context.Context, e AuditEntry) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO staff_audit (id, at, staff_id, login, role, action, method, path, status, ip, request_id, detail)

@@ -169,12 +169,21 @@ func (s *Public) serve(w http.ResponseWriter, r *http.Request) {
 				s.audit(r.Context(), r, cur.Account, "csrf_refused", http.StatusForbidden, err.Error())
 				return
 			}
+			// The gateway's own staff actions write their audit entry in
+			// the transaction of the change (store.PendingAudit); anything
+			// else is recorded when the answer is known.
 			note := &Note{Action: "request"}
-			r = r.WithContext(WithNote(r.Context(), note))
+			pending := &store.PendingAudit{}
+			if e, err := s.auditEntry(r, cur.Account, "request", http.StatusSeeOther, ""); err == nil {
+				pending.Entry = e
+			}
+			r = r.WithContext(store.WithPendingAudit(WithNote(r.Context(), note), pending))
 			rec := &statusRecorder{ResponseWriter: w}
 			w = rec
 			defer func() {
-				s.audit(context.WithoutCancel(r.Context()), r, cur.Account, note.Action, rec.code(), note.Detail)
+				if !pending.Written {
+					s.audit(context.WithoutCancel(r.Context()), r, cur.Account, note.Action, rec.code(), note.Detail)
+				}
 			}()
 		}
 	}
@@ -353,24 +362,35 @@ func formToken(r *http.Request, mt string, params map[string]string) (string, er
 // audit records a staff action. A failure to record is logged; the action
 // has happened already.
 func (s *Public) audit(ctx context.Context, r *http.Request, a store.Account, action string, status int, detail string) {
-	id, err := uuid.NewV7()
+	e, err := s.auditEntry(r, a, action, status, detail)
 	if err != nil {
 		s.log.ErrorContext(ctx, "audit id", "error", err)
 		return
 	}
-	reqID := r.Header.Get(httpx.HeaderRequestID)
-	if len(detail) > 1000 {
-		detail = detail[:1000]
+	if err := s.store.AddAudit(ctx, e); err != nil {
+		s.log.ErrorContext(ctx, "audit entry lost", "error", err, "login", a.Login, "action", action, "path", e.Path)
+	}
+}
+
+// auditEntry is the audit entry of a request.
+func (s *Public) auditEntry(r *http.Request, a store.Account, action string, status int, detail string) (store.AuditEntry, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return store.AuditEntry{}, err
 	}
 	p := r.URL.Path
 	if len(p) > 1000 {
 		p = p[:1000]
 	}
-	e := store.AuditEntry{ID: id.String(), At: s.cfg.Now().UTC(), StaffID: a.ID, Login: a.Login, Role: a.Role, Action: action,
-		Method: r.Method, Path: p, Status: status, IP: clientIP(r), RequestID: reqID, Detail: detail}
-	if err := s.store.AddAudit(ctx, e); err != nil {
-		s.log.ErrorContext(ctx, "audit entry lost", "error", err, "login", a.Login, "action", action, "path", p)
+	return store.AuditEntry{ID: id.String(), At: s.cfg.Now().UTC(), StaffID: a.ID, Login: a.Login, Role: a.Role, Action: action,
+		Method: r.Method, Path: p, Status: status, IP: clientIP(r), RequestID: r.Header.Get(httpx.HeaderRequestID), Detail: truncate(detail)}, nil
+}
+
+func truncate(detail string) string {
+	if len(detail) > 1000 {
+		return detail[:1000]
 	}
+	return detail
 }
 
 type statusRecorder struct {

@@ -126,6 +126,9 @@ func note(r *http.Request, action, detail string) {
 	if n, ok := r.Context().Value(keyNote).(*Note); ok {
 		n.Action, n.Detail = action, detail
 	}
+	if p := store.PendingAuditFrom(r.Context()); p != nil {
+		p.Entry.Action, p.Entry.Detail = action, truncate(detail)
+	}
 }
 
 // page is the data every template gets.
@@ -497,6 +500,8 @@ func (w *Web) staffCreate(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := accountForm{Login: r.PostForm.Get("login"), Role: r.PostForm.Get("role"), Workstations: r.PostForm.Get("workstations")}
+	// Noted before the change: its audit entry is written in its transaction.
+	note(r, "staff.create", "created "+staff.NormalizeLogin(f.Login)+" as "+f.Role)
 	a, err := w.d.Staff.Create(r.Context(), f.Login, r.PostForm.Get("password"), f.Role, splitWorkstations(f.Workstations))
 	var inv *staff.InvalidError
 	if errors.As(err, &inv) {
@@ -552,6 +557,7 @@ func (w *Web) staffUpdate(rw http.ResponseWriter, r *http.Request) {
 	}
 	var err error
 	if len(errs) == 0 {
+		note(r, "staff.update", a.Login+": role "+f.Role+", workstations ["+f.Workstations+"], disabled "+strconv.FormatBool(f.Disabled))
 		err = w.d.Staff.Update(r.Context(), a.ID, f.Role, splitWorkstations(f.Workstations), f.Disabled)
 	}
 	var inv *staff.InvalidError
@@ -575,6 +581,7 @@ func (w *Web) staffPassword(rw http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	note(r, "staff.password_reset", a.Login)
 	err := w.d.Staff.ResetPassword(r.Context(), a.ID, r.PostFormValue("password"))
 	var inv *staff.InvalidError
 	if errors.As(err, &inv) {

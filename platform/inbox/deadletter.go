@@ -133,15 +133,8 @@ func (in *Inbox) Replay(ctx context.Context, id string) error {
 	}
 	msg := Message{ID: d.MsgID, Subject: d.Subject, Key: d.Key, Payload: payload, Headers: d.Headers, Deliveries: d.Deliveries + 1}
 	err = in.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO inbox (consumer, msg_id, subject, processed_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (consumer, msg_id) DO NOTHING`, d.Consumer, d.MsgID, d.Subject, time.Now().UnixMicro())
-		if err != nil {
+		if _, err := deliverTx(ctx, tx, d.Consumer, h, msg); err != nil {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			if err := h(ctx, tx, msg); err != nil {
-				return err
-			}
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE dead_letter SET status = 'replayed', resolved_at = $1 WHERE id = $2`, time.Now().UnixMicro(), id)
 		return err
@@ -151,6 +144,32 @@ func (in *Inbox) Replay(ctx context.Context, id string) error {
 	}
 	in.log.InfoContext(ctx, "dead letter replayed", "dead_letter_id", id, "message_id", d.MsgID, "subject", d.Subject)
 	return nil
+}
+
+// Deliver processes msg with h as a delivery from the broker is processed,
+// in one transaction: the inbox record of consumer and, unless msg was
+// processed before, the handler's effect. It tells whether msg was a
+// duplicate. Tests of a service's handlers deliver with it.
+func Deliver(ctx context.Context, db *sqldb.DB, consumer string, h Handler, msg Message) (dup bool, err error) {
+	err = db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		dup, err = deliverTx(ctx, tx, consumer, h, msg)
+		return err
+	})
+	return dup, err
+}
+
+// deliverTx records msg as processed by consumer and runs h, in tx, unless
+// it was processed before.
+func deliverTx(ctx context.Context, tx *sqldb.Tx, consumer string, h Handler, msg Message) (dup bool, err error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO inbox (consumer, msg_id, subject, processed_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (consumer, msg_id) DO NOTHING`, consumer, msg.ID, msg.Subject, time.Now().UnixMicro())
+	if err != nil {
+		return false, err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return true, nil
+	}
+	return false, h(ctx, tx, msg)
 }
 
 // Discard closes an open dead letter without processing it.

@@ -47,7 +47,10 @@ func (a *App) Handlers() map[string]inbox.Handler {
 		contracts.Subject(contracts.OrderCancelled):    a.statusHandler(contracts.OrderCancelled, contracts.StatusCancelled, "Cancelled"),
 		contracts.Subject(contracts.OrderCancelRequested): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderStatusChangedV1) error {
 			return a.onOrderEvent(ctx, tx, m, contracts.OrderCancelRequested, p.OrderID, p.At, func(o *store.Order) (string, string, error) {
-				if o.Status != contracts.StatusCancelled && o.Status != contracts.StatusShipped {
+				// A request made before the order was cancelled or shipped
+				// counts even when it arrives after that (events may come in
+				// any order); one made afterwards does not.
+				if (o.Status != contracts.StatusCancelled && o.Status != contracts.StatusShipped) || p.At.Before(o.StatusSince) {
 					o.CancelRequested = true
 				}
 				return withReason("The customer asked to cancel", p.Reason), p.By, nil

@@ -87,6 +87,15 @@ func (a *App) applyEvent(ctx context.Context, tx *sqldb.Tx, orderID, event strin
 		return err
 	}
 	prev := o.Status
+	if event == contracts.OrderOnHold || event == contracts.OrderResumed {
+		// Only the latest hold or resume counts, whatever order they
+		// arrive in: an older one is stale; a newer one is remembered even
+		// when it changes nothing yet (a resume before its hold).
+		if !o.HoldAt.IsZero() && !at.After(o.HoldAt) {
+			return nil
+		}
+		o.HoldAt = at
+	}
 	status, before, changed := transition(o.Status, o.StatusBeforeHold, event)
 	if set != nil {
 		set(&o)

@@ -30,6 +30,7 @@ type Order struct {
 	Carrier           string               `json:"carrier,omitempty"`
 	TrackingNumber    string               `json:"tracking_number,omitempty"`
 	CancelRequestedAt time.Time            `json:"cancel_requested_at,omitzero"`
+	HoldAt            time.Time            `json:"-"` // the latest hold or resume event applied
 	CreatedAt         time.Time            `json:"created_at"`
 	UpdatedAt         time.Time            `json:"updated_at"`
 	History           []HistoryEntry       `json:"history,omitempty"`
@@ -64,15 +65,15 @@ func InsertOrder(ctx context.Context, q Querier, o Order) error {
 }
 
 const orderColumns = `id, client_id, number, reference, status, status_before_hold, lines, delivery, currency, quoted_total,
-	price_list_version, priced_total, ship_date, lead_days, reason, carrier, tracking_number, cancel_requested_at, created_at, updated_at`
+	price_list_version, priced_total, ship_date, lead_days, reason, carrier, tracking_number, cancel_requested_at, created_at, updated_at, hold_at`
 
 func scanOrder(s interface{ Scan(...any) error }) (Order, error) {
 	var o Order
 	var lines, addr string
-	var cancelAt, created, updated int64
+	var cancelAt, created, updated, holdAt int64
 	err := s.Scan(&o.ID, &o.ClientID, &o.Number, &o.Reference, &o.Status, &o.StatusBeforeHold, &lines, &addr, &o.Currency,
 		&o.QuotedTotal, &o.PriceListVersion, &o.PricedTotal, &o.ShipDate, &o.LeadDays, &o.Reason, &o.Carrier,
-		&o.TrackingNumber, &cancelAt, &created, &updated)
+		&o.TrackingNumber, &cancelAt, &created, &updated, &holdAt)
 	if err != nil {
 		return Order{}, err
 	}
@@ -83,6 +84,7 @@ func scanOrder(s interface{ Scan(...any) error }) (Order, error) {
 		return Order{}, fmt.Errorf("decode delivery of %s: %w", o.ID, err)
 	}
 	o.CancelRequestedAt, o.CreatedAt, o.UpdatedAt = sqldb.FromMicros(cancelAt), sqldb.FromMicros(created), sqldb.FromMicros(updated)
+	o.HoldAt = sqldb.FromMicros(holdAt)
 	return o, nil
 }
 
@@ -134,9 +136,9 @@ func ListOrders(ctx context.Context, q Querier, clientID string, f OrderFilter, 
 // change.
 func UpdateStatus(ctx context.Context, q Querier, o Order) error {
 	_, err := q.ExecContext(ctx, `UPDATE api_order SET status = $2, status_before_hold = $3, priced_total = $4, ship_date = $5,
-		lead_days = $6, reason = $7, carrier = $8, tracking_number = $9, updated_at = $10 WHERE id = $1`,
+		lead_days = $6, reason = $7, carrier = $8, tracking_number = $9, updated_at = $10, hold_at = $11 WHERE id = $1`,
 		o.ID, o.Status, o.StatusBeforeHold, o.PricedTotal, o.ShipDate, o.LeadDays, o.Reason, o.Carrier, o.TrackingNumber,
-		sqldb.Micros(o.UpdatedAt))
+		sqldb.Micros(o.UpdatedAt), sqldb.Micros(o.HoldAt))
 	if err != nil {
 		return fmt.Errorf("update order %s: %w", o.ID, err)
 	}

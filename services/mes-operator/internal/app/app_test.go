@@ -215,19 +215,25 @@ func TestOutOfOrderAndDuplicateEvents(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 
-	// Cancelled before confirmed: remembered, never revived.
+	// Cancelled before confirmed: remembered, never revived; its operations
+	// are recorded cancelled, as when the confirmation comes first.
 	e.cancel("x", t0)
 	e.confirm(confirmed("x", "2026-03-05", false))
 	e.confirm(confirmed("x", "2026-03-05", false))
 	o, err := e.app.Order(e.ctx, identity.Identity{Subject: "u-adm", Role: identity.RoleAdmin}, "x")
-	if err != nil || o.Status != "cancelled" || len(o.Operations) != 0 || o.Number != "F-x" {
+	if err != nil || o.Status != "cancelled" || len(o.Operations) != 2 || o.Number != "F-x" {
 		t.Fatalf("order x = %+v, %v", o, err)
+	}
+	for _, op := range o.Operations {
+		if op.State != "cancelled" {
+			t.Fatalf("operation of a cancelled order is %s", op.State)
+		}
 	}
 
 	// Confirmed twice: planned once.
 	e.confirm(confirmed("y", "2026-03-05", false))
 	e.confirm(confirmed("y", "2026-03-05", false))
-	if n := e.count("operations"); n != 2 {
+	if n := e.count("operations"); n != 4 {
 		t.Fatalf("%d operations after a duplicate confirmation", n)
 	}
 

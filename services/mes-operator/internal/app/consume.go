@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/inbox"
@@ -62,12 +63,20 @@ func (a *App) Confirmed(ctx context.Context, tx *sqldb.Tx, p contracts.OrderConf
 	ord.ConfirmedAt = p.At
 	if ord.Status == production.OrderCancelled {
 		// Cancelled before it was confirmed: keep what the order was for
-		// the record, but plan no work and never revive it.
+		// the record and never revive it; its operations are recorded
+		// cancelled, as they are when the confirmation comes first (the
+		// record must not depend on the order the events arrive in).
 		if !firstConfirmation {
 			return nil
 		}
 		ord.Version++
-		return store.UpdateOrder(ctx, tx, ord, prev, now)
+		if err := store.UpdateOrder(ctx, tx, ord, prev, now); err != nil {
+			return err
+		}
+		planned := ord
+		planned.Status = production.Confirmed
+		production.Cancel(&planned, ops, ord.CancelReason, ord.CancelledAt)
+		return a.insertPlan(ctx, tx, p, ops, now)
 	}
 	ord.Status = production.Confirmed
 	ord.Version++
@@ -79,6 +88,12 @@ func (a *App) Confirmed(ctx context.Context, tx *sqldb.Tx, p contracts.OrderConf
 	if err != nil {
 		return err
 	}
+	return a.insertPlan(ctx, tx, p, ops, now)
+}
+
+// insertPlan stores a confirmed order's planned operations and lines and
+// makes their workstations known.
+func (a *App) insertPlan(ctx context.Context, tx *sqldb.Tx, p contracts.OrderConfirmedV1, ops []production.Operation, now time.Time) error {
 	for i := range ops {
 		ops[i].ID = newID()
 		if err := store.UpsertWorkstation(ctx, tx, ops[i].Workstation, "", now); err != nil {

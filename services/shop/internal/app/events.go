@@ -91,13 +91,23 @@ func (s *Shop) applyEvent(ctx context.Context, tx *sqldb.Tx, e store.Event, extr
 	if err != nil {
 		return err
 	}
+	// Only the latest hold or resume counts, whatever order they arrive in:
+	// an older one goes into the timeline but does not move the status.
+	stale := false
+	if e.Kind == contracts.OrderOnHold || e.Kind == contracts.OrderResumed {
+		latest, err := s.st.LatestHoldChange(ctx, tx, e.OrderID)
+		if err != nil {
+			return err
+		}
+		stale = !latest.IsZero() && !e.At.After(latest)
+	}
 	added, err := s.st.AddEvent(ctx, tx, e)
 	if err != nil || !added {
 		return err
 	}
 	// The status, price or cancellation shown in "my orders" may change.
 	tx.AfterCommit(func() { s.pages.Invalidate(o.CustomerID) })
-	if next, changed := order.Next(o.Status, e.Kind); changed {
+	if next, changed := order.Next(o.Status, e.Kind); changed && !stale {
 		if err := s.st.SetStatus(ctx, tx, o.ID, o.Status, next, s.now()); err != nil {
 			return err
 		}

@@ -306,6 +306,18 @@ func (s *Store) AddEvent(ctx context.Context, tx *sqldb.Tx, e Event) (bool, erro
 	return n == 1, nil
 }
 
+// LatestHoldChange returns the time of the latest hold or resume event in an
+// order's timeline (zero when there is none).
+func (s *Store) LatestHoldChange(ctx context.Context, tx *sqldb.Tx, orderID string) (time.Time, error) {
+	var at sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT MAX(at) FROM order_event WHERE order_id = $1 AND kind IN ($2, $3)`,
+		orderID, contracts.OrderOnHold, contracts.OrderResumed).Scan(&at)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("latest hold of %s: %w", orderID, err)
+	}
+	return sqldb.FromMicros(at.Int64), nil
+}
+
 // SetStatus moves an order from one status to another; it does nothing when
 // the order is no longer in the from status.
 func (s *Store) SetStatus(ctx context.Context, tx *sqldb.Tx, id, from, to string, now time.Time) error {

@@ -1,0 +1,60 @@
+package mescalc
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/platform/inbox"
+	"github.com/fabrika/fabrika/platform/inbox/inboxtest"
+	"github.com/fabrika/fabrika/platform/testenv"
+	"github.com/fabrika/fabrika/services/mes-calc/migrations"
+)
+
+// Any order and any duplication of an order's events leaves mes-calc's
+// calculation status and the workstations' load as the events in order do
+// (docs/messaging.md, "Order and duplicates"). An order cancelled before it
+// is placed is never priced, so a price is not compared: what counts is
+// that it ends cancelled with nothing booked.
+func TestEventsConvergeInAnyOrder(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	s := inboxtest.OrderStory("o-1", contracts.ChannelShop, t0)
+	other := inboxtest.OrderStory("o-2", contracts.ChannelShop, t0)
+	b := testenv.NewBroker(t)
+	histories := map[string][]inboxtest.Event{
+		"placed":               {inboxtest.E(contracts.OrderPlaced, s.Placed)},
+		"placed and cancelled": {inboxtest.E(contracts.OrderPlaced, s.Placed), inboxtest.E(contracts.OrderCancelled, s.Cancelled)},
+	}
+	for name, history := range histories {
+		t.Run(name, func(t *testing.T) {
+			inboxtest.Converges(t, "o-1", history, func(t *testing.T) inboxtest.Consumer {
+				ctx := context.Background()
+				h, err := host.Open(ctx, testenv.HostConfig(t, "mes-calc", migrations.FS), b.Deps(t, "mes-calc"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { h.DB.Close() })
+				svc, err := New(ctx, h, Config{Now: func() time.Time { return t0 }})
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Another order already booked, so that a release that took
+				// too much would show.
+				if _, err := inbox.Deliver(ctx, h.DB, "setup", inbox.JSON(svc.onPlaced), inboxtest.Message(t, "o-2", contracts.OrderPlaced, other.Placed)); err != nil {
+					t.Fatal(err)
+				}
+				return inboxtest.Consumer{DB: h.DB, Handlers: map[string]inbox.Handler{
+					contracts.Subject(contracts.OrderPlaced):    inbox.JSON(svc.onPlaced),
+					contracts.Subject(contracts.OrderCancelled): inbox.JSON(svc.onCancelled),
+				}, State: func(t *testing.T) string {
+					return inboxtest.Rows(t, h.DB, `SELECT order_id, status, channel FROM calculations ORDER BY order_id`) +
+						inboxtest.Rows(t, h.DB, `SELECT workstation, day, centiminutes FROM workstation_load WHERE centiminutes <> 0 ORDER BY workstation, day`) +
+						inboxtest.Rows(t, h.DB, `SELECT order_id, line_no, seq, workstation, day, centiminutes FROM order_bookings ORDER BY 1, 2, 3, 5`)
+				}}
+			})
+		})
+	}
+}

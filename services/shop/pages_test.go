@@ -53,7 +53,7 @@ func TestCustomerJourneyThroughPages(t *testing.T) {
 	}
 
 	// Quote on the product page, then a field error, then add to the cart.
-	form := url.Values{"material": {"steel_s235"}, "finish": {"none"}, "width_mm": {"200"}, "height_mm": {"100"},
+	form := url.Values{"material": {"steel_s235"}, "finish": {"powder_coat"}, "width_mm": {"200"}, "height_mm": {"100"},
 		"thickness_mm": {"2"}, "quantity": {"10"}, "lead": {"standard"}, "action": {"quote"}}
 	res = b.post("/catalog/laser_cut_sheet", form)
 	if res.code != 200 || !strings.Contains(string(res.body), "per part") {
@@ -69,8 +69,12 @@ func TestCustomerJourneyThroughPages(t *testing.T) {
 	if res = b.post("/catalog/laser_cut_sheet", form); res.code != 303 {
 		t.Fatalf("add to cart: %d %s", res.code, res.body)
 	}
-	if res = b.get("/cart"); res.code != 200 || !strings.Contains(string(res.body), "laser_cut_sheet") {
+	if res = b.get("/cart"); res.code != 200 || !strings.Contains(string(res.body), "Laser-cut sheet part") {
 		t.Fatalf("cart: %d", res.code)
+	}
+	noCodes(t, "cart", res.body)
+	if res := b.get("/checkout"); !strings.Contains(string(res.body), `<option value="DE" >Germany</option>`) {
+		t.Fatal("checkout has no country picker")
 	}
 
 	// Checkout: field errors first, then the order; a double submit
@@ -83,7 +87,7 @@ func TestCustomerJourneyThroughPages(t *testing.T) {
 	order := url.Values{"idempotency_key": {string(key[1])}, "delivery.line1": {"Hauptstrasse 1"}, "delivery.city": {""},
 		"delivery.postal_code": {"10115"}, "delivery.country": {"Deutschland"}, "contact.name": {"Page Buyer"}, "contact.email": {email}}
 	res = b.post("/orders", order)
-	if res.code != 422 || !fieldError(res.body, "enter the city") || !fieldError(res.body, "must be a two-letter country code") {
+	if res.code != 422 || !fieldError(res.body, "enter the city") || !fieldError(res.body, "must be a country code of ISO 3166-1") {
 		t.Fatalf("checkout errors: %d %s", res.code, res.body)
 	}
 	if n := e.count(`SELECT COUNT(*) FROM orders`); n != 0 {
@@ -109,6 +113,10 @@ func TestCustomerJourneyThroughPages(t *testing.T) {
 	res = b.get(loc)
 	if res.code != 200 || !strings.Contains(string(res.body), "Thank you") || !strings.Contains(string(res.body), "Order placed") {
 		t.Fatalf("order page: %d", res.code)
+	}
+	noCodes(t, "order page", res.body)
+	if !strings.Contains(string(res.body), "Berlin, Germany") {
+		t.Fatal("the order page shows the country's code, not its name")
 	}
 	number := strings.TrimSuffix(strings.TrimPrefix(loc, "/orders/"), "?placed=1")
 	if res = b.get("/orders"); res.code != 200 || !strings.Contains(string(res.body), number) {
@@ -323,6 +331,21 @@ func TestSignInRedirectStaysOnSite(t *testing.T) {
 		res := b.post("/account/login", url.Values{"email": {"next@example.com"}, "password": {"the right password"}, "next": {tc.next}})
 		if res.code != 303 || res.header.Get("Location") != tc.want {
 			t.Errorf("next=%q: %d Location %q, want %q", tc.next, res.code, res.header.Get("Location"), tc.want)
+		}
+	}
+}
+
+// tagRe matches an HTML tag, to read a page's visible text.
+var tagRe = regexp.MustCompile(`<[^>]*>`)
+
+// noCodes fails when a page shows customers the price list's internal codes
+// (issue 17): products, materials and finishes have names.
+func noCodes(t *testing.T, page string, body []byte) {
+	t.Helper()
+	visible := tagRe.ReplaceAllString(string(body), " ")
+	for _, code := range []string{"laser_cut_sheet", "steel_s235", "powder_coat", "standard", "rush"} {
+		if strings.Contains(visible, code) {
+			t.Errorf("the %s shows the code %q", page, code)
 		}
 	}
 }

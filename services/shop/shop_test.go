@@ -290,6 +290,7 @@ func TestBadOrderRequests(t *testing.T) {
 		{"51 lines", orderBody(51), "k", nil, tok, 422, `at most 50 lines`},
 		{"missing city", with(func(b map[string]any) { delete(b["delivery"].(map[string]string), "city") }), "k", nil, tok, 422, `"delivery.city"`},
 		{"bad country", with(func(b map[string]any) { b["delivery"].(map[string]string)["country"] = "Germany" }), "k", nil, tok, 422, `"delivery.country"`},
+		{"no such country", with(func(b map[string]any) { b["delivery"].(map[string]string)["country"] = "XX" }), "k", nil, tok, 422, `"delivery.country"`},
 		{"bad postal code", with(func(b map[string]any) { b["delivery"].(map[string]string)["postal_code"] = "!" }), "k", nil, tok, 422, `"delivery.postal_code"`},
 		{"bad email", with(func(b map[string]any) { b["contact"].(map[string]string)["email"] = "ada at home" }), "k", nil, tok, 422, `"contact.email"`},
 		{"bad phone", with(func(b map[string]any) { b["contact"].(map[string]string)["phone"] = "call me" }), "k", nil, tok, 422, `"contact.phone"`},

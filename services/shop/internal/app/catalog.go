@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -152,6 +153,45 @@ func buildCatalog(pl contracts.PriceListV1, infos map[string]store.ProductInfo) 
 	}
 	slices.SortStableFunc(cat.Products, func(a, b Product) int { return order(a.Code) - order(b.Code) })
 	return cat
+}
+
+// Labels name the codes of the price list (products, materials, finishes)
+// for customers, who never see internal codes.
+type Labels struct {
+	names map[string]string // kind + "/" + code -> name
+}
+
+// Name is the name of a code of kind ("product", "material", "finish"); a
+// code the current price list no longer has is spelled out from its code.
+func (l Labels) Name(kind, code string) string {
+	if n, ok := l.names[kind+"/"+code]; ok {
+		return n
+	}
+	if code == "" {
+		return ""
+	}
+	s := strings.ReplaceAll(code, "_", " ")
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// Labels returns the names of the current price list's codes; without a
+// price list (or while the database is down) codes are spelled out.
+func (s *Shop) Labels(ctx context.Context) Labels {
+	_, pl, err := s.cache.get(ctx, "pricelist", s.st)
+	l := Labels{names: map[string]string{}}
+	if err != nil {
+		return l
+	}
+	for _, p := range pl.Products {
+		l.names["product/"+p.Code] = p.Name
+	}
+	for _, m := range pl.Materials {
+		l.names["material/"+m.Code] = m.Name
+	}
+	for _, f := range pl.Finishes {
+		l.names["finish/"+f.Code] = f.Name
+	}
+	return l
 }
 
 // Catalog returns the catalogue of the current price list.

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/text"
 )
 
 // MaxLines is the most lines an order may have.
@@ -125,9 +126,8 @@ var knownOptions = map[string]bool{
 }
 
 var (
-	postalRe  = regexp.MustCompile(`^[A-Z0-9][A-Z0-9 -]{1,8}[A-Z0-9]$`)
-	countryRe = regexp.MustCompile(`^[A-Z]{2}$`)
-	phoneRe   = regexp.MustCompile(`^\+?[0-9 ()\-]{6,20}$`)
+	postalRe = regexp.MustCompile(`^[A-Z0-9][A-Z0-9 -]{1,8}[A-Z0-9]$`)
+	phoneRe  = regexp.MustCompile(`^\+?[0-9 ()\-]{6,20}$`)
 )
 
 // Validate checks what can be checked without a price list: 1 to 50 lines,
@@ -193,8 +193,8 @@ func ValidateDelivery(fe FieldErrors, d contracts.Address) {
 	switch {
 	case d.Country == "":
 		fe["delivery.country"] = "choose the country"
-	case !countryRe.MatchString(d.Country):
-		fe["delivery.country"] = "must be a two-letter country code such as DE or FR"
+	case !text.IsCountry(d.Country):
+		fe["delivery.country"] = "must be a country code of ISO 3166-1 such as DE or FR"
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/text"
 	"github.com/fabrika/fabrika/platform/webasset"
 	"github.com/fabrika/fabrika/services/shop/internal/app"
 	"github.com/fabrika/fabrika/services/shop/internal/order"
@@ -60,22 +61,42 @@ var funcs = template.FuncMap{
 		sort.Strings(out)
 		return out
 	},
-	"describe": func(opts map[string]string) string {
+	"describe": func(l app.Labels, opts map[string]string) string {
 		var b strings.Builder
 		for _, k := range []string{contracts.OptMaterial, contracts.OptWidth, contracts.OptHeight, contracts.OptThickness, contracts.OptFinish} {
-			if v := opts[k]; v != "" {
-				if b.Len() > 0 {
-					b.WriteString(", ")
-				}
-				switch k {
-				case contracts.OptWidth, contracts.OptHeight, contracts.OptThickness:
-					b.WriteString(strings.TrimSuffix(k, "_mm") + " " + v + " mm")
-				default:
-					b.WriteString(v)
-				}
+			v := opts[k]
+			if v == "" || (k == contracts.OptFinish && v == "none") {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteString(", ")
+			}
+			switch k {
+			case contracts.OptWidth, contracts.OptHeight, contracts.OptThickness:
+				b.WriteString(strings.TrimSuffix(k, "_mm") + " " + v + " mm")
+			default:
+				b.WriteString(l.Name(k, v))
 			}
 		}
 		return b.String()
+	},
+	"codeName": func(l app.Labels, kind, code string) string { return l.Name(kind, code) },
+	"leadLabel": func(lead string) string {
+		if lead == contracts.LeadRush {
+			return "Rush"
+		}
+		return "Standard"
+	},
+	"countries": func() []text.Country {
+		cs := text.Countries()
+		slices.SortFunc(cs, func(a, b text.Country) int { return strings.Compare(a.Name, b.Name) })
+		return cs
+	},
+	"countryName": func(code string) string {
+		if n := text.CountryName(code); n != "" {
+			return n
+		}
+		return code
 	},
 }
 
@@ -109,6 +130,7 @@ func parsePages() (*pages, error) {
 type view struct {
 	Title    string
 	Customer *app.Customer
+	Labels   app.Labels // names of the price list's codes
 	CSRF     string
 	Message  string            // an error for the top of the form
 	Notice   string            // a confirmation
@@ -125,6 +147,9 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name 
 	}
 	v.Customer = customer(r.Context())
 	v.CSRF = h.csrfToken(w, r)
+	if name == "cart" || name == "order" || name == "checkout" {
+		v.Labels = h.shop.Labels(r.Context())
+	}
 	if v.Form == nil {
 		v.Form = url.Values{}
 	}

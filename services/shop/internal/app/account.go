@@ -336,6 +336,7 @@ func (s *Shop) SignIn(ctx context.Context, email, pw, clientIP string) (Session,
 	}
 	if !ok || c.ID == "" {
 		if v := s.signIn.Failed(email, clientIP); v.Wait > 0 {
+			s.throttled.WithLabelValues(string(v.Scope)).Inc()
 			s.log.WarnContext(ctx, "sign-in throttled", "scope", string(v.Scope), "client_ip", clientIP,
 				"customer_id", c.ID, "wait", v.Wait.String())
 		}

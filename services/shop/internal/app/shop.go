@@ -140,6 +140,7 @@ type Shop struct {
 	signUps   *ratelimit.Limiter // sign-ups per client address
 	signIn    *ratelimit.SignIn
 	mails     *ratelimit.Limiter // e-mails per address, against mail bombing
+	throttled *prometheus.CounterVec
 	sessions  *sessionCache
 	pages     *orderpage.Cache // nil when off
 	dummyHash string
@@ -154,6 +155,15 @@ func New(db *sqldb.DB, out Enqueuer, cfg Config, log *slog.Logger, reg prometheu
 	c, err := newCache(cfg.CacheTTL, cfg.Now, reg)
 	if err != nil {
 		return nil, err
+	}
+	throttled := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fabrika_signin_throttled_total",
+		Help: "Failed sign-ins that started or lengthened a delay, by scope (account or address): a guessing attack shows here.",
+	}, []string{"scope"})
+	if reg != nil {
+		if err := reg.Register(throttled); err != nil {
+			return nil, fmt.Errorf("register sign-in metrics: %w", err)
+		}
 	}
 	dummy, err := password.Hash("not a password anyone has", cfg.Password)
 	if err != nil {
@@ -170,6 +180,7 @@ func New(db *sqldb.DB, out Enqueuer, cfg Config, log *slog.Logger, reg prometheu
 		sessions:  newSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheSize),
 		pages:     orderpage.New(cfg.OrdersCacheTTL, cfg.OrdersCacheBytes, pagesPerCustomer, cfg.Now),
 		dummyHash: dummy,
+		throttled: throttled,
 	}, nil
 }
 

@@ -20,7 +20,9 @@
     var errs = p.errors || {};
     var keys = Object.keys(errs);
     if (keys.length === 0) panel.appendChild(text("p", p.detail || "No price available.", "field-error"));
-    keys.forEach(function (k) { panel.appendChild(text("p", k.replace("options.", "") + ": " + errs[k], "field-error")); });
+    var names = { "options.material": "Material", "options.finish": "Finish", "options.width_mm": "Width", "options.height_mm": "Height",
+      "options.thickness_mm": "Thickness", quantity: "Quantity", lead: "Lead time", product: "Product" };
+    keys.forEach(function (k) { panel.appendChild(text("p", (names[k] || "This part") + ": " + errs[k], "field-error")); });
   }
   function quote() {
     var fd = new FormData(form);

@@ -28,6 +28,13 @@
     var fd = new FormData(form);
     var opts = {};
     ["material", "finish", "width_mm", "height_mm", "thickness_mm"].forEach(function (k) { if (fd.get(k)) opts[k] = String(fd.get(k)); });
+    // A field being typed is often empty for a moment: ask for a price only
+    // once every dimension and the quantity are there.
+    var missing = ["width_mm", "height_mm", "thickness_mm", "quantity"].filter(function (k) { return !String(fd.get(k) || "").trim(); });
+    if (missing.length > 0) {
+      panel.replaceChildren(text("h2", "Instant quote"), text("p", "Enter the dimensions and the quantity to see the price.", "muted"));
+      return;
+    }
     var body = { product: product, options: opts, quantity: parseInt(fd.get("quantity"), 10) || 0, lead: String(fd.get("lead") || "standard") };
     fetch("/shop/api/v1/quotes", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
       .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, j: j }; }); })

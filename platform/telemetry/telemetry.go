@@ -58,26 +58,23 @@ type TracerProvider interface {
 	Shutdown(context.Context) error
 }
 
-// NewTracerProvider returns a tracer provider for a service. Spans always get
-// ids (so logs and messages carry them); they are recorded and exported over
-// OTLP/HTTP only when endpoint is set (e.g. "localhost:4318"), every trace
-// unless OTEL_TRACES_SAMPLER says otherwise: without an endpoint nothing
-// would read them (see idProvider).
+// NewTracerProvider returns a tracer provider for a service: the
+// OpenTelemetry SDK's, with its default sampler (parent-based always-on, or
+// the one the standard OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG name:
+// parentbased_traceidratio and 0.1 records a tenth of the traces). Spans
+// always get ids, so logs, requests and messages carry them and pass the
+// trace on; they are exported over OTLP/HTTP only when endpoint is set (e.g.
+// "localhost:4318"), else they end in memory.
 func NewTracerProvider(ctx context.Context, service, endpoint string) (TracerProvider, error) {
-	if endpoint == "" {
-		return idProvider{}, nil
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName(service)))}
+	if endpoint != "" {
+		exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(endpoint), otlptracehttp.WithInsecure())
+		if err != nil {
+			return nil, fmt.Errorf("otlp exporter: %w", err)
+		}
+		opts = append(opts, sdktrace.WithBatcher(exp))
 	}
-	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(endpoint), otlptracehttp.WithInsecure())
-	if err != nil {
-		return nil, fmt.Errorf("otlp exporter: %w", err)
-	}
-	// No sampler option: the SDK's default, parent-based always-on, or the
-	// one the standard OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG name
-	// (parentbased_traceidratio and 0.1 records a tenth of the traces).
-	return sdktrace.NewTracerProvider(
-		sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName(service))),
-		sdktrace.WithBatcher(exp),
-	), nil
+	return sdktrace.NewTracerProvider(opts...), nil
 }
 
 // NewRegistry returns a Prometheus registry with the Go and process

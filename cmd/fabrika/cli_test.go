@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/fabrika/fabrika/platform/testenv"
 )
 
 func TestHelpListsSubcommands(t *testing.T) {
@@ -89,4 +92,36 @@ func captureStdout(t *testing.T, fn func()) string {
 	fn()
 	w.Close()
 	return <-done
+}
+
+// TestDevWithExternalNATS: `fabrika dev --nats-url` connects its services
+// to that server (no embedded one), and they serve.
+func TestDevWithExternalNATS(t *testing.T) {
+	b := testenv.NewEmbeddedBroker(t)
+	m := NewMain()
+	m.Config.DataDir = t.TempDir()
+	m.Config.NATSURL = b.URL
+	m.Config.Only = []string{"shop"}
+	m.Config.BasePort = freeBasePort(t, 12)
+	m.Config.AdminBasePort = m.Config.BasePort + 6
+	m.Config.LogOutput = io.Discard
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	select {
+	case <-m.Ready():
+	case err := <-done:
+		t.Fatalf("did not start: %v", err)
+	}
+	admin := newClient(t, "http://"+m.AdminAddr("shop"))
+	eventually(t, 30*time.Second, "the shop connected to the external NATS", func() (bool, string) {
+		res := admin.get("/healthz")
+		return res.code == 200 && strings.Contains(string(res.body), `"broker":"connected"`), res.String()
+	})
 }

@@ -18,7 +18,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/fabrika/fabrika/platform/broker"
@@ -271,7 +270,9 @@ func (m *Main) Run(ctx context.Context) error {
 		c.AdminToken, m.Config.AdminToken, m.tokenFile = tok, tok, adminTokenFile(c.DataDir)
 	}
 
-	var ns *server.Server
+	// inProcess stays a nil interface with an external NATS (a nil
+	// *server.Server in it would be taken for a server).
+	var inProcess nats.InProcessConnProvider
 	natsURL := c.NATSURL
 	if natsURL == "" {
 		ecfg := embedded.Config{StoreDir: filepath.Join(c.DataDir, "nats")}
@@ -285,12 +286,12 @@ func (m *Main) Run(ctx context.Context) error {
 			}
 			ecfg.Host = h
 		}
-		var err error
-		if ns, err = embedded.Start(ecfg); err != nil {
+		ns, err := embedded.Start(ecfg)
+		if err != nil {
 			return err
 		}
 		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
-		natsURL = ns.ClientURL()
+		natsURL, inProcess = ns.ClientURL(), ns
 		log.Info("embedded NATS JetStream started", "store", ecfg.StoreDir, "listen", c.NATSListen)
 	}
 
@@ -338,7 +339,7 @@ func (m *Main) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		nc, err := broker.Connect(natsURL, ns, "fabrika-"+name, slog)
+		nc, err := broker.Connect(natsURL, inProcess, "fabrika-"+name, slog)
 		if err != nil {
 			return err
 		}

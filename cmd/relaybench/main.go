@@ -87,6 +87,7 @@ func run(ctx context.Context, c config, w io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var srv *server.Server
+	var inProcess nats.InProcessConnProvider // nil with an external NATS (not a nil *server.Server)
 	if c.natsURL == "" {
 		dir, err := os.MkdirTemp("", "relaybench-nats-")
 		if err != nil {
@@ -97,9 +98,10 @@ func run(ctx context.Context, c config, w io.Writer) error {
 			return err
 		}
 		defer srv.Shutdown()
+		inProcess = srv
 	}
 	conn := func(name string) (*nats.Conn, jetstream.JetStream, error) {
-		nc, err := broker.Connect(c.natsURL, srv, name, log)
+		nc, err := broker.Connect(c.natsURL, inProcess, name, log)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -120,6 +120,12 @@ func TestHostServesOperationalRoutesAndStopsGracefully(t *testing.T) {
 	if code != 200 || json.Unmarshal([]byte(body), &dl) != nil {
 		t.Fatalf("dead letters: %d %s", code, body)
 	}
+	if !strings.Contains(body, `"dead_letters":[]`) { // an empty list, not null
+		t.Fatalf("no dead letters: %s", body)
+	}
+	if code, body := do(t, "GET", admin+"/admin/outbox?status=error", bearer); code != 200 || !strings.Contains(body, `"messages":[]`) {
+		t.Fatalf("no outbox message in error: %d %s", code, body)
+	}
 	stop()
 	select {
 	case err := <-done:

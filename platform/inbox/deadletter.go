@@ -99,7 +99,7 @@ func ListDeadLetters(ctx context.Context, db *sqldb.DB, status string, limit int
 		return nil, fmt.Errorf("list dead letters: %w", err)
 	}
 	defer rs.Close()
-	var out []DeadLetter
+	out := []DeadLetter{} // an empty list is [], not null, in JSON
 	for rs.Next() {
 		var d DeadLetter
 		var headers string

@@ -45,7 +45,7 @@ func (a *Admin) List(ctx context.Context, status string, limit int) ([]Entry, er
 		return nil, fmt.Errorf("list outbox: %w", err)
 	}
 	defer rs.Close()
-	var out []Entry
+	out := []Entry{} // an empty list is [], not null, in JSON
 	for rs.Next() {
 		var e Entry
 		var created, next int64

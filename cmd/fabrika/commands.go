@@ -58,15 +58,6 @@ func newAdminFlags(name string) *adminFlags {
 	return a
 }
 
-// orEmpty is list, or an empty list where it is nil: printed as [], not
-// null.
-func orEmpty[T any](list []T) []T {
-	if list == nil {
-		return []T{}
-	}
-	return list
-}
-
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -95,7 +86,7 @@ func outboxCommand(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		return printJSON(os.Stdout, orEmpty(list))
+		return printJSON(os.Stdout, list)
 	case "retry":
 		if a.id == "" {
 			return fmt.Errorf("--id ID (or --id all) is required")
@@ -145,7 +136,7 @@ func deadLetterCommand(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
-			return printJSON(os.Stdout, orEmpty(list))
+			return printJSON(os.Stdout, list)
 		}
 		if a.id == "" {
 			return fmt.Errorf("--id ID is required")

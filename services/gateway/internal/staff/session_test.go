@@ -136,3 +136,37 @@ func TestSessionCacheInvalidation(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionCacheForgetsTheLeastRecentlyUsed: a full session cache forgets
+// its least recently used session, never all of them (a flood of sign-ins
+// must not turn every staff request into a database read) and never grows
+// past its bound. A session still cached survives a row deleted behind this
+// instance's back (within CacheTTL); one forgotten is read again and found
+// gone.
+func TestSessionCacheForgetsTheLeastRecentlyUsed(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	sv, err := New(f.st, Config{CacheTTL: 5 * time.Second, CacheSize: 2, SessionTTL: time.Hour, SessionIdle: 30 * time.Minute,
+		Password: password.Params{Memory: 64, Time: 1, Threads: 1}, Now: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sv = sv
+	var toks []string
+	var curs []*Current
+	for _, login := range []string{"anna", "boris", "clara"} {
+		tok, cur := f.signIn(t, login, RoleManager)
+		toks, curs = append(toks, tok), append(curs, cur)
+	}
+	for _, cur := range curs { // signed out on another instance
+		if err := f.st.DeleteSession(t.Context(), cur.Session.TokenHash); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, want := range []string{"gone", "kept", "kept"} {
+		_, err := sv.Session(t.Context(), toks[i])
+		if got := map[bool]string{true: "gone", false: "kept"}[errors.Is(err, ErrNoSession)]; got != want {
+			t.Errorf("session %d: %s (err %v), want %s", i, got, err, want)
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/fabrika/fabrika/platform/password"
 	"github.com/fabrika/fabrika/platform/ratelimit"
@@ -56,6 +57,9 @@ type Config struct {
 	// before it is read again (default 5s): the longest a session ended on
 	// another gateway instance keeps working here.
 	CacheTTL time.Duration
+	// CacheSize bounds the sessions kept in memory (default 10,000); when
+	// full, the least recently used one is forgotten.
+	CacheSize int
 	// Password hashing cost (default password.Default).
 	Password password.Params
 	// Secrets seals TOTP seeds at rest (FABRIKA_SECRET_KEY); without it
@@ -81,6 +85,9 @@ func (c *Config) defaults() {
 		c.Attempts = ratelimit.Rate{Events: 20, Per: 2 * time.Minute}
 	}
 	defD(&c.CacheTTL, 5*time.Second)
+	if c.CacheSize <= 0 {
+		c.CacheSize = 10_000
+	}
 	if c.Password == (password.Params{}) {
 		c.Password = password.Default
 	}
@@ -147,8 +154,8 @@ type Service struct {
 	dummy    string // a hash to verify against for unknown logins
 
 	mu    sync.Mutex
-	cache map[[sha256.Size]byte]*Current // by the SHA-256 of the cookie token
-	gen   uint64                         // counts invalidations: a read that saw one happen is not cached
+	cache *simplelru.LRU[[sha256.Size]byte, *Current] // by the SHA-256 of the cookie token
+	gen   uint64                                      // counts invalidations: a read that saw one happen is not cached
 }
 
 // New returns the service.
@@ -158,7 +165,11 @@ func New(st *store.Store, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{st: st, cfg: cfg, dummy: dummy, cache: map[[sha256.Size]byte]*Current{},
+	cache, err := simplelru.NewLRU[[sha256.Size]byte, *Current](cfg.CacheSize, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{st: st, cfg: cfg, dummy: dummy, cache: cache,
 		attempts: ratelimit.New(cfg.Attempts, 0, cfg.Now), throttle: ratelimit.NewSignIn(cfg.Throttle)}, nil
 }
 
@@ -413,7 +424,7 @@ func (s *Service) Session(ctx context.Context, token string) (*Current, error) {
 	key := sha256.Sum256([]byte(token))
 	now := s.cfg.Now()
 	s.mu.Lock()
-	old, ok := s.cache[key]
+	old, ok := s.cache.Get(key)
 	gen := s.gen
 	s.mu.Unlock()
 	if ok && now.Sub(old.loaded) < s.cfg.CacheTTL && !now.Before(old.loaded) && now.Before(old.Session.ExpiresAt) {
@@ -444,10 +455,7 @@ func (s *Service) Session(ctx context.Context, token string) (*Current, error) {
 	// An invalidation while the database was read may concern what was
 	// read: then this request uses it, but the cache does not keep it.
 	if s.gen == gen {
-		if len(s.cache) > 10_000 {
-			clear(s.cache)
-		}
-		s.cache[key] = c
+		s.cache.Add(key, c)
 	}
 	s.mu.Unlock()
 	return c, nil
@@ -478,14 +486,14 @@ func (s *Service) Cleanup(ctx context.Context) error {
 
 func (s *Service) forget(key [sha256.Size]byte) {
 	s.mu.Lock()
-	delete(s.cache, key)
+	s.cache.Remove(key)
 	s.gen++
 	s.mu.Unlock()
 }
 
 func (s *Service) forgetAll() {
 	s.mu.Lock()
-	clear(s.cache)
+	s.cache.Purge()
 	s.gen++
 	s.mu.Unlock()
 }

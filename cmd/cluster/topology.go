@@ -311,8 +311,7 @@ func (c *Cluster) serviceEnv(svc string, r int) []string {
 			// confirmations) to <state>/shop/mail.
 			"FABRIKA_DATA_DIR="+filepath.Join(c.cfg.StateDir, "shop"),
 			"FABRIKA_SHOP_PUBLIC_URL="+c.Public(),
-			"FABRIKA_SHOP_COOKIE_SECURE=false", // plain http on this machine; TLS ends at the ingress in production
-			"FABRIKA_SHOP_TRUST_FORWARDED_FOR=true")
+			"FABRIKA_SHOP_COOKIE_SECURE=false") // plain http on this machine; TLS ends at the ingress in production
 	default:
 		env = append(env, "FABRIKA_HTTP_ADDR="+addr(c.p.app(svc, r)))
 	}

@@ -79,7 +79,7 @@ func (m *Main) wire(name string, verifier *identity.Verifier, key ed25519.Privat
 	switch name {
 	case "shop":
 		w.build = func(ctx context.Context, h *host.Host) (http.Handler, []func(context.Context) error, error) {
-			return built(shop.New(ctx, h, shop.Config{CookieSecure: c.CookieSecure, TrustForwardedFor: true,
+			return built(shop.New(ctx, h, shop.Config{CookieSecure: c.CookieSecure, Identity: verifier,
 				SMTPURL: c.SMTPURL, MailDir: filepath.Join(c.DataDir, "mail"), SignUpSignsIn: !c.ConfirmSignUps,
 				PublicURL: "http://" + net.JoinHostPort(c.Host, strconv.Itoa(c.BasePort))}))
 		}

@@ -22,6 +22,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -313,6 +314,23 @@ func (v *Verifier) Identify(r *http.Request) (Identity, error) {
 		return id, nil
 	}
 	return v.Verify(r.Header.Get(Header))
+}
+
+// ClientAddr is the client's address for per-address limits: the one the
+// gateway signed into the request's identity token, else (a service reached
+// directly, as in its own tests, or v nil) the socket peer. Never a header
+// the client could set.
+func (v *Verifier) ClientAddr(r *http.Request) string {
+	if v != nil {
+		if id, err := v.Identify(r); err == nil && id.ClientAddr != "" {
+			return id.ClientAddr
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // Require verifies the request's token and lets it through only for staff

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/ratelimit"
 	"github.com/fabrika/fabrika/services/shop"
 )
@@ -166,8 +167,8 @@ func (c *testClock) add(d time.Duration) {
 func TestSignInIsThrottled(t *testing.T) {
 	t.Parallel()
 	clock := newTestClock()
-	e := start(t, shop.Config{TrustForwardedFor: true, Now: clock.now})
-	from := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
+	verifier, from := gatewayClient(t)
+	e := start(t, shop.Config{Identity: verifier, Now: clock.now})
 	signIn := func(ip, password string) response {
 		return e.do("POST", "/shop/api/v1/sessions", "", map[string]string{"email": "limited@example.com", "password": password}, from(ip))
 	}
@@ -181,6 +182,13 @@ func TestSignInIsThrottled(t *testing.T) {
 	res := signIn(guesser, "the right password")
 	if res.code != 429 || res.header.Get("Retry-After") == "" {
 		t.Fatalf("after 4 failures: %d %v", res.code, res.header)
+	}
+	// An address the client names itself is not believed: only the one the
+	// gateway signed (issue 16, point 9).
+	forged := e.do("POST", "/shop/api/v1/sessions", "", map[string]string{"email": "limited@example.com", "password": "the right password"},
+		map[string]string{"X-Forwarded-For": "1.2.3.4", "X-Real-Ip": "1.2.3.4"})
+	if forged.code != 429 {
+		t.Fatalf("a forged X-Forwarded-For escaped the delay: %d", forged.code)
 	}
 	// The form says so too.
 	b := e.browser()
@@ -217,10 +225,10 @@ func TestSignInIsThrottled(t *testing.T) {
 // used to clear itself when full.
 func TestSignInThrottleSurvivesAFloodOfAddresses(t *testing.T) {
 	t.Parallel()
-	e := start(t, shop.Config{TrustForwardedFor: true, LimiterMaxKeys: 20, Now: newTestClock().now})
+	verifier, from := gatewayClient(t)
+	e := start(t, shop.Config{Identity: verifier, LimiterMaxKeys: 20, Now: newTestClock().now})
 	signIn := func(email, ip, password string) response {
-		return e.do("POST", "/shop/api/v1/sessions", "", map[string]string{"email": email, "password": password},
-			map[string]string{"X-Forwarded-For": ip})
+		return e.do("POST", "/shop/api/v1/sessions", "", map[string]string{"email": email, "password": password}, from(ip))
 	}
 	e.account("victim@example.com", "V", "the right password", nil)
 	for range 4 {
@@ -347,5 +355,27 @@ func noCodes(t *testing.T, page string, body []byte) {
 		if strings.Contains(visible, code) {
 			t.Errorf("the %s shows the code %q", page, code)
 		}
+	}
+}
+
+// gatewayClient is the gateway's side of the identity token for tests: a
+// verifier for the shop, and the headers of a request the gateway forwards
+// for a client at ip (none for "": the socket peer is the client then).
+func gatewayClient(t *testing.T) (*identity.Verifier, func(ip string) map[string]string) {
+	t.Helper()
+	pub, priv, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := identity.NewSigner(priv)
+	return identity.NewVerifier("shop", pub), func(ip string) map[string]string {
+		if ip == "" {
+			return nil
+		}
+		tok, err := signer.Sign("shop", identity.Identity{ClientAddr: ip}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return map[string]string{identity.Header: tok}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/mail"
 	"github.com/fabrika/fabrika/platform/password"
 	"github.com/fabrika/fabrika/platform/ratelimit"
@@ -26,9 +27,10 @@ type Config struct {
 	// production (cmd/shop does by default); leave it off only for
 	// plain-http local runs, where browsers would not send Secure cookies.
 	CookieSecure bool
-	// TrustForwardedFor takes the client address for sign-in rate limits
-	// from the last X-Forwarded-For hop: set it behind the gateway.
-	TrustForwardedFor bool
+	// Identity verifies the gateway's identity tokens (audience "shop"):
+	// sign-in and sign-up limits count against the client address signed
+	// in them. Without it the socket peer is the client.
+	Identity *identity.Verifier
 	// SessionTTL is how long a sign-in lasts (default 14 days).
 	SessionTTL time.Duration
 	// AttemptsPerIP limits the requests of a client address that hash a
@@ -108,7 +110,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shop: %w", err)
 	}
-	wh, err := web.New(a, web.Config{CookieSecure: cfg.CookieSecure, TrustForwardedFor: cfg.TrustForwardedFor, MaxBody: cfg.MaxBody}, h.Log)
+	wh, err := web.New(a, web.Config{CookieSecure: cfg.CookieSecure, Identity: cfg.Identity, MaxBody: cfg.MaxBody}, h.Log)
 	if err != nil {
 		return nil, fmt.Errorf("shop: %w", err)
 	}

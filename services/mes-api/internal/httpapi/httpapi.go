@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -164,16 +163,7 @@ func (api *API) authenticated(rt Route) http.Handler {
 // clientAddr is the client's address as the gateway signed it in the
 // identity token; a request without one (mes-api reached directly, as in
 // its own tests) is judged by its socket peer.
-func (api *API) clientAddr(r *http.Request) string {
-	if id, err := api.identity.Identify(r); err == nil && id.ClientAddr != "" {
-		return id.ClientAddr
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+func (api *API) clientAddr(r *http.Request) string { return api.identity.ClientAddr(r) }
 
 func ceilSeconds(s float64) int {
 	n := int(s)

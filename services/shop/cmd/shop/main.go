@@ -5,7 +5,6 @@
 // own settings are:
 //
 //	FABRIKA_SHOP_COOKIE_SECURE        mark cookies Secure (default true; false only for local plain http)
-//	FABRIKA_SHOP_TRUST_FORWARDED_FOR  rate-limit sign-ins by the last X-Forwarded-For hop (set behind the gateway)
 //	FABRIKA_SHOP_SESSION_TTL          session lifetime (default 336h)
 //	FABRIKA_SHOP_LOGIN_PER_IP         password attempts (sign-in, sign-up, reset) per client address per window (default 30)
 //	FABRIKA_SHOP_LOGIN_WINDOW         that limit's window (default 15m)
@@ -43,6 +42,7 @@ func build(ctx context.Context, h *host.Host, env standalone.Env) (http.Handler,
 	if err != nil {
 		return nil, nil, err
 	}
+	cfg.Identity = env.Verifier // FABRIKA_IDENTITY_PUBLIC_KEY(S): the client's address comes signed
 	svc, err := shop.New(ctx, h, cfg)
 	if err != nil {
 		return nil, nil, err
@@ -83,7 +83,6 @@ func config(getenv func(string) string) (shop.Config, error) {
 		}
 	}
 	boolean("FABRIKA_SHOP_COOKIE_SECURE", &cfg.CookieSecure)
-	boolean("FABRIKA_SHOP_TRUST_FORWARDED_FOR", &cfg.TrustForwardedFor)
 	duration("FABRIKA_SHOP_SESSION_TTL", &cfg.SessionTTL)
 	integer("FABRIKA_SHOP_LOGIN_PER_IP", &cfg.AttemptsPerIP.Events)
 	duration("FABRIKA_SHOP_LOGIN_WINDOW", &cfg.AttemptsPerIP.Per)

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -103,18 +102,7 @@ func csrfOK(r *http.Request) bool {
 	return subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue(csrfField))) == 1
 }
 
-// clientIP is the address sign-in attempts are counted against: the peer,
-// or the last X-Forwarded-For hop when the shop runs behind the gateway.
-func (h *Handler) clientIP(r *http.Request) string {
-	if h.cfg.TrustForwardedFor {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			parts := strings.Split(xff, ",")
-			return strings.TrimSpace(parts[len(parts)-1])
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// clientIP is the address sign-in attempts are counted against: the one
+// the gateway signed into the identity token, never a header a client
+// could set (identity.Verifier.ClientAddr).
+func (h *Handler) clientIP(r *http.Request) string { return h.cfg.Identity.ClientAddr(r) }

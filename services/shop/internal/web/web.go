@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/services/shop/internal/app"
 )
 
@@ -19,9 +20,10 @@ type Config struct {
 	// CookieSecure marks the session and CSRF cookies Secure; turn it off
 	// only for local http.
 	CookieSecure bool
-	// TrustForwardedFor counts sign-in attempts against the last
-	// X-Forwarded-For hop (set behind the gateway).
-	TrustForwardedFor bool
+	// Identity verifies the gateway's identity token, which carries the
+	// client's address that per-address limits count against; without it
+	// (the shop reached directly) the socket peer is the client.
+	Identity *identity.Verifier
 	// MaxBody bounds a request body (default 64 KiB: 50 lines fit easily).
 	MaxBody int64
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pquerna/otp/totp"
 
@@ -79,5 +80,19 @@ func TestAdminTOTP(t *testing.T) {
 	code, _ = totp.GenerateCode(secret[1], e.clock.Now())
 	if s := signIn(code); s != http.StatusSeeOther {
 		t.Errorf("sign-in with the code: %d, want 303", s)
+	}
+	// A code is good once: replayed within its window it opens nothing, and
+	// neither does the previous window's (accepted for a skewed clock).
+	if s := signIn(code); s != http.StatusUnauthorized {
+		t.Errorf("the same code again: %d, want 401", s)
+	}
+	earlier, _ := totp.GenerateCode(secret[1], e.clock.Now().Add(-30*time.Second))
+	if s := signIn(earlier); s != http.StatusUnauthorized {
+		t.Errorf("the previous window's code after a newer one: %d, want 401", s)
+	}
+	e.clock.Advance(30 * time.Second)
+	next, _ := totp.GenerateCode(secret[1], e.clock.Now())
+	if s := signIn(next); s != http.StatusSeeOther {
+		t.Errorf("the next window's code: %d, want 303", s)
 	}
 }

@@ -377,7 +377,7 @@ func (s *Service) SignIn(ctx context.Context, login, pw, code, ip, userAgent str
 		return "", nil, fail("wrong password", a)
 	}
 	if a.TOTPSecret != "" {
-		ok, err := s.checkTOTP(a, code)
+		ok, err := s.checkTOTP(ctx, a, code)
 		if err != nil {
 			return "", nil, err
 		}

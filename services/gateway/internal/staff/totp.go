@@ -2,8 +2,10 @@ package staff
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
@@ -58,8 +60,12 @@ func (s *Service) EnableTOTP(ctx context.Context, c *Current, secret, code strin
 	return nil
 }
 
-// checkTOTP tells whether code is the account's current one-time code.
-func (s *Service) checkTOTP(a store.Account, code string) (bool, error) {
+// checkTOTP tells whether code is the account's current one-time code and
+// was not used before: the time step it matches (the current one or, for a
+// skewed clock, a neighbour) must be newer than the last step the account
+// signed in with, and is recorded as used in the same statement that
+// checks it.
+func (s *Service) checkTOTP(ctx context.Context, a store.Account, code string) (bool, error) {
 	if s.cfg.Secrets == nil {
 		return false, ErrNoSecretKey
 	}
@@ -67,6 +73,16 @@ func (s *Service) checkTOTP(a store.Account, code string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("open the TOTP seed of %s: %w", a.Login, err)
 	}
-	ok, err := totp.ValidateCustom(code, string(secret), s.cfg.Now(), totpOpts)
-	return ok && err == nil, nil
+	now := s.cfg.Now()
+	for skew := -int64(totpOpts.Skew); skew <= int64(totpOpts.Skew); skew++ {
+		at := now.Add(time.Duration(skew*int64(totpOpts.Period)) * time.Second)
+		want, err := totp.GenerateCodeCustom(string(secret), at, totpOpts)
+		if err != nil {
+			return false, fmt.Errorf("TOTP code of %s: %w", a.Login, err)
+		}
+		if subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			return s.st.UseTOTPStep(ctx, a.ID, at.Unix()/int64(totpOpts.Period))
+		}
+	}
+	return false, nil
 }

@@ -60,6 +60,21 @@ func (s *Store) SetTOTP(ctx context.Context, id, sealed string, now time.Time) e
 	})
 }
 
+// UseTOTPStep records that the account signed in with the one-time code of
+// time step step, and tells whether that step was still unused (newer than
+// the last one used): a code is good once.
+func (s *Store) UseTOTPStep(ctx context.Context, id string, step int64) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE staff_accounts SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2`, id, step)
+	if err != nil {
+		return false, fmt.Errorf("use TOTP step of %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("use TOTP step of %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
 func workstationsJSON(ws []string) string {
 	if ws == nil {
 		ws = []string{}

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/fabrika/fabrika/platform/password"
 	"github.com/fabrika/fabrika/platform/ratelimit"
 	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/platform/text"
 	"github.com/fabrika/fabrika/services/shop/internal/order"
 	"github.com/fabrika/fabrika/services/shop/internal/store"
 )
@@ -69,15 +69,8 @@ func (s *Shop) SignUp(ctx context.Context, in SignUp) (Session, error) {
 	case !order.ValidEmail(in.Email):
 		fe["email"] = "is not an e-mail address"
 	}
-	switch {
-	case in.Name == "":
-		fe["name"] = "enter your name"
-	case utf8.RuneCountInString(in.Name) > 100:
-		fe["name"] = "is too long (100 characters at most)"
-	}
-	if utf8.RuneCountInString(in.Company) > 100 {
-		fe["company"] = "is too long (100 characters at most)"
-	}
+	order.CheckText(fe, "name", in.Name, text.Field{Max: 100, Required: true}, "enter your name")
+	order.CheckText(fe, "company", in.Company, text.Field{Max: 100}, "")
 	if in.Phone != "" {
 		sub := order.FieldErrors{}
 		order.ValidateContact(sub, order.Contact{Name: "x", Email: "x@x.io", Phone: in.Phone})

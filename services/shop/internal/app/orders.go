@@ -14,6 +14,7 @@ import (
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/platform/text"
 	"github.com/fabrika/fabrika/services/shop/internal/order"
 	"github.com/fabrika/fabrika/services/shop/internal/orderpage"
 	"github.com/fabrika/fabrika/services/shop/internal/store"
@@ -293,8 +294,10 @@ func (s *Shop) Order(ctx context.Context, c Customer, ref string) (Order, error)
 // only when order.cancelled arrives. Asking twice changes nothing.
 func (s *Shop) RequestCancel(ctx context.Context, c Customer, ref, reason string) (Order, error) {
 	reason = strings.TrimSpace(reason)
-	if len(reason) > 500 {
-		return Order{}, invalid("the request cannot be sent", map[string]string{"reason": "is too long (500 characters at most)"})
+	fe := order.FieldErrors{}
+	order.CheckText(fe, "reason", reason, text.Field{Max: 500, Multiline: true}, "")
+	if len(fe) > 0 {
+		return Order{}, invalid("the request cannot be sent", fe)
 	}
 	o, err := s.Order(ctx, c, ref)
 	if err != nil {

@@ -171,8 +171,8 @@ func ValidateLine(fe FieldErrors, prefix string, l Line) {
 		switch {
 		case !knownOptions[k]:
 			fe[prefix+"options."+truncate(k, 32)] = "unknown option"
-		case len(v) > 64:
-			fe[prefix+"options."+k] = "is too long"
+		default:
+			CheckText(fe, prefix+"options."+k, v, text.Field{Max: 64}, "")
 		}
 	}
 }
@@ -180,9 +180,7 @@ func ValidateLine(fe FieldErrors, prefix string, l Line) {
 // ValidateDelivery adds the problems of an address to fe.
 func ValidateDelivery(fe FieldErrors, d contracts.Address) {
 	required(fe, "delivery.line1", d.Line1, 200, "enter the street and number")
-	if len(d.Line2) > 200 {
-		fe["delivery.line2"] = "is too long (200 characters at most)"
-	}
+	CheckText(fe, "delivery.line2", d.Line2, text.Field{Max: 200}, "")
 	required(fe, "delivery.city", d.City, 100, "enter the city")
 	switch {
 	case d.PostalCode == "":
@@ -210,9 +208,7 @@ func ValidateContact(fe FieldErrors, c Contact) {
 	if c.Phone != "" && !phoneRe.MatchString(c.Phone) {
 		fe["contact.phone"] = "is not a phone number (digits, spaces, + - ( ), 6 to 20 characters)"
 	}
-	if len(c.Company) > 100 {
-		fe["contact.company"] = "is too long (100 characters at most)"
-	}
+	CheckText(fe, "contact.company", c.Company, text.Field{Max: 100}, "")
 }
 
 // ValidEmail tells whether s is a bare e-mail address.
@@ -225,11 +221,22 @@ func ValidEmail(s string) bool {
 }
 
 func required(fe FieldErrors, field, v string, max int, msg string) {
-	switch {
-	case v == "":
-		fe[field] = msg
-	case len(v) > max:
-		fe[field] = "is too long (" + strconv.Itoa(max) + " characters at most)"
+	CheckText(fe, field, v, text.Field{Max: max, Required: true}, msg)
+}
+
+// CheckText adds the problem of a text field to fe, judged by the
+// platform's one check (platform/text: valid UTF-8, no NUL or other control
+// characters, no bidi overrides, length in characters); missing is the
+// message for an empty required field.
+func CheckText(fe FieldErrors, field, v string, f text.Field, missing string) {
+	switch err := f.Check(v); {
+	case err == nil:
+	case errors.Is(err, text.ErrRequired):
+		fe[field] = missing
+	case errors.Is(err, text.ErrTooLong):
+		fe[field] = "is too long (" + strconv.Itoa(f.Max) + " characters at most)"
+	default:
+		fe[field] = err.Error()
 	}
 }
 

@@ -189,3 +189,43 @@ func FuzzDecodeCursor(f *testing.F) {
 		}
 	})
 }
+
+// TestTextFieldsRefusePoison: every text a customer types is refused when
+// it holds what would poison a consumer (a NUL fails every PostgreSQL
+// consumer for ever; bidi overrides disguise text), and lengths count
+// characters, not bytes (issue 15, point 6).
+func TestTextFieldsRefusePoison(t *testing.T) {
+	addr := contracts.Address{Line1: "Hauptstr. 1", City: "Berlin", PostalCode: "10115", Country: "DE"}
+	contact := Contact{Name: "Ada", Email: "ada@example.com"}
+	cases := []struct {
+		name, field string
+		set         func(a *contracts.Address, c *Contact, l *Line)
+	}{
+		{"NUL in the street", "delivery.line1", func(a *contracts.Address, _ *Contact, _ *Line) { a.Line1 = "Haupt\x00str. 1" }},
+		{"bidi override in the city", "delivery.city", func(a *contracts.Address, _ *Contact, _ *Line) { a.City = "Ber\u202elin" }},
+		{"C1 control in line 2", "delivery.line2", func(a *contracts.Address, _ *Contact, _ *Line) { a.Line2 = "c/o \u0085" }},
+		{"invalid UTF-8 in the name", "contact.name", func(_ *contracts.Address, c *Contact, _ *Line) { c.Name = "Ada \xff" }},
+		{"NUL in the company", "contact.company", func(_ *contracts.Address, c *Contact, _ *Line) { c.Company = "ACME\x00" }},
+		{"NUL in an option", "lines[0].options.finish", func(_ *contracts.Address, _ *Contact, l *Line) { l.Options["finish"] = "powder\x00" }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a, c := addr, contact
+			l := Line{Product: "laser_cut_sheet", Quantity: 1, Lead: contracts.LeadStandard, Options: map[string]string{"finish": "powder_coat"}}
+			tc.set(&a, &c, &l)
+			fe := FieldErrors{}
+			ValidateDelivery(fe, a)
+			ValidateContact(fe, c)
+			ValidateLine(fe, "lines[0].", l)
+			if fe[tc.field] == "" {
+				t.Fatalf("%s accepted: %v", tc.field, fe)
+			}
+		})
+	}
+	// 100 characters of Cyrillic are 200 bytes, and fit a 100-character name.
+	fe := FieldErrors{}
+	ValidateContact(fe, Contact{Name: strings.Repeat("Ж", 100), Email: "ada@example.com"})
+	if len(fe) != 0 {
+		t.Fatalf("100 characters refused: %v", fe)
+	}
+}

@@ -160,6 +160,9 @@ func New(db *sqldb.DB, out Enqueuer, cfg Config, log *slog.Logger, reg prometheu
 		Name: "fabrika_signin_throttled_total",
 		Help: "Failed sign-ins that started or lengthened a delay, by scope (account or address): a guessing attack shows here.",
 	}, []string{"scope"})
+	for _, scope := range []ratelimit.Scope{ratelimit.ScopeAccount, ratelimit.ScopeAddress} {
+		throttled.WithLabelValues(string(scope)) // every series from zero, so increase() sees the first delay
+	}
 	if reg != nil {
 		if err := reg.Register(throttled); err != nil {
 			return nil, fmt.Errorf("register sign-in metrics: %w", err)

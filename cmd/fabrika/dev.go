@@ -60,6 +60,14 @@ type Config struct {
 	// standalone shop always does; off, a sign-up signs in at once
 	// (development convenience).
 	ConfirmSignUps bool
+	// Production runs every service as its standalone entry point does by
+	// default: the gateway in production mode (Secure cookies or TLS
+	// required, admins need TOTP), shop sign-ups confirmed by e-mail, no
+	// private webhook targets.
+	Production bool
+	// TLSCert and TLSKey, both set, make the gateway terminate TLS on the
+	// public port.
+	TLSCert, TLSKey string
 	// SecretKey seals secrets at rest (FABRIKA_SECRET_KEY); empty, a key is
 	// generated into <data dir>/secret-key (0600) on the first start.
 	SecretKey []byte
@@ -125,6 +133,10 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&c.SMTPURL, "smtp-url", env("FABRIKA_SMTP_URL", ""), "SMTP server for the shop's e-mails (smtp://user:password@host:587?from=shop@example.com); empty: files in <data-dir>/mail")
 	fs.BoolVar(&c.ConfirmSignUps, "confirm-signups", env("FABRIKA_SHOP_CONFIRM_SIGNUPS", "false") == "true",
 		"shop sign-ups confirmed by e-mail, telling no one which addresses have accounts (production behaviour; default in dev: sign in at once)")
+	fs.BoolVar(&c.Production, "production", env("FABRIKA_PRODUCTION", "false") == "true",
+		"run as the standalone services do by default: gateway production mode (Secure cookies or TLS, TOTP for admins), sign-ups confirmed by e-mail, no private webhooks")
+	fs.StringVar(&c.TLSCert, "tls-cert", env("FABRIKA_TLS_CERT", ""), "PEM certificate file: the gateway terminates TLS on the public port (with --tls-key)")
+	fs.StringVar(&c.TLSKey, "tls-key", env("FABRIKA_TLS_KEY", ""), "PEM private key file of --tls-cert")
 	only := fs.String("only", env("FABRIKA_ONLY", ""), "comma-separated services to start (default: all)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -145,6 +157,18 @@ func (m *Main) ParseFlags(args []string) error {
 		return fmt.Errorf("admin base port %d out of range", c.adminBase())
 	}
 	c.CookieSecure = *secure
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.Production {
+		if c.AllowPrivateWebhooks {
+			return errors.New("--allow-private-webhooks is for development only, not with --production")
+		}
+		if !c.CookieSecure && c.TLSCert == "" {
+			return errors.New("--production needs --tls-cert/--tls-key or --cookie-secure (TLS in front)")
+		}
+		c.ConfirmSignUps = true
+	}
 	if v := os.Getenv("FABRIKA_SECRET_KEY"); v != "" {
 		k, err := secretbox.ParseKey(v)
 		if err != nil {

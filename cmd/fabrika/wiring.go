@@ -112,11 +112,13 @@ func (m *Main) wire(name string, verifier *identity.Verifier, key ed25519.Privat
 				Shop: up("shop"), CRM: up("crm"), MESOperator: up("mes-operator"), MESAPI: up("mes-api"),
 				Signer:       identity.NewSigner(key),
 				PublicAddr:   net.JoinHostPort(c.Host, strconv.Itoa(c.BasePort)),
-				CookieSecure: c.CookieSecure,
-				Secrets:      m.box,
+				CookieSecure: c.CookieSecure || c.TLSCert != "",
+				TLSCertFile:  c.TLSCert, TLSKeyFile: c.TLSKey,
+				ProductionMode: c.Production,
+				Secrets:        m.box,
 				// A development convenience: admins may work without TOTP
-				// here (a standalone gateway requires it).
-				AllowAdminWithoutTOTP: true,
+				// here unless --production (a standalone gateway requires it).
+				AllowAdminWithoutTOTP: !c.Production,
 			}))
 		}
 	}

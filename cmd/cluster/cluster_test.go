@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-
+	"github.com/fabrika/fabrika/cmd/internal/natscluster"
 	"github.com/fabrika/fabrika/contracts"
 )
 
@@ -40,42 +39,11 @@ func TestPortsDistinct(t *testing.T) {
 			}
 		}
 	}
-	for n := range 9 {
-		add(p.natsClient(n), natsName(n)+" client")
-		add(p.natsRoute(n), natsName(n)+" route")
-		add(p.natsMonitor(n), natsName(n)+" monitor")
-	}
-}
-
-// TestNATSConfig: the generated file is one nats-server accepts, with
-// JetStream on file storage and a route to every other node.
-func TestNATSConfig(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	p := ports(40000)
-	for n := range 3 {
-		path := filepath.Join(dir, natsName(n)+".conf")
-		if err := os.WriteFile(path, []byte(natsConfig(p, n, 3, filepath.Join(dir, natsName(n)))), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		o, err := server.ProcessConfigFile(path)
-		if err != nil {
-			t.Fatalf("nats-server refuses node %d's config: %v", n, err)
-		}
-		if o.ServerName != natsName(n) || !o.JetStream || o.StoreDir != filepath.Join(dir, natsName(n)) {
-			t.Errorf("node %d: name %q jetstream %v store %q", n, o.ServerName, o.JetStream, o.StoreDir)
-		}
-		if o.Port != p.natsClient(n) || o.Cluster.Port != p.natsRoute(n) || o.Cluster.Name != "fabrika" || o.HTTPPort != p.natsMonitor(n) {
-			t.Errorf("node %d: client %d route %d cluster %q monitor %d", n, o.Port, o.Cluster.Port, o.Cluster.Name, o.HTTPPort)
-		}
-		if len(o.Routes) != 2 {
-			t.Errorf("node %d has %d routes, want 2", n, len(o.Routes))
-		}
-		for _, r := range o.Routes {
-			if r.Port() == strconv.Itoa(p.natsRoute(n)) {
-				t.Errorf("node %d routes to itself", n)
-			}
-		}
+	l := p.nats(natscluster.MaxNodes, "")
+	for n := range natscluster.MaxNodes {
+		add(l.ClientPort(n), natsName(n)+" client")
+		add(l.RoutePort(n), natsName(n)+" route")
+		add(l.MonitorPort(n), natsName(n)+" monitor")
 	}
 }
 

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -12,24 +10,6 @@ import (
 
 	"github.com/fabrika/fabrika/platform/broker"
 )
-
-// natsConfig is node n's configuration file: a JetStream server with file
-// storage in store, routed to every other node of a cluster of size nodes.
-func natsConfig(p ports, n, nodes int, store string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "server_name: %s\nlisten: %q\nhttp: %q\n", natsName(n), addr(p.natsClient(n)), addr(p.natsMonitor(n)))
-	fmt.Fprintf(&b, "jetstream {\n  store_dir: %q\n  max_memory_store: 256MB\n  max_file_store: 4GB\n}\n", store)
-	if nodes > 1 {
-		var routes []string
-		for i := range nodes {
-			if i != n {
-				routes = append(routes, strconv.Quote("nats://"+addr(p.natsRoute(i))))
-			}
-		}
-		fmt.Fprintf(&b, "cluster {\n  name: fabrika\n  listen: %q\n  routes: [%s]\n}\n", addr(p.natsRoute(n)), strings.Join(routes, ", "))
-	}
-	return b.String()
-}
 
 // StreamInfo reports the platform stream's replicas and its leader's node
 // index (-1 when it has none).

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fabrika/fabrika/cmd/internal/natscluster"
 )
 
 // services lists the platform's services in start order: the gateway last,
@@ -62,10 +64,12 @@ func (b ports) stats() int                  { return int(b) + 9 }
 func (b ports) app(svc string, r int) int   { return int(b) + 100 + 10*index(svc) + r }
 func (b ports) admin(svc string, r int) int { return int(b) + 200 + 10*index(svc) + r }
 func (b ports) ops(svc string, r int) int   { return int(b) + 300 + 10*index(svc) + r }
-func (b ports) natsClient(n int) int        { return int(b) + 400 + n }
-func (b ports) natsRoute(n int) int         { return int(b) + 410 + n }
-func (b ports) natsMonitor(n int) int       { return int(b) + 420 + n }
 func (b ports) postgres() int               { return int(b) + 430 }
+
+// nats places the NATS cluster's nodes at B+400 (natscluster.Layout).
+func (b ports) nats(nodes int, dir string) natscluster.Layout {
+	return natscluster.Layout{Nodes: nodes, BasePort: int(b) + 400, Dir: dir}
+}
 
 func index(svc string) int {
 	for i, s := range services {
@@ -144,24 +148,29 @@ type Cluster struct {
 	probe   map[string]int // replica -> port whose /readyz answered
 	mu      sync.Mutex
 	procs   map[string]*proc // "shop-1", "nats-2", "ingress"
+	nats    natscluster.Layout
 	natsURL string
 }
 
 // replicaName is "shop-1" for replica 0 of the shop.
 func replicaName(svc string, r int) string { return fmt.Sprintf("%s-%d", svc, r+1) }
 
-func natsName(n int) string { return fmt.Sprintf("nats-%d", n+1) }
+func natsName(n int) string { return natscluster.Name(n) }
 
 // New prepares the state directory, the binaries and the databases; Start
 // starts the processes.
 func New(ctx context.Context, cfg Config) (*Cluster, error) {
-	if cfg.Replicas < 1 || cfg.NATSNodes < 1 {
-		return nil, errors.New("replicas and NATS nodes must be at least 1")
+	if cfg.Replicas < 1 {
+		return nil, errors.New("replicas must be at least 1")
 	}
 	if cfg.BasePort < 1024 || cfg.BasePort+440 > 65535 {
 		return nil, fmt.Errorf("base port %d: the topology takes ports base..base+440", cfg.BasePort)
 	}
 	c := &Cluster{cfg: cfg, p: ports(cfg.BasePort), bin: filepath.Join(cfg.StateDir, "bin"), procs: map[string]*proc{}, probe: map[string]int{}}
+	c.nats = c.p.nats(cfg.NATSNodes, filepath.Join(cfg.StateDir, "nats"))
+	if err := c.nats.Validate(); err != nil {
+		return nil, err
+	}
 	if cfg.Fresh {
 		for _, d := range []string{"nats", "logs"} {
 			if err := os.RemoveAll(filepath.Join(cfg.StateDir, d)); err != nil {
@@ -189,11 +198,7 @@ func New(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err := c.build(ctx); err != nil {
 		return nil, err
 	}
-	var urls []string
-	for n := range cfg.NATSNodes {
-		urls = append(urls, "nats://"+addr(c.p.natsClient(n)))
-	}
-	c.natsURL = strings.Join(urls, ",")
+	c.natsURL = c.nats.URL()
 	return c, nil
 }
 
@@ -205,7 +210,7 @@ func (c *Cluster) build(ctx context.Context) error {
 	for _, s := range services {
 		args = append(args, "./services/"+s+"/cmd/"+s)
 	}
-	args = append(args, "github.com/nats-io/nats-server/v2")
+	args = append(args, natscluster.Package)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = c.cfg.Root
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -254,22 +259,21 @@ func (c *Cluster) startNATS(ctx context.Context) error {
 
 // StartNATSNode starts node n from its config file (written on first use).
 func (c *Cluster) StartNATSNode(n int) error {
-	conf := filepath.Join(c.cfg.StateDir, "nats", natsName(n)+".conf")
-	if err := os.WriteFile(conf, []byte(natsConfig(c.p, n, c.cfg.NATSNodes, filepath.Join(c.cfg.StateDir, "nats", natsName(n)))), 0o600); err != nil {
+	cmd, err := c.nats.Command(n, filepath.Join(c.bin, "nats-server"))
+	if err != nil {
 		return err
 	}
-	return c.run(natsName(n), exec.Command(filepath.Join(c.bin, "nats-server"), "-c", conf), nil)
+	return c.run(natsName(n), cmd, nil)
 }
 
 // WaitNATSNode waits until node n's monitoring endpoint says it is healthy
 // (JetStream enabled and current).
 func (c *Cluster) WaitNATSNode(ctx context.Context, n int, d time.Duration) error {
-	url := "http://" + addr(c.p.natsMonitor(n)) + "/healthz"
 	return poll(ctx, d, natsName(n)+" healthy", func() (bool, string) {
 		if p := c.proc(natsName(n)); p != nil && p.exited() {
 			return false, "exited: " + p.tail(2000)
 		}
-		return httpOK(url)
+		return c.nats.Healthy(n)
 	})
 }
 
@@ -279,7 +283,7 @@ func (c *Cluster) serviceEnv(svc string, r int) []string {
 	env := []string{
 		"FABRIKA_DSN=" + c.dsns[svc],
 		"FABRIKA_NATS_URL=" + c.natsURL,
-		"FABRIKA_STREAM_REPLICAS=" + strconv.Itoa(min(c.cfg.NATSNodes, 3)),
+		"FABRIKA_STREAM_REPLICAS=" + strconv.Itoa(c.nats.StreamReplicas()),
 		"FABRIKA_ADMIN_ADDR=" + addr(c.p.admin(svc, r)),
 		"FABRIKA_ADMIN_TOKEN=" + c.sec.AdminToken,
 		"FABRIKA_LOG_LEVEL=" + c.cfg.LogLevel,

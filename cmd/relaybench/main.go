@@ -16,7 +16,15 @@
 //	relaybench -dsn /tmp/relaybench.db            # SQLite
 //
 // -nats empty starts an embedded JetStream server (file store in a temporary
-// directory), as `fabrika` does.
+// directory), as `fabrika` does. -cluster instead starts a 3-node JetStream
+// cluster of the pinned nats-server (cmd/internal/natscluster, the broker of
+// `go run ./cmd/cluster`) with the stream at R3:
+//
+//	go run ./cmd/relaybench -cluster -dsn postgres://... -recv-dsn postgres://...
+//
+// -nats URL with -replicas 3 measures a running cluster instead (the
+// stream FABRIKA is deleted and created again: never point it at one that
+// holds data).
 package main
 
 import (
@@ -40,6 +48,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/fabrika/fabrika/cmd/internal/natscluster"
 	"github.com/fabrika/fabrika/platform/broker"
 	"github.com/fabrika/fabrika/platform/broker/embedded"
 	"github.com/fabrika/fabrika/platform/inbox"
@@ -52,6 +61,9 @@ type config struct {
 	n, rawN, keys         int
 	rate                  int
 	seconds, warmup       int
+	replicas              int
+	cluster               int // nodes of a local JetStream cluster to start (0: none)
+	clusterPort           int
 	cpuProfile            string
 	latencyProfile        string
 	timeline              string
@@ -61,7 +73,10 @@ func main() {
 	var c config
 	flag.StringVar(&c.dsn, "dsn", filepath.Join(os.TempDir(), "relaybench.db"), "sender database DSN (SQLite path or postgres://...)")
 	flag.StringVar(&c.recvDSN, "recv-dsn", "", "receiver database DSN for the latency run (default: a second SQLite file, or -dsn for PostgreSQL)")
-	flag.StringVar(&c.natsURL, "nats", "", "JetStream URL; empty starts an embedded server")
+	flag.StringVar(&c.natsURL, "nats", "", "JetStream URL; empty starts an embedded server (or a cluster with -cluster)")
+	clustered := flag.Bool("cluster", false, "start a local 3-node JetStream cluster of the pinned nats-server, the stream at R3")
+	flag.IntVar(&c.clusterPort, "cluster-port", 0, "first port of the -cluster nodes (0: the first free range from 24400)")
+	flag.IntVar(&c.replicas, "replicas", 0, "the stream's replicas (default 1, 3 with -cluster)")
 	flag.IntVar(&c.n, "n", 50000, "messages for the relay throughput run and the publish loop")
 	flag.IntVar(&c.rawN, "raw-n", 20000, "rows for the insert+commit loop")
 	flag.IntVar(&c.keys, "keys", 1000, "distinct keys (aggregates) of the messages")
@@ -72,6 +87,9 @@ func main() {
 	flag.StringVar(&c.latencyProfile, "latency-cpuprofile", "", "write a CPU profile of the latency run to this file")
 	flag.StringVar(&c.timeline, "timeline", "", "write each latency-run message's stage times (CSV, Unix ns) to this file")
 	flag.Parse()
+	if *clustered {
+		c.cluster = 3
+	}
 	if err := run(context.Background(), c, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "relaybench:", err)
 		os.Exit(1)
@@ -88,6 +106,22 @@ func run(ctx context.Context, c config, w io.Writer) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var srv *server.Server
 	var inProcess nats.InProcessConnProvider // nil with an external NATS (not a nil *server.Server)
+	if c.cluster > 0 && c.natsURL != "" {
+		return errors.New("-cluster starts its own NATS: leave -nats empty")
+	}
+	if c.cluster > 0 {
+		cl, err := startCluster(ctx, c.cluster, c.clusterPort, w)
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(cl.Dir)
+		defer cl.Stop()
+		c.natsURL = cl.URL()
+		if c.replicas == 0 {
+			c.replicas = cl.StreamReplicas()
+		}
+	}
+	c.replicas = max(c.replicas, 1)
 	if c.natsURL == "" {
 		dir, err := os.MkdirTemp("", "relaybench-nats-")
 		if err != nil {
@@ -116,15 +150,19 @@ func run(ctx context.Context, c config, w io.Writer) error {
 	if err := js.DeleteStream(ctx, broker.StreamName); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return err
 	}
-	if _, err := broker.EnsureStream(ctx, js, 1); err != nil {
+	st, err := broker.EnsureStream(ctx, js, c.replicas)
+	if err != nil {
 		return err
+	}
+	if got := st.CachedInfo().Config.Replicas; got != c.replicas {
+		return fmt.Errorf("stream at R%d, want R%d", got, c.replicas)
 	}
 	db, err := openClean(ctx, c.dsn)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	fmt.Fprintf(w, "engine=%s broker=%s n=%d raw-n=%d keys=%d\n", db.Engine(), brokerName(c.natsURL), c.n, c.rawN, c.keys)
+	fmt.Fprintf(w, "engine=%s broker=%s stream=R%d n=%d raw-n=%d keys=%d\n", db.Engine(), brokerName(c.natsURL), c.replicas, c.n, c.rawN, c.keys)
 
 	rawDB, err := rawInsert(ctx, db, c.rawN)
 	if err != nil {
@@ -136,7 +174,7 @@ func run(ctx context.Context, c config, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("publish loop: %w", err)
 	}
-	fmt.Fprintf(w, "JetStream async publish loop:       %8.0f msg/s\n", rawJS)
+	fmt.Fprintf(w, "JetStream async publish loop (R%d):  %8.0f msg/s\n", c.replicas, rawJS)
 
 	relay, err := relayThroughput(ctx, c, db, js, log)
 	if err != nil {
@@ -151,10 +189,11 @@ func run(ctx context.Context, c config, w io.Writer) error {
 		}
 		defer recvDB.Close()
 	}
-	_, rjs, err := conn("relaybench-receiver")
+	rnc, rjs, err := conn("relaybench-receiver")
 	if err != nil {
 		return err
 	}
+	defer rnc.Close()
 	lat, err := latency(ctx, c, db, recvDB, js, rjs, log)
 	if err != nil {
 		return fmt.Errorf("latency: %w", err)
@@ -219,10 +258,24 @@ func rawInsert(ctx context.Context, db *sqldb.DB, n int) (float64, error) {
 	return rate, err
 }
 
-// rawPublish publishes n messages asynchronously with message ids, at most
-// 1024 awaiting acknowledgement, and waits for every acknowledgement.
+// rawPublish publishes n messages asynchronously, at most 1024 awaiting
+// acknowledgement, and waits for every acknowledgement: the broker's
+// ceiling. Each message is what the relay publishes (the same payload,
+// headers and kind of message id), without a database.
 func rawPublish(ctx context.Context, js jetstream.JetStream, n int) (float64, error) {
-	payload := []byte(`{"order_id":"0194b1c2-0000-7000-8000-000000000000","seq":1,"sent_at":0}`)
+	msgs := make([]*nats.Msg, n)
+	ids := make([]string, n)
+	for i := range n {
+		om, err := outbox.NewMessage("fabrika.bench.raw", fmt.Sprint("key-", i%1000), benchItem{Seq: i})
+		if err != nil {
+			return 0, err
+		}
+		m := nats.NewMsg(om.Subject)
+		m.Data = om.Payload
+		m.Header.Set(outbox.HeaderKey, om.Key)
+		m.Header.Set(outbox.HeaderCreated, om.CreatedAt.Format(time.RFC3339Nano))
+		msgs[i], ids[i] = m, om.ID
+	}
 	start := time.Now()
 	futs := make(chan jetstream.PubAckFuture, 1024)
 	errc := make(chan error, 1)
@@ -239,10 +292,8 @@ func rawPublish(ctx context.Context, js jetstream.JetStream, n int) (float64, er
 		}
 		errc <- first
 	}()
-	for i := range n {
-		m := nats.NewMsg("fabrika.bench.raw")
-		m.Data = payload
-		f, err := js.PublishMsgAsync(m, jetstream.WithMsgID(fmt.Sprintf("raw-%09d", i)))
+	for i, m := range msgs {
+		f, err := js.PublishMsgAsync(m, jetstream.WithMsgID(ids[i]))
 		if err != nil {
 			close(futs)
 			<-errc
@@ -505,4 +556,27 @@ func startProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// startCluster builds the pinned nats-server and starts a JetStream cluster
+// of nodes nodes in a temporary directory.
+func startCluster(ctx context.Context, nodes, port int, w io.Writer) (*natscluster.Cluster, error) {
+	dir, err := os.MkdirTemp("", "relaybench-cluster-")
+	if err != nil {
+		return nil, err
+	}
+	bin, err := natscluster.Build(ctx, "", dir)
+	if err == nil && port == 0 {
+		port, err = natscluster.FreeBase(24400)
+	}
+	var c *natscluster.Cluster
+	if err == nil {
+		c, err = natscluster.Start(ctx, natscluster.Layout{Nodes: nodes, BasePort: port, Dir: dir}, bin, time.Minute)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	fmt.Fprintf(w, "started a %d-node JetStream cluster (pinned nats-server) at %s, stores in %s (removed at the end)\n", nodes, c.URL(), dir)
+	return c, nil
 }

@@ -10,16 +10,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/host"
-	"github.com/fabrika/fabrika/platform/inbox"
-	"github.com/fabrika/fabrika/platform/outbox"
-	"github.com/fabrika/fabrika/platform/sqldb"
-	"github.com/fabrika/fabrika/services/mes-calc/internal/calc"
-	"github.com/fabrika/fabrika/services/mes-calc/internal/store"
+	"github.com/fabrika/fabrika/services/mes-calc/internal/app"
+	"github.com/fabrika/fabrika/services/mes-calc/internal/web"
 )
 
 // Config is mes-calc's configuration.
@@ -37,10 +33,7 @@ type Config struct {
 
 // Service is a running mes-calc.
 type Service struct {
-	h       *host.Host
-	cfg     Config
-	cache   atomic.Pointer[contracts.PriceListV1]
-	metrics *metrics
+	app *app.App
 }
 
 // Subscription names (consumers "mes-calc-<name>").
@@ -49,32 +42,18 @@ const (
 )
 
 // New builds mes-calc on its host: it seeds and publishes the first price
-// list when the database has none, and subscribes to order.placed and
-// order.cancelled.
+// list when the database has none, subscribes to order.placed and
+// order.cancelled, and registers the price administration on the admin
+// listener.
 func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
-	if cfg.Seed == nil {
-		cfg.Seed = contracts.DemoPriceList
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.HorizonDays <= 0 {
-		cfg.HorizonDays = calc.DefaultHorizonDays
-	}
-	m, err := newMetrics(h.Metrics)
+	a, err := app.New(ctx, h.DB, h.Outbox, app.Config{Seed: cfg.Seed, Now: cfg.Now, HorizonDays: cfg.HorizonDays,
+		Metrics: h.Metrics}, h.Log)
 	if err != nil {
 		return nil, fmt.Errorf("mes-calc: %w", err)
 	}
-	s := &Service{h: h, cfg: cfg, metrics: m}
-	if err := s.seed(ctx); err != nil {
-		return nil, fmt.Errorf("mes-calc: %w", err)
-	}
-	h.Inbox.Subscribe(SubOrders, map[string]inbox.Handler{
-		contracts.Subject(contracts.OrderPlaced):    inbox.JSON(s.onPlaced),
-		contracts.Subject(contracts.OrderCancelled): inbox.JSON(s.onCancelled),
-	})
-	s.adminRoutes()
-	return s, nil
+	h.Inbox.Subscribe(SubOrders, a.Subscriptions())
+	web.New(a, h.Log).AdminRoutes(h.HandleAdmin)
+	return &Service{app: a}, nil
 }
 
 // Handler returns nil: mes-calc serves no application routes; its price
@@ -83,69 +62,3 @@ func (s *Service) Handler() http.Handler { return nil }
 
 // Background returns nil: mes-calc's work is driven by its inbox.
 func (s *Service) Background() []func(context.Context) error { return nil }
-
-func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
-
-// seed writes and publishes version 1 when the database has no price list.
-func (s *Service) seed(ctx context.Context) error {
-	return s.h.DB.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		_, found, err := store.Lock(ctx, tx)
-		if err != nil || found {
-			return err
-		}
-		pl := s.cfg.Seed(s.now())
-		pl.Version = 1
-		if pl.PublishedAt.IsZero() {
-			pl.PublishedAt = s.now()
-		}
-		pl.PublishedAt = pl.PublishedAt.UTC().Truncate(time.Microsecond)
-		if err := pl.Validate(); err != nil {
-			return fmt.Errorf("seed price list: %w", err)
-		}
-		if err := store.SavePriceList(ctx, tx, pl, "seed"); err != nil {
-			return err // another instance seeding at the same moment: this one fails and restarts
-		}
-		if err := s.publish(ctx, tx, pl); err != nil {
-			return err
-		}
-		tx.AfterCommit(func() { s.remember(pl) })
-		s.h.Log.InfoContext(ctx, "price list seeded and published", "version", pl.Version)
-		return nil
-	})
-}
-
-func (s *Service) publish(ctx context.Context, tx *sqldb.Tx, pl contracts.PriceListV1) error {
-	msg, err := outbox.NewMessage(contracts.Subject(contracts.PriceListPublished), "pricelist", pl)
-	if err != nil {
-		return err
-	}
-	return s.h.Outbox.Enqueue(ctx, tx, msg)
-}
-
-// priceList returns the list of the version the caller locked, from the
-// cache when it is that version.
-func (s *Service) priceList(ctx context.Context, tx *sqldb.Tx, version int64) (contracts.PriceListV1, error) {
-	if c := s.cache.Load(); c != nil && c.Version == version {
-		return *c, nil
-	}
-	pl, err := store.LoadPriceList(ctx, tx)
-	if err != nil {
-		return pl, err
-	}
-	tx.AfterCommit(func() { s.remember(pl) })
-	return pl, nil
-}
-
-// remember keeps pl as the cached list unless a newer one is there.
-func (s *Service) remember(pl contracts.PriceListV1) {
-	for {
-		c := s.cache.Load()
-		if c != nil && c.Version >= pl.Version {
-			return
-		}
-		if s.cache.CompareAndSwap(c, &pl) {
-			s.metrics.version.Set(float64(pl.Version))
-			return
-		}
-	}
-}

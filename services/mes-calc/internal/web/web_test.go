@@ -1,4 +1,4 @@
-package mescalc
+package web
 
 import (
 	"net/http"

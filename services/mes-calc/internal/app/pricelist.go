@@ -1,4 +1,4 @@
-package mescalc
+package app
 
 import (
 	"context"
@@ -19,24 +19,24 @@ import (
 var ErrVersionMismatch = errors.New("the price list has changed since that version")
 
 // PriceList returns the current price list.
-func (s *Service) PriceList(ctx context.Context) (contracts.PriceListV1, error) {
-	v, err := store.CurrentVersion(ctx, s.h.DB)
+func (a *App) PriceList(ctx context.Context) (contracts.PriceListV1, error) {
+	v, err := store.CurrentVersion(ctx, a.db)
 	if err != nil {
 		return contracts.PriceListV1{}, err
 	}
-	if c := s.cache.Load(); c != nil && c.Version == v {
+	if c := a.cache.Load(); c != nil && c.Version == v {
 		return *c, nil
 	}
-	return store.LoadPriceList(ctx, s.h.DB)
+	return store.LoadPriceList(ctx, a.db)
 }
 
 // Change applies a change to the price list as one new version: the tables,
 // the version record and the pricelist.published event in one transaction.
 // ifVersion, when not 0, must be the current version. A change that would
 // leave the list invalid is refused with pricing.FieldErrors.
-func (s *Service) Change(ctx context.Context, by string, ifVersion int64, change pricing.Change) (contracts.PriceListV1, error) {
+func (a *App) Change(ctx context.Context, by string, ifVersion int64, change pricing.Change) (contracts.PriceListV1, error) {
 	var next contracts.PriceListV1
-	err := s.h.DB.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+	err := a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
 		version, found, err := store.Lock(ctx, tx)
 		if err != nil {
 			return err
@@ -58,7 +58,7 @@ func (s *Service) Change(ctx context.Context, by string, ifVersion int64, change
 			return err
 		}
 		next.Version = cur.Version + 1
-		next.PublishedAt = s.now().Truncate(time.Microsecond)
+		next.PublishedAt = a.Now().Truncate(time.Microsecond)
 		if capacityChanged(cur, next) {
 			if err := store.ResetOpen(ctx, tx); err != nil {
 				return err
@@ -67,17 +67,17 @@ func (s *Service) Change(ctx context.Context, by string, ifVersion int64, change
 		if err := store.SavePriceList(ctx, tx, next, by); err != nil {
 			return err
 		}
-		if err := s.publish(ctx, tx, next); err != nil {
+		if err := a.publish(ctx, tx, next); err != nil {
 			return err
 		}
 		pl := next
-		tx.AfterCommit(func() { s.remember(pl) })
+		tx.AfterCommit(func() { a.remember(pl) })
 		return nil
 	})
 	if err != nil {
 		return contracts.PriceListV1{}, err
 	}
-	s.h.Log.InfoContext(ctx, "price list changed and published", "version", next.Version, "by", by)
+	a.log.InfoContext(ctx, "price list changed and published", "version", next.Version, "by", by)
 	return next, nil
 }
 
@@ -94,16 +94,16 @@ func capacityChanged(a, b contracts.PriceListV1) bool {
 }
 
 // Version returns a published version.
-func (s *Service) Version(ctx context.Context, version int64) (store.Version, error) {
-	return store.GetVersion(ctx, s.h.DB, version)
+func (a *App) Version(ctx context.Context, version int64) (store.Version, error) {
+	return store.GetVersion(ctx, a.db, version)
 }
 
 // Calculation returns what was decided for an order.
-func (s *Service) Calculation(ctx context.Context, orderID string) (store.Calculation, error) {
-	return store.GetCalculation(ctx, s.h.DB, orderID)
+func (a *App) Calculation(ctx context.Context, orderID string) (store.Calculation, error) {
+	return store.GetCalculation(ctx, a.db, orderID)
 }
 
 // Load returns the planned load of the days [from, from+days).
-func (s *Service) Load(ctx context.Context, from calc.Day, days int) ([]store.DayLoad, error) {
-	return store.LoadBetween(ctx, s.h.DB, from, from+calc.Day(days))
+func (a *App) Load(ctx context.Context, from calc.Day, days int) ([]store.DayLoad, error) {
+	return store.LoadBetween(ctx, a.db, from, from+calc.Day(days))
 }

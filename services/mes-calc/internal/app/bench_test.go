@@ -1,4 +1,4 @@
-package mescalc
+package app_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
+	"github.com/fabrika/fabrika/services/mes-calc/internal/app"
 	"github.com/fabrika/fabrika/services/mes-calc/migrations"
 )
 
@@ -29,7 +30,7 @@ func BenchmarkHandlePlaced(b *testing.B) {
 	defer h.DB.Close()
 
 	monday := time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
-	s, err := New(ctx, h, Config{Now: func() time.Time { return monday }})
+	s, err := app.New(ctx, h.DB, h.Outbox, app.Config{Now: func() time.Time { return monday }}, h.Log)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func BenchmarkHandlePlaced(b *testing.B) {
 				"mes-calc-orders", o.OrderID, "fabrika.order.placed", time.Now().UnixMicro()); err != nil {
 				return err
 			}
-			return s.onPlaced(ctx, tx, inbox.Message{}, o)
+			return s.OnPlaced(ctx, tx, inbox.Message{}, o)
 		})
 		if err != nil {
 			b.Fatal(err)

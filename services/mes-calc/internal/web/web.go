@@ -1,8 +1,13 @@
-package mescalc
+// Package web is mes-calc's HTTP side: the price administration as a JSON
+// API under /pricing/, registered on the host's admin listener (the service
+// serves no people). Errors become problem+json in one place, writeError.
+package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,16 +16,38 @@ import (
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/httpx"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/services/mes-calc/internal/app"
 	"github.com/fabrika/fabrika/services/mes-calc/internal/calc"
 	"github.com/fabrika/fabrika/services/mes-calc/internal/pricing"
 	"github.com/fabrika/fabrika/services/mes-calc/internal/store"
 )
 
-// adminRoutes registers the price administration on the host's admin
-// listener, where every route needs the admin credential (the admin token,
-// or an identity token with the admin role).
-func (s *Service) adminRoutes() {
-	handle := func(pattern string, h http.HandlerFunc) { s.h.HandleAdmin(pattern, h) }
+// UseCases is what the handlers need from the application.
+type UseCases interface {
+	PriceList(ctx context.Context) (contracts.PriceListV1, error)
+	Version(ctx context.Context, version int64) (store.Version, error)
+	Change(ctx context.Context, by string, ifVersion int64, change pricing.Change) (contracts.PriceListV1, error)
+	Calculation(ctx context.Context, orderID string) (store.Calculation, error)
+	Load(ctx context.Context, from calc.Day, days int) ([]store.DayLoad, error)
+	Now() time.Time
+}
+
+var _ UseCases = (*app.App)(nil)
+
+// Handler serves the price administration.
+type Handler struct {
+	uc  UseCases
+	log *slog.Logger
+}
+
+// New builds the handlers.
+func New(uc UseCases, log *slog.Logger) *Handler { return &Handler{uc: uc, log: log} }
+
+// AdminRoutes registers the price administration with handle (the host's
+// admin listener, where every route needs the admin credential: the admin
+// token, or an identity token with the admin role).
+func (s *Handler) AdminRoutes(register func(pattern string, h http.Handler)) {
+	handle := func(pattern string, h http.HandlerFunc) { register(pattern, h) }
 
 	handle("GET /pricing/price-list", s.getPriceList)
 	handle("GET /pricing/price-list/versions/{version}", s.getVersion)
@@ -41,22 +68,22 @@ func (s *Service) adminRoutes() {
 }
 
 // writeError maps the service's errors to HTTP, in one place.
-func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
+func (s *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var fe pricing.FieldErrors
 	switch {
 	case errors.As(err, &fe):
 		httpx.WriteProblem(w, r, httpx.Invalid("the change would make the price list invalid", fe))
 	case errors.Is(err, pricing.ErrNotFound), errors.Is(err, store.ErrNotFound):
 		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusNotFound, err.Error()))
-	case errors.Is(err, ErrVersionMismatch):
+	case errors.Is(err, app.ErrVersionMismatch):
 		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusPreconditionFailed, err.Error()))
 	default:
-		httpx.WriteError(w, r, s.h.Log, err)
+		httpx.WriteError(w, r, s.log, err)
 	}
 }
 
-func (s *Service) getPriceList(w http.ResponseWriter, r *http.Request) {
-	pl, err := s.PriceList(r.Context())
+func (s *Handler) getPriceList(w http.ResponseWriter, r *http.Request) {
+	pl, err := s.uc.PriceList(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -65,13 +92,13 @@ func (s *Service) getPriceList(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, pl)
 }
 
-func (s *Service) getVersion(w http.ResponseWriter, r *http.Request) {
+func (s *Handler) getVersion(w http.ResponseWriter, r *http.Request) {
 	v, err := strconv.ParseInt(r.PathValue("version"), 10, 64)
 	if err != nil || v < 1 {
 		httpx.WriteProblem(w, r, httpx.Invalid("bad version", map[string]string{"version": "must be a positive integer"}))
 		return
 	}
-	ver, err := s.Version(r.Context(), v)
+	ver, err := s.uc.Version(r.Context(), v)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -92,7 +119,7 @@ func ifMatch(r *http.Request) (int64, error) {
 	return v, nil
 }
 
-func (s *Service) change(w http.ResponseWriter, r *http.Request, change pricing.Change) {
+func (s *Handler) change(w http.ResponseWriter, r *http.Request, change pricing.Change) {
 	ifv, err := ifMatch(r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -102,7 +129,7 @@ func (s *Service) change(w http.ResponseWriter, r *http.Request, change pricing.
 	if id, ok := identity.FromContext(r.Context()); ok {
 		by = id.Name
 	}
-	pl, err := s.Change(r.Context(), by, ifv, change)
+	pl, err := s.uc.Change(r.Context(), by, ifv, change)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -111,7 +138,7 @@ func (s *Service) change(w http.ResponseWriter, r *http.Request, change pricing.
 	httpx.WriteJSON(w, http.StatusOK, pl)
 }
 
-func (s *Service) putSettings(w http.ResponseWriter, r *http.Request) {
+func (s *Handler) putSettings(w http.ResponseWriter, r *http.Request) {
 	var st pricing.Settings
 	if err := httpx.DecodeJSON(w, r, 0, &st); err != nil {
 		s.writeError(w, r, err)
@@ -122,7 +149,7 @@ func (s *Service) putSettings(w http.ResponseWriter, r *http.Request) {
 
 // putEntry decodes an entry whose code is the path's {code} (the body may
 // repeat it, but not differ) and applies its change.
-func putEntry[T any](s *Service, change func(T) pricing.Change, code func(*T) *string) http.HandlerFunc {
+func putEntry[T any](s *Handler, change func(T) pricing.Change, code func(*T) *string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var v T
 		if err := httpx.DecodeJSON(w, r, 0, &v); err != nil {
@@ -141,14 +168,14 @@ func putEntry[T any](s *Service, change func(T) pricing.Change, code func(*T) *s
 	}
 }
 
-func (s *Service) deleteEntry(kind string) http.HandlerFunc {
+func (s *Handler) deleteEntry(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.change(w, r, pricing.Delete(kind, r.PathValue("code")))
 	}
 }
 
-func (s *Service) getCalculation(w http.ResponseWriter, r *http.Request) {
-	c, err := s.Calculation(r.Context(), r.PathValue("order_id"))
+func (s *Handler) getCalculation(w http.ResponseWriter, r *http.Request) {
+	c, err := s.uc.Calculation(r.Context(), r.PathValue("order_id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -167,9 +194,9 @@ type jsonRaw string
 
 func (j jsonRaw) MarshalJSON() ([]byte, error) { return []byte(j), nil }
 
-func (s *Service) getLoad(w http.ResponseWriter, r *http.Request) {
+func (s *Handler) getLoad(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	from := calc.DayOf(s.now())
+	from := calc.DayOf(s.uc.Now())
 	fields := map[string]string{}
 	if v := q.Get("from"); v != "" {
 		t, err := time.Parse(time.DateOnly, v)
@@ -190,7 +217,7 @@ func (s *Service) getLoad(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(w, r, httpx.Invalid("bad query", fields))
 		return
 	}
-	load, err := s.Load(r.Context(), from, days)
+	load, err := s.uc.Load(r.Context(), from, days)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -1,4 +1,4 @@
-package mescalc
+package app_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/inbox/inboxtest"
 	"github.com/fabrika/fabrika/platform/testenv"
+	"github.com/fabrika/fabrika/services/mes-calc/internal/app"
 	"github.com/fabrika/fabrika/services/mes-calc/migrations"
 )
 
@@ -37,19 +38,16 @@ func TestEventsConvergeInAnyOrder(t *testing.T) {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { h.DB.Close() })
-				svc, err := New(ctx, h, Config{Now: func() time.Time { return t0 }})
+				svc, err := app.New(ctx, h.DB, h.Outbox, app.Config{Now: func() time.Time { return t0 }}, h.Log)
 				if err != nil {
 					t.Fatal(err)
 				}
 				// Another order already booked, so that a release that took
 				// too much would show.
-				if _, err := inbox.Deliver(ctx, h.DB, "setup", inbox.JSON(svc.onPlaced), inboxtest.Message(t, "o-2", contracts.OrderPlaced, other.Placed)); err != nil {
+				if _, err := inbox.Deliver(ctx, h.DB, "setup", inbox.JSON(svc.OnPlaced), inboxtest.Message(t, "o-2", contracts.OrderPlaced, other.Placed)); err != nil {
 					t.Fatal(err)
 				}
-				return inboxtest.Consumer{DB: h.DB, Handlers: map[string]inbox.Handler{
-					contracts.Subject(contracts.OrderPlaced):    inbox.JSON(svc.onPlaced),
-					contracts.Subject(contracts.OrderCancelled): inbox.JSON(svc.onCancelled),
-				}, State: func(t *testing.T) string {
+				return inboxtest.Consumer{DB: h.DB, Handlers: svc.Subscriptions(), State: func(t *testing.T) string {
 					return inboxtest.Rows(t, h.DB, `SELECT order_id, status, channel FROM calculations ORDER BY order_id`) +
 						inboxtest.Rows(t, h.DB, `SELECT workstation, day, centiminutes FROM workstation_load WHERE centiminutes <> 0 ORDER BY workstation, day`) +
 						inboxtest.Rows(t, h.DB, `SELECT order_id, line_no, seq, workstation, day, centiminutes FROM order_bookings ORDER BY 1, 2, 3, 5`)

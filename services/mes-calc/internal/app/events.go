@@ -1,4 +1,4 @@
-package mescalc
+package app
 
 import (
 	"context"
@@ -15,14 +15,14 @@ import (
 	"github.com/fabrika/fabrika/services/mes-calc/internal/store"
 )
 
-// onPlaced calculates an order once: the calculation, the load it books and
+// OnPlaced calculates an order once: the calculation, the load it books and
 // the order.priced (or order.needs_review) event are written in the inbox's
 // transaction. A second order.placed of a priced order (a re-send, with
 // another message id) books nothing; it re-publishes the first outcome, so
 // a producer that re-sent because it missed the answer gets it. An order
 // that needed review booked nothing: a re-send calculates it again (after
 // the price list was fixed, say).
-func (s *Service) onPlaced(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, o contracts.OrderPlacedV1) error {
+func (a *App) OnPlaced(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, o contracts.OrderPlacedV1) error {
 	version, found, err := store.Lock(ctx, tx)
 	if err != nil {
 		return err
@@ -34,18 +34,18 @@ func (s *Service) onPlaced(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, o
 	again := err == nil && prev.Status == store.StatusNeedsReview
 	switch {
 	case err == nil && !again:
-		return s.republish(ctx, tx, prev)
+		return a.republish(ctx, tx, prev)
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return err
 	}
-	pl, err := s.priceList(ctx, tx, version)
+	pl, err := a.priceList(ctx, tx, version)
 	if err != nil {
 		return err
 	}
-	now := s.now()
+	now := a.Now()
 	load := store.NewLoad(ctx, tx)
 	started := time.Now()
-	res, err := calc.Calculate(calc.Input{PriceList: pl, Order: o, Now: now, HorizonDays: s.cfg.HorizonDays}, load)
+	res, err := calc.Calculate(calc.Input{PriceList: pl, Order: o, Now: now, HorizonDays: a.cfg.HorizonDays}, load)
 	if err != nil {
 		return fmt.Errorf("calculate %s: %w", o.OrderID, err)
 	}
@@ -81,13 +81,13 @@ func (s *Service) onPlaced(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, o
 		return err
 	}
 	tx.AfterCommit(func() {
-		s.metrics.orders.WithLabelValues(c.Status).Inc()
-		s.metrics.calcTime.Observe(took.Seconds())
+		a.metrics.orders.WithLabelValues(c.Status).Inc()
+		a.metrics.calcTime.Observe(took.Seconds())
 	})
-	return s.h.Outbox.Enqueue(ctx, tx, msg)
+	return a.out.Enqueue(ctx, tx, msg)
 }
 
-func (s *Service) republish(ctx context.Context, tx *sqldb.Tx, c store.Calculation) error {
+func (a *App) republish(ctx context.Context, tx *sqldb.Tx, c store.Calculation) error {
 	var subject string
 	switch c.Status {
 	case store.StatusPriced:
@@ -95,22 +95,22 @@ func (s *Service) republish(ctx context.Context, tx *sqldb.Tx, c store.Calculati
 	default:
 		return nil // cancelled: nothing to say
 	}
-	s.h.Log.InfoContext(ctx, "order calculated before; re-publishing its outcome", "order_id", c.OrderID, "status", c.Status)
-	tx.AfterCommit(func() { s.metrics.orders.WithLabelValues("republished").Inc() })
+	a.log.InfoContext(ctx, "order calculated before; re-publishing its outcome", "order_id", c.OrderID, "status", c.Status)
+	tx.AfterCommit(func() { a.metrics.orders.WithLabelValues("republished").Inc() })
 	msg, err := outbox.NewMessage(subject, c.OrderID, json.RawMessage(c.Result))
 	if err != nil {
 		return err
 	}
-	return s.h.Outbox.Enqueue(ctx, tx, msg)
+	return a.out.Enqueue(ctx, tx, msg)
 }
 
-// onCancelled releases the load an order booked. A cancellation that comes
+// OnCancelled releases the load an order booked. A cancellation that comes
 // before the order itself is remembered, so the order is then not booked.
-func (s *Service) onCancelled(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, m contracts.OrderStatusChangedV1) error {
+func (a *App) OnCancelled(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, m contracts.OrderStatusChangedV1) error {
 	if _, _, err := store.Lock(ctx, tx); err != nil {
 		return err
 	}
-	now := s.now()
+	now := a.Now()
 	c, err := store.GetCalculation(ctx, tx, m.OrderID)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.InsertCalculation(ctx, tx, store.Calculation{OrderID: m.OrderID, Status: store.StatusCancelled,
@@ -123,7 +123,7 @@ func (s *Service) onCancelled(ctx context.Context, tx *sqldb.Tx, _ inbox.Message
 	if err != nil {
 		return err
 	}
-	s.h.Log.InfoContext(ctx, "order cancelled; load released", "order_id", m.OrderID, "bookings", n)
-	tx.AfterCommit(func() { s.metrics.orders.WithLabelValues(store.StatusCancelled).Inc() })
+	a.log.InfoContext(ctx, "order cancelled; load released", "order_id", m.OrderID, "bookings", n)
+	tx.AfterCommit(func() { a.metrics.orders.WithLabelValues(store.StatusCancelled).Inc() })
 	return store.SetStatus(ctx, tx, m.OrderID, store.StatusCancelled, now)
 }

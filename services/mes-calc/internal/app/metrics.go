@@ -1,4 +1,4 @@
-package mescalc
+package app
 
 import (
 	"fmt"
@@ -25,6 +25,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		version: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "fabrika_mescalc_price_list_version", Help: "The price list version last published or loaded.",
 		}),
+	}
+	if reg == nil {
+		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.orders, m.calcTime, m.version} {
 		if err := reg.Register(c); err != nil {

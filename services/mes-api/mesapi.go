@@ -22,8 +22,8 @@ import (
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/mes-api/internal/app"
 	"github.com/fabrika/fabrika/services/mes-api/internal/delivery"
-	"github.com/fabrika/fabrika/services/mes-api/internal/httpapi"
 	"github.com/fabrika/fabrika/services/mes-api/internal/store"
+	"github.com/fabrika/fabrika/services/mes-api/internal/web"
 )
 
 // Config is mes-api's own configuration.
@@ -61,7 +61,7 @@ type Service struct {
 	h      *host.Host
 	cfg    Config
 	app    *app.App
-	api    *httpapi.API
+	api    *web.Handler
 	worker *delivery.Worker
 }
 
@@ -96,7 +96,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	// doubles from 1 s to 1 min.
 	badKeys := ratelimit.NewThrottle(ratelimit.Backoff{Free: 10, Base: time.Second, Max: time.Minute}, 0, nil)
 	limiter := ratelimit.New(ratelimit.PerMinute(60), 0, nil) // each key is limited at its own rate (AllowRate)
-	s := &Service{h: h, cfg: cfg, app: a, worker: w, api: httpapi.New(a, limiter, badKeys, cfg.Identity, h.Log)}
+	s := &Service{h: h, cfg: cfg, app: a, worker: w, api: web.New(a, limiter, badKeys, cfg.Identity, h.Log)}
 	h.Inbox.Subscribe("pricelist", a.PriceListHandlers())
 	h.Inbox.Subscribe("orders", a.Handlers())
 	return s, nil

@@ -15,7 +15,7 @@ import (
 )
 
 // contract checks every request a test sends and every answer it gets
-// against mes-api's OpenAPI document (internal/httpapi/openapi.json), with
+// against mes-api's OpenAPI document (internal/web/openapi.json), with
 // kin-openapi's openapi3filter: a request the document calls invalid must be
 // refused (4xx); every answer must be one the document describes (status,
 // content type, body schema). Admin and operational routes, which are not in
@@ -28,7 +28,7 @@ type contract struct {
 func newContract(t testing.TB) *contract {
 	t.Helper()
 	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromFile("internal/httpapi/openapi.json")
+	doc, err := loader.LoadFromFile("internal/web/openapi.json")
 	if err != nil {
 		t.Fatalf("load openapi.json: %v", err)
 	}

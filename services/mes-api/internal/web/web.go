@@ -1,8 +1,8 @@
-// Package httpapi is mes-api's HTTP face: the B2B routes under /v1 (API key
+// Package web is mes-api's HTTP face: the B2B routes under /v1 (API key
 // authentication, scopes, rate limits, problem+json errors) described by the
 // embedded OpenAPI document, and the internal admin routes under /clients
 // (staff identity, role admin) that manage clients and keys.
-package httpapi
+package web
 
 import (
 	_ "embed"
@@ -27,8 +27,8 @@ var openAPI []byte
 // OpenAPI returns the embedded OpenAPI 3.1 document.
 func OpenAPI() []byte { return openAPI }
 
-// API serves the routes.
-type API struct {
+// Handler serves the routes.
+type Handler struct {
 	app      *app.App
 	limiter  *ratelimit.Limiter
 	badKeys  *ratelimit.Throttle
@@ -40,8 +40,8 @@ type API struct {
 //
 // badKeys throttles, per client address, the requests that send an unknown
 // or revoked API key (so keys cannot be guessed at speed).
-func New(a *app.App, limiter *ratelimit.Limiter, badKeys *ratelimit.Throttle, v *identity.Verifier, log *slog.Logger) *API {
-	return &API{app: a, limiter: limiter, badKeys: badKeys, identity: v, log: log}
+func New(a *app.App, limiter *ratelimit.Limiter, badKeys *ratelimit.Throttle, v *identity.Verifier, log *slog.Logger) *Handler {
+	return &Handler{app: a, limiter: limiter, badKeys: badKeys, identity: v, log: log}
 }
 
 // Route is one route of the B2B API. Scopes lists the scopes of which a key
@@ -58,7 +58,7 @@ func (rt Route) Pattern() string { return rt.Method + " " + rt.Path }
 
 // Routes lists the B2B routes; the OpenAPI document must describe exactly
 // these.
-func (api *API) Routes() []Route {
+func (api *Handler) Routes() []Route {
 	const (
 		read  = "orders:read"
 		write = "orders:write"
@@ -86,7 +86,7 @@ type AdminRoute struct {
 }
 
 // AdminRoutes lists the admin routes.
-func (api *API) AdminRoutes() []AdminRoute {
+func (api *Handler) AdminRoutes() []AdminRoute {
 	return []AdminRoute{
 		{"POST", "/clients", api.createClient},
 		{"GET", "/clients", api.listClients},
@@ -98,7 +98,7 @@ func (api *API) AdminRoutes() []AdminRoute {
 }
 
 // Handler returns every route.
-func (api *API) Handler() http.Handler {
+func (api *Handler) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range api.Routes() {
 		mux.Handle(rt.Pattern(), api.authenticated(rt))
@@ -111,7 +111,7 @@ func (api *API) Handler() http.Handler {
 
 // authenticated checks the key, the rate limit and the scope before the
 // route's handler runs.
-func (api *API) authenticated(rt Route) http.Handler {
+func (api *Handler) authenticated(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rt.Scopes == nil {
 			rt.Handler(w, r, store.Principal{})
@@ -163,7 +163,7 @@ func (api *API) authenticated(rt Route) http.Handler {
 // clientAddr is the client's address as the gateway signed it in the
 // identity token; a request without one (mes-api reached directly, as in
 // its own tests) is judged by its socket peer.
-func (api *API) clientAddr(r *http.Request) string { return api.identity.ClientAddr(r) }
+func (api *Handler) clientAddr(r *http.Request) string { return api.identity.ClientAddr(r) }
 
 func ceilSeconds(s float64) int {
 	n := int(s)
@@ -185,7 +185,7 @@ func hasAny(have, want []string) bool {
 }
 
 // writeError is the one place where errors become HTTP statuses.
-func (api *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+func (api *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *app.Error
 	if errors.As(err, &ae) {
 		status := map[app.Kind]int{

@@ -1,4 +1,4 @@
-package httpapi
+package web
 
 import (
 	"net/http"
@@ -11,13 +11,13 @@ import (
 // maxOrderBody bounds an order or quote request: 50 lines fit well within.
 const maxOrderBody = 256 << 10
 
-func (api *API) openapi(w http.ResponseWriter, r *http.Request, _ store.Principal) {
+func (api *Handler) openapi(w http.ResponseWriter, r *http.Request, _ store.Principal) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	_, _ = w.Write(openAPI)
 }
 
-func (api *API) quote(w http.ResponseWriter, r *http.Request, _ store.Principal) {
+func (api *Handler) quote(w http.ResponseWriter, r *http.Request, _ store.Principal) {
 	body, err := readJSONBody(w, r, maxOrderBody)
 	if err != nil {
 		api.writeError(w, r, err)
@@ -31,7 +31,7 @@ func (api *API) quote(w http.ResponseWriter, r *http.Request, _ store.Principal)
 	httpx.WriteJSON(w, http.StatusOK, q)
 }
 
-func (api *API) placeOrder(w http.ResponseWriter, r *http.Request, who store.Principal) {
+func (api *Handler) placeOrder(w http.ResponseWriter, r *http.Request, who store.Principal) {
 	key := r.Header.Get("Idempotency-Key")
 	if strings.TrimSpace(key) == "" {
 		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusBadRequest, "the Idempotency-Key header is required"))
@@ -55,7 +55,7 @@ func (api *API) placeOrder(w http.ResponseWriter, r *http.Request, who store.Pri
 	_, _ = w.Write(p.Body)
 }
 
-func (api *API) getOrder(w http.ResponseWriter, r *http.Request, who store.Principal) {
+func (api *Handler) getOrder(w http.ResponseWriter, r *http.Request, who store.Principal) {
 	o, err := api.app.GetOrder(r.Context(), who.Key.ClientID, r.PathValue("id"))
 	if err != nil {
 		api.writeError(w, r, err)
@@ -64,7 +64,7 @@ func (api *API) getOrder(w http.ResponseWriter, r *http.Request, who store.Princ
 	httpx.WriteJSON(w, http.StatusOK, o)
 }
 
-func (api *API) listOrders(w http.ResponseWriter, r *http.Request, who store.Principal) {
+func (api *Handler) listOrders(w http.ResponseWriter, r *http.Request, who store.Principal) {
 	limit, err := queryLimit(r)
 	if err != nil {
 		api.writeError(w, r, err)
@@ -80,7 +80,7 @@ func (api *API) listOrders(w http.ResponseWriter, r *http.Request, who store.Pri
 	httpx.WriteJSON(w, http.StatusOK, p)
 }
 
-func (api *API) cancelOrder(w http.ResponseWriter, r *http.Request, who store.Principal) {
+func (api *Handler) cancelOrder(w http.ResponseWriter, r *http.Request, who store.Principal) {
 	var in struct {
 		Reason string `json:"reason"`
 	}
@@ -98,7 +98,7 @@ func (api *API) cancelOrder(w http.ResponseWriter, r *http.Request, who store.Pr
 	httpx.WriteJSON(w, http.StatusAccepted, o)
 }
 
-func (api *API) createWebhook(w http.ResponseWriter, r *http.Request, who store.Principal) {
+func (api *Handler) createWebhook(w http.ResponseWriter, r *http.Request, who store.Principal) {
 	var in struct {
 		URL         string   `json:"url"`
 		Events      []string `json:"events"`
@@ -116,7 +116,7 @@ func (api *API) createWebhook(w http.ResponseWriter, r *http.Request, who store.
 	httpx.WriteJSON(w, http.StatusCreated, e)
 }
 
-func (api *API) listWebhooks(w http.ResponseWriter, r *http.Request, who store.Principal) {
+func (api *Handler) listWebhooks(w http.ResponseWriter, r *http.Request, who store.Principal) {
 	eps, err := api.app.ListEndpoints(r.Context(), who.Key.ClientID)
 	if err != nil {
 		api.writeError(w, r, err)
@@ -125,7 +125,7 @@ func (api *API) listWebhooks(w http.ResponseWriter, r *http.Request, who store.P
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"data": eps})
 }
 
-func (api *API) deleteWebhook(w http.ResponseWriter, r *http.Request, who store.Principal) {
+func (api *Handler) deleteWebhook(w http.ResponseWriter, r *http.Request, who store.Principal) {
 	if err := api.app.DeleteEndpoint(r.Context(), who.Key.ClientID, r.PathValue("id")); err != nil {
 		api.writeError(w, r, err)
 		return
@@ -133,7 +133,7 @@ func (api *API) deleteWebhook(w http.ResponseWriter, r *http.Request, who store.
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (api *API) listDeliveries(w http.ResponseWriter, r *http.Request, who store.Principal) {
+func (api *Handler) listDeliveries(w http.ResponseWriter, r *http.Request, who store.Principal) {
 	limit, err := queryLimit(r)
 	if err != nil {
 		api.writeError(w, r, err)
@@ -147,7 +147,7 @@ func (api *API) listDeliveries(w http.ResponseWriter, r *http.Request, who store
 	httpx.WriteJSON(w, http.StatusOK, p)
 }
 
-func (api *API) replayDelivery(w http.ResponseWriter, r *http.Request, who store.Principal) {
+func (api *Handler) replayDelivery(w http.ResponseWriter, r *http.Request, who store.Principal) {
 	d, err := api.app.ReplayDelivery(r.Context(), who.Key.ClientID, r.PathValue("id"))
 	if err != nil {
 		api.writeError(w, r, err)

@@ -1,4 +1,4 @@
-package httpapi
+package web
 
 import (
 	"net/http"
@@ -7,7 +7,7 @@ import (
 	"github.com/fabrika/fabrika/services/mes-api/internal/store"
 )
 
-func (api *API) createClient(w http.ResponseWriter, r *http.Request) {
+func (api *Handler) createClient(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Name  string `json:"name"`
 		Email string `json:"email"`
@@ -24,7 +24,7 @@ func (api *API) createClient(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusCreated, c)
 }
 
-func (api *API) listClients(w http.ResponseWriter, r *http.Request) {
+func (api *Handler) listClients(w http.ResponseWriter, r *http.Request) {
 	cs, err := api.app.ListClients(r.Context())
 	if err != nil {
 		api.writeError(w, r, err)
@@ -36,7 +36,7 @@ func (api *API) listClients(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"data": cs})
 }
 
-func (api *API) getClient(w http.ResponseWriter, r *http.Request) {
+func (api *Handler) getClient(w http.ResponseWriter, r *http.Request) {
 	c, err := api.app.GetClient(r.Context(), r.PathValue("id"))
 	if err != nil {
 		api.writeError(w, r, err)
@@ -45,7 +45,7 @@ func (api *API) getClient(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, c)
 }
 
-func (api *API) revokeClient(w http.ResponseWriter, r *http.Request) {
+func (api *Handler) revokeClient(w http.ResponseWriter, r *http.Request) {
 	if err := api.app.RevokeClient(r.Context(), r.PathValue("id")); err != nil {
 		api.writeError(w, r, err)
 		return
@@ -53,7 +53,7 @@ func (api *API) revokeClient(w http.ResponseWriter, r *http.Request) {
 	api.getClient(w, r)
 }
 
-func (api *API) createKey(w http.ResponseWriter, r *http.Request) {
+func (api *Handler) createKey(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Scopes        []string `json:"scopes"`
 		RatePerMinute int      `json:"rate_limit_per_minute"`
@@ -70,7 +70,7 @@ func (api *API) createKey(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusCreated, k)
 }
 
-func (api *API) revokeKey(w http.ResponseWriter, r *http.Request) {
+func (api *Handler) revokeKey(w http.ResponseWriter, r *http.Request) {
 	if err := api.app.RevokeKey(r.Context(), r.PathValue("id"), r.PathValue("key_id")); err != nil {
 		api.writeError(w, r, err)
 		return

@@ -5,6 +5,7 @@
 //	fabrika deadletter list|replay|discard --service NAME [--id ID]
 //	fabrika admin create --login NAME --role admin|manager|operator [--workstations a,b]
 //	fabrika apiclient create --name COMPANY [--scopes ...]
+//	fabrika load [--rate N] [--step N --bound D]
 //
 // Flags may also be given as FABRIKA_* environment variables (see README).
 package main
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return adminCommand(ctx, args)
 	case "apiclient":
 		return apiClientCommand(ctx, args)
+	case "load":
+		return loadCommand(ctx, args, stdout)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -66,4 +69,5 @@ const usage = `usage:
   fabrika admin create --login NAME --role admin|manager|operator [--workstations laser,press_brake]
   fabrika apiclient create --name COMPANY [--scopes orders:read,orders:write,webhooks:manage] [--rate 10]
   fabrika apiclient list | revoke --key ID | roll --key ID
+  fabrika load [--rate 10] [--step 10 --bound 250ms] [--phase 60s]   drive the running platform like its users and report rates, hops and CPU per order
 run "fabrika dev -h" for the platform's flags`

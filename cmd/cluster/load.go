@@ -1,22 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
-	"net/url"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/fabrika/fabrika/cmd/internal/loadgen"
 )
 
 // order is one order a client placed: its key, when it first tried, when
@@ -36,8 +30,7 @@ type order struct {
 // Idempotency-Key that it retries with until the platform answers, as a
 // careful client does.
 type load struct {
-	base      string
-	http      *http.Client
+	client    *loadgen.Client
 	customers []string // shop bearer tokens
 	apiKey    string
 	onAck     func(id string) // told every acknowledged order, once
@@ -48,50 +41,7 @@ type load struct {
 }
 
 func newLoad(base string) *load {
-	return &load{base: base, http: &http.Client{Timeout: 10 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}}}
-}
-
-type reply struct {
-	code int
-	body []byte
-}
-
-func (r reply) String() string {
-	b := bytes.TrimSpace(r.body)
-	if len(b) > 300 {
-		b = append(b[:300:300], "..."...)
-	}
-	return fmt.Sprintf("%d %s", r.code, b)
-}
-
-func (l *load) post(ctx context.Context, path, token, key string, body any) (reply, error) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return reply{}, err
-	}
-	req, err := http.NewRequestWithContext(ctx, "POST", l.base+path, bytes.NewReader(b))
-	if err != nil {
-		return reply{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
-	}
-	res, err := l.http.Do(req)
-	if err != nil {
-		return reply{}, err
-	}
-	defer res.Body.Close()
-	rb, err := io.ReadAll(res.Body)
-	if err != nil {
-		return reply{}, err
-	}
-	return reply{code: res.StatusCode, body: rb}, nil
+	return &load{client: loadgen.New(base)}
 }
 
 // signUp creates n shop customers through the shop's API, as customers
@@ -99,78 +49,14 @@ func (l *load) post(ctx context.Context, path, token, key string, body any) (rep
 // mail folder, mailDir, stands for their inboxes), confirm.
 func (l *load) signUp(ctx context.Context, n int, mailDir string) error {
 	for i := range n {
-		email := fmt.Sprintf("buyer%d-%s@example.com", i, uuid.NewString()[:8])
-		res, err := l.post(ctx, "/shop/api/v1/accounts", "", "", map[string]string{
-			"email": email, "name": fmt.Sprintf("Buyer %d", i), "password": "correct horse battery staple"})
-		if err != nil || res.code != http.StatusAccepted && res.code != http.StatusCreated {
-			return fmt.Errorf("shop sign-up: %v %s", err, res)
+		token, err := l.client.SignUpCustomer(ctx, fmt.Sprintf("buyer%d-%s@example.com", i, uuid.NewString()[:8]),
+			fmt.Sprintf("Buyer %d", i), "correct horse battery staple", mailDir)
+		if err != nil {
+			return err
 		}
-		token := ""
-		if res.code == http.StatusAccepted {
-			var link string
-			if err := poll(ctx, 30*time.Second, "the confirmation e-mail to "+email, func() (bool, string) {
-				link = confirmationToken(mailDir, email)
-				return link != "", "no e-mail in " + mailDir
-			}); err != nil {
-				return err
-			}
-			if res, err = l.post(ctx, "/shop/api/v1/accounts/confirm", "", "", map[string]string{"token": link}); err != nil || res.code != http.StatusCreated {
-				return fmt.Errorf("shop sign-up confirmation: %v %s", err, res)
-			}
-		}
-		var s struct {
-			Token string `json:"token"`
-		}
-		if json.Unmarshal(res.body, &s) != nil || s.Token == "" {
-			return fmt.Errorf("shop sign-up gave no session: %s", res)
-		}
-		token = s.Token
 		l.customers = append(l.customers, token)
 	}
 	return nil
-}
-
-// confirmationToken is the token of the confirmation link e-mailed to
-// address, from the files in dir ("" when none has arrived).
-func confirmationToken(dir, address string) string {
-	files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
-	link := regexp.MustCompile(`/account/confirm\?token=([A-Za-z0-9_%.~-]+)`)
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil || !bytes.Contains(b, []byte("To: "+address)) && !bytes.Contains(b, []byte("<"+address+">")) {
-			continue
-		}
-		if m := link.FindSubmatch(b); m != nil {
-			if t, err := url.QueryUnescape(string(m[1])); err == nil {
-				return t
-			}
-		}
-	}
-	return ""
-}
-
-func shopOrder() map[string]any {
-	return map[string]any{
-		"lines": []map[string]any{{"product": "laser_cut_sheet", "quantity": 10, "lead": "standard",
-			"options": map[string]string{"material": "steel_s235", "width_mm": "200", "height_mm": "100", "thickness_mm": "2", "finish": "powder_coat"}}},
-		"delivery": map[string]string{"line1": "Hauptstrasse 1", "city": "Berlin", "postal_code": "10115", "country": "DE"},
-		"contact":  map[string]string{"name": "Ada Buyer", "email": "ada@example.com", "phone": "+49 30 123456"},
-	}
-}
-
-func apiOrder(ref string) map[string]any {
-	return map[string]any{
-		"reference": ref,
-		"lines": []map[string]any{{"product": "laser_cut_sheet", "quantity": 20,
-			"options": map[string]any{"material": "steel_s235", "width_mm": 200, "height_mm": 100, "thickness_mm": 2}}},
-		"delivery": map[string]string{"line1": "Industriestr. 5", "city": "Hamburg", "postal_code": "20095", "country": "DE"},
-	}
-}
-
-// retryable says whether an answer leaves the outcome unknown or says
-// "later": the client retries with the same key. Anything else is final.
-func retryable(code int) bool {
-	return code >= 500 || code == http.StatusTooManyRequests || code == http.StatusConflict || code == http.StatusRequestTimeout
 }
 
 // place places one order and retries it until it is answered or until
@@ -181,47 +67,20 @@ func (l *load) place(ctx context.Context, channel string, giveUp time.Time) {
 	l.orders = append(l.orders, o)
 	l.mu.Unlock()
 	token, path := l.apiKey, "/api/v1/orders"
-	var body any = apiOrder("PO-" + o.key[:8])
+	var body any = loadgen.APIOrder("PO-" + o.key[:8])
 	if channel == "shop" {
-		token, path, body = l.customers[rand.IntN(len(l.customers))], "/shop/api/v1/orders", shopOrder()
+		token, path, body = l.customers[rand.IntN(len(l.customers))], "/shop/api/v1/orders", loadgen.ShopOrder()
 	}
-	backoff := 100 * time.Millisecond
-	for {
-		res, err := l.post(ctx, path, token, o.key, body)
+	p := l.client.Place(ctx, path, token, o.key, body, giveUp, func() {
 		l.mu.Lock()
 		o.attempts++
 		l.mu.Unlock()
-		if err == nil && (res.code == http.StatusCreated || res.code == http.StatusOK) {
-			var a struct {
-				ID string `json:"id"`
-			}
-			l.mu.Lock()
-			if json.Unmarshal(res.body, &a) != nil || a.ID == "" {
-				o.refused = "answer without an id: " + res.String()
-			} else {
-				o.acked, o.id = time.Now(), a.ID
-			}
-			l.mu.Unlock()
-			if o.id != "" && l.onAck != nil {
-				l.onAck(o.id)
-			}
-			return
-		}
-		if err == nil && !retryable(res.code) {
-			l.mu.Lock()
-			o.refused = res.String()
-			l.mu.Unlock()
-			return
-		}
-		if time.Now().After(giveUp) || ctx.Err() != nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff + time.Duration(rand.Int64N(int64(backoff)))):
-		}
-		backoff = min(2*backoff, 2*time.Second)
+	})
+	l.mu.Lock()
+	o.acked, o.id, o.refused = p.Acked, p.ID, p.Refused
+	l.mu.Unlock()
+	if o.id != "" && l.onAck != nil {
+		l.onAck(o.id)
 	}
 }
 

@@ -1,19 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/fabrika/fabrika/cmd/internal/loadgen"
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/gateway"
@@ -23,9 +19,7 @@ import (
 // production, through the gateway like any staff member: that is what
 // makes mes-operator take it. Orders are handed over once acknowledged.
 type manager struct {
-	base string
-	http *http.Client
-	csrf string
+	client *loadgen.Client
 
 	mu        sync.Mutex
 	confirmed map[string]time.Time
@@ -47,67 +41,11 @@ func newManager(ctx context.Context, base, gatewayDSN string) (*manager, error) 
 	if err != nil {
 		return nil, fmt.Errorf("create the manager: %w", err)
 	}
-	jar, _ := cookiejar.New(nil)
-	m := &manager{base: base, confirmed: map[string]time.Time{}, failed: map[string]string{}, queue: make(chan string, 100000),
-		http: &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	if _, err := m.do(ctx, "GET", "/staff/login", nil, "text/html"); err != nil {
+	m := &manager{client: loadgen.New(base), confirmed: map[string]time.Time{}, failed: map[string]string{}, queue: make(chan string, 100000)}
+	if err := m.client.SignInStaff(ctx, "fault.suite.manager", password); err != nil {
 		return nil, err
 	}
-	u, _ := url.Parse(base)
-	var loginCSRF string
-	for _, ck := range jar.Cookies(u) {
-		if ck.Name == "fabrika_login" {
-			loginCSRF = ck.Value
-		}
-	}
-	form := url.Values{"login": {"fault.suite.manager"}, "password": {password}, "csrf_token": {loginCSRF}}
-	res, err := m.do(ctx, "POST", "/staff/login", form, "text/html")
-	if err != nil || res.code != http.StatusSeeOther {
-		return nil, fmt.Errorf("manager sign-in: %v %s", err, res)
-	}
-	res, err = m.do(ctx, "GET", "/staff/", nil, "")
-	var me struct {
-		CSRF string `json:"csrf_token"`
-	}
-	if err != nil || res.code != 200 || json.Unmarshal(res.body, &me) != nil || me.CSRF == "" {
-		return nil, fmt.Errorf("manager session: %v %s", err, res)
-	}
-	m.csrf = me.CSRF
 	return m, nil
-}
-
-func (m *manager) do(ctx context.Context, method, path string, body any, accept string) (reply, error) {
-	var rd io.Reader
-	ct := ""
-	switch b := body.(type) {
-	case nil:
-	case url.Values:
-		rd, ct = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
-	default:
-		j, _ := json.Marshal(b)
-		rd, ct = bytes.NewReader(j), "application/json"
-	}
-	req, err := http.NewRequestWithContext(ctx, method, m.base+path, rd)
-	if err != nil {
-		return reply{}, err
-	}
-	if ct != "" {
-		req.Header.Set("Content-Type", ct)
-	}
-	if accept == "" {
-		accept = "application/json"
-	}
-	req.Header.Set("Accept", accept)
-	if m.csrf != "" {
-		req.Header.Set("X-Csrf-Token", m.csrf)
-	}
-	res, err := m.http.Do(req)
-	if err != nil {
-		return reply{}, err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	return reply{code: res.StatusCode, body: b}, err
 }
 
 // run confirms the queued orders with workers until the queue is closed and
@@ -139,7 +77,7 @@ func (m *manager) confirm(ctx context.Context, id string, giveUp time.Time) {
 			fail("not confirmed before the manager gave up")
 			return
 		}
-		res, err := m.do(ctx, "GET", "/crm/api/v1/orders/"+id, nil, "")
+		res, err := m.client.Get(ctx, "/crm/api/v1/orders/"+id)
 		var o struct {
 			Order struct {
 				Status  string `json:"status"`
@@ -147,9 +85,9 @@ func (m *manager) confirm(ctx context.Context, id string, giveUp time.Time) {
 			} `json:"order"`
 		}
 		switch {
-		case err != nil || res.code >= 500 || res.code == http.StatusNotFound || res.code == http.StatusTooManyRequests:
+		case err != nil || res.Code >= 500 || res.Code == http.StatusNotFound || res.Code == http.StatusTooManyRequests:
 			// not in the CRM yet, or the platform is away
-		case res.code != 200 || json.Unmarshal(res.body, &o) != nil:
+		case res.Code != 200 || json.Unmarshal(res.Body, &o) != nil:
 			fail("CRM order: " + res.String())
 			return
 		case o.Order.Status == contracts.StatusConfirmed || o.Order.Status == contracts.StatusInProduction:
@@ -160,14 +98,14 @@ func (m *manager) confirm(ctx context.Context, id string, giveUp time.Time) {
 			m.mu.Unlock()
 			return
 		case o.Order.Status == contracts.StatusPriced:
-			res, err := m.do(ctx, "POST", "/crm/api/v1/orders/"+id+"/confirm", map[string]any{"version": o.Order.Version}, "")
-			if err == nil && res.code == 200 {
+			res, err := m.client.Post(ctx, "/crm/api/v1/orders/"+id+"/confirm", map[string]any{"version": o.Order.Version})
+			if err == nil && res.Code == 200 {
 				m.mu.Lock()
 				m.confirmed[id] = time.Now()
 				m.mu.Unlock()
 				return
 			}
-			if err == nil && res.code < 500 && res.code != http.StatusConflict && res.code != http.StatusTooManyRequests {
+			if err == nil && res.Code < 500 && res.Code != http.StatusConflict && res.Code != http.StatusTooManyRequests {
 				fail("confirm: " + res.String())
 				return
 			}

@@ -29,6 +29,9 @@ type Config struct {
 	// HorizonDays bounds how many working days ahead a step may be planned
 	// before the order goes to review (default calc.DefaultHorizonDays).
 	HorizonDays int
+	// Serial makes calculations run one at a time, as before they booked
+	// the load optimistically; only for the benchmark's ratio.
+	Serial bool
 }
 
 // Service is a running mes-calc.
@@ -47,7 +50,7 @@ const (
 // listener.
 func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	a, err := app.New(ctx, h.DB, h.Outbox, app.Config{Seed: cfg.Seed, Now: cfg.Now, HorizonDays: cfg.HorizonDays,
-		Metrics: h.Metrics}, h.Log)
+		Metrics: h.Metrics, Serial: cfg.Serial}, h.Log)
 	if err != nil {
 		return nil, fmt.Errorf("mes-calc: %w", err)
 	}

@@ -40,11 +40,17 @@ type Config struct {
 	HorizonDays int
 	// Metrics is where mes-calc's counters are registered (nil: nowhere).
 	Metrics prometheus.Registerer
+	// Serial makes every calculation take the price list's row lock until
+	// it commits, so calculations run one at a time as they did before the
+	// load was booked optimistically. Only BenchmarkPlacedToPriced sets it,
+	// to report the serial variant beside the default in the same run.
+	Serial bool
 }
 
 // App runs the use cases.
 type App struct {
 	db      *sqldb.DB
+	store   *store.Store
 	out     Enqueuer
 	cfg     Config
 	log     *slog.Logger
@@ -68,7 +74,7 @@ func New(ctx context.Context, db *sqldb.DB, out Enqueuer, cfg Config, log *slog.
 	if err != nil {
 		return nil, err
 	}
-	a := &App{db: db, out: out, cfg: cfg, log: log, metrics: m}
+	a := &App{db: db, store: store.New(db), out: out, cfg: cfg, log: log, metrics: m}
 	if err := a.seed(ctx); err != nil {
 		return nil, err
 	}
@@ -90,7 +96,7 @@ func (a *App) Now() time.Time { return a.cfg.Now().UTC() }
 // seed writes and publishes version 1 when the database has no price list.
 func (a *App) seed(ctx context.Context) error {
 	return a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		_, found, err := store.Lock(ctx, tx)
+		_, found, err := a.store.Lock(ctx, tx)
 		if err != nil || found {
 			return err
 		}
@@ -103,7 +109,7 @@ func (a *App) seed(ctx context.Context) error {
 		if err := pl.Validate(); err != nil {
 			return fmt.Errorf("seed price list: %w", err)
 		}
-		if err := store.SavePriceList(ctx, tx, pl, "seed"); err != nil {
+		if err := a.store.SavePriceList(ctx, tx, pl, "seed"); err != nil {
 			return err // another instance seeding at the same moment: this one fails and restarts
 		}
 		if err := a.publish(ctx, tx, pl); err != nil {
@@ -129,7 +135,7 @@ func (a *App) priceList(ctx context.Context, tx *sqldb.Tx, version int64) (contr
 	if c := a.cache.Load(); c != nil && c.Version == version {
 		return *c, nil
 	}
-	pl, err := store.LoadPriceList(ctx, tx)
+	pl, err := a.store.LoadPriceList(ctx, tx)
 	if err != nil {
 		return pl, err
 	}

@@ -22,15 +22,25 @@ import (
 // a producer that re-sent because it missed the answer gets it. An order
 // that needed review booked nothing: a re-send calculates it again (after
 // the price list was fixed, say).
+//
+// Concurrent calculations do not wait for each other: the load is read
+// without a lock and booked with conditional upserts; when a day filled up
+// meanwhile, the calculation is rolled back and made again
+// (store.Schedule).
 func (a *App) OnPlaced(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, o contracts.OrderPlacedV1) error {
-	version, found, err := store.Lock(ctx, tx)
+	if a.cfg.Serial {
+		if err := a.store.Serialise(ctx, tx); err != nil {
+			return err
+		}
+	}
+	version, found, err := a.store.Begin(ctx, tx)
 	if err != nil {
 		return err
 	}
 	if !found {
 		return errors.New("no price list yet") // retried; New seeds before subscribing
 	}
-	prev, err := store.GetCalculation(ctx, tx, o.OrderID)
+	prev, err := a.store.GetCalculation(ctx, tx, o.OrderID)
 	again := err == nil && prev.Status == store.StatusNeedsReview
 	switch {
 	case err == nil && !again:
@@ -43,48 +53,55 @@ func (a *App) OnPlaced(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, o con
 		return err
 	}
 	now := a.Now()
-	load := store.NewLoad(ctx, tx)
-	started := time.Now()
-	res, err := calc.Calculate(calc.Input{PriceList: pl, Order: o, Now: now, HorizonDays: a.cfg.HorizonDays}, load)
+	capacity := make(map[string]int64, len(pl.Workstations))
+	for _, ws := range pl.Workstations {
+		capacity[ws.Code] = calc.Centiminutes(ws.HoursPerDay * 60)
+	}
+	var c store.Calculation
+	var took time.Duration
+	attempts, err := a.store.Schedule(ctx, tx, o.OrderID, capacity, calc.DayOf(now).NextWorking(), func(load calc.Load) ([]calc.Booking, error) {
+		started := time.Now()
+		res, err := calc.Calculate(calc.Input{PriceList: pl, Order: o, Now: now, HorizonDays: a.cfg.HorizonDays}, load)
+		if err != nil {
+			return nil, fmt.Errorf("calculate %s: %w", o.OrderID, err)
+		}
+		took = time.Since(started)
+		c = store.Calculation{OrderID: o.OrderID, Channel: o.Channel, PriceListVersion: pl.Version, CalculatedAt: now, UpdatedAt: now}
+		var msg outbox.Message
+		if res.Priced != nil {
+			c.Status, c.Total, c.ShipDate = store.StatusPriced, res.Priced.Total, res.Priced.ShipDate
+			msg, err = outbox.NewMessage(contracts.Subject(contracts.OrderPriced), o.OrderID, res.Priced)
+		} else {
+			review := contracts.OrderNeedsReviewV1{OrderID: o.OrderID, Channel: o.Channel, Reason: res.Review, At: now}
+			c.Status, c.Reason = store.StatusNeedsReview, res.Review
+			msg, err = outbox.NewMessage(contracts.Subject(contracts.OrderNeedsReview), o.OrderID, review)
+		}
+		if err != nil {
+			return nil, err
+		}
+		c.Result = string(msg.Payload)
+		save := a.store.InsertCalculation
+		if again {
+			c.CalculatedAt = prev.CalculatedAt
+			save = a.store.ReplaceCalculation
+		}
+		if err := save(ctx, tx, c); err != nil {
+			return nil, err
+		}
+		if err := a.out.Enqueue(ctx, tx, msg); err != nil {
+			return nil, err
+		}
+		return res.Bookings, nil // booked last: the busiest rows are locked the shortest time
+	})
 	if err != nil {
-		return fmt.Errorf("calculate %s: %w", o.OrderID, err)
-	}
-	took := time.Since(started)
-	c := store.Calculation{OrderID: o.OrderID, Channel: o.Channel, PriceListVersion: pl.Version, CalculatedAt: now, UpdatedAt: now}
-	var msg outbox.Message
-	if res.Priced != nil {
-		capacity := make(map[string]int64, len(pl.Workstations))
-		for _, ws := range pl.Workstations {
-			capacity[ws.Code] = calc.Centiminutes(ws.HoursPerDay * 60)
-		}
-		if err := store.Book(ctx, tx, load, o.OrderID, res.Bookings, capacity, calc.DayOf(now).NextWorking()); err != nil {
-			return err
-		}
-		c.Status, c.Total, c.ShipDate = store.StatusPriced, res.Priced.Total, res.Priced.ShipDate
-		if msg, err = outbox.NewMessage(contracts.Subject(contracts.OrderPriced), o.OrderID, res.Priced); err != nil {
-			return err
-		}
-	} else {
-		review := contracts.OrderNeedsReviewV1{OrderID: o.OrderID, Channel: o.Channel, Reason: res.Review, At: now}
-		c.Status, c.Reason = store.StatusNeedsReview, res.Review
-		if msg, err = outbox.NewMessage(contracts.Subject(contracts.OrderNeedsReview), o.OrderID, review); err != nil {
-			return err
-		}
-	}
-	c.Result = string(msg.Payload)
-	save := store.InsertCalculation
-	if again {
-		c.CalculatedAt = prev.CalculatedAt
-		save = store.ReplaceCalculation
-	}
-	if err := save(ctx, tx, c); err != nil {
 		return err
 	}
 	tx.AfterCommit(func() {
 		a.metrics.orders.WithLabelValues(c.Status).Inc()
 		a.metrics.calcTime.Observe(took.Seconds())
+		a.metrics.attempts.Observe(float64(attempts))
 	})
-	return a.out.Enqueue(ctx, tx, msg)
+	return nil
 }
 
 func (a *App) republish(ctx context.Context, tx *sqldb.Tx, c store.Calculation) error {
@@ -107,23 +124,27 @@ func (a *App) republish(ctx context.Context, tx *sqldb.Tx, c store.Calculation) 
 // OnCancelled releases the load an order booked. A cancellation that comes
 // before the order itself is remembered, so the order is then not booked.
 func (a *App) OnCancelled(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, m contracts.OrderStatusChangedV1) error {
-	if _, _, err := store.Lock(ctx, tx); err != nil {
+	if _, _, err := a.store.Begin(ctx, tx); err != nil {
 		return err
 	}
 	now := a.Now()
-	c, err := store.GetCalculation(ctx, tx, m.OrderID)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.InsertCalculation(ctx, tx, store.Calculation{OrderID: m.OrderID, Status: store.StatusCancelled,
-			Channel: m.Channel, CalculatedAt: now, UpdatedAt: now})
-	}
-	if err != nil || c.Status == store.StatusCancelled {
+	cancelled, err := a.store.Cancel(ctx, tx, m.OrderID, now)
+	if err != nil {
 		return err
 	}
-	n, err := store.Release(ctx, tx, m.OrderID)
+	if !cancelled {
+		_, err := a.store.GetCalculation(ctx, tx, m.OrderID)
+		if errors.Is(err, store.ErrNotFound) {
+			return a.store.InsertCalculation(ctx, tx, store.Calculation{OrderID: m.OrderID, Status: store.StatusCancelled,
+				Channel: m.Channel, CalculatedAt: now, UpdatedAt: now})
+		}
+		return err // nil: cancelled before
+	}
+	n, err := a.store.Release(ctx, tx, m.OrderID)
 	if err != nil {
 		return err
 	}
 	a.log.InfoContext(ctx, "order cancelled; load released", "order_id", m.OrderID, "bookings", n)
 	tx.AfterCommit(func() { a.metrics.orders.WithLabelValues(store.StatusCancelled).Inc() })
-	return store.SetStatus(ctx, tx, m.OrderID, store.StatusCancelled, now)
+	return nil
 }

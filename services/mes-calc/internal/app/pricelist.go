@@ -20,14 +20,14 @@ var ErrVersionMismatch = errors.New("the price list has changed since that versi
 
 // PriceList returns the current price list.
 func (a *App) PriceList(ctx context.Context) (contracts.PriceListV1, error) {
-	v, err := store.CurrentVersion(ctx, a.db)
+	v, err := a.store.CurrentVersion(ctx, a.db)
 	if err != nil {
 		return contracts.PriceListV1{}, err
 	}
 	if c := a.cache.Load(); c != nil && c.Version == v {
 		return *c, nil
 	}
-	return store.LoadPriceList(ctx, a.db)
+	return a.store.LoadPriceList(ctx, a.db)
 }
 
 // Change applies a change to the price list as one new version: the tables,
@@ -37,7 +37,7 @@ func (a *App) PriceList(ctx context.Context) (contracts.PriceListV1, error) {
 func (a *App) Change(ctx context.Context, by string, ifVersion int64, change pricing.Change) (contracts.PriceListV1, error) {
 	var next contracts.PriceListV1
 	err := a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		version, found, err := store.Lock(ctx, tx)
+		version, found, err := a.store.Lock(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -47,7 +47,7 @@ func (a *App) Change(ctx context.Context, by string, ifVersion int64, change pri
 		if ifVersion != 0 && ifVersion != version {
 			return fmt.Errorf("%w: current is %d, not %d", ErrVersionMismatch, version, ifVersion)
 		}
-		cur, err := store.LoadPriceList(ctx, tx)
+		cur, err := a.store.LoadPriceList(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -60,11 +60,11 @@ func (a *App) Change(ctx context.Context, by string, ifVersion int64, change pri
 		next.Version = cur.Version + 1
 		next.PublishedAt = a.Now().Truncate(time.Microsecond)
 		if capacityChanged(cur, next) {
-			if err := store.ResetOpen(ctx, tx); err != nil {
+			if err := a.store.ResetOpen(ctx, tx); err != nil {
 				return err
 			}
 		}
-		if err := store.SavePriceList(ctx, tx, next, by); err != nil {
+		if err := a.store.SavePriceList(ctx, tx, next, by); err != nil {
 			return err
 		}
 		if err := a.publish(ctx, tx, next); err != nil {
@@ -95,15 +95,15 @@ func capacityChanged(a, b contracts.PriceListV1) bool {
 
 // Version returns a published version.
 func (a *App) Version(ctx context.Context, version int64) (store.Version, error) {
-	return store.GetVersion(ctx, a.db, version)
+	return a.store.GetVersion(ctx, a.db, version)
 }
 
 // Calculation returns what was decided for an order.
 func (a *App) Calculation(ctx context.Context, orderID string) (store.Calculation, error) {
-	return store.GetCalculation(ctx, a.db, orderID)
+	return a.store.GetCalculation(ctx, a.db, orderID)
 }
 
 // Load returns the planned load of the days [from, from+days).
 func (a *App) Load(ctx context.Context, from calc.Day, days int) ([]store.DayLoad, error) {
-	return store.LoadBetween(ctx, a.db, from, from+calc.Day(days))
+	return a.store.LoadBetween(ctx, a.db, from, from+calc.Day(days))
 }

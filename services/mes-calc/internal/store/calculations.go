@@ -32,7 +32,7 @@ type Calculation struct {
 }
 
 // GetCalculation returns the calculation of an order, or ErrNotFound.
-func GetCalculation(ctx context.Context, q Querier, orderID string) (Calculation, error) {
+func (s *Store) GetCalculation(ctx context.Context, q Querier, orderID string) (Calculation, error) {
 	var c Calculation
 	var calcAt, updAt int64
 	err := q.QueryRowContext(ctx, `SELECT order_id, status, channel, price_list_version, total, ship_date, reason, result,
@@ -49,7 +49,7 @@ func GetCalculation(ctx context.Context, q Querier, orderID string) (Calculation
 }
 
 // InsertCalculation records the calculation of an order.
-func InsertCalculation(ctx context.Context, tx *sqldb.Tx, c Calculation) error {
+func (s *Store) InsertCalculation(ctx context.Context, tx *sqldb.Tx, c Calculation) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO calculations (order_id, status, channel, price_list_version, total, ship_date, reason,
 		result, calculated_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		c.OrderID, c.Status, c.Channel, c.PriceListVersion, c.Total, c.ShipDate, c.Reason, c.Result,
@@ -60,24 +60,40 @@ func InsertCalculation(ctx context.Context, tx *sqldb.Tx, c Calculation) error {
 	return nil
 }
 
-// SetStatus changes the status of an order's calculation.
-func SetStatus(ctx context.Context, tx *sqldb.Tx, orderID, status string, at time.Time) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE calculations SET status = $1, updated_at = $2 WHERE order_id = $3`,
-		status, sqldb.Micros(at), orderID); err != nil {
-		return fmt.Errorf("set calculation of %s %s: %w", orderID, status, err)
+// Cancel marks the calculation of an order cancelled, unless it is
+// already; it tells whether it did. It locks the row first, so a
+// calculation of the same order committing meanwhile is either seen (its
+// bookings are then visible to Release) or refused (ReplaceCalculation).
+func (s *Store) Cancel(ctx context.Context, tx *sqldb.Tx, orderID string, at time.Time) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE calculations SET status = $1, updated_at = $2 WHERE order_id = $3 AND status <> $1`,
+		StatusCancelled, sqldb.Micros(at), orderID)
+	if err != nil {
+		return false, fmt.Errorf("cancel calculation of %s: %w", orderID, err)
 	}
-	return nil
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("cancel calculation of %s: %w", orderID, err)
+	}
+	return n == 1, nil
 }
 
+// ErrChanged is returned when a calculation to replace is no longer the
+// one that needed review: a concurrent delivery calculated or cancelled the
+// order. The message is redelivered and then finds the new state.
+var ErrChanged = errors.New("the calculation changed meanwhile")
+
 // ReplaceCalculation records a new calculation of an order in place of the
-// previous one (an order that needed review, calculated again).
-func ReplaceCalculation(ctx context.Context, tx *sqldb.Tx, c Calculation) error {
-	_, err := tx.ExecContext(ctx, `UPDATE calculations SET status = $1, channel = $2, price_list_version = $3, total = $4,
-		ship_date = $5, reason = $6, result = $7, calculated_at = $8, updated_at = $9 WHERE order_id = $10`,
+// previous one, which needed review (the order calculated again).
+func (s *Store) ReplaceCalculation(ctx context.Context, tx *sqldb.Tx, c Calculation) error {
+	res, err := tx.ExecContext(ctx, `UPDATE calculations SET status = $1, channel = $2, price_list_version = $3, total = $4,
+		ship_date = $5, reason = $6, result = $7, calculated_at = $8, updated_at = $9 WHERE order_id = $10 AND status = $11`,
 		c.Status, c.Channel, c.PriceListVersion, c.Total, c.ShipDate, c.Reason, c.Result,
-		sqldb.Micros(c.CalculatedAt), sqldb.Micros(c.UpdatedAt), c.OrderID)
+		sqldb.Micros(c.CalculatedAt), sqldb.Micros(c.UpdatedAt), c.OrderID, StatusNeedsReview)
 	if err != nil {
 		return fmt.Errorf("record calculation of %s: %w", c.OrderID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("record calculation of %s: %w", c.OrderID, errors.Join(ErrChanged, err))
 	}
 	return nil
 }

@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,8 +18,9 @@ import (
 const window = 16
 
 // Load reads the planned load through a transaction, for calc.Calculate.
-// It reads a window of days at a time and remembers what it read; it must
-// be used within the transaction that holds the price list's lock.
+// It reads a window of days at a time, without locking, and remembers what
+// it read: what it returns is the load as committed when each window was
+// read. Book then checks, with the rows locked, that it still has room.
 type Load struct {
 	ctx  context.Context
 	q    Querier
@@ -32,27 +36,26 @@ type loadWindow struct {
 var _ calc.Load = (*Load)(nil)
 
 // NewLoad returns the load as q sees it.
-func NewLoad(ctx context.Context, q Querier) *Load {
+func (s *Store) NewLoad(ctx context.Context, q Querier) *Load {
 	return &Load{ctx: ctx, q: q, days: map[string]*loadWindow{}}
 }
 
 // FirstOpen implements calc.Load. The marks of all workstations are read
 // at once, on the first call.
 func (l *Load) FirstOpen(ws string, from calc.Day) (calc.Day, error) {
-	if l.open == nil {
-		open, err := readOpen(l.ctx, l.q)
-		if err != nil {
-			return 0, err
-		}
-		l.open = open
+	if err := l.readOpen(); err != nil {
+		return 0, err
 	}
 	return max(l.open[ws], from), nil
 }
 
-func readOpen(ctx context.Context, q Querier) (map[string]calc.Day, error) {
-	rs, err := q.QueryContext(ctx, `SELECT workstation, day FROM workstation_open`)
+func (l *Load) readOpen() error {
+	if l.open != nil {
+		return nil
+	}
+	rs, err := l.q.QueryContext(l.ctx, `SELECT workstation, day FROM workstation_open`)
 	if err != nil {
-		return nil, fmt.Errorf("first open days: %w", err)
+		return fmt.Errorf("first open days: %w", err)
 	}
 	defer rs.Close()
 	open := map[string]calc.Day{}
@@ -60,11 +63,15 @@ func readOpen(ctx context.Context, q Querier) (map[string]calc.Day, error) {
 		var ws string
 		var d int64
 		if err := rs.Scan(&ws, &d); err != nil {
-			return nil, fmt.Errorf("first open days: %w", err)
+			return fmt.Errorf("first open days: %w", err)
 		}
 		open[ws] = calc.Day(d)
 	}
-	return open, rs.Err()
+	if err := rs.Err(); err != nil {
+		return fmt.Errorf("first open days: %w", err)
+	}
+	l.open = open
+	return nil
 }
 
 // Booked implements calc.Load.
@@ -98,13 +105,64 @@ func readWindow(ctx context.Context, q Querier, ws string, from, to calc.Day) (*
 	return w, rs.Err()
 }
 
+// set records the load of a day as the locked row holds it.
+func (l *Load) set(ws string, day calc.Day, cm int64) {
+	if w := l.days[ws]; w != nil && day >= w.from && day < w.to {
+		w.booked[day] = cm
+	}
+}
+
+// ErrConflict is returned by Book when a day it books filled up after the
+// calculation read it: another calculation committed there first. The
+// calculation must be made again on the load as it is now.
+var ErrConflict = errors.New("a day filled up meanwhile")
+
+// MaxAttempts bounds how often Schedule calculates one order again after a
+// conflict before it gives up (the message is then redelivered).
+const MaxAttempts = 50
+
+// Schedule makes one calculation and books it, optimistically: attempt
+// calculates on the load as committed (a Load it is given, read without
+// locks), writes what it decided (the calculation record, the outgoing
+// event) and returns the bookings; Book then adds them only where the day
+// still has room. When a day filled up meanwhile, everything attempt wrote
+// is rolled back to a savepoint and it runs again on the load as it is
+// now; it returns how many attempts it took. A calculation thus equals the
+// one it would have made had it run alone after the calculations that
+// committed before it. capacity gives the centiminutes of a workstation's
+// day; start is the first day that can be planned.
+func (s *Store) Schedule(ctx context.Context, tx *sqldb.Tx, orderID string, capacity map[string]int64, start calc.Day,
+	attempt func(load calc.Load) ([]calc.Booking, error)) (int, error) {
+	for n := 1; ; n++ {
+		err := tx.Savepoint(ctx, func() error {
+			l := s.NewLoad(ctx, tx)
+			bookings, err := attempt(l)
+			if err != nil {
+				return err
+			}
+			return s.Book(ctx, tx, l, orderID, bookings, capacity, start)
+		})
+		if !errors.Is(err, ErrConflict) {
+			return n, err
+		}
+		if n == MaxAttempts {
+			return n, fmt.Errorf("schedule %s: %d attempts: %w", orderID, n, err)
+		}
+	}
+}
+
 // Book stores an order's bookings: the order's own rows (to release them
-// later) and the sums per workstation and day; then it moves each touched
+// later) and the sums per workstation and day, each added only if the day
+// keeps within capacity (ErrConflict otherwise); then it moves each touched
 // workstation's first open day past the days now full. l is the Load the
-// calculation read (what it remembers spares queries); capacity gives the
-// centiminutes of a workstation's day; start is the first day that can be
-// planned (tomorrow's working day).
-func Book(ctx context.Context, tx *sqldb.Tx, l *Load, orderID string, bookings []calc.Booking, capacity map[string]int64, start calc.Day) error {
+// calculation read; capacity gives the centiminutes of a workstation's day;
+// start is the first day that can be planned (tomorrow's working day).
+//
+// The sums are written last, in one statement, in the order of
+// (workstation, day): the rows of the busiest days are then locked for as
+// short a time as the transaction allows, and always in the same order, so
+// two calculations never wait for each other in a cycle.
+func (s *Store) Book(ctx context.Context, tx *sqldb.Tx, l *Load, orderID string, bookings []calc.Booking, capacity map[string]int64, start calc.Day) error {
 	if len(bookings) == 0 {
 		return nil
 	}
@@ -115,7 +173,7 @@ func Book(ctx context.Context, tx *sqldb.Tx, l *Load, orderID string, bookings [
 		rows[i] = []any{orderID, b.LineNo, b.Seq, b.Workstation, int64(b.Day), b.Centiminutes}
 	}
 	q, args := multiInsert(`INSERT INTO order_bookings (order_id, line_no, seq, workstation, day, centiminutes) VALUES `,
-		rows, ` ON CONFLICT (order_id, line_no, seq, day) DO UPDATE SET centiminutes = order_bookings.centiminutes + excluded.centiminutes`)
+		rows, ` ON CONFLICT (order_id, line_no, seq, day) DO UPDATE SET centiminutes = order_bookings.centiminutes + excluded.centiminutes`, nil)
 	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 		return fmt.Errorf("book %s: %w", orderID, err)
 	}
@@ -124,11 +182,46 @@ func Book(ctx context.Context, tx *sqldb.Tx, l *Load, orderID string, bookings [
 	for i, t := range totals {
 		rows[i] = []any{t.Workstation, int64(t.Day), t.Centiminutes}
 	}
-	l.add(totals) // before the write: windows read later come from the table
-	q, args = multiInsert(`INSERT INTO workstation_load (workstation, day, centiminutes) VALUES `,
-		rows, ` ON CONFLICT (workstation, day) DO UPDATE SET centiminutes = workstation_load.centiminutes + excluded.centiminutes`)
-	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+	// A new row never exceeds capacity (the calculation books at most a
+	// day's capacity); an existing one is added to only if the sum fits.
+	// The capacities go in as a CASE over the workstations booked.
+	var cases strings.Builder
+	var capArgs []any
+	seen := map[string]bool{}
+	for _, t := range totals {
+		if seen[t.Workstation] {
+			continue
+		}
+		seen[t.Workstation] = true
+		capArgs = append(capArgs, t.Workstation, capacity[t.Workstation])
+		n := len(rows)*3 + len(capArgs) // the numbers follow the rows'
+		fmt.Fprintf(&cases, " WHEN $%d THEN CAST($%d AS BIGINT)", n-1, n)
+	}
+	q, args = multiInsert(`INSERT INTO workstation_load (workstation, day, centiminutes) VALUES `, rows,
+		` ON CONFLICT (workstation, day) DO UPDATE SET centiminutes = workstation_load.centiminutes + excluded.centiminutes
+		WHERE workstation_load.centiminutes + excluded.centiminutes <= CASE excluded.workstation`+cases.String()+` ELSE 0 END
+		RETURNING workstation, day, centiminutes`, capArgs)
+	rs, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
 		return fmt.Errorf("book %s: load: %w", orderID, err)
+	}
+	booked := 0
+	for rs.Next() {
+		var ws string
+		var d, cm int64
+		if err := rs.Scan(&ws, &d, &cm); err != nil {
+			rs.Close()
+			return fmt.Errorf("book %s: load: %w", orderID, err)
+		}
+		l.set(ws, calc.Day(d), cm) // exact: the row stays locked until commit
+		booked++
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return fmt.Errorf("book %s: load: %w", orderID, err)
+	}
+	if booked < len(totals) {
+		return fmt.Errorf("book %s: %w", orderID, ErrConflict)
 	}
 	done := map[string]bool{}
 	for _, t := range totals {
@@ -143,11 +236,11 @@ func Book(ctx context.Context, tx *sqldb.Tx, l *Load, orderID string, bookings [
 }
 
 // multiInsert returns the statement and its arguments for rows of equal
-// width.
-func multiInsert(head string, rows [][]any, tail string) (string, []any) {
+// width, then the arguments of tail.
+func multiInsert(head string, rows [][]any, tail string, tailArgs []any) (string, []any) {
 	var q strings.Builder
 	q.WriteString(head)
-	args := make([]any, 0, len(rows)*len(rows[0]))
+	args := make([]any, 0, len(rows)*len(rows[0])+len(tailArgs))
 	for i, r := range rows {
 		if i > 0 {
 			q.WriteString(", ")
@@ -163,46 +256,70 @@ func multiInsert(head string, rows [][]any, tail string) (string, []any) {
 		q.WriteByte(')')
 	}
 	q.WriteString(tail)
-	return q.String(), args
+	return q.String(), append(args, tailArgs...)
 }
 
-// add counts bookings into the windows already read.
-func (l *Load) add(totals []calc.Booking) {
-	for _, t := range totals {
-		if w := l.days[t.Workstation]; w != nil && t.Day >= w.from && t.Day < w.to {
-			w.booked[t.Day] += t.Centiminutes
-		}
-	}
-}
-
-// advanceOpen moves the first open day of ws past the full working days.
+// advanceOpen moves the first open day of ws past the working days that are
+// full. The days it passes are checked full with their rows locked (an
+// update that changes nothing), so a cancellation cannot free one of them
+// unseen before this transaction commits; and the mark moves only forward
+// from where this calculation read it: a cancellation that moved it back
+// meanwhile wins. Most calculations fill no day and write nothing here.
 func (l *Load) advanceOpen(tx *sqldb.Tx, ws string, capacity int64, start calc.Day) error {
 	if capacity <= 0 {
 		return nil
 	}
-	if _, err := l.FirstOpen(ws, start); err != nil { // reads the stored mark once
+	if err := l.readOpen(); err != nil {
 		return err
 	}
-	stored := l.open[ws]
-	d := max(stored, start)
-	for !d.Working() {
-		d++
+	from := max(l.open[ws], start)
+	for !from.Working() {
+		from++
 	}
+	to := from
 	for {
-		booked, err := l.Booked(ws, d)
+		booked, err := l.Booked(ws, to)
 		if err != nil {
 			return err
 		}
 		if booked < capacity {
 			break
 		}
-		d = d.NextWorking()
+		to = to.NextWorking()
 	}
-	if d == stored {
+	if to == from {
 		return nil
 	}
+	rs, err := tx.QueryContext(l.ctx, `UPDATE workstation_load SET centiminutes = centiminutes
+		WHERE workstation = $1 AND day >= $2 AND day < $3 AND centiminutes >= $4 RETURNING day`, ws, int64(from), int64(to), capacity)
+	if err != nil {
+		return fmt.Errorf("first open day of %s: %w", ws, err)
+	}
+	full := map[calc.Day]bool{}
+	for rs.Next() {
+		var d int64
+		if err := rs.Scan(&d); err != nil {
+			rs.Close()
+			return fmt.Errorf("first open day of %s: %w", ws, err)
+		}
+		full[calc.Day(d)] = true
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return fmt.Errorf("first open day of %s: %w", ws, err)
+	}
+	d := from
+	for d < to && full[d] {
+		d = d.NextWorking()
+	}
+	if d == from {
+		return nil
+	}
+	// A mark before start is stale (yesterday's): it may move too.
 	if _, err := tx.ExecContext(l.ctx, `INSERT INTO workstation_open (workstation, day) VALUES ($1, $2)
-		ON CONFLICT (workstation) DO UPDATE SET day = excluded.day`, ws, int64(d)); err != nil {
+		ON CONFLICT (workstation) DO UPDATE SET day = excluded.day
+		WHERE workstation_open.day < excluded.day AND (workstation_open.day >= $3 OR workstation_open.day < $4)`,
+		ws, int64(d), int64(from), int64(start)); err != nil {
 		return fmt.Errorf("first open day of %s: %w", ws, err)
 	}
 	l.open[ws] = d
@@ -212,7 +329,7 @@ func (l *Load) advanceOpen(tx *sqldb.Tx, ws string, capacity int64, start calc.D
 // Release gives back what an order booked, and moves the first open day of
 // each workstation back to the earliest day freed. It returns how many
 // bookings were released.
-func Release(ctx context.Context, tx *sqldb.Tx, orderID string) (int, error) {
+func (s *Store) Release(ctx context.Context, tx *sqldb.Tx, orderID string) (int, error) {
 	rs, err := tx.QueryContext(ctx, `SELECT workstation, day, centiminutes FROM order_bookings WHERE order_id = $1`, orderID)
 	if err != nil {
 		return 0, fmt.Errorf("release %s: %w", orderID, err)
@@ -232,6 +349,7 @@ func Release(ctx context.Context, tx *sqldb.Tx, orderID string) (int, error) {
 	if err := rs.Err(); err != nil {
 		return 0, fmt.Errorf("release %s: %w", orderID, err)
 	}
+	// In the order of (workstation, day), as Book locks them.
 	earliest := map[string]calc.Day{}
 	for _, t := range calc.Totals(bs) {
 		if _, err := tx.ExecContext(ctx, `UPDATE workstation_load SET centiminutes = centiminutes - $1 WHERE workstation = $2 AND day = $3`,
@@ -242,7 +360,8 @@ func Release(ctx context.Context, tx *sqldb.Tx, orderID string) (int, error) {
 			earliest[t.Workstation] = t.Day
 		}
 	}
-	for ws, d := range earliest {
+	for _, ws := range slices.Sorted(maps.Keys(earliest)) {
+		d := earliest[ws]
 		if _, err := tx.ExecContext(ctx, `UPDATE workstation_open SET day = $1 WHERE workstation = $2 AND day > $1`, int64(d), ws); err != nil {
 			return 0, fmt.Errorf("release %s: first open day of %s: %w", orderID, ws, err)
 		}
@@ -255,7 +374,7 @@ func Release(ctx context.Context, tx *sqldb.Tx, orderID string) (int, error) {
 
 // ResetOpen forgets the first open days: after a change of capacity, a day
 // that was full may not be any more.
-func ResetOpen(ctx context.Context, tx *sqldb.Tx) error {
+func (s *Store) ResetOpen(ctx context.Context, tx *sqldb.Tx) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM workstation_open`); err != nil {
 		return fmt.Errorf("reset first open days: %w", err)
 	}
@@ -271,7 +390,7 @@ type DayLoad struct {
 
 // LoadBetween returns the planned load on the days [from, to), by
 // workstation and day.
-func LoadBetween(ctx context.Context, q Querier, from, to calc.Day) ([]DayLoad, error) {
+func (s *Store) LoadBetween(ctx context.Context, q Querier, from, to calc.Day) ([]DayLoad, error) {
 	rs, err := q.QueryContext(ctx, `SELECT workstation, day, centiminutes FROM workstation_load
 		WHERE day >= $1 AND day < $2 AND centiminutes > 0 ORDER BY workstation, day`, int64(from), int64(to))
 	if err != nil {

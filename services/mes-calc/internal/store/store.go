@@ -1,12 +1,19 @@
 // Package store keeps mes-calc's tables: the price list (one table per kind
 // of entry), the calculations of orders, and the load planned on each
-// workstation. Every function runs on the caller's transaction (or the
+// workstation. Every method runs on the caller's transaction (or the
 // database for reads), with plain SQL that runs on SQLite and PostgreSQL.
+//
+// Calculations book the load optimistically (see Schedule): they read it
+// without a lock and add their bookings with conditional upserts, so
+// concurrent calculations only wait for each other on the rows of the days
+// they both book. A change of the price list excludes them (see Lock).
 package store
 
 import (
 	"context"
 	"database/sql"
+
+	"github.com/fabrika/fabrika/platform/sqldb"
 )
 
 // Querier is a transaction or the database.
@@ -15,3 +22,19 @@ type Querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
+
+var (
+	_ Querier = (*sqldb.DB)(nil)
+	_ Querier = (*sqldb.Tx)(nil)
+)
+
+// Store reads and writes mes-calc's tables.
+type Store struct {
+	db *sqldb.DB
+}
+
+// New returns a store over db.
+func New(db *sqldb.DB) *Store { return &Store{db: db} }
+
+// DB is the database the store reads outside transactions.
+func (s *Store) DB() *sqldb.DB { return s.db }

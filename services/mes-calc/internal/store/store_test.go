@@ -26,16 +26,22 @@ func tx(t *testing.T, db *sqldb.DB, fn func(ctx context.Context, tx *sqldb.Tx) e
 
 func TestPriceListRoundTrip(t *testing.T) {
 	t.Parallel()
-	db := testenv.DB(t, migrations.FS)
+	testenv.EachEngine(t, testPriceListRoundTrip)
+}
+
+func testPriceListRoundTrip(t *testing.T, engine sqldb.Engine) {
+	t.Parallel()
+	db := testenv.DBOn(t, engine, migrations.FS)
+	st := store.New(db)
 	ctx := context.Background()
 	tx(t, db, func(ctx context.Context, tx *sqldb.Tx) error {
-		_, found, err := store.Lock(ctx, tx)
+		_, found, err := st.Lock(ctx, tx)
 		if err != nil || found {
 			t.Fatalf("lock before seed: %v %v", found, err)
 		}
-		return store.SavePriceList(ctx, tx, contracts.DemoPriceList(monday), "seed")
+		return st.SavePriceList(ctx, tx, contracts.DemoPriceList(monday), "seed")
 	})
-	got, err := store.LoadPriceList(ctx, db)
+	got, err := st.LoadPriceList(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,27 +53,33 @@ func TestPriceListRoundTrip(t *testing.T) {
 	next.Materials = next.Materials[:3]
 	next.Products = next.Products[:1]
 	tx(t, db, func(ctx context.Context, tx *sqldb.Tx) error {
-		v, found, err := store.Lock(ctx, tx)
+		v, found, err := st.Lock(ctx, tx)
 		if err != nil || !found || v != 1 {
 			t.Fatalf("lock: v%d %v %v", v, found, err)
 		}
-		return store.SavePriceList(ctx, tx, next, "ada")
+		return st.SavePriceList(ctx, tx, next, "ada")
 	})
-	if got, err = store.LoadPriceList(ctx, db); err != nil || !reflect.DeepEqual(got, next) {
+	if got, err = st.LoadPriceList(ctx, db); err != nil || !reflect.DeepEqual(got, next) {
 		t.Fatalf("after change: %v\n%+v", err, got)
 	}
-	v1, err := store.GetVersion(ctx, db, 1)
+	v1, err := st.GetVersion(ctx, db, 1)
 	if err != nil || v1.PublishedBy != "seed" || len(v1.PriceList.Products) != 4 {
 		t.Fatalf("version 1: %v %+v", err, v1)
 	}
-	if _, err := store.GetVersion(ctx, db, 3); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.GetVersion(ctx, db, 3); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("version 3: %v", err)
 	}
 }
 
 func TestBookAndRelease(t *testing.T) {
 	t.Parallel()
-	db := testenv.DB(t, migrations.FS)
+	testenv.EachEngine(t, testBookAndRelease)
+}
+
+func testBookAndRelease(t *testing.T, engine sqldb.Engine) {
+	t.Parallel()
+	db := testenv.DBOn(t, engine, migrations.FS)
+	st := store.New(db)
 	ctx := context.Background()
 	tue := calc.DayOf(monday).NextWorking()
 	capacity := map[string]int64{"laser": 48000, "inspection": 1000}
@@ -79,16 +91,16 @@ func TestBookAndRelease(t *testing.T) {
 		{LineNo: 1, Seq: 2, Workstation: "inspection", Day: tue + 2, Centiminutes: 500},
 	}
 	tx(t, db, func(ctx context.Context, tx *sqldb.Tx) error {
-		return store.Book(ctx, tx, store.NewLoad(ctx, tx), "o-1", o1, capacity, tue)
+		return st.Book(ctx, tx, st.NewLoad(ctx, tx), "o-1", o1, capacity, tue)
 	})
 	o2 := []calc.Booking{{LineNo: 1, Seq: 1, Workstation: "inspection", Day: tue + 2, Centiminutes: 500}}
 	tx(t, db, func(ctx context.Context, tx *sqldb.Tx) error {
-		return store.Book(ctx, tx, store.NewLoad(ctx, tx), "o-2", o2, capacity, tue)
+		return st.Book(ctx, tx, st.NewLoad(ctx, tx), "o-2", o2, capacity, tue)
 	})
 
 	check := func(ws string, wantOpen calc.Day, wantBooked map[calc.Day]int64) {
 		t.Helper()
-		l := store.NewLoad(ctx, db)
+		l := st.NewLoad(ctx, db)
 		open, err := l.FirstOpen(ws, tue)
 		if err != nil || open != wantOpen {
 			t.Errorf("%s first open %s (%v), want %s", ws, open, err, wantOpen)
@@ -105,7 +117,7 @@ func TestBookAndRelease(t *testing.T) {
 
 	var n int
 	tx(t, db, func(ctx context.Context, tx *sqldb.Tx) (err error) {
-		n, err = store.Release(ctx, tx, "o-1")
+		n, err = st.Release(ctx, tx, "o-1")
 		return err
 	})
 	if n != 4 {
@@ -114,13 +126,13 @@ func TestBookAndRelease(t *testing.T) {
 	check("inspection", tue, map[calc.Day]int64{tue: 0, tue + 1: 0, tue + 2: 500})
 	check("laser", tue, map[calc.Day]int64{tue: 0})
 	tx(t, db, func(ctx context.Context, tx *sqldb.Tx) (err error) {
-		n, err = store.Release(ctx, tx, "o-1")
+		n, err = st.Release(ctx, tx, "o-1")
 		return err
 	})
 	if n != 0 {
 		t.Errorf("released again: %d", n)
 	}
-	loads, err := store.LoadBetween(ctx, db, tue, tue+5)
+	loads, err := st.LoadBetween(ctx, db, tue, tue+5)
 	if err != nil || len(loads) != 1 || loads[0].Minutes != 5 || loads[0].Day != "2026-03-05" {
 		t.Errorf("load between: %v %+v", err, loads)
 	}
@@ -128,23 +140,40 @@ func TestBookAndRelease(t *testing.T) {
 
 func TestCalculations(t *testing.T) {
 	t.Parallel()
-	db := testenv.DB(t, migrations.FS)
+	testenv.EachEngine(t, testCalculations)
+}
+
+func testCalculations(t *testing.T, engine sqldb.Engine) {
+	t.Parallel()
+	db := testenv.DBOn(t, engine, migrations.FS)
+	st := store.New(db)
 	ctx := context.Background()
 	c := store.Calculation{OrderID: "o-1", Status: store.StatusPriced, Channel: "shop", PriceListVersion: 3, Total: 5700,
 		ShipDate: "2026-03-16", Result: `{"order_id":"o-1"}`, CalculatedAt: monday, UpdatedAt: monday}
-	tx(t, db, func(ctx context.Context, tx *sqldb.Tx) error { return store.InsertCalculation(ctx, tx, c) })
-	err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error { return store.InsertCalculation(ctx, tx, c) })
+	tx(t, db, func(ctx context.Context, tx *sqldb.Tx) error { return st.InsertCalculation(ctx, tx, c) })
+	err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error { return st.InsertCalculation(ctx, tx, c) })
 	if !sqldb.IsUniqueViolation(err) {
 		t.Fatalf("second insert: %v", err)
 	}
-	tx(t, db, func(ctx context.Context, tx *sqldb.Tx) error {
-		return store.SetStatus(ctx, tx, "o-1", store.StatusCancelled, monday.Add(time.Hour))
-	})
-	got, err := store.GetCalculation(ctx, db, "o-1")
+	for i, want := range []bool{true, false} { // cancelled, then already cancelled
+		tx(t, db, func(ctx context.Context, tx *sqldb.Tx) error {
+			did, err := st.Cancel(ctx, tx, "o-1", monday.Add(time.Hour*time.Duration(i+1)))
+			if err == nil && did != want {
+				t.Errorf("cancel #%d: %v, want %v", i+1, did, want)
+			}
+			return err
+		})
+	}
+	// A calculation to replace must still be the one that needed review.
+	err = db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error { return st.ReplaceCalculation(ctx, tx, c) })
+	if !errors.Is(err, store.ErrChanged) {
+		t.Fatalf("replace a cancelled calculation: %v", err)
+	}
+	got, err := st.GetCalculation(ctx, db, "o-1")
 	if err != nil || got.Status != store.StatusCancelled || got.Total != 5700 || !got.UpdatedAt.Equal(monday.Add(time.Hour)) || got.Result != c.Result {
 		t.Fatalf("%v %+v", err, got)
 	}
-	if _, err := store.GetCalculation(ctx, db, "o-2"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.GetCalculation(ctx, db, "o-2"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("missing: %v", err)
 	}
 }

@@ -33,6 +33,19 @@ const (
 	Postgres Engine = "postgres"
 )
 
+// Querier is a database or a transaction: what a store's function runs on
+// when the caller decides whether it is part of a transaction.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+var (
+	_ Querier = (*DB)(nil)
+	_ Querier = (*Tx)(nil)
+)
+
 // DB is a service's database.
 type DB struct {
 	*sql.DB

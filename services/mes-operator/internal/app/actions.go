@@ -34,8 +34,8 @@ func errEventReused() error {
 
 // replay looks for an applied event with the id: ok with the stored answer
 // when it is the same action, an error when the id was used for another.
-func replay(ctx context.Context, q store.Querier, eventID, fingerprint string) (Result, bool, error) {
-	e, err := store.GetEvent(ctx, q, eventID)
+func (a *App) replay(ctx context.Context, q sqldb.Querier, eventID, fingerprint string) (Result, bool, error) {
+	e, err := a.store.GetEvent(ctx, q, eventID)
 	if errors.Is(err, store.ErrNotFound) {
 		return Result{}, false, nil
 	}
@@ -57,7 +57,7 @@ func (a *App) once(ctx context.Context, action, target string, actor identity.Id
 	fn func(ctx context.Context, tx *sqldb.Tx) (any, error)) (Result, error) {
 	var res Result
 	err := a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		r, ok, err := replay(ctx, tx, eventID, fp)
+		r, ok, err := a.replay(ctx, tx, eventID, fp)
 		if err != nil || ok {
 			res = r
 			return err
@@ -71,14 +71,14 @@ func (a *App) once(ctx context.Context, action, target string, actor identity.Id
 			return fmt.Errorf("encode answer: %w", err)
 		}
 		res = Result{Status: http.StatusOK, Body: body}
-		return store.InsertEvent(ctx, tx, store.AppliedEvent{EventID: eventID, Action: action, Target: target,
+		return a.store.InsertEvent(ctx, tx, store.AppliedEvent{EventID: eventID, Action: action, Target: target,
 			Actor: actor.Subject, Fingerprint: fp, Status: res.Status, Response: body, CreatedAt: a.now()})
 	})
 	if err != nil {
 		// A concurrent retry may have won the race: its insert of the same id
 		// makes ours fail (unique violation), or its change to the same rows
 		// makes ours stale. Either way its answer is the one to give.
-		if r, ok, rerr := replay(ctx, a.db, eventID, fp); ok || rerr != nil {
+		if r, ok, rerr := a.replay(ctx, a.db, eventID, fp); ok || rerr != nil {
 			if rerr != nil && !sqldb.IsUniqueViolation(err) {
 				return Result{}, err
 			}
@@ -94,7 +94,7 @@ func (a *App) once(ctx context.Context, action, target string, actor identity.Id
 // order.produced when the order's last operation is finished.
 func (a *App) Act(ctx context.Context, actor identity.Identity, opID string, act production.Action) (res Result, err error) {
 	defer func() { a.metrics.observe(string(act.Kind()), res, err) }()
-	op, err := store.Operation(ctx, a.db, opID)
+	op, err := a.store.Operation(ctx, a.db, opID)
 	if err != nil {
 		return Result{}, lookup(err, "operation %s not found", opID)
 	}
@@ -111,15 +111,15 @@ func (a *App) Act(ctx context.Context, actor identity.Identity, opID string, act
 
 func (a *App) act(ctx context.Context, tx *sqldb.Tx, actor identity.Identity, orderID, opID string, act production.Action) (ActionResult, error) {
 	now := a.now()
-	ord, err := store.Order(ctx, tx, orderID)
+	ord, err := a.store.Order(ctx, tx, orderID)
 	if err != nil {
 		return ActionResult{}, err
 	}
-	ops, err := store.OrderOperations(ctx, tx, orderID)
+	ops, err := a.store.OrderOperations(ctx, tx, orderID)
 	if err != nil {
 		return ActionResult{}, err
 	}
-	lines, err := store.Lines(ctx, tx, orderID)
+	lines, err := a.store.Lines(ctx, tx, orderID)
 	if err != nil {
 		return ActionResult{}, err
 	}
@@ -132,7 +132,7 @@ func (a *App) act(ctx context.Context, tx *sqldb.Tx, actor identity.Identity, or
 	if err != nil {
 		return ActionResult{}, err
 	}
-	if err := saveChanged(ctx, tx, ord, ordPrev, ops, opsPrev, now); err != nil {
+	if err := a.saveChanged(ctx, tx, ord, ordPrev, ops, opsPrev, now); err != nil {
 		return ActionResult{}, err
 	}
 	op := ops[slices.IndexFunc(ops, func(o production.Operation) bool { return o.ID == opID })]
@@ -172,14 +172,14 @@ func (a *App) act(ctx context.Context, tx *sqldb.Tx, actor identity.Identity, or
 // shipping workstation or to a workstation of the order's routing may ship.
 func (a *App) Ship(ctx context.Context, actor identity.Identity, orderID string, s production.Shipment) (res Result, err error) {
 	defer func() { a.metrics.observe(string(production.ActShip), res, err) }()
-	ord, err := store.Order(ctx, a.db, orderID)
+	ord, err := a.store.Order(ctx, a.db, orderID)
 	if err == nil && ord.Status == production.Unconfirmed {
 		err = store.ErrNotFound
 	}
 	if err != nil {
 		return Result{}, lookup(err, "order %s not found", orderID)
 	}
-	ops, err := store.OrderOperations(ctx, a.db, orderID)
+	ops, err := a.store.OrderOperations(ctx, a.db, orderID)
 	if err != nil {
 		return Result{}, err
 	}
@@ -189,7 +189,7 @@ func (a *App) Ship(ctx context.Context, actor identity.Identity, orderID string,
 	fp := s.Fingerprint(orderID, actor.Subject)
 	res, err = a.once(ctx, string(production.ActShip), orderID, actor, s.EventID(), fp, func(ctx context.Context, tx *sqldb.Tx) (any, error) {
 		now := a.now()
-		ord, err := store.Order(ctx, tx, orderID)
+		ord, err := a.store.Order(ctx, tx, orderID)
 		if err != nil {
 			return nil, err
 		}
@@ -197,7 +197,7 @@ func (a *App) Ship(ctx context.Context, actor identity.Identity, orderID string,
 		if err := production.Ship(&ord, s, production.Operator{Subject: actor.Subject, Name: actor.Name}, now); err != nil {
 			return nil, err
 		}
-		if err := store.UpdateOrder(ctx, tx, ord, prev, now); err != nil {
+		if err := a.store.UpdateOrder(ctx, tx, ord, prev, now); err != nil {
 			return nil, stale(err)
 		}
 		if err := a.enqueue(ctx, tx, contracts.OrderShipped, ord.ID, contracts.OrderShippedV1{OrderID: ord.ID, Channel: ord.Channel,

@@ -44,6 +44,7 @@ type Config struct {
 // App runs the use cases.
 type App struct {
 	db      *sqldb.DB
+	store   *store.Store
 	out     Enqueuer
 	cfg     Config
 	log     *slog.Logger
@@ -62,7 +63,7 @@ func New(db *sqldb.DB, out Enqueuer, cfg Config, log *slog.Logger) (*App, error)
 	if err != nil {
 		return nil, err
 	}
-	return &App{db: db, out: out, cfg: cfg, log: log, metrics: m}, nil
+	return &App{db: db, store: store.New(db), out: out, cfg: cfg, log: log, metrics: m}, nil
 }
 
 func (a *App) now() time.Time { return a.cfg.Now().UTC() }
@@ -92,15 +93,15 @@ func stale(err error) error {
 }
 
 // saveChanged writes the order and the operations whose versions moved.
-func saveChanged(ctx context.Context, tx *sqldb.Tx, ord production.Order, ordPrev int, ops []production.Operation, prev map[string]int, now time.Time) error {
+func (a *App) saveChanged(ctx context.Context, tx *sqldb.Tx, ord production.Order, ordPrev int, ops []production.Operation, prev map[string]int, now time.Time) error {
 	if ord.Version != ordPrev {
-		if err := store.UpdateOrder(ctx, tx, ord, ordPrev, now); err != nil {
+		if err := a.store.UpdateOrder(ctx, tx, ord, ordPrev, now); err != nil {
 			return stale(err)
 		}
 	}
 	for _, op := range ops {
 		if p := prev[op.ID]; op.Version != p {
-			if err := store.UpdateOperation(ctx, tx, op, p, now); err != nil {
+			if err := a.store.UpdateOperation(ctx, tx, op, p, now); err != nil {
 				return stale(err)
 			}
 		}
@@ -130,7 +131,7 @@ func (a *App) enqueue(ctx context.Context, tx *sqldb.Tx, eventType, key string, 
 // Workstations returns the workstations the actor may use: every known one
 // for an admin, an operator's own otherwise.
 func (a *App) Workstations(ctx context.Context, actor identity.Identity) ([]store.Workstation, error) {
-	all, err := store.Workstations(ctx, a.db)
+	all, err := a.store.Workstations(ctx, a.db)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +158,7 @@ type Queue struct {
 // WorkstationQueue returns the queue of a workstation the actor may use.
 // A workstation nobody has heard of is not found.
 func (a *App) WorkstationQueue(ctx context.Context, actor identity.Identity, code string) (Queue, error) {
-	w, err := store.GetWorkstation(ctx, a.db, code)
+	w, err := a.store.GetWorkstation(ctx, a.db, code)
 	known := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return Queue{}, err
@@ -171,7 +172,7 @@ func (a *App) WorkstationQueue(ctx context.Context, actor identity.Identity, cod
 	if !actor.CanUseWorkstation(code) {
 		return Queue{}, production.Forbidden("you are not assigned to workstation %s", code)
 	}
-	items, err := store.Queue(ctx, a.db, code, a.cfg.QueueLimit)
+	items, err := a.store.Queue(ctx, a.db, code, a.cfg.QueueLimit)
 	if err != nil {
 		return Queue{}, err
 	}
@@ -179,7 +180,7 @@ func (a *App) WorkstationQueue(ctx context.Context, actor identity.Identity, cod
 	lines := map[string]map[int]store.Line{}
 	for _, it := range items {
 		if _, ok := lines[it.OrderID]; !ok {
-			if lines[it.OrderID], err = store.Lines(ctx, a.db, it.OrderID); err != nil {
+			if lines[it.OrderID], err = a.store.Lines(ctx, a.db, it.OrderID); err != nil {
 				return Queue{}, err
 			}
 		}
@@ -194,25 +195,25 @@ func (a *App) WorkstationQueue(ctx context.Context, actor identity.Identity, cod
 // An operator reads only orders with a step at one of their workstations
 // (or any order when bound to the shipping workstation); admins read all.
 func (a *App) Order(ctx context.Context, actor identity.Identity, id string) (OrderView, error) {
-	ord, err := store.Order(ctx, a.db, id)
+	ord, err := a.store.Order(ctx, a.db, id)
 	if err != nil {
 		return OrderView{}, lookup(err, "order %s not found", id)
 	}
 	if ord.Status == production.Unconfirmed {
 		return OrderView{}, production.NotFound("order %s not found", id)
 	}
-	ops, err := store.OrderOperations(ctx, a.db, id)
+	ops, err := a.store.OrderOperations(ctx, a.db, id)
 	if err != nil {
 		return OrderView{}, err
 	}
 	if !a.mayShip(actor, ops) {
 		return OrderView{}, production.Forbidden("order %s has no step at your workstations", ord.Number)
 	}
-	lines, err := store.Lines(ctx, a.db, id)
+	lines, err := a.store.Lines(ctx, a.db, id)
 	if err != nil {
 		return OrderView{}, err
 	}
-	notes, err := store.Notes(ctx, a.db, id)
+	notes, err := a.store.Notes(ctx, a.db, id)
 	if err != nil {
 		return OrderView{}, err
 	}
@@ -231,23 +232,23 @@ func (a *App) Order(ctx context.Context, actor identity.Identity, id string) (Or
 }
 
 // Labels returns the names of the price list's codes, for the pages.
-func (a *App) Labels(ctx context.Context) (store.Labels, error) { return store.AllLabels(ctx, a.db) }
+func (a *App) Labels(ctx context.Context) (store.Labels, error) { return a.store.AllLabels(ctx, a.db) }
 
 // Operation returns one operation.
 // An operator reads only the operations of their workstations.
 func (a *App) Operation(ctx context.Context, actor identity.Identity, id string) (OperationView, error) {
-	op, err := store.Operation(ctx, a.db, id)
+	op, err := a.store.Operation(ctx, a.db, id)
 	if err != nil {
 		return OperationView{}, lookup(err, "operation %s not found", id)
 	}
 	if !actor.CanUseWorkstation(op.Workstation) {
 		return OperationView{}, production.Forbidden("you are not assigned to workstation %s", op.Workstation)
 	}
-	ord, err := store.Order(ctx, a.db, op.OrderID)
+	ord, err := a.store.Order(ctx, a.db, op.OrderID)
 	if err != nil {
 		return OperationView{}, err
 	}
-	lines, err := store.Lines(ctx, a.db, op.OrderID)
+	lines, err := a.store.Lines(ctx, a.db, op.OrderID)
 	if err != nil {
 		return OperationView{}, err
 	}
@@ -259,5 +260,5 @@ func (a *App) Operation(ctx context.Context, actor identity.Identity, id string)
 // PruneEvents forgets applied operator events older than retention; a retry
 // later than that is treated as a new action.
 func (a *App) PruneEvents(ctx context.Context, retention time.Duration) (int64, error) {
-	return store.PruneEvents(ctx, a.db, a.now().Add(-retention))
+	return a.store.PruneEvents(ctx, a.db, a.now().Add(-retention))
 }

@@ -32,7 +32,7 @@ func (a *App) Subscriptions() map[string]inbox.Handler {
 			return a.PriceList(ctx, tx, p)
 		}),
 		contracts.Subject(contracts.OrderNoteAdded): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderNoteAddedV1) error {
-			return store.AddNote(ctx, tx, m.ID, p.OrderID, store.Note{Body: p.Note, By: p.By, At: p.At})
+			return a.store.AddNote(ctx, tx, m.ID, p.OrderID, store.Note{Body: p.Note, By: p.By, At: p.At})
 		}),
 	}
 }
@@ -50,7 +50,7 @@ func (a *App) Confirmed(ctx context.Context, tx *sqldb.Tx, p contracts.OrderConf
 	if err != nil {
 		return inbox.Permanent(fmt.Errorf("order %s: %w", p.OrderID, err))
 	}
-	ord, err := store.Order(ctx, tx, p.OrderID)
+	ord, err := a.store.Order(ctx, tx, p.OrderID)
 	found := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
@@ -70,7 +70,7 @@ func (a *App) Confirmed(ctx context.Context, tx *sqldb.Tx, p contracts.OrderConf
 			return nil
 		}
 		ord.Version++
-		if err := store.UpdateOrder(ctx, tx, ord, prev, now); err != nil {
+		if err := a.store.UpdateOrder(ctx, tx, ord, prev, now); err != nil {
 			return err
 		}
 		planned := ord
@@ -81,9 +81,9 @@ func (a *App) Confirmed(ctx context.Context, tx *sqldb.Tx, p contracts.OrderConf
 	ord.Status = production.Confirmed
 	ord.Version++
 	if found {
-		err = store.UpdateOrder(ctx, tx, ord, prev, now)
+		err = a.store.UpdateOrder(ctx, tx, ord, prev, now)
 	} else {
-		err = store.InsertOrder(ctx, tx, ord, now)
+		err = a.store.InsertOrder(ctx, tx, ord, now)
 	}
 	if err != nil {
 		return err
@@ -96,33 +96,33 @@ func (a *App) Confirmed(ctx context.Context, tx *sqldb.Tx, p contracts.OrderConf
 func (a *App) insertPlan(ctx context.Context, tx *sqldb.Tx, p contracts.OrderConfirmedV1, ops []production.Operation, now time.Time) error {
 	for i := range ops {
 		ops[i].ID = newID()
-		if err := store.UpsertWorkstation(ctx, tx, ops[i].Workstation, "", now); err != nil {
+		if err := a.store.UpsertWorkstation(ctx, tx, ops[i].Workstation, "", now); err != nil {
 			return err
 		}
 	}
-	if err := store.InsertOperations(ctx, tx, ops, now); err != nil {
+	if err := a.store.InsertOperations(ctx, tx, ops, now); err != nil {
 		return err
 	}
 	lines := make([]store.Line, len(p.Lines))
 	for i, l := range p.Lines {
 		lines[i] = store.Line{LineNo: l.LineNo, Product: l.Product, Quantity: l.Quantity, Options: l.Options}
 	}
-	return store.InsertLines(ctx, tx, p.OrderID, lines)
+	return a.store.InsertLines(ctx, tx, p.OrderID, lines)
 }
 
 // Cancelled stops an order's work: open operations are cancelled, a running
 // one included. A cancellation of an order not yet confirmed is remembered.
 func (a *App) Cancelled(ctx context.Context, tx *sqldb.Tx, p contracts.OrderStatusChangedV1) error {
 	now := a.now()
-	ord, err := store.Order(ctx, tx, p.OrderID)
+	ord, err := a.store.Order(ctx, tx, p.OrderID)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.InsertOrder(ctx, tx, production.Order{ID: p.OrderID, Channel: p.Channel, Status: production.OrderCancelled,
+		return a.store.InsertOrder(ctx, tx, production.Order{ID: p.OrderID, Channel: p.Channel, Status: production.OrderCancelled,
 			CancelReason: p.Reason, CancelledAt: p.At, Version: 1}, now)
 	}
 	if err != nil {
 		return err
 	}
-	ops, err := store.OrderOperations(ctx, tx, p.OrderID)
+	ops, err := a.store.OrderOperations(ctx, tx, p.OrderID)
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (a *App) Cancelled(ctx context.Context, tx *sqldb.Tx, p contracts.OrderStat
 	if running := countStopped(ops, opsPrev); running > 0 {
 		a.log.InfoContext(ctx, "order cancelled while in work; operations stopped", "order_id", ord.ID, "operations", running)
 	}
-	return saveChanged(ctx, tx, ord, ordPrev, ops, opsPrev, now)
+	return a.saveChanged(ctx, tx, ord, ordPrev, ops, opsPrev, now)
 }
 
 func countStopped(ops []production.Operation, prev map[string]int) int {
@@ -151,16 +151,16 @@ func countStopped(ops []production.Operation, prev map[string]int) int {
 // order they arrive in.
 func (a *App) Held(ctx context.Context, tx *sqldb.Tx, p contracts.OrderStatusChangedV1, hold bool) error {
 	now := a.now()
-	ord, err := store.Order(ctx, tx, p.OrderID)
+	ord, err := a.store.Order(ctx, tx, p.OrderID)
 	if errors.Is(err, store.ErrNotFound) {
 		o := production.Order{ID: p.OrderID, Channel: p.Channel, Status: production.Unconfirmed, Version: 1}
 		production.Hold(&o, nil, hold, p.Reason, p.At)
-		return store.InsertOrder(ctx, tx, o, now)
+		return a.store.InsertOrder(ctx, tx, o, now)
 	}
 	if err != nil {
 		return err
 	}
-	ops, err := store.OrderOperations(ctx, tx, p.OrderID)
+	ops, err := a.store.OrderOperations(ctx, tx, p.OrderID)
 	if err != nil {
 		return err
 	}
@@ -168,7 +168,7 @@ func (a *App) Held(ctx context.Context, tx *sqldb.Tx, p contracts.OrderStatusCha
 	if !production.Hold(&ord, ops, hold, p.Reason, p.At) {
 		return nil
 	}
-	return saveChanged(ctx, tx, ord, ordPrev, ops, opsPrev, now)
+	return a.saveChanged(ctx, tx, ord, ordPrev, ops, opsPrev, now)
 }
 
 // PriceList learns the workstations' names from a published price list.
@@ -178,7 +178,7 @@ func (a *App) PriceList(ctx context.Context, tx *sqldb.Tx, p contracts.PriceList
 		if w.Code == "" {
 			continue
 		}
-		if err := store.UpsertWorkstation(ctx, tx, w.Code, w.Name, now); err != nil {
+		if err := a.store.UpsertWorkstation(ctx, tx, w.Code, w.Name, now); err != nil {
 			return err
 		}
 	}
@@ -200,7 +200,7 @@ func (a *App) PriceList(ctx context.Context, tx *sqldb.Tx, p contracts.PriceList
 		if l.code == "" || l.name == "" {
 			continue
 		}
-		if err := store.UpsertLabel(ctx, tx, l.kind, l.code, l.name); err != nil {
+		if err := a.store.UpsertLabel(ctx, tx, l.kind, l.code, l.name); err != nil {
 			return err
 		}
 	}

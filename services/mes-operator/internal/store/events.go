@@ -23,7 +23,7 @@ type AppliedEvent struct {
 }
 
 // GetEvent returns an applied event; ErrNotFound when the id is new.
-func GetEvent(ctx context.Context, q Querier, id string) (AppliedEvent, error) {
+func (s *Store) GetEvent(ctx context.Context, q sqldb.Querier, id string) (AppliedEvent, error) {
 	e := AppliedEvent{EventID: id}
 	var resp string
 	var created int64
@@ -41,7 +41,7 @@ func GetEvent(ctx context.Context, q Querier, id string) (AppliedEvent, error) {
 
 // InsertEvent records an applied event. A concurrent request with the same
 // id makes it fail with a unique violation (sqldb.IsUniqueViolation).
-func InsertEvent(ctx context.Context, q Querier, e AppliedEvent) error {
+func (s *Store) InsertEvent(ctx context.Context, q sqldb.Querier, e AppliedEvent) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO operator_events (event_id, action, target, actor, fingerprint, status, response, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		e.EventID, e.Action, e.Target, e.Actor, e.Fingerprint, e.Status, string(e.Response), sqldb.Micros(e.CreatedAt))
@@ -52,7 +52,7 @@ func InsertEvent(ctx context.Context, q Querier, e AppliedEvent) error {
 }
 
 // PruneEvents deletes applied events older than before and returns how many.
-func PruneEvents(ctx context.Context, q Querier, before time.Time) (int64, error) {
+func (s *Store) PruneEvents(ctx context.Context, q sqldb.Querier, before time.Time) (int64, error) {
 	res, err := q.ExecContext(ctx, `DELETE FROM operator_events WHERE created_at < $1`, sqldb.Micros(before))
 	if err != nil {
 		return 0, fmt.Errorf("prune operator events: %w", err)

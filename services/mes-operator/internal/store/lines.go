@@ -19,7 +19,7 @@ type Line struct {
 
 // InsertLines stores an order's lines once; a repeated confirmation keeps
 // the first.
-func InsertLines(ctx context.Context, q Querier, orderID string, lines []Line) error {
+func (s *Store) InsertLines(ctx context.Context, q sqldb.Querier, orderID string, lines []Line) error {
 	for _, l := range lines {
 		opts, err := json.Marshal(l.Options)
 		if err != nil {
@@ -36,7 +36,7 @@ func InsertLines(ctx context.Context, q Querier, orderID string, lines []Line) e
 
 // Lines returns an order's lines by number (none for orders confirmed
 // before lines were sent).
-func Lines(ctx context.Context, q Querier, orderID string) (map[int]Line, error) {
+func (s *Store) Lines(ctx context.Context, q sqldb.Querier, orderID string) (map[int]Line, error) {
 	rows, err := q.QueryContext(ctx, `SELECT line_no, product, quantity, options FROM order_lines WHERE order_id = $1`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("lines of %s: %w", orderID, err)
@@ -65,7 +65,7 @@ type Note struct {
 }
 
 // AddNote stores a note once per event.
-func AddNote(ctx context.Context, q Querier, messageID, orderID string, n Note) error {
+func (s *Store) AddNote(ctx context.Context, q sqldb.Querier, messageID, orderID string, n Note) error {
 	if _, err := q.ExecContext(ctx, `INSERT INTO order_notes (message_id, order_id, body, by_name, at) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (message_id) DO NOTHING`, messageID, orderID, n.Body, n.By, sqldb.Micros(n.At)); err != nil {
 		return fmt.Errorf("add note to %s: %w", orderID, err)
@@ -74,7 +74,7 @@ func AddNote(ctx context.Context, q Querier, messageID, orderID string, n Note) 
 }
 
 // Notes returns an order's notes, oldest first.
-func Notes(ctx context.Context, q Querier, orderID string) ([]Note, error) {
+func (s *Store) Notes(ctx context.Context, q sqldb.Querier, orderID string) ([]Note, error) {
 	rows, err := q.QueryContext(ctx, `SELECT body, by_name, at FROM order_notes WHERE order_id = $1 ORDER BY at, message_id LIMIT 100`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("notes of %s: %w", orderID, err)
@@ -105,7 +105,7 @@ func (l Labels) Name(kind, code string) string {
 }
 
 // UpsertLabel stores the name of a code.
-func UpsertLabel(ctx context.Context, q Querier, kind, code, name string) error {
+func (s *Store) UpsertLabel(ctx context.Context, q sqldb.Querier, kind, code, name string) error {
 	if _, err := q.ExecContext(ctx, `INSERT INTO labels (kind, code, name) VALUES ($1, $2, $3)
 		ON CONFLICT (kind, code) DO UPDATE SET name = excluded.name`, kind, code, name); err != nil {
 		return fmt.Errorf("upsert label %s %s: %w", kind, code, err)
@@ -114,7 +114,7 @@ func UpsertLabel(ctx context.Context, q Querier, kind, code, name string) error 
 }
 
 // AllLabels returns every known name.
-func AllLabels(ctx context.Context, q Querier) (Labels, error) {
+func (s *Store) AllLabels(ctx context.Context, q sqldb.Querier) (Labels, error) {
 	rows, err := q.QueryContext(ctx, `SELECT kind, code, name FROM labels`)
 	if err != nil {
 		return nil, fmt.Errorf("labels: %w", err)

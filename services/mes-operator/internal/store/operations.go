@@ -30,7 +30,7 @@ func scanOperation(row interface{ Scan(...any) error }, extra ...any) (productio
 }
 
 // Operation returns an operation; ErrNotFound when it is unknown.
-func Operation(ctx context.Context, q Querier, id string) (production.Operation, error) {
+func (s *Store) Operation(ctx context.Context, q sqldb.Querier, id string) (production.Operation, error) {
 	op, err := scanOperation(q.QueryRowContext(ctx, `SELECT `+opColumns+` FROM operations WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return op, ErrNotFound
@@ -42,7 +42,7 @@ func Operation(ctx context.Context, q Querier, id string) (production.Operation,
 }
 
 // OrderOperations returns an order's operations by line and sequence.
-func OrderOperations(ctx context.Context, q Querier, orderID string) ([]production.Operation, error) {
+func (s *Store) OrderOperations(ctx context.Context, q sqldb.Querier, orderID string) ([]production.Operation, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+opColumns+` FROM operations WHERE order_id = $1 ORDER BY line_no, seq`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("list operations of %s: %w", orderID, err)
@@ -60,7 +60,7 @@ func OrderOperations(ctx context.Context, q Querier, orderID string) ([]producti
 }
 
 // InsertOperations adds the operations of a planned order.
-func InsertOperations(ctx context.Context, q Querier, ops []production.Operation, now time.Time) error {
+func (s *Store) InsertOperations(ctx context.Context, q sqldb.Querier, ops []production.Operation, now time.Time) error {
 	for _, op := range ops {
 		_, err := q.ExecContext(ctx, `INSERT INTO operations (`+opColumns+`, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
@@ -76,7 +76,7 @@ func InsertOperations(ctx context.Context, q Querier, ops []production.Operation
 
 // UpdateOperation writes op if the stored row still has version prev;
 // ErrStale otherwise.
-func UpdateOperation(ctx context.Context, q Querier, op production.Operation, prev int, now time.Time) error {
+func (s *Store) UpdateOperation(ctx context.Context, q sqldb.Querier, op production.Operation, prev int, now time.Time) error {
 	err := updatedOne(q.ExecContext(ctx, `UPDATE operations SET state = $2, good_qty = $3, scrap_qty = $4, scrap_reason = $5,
 		pause_reason = $6, operator = $7, started_at = $8, running_since = $9, worked_us = $10, finished_at = $11, version = $12,
 		updated_at = $13 WHERE id = $1 AND version = $14`,
@@ -101,7 +101,7 @@ type QueueItem struct {
 // earliest ship date first (orders without one last), then rush orders,
 // then the order confirmed first; within an order by line and sequence.
 // Held and cancelled orders are left out.
-func Queue(ctx context.Context, q Querier, workstation string, limit int) ([]QueueItem, error) {
+func (s *Store) Queue(ctx context.Context, q sqldb.Querier, workstation string, limit int) ([]QueueItem, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+prefixed("p.", opColumns)+`, o.number, o.ship_date, o.rush
 		FROM operations p JOIN orders o ON o.order_id = p.order_id
 		WHERE p.workstation = $1 AND p.state IN ('waiting', 'ready', 'running', 'paused')

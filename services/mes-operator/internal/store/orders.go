@@ -31,7 +31,7 @@ func scanOrder(row interface{ Scan(...any) error }) (production.Order, error) {
 }
 
 // Order returns an order; ErrNotFound when it is unknown.
-func Order(ctx context.Context, q Querier, id string) (production.Order, error) {
+func (s *Store) Order(ctx context.Context, q sqldb.Querier, id string) (production.Order, error) {
 	o, err := scanOrder(q.QueryRowContext(ctx, `SELECT `+orderColumns+` FROM orders WHERE order_id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, ErrNotFound
@@ -43,7 +43,7 @@ func Order(ctx context.Context, q Querier, id string) (production.Order, error) 
 }
 
 // InsertOrder adds an order.
-func InsertOrder(ctx context.Context, q Querier, o production.Order, now time.Time) error {
+func (s *Store) InsertOrder(ctx context.Context, q sqldb.Querier, o production.Order, now time.Time) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO orders (`+orderColumns+`, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 		o.ID, o.Number, o.Channel, o.ShipDate, bool01(o.Rush), string(o.Status), bool01(o.OnHold), o.HoldReason, sqldb.Micros(o.HoldAt),
@@ -57,7 +57,7 @@ func InsertOrder(ctx context.Context, q Querier, o production.Order, now time.Ti
 
 // UpdateOrder writes o if the stored row still has version prev; ErrStale
 // otherwise.
-func UpdateOrder(ctx context.Context, q Querier, o production.Order, prev int, now time.Time) error {
+func (s *Store) UpdateOrder(ctx context.Context, q sqldb.Querier, o production.Order, prev int, now time.Time) error {
 	err := updatedOne(q.ExecContext(ctx, `UPDATE orders SET number = $2, channel = $3, ship_date = $4, rush = $5, status = $6,
 		on_hold = $7, hold_reason = $8, hold_at = $9, cancel_reason = $10, carrier = $11, tracking_number = $12, shipped_by = $13,
 		confirmed_at = $14, produced_at = $15, shipped_at = $16, cancelled_at = $17, version = $18, updated_at = $19

@@ -1,21 +1,23 @@
 // Package store keeps mes-operator's orders, operations, workstations and
 // applied operator events in SQL that runs unchanged on SQLite and
-// PostgreSQL. Each function takes the transaction (or the database) it runs
+// PostgreSQL. Each method of Store takes the transaction (or the database) it runs
 // on, so that the use cases decide what is atomic.
 package store
 
 import (
-	"context"
 	"database/sql"
 	"errors"
+
+	"github.com/fabrika/fabrika/platform/sqldb"
 )
 
-// Querier is a database or a transaction.
-type Querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
+// Store reads and writes mes-operator's tables. Its methods take the
+// transaction (or the database) they run on where the caller decides what
+// is atomic.
+type Store struct{ db *sqldb.DB }
+
+// New returns a store over db (migrated with the service's migrations).
+func New(db *sqldb.DB) *Store { return &Store{db: db} }
 
 // ErrNotFound is returned when a row does not exist.
 var ErrNotFound = errors.New("not found")

@@ -19,7 +19,7 @@ type Workstation struct {
 // UpsertWorkstation adds a workstation or, when name is not empty, renames
 // it. A workstation first seen in a routing has its code as name until a
 // price list names it.
-func UpsertWorkstation(ctx context.Context, q Querier, code, name string, now time.Time) error {
+func (s *Store) UpsertWorkstation(ctx context.Context, q sqldb.Querier, code, name string, now time.Time) error {
 	var err error
 	if name == "" {
 		_, err = q.ExecContext(ctx, `INSERT INTO workstations (code, name, updated_at) VALUES ($1, $1, $2)
@@ -35,7 +35,7 @@ func UpsertWorkstation(ctx context.Context, q Querier, code, name string, now ti
 }
 
 // GetWorkstation returns a workstation; ErrNotFound when it is unknown.
-func GetWorkstation(ctx context.Context, q Querier, code string) (Workstation, error) {
+func (s *Store) GetWorkstation(ctx context.Context, q sqldb.Querier, code string) (Workstation, error) {
 	w := Workstation{Code: code}
 	err := q.QueryRowContext(ctx, `SELECT name FROM workstations WHERE code = $1`, code).Scan(&w.Name)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -48,7 +48,7 @@ func GetWorkstation(ctx context.Context, q Querier, code string) (Workstation, e
 }
 
 // Workstations returns every known workstation by code.
-func Workstations(ctx context.Context, q Querier) ([]Workstation, error) {
+func (s *Store) Workstations(ctx context.Context, q sqldb.Querier) ([]Workstation, error) {
 	rows, err := q.QueryContext(ctx, `SELECT code, name FROM workstations ORDER BY code`)
 	if err != nil {
 		return nil, fmt.Errorf("list workstations: %w", err)

@@ -507,7 +507,7 @@ func explain(ctx context.Context, db *sqldb.DB, scenarios []scenario) error {
 		if err != nil {
 			return err
 		}
-		plan, err := store.Plan(ctx, db, q)
+		plan, err := store.New(db).Plan(ctx, db, q)
 		if err != nil {
 			return err
 		}

@@ -79,7 +79,7 @@ func (a *App) Act(ctx context.Context, orderID string, act Action) (store.Order,
 	}
 	var saved store.Order
 	err := a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		o, err := store.GetOrder(ctx, tx, orderID)
+		o, err := a.store.GetOrder(ctx, tx, orderID)
 		if err != nil {
 			return err
 		}
@@ -108,7 +108,7 @@ func (a *App) Act(ctx context.Context, orderID string, act Action) (store.Order,
 				return &order.TransitionError{Action: act.Kind, Status: oldStatus, Reason: "the order has no production routing yet"}
 			}
 			eventType, summary = contracts.OrderConfirmed, "Confirmed for production"
-			lines, err := store.Lines(ctx, tx, o.ID)
+			lines, err := a.store.Lines(ctx, tx, o.ID)
 			if err != nil {
 				return err
 			}
@@ -134,7 +134,7 @@ func (a *App) Act(ctx context.Context, orderID string, act Action) (store.Order,
 			eventType, summary = contracts.OrderAssigned, "Assigned to "+act.Manager
 			payload = contracts.OrderAssignedV1{OrderID: o.ID, Manager: act.Manager, By: act.By, At: now}
 		case order.ActNote:
-			if err := store.AddNote(ctx, tx, store.Note{ID: uuid.Must(uuid.NewV7()).String(), OrderID: o.ID, CustomerID: o.CustomerID,
+			if err := a.store.AddNote(ctx, tx, store.Note{ID: uuid.Must(uuid.NewV7()).String(), OrderID: o.ID, CustomerID: o.CustomerID,
 				Body: act.Note, By: act.By, At: now}); err != nil {
 				return err
 			}
@@ -144,7 +144,7 @@ func (a *App) Act(ctx context.Context, orderID string, act Action) (store.Order,
 			currency := o.Currency
 			c := store.Compensation{ID: uuid.Must(uuid.NewV7()).String(), OrderID: o.ID, CustomerID: o.CustomerID, Kind: act.CompKind,
 				Amount: act.Amount, Currency: currency, Reason: act.Reason, By: act.By, At: now}
-			if err := store.AddCompensation(ctx, tx, c); err != nil {
+			if err := a.store.AddCompensation(ctx, tx, c); err != nil {
 				return err
 			}
 			eventType = contracts.CompensationGranted
@@ -161,10 +161,10 @@ func (a *App) Act(ctx context.Context, orderID string, act Action) (store.Order,
 		if err != nil {
 			return err
 		}
-		if saved, err = store.SaveOrder(ctx, tx, o, act.Version, oldStatus); err != nil {
+		if saved, err = a.store.SaveOrder(ctx, tx, o, act.Version, oldStatus); err != nil {
 			return err
 		}
-		if _, err := store.AddEvent(ctx, tx, store.Event{OrderID: o.ID, MessageID: msg.ID, Type: eventType, Source: "crm",
+		if _, err := a.store.AddEvent(ctx, tx, store.Event{OrderID: o.ID, MessageID: msg.ID, Type: eventType, Source: "crm",
 			At: now, RecordedAt: now, By: act.By, Summary: summary}); err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/services/crm/internal/store"
 )
 
 // Enqueuer writes a message in the caller's transaction; *outbox.Outbox is one.
@@ -21,6 +22,7 @@ type Enqueuer interface {
 // App is the CRM's use cases over its database.
 type App struct {
 	db         *sqldb.DB
+	store      *store.Store
 	out        Enqueuer
 	cache      *pageCache
 	thresholds map[string]time.Duration
@@ -46,7 +48,7 @@ func New(db *sqldb.DB, out Enqueuer, opt Options) *App {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &App{db: db, out: out, cache: newPageCache(opt.CacheSize, opt.CacheTTL, opt.Now), thresholds: opt.Stuck, now: opt.Now}
+	return &App{db: db, store: store.New(db), out: out, cache: newPageCache(opt.CacheSize, opt.CacheTTL, opt.Now), thresholds: opt.Stuck, now: opt.Now}
 }
 
 // invalidate drops cached pages once tx commits.

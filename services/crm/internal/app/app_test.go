@@ -99,7 +99,7 @@ func (f *fixture) count(query string, args ...any) int64 {
 // checkCounters compares the kept counters with a count over the read model.
 func (f *fixture) checkCounters() {
 	f.t.Helper()
-	counts, err := store.Counts(context.Background(), f.db)
+	counts, err := store.New(f.db).Counts(context.Background(), f.db)
 	if err != nil {
 		f.t.Fatal(err)
 	}

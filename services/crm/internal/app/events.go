@@ -27,7 +27,7 @@ func (a *App) Handlers() map[string]inbox.Handler {
 		contracts.Subject(contracts.OrderPriced): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderPricedV1) error {
 			return a.onOrderEvent(ctx, tx, m, contracts.OrderPriced, p.OrderID, p.PricedAt, func(o *store.Order) (string, string, error) {
 				a.applyPrice(ctx, o, p)
-				if err := store.PriceLines(ctx, tx, o.ID, p.Lines); err != nil {
+				if err := a.store.PriceLines(ctx, tx, o.ID, p.Lines); err != nil {
 					return "", "", err
 				}
 				return fmt.Sprintf("Priced at %s (price list v%d), %d routing steps, ship date %s%s", money(p.Total, p.Currency),
@@ -58,14 +58,14 @@ func (a *App) Handlers() map[string]inbox.Handler {
 		}),
 		contracts.Subject(contracts.OperationStarted): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OperationStartedV1) error {
 			return a.onOrderEvent(ctx, tx, m, contracts.OperationStarted, p.OrderID, p.At, func(o *store.Order) (string, string, error) {
-				err := store.StepStarted(ctx, tx, p.OrderID, store.Step{LineNo: p.LineNo, Seq: p.Seq, Operation: p.Operation,
+				err := a.store.StepStarted(ctx, tx, p.OrderID, store.Step{LineNo: p.LineNo, Seq: p.Seq, Operation: p.Operation,
 					Workstation: p.Workstation, StartedBy: p.Operator, StartedAt: p.At})
 				return fmt.Sprintf("Line %d step %d %s started on %s", p.LineNo, p.Seq, p.Operation, p.Workstation), p.Operator, err
 			})
 		}),
 		contracts.Subject(contracts.OperationFinished): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OperationFinishedV1) error {
 			return a.onOrderEvent(ctx, tx, m, contracts.OperationFinished, p.OrderID, p.At, func(o *store.Order) (string, string, error) {
-				if err := store.StepFinished(ctx, tx, p.OrderID, store.Step{LineNo: p.LineNo, Seq: p.Seq, Operation: p.Operation,
+				if err := a.store.StepFinished(ctx, tx, p.OrderID, store.Step{LineNo: p.LineNo, Seq: p.Seq, Operation: p.Operation,
 					Workstation: p.Workstation, FinishedBy: p.Operator, FinishedAt: p.At}); err != nil {
 					return "", "", err
 				}
@@ -146,7 +146,7 @@ func (a *App) uncount(ctx context.Context, tx *sqldb.Tx, o *store.Order) error {
 	if o.CountedTotal == 0 {
 		return nil
 	}
-	if err := store.AddToCustomer(ctx, tx, o.CustomerID, 0, -o.CountedTotal, o.Currency); err != nil {
+	if err := a.store.AddToCustomer(ctx, tx, o.CustomerID, 0, -o.CountedTotal, o.Currency); err != nil {
 		return err
 	}
 	o.CountedTotal = 0
@@ -158,22 +158,22 @@ func (a *App) uncount(ctx context.Context, tx *sqldb.Tx, o *store.Order) error {
 // summary and who caused the event.
 func (a *App) onOrderEvent(ctx context.Context, tx *sqldb.Tx, m inbox.Message, eventType, orderID string, at time.Time,
 	apply func(o *store.Order) (summary, by string, err error)) error {
-	o, err := store.GetOrder(ctx, tx, orderID)
+	o, err := a.store.GetOrder(ctx, tx, orderID)
 	if errors.Is(err, order.ErrNotFound) {
 		// Another replica may be creating it right now: wait for it, look
 		// again, park only if it is still missing (see store.LockArrival).
-		if err := store.LockArrival(ctx, tx, orderID); err != nil {
+		if err := a.store.LockArrival(ctx, tx, orderID); err != nil {
 			return err
 		}
-		o, err = store.GetOrder(ctx, tx, orderID)
+		o, err = a.store.GetOrder(ctx, tx, orderID)
 	}
 	if errors.Is(err, order.ErrNotFound) {
-		return store.Park(ctx, tx, store.Parked{MessageID: m.ID, OrderID: orderID, Type: eventType, Payload: m.Payload, At: at, ReceivedAt: a.now()})
+		return a.store.Park(ctx, tx, store.Parked{MessageID: m.ID, OrderID: orderID, Type: eventType, Payload: m.Payload, At: at, ReceivedAt: a.now()})
 	}
 	if err != nil {
 		return err
 	}
-	if seen, err := store.HasEvent(ctx, tx, orderID, m.ID); err != nil || seen {
+	if seen, err := a.store.HasEvent(ctx, tx, orderID, m.ID); err != nil || seen {
 		return err
 	}
 	before := o
@@ -183,20 +183,20 @@ func (a *App) onOrderEvent(ctx context.Context, tx *sqldb.Tx, m inbox.Message, e
 		return err
 	}
 	if o.CountedTotal != beforeCounted && o.Status != contracts.StatusCancelled {
-		if err := store.AddToCustomer(ctx, tx, o.CustomerID, 0, o.CountedTotal-beforeCounted, o.Currency); err != nil {
+		if err := a.store.AddToCustomer(ctx, tx, o.CustomerID, 0, o.CountedTotal-beforeCounted, o.Currency); err != nil {
 			return err
 		}
 	}
 	if changed(before, o) {
 		o.UpdatedAt = a.now()
-		if _, err := store.SaveOrder(ctx, tx, o, before.Version, before.Status); err != nil {
+		if _, err := a.store.SaveOrder(ctx, tx, o, before.Version, before.Status); err != nil {
 			return err
 		}
 	}
 	if before.Status == o.Status && isStatusEvent(eventType) && statusOf(eventType) != o.Status {
 		summary += " (status stays " + o.Status + ")"
 	}
-	if _, err := store.AddEvent(ctx, tx, store.Event{OrderID: orderID, MessageID: m.ID, Type: eventType,
+	if _, err := a.store.AddEvent(ctx, tx, store.Event{OrderID: orderID, MessageID: m.ID, Type: eventType,
 		Source: order.Source(eventType, o.Channel), At: at, RecordedAt: a.now(), By: by, Summary: summary}); err != nil {
 		return err
 	}
@@ -232,7 +232,7 @@ func (a *App) onPlaced(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p con
 	if strings.TrimSpace(c.Company) != "" {
 		c.Kind = store.KindCompany
 	}
-	if err := store.UpsertCustomer(ctx, tx, c, now); err != nil {
+	if err := a.store.UpsertCustomer(ctx, tx, c, now); err != nil {
 		return err
 	}
 	o := store.Order{ID: p.OrderID, Number: p.Number, Channel: p.Channel, CustomerID: c.ID, Status: contracts.StatusPlaced,
@@ -243,27 +243,27 @@ func (a *App) onPlaced(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p con
 		lines[i] = store.Line{LineNo: l.LineNo, Product: l.Product, Options: l.Options, Quantity: l.Quantity, Lead: l.Lead,
 			UnitPrice: l.UnitPrice, Total: l.Total}
 	}
-	if err := store.LockArrival(ctx, tx, o.ID); err != nil {
+	if err := a.store.LockArrival(ctx, tx, o.ID); err != nil {
 		return err
 	}
-	inserted, err := store.InsertOrder(ctx, tx, o, lines)
+	inserted, err := a.store.InsertOrder(ctx, tx, o, lines)
 	if err != nil || !inserted {
 		return err // an order.placed seen before under another message id changes nothing
 	}
-	if err := store.AddToCustomer(ctx, tx, c.ID, 1, o.CountedTotal, o.Currency); err != nil {
+	if err := a.store.AddToCustomer(ctx, tx, c.ID, 1, o.CountedTotal, o.Currency); err != nil {
 		return err
 	}
-	if err := store.InsertListRow(ctx, tx, store.ListRow{OrderID: o.ID, Number: o.Number, Channel: o.Channel, Status: o.Status,
+	if err := a.store.InsertListRow(ctx, tx, store.ListRow{OrderID: o.ID, Number: o.Number, Channel: o.Channel, Status: o.Status,
 		StatusSince: o.StatusSince, PlacedAt: o.PlacedAt, Total: o.Total, Currency: o.Currency, CustomerID: c.ID,
 		CustomerName: c.Name, CustomerEmail: c.Email, CustomerCompany: c.Company}); err != nil {
 		return err
 	}
 	summary := fmt.Sprintf("Order %s placed through %s: %d line(s), quoted %s", p.Number, p.Channel, len(p.Lines), money(p.QuotedTotal, p.Currency))
-	if _, err := store.AddEvent(ctx, tx, store.Event{OrderID: o.ID, MessageID: m.ID, Type: contracts.OrderPlaced,
+	if _, err := a.store.AddEvent(ctx, tx, store.Event{OrderID: o.ID, MessageID: m.ID, Type: contracts.OrderPlaced,
 		Source: order.Source(contracts.OrderPlaced, p.Channel), At: p.PlacedAt, RecordedAt: now, By: p.Customer.Name, Summary: summary}); err != nil {
 		return err
 	}
-	parked, err := store.TakeParked(ctx, tx, o.ID)
+	parked, err := a.store.TakeParked(ctx, tx, o.ID)
 	if err != nil {
 		return err
 	}

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/fabrika/fabrika/services/crm/internal/store"
 )
 
 // StuckCollector is the gauge fabrika_crm_orders_stuck{status}: how many
@@ -32,7 +30,7 @@ func (c *stuckCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 func (c *stuckCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	counts, err := store.CountStuck(ctx, c.a.db, c.a.thresholds, c.a.now())
+	counts, err := c.a.store.CountStuck(ctx, c.a.db, c.a.thresholds, c.a.now())
 	if err != nil {
 		c.log.Error("crm: count stuck orders for /metrics", "error", err)
 		return

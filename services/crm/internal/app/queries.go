@@ -32,7 +32,7 @@ func (a *App) ListOrders(ctx context.Context, q listquery.Query) (Page, error) {
 		return p, nil
 	}
 	gen := a.cache.generation()
-	rows, next, err := store.List(ctx, a.db, q)
+	rows, next, err := a.store.List(ctx, a.db, q)
 	if err != nil {
 		return Page{}, err
 	}
@@ -88,7 +88,7 @@ func (a *App) counts(ctx context.Context, gen uint64) (map[string]int64, error) 
 	if c, ok := a.cache.getCounts(); ok {
 		return c, nil
 	}
-	c, err := store.Counts(ctx, a.db)
+	c, err := a.store.Counts(ctx, a.db)
 	if err != nil {
 		return nil, err
 	}
@@ -113,25 +113,25 @@ type Card struct {
 func (a *App) OrderCard(ctx context.Context, id string) (Card, error) {
 	var c Card
 	var err error
-	if c.Order, err = store.GetOrder(ctx, a.db, id); err != nil {
+	if c.Order, err = a.store.GetOrder(ctx, a.db, id); err != nil {
 		return c, err
 	}
-	if c.Customer, err = store.GetCustomer(ctx, a.db, c.Order.CustomerID); err != nil {
+	if c.Customer, err = a.store.GetCustomer(ctx, a.db, c.Order.CustomerID); err != nil {
 		return c, err
 	}
-	if c.Lines, err = store.Lines(ctx, a.db, id); err != nil {
+	if c.Lines, err = a.store.Lines(ctx, a.db, id); err != nil {
 		return c, err
 	}
-	if c.Timeline, err = store.Timeline(ctx, a.db, id); err != nil {
+	if c.Timeline, err = a.store.Timeline(ctx, a.db, id); err != nil {
 		return c, err
 	}
-	if c.Notes, err = store.Notes(ctx, a.db, false, id, 200); err != nil {
+	if c.Notes, err = a.store.Notes(ctx, a.db, false, id, 200); err != nil {
 		return c, err
 	}
-	if c.Compensations, err = store.Compensations(ctx, a.db, false, id, 200); err != nil {
+	if c.Compensations, err = a.store.Compensations(ctx, a.db, false, id, 200); err != nil {
 		return c, err
 	}
-	c.Floor, err = store.Floor(ctx, a.db, id)
+	c.Floor, err = a.store.Floor(ctx, a.db, id)
 	return c, err
 }
 
@@ -147,16 +147,16 @@ type CustomerCard struct {
 func (a *App) CustomerCard(ctx context.Context, id string) (CustomerCard, error) {
 	var c CustomerCard
 	var err error
-	if c.Customer, err = store.GetCustomer(ctx, a.db, id); err != nil {
+	if c.Customer, err = a.store.GetCustomer(ctx, a.db, id); err != nil {
 		return c, err
 	}
-	if c.Orders, err = store.OrdersOfCustomer(ctx, a.db, id, 100); err != nil {
+	if c.Orders, err = a.store.OrdersOfCustomer(ctx, a.db, id, 100); err != nil {
 		return c, err
 	}
-	if c.Compensations, err = store.Compensations(ctx, a.db, true, id, 200); err != nil {
+	if c.Compensations, err = a.store.Compensations(ctx, a.db, true, id, 200); err != nil {
 		return c, err
 	}
-	c.Notes, err = store.Notes(ctx, a.db, true, id, 200)
+	c.Notes, err = a.store.Notes(ctx, a.db, true, id, 200)
 	return c, err
 }
 
@@ -171,7 +171,7 @@ type StuckOrder struct {
 // how many events wait for an order that never arrived.
 func (a *App) Stuck(ctx context.Context, limit int) ([]StuckOrder, int64, error) {
 	now := a.now()
-	rows, err := store.Stuck(ctx, a.db, a.thresholds, now, limit)
+	rows, err := a.store.Stuck(ctx, a.db, a.thresholds, now, limit)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -180,7 +180,7 @@ func (a *App) Stuck(ctx context.Context, limit int) ([]StuckOrder, int64, error)
 		out[i] = StuckOrder{ListRow: r, InStatus: Duration(now.Sub(r.StatusSince)),
 			Threshold: Duration(a.thresholds[r.Status])}
 	}
-	parked, err := store.CountParked(ctx, a.db)
+	parked, err := a.store.CountParked(ctx, a.db)
 	return out, parked, err
 }
 
@@ -214,5 +214,5 @@ func Duration(d time.Duration) string {
 // Customers returns the customers whose name, e-mail or company contains
 // search (all when empty), the biggest spenders first.
 func (a *App) Customers(ctx context.Context, search string, limit int) ([]store.Customer, error) {
-	return store.Customers(ctx, a.db, search, limit)
+	return a.store.Customers(ctx, a.db, search, limit)
 }

@@ -22,7 +22,7 @@ type Compensation struct {
 }
 
 // AddCompensation stores a compensation.
-func AddCompensation(ctx context.Context, q Querier, c Compensation) error {
+func (s *Store) AddCompensation(ctx context.Context, q sqldb.Querier, c Compensation) error {
 	if _, err := q.ExecContext(ctx, `INSERT INTO crm_compensations (id, order_id, customer_id, kind, amount, currency, reason, by_name, at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		c.ID, c.OrderID, c.CustomerID, c.Kind, c.Amount, c.Currency, c.Reason, c.By, sqldb.Micros(c.At)); err != nil {
@@ -33,7 +33,7 @@ func AddCompensation(ctx context.Context, q Querier, c Compensation) error {
 
 // Compensations returns the compensations of an order or of a customer,
 // newest first.
-func Compensations(ctx context.Context, q Querier, byCustomer bool, id string, limit int) ([]Compensation, error) {
+func (s *Store) Compensations(ctx context.Context, q sqldb.Querier, byCustomer bool, id string, limit int) ([]Compensation, error) {
 	query := `SELECT id, order_id, customer_id, kind, amount, currency, reason, by_name, at FROM crm_compensations
 		WHERE order_id = $1 ORDER BY at DESC LIMIT $2`
 	if byCustomer {

@@ -35,7 +35,7 @@ type Customer struct {
 
 // UpsertCustomer creates a customer or refreshes its contact data with the
 // latest order's.
-func UpsertCustomer(ctx context.Context, q Querier, c Customer, now time.Time) error {
+func (s *Store) UpsertCustomer(ctx context.Context, q sqldb.Querier, c Customer, now time.Time) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO crm_customers (id, kind, name, email, company, phone, currency, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
 		ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, email = excluded.email,
@@ -48,7 +48,7 @@ func UpsertCustomer(ctx context.Context, q Querier, c Customer, now time.Time) e
 }
 
 // AddToCustomer adds to a customer's order count and total spent.
-func AddToCustomer(ctx context.Context, q Querier, id string, orders, spent int64, currency string) error {
+func (s *Store) AddToCustomer(ctx context.Context, q sqldb.Querier, id string, orders, spent int64, currency string) error {
 	_, err := q.ExecContext(ctx, `UPDATE crm_customers SET order_count = order_count + $2, total_spent = total_spent + $3,
 		currency = CASE WHEN currency = '' THEN $4 ELSE currency END WHERE id = $1`, id, orders, spent, currency)
 	if err != nil {
@@ -58,7 +58,7 @@ func AddToCustomer(ctx context.Context, q Querier, id string, orders, spent int6
 }
 
 // GetCustomer returns a customer or order.ErrNotFound.
-func GetCustomer(ctx context.Context, q Querier, id string) (Customer, error) {
+func (s *Store) GetCustomer(ctx context.Context, q sqldb.Querier, id string) (Customer, error) {
 	var c Customer
 	var created, updated int64
 	err := q.QueryRowContext(ctx, `SELECT id, kind, name, email, company, phone, order_count, total_spent, currency, created_at, updated_at
@@ -76,7 +76,7 @@ func GetCustomer(ctx context.Context, q Querier, id string) (Customer, error) {
 
 // Customers lists customers whose name, e-mail or company contains search
 // (case-insensitive; all when empty), the biggest spenders first.
-func Customers(ctx context.Context, q Querier, search string, limit int) ([]Customer, error) {
+func (s *Store) Customers(ctx context.Context, q sqldb.Querier, search string, limit int) ([]Customer, error) {
 	where, args := "", []any{limit}
 	if search = strings.TrimSpace(search); search != "" {
 		where = ` WHERE LOWER(name) LIKE $2 ESCAPE '\' OR LOWER(email) LIKE $2 ESCAPE '\' OR LOWER(company) LIKE $2 ESCAPE '\'`

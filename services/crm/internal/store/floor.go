@@ -22,11 +22,11 @@ type Step struct {
 
 // StepStarted records that a step started; events may come in any order,
 // so a start never erases a finish.
-func StepStarted(ctx context.Context, q Querier, orderID string, s Step) error {
+func (s *Store) StepStarted(ctx context.Context, q sqldb.Querier, orderID string, step Step) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO crm_floor (order_id, line_no, seq, operation, workstation, started_by, started_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (order_id, line_no, seq) DO UPDATE SET started_by = excluded.started_by, started_at = excluded.started_at`,
-		orderID, s.LineNo, s.Seq, s.Operation, s.Workstation, s.StartedBy, sqldb.Micros(s.StartedAt))
+		orderID, step.LineNo, step.Seq, step.Operation, step.Workstation, step.StartedBy, sqldb.Micros(step.StartedAt))
 	if err != nil {
 		return fmt.Errorf("record step started of %s: %w", orderID, err)
 	}
@@ -34,11 +34,11 @@ func StepStarted(ctx context.Context, q Querier, orderID string, s Step) error {
 }
 
 // StepFinished records that a step finished.
-func StepFinished(ctx context.Context, q Querier, orderID string, s Step) error {
+func (s *Store) StepFinished(ctx context.Context, q sqldb.Querier, orderID string, step Step) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO crm_floor (order_id, line_no, seq, operation, workstation, finished_by, finished_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (order_id, line_no, seq) DO UPDATE SET finished_by = excluded.finished_by, finished_at = excluded.finished_at`,
-		orderID, s.LineNo, s.Seq, s.Operation, s.Workstation, s.FinishedBy, sqldb.Micros(s.FinishedAt))
+		orderID, step.LineNo, step.Seq, step.Operation, step.Workstation, step.FinishedBy, sqldb.Micros(step.FinishedAt))
 	if err != nil {
 		return fmt.Errorf("record step finished of %s: %w", orderID, err)
 	}
@@ -47,7 +47,7 @@ func StepFinished(ctx context.Context, q Querier, orderID string, s Step) error 
 
 // Floor returns the steps the shop floor reported for an order, by line
 // and sequence.
-func Floor(ctx context.Context, q Querier, orderID string) ([]Step, error) {
+func (s *Store) Floor(ctx context.Context, q sqldb.Querier, orderID string) ([]Step, error) {
 	rows, err := q.QueryContext(ctx, `SELECT line_no, seq, operation, workstation, started_by, started_at, finished_by, finished_at
 		FROM crm_floor WHERE order_id = $1 ORDER BY line_no, seq`, orderID)
 	if err != nil {

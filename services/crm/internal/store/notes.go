@@ -19,7 +19,7 @@ type Note struct {
 }
 
 // AddNote stores a note.
-func AddNote(ctx context.Context, q Querier, n Note) error {
+func (s *Store) AddNote(ctx context.Context, q sqldb.Querier, n Note) error {
 	if _, err := q.ExecContext(ctx, `INSERT INTO crm_notes (id, order_id, customer_id, body, by_name, at) VALUES ($1, $2, $3, $4, $5, $6)`,
 		n.ID, n.OrderID, n.CustomerID, n.Body, n.By, sqldb.Micros(n.At)); err != nil {
 		return fmt.Errorf("add note to order %s: %w", n.OrderID, err)
@@ -29,7 +29,7 @@ func AddNote(ctx context.Context, q Querier, n Note) error {
 
 // Notes returns the notes of an order (by "order_id") or of a customer (by
 // "customer_id"), newest first.
-func Notes(ctx context.Context, q Querier, byCustomer bool, id string, limit int) ([]Note, error) {
+func (s *Store) Notes(ctx context.Context, q sqldb.Querier, byCustomer bool, id string, limit int) ([]Note, error) {
 	query := `SELECT id, order_id, customer_id, body, by_name, at FROM crm_notes WHERE order_id = $1 ORDER BY at DESC LIMIT $2`
 	if byCustomer {
 		query = `SELECT id, order_id, customer_id, body, by_name, at FROM crm_notes WHERE customer_id = $1 ORDER BY at DESC LIMIT $2`

@@ -38,7 +38,7 @@ const listColumns = `order_id, number, channel, status, status_since, placed_at,
 
 // InsertListRow adds an order to the read model with its search tokens and
 // counts it.
-func InsertListRow(ctx context.Context, q Querier, r ListRow) error {
+func (s *Store) InsertListRow(ctx context.Context, q sqldb.Querier, r ListRow) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO crm_order_list (`+listColumns+`, search)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (order_id) DO NOTHING`,
 		r.OrderID, r.Number, r.Channel, r.Status, sqldb.Micros(r.StatusSince), sqldb.Micros(r.PlacedAt), r.Total, r.Currency, r.Manager,
@@ -54,7 +54,7 @@ func InsertListRow(ctx context.Context, q Querier, r ListRow) error {
 		}
 	}
 	for _, c := range []string{"all", "status:" + r.Status, "channel:" + r.Channel} {
-		if err := AddCounter(ctx, q, c, 1); err != nil {
+		if err := s.AddCounter(ctx, q, c, 1); err != nil {
 			return err
 		}
 	}
@@ -62,7 +62,7 @@ func InsertListRow(ctx context.Context, q Querier, r ListRow) error {
 }
 
 // AddCounter adds delta to a named counter.
-func AddCounter(ctx context.Context, q Querier, name string, delta int64) error {
+func (s *Store) AddCounter(ctx context.Context, q sqldb.Querier, name string, delta int64) error {
 	if _, err := q.ExecContext(ctx, `INSERT INTO crm_counters (name, n) VALUES ($1, $2)
 		ON CONFLICT (name) DO UPDATE SET n = crm_counters.n + excluded.n`, name, delta); err != nil {
 		return fmt.Errorf("counter %s: %w", name, err)
@@ -71,7 +71,7 @@ func AddCounter(ctx context.Context, q Querier, name string, delta int64) error 
 }
 
 // Counts returns every counter: "all", "status:<s>", "channel:<c>".
-func Counts(ctx context.Context, q Querier) (map[string]int64, error) {
+func (s *Store) Counts(ctx context.Context, q sqldb.Querier) (map[string]int64, error) {
 	rows, err := q.QueryContext(ctx, `SELECT name, n FROM crm_counters`)
 	if err != nil {
 		return nil, fmt.Errorf("counters: %w", err)
@@ -289,8 +289,8 @@ func ByIDSQL(q listquery.Query, ids []string) (string, []any) {
 
 // List returns a page of the orders list and the cursor of the next page
 // ("" on the last page).
-func List(ctx context.Context, db Querier, q listquery.Query) ([]ListRow, string, error) {
-	rows, _, err := ListWith(ctx, db, q, DefaultOptions())
+func (s *Store) List(ctx context.Context, db sqldb.Querier, q listquery.Query) ([]ListRow, string, error) {
+	rows, _, err := s.ListWith(ctx, db, q, DefaultOptions())
 	if err != nil {
 		return nil, "", err
 	}
@@ -299,11 +299,11 @@ func List(ctx context.Context, db Querier, q listquery.Query) ([]ListRow, string
 
 // ListWith returns up to a page and one row of q with the given options
 // and the plans it ran, in order.
-func ListWith(ctx context.Context, db Querier, q listquery.Query, opt Options) ([]ListRow, []string, error) {
+func (s *Store) ListWith(ctx context.Context, db sqldb.Querier, q listquery.Query, opt Options) ([]ListRow, []string, error) {
 	r := runner{db: db, trace: opt.Trace}
 	if len(q.Words) == 0 {
-		s, args := ListSQL(q, -1)
-		rows, err := r.list(ctx, "list", s, args)
+		query, args := ListSQL(q, -1)
+		rows, err := r.list(ctx, "list", query, args)
 		return rows, nil, err
 	}
 	drive, err := r.drivingWord(ctx, q.Words, opt.Selective)
@@ -311,19 +311,19 @@ func ListWith(ctx context.Context, db Querier, q listquery.Query, opt Options) (
 		return nil, nil, err
 	}
 	if drive >= 0 {
-		s, args := ListSQL(q, drive)
-		rows, err := r.list(ctx, PlanDrive, s, args)
+		query, args := ListSQL(q, drive)
+		rows, err := r.list(ctx, PlanDrive, query, args)
 		return rows, []string{PlanDrive}, err
 	}
 	if len(q.Words) == 1 {
 		// One common word: a page comes soon in order, and the in-order
 		// read stops there.
-		s, args := ListSQL(q, -1)
-		rows, err := r.list(ctx, PlanScan, s, args)
+		query, args := ListSQL(q, -1)
+		rows, err := r.list(ctx, PlanScan, query, args)
 		return rows, []string{PlanScan}, err
 	}
-	s, args := WalkSQL(q, opt.WalkRows)
-	rows, err := r.list(ctx, PlanWalk, s, args)
+	query, args := WalkSQL(q, opt.WalkRows)
+	rows, err := r.list(ctx, PlanWalk, query, args)
 	if err != nil || len(rows) > q.Limit {
 		return rows, []string{PlanWalk}, err
 	}
@@ -331,25 +331,25 @@ func ListWith(ctx context.Context, db Querier, q listquery.Query, opt Options) (
 	// common but rare together ("acme industries"). The orders that match
 	// them all, when they are few, are fetched by key.
 	ran := []string{PlanWalk, PlanIntersect}
-	s, args = IntersectSQL(q.Words, opt.Intersect)
-	ids, err := r.ids(ctx, PlanIntersect, s, args)
+	query, args = IntersectSQL(q.Words, opt.Intersect)
+	ids, err := r.ids(ctx, PlanIntersect, query, args)
 	if err != nil {
 		return nil, ran, err
 	}
 	if len(ids) <= opt.Intersect {
-		s, args := ByIDSQL(q, ids)
-		rows, err := r.list(ctx, PlanIntersect+", by id", s, args)
+		query, args := ByIDSQL(q, ids)
+		rows, err := r.list(ctx, PlanIntersect+", by id", query, args)
 		return rows, ran, err
 	}
 	// Many orders match, further on: read on in order to the end.
-	s, args = ListSQL(q, -1)
-	rows, err = r.list(ctx, PlanScan, s, args)
+	query, args = ListSQL(q, -1)
+	rows, err = r.list(ctx, PlanScan, query, args)
 	return rows, append(ran, PlanScan), err
 }
 
 // runner runs a list's statements, showing each to the trace.
 type runner struct {
-	db    Querier
+	db    sqldb.Querier
 	trace func(Statement)
 }
 
@@ -443,17 +443,17 @@ type Statement struct {
 
 // Plan runs q as List does and returns the statements it ran, for
 // EXPLAIN.
-func Plan(ctx context.Context, db Querier, q listquery.Query) ([]Statement, error) {
+func (s *Store) Plan(ctx context.Context, db sqldb.Querier, q listquery.Query) ([]Statement, error) {
 	opt := DefaultOptions()
 	var out []Statement
 	opt.Trace = func(st Statement) { out = append(out, st) }
-	_, _, err := ListWith(ctx, db, q, opt)
+	_, _, err := s.ListWith(ctx, db, q, opt)
 	return out, err
 }
 
 // Stuck returns orders that have stayed in a status longer than its
 // threshold, oldest first.
-func Stuck(ctx context.Context, db Querier, thresholds map[string]time.Duration, now time.Time, limit int) ([]ListRow, error) {
+func (s *Store) Stuck(ctx context.Context, db sqldb.Querier, thresholds map[string]time.Duration, now time.Time, limit int) ([]ListRow, error) {
 	var all []ListRow
 	for status, d := range thresholds {
 		rows, err := db.QueryContext(ctx, `SELECT `+listColumns+` FROM crm_order_list WHERE status = $1 AND status_since < $2
@@ -481,7 +481,7 @@ func Stuck(ctx context.Context, db Querier, thresholds map[string]time.Duration,
 
 // CountStuck counts, per status of thresholds, the orders that have stayed
 // in it longer than its threshold (an index range count each).
-func CountStuck(ctx context.Context, db Querier, thresholds map[string]time.Duration, now time.Time) (map[string]int64, error) {
+func (s *Store) CountStuck(ctx context.Context, db sqldb.Querier, thresholds map[string]time.Duration, now time.Time) (map[string]int64, error) {
 	out := make(map[string]int64, len(thresholds))
 	for status, d := range thresholds {
 		var n int64

@@ -24,6 +24,7 @@ import (
 func TestSearchPlansAgree(t *testing.T) {
 	t.Parallel()
 	db := testenv.DB(t, migrations.FS)
+	st := store.New(db)
 	ctx := context.Background()
 	names := []string{"Anna Otto", "Otto Berg", "Ottilie Stein", "Bob Ottersen", "Anna Berg"}
 	companies := []string{"", "Acme Industries", "Acme Tools", "Berg Industries", ""}
@@ -35,7 +36,7 @@ func TestSearchPlansAgree(t *testing.T) {
 				CustomerName: names[i%len(names)], CustomerEmail: fmt.Sprintf("x%d@example.com", i), CustomerCompany: companies[i%3]}
 			r.StatusSince = r.PlacedAt
 			all = append(all, r)
-			if err := store.InsertListRow(ctx, tx, r); err != nil {
+			if err := st.InsertListRow(ctx, tx, r); err != nil {
 				return err
 			}
 		}
@@ -67,7 +68,7 @@ func TestSearchPlansAgree(t *testing.T) {
 			var got []string
 			q := q
 			for {
-				rows, ran, err := store.ListWith(ctx, db, q, p.lim)
+				rows, ran, err := st.ListWith(ctx, db, q, p.lim)
 				if err != nil {
 					t.Fatalf("%s, %s plan: %v", raw, p.name, err)
 				}

@@ -66,7 +66,7 @@ const orderColumns = `id, number, channel, customer_id, status, held_from, statu
 	cancel_requested, cancel_reason, carrier, tracking_number, placed_at, updated_at`
 
 // GetOrder returns an order or order.ErrNotFound.
-func GetOrder(ctx context.Context, q Querier, id string) (Order, error) {
+func (s *Store) GetOrder(ctx context.Context, q sqldb.Querier, id string) (Order, error) {
 	var o Order
 	var since, placed, updated int64
 	var priced, rush, cancelReq int
@@ -94,7 +94,7 @@ func GetOrder(ctx context.Context, q Querier, id string) (Order, error) {
 
 // InsertOrder adds an order with its lines; inserted is false when an order
 // with that id exists already (a replayed order.placed).
-func InsertOrder(ctx context.Context, q Querier, o Order, lines []Line) (inserted bool, err error) {
+func (s *Store) InsertOrder(ctx context.Context, q sqldb.Querier, o Order, lines []Line) (inserted bool, err error) {
 	routing, _ := json.Marshal(o.Routing)
 	if o.Routing == nil {
 		routing = []byte("[]")
@@ -126,7 +126,7 @@ func InsertOrder(ctx context.Context, q Querier, o Order, lines []Line) (inserte
 // SaveOrder writes an order changed in memory, provided it is still at
 // version seen; its version becomes seen+1. The read model row follows,
 // and the status counters move when the status changed from oldStatus.
-func SaveOrder(ctx context.Context, q Querier, o Order, seen int64, oldStatus string) (Order, error) {
+func (s *Store) SaveOrder(ctx context.Context, q sqldb.Querier, o Order, seen int64, oldStatus string) (Order, error) {
 	routing, _ := json.Marshal(o.Routing)
 	if o.Routing == nil {
 		routing = []byte("[]")
@@ -166,7 +166,7 @@ func SaveOrder(ctx context.Context, q Querier, o Order, seen int64, oldStatus st
 			moves[0], moves[1] = moves[1], moves[0]
 		}
 		for _, m := range moves {
-			if err := AddCounter(ctx, q, m.name, m.delta); err != nil {
+			if err := s.AddCounter(ctx, q, m.name, m.delta); err != nil {
 				return o, err
 			}
 		}
@@ -175,7 +175,7 @@ func SaveOrder(ctx context.Context, q Querier, o Order, seen int64, oldStatus st
 }
 
 // Lines returns an order's lines.
-func Lines(ctx context.Context, q Querier, orderID string) ([]Line, error) {
+func (s *Store) Lines(ctx context.Context, q sqldb.Querier, orderID string) ([]Line, error) {
 	rows, err := q.QueryContext(ctx, `SELECT line_no, product, options, quantity, lead, unit_price, total, priced_unit_price, priced_total
 		FROM crm_order_lines WHERE order_id = $1 ORDER BY line_no`, orderID)
 	if err != nil {
@@ -196,7 +196,7 @@ func Lines(ctx context.Context, q Querier, orderID string) ([]Line, error) {
 }
 
 // PriceLines stores the binding prices of an order's lines.
-func PriceLines(ctx context.Context, q Querier, orderID string, lines []contracts.PricedLine) error {
+func (s *Store) PriceLines(ctx context.Context, q sqldb.Querier, orderID string, lines []contracts.PricedLine) error {
 	for _, l := range lines {
 		if _, err := q.ExecContext(ctx, `UPDATE crm_order_lines SET priced_unit_price = $3, priced_total = $4
 			WHERE order_id = $1 AND line_no = $2`, orderID, l.LineNo, l.UnitPrice, l.Total); err != nil {
@@ -207,7 +207,7 @@ func PriceLines(ctx context.Context, q Querier, orderID string, lines []contract
 }
 
 // OrdersOfCustomer returns a customer's latest orders from the read model.
-func OrdersOfCustomer(ctx context.Context, q Querier, customerID string, limit int) ([]ListRow, error) {
+func (s *Store) OrdersOfCustomer(ctx context.Context, q sqldb.Querier, customerID string, limit int) ([]ListRow, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+listColumns+` FROM crm_order_list WHERE customer_id = $1
 		ORDER BY placed_at DESC, order_id DESC LIMIT $2`, customerID, limit)
 	if err != nil {

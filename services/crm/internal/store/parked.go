@@ -19,7 +19,7 @@ type Parked struct {
 }
 
 // Park keeps an event for an order not known yet.
-func Park(ctx context.Context, q Querier, p Parked) error {
+func (s *Store) Park(ctx context.Context, q sqldb.Querier, p Parked) error {
 	if _, err := q.ExecContext(ctx, `INSERT INTO crm_parked (message_id, order_id, event_type, payload, at, received_at)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (message_id) DO NOTHING`,
 		p.MessageID, p.OrderID, p.Type, string(p.Payload), sqldb.Micros(p.At), sqldb.Micros(p.ReceivedAt)); err != nil {
@@ -30,7 +30,7 @@ func Park(ctx context.Context, q Querier, p Parked) error {
 
 // TakeParked removes and returns the events parked for an order, in the
 // order they happened.
-func TakeParked(ctx context.Context, q Querier, orderID string) ([]Parked, error) {
+func (s *Store) TakeParked(ctx context.Context, q sqldb.Querier, orderID string) ([]Parked, error) {
 	rows, err := q.QueryContext(ctx, `SELECT message_id, event_type, payload, at, received_at FROM crm_parked
 		WHERE order_id = $1 ORDER BY at, received_at, message_id`, orderID)
 	if err != nil {
@@ -61,7 +61,7 @@ func TakeParked(ctx context.Context, q Querier, orderID string) ([]Parked, error
 }
 
 // CountParked returns how many events wait for their order.
-func CountParked(ctx context.Context, q Querier) (int64, error) {
+func (s *Store) CountParked(ctx context.Context, q sqldb.Querier) (int64, error) {
 	var n int64
 	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM crm_parked`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count parked: %w", err)
@@ -78,7 +78,7 @@ func CountParked(ctx context.Context, q Querier) (int64, error) {
 // order.placed's insert and before a park (which then looks for the order
 // again), the lock makes one of them see the other's commit. SQLite runs one
 // write transaction at a time, so there is nothing to take there.
-func LockArrival(ctx context.Context, tx *sqldb.Tx, orderID string) error {
+func (s *Store) LockArrival(ctx context.Context, tx *sqldb.Tx, orderID string) error {
 	if tx.Engine() != sqldb.Postgres {
 		return nil
 	}

@@ -4,17 +4,15 @@
 // on SQLite and PostgreSQL.
 package store
 
-import (
-	"context"
-	"database/sql"
-)
+import "github.com/fabrika/fabrika/platform/sqldb"
 
-// Querier is a database or a transaction.
-type Querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
+// Store reads and writes the CRM's tables. Its methods take the
+// transaction (or the database) they run on where the caller decides what
+// is atomic.
+type Store struct{ db *sqldb.DB }
+
+// New returns a store over db (migrated with the service's migrations).
+func New(db *sqldb.DB) *Store { return &Store{db: db} }
 
 func boolInt(b bool) int {
 	if b {

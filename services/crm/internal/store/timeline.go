@@ -22,7 +22,7 @@ type Event struct {
 
 // AddEvent records a timeline entry; added is false when the message was
 // recorded for that order already.
-func AddEvent(ctx context.Context, q Querier, e Event) (added bool, err error) {
+func (s *Store) AddEvent(ctx context.Context, q sqldb.Querier, e Event) (added bool, err error) {
 	res, err := q.ExecContext(ctx, `INSERT INTO crm_timeline (order_id, message_id, event_type, source, at, recorded_at, by_name, summary)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (order_id, message_id) DO NOTHING`,
 		e.OrderID, e.MessageID, e.Type, e.Source, sqldb.Micros(e.At), sqldb.Micros(e.RecordedAt), e.By, e.Summary)
@@ -34,7 +34,7 @@ func AddEvent(ctx context.Context, q Querier, e Event) (added bool, err error) {
 }
 
 // HasEvent tells whether a message is in an order's timeline.
-func HasEvent(ctx context.Context, q Querier, orderID, messageID string) (bool, error) {
+func (s *Store) HasEvent(ctx context.Context, q sqldb.Querier, orderID, messageID string) (bool, error) {
 	var n int
 	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM crm_timeline WHERE order_id = $1 AND message_id = $2`, orderID, messageID).Scan(&n); err != nil {
 		return false, fmt.Errorf("timeline %s: %w", orderID, err)
@@ -43,7 +43,7 @@ func HasEvent(ctx context.Context, q Querier, orderID, messageID string) (bool, 
 }
 
 // Timeline returns an order's events, oldest first.
-func Timeline(ctx context.Context, q Querier, orderID string) ([]Event, error) {
+func (s *Store) Timeline(ctx context.Context, q sqldb.Querier, orderID string) ([]Event, error) {
 	rows, err := q.QueryContext(ctx, `SELECT message_id, event_type, source, at, recorded_at, by_name, summary
 		FROM crm_timeline WHERE order_id = $1 ORDER BY at, recorded_at, message_id`, orderID)
 	if err != nil {

@@ -33,7 +33,7 @@ func TestIdempotencyClaimFenced(t *testing.T) {
 	now := time.Now()
 	dead := store.Idempotency{ClientID: cr.ClientID, Key: "crash", RequestHash: sha(body), LockedUntil: now.Add(cfg.IdempotencyLease),
 		CreatedAt: now, Token: "dead-request"}
-	if ok, err := store.ClaimIdempotency(e.ctx, e.h.DB, dead); err != nil || !ok {
+	if ok, err := store.New(e.h.DB).ClaimIdempotency(e.ctx, e.h.DB, dead); err != nil || !ok {
 		t.Fatal(ok, err)
 	}
 	if r := e.do("POST", "/v1/orders", cr.Key, hdr, body); r.status != http.StatusConflict || r.header.Get("Retry-After") == "" {
@@ -53,18 +53,18 @@ func TestIdempotencyClaimFenced(t *testing.T) {
 		if _, err := tx.ExecContext(ctx, `UPDATE api_order SET reference = 'the dead request was here' WHERE id = $1`, o.ID); err != nil {
 			return err
 		}
-		return store.CompleteIdempotency(ctx, tx, cr.ClientID, "crash", dead.Token, http.StatusCreated, []byte(`{"id":"other"}`))
+		return store.New(e.h.DB).CompleteIdempotency(ctx, tx, cr.ClientID, "crash", dead.Token, http.StatusCreated, []byte(`{"id":"other"}`))
 	})
 	if !errors.Is(err, store.ErrClaimLost) {
 		t.Fatalf("the dead request completed the key: %v", err)
 	}
-	if err := store.RenewIdempotency(e.ctx, e.h.DB, cr.ClientID, "crash", dead.Token, time.Now().Add(time.Hour)); !errors.Is(err, store.ErrClaimLost) {
+	if err := store.New(e.h.DB).RenewIdempotency(e.ctx, e.h.DB, cr.ClientID, "crash", dead.Token, time.Now().Add(time.Hour)); !errors.Is(err, store.ErrClaimLost) {
 		t.Fatalf("the dead request renewed the key: %v", err)
 	}
-	if err := store.ReleaseIdempotency(e.ctx, e.h.DB, cr.ClientID, "crash", dead.Token); err != nil {
+	if err := store.New(e.h.DB).ReleaseIdempotency(e.ctx, e.h.DB, cr.ClientID, "crash", dead.Token); err != nil {
 		t.Fatal(err)
 	}
-	rec, err := store.GetIdempotency(e.ctx, e.h.DB, cr.ClientID, "crash")
+	rec, err := store.New(e.h.DB).GetIdempotency(e.ctx, e.h.DB, cr.ClientID, "crash")
 	if err != nil || rec.State != store.IdemDone {
 		t.Fatalf("the dead request's release touched the key: %+v %v", rec, err)
 	}
@@ -83,24 +83,24 @@ func TestIdempotencyClaimFenced(t *testing.T) {
 	// Two claims at the store: the second takes over only an expired lease,
 	// and then only its token completes.
 	a := store.Idempotency{ClientID: cr.ClientID, Key: "k2", RequestHash: "h", LockedUntil: time.Now().Add(time.Hour), CreatedAt: time.Now(), Token: "a"}
-	if ok, err := store.ClaimIdempotency(e.ctx, e.h.DB, a); err != nil || !ok {
+	if ok, err := store.New(e.h.DB).ClaimIdempotency(e.ctx, e.h.DB, a); err != nil || !ok {
 		t.Fatal(ok, err)
 	}
 	b := a
 	b.Token, b.CreatedAt = "b", time.Now()
-	if ok, err := store.ClaimIdempotency(e.ctx, e.h.DB, b); err != nil || ok {
+	if ok, err := store.New(e.h.DB).ClaimIdempotency(e.ctx, e.h.DB, b); err != nil || ok {
 		t.Fatalf("took over a live claim: %v %v", ok, err)
 	}
-	if err := store.RenewIdempotency(e.ctx, e.h.DB, cr.ClientID, "k2", "a", time.Now().Add(-time.Second)); err != nil {
+	if err := store.New(e.h.DB).RenewIdempotency(e.ctx, e.h.DB, cr.ClientID, "k2", "a", time.Now().Add(-time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := store.ClaimIdempotency(e.ctx, e.h.DB, b); err != nil || !ok {
+	if ok, err := store.New(e.h.DB).ClaimIdempotency(e.ctx, e.h.DB, b); err != nil || !ok {
 		t.Fatalf("did not take over an expired claim: %v %v", ok, err)
 	}
-	if err := store.CompleteIdempotency(e.ctx, e.h.DB, cr.ClientID, "k2", "a", 201, nil); !errors.Is(err, store.ErrClaimLost) {
+	if err := store.New(e.h.DB).CompleteIdempotency(e.ctx, e.h.DB, cr.ClientID, "k2", "a", 201, nil); !errors.Is(err, store.ErrClaimLost) {
 		t.Fatalf("old token completed: %v", err)
 	}
-	if err := store.CompleteIdempotency(e.ctx, e.h.DB, cr.ClientID, "k2", "b", 201, []byte("{}")); err != nil {
+	if err := store.New(e.h.DB).CompleteIdempotency(e.ctx, e.h.DB, cr.ClientID, "k2", "b", 201, []byte("{}")); err != nil {
 		t.Fatalf("new token: %v", err)
 	}
 }

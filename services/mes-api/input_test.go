@@ -45,7 +45,7 @@ func TestIdempotency(t *testing.T) {
 	}
 	// A request with the key still in flight: 409.
 	now := time.Now()
-	claimed, err := store.ClaimIdempotency(e.ctx, e.h.DB, store.Idempotency{ClientID: cr.ClientID, Key: "busy",
+	claimed, err := store.New(e.h.DB).ClaimIdempotency(e.ctx, e.h.DB, store.Idempotency{ClientID: cr.ClientID, Key: "busy",
 		RequestHash: "whatever", LockedUntil: now.Add(time.Hour), CreatedAt: now, Token: "dead-request"})
 	if err != nil || !claimed {
 		t.Fatal(claimed, err)

@@ -115,7 +115,7 @@ func (s *Service) housekeeping(ctx context.Context) error {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
-		if _, err := store.PruneIdempotency(ctx, s.h.DB, time.Now().Add(-s.cfg.IdempotencyRetention)); err != nil && ctx.Err() == nil {
+		if _, err := store.New(s.h.DB).PruneIdempotency(ctx, s.h.DB, time.Now().Add(-s.cfg.IdempotencyRetention)); err != nil && ctx.Err() == nil {
 			s.h.Log.WarnContext(ctx, "prune idempotency keys", "error", err)
 		}
 		select {
@@ -150,11 +150,11 @@ func CreateClient(ctx context.Context, db *sqldb.DB, name, email string, scopes 
 	var cr Credentials
 	err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
 		now := time.Now()
-		c, err := app.CreateClientTx(ctx, tx, name, email, now)
+		c, err := app.CreateClientTx(ctx, store.New(db), tx, name, email, now)
 		if err != nil {
 			return err
 		}
-		k, err := app.CreateKeyTx(ctx, tx, c.ID, scopes, ratePerMinute, now)
+		k, err := app.CreateKeyTx(ctx, store.New(db), tx, c.ID, scopes, ratePerMinute, now)
 		if err != nil {
 			return err
 		}
@@ -190,7 +190,7 @@ type ClientInfo struct {
 
 // ListClients lists every client with its keys' scopes and last use.
 func ListClients(ctx context.Context, db *sqldb.DB) ([]ClientInfo, error) {
-	cs, err := store.ListClients(ctx, db)
+	cs, err := store.New(db).ListClients(ctx, db)
 	if err != nil {
 		return nil, fmt.Errorf("list API clients: %w", err)
 	}
@@ -208,11 +208,11 @@ func ListClients(ctx context.Context, db *sqldb.DB) ([]ClientInfo, error) {
 
 // RevokeKey revokes a key by its id.
 func RevokeKey(ctx context.Context, db *sqldb.DB, keyID string) error {
-	clientID, err := store.KeyClient(ctx, db, keyID)
+	clientID, err := store.New(db).KeyClient(ctx, db, keyID)
 	if err != nil {
 		return fmt.Errorf("revoke key: %w", err)
 	}
-	if err := store.RevokeKey(ctx, db, clientID, keyID, time.Now()); err != nil {
+	if err := store.New(db).RevokeKey(ctx, db, clientID, keyID, time.Now()); err != nil {
 		return fmt.Errorf("revoke key: %w", err)
 	}
 	return nil
@@ -221,7 +221,7 @@ func RevokeKey(ctx context.Context, db *sqldb.DB, keyID string) error {
 // RollKey replaces a key with a new one of the same scopes and rate and
 // revokes the old one; the new key is shown once.
 func RollKey(ctx context.Context, db *sqldb.DB, keyID string) (Credentials, error) {
-	clientID, err := store.KeyClient(ctx, db, keyID)
+	clientID, err := store.New(db).KeyClient(ctx, db, keyID)
 	if err != nil {
 		return Credentials{}, fmt.Errorf("roll key: %w", err)
 	}
@@ -229,7 +229,7 @@ func RollKey(ctx context.Context, db *sqldb.DB, keyID string) (Credentials, erro
 	if err != nil {
 		return Credentials{}, fmt.Errorf("roll key: %w", err)
 	}
-	c, err := store.GetClient(ctx, db, clientID)
+	c, err := store.New(db).GetClient(ctx, db, clientID)
 	if err != nil {
 		return Credentials{}, fmt.Errorf("roll key: %w", err)
 	}

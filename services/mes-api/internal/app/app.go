@@ -92,6 +92,7 @@ type Config struct {
 // App is mes-api's use cases over its database.
 type App struct {
 	db     *sqldb.DB
+	store  *store.Store
 	outbox Enqueuer
 	cfg    Config
 	prices atomic.Pointer[contracts.PriceListV1]
@@ -113,8 +114,8 @@ func New(ctx context.Context, db *sqldb.DB, ob Enqueuer, cfg Config) (*App, erro
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &App{db: db, outbox: ob, cfg: cfg, Wake: func() {}}
-	pl, err := store.LoadPriceList(ctx, db)
+	a := &App{db: db, store: store.New(db), outbox: ob, cfg: cfg, Wake: func() {}}
+	pl, err := a.store.LoadPriceList(ctx, db)
 	switch {
 	case err == nil:
 		a.prices.Store(&pl)

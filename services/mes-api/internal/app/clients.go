@@ -26,14 +26,14 @@ func (a *App) CreateClient(ctx context.Context, name, email string) (store.Clien
 	var c store.Client
 	err := a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
 		var err error
-		c, err = CreateClientTx(ctx, tx, name, email, a.now())
+		c, err = CreateClientTx(ctx, a.store, tx, name, email, a.now())
 		return err
 	})
 	return c, err
 }
 
 // CreateClientTx records a company in the caller's transaction.
-func CreateClientTx(ctx context.Context, q store.Querier, name, email string, now time.Time) (store.Client, error) {
+func CreateClientTx(ctx context.Context, st *store.Store, q sqldb.Querier, name, email string, now time.Time) (store.Client, error) {
 	name, email = strings.TrimSpace(name), strings.TrimSpace(email)
 	fields := map[string]string{}
 	if err := (text.Field{Max: 200, Required: true}).Check(name); err != nil {
@@ -46,14 +46,14 @@ func CreateClientTx(ctx context.Context, q store.Querier, name, email string, no
 		return store.Client{}, invalid("the client is not valid", fields)
 	}
 	c := store.Client{ID: store.NewID(), Name: name, Email: email, CreatedAt: now.UTC()}
-	return c, store.InsertClient(ctx, q, c)
+	return c, st.InsertClient(ctx, q, c)
 }
 
 // CreateKey makes a key for a client.
 func (a *App) CreateKey(ctx context.Context, clientID string, scopes []string, ratePerMinute int) (NewKey, error) {
 	var k NewKey
 	err := a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		c, err := store.GetClient(ctx, tx, clientID)
+		c, err := a.store.GetClient(ctx, tx, clientID)
 		if err != nil {
 			return notFound(err, "client")
 		}
@@ -63,14 +63,14 @@ func (a *App) CreateKey(ctx context.Context, clientID string, scopes []string, r
 		if ratePerMinute == 0 {
 			ratePerMinute = a.cfg.DefaultRatePerMinute
 		}
-		k, err = CreateKeyTx(ctx, tx, clientID, scopes, ratePerMinute, a.now())
+		k, err = CreateKeyTx(ctx, a.store, tx, clientID, scopes, ratePerMinute, a.now())
 		return err
 	})
 	return k, err
 }
 
 // CreateKeyTx makes a key for a client in the caller's transaction.
-func CreateKeyTx(ctx context.Context, q store.Querier, clientID string, scopes []string, ratePerMinute int, now time.Time) (NewKey, error) {
+func CreateKeyTx(ctx context.Context, st *store.Store, q sqldb.Querier, clientID string, scopes []string, ratePerMinute int, now time.Time) (NewKey, error) {
 	fields := map[string]string{}
 	sc, err := apikey.NormalizeScopes(scopes)
 	if err != nil {
@@ -87,7 +87,7 @@ func CreateKeyTx(ctx context.Context, q store.Querier, clientID string, scopes [
 		return NewKey{}, err
 	}
 	k := store.Key{ID: store.NewID(), ClientID: clientID, Prefix: gen.Prefix, Scopes: sc, RatePerMinute: ratePerMinute, CreatedAt: now.UTC()}
-	if err := store.InsertKey(ctx, q, k, gen.Hash); err != nil {
+	if err := st.InsertKey(ctx, q, k, gen.Hash); err != nil {
 		return NewKey{}, err
 	}
 	return NewKey{Key: k, Plain: gen.Plain}, nil
@@ -95,25 +95,25 @@ func CreateKeyTx(ctx context.Context, q store.Querier, clientID string, scopes [
 
 // RevokeKey revokes one key of a client.
 func (a *App) RevokeKey(ctx context.Context, clientID, keyID string) error {
-	return notFound(store.RevokeKey(ctx, a.db, clientID, keyID, a.now()), "key")
+	return notFound(a.store.RevokeKey(ctx, a.db, clientID, keyID, a.now()), "key")
 }
 
 // RevokeClient revokes a client and all its keys.
 func (a *App) RevokeClient(ctx context.Context, clientID string) error {
 	return notFound(a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		return store.RevokeClient(ctx, tx, clientID, a.now())
+		return a.store.RevokeClient(ctx, tx, clientID, a.now())
 	}), "client")
 }
 
 // GetClient reads a client with its keys (never their secrets).
 func (a *App) GetClient(ctx context.Context, id string) (store.Client, error) {
-	c, err := store.GetClient(ctx, a.db, id)
+	c, err := a.store.GetClient(ctx, a.db, id)
 	return c, notFound(err, "client")
 }
 
 // ListClients lists every client.
 func (a *App) ListClients(ctx context.Context) ([]store.Client, error) {
-	return store.ListClients(ctx, a.db)
+	return a.store.ListClients(ctx, a.db)
 }
 
 // ErrBadKey is returned by Authenticate for a key that is unknown, malformed
@@ -125,12 +125,12 @@ func (a *App) Authenticate(ctx context.Context, plain string) (store.Principal, 
 	if !apikey.Plausible(plain) {
 		return store.Principal{}, ErrBadKey
 	}
-	p, err := store.KeyByHash(ctx, a.db, apikey.Hash(plain))
+	p, err := a.store.KeyByHash(ctx, a.db, apikey.Hash(plain))
 	if errors.Is(err, store.ErrNotFound) || err == nil && p.Revoked {
 		return store.Principal{}, ErrBadKey
 	}
 	if now := a.now(); err == nil && now.Sub(p.Key.LastUsedAt) > time.Minute {
-		err = store.TouchKey(ctx, a.db, p.Key.ID, now, now.Add(-time.Minute))
+		err = a.store.TouchKey(ctx, a.db, p.Key.ID, now, now.Add(-time.Minute))
 	}
 	return p, err
 }
@@ -138,13 +138,14 @@ func (a *App) Authenticate(ctx context.Context, plain string) (store.Principal, 
 // RollKey replaces a live key with a new one of the same scopes and rate,
 // revoking the old one in the same transaction; the new key is shown once.
 func RollKey(ctx context.Context, db *sqldb.DB, keyID string, now time.Time) (NewKey, error) {
+	st := store.New(db)
 	var k NewKey
 	err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		clientID, err := store.KeyClient(ctx, tx, keyID)
+		clientID, err := st.KeyClient(ctx, tx, keyID)
 		if err != nil {
 			return notFound(err, "key")
 		}
-		c, err := store.GetClient(ctx, tx, clientID)
+		c, err := st.GetClient(ctx, tx, clientID)
 		if err != nil {
 			return err
 		}
@@ -155,10 +156,10 @@ func RollKey(ctx context.Context, db *sqldb.DB, keyID string, now time.Time) (Ne
 			if !old.RevokedAt.IsZero() || !c.RevokedAt.IsZero() {
 				return fail(KindConflict, "the key is revoked; make a new one instead")
 			}
-			if k, err = CreateKeyTx(ctx, tx, clientID, old.Scopes, old.RatePerMinute, now); err != nil {
+			if k, err = CreateKeyTx(ctx, st, tx, clientID, old.Scopes, old.RatePerMinute, now); err != nil {
 				return err
 			}
-			return store.RevokeKey(ctx, tx, clientID, keyID, now)
+			return st.RevokeKey(ctx, tx, clientID, keyID, now)
 		}
 		return fail(KindNotFound, "key not found")
 	})

@@ -49,10 +49,10 @@ func TestEventsConvergeInAnyOrder(t *testing.T) {
 					t.Fatal(err)
 				}
 				if err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-					if err := store.InsertClient(ctx, tx, store.Client{ID: "cl-1", Name: "Acme", CreatedAt: t0}); err != nil {
+					if err := store.New(db).InsertClient(ctx, tx, store.Client{ID: "cl-1", Name: "Acme", CreatedAt: t0}); err != nil {
 						return err
 					}
-					return store.InsertOrder(ctx, tx, store.Order{ID: "o-1", ClientID: "cl-1", Number: "F-o-1", Status: contracts.StatusPlaced,
+					return store.New(db).InsertOrder(ctx, tx, store.Order{ID: "o-1", ClientID: "cl-1", Number: "F-o-1", Status: contracts.StatusPlaced,
 						Lines: s.Placed.Lines, Delivery: s.Placed.Delivery, Currency: "EUR", QuotedTotal: 4200, PriceListVersion: 1, CreatedAt: t0})
 				}); err != nil {
 					t.Fatal(err)

@@ -53,7 +53,7 @@ func (a *App) Handlers() map[string]inbox.Handler {
 func (a *App) PriceListHandlers() map[string]inbox.Handler {
 	return map[string]inbox.Handler{
 		contracts.Subject(contracts.PriceListPublished): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, p contracts.PriceListV1) error {
-			saved, err := store.SavePriceList(ctx, tx, p, a.now())
+			saved, err := a.store.SavePriceList(ctx, tx, p, a.now())
 			if err != nil || !saved {
 				return err
 			}
@@ -79,7 +79,7 @@ func (a *App) PriceListHandlers() map[string]inbox.Handler {
 // of the client that wants the event, in the same transaction. Events of
 // orders placed elsewhere are acknowledged and ignored.
 func (a *App) applyEvent(ctx context.Context, tx *sqldb.Tx, orderID, event string, at time.Time, reason string, set func(*store.Order)) error {
-	o, err := store.GetOrder(ctx, tx, "", orderID)
+	o, err := a.store.GetOrder(ctx, tx, "", orderID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -104,7 +104,7 @@ func (a *App) applyEvent(ctx context.Context, tx *sqldb.Tx, orderID, event strin
 	if changed && (reason != "" || event == contracts.OrderResumed) {
 		o.Reason = reason
 	}
-	if err := store.UpdateStatus(ctx, tx, o); err != nil {
+	if err := a.store.UpdateStatus(ctx, tx, o); err != nil {
 		return err
 	}
 	if !changed {
@@ -114,7 +114,7 @@ func (a *App) applyEvent(ctx context.Context, tx *sqldb.Tx, orderID, event strin
 		at = a.now()
 	}
 	h := store.HistoryEntry{Event: event, Status: status, Reason: reason, At: at.UTC()}
-	if err := store.AddHistory(ctx, tx, o.ID, h); err != nil {
+	if err := a.store.AddHistory(ctx, tx, o.ID, h); err != nil {
 		return err
 	}
 	o.History = append(o.History, h)
@@ -136,7 +136,7 @@ type WebhookData struct {
 }
 
 func (a *App) enqueueWebhooks(ctx context.Context, tx *sqldb.Tx, o store.Order, event, prev string, at time.Time) error {
-	eps, err := store.ListEndpoints(ctx, tx, o.ClientID)
+	eps, err := a.store.ListEndpoints(ctx, tx, o.ClientID)
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func (a *App) enqueueWebhooks(ctx context.Context, tx *sqldb.Tx, o store.Order, 
 		}
 		d := store.Delivery{ID: store.NewID(), MsgID: "msg_" + store.NewID(), EndpointID: e.ID, ClientID: o.ClientID, OrderID: o.ID,
 			EventType: event, Payload: string(body), NextAttemptAt: now, CreatedAt: now, GiveUpAt: now.Add(a.cfg.WebhookRetryFor)}
-		if err := store.InsertDelivery(ctx, tx, d); err != nil {
+		if err := a.store.InsertDelivery(ctx, tx, d); err != nil {
 			return err
 		}
 		n++

@@ -149,7 +149,7 @@ func (a *App) PlaceOrder(ctx context.Context, who store.Principal, idemKey strin
 	}
 	clientID := who.Key.ClientID
 	hash := RequestHash(body)
-	rec, err := store.GetIdempotency(ctx, a.db, clientID, idemKey)
+	rec, err := a.store.GetIdempotency(ctx, a.db, clientID, idemKey)
 	switch {
 	case err == nil:
 		if p, done, err := a.replayOrRefuse(rec, hash); done {
@@ -164,13 +164,13 @@ func (a *App) PlaceOrder(ctx context.Context, who store.Principal, idemKey strin
 	}
 	now := a.now()
 	token := store.NewID()
-	claimed, err := store.ClaimIdempotency(ctx, a.db, store.Idempotency{ClientID: clientID, Key: idemKey, RequestHash: hash,
+	claimed, err := a.store.ClaimIdempotency(ctx, a.db, store.Idempotency{ClientID: clientID, Key: idemKey, RequestHash: hash,
 		LockedUntil: now.Add(a.cfg.IdempotencyLease), CreatedAt: now, Token: token})
 	if err != nil {
 		return Placed{}, err
 	}
 	if !claimed {
-		rec, err := store.GetIdempotency(ctx, a.db, clientID, idemKey)
+		rec, err := a.store.GetIdempotency(ctx, a.db, clientID, idemKey)
 		if err != nil {
 			return Placed{}, err
 		}
@@ -188,7 +188,7 @@ func (a *App) PlaceOrder(ctx context.Context, who store.Principal, idemKey strin
 		// Our lease ran out and a retry took the key over: it decides.
 		return Placed{}, fail(KindConflict, "a request with this Idempotency-Key is still being processed; retry later")
 	case err != nil:
-		_ = store.ReleaseIdempotency(context.WithoutCancel(ctx), a.db, clientID, idemKey, token)
+		_ = a.store.ReleaseIdempotency(context.WithoutCancel(ctx), a.db, clientID, idemKey, token)
 		return Placed{}, err
 	}
 	return placed, nil
@@ -209,7 +209,7 @@ func (a *App) keepClaim(ctx context.Context, clientID, key, token string) (stop 
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := store.RenewIdempotency(ctx, a.db, clientID, key, token, a.now().Add(a.cfg.IdempotencyLease)); errors.Is(err, store.ErrClaimLost) {
+				if err := a.store.RenewIdempotency(ctx, a.db, clientID, key, token, a.now().Add(a.cfg.IdempotencyLease)); errors.Is(err, store.ErrClaimLost) {
 					return
 				}
 			}
@@ -242,7 +242,7 @@ func (a *App) createOrder(ctx context.Context, who store.Principal, idemKey, tok
 		return Placed{}, fmt.Errorf("marshal order: %w", err)
 	}
 	err = a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		if err := store.InsertOrder(ctx, tx, o); err != nil {
+		if err := a.store.InsertOrder(ctx, tx, o); err != nil {
 			return err
 		}
 		m, err := outbox.NewMessage(contracts.Subject(contracts.OrderPlaced), o.ID, msg)
@@ -253,7 +253,7 @@ func (a *App) createOrder(ctx context.Context, who store.Principal, idemKey, tok
 			return err
 		}
 		// The fence: the order commits only with the claim still ours.
-		return store.CompleteIdempotency(ctx, tx, who.Key.ClientID, idemKey, token, http.StatusCreated, resp)
+		return a.store.CompleteIdempotency(ctx, tx, who.Key.ClientID, idemKey, token, http.StatusCreated, resp)
 	})
 	if err != nil {
 		return Placed{}, fmt.Errorf("place order: %w", err)
@@ -263,7 +263,7 @@ func (a *App) createOrder(ctx context.Context, who store.Principal, idemKey, tok
 
 // GetOrder reads one of the client's orders.
 func (a *App) GetOrder(ctx context.Context, clientID, id string) (store.Order, error) {
-	o, err := store.GetOrder(ctx, a.db, clientID, id)
+	o, err := a.store.GetOrder(ctx, a.db, clientID, id)
 	return o, notFound(err, "order")
 }
 
@@ -317,7 +317,7 @@ func (a *App) ListOrders(ctx context.Context, clientID string, f store.OrderFilt
 			return Page[store.Order]{}, invalid("the "+name+" is not valid", map[string]string{name: err.Error()})
 		}
 	}
-	os, err := store.ListOrders(ctx, a.db, clientID, f, before, n+1)
+	os, err := a.store.ListOrders(ctx, a.db, clientID, f, before, n+1)
 	if err != nil {
 		return Page[store.Order]{}, err
 	}
@@ -343,7 +343,7 @@ func (a *App) RequestCancel(ctx context.Context, who store.Principal, id, reason
 	var o store.Order
 	err := a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
 		var err error
-		if o, err = store.GetOrder(ctx, tx, who.Key.ClientID, id); err != nil {
+		if o, err = a.store.GetOrder(ctx, tx, who.Key.ClientID, id); err != nil {
 			return notFound(err, "order")
 		}
 		switch o.Status {
@@ -351,7 +351,7 @@ func (a *App) RequestCancel(ctx context.Context, who store.Principal, id, reason
 			return fail(KindConflict, "the order is %s and can no longer be cancelled", o.Status)
 		}
 		now := a.now()
-		first, err := store.MarkCancelRequested(ctx, tx, id, now)
+		first, err := a.store.MarkCancelRequested(ctx, tx, id, now)
 		if err != nil || !first {
 			return err
 		}

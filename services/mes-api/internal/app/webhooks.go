@@ -61,14 +61,14 @@ func (a *App) CreateEndpoint(ctx context.Context, clientID, rawURL string, event
 		return store.Endpoint{}, err
 	}
 	err = a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		eps, err := store.ListEndpoints(ctx, tx, clientID)
+		eps, err := a.store.ListEndpoints(ctx, tx, clientID)
 		if err != nil {
 			return err
 		}
 		if len(eps) >= MaxEndpoints {
 			return fail(KindConflict, "a client may have at most %d webhook endpoints", MaxEndpoints)
 		}
-		return store.InsertEndpoint(ctx, tx, stored)
+		return a.store.InsertEndpoint(ctx, tx, stored)
 	})
 	return e, err
 }
@@ -77,7 +77,7 @@ func (a *App) CreateEndpoint(ctx context.Context, clientID, rawURL string, event
 // encryption at rest, and tells how many it sealed. Without a key it refuses
 // a database that holds any secret: they could not be kept or used.
 func (a *App) SealSecrets(ctx context.Context) (int, error) {
-	secrets, err := store.EndpointSecrets(ctx, a.db)
+	secrets, err := a.store.EndpointSecrets(ctx, a.db)
 	if err != nil {
 		return 0, err
 	}
@@ -99,7 +99,7 @@ func (a *App) SealSecrets(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		if err := store.ReplaceEndpointSecret(ctx, a.db, s.ID, s.Secret, sealed); err != nil {
+		if err := a.store.ReplaceEndpointSecret(ctx, a.db, s.ID, s.Secret, sealed); err != nil {
 			return n, err
 		}
 		n++
@@ -109,7 +109,7 @@ func (a *App) SealSecrets(ctx context.Context) (int, error) {
 
 // ListEndpoints lists a client's endpoints without their secrets.
 func (a *App) ListEndpoints(ctx context.Context, clientID string) ([]store.Endpoint, error) {
-	eps, err := store.ListEndpoints(ctx, a.db, clientID)
+	eps, err := a.store.ListEndpoints(ctx, a.db, clientID)
 	for i := range eps {
 		eps[i].Secret = ""
 	}
@@ -122,13 +122,13 @@ func (a *App) ListEndpoints(ctx context.Context, clientID string) ([]store.Endpo
 // DeleteEndpoint deletes a client's endpoint.
 func (a *App) DeleteEndpoint(ctx context.Context, clientID, id string) error {
 	return notFound(a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		return store.DeleteEndpoint(ctx, tx, clientID, id, a.now())
+		return a.store.DeleteEndpoint(ctx, tx, clientID, id, a.now())
 	}), "webhook endpoint")
 }
 
 // ListDeliveries is an endpoint's delivery log, newest first.
 func (a *App) ListDeliveries(ctx context.Context, clientID, endpointID, cursor string, limit int) (Page[store.Delivery], error) {
-	if _, err := store.GetEndpoint(ctx, a.db, clientID, endpointID); err != nil {
+	if _, err := a.store.GetEndpoint(ctx, a.db, clientID, endpointID); err != nil {
 		return Page[store.Delivery]{}, notFound(err, "webhook endpoint")
 	}
 	before, err := decodeCursor(cursor)
@@ -139,7 +139,7 @@ func (a *App) ListDeliveries(ctx context.Context, clientID, endpointID, cursor s
 	if err != nil {
 		return Page[store.Delivery]{}, err
 	}
-	ds, err := store.ListDeliveries(ctx, a.db, endpointID, before, n+1)
+	ds, err := a.store.ListDeliveries(ctx, a.db, endpointID, before, n+1)
 	if err != nil {
 		return Page[store.Delivery]{}, err
 	}
@@ -159,11 +159,11 @@ func (a *App) ListDeliveries(ctx context.Context, clientID, endpointID, cursor s
 func (a *App) ReplayDelivery(ctx context.Context, clientID, id string) (store.Delivery, error) {
 	var d store.Delivery
 	err := a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		orig, err := store.GetDelivery(ctx, tx, clientID, id)
+		orig, err := a.store.GetDelivery(ctx, tx, clientID, id)
 		if err != nil {
 			return notFound(err, "webhook delivery")
 		}
-		if _, err := store.GetEndpoint(ctx, tx, clientID, orig.EndpointID); err != nil {
+		if _, err := a.store.GetEndpoint(ctx, tx, clientID, orig.EndpointID); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return fail(KindConflict, "the webhook endpoint of this delivery was deleted")
 			}
@@ -173,7 +173,7 @@ func (a *App) ReplayDelivery(ctx context.Context, clientID, id string) (store.De
 		d = store.Delivery{ID: store.NewID(), MsgID: orig.MsgID, EndpointID: orig.EndpointID, ClientID: clientID, OrderID: orig.OrderID,
 			EventType: orig.EventType, Payload: orig.Payload, Status: store.DeliveryPending, NextAttemptAt: now, ReplayOf: orig.ID,
 			CreatedAt: now, UpdatedAt: now, GiveUpAt: now.Add(a.cfg.WebhookRetryFor)}
-		if err := store.InsertDelivery(ctx, tx, d); err != nil {
+		if err := a.store.InsertDelivery(ctx, tx, d); err != nil {
 			return err
 		}
 		tx.AfterCommit(a.Wake)

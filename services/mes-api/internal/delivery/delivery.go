@@ -46,11 +46,12 @@ type Config struct {
 
 // Worker posts due deliveries.
 type Worker struct {
-	db   *sqldb.DB
-	cfg  Config
-	log  *slog.Logger
-	wake chan struct{}
-	now  func() time.Time
+	db    *sqldb.DB
+	store *store.Store
+	cfg   Config
+	log   *slog.Logger
+	wake  chan struct{}
+	now   func() time.Time
 }
 
 // New builds a worker.
@@ -73,7 +74,7 @@ func New(db *sqldb.DB, cfg Config, log *slog.Logger) *Worker {
 	if cfg.Client == nil {
 		cfg.Client = NewClient(cfg.Guard, cfg.Timeout)
 	}
-	return &Worker{db: db, cfg: cfg, log: log, wake: make(chan struct{}, 1), now: time.Now}
+	return &Worker{db: db, store: store.New(db), cfg: cfg, log: log, wake: make(chan struct{}, 1), now: time.Now}
 }
 
 // NewClient returns the HTTP client of deliveries: no proxy from the
@@ -133,7 +134,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // Sweep posts the deliveries due now and returns how many it tried.
 func (w *Worker) Sweep(ctx context.Context) (int, error) {
 	now := w.now()
-	due, err := store.ClaimDue(ctx, w.db, now, now.Add(2*w.cfg.Timeout+5*time.Second), w.cfg.Concurrency*4)
+	due, err := w.store.ClaimDue(ctx, w.db, now, now.Add(2*w.cfg.Timeout+5*time.Second), w.cfg.Concurrency*4)
 	if err != nil || len(due) == 0 {
 		return 0, err
 	}
@@ -171,7 +172,7 @@ func (w *Worker) deliver(ctx context.Context, d store.DueDelivery) error {
 		}
 	}
 	err := w.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		return store.RecordAttempt(ctx, tx, d.ID, a, status, next)
+		return w.store.RecordAttempt(ctx, tx, d.ID, a, status, next)
 	})
 	if err != nil {
 		return fmt.Errorf("record webhook attempt: %w", err)

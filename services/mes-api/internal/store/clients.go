@@ -33,7 +33,7 @@ type Key struct {
 }
 
 // InsertClient writes a new client.
-func InsertClient(ctx context.Context, q Querier, c Client) error {
+func (s *Store) InsertClient(ctx context.Context, q sqldb.Querier, c Client) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO api_client (id, name, email, created_at) VALUES ($1, $2, $3, $4)`,
 		c.ID, c.Name, c.Email, sqldb.Micros(c.CreatedAt))
 	if err != nil {
@@ -43,7 +43,7 @@ func InsertClient(ctx context.Context, q Querier, c Client) error {
 }
 
 // GetClient reads a client with its keys.
-func GetClient(ctx context.Context, q Querier, id string) (Client, error) {
+func (s *Store) GetClient(ctx context.Context, q sqldb.Querier, id string) (Client, error) {
 	var c Client
 	var created, revoked int64
 	err := q.QueryRowContext(ctx, `SELECT id, name, email, created_at, revoked_at FROM api_client WHERE id = $1`, id).
@@ -57,7 +57,7 @@ func GetClient(ctx context.Context, q Querier, id string) (Client, error) {
 }
 
 // ListClients lists every client with its keys, oldest first.
-func ListClients(ctx context.Context, q Querier) ([]Client, error) {
+func (s *Store) ListClients(ctx context.Context, q sqldb.Querier) ([]Client, error) {
 	rows, err := q.QueryContext(ctx, `SELECT id, name, email, created_at, revoked_at FROM api_client ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list clients: %w", err)
@@ -86,13 +86,13 @@ func ListClients(ctx context.Context, q Querier) ([]Client, error) {
 }
 
 // RevokeClient revokes a client and every key of it.
-func RevokeClient(ctx context.Context, q Querier, id string, at time.Time) error {
+func (s *Store) RevokeClient(ctx context.Context, q sqldb.Querier, id string, at time.Time) error {
 	res, err := q.ExecContext(ctx, `UPDATE api_client SET revoked_at = $2 WHERE id = $1 AND revoked_at = 0`, id, sqldb.Micros(at))
 	if err != nil {
 		return fmt.Errorf("revoke client %s: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		if _, err := GetClient(ctx, q, id); err != nil {
+		if _, err := s.GetClient(ctx, q, id); err != nil {
 			return err
 		}
 	}
@@ -116,7 +116,7 @@ func scanKey(s interface{ Scan(...any) error }) (Key, error) {
 	return k, nil
 }
 
-func clientKeys(ctx context.Context, q Querier, clientID string) ([]Key, error) {
+func clientKeys(ctx context.Context, q sqldb.Querier, clientID string) ([]Key, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_key k WHERE k.client_id = $1 ORDER BY k.id`, clientID)
 	if err != nil {
 		return nil, fmt.Errorf("keys of client %s: %w", clientID, err)
@@ -134,7 +134,7 @@ func clientKeys(ctx context.Context, q Querier, clientID string) ([]Key, error) 
 }
 
 // InsertKey writes a new key with the hash of its plain form.
-func InsertKey(ctx context.Context, q Querier, k Key, hash string) error {
+func (s *Store) InsertKey(ctx context.Context, q sqldb.Querier, k Key, hash string) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO api_key (id, client_id, prefix, hash, scopes, rate_per_minute, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		k.ID, k.ClientID, k.Prefix, hash, strings.Join(k.Scopes, " "), k.RatePerMinute, sqldb.Micros(k.CreatedAt))
@@ -145,7 +145,7 @@ func InsertKey(ctx context.Context, q Querier, k Key, hash string) error {
 }
 
 // RevokeKey revokes one key of a client.
-func RevokeKey(ctx context.Context, q Querier, clientID, keyID string, at time.Time) error {
+func (s *Store) RevokeKey(ctx context.Context, q sqldb.Querier, clientID, keyID string, at time.Time) error {
 	res, err := q.ExecContext(ctx, `UPDATE api_key SET revoked_at = $3 WHERE id = $1 AND client_id = $2 AND revoked_at = 0`,
 		keyID, clientID, sqldb.Micros(at))
 	if err != nil {
@@ -169,7 +169,7 @@ type Principal struct {
 }
 
 // KeyByHash finds the key whose hash is given.
-func KeyByHash(ctx context.Context, q Querier, hash string) (Principal, error) {
+func (s *Store) KeyByHash(ctx context.Context, q sqldb.Querier, hash string) (Principal, error) {
 	row := q.QueryRowContext(ctx, `SELECT `+keyColumns+`, c.name, c.email, c.revoked_at FROM api_key k
 		JOIN api_client c ON c.id = k.client_id WHERE k.hash = $1`, hash)
 	var p Principal
@@ -189,7 +189,7 @@ func KeyByHash(ctx context.Context, q Querier, hash string) (Principal, error) {
 
 // TouchKey records that a key was used at at, if its record is older than
 // stale (one write a minute per key, not one per request).
-func TouchKey(ctx context.Context, q Querier, keyID string, at, stale time.Time) error {
+func (s *Store) TouchKey(ctx context.Context, q sqldb.Querier, keyID string, at, stale time.Time) error {
 	if _, err := q.ExecContext(ctx, `UPDATE api_key SET last_used_at = $2 WHERE id = $1 AND last_used_at < $3`,
 		keyID, sqldb.Micros(at), sqldb.Micros(stale)); err != nil {
 		return fmt.Errorf("touch key %s: %w", keyID, err)
@@ -198,7 +198,7 @@ func TouchKey(ctx context.Context, q Querier, keyID string, at, stale time.Time)
 }
 
 // KeyClient returns the client a key belongs to.
-func KeyClient(ctx context.Context, q Querier, keyID string) (string, error) {
+func (s *Store) KeyClient(ctx context.Context, q sqldb.Querier, keyID string) (string, error) {
 	var id string
 	if err := q.QueryRowContext(ctx, `SELECT client_id FROM api_key WHERE id = $1`, keyID).Scan(&id); err != nil {
 		return "", fmt.Errorf("key %s: %w", keyID, notFound(err))

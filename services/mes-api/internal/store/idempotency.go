@@ -35,7 +35,7 @@ type Idempotency struct {
 var ErrClaimLost = errors.New("the Idempotency-Key claim was taken over by another request")
 
 // GetIdempotency reads a key's record.
-func GetIdempotency(ctx context.Context, q Querier, clientID, key string) (Idempotency, error) {
+func (s *Store) GetIdempotency(ctx context.Context, q sqldb.Querier, clientID, key string) (Idempotency, error) {
 	r := Idempotency{ClientID: clientID, Key: key}
 	var body string
 	var locked, created int64
@@ -55,7 +55,7 @@ func GetIdempotency(ctx context.Context, q Querier, clientID, key string) (Idemp
 // already). A claim whose lease expired (its request died) is taken over
 // when it has the same request hash: it gets the new token, so the old
 // request can neither complete nor release it.
-func ClaimIdempotency(ctx context.Context, q Querier, r Idempotency) (bool, error) {
+func (s *Store) ClaimIdempotency(ctx context.Context, q sqldb.Querier, r Idempotency) (bool, error) {
 	if r.Token == "" {
 		return false, errors.New("claim idempotency key: a token is required")
 	}
@@ -75,7 +75,7 @@ func ClaimIdempotency(ctx context.Context, q Querier, r Idempotency) (bool, erro
 // CompleteIdempotency stores the answer of a key claimed with token, in the
 // transaction that makes what the answer says: if the claim is no longer
 // this token's, it returns ErrClaimLost and the caller rolls back.
-func CompleteIdempotency(ctx context.Context, q Querier, clientID, key, token string, status int, body []byte) error {
+func (s *Store) CompleteIdempotency(ctx context.Context, q sqldb.Querier, clientID, key, token string, status int, body []byte) error {
 	res, err := q.ExecContext(ctx, `UPDATE idempotency_key SET state = $3, response_status = $4, response_body = $5, locked_until = 0
 		WHERE client_id = $1 AND idem_key = $2 AND state = $6 AND claim_token = $7`, clientID, key, IdemDone, status, string(body), IdemInFlight, token)
 	if err != nil {
@@ -89,7 +89,7 @@ func CompleteIdempotency(ctx context.Context, q Querier, clientID, key, token st
 
 // RenewIdempotency extends a claim's lease while its request runs; it
 // returns ErrClaimLost when the claim is no longer token's.
-func RenewIdempotency(ctx context.Context, q Querier, clientID, key, token string, until time.Time) error {
+func (s *Store) RenewIdempotency(ctx context.Context, q sqldb.Querier, clientID, key, token string, until time.Time) error {
 	res, err := q.ExecContext(ctx, `UPDATE idempotency_key SET locked_until = $4
 		WHERE client_id = $1 AND idem_key = $2 AND claim_token = $3 AND state = $5`, clientID, key, token, sqldb.Micros(until), IdemInFlight)
 	if err != nil {
@@ -104,7 +104,7 @@ func RenewIdempotency(ctx context.Context, q Querier, clientID, key, token strin
 // ReleaseIdempotency forgets the claim held with token, whose request failed
 // without an answer worth replaying, so that the client can retry with the
 // same key. Another request's claim is left alone.
-func ReleaseIdempotency(ctx context.Context, q Querier, clientID, key, token string) error {
+func (s *Store) ReleaseIdempotency(ctx context.Context, q sqldb.Querier, clientID, key, token string) error {
 	_, err := q.ExecContext(ctx, `DELETE FROM idempotency_key WHERE client_id = $1 AND idem_key = $2 AND state = $3 AND claim_token = $4`,
 		clientID, key, IdemInFlight, token)
 	if err != nil {
@@ -114,7 +114,7 @@ func ReleaseIdempotency(ctx context.Context, q Querier, clientID, key, token str
 }
 
 // PruneIdempotency deletes finished keys older than before.
-func PruneIdempotency(ctx context.Context, q Querier, before time.Time) (int64, error) {
+func (s *Store) PruneIdempotency(ctx context.Context, q sqldb.Querier, before time.Time) (int64, error) {
 	res, err := q.ExecContext(ctx, `DELETE FROM idempotency_key WHERE state = $1 AND created_at < $2`, IdemDone, sqldb.Micros(before))
 	if err != nil {
 		return 0, fmt.Errorf("prune idempotency keys: %w", err)

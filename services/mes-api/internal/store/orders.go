@@ -45,7 +45,7 @@ type HistoryEntry struct {
 }
 
 // InsertOrder writes a new order and its first history entry.
-func InsertOrder(ctx context.Context, q Querier, o Order) error {
+func (s *Store) InsertOrder(ctx context.Context, q sqldb.Querier, o Order) error {
 	lines, err := json.Marshal(o.Lines)
 	if err != nil {
 		return fmt.Errorf("marshal lines: %w", err)
@@ -61,7 +61,7 @@ func InsertOrder(ctx context.Context, q Querier, o Order) error {
 	if err != nil {
 		return fmt.Errorf("insert order %s: %w", o.ID, err)
 	}
-	return AddHistory(ctx, q, o.ID, HistoryEntry{Event: contracts.OrderPlaced, Status: o.Status, At: o.CreatedAt})
+	return s.AddHistory(ctx, q, o.ID, HistoryEntry{Event: contracts.OrderPlaced, Status: o.Status, At: o.CreatedAt})
 }
 
 const orderColumns = `id, client_id, number, reference, status, status_before_hold, lines, delivery, currency, quoted_total,
@@ -91,7 +91,7 @@ func scanOrder(s interface{ Scan(...any) error }) (Order, error) {
 // GetOrder reads an order with its history. clientID "" reads any client's
 // order (for the event handlers); otherwise another client's order is
 // ErrNotFound.
-func GetOrder(ctx context.Context, q Querier, clientID, id string) (Order, error) {
+func (s *Store) GetOrder(ctx context.Context, q sqldb.Querier, clientID, id string) (Order, error) {
 	o, err := scanOrder(q.QueryRowContext(ctx, `SELECT `+orderColumns+` FROM api_order WHERE id = $1`, id))
 	if err != nil {
 		return Order{}, fmt.Errorf("get order %s: %w", id, notFound(err))
@@ -112,7 +112,7 @@ type OrderFilter struct {
 	Reference string // the client's own reference
 }
 
-func ListOrders(ctx context.Context, q Querier, clientID string, f OrderFilter, before string, limit int) ([]Order, error) {
+func (s *Store) ListOrders(ctx context.Context, q sqldb.Querier, clientID string, f OrderFilter, before string, limit int) ([]Order, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+orderColumns+` FROM api_order
 		WHERE client_id = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR id < $3)
 		  AND ($5 = '' OR number = $5) AND ($6 = '' OR reference = $6)
@@ -134,7 +134,7 @@ func ListOrders(ctx context.Context, q Querier, clientID string, f OrderFilter, 
 
 // UpdateStatus writes the status fields of an order that the event handlers
 // change.
-func UpdateStatus(ctx context.Context, q Querier, o Order) error {
+func (s *Store) UpdateStatus(ctx context.Context, q sqldb.Querier, o Order) error {
 	_, err := q.ExecContext(ctx, `UPDATE api_order SET status = $2, status_before_hold = $3, priced_total = $4, ship_date = $5,
 		lead_days = $6, reason = $7, carrier = $8, tracking_number = $9, updated_at = $10, hold_at = $11 WHERE id = $1`,
 		o.ID, o.Status, o.StatusBeforeHold, o.PricedTotal, o.ShipDate, o.LeadDays, o.Reason, o.Carrier, o.TrackingNumber,
@@ -147,7 +147,7 @@ func UpdateStatus(ctx context.Context, q Querier, o Order) error {
 
 // MarkCancelRequested records a client's cancellation request once; it tells
 // whether this call was the one that recorded it.
-func MarkCancelRequested(ctx context.Context, q Querier, id string, at time.Time) (bool, error) {
+func (s *Store) MarkCancelRequested(ctx context.Context, q sqldb.Querier, id string, at time.Time) (bool, error) {
 	res, err := q.ExecContext(ctx, `UPDATE api_order SET cancel_requested_at = $2, updated_at = $2 WHERE id = $1 AND cancel_requested_at = 0`,
 		id, sqldb.Micros(at))
 	if err != nil {
@@ -158,7 +158,7 @@ func MarkCancelRequested(ctx context.Context, q Querier, id string, at time.Time
 }
 
 // AddHistory appends to an order's history.
-func AddHistory(ctx context.Context, q Querier, orderID string, h HistoryEntry) error {
+func (s *Store) AddHistory(ctx context.Context, q sqldb.Querier, orderID string, h HistoryEntry) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO api_order_history (order_id, seq, event_type, status, reason, at)
 		VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM api_order_history WHERE order_id = $1), $2, $3, $4, $5)`,
 		orderID, h.Event, h.Status, h.Reason, sqldb.Micros(h.At))
@@ -168,7 +168,7 @@ func AddHistory(ctx context.Context, q Querier, orderID string, h HistoryEntry) 
 	return nil
 }
 
-func history(ctx context.Context, q Querier, orderID string) ([]HistoryEntry, error) {
+func history(ctx context.Context, q sqldb.Querier, orderID string) ([]HistoryEntry, error) {
 	rows, err := q.QueryContext(ctx, `SELECT event_type, status, reason, at FROM api_order_history WHERE order_id = $1 ORDER BY seq`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("order %s history: %w", orderID, err)

@@ -12,7 +12,7 @@ import (
 
 // SavePriceList keeps pl when it is newer than the one stored and tells
 // whether it did (an older version arriving late is ignored).
-func SavePriceList(ctx context.Context, q Querier, pl contracts.PriceListV1, at time.Time) (bool, error) {
+func (s *Store) SavePriceList(ctx context.Context, q sqldb.Querier, pl contracts.PriceListV1, at time.Time) (bool, error) {
 	body, err := json.Marshal(pl)
 	if err != nil {
 		return false, fmt.Errorf("marshal price list: %w", err)
@@ -28,7 +28,7 @@ func SavePriceList(ctx context.Context, q Querier, pl contracts.PriceListV1, at 
 }
 
 // LoadPriceList reads the stored price list; ErrNotFound when none came yet.
-func LoadPriceList(ctx context.Context, q Querier) (contracts.PriceListV1, error) {
+func (s *Store) LoadPriceList(ctx context.Context, q sqldb.Querier) (contracts.PriceListV1, error) {
 	var body string
 	if err := q.QueryRowContext(ctx, `SELECT body FROM price_list WHERE id = 1`).Scan(&body); err != nil {
 		return contracts.PriceListV1{}, fmt.Errorf("load price list: %w", notFound(err))

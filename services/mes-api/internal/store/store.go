@@ -1,22 +1,24 @@
-// Package store is mes-api's SQL, one file per aggregate. Every function
-// takes a Querier so that the caller decides the transaction; the same SQL
+// Package store is mes-api's SQL, one file per aggregate. Every method
+// takes a sqldb.Querier so that the caller decides the transaction; the same SQL
 // runs on SQLite and PostgreSQL.
 package store
 
 import (
-	"context"
 	"database/sql"
 	"errors"
 
 	"github.com/google/uuid"
+
+	"github.com/fabrika/fabrika/platform/sqldb"
 )
 
-// Querier is what both *sqldb.DB and *sqldb.Tx offer.
-type Querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
+// Store reads and writes mes-api's tables. Its methods take the
+// transaction (or the database) they run on, so that the caller decides
+// what is atomic.
+type Store struct{ db *sqldb.DB }
+
+// New returns a store over db (migrated with the service's migrations).
+func New(db *sqldb.DB) *Store { return &Store{db: db} }
 
 // ErrNotFound is returned when a row does not exist (or is not the
 // caller's).

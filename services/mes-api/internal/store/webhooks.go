@@ -35,7 +35,7 @@ func (e Endpoint) Wants(event string) bool {
 }
 
 // InsertEndpoint writes a new endpoint.
-func InsertEndpoint(ctx context.Context, q Querier, e Endpoint) error {
+func (s *Store) InsertEndpoint(ctx context.Context, q sqldb.Querier, e Endpoint) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO webhook_endpoint (id, client_id, url, secret, events, description, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, e.ID, e.ClientID, e.URL, e.Secret, strings.Join(e.Events, " "), e.Description, sqldb.Micros(e.CreatedAt))
 	if err != nil {
@@ -63,7 +63,7 @@ func scanEndpoint(s interface{ Scan(...any) error }) (Endpoint, error) {
 
 // GetEndpoint reads a live endpoint of a client ("" for any client),
 // with its secret.
-func GetEndpoint(ctx context.Context, q Querier, clientID, id string) (Endpoint, error) {
+func (s *Store) GetEndpoint(ctx context.Context, q sqldb.Querier, clientID, id string) (Endpoint, error) {
 	e, err := scanEndpoint(q.QueryRowContext(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoint WHERE id = $1 AND deleted_at = 0`, id))
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("webhook endpoint %s: %w", id, notFound(err))
@@ -75,7 +75,7 @@ func GetEndpoint(ctx context.Context, q Querier, clientID, id string) (Endpoint,
 }
 
 // ListEndpoints lists a client's live endpoints, with their secrets.
-func ListEndpoints(ctx context.Context, q Querier, clientID string) ([]Endpoint, error) {
+func (s *Store) ListEndpoints(ctx context.Context, q sqldb.Querier, clientID string) ([]Endpoint, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoint WHERE client_id = $1 AND deleted_at = 0 ORDER BY id`, clientID)
 	if err != nil {
 		return nil, fmt.Errorf("list webhook endpoints: %w", err)
@@ -93,7 +93,7 @@ func ListEndpoints(ctx context.Context, q Querier, clientID string) ([]Endpoint,
 }
 
 // DeleteEndpoint deletes a client's endpoint; its pending deliveries fail.
-func DeleteEndpoint(ctx context.Context, q Querier, clientID, id string, at time.Time) error {
+func (s *Store) DeleteEndpoint(ctx context.Context, q sqldb.Querier, clientID, id string, at time.Time) error {
 	res, err := q.ExecContext(ctx, `UPDATE webhook_endpoint SET deleted_at = $3 WHERE id = $1 AND client_id = $2 AND deleted_at = 0`,
 		id, clientID, sqldb.Micros(at))
 	if err != nil {
@@ -148,7 +148,7 @@ type Attempt struct {
 }
 
 // InsertDelivery writes a pending delivery.
-func InsertDelivery(ctx context.Context, q Querier, d Delivery) error {
+func (s *Store) InsertDelivery(ctx context.Context, q sqldb.Querier, d Delivery) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO webhook_delivery (id, msg_id, endpoint_id, client_id, order_id, event_type, payload,
 		status, next_attempt_at, replay_of, created_at, updated_at, give_up_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)`,
 		d.ID, d.MsgID, d.EndpointID, d.ClientID, d.OrderID, d.EventType, d.Payload, DeliveryPending,
@@ -177,7 +177,7 @@ func scanDelivery(s interface{ Scan(...any) error }) (Delivery, error) {
 }
 
 // GetDelivery reads a client's delivery ("" for any client) with its log.
-func GetDelivery(ctx context.Context, q Querier, clientID, id string) (Delivery, error) {
+func (s *Store) GetDelivery(ctx context.Context, q sqldb.Querier, clientID, id string) (Delivery, error) {
 	d, err := scanDelivery(q.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_delivery WHERE id = $1`, id))
 	if err != nil {
 		return Delivery{}, fmt.Errorf("webhook delivery %s: %w", id, notFound(err))
@@ -191,7 +191,7 @@ func GetDelivery(ctx context.Context, q Querier, clientID, id string) (Delivery,
 
 // ListDeliveries lists an endpoint's deliveries newest first, those with an
 // id below before when it is set, with their attempt logs.
-func ListDeliveries(ctx context.Context, q Querier, endpointID, before string, limit int) ([]Delivery, error) {
+func (s *Store) ListDeliveries(ctx context.Context, q sqldb.Querier, endpointID, before string, limit int) ([]Delivery, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_delivery
 		WHERE endpoint_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3`, endpointID, before, limit)
 	if err != nil {
@@ -218,7 +218,7 @@ func ListDeliveries(ctx context.Context, q Querier, endpointID, before string, l
 	return out, nil
 }
 
-func attempts(ctx context.Context, q Querier, deliveryID string) ([]Attempt, error) {
+func attempts(ctx context.Context, q sqldb.Querier, deliveryID string) ([]Attempt, error) {
 	rows, err := q.QueryContext(ctx, `SELECT n, at, status_code, error, duration_us FROM webhook_attempt WHERE delivery_id = $1 ORDER BY n`, deliveryID)
 	if err != nil {
 		return nil, fmt.Errorf("webhook attempts: %w", err)
@@ -246,7 +246,7 @@ type DueDelivery struct {
 
 // ClaimDue leases up to limit pending deliveries whose time has come to
 // owner until leaseUntil. A lease held by a worker that died expires.
-func ClaimDue(ctx context.Context, q Querier, now, leaseUntil time.Time, limit int) ([]DueDelivery, error) {
+func (s *Store) ClaimDue(ctx context.Context, q sqldb.Querier, now, leaseUntil time.Time, limit int) ([]DueDelivery, error) {
 	rows, err := q.QueryContext(ctx, `SELECT d.id FROM webhook_delivery d
 		WHERE d.status = $1 AND d.next_attempt_at <= $2 AND d.lease_until < $2 ORDER BY d.next_attempt_at LIMIT $3`,
 		DeliveryPending, sqldb.Micros(now), limit)
@@ -302,7 +302,7 @@ func prefixed(p, cols string) string {
 // RecordAttempt logs an attempt and sets the delivery's new state: status
 // delivered, failed or pending again at next. A delivery failed meanwhile
 // (its endpoint was deleted while it was being posted) stays failed.
-func RecordAttempt(ctx context.Context, q Querier, id string, a Attempt, status string, next time.Time) error {
+func (s *Store) RecordAttempt(ctx context.Context, q sqldb.Querier, id string, a Attempt, status string, next time.Time) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO webhook_attempt (delivery_id, n, at, status_code, error, duration_us) VALUES ($1, $2, $3, $4, $5, $6)`,
 		id, a.N, sqldb.Micros(a.At), a.StatusCode, a.Error, int64(a.DurationMS*1000))
 	if err != nil {
@@ -325,7 +325,7 @@ type EndpointSecret struct {
 
 // EndpointSecrets lists every endpoint's stored secret, to seal the plain
 // ones of a database from before encryption at rest.
-func EndpointSecrets(ctx context.Context, q Querier) ([]EndpointSecret, error) {
+func (s *Store) EndpointSecrets(ctx context.Context, q sqldb.Querier) ([]EndpointSecret, error) {
 	rows, err := q.QueryContext(ctx, `SELECT id, secret FROM webhook_endpoint ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("webhook endpoint secrets: %w", err)
@@ -344,7 +344,7 @@ func EndpointSecrets(ctx context.Context, q Querier) ([]EndpointSecret, error) {
 
 // ReplaceEndpointSecret stores a new form of an endpoint's secret if the
 // stored one is still old.
-func ReplaceEndpointSecret(ctx context.Context, q Querier, id, old, secret string) error {
+func (s *Store) ReplaceEndpointSecret(ctx context.Context, q sqldb.Querier, id, old, secret string) error {
 	if _, err := q.ExecContext(ctx, `UPDATE webhook_endpoint SET secret = $3 WHERE id = $1 AND secret = $2`, id, old, secret); err != nil {
 		return fmt.Errorf("replace webhook endpoint secret %s: %w", id, err)
 	}

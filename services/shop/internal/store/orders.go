@@ -162,7 +162,7 @@ func scanOrder(row interface{ Scan(...any) error }) (Order, error) {
 }
 
 // OrderByKey returns the order a customer placed with an idempotency key.
-func (s *Store) OrderByKey(ctx context.Context, q Querier, customerID, key string) (Order, error) {
+func (s *Store) OrderByKey(ctx context.Context, q sqldb.Querier, customerID, key string) (Order, error) {
 	o, err := scanOrder(q.QueryRowContext(ctx, `SELECT `+orderCols+` FROM orders WHERE customer_id = $1 AND idempotency_key = $2`, customerID, key))
 	if err != nil {
 		return Order{}, fmt.Errorf("order by key: %w", err)
@@ -171,7 +171,7 @@ func (s *Store) OrderByKey(ctx context.Context, q Querier, customerID, key strin
 }
 
 // OrderHead returns an order without lines and events, by id.
-func (s *Store) OrderHead(ctx context.Context, q Querier, id string) (Order, error) {
+func (s *Store) OrderHead(ctx context.Context, q sqldb.Querier, id string) (Order, error) {
 	o, err := scanOrder(q.QueryRowContext(ctx, `SELECT `+orderCols+` FROM orders WHERE id = $1`, id))
 	if err != nil {
 		return Order{}, fmt.Errorf("order %s: %w", id, err)

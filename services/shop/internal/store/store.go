@@ -4,7 +4,6 @@
 package store
 
 import (
-	"context"
 	"database/sql"
 	"errors"
 	"sync/atomic"
@@ -15,18 +14,6 @@ import (
 
 // ErrNotFound is returned when a row does not exist.
 var ErrNotFound = errors.New("not found")
-
-// Querier is a database or a transaction.
-type Querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-var (
-	_ Querier = (*sqldb.DB)(nil)
-	_ Querier = (*sqldb.Tx)(nil)
-)
 
 // Store reads and writes the shop's tables.
 type Store struct {

@@ -45,6 +45,7 @@ func DemoPriceList(now time.Time) PriceListV1 {
 			{Code: "finishing", Name: "Finishing line", HourlyRate: 4500, HoursPerDay: 8},
 			{Code: "assembly", Name: "Assembly bench", HourlyRate: 5000, HoursPerDay: 8},
 			{Code: "inspection", Name: "Quality inspection", HourlyRate: 5500, HoursPerDay: 8},
+			{Code: "shipping", Name: "Dispatch bench", HourlyRate: 4000, HoursPerDay: 8}, // mes-operator's default shipping workstation
 		},
 		Products: []Product{
 			{

@@ -234,6 +234,16 @@ func (b *browser) fill(fields map[string]string) {
 	}
 }
 
+// tick ticks a check box.
+func (b *browser) tick(sel string) {
+	b.t.Helper()
+	js := `(() => { const e = document.querySelector(` + strconv.Quote(sel) + `); if (!e) return false; e.checked = true; return true; })()`
+	if !value(b, "tick "+sel, chromedp.Evaluate[bool](js)) {
+		b.shot("failed-tick")
+		b.t.Fatalf("%s: no check box %s (at %s)", b.who, sel, b.url())
+	}
+}
+
 // text returns the page's visible text.
 func (b *browser) text() string {
 	b.t.Helper()
@@ -400,12 +410,24 @@ func TestBrowserWalks(t *testing.T) {
 	// Admin: the first admin (created by `fabrika admin create`) signs in
 	// and creates the manager's and the operator's accounts.
 	admin.staffSignIn("root")
-	for _, acc := range []struct{ login, role, ws string }{{"mia", "manager", ""}, {"otto", "operator", strings.Join(demoStations(), ",")}} {
+	// The workstations come from the MES: the gateway learns them from the
+	// price list mes-calc publishes, and the form offers them to tick.
+	eventually(t, 60*time.Second, "the MES's workstations on the staff page", func() (bool, string) {
+		admin.open("staff accounts", "/staff/admin/staff")
+		return admin.count(`form[action="/staff/admin/staff"] input[type="checkbox"][name="workstations"]`) == len(demoStations()), admin.text()
+	})
+	admin.see("Fibre laser cutter", "Dispatch bench")
+	for _, acc := range []struct {
+		login, role string
+		ws          []string
+	}{{"mia", "manager", nil}, {"otto", "operator", demoStations()}} {
 		admin.open("staff accounts", "/staff/admin/staff")
 		admin.fill(map[string]string{`form[action="/staff/admin/staff"] input[name="login"]`: acc.login,
-			`form[action="/staff/admin/staff"] select[name="role"]`:        acc.role,
-			`form[action="/staff/admin/staff"] input[name="workstations"]`: acc.ws,
-			`form[action="/staff/admin/staff"] input[name="password"]`:     staffPassword})
+			`form[action="/staff/admin/staff"] select[name="role"]`:    acc.role,
+			`form[action="/staff/admin/staff"] input[name="password"]`: staffPassword})
+		for _, w := range acc.ws {
+			admin.tick(`form[action="/staff/admin/staff"] input[name="workstations"][value="` + w + `"]`)
+		}
 		admin.submit("created "+acc.login, `form[action="/staff/admin/staff"] button[type="submit"]`)
 		admin.see(acc.login)
 	}

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/testenv"
+	"github.com/fabrika/fabrika/services/gateway"
 )
 
 func TestHelpListsSubcommands(t *testing.T) {
@@ -35,6 +37,33 @@ func TestAdminCreateChecksBeforeThePassword(t *testing.T) {
 	err := adminCommand(context.Background(), []string{"create", "--login", "x", "--role", "boss", "--data-dir", t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "unknown role") {
 		t.Fatalf("err = %v, want the role refused first", err)
+	}
+}
+
+// TestAdminCreateRefusesUnknownWorkstations: an operator's workstations
+// are those the gateway learnt from the MES; others are refused with the
+// reason, before the password is asked for.
+func TestAdminCreateRefusesUnknownWorkstations(t *testing.T) {
+	t.Setenv("FABRIKA_ADMIN_PASSWORD", "")
+	t.Setenv(dsnEnv("gateway"), "")
+	dir := t.TempDir()
+	create := func(ws string) error {
+		return adminCommand(context.Background(), []string{"create", "--login", "olaf", "--role", "operator", "--workstations", ws, "--data-dir", dir})
+	}
+	if err := create("laser"); err == nil || !strings.Contains(err.Error(), "no workstations are known yet") {
+		t.Fatalf("before the price list: %v", err)
+	}
+	db, err := openMigrated(context.Background(), "gateway", "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = gateway.LearnWorkstations(context.Background(), db, contracts.DemoPriceList(time.Now()))
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := create("laser,moon"); err == nil || !strings.Contains(err.Error(), `"moon" is not a workstation of the shop floor (assembly, cnc_mill`) {
+		t.Fatalf("moon: %v", err)
 	}
 }
 

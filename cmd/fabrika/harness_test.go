@@ -12,6 +12,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,6 +111,14 @@ func seedStaff(ctx context.Context, t testing.TB, m *Main, accounts ...staffAcco
 		t.Fatal(err)
 	}
 	defer gw.Close()
+	// Operators are bound to workstations of the MES's price list, which
+	// the gateway learns once the platform runs; here, before it does, from
+	// the list mes-calc will publish.
+	if slices.ContainsFunc(accounts, func(a staffAccount) bool { return len(a.workstations) > 0 }) {
+		if err := gateway.LearnWorkstations(ctx, gw, contracts.DemoPriceList(time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, a := range accounts {
 		if err := gateway.CreateStaff(ctx, gw, a.login, staffPassword, a.role, a.workstations); err != nil {
 			t.Fatal(err)

@@ -179,15 +179,19 @@ func adminCommand(ctx context.Context, args []string) error {
 	if *dsn == "" && os.Getenv(dsnEnv("gateway")) == "" {
 		warnNoPlatform(os.Stderr, *dataDir)
 	}
-	password, err := readPassword(*fromStdin)
-	if err != nil {
-		return err
-	}
 	db, err := openMigrated(ctx, "gateway", *dsn, *dataDir)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	// Workstations are those the gateway learnt from the MES's price list.
+	if err := gateway.CheckStaffRole(ctx, db, *role, stations); err != nil {
+		return err
+	}
+	password, err := readPassword(*fromStdin)
+	if err != nil {
+		return err
+	}
 	if err := gateway.CreateStaff(ctx, db, *login, password, *role, stations); err != nil {
 		return err
 	}

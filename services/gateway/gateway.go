@@ -20,8 +20,10 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/secretbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/gateway/internal/route"
@@ -193,8 +195,8 @@ type Service struct {
 }
 
 // New builds the gateway on a host whose database carries the gateway's
-// migrations (services/gateway/migrations). The gateway subscribes to no
-// events.
+// migrations (services/gateway/migrations). It subscribes to
+// pricelist.published, to keep the workstations operators may be bound to.
 func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -216,6 +218,11 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{log: h.Log, staff: sv, public: pub}
+	h.Inbox.Subscribe("pricelist", map[string]inbox.Handler{
+		contracts.Subject(contracts.PriceListPublished): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, p contracts.PriceListV1) error {
+			return learnWorkstations(ctx, tx, p)
+		}),
+	})
 	if cfg.PublicAddr == "" {
 		h.Log.WarnContext(ctx, "gateway: no public listener configured; serving on the host listener, where /metrics, /healthz, /readyz and /admin are the host's own (development only)")
 	} else if s.publicLn, err = net.Listen("tcp", cfg.PublicAddr); err != nil {
@@ -273,10 +280,44 @@ func (s *Service) cleanup(ctx context.Context) error {
 	}
 }
 
+// learnWorkstations keeps the workstations of a price list as the ones
+// operators may be bound to, unless a newer list is known.
+func learnWorkstations(ctx context.Context, tx *sqldb.Tx, p contracts.PriceListV1) error {
+	ws := make([]store.Workstation, len(p.Workstations))
+	for i, w := range p.Workstations {
+		ws[i] = store.Workstation{Code: w.Code, Name: w.Name}
+	}
+	_, err := store.ApplyWorkstations(ctx, tx, p.Version, ws)
+	return err
+}
+
+// LearnWorkstations records the workstations of a price list in the
+// gateway's database as the pricelist.published handler does: for a
+// gateway database prepared before the platform first runs (tests, a
+// migration from another system).
+func LearnWorkstations(ctx context.Context, db *sqldb.DB, p contracts.PriceListV1) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	return db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error { return learnWorkstations(ctx, tx, p) })
+}
+
+// CheckStaffRole checks a role and its workstations against the gateway's
+// database (migrated with the gateway's migrations) as CreateStaff will,
+// so that a command can refuse them before it asks for a password.
+func CheckStaffRole(ctx context.Context, db *sqldb.DB, role string, workstations []string) error {
+	sv, err := staff.New(store.New(db), staff.Config{})
+	if err != nil {
+		return err
+	}
+	return sv.CheckRole(ctx, role, workstations)
+}
+
 // CreateStaff creates a staff account in the gateway's database (migrated
 // with the gateway's migrations): the way the first admin comes to be
 // (`fabrika admin create`). There is no default account or password.
-// Operators must be given at least one workstation; others none.
+// Operators must be given at least one workstation of those the gateway
+// learnt from the MES's price list; others none.
 func CreateStaff(ctx context.Context, db *sqldb.DB, login, password, role string, workstations []string) error {
 	sv, err := staff.New(store.New(db), staff.Config{})
 	if err != nil {

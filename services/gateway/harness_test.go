@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/httpx"
 	"github.com/fabrika/fabrika/platform/identity"
@@ -234,6 +235,15 @@ func newEnv(t testing.TB, mod ...func(*gateway.Config)) *env {
 		t.Fatal(err)
 	}
 	e.gw, e.db, e.h = gw, h.DB, h
+	// The workstations the tests bind operators to, as the MES's price
+	// list would bring them.
+	pl := contracts.DemoPriceList(time.Now())
+	for _, w := range []string{"WS-1", "WS-2", "WS-7"} {
+		pl.Workstations = append(pl.Workstations, contracts.Workstation{Code: w, Name: "Bench " + w, HourlyRate: 1000, HoursPerDay: 8})
+	}
+	if err := gateway.LearnWorkstations(ctx, h.DB, pl); err != nil {
+		t.Fatal(err)
+	}
 	// The public listener as in production (plain HTTP).
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

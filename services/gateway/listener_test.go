@@ -26,7 +26,7 @@ func TestPublicAnswers(t *testing.T) {
 	api := e.client()
 	api.header.Set("Authorization", "Bearer "+apiKey)
 	m := e.staff("maria", identity.RoleManager)
-	op := e.staff("oleg", identity.RoleOperator, "ws-1")
+	op := e.staff("oleg", identity.RoleOperator, "WS-1")
 	for _, tc := range []struct {
 		name   string
 		c      *client

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/services/gateway"
 )
 
 func TestStaffPages(t *testing.T) {
@@ -112,5 +114,65 @@ func TestFlashOnlyKnownMessages(t *testing.T) {
 	}
 	if res := adm.do("GET", "/staff/?done=password", nil, nil); !strings.Contains(string(res.body), "Password changed.") {
 		t.Errorf("the known message is not shown")
+	}
+}
+
+// TestWorkstationsFromTheMES: an operator is bound to workstations of the
+// MES's price list only. The admin page offers them as boxes to tick; a
+// code the price list does not name ("moon") is refused with the field's
+// message, on creation and on a change, and in the command's check; a newer
+// price list replaces the set, an older one changes nothing.
+func TestWorkstationsFromTheMES(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	adm := e.staff("ada", identity.RoleAdmin)
+	res := adm.do("GET", "/staff/admin/staff", nil, nil)
+	for _, want := range []string{`type="checkbox" name="workstations" value="laser"`, "Fibre laser cutter", `value="WS-1"`} {
+		if !strings.Contains(string(res.body), want) {
+			t.Errorf("the staff page does not offer %s:\n%s", want, res.body)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		ws   []string
+		code int
+		msg  string
+	}{
+		{"unknown", []string{"laser", "moon"}, http.StatusUnprocessableEntity, `&#34;moon&#34; is not a workstation of the shop floor`},
+		{"none", nil, http.StatusUnprocessableEntity, "an operator must be bound to at least one workstation"},
+		{"known", []string{"laser", "press_brake"}, http.StatusSeeOther, ""},
+	} {
+		res := adm.form("/staff/admin/staff", url.Values{"csrf_token": {adm.csrf}, "login": {"olaf-" + tc.name}, "role": {"operator"},
+			"workstations": tc.ws, "password": {"a long enough password"}})
+		if res.StatusCode != tc.code || !strings.Contains(string(res.body), tc.msg) {
+			t.Errorf("%s: %d, want %d with %q:\n%s", tc.name, res.StatusCode, tc.code, tc.msg, res.body)
+		}
+	}
+	o := e.staff("otto", identity.RoleOperator, "WS-1")
+	res = adm.form("/staff/admin/staff/"+o.id, url.Values{"csrf_token": {adm.csrf}, "role": {"operator"}, "workstations": {"WS-1", "moon"}})
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(res.body), "is not a workstation of the shop floor") {
+		t.Errorf("change to an unknown workstation: %d", res.StatusCode)
+	}
+	if err := gateway.CheckStaffRole(t.Context(), e.db, identity.RoleOperator, []string{"moon"}); err == nil || !strings.Contains(err.Error(), `"moon" is not a workstation`) {
+		t.Errorf("the command's check of moon: %v", err)
+	}
+	// A newer price list without WS-1 replaces the set; an older one is
+	// ignored.
+	pl := contracts.DemoPriceList(time.Now())
+	pl.Version = 5
+	pl.Workstations = append(pl.Workstations, contracts.Workstation{Code: "moon", Name: "Moon base", HourlyRate: 1, HoursPerDay: 1})
+	if err := gateway.LearnWorkstations(t.Context(), e.db, pl); err != nil {
+		t.Fatal(err)
+	}
+	old := contracts.DemoPriceList(time.Now())
+	old.Version = 4
+	if err := gateway.LearnWorkstations(t.Context(), e.db, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := gateway.CheckStaffRole(t.Context(), e.db, identity.RoleOperator, []string{"moon"}); err != nil {
+		t.Errorf("moon after the newer price list: %v", err)
+	}
+	if err := gateway.CheckStaffRole(t.Context(), e.db, identity.RoleOperator, []string{"WS-1"}); err == nil {
+		t.Error("WS-1 is still accepted after a newer price list without it")
 	}
 }

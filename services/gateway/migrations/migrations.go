@@ -1,5 +1,6 @@
 // Package migrations holds the gateway's schema: staff accounts, their
-// sessions and the audit log of staff actions.
+// sessions, the audit log of staff actions and the workstations known from
+// the price list.
 package migrations
 
 import "embed"

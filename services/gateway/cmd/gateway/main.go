@@ -169,15 +169,6 @@ func adminCreate(ctx context.Context, args []string, getenv func(string) string,
 	if *login == "" {
 		return errors.New("-login is required")
 	}
-	pw := getenv("FABRIKA_ADMIN_PASSWORD")
-	if pw == "" {
-		fmt.Fprint(stdout, "password (at least 12 characters): ")
-		line, err := bufio.NewReader(stdin).ReadString('\n')
-		if err != nil && line == "" {
-			return errors.New("no password given (FABRIKA_ADMIN_PASSWORD or standard input)")
-		}
-		pw = strings.TrimRight(line, "\r\n")
-	}
 	db, err := sqldb.Open(ctx, dsn)
 	if err != nil {
 		return err
@@ -189,6 +180,18 @@ func adminCreate(ctx context.Context, args []string, getenv func(string) string,
 	var list []string
 	if *ws != "" {
 		list = strings.Split(*ws, ",")
+	}
+	if err := gateway.CheckStaffRole(ctx, db, *role, list); err != nil {
+		return err
+	}
+	pw := getenv("FABRIKA_ADMIN_PASSWORD")
+	if pw == "" {
+		fmt.Fprint(stdout, "password (at least 12 characters): ")
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return errors.New("no password given (FABRIKA_ADMIN_PASSWORD or standard input)")
+		}
+		pw = strings.TrimRight(line, "\r\n")
 	}
 	if err := gateway.CreateStaff(ctx, db, *login, pw, *role, list); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/platform/password"
+	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
 	"github.com/fabrika/fabrika/services/gateway/internal/store"
 	"github.com/fabrika/fabrika/services/gateway/migrations"
@@ -42,7 +43,14 @@ const pw = "a long enough password"
 
 func newFixture(t *testing.T) fixture {
 	t.Helper()
-	st := store.New(testenv.DB(t, migrations.FS))
+	db := testenv.DB(t, migrations.FS)
+	st := store.New(db)
+	if err := db.InTx(t.Context(), func(ctx context.Context, tx *sqldb.Tx) error {
+		_, err := store.ApplyWorkstations(ctx, tx, 1, []store.Workstation{{Code: "WS-1", Name: "Bench 1"}})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 	clock := &testClock{now: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}
 	sv, err := New(st, Config{CacheTTL: 5 * time.Second, SessionTTL: time.Hour, SessionIdle: 30 * time.Minute,
 		Password: password.Params{Memory: 64, Time: 1, Threads: 1}, Now: clock.Now})

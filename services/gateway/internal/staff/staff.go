@@ -176,10 +176,7 @@ func New(st *store.Store, cfg Config) (*Service, error) {
 // Config returns the effective configuration.
 func (s *Service) Config() Config { return s.cfg }
 
-var (
-	loginRe       = regexp.MustCompile(`^[a-z0-9][a-z0-9._@-]{1,63}$`)
-	workstationRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-)
+var loginRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._@-]{1,63}$`)
 
 // NormalizeLogin is how logins are stored and looked up.
 func NormalizeLogin(login string) string { return strings.ToLower(strings.TrimSpace(login)) }
@@ -191,7 +188,10 @@ func checkPassword(pw, login string, fields map[string]string) {
 	}
 }
 
-func checkRole(role string, ws []string, fields map[string]string) []string {
+// checkRole checks a role and its workstations against known, the
+// workstations of the MES's price list: an operator is bound to at least
+// one of them, anyone else to none.
+func checkRole(role string, ws []string, known []store.Workstation, fields map[string]string) []string {
 	if !slices.Contains(Roles(), role) {
 		fields["role"] = "must be admin, manager or operator"
 		return nil
@@ -202,8 +202,8 @@ func checkRole(role string, ws []string, fields map[string]string) []string {
 		if w == "" || slices.Contains(out, w) {
 			continue
 		}
-		if !workstationRe.MatchString(w) {
-			fields["workstations"] = fmt.Sprintf("%q is not a workstation code (letters, digits, . _ -)", w)
+		if !slices.ContainsFunc(known, func(k store.Workstation) bool { return k.Code == w }) {
+			fields["workstations"] = unknownWorkstation(w, known)
 			return nil
 		}
 		out = append(out, w)
@@ -217,6 +217,36 @@ func checkRole(role string, ws []string, fields map[string]string) []string {
 	return out
 }
 
+func unknownWorkstation(w string, known []store.Workstation) string {
+	if len(known) == 0 {
+		return fmt.Sprintf("%q is not known: no workstations are known yet; the gateway learns them from the MES's price list once the platform runs", w)
+	}
+	codes := make([]string, len(known))
+	for i, k := range known {
+		codes[i] = k.Code
+	}
+	return fmt.Sprintf("%q is not a workstation of the shop floor (%s)", w, strings.Join(codes, ", "))
+}
+
+// CheckRole checks a role and its workstations as Create and Update do.
+func (s *Service) CheckRole(ctx context.Context, role string, workstations []string) error {
+	known, err := s.st.Workstations(ctx)
+	if err != nil {
+		return err
+	}
+	fields := map[string]string{}
+	checkRole(role, workstations, known, fields)
+	if len(fields) > 0 {
+		return &InvalidError{Fields: fields}
+	}
+	return nil
+}
+
+// Workstations lists the workstations operators may be bound to.
+func (s *Service) Workstations(ctx context.Context) ([]store.Workstation, error) {
+	return s.st.Workstations(ctx)
+}
+
 // Create makes a staff account.
 func (s *Service) Create(ctx context.Context, login, pw, role string, workstations []string) (store.Account, error) {
 	login = NormalizeLogin(login)
@@ -225,7 +255,11 @@ func (s *Service) Create(ctx context.Context, login, pw, role string, workstatio
 		fields["login"] = "2 to 64 characters: lower-case letters, digits, . _ @ -, starting with a letter or digit"
 	}
 	checkPassword(pw, login, fields)
-	ws := checkRole(role, workstations, fields)
+	known, err := s.st.Workstations(ctx)
+	if err != nil {
+		return store.Account{}, err
+	}
+	ws := checkRole(role, workstations, known, fields)
 	if len(fields) > 0 {
 		return store.Account{}, &InvalidError{Fields: fields}
 	}
@@ -250,7 +284,11 @@ func (s *Service) Create(ctx context.Context, login, pw, role string, workstatio
 // Update changes an account's role, workstations and disabled flag.
 func (s *Service) Update(ctx context.Context, id, role string, workstations []string, disabled bool) error {
 	fields := map[string]string{}
-	ws := checkRole(role, workstations, fields)
+	known, err := s.st.Workstations(ctx)
+	if err != nil {
+		return err
+	}
+	ws := checkRole(role, workstations, known, fields)
 	if len(fields) > 0 {
 		return &InvalidError{Fields: fields}
 	}

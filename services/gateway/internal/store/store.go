@@ -1,6 +1,7 @@
 // Package store keeps the gateway's own data in SQL that runs unchanged on
 // SQLite and PostgreSQL: staff accounts (accounts.go), their sessions
-// (sessions.go) and the audit log (audit.go).
+// (sessions.go), the audit log (audit.go) and the workstations known from
+// the price list (workstations.go).
 package store
 
 import (

@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -145,9 +146,11 @@ type page struct {
 	Account  accountView
 	Roles    []string
 	Form     accountForm
-	Entries  []store.AuditEntry
-	Filter   store.AuditFilter
-	Older    string
+	// Workstations operators may be bound to (from the MES's price list).
+	Workstations []store.Workstation
+	Entries      []store.AuditEntry
+	Filter       store.AuditFilter
+	Older        string
 	// TOTP enrolment: the new key, shown once.
 	TOTPSecret, TOTPURL string
 }
@@ -160,9 +163,12 @@ type accountView struct {
 type accountForm struct {
 	Login        string
 	Role         string
-	Workstations string
+	Workstations []string
 	Disabled     bool
 }
+
+// Has tells whether the form binds the workstation (its box is ticked).
+func (f accountForm) Has(code string) bool { return slices.Contains(f.Workstations, code) }
 
 func (w *Web) view(a store.Account) accountView {
 	return accountView{Account: a, Locked: w.d.Staff.Delayed(a.Login) > 0}
@@ -464,8 +470,21 @@ func (w *Web) totpEnable(rw http.ResponseWriter, r *http.Request) {
 	http.Redirect(rw, r, "/staff/?done=totp", http.StatusSeeOther)
 }
 
-func splitWorkstations(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == ';' })
+// formWorkstations reads the ticked workstation boxes; a value may also
+// list several codes (a script posting "a,b").
+func formWorkstations(r *http.Request) []string {
+	var out []string
+	for _, v := range r.PostForm["workstations"] {
+		out = append(out, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == ';' })...)
+	}
+	return out
+}
+
+// withWorkstations adds the known workstations to a page with a staff form.
+func (w *Web) withWorkstations(r *http.Request, p page) (page, error) {
+	ws, err := w.d.Staff.Workstations(r.Context())
+	p.Workstations = ws
+	return p, err
 }
 
 func (w *Web) staffList(rw http.ResponseWriter, r *http.Request) {
@@ -491,7 +510,12 @@ func (w *Web) renderStaff(rw http.ResponseWriter, r *http.Request, status int, f
 		httpx.WriteJSON(rw, status, map[string]any{"staff": out})
 		return
 	}
-	w.render(rw, r, status, "staff", page{Accounts: views, Roles: staff.Roles(), Form: f, Errors: errs})
+	p, err := w.withWorkstations(r, page{Accounts: views, Roles: staff.Roles(), Form: f, Errors: errs})
+	if err != nil {
+		httpx.WriteError(rw, r, w.d.Log, err)
+		return
+	}
+	w.render(rw, r, status, "staff", p)
 }
 
 func (w *Web) staffCreate(rw http.ResponseWriter, r *http.Request) {
@@ -499,10 +523,10 @@ func (w *Web) staffCreate(rw http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(rw, r, httpx.NewProblem(http.StatusBadRequest, "malformed form"))
 		return
 	}
-	f := accountForm{Login: r.PostForm.Get("login"), Role: r.PostForm.Get("role"), Workstations: r.PostForm.Get("workstations")}
+	f := accountForm{Login: r.PostForm.Get("login"), Role: r.PostForm.Get("role"), Workstations: formWorkstations(r)}
 	// Noted before the change: its audit entry is written in its transaction.
 	note(r, "staff.create", "created "+staff.NormalizeLogin(f.Login)+" as "+f.Role)
-	a, err := w.d.Staff.Create(r.Context(), f.Login, r.PostForm.Get("password"), f.Role, splitWorkstations(f.Workstations))
+	a, err := w.d.Staff.Create(r.Context(), f.Login, r.PostForm.Get("password"), f.Role, f.Workstations)
 	var inv *staff.InvalidError
 	if errors.As(err, &inv) {
 		note(r, "staff.create", "refused: "+inv.Error())
@@ -529,7 +553,7 @@ func (w *Web) loadAccount(rw http.ResponseWriter, r *http.Request) (store.Accoun
 }
 
 func formOf(a store.Account) accountForm {
-	return accountForm{Login: a.Login, Role: a.Role, Workstations: strings.Join(a.Workstations, ", "), Disabled: a.Disabled}
+	return accountForm{Login: a.Login, Role: a.Role, Workstations: a.Workstations, Disabled: a.Disabled}
 }
 
 func (w *Web) staffEdit(rw http.ResponseWriter, r *http.Request) {
@@ -537,7 +561,16 @@ func (w *Web) staffEdit(rw http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	w.render(rw, r, http.StatusOK, "edit", page{Account: w.view(a), Roles: staff.Roles(), Form: formOf(a), Flash: flash(r)})
+	w.renderEdit(rw, r, http.StatusOK, page{Account: w.view(a), Roles: staff.Roles(), Form: formOf(a), Flash: flash(r)})
+}
+
+func (w *Web) renderEdit(rw http.ResponseWriter, r *http.Request, status int, p page) {
+	p, err := w.withWorkstations(r, p)
+	if err != nil {
+		httpx.WriteError(rw, r, w.d.Log, err)
+		return
+	}
+	w.render(rw, r, status, "edit", p)
 }
 
 func (w *Web) staffUpdate(rw http.ResponseWriter, r *http.Request) {
@@ -549,7 +582,7 @@ func (w *Web) staffUpdate(rw http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(rw, r, httpx.NewProblem(http.StatusBadRequest, "malformed form"))
 		return
 	}
-	f := accountForm{Login: a.Login, Role: r.PostForm.Get("role"), Workstations: r.PostForm.Get("workstations"), Disabled: r.PostForm.Get("disabled") == "1"}
+	f := accountForm{Login: a.Login, Role: r.PostForm.Get("role"), Workstations: formWorkstations(r), Disabled: r.PostForm.Get("disabled") == "1"}
 	cur := CurrentFrom(r.Context())
 	errs := map[string]string{}
 	if a.ID == cur.Account.ID && (f.Role != staff.RoleAdmin || f.Disabled) {
@@ -557,8 +590,8 @@ func (w *Web) staffUpdate(rw http.ResponseWriter, r *http.Request) {
 	}
 	var err error
 	if len(errs) == 0 {
-		note(r, "staff.update", a.Login+": role "+f.Role+", workstations ["+f.Workstations+"], disabled "+strconv.FormatBool(f.Disabled))
-		err = w.d.Staff.Update(r.Context(), a.ID, f.Role, splitWorkstations(f.Workstations), f.Disabled)
+		note(r, "staff.update", a.Login+": role "+f.Role+", workstations ["+strings.Join(f.Workstations, ", ")+"], disabled "+strconv.FormatBool(f.Disabled))
+		err = w.d.Staff.Update(r.Context(), a.ID, f.Role, f.Workstations, f.Disabled)
 	}
 	var inv *staff.InvalidError
 	if errors.As(err, &inv) {
@@ -569,10 +602,10 @@ func (w *Web) staffUpdate(rw http.ResponseWriter, r *http.Request) {
 	}
 	if len(errs) > 0 {
 		note(r, "staff.update", "refused for "+a.Login)
-		w.render(rw, r, http.StatusUnprocessableEntity, "edit", page{Account: w.view(a), Roles: staff.Roles(), Form: f, Errors: errs})
+		w.renderEdit(rw, r, http.StatusUnprocessableEntity, page{Account: w.view(a), Roles: staff.Roles(), Form: f, Errors: errs})
 		return
 	}
-	note(r, "staff.update", a.Login+": role "+f.Role+", workstations ["+f.Workstations+"], disabled "+strconv.FormatBool(f.Disabled))
+	note(r, "staff.update", a.Login+": role "+f.Role+", workstations ["+strings.Join(f.Workstations, ", ")+"], disabled "+strconv.FormatBool(f.Disabled))
 	http.Redirect(rw, r, "/staff/admin/staff/"+a.ID+"?done=saved", http.StatusSeeOther)
 }
 
@@ -586,7 +619,7 @@ func (w *Web) staffPassword(rw http.ResponseWriter, r *http.Request) {
 	var inv *staff.InvalidError
 	if errors.As(err, &inv) {
 		note(r, "staff.password_reset", "refused for "+a.Login)
-		w.render(rw, r, http.StatusUnprocessableEntity, "edit", page{Account: w.view(a), Roles: staff.Roles(), Form: formOf(a), Errors: inv.Fields})
+		w.renderEdit(rw, r, http.StatusUnprocessableEntity, page{Account: w.view(a), Roles: staff.Roles(), Form: formOf(a), Errors: inv.Fields})
 		return
 	} else if err != nil {
 		httpx.WriteError(rw, r, w.d.Log, err)

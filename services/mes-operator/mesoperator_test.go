@@ -432,12 +432,22 @@ func TestPages(t *testing.T) {
 		return w.send(req, &ana)
 	}
 	startForm := url.Values{"event_id": {uuid.NewString()}}
+	// Every POST form carries the session's CSRF token the gateway sent.
+	req, _ := http.NewRequestWithContext(w.ctx, http.MethodGet, w.base+"/mes/workstations/laser1", nil)
+	req.Header.Set(identity.HeaderCSRF, `t"<k`)
+	res, b = w.send(req, &ana)
+	forms, fields := strings.Count(string(b), `method="post"`), strings.Count(string(b), `<input type="hidden" name="csrf_token" value="t&#34;&lt;k">`)
+	if res.StatusCode != http.StatusOK || forms < 2 || fields != forms {
+		t.Fatalf("queue page with a token: %d, %d POST forms, %d token fields", res.StatusCode, forms, fields)
+	}
 	// A form posted from another site is refused.
-	if res, _ := post("/mes/operations/"+cut+"/start", startForm, map[string]string{"Sec-Fetch-Site": "cross-site"}); res.StatusCode != http.StatusForbidden {
-		t.Fatalf("cross-site form: %d", res.StatusCode)
+	for _, h := range []map[string]string{{"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}} {
+		if res, _ := post("/mes/operations/"+cut+"/start", startForm, h); res.StatusCode != http.StatusForbidden {
+			t.Fatalf("cross-origin form %v: %d", h, res.StatusCode)
+		}
 	}
 	for range 2 { // the second post is a retry of the same form
-		res, b = post("/mes/operations/"+cut+"/start", startForm, nil)
+		res, b = post("/mes/operations/"+cut+"/start", startForm, map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": w.base})
 		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/mes/workstations/laser1#op-"+cut {
 			t.Fatalf("start form: %d %s %s", res.StatusCode, res.Header.Get("Location"), b)
 		}

@@ -366,10 +366,25 @@ func (b *browser) get(path string) response {
 
 func (b *browser) post(path string, f url.Values) response {
 	b.e.t.Helper()
+	return b.postWith(path, f, nil)
+}
+
+// postWith posts a form with the browser's CSRF token and extra headers
+// (Sec-Fetch-Site, Origin).
+func (b *browser) postWith(path string, f url.Values, hdr map[string]string) response {
+	b.e.t.Helper()
 	if f.Get("csrf") == "" {
 		f.Set("csrf", b.csrf())
 	}
-	res, err := b.client.PostForm(b.e.base+path, f)
+	req, err := http.NewRequest("POST", b.e.base+path, strings.NewReader(f.Encode()))
+	if err != nil {
+		b.e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	res, err := b.client.Do(req)
 	if err != nil {
 		b.e.t.Fatal(err)
 	}

@@ -41,8 +41,15 @@ func TestCustomerJourneyThroughPages(t *testing.T) {
 	if res := b.post("/account/signup", url.Values{"csrf": {"forged"}, "email": {"x@example.com"}}); res.code != 403 {
 		t.Fatalf("forged CSRF: %d", res.code)
 	}
-	// Sign-up errors are shown next to their fields.
-	res := b.post("/account/signup", url.Values{"email": {"not-an-email"}, "name": {""}, "password": {"short"}})
+	// A form from another origin is refused even with the right token.
+	for _, h := range []map[string]string{{"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}} {
+		if res := b.postWith("/account/signup", url.Values{"email": {"x@example.com"}}, h); res.code != 403 || !strings.Contains(string(res.body), "did not come from our site") {
+			t.Fatalf("cross-origin form %v: %d", h, res.code)
+		}
+	}
+	// Sign-up errors are shown next to their fields (a same-origin post).
+	res := b.postWith("/account/signup", url.Values{"email": {"not-an-email"}, "name": {""}, "password": {"short"}},
+		map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": e.base})
 	if res.code != 422 || !fieldError(res.body, "is not an e-mail address") || !fieldError(res.body, "must be at least 10 characters") {
 		t.Fatalf("signup errors: %d %s", res.code, res.body)
 	}

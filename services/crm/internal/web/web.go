@@ -32,22 +32,29 @@ func New(a *app.App, verifier *identity.Verifier, log *slog.Logger) *Handler {
 	staff := func(f http.HandlerFunc) http.Handler {
 		return verifier.Require(f, identity.RoleManager, identity.RoleAdmin)
 	}
+	// Forms are same-origin only: a page elsewhere cannot make a manager's
+	// browser post an action (the gateway checks the session's token too).
+	sameOrigin := http.NewCrossOriginProtection()
+	sameOrigin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.pageError(w, r, httpx.NewProblem(http.StatusForbidden, "This form did not come from a Fabrika page. Go back, reload the page and try again."))
+	}))
+	page := func(f http.HandlerFunc) http.Handler { return staff(sameOrigin.Handler(f).ServeHTTP) }
 	// The style sheet and the icon hold nothing secret; the gateway serves
 	// them to signed-in staff only anyway.
 	h.mux.Handle("GET /crm/static/", h.pages.assets)
-	h.mux.Handle("/crm/", staff(h.notFound))
+	h.mux.Handle("/crm/", page(h.notFound))
 	h.mux.Handle("/crm/api/", staff(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusNotFound, "no such resource"))
 	}))
-	h.mux.Handle("GET /crm/{$}", staff(func(w http.ResponseWriter, r *http.Request) {
+	h.mux.Handle("GET /crm/{$}", page(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/crm/orders", http.StatusSeeOther)
 	}))
-	h.mux.Handle("GET /crm/orders", staff(h.ordersPage))
-	h.mux.Handle("GET /crm/orders/{id}", staff(h.orderPage))
-	h.mux.Handle("POST /crm/orders/{id}/{action}", staff(h.orderAction))
-	h.mux.Handle("GET /crm/customers", staff(h.customersPage))
-	h.mux.Handle("GET /crm/customers/{id}", staff(h.customerPage))
-	h.mux.Handle("GET /crm/stuck", staff(h.stuckPage))
+	h.mux.Handle("GET /crm/orders", page(h.ordersPage))
+	h.mux.Handle("GET /crm/orders/{id}", page(h.orderPage))
+	h.mux.Handle("POST /crm/orders/{id}/{action}", page(h.orderAction))
+	h.mux.Handle("GET /crm/customers", page(h.customersPage))
+	h.mux.Handle("GET /crm/customers/{id}", page(h.customerPage))
+	h.mux.Handle("GET /crm/stuck", page(h.stuckPage))
 
 	h.mux.Handle("GET /crm/api/v1/orders", staff(h.apiOrders))
 	h.mux.Handle("GET /crm/api/v1/orders/{id}", staff(h.apiOrder))

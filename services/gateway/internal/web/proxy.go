@@ -71,7 +71,10 @@ func (s *Public) rewrite(pr *httputil.ProxyRequest) {
 	out.URL.Path = joinPath(t.Path, p.path)
 	out.URL.RawPath = ""
 	out.URL.RawQuery = pr.In.URL.RawQuery
-	out.Host = ""
+	// The upstream sees the browser's Host, so that its same-origin check
+	// (http.CrossOriginProtection compares Origin with Host) agrees with the
+	// browser's.
+	out.Host = pr.In.Host
 	pr.SetXForwarded()
 	header.ScrubRequest(out.Header, SessionCookie, LoginCookie)
 	if p.token != "" {

@@ -152,10 +152,13 @@ type pageData struct {
 	Form         *formState
 	// L names the price list's codes (product, material, finish, operation).
 	L store.Labels
+	// CSRF is the session's token for the forms (template "csrf").
+	CSRF string
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, t *template.Template, status int, d pageData) {
 	d.Actor = actor(r)
+	d.CSRF = identity.CSRFToken(r)
 	if l, err := h.uc.Labels(r.Context()); err != nil {
 		// The page still works with the codes; the cause is logged.
 		h.log.ErrorContext(r.Context(), "read labels", "error", err)
@@ -171,7 +174,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, t *template.Tem
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_, _ = w.Write(identity.AddCSRFFields(buf.Bytes(), r.Header.Get(identity.HeaderCSRF)))
+	_, _ = w.Write(buf.Bytes())
 }
 
 // notFound is the operators' 404 page for any path they have no page at.

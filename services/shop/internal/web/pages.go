@@ -221,9 +221,15 @@ func (h *Handler) pageRoutes() {
 	m.HandleFunc("POST /account/password", h.form(h.signedIn(h.passwordPost)))
 }
 
-// form parses a form post within the body limit and checks its CSRF token.
+// form refuses a cross-origin post, parses the form within the body limit
+// and checks its CSRF token.
 func (h *Handler) form(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if h.sameOrigin.Check(r) != nil {
+			h.render(w, r, http.StatusForbidden, "error", view{Title: "Refused",
+				Message: "This form did not come from our site. Go back, reload the page and try again."})
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBody)
 		if err := r.ParseForm(); err != nil {
 			var mbe *http.MaxBytesError

@@ -38,6 +38,9 @@ type Handler struct {
 	log   *slog.Logger
 	pages *pages
 	mux   *http.ServeMux
+	// sameOrigin refuses a form posted from another origin (Sec-Fetch-Site,
+	// Origin); the CSRF token covers a browser that sends neither.
+	sameOrigin *http.CrossOriginProtection
 }
 
 // New builds the handler.
@@ -49,7 +52,7 @@ func New(shop *app.Shop, cfg Config, log *slog.Logger) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{shop: shop, cfg: cfg, log: log, pages: p, mux: http.NewServeMux()}
+	h := &Handler{shop: shop, cfg: cfg, log: log, pages: p, mux: http.NewServeMux(), sameOrigin: http.NewCrossOriginProtection()}
 	h.apiRoutes()
 	h.pageRoutes()
 	return h, nil

@@ -2,14 +2,19 @@ package mescalc_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/platform/testenv"
 )
 
 // BenchmarkPlacedToPriced measures the whole path of an order through the
@@ -20,16 +25,50 @@ import (
 // transaction and its relay publishes order.priced, which a watcher on the
 // stream receives. Latency is from the commit of order.placed in the shop to
 // the arrival of order.priced; calc-p50/p99 are mes-calc's own share, from
-// order.placed seen on the stream to order.priced seen on the stream. Run
-// with a fixed count of orders:
+// order.placed seen on the stream to order.priced seen on the stream.
 //
-//	go test -run '^$' -bench PlacedToPriced -benchtime 5000x ./services/mes-calc/
+// It runs mes-calc on SQLite, and when PostgreSQL is configured on
+// PostgreSQL: as it is (calculations booking optimistically; the inbox's
+// 4 workers, batches of up to 64 orders), with 16 workers and one order a
+// transaction, and serial (mescalc.Config.Serial: every calculation holds
+// the price list's row lock until it commits, as before issue 21); it logs
+// the ratios of the priced rates of the same run. Run with a fixed count of orders:
+//
+//	FABRIKA_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable \
+//	  go test -run '^$' -bench PlacedToPriced -benchtime 5000x ./services/mes-calc/
 func BenchmarkPlacedToPriced(b *testing.B) {
+	type variant struct {
+		name string
+		opt  envOptions
+	}
+	variants := []variant{{"sqlite", envOptions{engine: sqldb.SQLite}}}
+	if testenv.PostgresConfigured() {
+		variants = append(variants,
+			variant{"postgres", envOptions{engine: sqldb.Postgres}},
+			// One order a transaction, more workers: a batch of the inbox holds
+			// the rows of the days it booked until its commit, so batches of
+			// concurrent workers wait for each other (and deadlock now and
+			// then); single orders lock the busiest rows only around their own
+			// commit.
+			variant{"postgres-16x1", envOptions{engine: sqldb.Postgres, workers: 16, batch: 1}},
+			variant{"postgres-serial", envOptions{engine: sqldb.Postgres, serial: true}})
+	}
+	priced := map[string]float64{}
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) { priced[v.name] = placedToPriced(b, v.opt) })
+	}
+	if serial := priced["postgres-serial"]; serial > 0 {
+		b.Logf("priced/s beside postgres-serial: postgres %.2fx, postgres-16x1 %.2fx, sqlite %.2fx",
+			priced["postgres"]/serial, priced["postgres-16x1"]/serial, priced["sqlite"]/serial)
+	}
+}
+
+func placedToPriced(b *testing.B, opt envOptions) float64 {
 	rate := 1000 // orders per second
 	if v, err := strconv.Atoi(os.Getenv("FABRIKA_BENCH_RATE")); err == nil && v > 0 {
 		rate = v
 	}
-	e := newEnv(b, true)
+	e := newEnvWith(b, true, opt)
 	n := b.N
 	products := []contracts.LineItem{
 		bracketLine(1, 10, contracts.LeadStandard),
@@ -90,4 +129,29 @@ func BenchmarkPlacedToPriced(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 	// Everything in this process (fake shop, broker, mes-calc, watcher).
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(n), "cpu-ms/order")
+	// How often a calculation was made again because a day it booked filled
+	// up meanwhile, and how often a batch of the inbox met a deadlock.
+	b.ReportMetric(e.metric("fabrika_mescalc_calculation_attempts_sum")/float64(n), "attempts/order")
+	b.ReportMetric(e.metric("fabrika_inbox_batch_splits_total"), "batch-splits")
+	b.ReportMetric(e.metric("fabrika_inbox_handler_failures_total"), "failures")
+	return float64(n) / total.Seconds()
+}
+
+// metric sums the samples of a metric of mes-calc's /metrics.
+func (e *env) metric(name string) float64 {
+	resp, err := http.Get("http://" + e.calc.AdminAddr() + "/metrics")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var sum float64
+	for line := range strings.Lines(string(raw)) {
+		if rest, ok := strings.CutPrefix(line, name); ok && (rest[0] == ' ' || rest[0] == '{') {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			sum += v
+		}
+	}
+	return sum
 }

@@ -2,6 +2,7 @@ package mescalc_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/fabrika/fabrika/platform/broker"
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
 	mescalc "github.com/fabrika/fabrika/services/mes-calc"
 	"github.com/fabrika/fabrika/services/mes-calc/migrations"
@@ -51,6 +53,19 @@ type env struct {
 
 func newEnv(t testing.TB, startCalc bool) *env {
 	t.Helper()
+	return newEnvWith(t, startCalc, envOptions{})
+}
+
+// envOptions vary mes-calc in a benchmark.
+type envOptions struct {
+	engine  sqldb.Engine // of mes-calc's database (default: the test engine)
+	serial  bool         // mescalc.Config.Serial
+	workers int          // mes-calc's inbox workers (default calcWorkers)
+	batch   int          // mes-calc's inbox batch size (default the inbox's)
+}
+
+func newEnvWith(t testing.TB, startCalc bool, opt envOptions) *env {
+	t.Helper()
 	limit := 90 * time.Second
 	if _, ok := t.(*testing.B); ok {
 		limit = 15 * time.Minute
@@ -73,13 +88,17 @@ func newEnv(t testing.TB, startCalc bool) *env {
 	}
 	e.signer = identity.NewSigner(priv)
 	cfg := testenv.HostConfig(t, "mes-calc", migrations.FS)
-	cfg.Inbox.Workers = calcWorkers
+	if opt.engine != "" {
+		cfg.DSN = testenv.DSNOn(t, opt.engine)
+	}
+	cfg.Inbox.Workers = cmp.Or(opt.workers, calcWorkers)
+	cfg.Inbox.BatchSize = opt.batch
 	deps := e.b.Deps(t, "mes-calc")
 	deps.Identity = identity.NewVerifier("mes-calc", pub)
 	if e.calc, err = host.Open(ctx, cfg, deps); err != nil {
 		t.Fatal(err)
 	}
-	if e.svc, err = mescalc.New(ctx, e.calc, mescalc.Config{Now: func() time.Time { return monday }}); err != nil {
+	if e.svc, err = mescalc.New(ctx, e.calc, mescalc.Config{Now: func() time.Time { return monday }, Serial: opt.serial}); err != nil {
 		t.Fatal(err)
 	}
 	if startCalc {

@@ -34,6 +34,9 @@ type running struct {
 	m       *Main
 	public  string // the gateway's public base URL
 	logPath string
+	// stop stops the platform and waits for it (the cleanup does if the
+	// test does not).
+	stop func()
 }
 
 // startMain runs the whole platform in this process on a temp data dir and
@@ -63,16 +66,22 @@ func startMain(t *testing.T, setup func(ctx context.Context, m *Main)) *running 
 	setup(ctx, m)
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("platform stopped with: %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("platform stopped with: %v", err)
+				}
+			case <-time.After(60 * time.Second):
+				t.Errorf("platform did not stop within 60s of cancellation")
 			}
-		case <-time.After(60 * time.Second):
-			t.Errorf("platform did not stop within 60s of cancellation")
-		}
+		})
+	}
+	t.Cleanup(func() {
+		stop()
 		if t.Failed() {
 			t.Logf("platform log (tail):\n%s", tailFile(logPath, 12000))
 		}
@@ -84,7 +93,7 @@ func startMain(t *testing.T, setup func(ctx context.Context, m *Main)) *running 
 	case <-time.After(90 * time.Second):
 		t.Fatalf("platform not ready after 90s\n%s", tailFile(logPath, 8000))
 	}
-	r := &running{m: m, public: "http://127.0.0.1:" + strconv.Itoa(m.Config.BasePort), logPath: logPath}
+	r := &running{m: m, public: "http://127.0.0.1:" + strconv.Itoa(m.Config.BasePort), logPath: logPath, stop: stop}
 	probe := newClient(t, r.public)
 	eventually(t, 30*time.Second, "the gateway's public port", func() (bool, string) {
 		res := probe.get("/staff/login")

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // TestStaffFormsThroughGateway posts a CRM form the way a browser does,
@@ -22,20 +20,7 @@ func TestStaffFormsThroughGateway(t *testing.T) {
 		seedStaff(ctx, t, m, staffAccount{"mia.manager", "manager", nil})
 	})
 	const wait = 90 * time.Second
-	shopper := newClient(t, p.public)
-	eventually(t, wait, "the shop's catalogue", func() (bool, string) {
-		res := shopper.get("/shop/api/v1/catalog")
-		return res.code == 200, res.String()
-	})
-	shopper.shopSignUp("Bea")
-	res := shopper.do("POST", "/shop/api/v1/orders", shopOrder(), map[string]string{"Idempotency-Key": uuid.NewString()})
-	if res.code != http.StatusCreated {
-		t.Fatalf("shop order: %s", res)
-	}
-	var placed struct {
-		ID string `json:"id"`
-	}
-	res.decode(t, &placed)
+	_, orderID := placeShopOrder(t, p.public, "Bea")
 
 	browser := newClient(t, p.public)
 	browser.staffSignIn("mia.manager", staffPassword)
@@ -46,7 +31,7 @@ func TestStaffFormsThroughGateway(t *testing.T) {
 	// result may still arrive and raise the version the form carries (the
 	// post would then rightly be refused as a conflict).
 	eventually(t, wait, "the order's page in the CRM, priced", func() (bool, string) {
-		res := browser.do("GET", "/crm/orders/"+placed.ID, nil, html)
+		res := browser.do("GET", "/crm/orders/"+orderID, nil, html)
 		page = string(res.body)
 		return res.code == 200 && strings.Contains(page, `<span class="status">priced</span>`), res.String()
 	})
@@ -56,15 +41,15 @@ func TestStaffFormsThroughGateway(t *testing.T) {
 	}
 	token, version := form[1], form[2]
 
-	without := browser.do("POST", "/crm/orders/"+placed.ID+"/notes", url.Values{"version": {version}, "note": {"no token"}}, html)
+	without := browser.do("POST", "/crm/orders/"+orderID+"/notes", url.Values{"version": {version}, "note": {"no token"}}, html)
 	if without.code != http.StatusForbidden {
 		t.Fatalf("form post without the CSRF token: %s, want 403", without)
 	}
-	with := browser.do("POST", "/crm/orders/"+placed.ID+"/notes", url.Values{"version": {version}, "note": {"called the customer"}, "csrf_token": {token}}, html)
+	with := browser.do("POST", "/crm/orders/"+orderID+"/notes", url.Values{"version": {version}, "note": {"called the customer"}, "csrf_token": {token}}, html)
 	if with.code != http.StatusSeeOther && with.code != http.StatusOK {
 		t.Fatalf("form post with the CSRF token: %s, want the CRM's answer", with)
 	}
-	res = browser.do("GET", "/crm/orders/"+placed.ID, nil, html)
+	res := browser.do("GET", "/crm/orders/"+orderID, nil, html)
 	if !regexp.MustCompile(`called the customer`).Match(res.body) {
 		t.Fatalf("the note is not on the order's page: %s", res)
 	}

@@ -371,3 +371,28 @@ func tailFile(path string, n int64) string {
 	_, _ = f.ReadAt(b, off)
 	return string(b)
 }
+
+// placeShopOrder signs a new customer up at the shop, once its catalogue
+// is there, and places shopOrder; it returns the customer's client and the
+// order id.
+func placeShopOrder(t testing.TB, public, name string) (*client, string) {
+	t.Helper()
+	shopper := newClient(t, public)
+	eventually(t, 90*time.Second, "the shop's catalogue (the price list from mes-calc)", func() (bool, string) {
+		res := shopper.get("/shop/api/v1/catalog")
+		return res.code == 200, res.String()
+	})
+	shopper.shopSignUp(name)
+	res := shopper.do("POST", "/shop/api/v1/orders", shopOrder(), map[string]string{"Idempotency-Key": uuid.NewString()})
+	if res.code != http.StatusCreated {
+		t.Fatalf("shop order: %s", res)
+	}
+	var placed struct {
+		ID string `json:"id"`
+	}
+	res.decode(t, &placed)
+	if placed.ID == "" {
+		t.Fatalf("shop order without id: %s", res)
+	}
+	return shopper, placed.ID
+}

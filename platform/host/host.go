@@ -146,6 +146,9 @@ func Open(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 	if ocfg.Connected == nil {
 		ocfg.Connected = deps.NATS.IsConnected
 	}
+	if ocfg.TracerProvider == nil {
+		ocfg.TracerProvider = deps.TracerProvider
+	}
 	if h.Outbox, err = outbox.New(db, h.JS, ocfg, log, h.Metrics); err != nil {
 		db.Close()
 		return nil, err

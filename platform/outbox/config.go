@@ -5,6 +5,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Config tunes the relay. The zero value of a field takes its default.
@@ -49,6 +52,17 @@ type Config struct {
 	// Connected, when set, tells whether the broker connection is up; while
 	// it is down the relay does not spend messages' attempts.
 	Connected func() bool
+	// TracerProvider records the producer span of every enqueued message;
+	// nil records none (the trace context of Enqueue's ctx is still passed
+	// on).
+	TracerProvider trace.TracerProvider
+}
+
+func tracerProvider(tp trace.TracerProvider) trace.TracerProvider {
+	if tp == nil {
+		return noop.NewTracerProvider()
+	}
+	return tp
 }
 
 func (c *Config) validate() error {

@@ -15,9 +15,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/platform/telemetry"
 )
 
 // Message is one message to publish.
@@ -28,6 +31,11 @@ type Message struct {
 	Payload   json.RawMessage   // JSON
 	Headers   map[string]string // trace context is added by Enqueue
 	CreatedAt time.Time
+	// Trace, when set, is the aggregate (e.g. the order id) whose trace the
+	// message joins (telemetry.StartInTrace): a request that acts on an
+	// order sends its message in the order's trace, linked to the request's.
+	// Empty, the message continues ctx's trace.
+	Trace string
 }
 
 // NewMessage builds a message with a fresh UUIDv7 id and payload marshalled
@@ -61,6 +69,7 @@ type Outbox struct {
 	cfg     Config
 	log     *slog.Logger
 	prop    propagation.TextMapPropagator
+	tracer  trace.Tracer
 	metrics *metrics
 	// owner is this relay's lease token, "<instance>#<uuid>": the instance
 	// name outlives a restart (Config.Instance), the uuid tells this
@@ -86,12 +95,13 @@ func New(db *sqldb.DB, pub Publisher, cfg Config, log *slog.Logger, reg promethe
 	}
 	return &Outbox{
 		db: db, pub: pub, cfg: cfg, log: log, metrics: m,
-		prop:  propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
-		owner: cfg.Instance + "#" + uuid.NewString(),
-		q:     newQueries(db.Engine()),
-		wake:  make(chan struct{}, 1),
-		fast:  newFastLane(4 * cfg.MaxInFlight),
-		now:   time.Now,
+		prop:   telemetry.Propagator(),
+		tracer: tracerProvider(cfg.TracerProvider).Tracer("github.com/fabrika/fabrika/platform/outbox"),
+		owner:  cfg.Instance + "#" + uuid.NewString(),
+		q:      newQueries(db.Engine()),
+		wake:   make(chan struct{}, 1),
+		fast:   newFastLane(4 * cfg.MaxInFlight),
+		now:    time.Now,
 	}, nil
 }
 
@@ -125,6 +135,8 @@ func (o *Outbox) Enqueue(ctx context.Context, tx *sqldb.Tx, msg Message) error {
 	if msg.CreatedAt.IsZero() {
 		msg.CreatedAt = o.now().UTC()
 	}
+	ctx, span := o.startSpan(ctx, msg)
+	defer span.End()
 	h := make(map[string]string, len(msg.Headers)+2)
 	for k, v := range msg.Headers {
 		h[k] = v
@@ -157,6 +169,19 @@ func (o *Outbox) Enqueue(ctx context.Context, tx *sqldb.Tx, msg Message) error {
 	}
 	tx.AfterCommit(func() { o.fast.push(row{Message: msg}) })
 	return nil
+}
+
+// startSpan starts the producer span of an enqueued message, the parent of
+// its consumers' spans: in the trace of msg.Trace when that is set.
+func (o *Outbox) startSpan(ctx context.Context, msg Message) (context.Context, trace.Span) {
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
+		attribute.String("messaging.message.id", msg.ID), attribute.String("messaging.destination.name", msg.Subject),
+		attribute.String("fabrika.key", msg.Key))}
+	name := "outbox " + msg.Subject
+	if msg.Trace != "" {
+		return telemetry.StartInTrace(ctx, o.tracer, msg.Trace, name, opts...)
+	}
+	return o.tracer.Start(ctx, name, opts...)
 }
 
 // enqueueLeasedSQL writes a message leased to this relay ($7, for $8

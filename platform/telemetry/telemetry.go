@@ -5,9 +5,12 @@ package telemetry
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -66,7 +69,8 @@ type TracerProvider interface {
 // trace on; they are exported over OTLP/HTTP only when endpoint is set (e.g.
 // "localhost:4318"), else they end in memory.
 func NewTracerProvider(ctx context.Context, service, endpoint string) (TracerProvider, error) {
-	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName(service)))}
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName(service))),
+		sdktrace.WithIDGenerator(idGenerator{})}
 	if endpoint != "" {
 		exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(endpoint), otlptracehttp.WithInsecure())
 		if err != nil {
@@ -83,4 +87,56 @@ func NewRegistry(service string) (*prometheus.Registry, prometheus.Registerer) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg, prometheus.WrapRegistererWith(prometheus.Labels{"service": service}, reg)
+}
+
+// AggregateTraceID is the trace of an aggregate, e.g. an order: every
+// service derives it from the aggregate's id alone, so that the work on one
+// order, wherever and whenever it happens, is one trace. It is a hash, not
+// the id itself, because samplers read the trace id's low bits as random,
+// which a UUIDv7's are not.
+func AggregateTraceID(id string) trace.TraceID {
+	sum := sha256.Sum256([]byte("fabrika aggregate " + id))
+	var t trace.TraceID
+	copy(t[:], sum[:16])
+	return t
+}
+
+// StartInTrace starts a span in the trace of the aggregate id: a child of
+// ctx's span when that is already in the aggregate's trace (a message of
+// the order being handled), else a new root in it linked to ctx's span (a
+// request that acts on the order, whose own trace is the request's).
+func StartInTrace(ctx context.Context, tracer trace.Tracer, aggregate, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	tid := AggregateTraceID(aggregate)
+	if cur := trace.SpanContextFromContext(ctx); cur.TraceID() != tid {
+		opts = append(opts, trace.WithNewRoot())
+		if cur.IsValid() {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: cur}))
+		}
+		ctx = context.WithValue(ctx, rootTraceKey{}, tid)
+	}
+	return tracer.Start(ctx, name, opts...)
+}
+
+type rootTraceKey struct{}
+
+// idGenerator is the SDK's random one, except that a root started by
+// StartInTrace gets the aggregate's trace id.
+type idGenerator struct{}
+
+func (idGenerator) NewIDs(ctx context.Context) (trace.TraceID, trace.SpanID) {
+	tid, ok := ctx.Value(rootTraceKey{}).(trace.TraceID)
+	for !ok || !tid.IsValid() {
+		binary.BigEndian.PutUint64(tid[:8], rand.Uint64())
+		binary.BigEndian.PutUint64(tid[8:], rand.Uint64())
+		ok = true
+	}
+	return tid, idGenerator{}.NewSpanID(ctx, tid)
+}
+
+func (idGenerator) NewSpanID(context.Context, trace.TraceID) trace.SpanID {
+	var sid trace.SpanID
+	for !sid.IsValid() {
+		binary.BigEndian.PutUint64(sid[:], rand.Uint64())
+	}
+	return sid
 }

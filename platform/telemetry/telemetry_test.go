@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fabrika/fabrika/platform/telemetry"
@@ -115,6 +116,52 @@ func TestTracerWithExporter(t *testing.T) {
 			sctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 			defer cancel()
 			_ = tp.Shutdown(sctx) // the export fails: nothing listens
+		})
+	}
+}
+
+// TestStartInTrace: a span for an aggregate is in the trace its id names,
+// whatever trace the caller is in: the child of a span already in it, else
+// a root linked to the caller's span.
+func TestStartInTrace(t *testing.T) {
+	ctx := context.Background()
+	tp, err := telemetry.NewTracerProvider(ctx, "crm", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tp.Shutdown(ctx)
+	tr := tp.Tracer("test")
+	order := "01a24df5-5bed-7ebe-b006-6439d59b9474"
+	want := telemetry.AggregateTraceID(order)
+	if !want.IsValid() || want == telemetry.AggregateTraceID("01a24df5-5bed-7ebe-b006-6439d59b9475") || want != telemetry.AggregateTraceID(order) {
+		t.Fatalf("AggregateTraceID(%s) = %s: valid, stable and its own", order, want)
+	}
+	reqCtx, req := tr.Start(ctx, "POST /orders/x/confirm")
+	inCtx, in := telemetry.StartInTrace(ctx, tr, order, "placed")
+	for _, tc := range []struct {
+		name       string
+		ctx        context.Context
+		parent     trace.SpanID // invalid: a root
+		linkedSpan trace.SpanID // invalid: no link
+	}{
+		{"no span", ctx, trace.SpanID{}, trace.SpanID{}},
+		{"a request's span", reqCtx, trace.SpanID{}, req.SpanContext().SpanID()},
+		{"a span of the order's trace", inCtx, in.SpanContext().SpanID(), trace.SpanID{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, span := telemetry.StartInTrace(tc.ctx, tr, order, "send")
+			defer span.End()
+			ro := span.(sdktrace.ReadOnlySpan)
+			var linked trace.SpanID
+			if l := ro.Links(); len(l) == 1 {
+				linked = l[0].SpanContext.SpanID()
+			} else if len(l) > 1 {
+				t.Errorf("%d links", len(l))
+			}
+			if sc := span.SpanContext(); sc.TraceID() != want || !sc.IsSampled() || ro.Parent().SpanID() != tc.parent || linked != tc.linkedSpan {
+				t.Errorf("trace %s sampled %v parent %s link %s; want trace %s, parent %s, link %s", sc.TraceID(), sc.IsSampled(),
+					ro.Parent().SpanID(), linked, want, tc.parent, tc.linkedSpan)
+			}
 		})
 	}
 }

@@ -161,6 +161,7 @@ func (a *App) Act(ctx context.Context, orderID string, act Action) (store.Order,
 		if err != nil {
 			return err
 		}
+		msg.Trace = o.ID
 		if saved, err = a.store.SaveOrder(ctx, tx, o, act.Version, oldStatus); err != nil {
 			return err
 		}

@@ -249,6 +249,7 @@ func (a *App) createOrder(ctx context.Context, who store.Principal, idemKey, tok
 		if err != nil {
 			return err
 		}
+		m.Trace = o.ID
 		if err := a.outbox.Enqueue(ctx, tx, m); err != nil {
 			return err
 		}
@@ -361,6 +362,7 @@ func (a *App) RequestCancel(ctx context.Context, who store.Principal, id, reason
 		if err != nil {
 			return err
 		}
+		m.Trace = id
 		return a.outbox.Enqueue(ctx, tx, m)
 	})
 	return o, err

@@ -125,6 +125,7 @@ func (a *App) enqueue(ctx context.Context, tx *sqldb.Tx, eventType, key string, 
 	if err != nil {
 		return err
 	}
+	msg.Trace = key // the order
 	return a.out.Enqueue(ctx, tx, msg)
 }
 

@@ -106,6 +106,7 @@ func (s *Shop) PlaceOrder(ctx context.Context, c Customer, key string, req order
 			}
 		}
 		tx.AfterCommit(func() { s.pages.Invalidate(c.ID) })
+		msg.Trace = o.ID
 		return s.out.Enqueue(ctx, tx, msg)
 	})
 	if errors.Is(err, store.ErrKeyUsed) {
@@ -324,6 +325,7 @@ func (s *Shop) RequestCancel(ctx context.Context, c Customer, ref, reason string
 		if _, err := s.st.AddEvent(ctx, tx, store.Event{ID: msg.ID, OrderID: o.ID, Kind: order.KindCancelRequested, At: now, Detail: reason}); err != nil {
 			return err
 		}
+		msg.Trace = o.ID
 		return s.out.Enqueue(ctx, tx, msg)
 	})
 	if err != nil {

@@ -45,6 +45,10 @@ type Config struct {
 	// Run generates one into <DataDir>/admin-token.
 	AdminToken   string
 	OTLPEndpoint string
+	// Traces starts a local trace viewer (TraceViewer, Jaeger) and points
+	// OTLPEndpoint at it.
+	Traces       bool
+	TraceViewer  []string
 	LogLevel     slog.Level
 	LogOutput    io.Writer
 	CookieSecure bool
@@ -126,6 +130,9 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.IntVar(&c.AdminBasePort, "admin-base-port", adminPort, "the gateway's admin port (metrics, health, admin actions); the services' admin ports are the next five (default: base port + 100)")
 	c.AdminToken = os.Getenv("FABRIKA_ADMIN_TOKEN")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", env("FABRIKA_OTLP_ENDPOINT", ""), "OTLP/HTTP endpoint for traces (host:port); empty exports none")
+	fs.BoolVar(&c.Traces, "traces", env("FABRIKA_TRACES", "false") == "true",
+		"start a local trace viewer (Jaeger, UI on "+traceViewerUI+") and send every service's traces to it")
+	viewer := fs.String("traces-cmd", env("FABRIKA_TRACES_CMD", defaultTraceViewer), "the trace viewer --traces starts (OTLP/HTTP on "+traceViewerOTLP+")")
 	level := fs.String("log-level", env("FABRIKA_LOG_LEVEL", "info"), "debug, info, warn or error")
 	secure := fs.Bool("cookie-secure", env("FABRIKA_COOKIE_SECURE", "false") == "true", "mark cookies Secure (behind TLS)")
 	fs.BoolVar(&c.AllowPrivateWebhooks, "allow-private-webhooks", env("FABRIKA_ALLOW_PRIVATE_WEBHOOKS", "false") == "true",
@@ -157,6 +164,9 @@ func (m *Main) ParseFlags(args []string) error {
 		return fmt.Errorf("admin base port %d out of range", c.adminBase())
 	}
 	c.CookieSecure = *secure
+	if err := c.wireTraces(*viewer); err != nil {
+		return err
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
@@ -292,6 +302,17 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 		c.AdminToken, m.Config.AdminToken, m.tokenFile = tok, tok, adminTokenFile(c.DataDir)
+	}
+
+	if c.Traces {
+		vctx, stopViewer := context.WithCancel(ctx)
+		wait, err := startTraceViewer(vctx, c, log)
+		if err != nil {
+			stopViewer()
+			return err
+		}
+		defer wait()
+		defer stopViewer()
 	}
 
 	// inProcess stays a nil interface with an external NATS (a nil
@@ -445,6 +466,9 @@ func (m *Main) printWelcome(w io.Writer) {
 		if a := m.AdminAddr(n); a != "" {
 			fmt.Fprintf(&b, "  %-13s http://%s/metrics  /readyz  /admin/outbox  /admin/dead-letters\n", n, a)
 		}
+	}
+	if m.Config.Traces {
+		fmt.Fprintf(&b, "Traces: %s (search by service; an order's trace id is shown by `fabrika order trace <order>`)\n", traceViewerUI)
 	}
 	if m.tokenFile != "" {
 		fmt.Fprintf(&b, "Admin token: in %s (send it as \"Authorization: Bearer <token>\")\n", m.tokenFile)

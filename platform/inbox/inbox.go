@@ -136,6 +136,18 @@ func (c *Config) validate() error {
 type subscription struct {
 	name     string
 	handlers map[string]Handler
+	opt      SubscriptionOptions
+}
+
+// SubscriptionOptions tune one subscription; a zero field keeps the
+// Config's value.
+type SubscriptionOptions struct {
+	// Workers of this subscription (Config.Workers).
+	Workers int
+	// BatchSize of this subscription (Config.BatchSize). 1 runs every
+	// message in a transaction of its own: for handlers whose busiest rows
+	// should stay locked only until their own commit, not a batch's.
+	BatchSize int
 }
 
 // Inbox consumes a service's subscriptions.
@@ -176,9 +188,15 @@ func New(db *sqldb.DB, js jetstream.JetStream, cfg Config, log *slog.Logger, reg
 // only reaches an instance whose consumer was widened by a newer instance,
 // is redelivered and finally dead-lettered. Call before Run.
 func (in *Inbox) Subscribe(name string, handlers map[string]Handler) {
+	in.SubscribeWith(name, handlers, SubscriptionOptions{})
+}
+
+// SubscribeWith is Subscribe with this subscription's own workers or batch
+// size.
+func (in *Inbox) SubscribeWith(name string, handlers map[string]Handler, opt SubscriptionOptions) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	in.subs = append(in.subs, subscription{name: name, handlers: handlers})
+	in.subs = append(in.subs, subscription{name: name, handlers: handlers, opt: opt})
 	in.metrics.start(in.ConsumerName(name))
 }
 
@@ -269,7 +287,14 @@ func (in *Inbox) ensureConsumer(ctx context.Context, s subscription) (jetstream.
 // declared again and fetching resumes: a subscription must never go quiet
 // while the service runs.
 func (in *Inbox) consume(ctx context.Context, c jetstream.Consumer, s subscription) error {
-	queues := make([]chan jetstream.Msg, in.cfg.Workers)
+	workers, batchSize := in.cfg.Workers, in.cfg.BatchSize
+	if s.opt.Workers > 0 {
+		workers = s.opt.Workers
+	}
+	if s.opt.BatchSize > 0 {
+		batchSize = s.opt.BatchSize
+	}
+	queues := make([]chan jetstream.Msg, workers)
 	var wg sync.WaitGroup
 	for i := range queues {
 		queues[i] = make(chan jetstream.Msg, 64)
@@ -281,7 +306,7 @@ func (in *Inbox) consume(ctx context.Context, c jetstream.Consumer, s subscripti
 				// waiting for more.
 				batch := []jetstream.Msg{m}
 			more:
-				for len(batch) < in.cfg.BatchSize {
+				for len(batch) < batchSize {
 					select {
 					case next, ok := <-queues[i]:
 						if !ok {

@@ -557,3 +557,58 @@ func runInbox(t *testing.T, ctx context.Context, in *inbox.Inbox) {
 		}
 	})
 }
+
+// TestSubscribeWithBatchSize: a subscription's own batch size of 1 runs
+// every waiting message in a transaction of its own, though the inbox's
+// Config batches up to 64.
+func TestSubscribeWithBatchSize(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	db := testenv.DB(t, effectMigrations)
+	b := testenv.NewBroker(t)
+	js, err := jetstream.New(b.Connect(t, "inbox-subscribe-with-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broker.EnsureStream(ctx, js, 1); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for i := range n { // all waiting before the inbox starts: a batch would take them together
+		msg := nats.NewMsg("fabrika.test.alone")
+		msg.Header.Set("Nats-Msg-Id", fmt.Sprint("m-", i))
+		msg.Header.Set("Fabrika-Key", "one-key")
+		msg.Data = []byte(`{}`)
+		if _, err := js.PublishMsg(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := newInbox(t, db, js, inbox.Config{Workers: 1}, nil)
+	var mu sync.Mutex
+	txs := map[*sqldb.Tx]int{}
+	in.SubscribeWith("alone", map[string]inbox.Handler{
+		"fabrika.test.alone": func(ctx context.Context, tx *sqldb.Tx, m inbox.Message) error {
+			mu.Lock()
+			txs[tx]++
+			mu.Unlock()
+			return nil
+		},
+	}, inbox.SubscriptionOptions{BatchSize: 1})
+	runInbox(t, ctx, in)
+	testenv.Eventually(t, 30*time.Second, func() error {
+		var done int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM inbox WHERE consumer = 'svc-alone'`).Scan(&done); err != nil {
+			return err
+		}
+		if done < n {
+			return fmt.Errorf("%d of %d messages processed", done, n)
+		}
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(txs) != n {
+		t.Errorf("%d messages ran in %d transactions, want one each", n, len(txs))
+	}
+}

@@ -28,11 +28,11 @@ import (
 // order.placed seen on the stream to order.priced seen on the stream.
 //
 // It runs mes-calc on SQLite, and when PostgreSQL is configured on
-// PostgreSQL: as it is (calculations booking optimistically; the inbox's
-// 4 workers, batches of up to 64 orders), with 16 workers and one order a
-// transaction, and serial (mescalc.Config.Serial: every calculation holds
-// the price list's row lock until it commits, as before issue 21); it logs
-// the ratios of the priced rates of the same run. Run with a fixed count of orders:
+// PostgreSQL: as it is (calculations booking optimistically, 8 at once, an
+// order a transaction) and serial (mescalc.Config.Serial: every
+// calculation holds the price list's row lock until it commits, in the
+// inbox's batches, as before issue 21); it prints the ratios of the priced
+// rates of the same run. Run with a fixed count of orders:
 //
 //	FABRIKA_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable \
 //	  go test -run '^$' -bench PlacedToPriced -benchtime 5000x ./services/mes-calc/
@@ -45,12 +45,6 @@ func BenchmarkPlacedToPriced(b *testing.B) {
 	if testenv.PostgresConfigured() {
 		variants = append(variants,
 			variant{"postgres", envOptions{engine: sqldb.Postgres}},
-			// One order a transaction, more workers: a batch of the inbox holds
-			// the rows of the days it booked until its commit, so batches of
-			// concurrent workers wait for each other (and deadlock now and
-			// then); single orders lock the busiest rows only around their own
-			// commit.
-			variant{"postgres-16x1", envOptions{engine: sqldb.Postgres, workers: 16, batch: 1}},
 			variant{"postgres-serial", envOptions{engine: sqldb.Postgres, serial: true}})
 	}
 	priced := map[string]float64{}
@@ -59,8 +53,8 @@ func BenchmarkPlacedToPriced(b *testing.B) {
 	}
 	if serial := priced["postgres-serial"]; serial > 0 {
 		// On stdout beside the results: a parent benchmark's log is not shown.
-		fmt.Printf("PlacedToPriced priced/s beside postgres-serial: postgres %.2fx, postgres-16x1 %.2fx, sqlite %.2fx\n",
-			priced["postgres"]/serial, priced["postgres-16x1"]/serial, priced["sqlite"]/serial)
+		fmt.Printf("PlacedToPriced priced/s beside postgres-serial: postgres %.2fx, sqlite %.2fx\n",
+			priced["postgres"]/serial, priced["sqlite"]/serial)
 	}
 }
 

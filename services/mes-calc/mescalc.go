@@ -14,6 +14,8 @@ import (
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/platform/inbox"
+	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/mes-calc/internal/app"
 	"github.com/fabrika/fabrika/services/mes-calc/internal/web"
 )
@@ -54,7 +56,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mes-calc: %w", err)
 	}
-	h.Inbox.Subscribe(SubOrders, a.Subscriptions())
+	h.Inbox.SubscribeWith(SubOrders, a.Subscriptions(), subscription(h.DB.Engine(), cfg.Serial))
 	web.New(a, h.Log).AdminRoutes(h.HandleAdmin)
 	return &Service{app: a}, nil
 }
@@ -65,3 +67,21 @@ func (s *Service) Handler() http.Handler { return nil }
 
 // Background returns nil: mes-calc's work is driven by its inbox.
 func (s *Service) Background() []func(context.Context) error { return nil }
+
+// calcWorkers is how many orders mes-calc calculates at once on
+// PostgreSQL: fewer than the connections of its pool (10 by default), which
+// its outbox relay and admin API share.
+const calcWorkers = 8
+
+// subscription is how the inbox runs the orders: on PostgreSQL calcWorkers
+// at once, each in a transaction of its own, since a batch would keep the
+// rows of the days it booked locked until its one commit and so make the
+// other workers wait (docs/mes-calc.md, Throughput). On SQLite, where
+// writers take turns anyway, and in the serial variant, the inbox's
+// batches.
+func subscription(engine sqldb.Engine, serial bool) inbox.SubscriptionOptions {
+	if engine != sqldb.Postgres || serial {
+		return inbox.SubscriptionOptions{}
+	}
+	return inbox.SubscriptionOptions{Workers: calcWorkers, BatchSize: 1}
+}

@@ -2,7 +2,6 @@ package mescalc_test
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -31,9 +30,9 @@ var monday = time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
 
 const wait = 60 * time.Second
 
-// calcWorkers is the inbox workers of mes-calc: several, so that on PostgreSQL
-// orders are calculated concurrently and the lock on the price list row is
-// what keeps the load within capacity.
+// calcWorkers is the inbox workers of mes-calc's host: several, so that
+// orders are calculated concurrently (on PostgreSQL mes-calc's orders
+// subscription takes its own: 8, an order a transaction).
 const calcWorkers = 4
 
 // env is a broker, a fake producer (the shop) with its outbox, mes-calc,
@@ -58,10 +57,8 @@ func newEnv(t testing.TB, startCalc bool) *env {
 
 // envOptions vary mes-calc in a benchmark.
 type envOptions struct {
-	engine  sqldb.Engine // of mes-calc's database (default: the test engine)
-	serial  bool         // mescalc.Config.Serial
-	workers int          // mes-calc's inbox workers (default calcWorkers)
-	batch   int          // mes-calc's inbox batch size (default the inbox's)
+	engine sqldb.Engine // of mes-calc's database (default: the test engine)
+	serial bool         // mescalc.Config.Serial
 }
 
 func newEnvWith(t testing.TB, startCalc bool, opt envOptions) *env {
@@ -91,8 +88,7 @@ func newEnvWith(t testing.TB, startCalc bool, opt envOptions) *env {
 	if opt.engine != "" {
 		cfg.DSN = testenv.DSNOn(t, opt.engine)
 	}
-	cfg.Inbox.Workers = cmp.Or(opt.workers, calcWorkers)
-	cfg.Inbox.BatchSize = opt.batch
+	cfg.Inbox.Workers = calcWorkers
 	deps := e.b.Deps(t, "mes-calc")
 	deps.Identity = identity.NewVerifier("mes-calc", pub)
 	if e.calc, err = host.Open(ctx, cfg, deps); err != nil {

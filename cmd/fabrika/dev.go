@@ -400,7 +400,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		verifier := identity.NewVerifier(name, pub)
 		wiring := m.wire(name, verifier, priv)
-		hcfg.Migrations = wiring.migrations
+		hcfg.Migrations, hcfg.DBOptions = wiring.migrations, wiring.dbOptions
 		h, err := host.Open(ctx, hcfg, host.Deps{Logger: telemetry.NewLogger(c.LogOutput, "", c.LogLevel), NATS: nc, TracerProvider: tp, Identity: verifier})
 		if err != nil {
 			nc.Close()

@@ -36,10 +36,12 @@ import (
 	shopmigrations "github.com/fabrika/fabrika/services/shop/migrations"
 )
 
-// wiring is how one service is built on its host: its migrations and a
+// wiring is how one service is built on its host: its migrations, its
+// database options and a
 // constructor. Each service is wired explicitly here, with its own Config.
 type wiring struct {
 	migrations fs.FS
+	dbOptions  []sqldb.Option
 	build      func(ctx context.Context, h *host.Host) (http.Handler, []func(context.Context) error, error)
 }
 
@@ -84,6 +86,7 @@ func (m *Main) wire(name string, verifier *identity.Verifier, key ed25519.Privat
 				PublicURL: "http://" + net.JoinHostPort(c.Host, strconv.Itoa(c.BasePort))}))
 		}
 	case "crm":
+		w.dbOptions = crm.DBOptions()
 		w.build = func(ctx context.Context, h *host.Host) (http.Handler, []func(context.Context) error, error) {
 			return built(crm.New(ctx, h, crm.Config{Identity: verifier}))
 		}

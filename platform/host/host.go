@@ -40,6 +40,9 @@ type Config struct {
 	Service  string // e.g. "shop"
 	DSN      string // sqldb.Open DSN
 	HTTPAddr string // the service's own routes, e.g. "127.0.0.1:8081"; port 0 picks one; "" none
+	// DBOptions tune the database's pool (e.g. the CRM's per-connection
+	// PostgreSQL settings, sqldb.WithSettings).
+	DBOptions []sqldb.Option
 	// AdminAddr is the internal listener: /metrics, /healthz, /readyz (open,
 	// for Prometheus and the kubelet) and the admin actions (credential
 	// required). "" serves none.
@@ -129,7 +132,7 @@ func Open(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 		return nil, err
 	}
 
-	db, err := sqldb.Open(ctx, cfg.DSN)
+	db, err := sqldb.Open(ctx, cfg.DSN, cfg.DBOptions...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Service, err)
 	}

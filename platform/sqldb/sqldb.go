@@ -18,8 +18,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/stdlib"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -63,13 +64,33 @@ const sqliteBusyTimeout = 10 * time.Second
 // Engine tells which engine the DB runs on.
 func (db *DB) Engine() Engine { return db.engine }
 
+// Option tunes Open.
+type Option func(*options)
+
+type options struct {
+	settings map[string]string
+}
+
+// WithSettings gives every PostgreSQL connection of the pool these run-time
+// parameters (e.g. plan_cache_mode), sent in its start-up message (pgx
+// ConnConfig.RuntimeParams): they hold for the connection only, never
+// change the database's defaults and cost no round trip. SQLite ignores
+// them.
+func WithSettings(settings map[string]string) Option {
+	return func(o *options) { o.settings = settings }
+}
+
 // Open opens the database a DSN names: "postgres://..." or "postgresql://..."
 // for PostgreSQL; "sqlite:PATH", "file:PATH" or a plain path for SQLite. For
 // SQLite the directory is created, and WAL, a busy timeout, foreign keys and
 // immediate transactions are switched on. A PostgreSQL DSN may carry
 // fabrika_max_conns=N, the size of the connection pool (default 10: six
 // services share a server whose default max_connections is 100).
-func Open(ctx context.Context, dsn string) (*DB, error) {
+func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var db *DB
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
@@ -86,10 +107,14 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 			q.Del("fabrika_max_conns")
 			u.RawQuery = q.Encode()
 		}
-		sdb, err := sql.Open("pgx", u.String())
+		cc, err := pgx.ParseConfig(u.String())
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
+		for k, v := range o.settings {
+			cc.RuntimeParams[k] = v
+		}
+		sdb := stdlib.OpenDB(*cc)
 		sdb.SetMaxOpenConns(maxConns)
 		sdb.SetMaxIdleConns(maxConns)
 		sdb.SetConnMaxIdleTime(5 * time.Minute)

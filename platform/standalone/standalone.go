@@ -21,6 +21,7 @@ import (
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/outbox"
+	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/telemetry"
 )
 
@@ -40,10 +41,11 @@ type Env struct {
 // Build constructs a service on its host: its routes and background work.
 type Build func(ctx context.Context, h *host.Host, env Env) (http.Handler, []func(context.Context) error, error)
 
-// Main runs a service until SIGINT or SIGTERM and exits the process.
-func Main(service string, migrations fs.FS, defaultAddr string, build Build) {
+// Main runs a service until SIGINT or SIGTERM and exits the process;
+// dbOpts tune its database's pool (host.Config.DBOptions).
+func Main(service string, migrations fs.FS, defaultAddr string, build Build, dbOpts ...sqldb.Option) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := Run(ctx, service, migrations, defaultAddr, os.Getenv, build)
+	err := Run(ctx, service, migrations, defaultAddr, os.Getenv, build, dbOpts...)
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", service, err)
@@ -71,7 +73,7 @@ func Main(service string, migrations fs.FS, defaultAddr string, build Build) {
 //	FABRIKA_IDENTITY_PUBLIC_KEYS  kid=base64,kid2=base64: both keys during a rotation (docs/security.md)
 //	FABRIKA_IDENTITY_PRIVATE_KEY  base64 Ed25519 private key or 32-byte seed (gateway),
 //	                              or FABRIKA_IDENTITY_PRIVATE_KEY_FILE: a file holding it
-func Run(ctx context.Context, service string, migrations fs.FS, defaultAddr string, getenv func(string) string, build Build) error {
+func Run(ctx context.Context, service string, migrations fs.FS, defaultAddr string, getenv func(string) string, build Build, dbOpts ...sqldb.Option) error {
 	get := func(k, def string) string {
 		if v := getenv(k); v != "" {
 			return v
@@ -131,7 +133,7 @@ func Run(ctx context.Context, service string, migrations fs.FS, defaultAddr stri
 		deps.Identity = env.Verifier
 	}
 	h, err := host.Open(ctx, host.Config{
-		Service: service, DSN: get("FABRIKA_DSN", "data/"+service+".db"), HTTPAddr: get("FABRIKA_HTTP_ADDR", defaultAddr),
+		Service: service, DSN: get("FABRIKA_DSN", "data/"+service+".db"), DBOptions: dbOpts, HTTPAddr: get("FABRIKA_HTTP_ADDR", defaultAddr),
 		AdminAddr: adminAddr, AdminToken: getenv("FABRIKA_ADMIN_TOKEN"),
 		StreamReplicas: replicas, Migrations: migrations,
 		Outbox: outbox.Config{Instance: getenv("FABRIKA_INSTANCE")},

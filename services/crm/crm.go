@@ -13,8 +13,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/httpx"
@@ -109,7 +107,6 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 		if _, err := h.DB.ExecContext(ctx, `ALTER TABLE crm_order_tokens ALTER COLUMN token SET STATISTICS 1000`); err != nil {
 			return nil, fmt.Errorf("crm: tokens statistics: %w", err)
 		}
-		applySettings(ctx, h)
 	}
 	a := app.New(h.DB, h.Outbox, app.Options{CacheSize: cfg.CacheSize, CacheTTL: cfg.CacheTTL, Stuck: cfg.StuckAfter, Now: cfg.Now})
 	if err := h.Metrics.Register(a.StuckCollector(h.Log)); err != nil {
@@ -119,9 +116,9 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	return &Service{app: a, handler: Admit(web.New(a, cfg.Identity, h.Log), cfg.Concurrency, cfg.QueueWait)}, nil
 }
 
-// PostgresSettings are the CRM's settings of its own PostgreSQL database,
-// which it applies at start (ALTER DATABASE; docs/crm.md, "PostgreSQL
-// settings"):
+// PostgresSettings are the run-time parameters of every connection of the
+// CRM's pool on PostgreSQL (docs/crm.md, "PostgreSQL settings"); the
+// database's own defaults stay as they are:
 //   - plan_cache_mode: its list and search statements are prepared once
 //     per connection and their strategy is chosen in Go (which word drives
 //     a search, which index a filter walks), so a generic plan serves them
@@ -130,34 +127,17 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 //     number: 0.56 -> 0.11 ms of PostgreSQL CPU).
 //   - max_parallel_workers_per_gather: its queries are short, and parallel
 //     plans only add work when many run at once.
-var PostgresSettings = [][2]string{
-	{"plan_cache_mode", "force_generic_plan"},
-	{"max_parallel_workers_per_gather", "0"},
+func PostgresSettings() map[string]string {
+	return map[string]string{
+		"plan_cache_mode":                 "force_generic_plan",
+		"max_parallel_workers_per_gather": "0",
+	}
 }
 
-// applySettings sets PostgresSettings on the CRM's database and has the
-// pool open its connections again, so that they all carry them. Without
-// the right to alter the database it says so and goes on with the server's
-// defaults.
-func applySettings(ctx context.Context, h *host.Host) {
-	var name string
-	if err := h.DB.QueryRowContext(ctx, `SELECT current_database()`).Scan(&name); err != nil {
-		h.Log.WarnContext(ctx, "crm: database settings not applied", "error", err)
-		return
-	}
-	for _, kv := range PostgresSettings {
-		stmt := fmt.Sprintf(`ALTER DATABASE %s SET %s = '%s'`, pgx.Identifier{name}.Sanitize(), kv[0], kv[1])
-		if _, err := h.DB.ExecContext(ctx, stmt); err != nil {
-			h.Log.WarnContext(ctx, "crm: database setting not applied; an owner of the database can run the statement", "statement", stmt, "error", err)
-			return
-		}
-	}
-	idle := h.DB.Stats().MaxOpenConnections
-	if idle <= 0 {
-		idle = 2 // database/sql's default
-	}
-	h.DB.SetMaxIdleConns(0) // closes the idle connections opened before the settings
-	h.DB.SetMaxIdleConns(idle)
+// DBOptions are the options of the CRM's database pool
+// (host.Config.DBOptions): PostgresSettings on every connection.
+func DBOptions() []sqldb.Option {
+	return []sqldb.Option{sqldb.WithSettings(PostgresSettings())}
 }
 
 // DefaultQueueWait is how long a request waits for its turn by default.

@@ -81,7 +81,7 @@ func main() {
 	flag.IntVar(&c.deepPage, "page", 1000, "the deep page to measure (50 orders a page)")
 	flag.BoolVar(&c.naiveIndex, "naive-index", true, "give the naive schema indexes on crm_orders (placed_at) and (status, placed_at)")
 	flag.BoolVar(&c.explain, "explain", false, "print the query plans (EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL)")
-	flag.BoolVar(&c.settings, "settings", true, "run with the CRM's PostgreSQL settings (crm.PostgresSettings, which the service sets on its database at start), added to the DSN")
+	flag.BoolVar(&c.settings, "settings", true, "run with the CRM's PostgreSQL settings (crm.PostgresSettings, which the service sets on each connection)")
 	flag.BoolVar(&c.closed, "closed", true, "run the closed loop")
 	flag.StringVar(&rates, "rate", "", "fixed rates in requests/s, comma separated (e.g. 250,500,1000); overrides -sweep")
 	flag.StringVar(&sweep, "sweep", "25,50,75", "fixed rates as percentages of each scenario's closed-loop capacity (needs -closed); empty: no fixed-rate run")
@@ -209,17 +209,11 @@ type measured struct {
 }
 
 func run(ctx context.Context, c config) error {
-	dsn := c.dsn
-	if c.settings && strings.HasPrefix(dsn, "postgres") {
-		for _, kv := range crm.PostgresSettings {
-			sep := "?"
-			if strings.Contains(dsn, "?") {
-				sep = "&"
-			}
-			dsn += sep + kv[0] + "=" + kv[1]
-		}
+	var opts []sqldb.Option
+	if c.settings {
+		opts = crm.DBOptions()
 	}
-	db, err := sqldb.Open(ctx, dsn)
+	db, err := sqldb.Open(ctx, c.dsn, opts...)
 	if err != nil {
 		return err
 	}

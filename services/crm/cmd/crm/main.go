@@ -29,7 +29,7 @@ import (
 )
 
 func main() {
-	standalone.Main("crm", crm.Migrations, "127.0.0.1:8082", build)
+	standalone.Main("crm", crm.Migrations, "127.0.0.1:8082", build, crm.DBOptions()...)
 }
 
 func build(ctx context.Context, h *host.Host, env standalone.Env) (http.Handler, []func(context.Context) error, error) {

@@ -2,13 +2,11 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/fabrika/fabrika/platform/jsonx"
 	"github.com/fabrika/fabrika/services/crm/internal/listquery"
 	"github.com/fabrika/fabrika/services/crm/internal/store"
 )
@@ -44,41 +42,13 @@ func (a *App) ListOrders(ctx context.Context, q listquery.Query) (Page, error) {
 		rows = []store.ListRow{}
 	}
 	p := Page{Rows: rows, Next: next, Counts: counts}
-	p.JSON = p.appendJSON(make([]byte, 0, 512+len(rows)*400))
+	if p.JSON, err = json.Marshal(p); err != nil {
+		return Page{}, fmt.Errorf("encode orders page: %w", err)
+	}
+	p.JSON = append(p.JSON, '\n')
 	p.ETag = etag(p.JSON)
 	a.cache.put(key, gen, p)
 	return p, nil
-}
-
-// appendJSON appends the page as encoding/json encodes it, and a newline.
-func (p Page) appendJSON(b []byte) []byte {
-	b = append(b, `{"orders":[`...)
-	for i, r := range p.Rows {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = r.AppendJSON(b)
-	}
-	b = append(b, ']')
-	if p.Next != "" {
-		b = append(b, `,"next_cursor":`...)
-		b = jsonx.AppendString(b, p.Next)
-	}
-	b = append(b, `,"counts":{`...)
-	keys := make([]string, 0, len(p.Counts))
-	for k := range p.Counts {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = jsonx.AppendString(b, k)
-		b = append(b, ':')
-		b = strconv.AppendInt(b, p.Counts[k], 10)
-	}
-	return append(b, "}}\n"...)
 }
 
 // counts returns the counters, read once per generation of the cache (every

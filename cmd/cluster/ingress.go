@@ -64,13 +64,17 @@ func haproxyBinary(ctx context.Context) (string, error) {
 	if os.Geteuid() != 0 {
 		return "", fmt.Errorf("HAProxy is not installed: apt-get install haproxy (as root)")
 	}
-	cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "-qq", "haproxy")
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	if out, err := cmd.CombinedOutput(); err != nil {
+	// An exec.Cmd runs once: the retry after apt-get update needs its own.
+	install := func() ([]byte, error) {
+		cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "-qq", "haproxy")
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		return cmd.CombinedOutput()
+	}
+	if _, err := install(); err != nil {
 		if out2, err2 := exec.CommandContext(ctx, "apt-get", "update", "-qq").CombinedOutput(); err2 != nil {
 			return "", fmt.Errorf("apt-get update: %w\n%s", err2, out2)
 		}
-		if out, err = cmd.CombinedOutput(); err != nil {
+		if out, err := install(); err != nil {
 			return "", fmt.Errorf("apt-get install haproxy: %w\n%s", err, out)
 		}
 	}

@@ -38,16 +38,15 @@ const calcWorkers = 4
 // env is a broker, a fake producer (the shop) with its outbox, mes-calc,
 // and a watcher of what mes-calc publishes.
 type env struct {
-	t       testing.TB
-	ctx     context.Context
-	b       *testenv.Broker
-	shop    *host.Host
-	calc    *host.Host
-	svc     *mescalc.Service
-	signer  *identity.Signer
-	watch   *watcher
-	startMu sync.Mutex
-	stops   []func()
+	t      testing.TB
+	ctx    context.Context
+	b      *testenv.Broker
+	shop   *host.Host
+	calc   *host.Host
+	svc    *mescalc.Service
+	signer *identity.Signer
+	watch  *watcher
+	stops  []func()
 }
 
 func newEnv(t testing.TB, startCalc bool) *env {

@@ -23,6 +23,7 @@ type order struct {
 	id       string
 	attempts int
 	refused  string // a final 4xx answer, which a client does not retry
+	last     string // the last answer that made the client try again
 }
 
 // load places orders through the public API at a steady rate, half in the
@@ -77,7 +78,7 @@ func (l *load) place(ctx context.Context, channel string, giveUp time.Time) {
 		l.mu.Unlock()
 	})
 	l.mu.Lock()
-	o.acked, o.id, o.refused = p.Acked, p.ID, p.Refused
+	o.acked, o.id, o.refused, o.last = p.Acked, p.ID, p.Refused, p.Last
 	l.mu.Unlock()
 	if o.id != "" && l.onAck != nil {
 		l.onAck(o.id)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"runtime"
 	"slices"
@@ -20,6 +21,17 @@ type kindFigures struct {
 	p50, p99         time.Duration // placed (first attempt) to priced (mes-calc), of the affected orders
 	afterEnd99       time.Duration // p99 of priced minus the fault's end (0 when priced before), of the affected orders
 	unpricedAffected int
+	slowest          []slowOrder // the affected orders priced last after their fault's end, slowest first
+}
+
+// slowOrder is an affected order's path, relative to the end of its fault:
+// where the time after the fault went (the client's retries until
+// acknowledged, or the messaging after it).
+type slowOrder struct {
+	id, channel          string
+	first, acked, priced time.Duration // relative to the fault's end
+	attempts             int
+	last                 string // the last answer before the acknowledgement
 }
 
 // figures computes each kind's figures from the orders, the rounds and the
@@ -96,10 +108,14 @@ func figures(orders []order, rounds []round, s state, v verdict, settle time.Dur
 				}
 				lat = append(lat, at.Sub(o.first))
 				after = append(after, max(at.Sub(r.end), 0))
+				f.slowest = append(f.slowest, slowOrder{id: o.id, channel: o.channel, attempts: o.attempts, last: o.last,
+					first: o.first.Sub(r.end), acked: o.acked.Sub(r.end), priced: at.Sub(r.end)})
 			}
 		}
 		f.p50, f.p99 = percentile(lat, 50), percentile(lat, 99)
 		f.afterEnd99 = percentile(after, 99)
+		slices.SortFunc(f.slowest, func(a, b slowOrder) int { return cmp.Compare(b.priced, a.priced) })
+		f.slowest = f.slowest[:min(len(f.slowest), 3)]
 		out = append(out, f)
 	}
 	return out
@@ -140,6 +156,14 @@ func ms(d time.Duration) string {
 	return fmt.Sprintf("%d ms", d.Milliseconds())
 }
 
+// signed is a duration relative to a fault's end: "-1.2 s", "+350 ms".
+func signed(d time.Duration) string {
+	if d < 0 {
+		return "-" + ms(-d)
+	}
+	return "+" + ms(d)
+}
+
 // report is the suite's result in markdown.
 func report(orders []order, rounds []round, s state, v verdict, cfg Config, fc faultConfig, streamReplicas int, took time.Duration) string {
 	var b strings.Builder
@@ -156,6 +180,16 @@ func report(orders []order, rounds []round, s state, v verdict, cfg Config, fc f
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %s | %d%s | %s / %s | %s |\n", f.kind, f.rounds, f.acked, f.lost, f.doubled, f.stuck,
 			ms(f.unserved), f.affected, unpriced, ms(f.p50), ms(f.p99), ms(f.afterEnd99))
 	}
+	b.WriteString("\nThe affected orders priced last, relative to their fault's end (first attempt, acknowledged, priced):\n")
+	for _, f := range figures(orders, rounds, s, v, fc.settle) {
+		for _, o := range f.slowest {
+			fmt.Fprintf(&b, "  %-8s %s %-4s first %s, acknowledged %s (%d attempts), priced %s\n", f.kind, o.id, o.channel,
+				signed(o.first), signed(o.acked), o.attempts, signed(o.priced))
+			if o.last != "" {
+				fmt.Fprintf(&b, "           last answer before: %s\n", o.last)
+			}
+		}
+	}
 	fmt.Fprintf(&b, "\nAll orders: %d acknowledged, %d lost, %d doubled, %d stuck, %d created but never acknowledged, %d refused, %d unanswered, %d not confirmed by the manager; %d in outboxes, %d open dead letters.\n",
 		v.acked, len(v.lost), len(v.doubled), len(v.stuck), len(v.orphans), v.refused, v.pending, v.unconfirmed, v.outbox, v.dead)
 	if r := refusals(orders); r != "" {
@@ -169,7 +203,7 @@ func report(orders []order, rounds []round, s state, v verdict, cfg Config, fc f
 	}
 	b.WriteString("\nRounds:\n")
 	for _, r := range rounds {
-		fmt.Fprintf(&b, "  %-8s %-32s %s\n", r.kind, r.what, ms(r.end.Sub(r.start)))
+		fmt.Fprintf(&b, "  %-8s %-32s %-8s ended %s\n", r.kind, r.what, ms(r.end.Sub(r.start)), r.end.UTC().Format("15:04:05.000"))
 	}
 	if v.ok() {
 		b.WriteString("\nPASS: every acknowledged order exactly once in every service, priced; outboxes and dead letters empty.\n")

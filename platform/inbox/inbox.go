@@ -317,7 +317,7 @@ func (in *Inbox) consume(ctx context.Context, c jetstream.Consumer, s subscripti
 						break more
 					}
 				}
-				in.process(context.WithoutCancel(ctx), s, batch)
+				in.process(ctx, s, batch)
 			}
 		}()
 	}
@@ -391,12 +391,18 @@ type delivery struct {
 // commit the processed ones are acked, the others NAKed with a delay or
 // dead-lettered. One commit per batch instead of per message is what lets a
 // consumer keep up with a burst; a lone message is a batch of one.
+//
+// When messages failed because the database does not answer, they are not
+// NAKed: the worker holds them until it answers and runs them again (see
+// awaitDatabase). The batch runs to its end on a context that ctx's end
+// does not cancel; ctx ends only the wait for the database.
 func (in *Inbox) process(ctx context.Context, s subscription, batch []jetstream.Msg) {
+	work := context.WithoutCancel(ctx)
 	consumer := in.ConsumerName(s.name)
 	ds := make([]*delivery, len(batch))
 	var todo []*delivery
 	for i, m := range batch {
-		d := in.prepare(ctx, consumer, s, m)
+		d := in.prepare(work, consumer, s, m)
 		defer d.span.End()
 		ds[i] = d
 		if d.handler != nil {
@@ -404,6 +410,20 @@ func (in *Inbox) process(ctx context.Context, s subscription, batch []jetstream.
 		}
 	}
 	start := time.Now()
+	for {
+		in.run(work, consumer, todo)
+		if !in.awaitDatabase(ctx, consumer, todo) {
+			break
+		}
+	}
+	for _, d := range ds {
+		in.settle(consumer, d, time.Since(start))
+	}
+}
+
+// run runs the deliveries that have a handler: a lone one in a transaction
+// of its own, several in one transaction with a savepoint each.
+func (in *Inbox) run(ctx context.Context, consumer string, todo []*delivery) {
 	switch len(todo) {
 	case 0:
 	case 1:
@@ -441,9 +461,65 @@ func (in *Inbox) process(ctx context.Context, s subscription, batch []jetstream.
 			}
 		}
 	}
-	for _, d := range ds {
-		in.settle(consumer, d, time.Since(start))
+}
+
+// databaseRetry is how often a worker that holds messages asks the
+// database whether it answers again.
+const databaseRetry = 250 * time.Millisecond
+
+// awaitDatabase is called after a batch ran. When a message failed for
+// another reason than a permanent one and the database does not answer a
+// ping, the database is down: the worker keeps the failed messages instead
+// of NAKing them, tells the broker every AckWait/3 that they are in
+// progress (so they are not redelivered to anyone meanwhile), and returns
+// true once the database answers, to run them again. An outage thus spends
+// no delivery of a message, and what arrived during it is processed within
+// databaseRetry of the database's return, instead of after a redelivery
+// delay that grew with each failed delivery of the outage (1 s, 2 s, 4 s ...
+// up to MaxDelay). It returns false when nothing failed, when the database
+// answers at once (the failure was the handler's: the usual redelivery
+// with a delay), or when ctx ends (the failed messages are NAKed, the
+// broker redelivers them to whichever instance runs).
+func (in *Inbox) awaitDatabase(ctx context.Context, consumer string, todo []*delivery) bool {
+	var held []*delivery
+	for _, d := range todo {
+		if d.err != nil && !errors.Is(d.err, ErrPermanent) {
+			held = append(held, d)
+		}
 	}
+	if len(held) == 0 || ctx.Err() != nil || in.ping(ctx) == nil {
+		return false
+	}
+	in.metrics.failures.WithLabelValues(consumer).Add(float64(len(held)))
+	in.log.ErrorContext(ctx, "inbox: the database does not answer; holding the messages until it does",
+		"consumer", consumer, "messages", len(held), "error", held[0].err)
+	progress := time.Now()
+	t := time.NewTicker(databaseRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		if time.Since(progress) >= in.cfg.AckWait/3 {
+			for _, d := range held {
+				_ = d.m.InProgress()
+			}
+			progress = time.Now()
+		}
+		if in.ping(ctx) == nil {
+			in.log.InfoContext(ctx, "inbox: the database answers again; running the held messages", "consumer", consumer, "messages", len(held))
+			return true
+		}
+	}
+}
+
+// ping asks the database whether it answers, within a second.
+func (in *Inbox) ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return in.db.PingContext(ctx)
 }
 
 // errConcurrent abandons a batch that met a conflict with another
@@ -455,6 +531,7 @@ var errConcurrent = errors.New("inbox batch: conflict with a concurrent transact
 // (two round trips fewer for the usual case of a consumer that keeps up),
 // and a deadlock or serialization failure is retried by InTx.
 func (in *Inbox) processAlone(ctx context.Context, consumer string, d *delivery) {
+	d.err = nil
 	err := in.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
 		d.dup = false
 		d.err = in.handle(d, consumer, tx)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -237,13 +235,13 @@ func checkMetric(t testing.TB, h *host.Host, want string, names ...string) {
 // proxy that is cut.
 type outage struct {
 	b     *testenv.Broker
-	proxy *proxy
+	proxy *testenv.Proxy
 }
 
 func newOutage(t testing.TB, b *testenv.Broker) *outage {
 	o := &outage{b: b}
 	if b.Server == nil {
-		o.proxy = newProxy(t, strings.TrimPrefix(b.URL, "nats://"))
+		o.proxy = testenv.NewProxy(t, strings.TrimPrefix(b.URL, "nats://"))
 	}
 	return o
 }
@@ -253,7 +251,7 @@ func (o *outage) Deps(t testing.TB, name string) host.Deps {
 	if o.proxy == nil {
 		return o.b.Deps(t, name)
 	}
-	nc, err := broker.Connect("nats://"+o.proxy.addr, nil, name, testenv.Logger(t))
+	nc, err := broker.Connect("nats://"+o.proxy.Addr(), nil, name, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +264,7 @@ func (o *outage) Down(t testing.TB) {
 		o.b.Stop()
 		return
 	}
-	o.proxy.cut()
+	o.proxy.Cut()
 }
 
 func (o *outage) Up(t testing.TB) {
@@ -274,63 +272,7 @@ func (o *outage) Up(t testing.TB) {
 		o.b.Restart(t)
 		return
 	}
-	o.proxy.restore(t)
-}
-
-// proxy forwards TCP connections to target until cut.
-type proxy struct {
-	target, addr string
-	mu           sync.Mutex
-	ln           net.Listener
-	conns        []net.Conn
-}
-
-func newProxy(t testing.TB, target string) *proxy {
-	p := &proxy{target: target, addr: "127.0.0.1:0"}
-	p.restore(t)
-	p.addr = p.ln.Addr().String()
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *proxy) restore(t testing.TB) {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		t.Fatalf("proxy: %v", err)
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(u, c); u.Close() }()
-			go func() { _, _ = io.Copy(c, u); c.Close() }()
-		}
-	}()
-}
-
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
+	o.proxy.Restore(t)
 }
 
 // rawMsg builds a message as a foreign or broken producer would publish it.

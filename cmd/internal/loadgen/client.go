@@ -215,6 +215,7 @@ type Placed struct {
 	Acked    time.Time
 	Attempts int
 	Refused  string // a final 4xx answer, which a client does not retry
+	Last     string // the last answer that made the client try again ("" when none)
 }
 
 // Place posts an order with an Idempotency-Key and retries it with the
@@ -244,6 +245,11 @@ func (c *Client) Place(ctx context.Context, path, bearer, key string, body any, 
 		if err == nil && !Retryable(res.Code) {
 			p.Refused = res.String()
 			return p
+		}
+		if err != nil {
+			p.Last = err.Error()
+		} else {
+			p.Last = res.String()
 		}
 		if time.Now().After(giveUp) || ctx.Err() != nil {
 			return p

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,6 +86,11 @@ type Config struct {
 	Secrets *secretbox.Box
 	// Resolver checks webhook host names at registration (nil: none).
 	Resolver netguard.Resolver
+	// PriceListTTL is how long a replica quotes from its copy of the price
+	// list before it reads the stored one again (default 5s). The message
+	// that brings a new list reaches one replica (they share a durable
+	// consumer); the others find it in the database within this time.
+	PriceListTTL time.Duration
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }
@@ -96,6 +102,10 @@ type App struct {
 	outbox Enqueuer
 	cfg    Config
 	prices atomic.Pointer[contracts.PriceListV1]
+	// pricesRead is when the price list was last read from the database
+	// (Unix ns, 0: never); pricesLoad lets one request at a time read it.
+	pricesRead atomic.Int64
+	pricesLoad sync.Mutex
 	// Wake is called after a commit that enqueued webhook deliveries.
 	Wake func()
 }
@@ -108,6 +118,9 @@ func New(ctx context.Context, db *sqldb.DB, ob Enqueuer, cfg Config) (*App, erro
 	if cfg.IdempotencyLease <= 0 {
 		cfg.IdempotencyLease = 5 * time.Second
 	}
+	if cfg.PriceListTTL <= 0 {
+		cfg.PriceListTTL = 5 * time.Second
+	}
 	if cfg.WebhookRetryFor <= 0 {
 		cfg.WebhookRetryFor = 24 * time.Hour
 	}
@@ -115,23 +128,61 @@ func New(ctx context.Context, db *sqldb.DB, ob Enqueuer, cfg Config) (*App, erro
 		cfg.Now = time.Now
 	}
 	a := &App{db: db, store: store.New(db), outbox: ob, cfg: cfg, Wake: func() {}}
-	pl, err := a.store.LoadPriceList(ctx, db)
-	switch {
-	case err == nil:
-		a.prices.Store(&pl)
-	case !errors.Is(err, store.ErrNotFound):
+	if err := a.readPriceList(ctx); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
 	return a, nil
 }
 
+// readPriceList reads the stored price list and keeps it unless a newer one
+// is already in memory.
+func (a *App) readPriceList(ctx context.Context) error {
+	pl, err := a.store.LoadPriceList(ctx, a.db)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	a.pricesRead.Store(a.now().UnixNano())
+	if err != nil {
+		return err
+	}
+	a.keepPriceList(&pl)
+	return nil
+}
+
+// keepPriceList keeps p unless the one in memory is as new.
+func (a *App) keepPriceList(p *contracts.PriceListV1) {
+	for {
+		cur := a.prices.Load()
+		if cur != nil && cur.Version >= p.Version {
+			return
+		}
+		if a.prices.CompareAndSwap(cur, p) {
+			return
+		}
+	}
+}
+
 func (a *App) now() time.Time { return a.cfg.Now().UTC() }
 
-// PriceList returns the price list quotes come from, if one came.
-func (a *App) PriceList() (contracts.PriceListV1, bool) {
+// PriceList returns the price list quotes come from, if one came: the copy
+// in memory, read again from the database when it is older than
+// PriceListTTL. While the database does not answer, the copy in memory is
+// used; without one, the error is returned.
+func (a *App) PriceList(ctx context.Context) (contracts.PriceListV1, bool, error) {
+	if a.now().Sub(time.Unix(0, a.pricesRead.Load())) >= a.cfg.PriceListTTL {
+		a.pricesLoad.Lock()
+		var err error
+		if a.now().Sub(time.Unix(0, a.pricesRead.Load())) >= a.cfg.PriceListTTL {
+			err = a.readPriceList(ctx)
+		}
+		a.pricesLoad.Unlock()
+		if err != nil && !errors.Is(err, store.ErrNotFound) && a.prices.Load() == nil {
+			return contracts.PriceListV1{}, false, err
+		}
+	}
 	p := a.prices.Load()
 	if p == nil {
-		return contracts.PriceListV1{}, false
+		return contracts.PriceListV1{}, false, nil
 	}
-	return *p, true
+	return *p, true, nil
 }

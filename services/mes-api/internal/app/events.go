@@ -57,18 +57,8 @@ func (a *App) PriceListHandlers() map[string]inbox.Handler {
 			if err != nil || !saved {
 				return err
 			}
-			tx.AfterCommit(func() {
-				// Another worker may have stored a newer one meanwhile.
-				for {
-					cur := a.prices.Load()
-					if cur != nil && cur.Version >= p.Version {
-						return
-					}
-					if a.prices.CompareAndSwap(cur, &p) {
-						return
-					}
-				}
-			})
+			// Another worker may have stored a newer one meanwhile.
+			tx.AfterCommit(func() { a.keepPriceList(&p) })
 			return nil
 		}),
 	}

@@ -58,12 +58,15 @@ func requestError(err error) error {
 	return err
 }
 
-func (a *App) price(body []byte, withDelivery bool) (orderreq.Request, orderreq.Priced, error) {
+func (a *App) price(ctx context.Context, body []byte, withDelivery bool) (orderreq.Request, orderreq.Priced, error) {
 	req, err := orderreq.Parse(body, withDelivery)
 	if err != nil {
 		return orderreq.Request{}, orderreq.Priced{}, requestError(err)
 	}
-	pl, ok := a.PriceList()
+	pl, ok, err := a.PriceList(ctx)
+	if err != nil {
+		return orderreq.Request{}, orderreq.Priced{}, err
+	}
 	if !ok {
 		return orderreq.Request{}, orderreq.Priced{}, fail(KindUnavailable, "%s; try again shortly", contracts.ErrNoPriceList)
 	}
@@ -75,8 +78,8 @@ func (a *App) price(body []byte, withDelivery bool) (orderreq.Request, orderreq.
 }
 
 // Quote prices lines from mes-api's copy of the price list.
-func (a *App) Quote(body []byte) (QuoteResult, error) {
-	_, p, err := a.price(body, false)
+func (a *App) Quote(ctx context.Context, body []byte) (QuoteResult, error) {
+	_, p, err := a.price(ctx, body, false)
 	if err != nil {
 		return QuoteResult{}, err
 	}
@@ -158,7 +161,7 @@ func (a *App) PlaceOrder(ctx context.Context, who store.Principal, idemKey strin
 	case !errors.Is(err, store.ErrNotFound):
 		return Placed{}, err
 	}
-	req, priced, err := a.price(body, true)
+	req, priced, err := a.price(ctx, body, true)
 	if err != nil {
 		return Placed{}, err
 	}

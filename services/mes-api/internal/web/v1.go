@@ -23,7 +23,7 @@ func (api *Handler) quote(w http.ResponseWriter, r *http.Request, _ store.Princi
 		api.writeError(w, r, err)
 		return
 	}
-	q, err := api.app.Quote(body)
+	q, err := api.app.Quote(r.Context(), body)
 	if err != nil {
 		api.writeError(w, r, err)
 		return

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -20,9 +21,10 @@ const (
 	kindNATS     = "nats"     // kill -9 of one NATS node (the stream leader every other round), restarted
 	kindPostgres = "postgres" // PostgreSQL stopped (fast shutdown) and started again
 	kindRestart  = "restart"  // kill -9 of every replica and NATS node at once, everything started again
+	kindRolling  = "rolling"  // a rolling update: each replica of a service in turn replaced by a fresh build
 )
 
-var allKinds = []string{kindReplica, kindNATS, kindPostgres, kindRestart}
+var allKinds = []string{kindReplica, kindNATS, kindPostgres, kindRestart, kindRolling}
 
 type faultConfig struct {
 	rate     float64
@@ -33,6 +35,7 @@ type faultConfig struct {
 	retryFor time.Duration
 	converge time.Duration
 	report   string
+	roll     string
 }
 
 func (f *faultConfig) register(fs *flag.FlagSet) {
@@ -44,6 +47,7 @@ func (f *faultConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.retryFor, "retry-for", 3*time.Minute, "how long a client retries an order before giving up")
 	fs.DurationVar(&f.converge, "converge", 2*time.Minute, "how long the databases may take to agree after the load")
 	fs.StringVar(&f.report, "report", "", "also write the report (markdown) to this file")
+	fs.StringVar(&f.roll, "roll", "shop,mes-calc", "services the rolling kind updates, one per round, in turn (-rounds rounds each)")
 }
 
 // round is one injected fault.
@@ -61,6 +65,12 @@ func faults(ctx context.Context, cfg Config, fc faultConfig, stdout io.Writer) e
 	for _, k := range kinds {
 		if !slices.Contains(allKinds, k) {
 			return fmt.Errorf("unknown fault kind %q (known: %s)", k, strings.Join(allKinds, ", "))
+		}
+	}
+	roll := strings.Split(fc.roll, ",")
+	for _, svc := range roll {
+		if !slices.Contains(services, svc) {
+			return fmt.Errorf("-roll: unknown service %q (known: %s)", svc, strings.Join(services, ", "))
 		}
 	}
 	c, err := New(ctx, cfg)
@@ -114,12 +124,23 @@ func faults(ctx context.Context, cfg Config, fc faultConfig, stdout io.Writer) e
 				n *= len(services)
 			case kindNATS:
 				n = max(n, 2)
+			case kindRolling:
+				n *= len(roll)
 			}
 			for i := range n {
+				var release string
+				if kind == kindRolling {
+					// The new build is made before the round, as a pipeline
+					// builds the image before the rollout.
+					svc := roll[i%len(roll)]
+					if release, err = c.BuildRelease(ctx, svc, fmt.Sprintf("release-%d", i+1)); err != nil {
+						return err
+					}
+				}
 				if err := wait(ctx, fc.settle); err != nil {
 					return err
 				}
-				r, err := inject(ctx, c, kind, i, fc.outage)
+				r, err := inject(ctx, c, kind, i, fc.outage, roll, release)
 				if err != nil {
 					return fmt.Errorf("%s round %d: %w", kind, i+1, err)
 				}
@@ -170,10 +191,24 @@ func faults(ctx context.Context, cfg Config, fc faultConfig, stdout io.Writer) e
 	return nil
 }
 
-// inject runs one round of a fault kind; round i picks what to hit.
-func inject(ctx context.Context, c *Cluster, kind string, i int, outage time.Duration) (round, error) {
+// inject runs one round of a fault kind; round i picks what to hit. A
+// rolling round updates roll[i] to the build release.
+func inject(ctx context.Context, c *Cluster, kind string, i int, outage time.Duration, roll []string, release string) (round, error) {
 	r := round{kind: kind, start: time.Now()}
 	switch kind {
+	case kindRolling:
+		svc := roll[i%len(roll)]
+		r.what = fmt.Sprintf("%s: %d replicas to %s", svc, c.cfg.Replicas, filepath.Base(filepath.Dir(release)))
+		r.start = time.Now()
+		killed, err := c.RollingUpdate(ctx, svc, release)
+		if err != nil {
+			return r, err
+		}
+		if len(killed) > 0 {
+			// A replica that does not stop on SIGTERM within 30 s is a
+			// failed update even if nothing was lost.
+			return r, fmt.Errorf("rolling update of %s: %v did not stop within 30 s of SIGTERM", svc, killed)
+		}
 	case kindReplica:
 		svc := services[i%len(services)]
 		rep := (i / len(services)) % c.cfg.Replicas

@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fabrika/fabrika/platform/broker"
+	"github.com/fabrika/fabrika/platform/cachebus"
 	"github.com/fabrika/fabrika/platform/httpx"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/inbox"
@@ -84,6 +85,7 @@ type Host struct {
 	NATS    *nats.Conn
 	Outbox  *outbox.Outbox
 	Inbox   *inbox.Inbox
+	Caches  *cachebus.Bus // the cache invalidations of every replica (Run receives them)
 	Log     *slog.Logger
 	Tracer  trace.Tracer
 	TP      trace.TracerProvider
@@ -119,6 +121,9 @@ func Open(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 		return nil, err
 	}
 	h.httpMetrics = hm
+	if h.Caches, err = cachebus.New(deps.NATS, cfg.Service, log, h.Metrics); err != nil {
+		return nil, err
+	}
 	nc := deps.NATS
 	if err := h.Metrics.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "fabrika_broker_connected",
@@ -285,11 +290,13 @@ func (h *Host) Run(ctx context.Context, app http.Handler, background ...func(con
 	defer stopWork()
 
 	var relayWG, workWG sync.WaitGroup
-	errs := make(chan error, 4+len(background))
+	errs := make(chan error, 5+len(background))
 	relayWG.Add(1)
 	go func() { defer relayWG.Done(); errs <- h.Outbox.Run(relayCtx) }()
 	workWG.Add(1)
 	go func() { defer workWG.Done(); h.consume(workCtx) }()
+	workWG.Add(1)
+	go func() { defer workWG.Done(); errs <- h.Caches.Run(workCtx) }()
 	for _, bg := range background {
 		workWG.Add(1)
 		go func() { defer workWG.Done(); errs <- bg(workCtx) }()

@@ -39,9 +39,9 @@ type Config struct {
 	// 2000; negative disables the page cache, the status counters are still
 	// read once per write).
 	CacheSize int
-	// CacheTTL bounds how long a cached page is served (default 5s); within
-	// one process every write invalidates the cache at once, the TTL only
-	// matters when several CRM processes share a database.
+	// CacheTTL bounds how long a cached page is served (default 5s). Every
+	// write invalidates the pages of every replica at once over the broker
+	// (host.Caches); the TTL is the bound only while the broker is away.
 	CacheTTL time.Duration
 	// Concurrency is how many requests the CRM serves at once (default
 	// httpx.DefaultLimit, twice the cores; negative: no limit). The others
@@ -108,7 +108,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("crm: tokens statistics: %w", err)
 		}
 	}
-	a := app.New(h.DB, h.Outbox, app.Options{CacheSize: cfg.CacheSize, CacheTTL: cfg.CacheTTL, Stuck: cfg.StuckAfter, Now: cfg.Now})
+	a := app.New(h.DB, h.Outbox, app.Options{CacheSize: cfg.CacheSize, CacheTTL: cfg.CacheTTL, Caches: h.Caches, Stuck: cfg.StuckAfter, Now: cfg.Now})
 	if err := h.Metrics.Register(a.StuckCollector(h.Log)); err != nil {
 		return nil, fmt.Errorf("crm: stuck orders metric: %w", err)
 	}

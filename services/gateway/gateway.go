@@ -203,7 +203,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	}
 	st := store.New(h.DB)
 	sv, err := staff.New(st, staff.Config{Secrets: cfg.Secrets, AllowAdminWithoutTOTP: cfg.AllowAdminWithoutTOTP,
-		SessionTTL: cfg.SessionTTL, SessionIdle: cfg.SessionIdle, Now: cfg.Now})
+		SessionTTL: cfg.SessionTTL, SessionIdle: cfg.SessionIdle, Caches: h.Caches, Now: cfg.Now})
 	if err != nil {
 		return nil, err
 	}

@@ -45,23 +45,24 @@ type Config struct {
 	// (default 100000).
 	LimiterMaxKeys int
 	// SessionCacheTTL is how long a session, once read, is trusted from
-	// memory (default 5s; negative turns the cache off): a sign-out on
-	// another instance takes effect there within it. SessionCacheSize bounds
+	// memory (default 5s; negative turns the cache off). A sign-out or a
+	// password change evicts at once on every replica (host.Caches); the
+	// TTL is the bound while the broker is away. SessionCacheSize bounds
 	// the sessions kept (default 10000).
 	SessionCacheTTL  time.Duration
 	SessionCacheSize int
 	// OrdersCacheTTL is how long a rendered page of "my orders" is kept in
 	// memory (default 5s; negative turns the cache off). A customer's pages
-	// are dropped as soon as one of the customer's orders changes on this
-	// instance (placed, an event of its timeline, a cancellation request);
-	// a change committed by another instance shows within the TTL.
+	// are dropped on every replica as soon as one of the customer's orders
+	// changes (placed, an event of its timeline, a cancellation request);
+	// while the broker is away, another replica's change shows within the TTL.
 	// OrdersCacheBytes bounds the bytes of the pages kept, all customers
 	// together (default 32 MiB).
 	OrdersCacheTTL   time.Duration
 	OrdersCacheBytes int
 	// CacheTTL bounds how long the in-process catalogue cache trusts itself
 	// without a new price list event (default 1 minute; the event empties it
-	// at once on this instance).
+	// at once on every replica while the broker is up).
 	CacheTTL time.Duration
 	// OrderNumberBlock is how many order numbers an instance reserves at once
 	// (default 20).
@@ -105,7 +106,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 		LimiterMaxKeys: cfg.LimiterMaxKeys, Now: cfg.Now,
 		SessionCacheTTL: cfg.SessionCacheTTL, SessionCacheSize: cfg.SessionCacheSize,
 		OrdersCacheTTL: cfg.OrdersCacheTTL, OrdersCacheBytes: cfg.OrdersCacheBytes,
-		Password: passwordParams(cfg), Mail: sender, PublicURL: cfg.PublicURL, SignUpSignsIn: cfg.SignUpSignsIn,
+		Caches: h.Caches, Password: passwordParams(cfg), Mail: sender, PublicURL: cfg.PublicURL, SignUpSignsIn: cfg.SignUpSignsIn,
 	}, h.Log, h.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("shop: %w", err)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fabrika/fabrika/platform/cachebus"
 	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/crm/internal/store"
@@ -19,12 +20,20 @@ type Enqueuer interface {
 	Enqueue(ctx context.Context, tx *sqldb.Tx, msg outbox.Message) error
 }
 
+// Caches fans cache invalidations out to every CRM replica;
+// *cachebus.Bus is one.
+type Caches interface {
+	Register(cache string, drop func(key string))
+	Invalidate(cache, key string)
+}
+
 // App is the CRM's use cases over its database.
 type App struct {
 	db         *sqldb.DB
 	store      *store.Store
 	out        Enqueuer
 	cache      *pageCache
+	caches     Caches
 	thresholds map[string]time.Duration
 	now        func() time.Time
 }
@@ -34,9 +43,12 @@ type Options struct {
 	// CacheSize is how many list pages the cache keeps; negative disables
 	// it (the counters are still kept until the next write).
 	CacheSize int
-	// CacheTTL bounds how long a page is served from the cache (another CRM
-	// instance's writes do not invalidate this one's cache).
+	// CacheTTL bounds how long a page is served from the cache while
+	// another replica's invalidations cannot reach this one (broker away).
 	CacheTTL time.Duration
+	// Caches carries every write's invalidation to the other replicas
+	// (host.Caches); nil: this process only.
+	Caches Caches
 	// Stuck maps a status to how long an order may stay in it.
 	Stuck map[string]time.Duration
 	// Now is the clock (default time.Now).
@@ -48,11 +60,23 @@ func New(db *sqldb.DB, out Enqueuer, opt Options) *App {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &App{db: db, store: store.New(db), out: out, cache: newPageCache(opt.CacheSize, opt.CacheTTL, opt.Now), thresholds: opt.Stuck, now: opt.Now}
+	if opt.Caches == nil {
+		opt.Caches = cachebus.Local()
+	}
+	a := &App{db: db, store: store.New(db), out: out, cache: newPageCache(opt.CacheSize, opt.CacheTTL, opt.Now), caches: opt.Caches,
+		thresholds: opt.Stuck, now: opt.Now}
+	a.caches.Register(cachePages, func(string) { a.cache.invalidate() })
+	return a
 }
 
-// invalidate drops cached pages once tx commits.
-func (a *App) invalidate(tx *sqldb.Tx) { tx.AfterCommit(a.cache.invalidate) }
+// cachePages is the page cache's name on the bus: any key drops every page
+// and the counters.
+const cachePages = "pages"
+
+// invalidate drops cached pages, in every replica, once tx commits.
+func (a *App) invalidate(tx *sqldb.Tx) {
+	tx.AfterCommit(func() { a.caches.Invalidate(cachePages, "") })
+}
 
 func money(amount int64, currency string) string {
 	sign := ""

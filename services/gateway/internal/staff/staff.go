@@ -23,6 +23,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
+	"github.com/fabrika/fabrika/platform/cachebus"
 	"github.com/fabrika/fabrika/platform/password"
 	"github.com/fabrika/fabrika/platform/ratelimit"
 	"github.com/fabrika/fabrika/platform/secretbox"
@@ -54,9 +55,14 @@ type Config struct {
 	// limit per login: it would let anyone keep the owner out.
 	Attempts ratelimit.Rate
 	// CacheTTL is how long a session read from the database is trusted
-	// before it is read again (default 5s): the longest a session ended on
-	// another gateway instance keeps working here.
+	// before it is read again (default 5s). Sign-outs and account changes
+	// reach every gateway replica at once through Caches; the TTL is the
+	// longest a session ended on another replica keeps working here while
+	// the broker is away.
 	CacheTTL time.Duration
+	// Caches carries session invalidations to every gateway replica
+	// (host.Caches); nil: this process only.
+	Caches Caches
 	// CacheSize bounds the sessions kept in memory (default 10,000); when
 	// full, the least recently used one is forgotten.
 	CacheSize int
@@ -158,6 +164,17 @@ type Service struct {
 	gen   uint64                                      // counts invalidations: a read that saw one happen is not cached
 }
 
+// Caches fans cache invalidations out to every gateway replica;
+// *cachebus.Bus is one.
+type Caches interface {
+	Register(cache string, drop func(key string))
+	Invalidate(cache, key string)
+}
+
+// cacheSession is the session cache's name on the bus; a key is a session's
+// token hash (HashToken), "" every session.
+const cacheSession = "session"
+
 // New returns the service.
 func New(st *store.Store, cfg Config) (*Service, error) {
 	cfg.defaults()
@@ -169,9 +186,31 @@ func New(st *store.Store, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{st: st, cfg: cfg, dummy: dummy, cache: cache,
-		attempts: ratelimit.New(cfg.Attempts, 0, cfg.Now), throttle: ratelimit.NewSignIn(cfg.Throttle)}, nil
+	if cfg.Caches == nil {
+		cfg.Caches = cachebus.Local()
+	}
+	s := &Service{st: st, cfg: cfg, dummy: dummy, cache: cache,
+		attempts: ratelimit.New(cfg.Attempts, 0, cfg.Now), throttle: ratelimit.NewSignIn(cfg.Throttle)}
+	cfg.Caches.Register(cacheSession, s.drop)
+	return s, nil
 }
+
+// drop forgets a session by its token hash, every session for "" (or a
+// hash this service did not make: rather than guess).
+func (s *Service) drop(hash string) {
+	var key [sha256.Size]byte
+	if len(hash) != 2*sha256.Size {
+		s.forgetAll()
+	} else if _, err := hex.Decode(key[:], []byte(hash)); err != nil {
+		s.forgetAll()
+	} else {
+		s.forget(key)
+	}
+}
+
+// invalidate drops a session ("" every session) on every replica; call it
+// once the change is written.
+func (s *Service) invalidate(hash string) { s.cfg.Caches.Invalidate(cacheSession, hash) }
 
 // Config returns the effective configuration.
 func (s *Service) Config() Config { return s.cfg }
@@ -295,7 +334,7 @@ func (s *Service) Update(ctx context.Context, id, role string, workstations []st
 	if err := s.st.UpdateAccount(ctx, id, role, ws, disabled, s.cfg.Now()); err != nil {
 		return err
 	}
-	s.forgetAll()
+	s.invalidate("")
 	return nil
 }
 
@@ -318,7 +357,7 @@ func (s *Service) ResetPassword(ctx context.Context, id, pw string) error {
 	if err := s.st.SetPassword(ctx, id, hash, "", s.cfg.Now()); err != nil {
 		return err
 	}
-	s.forgetAll()
+	s.invalidate("")
 	return nil
 }
 
@@ -344,7 +383,7 @@ func (s *Service) ChangePassword(ctx context.Context, cur *Current, old, pw stri
 	if err := s.st.SetPassword(ctx, a.ID, hash, cur.Session.TokenHash, s.cfg.Now()); err != nil {
 		return err
 	}
-	s.forgetAll()
+	s.invalidate("")
 	return nil
 }
 
@@ -452,9 +491,9 @@ type Current struct {
 
 // Session returns the session a cookie token opens. A session read from
 // the database is kept in memory for CacheTTL (and never past its expiry):
-// sign-out, password changes and account changes made through this
-// instance forget it at once; made through another instance, they take
-// effect here within CacheTTL.
+// sign-out, password changes and account changes forget it at once on
+// every replica (Caches); while the broker is away, those made through
+// another replica take effect here within CacheTTL.
 func (s *Service) Session(ctx context.Context, token string) (*Current, error) {
 	if token == "" || len(token) > 128 {
 		return nil, ErrNoSession
@@ -504,14 +543,7 @@ func (s *Service) SignOut(ctx context.Context, cur *Current) error {
 	// Deleted first, forgotten after: a request reading the session in
 	// between cannot leave it in the cache (see gen).
 	err := s.st.DeleteSession(ctx, cur.Session.TokenHash)
-	var key [sha256.Size]byte
-	if h := cur.Session.TokenHash; len(h) != 2*sha256.Size {
-		s.forgetAll() // not a hash this service made; forget everything rather than guess
-	} else if _, herr := hex.Decode(key[:], []byte(h)); herr != nil {
-		s.forgetAll()
-	} else {
-		s.forget(key)
-	}
+	s.invalidate(cur.Session.TokenHash)
 	return err
 }
 

@@ -56,7 +56,7 @@ func (s *Service) EnableTOTP(ctx context.Context, c *Current, secret, code strin
 	if err := s.st.SetTOTP(ctx, c.Account.ID, sealed, s.cfg.Now()); err != nil {
 		return err
 	}
-	s.forgetAll()
+	s.invalidate("")
 	return nil
 }
 

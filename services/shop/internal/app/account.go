@@ -252,6 +252,7 @@ func (s *Shop) ResetPassword(ctx context.Context, token, newPassword, clientIP s
 		if err := s.st.SetPassword(ctx, tx, id, hash, s.now()); err != nil {
 			return err
 		}
+		tx.AfterCommit(func() { s.caches.Invalidate(cacheCustomer, id) })
 		return s.st.Confirm(ctx, tx, id, s.now()) // the link proves the address
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -260,7 +261,6 @@ func (s *Shop) ResetPassword(ctx context.Context, token, newPassword, clientIP s
 	if err != nil {
 		return Session{}, err
 	}
-	s.sessions.purge()
 	s.signIn.Succeeded(c.Email, clientIP)
 	return s.newSession(ctx, customerOf(c))
 }
@@ -294,11 +294,11 @@ func (s *Shop) ChangePassword(ctx context.Context, cu Customer, current, newPass
 		return Session{}, err
 	}
 	if err := s.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		tx.AfterCommit(func() { s.caches.Invalidate(cacheCustomer, c.ID) })
 		return s.st.SetPassword(ctx, tx, c.ID, hash, s.now())
 	}); err != nil {
 		return Session{}, err
 	}
-	s.sessions.purge()
 	return s.newSession(ctx, customerOf(c))
 }
 
@@ -380,11 +380,12 @@ func (s *Shop) newSession(ctx context.Context, c Customer) (Session, error) {
 	return Session{Token: token, Customer: c, Expires: exp}, nil
 }
 
-// SignOut ends a session.
+// SignOut ends a session, in every replica's session cache once deleted.
 func (s *Shop) SignOut(ctx context.Context, token string) error {
 	hash := tokenHash(token)
-	s.sessions.evict(hash)
-	return s.st.DeleteSession(ctx, hash)
+	err := s.st.DeleteSession(ctx, hash)
+	s.caches.Invalidate(cacheSession, hash)
+	return err
 }
 
 // Authenticate returns the customer of a session token.
@@ -393,20 +394,21 @@ func (s *Shop) Authenticate(ctx context.Context, token string) (Customer, error)
 		return Customer{}, &Error{Kind: KindUnauthorized, Message: "sign in first"}
 	}
 	hash, now := tokenHash(token), s.now()
-	if c, ok := s.sessions.get(hash, now); ok {
+	c, gen, ok := s.sessions.get(hash, now)
+	if ok {
 		s.cache.requests.WithLabelValues("session", "hit").Inc()
 		return c, nil
 	}
 	s.cache.requests.WithLabelValues("session", "miss").Inc()
-	c, expires, err := s.st.SessionCustomer(ctx, hash, now)
+	sc, expires, err := s.st.SessionCustomer(ctx, hash, now)
 	if errors.Is(err, store.ErrNotFound) {
 		return Customer{}, &Error{Kind: KindUnauthorized, Message: "your session has ended; sign in again"}
 	}
 	if err != nil {
 		return Customer{}, outage("the session store", fmt.Errorf("session lookup: %w", err))
 	}
-	s.sessions.put(hash, customerOf(c), expires, now)
-	return customerOf(c), nil
+	s.sessions.put(gen, hash, customerOf(sc), expires, now)
+	return customerOf(sc), nil
 }
 
 func tokenHash(token string) string {

@@ -47,9 +47,9 @@ func (c *Catalog) Product(code string) (Product, bool) {
 }
 
 // cache holds the current price list and the catalogue built from it. A new
-// price list empties it after its transaction commits; entries also expire
-// after a TTL so that a second instance of the shop, which does not see this
-// one's commits, catches up.
+// price list empties it, on every replica, after its transaction commits;
+// entries also expire after a TTL, the bound while invalidations cannot
+// reach a replica (broker away).
 type cache struct {
 	ttl      time.Duration
 	now      func() time.Time
@@ -59,6 +59,7 @@ type cache struct {
 	catalog *Catalog
 	pl      *contracts.PriceListV1
 	loaded  time.Time
+	gen     uint64     // bumped by every invalidation
 	load    sync.Mutex // one loader at a time: a stampede of misses makes one query
 }
 
@@ -82,6 +83,7 @@ func newCache(ttl time.Duration, now func() time.Time, reg prometheus.Registerer
 func (c *cache) invalidate() {
 	c.mu.Lock()
 	c.catalog, c.pl = nil, nil
+	c.gen++
 	c.mu.Unlock()
 }
 
@@ -107,6 +109,9 @@ func (c *cache) get(ctx context.Context, name string, st *store.Store) (*Catalog
 	if cat, pl, ok := c.fresh(); ok {
 		return cat, pl, nil
 	}
+	c.mu.Lock()
+	gen := c.gen
+	c.mu.Unlock()
 	pl, err := st.CurrentPriceList(ctx)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil, ErrNoPriceList
@@ -120,7 +125,9 @@ func (c *cache) get(ctx context.Context, name string, st *store.Store) (*Catalog
 	}
 	cat := buildCatalog(pl, infos)
 	c.mu.Lock()
-	c.catalog, c.pl, c.loaded = cat, &pl, c.now()
+	if c.gen == gen { // else a newer list committed while this one was read
+		c.catalog, c.pl, c.loaded = cat, &pl, c.now()
+	}
 	c.mu.Unlock()
 	return cat, &pl, nil
 }
@@ -258,8 +265,8 @@ func quoteField(f string) string {
 	return "options." + f
 }
 
-// ReceivePriceList stores a price list from mes-calc in tx; the cache is
-// emptied once tx commits. A version older than the current one is kept
+// ReceivePriceList stores a price list from mes-calc in tx; the cache of
+// every replica is emptied once tx commits. A version older than the current one is kept
 // but never becomes current.
 func (s *Shop) ReceivePriceList(ctx context.Context, tx *sqldb.Tx, pl contracts.PriceListV1) error {
 	isNew, err := s.st.SavePriceList(ctx, tx, pl, s.now())
@@ -267,7 +274,7 @@ func (s *Shop) ReceivePriceList(ctx context.Context, tx *sqldb.Tx, pl contracts.
 		return err
 	}
 	if isNew {
-		tx.AfterCommit(s.cache.invalidate)
+		tx.AfterCommit(func() { s.caches.Invalidate(cacheCatalog, "") })
 	}
 	return nil
 }

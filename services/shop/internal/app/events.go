@@ -106,7 +106,7 @@ func (s *Shop) applyEvent(ctx context.Context, tx *sqldb.Tx, e store.Event, extr
 		return err
 	}
 	// The status, price or cancellation shown in "my orders" may change.
-	tx.AfterCommit(func() { s.pages.Invalidate(o.CustomerID) })
+	tx.AfterCommit(func() { s.caches.Invalidate(cacheOrders, o.CustomerID) })
 	if next, changed := order.Next(o.Status, e.Kind); changed && !stale {
 		if err := s.st.SetStatus(ctx, tx, o.ID, o.Status, next, s.now()); err != nil {
 			return err

@@ -105,7 +105,7 @@ func (s *Shop) PlaceOrder(ctx context.Context, c Customer, key string, req order
 				return err
 			}
 		}
-		tx.AfterCommit(func() { s.pages.Invalidate(c.ID) })
+		tx.AfterCommit(func() { s.caches.Invalidate(cacheOrders, c.ID) })
 		msg.Trace = o.ID
 		return s.out.Enqueue(ctx, tx, msg)
 	})
@@ -248,9 +248,10 @@ type Rendered = orderpage.Entry
 
 // RenderedOrders returns a page of a customer's orders rendered by render,
 // from the page cache when it holds the page. The cache drops a customer's
-// pages after every committed change of one of the customer's orders on this
-// instance (placed, an event of the timeline, a cancellation request), and
-// keeps a page at most OrdersCacheTTL (changes made by another instance).
+// pages, on every replica, after every committed change of one of the
+// customer's orders (placed, an event of the timeline, a cancellation
+// request), and keeps a page at most OrdersCacheTTL (the bound while the
+// broker is away).
 func (s *Shop) RenderedOrders(ctx context.Context, c Customer, status, cursor string, limit int, render func(Page) ([]byte, error)) (Rendered, error) {
 	q, err := newPageQuery(status, cursor, limit)
 	if err != nil {
@@ -321,7 +322,7 @@ func (s *Shop) RequestCancel(ctx context.Context, c Customer, ref, reason string
 		if err != nil || !marked {
 			return err
 		}
-		tx.AfterCommit(func() { s.pages.Invalidate(c.ID) })
+		tx.AfterCommit(func() { s.caches.Invalidate(cacheOrders, c.ID) })
 		if _, err := s.st.AddEvent(ctx, tx, store.Event{ID: msg.ID, OrderID: o.ID, Kind: order.KindCancelRequested, At: now, Detail: reason}); err != nil {
 			return err
 		}

@@ -8,14 +8,16 @@ import (
 )
 
 // sessionCache keeps recently seen sessions in memory for a few seconds so
-// that every API call does not cost a database round trip. A sign-out on
-// this instance evicts at once; on another instance it takes effect within
-// the TTL. Expiry is still checked on every hit. When full it forgets the
-// least recently used session (a bounded LRU), never all of them.
+// that every API call does not cost a database round trip. A sign-out or a
+// password change evicts at once on every replica (through the cache bus);
+// while the broker is away another replica's takes effect here within the
+// TTL. Expiry is still checked on every hit. When full it forgets the least
+// recently used session (a bounded LRU), never all of them.
 type sessionCache struct {
 	ttl time.Duration
 
 	mu      sync.Mutex
+	gen     uint64                               // bumped by every eviction
 	entries *simplelru.LRU[string, sessionEntry] // nil when off
 }
 
@@ -33,25 +35,32 @@ func newSessionCache(ttl time.Duration, max int) *sessionCache {
 	return c
 }
 
-func (c *sessionCache) get(hash string, now time.Time) (Customer, bool) {
+// get returns the cached customer of a session, or, on a miss, the
+// generation to put what the database says with.
+func (c *sessionCache) get(hash string, now time.Time) (Customer, uint64, bool) {
 	if c.entries == nil {
-		return Customer{}, false
+		return Customer{}, 0, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries.Get(hash)
 	if !ok || now.After(e.until) || !now.Before(e.expires) {
-		return Customer{}, false
+		return Customer{}, c.gen, false
 	}
-	return e.customer, true
+	return e.customer, c.gen, true
 }
 
-func (c *sessionCache) put(hash string, cu Customer, expires, now time.Time) {
+// put keeps a session read in generation gen; when an eviction came in
+// meanwhile, what was read may be what it ended, and it is not kept.
+func (c *sessionCache) put(gen uint64, hash string, cu Customer, expires, now time.Time) {
 	if c.entries == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
 	c.entries.Add(hash, sessionEntry{customer: cu, expires: expires, until: now.Add(c.ttl)})
 }
 
@@ -61,16 +70,33 @@ func (c *sessionCache) evict(hash string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	c.entries.Remove(hash)
 }
 
-// purge forgets every session (after a password change: the account's
-// other sessions end at once on this instance).
+// evictCustomer forgets every session of a customer (after a password
+// change: the account's other sessions end).
+func (c *sessionCache) evictCustomer(id string) {
+	if c.entries == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for _, hash := range c.entries.Keys() {
+		if e, ok := c.entries.Peek(hash); ok && e.customer.ID == id {
+			c.entries.Remove(hash)
+		}
+	}
+}
+
+// purge forgets every session.
 func (c *sessionCache) purge() {
 	if c.entries == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	c.entries.Purge()
 }

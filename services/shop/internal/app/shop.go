@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/fabrika/fabrika/platform/cachebus"
 	"github.com/fabrika/fabrika/platform/mail"
 	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/password"
@@ -52,8 +53,12 @@ type Config struct {
 	// tells anyone which addresses have accounts. Off (the default),
 	// sign-up answers the same whether or not the address has an account
 	// and the customer confirms it from an e-mail.
-	SignUpSignsIn    bool
-	TokenTTL         time.Duration    // lifetime of e-mailed links, default 1 hour
+	SignUpSignsIn bool
+	TokenTTL      time.Duration // lifetime of e-mailed links, default 1 hour
+	// Caches carries cache invalidations to every shop replica
+	// (host.Caches); nil: this process only. The TTLs above bound how stale
+	// a replica may be only while the broker is away.
+	Caches           Caches
 	Now              func() time.Time // default time.Now
 	MaxLinesPerOrder int              // fixed at 50 by the contract; informative
 }
@@ -143,6 +148,7 @@ type Shop struct {
 	throttled *prometheus.CounterVec
 	sessions  *sessionCache
 	pages     *orderpage.Cache // nil when off
+	caches    Caches
 	dummyHash string
 }
 
@@ -172,7 +178,7 @@ func New(db *sqldb.DB, out Enqueuer, cfg Config, log *slog.Logger, reg prometheu
 	if err != nil {
 		return nil, err
 	}
-	return &Shop{
+	s := &Shop{
 		cfg: cfg, db: db, st: st, out: out, log: log, now: func() time.Time { return cfg.Now().UTC() },
 		cache:     c,
 		numbers:   &numbers{st: st, block: cfg.NumberBlock},
@@ -184,8 +190,50 @@ func New(db *sqldb.DB, out Enqueuer, cfg Config, log *slog.Logger, reg prometheu
 		pages:     orderpage.New(cfg.OrdersCacheTTL, cfg.OrdersCacheBytes, pagesPerCustomer, cfg.Now),
 		dummyHash: dummy,
 		throttled: throttled,
-	}, nil
+		caches:    cfg.Caches,
+	}
+	if s.caches == nil {
+		s.caches = cachebus.Local()
+	}
+	s.caches.Register(cacheCatalog, func(string) { s.cache.invalidate() })
+	s.caches.Register(cacheOrders, func(customer string) {
+		if customer == "" {
+			s.pages.Purge()
+		} else {
+			s.pages.Invalidate(customer)
+		}
+	})
+	s.caches.Register(cacheSession, func(hash string) {
+		if hash == "" {
+			s.sessions.purge()
+		} else {
+			s.sessions.evict(hash)
+		}
+	})
+	s.caches.Register(cacheCustomer, func(customer string) {
+		if customer == "" {
+			s.sessions.purge()
+		} else {
+			s.sessions.evictCustomer(customer)
+		}
+	})
+	return s, nil
 }
+
+// Caches fans cache invalidations out to every shop replica;
+// *cachebus.Bus is one.
+type Caches interface {
+	Register(cache string, drop func(key string))
+	Invalidate(cache, key string)
+}
+
+// The in-process caches by their names on the bus, and what a key names.
+const (
+	cacheCatalog  = "catalog"  // the price list and catalogue; any key drops it
+	cacheOrders   = "orders"   // "my orders" pages; key: customer id
+	cacheSession  = "session"  // a session; key: token hash
+	cacheCustomer = "customer" // every session of a customer; key: customer id
+)
 
 // Store exposes the store, for tests and the benchmark's generator.
 func (s *Shop) Store() *store.Store { return s.st }

@@ -1,9 +1,10 @@
 // Package orderpage keeps rendered pages of a customer's "my orders" in
 // memory, so that a customer (or an app polling for news) reading the same
 // page again costs no database query and no encoding. The pages of a
-// customer are dropped as soon as one of that customer's orders changes on
-// this instance (Invalidate, called after the commit); a change made by
-// another instance is seen when the entry's lifetime ends.
+// customer are dropped as soon as one of that customer's orders changes
+// (Invalidate, called after the commit, on every replica through the cache
+// bus); a change whose invalidation cannot reach this instance (broker
+// away) is seen when the entry's lifetime ends.
 //
 // A reader that misses takes a Ticket before it queries and stores its page
 // with it: if the customer's pages were invalidated in between (an order
@@ -152,6 +153,19 @@ func (c *Cache) Invalidate(customer string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if o := c.owners[customer]; o != nil {
+		o.gen++
+		c.drop(o)
+	}
+}
+
+// Purge drops every customer's pages (invalidations may have been missed).
+func (c *Cache) Purge() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, o := range c.owners {
 		o.gen++
 		c.drop(o)
 	}

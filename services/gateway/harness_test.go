@@ -173,6 +173,8 @@ func (c *clock) Advance(d time.Duration) {
 
 type env struct {
 	t      testing.TB
+	broker *testenv.Broker
+	dsn    string
 	gw     *gateway.Service
 	h      *host.Host
 	db     *sqldb.DB
@@ -206,20 +208,28 @@ func (l *logBuffer) String() string {
 
 func newEnv(t testing.TB, mod ...func(*gateway.Config)) *env {
 	t.Helper()
+	return newEnvOn(t, testenv.NewBroker(t), testenv.DSN(t), mod...)
+}
+
+// newEnvOn is newEnv on a given broker and database: the second replica of
+// a gateway shares both with the first.
+func newEnvOn(t testing.TB, b *testenv.Broker, dsn string, mod ...func(*gateway.Config)) *env {
+	t.Helper()
 	ctx := context.Background()
 	pub, priv, err := identity.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, signer: identity.NewSigner(priv), clock: &clock{}, ups: map[string]*upstream{}, logs: &logBuffer{}}
+	e := &env{t: t, broker: b, dsn: dsn, signer: identity.NewSigner(priv), clock: &clock{}, ups: map[string]*upstream{}, logs: &logBuffer{}}
 	e.ups["shop"] = newUpstream(t, "shop", pub)
 	e.ups["crm"] = newUpstream(t, "crm", pub, identity.RoleManager, identity.RoleAdmin)
 	e.ups["mes-operator"] = newUpstream(t, "mes-operator", pub, identity.RoleOperator, identity.RoleAdmin)
 	e.ups["mes-api"] = newUpstream(t, "mes-api", pub)
-	b := testenv.NewBroker(t)
 	deps := b.Deps(t, "gateway")
 	deps.Logger = telemetry.NewLogger(e.logs, "gateway", slog.LevelDebug)
-	h, err := host.Open(ctx, testenv.HostConfig(t, "gateway", migrations.FS), deps)
+	hc := testenv.HostConfig(t, "gateway", migrations.FS)
+	hc.DSN = dsn
+	h, err := host.Open(ctx, hc, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,12 +260,15 @@ func newEnv(t testing.TB, mod ...func(*gateway.Config)) *env {
 		t.Fatal(err)
 	}
 	sctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() { done <- gw.ServePublic(sctx, ln) }()
+	go func() { done <- h.Caches.Run(sctx) }() // as host.Run does: the other replicas' invalidations
 	t.Cleanup(func() {
 		stop()
-		if err := <-done; err != nil {
-			t.Errorf("public listener: %v", err)
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Errorf("public listener or cache bus: %v", err)
+			}
 		}
 	})
 	e.url = "http://" + ln.Addr().String()

@@ -35,6 +35,22 @@ func TestCache(t *testing.T) {
 			clk.t = clk.t.Add(time.Minute)
 			return c.Get("ada", "first")
 		}, ""},
+		{"purge drops every customer's pages", func(_ *testing.T, c *Cache, _ *clock) (Entry, bool) {
+			c.Put(c.Begin("ada"), "first", page("p1"))
+			c.Put(c.Begin("bob"), "first", page("p2"))
+			c.Purge()
+			if _, ok := c.Get("ada", "first"); ok {
+				return Entry{}, true
+			}
+			return c.Get("bob", "first")
+		}, ""},
+		{"a page read before a purge is not stored", func(_ *testing.T, c *Cache, _ *clock) (Entry, bool) {
+			c.Put(c.Begin("ada"), "first", page("p1"))
+			tk := c.Begin("ada")
+			c.Purge()
+			c.Put(tk, "first", page("old"))
+			return c.Get("ada", "first")
+		}, ""},
 		{"invalidation drops the customer's pages", func(_ *testing.T, c *Cache, _ *clock) (Entry, bool) {
 			c.Put(c.Begin("ada"), "first", page("p1"))
 			c.Invalidate("ada")

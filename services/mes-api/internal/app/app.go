@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/cachebus"
 	"github.com/fabrika/fabrika/platform/netguard"
 	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/secretbox"
@@ -93,7 +94,21 @@ type Config struct {
 	PriceListTTL time.Duration
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// Caches tells every mes-api replica that a new price list was stored
+	// (host.Caches); nil: this process only.
+	Caches Caches
 }
+
+// Caches fans cache invalidations out to every mes-api replica;
+// *cachebus.Bus is one.
+type Caches interface {
+	Register(cache string, drop func(key string))
+	Invalidate(cache, key string)
+}
+
+// cachePriceList is the price list's name on the bus: an invalidation
+// reads it from the database at once, rather than within PriceListTTL.
+const cachePriceList = "pricelist"
 
 // App is mes-api's use cases over its database.
 type App struct {
@@ -127,10 +142,20 @@ func New(ctx context.Context, db *sqldb.DB, ob Enqueuer, cfg Config) (*App, erro
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Caches == nil {
+		cfg.Caches = cachebus.Local()
+	}
 	a := &App{db: db, store: store.New(db), outbox: ob, cfg: cfg, Wake: func() {}}
 	if err := a.readPriceList(ctx); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
+	cfg.Caches.Register(cachePriceList, func(string) {
+		// A replica that cannot read it now reads it again within
+		// PriceListTTL.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = a.readPriceList(ctx)
+	})
 	return a, nil
 }
 

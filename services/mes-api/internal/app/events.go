@@ -57,8 +57,10 @@ func (a *App) PriceListHandlers() map[string]inbox.Handler {
 			if err != nil || !saved {
 				return err
 			}
-			// Another worker may have stored a newer one meanwhile.
-			tx.AfterCommit(func() { a.keepPriceList(&p) })
+			tx.AfterCommit(func() {
+				a.keepPriceList(&p) // another worker may have stored a newer one meanwhile
+				a.cfg.Caches.Invalidate(cachePriceList, "")
+			})
 			return nil
 		}),
 	}

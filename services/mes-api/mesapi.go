@@ -75,7 +75,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 		cfg.IdempotencyRetention = 24 * time.Hour
 	}
 	acfg := app.Config{Webhooks: cfg.Webhooks, Secrets: cfg.Secrets, Resolver: net.DefaultResolver, DefaultRatePerMinute: cfg.DefaultRatePerMinute,
-		IdempotencyLease: cfg.IdempotencyLease, WebhookRetryFor: cfg.RetryFor}
+		IdempotencyLease: cfg.IdempotencyLease, WebhookRetryFor: cfg.RetryFor, Caches: h.Caches}
 	a, err := app.New(ctx, h.DB, h.Outbox, acfg)
 	if err != nil {
 		return nil, fmt.Errorf("mes-api: %w", err)

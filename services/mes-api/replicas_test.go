@@ -18,8 +18,10 @@ import (
 
 // fanOutBound is how soon a replica must quote from a price list another
 // replica stored while the broker is up (docs/messaging.md, "Caches across
-// replicas"); mes-api's copy of the list has no TTL, so without the fan-out
-// it would never change.
+// replicas"). A replica also re-reads the list every 5 s (PriceListTTL, not
+// settable from mesapi.Config), so this test tells the fan-out only when a
+// version is not picked up by that re-read first; the app's own test
+// covers the re-read.
 const fanOutBound = 3 * time.Second
 
 // Two mes-api replicas on one database: whichever handles a new price list,

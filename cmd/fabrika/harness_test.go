@@ -146,19 +146,12 @@ func seedAPIClient(ctx context.Context, t testing.TB, m *Main, name, email strin
 // saw, for the failure message.
 func eventually(t testing.TB, d time.Duration, what string, ok func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	last := ""
-	for {
-		done, seen := ok()
-		if done {
-			return
+	testenv.Eventually(t, d, func() error {
+		if done, seen := ok(); !done {
+			return fmt.Errorf("waiting for %s; last seen: %s", what, seen)
 		}
-		last = seen
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s still waiting for %s; last seen: %s", d, what, last)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // client is an HTTP client of the public port: a cookie jar for staff

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fabrika/fabrika/platform/broker"
 	"github.com/fabrika/fabrika/platform/broker/embedded"
+	"github.com/fabrika/fabrika/platform/testenv"
 )
 
 func TestStartEmbeddedNeedsStoreDir(t *testing.T) {
@@ -166,19 +167,15 @@ func TestEnsureStreamOnCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	var st jetstream.Stream
-	deadline := time.Now().Add(30 * time.Second)
-	for { // until the cluster has elected its JetStream meta leader
+	testenv.Eventually(t, 30*time.Second, func() error { // until the cluster has elected its JetStream meta leader
 		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+		defer acancel()
 		st, err = broker.EnsureStream(actx, js, 3)
-		acancel()
-		if err == nil {
-			break
+		if err != nil {
+			return fmt.Errorf("stream on the cluster: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream on the cluster: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	if r := st.CachedInfo().Config.Replicas; r != 3 {
 		t.Fatalf("created with %d replicas, want 3", r)
 	}

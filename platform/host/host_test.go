@@ -3,7 +3,6 @@ package host_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -42,17 +41,6 @@ func do(t *testing.T, method, url string, hdr map[string]string) (int, string) {
 
 func get(t *testing.T, url string) (int, string) { t.Helper(); return do(t, "GET", url, nil) }
 
-// eventually is testenv.Eventually for a condition.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	testenv.Eventually(t, d, func() error {
-		if cond() {
-			return nil
-		}
-		return errors.New("still waiting for " + what)
-	})
-}
-
 var bearer = map[string]string{"Authorization": "Bearer " + testenv.AdminToken}
 
 // run runs h until the test ends and returns the channel Run's result
@@ -70,7 +58,7 @@ func run(t *testing.T, h *host.Host, app http.Handler) <-chan error {
 			t.Error("the host did not stop")
 		}
 	})
-	eventually(t, 10*time.Second, "ready", func() bool {
+	testenv.EventuallyTrue(t, 10*time.Second, "ready", func() bool {
 		code, _ := get(t, "http://"+h.AdminAddr()+"/readyz")
 		return code == 200
 	})
@@ -90,7 +78,7 @@ func TestHostServesOperationalRoutesAndStopsGracefully(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- h.Run(runCtx, app) }()
 	base, admin := "http://"+h.Addr(), "http://"+h.AdminAddr()
-	eventually(t, 10*time.Second, "ready", func() bool { code, _ := get(t, admin+"/readyz"); return code == 200 })
+	testenv.EventuallyTrue(t, 10*time.Second, "ready", func() bool { code, _ := get(t, admin+"/readyz"); return code == 200 })
 	if code, body := get(t, base+"/hello"); code != 200 || body != "hi" {
 		t.Fatalf("app route: %d %q", code, body)
 	}
@@ -286,7 +274,7 @@ func TestServesWithoutBroker(t *testing.T) {
 			return err == nil && st.CachedInfo().State.Msgs >= n
 		}
 	}
-	eventually(t, 30*time.Second, "the order published once the broker is up", published(1))
+	testenv.EventuallyTrue(t, 30*time.Second, "the order published once the broker is up", published(1))
 	expectHandled("order-1", "the consumer started when the broker came up")
 	if _, body := get(t, admin+"/metrics"); !strings.Contains(body, `fabrika_broker_connected{service="svc"} 1`) {
 		t.Fatal("fabrika_broker_connected is not 1 once connected")
@@ -294,7 +282,7 @@ func TestServesWithoutBroker(t *testing.T) {
 
 	// The broker goes away under the running service, and comes back.
 	b.Stop()
-	eventually(t, 10*time.Second, "the disconnection seen", func() bool {
+	testenv.EventuallyTrue(t, 10*time.Second, "the disconnection seen", func() bool {
 		_, body := get(t, admin+"/healthz")
 		return strings.Contains(body, `"broker":"disconnected"`)
 	})
@@ -303,7 +291,7 @@ func TestServesWithoutBroker(t *testing.T) {
 		t.Fatalf("readyz while the broker is away: %d", code)
 	}
 	b.Restart(t)
-	eventually(t, 30*time.Second, "the second order published", published(2))
+	testenv.EventuallyTrue(t, 30*time.Second, "the second order published", published(2))
 	expectHandled("order-2", "the consumer resumed after the broker came back")
 	select {
 	case err := <-done:

@@ -218,18 +218,15 @@ func TestDeadLetterReplayDiscard(t *testing.T) {
 		}
 	}
 	var dls []inbox.DeadLetter
-	for ctx.Err() == nil {
+	testenv.Eventually(t, time.Minute, func() error {
 		if dls, err = in.DeadLetters(ctx, "open", 10); err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if len(dls) == 2 {
-			break
+		if len(dls) != 2 {
+			return fmt.Errorf("%d open dead letters, want 2", len(dls))
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if len(dls) != 2 {
-		t.Fatalf("%d open dead letters, want 2", len(dls))
-	}
+		return nil
+	})
 	byMsg := map[string]inbox.DeadLetter{}
 	for _, d := range dls {
 		byMsg[d.MsgID] = d
@@ -377,15 +374,15 @@ func TestBatchIsolatesFailures(t *testing.T) {
 	})
 	runInbox(t, ctx, in)
 	var effects int
-	for ctx.Err() == nil {
+	testenv.Eventually(t, time.Minute, func() error {
 		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM effect`).Scan(&effects); err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if effects >= n && afterCommits.Load() >= n {
-			break
+		if effects < n || afterCommits.Load() < int32(n) {
+			return fmt.Errorf("%d effects and %d after-commit hooks of %d", effects, afterCommits.Load(), n)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	var distinct int
 	if err := db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT msg_id) FROM effect`).Scan(&distinct); err != nil {
 		t.Fatal(err)
@@ -496,15 +493,15 @@ func TestBatchDeadlockRunsMessagesAlone(t *testing.T) {
 		}
 		want := 2 * perWorker * (round + 1)
 		var total int
-		for ctx.Err() == nil {
+		testenv.Eventually(t, time.Minute, func() error {
 			if err := db.QueryRowContext(ctx, `SELECT SUM(n) FROM acct`).Scan(&total); err != nil {
-				t.Fatal(err)
+				return err
 			}
-			if total >= want {
-				break
+			if total < want {
+				return fmt.Errorf("round %d: %d effects of %d", round, total, want)
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 		var processed int
 		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM inbox WHERE consumer = 'svc-lock'`).Scan(&processed); err != nil {
 			t.Fatal(err)

@@ -55,21 +55,17 @@ func TestSmokeOutboxToInbox(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	var got int
-	for time.Now().Before(deadline) {
+	testenv.Eventually(t, 20*time.Second, func() error {
+		var got int
 		if err := recv.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM received`).Scan(&got); err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if got == n {
-			break
+		if got != n {
+			return fmt.Errorf("received %d of %d", got, n)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	stop()
 	<-done
 	<-done
-	if got != n {
-		t.Fatalf("received %d of %d", got, n)
-	}
 }

@@ -322,16 +322,15 @@ func TestRelayStatusErrorAfterMaxAttempts(t *testing.T) {
 		ids := f.enqueue(t, [2]string{subjectRefused, "k"})
 		var status string
 		var attempts int
-		for range 200 {
+		testenv.Eventually(t, 10*time.Second, func() error { // each cycle after the backoff is an attempt
 			if _, err := f.out.Cycle(ctx); err != nil {
 				t.Fatal(err)
 			}
-			status, attempts, _, _ = f.row(t, ids[0])
-			if status == "error" {
-				break
+			if status, attempts, _, _ = f.row(t, ids[0]); status != "error" {
+				return fmt.Errorf("status %s after %d attempts", status, attempts)
 			}
-			time.Sleep(2 * time.Millisecond)
-		}
+			return nil
+		})
 		if status != "error" || attempts != 3 {
 			t.Fatalf("status %s after %d attempts, want error after 3", status, attempts)
 		}
@@ -505,29 +504,26 @@ func TestRunPublishesAtCommit(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- f.out.Run(ctx) }()
 		// Let the first sweep pass, then commit.
-		time.Sleep(50 * time.Millisecond)
+		testenv.EventuallyTrue(t, 10*time.Second, "the first sweep", func() bool { return f.out.Sweeps() > 0 })
 		const n = 50
 		var pairs [][2]string
 		for i := range n {
 			pairs = append(pairs, [2]string{"fabrika.test.ok", fmt.Sprint("k", i%5)})
 		}
 		f.enqueue(t, pairs...)
-		var left int
-		for range 500 {
+		testenv.Eventually(t, 5*time.Second, func() error {
+			var left int
 			if err := f.db.QueryRow(`SELECT COUNT(*) FROM outbox`).Scan(&left); err != nil {
-				t.Fatal(err)
+				return err
 			}
-			if left == 0 {
-				break
+			if left != 0 {
+				return fmt.Errorf("%d messages not published without a sweep", left)
 			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return nil
+		})
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatal(err)
-		}
-		if left != 0 {
-			t.Fatalf("%d messages not published without a sweep", left)
 		}
 		st, _ := f.js.Stream(context.Background(), broker.StreamName)
 		if info, _ := st.Info(context.Background()); info.State.Msgs != n {
@@ -576,19 +572,11 @@ func TestRelayVacuumsItsTable(t *testing.T) {
 				pairs = append(pairs, [2]string{"fabrika.test.ok", fmt.Sprint("k", i)})
 			}
 			f.enqueue(t, pairs...)
-			var n int64
-			for range 500 {
-				if n = vacuums(); n > 0 {
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			testenv.EventuallyTrue(t, 10*time.Second, "the relay to vacuum the outbox after deleting published rows",
+				func() bool { return vacuums() > 0 })
 			cancel()
 			if err := <-done; err != nil {
 				t.Fatal(err)
-			}
-			if n == 0 {
-				t.Fatal("the relay deleted published rows but never vacuumed the outbox")
 			}
 			var left int
 			if err := f.db.QueryRow(`SELECT COUNT(*) FROM outbox`).Scan(&left); err != nil || left != 0 {

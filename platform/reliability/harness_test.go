@@ -143,18 +143,6 @@ func subscribe(h *host.Host, handler inbox.Handler) {
 	h.Inbox.Subscribe("items", map[string]inbox.Handler{subject: handler})
 }
 
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func queryInt(t testing.TB, db *sqldb.DB, q string, args ...any) int {
 	t.Helper()
 	var n int

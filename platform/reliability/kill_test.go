@@ -54,7 +54,7 @@ func TestKill9WholeProcess(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, 60*time.Second, "the stream to flow", func() bool {
+	testenv.EventuallyTrue(t, 60*time.Second, "the stream to flow", func() bool {
 		if first.exited() {
 			t.Fatalf("child exited early:\n%s", first.out.String())
 		}
@@ -70,7 +70,7 @@ func TestKill9WholeProcess(t *testing.T) {
 	cfg.Send = false
 	second := startChild(t, cfg)
 	defer second.kill()
-	waitFor(t, 60*time.Second, "every committed message to be handled after the restart", func() bool {
+	testenv.EventuallyTrue(t, 60*time.Second, "every committed message to be handled after the restart", func() bool {
 		if second.exited() {
 			t.Fatalf("restarted child exited:\n%s", second.out.String())
 		}
@@ -93,7 +93,7 @@ func settled(t *testing.T, db *sqldb.DB) {
 	if db.Engine() != sqldb.Postgres {
 		return
 	}
-	waitFor(t, 30*time.Second, "the killed process's sessions to finish", func() bool {
+	testenv.EventuallyTrue(t, 30*time.Second, "the killed process's sessions to finish", func() bool {
 		var busy int
 		err := db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM pg_stat_activity
 			WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'`).Scan(&busy)

@@ -40,10 +40,10 @@ func TestBrokerDownAtCommit(t *testing.T) {
 	if _, err := enqueue(ctx, send.DB, send.Outbox, subject, "warm-up", 1); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the warm-up message", func() bool { return distinctReceived(t, recv.DB) == 1 })
+	testenv.EventuallyTrue(t, 10*time.Second, "the warm-up message", func() bool { return distinctReceived(t, recv.DB) == 1 })
 
 	o.Down(t)
-	waitFor(t, 10*time.Second, "the sender to notice the outage", func() bool { return !send.NATS.IsConnected() })
+	testenv.EventuallyTrue(t, 10*time.Second, "the sender to notice the outage", func() bool { return !send.NATS.IsConnected() })
 	const n = 20
 	for i := range n {
 		if _, err := enqueue(ctx, send.DB, send.Outbox, subject, fmt.Sprint("k", i%3), int64(i+1)); err != nil {
@@ -55,8 +55,8 @@ func TestBrokerDownAtCommit(t *testing.T) {
 		t.Fatalf("%d messages pending during the outage, want %d", got, n)
 	}
 	o.Up(t)
-	waitFor(t, 30*time.Second, "delivery after the outage", func() bool { return distinctReceived(t, recv.DB) == n+1 })
-	waitFor(t, 10*time.Second, "the outbox to empty", func() bool { return queryInt(t, send.DB, `SELECT COUNT(*) FROM outbox`) == 0 })
+	testenv.EventuallyTrue(t, 30*time.Second, "delivery after the outage", func() bool { return distinctReceived(t, recv.DB) == n+1 })
+	testenv.EventuallyTrue(t, 10*time.Second, "the outbox to empty", func() bool { return queryInt(t, send.DB, `SELECT COUNT(*) FROM outbox`) == 0 })
 	checkExactlyOnce(t, send.DB, recv.DB)
 }
 
@@ -82,7 +82,7 @@ func TestKilledAfterCommitBeforePublish(t *testing.T) {
 	runHost(t, recv)
 	restarted := openHost(t, cfg, b.Deps(t, "sender-2"))
 	runHost(t, restarted)
-	waitFor(t, 20*time.Second, "the restarted relay to deliver", func() bool { return distinctReceived(t, recv.DB) == 5 })
+	testenv.EventuallyTrue(t, 20*time.Second, "the restarted relay to deliver", func() bool { return distinctReceived(t, recv.DB) == 5 })
 	checkExactlyOnce(t, restarted.DB, recv.DB)
 	if v := queryInt(t, recv.DB, `SELECT COUNT(*) FROM order_violation`); v != 0 {
 		t.Errorf("%d order violations", v)
@@ -120,7 +120,7 @@ func TestHandlerFailsTwiceThenSucceeds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 20*time.Second, "the third deliveries to succeed", func() bool { return distinctReceived(t, recv.DB) == n })
+	testenv.EventuallyTrue(t, 20*time.Second, "the third deliveries to succeed", func() bool { return distinctReceived(t, recv.DB) == n })
 	checkExactlyOnce(t, send.DB, recv.DB)
 	if d := queryInt(t, recv.DB, `SELECT MIN(delivery) FROM received`); d != 3 {
 		t.Errorf("processed on delivery %d, want 3", d)
@@ -145,7 +145,7 @@ func TestRepublishedMessageProcessedOnce(t *testing.T) {
 	recv := openHost(t, receiverConfig(t), b.Deps(t, "receiver"))
 	subscribe(recv, nil)
 	runHost(t, recv)
-	waitFor(t, 10*time.Second, "the stream", func() bool {
+	testenv.EventuallyTrue(t, 10*time.Second, "the stream", func() bool {
 		_, err := recv.JS.Stream(ctx, broker.StreamName)
 		return err == nil
 	})
@@ -165,7 +165,7 @@ func TestRepublishedMessageProcessedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	var second *jetstream.PubAck
-	waitFor(t, 10*time.Second, "the broker to accept the copy", func() bool {
+	testenv.EventuallyTrue(t, 10*time.Second, "the broker to accept the copy", func() bool {
 		time.Sleep(150 * time.Millisecond)
 		second, err = recv.JS.PublishMsg(ctx, rawMsg(subject, "same-id", "k", data))
 		return err == nil && !second.Duplicate
@@ -177,7 +177,7 @@ func TestRepublishedMessageProcessedOnce(t *testing.T) {
 	if _, err := recv.JS.UpdateStream(ctx, scfg); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the copy to be acknowledged as a duplicate", func() bool {
+	testenv.EventuallyTrue(t, 10*time.Second, "the copy to be acknowledged as a duplicate", func() bool {
 		info, err := recv.JS.Consumer(ctx, broker.StreamName, recv.Inbox.ConsumerName("items"))
 		if err != nil {
 			return false
@@ -218,8 +218,8 @@ func TestRedeliveryAfterCrashBeforeAck(t *testing.T) {
 	if _, err := enqueue(ctx, send.DB, send.Outbox, subject, "k", 1); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the first processing", func() bool { return distinctReceived(t, crashing.DB) == 1 })
-	waitFor(t, 10*time.Second, "the crash", func() bool { return crashing.NATS.IsClosed() })
+	testenv.EventuallyTrue(t, 10*time.Second, "the first processing", func() bool { return distinctReceived(t, crashing.DB) == 1 })
+	testenv.EventuallyTrue(t, 10*time.Second, "the crash", func() bool { return crashing.NATS.IsClosed() })
 	stopCrashing()
 
 	restarted := openHost(t, rcfg, b.Deps(t, "receiver-2"))
@@ -228,7 +228,7 @@ func TestRedeliveryAfterCrashBeforeAck(t *testing.T) {
 		return record(ctx, tx, m)
 	})
 	runHost(t, restarted)
-	waitFor(t, 20*time.Second, "the redelivery to be recognised", func() bool {
+	testenv.EventuallyTrue(t, 20*time.Second, "the redelivery to be recognised", func() bool {
 		return testutilCount(t, restarted, "fabrika_inbox_duplicates_total") == 1
 	})
 	checkExactlyOnce(t, send.DB, restarted.DB)
@@ -297,7 +297,7 @@ func TestAlwaysFailingMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "status error", func() bool {
+	testenv.EventuallyTrue(t, 20*time.Second, "status error", func() bool {
 		return queryInt(t, send.DB, `SELECT COUNT(*) FROM outbox WHERE status = 'error'`) == 1
 	})
 	checkMetric(t, send, `
@@ -316,7 +316,7 @@ fabrika_outbox_failed_total{service="sender"} 1
 		t.Fatal(err)
 	}
 	call(t, sendAdmin, "POST", "/admin/outbox/"+id+"/retry", http.StatusOK, nil)
-	waitFor(t, 10*time.Second, "the retried message to be published", func() bool {
+	testenv.EventuallyTrue(t, 10*time.Second, "the retried message to be published", func() bool {
 		return queryInt(t, send.DB, `SELECT COUNT(*) FROM outbox`) == 0
 	})
 	got, err := send.JS.Stream(ctx, "RELIABILITY_RETRY")
@@ -337,11 +337,11 @@ fabrika_outbox_failed_total{service="sender"} 1
 	var dls struct {
 		DeadLetters []inbox.DeadLetter `json:"dead_letters"`
 	}
-	waitFor(t, 20*time.Second, "the dead letter", func() bool {
+	testenv.EventuallyTrue(t, 20*time.Second, "the dead letter", func() bool {
 		call(t, recvAdmin, "GET", "/admin/dead-letters?status=open", http.StatusOK, &dls)
 		return len(dls.DeadLetters) == 1
 	})
-	waitFor(t, 10*time.Second, "the next message", func() bool { return distinctReceived(t, recv.DB) == 1 })
+	testenv.EventuallyTrue(t, 10*time.Second, "the next message", func() bool { return distinctReceived(t, recv.DB) == 1 })
 	if d := dls.DeadLetters[0]; d.Key != "poison" || d.Deliveries != 3 || !strings.Contains(d.Reason, "poison") {
 		t.Errorf("dead letter %+v", d)
 	}
@@ -412,7 +412,7 @@ func TestTwoRelayInstances(t *testing.T) {
 	recv := openHost(t, receiverConfig(t), b.Deps(t, "receiver"))
 	subscribe(recv, nil)
 	runHost(t, recv)
-	waitFor(t, 10*time.Second, "the stream", func() bool { _, err := recv.JS.Stream(ctx, broker.StreamName); return err == nil })
+	testenv.EventuallyTrue(t, 10*time.Second, "the stream", func() bool { _, err := recv.JS.Stream(ctx, broker.StreamName); return err == nil })
 	runCtx, cancel := context.WithCancel(ctx)
 	var relays sync.WaitGroup
 	for _, out := range outs {
@@ -440,7 +440,7 @@ func TestTwoRelayInstances(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "every message", func() bool { return distinctReceived(t, recv.DB) == keys*perKey })
+	testenv.EventuallyTrue(t, 60*time.Second, "every message", func() bool { return distinctReceived(t, recv.DB) == keys*perKey })
 	checkExactlyOnce(t, dbs[0], recv.DB)
 	if v := queryInt(t, recv.DB, `SELECT COUNT(*) FROM order_violation`); v != 0 {
 		t.Errorf("%d messages arrived out of their key's order", v)
@@ -467,7 +467,7 @@ func TestGarbageIsDeadLettered(t *testing.T) {
 	old := openHost(t, rcfg, b.Deps(t, "receiver-old"))
 	old.Inbox.Subscribe("garbage", map[string]inbox.Handler{orders: orderHandler})
 	runHost(t, old)
-	waitFor(t, 10*time.Second, "the old instance's consumer", func() bool {
+	testenv.EventuallyTrue(t, 10*time.Second, "the old instance's consumer", func() bool {
 		_, err := old.JS.Consumer(ctx, broker.StreamName, old.Inbox.ConsumerName("garbage"))
 		return err == nil
 	})
@@ -476,7 +476,7 @@ func TestGarbageIsDeadLettered(t *testing.T) {
 	newer := openHost(t, rcfg, b.Deps(t, "receiver-new"))
 	newer.Inbox.Subscribe("garbage", map[string]inbox.Handler{orders: orderHandler, extra: orderHandler})
 	stopNewer := runHost(t, newer)
-	waitFor(t, 10*time.Second, "the widened consumer", func() bool {
+	testenv.EventuallyTrue(t, 10*time.Second, "the widened consumer", func() bool {
 		c, err := old.JS.Consumer(ctx, broker.StreamName, old.Inbox.ConsumerName("garbage"))
 		return err == nil && len(c.CachedInfo().Config.FilterSubjects) == 2
 	})
@@ -503,7 +503,7 @@ func TestGarbageIsDeadLettered(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 30*time.Second, "four dead letters and three good messages", func() bool {
+	testenv.EventuallyTrue(t, 30*time.Second, "four dead letters and three good messages", func() bool {
 		return queryInt(t, old.DB, `SELECT COUNT(*) FROM dead_letter WHERE status = 'open'`) == 4 && distinctReceived(t, old.DB) == 3
 	})
 	dls, err := old.Inbox.DeadLetters(ctx, "open", 10)

@@ -113,7 +113,7 @@ func TestSoakWithBrokerRestarts(t *testing.T) {
 	}
 	close(producing)
 	chaos.Wait()
-	waitFor(t, time.Minute, fmt.Sprintf("%d messages received", n), func() bool { return distinctReceived(t, recv.DB) == n })
+	testenv.EventuallyTrue(t, time.Minute, fmt.Sprintf("%d messages received", n), func() bool { return distinctReceived(t, recv.DB) == n })
 	t.Logf("%d messages, %d broker restarts: committed in %v, all handled after %v", n, restarts, committed.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	if e := queryInt(t, send.DB, `SELECT COUNT(*) FROM outbox WHERE status = 'error'`); e != 0 {
 		t.Errorf("%d messages in status error", e)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -42,21 +43,17 @@ func TestRunServesAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- standalone.Run(ctx, "svc", nil, "", func(k string) string { return vars[k] }, build) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testenv.Eventually(t, 20*time.Second, func() error {
 		resp, err := http.Get("http://" + addr + "/hello")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				t.Fatalf("status %d", resp.StatusCode)
-			}
-			break
+		if err != nil {
+			return fmt.Errorf("never served: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("never served")
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if !gotVerifier {
 		t.Fatal("verifier not built from FABRIKA_IDENTITY_PUBLIC_KEY")
 	}

@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -167,6 +168,18 @@ func Eventually(t testing.TB, within time.Duration, check func() error) {
 		time.Sleep(pause)
 		pause = min(2*pause, 50*time.Millisecond)
 	}
+}
+
+// EventuallyTrue is Eventually for a condition that only says whether it
+// holds; what names it in the failure.
+func EventuallyTrue(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	Eventually(t, within, func() error {
+		if !cond() {
+			return fmt.Errorf("still waiting for %s", what)
+		}
+		return nil
+	})
 }
 
 // Broker is a JetStream server for a test.

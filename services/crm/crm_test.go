@@ -219,20 +219,10 @@ type card struct {
 	Notes []struct{ Body string } `json:"notes"`
 }
 
-// waitFor polls until cond holds.
-// The limit is generous: after a broker restart the inbox's pull consumer
-// takes from one to several tens of seconds to fetch again on a loaded machine.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
+// brokerWait is how long a test waits for an event's effect. It is
+// generous: after a broker restart the inbox's pull consumer takes from one
+// to several tens of seconds to fetch again on a loaded machine.
+const brokerWait = 90 * time.Second
 
 func (e *env) orderCount() int64 {
 	var p listPage
@@ -246,7 +236,7 @@ func TestHTTP(t *testing.T) {
 	e := startCRM(t, b)
 	p := startProducer(t, b, testenv.HostConfig(t, "shop", nil))
 	emit(t, p.run.h.DB, placedEv(1, "shop"), placedEv(2, "api"), pricedEv(1))
-	waitFor(t, "three events", func() bool {
+	testenv.EventuallyTrue(t, brokerWait, "three events", func() bool {
 		resp, body := e.do("GET", "/crm/api/v1/orders/order-001", identity.RoleManager, nil, nil)
 		return resp.StatusCode == 200 && strings.Contains(body, `"status":"priced"`)
 	})
@@ -381,7 +371,7 @@ func TestIsolation(t *testing.T) {
 	pcfg := testenv.HostConfig(t, "shop", nil)
 	p := startProducer(t, b, pcfg)
 	emit(t, p.run.h.DB, placedEv(1, "shop"), pricedEv(1), placedEv(2, "shop"))
-	waitFor(t, "first events", func() bool { return e.orderCount() == 2 })
+	testenv.EventuallyTrue(t, brokerWait, "first events", func() bool { return e.orderCount() == 2 })
 
 	// The shop stops. Orders keep being written in its database (its
 	// outbox), as if placed just before it went down.
@@ -421,9 +411,9 @@ func TestIsolation(t *testing.T) {
 
 	// The shop comes back: the CRM catches up with every event.
 	startProducer(t, b, pcfg)
-	waitFor(t, "catch up", func() bool { return e.orderCount() == 41 })
+	testenv.EventuallyTrue(t, brokerWait, "catch up", func() bool { return e.orderCount() == 41 })
 	var pg listPage
-	waitFor(t, "all priced", func() bool {
+	testenv.EventuallyTrue(t, brokerWait, "all priced", func() bool {
 		e.getJSON("/crm/api/v1/orders?status=priced&limit=200", &pg)
 		return len(pg.Orders) == 39
 	})
@@ -436,7 +426,7 @@ func TestIsolation(t *testing.T) {
 		t.Fatalf("order 1: %+v", c.Order)
 	}
 	// The CRM's own confirmation left its outbox once the broker was back.
-	waitFor(t, "crm outbox drained", func() bool {
+	testenv.EventuallyTrue(t, brokerWait, "crm outbox drained", func() bool {
 		var n int
 		_ = e.crm.h.DB.QueryRow(`SELECT COUNT(*) FROM outbox`).Scan(&n)
 		return n == 0

@@ -23,7 +23,7 @@ func TestPages(t *testing.T) {
 	e := startCRM(t, b)
 	p := startProducer(t, b, testenv.HostConfig(t, "shop", nil))
 	emit(t, p.run.h.DB, placedEv(1, "shop"), placedEv(2, "api"), pricedEv(1))
-	waitFor(t, "order 1 priced", func() bool {
+	testenv.EventuallyTrue(t, brokerWait, "order 1 priced", func() bool {
 		resp, body := e.do("GET", "/crm/api/v1/orders/order-001", identity.RoleManager, nil, nil)
 		return resp.StatusCode == 200 && strings.Contains(body, `"status":"priced"`)
 	})
@@ -101,7 +101,7 @@ func TestPages(t *testing.T) {
 	// Pending cancellation requests: flagged in the list and filterable.
 	emit(t, p.run.h.DB, event{contracts.OrderCancelRequested, "order-002", contracts.OrderStatusChangedV1{OrderID: "order-002",
 		Reason: "ordered twice", At: t0.Add(2 * time.Hour)}})
-	waitFor(t, "the cancellation request", func() bool {
+	testenv.EventuallyTrue(t, brokerWait, "the cancellation request", func() bool {
 		_, body := e.do("GET", "/crm/api/v1/orders?cancel=requested", identity.RoleManager, nil, nil)
 		return strings.Contains(body, `"number":"FAB-0002"`) && strings.Contains(body, `"cancel_requested":true`)
 	})
@@ -128,7 +128,7 @@ func TestPages(t *testing.T) {
 			Operation: "laser_cut", Workstation: "laser", Operator: "otto", At: at}},
 		event{contracts.OperationStarted, "order-001", contracts.OperationStartedV1{OrderID: "order-001", LineNo: 1, Seq: 2,
 			Operation: "bend", Workstation: "press_brake", Operator: "olga", At: at.Add(20 * time.Minute)}})
-	waitFor(t, "the shop floor on the card", func() bool {
+	testenv.EventuallyTrue(t, brokerWait, "the shop floor on the card", func() bool {
 		_, body := e.do("GET", "/crm/orders/order-001", identity.RoleManager, nil, html)
 		return strings.Contains(body, "Now: line 1 step 2 bend</strong> at press_brake, started 2026-03-01 12:20 by olga") &&
 			strings.Contains(body, "2026-03-01 12:00 by otto</td><td>2026-03-01 12:10 by otto")

@@ -132,13 +132,7 @@ func (e *env) publish(eventType, key string, payload any) {
 
 func (e *env) eventually(what string, ok func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	testenv.EventuallyTrue(e.t, 90*time.Second, what, ok)
 }
 
 // lastOnStream returns the last message of an event type on the stream.

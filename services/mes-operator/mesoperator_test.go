@@ -104,13 +104,7 @@ func start(t *testing.T) *world {
 // eventually polls cond until it holds; it fails the test after 15s.
 func (w *world) eventually(what string, cond func() bool) {
 	w.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			w.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.EventuallyTrue(w.t, 15*time.Second, what, cond)
 }
 
 // publish sends an event through the test producer's outbox, as the CRM does.

@@ -90,14 +90,7 @@ func startOn(t *testing.T, cfg shop.Config, b *testenv.Broker) *env {
 
 func (e *env) eventually(what string, ok func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if ok() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	e.t.Fatalf("timed out waiting for %s", what)
+	testenv.EventuallyTrue(e.t, 20*time.Second, what, ok)
 }
 
 // publish sends an event the way another service would: through an outbox.

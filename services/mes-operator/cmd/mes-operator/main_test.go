@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -81,20 +82,17 @@ func TestRunServes(t *testing.T) {
 	go func() {
 		done <- standalone.Run(ctx, "mes-operator", migrations.FS, "127.0.0.1:8084", func(k string) string { return vars[k] }, build)
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testenv.Eventually(t, 20*time.Second, func() error {
 		res, err := http.Get("http://" + adminAddr + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
+		if err != nil {
+			return fmt.Errorf("not ready: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready: %v", err)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("not ready: %s", res.Status)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	res, err := http.Get("http://" + addr + "/mes/api/v1/workstations")
 	if err != nil {
 		t.Fatal(err)

@@ -360,13 +360,12 @@ func TestOrderPricedEndToEnd(t *testing.T) {
 
 	// Cancelled: its load is released; a late re-send books nothing.
 	e.publishEvent(contracts.OrderCancelled, "o-1", contracts.OrderStatusChangedV1{OrderID: "o-1", Reason: "changed mind", At: monday})
-	deadline := time.Now().Add(wait)
-	for e.booked() != 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if got := e.booked(); got != 0 {
-		t.Fatalf("load %d after cancel, want 0", got)
-	}
+	testenv.Eventually(t, wait, func() error {
+		if got := e.booked(); got != 0 {
+			return fmt.Errorf("load %d after cancel, want 0", got)
+		}
+		return nil
+	})
 }
 
 func TestOrderNeedsReview(t *testing.T) {
@@ -554,7 +553,7 @@ func TestOrdersWaitWhileCalcIsDown(t *testing.T) {
 		e.place(newOrder(fmt.Sprint("w-", i), bracketLine(1, 1+i, contracts.LeadStandard)))
 	}
 	// The shop's relay publishes them to the stream; nobody prices them.
-	time.Sleep(300 * time.Millisecond)
+	e.watch.until(t, "every order on the stream", func() bool { return len(e.watch.placedAt) == n })
 	e.watch.mu.Lock()
 	early := len(e.watch.priced)
 	e.watch.mu.Unlock()
@@ -612,20 +611,16 @@ func TestCancelledBeforePlaced(t *testing.T) {
 	e.place(newOrder("late-1", bracketLine(1, 10, "")))
 	// Both go to the same inbox worker (same key), in order; wait until the
 	// second is processed.
-	deadline := time.Now().Add(wait)
-	for {
+	testenv.Eventually(t, wait, func() error {
 		var n int
 		if err := e.calc.DB.QueryRowContext(e.ctx, `SELECT COUNT(*) FROM inbox WHERE consumer = 'mes-calc-orders'`).Scan(&n); err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if n == 2 {
-			break
+		if n != 2 {
+			return fmt.Errorf("%d of 2 messages processed", n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of 2 messages processed", n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	var c struct {
 		Status string `json:"status"`
 	}

@@ -147,24 +147,27 @@ func TestConfigValidation(t *testing.T) {
 
 func TestPrune(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	db := testenv.DB(t, nil)
-	in := newInbox(t, db, nil, inbox.Config{Retention: 7 * 24 * time.Hour}, nil)
-	now := time.Now()
-	ages := map[string]time.Duration{"old": 8 * 24 * time.Hour, "edge": 7*24*time.Hour + time.Minute, "young": 6 * 24 * time.Hour, "new": 0}
-	for id, age := range ages {
-		if _, err := db.ExecContext(ctx, `INSERT INTO inbox (consumer, msg_id, subject, processed_at) VALUES ('svc-x', $1, 's', $2)`, id, now.Add(-age).UnixMicro()); err != nil {
-			t.Fatal(err)
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		t.Parallel()
+		ctx := context.Background()
+		db := testenv.DBOn(t, e, nil)
+		in := newInbox(t, db, nil, inbox.Config{Retention: 7 * 24 * time.Hour}, nil)
+		now := time.Now()
+		ages := map[string]time.Duration{"old": 8 * 24 * time.Hour, "edge": 7*24*time.Hour + time.Minute, "young": 6 * 24 * time.Hour, "new": 0}
+		for id, age := range ages {
+			if _, err := db.ExecContext(ctx, `INSERT INTO inbox (consumer, msg_id, subject, processed_at) VALUES ('svc-x', $1, 's', $2)`, id, now.Add(-age).UnixMicro()); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	n, err := in.Prune(ctx, now)
-	if err != nil || n != 2 {
-		t.Fatalf("pruned %d (%v), want 2", n, err)
-	}
-	var left int
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM inbox WHERE msg_id IN ('young', 'new')`).Scan(&left); err != nil || left != 2 {
-		t.Fatalf("%d young ids left (%v), want 2", left, err)
-	}
+		n, err := in.Prune(ctx, now)
+		if err != nil || n != 2 {
+			t.Fatalf("pruned %d (%v), want 2", n, err)
+		}
+		var left int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM inbox WHERE msg_id IN ('young', 'new')`).Scan(&left); err != nil || left != 2 {
+			t.Fatalf("%d young ids left (%v), want 2", left, err)
+		}
+	})
 }
 
 var effectMigrations = fstest.MapFS{"00001_effect.sql": {Data: []byte(`-- +goose Up
@@ -178,130 +181,136 @@ DROP TABLE effect;
 // the handler is fixed applies its effect once; discarding closes the other.
 func TestDeadLetterReplayDiscard(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	db := testenv.DB(t, effectMigrations)
-	b := testenv.NewBroker(t)
-	js, err := jetstream.New(b.Connect(t, "inbox-test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := broker.EnsureStream(ctx, js, 1); err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	in := newInbox(t, db, js, inbox.Config{MaxDeliveries: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}, reg)
-	var broken atomic.Bool
-	broken.Store(true)
-	var calls atomic.Int32
-	in.Subscribe("things", map[string]inbox.Handler{
-		"fabrika.test.thing": func(ctx context.Context, tx *sqldb.Tx, m inbox.Message) error {
-			calls.Add(1)
-			if _, err := tx.ExecContext(ctx, `INSERT INTO effect (msg_id, note) VALUES ($1, $2)`, m.ID, string(m.Payload)); err != nil {
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		t.Parallel()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		db := testenv.DBOn(t, e, effectMigrations)
+		b := testenv.NewBroker(t)
+		js, err := jetstream.New(b.Connect(t, "inbox-test"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := broker.EnsureStream(ctx, js, 1); err != nil {
+			t.Fatal(err)
+		}
+		reg := prometheus.NewRegistry()
+		in := newInbox(t, db, js, inbox.Config{MaxDeliveries: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}, reg)
+		var broken atomic.Bool
+		broken.Store(true)
+		var calls atomic.Int32
+		in.Subscribe("things", map[string]inbox.Handler{
+			"fabrika.test.thing": func(ctx context.Context, tx *sqldb.Tx, m inbox.Message) error {
+				calls.Add(1)
+				if _, err := tx.ExecContext(ctx, `INSERT INTO effect (msg_id, note) VALUES ($1, $2)`, m.ID, string(m.Payload)); err != nil {
+					return err
+				}
+				if broken.Load() {
+					return errors.New("downstream table is locked")
+				}
+				return nil
+			},
+		})
+		runInbox(t, ctx, in)
+
+		for _, id := range []string{"m-1", "m-2"} {
+			msg := nats.NewMsg("fabrika.test.thing")
+			msg.Header.Set("Nats-Msg-Id", id)
+			msg.Header.Set("Fabrika-Key", "k-"+id)
+			msg.Data = []byte(`{"id":"` + id + `"}`)
+			if _, err := js.PublishMsg(ctx, msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var dls []inbox.DeadLetter
+		testenv.Eventually(t, time.Minute, func() error {
+			if dls, err = in.DeadLetters(ctx, "open", 10); err != nil {
 				return err
 			}
-			if broken.Load() {
-				return errors.New("downstream table is locked")
+			if len(dls) != 2 {
+				return fmt.Errorf("%d open dead letters, want 2", len(dls))
 			}
 			return nil
-		},
-	})
-	runInbox(t, ctx, in)
+		})
+		byMsg := map[string]inbox.DeadLetter{}
+		for _, d := range dls {
+			byMsg[d.MsgID] = d
+			if d.Consumer != "svc-things" || d.Deliveries != 3 || !strings.Contains(d.Reason, "downstream table is locked") || d.Key != "k-"+d.MsgID {
+				t.Errorf("dead letter %+v", d)
+			}
+		}
+		if got := calls.Load(); got != 6 {
+			t.Errorf("handler called %d times, want 3 deliveries x 2 messages", got)
+		}
+		want := `
+	# HELP fabrika_inbox_dead_letters_total Messages dead-lettered: they need a person.
+	# TYPE fabrika_inbox_dead_letters_total counter
+	fabrika_inbox_dead_letters_total{consumer="svc-things"} 2
+	# HELP fabrika_inbox_handler_failures_total Handler failures that will be redelivered.
+	# TYPE fabrika_inbox_handler_failures_total counter
+	fabrika_inbox_handler_failures_total{consumer="svc-things"} 4
+	`
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "fabrika_inbox_dead_letters_total", "fabrika_inbox_handler_failures_total"); err != nil {
+			t.Error(err)
+		}
+		effects := func() int {
+			var n int
+			if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM effect`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if n := effects(); n != 0 {
+			t.Fatalf("%d effects of rolled back deliveries", n)
+		}
 
-	for _, id := range []string{"m-1", "m-2"} {
-		msg := nats.NewMsg("fabrika.test.thing")
-		msg.Header.Set("Nats-Msg-Id", id)
-		msg.Header.Set("Fabrika-Key", "k-"+id)
-		msg.Data = []byte(`{"id":"` + id + `"}`)
-		if _, err := js.PublishMsg(ctx, msg); err != nil {
+		// A replay while the handler still fails keeps the dead letter open.
+		if err := in.Replay(ctx, byMsg["m-1"].ID); err == nil {
+			t.Fatal("replay with a failing handler succeeded")
+		}
+		broken.Store(false)
+		if err := in.Replay(ctx, byMsg["m-1"].ID); err != nil {
 			t.Fatal(err)
 		}
-	}
-	var dls []inbox.DeadLetter
-	testenv.Eventually(t, time.Minute, func() error {
-		if dls, err = in.DeadLetters(ctx, "open", 10); err != nil {
-			return err
+		if err := in.Replay(ctx, byMsg["m-1"].ID); !errors.Is(err, inbox.ErrNotFound) {
+			t.Errorf("second replay: %v, want ErrNotFound", err)
 		}
-		if len(dls) != 2 {
-			return fmt.Errorf("%d open dead letters, want 2", len(dls))
-		}
-		return nil
-	})
-	byMsg := map[string]inbox.DeadLetter{}
-	for _, d := range dls {
-		byMsg[d.MsgID] = d
-		if d.Consumer != "svc-things" || d.Deliveries != 3 || !strings.Contains(d.Reason, "downstream table is locked") || d.Key != "k-"+d.MsgID {
-			t.Errorf("dead letter %+v", d)
-		}
-	}
-	if got := calls.Load(); got != 6 {
-		t.Errorf("handler called %d times, want 3 deliveries x 2 messages", got)
-	}
-	want := `
-# HELP fabrika_inbox_dead_letters_total Messages dead-lettered: they need a person.
-# TYPE fabrika_inbox_dead_letters_total counter
-fabrika_inbox_dead_letters_total{consumer="svc-things"} 2
-# HELP fabrika_inbox_handler_failures_total Handler failures that will be redelivered.
-# TYPE fabrika_inbox_handler_failures_total counter
-fabrika_inbox_handler_failures_total{consumer="svc-things"} 4
-`
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "fabrika_inbox_dead_letters_total", "fabrika_inbox_handler_failures_total"); err != nil {
-		t.Error(err)
-	}
-	effects := func() int {
-		var n int
-		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM effect`).Scan(&n); err != nil {
+		if err := in.Discard(ctx, byMsg["m-2"].ID); err != nil {
 			t.Fatal(err)
 		}
-		return n
-	}
-	if n := effects(); n != 0 {
-		t.Fatalf("%d effects of rolled back deliveries", n)
-	}
-
-	// A replay while the handler still fails keeps the dead letter open.
-	if err := in.Replay(ctx, byMsg["m-1"].ID); err == nil {
-		t.Fatal("replay with a failing handler succeeded")
-	}
-	broken.Store(false)
-	if err := in.Replay(ctx, byMsg["m-1"].ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := in.Replay(ctx, byMsg["m-1"].ID); !errors.Is(err, inbox.ErrNotFound) {
-		t.Errorf("second replay: %v, want ErrNotFound", err)
-	}
-	if err := in.Discard(ctx, byMsg["m-2"].ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := inbox.DiscardDeadLetter(ctx, db, byMsg["m-2"].ID); !errors.Is(err, inbox.ErrNotFound) {
-		t.Errorf("second discard: %v, want ErrNotFound", err)
-	}
-	if n := effects(); n != 1 {
-		t.Errorf("%d effects after one replay, want 1", n)
-	}
-	for status, want := range map[string]int{"open": 0, "replayed": 1, "discarded": 1} {
-		list, err := inbox.ListDeadLetters(ctx, db, status, 0)
-		if err != nil || len(list) != want {
-			t.Errorf("%d dead letters %s (%v), want %d", len(list), status, err, want)
+		if err := inbox.DiscardDeadLetter(ctx, db, byMsg["m-2"].ID); !errors.Is(err, inbox.ErrNotFound) {
+			t.Errorf("second discard: %v, want ErrNotFound", err)
 		}
-	}
-	var processed int
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM inbox WHERE consumer = 'svc-things' AND msg_id = 'm-1'`).Scan(&processed); err != nil || processed != 1 {
-		t.Errorf("replayed message recorded %d times in the inbox (%v)", processed, err)
-	}
+		if n := effects(); n != 1 {
+			t.Errorf("%d effects after one replay, want 1", n)
+		}
+		for status, want := range map[string]int{"open": 0, "replayed": 1, "discarded": 1} {
+			list, err := inbox.ListDeadLetters(ctx, db, status, 0)
+			if err != nil || len(list) != want {
+				t.Errorf("%d dead letters %s (%v), want %d", len(list), status, err, want)
+			}
+		}
+		var processed int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM inbox WHERE consumer = 'svc-things' AND msg_id = 'm-1'`).Scan(&processed); err != nil || processed != 1 {
+			t.Errorf("replayed message recorded %d times in the inbox (%v)", processed, err)
+		}
+	})
 }
 
 // TestDeadLetterPayloadRoundTrip stores payloads that are not plain text
 // and checks that a replay would hand the handler exactly what arrived.
 func TestDeadLetterPayloadRoundTrip(t *testing.T) {
 	t.Parallel()
-	db := testenv.DB(t, nil)
-	in := newInbox(t, db, nil, inbox.Config{}, nil)
-	for i, p := range [][]byte{
-		[]byte(`{"ok":true}`), {0xff, 0xfe, 0x00, 0x01}, []byte("a\x00b"), []byte("base64:not really"), {}, []byte("ünïcödé"),
-	} {
-		checkRoundTrip(t, in, db, fmt.Sprintf("m-%d", i), p, map[string]string{"H": "v\x00\xff"})
-	}
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		t.Parallel()
+		db := testenv.DBOn(t, e, nil)
+		in := newInbox(t, db, nil, inbox.Config{}, nil)
+		for i, p := range [][]byte{
+			[]byte(`{"ok":true}`), {0xff, 0xfe, 0x00, 0x01}, []byte("a\x00b"), []byte("base64:not really"), {}, []byte("ünïcödé"),
+		} {
+			checkRoundTrip(t, in, db, fmt.Sprintf("m-%d", i), p, map[string]string{"H": "v\x00\xff"})
+		}
+	})
 }
 
 func checkRoundTrip(t *testing.T, in *inbox.Inbox, db *sqldb.DB, id string, payload []byte, headers map[string]string) {
@@ -330,69 +339,72 @@ func checkRoundTrip(t *testing.T, in *inbox.Inbox, db *sqldb.DB, id string, payl
 // once, and the failed one succeeds on its redelivery.
 func TestBatchIsolatesFailures(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	db := testenv.DB(t, effectMigrations)
-	b := testenv.NewBroker(t)
-	js, err := jetstream.New(b.Connect(t, "inbox-batch-test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := broker.EnsureStream(ctx, js, 1); err != nil {
-		t.Fatal(err)
-	}
-	const n = 20
-	for i := range n {
-		msg := nats.NewMsg("fabrika.test.batch")
-		msg.Header.Set("Nats-Msg-Id", fmt.Sprint("m-", i))
-		msg.Header.Set("Fabrika-Key", "one-key")
-		msg.Data = []byte(`{}`)
-		if _, err := js.PublishMsg(ctx, msg); err != nil {
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		t.Parallel()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		db := testenv.DBOn(t, e, effectMigrations)
+		b := testenv.NewBroker(t)
+		js, err := jetstream.New(b.Connect(t, "inbox-batch-test"))
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	in := newInbox(t, db, js, inbox.Config{Workers: 1, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}, nil)
-	var calls, afterCommits atomic.Int32
-	in.Subscribe("batch", map[string]inbox.Handler{
-		"fabrika.test.batch": func(ctx context.Context, tx *sqldb.Tx, m inbox.Message) error {
-			calls.Add(1)
-			tx.AfterCommit(func() { afterCommits.Add(1) })
-			if _, err := tx.ExecContext(ctx, `INSERT INTO effect (msg_id, note) VALUES ($1, 'x')`, m.ID); err != nil {
+		if _, err := broker.EnsureStream(ctx, js, 1); err != nil {
+			t.Fatal(err)
+		}
+		const n = 20
+		for i := range n {
+			msg := nats.NewMsg("fabrika.test.batch")
+			msg.Header.Set("Nats-Msg-Id", fmt.Sprint("m-", i))
+			msg.Header.Set("Fabrika-Key", "one-key")
+			msg.Data = []byte(`{}`)
+			if _, err := js.PublishMsg(ctx, msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		in := newInbox(t, db, js, inbox.Config{Workers: 1, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}, nil)
+		var calls, afterCommits atomic.Int32
+		in.Subscribe("batch", map[string]inbox.Handler{
+			"fabrika.test.batch": func(ctx context.Context, tx *sqldb.Tx, m inbox.Message) error {
+				calls.Add(1)
+				tx.AfterCommit(func() { afterCommits.Add(1) })
+				if _, err := tx.ExecContext(ctx, `INSERT INTO effect (msg_id, note) VALUES ($1, 'x')`, m.ID); err != nil {
+					return err
+				}
+				if m.ID == "m-7" && m.Deliveries == 1 {
+					return errors.New("first delivery of m-7 fails")
+				}
+				if m.ID == "m-11" && m.Deliveries == 1 {
+					// A failing statement: PostgreSQL would abort the whole
+					// transaction without the savepoint.
+					_, err := tx.ExecContext(ctx, `INSERT INTO no_such_table VALUES (1)`)
+					return err
+				}
+				return nil
+			},
+		})
+		runInbox(t, ctx, in)
+		var effects int
+		testenv.Eventually(t, time.Minute, func() error {
+			if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM effect`).Scan(&effects); err != nil {
 				return err
 			}
-			if m.ID == "m-7" && m.Deliveries == 1 {
-				return errors.New("first delivery of m-7 fails")
-			}
-			if m.ID == "m-11" && m.Deliveries == 1 {
-				// A failing statement: PostgreSQL would abort the whole
-				// transaction without the savepoint.
-				_, err := tx.ExecContext(ctx, `INSERT INTO no_such_table VALUES (1)`)
-				return err
+			if effects < n || afterCommits.Load() < int32(n) {
+				return fmt.Errorf("%d effects and %d after-commit hooks of %d", effects, afterCommits.Load(), n)
 			}
 			return nil
-		},
-	})
-	runInbox(t, ctx, in)
-	var effects int
-	testenv.Eventually(t, time.Minute, func() error {
-		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM effect`).Scan(&effects); err != nil {
-			return err
+		})
+		var distinct int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT msg_id) FROM effect`).Scan(&distinct); err != nil {
+			t.Fatal(err)
 		}
-		if effects < n || afterCommits.Load() < int32(n) {
-			return fmt.Errorf("%d effects and %d after-commit hooks of %d", effects, afterCommits.Load(), n)
+		if effects != n || distinct != n {
+			t.Fatalf("%d effects of %d distinct messages, want %d once each", effects, distinct, n)
 		}
-		return nil
+		if c, a := calls.Load(), afterCommits.Load(); c != n+2 || a != n {
+			t.Errorf("handler ran %d times (want %d), after-commit hooks %d (want %d)", c, n+2, a, n)
+		}
 	})
-	var distinct int
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT msg_id) FROM effect`).Scan(&distinct); err != nil {
-		t.Fatal(err)
-	}
-	if effects != n || distinct != n {
-		t.Fatalf("%d effects of %d distinct messages, want %d once each", effects, distinct, n)
-	}
-	if c, a := calls.Load(), afterCommits.Load(); c != n+2 || a != n {
-		t.Errorf("handler ran %d times (want %d), after-commit hooks %d (want %d)", c, n+2, a, n)
-	}
 }
 
 // TestBatchDeadlockRunsMessagesAlone: two workers' batches lock the same two
@@ -402,12 +414,12 @@ func TestBatchIsolatesFailures(t *testing.T) {
 // here: longer than the test waits), and every effect happens once.
 func TestBatchDeadlockRunsMessagesAlone(t *testing.T) {
 	t.Parallel()
-	if !testenv.Postgres() {
+	if !testenv.PostgresConfigured() {
 		t.Skip("SQLite has one writer at a time: its transactions cannot deadlock")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	db := testenv.DB(t, lockMigrations)
+	db := testenv.DBOn(t, sqldb.Postgres, lockMigrations)
 	if _, err := db.ExecContext(ctx, `INSERT INTO acct (id, n) VALUES ('r1', 0), ('r2', 0)`); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/fabrika/fabrika/cmd/internal/logtail"
 )
 
 // proc is one process of the topology.
@@ -74,18 +76,4 @@ func (p *proc) stop(d time.Duration) bool {
 }
 
 // tail is the end of the process's log, for an error message.
-func (p *proc) tail(n int64) string {
-	f, err := os.Open(p.log)
-	if err != nil {
-		return err.Error()
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err.Error()
-	}
-	off := max(st.Size()-n, 0)
-	b := make([]byte, st.Size()-off)
-	_, _ = f.ReadAt(b, off)
-	return string(b)
-}
+func (p *proc) tail(n int64) string { return logtail.Tail(p.log, n) }

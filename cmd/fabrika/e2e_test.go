@@ -23,6 +23,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fabrika/fabrika/cmd/internal/logtail"
 	"github.com/fabrika/fabrika/contracts"
 	mesapi "github.com/fabrika/fabrika/services/mes-api"
 )
@@ -83,15 +84,15 @@ func startMain(t *testing.T, setup func(ctx context.Context, m *Main)) *running 
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {
-			t.Logf("platform log (tail):\n%s", tailFile(logPath, 12000))
+			t.Logf("platform log (tail):\n%s", logtail.Tail(logPath, 12000))
 		}
 	})
 	select {
 	case <-m.Ready():
 	case err := <-done:
-		t.Fatalf("platform did not start: %v\n%s", err, tailFile(logPath, 8000))
+		t.Fatalf("platform did not start: %v\n%s", err, logtail.Tail(logPath, 8000))
 	case <-time.After(90 * time.Second):
-		t.Fatalf("platform not ready after 90s\n%s", tailFile(logPath, 8000))
+		t.Fatalf("platform not ready after 90s\n%s", logtail.Tail(logPath, 8000))
 	}
 	r := &running{m: m, public: "http://127.0.0.1:" + strconv.Itoa(m.Config.BasePort), logPath: logPath, stop: stop}
 	probe := newClient(t, r.public)

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -346,23 +345,6 @@ type crmOrder struct {
 		MessageID string `json:"message_id"`
 		Type      string `json:"type"`
 	} `json:"timeline"`
-}
-
-// tailFile returns the last n bytes of a log file, for a failure message.
-func tailFile(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return err.Error()
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err.Error()
-	}
-	off := max(st.Size()-n, 0)
-	b := make([]byte, st.Size()-off)
-	_, _ = f.ReadAt(b, off)
-	return string(b)
 }
 
 // placeShopOrder signs a new customer up at the shop, once its catalogue

@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/fabrika/fabrika/cmd/internal/logtail"
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/broker"
 )
@@ -137,7 +138,7 @@ func TestKillMinus9WholeProcess(t *testing.T) {
 	logPath := filepath.Join(dir, "fabrika.log")
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("fabrika log (tail):\n%s", tailFile(logPath, 12000))
+			t.Logf("fabrika log (tail):\n%s", logtail.Tail(logPath, 12000))
 		}
 	})
 	base := freeBasePort(t, 14) // 6 application ports, NATS, 6 admin ports
@@ -167,7 +168,7 @@ func TestKillMinus9WholeProcess(t *testing.T) {
 		probe := newClient(t, public)
 		eventually(t, 90*time.Second, what, func() (bool, string) {
 			if p.exited() {
-				t.Fatalf("fabrika exited: %v\n%s", p.err, tailFile(logPath, 8000))
+				t.Fatalf("fabrika exited: %v\n%s", p.err, logtail.Tail(logPath, 8000))
 			}
 			res := probe.get("/shop/api/v1/catalog")
 			return res.code == 200, res.String()

@@ -38,12 +38,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fabrika/fabrika/platform/benchflag"
 	"github.com/fabrika/fabrika/services/gateway"
 )
 
 type config struct {
 	clients     []int
-	rates       []string // "2000" or "50%" (of the lowest closed-loop capacity through the gateway)
+	rates       []benchflag.Rate // "2000" or "50%" (of the lowest closed-loop capacity through the gateway)
 	rateClients int
 	duration    time.Duration
 	warmup      time.Duration
@@ -115,19 +116,16 @@ func (c *config) parse(clients, rates, gatewayEnv string) error {
 		}
 		c.clients = append(c.clients, n)
 	}
-	for r := range strings.SplitSeq(rates, ",") {
-		if r = strings.TrimSpace(r); r == "" {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSuffix(r, "%"), 64)
-		if err != nil || v <= 0 {
-			return fmt.Errorf("bad -rate %q", r)
-		}
-		if strings.HasSuffix(r, "%") && len(c.clients) == 0 {
+	rs, err := benchflag.ParseRates(rates)
+	if err != nil {
+		return fmt.Errorf("-rate: %w", err)
+	}
+	for _, r := range rs {
+		if r.Relative() && len(c.clients) == 0 {
 			return fmt.Errorf("-rate %s needs a closed-loop run (-clients) to take the percentage of", r)
 		}
-		c.rates = append(c.rates, r)
 	}
+	c.rates = rs
 	for kv := range strings.SplitSeq(gatewayEnv, ",") {
 		if kv = strings.TrimSpace(kv); kv == "" {
 			continue
@@ -290,10 +288,7 @@ func run(c config) error {
 		capacity = min(ms[1].rps, ms[2].rps)
 	}
 	for _, rs := range c.rates {
-		rate, _ := strconv.ParseFloat(strings.TrimSuffix(rs, "%"), 64)
-		if strings.HasSuffix(rs, "%") {
-			rate = capacity * rate / 100
-		}
+		rate := rs.Of(capacity)
 		ms, err := measure(phases, load{clients: c.rateClients, rate: rate, warmup: c.warmup, duration: c.duration, client: c.client}, procs, c.rounds)
 		if err != nil {
 			return err

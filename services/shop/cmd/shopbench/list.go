@@ -100,7 +100,7 @@ func (b *bench) list(ctx context.Context) error {
 			fmt.Printf("%-28s closed loop, %d readers: client %s\n", p.name, c.clients, cs)
 			fmt.Printf("%-28s                        server %s | %s\n", "", summarise(r.server, r.elapsed), r.cpu.perOp(cs.n))
 			for _, rt := range c.rates {
-				perSec := rt.of(cs.perSec)
+				perSec := rt.Of(cs.perSec)
 				r, err := b.paced(c.clients, perSec, c.duration, true, call)
 				if err != nil {
 					return err

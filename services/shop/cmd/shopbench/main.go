@@ -27,7 +27,6 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +37,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/benchflag"
 	"github.com/fabrika/fabrika/platform/broker"
 	"github.com/fabrika/fabrika/platform/broker/embedded"
 	"github.com/fabrika/fabrika/platform/host"
@@ -59,7 +59,7 @@ type config struct {
 	cpuProfile           string
 	fresh                bool
 	rounds               int
-	rates                []rate
+	rates                []benchflag.Rate
 	pageCache            []bool
 }
 
@@ -85,7 +85,7 @@ func main() {
 	flag.StringVar(&caches, "page-cache", "off,on", "list: run the pages with the shop's \"my orders\" page cache off, on, or both (off,on)")
 	flag.Parse()
 	var err error
-	if c.rates, err = parseRates(rates); err != nil {
+	if c.rates, err = benchflag.ParseRates(rates); err != nil {
 		fmt.Fprintln(os.Stderr, "shopbench: -rate:", err)
 		os.Exit(2)
 	}
@@ -98,42 +98,6 @@ func main() {
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
-}
-
-// rate is a fixed request rate: absolute, or a share of the closed-loop
-// throughput measured just before.
-type rate struct {
-	perSec, share float64
-}
-
-func (r rate) of(closed float64) float64 {
-	if r.share > 0 {
-		return r.share * closed
-	}
-	return r.perSec
-}
-
-func parseRates(s string) ([]rate, error) {
-	var out []rate
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		if p, ok := strings.CutSuffix(f, "%"); ok {
-			v, err := strconv.ParseFloat(p, 64)
-			if err != nil || v <= 0 || v > 1000 {
-				return nil, fmt.Errorf("bad share %q", f)
-			}
-			out = append(out, rate{share: v / 100})
-			continue
-		}
-		v, err := strconv.ParseFloat(f, 64)
-		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("bad rate %q", f)
-		}
-		out = append(out, rate{perSec: v})
-	}
-	return out, nil
 }
 
 func parseCaches(s string) ([]bool, error) {

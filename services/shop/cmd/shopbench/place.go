@@ -190,7 +190,7 @@ func (b *bench) place(ctx context.Context) error {
 	// Fixed rate: the latency of an order at a given load rather than at
 	// saturation.
 	for _, rt := range c.rates {
-		perSec := rt.of(httpStats.perSec)
+		perSec := rt.Of(httpStats.perSec)
 		round++
 		if err := vacuum(); err != nil {
 			return err

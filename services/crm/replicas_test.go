@@ -76,7 +76,7 @@ func TestReplicasSeeEachOthersWrites(t *testing.T) {
 		}
 
 		emit(t, p.run.h.DB, placedEv(1, "shop"))
-		waitFor(t, "the order placed", func() bool {
+		testenv.EventuallyTrue(t, brokerWait, "the order placed", func() bool {
 			resp, body := a.do("GET", "/crm/api/v1/orders/order-001", identity.RoleManager, nil, nil)
 			return resp.StatusCode == 200 && strings.Contains(body, `"status":"placed"`)
 		})
@@ -84,7 +84,7 @@ func TestReplicasSeeEachOthersWrites(t *testing.T) {
 
 		// An event: one replica handles it, both lists show it.
 		emit(t, p.run.h.DB, pricedEv(1))
-		waitFor(t, "the order priced", func() bool {
+		testenv.EventuallyTrue(t, brokerWait, "the order priced", func() bool {
 			resp, body := a.do("GET", "/crm/api/v1/orders/order-001", identity.RoleManager, nil, nil)
 			return resp.StatusCode == 200 && strings.Contains(body, `"status":"priced"`)
 		})

@@ -1,0 +1,80 @@
+// Command pagebench measures the staff pages as a user waits for them: over
+// HTTP through the gateway (the CRM and the gateway serve on loopback
+// sockets in this process, each on its host with the host's middleware),
+// from many staff sessions signed in at the gateway, over many pages and
+// search values, while order events arrive through the CRM's inbox. Each
+// scenario runs as an open loop at a fixed rate (a ticker, latency from each
+// request's due time: the client-side p99 is the headline, the CRM's own
+// time beside it), then as a closed loop over the sessions (its throughput
+// is the capacity). The database is one filled by crm-datagen:
+//
+//	pagebench -dsn 'postgres://postgres@127.0.0.1:5432/crm_bench2?sslmode=disable' -rate 250 -seconds 10
+//
+// services/crm/cmd/crm-bench measures the handler in process (server time,
+// CPU per request, the naive shared-database query).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/fabrika/fabrika/platform/sqldb"
+)
+
+func main() {
+	var hc httpConfig
+	var dsn, only string
+	flag.StringVar(&dsn, "dsn", os.Getenv("FABRIKA_DSN"), "CRM database filled by crm-datagen")
+	flag.IntVar(&hc.sessions, "sessions", 32, "staff sessions signed in at the gateway (also the closed loop's clients)")
+	flag.Float64Var(&hc.rate, "rate", 250, "requests/s of each scenario's open loop")
+	flag.Float64Var(&hc.seconds, "seconds", 10, "length of each scenario's open loop")
+	flag.Float64Var(&hc.eventRate, "events", 20, "order events/s sent to the CRM's inbox during the reads (0: none)")
+	flag.IntVar(&hc.pages, "pages", 5, "pages of each value (the first and the next ones, by cursor)")
+	flag.IntVar(&hc.samples, "samples", 50, "values of each search and of the customer and manager filters")
+	flag.IntVar(&hc.closedN, "closed-requests", 2000, "requests of each scenario's closed loop over the sessions (capacity; 0: none)")
+	flag.IntVar(&hc.cacheSize, "cache-size", 0, "the CRM's page cache size (0: its default; -1: off)")
+	flag.IntVar(&hc.concurrency, "concurrency", 0, "the CRM's FABRIKA_CRM_CONCURRENCY (0: its default)")
+	flag.StringVar(&only, "only", "", "run only the scenarios whose name matches this regular expression")
+	flag.Parse()
+	err := run(dsn, only, hc)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pagebench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(dsn, only string, hc httpConfig) error {
+	if dsn == "" {
+		return fmt.Errorf("-dsn (a CRM database filled by crm-datagen) is required")
+	}
+	if hc.sessions < 1 || hc.rate <= 0 || hc.seconds <= 0 || hc.pages < 1 || hc.samples < 1 || hc.eventRate < 0 {
+		return fmt.Errorf("-sessions, -rate, -seconds, -pages and -samples must be positive, -events at least 0")
+	}
+	if only != "" {
+		re, err := regexp.Compile(only)
+		if err != nil {
+			return fmt.Errorf("-only: %w", err)
+		}
+		hc.only = re
+	}
+	ctx := context.Background()
+	db, err := sqldb.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return runCRM(ctx, hc, db, dsn)
+}
+
+// loadavg is the machine's 1-minute load average, to read the figures by.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Fields(string(b))[0]
+}

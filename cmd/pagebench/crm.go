@@ -29,6 +29,7 @@ import (
 	"github.com/fabrika/fabrika/services/crm"
 	"github.com/fabrika/fabrika/services/gateway"
 	gwmigrations "github.com/fabrika/fabrika/services/gateway/migrations"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // httpConfig is the bench's configuration.
@@ -117,7 +118,7 @@ func startStack(ctx context.Context, dsn string, hc httpConfig) (*stack, error) 
 		}
 		closers = append(closers, nc.Close)
 		cfg.Service = name
-		h, err := host.Open(ctx, cfg, host.Deps{Logger: log, NATS: nc})
+		h, err := host.Open(ctx, cfg, host.Deps{Logger: log, NATS: nc, TracerProvider: noop.NewTracerProvider()})
 		if err != nil {
 			return nil, err
 		}
@@ -158,7 +159,7 @@ func startStack(ctx context.Context, dsn string, hc httpConfig) (*stack, error) 
 			return nil, err
 		}
 		closers = append(closers, nc.Close)
-		return host.Open(ctx, host.Config{Service: "gateway", DSN: filepath.Join(dir, "gateway.db"), Migrations: gwmigrations.FS}, host.Deps{Logger: log, NATS: nc})
+		return host.Open(ctx, host.Config{Service: "gateway", DSN: filepath.Join(dir, "gateway.db"), Migrations: gwmigrations.FS}, host.Deps{Logger: log, NATS: nc, TracerProvider: noop.NewTracerProvider()})
 	}()
 	if err != nil {
 		return fail(err)

@@ -383,7 +383,7 @@ func runCRM(ctx context.Context, hc httpConfig, db *sqldb.DB, dsn string) error 
 			return get(ctx, rand.IntN(len(clients)), rand.IntN(len(ps.paths)))
 		})
 		if open.FirstEr != nil {
-			return fmt.Errorf("%s: %d errors, first: %w", ps.name, open.Errors, open.FirstEr)
+			fmt.Fprintf(os.Stderr, "%s: %d errors, first: %v\n", ps.name, open.Errors, open.FirstEr)
 		}
 		server := st.times.take(ps.name)
 		var closed loadgen.Latencies
@@ -400,19 +400,19 @@ func runCRM(ctx context.Context, hc httpConfig, db *sqldb.DB, dsn string) error 
 	fmt.Printf("CRM orders list over HTTP through the gateway: %d orders, %d staff sessions signed in at the gateway, %.0f requests/s per scenario for %d requests (open loop, ticker), order events at %.1f/s through the CRM's inbox during the reads\n",
 		orders, hc.sessions, hc.rate, n, evRate)
 	fmt.Printf("load average (1 min) at start %s, at end %s; page cache size %d (default 0 = the service's)\n\n", loadStart, loadavg(), hc.cacheSize)
-	fmt.Println("| scenario | pages | client p50 ms | **client p99 ms** | client max ms | server p50 / p99 ms | target < 20 ms | closed loop req/s (p99 ms) |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---|---:|")
+	fmt.Println("| scenario | pages | client p50 ms | **client p99 ms** | client max ms | server p50 / p99 ms | errors | target < 20 ms | closed loop req/s (p99 ms) |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---|---:|")
 	for _, f := range figs {
 		met := "met"
-		if f.open.Quantile(0.99) >= 20*time.Millisecond {
+		if f.open.Quantile(0.99) >= 20*time.Millisecond || f.open.Errors > 0 {
 			met = "**not met**"
 		}
 		cl := "-"
 		if len(f.closed.D) > 0 {
 			cl = fmt.Sprintf("%.0f (%s)", f.closed.PerSecond(), ms(f.closed.Quantile(0.99)))
 		}
-		fmt.Printf("| %s | %d | %s | %s | %s | %s / %s | %s | %s |\n", f.name, f.pages, ms(f.open.Quantile(0.5)), ms(f.open.Quantile(0.99)), ms(f.open.Quantile(1)),
-			ms(f.server.Quantile(0.5)), ms(f.server.Quantile(0.99)), met, cl)
+		fmt.Printf("| %s | %d | %s | %s | %s | %s / %s | %d | %s | %s |\n", f.name, f.pages, ms(f.open.Quantile(0.5)), ms(f.open.Quantile(0.99)), ms(f.open.Quantile(1)),
+			ms(f.server.Quantile(0.5)), ms(f.server.Quantile(0.99)), f.open.Errors, met, cl)
 	}
 	return nil
 }

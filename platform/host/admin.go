@@ -10,6 +10,7 @@ import (
 	"github.com/fabrika/fabrika/platform/httpx"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/inbox"
+	"github.com/fabrika/fabrika/platform/ordertrace"
 	"github.com/fabrika/fabrika/platform/outbox"
 )
 
@@ -139,4 +140,13 @@ func (h *Host) adminFailed(w http.ResponseWriter, r *http.Request, err, notFound
 		httpx.WriteError(w, r, h.Log, err)
 	}
 	return true
+}
+
+// HandleOrderTrace serves GET /admin/orders/{ref}/trace on the admin
+// listener (admin credential required): what the service knows of an
+// order, its own rows from find and, the same for every service, the
+// order's messages in its outbox and inbox (ordertrace.Report). `fabrika
+// order trace` asks every service. Call before Run.
+func (h *Host) HandleOrderTrace(find ordertrace.Finder) {
+	h.HandleAdmin("GET /admin/orders/{ref}/trace", ordertrace.Handler(h.cfg.Service, h.DB, find, h.Log))
 }

@@ -2,6 +2,7 @@ package inbox
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -12,7 +13,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/platform/telemetry"
 )
 
 // DeadLetter is a message a consumer gave up on.
@@ -28,6 +32,7 @@ type DeadLetter struct {
 	Deliveries int               `json:"deliveries"`
 	CreatedAt  time.Time         `json:"created_at"`
 	Status     string            `json:"status"` // open | replayed | discarded
+	TraceID    string            `json:"trace_id"`   // from the message's trace context
 }
 
 // ErrNotFound is returned for a dead letter that does not exist or is not
@@ -98,6 +103,13 @@ func ListDeadLetters(ctx context.Context, db *sqldb.DB, status string, limit int
 	if err != nil {
 		return nil, fmt.Errorf("list dead letters: %w", err)
 	}
+	return scanDeadLetters(rs)
+}
+
+// scanDeadLetters reads the rows of a query of dead_letter's columns id,
+// consumer, msg_id, subject, msg_key, payload, headers, reason, deliveries,
+// created_at and status, in that order.
+func scanDeadLetters(rs *sql.Rows) ([]DeadLetter, error) {
 	defer rs.Close()
 	out := []DeadLetter{} // an empty list is [], not null, in JSON
 	for rs.Next() {
@@ -108,7 +120,7 @@ func ListDeadLetters(ctx context.Context, db *sqldb.DB, status string, limit int
 			return nil, err
 		}
 		_ = json.Unmarshal([]byte(headers), &d.Headers)
-		d.CreatedAt = sqldb.FromMicros(created)
+		d.CreatedAt, d.TraceID = sqldb.FromMicros(created), telemetry.TraceIDOf(d.Headers)
 		out = append(out, d)
 	}
 	return out, rs.Err()
@@ -161,15 +173,30 @@ func Deliver(ctx context.Context, db *sqldb.DB, consumer string, h Handler, msg 
 // deliverTx records msg as processed by consumer and runs h, in tx, unless
 // it was processed before.
 func deliverTx(ctx context.Context, tx *sqldb.Tx, consumer string, h Handler, msg Message) (dup bool, err error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO inbox (consumer, msg_id, subject, processed_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (consumer, msg_id) DO NOTHING`, consumer, msg.ID, msg.Subject, time.Now().UnixMicro())
+	if dup, err := record(ctx, tx, consumer, msg); err != nil || dup {
+		return dup, err
+	}
+	return false, h(ctx, tx, msg)
+}
+
+// record writes msg's inbox record for consumer in tx, with its key, its
+// trace (the span of ctx, or the message's trace context) and the delivery
+// that processed it. It tells whether the record was there already.
+func record(ctx context.Context, tx *sqldb.Tx, consumer string, msg Message) (dup bool, err error) {
+	traceID := ""
+	if sc := trace.SpanContextFromContext(ctx); sc.TraceID().IsValid() {
+		traceID = sc.TraceID().String()
+	} else {
+		traceID = telemetry.TraceIDOf(msg.Headers)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO inbox (consumer, msg_id, subject, processed_at, msg_key, trace_id, deliveries)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (consumer, msg_id) DO NOTHING`,
+		consumer, msg.ID, msg.Subject, time.Now().UnixMicro(), sanitize(msg.Key), traceID, msg.Deliveries)
 	if err != nil {
 		return false, err
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return true, nil
-	}
-	return false, h(ctx, tx, msg)
+	n, _ := res.RowsAffected()
+	return n != 1, nil
 }
 
 // Discard closes an open dead letter without processing it.

@@ -582,12 +582,11 @@ func (in *Inbox) prepare(ctx context.Context, consumer string, s subscription, m
 // handle records the message and runs its handler inside tx; a panic of the
 // handler is an error like any other.
 func (in *Inbox) handle(d *delivery, consumer string, tx *sqldb.Tx) (err error) {
-	res, err := tx.ExecContext(d.ctx, `INSERT INTO inbox (consumer, msg_id, subject, processed_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (consumer, msg_id) DO NOTHING`, consumer, d.msg.ID, d.msg.Subject, time.Now().UnixMicro())
+	dup, err := record(d.ctx, tx, consumer, d.msg)
 	if err != nil {
 		return fmt.Errorf("record in inbox: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if dup {
 		d.dup = true
 		return nil
 	}

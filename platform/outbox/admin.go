@@ -2,11 +2,14 @@ package outbox
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/platform/telemetry"
 )
 
 // Entry is a message waiting in the outbox, as a person inspecting it sees it.
@@ -20,6 +23,12 @@ type Entry struct {
 	CreatedAt     time.Time `json:"created_at"`
 	NextAttemptAt time.Time `json:"next_attempt_at"`
 	Payload       string    `json:"payload"`
+	// LeaseOwner and LeaseUntil name the relay instance that holds the
+	// message while it publishes it (ByKey reports such a message with
+	// status "leased").
+	LeaseOwner string    `json:"lease_owner,omitempty"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	TraceID    string    `json:"trace_id,omitempty"` // from the message's trace context
 }
 
 // ErrNotFound is returned for a message id that is not in the outbox, or
@@ -90,4 +99,42 @@ func (a *Admin) Drop(ctx context.Context, id string) (Entry, error) {
 		return err
 	})
 	return e, err
+}
+
+// ByKey returns the messages of key still in the outbox (an order's, by its
+// id), in the order the relay publishes them, at most limit (default and
+// maximum 1000). A pending message a relay holds now has status "leased".
+// A published message has left the outbox: the receivers' inboxes know it.
+func (a *Admin) ByKey(ctx context.Context, key string, limit int) ([]Entry, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	q := `SELECT id, subject, msg_key,
+			CASE WHEN status = 'pending' AND lease_until > NOW_US THEN 'leased' ELSE status END,
+			attempts, last_error, created_at, next_attempt_at, payload, headers, lease_owner, lease_until
+		FROM outbox WHERE msg_key = $1 ORDER BY seq LIMIT $2`
+	rs, err := a.db.QueryContext(ctx, strings.ReplaceAll(q, "NOW_US", a.db.Engine().NowMicros()), key, limit)
+	if err != nil {
+		return nil, fmt.Errorf("outbox of key %s: %w", key, err)
+	}
+	defer rs.Close()
+	out := []Entry{}
+	for rs.Next() {
+		var e Entry
+		var created, next, until int64
+		var headers string
+		if err := rs.Scan(&e.ID, &e.Subject, &e.Key, &e.Status, &e.Attempts, &e.LastError, &created, &next, &e.Payload, &headers, &e.LeaseOwner, &until); err != nil {
+			return nil, fmt.Errorf("outbox of key %s: %w", key, err)
+		}
+		e.CreatedAt, e.NextAttemptAt = sqldb.FromMicros(created), sqldb.FromMicros(next)
+		if until > 0 {
+			e.LeaseUntil = sqldb.FromMicros(until)
+		}
+		var h map[string]string
+		if json.Unmarshal([]byte(headers), &h) == nil {
+			e.TraceID = telemetry.TraceIDOf(h)
+		}
+		out = append(out, e)
+	}
+	return out, rs.Err()
 }

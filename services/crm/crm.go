@@ -113,6 +113,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("crm: stuck orders metric: %w", err)
 	}
 	h.Inbox.Subscribe("orders", a.Handlers())
+	h.HandleOrderTrace(a.Trace)
 	return &Service{app: a, handler: Admit(web.New(a, cfg.Identity, h.Log), cfg.Concurrency, cfg.QueueWait)}, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/platform/host"
+	"github.com/fabrika/fabrika/platform/ordertrace"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/netguard"
 	"github.com/fabrika/fabrika/platform/ratelimit"
@@ -99,6 +100,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	s := &Service{h: h, cfg: cfg, app: a, worker: w, api: web.New(a, limiter, badKeys, cfg.Identity, h.Log)}
 	h.Inbox.Subscribe("pricelist", a.PriceListHandlers())
 	h.Inbox.Subscribe("orders", a.Handlers())
+	h.HandleOrderTrace(func(ctx context.Context, ref string) (ordertrace.Summary, bool, error) { return store.Trace(ctx, h.DB, ref) })
 	return s, nil
 }
 

@@ -58,6 +58,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	}
 	h.Inbox.SubscribeWith(SubOrders, a.Subscriptions(), subscription(h.DB.Engine(), cfg.Serial))
 	web.New(a, h.Log).AdminRoutes(h.HandleAdmin)
+	h.HandleOrderTrace(a.Trace)
 	return &Service{app: a}, nil
 }
 

@@ -18,7 +18,9 @@ import (
 
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/ordertrace"
 	"github.com/fabrika/fabrika/services/mes-operator/internal/app"
+	"github.com/fabrika/fabrika/services/mes-operator/internal/store"
 	"github.com/fabrika/fabrika/services/mes-operator/internal/web"
 )
 
@@ -94,6 +96,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("mes-operator: %w", err)
 	}
 	h.Inbox.Subscribe("orders", a.Subscriptions())
+	h.HandleOrderTrace(func(ctx context.Context, ref string) (ordertrace.Summary, bool, error) { return store.Trace(ctx, h.DB, ref) })
 	return &Service{h: h, cfg: cfg, app: a, web: wh}, nil
 }
 

@@ -117,6 +117,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	}
 	h.Inbox.Subscribe("pricelist", a.PriceListHandlers())
 	h.Inbox.Subscribe("orders", a.Handlers())
+	h.HandleOrderTrace(a.Trace)
 	return &Service{h: h, app: a, http: wh}, nil
 }
 

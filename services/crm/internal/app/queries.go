@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/fabrika/fabrika/platform/ordertrace"
 	"github.com/fabrika/fabrika/services/crm/internal/listquery"
 	"github.com/fabrika/fabrika/services/crm/internal/store"
 )
@@ -157,29 +157,9 @@ func (a *App) Stuck(ctx context.Context, limit int) ([]StuckOrder, int64, error)
 // Thresholds returns the stuck thresholds per status.
 func (a *App) Thresholds() map[string]time.Duration { return a.thresholds }
 
-// Duration writes a duration as people do: "24 h", "3 d 4 h", "45 min",
-// "2 h 5 min"; at most two units, rounded down to the minute.
-func Duration(d time.Duration) string {
-	if d < time.Minute {
-		return "under 1 min"
-	}
-	days, hours, mins := int64(d/(24*time.Hour)), int64(d/time.Hour)%24, int64(d/time.Minute)%60
-	// A whole number of hours up to two days reads better as hours ("36 h").
-	if days > 0 && days < 2 && mins == 0 {
-		hours, days = hours+24*days, 0
-	}
-	var parts []string
-	if days > 0 {
-		parts = append(parts, fmt.Sprintf("%d d", days))
-	}
-	if hours > 0 {
-		parts = append(parts, fmt.Sprintf("%d h", hours))
-	}
-	if mins > 0 && days == 0 {
-		parts = append(parts, fmt.Sprintf("%d min", mins))
-	}
-	return strings.Join(parts, " ")
-}
+// Duration writes a duration as people do: "24 h", "3 d 4 h", "45 min"
+// (ordertrace.Duration, which `fabrika order trace` uses too).
+func Duration(d time.Duration) string { return ordertrace.Duration(d) }
 
 // Customers returns the customers whose name, e-mail or company contains
 // search (all when empty), the biggest spenders first.

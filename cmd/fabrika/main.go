@@ -3,6 +3,7 @@
 //	fabrika [dev] [flags]        start the embedded NATS and every service
 //	fabrika outbox list|retry|drop --service NAME [--id ID]
 //	fabrika deadletter list|replay|discard --service NAME [--id ID]
+//	fabrika order trace <order number or id> [--json]
 //	fabrika admin create --login NAME --role admin|manager|operator [--workstations a,b]
 //	fabrika apiclient create --name COMPANY [--scopes ...]
 //	fabrika load [--rate N] [--step N --bound D]
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return outboxCommand(ctx, args)
 	case "deadletter":
 		return deadLetterCommand(ctx, args)
+	case "order":
+		return orderCommand(ctx, args, stdout)
 	case "admin":
 		return adminCommand(ctx, args)
 	case "apiclient":
@@ -66,6 +69,7 @@ const usage = `usage:
   fabrika help | -h | --help                             this list
   fabrika outbox list|retry|drop --service NAME [--id ID|all] [--status error]
   fabrika deadletter list|replay|discard --service NAME [--id ID]
+  fabrika order trace <order number or id> [--json] [--shop-admin URL ...]   where an order is in every service, and what it waits for
   fabrika admin create --login NAME --role admin|manager|operator [--workstations laser,press_brake]
   fabrika apiclient create --name COMPANY [--scopes orders:read,orders:write,webhooks:manage] [--rate 10]
   fabrika apiclient list | revoke --key ID | roll --key ID

@@ -31,8 +31,8 @@ type DeadLetter struct {
 	Reason     string            `json:"reason"`
 	Deliveries int               `json:"deliveries"`
 	CreatedAt  time.Time         `json:"created_at"`
-	Status     string            `json:"status"` // open | replayed | discarded
-	TraceID    string            `json:"trace_id"`   // from the message's trace context
+	Status     string            `json:"status"`   // open | replayed | discarded
+	TraceID    string            `json:"trace_id"` // from the message's trace context
 }
 
 // ErrNotFound is returned for a dead letter that does not exist or is not

@@ -113,7 +113,7 @@ func Trace(ctx context.Context, service string, db *sqldb.DB, find Finder, ref s
 }
 
 // Handler serves GET .../{ref}/trace: 200 with the Report, 404 when the
-// service knows nothing of the order, 400 for a reference that cannot be
+// service knows nothing of the order, 422 for a reference that cannot be
 // one.
 func Handler(service string, db *sqldb.DB, find Finder, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -74,7 +74,7 @@ func Verdict(reports []Report, now time.Time) string {
 		for _, d := range r.DeadLetters {
 			if d.Status == "open" {
 				problems = append(problems, fmt.Sprintf("%s dead-lettered %s %s (%s); waiting for a person: fabrika deadletter replay --service %s --id %s",
-					r.Service, d.Subject, clock(d.CreatedAt, now), short(d.Reason), r.Service, d.ID))
+					r.Service, d.Subject, Clock(d.CreatedAt, now), short(d.Reason), r.Service, d.ID))
 			}
 		}
 		for _, e := range r.Outbox {
@@ -96,7 +96,7 @@ func Verdict(reports []Report, now time.Time) string {
 	if p.status == contracts.StatusPlaced {
 		by = "placed at " + p.service
 	}
-	fmt.Fprintf(&b, "%s %s", by, clock(p.since, now))
+	fmt.Fprintf(&b, "%s %s", by, Clock(p.since, now))
 	for _, f := range p.facts {
 		fmt.Fprintf(&b, " (%s %s)", f.Name, f.Value)
 	}
@@ -215,9 +215,9 @@ func threshold(reports []Report, status string) (time.Duration, bool) {
 	return 0, false
 }
 
-// clock writes a time as the verdict shows it: 10:02:11 today (UTC), with
+// Clock writes a time as the verdict shows it: 10:02:11 today (UTC), with
 // the date on another day.
-func clock(t, now time.Time) string {
+func Clock(t, now time.Time) string {
 	if t.IsZero() {
 		return "(time unknown)"
 	}

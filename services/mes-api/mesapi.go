@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/platform/host"
-	"github.com/fabrika/fabrika/platform/ordertrace"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/netguard"
+	"github.com/fabrika/fabrika/platform/ordertrace"
 	"github.com/fabrika/fabrika/platform/ratelimit"
 	"github.com/fabrika/fabrika/platform/secretbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
@@ -100,7 +100,9 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	s := &Service{h: h, cfg: cfg, app: a, worker: w, api: web.New(a, limiter, badKeys, cfg.Identity, h.Log)}
 	h.Inbox.Subscribe("pricelist", a.PriceListHandlers())
 	h.Inbox.Subscribe("orders", a.Handlers())
-	h.HandleOrderTrace(func(ctx context.Context, ref string) (ordertrace.Summary, bool, error) { return store.Trace(ctx, h.DB, ref) })
+	h.HandleOrderTrace(func(ctx context.Context, ref string) (ordertrace.Summary, bool, error) {
+		return store.New(h.DB).Trace(ctx, h.DB, ref)
+	})
 	return s, nil
 }
 

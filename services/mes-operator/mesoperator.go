@@ -96,7 +96,9 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("mes-operator: %w", err)
 	}
 	h.Inbox.Subscribe("orders", a.Subscriptions())
-	h.HandleOrderTrace(func(ctx context.Context, ref string) (ordertrace.Summary, bool, error) { return store.Trace(ctx, h.DB, ref) })
+	h.HandleOrderTrace(func(ctx context.Context, ref string) (ordertrace.Summary, bool, error) {
+		return store.New(h.DB).Trace(ctx, h.DB, ref)
+	})
 	return &Service{h: h, cfg: cfg, app: a, web: wh}, nil
 }
 

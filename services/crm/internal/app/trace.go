@@ -20,9 +20,9 @@ func (a *App) Trace(ctx context.Context, ref string) (ordertrace.Summary, bool, 
 	}
 	o, err := a.store.GetOrder(ctx, a.db, ref)
 	if errors.Is(err, order.ErrNotFound) {
-		id, err := a.store.OrderIDByNumber(ctx, a.db, ref)
-		if err != nil {
-			return ordertrace.Summary{}, false, err
+		id, nerr := a.store.OrderIDByNumber(ctx, a.db, ref)
+		if nerr != nil {
+			return ordertrace.Summary{}, false, nerr
 		}
 		if id == "" {
 			return a.parkedOnly(ctx, ref, thresholds)

@@ -6,12 +6,13 @@ import (
 	"fmt"
 
 	"github.com/fabrika/fabrika/platform/ordertrace"
+	"github.com/fabrika/fabrika/platform/sqldb"
 )
 
 // Trace is mes-api's part of `fabrika order trace` (an ordertrace.Finder
 // over q): an API order, by id or number, with its status history.
-func Trace(ctx context.Context, q Querier, ref string) (ordertrace.Summary, bool, error) {
-	o, err := GetOrder(ctx, q, "", ref)
+func (s *Store) Trace(ctx context.Context, q sqldb.Querier, ref string) (ordertrace.Summary, bool, error) {
+	o, err := s.GetOrder(ctx, q, "", ref)
 	if errors.Is(err, ErrNotFound) {
 		var id string
 		if err := q.QueryRowContext(ctx, `SELECT id FROM api_order WHERE number = $1`, ref).Scan(&id); err != nil {
@@ -20,23 +21,23 @@ func Trace(ctx context.Context, q Querier, ref string) (ordertrace.Summary, bool
 			}
 			return ordertrace.Summary{}, false, fmt.Errorf("order number %s: %w", ref, err)
 		}
-		o, err = GetOrder(ctx, q, "", id)
+		o, err = s.GetOrder(ctx, q, "", id)
 	}
 	if err != nil {
 		return ordertrace.Summary{}, false, err
 	}
-	s := ordertrace.Summary{OrderID: o.ID, Number: o.Number, Channel: "api", Status: o.Status, Since: o.CreatedAt, Times: []ordertrace.Moment{}}
+	sum := ordertrace.Summary{OrderID: o.ID, Number: o.Number, Channel: "api", Status: o.Status, Since: o.CreatedAt, Times: []ordertrace.Moment{}}
 	for _, h := range o.History {
-		s.Times = append(s.Times, ordertrace.Moment{What: h.Event, At: h.At})
+		sum.Times = append(sum.Times, ordertrace.Moment{What: h.Event, At: h.At})
 		if h.Status == o.Status {
-			s.Since = h.At
+			sum.Since = h.At
 		}
 	}
 	if o.Reference != "" {
-		s.Facts = append(s.Facts, ordertrace.Fact{Name: "client reference", Value: o.Reference})
+		sum.Facts = append(sum.Facts, ordertrace.Fact{Name: "client reference", Value: o.Reference})
 	}
 	if o.Reason != "" {
-		s.Facts = append(s.Facts, ordertrace.Fact{Name: "reason", Value: o.Reason})
+		sum.Facts = append(sum.Facts, ordertrace.Fact{Name: "reason", Value: o.Reason})
 	}
-	return s, true, nil
+	return sum, true, nil
 }

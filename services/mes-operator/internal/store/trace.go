@@ -8,14 +8,15 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/platform/ordertrace"
+	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/mes-operator/internal/production"
 )
 
 // Trace is mes-operator's part of `fabrika order trace` (an
 // ordertrace.Finder over q): the order on the shop floor, by id or number,
 // with how far its operations are.
-func Trace(ctx context.Context, q Querier, ref string) (ordertrace.Summary, bool, error) {
-	o, err := Order(ctx, q, ref)
+func (st *Store) Trace(ctx context.Context, q sqldb.Querier, ref string) (ordertrace.Summary, bool, error) {
+	o, err := st.Order(ctx, q, ref)
 	if errors.Is(err, ErrNotFound) {
 		o, err = scanOrder(q.QueryRowContext(ctx, `SELECT `+orderColumns+` FROM orders WHERE number = $1 AND number <> ''`, ref))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -25,7 +26,7 @@ func Trace(ctx context.Context, q Querier, ref string) (ordertrace.Summary, bool
 	if err != nil {
 		return ordertrace.Summary{}, false, fmt.Errorf("trace order %s: %w", ref, err)
 	}
-	ops, err := OrderOperations(ctx, q, o.ID)
+	ops, err := st.OrderOperations(ctx, q, o.ID)
 	if err != nil {
 		return ordertrace.Summary{}, false, err
 	}

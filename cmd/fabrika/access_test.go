@@ -141,7 +141,7 @@ func TestAccessMatrixOnRunningServices(t *testing.T) {
 	// Internal routes — metrics, health, every service's admin API (outbox,
 	// dead letters, API clients), mes-calc's price administration — have no
 	// public route at all: 404 for everyone, also under every prefix.
-	internal := []string{"/metrics", "/healthz", "/readyz", "/admin/outbox", "/admin/dead-letters",
+	internal := []string{"/metrics", "/healthz", "/readyz", "/admin/outbox", "/admin/dead-letters", "/admin/orders/x/trace",
 		"/pricing/price-list", "/pricing/settings", "/debug/pprof/", "/internal/x",
 		"/api/metrics", "/api/admin/outbox", "/api/admin/clients", "/api/pricing/price-list",
 		"/METRICS", "/%61dmin/outbox", "/api/%2e%2e/admin/outbox", "/crm/..%2fadmin/outbox", "/mes/%2e%2e/metrics"}

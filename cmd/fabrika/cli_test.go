@@ -21,7 +21,7 @@ func TestHelpListsSubcommands(t *testing.T) {
 		if err := run(context.Background(), []string{arg}, &out); err != nil {
 			t.Fatalf("fabrika %s: %v", arg, err)
 		}
-		for _, want := range []string{"fabrika [dev]", "fabrika outbox", "fabrika deadletter", "fabrika admin create", "fabrika apiclient"} {
+		for _, want := range []string{"fabrika [dev]", "fabrika outbox", "fabrika deadletter", "fabrika admin create", "fabrika apiclient", "fabrika order trace"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("fabrika %s does not list %q:\n%s", arg, want, out.String())
 			}

@@ -210,6 +210,17 @@ func TestOrderTrace(t *testing.T) {
 		t.Errorf("verdict %q does not name the dead letter and what to do", tr.Verdict)
 	}
 
+	// The route behind the command needs the admin token, like every admin
+	// route.
+	for _, s := range ordertrace.Services() {
+		adm := newClient(t, "http://"+p.m.AdminAddr(s))
+		for name, hdr := range map[string]map[string]string{"nothing": nil, "a wrong token": {"Authorization": "Bearer " + p.m.AdminToken() + "x"}} {
+			if res := adm.do("GET", "/admin/orders/"+placed.ID+"/trace", nil, hdr); res.code != http.StatusUnauthorized {
+				t.Errorf("%s's order trace with %s: %s, want 401", s, name, res)
+			}
+		}
+	}
+
 	// An order nobody knows: a clear message, and the command exits 1.
 	unknown := "S-1999-999999"
 	_, err = trace(unknown)

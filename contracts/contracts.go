@@ -37,6 +37,7 @@ const (
 	OrderProduced        = "order.produced"
 	OrderShipped         = "order.shipped"
 	CompensationGranted  = "compensation.granted"
+	StaffChanged         = "staff.changed"
 )
 
 // Subject returns the broker subject of an event type.

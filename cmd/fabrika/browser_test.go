@@ -473,6 +473,16 @@ func TestBrowserWalks(t *testing.T) {
 		`form[action$="/compensations"] input[name="reason"]`: "late delivery"})
 	manager.submit("compensation granted", `form[action$="/compensations"] button`)
 	manager.see("12.50 EUR")
+	// The lines by name, and the order assigned to a manager's account
+	// from the gateway's staff (staff.changed).
+	manager.see("Laser-cut sheet part", "Steel S235 · 200 × 100 × 2 mm · Powder coating")
+	eventually(t, 60*time.Second, "mia offered as manager", func() (bool, string) {
+		manager.open("order card", "/crm/orders/"+orderID)
+		return manager.count(`form[action$="/assign"] option[value="mia"]`) == 1, manager.text()
+	})
+	manager.fill(map[string]string{`form[action$="/assign"] select[name="manager"]`: "mia"})
+	manager.submit("assigned", `form[action$="/assign"] button`)
+	manager.see("Manager: mia")
 	manager.gallery("crm-order-card")
 	manager.open("stuck orders", "/crm/stuck")
 	manager.open("customers", "/crm/customers?q=ada")

@@ -95,7 +95,8 @@ type Service struct {
 	handler http.Handler
 }
 
-// New builds the CRM on its host and subscribes to the order events.
+// New builds the CRM on its host and subscribes to the order events, the
+// staff accounts and the price lists' names.
 func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -114,6 +115,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	}
 	h.Inbox.Subscribe("orders", a.Handlers())
 	h.HandleOrderTrace(a.Trace)
+	h.Inbox.Subscribe("reference", a.ReferenceHandlers())
 	return &Service{app: a, handler: Admit(web.New(a, cfg.Identity, h.Log), cfg.Concurrency, cfg.QueueWait)}, nil
 }
 

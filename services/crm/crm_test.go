@@ -185,7 +185,9 @@ func placedEv(i int, channel string) event {
 	}
 	return event{contracts.OrderPlaced, id, contracts.OrderPlacedV1{OrderID: id, Number: fmt.Sprintf("FAB-%04d", i), Channel: channel,
 		Customer: cust, Currency: "EUR", QuotedTotal: int64(1000 + i), PlacedAt: t0.Add(time.Duration(i) * time.Minute),
-		Lines: []contracts.LineItem{{LineNo: 1, Product: "plate", Quantity: 2, Lead: "standard", UnitPrice: 500, Total: 1000}}}}
+		Lines: []contracts.LineItem{{LineNo: 1, Product: "laser_cut_sheet", Quantity: 2, Lead: "standard", UnitPrice: 500, Total: 1000,
+			Options: map[string]string{contracts.OptMaterial: "steel_s235", contracts.OptFinish: "powder_coat",
+				contracts.OptWidth: "200", contracts.OptHeight: "100", contracts.OptThickness: "2"}}}}}
 }
 
 func pricedEv(i int) event {

@@ -122,6 +122,7 @@ func TestPages(t *testing.T) {
 	}
 	at := t0.Add(3 * time.Hour)
 	emit(t, p.run.h.DB,
+		event{contracts.PriceListPublished, "pricelist", contracts.DemoPriceList(t0)},
 		event{contracts.OperationFinished, "order-001", contracts.OperationFinishedV1{OrderID: "order-001", LineNo: 1, Seq: 1,
 			Operation: "laser_cut", Workstation: "laser", GoodQty: 2, Operator: "otto", At: at.Add(10 * time.Minute)}},
 		event{contracts.OperationStarted, "order-001", contracts.OperationStartedV1{OrderID: "order-001", LineNo: 1, Seq: 1,
@@ -130,9 +131,40 @@ func TestPages(t *testing.T) {
 			Operation: "bend", Workstation: "press_brake", Operator: "olga", At: at.Add(20 * time.Minute)}})
 	testenv.EventuallyTrue(t, brokerWait, "the shop floor on the card", func() bool {
 		_, body := e.do("GET", "/crm/orders/order-001", identity.RoleManager, nil, html)
-		return strings.Contains(body, "Now: line 1 step 2 bend</strong> at press_brake, started 2026-03-01 12:20 by olga") &&
+		// Operations and workstations by the price list's names.
+		return strings.Contains(body, "Now: line 1 step 2 Bending</strong> at Press brake, started 2026-03-01 12:20 by olga") &&
 			strings.Contains(body, "2026-03-01 12:00 by otto</td><td>2026-03-01 12:10 by otto")
 	})
+	// The lines by name, never by code.
+	if _, body := get("/crm/orders/order-001", 200); !strings.Contains(body, "<td>Laser-cut sheet part</td><td>Steel S235 · 200 × 100 × 2 mm · Powder coating</td>") ||
+		strings.Contains(body, "laser_cut_sheet") || strings.Contains(body, "steel_s235") {
+		t.Errorf("the lines show codes: %s", body)
+	}
+
+	// Assignment: a select of the gateway's managers (staff.changed); an
+	// assignee who is not one is refused by the field.
+	emit(t, p.run.h.DB, event{contracts.StaffChanged, "s-mia", contracts.StaffChangedV1{StaffID: "s-mia", Login: "mia", Role: "manager", ChangedAt: t0}},
+		event{contracts.StaffChanged, "s-otto", contracts.StaffChangedV1{StaffID: "s-otto", Login: "otto", Role: "operator", ChangedAt: t0}})
+	var card string
+	waitFor(t, "the managers in the assign form", func() bool {
+		_, card = e.do("GET", "/crm/orders/order-001", identity.RoleManager, nil, html)
+		return strings.Contains(card, `<option value="mia">mia</option>`)
+	})
+	if strings.Contains(card, `value="otto"`) {
+		t.Error("an operator is offered as manager")
+	}
+	version := regexp.MustCompile(`action="/crm/orders/order-001/assign"><input type="hidden" name="version" value="(\d+)"`).FindStringSubmatch(card)
+	if version == nil {
+		t.Fatalf("no assign form: %s", card)
+	}
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"}
+	if resp, body := e.do("POST", "/crm/orders/order-001/assign", identity.RoleManager, strings.NewReader("version="+version[1]+"&manager=otto"), form); resp.StatusCode != 422 ||
+		!strings.Contains(body, "otto is not an active manager&#39;s account") {
+		t.Errorf("assign to an operator: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := e.do("POST", "/crm/orders/order-001/assign", identity.RoleManager, strings.NewReader("version="+version[1]+"&manager=mia"), form); resp.StatusCode != 303 {
+		t.Errorf("assign to mia: %d", resp.StatusCode)
+	}
 
 	// Customers: a list with search.
 	_, all := get("/crm/customers", 200)

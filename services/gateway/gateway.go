@@ -20,10 +20,13 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/inbox"
+	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/secretbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/gateway/internal/route"
@@ -196,12 +199,14 @@ type Service struct {
 
 // New builds the gateway on a host whose database carries the gateway's
 // migrations (services/gateway/migrations). It subscribes to
-// pricelist.published, to keep the workstations operators may be bound to.
+// pricelist.published, to keep the workstations operators may be bound to,
+// and announces every staff account (staff.changed): each change, and all
+// of them at start, so that a copy that missed some converges.
 func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	st := store.New(h.DB)
+	st := store.New(h.DB, announceStaff(h.Outbox))
 	sv, err := staff.New(st, staff.Config{Secrets: cfg.Secrets, AllowAdminWithoutTOTP: cfg.AllowAdminWithoutTOTP,
 		SessionTTL: cfg.SessionTTL, SessionIdle: cfg.SessionIdle, Caches: h.Caches, Now: cfg.Now})
 	if err != nil {
@@ -218,6 +223,9 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{log: h.Log, staff: sv, public: pub}
+	if err := resyncStaff(ctx, h.DB, st, h.Outbox); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	h.Inbox.Subscribe("pricelist", map[string]inbox.Handler{
 		contracts.Subject(contracts.PriceListPublished): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, p contracts.PriceListV1) error {
 			return learnWorkstations(ctx, tx, p)
@@ -280,6 +288,36 @@ func (s *Service) cleanup(ctx context.Context) error {
 	}
 }
 
+// announceStaff enqueues staff.changed for an account in the transaction
+// that changed it.
+func announceStaff(o *outbox.Outbox) store.ChangeHook {
+	return func(ctx context.Context, tx *sqldb.Tx, a store.Account) error {
+		m, err := outbox.NewMessage(contracts.Subject(contracts.StaffChanged), a.ID, contracts.StaffChangedV1{
+			StaffID: a.ID, Login: a.Login, Role: a.Role, Workstations: a.Workstations, Disabled: a.Disabled, ChangedAt: a.UpdatedAt.UTC()})
+		if err != nil {
+			return err
+		}
+		return o.Enqueue(ctx, tx, m)
+	}
+}
+
+// resyncStaff announces every account once.
+func resyncStaff(ctx context.Context, db *sqldb.DB, st *store.Store, o *outbox.Outbox) error {
+	list, err := st.Accounts(ctx)
+	if err != nil || len(list) == 0 {
+		return err
+	}
+	announce := announceStaff(o)
+	return db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		for _, a := range list {
+			if err := announce(ctx, tx, a); err != nil {
+				return fmt.Errorf("announce staff %s: %w", a.Login, err)
+			}
+		}
+		return nil
+	})
+}
+
 // learnWorkstations keeps the workstations of a price list as the ones
 // operators may be bound to, unless a newer list is known.
 func learnWorkstations(ctx context.Context, tx *sqldb.Tx, p contracts.PriceListV1) error {
@@ -306,7 +344,7 @@ func LearnWorkstations(ctx context.Context, db *sqldb.DB, p contracts.PriceListV
 // database (migrated with the gateway's migrations) as CreateStaff will,
 // so that a command can refuse them before it asks for a password.
 func CheckStaffRole(ctx context.Context, db *sqldb.DB, role string, workstations []string) error {
-	sv, err := staff.New(store.New(db), staff.Config{})
+	sv, err := staff.New(store.New(db, nil), staff.Config{})
 	if err != nil {
 		return err
 	}
@@ -318,8 +356,18 @@ func CheckStaffRole(ctx context.Context, db *sqldb.DB, role string, workstations
 // (`fabrika admin create`). There is no default account or password.
 // Operators must be given at least one workstation of those the gateway
 // learnt from the MES's price list; others none.
+//
+// The account is announced (staff.changed) through the gateway's outbox
+// table: the gateway's relay publishes it when it runs.
 func CreateStaff(ctx context.Context, db *sqldb.DB, login, password, role string, workstations []string) error {
-	sv, err := staff.New(store.New(db), staff.Config{})
+	// An outbox that is never run: Enqueue writes the row and the running
+	// gateway's relay sends it.
+	o, err := outbox.New(db, nil, outbox.Config{Connected: func() bool { return false }},
+		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	sv, err := staff.New(store.New(db, announceStaff(o)), staff.Config{})
 	if err != nil {
 		return err
 	}

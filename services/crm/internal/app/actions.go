@@ -130,6 +130,9 @@ func (a *App) Act(ctx context.Context, orderID string, act Action) (store.Order,
 			o.CancelReason = act.Reason
 			eventType, summary, payload = contracts.OrderCancelled, "Cancelled: "+act.Reason, status()
 		case order.ActAssign:
+			if err := a.checkAssignee(ctx, tx, act.Manager); err != nil {
+				return err
+			}
 			o.Manager = act.Manager
 			eventType, summary = contracts.OrderAssigned, "Assigned to "+act.Manager
 			payload = contracts.OrderAssignedV1{OrderID: o.ID, Manager: act.Manager, By: act.By, At: now}

@@ -52,6 +52,11 @@ func newFixtureOn(t *testing.T, db *sqldb.DB) *fixture {
 	f.app = app.New(db, ob, app.Options{Now: func() time.Time { return f.now },
 		Stuck: map[string]time.Duration{"placed": 15 * time.Minute, "priced": 24 * time.Hour}})
 	f.h = f.app.Handlers()
+	for k, v := range f.app.ReferenceHandlers() {
+		f.h[k] = v
+	}
+	// mia is a manager's account (the gateway announces it).
+	f.mustDeliver(contracts.StaffChanged, "staff-mia", contracts.StaffChangedV1{StaffID: "s-mia", Login: "mia", Role: "manager", ChangedAt: t0})
 	return f
 }
 
@@ -296,6 +301,65 @@ func TestActions(t *testing.T) {
 		t.Fatalf("own event replayed changed the order")
 	}
 	f.checkCounters()
+}
+
+// TestAssignToStaff: an order is assigned only to an active manager or
+// admin of the gateway's staff (staff.changed); an older state of an
+// account arriving late changes nothing.
+func TestAssignToStaff(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	f.mustDeliver(contracts.OrderPlaced, "m1", placed("o1", "FAB-1", "shop", anna, 10000))
+	staff := func(id, login, role string, disabled bool, at time.Time) {
+		f.mustDeliver(contracts.StaffChanged, "staff-"+id+at.String(), contracts.StaffChangedV1{StaffID: id, Login: login, Role: role, Disabled: disabled, ChangedAt: at})
+	}
+	staff("s-otto", "otto", "operator", false, t0)
+	staff("s-max", "max", "manager", true, t0.Add(time.Minute))
+	staff("s-max", "max", "manager", false, t0) // older: max stays disabled
+	staff("s-ada", "ada", "admin", false, t0)
+	for _, tc := range []struct {
+		who string
+		ok  bool
+	}{{"moon", false}, {"otto", false}, {"max", false}, {"ada", true}, {"mia", true}} {
+		_, err := f.app.Act(ctx, "o1", app.Action{Kind: order.ActAssign, Version: f.card("o1").Order.Version, Manager: tc.who, By: "mia"})
+		if tc.ok != (err == nil) || (!tc.ok && !errors.Is(err, order.ErrInvalid)) {
+			t.Errorf("assign to %s: %v", tc.who, err)
+		}
+	}
+	ms, err := f.app.Managers(ctx)
+	if err != nil || len(ms) != 2 || ms[0].Login != "ada" || ms[1].Login != "mia" {
+		t.Fatalf("managers: %+v %v", ms, err)
+	}
+}
+
+// TestPriceListNames: the CRM names products, materials, finishes,
+// operations and workstations as the newest price list does, and keeps a
+// name a newer list dropped.
+func TestPriceListNames(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	pl := contracts.DemoPriceList(t0)
+	pl.Version = 3
+	f.mustDeliver(contracts.PriceListPublished, "pl3", pl)
+	old := contracts.DemoPriceList(t0)
+	old.Version = 2
+	old.Products[0].Name = "Old name"
+	old.Materials = append(old.Materials, contracts.Material{Code: "unobtainium", Name: "Unobtainium", DensityKgM3: 1, CostPerKg: 1})
+	f.mustDeliver(contracts.PriceListPublished, "pl2", old)
+	n, err := f.app.Names(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ kind, code, want string }{
+		{"product", "laser_cut_sheet", "Laser-cut sheet part"}, {"material", "steel_s235", "Steel S235"},
+		{"finish", "powder_coat", "Powder coating"}, {"operation", "laser_cut", "Laser cutting"},
+		{"workstation", "press_brake", "Press brake"}, {"material", "unobtainium", "Unobtainium"},
+	} {
+		if got := n[c.kind][c.code]; got != c.want {
+			t.Errorf("%s %s: %q, want %q", c.kind, c.code, got, c.want)
+		}
+	}
 }
 
 func TestActionInputIsValidated(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -212,6 +213,52 @@ type orderData struct {
 	Actions []string
 	// CSRF is the session's token for the forms (template "csrf").
 	CSRF string
+
+	// Managers are those the order can be assigned to; names are what the
+	// price lists call their codes.
+	Managers []store.StaffMember
+	names    map[string]map[string]string
+}
+
+// Name is what the price list calls a code of a kind (store.NameProduct,
+// ...), or the code made readable when no price list named it.
+func (d orderData) Name(kind, code string) string {
+	if n := d.names[kind][code]; n != "" {
+		return n
+	}
+	return strings.ReplaceAll(code, "_", " ")
+}
+
+// Options describes a line's options as people write them: material and
+// finish by name, the dimensions as "200 × 100 × 2 mm".
+func (d orderData) Options(opts map[string]string) string {
+	var parts []string
+	if v := opts[contracts.OptMaterial]; v != "" {
+		parts = append(parts, d.Name(store.NameMaterial, v))
+	}
+	var dims []string
+	for _, k := range []string{contracts.OptWidth, contracts.OptHeight, contracts.OptThickness} {
+		if v := opts[k]; v != "" {
+			dims = append(dims, v)
+		}
+	}
+	if len(dims) > 0 {
+		parts = append(parts, strings.Join(dims, " × ")+" mm")
+	}
+	if v := opts[contracts.OptFinish]; v != "" {
+		parts = append(parts, d.Name(store.NameFinish, v))
+	}
+	keys := make([]string, 0, len(opts))
+	for k := range opts {
+		if !slices.Contains(contracts.OptionCodes(), k) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		parts = append(parts, strings.ReplaceAll(k, "_", " ")+": "+opts[k])
+	}
+	return strings.Join(parts, " · ")
 }
 
 func (h *Handler) orderPage(w http.ResponseWriter, r *http.Request) {
@@ -234,6 +281,14 @@ func (h *Handler) showOrder(w http.ResponseWriter, r *http.Request, status int, 
 		return
 	}
 	data.Card = card
+	if data.Managers, err = h.app.Managers(r.Context()); err != nil {
+		h.pageError(w, r, err)
+		return
+	}
+	if data.names, err = h.app.Names(r.Context()); err != nil {
+		h.pageError(w, r, err)
+		return
+	}
 	for i, st := range card.Floor {
 		switch {
 		case st.FinishedAt.IsZero() && !st.StartedAt.IsZero():

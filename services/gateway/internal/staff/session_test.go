@@ -44,7 +44,7 @@ const pw = "a long enough password"
 func newFixture(t *testing.T) fixture {
 	t.Helper()
 	db := testenv.DB(t, migrations.FS)
-	st := store.New(db)
+	st := store.New(db, nil)
 	if err := db.InTx(t.Context(), func(ctx context.Context, tx *sqldb.Tx) error {
 		_, err := store.ApplyWorkstations(ctx, tx, 1, []store.Workstation{{Code: "WS-1", Name: "Bench 1"}})
 		return err

@@ -103,6 +103,9 @@ func (s *Store) CreateAccount(ctx context.Context, a Account) error {
 		if err != nil {
 			return fmt.Errorf("create staff %s: %w", a.Login, err)
 		}
+		if err := s.notify(ctx, tx, a.ID); err != nil {
+			return err
+		}
 		return auditInTx(ctx, tx)
 	})
 }
@@ -159,6 +162,9 @@ func (s *Store) UpdateAccount(ctx context.Context, id, role string, workstations
 			if _, err := tx.ExecContext(ctx, `DELETE FROM staff_sessions WHERE staff_id = $1`, id); err != nil {
 				return fmt.Errorf("end sessions of %s: %w", id, err)
 			}
+		}
+		if err := s.notify(ctx, tx, id); err != nil {
+			return err
 		}
 		return auditInTx(ctx, tx)
 	})

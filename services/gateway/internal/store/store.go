@@ -5,7 +5,9 @@
 package store
 
 import (
+	"context"
 	"errors"
+	"fmt"
 
 	"github.com/fabrika/fabrika/platform/sqldb"
 )
@@ -17,7 +19,28 @@ var (
 )
 
 // Store is the gateway's database.
-type Store struct{ db *sqldb.DB }
+type Store struct {
+	db      *sqldb.DB
+	changed ChangeHook
+}
 
-// New returns a store on db (migrated with the gateway's migrations).
-func New(db *sqldb.DB) *Store { return &Store{db: db} }
+// ChangeHook is told, in the transaction that makes it, of every account
+// created or changed (role, workstations, disabled), with the account as
+// it then is: the gateway announces it (staff.changed) through its outbox.
+type ChangeHook func(ctx context.Context, tx *sqldb.Tx, a Account) error
+
+// New returns a store on db (migrated with the gateway's migrations);
+// changed may be nil.
+func New(db *sqldb.DB, changed ChangeHook) *Store { return &Store{db: db, changed: changed} }
+
+// notify calls the change hook with the account id as tx sees it.
+func (s *Store) notify(ctx context.Context, tx *sqldb.Tx, id string) error {
+	if s.changed == nil {
+		return nil
+	}
+	a, err := scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountCols+` FROM staff_accounts WHERE id = $1`, id))
+	if err != nil {
+		return fmt.Errorf("read staff %s: %w", id, err)
+	}
+	return s.changed(ctx, tx, a)
+}

@@ -146,7 +146,7 @@ func TestPages(t *testing.T) {
 	emit(t, p.run.h.DB, event{contracts.StaffChanged, "s-mia", contracts.StaffChangedV1{StaffID: "s-mia", Login: "mia", Role: "manager", ChangedAt: t0}},
 		event{contracts.StaffChanged, "s-otto", contracts.StaffChangedV1{StaffID: "s-otto", Login: "otto", Role: "operator", ChangedAt: t0}})
 	var card string
-	waitFor(t, "the managers in the assign form", func() bool {
+	testenv.EventuallyTrue(t, brokerWait, "the managers in the assign form", func() bool {
 		_, card = e.do("GET", "/crm/orders/order-001", identity.RoleManager, nil, html)
 		return strings.Contains(card, `<option value="mia">mia</option>`)
 	})

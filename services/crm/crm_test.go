@@ -238,9 +238,11 @@ func TestHTTP(t *testing.T) {
 	e := startCRM(t, b)
 	p := startProducer(t, b, testenv.HostConfig(t, "shop", nil))
 	emit(t, p.run.h.DB, placedEv(1, "shop"), placedEv(2, "api"), pricedEv(1))
+	// Events of different orders are handled in any order: wait for both.
 	testenv.EventuallyTrue(t, brokerWait, "three events", func() bool {
 		resp, body := e.do("GET", "/crm/api/v1/orders/order-001", identity.RoleManager, nil, nil)
-		return resp.StatusCode == 200 && strings.Contains(body, `"status":"priced"`)
+		resp2, _ := e.do("GET", "/crm/api/v1/orders/order-002", identity.RoleManager, nil, nil)
+		return resp.StatusCode == 200 && strings.Contains(body, `"status":"priced"`) && resp2.StatusCode == 200
 	})
 
 	// Identity: none, operator, manager, admin.

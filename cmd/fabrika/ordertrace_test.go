@@ -112,6 +112,13 @@ func TestOrderTrace(t *testing.T) {
 			processed(report(tr, "crm"), placedSubject) != nil && processed(report(tr, "mes-calc"), placedSubject) != nil &&
 			processed(report(tr, "crm"), priced) != nil && processed(report(tr, "shop"), priced) != nil &&
 			processed(report(tr, "mes-api"), priced) != nil
+		for _, s := range []string{"shop", "crm", "mes-calc"} {
+			// Each service's section is read at its own moment: wait
+			// until every row says priced.
+			if r := report(tr, s); r == nil || r.Rows == nil || r.Rows.Status != contracts.StatusPriced {
+				ok = false
+			}
+		}
 		return ok, fmt.Sprintf("%+v", tr)
 	})
 	for _, s := range []string{"shop", "crm", "mes-calc"} {

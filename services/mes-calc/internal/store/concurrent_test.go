@@ -196,7 +196,7 @@ func (p *plant) checkLoad(t *testing.T, bookings map[string]map[bookingKey]int64
 			want[k.ws][k.day] += cm
 		}
 	}
-	load := p.st.NewLoad(ctx, p.db)
+	load := p.st.NewLoad(ctx, p.db, p.start)
 	for _, ws := range p.pl.Workstations {
 		days := want[ws.Code]
 		last := p.start

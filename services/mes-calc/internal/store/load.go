@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"maps"
@@ -22,10 +23,11 @@ const window = 16
 // it read: what it returns is the load as committed when each window was
 // read. Book then checks, with the rows locked, that it still has room.
 type Load struct {
-	ctx  context.Context
-	q    Querier
-	days map[string]*loadWindow
-	open map[string]calc.Day
+	ctx   context.Context
+	q     Querier
+	start calc.Day // the first day that can be planned
+	days  map[string]*loadWindow
+	open  map[string]calc.Day
 }
 
 type loadWindow struct {
@@ -35,9 +37,10 @@ type loadWindow struct {
 
 var _ calc.Load = (*Load)(nil)
 
-// NewLoad returns the load as q sees it.
-func (s *Store) NewLoad(ctx context.Context, q Querier) *Load {
-	return &Load{ctx: ctx, q: q, days: map[string]*loadWindow{}}
+// NewLoad returns the load as q sees it from start, the first day that can
+// be planned.
+func (s *Store) NewLoad(ctx context.Context, q Querier, start calc.Day) *Load {
+	return &Load{ctx: ctx, q: q, start: start, days: map[string]*loadWindow{}}
 }
 
 // FirstOpen implements calc.Load. The marks of all workstations are read
@@ -49,26 +52,62 @@ func (l *Load) FirstOpen(ws string, from calc.Day) (calc.Day, error) {
 	return max(l.open[ws], from), nil
 }
 
+// readOpenSQL reads, in one round trip, the first open day of every
+// workstation that has one (kind 0) and, for each workstation of the price
+// list, the window of its load that starts there, or at $1 (the first day
+// that can be planned) when that is later (kind 1; a row without a day when
+// the window is empty): where nearly every calculation looks. A day outside
+// the window is read when asked for (Booked).
+const readOpenSQL = `
+SELECT 0, workstation, day, 0 FROM workstation_open
+UNION ALL
+SELECT 1, w.code, l.day, l.centiminutes
+FROM workstations w
+LEFT JOIN workstation_open o ON o.workstation = w.code
+LEFT JOIN workstation_load l ON l.workstation = w.code
+  AND l.day >= CASE WHEN o.day > $1 THEN o.day ELSE $1 END
+  AND l.day < CASE WHEN o.day > $1 THEN o.day ELSE $1 END + $2`
+
 func (l *Load) readOpen() error {
 	if l.open != nil {
 		return nil
 	}
-	rs, err := l.q.QueryContext(l.ctx, `SELECT workstation, day FROM workstation_open`)
+	rs, err := l.q.QueryContext(l.ctx, readOpenSQL, int64(l.start), int64(window))
 	if err != nil {
 		return fmt.Errorf("first open days: %w", err)
 	}
 	defer rs.Close()
+	type booked struct {
+		ws      string
+		day, cm sql.NullInt64
+	}
 	open := map[string]calc.Day{}
+	var load []booked
 	for rs.Next() {
-		var ws string
-		var d int64
-		if err := rs.Scan(&ws, &d); err != nil {
+		var kind int
+		var b booked
+		if err := rs.Scan(&kind, &b.ws, &b.day, &b.cm); err != nil {
 			return fmt.Errorf("first open days: %w", err)
 		}
-		open[ws] = calc.Day(d)
+		if kind == 0 {
+			open[b.ws] = calc.Day(b.day.Int64)
+		} else {
+			load = append(load, b)
+		}
 	}
 	if err := rs.Err(); err != nil {
 		return fmt.Errorf("first open days: %w", err)
+	}
+	for _, b := range load {
+		w := l.days[b.ws]
+		if w == nil {
+			from := max(open[b.ws], l.start)
+			w = &loadWindow{from: from, to: from + window, booked: map[calc.Day]int64{}}
+			l.days[b.ws] = w
+		}
+		if b.day.Valid {
+			w.booked[calc.Day(b.day.Int64)] = b.cm.Int64
+		}
 	}
 	l.open = open
 	return nil
@@ -76,6 +115,9 @@ func (l *Load) readOpen() error {
 
 // Booked implements calc.Load.
 func (l *Load) Booked(ws string, day calc.Day) (int64, error) {
+	if err := l.readOpen(); err != nil {
+		return 0, err
+	}
 	w := l.days[ws]
 	if w == nil || day < w.from || day >= w.to {
 		var err error
@@ -135,7 +177,7 @@ func (s *Store) Schedule(ctx context.Context, tx *sqldb.Tx, orderID string, capa
 	attempt func(load calc.Load) ([]calc.Booking, error)) (int, error) {
 	for n := 1; ; n++ {
 		err := tx.Savepoint(ctx, func() error {
-			l := s.NewLoad(ctx, tx)
+			l := s.NewLoad(ctx, tx, start)
 			bookings, err := attempt(l)
 			if err != nil {
 				return err

@@ -59,3 +59,15 @@ func (c *Claimed) Record(ctx context.Context, err error) error {
 // Sweeps counts the sweeps the relay finished.
 func (o *Outbox) Sweeps() int64        { return o.sweeps.Load() }
 func BrokerUnavailable(err error) bool { return brokerUnavailable(err) }
+
+// PushFast hands a message to the fast lane as a commit does, as if its row
+// had been written leased (two unserialised transactions of one key can
+// both write theirs leased).
+func (o *Outbox) PushFast(m Message) { o.fast.push(row{Message: m}) }
+
+// FastHeld counts the fast lane's messages not yet recorded.
+func (o *Outbox) FastHeld() int {
+	o.fast.mu.Lock()
+	defer o.fast.mu.Unlock()
+	return o.fast.held
+}

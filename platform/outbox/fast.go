@@ -21,7 +21,8 @@ type fastLane struct {
 	mu    sync.Mutex
 	open  bool // the fast loop runs and takes what is pushed
 	queue []row
-	limit int // beyond it, Enqueue takes the usual way
+	held  int // pushed and not yet recorded: queued, publishing or being recorded
+	limit int // of held; beyond it, Enqueue takes the usual way
 	ready chan struct{}
 }
 
@@ -33,13 +34,14 @@ func newFastLane(limit int) *fastLane {
 func (f *fastLane) admit() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.open && len(f.queue) < f.limit
+	return f.open && f.held < f.limit
 }
 
 // push queues a committed message; it never blocks a committing caller.
 func (f *fastLane) push(r row) {
 	f.mu.Lock()
 	f.queue = append(f.queue, r)
+	f.held++
 	f.mu.Unlock()
 	select {
 	case f.ready <- struct{}{}:
@@ -56,6 +58,13 @@ func (f *fastLane) take() []row {
 	return rows
 }
 
+// recorded counts n messages out of the lane.
+func (f *fastLane) recorded(n int) {
+	f.mu.Lock()
+	f.held -= n
+	f.mu.Unlock()
+}
+
 func (f *fastLane) setOpen(open bool) {
 	f.mu.Lock()
 	f.open = open
@@ -63,18 +72,29 @@ func (f *fastLane) setOpen(open bool) {
 }
 
 // fastLoop publishes what the commits hand over until ctx is cancelled,
-// then what was still queued. Like a sweep, it records a batch (deletes
-// what the broker acknowledged) while it publishes the next one; a failed
-// publish is recorded as by a sweep (backoff, then a sweep retries it).
+// then what was still queued. It publishes what it takes at once, while the
+// messages taken before still await their acknowledgements (at most
+// MaxInFlight awaiting, as in a sweep): on a replicated stream a message
+// committed meanwhile does not wait for the round trip of the ones before
+// it. A key's messages still go one after the other (keyChain). One
+// recorder deletes what the broker acknowledged, whatever has come back in
+// one statement, while the publishing goes on; a failed publish is recorded
+// as by a sweep (backoff, then a sweep retries it).
 func (o *Outbox) fastLoop(ctx, work context.Context) {
-	var pending chan struct{}
-	wait := func() {
-		if pending != nil {
-			<-pending
-			pending = nil
-		}
-	}
-	defer wait()
+	sem := make(chan struct{}, o.cfg.MaxInFlight)
+	chain := newKeyChain()
+	results := make(chan []outcome, 64)
+	recorderDone := make(chan struct{})
+	go func() {
+		defer close(recorderDone)
+		o.fastRecord(work, results)
+	}()
+	var batches sync.WaitGroup
+	defer func() {
+		batches.Wait()
+		close(results)
+		<-recorderDone
+	}()
 	stopping := false
 	for {
 		if !stopping {
@@ -92,33 +112,49 @@ func (o *Outbox) fastLoop(ctx, work context.Context) {
 			}
 			continue
 		}
-		var outcomes []outcome
 		if o.cfg.Connected != nil && !o.cfg.Connected() {
 			// The broker is away: give the rows back to the sweeps without
 			// spending an attempt.
-			outcomes = make([]outcome, len(rows))
+			outcomes := make([]outcome, len(rows))
 			for i, r := range rows {
 				outcomes[i] = outcome{row: r, skipped: true}
 			}
-		} else {
-			outcomes = o.publish(work, rows)
+			results <- outcomes
+			continue
 		}
-		wait()
-		done := make(chan struct{})
-		pending = done
-		go func() {
-			defer close(done)
-			behind, err := o.recordChecked(work, outcomes)
-			if err != nil {
-				o.log.ErrorContext(work, "outbox relay could not record a published batch", "error", err, "messages", len(outcomes))
-				return
+		wait := o.startPublish(work, rows, sem, chain)
+		batches.Go(func() { results <- wait() })
+	}
+}
+
+// fastRecord records the fast lane's outcomes as they come back: what has
+// arrived while the previous record ran goes in one record (one statement
+// on PostgreSQL in the usual case).
+func (o *Outbox) fastRecord(ctx context.Context, results <-chan []outcome) {
+	for outcomes := range results {
+	gather:
+		for len(outcomes) < inChunk {
+			select {
+			case more, ok := <-results:
+				if !ok {
+					break gather
+				}
+				outcomes = append(outcomes, more...)
+			default:
+				break gather
 			}
-			if behind {
-				// A later message of one of these keys waits in the table:
-				// a sweep may claim it now.
-				o.Wake()
-			}
-		}()
+		}
+		behind, err := o.recordChecked(ctx, outcomes)
+		o.fast.recorded(len(outcomes))
+		if err != nil {
+			o.log.ErrorContext(ctx, "outbox relay could not record a published batch", "error", err, "messages", len(outcomes))
+			continue
+		}
+		if behind {
+			// A later message of one of these keys waits in the table:
+			// a sweep may claim it now.
+			o.Wake()
+		}
 	}
 }
 

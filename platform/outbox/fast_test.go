@@ -15,19 +15,30 @@ import (
 	"github.com/fabrika/fabrika/platform/testenv"
 )
 
-// runRelay runs the fixture's relay until the test ends.
+// runRelay runs the fixture's relay until the test ends and waits for its
+// first sweep.
 func (f *fixture) runRelay(t *testing.T) {
+	t.Helper()
+	f.startRelay(t, nil)
+	f.waitSweeps(t, 1)
+}
+
+// startRelay runs the fixture's relay until the test ends; at the end,
+// stopping (when set) runs between the relay's cancel and the wait for it.
+func (f *fixture) startRelay(t *testing.T, stopping func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.out.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
+		if stopping != nil {
+			stopping()
+		}
 		if err := <-done; err != nil {
 			t.Errorf("relay: %v", err)
 		}
 	})
-	f.waitSweeps(t, 1)
 }
 
 // waitSweeps waits until the relay has finished n more sweeps than it had

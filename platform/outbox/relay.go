@@ -124,21 +124,32 @@ func (o *Outbox) Run(ctx context.Context) error {
 }
 
 // sweep claims, publishes and records batches until a claim comes back
-// empty. Recording a batch (deleting what the broker acknowledged) overlaps
-// with claiming and publishing the next one; the rows of a batch stay leased
-// until it is recorded, so a later claim never takes a later message of a
-// key that is still in flight, and the order per key holds.
+// empty. It claims the next batch while earlier ones still await their
+// acknowledgements (a window: another batch is claimed while its rows fit
+// with those claimed and not yet recorded within MaxInFlight; always at
+// least one batch), so on a replicated stream a batch's replication round
+// trip is not paid once per batch in a row. Each batch is recorded as soon as its
+// publishes are done. The rows of a batch stay leased until it is recorded,
+// so no claim of the window takes a later message of a key still in flight
+// (or of one whose failure is being recorded: a failed message keeps
+// blocking its key with its backoff); the order per key holds across the
+// batches of the window.
 func (o *Outbox) sweep(ctx context.Context) {
 	defer o.sweeps.Add(1)
-	var pending chan struct{} // closed when the batch in flight is recorded
-	wait := func() {
-		if pending != nil {
-			<-pending
-			pending = nil
+	sem := make(chan struct{}, o.cfg.MaxInFlight) // publishes awaiting acknowledgement, all batches
+	recorded := make(chan int)                    // a batch's size, once it is recorded
+	held := 0                                     // messages claimed and not yet recorded
+	waitOne := func() { held -= <-recorded }
+	defer func() {
+		for held > 0 {
+			waitOne()
 		}
-	}
-	defer wait()
+	}()
 	for {
+		if held > 0 && held+o.cfg.BatchSize > o.cfg.MaxInFlight {
+			waitOne() // the window is full
+			continue
+		}
 		if o.cfg.Connected != nil && !o.cfg.Connected() {
 			return
 		}
@@ -148,26 +159,30 @@ func (o *Outbox) sweep(ctx context.Context) {
 			return
 		}
 		if len(rows) == 0 {
-			if pending == nil {
+			if held == 0 {
 				return
 			}
-			// Messages behind the batch in flight become due once it is
+			// Messages behind a batch in flight become due once it is
 			// recorded: look again then.
-			wait()
+			waitOne()
 			continue
 		}
-		outcomes := o.publish(ctx, rows)
-		wait()
-		done := make(chan struct{})
-		pending = done
+		held += len(rows)
 		go func() {
-			defer close(done)
+			outcomes := o.publish(ctx, rows, sem)
 			if err := o.record(ctx, outcomes); err != nil {
 				// The rows stay leased; after the lease another cycle publishes
 				// them again and the broker drops the duplicates.
 				o.log.ErrorContext(ctx, "outbox relay could not record a batch", "error", err, "messages", len(outcomes))
 			}
+			recorded <- len(rows)
 		}()
+		if len(rows) < o.cfg.BatchSize {
+			// The claim took everything that was due: what comes next is
+			// mostly what a record unblocks. Claiming again at once would
+			// scan the waiting messages for nothing.
+			waitOne()
+		}
 	}
 }
 
@@ -178,7 +193,7 @@ func (o *Outbox) cycle(ctx context.Context) (int, error) {
 	if err != nil || len(rows) == 0 {
 		return 0, err
 	}
-	outcomes := o.publish(ctx, rows)
+	outcomes := o.publish(ctx, rows, make(chan struct{}, o.cfg.MaxInFlight))
 	if err := o.record(ctx, outcomes); err != nil {
 		return len(rows), err
 	}
@@ -281,9 +296,19 @@ func sortRows(rows []row) {
 	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(a.seq, b.seq) })
 }
 
-// publish sends the claimed messages: keys in parallel, the messages of one
-// key one after the other, at most MaxInFlight awaiting acknowledgement.
-func (o *Outbox) publish(ctx context.Context, rows []row) []outcome {
+// publish sends the claimed messages and waits for their outcomes: keys in
+// parallel, the messages of one key one after the other, and none of a key
+// after its first failure. sem bounds the publishes awaiting
+// acknowledgement.
+func (o *Outbox) publish(ctx context.Context, rows []row, sem chan struct{}) []outcome {
+	return o.startPublish(ctx, rows, sem, nil)()
+}
+
+// startPublish starts publishing rows as publish does and returns what
+// waits for their outcomes. With a chain, a key's messages also wait for
+// that key's messages of the batches started earlier on the chain, and are
+// skipped when one of those failed.
+func (o *Outbox) startPublish(ctx context.Context, rows []row, sem chan struct{}, chain *keyChain) func() []outcome {
 	var groups [][]row
 	index := map[string]int{}
 	for _, r := range rows {
@@ -298,13 +323,20 @@ func (o *Outbox) publish(ctx context.Context, rows []row) []outcome {
 	out := make([]outcome, 0, len(rows))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, o.cfg.MaxInFlight)
 	for _, g := range groups {
+		var prev, mine *keyFlight
+		if chain != nil {
+			prev, mine = chain.enter(g[0].Key)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res := make([]outcome, 0, len(g))
 			failed := false
+			if prev != nil {
+				<-prev.done
+				failed = prev.failed
+			}
+			res := make([]outcome, 0, len(g))
 			for _, r := range g {
 				if failed {
 					res = append(res, outcome{row: r, skipped: true})
@@ -316,13 +348,57 @@ func (o *Outbox) publish(ctx context.Context, rows []row) []outcome {
 				res = append(res, outcome{row: r, err: err})
 				failed = err != nil
 			}
+			if mine != nil {
+				chain.leave(g[0].Key, mine, failed)
+			}
 			mu.Lock()
 			out = append(out, res...)
 			mu.Unlock()
 		}()
 	}
-	wg.Wait()
-	return out
+	return func() []outcome {
+		wg.Wait()
+		return out
+	}
+}
+
+// keyChain orders the publishes of one key across batches that are
+// published concurrently (the fast lane's): a batch's messages of a key go
+// after those of the batch started before it are done, and are skipped (left
+// to the sweeps) when one of those failed.
+type keyChain struct {
+	mu   sync.Mutex
+	last map[string]*keyFlight
+}
+
+// keyFlight is one batch's messages of one key.
+type keyFlight struct {
+	done   chan struct{}
+	failed bool // set before done is closed
+}
+
+func newKeyChain() *keyChain { return &keyChain{last: map[string]*keyFlight{}} }
+
+// enter registers a batch's messages of key behind the key's latest ones and
+// returns those (nil when none are in flight).
+func (c *keyChain) enter(key string) (prev, mine *keyFlight) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	mine = &keyFlight{done: make(chan struct{})}
+	prev = c.last[key]
+	c.last[key] = mine
+	return prev, mine
+}
+
+// leave marks a batch's messages of key done.
+func (c *keyChain) leave(key string, f *keyFlight, failed bool) {
+	f.failed = failed
+	close(f.done)
+	c.mu.Lock()
+	if c.last[key] == f {
+		delete(c.last, key)
+	}
+	c.mu.Unlock()
 }
 
 func (o *Outbox) publishOne(ctx context.Context, r row) error {

@@ -273,6 +273,7 @@ func run(ctx context.Context, c config) error {
 	}
 	lastName = lastName[strings.LastIndex(lastName, " ")+1:]
 	emailPrefix := email[:strings.IndexByte(email, '@')]
+	fullCompany := company
 	if f := strings.Fields(company); len(f) > 2 {
 		company = f[0] + " " + f[1] // "Acme Industries" of "Acme Industries 17": two common words, a rarer pair
 	}
@@ -314,6 +315,7 @@ func run(ctx context.Context, c config) error {
 		{"search e-mail " + emailPrefix, "q=" + url.QueryEscape(emailPrefix)},
 		{"search last name " + lastName, "q=" + url.QueryEscape(lastName)},
 		{"search company " + company, "q=" + url.QueryEscape(company)},
+		{"search company " + fullCompany, "q=" + url.QueryEscape(fullCompany)},
 		{"search last name + status=shipped", "q=" + url.QueryEscape(lastName) + "&status=shipped"},
 	}
 	var scenarios []scenario
@@ -489,12 +491,12 @@ func ratesFor(c config, capacity float64) []float64 {
 }
 
 // explain prints each scenario's plan with its buffers (PostgreSQL) or its
-// query plan (SQLite).
+// query plan (SQLite). On PostgreSQL each statement is prepared and
+// explained as EXPLAIN EXECUTE on one connection with the pool's settings,
+// so the plan shown is the one the service runs (plan_cache_mode =
+// force_generic_plan: a generic plan, chosen without the values); an
+// EXPLAIN with parameters would show a plan made for the values.
 func explain(ctx context.Context, db *sqldb.DB, scenarios []scenario) error {
-	prefix := "EXPLAIN (ANALYZE, BUFFERS) "
-	if db.Engine() == sqldb.SQLite {
-		prefix = "EXPLAIN QUERY PLAN "
-	}
 	for _, s := range scenarios {
 		v, _ := url.ParseQuery(s.query)
 		q, err := listquery.Parse(v)
@@ -508,7 +510,7 @@ func explain(ctx context.Context, db *sqldb.DB, scenarios []scenario) error {
 		fmt.Println("==", s.name)
 		for _, st := range plan {
 			fmt.Println("-- plan:", st.Plan)
-			if err := printPlan(ctx, db, prefix+st.SQL, st.Args); err != nil {
+			if err := printPlan(ctx, db, st.SQL, st.Args); err != nil {
 				return err
 			}
 		}
@@ -517,24 +519,61 @@ func explain(ctx context.Context, db *sqldb.DB, scenarios []scenario) error {
 }
 
 func printPlan(ctx context.Context, db *sqldb.DB, query string, args []any) error {
-	rows, err := db.QueryContext(ctx, query, args...)
+	conn, err := db.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("%s: %w", query, err)
+		return err
 	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
+	defer conn.Close()
+	var steps []string
+	var cols []any
+	if db.Engine() == sqldb.SQLite {
+		steps, cols = []string{"EXPLAIN QUERY PLAN " + query}, args
+	} else {
+		lits := make([]string, len(args))
+		for i, a := range args {
+			switch a := a.(type) {
+			case string:
+				lits[i] = "'" + strings.ReplaceAll(a, "'", "''") + "'"
+			default:
+				lits[i] = fmt.Sprint(a)
+			}
 		}
-		if err := rows.Scan(ptrs...); err != nil {
+		exec := "EXPLAIN (ANALYZE, BUFFERS) EXECUTE crm_bench_plan"
+		if len(lits) > 0 {
+			exec += "(" + strings.Join(lits, ", ") + ")"
+		}
+		steps = []string{"PREPARE crm_bench_plan AS " + query, exec}
+		defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), "DEALLOCATE crm_bench_plan") }()
+	}
+	for i, step := range steps {
+		if i < len(steps)-1 {
+			if _, err := conn.ExecContext(ctx, step); err != nil {
+				return fmt.Errorf("%s: %w", step, err)
+			}
+			continue
+		}
+		rows, err := conn.QueryContext(ctx, step, cols...)
+		if err != nil {
+			return fmt.Errorf("%s: %w", step, err)
+		}
+		defer rows.Close()
+		names, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(names))
+			ptrs := make([]any, len(names))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				return err
+			}
+			fmt.Println(fmt.Sprint(vals[len(vals)-1]))
+		}
+		if err := rows.Err(); err != nil {
 			return err
 		}
-		fmt.Println(fmt.Sprint(vals[len(vals)-1]))
 	}
-	return rows.Err()
+	return nil
 }
 
 type ratio struct {
@@ -590,7 +629,7 @@ func naive(ctx context.Context, c config, db *sqldb.DB, lastName string, scenari
 		if c.explain && db.Engine() == sqldb.Postgres {
 			fmt.Println("== naive", n.name)
 			for _, s := range []string{listSQL, countSQL} {
-				if err := printPlan(ctx, db, "EXPLAIN (ANALYZE, BUFFERS) "+s, n.args); err != nil {
+				if err := printPlan(ctx, db, s, n.args); err != nil {
 					return nil, err
 				}
 			}

@@ -342,7 +342,7 @@ func writeOrders(ctx context.Context, db *sqldb.DB, c config, custs []customer, 
 		list = append(list, []any{o.id, o.number, o.channel, o.status, sqldb.Micros(o.statusSince), sqldb.Micros(o.placedAt), o.total,
 			o.currency, o.manager, cu.id, cu.name, cu.email, cu.company, listquery.SearchText(o.number, cu.name, cu.email, cu.company)})
 		for _, t := range listquery.Tokens(o.number, cu.name, cu.email, cu.company) {
-			tokens = append(tokens, []any{t, o.id})
+			tokens = append(tokens, []any{t, o.id, listquery.Head(t), sqldb.Micros(o.placedAt)})
 		}
 		timeline = append(timeline, []any{o.id, "gen-" + o.id + "-placed", contracts.OrderPlaced, "shop", sqldb.Micros(o.placedAt),
 			sqldb.Micros(o.placedAt), cu.name, "Order " + o.number + " placed"})
@@ -361,7 +361,7 @@ func writeOrders(ctx context.Context, db *sqldb.DB, c config, custs []customer, 
 		{"crm_order_lines", "order_id, line_no, product, options, quantity, lead, unit_price, total", lines},
 		{"crm_order_list", `order_id, number, channel, status, status_since, placed_at, total, currency, manager,
 			customer_id, customer_name, customer_email, customer_company, search`, list},
-		{"crm_order_tokens", "token, order_id", tokens},
+		{"crm_order_tokens", "token, order_id, head, placed_at", tokens},
 		{"crm_timeline", "order_id, message_id, event_type, source, at, recorded_at, by_name, summary", timeline},
 	}
 	if db.Engine() == sqldb.Postgres {

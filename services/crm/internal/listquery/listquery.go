@@ -346,3 +346,21 @@ func PrefixRange(prefix string) (lo, hi string) {
 	}
 	return prefix, ""
 }
+
+// HeadLength is the length in characters of a token's head.
+const HeadLength = 3
+
+// Head is the first HeadLength characters of a token (all of a shorter
+// one): the read model keeps the tokens of each head in date order, so the
+// orders with a token that starts with a word of at least HeadLength
+// characters are read newest first among those of its head.
+func Head(token string) string {
+	n := 0
+	for i := range token {
+		if n == HeadLength {
+			return token[:i]
+		}
+		n++
+	}
+	return token
+}

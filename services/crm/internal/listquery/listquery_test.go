@@ -96,3 +96,14 @@ func TestTokensAndPrefix(t *testing.T) {
 		t.Errorf("%q in range", tok)
 	}
 }
+
+// A token's head is its first characters, not bytes: the migration's
+// substr(token, 1, 3) on both engines gives the same.
+func TestHead(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"mueller": "mue", "müller": "mül", "ab": "ab", "": "", "0042": "004", "ßöü": "ßöü"} {
+		if got := listquery.Head(in); got != want {
+			t.Errorf("Head(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,13 +1,16 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/crm/internal/listquery"
@@ -48,8 +51,8 @@ func (s *Store) InsertListRow(ctx context.Context, q sqldb.Querier, r ListRow) e
 		return fmt.Errorf("insert order list row %s: %w", r.OrderID, err)
 	}
 	for _, t := range listquery.Tokens(r.Number, r.CustomerName, r.CustomerEmail, r.CustomerCompany) {
-		if _, err := q.ExecContext(ctx, `INSERT INTO crm_order_tokens (token, order_id) VALUES ($1, $2) ON CONFLICT (token, order_id) DO NOTHING`,
-			t, r.OrderID); err != nil {
+		if _, err := q.ExecContext(ctx, `INSERT INTO crm_order_tokens (token, order_id, head, placed_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (token, order_id) DO NOTHING`, t, r.OrderID, listquery.Head(t), sqldb.Micros(r.PlacedAt)); err != nil {
 			return fmt.Errorf("insert search token of %s: %w", r.OrderID, err)
 		}
 	}
@@ -109,10 +112,12 @@ func scanList(rows *sql.Rows) ([]ListRow, error) {
 // Search thresholds; see Options.
 const (
 	// SelectiveMatches is the number of matching tokens under which a
-	// search word drives the query: its orders are fetched by key and
-	// sorted. Words with more matches are checked on each row (the search
-	// column) while the list is read in its sort order, which stops after
-	// one page: for a common word that comes soon.
+	// search word drives the query: the ids of its orders are read from
+	// the token index, and those orders are fetched by key, checked for
+	// the other words and sorted. Words with more matches are read in
+	// order: one word from the index of its head by date (PlanHead), or
+	// the list read in its sort order with each row checked, which stops
+	// after one page: for common words that comes soon.
 	SelectiveMatches = 3000
 	// WalkRows is how many rows of the list the in-order read examines at
 	// most before the search falls back to intersecting the words'
@@ -137,10 +142,11 @@ func DefaultOptions() Options {
 
 // Plans of a search.
 const (
-	PlanDrive     = "drive"     // a rare word's orders, fetched by key and sorted
+	PlanDrive     = "drive"     // the ids of the orders with a token that starts with a rare word; those orders by key, the other words checked, sorted
 	PlanWalk      = "walk"      // the list read in its order, each row checked, at most WalkRows rows
 	PlanIntersect = "intersect" // the ids of the orders whose tokens match every word; then those orders by key, sorted
 	PlanScan      = "scan"      // the list read in its order to the end, each row checked
+	PlanHead      = "head"      // one common word: its orders newest (oldest) first from the token index of its head, filters checked on their rows
 )
 
 // statement builds one parameterised statement.
@@ -219,24 +225,18 @@ func orderBy(q listquery.Query) string {
 }
 
 // ListSQL builds the statement of a query without search words, or of a
-// search driven by word drive (PlanDrive): fixed fragments chosen by the
-// validated query, every value a parameter.
-func ListSQL(q listquery.Query, drive int) (string, []any) {
+// search read in the list's order with every word checked on the row
+// (PlanScan): fixed fragments chosen by the validated query, every value a
+// parameter.
+func ListSQL(q listquery.Query) (string, []any) {
 	var st statement
 	st.filters(q)
-	for i, w := range q.Words {
-		if i != drive {
-			// Checked on the row itself. The CASE hides the pattern from
-			// PostgreSQL's estimate, which takes '% word%' for a rare match
-			// and would sort the whole table rather than read its index
-			// until a page is full.
-			st.where = append(st.where, "CASE WHEN search LIKE "+st.arg(listquery.LikePattern(w))+" THEN 1 ELSE 0 END = 1")
-			continue
-		}
-		// A LIMIT keeps the subquery apart: the few orders that match the
-		// rarest word are looked up by key and sorted.
-		st.where = append(st.where, "order_id IN (SELECT order_id FROM crm_order_tokens WHERE "+st.tokenRange("token", w)+
-			" LIMIT "+strconv.Itoa(SelectiveMatches)+")")
+	for _, w := range q.Words {
+		// Checked on the row itself. The CASE hides the pattern from
+		// PostgreSQL's estimate, which takes '% word%' for a rare match
+		// and would sort the whole table rather than read its index
+		// until a page is full.
+		st.where = append(st.where, "CASE WHEN search LIKE "+st.arg(listquery.LikePattern(w))+" THEN 1 ELSE 0 END = 1")
 	}
 	return "SELECT " + listColumns + " FROM crm_order_list" + st.whereSQL() + orderBy(q) + " LIMIT " + st.arg(q.Limit+1), st.args
 }
@@ -255,11 +255,55 @@ func WalkSQL(q listquery.Query, walkRows int) (string, []any) {
 	return "SELECT " + listColumns + " FROM (" + inner + ") w WHERE " + strings.Join(like, " AND ") + orderBy(q) + " LIMIT " + st.arg(q.Limit+1), st.args
 }
 
-// IntersectSQL builds the first step of the exact plan of a search whose
-// words are each common (PlanIntersect): the ids of the orders whose tokens
-// match every word, at most limit and one. Written as semi-joins (PostgreSQL
-// hashes each word's matches once) rather than INTERSECT, which costs twice
-// as much there.
+// HeadSQL builds the plan of a search for one word of at least
+// listquery.HeadLength characters in date order (PlanHead): the tokens of
+// the word's head in date order from their index (the cursor applied
+// there), those that start with the word kept, each joined to its order's
+// row for the filters; limit rows. An order with two tokens that start with
+// the word comes twice, one after the other (see headPage). The CASE hides
+// the word's range from the planner, so that it reads the head's index in
+// order and stops at a page rather than read the word's range by the
+// primary key and sort all of it.
+func HeadSQL(q listquery.Query, limit int) (string, []any) {
+	var st statement
+	w := q.Words[0]
+	lo, hi := listquery.PrefixRange(w)
+	match := "t.token >= " + st.arg(lo)
+	if hi != "" {
+		match += " AND t.token < " + st.arg(hi)
+	}
+	where := []string{"t.head = " + st.arg(listquery.Head(w)), "CASE WHEN " + match + " THEN 1 ELSE 0 END = 1"}
+	if !q.From.IsZero() {
+		where = append(where, "t.placed_at >= "+st.arg(sqldb.Micros(q.From)))
+	}
+	if !q.To.IsZero() {
+		where = append(where, "t.placed_at < "+st.arg(sqldb.Micros(q.To)))
+	}
+	_, op, dir := sortOrder(q)
+	if q.After != nil {
+		where = append(where, "(t.placed_at, t.order_id) "+op+" ("+st.arg(q.After.Value)+", "+st.arg(q.After.ID)+")")
+	}
+	rest := q
+	rest.From, rest.To, rest.After = time.Time{}, time.Time{}, nil
+	st.filters(rest) // columns of the list only
+	st.where = append(where, st.where...)
+	return "SELECT " + listColumnsOf("l") + " FROM crm_order_tokens t JOIN crm_order_list l ON l.order_id = t.order_id" + st.whereSQL() +
+		" ORDER BY t.placed_at " + dir + ", t.order_id " + dir + " LIMIT " + st.arg(limit), st.args
+}
+
+// listColumnsOf is listColumns qualified by a table alias.
+func listColumnsOf(alias string) string {
+	cols := strings.Split(listColumns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
+// IntersectSQL builds the first step of the plans that fetch orders by key
+// (PlanDrive, PlanIntersect): the ids of the orders whose tokens match
+// every word, at most limit and one, as semi-joins on the tokens (rather
+// than INTERSECT, which costs twice as much on PostgreSQL).
 func IntersectSQL(words []string, limit int) (string, []any) {
 	var st statement
 	s := "SELECT DISTINCT t0.order_id FROM crm_order_tokens t0 WHERE " + st.tokenRange("t0.token", words[0])
@@ -271,11 +315,18 @@ func IntersectSQL(words []string, limit int) (string, []any) {
 	return s + " LIMIT " + st.arg(limit+1), st.args
 }
 
-// ByIDSQL builds the second step of PlanIntersect: the page among the
-// given orders (filters and cursor applied), fetched by key and sorted.
-func ByIDSQL(q listquery.Query, ids []string) (string, []any) {
+// ByIDSQL builds the second step of PlanDrive and PlanIntersect: the page
+// among the given orders (filters and cursor applied, the words of check
+// checked on the row), fetched by key and sorted. The ids are values in the
+// statement and the sort is on an expression, so that no plan, the generic
+// one included, takes the few orders for many and reads the list in its
+// order through an index to find them.
+func ByIDSQL(q listquery.Query, ids, check []string) (string, []any) {
 	var st statement
 	st.filters(q)
+	for _, w := range check {
+		st.where = append(st.where, "CASE WHEN search LIKE "+st.arg(listquery.LikePattern(w))+" THEN 1 ELSE 0 END = 1")
+	}
 	in := make([]string, len(ids))
 	for i, id := range ids {
 		in[i] = st.arg(id)
@@ -284,7 +335,9 @@ func ByIDSQL(q listquery.Query, ids []string) (string, []any) {
 		in = []string{"NULL"}
 	}
 	st.where = append(st.where, "order_id IN ("+strings.Join(in, ", ")+")")
-	return "SELECT " + listColumns + " FROM crm_order_list" + st.whereSQL() + orderBy(q) + " LIMIT " + st.arg(q.Limit+1), st.args
+	col, _, dir := sortOrder(q)
+	return "SELECT " + listColumns + " FROM crm_order_list" + st.whereSQL() + " ORDER BY " + col + " + 0 " + dir + ", order_id " + dir +
+		" LIMIT " + st.arg(q.Limit+1), st.args
 }
 
 // List returns a page of the orders list and the cursor of the next page
@@ -302,23 +355,31 @@ func (s *Store) List(ctx context.Context, db sqldb.Querier, q listquery.Query) (
 func (s *Store) ListWith(ctx context.Context, db sqldb.Querier, q listquery.Query, opt Options) ([]ListRow, []string, error) {
 	r := runner{db: db, trace: opt.Trace}
 	if len(q.Words) == 0 {
-		query, args := ListSQL(q, -1)
+		query, args := ListSQL(q)
 		rows, err := r.list(ctx, "list", query, args)
 		return rows, nil, err
 	}
-	drive, err := r.drivingWord(ctx, q.Words, opt.Selective)
+	words, rare, err := r.rarestFirst(ctx, q.Words, opt.Selective)
 	if err != nil {
 		return nil, nil, err
 	}
-	if drive >= 0 {
-		query, args := ListSQL(q, drive)
-		rows, err := r.list(ctx, PlanDrive, query, args)
+	if rare {
+		// The few orders that match the rarest word, from its range of
+		// the token index; then those orders by key, the other words
+		// checked on their rows.
+		rows, err := r.byTokens(ctx, PlanDrive, q, words[:1], words[1:], opt.Selective)
 		return rows, []string{PlanDrive}, err
+	}
+	if len(q.Words) == 1 && q.Sort == listquery.SortDate && utf8.RuneCountInString(q.Words[0]) >= listquery.HeadLength {
+		// One common word in date order: its orders come in that order
+		// from the index of its head.
+		rows, err := r.headPage(ctx, q)
+		return rows, []string{PlanHead}, err
 	}
 	if len(q.Words) == 1 {
 		// One common word: a page comes soon in order, and the in-order
 		// read stops there.
-		query, args := ListSQL(q, -1)
+		query, args := ListSQL(q)
 		rows, err := r.list(ctx, PlanScan, query, args)
 		return rows, []string{PlanScan}, err
 	}
@@ -331,20 +392,63 @@ func (s *Store) ListWith(ctx context.Context, db sqldb.Querier, q listquery.Quer
 	// common but rare together ("acme industries"). The orders that match
 	// them all, when they are few, are fetched by key.
 	ran := []string{PlanWalk, PlanIntersect}
-	query, args = IntersectSQL(q.Words, opt.Intersect)
-	ids, err := r.ids(ctx, PlanIntersect, query, args)
-	if err != nil {
-		return nil, ran, err
-	}
-	if len(ids) <= opt.Intersect {
-		query, args := ByIDSQL(q, ids)
-		rows, err := r.list(ctx, PlanIntersect+", by id", query, args)
+	rows, err = r.byTokens(ctx, PlanIntersect, q, words, nil, opt.Intersect)
+	if !errors.Is(err, errMany) {
 		return rows, ran, err
 	}
 	// Many orders match, further on: read on in order to the end.
-	query, args = ListSQL(q, -1)
+	query, args = ListSQL(q)
 	rows, err = r.list(ctx, PlanScan, query, args)
 	return rows, append(ran, PlanScan), err
+}
+
+// headPage runs PlanHead: up to a page and one orders, each once. The rows
+// of an order with several matching tokens are adjacent (the same date and
+// id); when they leave less than a page and one, the read goes on after the
+// last order.
+func (r runner) headPage(ctx context.Context, q listquery.Query) ([]ListRow, error) {
+	var out []ListRow
+	batch := 2 * (q.Limit + 1)
+	for {
+		query, args := HeadSQL(q, batch)
+		rows, err := r.list(ctx, PlanHead, query, args)
+		if err != nil {
+			return nil, err
+		}
+		for _, row := range rows {
+			if len(out) == 0 || out[len(out)-1].OrderID != row.OrderID {
+				out = append(out, row)
+			}
+		}
+		if len(out) > q.Limit {
+			return out[:q.Limit+1], nil
+		}
+		if len(rows) < batch {
+			return out, nil
+		}
+		last := rows[len(rows)-1]
+		q.After = &listquery.Cursor{Value: sqldb.Micros(last.PlacedAt), ID: last.OrderID}
+	}
+}
+
+// errMany: more orders match the words than the plan fetches by key.
+var errMany = errors.New("too many matches to fetch by key")
+
+// byTokens returns the page of q among the orders whose tokens match every
+// word of match (the first one's range read, the others probed), the words
+// of check checked on their rows, fetched by key; errMany when more than
+// limit orders match.
+func (r runner) byTokens(ctx context.Context, plan string, q listquery.Query, match, check []string, limit int) ([]ListRow, error) {
+	query, args := IntersectSQL(match, limit)
+	ids, err := r.ids(ctx, plan, query, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) > limit {
+		return nil, errMany
+	}
+	query, args = ByIDSQL(q, ids, check)
+	return r.list(ctx, plan+", by id", query, args)
 }
 
 // runner runs a list's statements, showing each to the trace.
@@ -389,35 +493,39 @@ func (r runner) ids(ctx context.Context, plan, query string, args []any) ([]stri
 	return ids, rows.Err()
 }
 
-// drivingWord returns the index of a word with fewer than limit matching
-// tokens, the fewest of those counted, or -1. Each count stops at the
-// limit, so it reads at most that many index entries a word. Words are
-// counted longest first (the likeliest to be rare: an order number, an
-// e-mail), one statement each, and counting stops at a word with fewer than
-// a thirtieth of the limit: driving by it is cheap enough.
-func (r runner) drivingWord(ctx context.Context, words []string, limit int) (int, error) {
-	byLength := make([]int, len(words))
-	for i := range byLength {
-		byLength[i] = i
-	}
-	slices.SortStableFunc(byLength, func(a, b int) int { return len(words[b]) - len(words[a]) })
-	best, bestN := -1, int64(limit)
-	for _, i := range byLength {
+// rarestFirst returns the words in the order to read their matches, the
+// rarest first, and whether that one is rare: fewer than limit matching
+// tokens. Each count stops at the limit, so it reads at most that many
+// index entries a word. Words are counted longest first (the likeliest to
+// be rare: an order number, an e-mail), one statement each, and counting
+// stops at a word with fewer than a thirtieth of the limit: reading its
+// matches is cheap enough. Words not counted, and words with as many
+// matches, keep the order of their length.
+func (r runner) rarestFirst(ctx context.Context, words []string, limit int) ([]string, bool, error) {
+	byLength := slices.Clone(words)
+	slices.SortStableFunc(byLength, func(a, b string) int { return len(b) - len(a) })
+	counts := make(map[string]int64, len(words))
+	for _, w := range byLength {
 		var st statement
-		q := "SELECT COUNT(*) FROM (SELECT 1 FROM crm_order_tokens WHERE " + st.tokenRange("token", words[i]) + " LIMIT " + st.arg(limit) + ") m"
+		q := "SELECT COUNT(*) FROM (SELECT 1 FROM crm_order_tokens WHERE " + st.tokenRange("token", w) + " LIMIT " + st.arg(limit) + ") m"
 		r.show("count", q, st.args)
 		var n int64
 		if err := r.db.QueryRowContext(ctx, q, st.args...).Scan(&n); err != nil {
-			return -1, fmt.Errorf("count search matches: %w", err)
+			return nil, false, fmt.Errorf("count search matches: %w", err)
 		}
-		if n < bestN {
-			best, bestN = i, n
-		}
-		if bestN < int64(limit/30) {
+		counts[w] = n
+		if n < int64(limit/30) {
 			break
 		}
 	}
-	return best, nil
+	count := func(w string) int64 {
+		if n, ok := counts[w]; ok {
+			return n
+		}
+		return int64(limit)
+	}
+	slices.SortStableFunc(byLength, func(a, b string) int { return cmp.Compare(count(a), count(b)) })
+	return byLength, count(byLength[0]) < int64(limit), nil
 }
 
 // page cuts rows to the query's page and makes the next page's cursor.

@@ -1,0 +1,65 @@
+package migrations_test
+
+import (
+	"context"
+	"io/fs"
+	"testing"
+	"testing/fstest"
+
+	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/platform/testenv"
+	"github.com/fabrika/fabrika/services/crm/migrations"
+)
+
+// The search-by-date migration gives the tokens written before it their
+// head (the first three characters, as listquery.Head) and their order's
+// date, on each engine.
+func TestSearchByDateFillsTokens(t *testing.T) {
+	t.Parallel()
+	before := fstest.MapFS{}
+	for _, name := range []string{"00001_crm.sql", "00002_cancel_requests.sql", "00003_shop_floor.sql", "00004_staff_names.sql"} {
+		b, err := fs.ReadFile(migrations.FS, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[name] = &fstest.MapFile{Data: b}
+	}
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		t.Parallel()
+		ctx := context.Background()
+		db := testenv.DBOn(t, e, before)
+		for _, q := range []string{
+			`INSERT INTO crm_order_list (order_id, number, channel, status, status_since, placed_at, total, currency, customer_id, customer_name, customer_email, search)
+				VALUES ('o1', 'FAB-1', 'shop', 'placed', 5, 1700000000000000, 100, 'EUR', 'c1', 'Jörg Müller', 'j@x.io', ' 1 fab fab1 io j jörg müller x ')`,
+			`INSERT INTO crm_order_tokens (token, order_id) VALUES ('müller', 'o1'), ('fab1', 'o1'), ('io', 'o1')`,
+		} {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Migrate(ctx, migrations.FS); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := db.QueryContext(ctx, `SELECT token, head, placed_at FROM crm_order_tokens ORDER BY token`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		want := map[string]string{"fab1": "fab", "io": "io", "müller": "mül"}
+		n := 0
+		for rows.Next() {
+			var token, head string
+			var at int64
+			if err := rows.Scan(&token, &head, &at); err != nil {
+				t.Fatal(err)
+			}
+			n++
+			if head != want[token] || at != 1700000000000000 {
+				t.Errorf("token %q: head %q, placed_at %d; want %q, 1700000000000000", token, head, at, want[token])
+			}
+		}
+		if err := rows.Err(); err != nil || n != 3 {
+			t.Fatalf("%d tokens, %v", n, err)
+		}
+	})
+}

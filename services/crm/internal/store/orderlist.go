@@ -113,12 +113,18 @@ func scanList(rows *sql.Rows) ([]ListRow, error) {
 const (
 	// SelectiveMatches is the number of matching tokens under which a
 	// search word drives the query: the ids of its orders are read from
-	// the token index, and those orders are fetched by key, checked for
-	// the other words and sorted. Words with more matches are read in
+	// the token index, those with the other words kept by probing the
+	// index by order, and those orders fetched by key and sorted. Words
+	// with more matches are read in
 	// order: one word from the index of its head by date (PlanHead), or
 	// the list read in its sort order with each row checked, which stops
 	// after one page: for common words that comes soon.
 	SelectiveMatches = 3000
+	// ProbeOrders is the most orders of a driving word that are probed
+	// for the other words one by one (some index pages each); with more,
+	// the words' matches are intersected (a range of the token index each,
+	// hashed), which costs less than probing a thousand orders.
+	ProbeOrders = 200
 	// WalkRows is how many rows of the list the in-order read examines at
 	// most before the search falls back to intersecting the words'
 	// matches, for common words that are rare together ("acme
@@ -131,18 +137,19 @@ type Options struct {
 	Selective int // see SelectiveMatches
 	WalkRows  int // see WalkRows
 	Intersect int // most orders fetched by key after an intersection (SelectiveMatches)
+	Probe     int // see ProbeOrders
 	// Trace, when set, is given each statement before it runs.
 	Trace func(Statement)
 }
 
 // DefaultOptions are the thresholds List uses.
 func DefaultOptions() Options {
-	return Options{Selective: SelectiveMatches, WalkRows: WalkRows, Intersect: SelectiveMatches}
+	return Options{Selective: SelectiveMatches, WalkRows: WalkRows, Intersect: SelectiveMatches, Probe: ProbeOrders}
 }
 
 // Plans of a search.
 const (
-	PlanDrive     = "drive"     // the ids of the orders with a token that starts with a rare word; those orders by key, the other words checked, sorted
+	PlanDrive     = "drive"     // the ids of the orders with a token that starts with a rare word, those with the other words probed; those orders by key, sorted
 	PlanWalk      = "walk"      // the list read in its order, each row checked, at most WalkRows rows
 	PlanIntersect = "intersect" // the ids of the orders whose tokens match every word; then those orders by key, sorted
 	PlanScan      = "scan"      // the list read in its order to the end, each row checked
@@ -315,26 +322,37 @@ func IntersectSQL(words []string, limit int) (string, []any) {
 	return s + " LIMIT " + st.arg(limit+1), st.args
 }
 
-// ByIDSQL builds the second step of PlanDrive and PlanIntersect: the page
-// among the given orders (filters and cursor applied, the words of check
-// checked on the row), fetched by key and sorted. The ids are values in the
-// statement and the sort is on an expression, so that no plan, the generic
-// one included, takes the few orders for many and reads the list in its
-// order through an index to find them.
-func ByIDSQL(q listquery.Query, ids, check []string) (string, []any) {
+// HavingSQL builds a step of PlanDrive: those of the given orders with a
+// token that starts with word, probed in the index of the tokens by order
+// (order_id = each id, token in the word's range: an entry or two a probe).
+func HavingSQL(ids []string, word string) (string, []any) {
+	var st statement
+	return "SELECT DISTINCT order_id FROM crm_order_tokens WHERE order_id IN (" + st.list(ids) + ") AND " + st.tokenRange("token", word), st.args
+}
+
+// list adds the values as parameters and returns their list ("NULL" when
+// there are none, which matches nothing).
+func (st *statement) list(values []string) string {
+	if len(values) == 0 {
+		return "NULL"
+	}
+	in := make([]string, len(values))
+	for i, v := range values {
+		in[i] = st.arg(v)
+	}
+	return strings.Join(in, ", ")
+}
+
+// ByIDSQL builds the last step of PlanDrive and PlanIntersect: the page
+// among the given orders (filters and cursor applied), fetched by key and
+// sorted. The ids are values in the statement and the sort is on an
+// expression, so that no plan, the generic one included, takes the few
+// orders for many and reads the list in its order through an index to find
+// them.
+func ByIDSQL(q listquery.Query, ids []string) (string, []any) {
 	var st statement
 	st.filters(q)
-	for _, w := range check {
-		st.where = append(st.where, "CASE WHEN search LIKE "+st.arg(listquery.LikePattern(w))+" THEN 1 ELSE 0 END = 1")
-	}
-	in := make([]string, len(ids))
-	for i, id := range ids {
-		in[i] = st.arg(id)
-	}
-	if len(ids) == 0 {
-		in = []string{"NULL"}
-	}
-	st.where = append(st.where, "order_id IN ("+strings.Join(in, ", ")+")")
+	st.where = append(st.where, "order_id IN ("+st.list(ids)+")")
 	col, _, dir := sortOrder(q)
 	return "SELECT " + listColumns + " FROM crm_order_list" + st.whereSQL() + " ORDER BY " + col + " + 0 " + dir + ", order_id " + dir +
 		" LIMIT " + st.arg(q.Limit+1), st.args
@@ -365,9 +383,9 @@ func (s *Store) ListWith(ctx context.Context, db sqldb.Querier, q listquery.Quer
 	}
 	if rare {
 		// The few orders that match the rarest word, from its range of
-		// the token index; then those orders by key, the other words
-		// checked on their rows.
-		rows, err := r.byTokens(ctx, PlanDrive, q, words[:1], words[1:], opt.Selective)
+		// the token index; those that match the others, probed there;
+		// then those orders by key.
+		rows, err := r.byTokens(ctx, PlanDrive, q, words[:1], words[1:], opt.Selective, opt.Probe)
 		return rows, []string{PlanDrive}, err
 	}
 	if len(q.Words) == 1 && q.Sort == listquery.SortDate && utf8.RuneCountInString(q.Words[0]) >= listquery.HeadLength {
@@ -392,7 +410,7 @@ func (s *Store) ListWith(ctx context.Context, db sqldb.Querier, q listquery.Quer
 	// common but rare together ("acme industries"). The orders that match
 	// them all, when they are few, are fetched by key.
 	ran := []string{PlanWalk, PlanIntersect}
-	rows, err = r.byTokens(ctx, PlanIntersect, q, words, nil, opt.Intersect)
+	rows, err = r.byTokens(ctx, PlanIntersect, q, words, nil, opt.Intersect, 0)
 	if !errors.Is(err, errMany) {
 		return rows, ran, err
 	}
@@ -435,10 +453,11 @@ func (r runner) headPage(ctx context.Context, q listquery.Query) ([]ListRow, err
 var errMany = errors.New("too many matches to fetch by key")
 
 // byTokens returns the page of q among the orders whose tokens match every
-// word of match (the first one's range read, the others probed), the words
-// of check checked on their rows, fetched by key; errMany when more than
-// limit orders match.
-func (r runner) byTokens(ctx context.Context, plan string, q listquery.Query, match, check []string, limit int) ([]ListRow, error) {
+// word of match (the first one's range read, the others as semi-joins) and
+// then each word of probe (those orders probed one by one, or intersected
+// as the words of match when they are more than probeMax), fetched by key;
+// errMany when more than limit orders match.
+func (r runner) byTokens(ctx context.Context, plan string, q listquery.Query, match, probe []string, limit, probeMax int) ([]ListRow, error) {
 	query, args := IntersectSQL(match, limit)
 	ids, err := r.ids(ctx, plan, query, args)
 	if err != nil {
@@ -447,7 +466,24 @@ func (r runner) byTokens(ctx context.Context, plan string, q listquery.Query, ma
 	if len(ids) > limit {
 		return nil, errMany
 	}
-	query, args = ByIDSQL(q, ids, check)
+	if len(probe) > 0 && len(ids) > probeMax {
+		// Too many to probe one by one: the words' matches intersected.
+		query, args := IntersectSQL(append(slices.Clone(match), probe...), limit)
+		if ids, err = r.ids(ctx, plan+", intersect", query, args); err != nil {
+			return nil, err
+		}
+		probe = nil
+	}
+	for _, w := range probe {
+		if len(ids) == 0 {
+			break
+		}
+		query, args := HavingSQL(ids, w)
+		if ids, err = r.ids(ctx, plan+", probe", query, args); err != nil {
+			return nil, err
+		}
+	}
+	query, args = ByIDSQL(q, ids)
 	return r.list(ctx, plan+", by id", query, args)
 }
 

@@ -67,7 +67,8 @@ func searchPlansAgree(t *testing.T, db *sqldb.DB) {
 		lim  store.Options
 		want string // the plan that gives a full page or the last one, "" for any
 	}{
-		{"drive", store.Options{Selective: 1 << 30, WalkRows: 1 << 20, Intersect: 1 << 20}, store.PlanDrive},
+		{"drive", store.Options{Selective: 1 << 30, WalkRows: 1 << 20, Intersect: 1 << 20, Probe: 1 << 20}, store.PlanDrive},
+		{"drive, intersect", store.Options{Selective: 1 << 30, WalkRows: 1 << 20, Intersect: 1 << 20, Probe: 0}, store.PlanDrive},
 		{"walk", store.Options{Selective: 0, WalkRows: 1 << 20, Intersect: 1 << 20}, store.PlanWalk},
 		{"intersect", store.Options{Selective: 0, WalkRows: 2, Intersect: 1 << 20}, store.PlanIntersect},
 		{"scan", store.Options{Selective: 0, WalkRows: 2, Intersect: 0}, store.PlanScan},

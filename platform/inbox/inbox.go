@@ -160,8 +160,9 @@ type Inbox struct {
 	prop    propagation.TextMapPropagator
 	metrics *metrics
 
-	mu   sync.Mutex
-	subs []subscription
+	mu    sync.Mutex
+	subs  []subscription
+	watch dbWatch
 }
 
 // New builds an inbox. Subscribe, then Run.
@@ -179,6 +180,7 @@ func New(db *sqldb.DB, js jetstream.JetStream, cfg Config, log *slog.Logger, reg
 		return nil, err
 	}
 	in.metrics = m
+	in.watch.in = in
 	return in, nil
 }
 
@@ -463,9 +465,18 @@ func (in *Inbox) run(ctx context.Context, consumer string, todo []*delivery) {
 	}
 }
 
-// databaseRetry is how often a worker that holds messages asks the
-// database whether it answers again.
+// databaseRetry is how often the inbox asks a database that does not
+// answer whether it answers again.
 const databaseRetry = 250 * time.Millisecond
+
+// databaseDial bounds one such question once an outage is known. It is
+// long on purpose: a server that has just started again, with every
+// service's pool reconnecting at once, can take more than a second to open
+// a connection, and a ping that gave up after a second abandoned the very
+// connection that was about to succeed, again and again (the fault suite's
+// PostgreSQL round: workers resumed one by one, up to 6 s after the server
+// was back).
+const databaseDial = 10 * time.Second
 
 // awaitDatabase is called after a batch ran. When a message failed for
 // another reason than a permanent one and the database does not answer a
@@ -473,13 +484,17 @@ const databaseRetry = 250 * time.Millisecond
 // of NAKing them, tells the broker every AckWait/3 that they are in
 // progress (so they are not redelivered to anyone meanwhile), and returns
 // true once the database answers, to run them again. An outage thus spends
-// no delivery of a message, and what arrived during it is processed within
-// databaseRetry of the database's return, instead of after a redelivery
-// delay that grew with each failed delivery of the outage (1 s, 2 s, 4 s ...
-// up to MaxDelay). It returns false when nothing failed, when the database
+// no delivery of a message, and what arrived during it is processed as soon
+// as the database answers, instead of after a redelivery delay that grew
+// with each failed delivery of the outage (1 s, 2 s, 4 s ... up to
+// MaxDelay). It returns false when nothing failed, when the database
 // answers at once (the failure was the handler's: the usual redelivery
 // with a delay), or when ctx ends (the failed messages are NAKed, the
 // broker redelivers them to whichever instance runs).
+//
+// The workers that wait do not each ask the database: they wait together
+// for the inbox's one watch (dbWatch), which lets them all go on the moment
+// the database answers.
 func (in *Inbox) awaitDatabase(ctx context.Context, consumer string, todo []*delivery) bool {
 	var held []*delivery
 	for _, d := range todo {
@@ -487,39 +502,81 @@ func (in *Inbox) awaitDatabase(ctx context.Context, consumer string, todo []*del
 			held = append(held, d)
 		}
 	}
-	if len(held) == 0 || ctx.Err() != nil || in.ping(ctx) == nil {
+	if len(held) == 0 || ctx.Err() != nil || in.ping(ctx, time.Second) == nil {
 		return false
 	}
 	in.metrics.failures.WithLabelValues(consumer).Add(float64(len(held)))
 	in.log.ErrorContext(ctx, "inbox: the database does not answer; holding the messages until it does",
 		"consumer", consumer, "messages", len(held), "error", held[0].err)
-	progress := time.Now()
-	t := time.NewTicker(databaseRetry)
+	up := in.watch.await(ctx)
+	t := time.NewTicker(max(in.cfg.AckWait/3, time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return false
+		case <-up:
+			in.log.InfoContext(ctx, "inbox: the database answers again; running the held messages", "consumer", consumer, "messages", len(held))
+			return true
 		case <-t.C:
-		}
-		if time.Since(progress) >= in.cfg.AckWait/3 {
 			for _, d := range held {
 				_ = d.m.InProgress()
 			}
-			progress = time.Now()
-		}
-		if in.ping(ctx) == nil {
-			in.log.InfoContext(ctx, "inbox: the database answers again; running the held messages", "consumer", consumer, "messages", len(held))
-			return true
 		}
 	}
 }
 
-// ping asks the database whether it answers, within a second.
-func (in *Inbox) ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
+// ping asks the database whether it answers, within limit.
+func (in *Inbox) ping(ctx context.Context, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	return in.db.PingContext(ctx)
+}
+
+// dbWatch is the inbox's one question to a database that does not answer:
+// however many workers hold messages through an outage, one prober asks
+// the database (every databaseRetry, each question allowed databaseDial)
+// and wakes them all together when it answers.
+type dbWatch struct {
+	in *Inbox
+	mu sync.Mutex
+	up chan struct{} // closed when the database answers; nil while nobody waits
+}
+
+// await returns a channel that is closed once the database answers,
+// starting the prober if none runs. The prober stops when it has seen an
+// answer or when ctx (the consumers' context) ends.
+func (w *dbWatch) await(ctx context.Context) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.up == nil {
+		w.up = make(chan struct{})
+		go w.probe(ctx, w.up)
+	}
+	return w.up
+}
+
+func (w *dbWatch) probe(ctx context.Context, up chan struct{}) {
+	defer func() {
+		w.mu.Lock()
+		if w.up == up {
+			w.up = nil
+		}
+		w.mu.Unlock()
+	}()
+	t := time.NewTicker(databaseRetry)
+	defer t.Stop()
+	for {
+		if w.in.ping(ctx, databaseDial) == nil {
+			close(up)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // errConcurrent abandons a batch that met a conflict with another

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Proxy forwards TCP connections from its own address on 127.0.0.1 to a
@@ -16,6 +17,7 @@ type Proxy struct {
 	mu           sync.Mutex
 	ln           net.Listener
 	conns        []net.Conn
+	delay        time.Duration // before a new connection reaches the target
 }
 
 // NewProxy starts a proxy to target (host:port), cut when the test ends.
@@ -26,6 +28,16 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	p.addr = p.ln.Addr().String()
 	t.Cleanup(p.Cut)
 	return p
+}
+
+// Delay makes every new connection wait d before the proxy connects it to
+// the target (0: at once): a server that is slow to take connections, as
+// one that has just started on a loaded machine. Connections already
+// through are not slowed.
+func (p *Proxy) Delay(d time.Duration) {
+	p.mu.Lock()
+	p.delay = d
+	p.mu.Unlock()
 }
 
 // Addr is the proxy's host:port, the same across cuts.
@@ -47,16 +59,11 @@ func (p *Proxy) Restore(t testing.TB) {
 			if err != nil {
 				return
 			}
-			u, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
 			p.mu.Lock()
-			p.conns = append(p.conns, c, u)
+			p.conns = append(p.conns, c)
+			delay := p.delay
 			p.mu.Unlock()
-			go func() { _, _ = io.Copy(u, c); u.Close() }()
-			go func() { _, _ = io.Copy(c, u); c.Close() }()
+			go p.forward(c, delay)
 		}
 	}()
 }
@@ -73,4 +80,21 @@ func (p *Proxy) Cut() {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+// forward connects an accepted connection to the target after delay.
+func (p *Proxy) forward(c net.Conn, delay time.Duration) {
+	if delay > 0 {
+		time.Sleep(delay) // the slow server this proxy stands for, not synchronisation
+	}
+	u, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns = append(p.conns, u)
+	p.mu.Unlock()
+	go func() { _, _ = io.Copy(u, c); u.Close() }()
+	go func() { _, _ = io.Copy(c, u); c.Close() }()
 }

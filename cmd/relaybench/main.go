@@ -8,7 +8,11 @@
 //     acknowledged them all and the relay deleted them;
 //   - commit-to-handled latency at a steady rate: each message carries the
 //     time of its enqueue; the inbox handler's transaction commits and the
-//     difference is recorded (p50, p99).
+//     difference is recorded (p50, p99);
+//   - beside it, the broker's share: the same rate published straight to
+//     JetStream and received by a consumer configured as the inbox's, no
+//     database (on R3 a message waits for two replication rounds before a
+//     consumer gets it: the stream's, then the consumer's delivered state).
 //
 // Usage:
 //
@@ -29,6 +33,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -194,6 +199,10 @@ func run(ctx context.Context, c config, w io.Writer) error {
 		return err
 	}
 	defer rnc.Close()
+	floor, err := consumeFloor(ctx, c, js, rjs)
+	if err != nil {
+		return fmt.Errorf("publish-to-consume loop: %w", err)
+	}
 	lat, err := latency(ctx, c, db, recvDB, js, rjs, log)
 	if err != nil {
 		return fmt.Errorf("latency: %w", err)
@@ -204,6 +213,8 @@ func run(ctx context.Context, c config, w io.Writer) error {
 	fmt.Fprintf(w, "    producer enqueue to commit:     %s\n", lat.commit)
 	fmt.Fprintf(w, "    relay commit to stream:         %s\n", lat.relay)
 	fmt.Fprintf(w, "    receiver stream to inbox commit:%s\n", lat.receive)
+	fmt.Fprintf(w, "  JetStream publish-to-consume, no database (R%d, a consumer as the inbox's):\n", c.replicas)
+	fmt.Fprintf(w, "                                    %s\n", floor)
 	return nil
 }
 
@@ -536,6 +547,62 @@ func latency(ctx context.Context, c config, sendDB, recvDB *sqldb.DB, sjs, rjs j
 		total: stage(sentF, handledF), fromCommit: stage(commitF, handledF),
 		commit: stage(sentF, commitF), relay: stage(commitF, pubF), receive: stage(pubF, handledF),
 	}, nil
+}
+
+// consumeFloor is the broker's share of commit-to-handled, measured beside
+// it: messages published asynchronously at the latency run's rate, each
+// timed from just before its publish until a durable pull consumer
+// configured as the inbox's (explicit ack, the stream's replicas) receives
+// it; no database on either side.
+func consumeFloor(ctx context.Context, c config, sjs, rjs jetstream.JetStream) (dist, error) {
+	const subject = "fabrika.bench.floor"
+	cons, err := rjs.CreateOrUpdateConsumer(ctx, broker.StreamName, jetstream.ConsumerConfig{
+		Durable: "relaybench-floor", AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy,
+		MaxAckPending: 4096, FilterSubject: subject,
+	})
+	if err != nil {
+		return dist{}, err
+	}
+	defer func() { _ = rjs.DeleteConsumer(context.WithoutCancel(ctx), broker.StreamName, "relaybench-floor") }()
+	skip := c.rate * c.warmup
+	total := skip + c.rate*c.seconds
+	got := make([]time.Duration, total)
+	var received atomic.Int64
+	all := make(chan struct{})
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		var it benchItem
+		if err := json.Unmarshal(m.Data(), &it); err == nil && it.Seq >= 0 && it.Seq < total && got[it.Seq] == 0 {
+			got[it.Seq] = time.Duration(time.Now().UnixNano() - it.SentAt)
+			if received.Add(1) == int64(total) {
+				close(all)
+			}
+		}
+		_ = m.Ack()
+	}, jetstream.PullMaxMessages(256))
+	if err != nil {
+		return dist{}, err
+	}
+	defer cc.Stop()
+	interval := time.Second / time.Duration(c.rate)
+	start := time.Now()
+	for i := range total {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
+		om, err := outbox.NewMessage(subject, fmt.Sprint("key-", i%c.keys), benchItem{Seq: i, SentAt: time.Now().UnixNano()})
+		if err != nil {
+			return dist{}, err
+		}
+		m := nats.NewMsg(om.Subject)
+		m.Data = om.Payload
+		if _, err := sjs.PublishMsgAsync(m, jetstream.WithMsgID(om.ID)); err != nil {
+			return dist{}, err
+		}
+	}
+	select {
+	case <-all:
+	case <-time.After(60 * time.Second):
+		return dist{}, fmt.Errorf("only %d of %d received after 60s", received.Load(), total)
+	}
+	return distOf(got[skip:]), nil
 }
 
 // startProfile starts a CPU profile into path, if one is asked for, and

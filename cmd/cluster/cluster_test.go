@@ -193,3 +193,25 @@ func TestPublicKey(t *testing.T) {
 		}
 	}
 }
+
+// TestRetriedAnswers: the report groups what clients retried by status
+// code or transport error, without URLs, most frequent first.
+func TestRetriedAnswers(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		`502 {"title":"Bad Gateway"}`: "502",
+		"503 ":                        "503",
+		`Post "http://127.0.0.1:32000/api/v1/orders": EOF`:                                 "EOF",
+		`Post "http://127.0.0.1:32000/shop/api/v1/orders": read: connection reset by peer`: "connection reset by peer",
+	} {
+		if got := answerClass(in); got != want {
+			t.Errorf("answerClass(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := counts(map[string]int{"EOF": 1, "502": 3, "503": 1}); got != "3 x 502, 1 x 503, 1 x EOF" {
+		t.Errorf("counts = %q", got)
+	}
+	if got := counts(nil); got != "none" {
+		t.Errorf("counts(nil) = %q", got)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -128,19 +127,19 @@ func faults(ctx context.Context, cfg Config, fc faultConfig, stdout io.Writer) e
 				n *= len(roll)
 			}
 			for i := range n {
-				var release string
+				var rel release
 				if kind == kindRolling {
 					// The new build is made before the round, as a pipeline
 					// builds the image before the rollout.
-					svc := roll[i%len(roll)]
-					if release, err = c.BuildRelease(ctx, svc, fmt.Sprintf("release-%d", i+1)); err != nil {
+					rel.svc = roll[i%len(roll)]
+					if rel.bin, rel.version, err = c.BuildRelease(ctx, rel.svc, fmt.Sprintf("release-%d", i+1)); err != nil {
 						return err
 					}
 				}
 				if err := wait(ctx, fc.settle); err != nil {
 					return err
 				}
-				r, err := inject(ctx, c, kind, i, fc.outage, roll, release)
+				r, err := inject(ctx, c, kind, i, fc.outage, rel)
 				if err != nil {
 					return fmt.Errorf("%s round %d: %w", kind, i+1, err)
 				}
@@ -191,23 +190,27 @@ func faults(ctx context.Context, cfg Config, fc faultConfig, stdout io.Writer) e
 	return nil
 }
 
+// release is a rolling round's new build of a service.
+type release struct {
+	svc, bin, version string
+}
+
 // inject runs one round of a fault kind; round i picks what to hit. A
-// rolling round updates roll[i] to the build release.
-func inject(ctx context.Context, c *Cluster, kind string, i int, outage time.Duration, roll []string, release string) (round, error) {
+// rolling round updates rel.svc to the build rel.bin.
+func inject(ctx context.Context, c *Cluster, kind string, i int, outage time.Duration, rel release) (round, error) {
 	r := round{kind: kind, start: time.Now()}
 	switch kind {
 	case kindRolling:
-		svc := roll[i%len(roll)]
-		r.what = fmt.Sprintf("%s: %d replicas to %s", svc, c.cfg.Replicas, filepath.Base(filepath.Dir(release)))
 		r.start = time.Now()
-		killed, err := c.RollingUpdate(ctx, svc, release)
+		old, killed, err := c.RollingUpdate(ctx, rel.svc, rel.bin, rel.version)
+		r.what = fmt.Sprintf("%s: %d replicas %s -> %s", rel.svc, c.cfg.Replicas, old, rel.version)
 		if err != nil {
 			return r, err
 		}
 		if len(killed) > 0 {
 			// A replica that does not stop on SIGTERM within 30 s is a
 			// failed update even if nothing was lost.
-			return r, fmt.Errorf("rolling update of %s: %v did not stop within 30 s of SIGTERM", svc, killed)
+			return r, fmt.Errorf("rolling update of %s: %v did not stop within 30 s of SIGTERM", rel.svc, killed)
 		}
 	case kindReplica:
 		svc := services[i%len(services)]

@@ -22,8 +22,9 @@ type order struct {
 	acked    time.Time // zero: never acknowledged
 	id       string
 	attempts int
-	refused  string // a final 4xx answer, which a client does not retry
-	last     string // the last answer that made the client try again
+	refused  string   // a final 4xx answer, which a client does not retry
+	last     string   // the last answer that made the client try again
+	retried  []string // every answer that made the client try again
 }
 
 // load places orders through the public API at a steady rate, half in the
@@ -78,7 +79,7 @@ func (l *load) place(ctx context.Context, channel string, giveUp time.Time) {
 		l.mu.Unlock()
 	})
 	l.mu.Lock()
-	o.acked, o.id, o.refused, o.last = p.Acked, p.ID, p.Refused, p.Last
+	o.acked, o.id, o.refused, o.last, o.retried = p.Acked, p.ID, p.Refused, p.Last, p.Retried
 	l.mu.Unlock()
 	if o.id != "" && l.onAck != nil {
 		l.onAck(o.id)

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -21,7 +22,8 @@ type kindFigures struct {
 	p50, p99         time.Duration // placed (first attempt) to priced (mes-calc), of the affected orders
 	afterEnd99       time.Duration // p99 of priced minus the fault's end (0 when priced before), of the affected orders
 	unpricedAffected int
-	slowest          []slowOrder // the affected orders priced last after their fault's end, slowest first
+	slowest          []slowOrder    // the affected orders priced last after their fault's end, slowest first
+	retried          map[string]int // answers the clients retried (answerClass), of the orders of the kind's span
 }
 
 // slowOrder is an affected order's path, relative to the end of its fault:
@@ -68,8 +70,15 @@ func figures(orders []order, rounds []round, s state, v verdict, settle time.Dur
 		}
 		f := kindFigures{kind: kind, rounds: len(rs)}
 		from, to := rs[0].start.Add(-settle), rs[len(rs)-1].end.Add(settle)
+		f.retried = map[string]int{}
 		for _, o := range orders {
-			if o.first.Before(from) || !o.first.Before(to) || o.acked.IsZero() {
+			if o.first.Before(from) || !o.first.Before(to) {
+				continue
+			}
+			for _, a := range o.retried {
+				f.retried[answerClass(a)]++
+			}
+			if o.acked.IsZero() {
 				continue
 			}
 			f.acked++
@@ -119,6 +128,32 @@ func figures(orders []order, rounds []round, s state, v verdict, settle time.Dur
 		out = append(out, f)
 	}
 	return out
+}
+
+// answerClass is what kind of answer a client retried: the status code,
+// or the transport error without the request's URL.
+func answerClass(a string) string {
+	if code, _, ok := strings.Cut(a, " "); ok && len(code) == 3 && code[0] >= '1' && code[0] <= '5' {
+		return code
+	}
+	if i := strings.LastIndex(a, ": "); i >= 0 {
+		a = a[i+2:]
+	}
+	return a[:min(len(a), 60)]
+}
+
+// counts is "2 x 502, 1 x EOF" (most first), or "none".
+func counts(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(m[b], m[a]), cmp.Compare(a, b)) })
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d x %s", m[k], k)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // longestGap is the longest time without an acknowledgement (ts, sorted)
@@ -179,6 +214,10 @@ func report(orders []order, rounds []round, s state, v verdict, cfg Config, fc f
 		}
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %s | %d%s | %s / %s | %s |\n", f.kind, f.rounds, f.acked, f.lost, f.doubled, f.stuck,
 			ms(f.unserved), f.affected, unpriced, ms(f.p50), ms(f.p99), ms(f.afterEnd99))
+	}
+	b.WriteString("\nAnswers the clients retried (the same Idempotency-Key again), of the orders placed around each kind's rounds:\n")
+	for _, f := range figures(orders, rounds, s, v, fc.settle) {
+		fmt.Fprintf(&b, "  %-8s %s\n", f.kind, counts(f.retried))
 	}
 	b.WriteString("\nThe affected orders priced last, relative to their fault's end (first attempt, acknowledged, priced):\n")
 	for _, f := range figures(orders, rounds, s, v, fc.settle) {

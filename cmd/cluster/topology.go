@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/cmd/internal/natscluster"
+	"github.com/fabrika/fabrika/platform/buildinfo"
 )
 
 // services lists the platform's services in start order: the gateway last,
@@ -360,30 +361,41 @@ func (c *Cluster) binary(svc string) string {
 	return filepath.Join(c.bin, svc)
 }
 
-// BuildRelease compiles svc's standalone entry point afresh into
-// bin/<release>/<svc>, as a release pipeline builds an image (-trimpath,
-// no build id), and returns its path.
-func (c *Cluster) BuildRelease(ctx context.Context, svc, release string) (string, error) {
+// BuildRelease builds svc's standalone entry point afresh into
+// bin/<release>/<svc>, stamped with the version 0.0.0-<release> (which its
+// replicas report on /healthz), as a release pipeline builds an image, and
+// returns its path and that version. The flags are build's but the stamp,
+// so only the link is new work (cmd/image's -trimpath would compile every
+// package again).
+func (c *Cluster) BuildRelease(ctx context.Context, svc, release string) (bin, version string, err error) {
 	dir := filepath.Join(c.bin, release)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
+		return "", "", err
 	}
-	out := filepath.Join(dir, svc)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-buildid=", "-o", out, "./services/"+svc+"/cmd/"+svc)
+	bin, version = filepath.Join(dir, svc), "0.0.0-"+release
+	cmd := exec.CommandContext(ctx, "go", "build", "-ldflags", buildinfo.LDFlag(version), "-o", bin, "./services/"+svc+"/cmd/"+svc)
 	cmd.Dir = c.cfg.Root
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build %s: %w\n%s", svc, err, b)
+		return "", "", fmt.Errorf("go build %s: %w\n%s", svc, err, b)
 	}
-	return out, nil
+	return bin, version, nil
 }
 
 // RollingUpdate replaces svc's replicas one at a time by the build bin, as
 // a Deployment's rolling update does: the replica is stopped gracefully
 // (SIGTERM: it leaves the balancer, finishes its requests, drains its
 // consumers and relay), started again from bin on the same ports, and the
-// next one is replaced only once this one's /readyz answers. It returns
-// the replicas that had to be killed because they did not stop within 30 s.
-func (c *Cluster) RollingUpdate(ctx context.Context, svc, bin string) (killed []string, err error) {
+// next one is replaced only once this one's /readyz answers and its
+// /healthz reports version, the new build's. It returns the version the
+// first replica ran before, and the replicas that had to be killed because
+// they did not stop within 30 s.
+func (c *Cluster) RollingUpdate(ctx context.Context, svc, bin, version string) (old string, killed []string, err error) {
+	if old, err = c.Version(svc, 0); err != nil {
+		return "", nil, err
+	}
+	if old == version {
+		return old, nil, fmt.Errorf("%s already runs %s: the release is not a new build", replicaName(svc, 0), version)
+	}
 	c.mu.Lock()
 	if c.builds == nil {
 		c.builds = map[string]string{}
@@ -396,13 +408,37 @@ func (c *Cluster) RollingUpdate(ctx context.Context, svc, bin string) (killed []
 			killed = append(killed, name)
 		}
 		if err := c.StartReplica(svc, r); err != nil {
-			return killed, err
+			return old, killed, err
 		}
 		if err := c.WaitReplica(ctx, svc, r, 2*time.Minute); err != nil {
-			return killed, err
+			return old, killed, err
+		}
+		got, err := c.Version(svc, r)
+		if err != nil {
+			return old, killed, err
+		}
+		if got != version {
+			return old, killed, fmt.Errorf("%s runs %s after its update, not %s", name, got, version)
 		}
 	}
-	return killed, nil
+	return old, killed, nil
+}
+
+// Version is the build replica r of svc reports on /healthz.
+func (c *Cluster) Version(svc string, r int) (string, error) {
+	url := "http://" + addr(c.p.admin(svc, r)) + "/healthz"
+	res, err := (&http.Client{Timeout: 2 * time.Second}).Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	var h struct {
+		Version string `json:"version"`
+	}
+	if err := json.NewDecoder(io.LimitReader(res.Body, 4096)).Decode(&h); err != nil || res.StatusCode != http.StatusOK || h.Version == "" {
+		return "", fmt.Errorf("%s: %d, no version (%v)", url, res.StatusCode, err)
+	}
+	return h.Version, nil
 }
 
 // probePorts are where a replica's /readyz may answer: the admin listener,

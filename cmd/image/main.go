@@ -35,6 +35,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/fabrika/fabrika/platform/buildinfo"
 )
 
 // services this repository builds images of.
@@ -74,7 +76,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, *svc)
-	if err := buildBinary(ctx, *svc, bin); err != nil {
+	if err := buildBinary(ctx, *svc, version, bin); err != nil {
 		return err
 	}
 	img, err := build(*svc, bin, *certs, version, commit)
@@ -118,9 +120,10 @@ func versionOf(ctx context.Context, svc string) (commit, version string, err err
 }
 
 // buildBinary builds the service statically and reproducibly: no cgo, no
-// paths of this machine, no build id; time zone data embedded.
-func buildBinary(ctx context.Context, svc, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "timetzdata", "-ldflags", "-s -w -buildid=",
+// paths of this machine, no build id; time zone data embedded; the version
+// stamped (the service reports it on /healthz).
+func buildBinary(ctx context.Context, svc, version, out string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "timetzdata", "-ldflags", "-s -w -buildid= "+buildinfo.LDFlag(version),
 		"-o", out, "./services/"+svc+"/cmd/"+svc)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fabrika/fabrika/platform/broker"
+	"github.com/fabrika/fabrika/platform/buildinfo"
 	"github.com/fabrika/fabrika/platform/cachebus"
 	"github.com/fabrika/fabrika/platform/httpx"
 	"github.com/fabrika/fabrika/platform/identity"
@@ -98,6 +99,7 @@ type Host struct {
 	ident   TokenVerifier
 	ready   atomic.Bool
 	checks  []func(context.Context) error
+	version string // buildinfo.Version: which build runs (/healthz, the start line)
 
 	httpMetrics *httpx.Metrics
 }
@@ -113,7 +115,7 @@ func Open(ctx context.Context, cfg Config, deps Deps) (*Host, error) {
 	}
 	log := deps.Logger.With("service", cfg.Service)
 	h := &Host{cfg: cfg, NATS: deps.NATS, Log: log, TP: deps.TracerProvider, Prop: telemetry.Propagator(),
-		admin: http.NewServeMux(), ident: deps.Identity}
+		admin: http.NewServeMux(), ident: deps.Identity, version: buildinfo.Version()}
 	h.Tracer = deps.TracerProvider.Tracer("github.com/fabrika/fabrika/services/" + cfg.Service)
 	h.reg, h.Metrics = telemetry.NewRegistry(cfg.Service)
 	hm, err := httpx.NewMetrics(h.Metrics)
@@ -246,7 +248,7 @@ func (h *Host) HandleAdmin(pattern string, handler http.Handler) {
 func (h *Host) operationalRoutes() {
 	h.admin.Handle("GET /metrics", promhttp.HandlerFor(h.reg, promhttp.HandlerOpts{Registry: h.reg}))
 	h.admin.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "service": h.cfg.Service, "broker": h.brokerState()})
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "service": h.cfg.Service, "version": h.version, "broker": h.brokerState()})
 	})
 	h.admin.HandleFunc("GET /readyz", h.readyz)
 }
@@ -324,7 +326,7 @@ func (h *Host) Run(ctx context.Context, app http.Handler, background ...func(con
 	serve(h.ln, h.Handler(app), "http")
 	serve(h.adminLn, h.AdminHandler(), "admin http")
 	h.ready.Store(true)
-	h.Log.InfoContext(ctx, "service started", "addr", h.Addr(), "admin_addr", h.AdminAddr(), "broker", h.brokerState())
+	h.Log.InfoContext(ctx, "service started", "version", h.version, "addr", h.Addr(), "admin_addr", h.AdminAddr(), "broker", h.brokerState())
 
 	var runErr error
 	select {

@@ -18,6 +18,7 @@ import (
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
 
+	"github.com/fabrika/fabrika/platform/buildinfo"
 	"github.com/fabrika/fabrika/platform/host"
 )
 
@@ -82,7 +83,9 @@ func TestHostServesOperationalRoutesAndStopsGracefully(t *testing.T) {
 	if code, body := get(t, base+"/hello"); code != 200 || body != "hi" {
 		t.Fatalf("app route: %d %q", code, body)
 	}
-	if code, body := get(t, admin+"/healthz"); code != 200 || !strings.Contains(body, `"svc"`) || !strings.Contains(body, `"broker":"connected"`) {
+	// /healthz says which build runs (here the test binary's).
+	if code, body := get(t, admin+"/healthz"); code != 200 || !strings.Contains(body, `"svc"`) || !strings.Contains(body, `"broker":"connected"`) ||
+		!strings.Contains(body, `"version":"`+buildinfo.Version()+`"`) {
 		t.Fatalf("healthz: %d %q", code, body)
 	}
 	// A message in the outbox is visible in the admin route and the metrics.

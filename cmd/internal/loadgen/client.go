@@ -214,8 +214,9 @@ type Placed struct {
 	ID       string // the platform's id; "" when never acknowledged
 	Acked    time.Time
 	Attempts int
-	Refused  string // a final 4xx answer, which a client does not retry
-	Last     string // the last answer that made the client try again ("" when none)
+	Refused  string   // a final 4xx answer, which a client does not retry
+	Last     string   // the last answer that made the client try again ("" when none)
+	Retried  []string // every answer that made the client try again, in order
 }
 
 // Place posts an order with an Idempotency-Key and retries it with the
@@ -251,6 +252,7 @@ func (c *Client) Place(ctx context.Context, path, bearer, key string, body any, 
 		} else {
 			p.Last = res.String()
 		}
+		p.Retried = append(p.Retried, p.Last)
 		if time.Now().After(giveUp) || ctx.Err() != nil {
 			return p
 		}

@@ -185,6 +185,7 @@ func TestAccessMatrixOnRunningServices(t *testing.T) {
 	adminActions := []struct{ method, path string }{
 		{"GET", "/admin/outbox"}, {"POST", "/admin/outbox/all/retry"}, {"POST", "/admin/outbox/x/drop"},
 		{"GET", "/admin/dead-letters"}, {"POST", "/admin/dead-letters/x/replay"}, {"POST", "/admin/dead-letters/x/discard"},
+		{"GET", "/debug/pprof/"}, {"GET", "/debug/pprof/profile?seconds=1"},
 	}
 	for _, s := range platformServices {
 		if s != "gateway" {

@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 
@@ -126,6 +127,14 @@ func (h *Host) adminRoutes() {
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "discarded"})
 	})
+	// The Go runtime's profiles, for `go tool pprof` (docs/runbook.md): what
+	// a process spends its CPU on under load. Admin only: a profile shows
+	// the program's internals, and a CPU profile costs while it runs.
+	handle("GET /debug/pprof/", pprof.Index) // heap, goroutine, allocs, mutex, block...
+	handle("GET /debug/pprof/cmdline", pprof.Cmdline)
+	handle("GET /debug/pprof/profile", pprof.Profile) // ?seconds=N (under the listener's 60 s write timeout)
+	handle("GET /debug/pprof/symbol", pprof.Symbol)
+	handle("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // adminFailed answers a failed admin operation: 404 for notFound, 500

@@ -2,8 +2,8 @@
 // migrations, the outbox relay, the inbox consumers, telemetry, an HTTP
 // server for the service's own routes and, apart from it, an internal admin
 // listener with /metrics, /healthz, /readyz and the /admin routes (outbox,
-// dead letters, the service's own: HandleAdmin), which need an admin
-// credential. A service's main opens a Host, registers its routes and
+// dead letters, the service's own: HandleAdmin) and /debug/pprof, which need
+// an admin credential. A service's main opens a Host, registers its routes and
 // subscriptions, and calls Run.
 package host
 

@@ -161,7 +161,7 @@ func TestAdminListener(t *testing.T) {
 	run(t, h, app)
 	base, admin := "http://"+h.Addr(), "http://"+h.AdminAddr()
 
-	for _, path := range []string{"/metrics", "/healthz", "/readyz", "/admin/outbox", "/admin/dead-letters", "/prices/x"} {
+	for _, path := range []string{"/metrics", "/healthz", "/readyz", "/admin/outbox", "/admin/dead-letters", "/prices/x", "/debug/pprof/", "/debug/pprof/heap"} {
 		for _, hdr := range []map[string]string{nil, bearer} {
 			if code, body := do(t, "GET", base+path, hdr); code != 404 {
 				t.Errorf("application listener GET %s: %d %s, want 404", path, code, body)
@@ -196,6 +196,12 @@ func TestAdminListener(t *testing.T) {
 		{"admin token, own route", "POST", "/prices/x", bearer, 200, host.TokenSubject},
 		{"admin identity", "GET", "/admin/dead-letters", token(identity.RoleAdmin), 200, ""},
 		{"admin identity, own route", "POST", "/prices/x", token(identity.RoleAdmin), 200, "ada"},
+		{"no credential, profiles", "GET", "/debug/pprof/", nil, 401, ""},
+		{"no credential, CPU profile", "GET", "/debug/pprof/profile?seconds=1", nil, 401, ""},
+		{"manager, heap profile", "GET", "/debug/pprof/heap", token(identity.RoleManager), 403, ""},
+		{"admin token, command line", "GET", "/debug/pprof/cmdline", bearer, 200, ""},
+		{"admin identity, heap profile", "GET", "/debug/pprof/heap?debug=1", token(identity.RoleAdmin), 200, ""},
+		{"admin token, CPU profile", "GET", "/debug/pprof/profile?seconds=1", bearer, 200, ""},
 	}
 	for _, tt := range tests {
 		code, body := do(t, tt.method, admin+tt.path, tt.hdr)

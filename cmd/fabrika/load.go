@@ -153,15 +153,28 @@ func (r *loadRun) setUp(ctx context.Context) error {
 		return fmt.Errorf("the gateway's database: %w", err)
 	}
 	defer gw.Close()
+	// Operators are given every workstation, so that the load needs no
+	// knowledge of the routings (an operator may ship an order one of whose
+	// operations is at a workstation of theirs). Not admins: a production
+	// gateway signs admins in only with a second factor.
+	var workstations []string
+	err = loadgen.Poll(ctx, 30*time.Second, func() error {
+		if workstations, err = gateway.Workstations(ctx, gw); err == nil && len(workstations) == 0 {
+			err = errors.New("the gateway knows no workstation yet (mes-calc's price list)")
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("the gateway's workstations: %w", err)
+	}
 	for i := range r.cfg.staff {
-		// Operators work as admins: an admin may act at every workstation
-		// and ship, so that the load needs no knowledge of the routings.
 		for _, s := range []struct {
 			role string
+			ws   []string
 			to   *[]*loadgen.Client
-		}{{identity.RoleManager, &r.managers}, {identity.RoleAdmin, &r.operators}} {
+		}{{identity.RoleManager, nil, &r.managers}, {identity.RoleOperator, workstations, &r.operators}} {
 			login := fmt.Sprintf("load.%s%d.%s", s.role, i, suffix)
-			if err := gateway.CreateStaff(ctx, gw, login, password, s.role, nil); err != nil {
+			if err := gateway.CreateStaff(ctx, gw, login, password, s.role, s.ws); err != nil {
 				return fmt.Errorf("staff account for the load: %w", err)
 			}
 			c := loadgen.New(r.cfg.url)

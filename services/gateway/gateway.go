@@ -351,6 +351,20 @@ func CheckStaffRole(ctx context.Context, db *sqldb.DB, role string, workstations
 	return sv.CheckRole(ctx, role, workstations)
 }
 
+// Workstations lists the codes of the workstations the gateway learnt from
+// the MES's price list: those an operator may be given (CreateStaff).
+func Workstations(ctx context.Context, db *sqldb.DB) ([]string, error) {
+	ws, err := store.New(db, nil).Workstations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	codes := make([]string, len(ws))
+	for i, w := range ws {
+		codes[i] = w.Code
+	}
+	return codes, nil
+}
+
 // CreateStaff creates a staff account in the gateway's database (migrated
 // with the gateway's migrations): the way the first admin comes to be
 // (`fabrika admin create`). There is no default account or password.

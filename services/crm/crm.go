@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -93,6 +94,7 @@ func (c *Config) validate() error {
 type Service struct {
 	app     *app.App
 	handler http.Handler
+	log     *slog.Logger
 }
 
 // New builds the CRM on its host and subscribes to the order events, the
@@ -116,7 +118,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	h.Inbox.Subscribe("orders", a.Handlers())
 	h.HandleOrderTrace(a.Trace)
 	h.Inbox.Subscribe("reference", a.ReferenceHandlers())
-	return &Service{app: a, handler: Admit(web.New(a, cfg.Identity, h.Log), cfg.Concurrency, cfg.QueueWait)}, nil
+	return &Service{app: a, handler: Admit(web.New(a, cfg.Identity, h.Log), cfg.Concurrency, cfg.QueueWait), log: h.Log}, nil
 }
 
 // PostgresSettings are the run-time parameters of every connection of the
@@ -161,5 +163,23 @@ func Admit(h http.Handler, concurrency int, wait time.Duration) http.Handler {
 // Handler serves /crm/... (pages) and /crm/api/v1/... (JSON).
 func (s *Service) Handler() http.Handler { return s.handler }
 
-// Background returns nil: the CRM's work runs in the host's inbox.
-func (s *Service) Background() []func(context.Context) error { return nil }
+// Background folds the counters' changes every second (the rest of the
+// CRM's work runs in the host's inbox).
+func (s *Service) Background() []func(context.Context) error {
+	return []func(context.Context) error{s.foldCounters}
+}
+
+func (s *Service) foldCounters(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if _, err := s.app.FoldCounters(ctx); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "fold the order counters' changes failed", "error", err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,18 +65,63 @@ func (s *Store) InsertListRow(ctx context.Context, q sqldb.Querier, r ListRow) e
 	return nil
 }
 
-// AddCounter adds delta to a named counter.
+// AddCounter adds delta to a named counter: it appends the change, which
+// locks no row another transaction needs (FoldCounters moves it into the
+// counter later).
 func (s *Store) AddCounter(ctx context.Context, q sqldb.Querier, name string, delta int64) error {
-	if _, err := q.ExecContext(ctx, `INSERT INTO crm_counters (name, n) VALUES ($1, $2)
-		ON CONFLICT (name) DO UPDATE SET n = crm_counters.n + excluded.n`, name, delta); err != nil {
+	if _, err := q.ExecContext(ctx, `INSERT INTO crm_counter_deltas (name, delta) VALUES ($1, $2)`, name, delta); err != nil {
 		return fmt.Errorf("counter %s: %w", name, err)
 	}
 	return nil
 }
 
-// Counts returns every counter: "all", "status:<s>", "channel:<c>".
+// FoldCounters moves the appended changes into the counters, in one
+// transaction; it returns how many changes it moved. The DELETE takes the
+// changes committed when it starts (a change committed meanwhile waits for
+// the next fold), so two folds at once never count a change twice.
+func (s *Store) FoldCounters(ctx context.Context) (int, error) {
+	var moved int
+	err := s.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		moved = 0
+		rows, err := tx.QueryContext(ctx, `DELETE FROM crm_counter_deltas RETURNING name, delta`)
+		if err != nil {
+			return fmt.Errorf("take counter changes: %w", err)
+		}
+		sum := map[string]int64{}
+		for rows.Next() {
+			var name string
+			var d int64
+			if err := rows.Scan(&name, &d); err != nil {
+				rows.Close()
+				return fmt.Errorf("take counter changes: %w", err)
+			}
+			sum[name] += d
+			moved++
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("take counter changes: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("take counter changes: %w", err)
+		}
+		// In name order: two folds at once (two replicas) cannot deadlock.
+		names := slices.Sorted(maps.Keys(sum))
+		for _, name := range names {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO crm_counters (name, n) VALUES ($1, $2)
+				ON CONFLICT (name) DO UPDATE SET n = crm_counters.n + excluded.n`, name, sum[name]); err != nil {
+				return fmt.Errorf("counter %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	return moved, err
+}
+
+// Counts returns every counter: "all", "status:<s>", "channel:<c>", with
+// the changes not folded yet.
 func (s *Store) Counts(ctx context.Context, q sqldb.Querier) (map[string]int64, error) {
-	rows, err := q.QueryContext(ctx, `SELECT name, n FROM crm_counters`)
+	rows, err := q.QueryContext(ctx, `SELECT name, CAST(SUM(n) AS BIGINT) FROM (
+		SELECT name, n FROM crm_counters UNION ALL SELECT name, delta FROM crm_counter_deltas) AS c GROUP BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("counters: %w", err)
 	}

@@ -214,3 +214,68 @@ func TestRareSearchReadsListByKey(t *testing.T) {
 		}
 	})
 }
+
+// TestCounters: two transactions that move the same counter do not wait
+// for each other (every order event moves "all" or a status's counter:
+// locking those rows until each commit made the CRM's inbox workers wait
+// for each other and deadlocked their batches), and the counts include
+// the changes before and after they are folded. The first part on
+// PostgreSQL only: SQLite has one writer at a time whatever the rows.
+func TestCounters(t *testing.T) {
+	t.Parallel()
+	testenv.EachEngine(t, func(t *testing.T, engine sqldb.Engine) {
+		db := testenv.DBOn(t, engine, migrations.FS)
+		st := store.New(db)
+		ctx := context.Background()
+		add := func(q sqldb.Querier, name string, d int64) {
+			t.Helper()
+			if err := st.AddCounter(ctx, q, name, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		check := func(when string, want map[string]int64) {
+			t.Helper()
+			got, err := st.Counts(ctx, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, n := range want {
+				if got[name] != n {
+					t.Errorf("%s: %s = %d, want %d (all: %v)", when, name, got[name], n, got)
+				}
+			}
+		}
+		if engine == sqldb.Postgres {
+			open, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			add(open, "status:placed", 1)
+			wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err = db.InTx(wait, func(ctx context.Context, tx *sqldb.Tx) error { return st.AddCounter(ctx, tx, "status:placed", 1) })
+			cancel()
+			if err != nil {
+				t.Errorf("a transaction moving a counter waited for another that moved it and is still open: %v", err)
+			}
+			if err := open.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			add(db, "status:placed", 1)
+			add(db, "status:placed", 1)
+		}
+		add(db, "all", 5)
+		add(db, "all", -2)
+		check("before the fold", map[string]int64{"status:placed": 2, "all": 3})
+		if n, err := st.FoldCounters(ctx); err != nil || n != 4 {
+			t.Fatalf("fold: %d changes, %v; want 4", n, err)
+		}
+		check("after the fold", map[string]int64{"status:placed": 2, "all": 3})
+		add(db, "all", 1)
+		check("a change after the fold", map[string]int64{"status:placed": 2, "all": 4})
+		if n, err := st.FoldCounters(ctx); err != nil || n != 1 {
+			t.Fatalf("second fold: %d changes, %v; want 1", n, err)
+		}
+		check("after the second fold", map[string]int64{"status:placed": 2, "all": 4})
+	})
+}

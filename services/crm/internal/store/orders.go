@@ -156,19 +156,11 @@ func (s *Store) SaveOrder(ctx context.Context, q sqldb.Querier, o Order, seen in
 		return o, fmt.Errorf("update order list %s: %w", o.ID, err)
 	}
 	if oldStatus != o.Status {
-		// Counters are always locked in name order, so that two transactions
-		// moving orders in opposite directions cannot deadlock.
-		moves := []struct {
-			name  string
-			delta int64
-		}{{"status:" + oldStatus, -1}, {"status:" + o.Status, 1}}
-		if moves[1].name < moves[0].name {
-			moves[0], moves[1] = moves[1], moves[0]
+		if err := s.AddCounter(ctx, q, "status:"+oldStatus, -1); err != nil {
+			return o, err
 		}
-		for _, m := range moves {
-			if err := s.AddCounter(ctx, q, m.name, m.delta); err != nil {
-				return o, err
-			}
+		if err := s.AddCounter(ctx, q, "status:"+o.Status, 1); err != nil {
+			return o, err
 		}
 	}
 	return o, nil

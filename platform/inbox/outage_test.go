@@ -3,7 +3,6 @@ package inbox_test
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -34,30 +33,9 @@ type outage struct {
 
 func newOutage(t *testing.T, ctx context.Context, cfg inbox.Config) *outage {
 	t.Helper()
-	if !testenv.PostgresConfigured() {
-		t.Skip("a database outage needs a PostgreSQL server (FABRIKA_TEST_ENGINE=postgres)")
-	}
-	dsn := testenv.DSNOn(t, sqldb.Postgres)
-	direct, err := sqldb.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { direct.Close() })
-	if err := direct.Migrate(ctx, effectMigrations); err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &outage{direct: direct, proxy: testenv.NewProxy(t, u.Host), reg: prometheus.NewRegistry(), deliveries: map[string]int{}}
-	u.Host = o.proxy.Addr()
-	db, err := sqldb.Open(ctx, u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-
+	direct, db, proxy := testenv.DBBehindProxy(t, effectMigrations)
+	o := &outage{direct: direct, proxy: proxy, reg: prometheus.NewRegistry(), deliveries: map[string]int{}}
+	var err error
 	b := testenv.NewBroker(t)
 	if o.js, err = jetstream.New(b.Connect(t, "inbox-outage-test")); err != nil {
 		t.Fatal(err)

@@ -147,6 +147,7 @@ func (o *Outbox) fastRecord(ctx context.Context, results <-chan []outcome) {
 		behind, err := o.recordChecked(ctx, outcomes)
 		o.fast.recorded(len(outcomes))
 		if err != nil {
+			o.noteDatabaseError()
 			o.log.ErrorContext(ctx, "outbox relay could not record a published batch", "error", err, "messages", len(outcomes))
 			continue
 		}

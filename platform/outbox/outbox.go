@@ -81,6 +81,9 @@ type Outbox struct {
 	deleted atomic.Int64 // rows the relay deleted, for the vacuum loop
 	now     func() time.Time
 	sweeps  atomic.Int64 // sweeps done, for tests that wait for one
+	// dbFailedAt is when a statement of the relay first failed since the
+	// database last answered (Unix nanoseconds; 0: none), see recover.go.
+	dbFailedAt atomic.Int64
 }
 
 // New builds an outbox over a service's database. Run must be called for the

@@ -73,13 +73,13 @@ func brokerUnavailable(err error) bool {
 // queries are the relay's statements with the database's clock (NOW_US)
 // filled in for its engine.
 type queries struct {
-	enqueueLeased, claim, fail, unavailable string
+	enqueueLeased, claim, fail, unavailable, releaseBefore string
 }
 
 func newQueries(e sqldb.Engine) queries {
 	r := strings.NewReplacer("NOW_US", e.NowMicros())
 	return queries{enqueueLeased: r.Replace(enqueueLeasedSQL), claim: r.Replace(claimSQL),
-		fail: r.Replace(failSQL), unavailable: r.Replace(unavailableSQL)}
+		fail: r.Replace(failSQL), unavailable: r.Replace(unavailableSQL), releaseBefore: r.Replace(releaseBeforeSQL)}
 }
 
 // Run relays messages until ctx is cancelled; the cycle in progress is
@@ -155,9 +155,11 @@ func (o *Outbox) sweep(ctx context.Context) {
 		}
 		rows, err := o.claim(ctx)
 		if err != nil {
+			o.noteDatabaseError()
 			o.log.ErrorContext(ctx, "outbox relay claim failed", "error", err)
 			return
 		}
+		o.releaseForgotten(ctx)
 		if len(rows) == 0 {
 			if held == 0 {
 				return
@@ -171,8 +173,10 @@ func (o *Outbox) sweep(ctx context.Context) {
 		go func() {
 			outcomes := o.publish(ctx, rows, sem)
 			if err := o.record(ctx, outcomes); err != nil {
-				// The rows stay leased; after the lease another cycle publishes
-				// them again and the broker drops the duplicates.
+				// The rows stay leased until the database answers again
+				// (releaseForgotten) or the lease runs out; then a sweep
+				// publishes them again and the broker drops the duplicates.
+				o.noteDatabaseError()
 				o.log.ErrorContext(ctx, "outbox relay could not record a batch", "error", err, "messages", len(outcomes))
 			}
 			recorded <- len(rows)

@@ -1,11 +1,16 @@
 package testenv
 
 import (
+	"context"
 	"io"
+	"io/fs"
 	"net"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fabrika/fabrika/platform/sqldb"
 )
 
 // Proxy forwards TCP connections from its own address on 127.0.0.1 to a
@@ -97,4 +102,37 @@ func (p *Proxy) forward(c net.Conn, delay time.Duration) {
 	p.mu.Unlock()
 	go func() { _, _ = io.Copy(u, c); u.Close() }()
 	go func() { _, _ = io.Copy(c, u); c.Close() }()
+}
+
+// DBBehindProxy opens a fresh PostgreSQL database with migrations twice:
+// direct, for the test's own checks, and behind, through a Proxy, for the
+// code under test, so that cutting the proxy is a database outage for that
+// code alone. It skips the test when no PostgreSQL server is configured
+// (SQLite has no outage of this kind).
+func DBBehindProxy(t *testing.T, migrations fs.FS) (direct, behind *sqldb.DB, p *Proxy) {
+	t.Helper()
+	if !PostgresConfigured() {
+		t.Skip("a database outage needs a PostgreSQL server (FABRIKA_TEST_POSTGRES)")
+	}
+	ctx := context.Background()
+	dsn := DSNOn(t, sqldb.Postgres)
+	direct, err := sqldb.Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("testenv: open: %v", err)
+	}
+	t.Cleanup(func() { direct.Close() })
+	if err := direct.Migrate(ctx, migrations); err != nil {
+		t.Fatalf("testenv: migrate: %v", err)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("testenv: DSN: %v", err)
+	}
+	p = NewProxy(t, u.Host)
+	u.Host = p.Addr()
+	if behind, err = sqldb.Open(ctx, u.String()); err != nil {
+		t.Fatalf("testenv: open through the proxy: %v", err)
+	}
+	t.Cleanup(func() { behind.Close() })
+	return direct, behind, p
 }

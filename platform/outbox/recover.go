@@ -1,0 +1,54 @@
+package outbox
+
+import (
+	"context"
+	"time"
+)
+
+// After a database outage the relay may hold leases on messages that
+// nothing in this process will publish or record any more: a batch whose
+// record (the delete of what the broker acknowledged) failed, and a
+// message whose business transaction committed while its commit answered
+// with an error (PostgreSQL's fast shutdown ends a session that has just
+// committed; the caller saw a failure, so the message never reached the
+// fast lane, yet the row is there, leased). Such a message would wait for
+// its lease (Lease, 30 s), and hold back the later messages of its key as
+// long. So the relay notes when a statement of its own fails, and once the
+// database answers again it gives back every lease it took before the
+// failure: a sweep publishes those messages at once (again, for those the
+// broker had; the broker and the inbox drop the copy).
+
+// noteDatabaseError records that a statement of the relay failed; the
+// first failure since the database last answered counts.
+func (o *Outbox) noteDatabaseError() {
+	o.dbFailedAt.CompareAndSwap(0, o.now().UnixNano())
+}
+
+// releaseForgotten runs after a statement of the relay succeeded: when one
+// had failed before, it gives back the leases this relay took before that
+// failure and wakes a sweep for them.
+func (o *Outbox) releaseForgotten(ctx context.Context) {
+	failedAt := o.dbFailedAt.Load()
+	if failedAt == 0 {
+		return
+	}
+	// A lease taken before the failure ends before now + Lease - (time since
+	// the failure), in the database's time; only the duration since the
+	// failure comes from this process's clock.
+	since := o.now().Sub(time.Unix(0, failedAt))
+	res, err := o.db.ExecContext(ctx, o.q.releaseBefore, o.owner, (o.cfg.Lease - since).Microseconds())
+	if err != nil {
+		o.log.WarnContext(ctx, "outbox relay could not give back the leases of before the database outage; they run out by themselves", "error", err)
+		return
+	}
+	o.dbFailedAt.CompareAndSwap(failedAt, 0)
+	if n, err := res.RowsAffected(); err == nil && n > 0 {
+		o.log.InfoContext(ctx, "outbox relay gave back the leases it held when the database went away", "messages", n)
+		o.Wake()
+	}
+}
+
+// releaseBeforeSQL gives back this relay's ($1) leases that end before
+// NOW_US + $2.
+const releaseBeforeSQL = `UPDATE outbox SET lease_owner = '', lease_until = 0
+	WHERE lease_owner = $1 AND lease_until > 0 AND lease_until <= NOW_US + $2`

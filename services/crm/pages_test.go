@@ -15,8 +15,9 @@ import (
 
 // TestPages: every page takes its style from the CRM's static files (no
 // inline style or script), shows who is signed in with a sign-out form,
-// shows only the actions the order's status allows, and answers unknown
-// paths with the CRM's own 404 page.
+// shows only the actions the order's status allows, filters the orders by
+// a manager chosen from the staff accounts, and answers unknown paths with
+// the CRM's own 404 page.
 func TestPages(t *testing.T) {
 	t.Parallel()
 	b := testenv.NewBroker(t)
@@ -164,6 +165,26 @@ func TestPages(t *testing.T) {
 	}
 	if resp, _ := e.do("POST", "/crm/orders/order-001/assign", identity.RoleManager, strings.NewReader("version="+version[1]+"&manager=mia"), form); resp.StatusCode != 303 {
 		t.Errorf("assign to mia: %d", resp.StatusCode)
+	}
+
+	// The orders list filters by manager with a select of the same
+	// accounts, "anyone" and "unassigned"; never free text.
+	var mine string
+	testenv.EventuallyTrue(t, brokerWait, "order 1 listed as mia's", func() bool {
+		_, mine = get("/crm/orders?manager=mia", 200)
+		return strings.Contains(mine, "FAB-0001")
+	})
+	if strings.Contains(mine, "FAB-0002") || !strings.Contains(mine, `<option value="mia" selected>mia</option>`) ||
+		!strings.Contains(mine, `<select name="manager"><option value="">anyone</option><option value="-">unassigned</option>`) ||
+		strings.Contains(mine, `value="otto"`) || strings.Contains(mine, `<input name="manager"`) {
+		t.Errorf("manager=mia: %s", mine)
+	}
+	if _, nobody := get("/crm/orders?manager=-", 200); !strings.Contains(nobody, "FAB-0002") || strings.Contains(nobody, "FAB-0001") ||
+		!strings.Contains(nobody, `<option value="-" selected>unassigned</option>`) {
+		t.Errorf("manager=- (unassigned): %s", nobody)
+	}
+	if _, gone := get("/crm/orders?manager=max", 200); strings.Contains(gone, "FAB-000") || !strings.Contains(gone, `<option value="max" selected>max</option>`) {
+		t.Errorf("manager=max (no such account) does not keep the filter shown: %s", gone)
 	}
 
 	// Customers: a list with search.

@@ -40,6 +40,10 @@ const (
 	maxID         = 128
 )
 
+// Unassigned is the manager filter's value for the orders nobody is
+// assigned to (no login starts with "-").
+const Unassigned = "-"
+
 // Error is a bad query parameter; the web layer answers 400 with it.
 type Error struct{ Field, Message string }
 
@@ -56,7 +60,7 @@ type Query struct {
 	From, To   time.Time // placed_at >= From and < To (To is the day after the "to" date)
 	FromDay    string    // as typed, YYYY-MM-DD
 	ToDay      string
-	Manager    string
+	Manager    string // a login, or Unassigned
 	CustomerID string
 	// CancelRequested keeps the orders whose customer asked to cancel
 	// (and that are neither cancelled nor shipped): cancel=requested.

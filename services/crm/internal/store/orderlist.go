@@ -221,7 +221,11 @@ func (st *statement) filters(q listquery.Query) {
 	if q.Channel != "" {
 		st.where = append(st.where, "channel = "+st.arg(q.Channel))
 	}
-	if q.Manager != "" {
+	switch q.Manager {
+	case "":
+	case listquery.Unassigned:
+		st.where = append(st.where, "manager = ''")
+	default:
 		st.where = append(st.where, "manager = "+st.arg(q.Manager))
 	}
 	if q.CustomerID != "" {

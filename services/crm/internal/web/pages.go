@@ -5,6 +5,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -155,11 +156,29 @@ type ordersData struct {
 	Error   string
 	Field   string
 	Message string
+	// Managers are the staff orders can be assigned to, for the manager
+	// filter (with "anyone" and "unassigned").
+	Managers []store.StaffMember
+}
+
+// OtherManager tells whether the manager filter names a login that is not
+// among Managers (an account since disabled, or a link typed by hand), so
+// that the select still shows it.
+func (d ordersData) OtherManager() bool {
+	if d.Query.Manager == "" || d.Query.Manager == listquery.Unassigned {
+		return false
+	}
+	return !slices.ContainsFunc(d.Managers, func(m store.StaffMember) bool { return m.Login == d.Query.Manager })
 }
 
 func (h *Handler) ordersPage(w http.ResponseWriter, r *http.Request) {
+	managers, err := h.app.Managers(r.Context())
+	if err != nil {
+		h.pageError(w, r, err)
+		return
+	}
 	q, err := listquery.Parse(r.URL.Query())
-	data := ordersData{Query: q}
+	data := ordersData{Query: q, Managers: managers}
 	if err != nil {
 		p := problemFor(err)
 		if p == nil {
@@ -175,7 +194,12 @@ func (h *Handler) ordersPage(w http.ResponseWriter, r *http.Request) {
 		h.pageError(w, r, err)
 		return
 	}
-	etag := strings.TrimSuffix(page.ETag, `"`) + `-h"`
+	// The page shows the managers too: a new one changes it.
+	logins := fnv.New64a()
+	for _, m := range managers {
+		logins.Write([]byte(m.Login + " " + m.Role + "\n"))
+	}
+	etag := strings.TrimSuffix(page.ETag, `"`) + fmt.Sprintf(`-h%x"`, logins.Sum64())
 	w.Header().Set("ETag", etag)
 	w.Header().Set("Cache-Control", "private, no-cache")
 	if matches(r.Header.Get("If-None-Match"), etag) {

@@ -110,6 +110,11 @@ func TestAccessMatrixOnRunningServices(t *testing.T) {
 		{"GET", "/staff/", nil, staffOnly("manager", "operator", "admin"), []int{200}},
 		{"GET", "/staff/admin/staff", nil, staffOnly("admin"), []int{200}},
 		{"GET", "/staff/admin/audit", nil, staffOnly("admin"), []int{200}},
+		// mes-api's pages for the API clients: admins; through /api/ they
+		// get no staff identity, so nobody.
+		{"GET", "/b2b/clients", nil, staffOnly("admin"), []int{200}},
+		{"POST", "/b2b/clients", url.Values{"name": {"Matrix Two GmbH"}}, staffOnly("admin"), []int{303}},
+		{"GET", "/api/b2b/clients", nil, staffOnly(), nil},
 	}
 	for _, rt := range routes {
 		for _, who := range everyone {

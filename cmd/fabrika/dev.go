@@ -460,6 +460,7 @@ func (m *Main) printWelcome(w io.Writer) {
 		fmt.Fprintf(&b, "  CRM (managers)             http://%s/crm/orders\n", a)
 		fmt.Fprintf(&b, "  shop floor (operators)     http://%s/mes/\n", a)
 		fmt.Fprintf(&b, "  B2B API                    http://%s/api/v1/openapi.json\n", a)
+		fmt.Fprintf(&b, "  B2B API keys (admins)      http://%s/b2b/clients\n", a)
 	}
 	b.WriteString("Admin listeners (/metrics, /healthz, /readyz open; /admin/* needs the admin token):\n")
 	for _, n := range serviceNames() {

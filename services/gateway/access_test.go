@@ -1,7 +1,9 @@
 package gateway_test
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -40,13 +42,18 @@ func TestAccessMatrix(t *testing.T) {
 		"/crm/orders":         {upstream: "crm", path: "/crm/orders", allowed: []string{"manager", "admin"}},
 		"/mes/queue":          {upstream: "mes-operator", path: "/mes/queue", allowed: []string{"operator", "admin"}},
 		"/api/v1/orders":      {upstream: "mes-api", path: "/v1/orders", allowed: []string{"apikey"}},
-		"/staff/":             {allowed: []string{"manager", "operator", "admin"}},
-		"/staff/admin/staff":  {allowed: []string{"admin"}},
-		"/staff/admin/audit":  {allowed: []string{"admin"}},
+		"/b2b/clients":        {upstream: "mes-api", path: "/b2b/clients", allowed: []string{"admin"}},
+		// mes-api's admin pages through the API's prefix: no staff
+		// identity goes with them, so nobody gets in.
+		"/api/b2b/clients":   {upstream: "mes-api", path: "/b2b/clients"},
+		"/staff/":            {allowed: []string{"manager", "operator", "admin"}},
+		"/staff/admin/staff": {allowed: []string{"admin"}},
+		"/staff/admin/audit": {allowed: []string{"admin"}},
 	}
 	internal := []string{"/metrics", "/healthz", "/readyz", "/admin/outbox", "/admin/dead-letters", "/pricing/prices",
 		"/internal/x", "/api/metrics", "/api/healthz", "/api/admin/outbox", "/api/pricing/prices", "/debug/pprof/"}
 	for path, want := range routes {
+		api := strings.HasPrefix(path, "/api/") // answered by mes-api's key check, not the gateway's session check
 		for _, who := range everyone {
 			c := principals[who]
 			res := c.do("GET", path, nil, nil)
@@ -60,14 +67,14 @@ func TestAccessMatrix(t *testing.T) {
 				continue
 			case !allowed:
 				wantStatus := http.StatusUnauthorized
-				if c.id != "" && want.upstream != "mes-api" {
+				if c.id != "" && !api {
 					wantStatus = http.StatusForbidden // signed in, wrong role
 				}
 				if res.StatusCode != wantStatus {
 					t.Errorf("%s GET %s: %d, want %d", who, path, res.StatusCode, wantStatus)
 				}
 			}
-			if want.upstream == "" || res.StatusCode != http.StatusOK && want.upstream != "mes-api" {
+			if want.upstream == "" || res.StatusCode != http.StatusOK && !api {
 				continue
 			}
 			var ec echo
@@ -81,10 +88,10 @@ func TestAccessMatrix(t *testing.T) {
 				t.Errorf("%s GET %s reached %s %s, want %s %s", who, path, ec.Service, ec.Path, want.upstream, want.path)
 			}
 			// The public services learn the client's address, never a staff identity.
-			if (want.upstream == "shop" || want.upstream == "mes-api") && (ec.Identity == nil || ec.Identity.Staff() || ec.Identity.ClientAddr == "") {
+			if (want.upstream == "shop" || api) && (ec.Identity == nil || ec.Identity.Staff() || ec.Identity.ClientAddr == "") {
 				t.Errorf("%s GET %s: %s got identity %+v (headers %v), want the client's address only", who, path, want.upstream, ec.Identity, ec.IdentityHdr)
 			}
-			if want.upstream == "crm" || want.upstream == "mes-operator" {
+			if want.upstream == "crm" || want.upstream == "mes-operator" || strings.HasPrefix(path, "/b2b/") {
 				if ec.Identity == nil || ec.Identity.Subject != c.id || ec.Identity.Role != who {
 					t.Errorf("%s GET %s: upstream saw identity %+v, want subject %s role %s", who, path, ec.Identity, c.id, who)
 				}
@@ -101,7 +108,7 @@ func TestAccessMatrix(t *testing.T) {
 			if who == "customer" && want.upstream == "shop" && !strings.Contains(ec.Cookie, "shop_session=cust-1") {
 				t.Errorf("customer's shop cookie arrived as %q", ec.Cookie)
 			}
-			if want.upstream == "mes-api" && who == "apikey" && ec.Auth != "Bearer "+apiKey {
+			if api && who == "apikey" && ec.Auth != "Bearer "+apiKey {
 				t.Errorf("mes-api got Authorization %q", ec.Auth)
 			}
 		}
@@ -111,6 +118,56 @@ func TestAccessMatrix(t *testing.T) {
 			if res := principals[who].do("GET", path, nil, nil); res.StatusCode != http.StatusNotFound {
 				t.Errorf("%s GET %s: %d, want 404", who, path, res.StatusCode)
 			}
+		}
+	}
+	// An admin's form to mes-api's pages carries the session's CSRF token
+	// and is audited like every other staff action.
+	adm := principals["admin"]
+	if res := adm.form("/b2b/clients", url.Values{"name": {"Gear Works"}}); res.StatusCode != http.StatusForbidden {
+		t.Errorf("admin's form without the CSRF token: %d", res.StatusCode)
+	}
+	res := adm.form("/b2b/clients", url.Values{"csrf_token": {adm.csrf}, "name": {"Gear Works"}})
+	if ec := res.echo(t); ec.Path != "/b2b/clients" || ec.Method != "POST" || ec.Identity == nil || ec.Identity.Role != identity.RoleAdmin {
+		t.Errorf("admin's form reached mes-api as %+v", ec)
+	}
+	var got []string
+	for _, en := range audit(t, adm, "ada") {
+		got = append(got, fmt.Sprintf("%s %s %s %d", en.Action, en.Method, en.Path, en.Status))
+	}
+	if !slices.Contains(got, "request POST /b2b/clients 200") || !slices.Contains(got, "csrf_refused POST /b2b/clients 403") {
+		t.Errorf("audit of the admin's B2B forms:\n%s", strings.Join(got, "\n"))
+	}
+}
+
+// TestNotFoundPages: a path nobody serves, asked for by a browser, gets
+// the staff pages' "Not found" page (signed in or not); anything else gets
+// problem+json; never net/http's bare "404 page not found".
+func TestNotFoundPages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	adm := e.staff("ada", identity.RoleAdmin)
+	html := http.Header{"Accept": {"text/html,application/xhtml+xml"}}
+	for _, tc := range []struct {
+		c    *client
+		path string
+		me   bool // the page shows who is signed in
+	}{
+		{adm, "/staff/nope", true}, {adm, "/staff/admin/nope", true}, {adm, "/staff/static/nope.css", false},
+		{e.client(), "/staff/static/nope.css", false}, {e.client(), "/metrics", false}, {adm, "/CRM/orders", false},
+	} {
+		res := tc.c.do("GET", tc.path, nil, html)
+		body := string(res.body)
+		if res.StatusCode != http.StatusNotFound || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") ||
+			!strings.Contains(body, "<h1>Not found</h1>") || !strings.Contains(body, `href="/staff/static/style.css"`) ||
+			strings.Contains(body, "404 page not found") {
+			t.Errorf("browser GET %s: %d %s\n%s", tc.path, res.StatusCode, res.Header.Get("Content-Type"), body)
+		}
+		if tc.me != strings.Contains(body, "ada (admin)") {
+			t.Errorf("browser GET %s: shows the signed-in admin = %v, want %v", tc.path, !tc.me, tc.me)
+		}
+		res = tc.c.do("GET", tc.path, nil, http.Header{"Accept": {"application/json"}})
+		if res.StatusCode != http.StatusNotFound || res.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("API GET %s: %d %s", tc.path, res.StatusCode, res.Header.Get("Content-Type"))
 		}
 	}
 }

@@ -91,7 +91,13 @@ func newUpstream(t testing.TB, name string, pub ed25519.PublicKey, roles ...stri
 		u.mu.Lock()
 		u.seen = append(u.seen, e)
 		u.mu.Unlock()
-		if name == "mes-api" && r.Header.Get("Authorization") != "Bearer "+apiKey {
+		// mes-api's admin pages (/b2b/) take an admin's identity, the rest
+		// an API key.
+		if name == "mes-api" && strings.HasPrefix(r.URL.Path, "/b2b/") && (e.Identity == nil || e.Identity.Role != identity.RoleAdmin) {
+			httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusUnauthorized, "admins only"))
+			return
+		}
+		if name == "mes-api" && !strings.HasPrefix(r.URL.Path, "/b2b/") && r.Header.Get("Authorization") != "Bearer "+apiKey {
 			httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusUnauthorized, "API key required"))
 			return
 		}

@@ -173,14 +173,23 @@ func TestResetPassword(t *testing.T) {
 }
 
 // /static/ answers 404 for anything but its files: no listing, no 500
-// (issue 15, point 13).
+// (issue 15, point 13); an unknown path gets the shop's 404 page.
 func TestStaticBadPaths(t *testing.T) {
 	t.Parallel()
 	e := start(t, shop.Config{})
 	for _, p := range []string{"/static/", "/static/nope.css", "/static/..%2fstatic", "/static/%2e%2e/templates/layout.html", "/static/style.css/x"} {
 		res := e.do("GET", p, "", nil, nil)
-		if res.code != 404 || strings.Contains(string(res.body), "<a href=") {
+		if res.code != 404 || strings.Contains(string(res.body), "style.css</a>") {
 			t.Errorf("%s: %d %.80s", p, res.code, res.body)
+		}
+	}
+	// Any path the shop does not serve: its own page, never the bare
+	// "404 page not found" of net/http.
+	for _, p := range []string{"/no-such", "/static/nope.css", "/catalog/x/y"} {
+		res := e.do("GET", p, "", nil, map[string]string{"Accept": "text/html"})
+		if body := string(res.body); res.code != 404 || !strings.Contains(body, "There is no page at "+p+".") ||
+			!strings.Contains(body, `rel="stylesheet"`) || strings.Contains(body, "404 page not found") {
+			t.Errorf("%s: %d %.200s", p, res.code, res.body)
 		}
 	}
 	if res := e.do("GET", "/static/style.css", "", nil, nil); res.code != 200 {

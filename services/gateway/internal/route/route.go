@@ -57,6 +57,7 @@ func Table() []Route {
 		{Prefix: "/crm/", Upstream: CRM, Roles: []string{RoleManager, RoleAdmin}},
 		{Prefix: "/mes/", Upstream: MESOperator, Roles: []string{RoleOperator, RoleAdmin}},
 		{Prefix: "/api/", Upstream: MESAPI, Strip: "/api"},
+		{Prefix: "/b2b/", Upstream: MESAPI, Roles: []string{RoleAdmin}}, // mes-api's pages for the API clients
 		{Prefix: "/staff/login"},
 		{Prefix: "/staff/logout"},
 		{Prefix: "/staff/static/"},

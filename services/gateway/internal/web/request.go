@@ -136,7 +136,7 @@ func (s *Public) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		s.metrics.refused.WithLabelValues("no_route").Inc()
-		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusNotFound, "no such page"))
+		s.pages.NotFound(w, r)
 		return
 	}
 	if r.ContentLength > s.cfg.MaxBodyBytes {

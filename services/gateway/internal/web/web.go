@@ -57,17 +57,20 @@ type Web struct {
 	mux   *http.ServeMux
 	pages map[string]*template.Template
 	css   []byte
+	icon  []byte
 }
 
 // New builds the pages.
 func New(d Deps) *Web {
 	w := &Web{d: d, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
-	for _, p := range []string{"login", "logout", "account", "staff", "edit", "audit", "forbidden", "totp"} {
+	for _, p := range []string{"login", "logout", "account", "staff", "edit", "audit", "forbidden", "notfound", "totp"} {
 		w.pages[p] = template.Must(template.ParseFS(files, "templates/layout.html", "templates/"+p+".html"))
 	}
 	w.css, _ = files.ReadFile("templates/style.css")
+	w.icon, _ = files.ReadFile("templates/favicon.svg")
 	m := w.mux
 	m.HandleFunc("GET /staff/static/style.css", w.style)
+	m.HandleFunc("GET /staff/static/favicon.svg", w.favicon)
 	m.HandleFunc("GET /staff/login", w.loginForm)
 	m.HandleFunc("POST /staff/login", w.login)
 	m.HandleFunc("GET /staff/logout", w.logoutForm)
@@ -86,10 +89,18 @@ func New(d Deps) *Web {
 	m.HandleFunc("POST /staff/admin/staff/{id}/password", w.staffPassword)
 	m.HandleFunc("POST /staff/admin/staff/{id}/unlock", w.staffUnlock)
 	m.HandleFunc("GET /staff/admin/audit", w.auditLog)
-	m.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
-		httpx.WriteProblem(rw, r, httpx.NewProblem(http.StatusNotFound, "no such page"))
-	})
+	m.HandleFunc("/", w.NotFound)
 	return w
+}
+
+// NotFound answers a path nobody serves: a browser gets the staff pages'
+// 404 page, anything else problem+json.
+func (w *Web) NotFound(rw http.ResponseWriter, r *http.Request) {
+	if !wantsHTML(r) {
+		httpx.WriteProblem(rw, r, httpx.NewProblem(http.StatusNotFound, "no such page"))
+		return
+	}
+	w.render(rw, r, http.StatusNotFound, "notfound", page{Path: r.URL.Path})
 }
 
 func (w *Web) ServeHTTP(rw http.ResponseWriter, r *http.Request) { w.mux.ServeHTTP(rw, r) }
@@ -153,6 +164,8 @@ type page struct {
 	Older        string
 	// TOTP enrolment: the new key, shown once.
 	TOTPSecret, TOTPURL string
+	// Path is the path a 404 page names.
+	Path string
 }
 
 type accountView struct {
@@ -205,6 +218,12 @@ func (w *Web) style(rw http.ResponseWriter, r *http.Request) {
 	_, _ = rw.Write(w.css)
 }
 
+func (w *Web) favicon(rw http.ResponseWriter, r *http.Request) {
+	rw.Header().Set("Content-Type", "image/svg+xml")
+	rw.Header().Set("Cache-Control", "public, max-age=3600")
+	_, _ = rw.Write(w.icon)
+}
+
 // flashes are the messages a page shows after an action, by the key its
 // redirect names in ?done=: never text from the URL, which anyone can
 // write into a link.
@@ -239,7 +258,7 @@ func safeNext(next string) string {
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return ""
 	}
-	for _, p := range []string{"/crm/", "/mes/", "/staff/"} {
+	for _, p := range []string{"/crm/", "/mes/", "/b2b/", "/staff/"} {
 		if strings.HasPrefix(u.Path, p) && !strings.Contains(u.Path, "/..") {
 			return u.RequestURI()
 		}

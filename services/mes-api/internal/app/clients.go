@@ -135,6 +135,18 @@ func (a *App) Authenticate(ctx context.Context, plain string) (store.Principal, 
 	return p, err
 }
 
+// RollKey replaces a live key of a client with a new one (RollKey below).
+func (a *App) RollKey(ctx context.Context, clientID, keyID string) (NewKey, error) {
+	owner, err := a.store.KeyClient(ctx, a.db, keyID)
+	if err != nil {
+		return NewKey{}, notFound(err, "key")
+	}
+	if owner != clientID {
+		return NewKey{}, fail(KindNotFound, "key not found")
+	}
+	return RollKey(ctx, a.db, keyID, a.now())
+}
+
 // RollKey replaces a live key with a new one of the same scopes and rate,
 // revoking the old one in the same transaction; the new key is shown once.
 func RollKey(ctx context.Context, db *sqldb.DB, keyID string, now time.Time) (NewKey, error) {

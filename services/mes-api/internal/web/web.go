@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -34,6 +35,7 @@ type Handler struct {
 	badKeys  *ratelimit.Throttle
 	identity *identity.Verifier
 	log      *slog.Logger
+	pages    *pages
 }
 
 // New builds the HTTP layer.
@@ -41,7 +43,9 @@ type Handler struct {
 // badKeys throttles, per client address, the requests that send an unknown
 // or revoked API key (so keys cannot be guessed at speed).
 func New(a *app.App, limiter *ratelimit.Limiter, badKeys *ratelimit.Throttle, v *identity.Verifier, log *slog.Logger) *Handler {
-	return &Handler{app: a, limiter: limiter, badKeys: badKeys, identity: v, log: log}
+	api := &Handler{app: a, limiter: limiter, badKeys: badKeys, identity: v, log: log}
+	api.pages = newPages(api)
+	return api
 }
 
 // Route is one route of the B2B API. Scopes lists the scopes of which a key
@@ -97,15 +101,38 @@ func (api *Handler) AdminRoutes() []AdminRoute {
 	}
 }
 
-// Handler returns every route.
+// Handler returns every route: the B2B API, the admin routes and the
+// admins' pages under /b2b/. Any other path, and a known path with another
+// method, is answered with problem+json (404, 405), never net/http's plain
+// text.
 func (api *Handler) Handler() http.Handler {
 	mux := http.NewServeMux()
+	allow := map[string][]string{}
 	for _, rt := range api.Routes() {
 		mux.Handle(rt.Pattern(), api.authenticated(rt))
+		allow[rt.Path] = append(allow[rt.Path], rt.Method)
 	}
 	for _, rt := range api.AdminRoutes() {
 		mux.Handle(rt.Method+" "+rt.Path, api.identity.Require(rt.Handler, identity.RoleAdmin))
+		allow[rt.Path] = append(allow[rt.Path], rt.Method)
 	}
+	// A pattern without a method is less specific than the routes' own, so
+	// it answers only the methods they do not take.
+	for path, methods := range allow {
+		if slices.Contains(methods, http.MethodGet) {
+			methods = append(methods, http.MethodHead)
+		}
+		allowed := strings.Join(methods, ", ")
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			p := httpx.NewProblem(http.StatusMethodNotAllowed, r.Method+" is not allowed here; use "+allowed)
+			p.Headers = map[string]string{"Allow": allowed}
+			httpx.WriteProblem(w, r, p)
+		})
+	}
+	api.pages.routes(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusNotFound, "no such resource"))
+	})
 	return mux
 }
 
@@ -184,23 +211,37 @@ func hasAny(have, want []string) bool {
 	return false
 }
 
-// writeError is the one place where errors become HTTP statuses.
-func (api *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+// problemFor is the one place where the use cases' errors become HTTP
+// statuses; nil means an internal error (a 500, or a 503 for a dependency
+// that is down).
+func problemFor(err error) *httpx.Problem {
+	var p *httpx.Problem
+	if errors.As(err, &p) {
+		return p
+	}
 	var ae *app.Error
-	if errors.As(err, &ae) {
-		status := map[app.Kind]int{
-			app.KindBadRequest: http.StatusBadRequest, app.KindUnauthenticated: http.StatusUnauthorized,
-			app.KindForbidden: http.StatusForbidden, app.KindNotFound: http.StatusNotFound, app.KindConflict: http.StatusConflict,
-			app.KindInvalid: http.StatusUnprocessableEntity, app.KindUnavailable: http.StatusServiceUnavailable,
-		}[ae.Kind]
-		if status == 0 {
-			status = http.StatusInternalServerError
-		}
-		p := httpx.NewProblem(status, ae.Msg)
-		p.Errors = ae.Fields
-		if status == http.StatusServiceUnavailable || status == http.StatusConflict {
-			p.Headers = map[string]string{"Retry-After": "1"}
-		}
+	if !errors.As(err, &ae) {
+		return nil
+	}
+	status := map[app.Kind]int{
+		app.KindBadRequest: http.StatusBadRequest, app.KindUnauthenticated: http.StatusUnauthorized,
+		app.KindForbidden: http.StatusForbidden, app.KindNotFound: http.StatusNotFound, app.KindConflict: http.StatusConflict,
+		app.KindInvalid: http.StatusUnprocessableEntity, app.KindUnavailable: http.StatusServiceUnavailable,
+	}[ae.Kind]
+	if status == 0 {
+		return nil
+	}
+	p = httpx.NewProblem(status, ae.Msg)
+	p.Errors = ae.Fields
+	if status == http.StatusServiceUnavailable || status == http.StatusConflict {
+		p.Headers = map[string]string{"Retry-After": "1"}
+	}
+	return p
+}
+
+// writeError writes err as problem+json (problemFor).
+func (api *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if p := problemFor(err); p != nil {
 		httpx.WriteProblem(w, r, p)
 		return
 	}

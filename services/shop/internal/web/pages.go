@@ -100,7 +100,9 @@ var funcs = template.FuncMap{
 	},
 }
 
-func parsePages() (*pages, error) {
+// parsePages reads the templates and the static files; notFound answers a
+// path below /static/ that is no file.
+func parsePages(notFound http.Handler) (*pages, error) {
 	names, err := fs.Glob(assets, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -120,7 +122,7 @@ func parsePages() (*pages, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.static, err = webasset.New(sub, "/static/", nil); err != nil {
+	if p.static, err = webasset.New(sub, "/static/", notFound); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -189,8 +191,15 @@ func (h *Handler) pageError(w http.ResponseWriter, r *http.Request, err error) {
 	h.render(w, r, code, "error", view{Title: http.StatusText(code), Message: msg})
 }
 
+// notFound is the shop's 404 page for any path it does not serve.
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusNotFound, "error", view{Title: http.StatusText(http.StatusNotFound), Message: "There is no page at " + r.URL.Path + "."})
+}
+
 func (h *Handler) pageRoutes() {
 	m := h.mux
+	// Any other path: the shop's own page, never net/http's plain text.
+	m.HandleFunc("/", h.notFound)
 	m.Handle("GET /static/", h.pages.static)
 	// Browsers ask every site for /favicon.ico, also on pages that name no
 	// icon (the gateway's staff pages): the shop owns the site's root.

@@ -48,11 +48,12 @@ func New(shop *app.Shop, cfg Config, log *slog.Logger) (*Handler, error) {
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = 64 << 10
 	}
-	p, err := parsePages()
+	h := &Handler{shop: shop, cfg: cfg, log: log, mux: http.NewServeMux(), sameOrigin: http.NewCrossOriginProtection()}
+	p, err := parsePages(http.HandlerFunc(h.notFound))
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{shop: shop, cfg: cfg, log: log, pages: p, mux: http.NewServeMux(), sameOrigin: http.NewCrossOriginProtection()}
+	h.pages = p
 	h.apiRoutes()
 	h.pageRoutes()
 	return h, nil

@@ -63,7 +63,13 @@ func BrokerUnavailable(err error) bool { return brokerUnavailable(err) }
 // PushFast hands a message to the fast lane as a commit does, as if its row
 // had been written leased (two unserialised transactions of one key can
 // both write theirs leased).
-func (o *Outbox) PushFast(m Message) { o.fast.push(row{Message: m}) }
+func (o *Outbox) PushFast(m Message) { o.handFast(row{Message: m}) }
+
+// NoteDatabaseError makes the relay believe a statement of its own failed
+// now; DatabaseFailureNoted tells whether it still does (it forgets once it
+// gave back its forgotten leases).
+func (o *Outbox) NoteDatabaseError()         { o.noteDatabaseError() }
+func (o *Outbox) DatabaseFailureNoted() bool { return o.dbFailedAt.Load() != 0 }
 
 // FastHeld counts the fast lane's messages not yet recorded.
 func (o *Outbox) FastHeld() int {

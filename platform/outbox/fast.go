@@ -49,6 +49,13 @@ func (f *fastLane) push(r row) {
 	}
 }
 
+// handFast hands a committed message to the fast lane; the relay holds it
+// from now on (see releaseForgotten).
+func (o *Outbox) handFast(r row) {
+	o.holding.add([]row{r})
+	o.fast.push(r)
+}
+
 // take returns everything queued.
 func (f *fastLane) take() []row {
 	f.mu.Lock()
@@ -145,6 +152,7 @@ func (o *Outbox) fastRecord(ctx context.Context, results <-chan []outcome) {
 			}
 		}
 		behind, err := o.recordChecked(ctx, outcomes)
+		o.holding.done(outcomes)
 		o.fast.recorded(len(outcomes))
 		if err != nil {
 			o.noteDatabaseError()

@@ -84,6 +84,7 @@ type Outbox struct {
 	// dbFailedAt is when a statement of the relay first failed since the
 	// database last answered (Unix nanoseconds; 0: none), see recover.go.
 	dbFailedAt atomic.Int64
+	holding    holdSet // messages claimed or in the fast lane, not yet recorded
 }
 
 // New builds an outbox over a service's database. Run must be called for the
@@ -170,7 +171,7 @@ func (o *Outbox) Enqueue(ctx context.Context, tx *sqldb.Tx, msg Message) error {
 		tx.AfterCommit(o.Wake)
 		return nil
 	}
-	tx.AfterCommit(func() { o.fast.push(row{Message: msg}) })
+	tx.AfterCommit(func() { o.handFast(row{Message: msg}) })
 	return nil
 }
 

@@ -73,13 +73,13 @@ func brokerUnavailable(err error) bool {
 // queries are the relay's statements with the database's clock (NOW_US)
 // filled in for its engine.
 type queries struct {
-	enqueueLeased, claim, fail, unavailable, releaseBefore string
+	enqueueLeased, claim, fail, unavailable, leasedBefore string
 }
 
 func newQueries(e sqldb.Engine) queries {
 	r := strings.NewReplacer("NOW_US", e.NowMicros())
 	return queries{enqueueLeased: r.Replace(enqueueLeasedSQL), claim: r.Replace(claimSQL),
-		fail: r.Replace(failSQL), unavailable: r.Replace(unavailableSQL), releaseBefore: r.Replace(releaseBeforeSQL)}
+		fail: r.Replace(failSQL), unavailable: r.Replace(unavailableSQL), leasedBefore: r.Replace(leasedBeforeSQL)}
 }
 
 // Run relays messages until ctx is cancelled; the cycle in progress is
@@ -159,6 +159,7 @@ func (o *Outbox) sweep(ctx context.Context) {
 			o.log.ErrorContext(ctx, "outbox relay claim failed", "error", err)
 			return
 		}
+		o.holding.add(rows)
 		o.releaseForgotten(ctx)
 		if len(rows) == 0 {
 			if held == 0 {
@@ -179,6 +180,7 @@ func (o *Outbox) sweep(ctx context.Context) {
 				o.noteDatabaseError()
 				o.log.ErrorContext(ctx, "outbox relay could not record a batch", "error", err, "messages", len(outcomes))
 			}
+			o.holding.done(outcomes)
 			recorded <- len(rows)
 		}()
 		if len(rows) < o.cfg.BatchSize {

@@ -213,3 +213,44 @@ func TestFastLaneKeepsAKeysMessagesInOrder(t *testing.T) {
 		t.Fatalf("published %v: a2 went out behind its key's refused a1", got)
 	}
 }
+
+// After a failed statement the relay gives back the leases it took before
+// it (releaseForgotten), but not those of the messages it still publishes:
+// a batch of the window awaiting its acknowledgement keeps its lease, so
+// no claim takes the later message of its key meanwhile.
+func TestGivingBackLeasesSparesBatchesInFlight(t *testing.T) {
+	t.Parallel()
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		t.Parallel()
+		ctx := context.Background()
+		f, b := holdingFixture(t, e, outbox.Config{BatchSize: 1, MaxInFlight: 8})
+		ids := f.enqueue(t, [2]string{"fabrika.x", "a"}, [2]string{"fabrika.x", "a"}, [2]string{"fabrika.x", "b"})
+		a1, b1 := ids[0], ids[2]
+		b.startRelay(t, f)
+		b.waitPublished(t, a1, b1)
+		f.out.NoteDatabaseError()
+		// b1's record ends the sweep's wait; its next claim succeeds and
+		// gives back what the relay took before the failure.
+		b.answer(t, b1, nil)
+		testenv.EventuallyTrue(t, 10*time.Second, "the leases of before the failure given back", func() bool {
+			return !f.out.DatabaseFailureNoted()
+		})
+		if lease(t, ctx, f.db, a1) == 0 {
+			t.Fatal("a1, still awaiting its acknowledgement, lost its lease")
+		}
+		other, err := outbox.New(f.db, nil, outbox.Config{}, testenv.Logger(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := other.ClaimIDs(ctx); err != nil || len(got) != 0 {
+			t.Fatalf("another relay claimed %v (%v) while a1 is in flight", got, err)
+		}
+		b.answer(t, a1, nil)
+		b.waitPublished(t, ids...)
+		if got := b.published(); got[2] != ids[1] {
+			t.Fatalf("published %v, want a1 and b1, then a2", got)
+		}
+		b.answer(t, ids[1], nil)
+		f.waitEmpty(t, 10*time.Second)
+	})
+}

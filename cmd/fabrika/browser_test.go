@@ -352,6 +352,22 @@ func (b *browser) staffSignIn(login string) {
 	b.submit("signed in", `form[action="/staff/login"] button`)
 }
 
+// notFound opens a path no page serves: the area's own 404 page, styled,
+// never net/http's bare text or raw problem+json.
+func (b *browser) notFound(path string) {
+	b.t.Helper()
+	b.mu.Lock()
+	b.expect = http.StatusNotFound
+	b.mu.Unlock()
+	b.open("not found "+path, path)
+	page := b.text()
+	if strings.Contains(page, "404 page not found") || strings.HasPrefix(strings.TrimSpace(page), "{") ||
+		!strings.Contains(strings.ToLower(page), "not found") || !strings.Contains(page, path) {
+		b.shot("failed-not-found")
+		b.t.Fatalf("%s: %s is not the area's 404 page:\n%s", b.who, path, page)
+	}
+}
+
 // count counts the elements a CSS selector matches.
 func (b *browser) count(sel string) int {
 	b.t.Helper()
@@ -440,6 +456,74 @@ func TestBrowserWalks(t *testing.T) {
 	}
 	admin.open("staff accounts", "/staff/admin/staff")
 	admin.gallery("staff-accounts")
+
+	// B2B admin: from the staff pages to the API clients; a client and a
+	// key, its secret shown once and working at /api/v1/; rolled (the old
+	// one refused) and revoked (refused too).
+	admin.submit("API clients", `header a[href="/b2b/clients"]`)
+	admin.see("API clients", "New client")
+	admin.fill(map[string]string{`form[action="/b2b/clients"] input[name="name"]`: "Gear Works GmbH",
+		`form[action="/b2b/clients"] input[name="email"]`: "it@gear-works.example"})
+	admin.submit("client created", `form[action="/b2b/clients"] button[type="submit"]`)
+	admin.see("Client created.", "Gear Works GmbH", "No keys yet.")
+	admin.tick(`form[action$="/keys"] input[name="scopes"][value="orders:write"]`)
+	admin.fill(map[string]string{`form[action$="/keys"] input[name="rate"]`: "120"})
+	admin.submit("key made", `form[action$="/keys"] button[type="submit"]`)
+	admin.see("shown only on this page", "orders:read, orders:write", "120 requests a minute")
+	key := value(admin, "read the key", chromedp.Evaluate[string](`document.querySelector("#api-key").textContent`))
+	admin.gallery("b2b-key-shown-once")
+	apiStatus := func(key string) int {
+		t.Helper()
+		c := newClient(t, r.public)
+		c.header.Set("Authorization", "Bearer "+key)
+		return c.do("GET", "/api/v1/orders", nil, nil).code
+	}
+	if code := apiStatus(key); code != http.StatusOK {
+		t.Fatalf("the key from the page: GET /api/v1/orders answered %d", code)
+	}
+	admin.open("API clients", "/b2b/clients")
+	admin.see("Gear Works GmbH", key[:len("fk_live_")+8], "orders:write", "last used")
+	if strings.Contains(admin.text(), key) {
+		t.Fatal("the clients list shows the key's secret again")
+	}
+	admin.gallery("b2b-clients")
+	admin.submit("client", `table a[href^="/b2b/clients/"]`)
+	admin.submit("roll asked", `table.keys a[href$="/roll"]`)
+	admin.see("Roll the key")
+	admin.submit("key rolled", `form[action$="/roll"] button`)
+	rolled := value(admin, "read the rolled key", chromedp.Evaluate[string](`document.querySelector("#api-key").textContent`))
+	if rolled == key || !strings.HasPrefix(rolled, "fk_live_") {
+		t.Fatalf("rolled key %q (was %q)", rolled, key)
+	}
+	if code := apiStatus(key); code != http.StatusUnauthorized {
+		t.Errorf("the rolled-over key: %d, want 401", code)
+	}
+	if code := apiStatus(rolled); code != http.StatusOK {
+		t.Errorf("the new key: %d, want 200", code)
+	}
+	admin.submit("client again", `main a[href^="/b2b/clients/"]`)
+	admin.submit("revoke asked", `table.keys a[href$="/revoke"]`)
+	admin.see("Revoke the key")
+	admin.submit("key revoked", `form[action$="/revoke"] button`)
+	admin.see("Key revoked")
+	if admin.count(`table.keys a[href$="/roll"]`) != 0 {
+		t.Error("a revoked key still offers Roll")
+	}
+	admin.gallery("b2b-client")
+	if code := apiStatus(rolled); code != http.StatusUnauthorized {
+		t.Errorf("the revoked key: %d, want 401", code)
+	}
+
+	// One 404 page per area, in the area's look (an admin may open every
+	// staff area); the API answers problem+json.
+	for _, path := range []string{"/no-such", "/staff/nope", "/crm/nope", "/mes/nope", "/b2b/nope"} {
+		admin.notFound(path)
+	}
+	admin.gallery("b2b-not-found")
+	if res := newClient(t, r.public).do("GET", "/api/nope", nil, map[string]string{"Accept": "text/html"}); res.code != http.StatusNotFound ||
+		res.header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("GET /api/nope: %s, want 404 problem+json", res)
+	}
 
 	// Manager: orders list, filters, search, the card, confirm once priced.
 	manager.staffSignIn("mia")

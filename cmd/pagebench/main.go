@@ -1,14 +1,21 @@
-// Command pagebench measures the staff pages as a user waits for them: over
-// HTTP through the gateway (the CRM and the gateway serve on loopback
+// Command pagebench measures the pages as a user waits for them: over HTTP
+// through the gateway (the service and the gateway serve on loopback
 // sockets in this process, each on its host with the host's middleware),
-// from many staff sessions signed in at the gateway, over many pages and
-// search values, while order events arrive through the CRM's inbox. Each
-// scenario runs as an open loop at a fixed rate (a ticker, latency from each
-// request's due time: the client-side p99 is the headline, the CRM's own
-// time beside it), then as a closed loop over the sessions (its throughput
-// is the capacity). The database is one filled by crm-datagen:
+// from many sessions signed in at the gateway, each from its own client
+// address (X-Forwarded-For from loopback, which the gateway trusts as it
+// trusts the ingress), over many pages and values, while order events
+// arrive through the service's inbox. Each scenario runs as an open loop at
+// a fixed rate (a ticker, latency from each request's due time: the
+// client-side p99 is the headline, the service's own time beside it), then
+// as a closed loop over the sessions (its throughput is the capacity).
 //
-//	pagebench -dsn 'postgres://postgres@127.0.0.1:5432/crm_bench2?sslmode=disable' -rate 250 -seconds 10
+// The CRM's orders list and searches (-dsn: a database filled by
+// crm-datagen) and the shop's "my orders" (-shop-dsn: a PostgreSQL
+// database; its customers sign up and their orders are generated on the
+// first run):
+//
+//	pagebench -dsn 'postgres://postgres@127.0.0.1:5432/crm_bench2?sslmode=disable' \
+//	  -shop-dsn 'postgres://postgres@127.0.0.1:5432/shop_bench?sslmode=disable' -sessions 64 -rate 250 -seconds 10
 //
 // services/crm/cmd/crm-bench measures the handler in process (server time,
 // CPU per request, the naive shared-database query).
@@ -27,9 +34,13 @@ import (
 
 func main() {
 	var hc httpConfig
-	var dsn, only string
-	flag.StringVar(&dsn, "dsn", os.Getenv("FABRIKA_DSN"), "CRM database filled by crm-datagen")
-	flag.IntVar(&hc.sessions, "sessions", 32, "staff sessions signed in at the gateway (also the closed loop's clients)")
+	var dsn, shopDSN, only string
+	flag.StringVar(&dsn, "dsn", os.Getenv("FABRIKA_DSN"), "CRM database filled by crm-datagen (empty: no CRM scenarios)")
+	flag.StringVar(&shopDSN, "shop-dsn", "", "shop database on PostgreSQL, filled on the first run (empty: no shop scenarios)")
+	flag.IntVar(&hc.shopOrders, "shop-orders", 1_000_000, "orders in the shop's database")
+	flag.IntVar(&hc.shopMine, "shop-mine", 2_000, "orders of each signed-in shop customer")
+	flag.DurationVar(&hc.shopCache, "shop-cache-ttl", 0, "the shop's \"my orders\" page cache TTL (0: its default; negative: off)")
+	flag.IntVar(&hc.sessions, "sessions", 64, "sessions signed in at the gateway, staff or shop customers (also the closed loop's clients)")
 	flag.Float64Var(&hc.rate, "rate", 250, "requests/s of each scenario's open loop")
 	flag.Float64Var(&hc.seconds, "seconds", 10, "length of each scenario's open loop")
 	flag.Float64Var(&hc.eventRate, "events", 20, "order events/s sent to the CRM's inbox during the reads (0: none)")
@@ -40,16 +51,16 @@ func main() {
 	flag.IntVar(&hc.concurrency, "concurrency", 0, "the CRM's FABRIKA_CRM_CONCURRENCY (0: its default)")
 	flag.StringVar(&only, "only", "", "run only the scenarios whose name matches this regular expression")
 	flag.Parse()
-	err := run(dsn, only, hc)
+	err := run(dsn, shopDSN, only, hc)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pagebench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dsn, only string, hc httpConfig) error {
-	if dsn == "" {
-		return fmt.Errorf("-dsn (a CRM database filled by crm-datagen) is required")
+func run(dsn, shopDSN, only string, hc httpConfig) error {
+	if dsn == "" && shopDSN == "" {
+		return fmt.Errorf("-dsn (a CRM database filled by crm-datagen) or -shop-dsn is required")
 	}
 	if hc.sessions < 1 || hc.rate <= 0 || hc.seconds <= 0 || hc.pages < 1 || hc.samples < 1 || hc.eventRate < 0 {
 		return fmt.Errorf("-sessions, -rate, -seconds, -pages and -samples must be positive, -events at least 0")
@@ -62,12 +73,24 @@ func run(dsn, only string, hc httpConfig) error {
 		hc.only = re
 	}
 	ctx := context.Background()
-	db, err := sqldb.Open(ctx, dsn)
-	if err != nil {
-		return err
+	for _, b := range []struct {
+		dsn string
+		run func(context.Context, httpConfig, *sqldb.DB, string) error
+	}{{dsn, runCRM}, {shopDSN, runShop}} {
+		if b.dsn == "" {
+			continue
+		}
+		db, err := sqldb.Open(ctx, b.dsn)
+		if err != nil {
+			return err
+		}
+		err = b.run(ctx, hc, db, b.dsn)
+		db.Close()
+		if err != nil {
+			return err
+		}
 	}
-	defer db.Close()
-	return runCRM(ctx, hc, db, dsn)
+	return nil
 }
 
 // loadavg is the machine's 1-minute load average, to read the figures by.

@@ -38,9 +38,10 @@ func (r Reply) String() string {
 // Client is one user agent against the gateway: its own cookies (a staff
 // session), and the CSRF token of that session once signed in.
 type Client struct {
-	base string
-	http *http.Client
-	csrf string
+	base      string
+	http      *http.Client
+	csrf      string
+	forwarded string
 }
 
 // New returns a client of the platform whose public entry is base (e.g.
@@ -53,6 +54,13 @@ func New(base string) *Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
 }
+
+// ForwardedFor makes the client send X-Forwarded-For: addr with every
+// request, as the ingress in front of the gateway does for a client at addr.
+// The gateway believes it only from a trusted proxy (its TrustedProxies,
+// FABRIKA_TRUSTED_PROXIES): a bench on one machine stands for clients at
+// many addresses, each with its own per-address limits.
+func (c *Client) ForwardedFor(addr string) { c.forwarded = addr }
 
 // Request is one request: Body is JSON unless it is url.Values (a form).
 type Request struct {
@@ -95,6 +103,9 @@ func (c *Client) Do(ctx context.Context, r Request) (Reply, error) {
 	}
 	if r.Key != "" {
 		req.Header.Set("Idempotency-Key", r.Key)
+	}
+	if c.forwarded != "" {
+		req.Header.Set("X-Forwarded-For", c.forwarded)
 	}
 	if c.csrf != "" && r.Method != http.MethodGet {
 		req.Header.Set("X-Csrf-Token", c.csrf)
@@ -178,6 +189,22 @@ func (c *Client) SignUpCustomer(ctx context.Context, email, name, password, mail
 	}
 	if json.Unmarshal(res.Body, &s) != nil || s.Token == "" {
 		return "", fmt.Errorf("shop sign-up gave no session: %s", res)
+	}
+	return s.Token, nil
+}
+
+// SignInCustomer signs a shop customer in through the shop's API and
+// returns the session's bearer token.
+func (c *Client) SignInCustomer(ctx context.Context, email, password string) (string, error) {
+	res, err := c.Post(ctx, "/shop/api/v1/sessions", map[string]string{"email": email, "password": password})
+	if err != nil || res.Code != http.StatusCreated && res.Code != http.StatusOK {
+		return "", fmt.Errorf("shop sign-in of %s: %v %s", email, err, res)
+	}
+	var s struct {
+		Token string `json:"token"`
+	}
+	if json.Unmarshal(res.Body, &s) != nil || s.Token == "" {
+		return "", fmt.Errorf("shop sign-in gave no session: %s", res)
 	}
 	return s.Token, nil
 }

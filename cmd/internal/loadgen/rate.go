@@ -66,15 +66,15 @@ func FixedRate(ctx context.Context, rate float64, n int, do func(ctx context.Con
 			defer wg.Done()
 			if err := do(ctx, i); err != nil {
 				errs.Add(1)
-				first.CompareAndSwap(nil, err)
+				first.CompareAndSwap(nil, firstError{err})
 			}
 			out[i] = time.Since(due)
 		}()
 	}
 	wg.Wait()
 	l := Latencies{D: out[:n], Elapsed: time.Since(start), Errors: errs.Load()}
-	if e, ok := first.Load().(error); ok {
-		l.FirstEr = e
+	if e, ok := first.Load().(firstError); ok {
+		l.FirstEr = e.err
 	}
 	return l
 }
@@ -95,7 +95,7 @@ func ClosedLoop(ctx context.Context, workers, n int, do func(ctx context.Context
 				t := time.Now()
 				if err := do(ctx, w, i); err != nil {
 					errs.Add(1)
-					first.CompareAndSwap(nil, err)
+					first.CompareAndSwap(nil, firstError{err})
 				}
 				out[i] = time.Since(t)
 			}
@@ -103,11 +103,15 @@ func ClosedLoop(ctx context.Context, workers, n int, do func(ctx context.Context
 	}
 	wg.Wait()
 	l := Latencies{D: out, Elapsed: time.Since(start), Errors: errs.Load()}
-	if e, ok := first.Load().(error); ok {
-		l.FirstEr = e
+	if e, ok := first.Load().(firstError); ok {
+		l.FirstEr = e.err
 	}
 	return l
 }
+
+// firstError boxes the first error of a run: an atomic.Value holds one
+// concrete type, and errors come in many.
+type firstError struct{ err error }
 
 // Check is an error unless the reply is 200.
 func Check(r Reply, err error) error {

@@ -159,17 +159,17 @@ func scanList(rows *sql.Rows) ([]ListRow, error) {
 const (
 	// SelectiveMatches is the number of matching tokens under which a
 	// search word drives the query: the ids of its orders are read from
-	// the token index, those with the other words kept by probing the
-	// index by order, and those orders fetched by key and sorted. Words
-	// with more matches are read in
+	// the token index, and those orders fetched by key, checked for the
+	// other words and sorted. Words with more matches are read in
 	// order: one word from the index of its head by date (PlanHead), or
 	// the list read in its sort order with each row checked, which stops
 	// after one page: for common words that comes soon.
 	SelectiveMatches = 3000
-	// ProbeOrders is the most orders of a driving word that are probed
-	// for the other words one by one (some index pages each); with more,
-	// the words' matches are intersected (a range of the token index each,
-	// hashed), which costs less than probing a thousand orders.
+	// ProbeOrders is the most orders of a driving word that are fetched
+	// by key and checked for the other words on their rows (some pages
+	// each); with more, the words' matches are intersected first (a range
+	// of the token index each, hashed), which costs less than fetching a
+	// thousand orders.
 	ProbeOrders = 200
 	// WalkRows is how many rows of the list the in-order read examines at
 	// most before the search falls back to intersecting the words'
@@ -195,7 +195,7 @@ func DefaultOptions() Options {
 
 // Plans of a search.
 const (
-	PlanDrive     = "drive"     // the ids of the orders with a token that starts with a rare word, those with the other words probed; those orders by key, sorted
+	PlanDrive     = "drive"     // the ids of the orders with a token that starts with a rare word; those orders by key, the other words checked, sorted
 	PlanWalk      = "walk"      // the list read in its order, each row checked, at most WalkRows rows
 	PlanIntersect = "intersect" // the ids of the orders whose tokens match every word; then those orders by key, sorted
 	PlanScan      = "scan"      // the list read in its order to the end, each row checked
@@ -359,25 +359,20 @@ func listColumnsOf(alias string) string {
 
 // IntersectSQL builds the first step of the plans that fetch orders by key
 // (PlanDrive, PlanIntersect): the ids of the orders whose tokens match
-// every word, at most limit and one, as semi-joins on the tokens (rather
-// than INTERSECT, which costs twice as much on PostgreSQL).
+// every word, at most limit and one rows, as semi-joins on the tokens
+// (rather than INTERSECT, which costs twice as much on PostgreSQL). An order
+// with two tokens that start with the first word comes twice: the caller
+// keeps one (a DISTINCT made PostgreSQL build a hash table sized for its
+// estimate on every execution).
 func IntersectSQL(words []string, limit int) (string, []any) {
 	var st statement
-	s := "SELECT DISTINCT t0.order_id FROM crm_order_tokens t0 WHERE " + st.tokenRange("t0.token", words[0])
+	s := "SELECT t0.order_id FROM crm_order_tokens t0 WHERE " + st.tokenRange("t0.token", words[0])
 	for i, w := range words[1:] {
 		t := "t" + strconv.Itoa(i+1)
 		s += " AND EXISTS (SELECT 1 FROM crm_order_tokens " + t + " WHERE " + t + ".order_id = t0.order_id AND " +
 			st.tokenRange(t+".token", w) + ")"
 	}
 	return s + " LIMIT " + st.arg(limit+1), st.args
-}
-
-// HavingSQL builds a step of PlanDrive: those of the given orders with a
-// token that starts with word, probed in the index of the tokens by order
-// (order_id = each id, token in the word's range: an entry or two a probe).
-func HavingSQL(ids []string, word string) (string, []any) {
-	var st statement
-	return "SELECT DISTINCT order_id FROM crm_order_tokens WHERE order_id IN (" + st.list(ids) + ") AND " + st.tokenRange("token", word), st.args
 }
 
 // list adds the values as parameters and returns their list ("NULL" when
@@ -394,14 +389,17 @@ func (st *statement) list(values []string) string {
 }
 
 // ByIDSQL builds the last step of PlanDrive and PlanIntersect: the page
-// among the given orders (filters and cursor applied), fetched by key and
-// sorted. The ids are values in the statement and the sort is on an
-// expression, so that no plan, the generic one included, takes the few
-// orders for many and reads the list in its order through an index to find
-// them.
-func ByIDSQL(q listquery.Query, ids []string) (string, []any) {
+// among the given orders (filters and cursor applied, the words of check
+// checked on the row), fetched by key and sorted. The ids are values in the
+// statement and the sort is on an expression, so that no plan, the generic
+// one included, takes the few orders for many and reads the list in its
+// order through an index to find them.
+func ByIDSQL(q listquery.Query, ids, check []string) (string, []any) {
 	var st statement
 	st.filters(q)
+	for _, w := range check {
+		st.where = append(st.where, "CASE WHEN search LIKE "+st.arg(listquery.LikePattern(w))+" THEN 1 ELSE 0 END = 1")
+	}
 	st.where = append(st.where, "order_id IN ("+st.list(ids)+")")
 	col, _, dir := sortOrder(q)
 	return "SELECT " + listColumns + " FROM crm_order_list" + st.whereSQL() + " ORDER BY " + col + " + 0 " + dir + ", order_id " + dir +
@@ -427,15 +425,16 @@ func (s *Store) ListWith(ctx context.Context, db sqldb.Querier, q listquery.Quer
 		rows, err := r.list(ctx, "list", query, args)
 		return rows, nil, err
 	}
-	words, rare, err := r.rarestFirst(ctx, q.Words, opt.Selective)
+	words, rare, ids, err := r.rarestFirst(ctx, q.Words, opt.Selective)
 	if err != nil {
 		return nil, nil, err
 	}
 	if rare {
 		// The few orders that match the rarest word, from its range of
-		// the token index; those that match the others, probed there;
-		// then those orders by key.
-		rows, err := r.byTokens(ctx, PlanDrive, q, words[:1], words[1:], opt.Selective, opt.Probe)
+		// the token index; then those orders by key, the other words
+		// checked on their rows (or, when the orders are many, first
+		// intersected with the other words' matches).
+		rows, err := r.drive(ctx, q, words, ids, opt)
 		return rows, []string{PlanDrive}, err
 	}
 	if len(q.Words) == 1 && q.Sort == listquery.SortDate && utf8.RuneCountInString(q.Words[0]) >= listquery.HeadLength {
@@ -460,7 +459,7 @@ func (s *Store) ListWith(ctx context.Context, db sqldb.Querier, q listquery.Quer
 	// common but rare together ("acme industries"). The orders that match
 	// them all, when they are few, are fetched by key.
 	ran := []string{PlanWalk, PlanIntersect}
-	rows, err = r.byTokens(ctx, PlanIntersect, q, words, nil, opt.Intersect, 0)
+	rows, err = r.byTokens(ctx, PlanIntersect, q, words, opt.Intersect)
 	if !errors.Is(err, errMany) {
 		return rows, ran, err
 	}
@@ -502,13 +501,33 @@ func (r runner) headPage(ctx context.Context, q listquery.Query) ([]ListRow, err
 // errMany: more orders match the words than the plan fetches by key.
 var errMany = errors.New("too many matches to fetch by key")
 
+// drive runs PlanDrive: the orders of words[0] (ids, when already read),
+// those with the other words, by key.
+func (r runner) drive(ctx context.Context, q listquery.Query, words, ids []string, opt Options) ([]ListRow, error) {
+	var err error
+	if ids == nil {
+		query, args := IntersectSQL(words[:1], opt.Selective)
+		if ids, err = r.ids(ctx, PlanDrive, query, args); err != nil {
+			return nil, err
+		}
+	}
+	check := words[1:]
+	if len(check) > 0 && len(ids) > opt.Probe {
+		// Too many to check one by one: the words' matches intersected.
+		query, args := IntersectSQL(words, opt.Selective)
+		if ids, err = r.ids(ctx, PlanDrive+", intersect", query, args); err != nil {
+			return nil, err
+		}
+		check = nil
+	}
+	query, args := ByIDSQL(q, ids, check)
+	return r.list(ctx, PlanDrive+", by id", query, args)
+}
+
 // byTokens returns the page of q among the orders whose tokens match every
-// word of match (the first one's range read, the others as semi-joins) and
-// then each word of probe (those orders probed one by one, or intersected
-// as the words of match when they are more than probeMax), fetched by key;
-// errMany when more than limit orders match.
-func (r runner) byTokens(ctx context.Context, plan string, q listquery.Query, match, probe []string, limit, probeMax int) ([]ListRow, error) {
-	query, args := IntersectSQL(match, limit)
+// word, fetched by key; errMany when more than limit orders match.
+func (r runner) byTokens(ctx context.Context, plan string, q listquery.Query, words []string, limit int) ([]ListRow, error) {
+	query, args := IntersectSQL(words, limit)
 	ids, err := r.ids(ctx, plan, query, args)
 	if err != nil {
 		return nil, err
@@ -516,24 +535,7 @@ func (r runner) byTokens(ctx context.Context, plan string, q listquery.Query, ma
 	if len(ids) > limit {
 		return nil, errMany
 	}
-	if len(probe) > 0 && len(ids) > probeMax {
-		// Too many to probe one by one: the words' matches intersected.
-		query, args := IntersectSQL(append(slices.Clone(match), probe...), limit)
-		if ids, err = r.ids(ctx, plan+", intersect", query, args); err != nil {
-			return nil, err
-		}
-		probe = nil
-	}
-	for _, w := range probe {
-		if len(ids) == 0 {
-			break
-		}
-		query, args := HavingSQL(ids, w)
-		if ids, err = r.ids(ctx, plan+", probe", query, args); err != nil {
-			return nil, err
-		}
-	}
-	query, args = ByIDSQL(q, ids)
+	query, args = ByIDSQL(q, ids, nil)
 	return r.list(ctx, plan+", by id", query, args)
 }
 
@@ -569,38 +571,56 @@ func (r runner) ids(ctx context.Context, plan, query string, args []any) ([]stri
 	}
 	defer rows.Close()
 	var ids []string
+	seen := map[string]bool{}
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			return nil, fmt.Errorf("search matches: %w", err)
 		}
-		ids = append(ids, id)
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
 	}
 	return ids, rows.Err()
 }
 
 // rarestFirst returns the words in the order to read their matches, the
-// rarest first, and whether that one is rare: fewer than limit matching
-// tokens. Each count stops at the limit, so it reads at most that many
-// index entries a word. Words are counted longest first (the likeliest to
-// be rare: an order number, an e-mail), one statement each, and counting
-// stops at a word with fewer than a thirtieth of the limit: reading its
-// matches is cheap enough. Words not counted, and words with as many
-// matches, keep the order of their length.
-func (r runner) rarestFirst(ctx context.Context, words []string, limit int) ([]string, bool, error) {
+// rarest first, whether that one is rare (fewer than limit matching
+// tokens) and, when it was the first counted, the ids of its orders. Words
+// are counted longest first (the likeliest to be rare: an order number, an
+// e-mail): the first by reading the ids of its first limit/30 matches (an
+// order number's or an e-mail's are all there), the others, and the first
+// when it has more, by a count that stops at the limit (at most that many
+// index entries a word), one statement each; counting stops at a word with
+// fewer than limit/30: reading its matches is cheap enough. Words not
+// counted, and words with as many matches, keep the order of their length.
+func (r runner) rarestFirst(ctx context.Context, words []string, limit int) ([]string, bool, []string, error) {
 	byLength := slices.Clone(words)
 	slices.SortStableFunc(byLength, func(a, b string) int { return len(b) - len(a) })
+	few := limit / 30
 	counts := make(map[string]int64, len(words))
-	for _, w := range byLength {
+	var ids []string
+	for i, w := range byLength {
+		if i == 0 {
+			query, args := IntersectSQL([]string{w}, few)
+			got, err := r.ids(ctx, "ids", query, args)
+			if err != nil {
+				return nil, false, nil, err
+			}
+			if len(got) < few {
+				return byLength, true, got, nil
+			}
+		}
 		var st statement
 		q := "SELECT COUNT(*) FROM (SELECT 1 FROM crm_order_tokens WHERE " + st.tokenRange("token", w) + " LIMIT " + st.arg(limit) + ") m"
 		r.show("count", q, st.args)
 		var n int64
 		if err := r.db.QueryRowContext(ctx, q, st.args...).Scan(&n); err != nil {
-			return nil, false, fmt.Errorf("count search matches: %w", err)
+			return nil, false, nil, fmt.Errorf("count search matches: %w", err)
 		}
 		counts[w] = n
-		if n < int64(limit/30) {
+		if n < int64(few) {
 			break
 		}
 	}
@@ -611,7 +631,7 @@ func (r runner) rarestFirst(ctx context.Context, words []string, limit int) ([]s
 		return int64(limit)
 	}
 	slices.SortStableFunc(byLength, func(a, b string) int { return cmp.Compare(count(a), count(b)) })
-	return byLength, count(byLength[0]) < int64(limit), nil
+	return byLength, count(byLength[0]) < int64(limit), ids, nil
 }
 
 // page cuts rows to the query's page and makes the next page's cursor.

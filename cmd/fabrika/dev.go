@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -45,13 +46,16 @@ type Config struct {
 	// Run generates one into <DataDir>/admin-token.
 	AdminToken   string
 	OTLPEndpoint string
-	// Traces starts a local trace viewer (TraceViewer, Jaeger) and points
-	// OTLPEndpoint at it.
-	Traces       bool
-	TraceViewer  []string
-	LogLevel     slog.Level
-	LogOutput    io.Writer
-	CookieSecure bool
+	// Traces starts a local trace viewer and sends the traces to it, at
+	// OTLPEndpoint: the command TraceViewer, or when that is empty Jaeger
+	// built from tools/jaeger. The viewer has TraceViewerWait (0: two
+	// minutes) to listen once started.
+	Traces          bool
+	TraceViewer     []string
+	TraceViewerWait time.Duration
+	LogLevel        slog.Level
+	LogOutput       io.Writer
+	CookieSecure    bool
 	// AllowPrivateWebhooks lets mes-api's webhooks reach loopback and
 	// private addresses (a receiver on this machine); off by default, as in
 	// every standalone service.
@@ -132,7 +136,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", env("FABRIKA_OTLP_ENDPOINT", ""), "OTLP/HTTP endpoint for traces (host:port); empty exports none")
 	fs.BoolVar(&c.Traces, "traces", env("FABRIKA_TRACES", "false") == "true",
 		"start a local trace viewer (Jaeger, UI on "+traceViewerUI+") and send every service's traces to it")
-	viewer := fs.String("traces-cmd", env("FABRIKA_TRACES_CMD", defaultTraceViewer), "the trace viewer --traces starts (OTLP/HTTP on "+traceViewerOTLP+")")
+	viewer := fs.String("traces-cmd", env("FABRIKA_TRACES_CMD", ""), "the trace viewer --traces starts instead of Jaeger, an OTLP/HTTP receiver on "+traceViewerOTLP)
 	level := fs.String("log-level", env("FABRIKA_LOG_LEVEL", "info"), "debug, info, warn or error")
 	secure := fs.Bool("cookie-secure", env("FABRIKA_COOKIE_SECURE", "false") == "true", "mark cookies Secure (behind TLS)")
 	fs.BoolVar(&c.AllowPrivateWebhooks, "allow-private-webhooks", env("FABRIKA_ALLOW_PRIVATE_WEBHOOKS", "false") == "true",
@@ -304,15 +308,16 @@ func (m *Main) Run(ctx context.Context) error {
 		c.AdminToken, m.Config.AdminToken, m.tokenFile = tok, tok, adminTokenFile(c.DataDir)
 	}
 
+	// The viewer listens before any service starts (none of their spans
+	// is lost) and stops after every one has flushed its spans to it.
+	var viewer *traceViewer
 	if c.Traces {
-		vctx, stopViewer := context.WithCancel(ctx)
-		wait, err := startTraceViewer(vctx, c, log)
-		if err != nil {
-			stopViewer()
+		v, err := startTraceViewer(ctx, c, log)
+		if err != nil || v == nil {
 			return err
 		}
-		defer wait()
-		defer stopViewer()
+		defer v.stop()
+		viewer = v
 	}
 
 	// inProcess stays a nil interface with an external NATS (a nil
@@ -425,7 +430,21 @@ func (m *Main) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, len(started))
+	errs := make(chan error, len(started)+1)
+	if viewer != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-viewer.exited():
+				if runCtx.Err() == nil {
+					errs <- viewer.exitErr()
+					cancel()
+				}
+			case <-runCtx.Done():
+			}
+		}()
+	}
 	for _, r := range started {
 		wg.Add(1)
 		go func() {
@@ -468,8 +487,12 @@ func (m *Main) printWelcome(w io.Writer) {
 			fmt.Fprintf(&b, "  %-13s http://%s/metrics  /readyz  /admin/outbox  /admin/dead-letters\n", n, a)
 		}
 	}
-	if m.Config.Traces {
-		fmt.Fprintf(&b, "Traces: %s (search by service; an order's trace id is shown by `fabrika order trace <order>`)\n", traceViewerUI)
+	switch {
+	case m.Config.Traces && len(m.Config.TraceViewer) == 0:
+		fmt.Fprintf(&b, "Traces: %s (Jaeger); an order's trace: %s/trace/<trace id>, the id and link printed by `fabrika order trace <order>`\n",
+			traceViewerUI, traceViewerUI)
+	case m.Config.Traces:
+		fmt.Fprintf(&b, "Traces: sent to the viewer %q on %s\n", strings.Join(m.Config.TraceViewer, " "), m.Config.OTLPEndpoint)
 	}
 	if m.tokenFile != "" {
 		fmt.Fprintf(&b, "Admin token: in %s (send it as \"Authorization: Bearer <token>\")\n", m.tokenFile)

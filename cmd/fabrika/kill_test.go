@@ -423,8 +423,12 @@ func pricedOnStream(t *testing.T, natsURL string) map[string]int {
 	return out
 }
 
-// TestMain removes the binary that the tests built.
+// TestMain removes the binary that the tests built. Run as
+// fake-trace-viewer, the test binary is a stand-in trace viewer instead.
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == fakeViewerArg {
+		os.Exit(fakeTraceViewer(os.Args[2:]))
+	}
 	code := m.Run()
 	if binary.path != "" {
 		_ = os.RemoveAll(filepath.Dir(binary.path))

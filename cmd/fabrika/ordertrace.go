@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/platform/ordertrace"
+	"github.com/fabrika/fabrika/platform/telemetry"
 )
 
 // orderCommand runs `fabrika order trace <number or id>`.
@@ -119,6 +120,7 @@ type traceResult struct {
 	Ref     string              `json:"ref"`
 	OrderID string              `json:"order_id"`
 	Number  string              `json:"number,omitempty"`
+	TraceID string              `json:"trace_id"` // the order's (telemetry.AggregateTraceID), as a viewer knows it
 	Reports []ordertrace.Report `json:"reports"`
 	// Unknown are the services that answered and know nothing of the
 	// order; Unreachable those that did not answer, with why.
@@ -144,6 +146,7 @@ func (t *tracer) trace(ctx context.Context) (*traceResult, error) {
 		return nil, t.unknown(res.Unreachable)
 	}
 	res.OrderID = sortedKeys(ids)[0]
+	res.TraceID = telemetry.AggregateTraceID(res.OrderID).String()
 	if res.OrderID != t.ref {
 		var again []string
 		for s := range t.admins {
@@ -252,6 +255,7 @@ func (r *traceResult) print(w io.Writer, now time.Time) {
 		title = fmt.Sprintf("order %s (%s)", r.Number, r.OrderID)
 	}
 	fmt.Fprintln(w, title)
+	fmt.Fprintf(w, "trace %s (with fabrika dev --traces: %s/trace/%s)\n", r.TraceID, traceViewerUI, r.TraceID)
 	for _, rep := range r.Reports {
 		fmt.Fprintf(w, "\n%s\n", rep.Service)
 		if s := rep.Rows; s != nil {

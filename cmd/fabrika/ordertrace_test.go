@@ -20,6 +20,7 @@ import (
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/ordertrace"
+	"github.com/fabrika/fabrika/platform/telemetry"
 )
 
 // TestOrderTrace: `fabrika order trace` finds a shop order by its number in
@@ -176,8 +177,12 @@ func TestOrderTrace(t *testing.T) {
 		t.Fatalf("fabrika %s: %v", strings.Join(args, " "), err)
 	}
 	t.Logf("fabrika order trace %s:\n%s", placed.Number, text.String())
+	orderTrace := telemetry.AggregateTraceID(placed.ID).String()
+	if tr.TraceID != orderTrace {
+		t.Errorf("trace id %q, want the order's %s", tr.TraceID, orderTrace)
+	}
 	for _, want := range append(sections(), "verdict: confirmed in the CRM ", "; waiting for the shop floor to start it (mes-operator) for ",
-		"inbox", confirmed, "status confirmed since") {
+		"inbox", confirmed, "status confirmed since", "\ntrace "+orderTrace+" ", traceViewerUI+"/trace/"+orderTrace) {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("the trace's text lacks %q:\n%s", want, text.String())
 		}

@@ -43,39 +43,41 @@ type otlpReceiver struct {
 
 func newOTLPReceiver(t *testing.T) *otlpReceiver {
 	r := &otlpReceiver{}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.Method != http.MethodPost || req.URL.Path != "/v1/traces" {
-			r.fail(fmt.Sprintf("%s %s", req.Method, req.URL.Path))
-			http.NotFound(w, req)
-			return
-		}
-		var body io.Reader = req.Body
-		if req.Header.Get("Content-Encoding") == "gzip" {
-			zr, err := gzip.NewReader(req.Body)
-			if err != nil {
-				r.fail(err.Error())
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			body = zr
-		}
-		b, err := io.ReadAll(body)
-		var ex coltracepb.ExportTraceServiceRequest
-		if err == nil {
-			err = proto.Unmarshal(b, &ex)
-		}
+	r.srv = httptest.NewServer(r)
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *otlpReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost || req.URL.Path != "/v1/traces" {
+		r.fail(fmt.Sprintf("%s %s", req.Method, req.URL.Path))
+		http.NotFound(w, req)
+		return
+	}
+	var body io.Reader = req.Body
+	if req.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(req.Body)
 		if err != nil {
 			r.fail(err.Error())
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		r.add(&ex)
-		out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		_, _ = w.Write(out)
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
+		body = zr
+	}
+	b, err := io.ReadAll(body)
+	var ex coltracepb.ExportTraceServiceRequest
+	if err == nil {
+		err = proto.Unmarshal(b, &ex)
+	}
+	if err != nil {
+		r.fail(err.Error())
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.add(&ex)
+	out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	_, _ = w.Write(out)
 }
 
 func (r *otlpReceiver) fail(why string) {

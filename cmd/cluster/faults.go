@@ -210,7 +210,7 @@ func inject(ctx context.Context, c *Cluster, kind string, i int, outage time.Dur
 		if len(killed) > 0 {
 			// A replica that does not stop on SIGTERM within 30 s is a
 			// failed update even if nothing was lost.
-			return r, fmt.Errorf("rolling update of %s: %v did not stop within 30 s of SIGTERM", rel.svc, killed)
+			return r, fmt.Errorf("rolling update of %s: %v did not stop within 30 s of SIGTERM (its goroutines are at the end of its log)", rel.svc, killed)
 		}
 	case kindReplica:
 		svc := services[i%len(services)]

@@ -62,7 +62,10 @@ func (p *proc) kill() {
 	<-p.done
 }
 
-// stop sends SIGTERM and waits up to d, then kills; false if it had to kill.
+// stop sends SIGTERM and waits up to d; false if the process had to be
+// ended. Then it sends SIGQUIT, which makes a Go program write every
+// goroutine's stack to its log (what it was waiting for) and exit, and
+// kills what is left 5 s later.
 func (p *proc) stop(d time.Duration) bool {
 	p.killed.Store(true)
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -70,9 +73,14 @@ func (p *proc) stop(d time.Duration) bool {
 	case <-p.done:
 		return true
 	case <-time.After(d):
-		p.kill()
-		return false
 	}
+	_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		p.kill()
+	}
+	return false
 }
 
 // tail is the end of the process's log, for an error message.

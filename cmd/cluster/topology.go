@@ -600,7 +600,7 @@ func (c *Cluster) stopGroup(names []string) {
 		go func() {
 			defer wg.Done()
 			if !p.stop(30 * time.Second) {
-				c.cfg.Log.Error("did not stop within 30s of SIGTERM; killed", "process", n)
+				c.cfg.Log.Error("did not stop within 30s of SIGTERM; ended with SIGQUIT (a Go process writes its goroutines to its log)", "process", n, "log", p.log)
 			}
 		}()
 	}

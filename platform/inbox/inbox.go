@@ -304,6 +304,16 @@ func (in *Inbox) consume(ctx context.Context, c jetstream.Consumer, s subscripti
 		go func() {
 			defer wg.Done()
 			for m := range queues[i] {
+				if ctx.Err() != nil {
+					// Stopping: what the worker has not started goes back to
+					// the broker at once, for another instance, rather than
+					// holding the stop until a backlog is worked off (a CRM
+					// replica behind by a few hundred messages did not stop
+					// within 30 s of SIGTERM in a rolling update). Any order
+					// of delivery converges (docs/messaging.md).
+					_ = m.Nak()
+					continue
+				}
 				// Take what else is already waiting for this worker, without
 				// waiting for more.
 				batch := []jetstream.Msg{m}

@@ -51,26 +51,58 @@ func (s *Store) InsertListRow(ctx context.Context, q sqldb.Querier, r ListRow) e
 	if err != nil {
 		return fmt.Errorf("insert order list row %s: %w", r.OrderID, err)
 	}
-	for _, t := range listquery.Tokens(r.Number, r.CustomerName, r.CustomerEmail, r.CustomerCompany) {
-		if _, err := q.ExecContext(ctx, `INSERT INTO crm_order_tokens (token, order_id, head, placed_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (token, order_id) DO NOTHING`, t, r.OrderID, listquery.Head(t), sqldb.Micros(r.PlacedAt)); err != nil {
-			return fmt.Errorf("insert search token of %s: %w", r.OrderID, err)
+	// One statement for all the tokens (an order has about 7): a round
+	// trip each was a third of what placing an order cost the CRM.
+	tokens := listquery.Tokens(r.Number, r.CustomerName, r.CustomerEmail, r.CustomerCompany)
+	if len(tokens) > 0 {
+		var b strings.Builder
+		args := make([]any, 0, 4*len(tokens))
+		b.WriteString(`INSERT INTO crm_order_tokens (token, order_id, head, placed_at) VALUES `)
+		for i, t := range tokens {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "($%d, $%d, $%d, $%d)", 4*i+1, 4*i+2, 4*i+3, 4*i+4)
+			args = append(args, t, r.OrderID, listquery.Head(t), sqldb.Micros(r.PlacedAt))
+		}
+		b.WriteString(` ON CONFLICT (token, order_id) DO NOTHING`)
+		if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("insert search tokens of %s: %w", r.OrderID, err)
 		}
 	}
-	for _, c := range []string{"all", "status:" + r.Status, "channel:" + r.Channel} {
-		if err := s.AddCounter(ctx, q, c, 1); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.AddCounters(ctx, q, Delta{"all", 1}, Delta{"status:" + r.Status, 1}, Delta{"channel:" + r.Channel, 1})
 }
 
-// AddCounter adds delta to a named counter: it appends the change, which
-// locks no row another transaction needs (FoldCounters moves it into the
-// counter later).
+// Delta is a change of a named counter.
+type Delta struct {
+	Name string
+	N    int64
+}
+
+// AddCounter adds delta to a named counter.
 func (s *Store) AddCounter(ctx context.Context, q sqldb.Querier, name string, delta int64) error {
-	if _, err := q.ExecContext(ctx, `INSERT INTO crm_counter_deltas (name, delta) VALUES ($1, $2)`, name, delta); err != nil {
-		return fmt.Errorf("counter %s: %w", name, err)
+	return s.AddCounters(ctx, q, Delta{name, delta})
+}
+
+// AddCounters adds to named counters: it appends the changes, in one
+// statement, which locks no row another transaction needs (FoldCounters
+// moves them into the counters later).
+func (s *Store) AddCounters(ctx context.Context, q sqldb.Querier, ds ...Delta) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	args := make([]any, 0, 2*len(ds))
+	b.WriteString(`INSERT INTO crm_counter_deltas (name, delta) VALUES `)
+	for i, d := range ds {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "($%d, $%d)", 2*i+1, 2*i+2)
+		args = append(args, d.Name, d.N)
+	}
+	if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {
+		return fmt.Errorf("counters %s...: %w", ds[0].Name, err)
 	}
 	return nil
 }

@@ -156,10 +156,7 @@ func (s *Store) SaveOrder(ctx context.Context, q sqldb.Querier, o Order, seen in
 		return o, fmt.Errorf("update order list %s: %w", o.ID, err)
 	}
 	if oldStatus != o.Status {
-		if err := s.AddCounter(ctx, q, "status:"+oldStatus, -1); err != nil {
-			return o, err
-		}
-		if err := s.AddCounter(ctx, q, "status:"+o.Status, 1); err != nil {
+		if err := s.AddCounters(ctx, q, Delta{"status:" + oldStatus, -1}, Delta{"status:" + o.Status, 1}); err != nil {
 			return o, err
 		}
 	}

@@ -105,9 +105,14 @@ func runLoad(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "load: %d customers, %d managers, %d operators against %s\n", len(r.customers), len(r.managers), len(r.operators), cfg.url)
+	// The staff stop at the end, leaving what they have not done.
+	staffCtx, stopStaff := context.WithCancel(ctx)
+	defer stopStaff()
+	var managers sync.WaitGroup
 	for i := range cfg.staff {
-		r.work(ctx, func() { r.confirm(ctx, r.managers[i]) })
-		r.work(ctx, func() { r.produce(ctx, r.operators[i]) })
+		managers.Add(1)
+		r.work(ctx, func() { defer managers.Done(); r.confirm(staffCtx, r.managers[i]) })
+		r.work(ctx, func() { r.produce(staffCtx, r.operators[i]) })
 	}
 	cpu0 := readCPU(ctx, cfg.admin)
 	start := time.Now()
@@ -129,7 +134,9 @@ func runLoad(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 	})
 	elapsed := time.Since(start)
 	cpu1 := readCPU(ctx, cfg.admin)
+	stopStaff()
 	close(r.toConfirm)
+	managers.Wait() // a manager may be handing an order to the operators
 	close(r.toProduce)
 	r.wg.Wait()
 	all := r.hops(ctx, r.acked())
@@ -376,6 +383,9 @@ func (r *loadRun) acked() []loadOrder {
 // priced, is confirmed for production with the version read.
 func (r *loadRun) confirm(ctx context.Context, m *loadgen.Client) {
 	for id := range r.toConfirm {
+		if ctx.Err() != nil {
+			continue
+		}
 		err := loadgen.Poll(ctx, r.cfg.drain, func() error {
 			res, err := m.Get(ctx, "/crm/api/v1/orders/"+id)
 			var o struct {
@@ -403,7 +413,9 @@ func (r *loadRun) confirm(ctx context.Context, m *loadgen.Client) {
 			}
 		})
 		if err != nil {
-			r.fail("manager: " + err.Error())
+			if ctx.Err() == nil { // not the end of the run
+				r.fail("manager: " + err.Error())
+			}
 			continue
 		}
 		r.toProduce <- id
@@ -422,6 +434,9 @@ func (r *loadRun) produce(ctx context.Context, op *loadgen.Client) {
 		Quantity int    `json:"quantity"`
 	}
 	for id := range r.toProduce {
+		if ctx.Err() != nil {
+			continue
+		}
 		err := loadgen.Poll(ctx, r.cfg.drain, func() error {
 			res, err := op.Get(ctx, "/mes/api/v1/orders/"+id)
 			var o struct {
@@ -459,7 +474,9 @@ func (r *loadRun) produce(ctx context.Context, op *loadgen.Client) {
 			return errors.New("in production")
 		})
 		if err != nil {
-			r.fail("operator: " + err.Error())
+			if ctx.Err() == nil { // not the end of the run
+				r.fail("operator: " + err.Error())
+			}
 			continue
 		}
 		r.shipped.Add(1)

@@ -148,6 +148,10 @@ func TestWorkstationsFromTheMES(t *testing.T) {
 			t.Errorf("%s: %d, want %d with %q:\n%s", tc.name, res.StatusCode, tc.code, tc.msg, res.body)
 		}
 	}
+	// The list names the workstations as the MES does, never by code.
+	if res := adm.do("GET", "/staff/admin/staff", nil, nil); !strings.Contains(string(res.body), "<td>Fibre laser cutter, Press brake</td>") {
+		t.Errorf("the staff list does not name olaf-known's workstations:\n%s", res.body)
+	}
 	o := e.staff("otto", identity.RoleOperator, "WS-1")
 	res = adm.form("/staff/admin/staff/"+o.id, url.Values{"csrf_token": {adm.csrf}, "role": {"operator"}, "workstations": {"WS-1", "moon"}})
 	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(res.body), "is not a workstation of the shop floor") {

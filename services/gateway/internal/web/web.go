@@ -168,6 +168,17 @@ type page struct {
 	Path string
 }
 
+// StationName is what the MES's price list calls a workstation code, for
+// the pages (people read names, not codes); the code when it named none.
+func (p page) StationName(code string) string {
+	for _, w := range p.Workstations {
+		if w.Code == code && w.Name != "" {
+			return w.Name
+		}
+	}
+	return code
+}
+
 type accountView struct {
 	store.Account
 	Locked bool

@@ -88,7 +88,9 @@ func TestJobCard(t *testing.T) {
 	o := confirmedOrder(id)
 	o.Lines = []contracts.LineItem{{LineNo: 1, Product: "laser_cut_sheet", Quantity: 10, Lead: "standard",
 		Options: map[string]string{"material": "steel_s235", "width_mm": "200", "height_mm": "100", "thickness_mm": "2", "finish": "powder_coat"}}}
-	w.publish(contracts.PriceListPublished, "pricelist", contracts.DemoPriceList(time.Now()))
+	pl := contracts.DemoPriceList(time.Now())
+	pl.Workstations = append(pl.Workstations, contracts.Workstation{Code: "laser1", Name: "Fibre laser 1", HourlyRate: 9000, HoursPerDay: 8})
+	w.publish(contracts.PriceListPublished, "pricelist", pl)
 	w.publish(contracts.OrderNoteAdded, id, contracts.OrderNoteAddedV1{OrderID: id, Note: "Pack each part in foil.", By: "mia", At: time.Now().UTC()})
 	w.publish(contracts.OrderConfirmed, id, o)
 	var cut string
@@ -119,7 +121,7 @@ func TestJobCard(t *testing.T) {
 		}
 	}
 	_, b = w.do(http.MethodGet, "/mes/orders/"+id, &ana, nil)
-	for _, want := range []string{"What to make", "Pack each part in foil.", "Size (mm): 200 × 100 × 2"} {
+	for _, want := range []string{"What to make", "Pack each part in foil.", "Size (mm): 200 × 100 × 2", `/mes/workstations/laser1">Fibre laser 1</a>`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("order page lacks %q", want)
 		}

@@ -113,9 +113,11 @@ func (s *Store) UpsertLabel(ctx context.Context, q sqldb.Querier, kind, code, na
 	return nil
 }
 
-// AllLabels returns every known name.
+// AllLabels returns every known name, the workstations' (kind
+// "workstation") among them.
 func (s *Store) AllLabels(ctx context.Context, q sqldb.Querier) (Labels, error) {
-	rows, err := q.QueryContext(ctx, `SELECT kind, code, name FROM labels`)
+	rows, err := q.QueryContext(ctx, `SELECT kind, code, name FROM labels
+		UNION ALL SELECT 'workstation', code, name FROM workstations`)
 	if err != nil {
 		return nil, fmt.Errorf("labels: %w", err)
 	}

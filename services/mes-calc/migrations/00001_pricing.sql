@@ -1,8 +1,11 @@
 -- +goose Up
--- The price list's terms; one row (id 1). Every price-list change and every
--- calculation first updates lock_seq: that row lock serialises the changes
--- of the list and of the workstations' load on PostgreSQL (SQLite
--- serialises writers anyway), and version tells a cached list is current.
+-- The price list's terms; one row (id 1). Every price-list change first
+-- updates lock_seq (store.Lock): that row lock serialises the changes of the
+-- list with each other on PostgreSQL (SQLite serialises writers anyway).
+-- Calculations do not take it: they book the workstations' load
+-- optimistically and only read version, which tells a cached list is
+-- current (store.Begin). Only the benchmark's serial variant still takes
+-- the row lock per calculation (store.Serialise).
 CREATE TABLE settings (
     id                 INTEGER PRIMARY KEY,
     version            BIGINT NOT NULL,

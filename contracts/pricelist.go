@@ -189,12 +189,14 @@ func (e *QuoteError) Error() string { return e.Field + ": " + e.Message }
 // Is makes every QuoteError match ErrInvalid.
 func (e *QuoteError) Is(target error) bool { return target == ErrInvalid }
 
-// Config is a part as a customer configures it.
+// Config is a part as a customer configures it; its JSON is a line of the
+// order requests of the shop and the B2B API (the shop's idempotency hash
+// of a request is taken over it: keep the names and their order).
 type Config struct {
-	Product  string
-	Options  map[string]string
-	Quantity int
-	Lead     string
+	Product  string            `json:"product"`
+	Options  map[string]string `json:"options"`
+	Quantity int               `json:"quantity"`
+	Lead     string            `json:"lead,omitempty"`
 }
 
 // Break is the unit price at a quantity.

@@ -48,7 +48,7 @@ type QuoteResult struct {
 // requestError turns what orderreq refuses into 400 or 422.
 func requestError(err error) error {
 	var se *orderreq.SyntaxError
-	var fe orderreq.FieldErrors
+	var fe text.FieldErrors
 	switch {
 	case errors.As(err, &se):
 		return fail(KindBadRequest, "%s", se.Msg)

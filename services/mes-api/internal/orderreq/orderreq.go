@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -23,38 +22,17 @@ import (
 // MaxLines is the most lines an order may have (the contract's limit).
 const MaxLines = 50
 
-// Line is one configured part.
-type Line struct {
-	Product  string            `json:"product"`
-	Options  map[string]string `json:"options"`
-	Quantity int               `json:"quantity"`
-	Lead     string            `json:"lead,omitempty"`
-}
-
 // Request is an order (Delivery set) or a quote request.
 type Request struct {
-	Reference string            `json:"reference,omitempty"`
-	Lines     []Line            `json:"lines"`
-	Delivery  contracts.Address `json:"delivery"`
+	Reference string             `json:"reference,omitempty"`
+	Lines     []contracts.Config `json:"lines"`
+	Delivery  contracts.Address  `json:"delivery"`
 }
 
 // SyntaxError is a body that is not the JSON the API expects (400).
 type SyntaxError struct{ Msg string }
 
 func (e *SyntaxError) Error() string { return e.Msg }
-
-// FieldErrors maps a field path ("lines[0].width_mm") to what is wrong with
-// it (422).
-type FieldErrors map[string]string
-
-func (e FieldErrors) Error() string {
-	keys := slices.Sorted(maps.Keys(e))
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, k+": "+e[k])
-	}
-	return "invalid request: " + strings.Join(parts, "; ")
-}
 
 // wire is the JSON shape: options may be strings or numbers, quantity a
 // JSON number, never a string (checked here rather than refused by the
@@ -72,7 +50,7 @@ type wire struct {
 
 // Parse reads a request body. withDelivery tells whether it is an order (the
 // delivery address is required) or a quote. Malformed JSON is a
-// *SyntaxError; well-formed JSON with wrong values is FieldErrors.
+// *SyntaxError; well-formed JSON with wrong values is text.FieldErrors.
 func Parse(body []byte, withDelivery bool) (Request, error) {
 	var w wire
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -84,7 +62,7 @@ func Parse(body []byte, withDelivery bool) (Request, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Request{}, &SyntaxError{"the body must hold a single JSON object"}
 	}
-	fe := FieldErrors{}
+	fe := text.FieldErrors{}
 	req := Request{Reference: strings.TrimSpace(w.Reference)}
 	checkText(fe, "reference", req.Reference, text.Field{Max: 100})
 	switch {
@@ -98,7 +76,7 @@ func Parse(body []byte, withDelivery bool) (Request, error) {
 			break
 		}
 		p := fmt.Sprintf("lines[%d].", i)
-		l := Line{Product: strings.TrimSpace(wl.Product), Lead: strings.TrimSpace(wl.Lead), Options: map[string]string{}}
+		l := contracts.Config{Product: strings.TrimSpace(wl.Product), Lead: strings.TrimSpace(wl.Lead), Options: map[string]string{}}
 		checkText(fe, p+"product", l.Product, text.Field{Max: 64, Required: true})
 		checkText(fe, p+"lead", l.Lead, text.Field{Max: 16})
 		if len(wl.Options) > 20 {
@@ -208,7 +186,7 @@ func quantity(raw json.RawMessage) (int, error) {
 	return int(f), nil
 }
 
-func checkAddress(a *contracts.Address, fe FieldErrors) {
+func checkAddress(a *contracts.Address, fe text.FieldErrors) {
 	if a == nil {
 		fe["delivery"] = "is required"
 		return
@@ -225,7 +203,7 @@ func checkAddress(a *contracts.Address, fe FieldErrors) {
 
 // checkText records what is wrong with a text field in fe; it tells whether
 // the value is acceptable.
-func checkText(fe FieldErrors, name, v string, f text.Field) bool {
+func checkText(fe text.FieldErrors, name, v string, f text.Field) bool {
 	if err := f.Check(v); err != nil {
 		fe[name] = err.Error()
 		return false
@@ -247,11 +225,11 @@ type Priced struct {
 	PriceListVersion int64
 }
 
-// Price quotes every line; a line the price list refuses gives FieldErrors
+// Price quotes every line; a line the price list refuses gives text.FieldErrors
 // naming "lines[i].<option>".
 func Price(pl contracts.PriceListV1, req Request) (Priced, error) {
 	out := Priced{Currency: pl.Currency, PriceListVersion: pl.Version}
-	fe := FieldErrors{}
+	fe := text.FieldErrors{}
 	for i, l := range req.Lines {
 		lead := l.Lead
 		if lead == "" {

@@ -64,7 +64,7 @@ func TestParseRefuses(t *testing.T) {
 	}
 	for b, field := range fields {
 		_, err := Parse([]byte(b), true)
-		var fe FieldErrors
+		var fe text.FieldErrors
 		if !errors.As(err, &fe) || fe[field] == "" {
 			t.Errorf("%s: %v, want an error on %s", b, err, field)
 		}
@@ -78,9 +78,9 @@ func TestPriceRefuses(t *testing.T) {
 	t.Parallel()
 	pl := contracts.DemoPriceList(time.Now())
 	line := func(mut func(*Line)) Request {
-		l := Line{Product: "laser_cut_sheet", Options: map[string]string{"material": "steel_s235", "width_mm": "200", "height_mm": "100", "thickness_mm": "2"}, Quantity: 10}
+		l := contracts.Config{Product: "laser_cut_sheet", Options: map[string]string{"material": "steel_s235", "width_mm": "200", "height_mm": "100", "thickness_mm": "2"}, Quantity: 10}
 		mut(&l)
-		return Request{Lines: []Line{{Product: "no_such_product"}, l}}
+		return Request{Lines: []contracts.Config{{Product: "no_such_product"}, l}}
 	}
 	for name, tc := range map[string]struct {
 		req   Request
@@ -93,7 +93,7 @@ func TestPriceRefuses(t *testing.T) {
 		"unknown product":  {line(func(l *Line) {}), "lines[0].product"},
 	} {
 		_, err := Price(pl, tc.req)
-		var fe FieldErrors
+		var fe text.FieldErrors
 		if !errors.As(err, &fe) || fe[tc.field] == "" {
 			t.Errorf("%s: %v, want an error on %s", name, err, tc.field)
 		}
@@ -111,7 +111,7 @@ func FuzzParse(f *testing.F) {
 		req, err := Parse(body, withDelivery)
 		if err != nil {
 			var se *SyntaxError
-			var fe FieldErrors
+			var fe text.FieldErrors
 			if !errors.As(err, &se) && !errors.As(err, &fe) {
 				t.Fatalf("unexpected error type %T: %v", err, err)
 			}

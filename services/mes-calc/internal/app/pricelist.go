@@ -33,7 +33,7 @@ func (a *App) PriceList(ctx context.Context) (contracts.PriceListV1, error) {
 // Change applies a change to the price list as one new version: the tables,
 // the version record and the pricelist.published event in one transaction.
 // ifVersion, when not 0, must be the current version. A change that would
-// leave the list invalid is refused with pricing.FieldErrors.
+// leave the list invalid is refused with text.FieldErrors.
 func (a *App) Change(ctx context.Context, by string, ifVersion int64, change pricing.Change) (contracts.PriceListV1, error) {
 	var next contracts.PriceListV1
 	err := a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {

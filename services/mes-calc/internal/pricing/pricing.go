@@ -8,7 +8,6 @@ package pricing
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -16,19 +15,8 @@ import (
 	"strings"
 
 	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/text"
 )
-
-// FieldErrors names the fields of a change that are wrong and why.
-type FieldErrors map[string]string
-
-func (e FieldErrors) Error() string {
-	keys := slices.Sorted(maps.Keys(e))
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + ": " + e[k]
-	}
-	return "invalid price list change: " + strings.Join(parts, "; ")
-}
 
 // ErrNotFound is returned when a change names an entry that does not exist.
 var ErrNotFound = errors.New("not found")
@@ -63,11 +51,11 @@ const (
 	maxLeadDays = 365
 )
 
-type checker struct{ errs FieldErrors }
+type checker struct{ errs text.FieldErrors }
 
 func (c *checker) add(field, format string, args ...any) {
 	if c.errs == nil {
-		c.errs = FieldErrors{}
+		c.errs = text.FieldErrors{}
 	}
 	if _, ok := c.errs[field]; !ok {
 		c.errs[field] = fmt.Sprintf(format, args...)
@@ -228,7 +216,7 @@ func CheckSettings(s Settings) error {
 func Check(pl contracts.PriceListV1) error {
 	var c checker
 	nested := func(prefix string, err error) {
-		var fe FieldErrors
+		var fe text.FieldErrors
 		if errors.As(err, &fe) {
 			for k, v := range fe {
 				c.add(prefix+"."+k, "%s", v)
@@ -288,7 +276,7 @@ func Check(pl contracts.PriceListV1) error {
 		return err
 	}
 	if err := pl.Validate(); err != nil {
-		return FieldErrors{"price_list": err.Error()}
+		return text.FieldErrors{"price_list": err.Error()}
 	}
 	return nil
 }

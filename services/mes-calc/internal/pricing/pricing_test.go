@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/text"
 	"github.com/fabrika/fabrika/services/mes-calc/internal/pricing"
 )
 
@@ -73,7 +74,7 @@ func TestChanges(t *testing.T) {
 				}
 				return
 			}
-			var fe pricing.FieldErrors
+			var fe text.FieldErrors
 			switch {
 			case tc.field == "" && err != nil:
 				t.Fatalf("refused: %v", err)

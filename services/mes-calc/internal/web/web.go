@@ -16,6 +16,7 @@ import (
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/httpx"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/text"
 	"github.com/fabrika/fabrika/services/mes-calc/internal/app"
 	"github.com/fabrika/fabrika/services/mes-calc/internal/calc"
 	"github.com/fabrika/fabrika/services/mes-calc/internal/pricing"
@@ -69,7 +70,7 @@ func (s *Handler) AdminRoutes(register func(pattern string, h http.Handler)) {
 
 // writeError maps the service's errors to HTTP, in one place.
 func (s *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var fe pricing.FieldErrors
+	var fe text.FieldErrors
 	switch {
 	case errors.As(err, &fe):
 		httpx.WriteProblem(w, r, httpx.Invalid("the change would make the price list invalid", fe))
@@ -161,7 +162,7 @@ func putEntry[T any](s *Handler, change func(T) pricing.Change, code func(*T) *s
 		case *c == "":
 			*c = path
 		case *c != path:
-			s.writeError(w, r, pricing.FieldErrors{"code": fmt.Sprintf("must be %q as in the path, or left out", path)})
+			s.writeError(w, r, text.FieldErrors{"code": fmt.Sprintf("must be %q as in the path, or left out", path)})
 			return
 		}
 		s.change(w, r, change(v))

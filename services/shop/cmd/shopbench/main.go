@@ -374,7 +374,7 @@ func orderJSON(lines int) []byte {
 		Contact:  order.Contact{Name: "Bench Buyer", Email: "bench@example.com", Phone: "+49 30 123456"},
 	}
 	for i := range lines {
-		r.Lines = append(r.Lines, order.Line{Product: "laser_cut_sheet", Quantity: 10 + i, Lead: "standard",
+		r.Lines = append(r.Lines, contracts.Config{Product: "laser_cut_sheet", Quantity: 10 + i, Lead: "standard",
 			Options: map[string]string{"material": "steel_s235", "width_mm": "200", "height_mm": "100", "thickness_mm": "2", "finish": "powder_coat"}})
 	}
 	b, _ := json.Marshal(r)

@@ -72,7 +72,7 @@ func (s *Shop) SignUp(ctx context.Context, in SignUp) (Session, error) {
 	order.CheckText(fe, "name", in.Name, text.Field{Max: 100, Required: true}, "enter your name")
 	order.CheckText(fe, "company", in.Company, text.Field{Max: 100}, "")
 	if in.Phone != "" {
-		sub := order.FieldErrors{}
+		sub := text.FieldErrors{}
 		order.ValidateContact(sub, order.Contact{Name: "x", Email: "x@x.io", Phone: in.Phone})
 		if m, ok := sub["contact.phone"]; ok {
 			fe["phone"] = m

@@ -76,7 +76,7 @@ func (f *fixture) count(t *testing.T, q string, args ...any) int {
 
 func request() order.Request {
 	return order.Request{
-		Lines: []order.Line{{Product: "cnc_milled_part", Quantity: 5, Lead: "rush",
+		Lines: []contracts.Config{{Product: "cnc_milled_part", Quantity: 5, Lead: "rush",
 			Options: map[string]string{"material": "alu_6082", "width_mm": "80", "height_mm": "50", "thickness_mm": "20"}}},
 		Delivery: contracts.Address{Line1: "Rue 1", City: "Lyon", PostalCode: "69001", Country: "FR"},
 		Contact:  order.Contact{Name: "Chloé", Email: "chloe@example.fr"},
@@ -103,7 +103,7 @@ func TestPriceListsNeverGoBack(t *testing.T) {
 			t.Fatalf("after version %d: catalogue of version %d in %s", v, cat.Version, cat.Currency)
 		}
 	}
-	q, err := f.shop.Quote(f.ctx, request().Lines[0].Config())
+	q, err := f.shop.Quote(f.ctx, request().Lines[0])
 	if err != nil || q.PriceListVersion != 2 {
 		t.Fatalf("quote: %+v %v", q, err)
 	}

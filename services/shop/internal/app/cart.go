@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/text"
 	"github.com/fabrika/fabrika/services/shop/internal/order"
 	"github.com/fabrika/fabrika/services/shop/internal/store"
 )
@@ -27,13 +29,13 @@ type Cart struct {
 }
 
 // AddToCart quotes a line and puts it in the cart.
-func (s *Shop) AddToCart(ctx context.Context, c Customer, l order.Line) error {
-	fe := order.FieldErrors{}
+func (s *Shop) AddToCart(ctx context.Context, c Customer, l contracts.Config) error {
+	fe := text.FieldErrors{}
 	order.ValidateLine(fe, "", l)
 	if len(fe) > 0 {
 		return invalid("the part cannot be added", fe)
 	}
-	if _, err := s.Quote(ctx, l.Config()); err != nil {
+	if _, err := s.Quote(ctx, l); err != nil {
 		return err
 	}
 	n, err := s.st.CountCartLines(ctx, c.ID)
@@ -64,7 +66,7 @@ func (s *Shop) Cart(ctx context.Context, c Customer) (Cart, error) {
 	out := Cart{Currency: pl.Currency, Version: pl.Version}
 	for _, l := range lines {
 		cl := CartLine{CartLine: l}
-		q, err := pl.Quote(order.Line{Product: l.Product, Options: l.Options, Quantity: l.Quantity, Lead: l.Lead}.Config())
+		q, err := pl.Quote(contracts.Config{Product: l.Product, Options: l.Options, Quantity: l.Quantity, Lead: l.Lead})
 		if err != nil {
 			cl.Error = err.Error()
 		} else {
@@ -83,14 +85,14 @@ func (s *Shop) RemoveFromCart(ctx context.Context, c Customer, id string) error 
 
 // CartRequest turns the cart into an order request with the given address
 // and contact.
-func (s *Shop) CartRequest(ctx context.Context, c Customer) ([]order.Line, error) {
+func (s *Shop) CartRequest(ctx context.Context, c Customer) ([]contracts.Config, error) {
 	lines, err := s.st.CartLines(ctx, c.ID)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]order.Line, 0, len(lines))
+	out := make([]contracts.Config, 0, len(lines))
 	for _, l := range lines {
-		out = append(out, order.Line{Product: l.Product, Options: l.Options, Quantity: l.Quantity, Lead: l.Lead})
+		out = append(out, contracts.Config{Product: l.Product, Options: l.Options, Quantity: l.Quantity, Lead: l.Lead})
 	}
 	return out, nil
 }

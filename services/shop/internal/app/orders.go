@@ -136,12 +136,12 @@ func (s *Shop) replay(ctx context.Context, c Customer, prev Order, hash string) 
 }
 
 // price quotes every line; the errors name the line's field.
-func price(pl *contracts.PriceListV1, req []order.Line) ([]store.Line, int64, map[string]string) {
+func price(pl *contracts.PriceListV1, req []contracts.Config) ([]store.Line, int64, map[string]string) {
 	fe := map[string]string{}
 	lines := make([]store.Line, 0, len(req))
 	var total int64
 	for i, l := range req {
-		q, err := pl.Quote(l.Config())
+		q, err := pl.Quote(l)
 		if err != nil {
 			var qe *contracts.QuoteError
 			if errors.As(err, &qe) {
@@ -296,7 +296,7 @@ func (s *Shop) Order(ctx context.Context, c Customer, ref string) (Order, error)
 // only when order.cancelled arrives. Asking twice changes nothing.
 func (s *Shop) RequestCancel(ctx context.Context, c Customer, ref, reason string) (Order, error) {
 	reason = strings.TrimSpace(reason)
-	fe := order.FieldErrors{}
+	fe := text.FieldErrors{}
 	order.CheckText(fe, "reason", reason, text.Field{Max: 500, Multiline: true}, "")
 	if len(fe) > 0 {
 		return Order{}, invalid("the request cannot be sent", fe)

@@ -13,7 +13,6 @@ import (
 	"io"
 	"net/mail"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -24,14 +23,6 @@ import (
 // MaxLines is the most lines an order may have.
 const MaxLines = 50
 
-// Line is one configured part as the customer asks for it.
-type Line struct {
-	Product  string            `json:"product"`
-	Options  map[string]string `json:"options"`
-	Quantity int               `json:"quantity"`
-	Lead     string            `json:"lead,omitempty"`
-}
-
 // Contact is who to talk to about an order.
 type Contact struct {
 	Name    string `json:"name"`
@@ -40,31 +31,12 @@ type Contact struct {
 	Company string `json:"company,omitempty"`
 }
 
-// Request is an order as submitted, before pricing.
+// Request is an order as submitted, before pricing; each line is a part as
+// the customer configures it.
 type Request struct {
-	Lines    []Line            `json:"lines"`
-	Delivery contracts.Address `json:"delivery"`
-	Contact  Contact           `json:"contact"`
-}
-
-// FieldErrors maps a field ("lines[0].quantity", "delivery.city") to what is
-// wrong with it.
-type FieldErrors map[string]string
-
-func (f FieldErrors) Error() string {
-	keys := make([]string, 0, len(f))
-	for k := range f {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(k + ": " + f[k])
-	}
-	return b.String()
+	Lines    []contracts.Config `json:"lines"`
+	Delivery contracts.Address  `json:"delivery"`
+	Contact  Contact            `json:"contact"`
 }
 
 // ErrMalformed marks a body that is not a JSON order request at all.
@@ -72,7 +44,7 @@ var ErrMalformed = errors.New("malformed order request")
 
 // Parse decodes a JSON order request strictly (unknown fields and trailing
 // data refused) and validates it. A decoding failure wraps ErrMalformed; a
-// request that decodes but breaks a rule is a FieldErrors.
+// request that decodes but breaks a rule is a text.FieldErrors.
 func Parse(data []byte) (Request, error) {
 	var r Request
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -134,7 +106,7 @@ var (
 // known option codes, sane sizes, a deliverable address and a reachable
 // contact. Products, option values and ranges are checked by the quote.
 func (r Request) Validate() error {
-	fe := FieldErrors{}
+	fe := text.FieldErrors{}
 	switch {
 	case len(r.Lines) == 0:
 		fe["lines"] = "an order needs at least one line"
@@ -155,7 +127,7 @@ func (r Request) Validate() error {
 }
 
 // ValidateLine adds the problems of a line to fe, each field prefixed.
-func ValidateLine(fe FieldErrors, prefix string, l Line) {
+func ValidateLine(fe text.FieldErrors, prefix string, l contracts.Config) {
 	if l.Product == "" {
 		fe[prefix+"product"] = "choose a product"
 	} else if len(l.Product) > 64 {
@@ -178,7 +150,7 @@ func ValidateLine(fe FieldErrors, prefix string, l Line) {
 }
 
 // ValidateDelivery adds the problems of an address to fe.
-func ValidateDelivery(fe FieldErrors, d contracts.Address) {
+func ValidateDelivery(fe text.FieldErrors, d contracts.Address) {
 	required(fe, "delivery.line1", d.Line1, 200, "enter the street and number")
 	CheckText(fe, "delivery.line2", d.Line2, text.Field{Max: 200}, "")
 	required(fe, "delivery.city", d.City, 100, "enter the city")
@@ -197,7 +169,7 @@ func ValidateDelivery(fe FieldErrors, d contracts.Address) {
 }
 
 // ValidateContact adds the problems of a contact to fe.
-func ValidateContact(fe FieldErrors, c Contact) {
+func ValidateContact(fe text.FieldErrors, c Contact) {
 	required(fe, "contact.name", c.Name, 100, "enter the name of a contact person")
 	switch {
 	case c.Email == "":
@@ -220,7 +192,7 @@ func ValidEmail(s string) bool {
 	return err == nil && a.Address == s && strings.Contains(s[strings.LastIndexByte(s, '@'):], ".")
 }
 
-func required(fe FieldErrors, field, v string, max int, msg string) {
+func required(fe text.FieldErrors, field, v string, max int, msg string) {
 	CheckText(fe, field, v, text.Field{Max: max, Required: true}, msg)
 }
 
@@ -228,7 +200,7 @@ func required(fe FieldErrors, field, v string, max int, msg string) {
 // platform's one check (platform/text: valid UTF-8, no NUL or other control
 // characters, no bidi overrides, length in characters); missing is the
 // message for an empty required field.
-func CheckText(fe FieldErrors, field, v string, f text.Field, missing string) {
+func CheckText(fe text.FieldErrors, field, v string, f text.Field, missing string) {
 	switch err := f.Check(v); {
 	case err == nil:
 	case errors.Is(err, text.ErrRequired):
@@ -253,9 +225,4 @@ func (r Request) Hash() string {
 	b, _ := json.Marshal(r) // map keys are sorted: the encoding is canonical
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
-}
-
-// Config returns the contracts configuration of a line, for quoting.
-func (l Line) Config() contracts.Config {
-	return contracts.Config{Product: l.Product, Options: l.Options, Quantity: l.Quantity, Lead: l.Lead}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/text"
 )
 
 const valid = `{"lines":[{"product":"laser_cut_sheet","options":{"material":"steel_s235","width_mm":"200"},"quantity":3}],
@@ -38,7 +39,7 @@ func TestParse(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := Parse([]byte(tc.body))
-			var fe FieldErrors
+			var fe text.FieldErrors
 			switch {
 			case tc.malformed:
 				if !errors.Is(err, ErrMalformed) {
@@ -83,9 +84,9 @@ func TestTooManyLines(t *testing.T) {
 	t.Parallel()
 	r := Request{Delivery: contracts.Address{Line1: "a", City: "b", PostalCode: "123", Country: "DE"}, Contact: Contact{Name: "n", Email: "a@b.de"}}
 	for range MaxLines + 1 {
-		r.Lines = append(r.Lines, Line{Product: "p", Quantity: 1, Lead: "standard"})
+		r.Lines = append(r.Lines, contracts.Config{Product: "p", Quantity: 1, Lead: "standard"})
 	}
-	var fe FieldErrors
+	var fe text.FieldErrors
 	if err := r.Validate(); !errors.As(err, &fe) || !strings.Contains(fe["lines"], "at most 50") {
 		t.Fatalf("51 lines: %v", err)
 	}
@@ -153,7 +154,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := Parse(data)
 		if err != nil {
-			var fe FieldErrors
+			var fe text.FieldErrors
 			if !errors.Is(err, ErrMalformed) && !errors.As(err, &fe) {
 				t.Fatalf("unexpected error type %T: %v", err, err)
 			}
@@ -213,9 +214,9 @@ func TestTextFieldsRefusePoison(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a, c := addr, contact
-			l := Line{Product: "laser_cut_sheet", Quantity: 1, Lead: contracts.LeadStandard, Options: map[string]string{"finish": "powder_coat"}}
+			l := contracts.Config{Product: "laser_cut_sheet", Quantity: 1, Lead: contracts.LeadStandard, Options: map[string]string{"finish": "powder_coat"}}
 			tc.set(&a, &c, &l)
-			fe := FieldErrors{}
+			fe := text.FieldErrors{}
 			ValidateDelivery(fe, a)
 			ValidateContact(fe, c)
 			ValidateLine(fe, "lines[0].", l)
@@ -225,7 +226,7 @@ func TestTextFieldsRefusePoison(t *testing.T) {
 		})
 	}
 	// 100 characters of Cyrillic are 200 bytes, and fit a 100-character name.
-	fe := FieldErrors{}
+	fe := text.FieldErrors{}
 	ValidateContact(fe, Contact{Name: strings.Repeat("Ж", 100), Email: "ada@example.com"})
 	if len(fe) != 0 {
 		t.Fatalf("100 characters refused: %v", fe)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/httpx"
+	"github.com/fabrika/fabrika/platform/text"
 	"github.com/fabrika/fabrika/services/shop/internal/app"
 	"github.com/fabrika/fabrika/services/shop/internal/order"
 )
@@ -120,16 +121,16 @@ func (h *Handler) apiQuote(w http.ResponseWriter, r *http.Request) {
 		h.apiError(w, r, err)
 		return
 	}
-	l := order.Line{Product: in.Product, Options: in.Options, Quantity: in.Quantity, Lead: in.Lead}
-	req := order.Request{Lines: []order.Line{l}}
+	l := contracts.Config{Product: in.Product, Options: in.Options, Quantity: in.Quantity, Lead: in.Lead}
+	req := order.Request{Lines: []contracts.Config{l}}
 	req.Normalize()
-	fe := order.FieldErrors{}
+	fe := text.FieldErrors{}
 	order.ValidateLine(fe, "", req.Lines[0])
 	if len(fe) > 0 {
 		h.apiError(w, r, &app.Error{Kind: app.KindInvalid, Message: "the configuration cannot be quoted", Fields: fe})
 		return
 	}
-	q, err := h.shop.Quote(r.Context(), req.Lines[0].Config())
+	q, err := h.shop.Quote(r.Context(), req.Lines[0])
 	if err != nil {
 		h.apiError(w, r, err)
 		return

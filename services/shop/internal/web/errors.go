@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/fabrika/fabrika/platform/httpx"
+	"github.com/fabrika/fabrika/platform/text"
 	"github.com/fabrika/fabrika/services/shop/internal/app"
 	"github.com/fabrika/fabrika/services/shop/internal/order"
 )
@@ -18,7 +19,7 @@ func status(err error) int {
 	if errors.As(err, &pe) {
 		return pe.Status
 	}
-	var fe order.FieldErrors
+	var fe text.FieldErrors
 	if errors.As(err, &fe) {
 		return http.StatusUnprocessableEntity
 	}
@@ -60,7 +61,7 @@ func problem(err error) *httpx.Problem {
 		return nil
 	}
 	p := httpx.NewProblem(code, err.Error())
-	var fe order.FieldErrors
+	var fe text.FieldErrors
 	switch e, ok := app.AsError(err); {
 	case errors.As(err, &fe):
 		p.Detail, p.Errors = "the order request is invalid", fe
@@ -81,7 +82,7 @@ func problem(err error) *httpx.Problem {
 // formErrors returns the message of an error for the top of a form and the
 // messages to show next to fields.
 func formErrors(err error) (string, map[string]string) {
-	var fe order.FieldErrors
+	var fe text.FieldErrors
 	if errors.As(err, &fe) {
 		return "Please correct the fields marked below.", fe
 	}

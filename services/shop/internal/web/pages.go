@@ -352,7 +352,7 @@ func (h *Handler) productPage(w http.ResponseWriter, r *http.Request) {
 	v := view{Title: p.Name, Form: f}
 	pv := productView{Catalog: cat, Product: p}
 	if l, fe := lineFromForm(p.Code, f); len(fe) == 0 {
-		if price, err := h.shop.Quote(r.Context(), l.Config()); err == nil {
+		if price, err := h.shop.Quote(r.Context(), l); err == nil {
 			pv.Quote = &price
 		} else if _, ok := app.AsError(err); ok {
 			v.Message, v.Errors = formErrors(err)
@@ -380,8 +380,8 @@ func configQuery(f url.Values) url.Values {
 }
 
 // lineFromForm reads a configured part from a form.
-func lineFromForm(product string, f url.Values) (order.Line, map[string]string) {
-	l := order.Line{Product: product, Options: map[string]string{}, Lead: f.Get("lead")}
+func lineFromForm(product string, f url.Values) (contracts.Config, map[string]string) {
+	l := contracts.Config{Product: product, Options: map[string]string{}, Lead: f.Get("lead")}
 	for _, k := range configFields {
 		if v := strings.TrimSpace(f.Get(k)); v != "" {
 			l.Options[k] = v
@@ -393,7 +393,7 @@ func lineFromForm(product string, f url.Values) (order.Line, map[string]string) 
 		fe["quantity"] = "enter a whole number"
 	}
 	l.Quantity = q
-	req := order.Request{Lines: []order.Line{l}}
+	req := order.Request{Lines: []contracts.Config{l}}
 	req.Normalize()
 	return req.Lines[0], fe
 }
@@ -431,7 +431,7 @@ func (h *Handler) productPost(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/cart", http.StatusSeeOther)
 		return
 	}
-	q, err := h.shop.Quote(r.Context(), l.Config())
+	q, err := h.shop.Quote(r.Context(), l)
 	if err != nil {
 		v.Message, v.Errors = formErrors(err)
 		v.Data = pv

@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/fabrika/fabrika/platform/backoff"
 	"github.com/fabrika/fabrika/platform/sqldb"
 )
 
@@ -693,11 +694,7 @@ func (in *Inbox) settle(consumer string, d *delivery, took time.Duration) {
 }
 
 func (in *Inbox) delay(deliveries int) time.Duration {
-	d := in.cfg.BaseDelay
-	for i := 1; i < deliveries && d < in.cfg.MaxDelay; i++ {
-		d *= 2
-	}
-	return min(d, in.cfg.MaxDelay)
+	return backoff.Exponential(deliveries, in.cfg.BaseDelay, in.cfg.MaxDelay)
 }
 
 func (in *Inbox) pruneLoop(ctx context.Context) {

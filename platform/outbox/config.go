@@ -8,6 +8,8 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/fabrika/fabrika/platform/backoff"
 )
 
 // Config tunes the relay. The zero value of a field takes its default.
@@ -112,10 +114,8 @@ func (c *Config) validate() error {
 // that a re-publish of a message the broker did store is recognised.
 func (c Config) RetryHorizon() time.Duration {
 	var total time.Duration
-	d := c.BaseBackoff
-	for range c.MaxAttempts {
-		total += d + c.PublishTimeout
-		d = min(d*2, c.MaxBackoff)
+	for n := range c.MaxAttempts {
+		total += backoff.Exponential(n+1, c.BaseBackoff, c.MaxBackoff) + c.PublishTimeout
 	}
 	return total
 }

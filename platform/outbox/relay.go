@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/fabrika/fabrika/platform/backoff"
 	"github.com/fabrika/fabrika/platform/sqldb"
 )
 
@@ -580,11 +581,7 @@ func (o *Outbox) anyOf(ctx context.Context, keys []any) (bool, error) {
 
 // backoff is exponential in the attempt, with jitter in [d/2, d].
 func (o *Outbox) backoff(attempt int) time.Duration {
-	d := o.cfg.BaseBackoff
-	for i := 1; i < attempt && d < o.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, o.cfg.MaxBackoff)
+	d := backoff.Exponential(attempt, o.cfg.BaseBackoff, o.cfg.MaxBackoff)
 	return d/2 + rand.N(d/2+1)
 }
 

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/fabrika/fabrika/platform/backoff"
 )
 
 // Backoff is a policy of growing delays after failures: the first Free
@@ -37,11 +39,7 @@ func (b Backoff) Delay(n int) time.Duration {
 	if n <= b.Free {
 		return 0
 	}
-	d := b.Base
-	for i := b.Free + 1; i < n && d < b.Max; i++ {
-		d *= 2
-	}
-	return min(d, b.Max)
+	return backoff.Exponential(n-b.Free, b.Base, b.Max)
 }
 
 // Throttle counts failures per key and tells how long a key must wait

@@ -11,10 +11,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fabrika/fabrika/platform/backoff"
 )
 
 // Headers of a delivery.
@@ -94,12 +95,5 @@ func Verify(secret, msgID, timestamp, signatures string, body []byte, now time.T
 // Backoff is the wait before attempt n+1 after n failed attempts: base x 2^(n-1),
 // at most max, with up to 10% jitter taken from jitter in [0,1).
 func Backoff(n int, base, max time.Duration, jitter float64) time.Duration {
-	if n < 1 {
-		n = 1
-	}
-	d := float64(base) * math.Pow(2, float64(n-1))
-	if d > float64(max) || math.IsInf(d, 0) {
-		d = float64(max)
-	}
-	return time.Duration(d * (1 + jitter/10))
+	return time.Duration(float64(backoff.Exponential(n, base, max)) * (1 + jitter/10))
 }

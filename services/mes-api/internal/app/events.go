@@ -9,6 +9,7 @@ import (
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/inbox"
+	"github.com/fabrika/fabrika/platform/orderevent"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/mes-api/internal/store"
 )
@@ -16,37 +17,20 @@ import (
 // Handlers returns the inbox handlers of the order status events, keyed by
 // subject.
 func (a *App) Handlers() map[string]inbox.Handler {
-	status := func(event string) inbox.Handler {
-		return inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, p contracts.OrderStatusChangedV1) error {
-			return a.applyEvent(ctx, tx, p.OrderID, event, p.At, p.Reason, nil)
-		})
-	}
-	h := map[string]inbox.Handler{
-		contracts.Subject(contracts.OrderPriced): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, p contracts.OrderPricedV1) error {
-			return a.applyEvent(ctx, tx, p.OrderID, contracts.OrderPriced, p.PricedAt, "", func(o *store.Order) {
-				o.PricedTotal, o.ShipDate, o.LeadDays = p.Total, p.ShipDate, p.LeadDays
-			})
-		}),
-		contracts.Subject(contracts.OrderNeedsReview): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, p contracts.OrderNeedsReviewV1) error {
-			return a.applyEvent(ctx, tx, p.OrderID, contracts.OrderNeedsReview, p.At, p.Reason, nil)
-		}),
-		contracts.Subject(contracts.OrderConfirmed): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, p contracts.OrderConfirmedV1) error {
-			return a.applyEvent(ctx, tx, p.OrderID, contracts.OrderConfirmed, p.At, "", func(o *store.Order) {
-				if p.ShipDate != "" {
-					o.ShipDate = p.ShipDate
-				}
-			})
-		}),
-		contracts.Subject(contracts.OrderShipped): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, p contracts.OrderShippedV1) error {
-			return a.applyEvent(ctx, tx, p.OrderID, contracts.OrderShipped, p.At, "", func(o *store.Order) {
-				o.Carrier, o.TrackingNumber = p.Carrier, p.TrackingNumber
-			})
-		}),
-	}
-	for _, e := range []string{contracts.OrderOnHold, contracts.OrderResumed, contracts.OrderInProduction, contracts.OrderProduced, contracts.OrderCancelled} {
-		h[contracts.Subject(e)] = status(e)
-	}
-	return h
+	return orderevent.Handlers(func(ctx context.Context, tx *sqldb.Tx, e orderevent.Event) error {
+		var set func(*store.Order)
+		switch {
+		case e.Priced != nil:
+			set = func(o *store.Order) {
+				o.PricedTotal, o.ShipDate, o.LeadDays = e.Priced.Total, e.Priced.ShipDate, e.Priced.LeadDays
+			}
+		case e.Confirmed != nil && e.Confirmed.ShipDate != "":
+			set = func(o *store.Order) { o.ShipDate = e.Confirmed.ShipDate }
+		case e.Shipped != nil:
+			set = func(o *store.Order) { o.Carrier, o.TrackingNumber = e.Shipped.Carrier, e.Shipped.TrackingNumber }
+		}
+		return a.applyEvent(ctx, tx, e.OrderID, e.Type, e.At, e.Reason, set)
+	})
 }
 
 // PriceListHandlers returns the inbox handler of published price lists.

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/inbox"
+	"github.com/fabrika/fabrika/platform/orderevent"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/shop/internal/order"
 	"github.com/fabrika/fabrika/services/shop/internal/store"
@@ -16,52 +16,36 @@ import (
 // Handlers returns the inbox handlers of the events that fill the timeline
 // of the shop's orders, by subject.
 func (s *Shop) Handlers() map[string]inbox.Handler {
-	status := func(eventType string) inbox.Handler {
-		return inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderStatusChangedV1) error {
-			return s.apply(ctx, tx, m.ID, eventType, p.OrderID, p.At, p.Reason, nil)
-		})
-	}
-	return map[string]inbox.Handler{
-		contracts.Subject(contracts.OrderPriced): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderPricedV1) error {
-			detail := fmt.Sprintf("Binding price %s, ships by %s", money(p.Total, p.Currency), p.ShipDate)
-			return s.apply(ctx, tx, m.ID, contracts.OrderPriced, p.OrderID, p.PricedAt, detail, func(ctx context.Context, tx *sqldb.Tx) error {
-				return s.st.SetPriced(ctx, tx, p.OrderID, p.Total, p.ShipDate)
-			})
-		}),
-		contracts.Subject(contracts.OrderNeedsReview): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderNeedsReviewV1) error {
-			return s.apply(ctx, tx, m.ID, contracts.OrderNeedsReview, p.OrderID, p.At, p.Reason, nil)
-		}),
-		contracts.Subject(contracts.OrderConfirmed): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderConfirmedV1) error {
-			detail := ""
-			if p.ShipDate != "" {
-				detail = "Ships by " + p.ShipDate
+	h := orderevent.Handlers(func(ctx context.Context, tx *sqldb.Tx, e orderevent.Event) error {
+		detail := e.Reason
+		var extra func(context.Context, *sqldb.Tx) error // what the event changes besides the status
+		switch {
+		case e.Priced != nil:
+			detail = fmt.Sprintf("Binding price %s, ships by %s", money(e.Priced.Total, e.Priced.Currency), e.Priced.ShipDate)
+			extra = func(ctx context.Context, tx *sqldb.Tx) error {
+				return s.st.SetPriced(ctx, tx, e.OrderID, e.Priced.Total, e.Priced.ShipDate)
 			}
-			return s.apply(ctx, tx, m.ID, contracts.OrderConfirmed, p.OrderID, p.At, detail, func(ctx context.Context, tx *sqldb.Tx) error {
-				if p.ShipDate == "" {
-					return nil
-				}
-				return s.st.SetShipDate(ctx, tx, p.OrderID, p.ShipDate)
-			})
-		}),
-		contracts.Subject(contracts.OrderOnHold):       status(contracts.OrderOnHold),
-		contracts.Subject(contracts.OrderResumed):      status(contracts.OrderResumed),
-		contracts.Subject(contracts.OrderInProduction): status(contracts.OrderInProduction),
-		contracts.Subject(contracts.OrderProduced):     status(contracts.OrderProduced),
-		contracts.Subject(contracts.OrderCancelled):    status(contracts.OrderCancelled),
-		contracts.Subject(contracts.OrderShipped): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderShippedV1) error {
-			detail := fmt.Sprintf("%s, tracking number %s", p.Carrier, p.TrackingNumber)
-			return s.apply(ctx, tx, m.ID, contracts.OrderShipped, p.OrderID, p.At, detail, func(ctx context.Context, tx *sqldb.Tx) error {
-				return s.st.SetShipped(ctx, tx, p.OrderID, p.Carrier, p.TrackingNumber)
-			})
-		}),
-		contracts.Subject(contracts.CompensationGranted): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.CompensationGrantedV1) error {
-			if p.OrderID == "" {
-				return nil // a compensation not tied to an order has no timeline here
+		case e.Confirmed != nil && e.Confirmed.ShipDate != "":
+			detail = "Ships by " + e.Confirmed.ShipDate
+			extra = func(ctx context.Context, tx *sqldb.Tx) error {
+				return s.st.SetShipDate(ctx, tx, e.OrderID, e.Confirmed.ShipDate)
 			}
-			return s.applyEvent(ctx, tx, store.Event{ID: m.ID, OrderID: p.OrderID, Kind: contracts.CompensationGranted, At: p.At,
-				Detail: p.Kind + ": " + p.Reason, Amount: p.Amount, Currency: p.Currency}, nil)
-		}),
-	}
+		case e.Shipped != nil:
+			detail = fmt.Sprintf("%s, tracking number %s", e.Shipped.Carrier, e.Shipped.TrackingNumber)
+			extra = func(ctx context.Context, tx *sqldb.Tx) error {
+				return s.st.SetShipped(ctx, tx, e.OrderID, e.Shipped.Carrier, e.Shipped.TrackingNumber)
+			}
+		}
+		return s.applyEvent(ctx, tx, store.Event{ID: e.MsgID, OrderID: e.OrderID, Kind: e.Type, At: e.At, Detail: detail}, extra)
+	})
+	h[contracts.Subject(contracts.CompensationGranted)] = inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.CompensationGrantedV1) error {
+		if p.OrderID == "" {
+			return nil // a compensation not tied to an order has no timeline here
+		}
+		return s.applyEvent(ctx, tx, store.Event{ID: m.ID, OrderID: p.OrderID, Kind: contracts.CompensationGranted, At: p.At,
+			Detail: p.Kind + ": " + p.Reason, Amount: p.Amount, Currency: p.Currency}, nil)
+	})
+	return h
 }
 
 // PriceListHandlers returns the inbox handler of published price lists.
@@ -71,10 +55,6 @@ func (s *Shop) PriceListHandlers() map[string]inbox.Handler {
 			return s.ReceivePriceList(ctx, tx, p)
 		}),
 	}
-}
-
-func (s *Shop) apply(ctx context.Context, tx *sqldb.Tx, msgID, eventType, orderID string, at time.Time, detail string, extra func(context.Context, *sqldb.Tx) error) error {
-	return s.applyEvent(ctx, tx, store.Event{ID: msgID, OrderID: orderID, Kind: eventType, At: at, Detail: detail}, extra)
 }
 
 // applyEvent adds an event to the timeline of an order the shop owns and

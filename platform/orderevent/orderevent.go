@@ -1,0 +1,54 @@
+// Package orderevent subscribes a service to the events of an order's life
+// after its placement (priced, needs review, confirmed, on hold, resumed, in
+// production, produced, shipped, cancelled) in one shape, for the services
+// that follow an order's status without deciding it: the shop's timeline
+// and mes-api's webhooks.
+package orderevent
+
+import (
+	"context"
+	"time"
+
+	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/inbox"
+	"github.com/fabrika/fabrika/platform/sqldb"
+)
+
+// Event is what one of those events says about an order. Priced, Confirmed
+// and Shipped hold the payload of their event type, nil for the others.
+type Event struct {
+	MsgID   string // the message's id: the same for every delivery of it
+	Type    string // contracts.OrderPriced, contracts.OrderOnHold, ...
+	OrderID string
+	At      time.Time
+	Reason  string // of a review, a hold, a resumption or a cancellation
+
+	Priced    *contracts.OrderPricedV1
+	Confirmed *contracts.OrderConfirmedV1
+	Shipped   *contracts.OrderShippedV1
+}
+
+// Handlers returns the inbox handlers of the events, by subject; each
+// calls apply in the inbox's transaction.
+func Handlers(apply func(ctx context.Context, tx *sqldb.Tx, e Event) error) map[string]inbox.Handler {
+	h := map[string]inbox.Handler{
+		contracts.Subject(contracts.OrderPriced): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderPricedV1) error {
+			return apply(ctx, tx, Event{MsgID: m.ID, Type: contracts.OrderPriced, OrderID: p.OrderID, At: p.PricedAt, Priced: &p})
+		}),
+		contracts.Subject(contracts.OrderNeedsReview): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderNeedsReviewV1) error {
+			return apply(ctx, tx, Event{MsgID: m.ID, Type: contracts.OrderNeedsReview, OrderID: p.OrderID, At: p.At, Reason: p.Reason})
+		}),
+		contracts.Subject(contracts.OrderConfirmed): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderConfirmedV1) error {
+			return apply(ctx, tx, Event{MsgID: m.ID, Type: contracts.OrderConfirmed, OrderID: p.OrderID, At: p.At, Confirmed: &p})
+		}),
+		contracts.Subject(contracts.OrderShipped): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderShippedV1) error {
+			return apply(ctx, tx, Event{MsgID: m.ID, Type: contracts.OrderShipped, OrderID: p.OrderID, At: p.At, Shipped: &p})
+		}),
+	}
+	for _, t := range []string{contracts.OrderOnHold, contracts.OrderResumed, contracts.OrderInProduction, contracts.OrderProduced, contracts.OrderCancelled} {
+		h[contracts.Subject(t)] = inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderStatusChangedV1) error {
+			return apply(ctx, tx, Event{MsgID: m.ID, Type: t, OrderID: p.OrderID, At: p.At, Reason: p.Reason})
+		})
+	}
+	return h
+}

@@ -86,6 +86,18 @@ func Converges(t *testing.T, key string, history []Event, newConsumer func(t *te
 	}
 }
 
+// ConvergesEach runs Converges on each history of the aggregate key, a
+// parallel subtest per name.
+func ConvergesEach(t *testing.T, key string, histories map[string][]Event, newConsumer func(t *testing.T) Consumer) {
+	t.Helper()
+	for name, history := range histories {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			Converges(t, key, history, newConsumer)
+		})
+	}
+}
+
 // run delivers msgs in order through the inbox's delivery transaction,
 // redelivering failed ones after the rest, and returns the final state.
 func run(t *testing.T, c Consumer, msgs []inbox.Message) string {

@@ -65,6 +65,21 @@ func OrderStory(id, channel string, t0 time.Time) Story {
 	return s
 }
 
+// StatusHistories are the histories of the story's order after its
+// pricing, for the consumers that follow its status (the shop, mes-api):
+// through to shipping, held and resumed, cancelled after its confirmation
+// and while on hold.
+func (s Story) StatusHistories() map[string][]Event {
+	priced, confirmed := E(contracts.OrderPriced, s.Priced), E(contracts.OrderConfirmed, s.Confirmed)
+	return map[string][]Event{
+		"priced to shipped": {priced, confirmed, E(contracts.OrderInProduction, s.InProduction),
+			E(contracts.OrderProduced, s.Produced), E(contracts.OrderShipped, s.Shipped)},
+		"held and resumed":    {priced, confirmed, E(contracts.OrderOnHold, s.OnHold), E(contracts.OrderResumed, s.Resumed)},
+		"cancelled":           {priced, confirmed, E(contracts.OrderCancelled, s.Cancelled)},
+		"held then cancelled": {priced, E(contracts.OrderOnHold, s.OnHold), E(contracts.OrderCancelled, s.Cancelled)},
+	}
+}
+
 // E is an Event of the contracts' event type et.
 func E(et string, payload any) Event { return Event{Subject: contracts.Subject(et), Payload: payload} }
 

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/contracts"
-	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/inbox/inboxtest"
 	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
@@ -24,48 +23,30 @@ func TestEventsConvergeInAnyOrder(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	s := inboxtest.OrderStory("o-1", contracts.ChannelAPI, t0)
-	histories := map[string][]inboxtest.Event{
-		"priced to shipped": {inboxtest.E(contracts.OrderPriced, s.Priced), inboxtest.E(contracts.OrderConfirmed, s.Confirmed),
-			inboxtest.E(contracts.OrderInProduction, s.InProduction), inboxtest.E(contracts.OrderProduced, s.Produced),
-			inboxtest.E(contracts.OrderShipped, s.Shipped)},
-		"held and resumed": {inboxtest.E(contracts.OrderPriced, s.Priced), inboxtest.E(contracts.OrderConfirmed, s.Confirmed),
-			inboxtest.E(contracts.OrderOnHold, s.OnHold), inboxtest.E(contracts.OrderResumed, s.Resumed)},
-		"cancelled": {inboxtest.E(contracts.OrderPriced, s.Priced), inboxtest.E(contracts.OrderConfirmed, s.Confirmed),
-			inboxtest.E(contracts.OrderCancelled, s.Cancelled)},
-	}
-	for name, history := range histories {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			inboxtest.Converges(t, "o-1", history, func(t *testing.T) inboxtest.Consumer {
-				ctx := context.Background()
-				db := testenv.DB(t, migrations.FS)
-				ob, err := outbox.New(db, nil, outbox.Config{}, testenv.Logger(t), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				fixed := t0.Add(time.Hour)
-				a, err := app.New(ctx, db, ob, app.Config{Now: func() time.Time { return fixed }})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-					if err := store.New(db).InsertClient(ctx, tx, store.Client{ID: "cl-1", Name: "Acme", CreatedAt: t0}); err != nil {
-						return err
-					}
-					return store.New(db).InsertOrder(ctx, tx, store.Order{ID: "o-1", ClientID: "cl-1", Number: "F-o-1", Status: contracts.StatusPlaced,
-						Lines: s.Placed.Lines, Delivery: s.Placed.Delivery, Currency: "EUR", QuotedTotal: 4200, PriceListVersion: 1, CreatedAt: t0})
-				}); err != nil {
-					t.Fatal(err)
-				}
-				handlers := map[string]inbox.Handler{}
-				for k, h := range a.Handlers() {
-					handlers[k] = h
-				}
-				return inboxtest.Consumer{DB: db, Handlers: handlers, State: func(t *testing.T) string {
-					return inboxtest.Rows(t, db, `SELECT id, status, status_before_hold, priced_total, ship_date, lead_days, reason, carrier,
-						tracking_number, cancel_requested_at FROM api_order`)
-				}}
-			})
-		})
-	}
+	inboxtest.ConvergesEach(t, "o-1", s.StatusHistories(), func(t *testing.T) inboxtest.Consumer {
+		ctx := context.Background()
+		db := testenv.DB(t, migrations.FS)
+		ob, err := outbox.New(db, nil, outbox.Config{}, testenv.Logger(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixed := t0.Add(time.Hour)
+		a, err := app.New(ctx, db, ob, app.Config{Now: func() time.Time { return fixed }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+			if err := store.New(db).InsertClient(ctx, tx, store.Client{ID: "cl-1", Name: "Acme", CreatedAt: t0}); err != nil {
+				return err
+			}
+			return store.New(db).InsertOrder(ctx, tx, store.Order{ID: "o-1", ClientID: "cl-1", Number: "F-o-1", Status: contracts.StatusPlaced,
+				Lines: s.Placed.Lines, Delivery: s.Placed.Delivery, Currency: "EUR", QuotedTotal: 4200, PriceListVersion: 1, CreatedAt: t0})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return inboxtest.Consumer{DB: db, Handlers: a.Handlers(), State: func(t *testing.T) string {
+			return inboxtest.Rows(t, db, `SELECT id, status, status_before_hold, priced_total, ship_date, lead_days, reason, carrier,
+				tracking_number, cancel_requested_at FROM api_order`)
+		}}
+	})
 }

@@ -27,29 +27,24 @@ func TestEventsConvergeInAnyOrder(t *testing.T) {
 		"held then cancelled": {inboxtest.E(contracts.OrderConfirmed, s.Confirmed), inboxtest.E(contracts.OrderOnHold, s.OnHold),
 			inboxtest.E(contracts.OrderCancelled, contracts.OrderStatusChangedV1{OrderID: "o-1", Channel: contracts.ChannelShop, Reason: "ordered twice", At: s.Resumed.At})},
 	}
-	for name, history := range histories {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			inboxtest.Converges(t, "o-1", history, func(t *testing.T) inboxtest.Consumer {
-				db := testenv.DB(t, migrations.FS)
-				ob, err := outbox.New(db, nil, outbox.Config{}, testenv.Logger(t), prometheus.NewRegistry())
-				if err != nil {
-					t.Fatal(err)
-				}
-				fixed := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
-				a, err := app.New(db, ob, app.Config{ShippingWorkstation: "shipping", Metrics: prometheus.NewRegistry(),
-					Now: func() time.Time { return fixed }}, testenv.Logger(t))
-				if err != nil {
-					t.Fatal(err)
-				}
-				return inboxtest.Consumer{DB: db, Handlers: a.Subscriptions(), State: func(t *testing.T) string {
-					return inboxtest.Rows(t, db, `SELECT order_id, number, channel, ship_date, rush, status, on_hold, hold_reason, hold_at,
+	inboxtest.ConvergesEach(t, "o-1", histories, func(t *testing.T) inboxtest.Consumer {
+		db := testenv.DB(t, migrations.FS)
+		ob, err := outbox.New(db, nil, outbox.Config{}, testenv.Logger(t), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixed := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+		a, err := app.New(db, ob, app.Config{ShippingWorkstation: "shipping", Metrics: prometheus.NewRegistry(),
+			Now: func() time.Time { return fixed }}, testenv.Logger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inboxtest.Consumer{DB: db, Handlers: a.Subscriptions(), State: func(t *testing.T) string {
+			return inboxtest.Rows(t, db, `SELECT order_id, number, channel, ship_date, rush, status, on_hold, hold_reason, hold_at,
 						cancel_reason, confirmed_at, cancelled_at FROM orders ORDER BY order_id`) +
-						inboxtest.Rows(t, db, `SELECT line_no, seq, operation, workstation, planned_minutes, state, pause_reason
+				inboxtest.Rows(t, db, `SELECT line_no, seq, operation, workstation, planned_minutes, state, pause_reason
 						FROM operations ORDER BY line_no, seq`) +
-						inboxtest.Rows(t, db, `SELECT code, name FROM workstations ORDER BY code`)
-				}}
-			})
-		})
-	}
+				inboxtest.Rows(t, db, `SELECT code, name FROM workstations ORDER BY code`)
+		}}
+	})
 }

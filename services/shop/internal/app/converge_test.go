@@ -17,30 +17,16 @@ func TestEventsConvergeInAnyOrder(t *testing.T) {
 	const id = "01940000-0000-7000-8000-000000000001"
 	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	s := inboxtest.OrderStory(id, contracts.ChannelShop, t0)
-	histories := map[string][]inboxtest.Event{
-		"priced to shipped": {inboxtest.E(contracts.OrderPriced, s.Priced), inboxtest.E(contracts.OrderConfirmed, s.Confirmed),
-			inboxtest.E(contracts.OrderInProduction, s.InProduction), inboxtest.E(contracts.OrderProduced, s.Produced),
-			inboxtest.E(contracts.OrderShipped, s.Shipped)},
-		"held and resumed": {inboxtest.E(contracts.OrderPriced, s.Priced), inboxtest.E(contracts.OrderConfirmed, s.Confirmed),
-			inboxtest.E(contracts.OrderOnHold, s.OnHold), inboxtest.E(contracts.OrderResumed, s.Resumed)},
-		"cancelled": {inboxtest.E(contracts.OrderPriced, s.Priced), inboxtest.E(contracts.OrderOnHold, s.OnHold),
-			inboxtest.E(contracts.OrderCancelled, s.Cancelled)},
-	}
-	for name, history := range histories {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			inboxtest.Converges(t, id, history, func(t *testing.T) inboxtest.Consumer {
-				f := newFixture(t)
-				if _, err := f.db.ExecContext(context.Background(), `INSERT INTO orders (id, number, customer_id, idempotency_key,
-					request_hash, status, currency, quoted_total, price_list_version, line_count, contact, delivery, placed_at, updated_at)
-					VALUES ($1, 'S-2026-000001', 'c-1', 'k', 'h', 'placed', 'EUR', 4200, 1, 1, '{}', '{}', $2, $2)`, id, t0.UnixMicro()); err != nil {
-					t.Fatal(err)
-				}
-				return inboxtest.Consumer{DB: f.db, Handlers: f.shop.Handlers(), State: func(t *testing.T) string {
-					return inboxtest.Rows(t, f.db, `SELECT status, priced_total, ship_date, carrier, tracking_number, cancel_requested_at
+	inboxtest.ConvergesEach(t, id, s.StatusHistories(), func(t *testing.T) inboxtest.Consumer {
+		f := newFixture(t)
+		if _, err := f.db.ExecContext(context.Background(), `INSERT INTO orders (id, number, customer_id, idempotency_key,
+			request_hash, status, currency, quoted_total, price_list_version, line_count, contact, delivery, placed_at, updated_at)
+			VALUES ($1, 'S-2026-000001', 'c-1', 'k', 'h', 'placed', 'EUR', 4200, 1, 1, '{}', '{}', $2, $2)`, id, t0.UnixMicro()); err != nil {
+			t.Fatal(err)
+		}
+		return inboxtest.Consumer{DB: f.db, Handlers: f.shop.Handlers(), State: func(t *testing.T) string {
+			return inboxtest.Rows(t, f.db, `SELECT status, priced_total, ship_date, carrier, tracking_number, cancel_requested_at
 						FROM orders`) + inboxtest.Rows(t, f.db, `SELECT id, kind, at, detail FROM order_event ORDER BY id`)
-				}}
-			})
-		})
-	}
+		}}
+	})
 }

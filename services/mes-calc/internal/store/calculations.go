@@ -32,7 +32,7 @@ type Calculation struct {
 }
 
 // GetCalculation returns the calculation of an order, or ErrNotFound.
-func (s *Store) GetCalculation(ctx context.Context, q Querier, orderID string) (Calculation, error) {
+func (s *Store) GetCalculation(ctx context.Context, q sqldb.Querier, orderID string) (Calculation, error) {
 	var c Calculation
 	var calcAt, updAt int64
 	err := q.QueryRowContext(ctx, `SELECT order_id, status, channel, price_list_version, total, ship_date, reason, result,

@@ -24,7 +24,7 @@ const window = 16
 // read. Book then checks, with the rows locked, that it still has room.
 type Load struct {
 	ctx   context.Context
-	q     Querier
+	q     sqldb.Querier
 	start calc.Day // the first day that can be planned
 	days  map[string]*loadWindow
 	open  map[string]calc.Day
@@ -39,7 +39,7 @@ var _ calc.Load = (*Load)(nil)
 
 // NewLoad returns the load as q sees it from start, the first day that can
 // be planned.
-func (s *Store) NewLoad(ctx context.Context, q Querier, start calc.Day) *Load {
+func (s *Store) NewLoad(ctx context.Context, q sqldb.Querier, start calc.Day) *Load {
 	return &Load{ctx: ctx, q: q, start: start, days: map[string]*loadWindow{}}
 }
 
@@ -129,7 +129,7 @@ func (l *Load) Booked(ws string, day calc.Day) (int64, error) {
 	return w.booked[day], nil
 }
 
-func readWindow(ctx context.Context, q Querier, ws string, from, to calc.Day) (*loadWindow, error) {
+func readWindow(ctx context.Context, q sqldb.Querier, ws string, from, to calc.Day) (*loadWindow, error) {
 	rs, err := q.QueryContext(ctx, `SELECT day, centiminutes FROM workstation_load WHERE workstation = $1 AND day >= $2 AND day < $3`,
 		ws, int64(from), int64(to))
 	if err != nil {
@@ -432,7 +432,7 @@ type DayLoad struct {
 
 // LoadBetween returns the planned load on the days [from, to), by
 // workstation and day.
-func (s *Store) LoadBetween(ctx context.Context, q Querier, from, to calc.Day) ([]DayLoad, error) {
+func (s *Store) LoadBetween(ctx context.Context, q sqldb.Querier, from, to calc.Day) ([]DayLoad, error) {
 	rs, err := q.QueryContext(ctx, `SELECT workstation, day, centiminutes FROM workstation_load
 		WHERE day >= $1 AND day < $2 AND centiminutes > 0 ORDER BY workstation, day`, int64(from), int64(to))
 	if err != nil {

@@ -70,7 +70,7 @@ func (s *Store) Serialise(ctx context.Context, tx *sqldb.Tx) error {
 
 // CurrentVersion returns the current version without locking (0 before the
 // seed).
-func (s *Store) CurrentVersion(ctx context.Context, q Querier) (int64, error) {
+func (s *Store) CurrentVersion(ctx context.Context, q sqldb.Querier) (int64, error) {
 	var v int64
 	err := q.QueryRowContext(ctx, `SELECT version FROM settings WHERE id = 1`).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -83,7 +83,7 @@ func (s *Store) CurrentVersion(ctx context.Context, q Querier) (int64, error) {
 }
 
 // LoadPriceList reads the current price list from its tables.
-func (s *Store) LoadPriceList(ctx context.Context, q Querier) (contracts.PriceListV1, error) {
+func (s *Store) LoadPriceList(ctx context.Context, q sqldb.Querier) (contracts.PriceListV1, error) {
 	var pl contracts.PriceListV1
 	var breaks string
 	var published int64
@@ -155,7 +155,7 @@ func (s *Store) LoadPriceList(ctx context.Context, q Querier) (contracts.PriceLi
 	return pl, nil
 }
 
-func queryAll[T any](ctx context.Context, q Querier, query string, scan func(*sql.Rows, *T) error) ([]T, error) {
+func queryAll[T any](ctx context.Context, q sqldb.Querier, query string, scan func(*sql.Rows, *T) error) ([]T, error) {
 	rs, err := q.QueryContext(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("load price list: %w", err)
@@ -264,7 +264,7 @@ type Version struct {
 var ErrNotFound = errors.New("not found")
 
 // GetVersion returns a published version.
-func (s *Store) GetVersion(ctx context.Context, q Querier, version int64) (Version, error) {
+func (s *Store) GetVersion(ctx context.Context, q sqldb.Querier, version int64) (Version, error) {
 	var v Version
 	var body string
 	var at int64

@@ -9,24 +9,7 @@
 // they both book. A change of the price list excludes them (see Lock).
 package store
 
-import (
-	"context"
-	"database/sql"
-
-	"github.com/fabrika/fabrika/platform/sqldb"
-)
-
-// Querier is a transaction or the database.
-type Querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-var (
-	_ Querier = (*sqldb.DB)(nil)
-	_ Querier = (*sqldb.Tx)(nil)
-)
+import "github.com/fabrika/fabrika/platform/sqldb"
 
 // Store reads and writes mes-calc's tables.
 type Store struct {

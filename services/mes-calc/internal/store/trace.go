@@ -6,12 +6,13 @@ import (
 	"fmt"
 
 	"github.com/fabrika/fabrika/platform/ordertrace"
+	"github.com/fabrika/fabrika/platform/sqldb"
 )
 
 // Trace is mes-calc's part of `fabrika order trace` (an ordertrace.Finder
 // over q): its calculation of the order, by the order's id (mes-calc keeps
 // no order numbers).
-func (s *Store) Trace(ctx context.Context, q Querier, ref string) (ordertrace.Summary, bool, error) {
+func (s *Store) Trace(ctx context.Context, q sqldb.Querier, ref string) (ordertrace.Summary, bool, error) {
 	c, err := s.GetCalculation(ctx, q, ref)
 	if errors.Is(err, ErrNotFound) {
 		return ordertrace.Summary{}, false, nil

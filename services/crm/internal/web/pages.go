@@ -84,11 +84,12 @@ func parsePages(notFound http.Handler) *pages {
 		"allows":   func(o store.Order, action string) bool { _, err := o.State().Apply(action); return err == nil },
 		"statuses": contracts.Statuses,
 	}
-	parse := func(name string) *template.Template {
-		return template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name))
+	t, err := webasset.Pages(templateFS, funcs)
+	if err != nil {
+		panic(err)
 	}
-	return &pages{orders: parse("orders.html"), order: parse("order.html"), customer: parse("customer.html"),
-		customers: parse("customers.html"), stuck: parse("stuck.html"), problem: parse("problem.html"), assets: assets}
+	return &pages{orders: t["orders"], order: t["order"], customer: t["customer"],
+		customers: t["customers"], stuck: t["stuck"], problem: t["problem"], assets: assets}
 }
 
 // view is what the layout renders: the page's title, who is signed in (for

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/platform/httpx"
+	"github.com/fabrika/fabrika/platform/webasset"
 	"github.com/fabrika/fabrika/services/gateway/internal/staff"
 	"github.com/fabrika/fabrika/services/gateway/internal/store"
 )
@@ -62,10 +63,11 @@ type Web struct {
 
 // New builds the pages.
 func New(d Deps) *Web {
-	w := &Web{d: d, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
-	for _, p := range []string{"login", "logout", "account", "staff", "edit", "audit", "forbidden", "notfound", "totp"} {
-		w.pages[p] = template.Must(template.ParseFS(files, "templates/layout.html", "templates/"+p+".html"))
+	pages, err := webasset.Pages(files, nil)
+	if err != nil {
+		panic(err)
 	}
+	w := &Web{d: d, mux: http.NewServeMux(), pages: pages}
 	w.css, _ = files.ReadFile("templates/style.css")
 	w.icon, _ = files.ReadFile("templates/favicon.svg")
 	m := w.mux

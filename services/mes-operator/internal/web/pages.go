@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"embed"
-	"fmt"
 	"html/template"
 	"io/fs"
 	"maps"
@@ -51,23 +50,11 @@ func parsePages(notFound http.Handler) (*pages, error) {
 		"dict":    func(f *formState, action string) map[string]any { return map[string]any{"F": f, "A": action} },
 		"specs":   specs,
 	}
-	parse := func(page string) (*template.Template, error) {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/forms.html", "templates/"+page)
-		if err != nil {
-			return nil, fmt.Errorf("parse template %s: %w", page, err)
-		}
-		return t, nil
+	t, err := webasset.Pages(templateFS, funcs, "forms.html")
+	if err != nil {
+		return nil, err
 	}
-	p := pages{assets: assets}
-	for _, x := range []struct {
-		t    **template.Template
-		name string
-	}{{&p.index, "index.html"}, {&p.queue, "queue.html"}, {&p.order, "order.html"}, {&p.problem, "problem.html"}} {
-		if *x.t, err = parse(x.name); err != nil {
-			return nil, err
-		}
-	}
-	return &p, nil
+	return &pages{index: t["index"], queue: t["queue"], order: t["order"], problem: t["problem"], assets: assets}, nil
 }
 
 // spec is one thing the job card says about the part.

@@ -103,21 +103,11 @@ var funcs = template.FuncMap{
 // parsePages reads the templates and the static files; notFound answers a
 // path below /static/ that is no file.
 func parsePages(notFound http.Handler) (*pages, error) {
-	names, err := fs.Glob(assets, "templates/*.html")
+	byName, err := webasset.Pages(assets, funcs)
 	if err != nil {
 		return nil, err
 	}
-	p := &pages{byName: map[string]*template.Template{}}
-	for _, n := range names {
-		if strings.HasSuffix(n, "/layout.html") {
-			continue
-		}
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", n)
-		if err != nil {
-			return nil, fmt.Errorf("parse %s: %w", n, err)
-		}
-		p.byName[strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")] = t
-	}
+	p := &pages{byName: byName}
 	sub, err := fs.Sub(assets, "static")
 	if err != nil {
 		return nil, err

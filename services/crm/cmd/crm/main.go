@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -40,22 +39,16 @@ func build(ctx context.Context, h *host.Host, env standalone.Env) (http.Handler,
 	if err != nil {
 		return nil, nil, err
 	}
-	var cacheSize int
-	if v := env.Getenv("FABRIKA_CRM_CACHE_SIZE"); v != "" {
-		if cacheSize, err = strconv.Atoi(v); err != nil {
-			return nil, nil, fmt.Errorf("FABRIKA_CRM_CACHE_SIZE: %w", err)
-		}
-	}
-	cfg := crm.Config{Identity: env.Verifier, StuckAfter: stuck, CacheSize: cacheSize}
-	if v := env.Getenv("FABRIKA_CRM_CONCURRENCY"); v != "" {
-		if cfg.Concurrency, err = strconv.Atoi(v); err != nil {
-			return nil, nil, fmt.Errorf("FABRIKA_CRM_CONCURRENCY: %w", err)
-		}
-	}
-	if v := env.Getenv("FABRIKA_CRM_QUEUE_WAIT"); v != "" {
-		if cfg.QueueWait, err = time.ParseDuration(v); err != nil {
-			return nil, nil, fmt.Errorf("FABRIKA_CRM_QUEUE_WAIT: %w", err)
-		}
+	cfg := crm.Config{Identity: env.Verifier, StuckAfter: stuck}
+	st := standalone.NewSettings(env.Getenv)
+	st.Int("FABRIKA_CRM_CACHE_SIZE", &cfg.CacheSize, -1)
+	st.Int("FABRIKA_CRM_CONCURRENCY", &cfg.Concurrency, -1)
+	st.Parse("FABRIKA_CRM_QUEUE_WAIT", func(v string) (err error) {
+		cfg.QueueWait, err = time.ParseDuration(v)
+		return err
+	})
+	if err := st.Err(); err != nil {
+		return nil, nil, err
 	}
 	svc, err := crm.New(ctx, h, cfg)
 	if err != nil {

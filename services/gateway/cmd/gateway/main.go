@@ -50,7 +50,6 @@ import (
 
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
-	"github.com/fabrika/fabrika/platform/secretbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/standalone"
 	"github.com/fabrika/fabrika/services/gateway"
@@ -99,57 +98,30 @@ func build(ctx context.Context, h *host.Host, env standalone.Env) (http.Handler,
 // production one unless told otherwise: Secure cookies, unsafe settings
 // refused.
 func config(getenv func(string) string) (gateway.Config, error) {
-	get := func(k, def string) string {
-		if v := getenv(k); v != "" {
-			return v
-		}
-		return def
-	}
+	st := standalone.NewSettings(getenv)
 	cfg := gateway.Config{
-		PublicAddr:  get("FABRIKA_PUBLIC_ADDR", ":8080"),
-		Shop:        get("FABRIKA_SHOP_URL", "http://127.0.0.1:8081"),
-		CRM:         get("FABRIKA_CRM_URL", "http://127.0.0.1:8082"),
-		MESOperator: get("FABRIKA_MES_OPERATOR_URL", "http://127.0.0.1:8084"),
-		MESAPI:      get("FABRIKA_MES_API_URL", "http://127.0.0.1:8085"),
+		PublicAddr:  st.String("FABRIKA_PUBLIC_ADDR", ":8080"),
+		Shop:        st.String("FABRIKA_SHOP_URL", "http://127.0.0.1:8081"),
+		CRM:         st.String("FABRIKA_CRM_URL", "http://127.0.0.1:8082"),
+		MESOperator: st.String("FABRIKA_MES_OPERATOR_URL", "http://127.0.0.1:8084"),
+		MESAPI:      st.String("FABRIKA_MES_API_URL", "http://127.0.0.1:8085"),
 		TLSCertFile: getenv("FABRIKA_TLS_CERT"), TLSKeyFile: getenv("FABRIKA_TLS_KEY"),
 		CookieSecure: true, ProductionMode: true,
 	}
-	var errs []error
-	boolean := func(name string, dst *bool) {
-		if v := getenv(name); v != "" {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s must be true or false, got %q", name, v))
-			}
-			*dst = b
+	st.Bool("FABRIKA_COOKIE_SECURE", &cfg.CookieSecure)
+	st.Bool("FABRIKA_PRODUCTION", &cfg.ProductionMode)
+	st.Parse("FABRIKA_MAX_BODY_BYTES", func(v string) (err error) {
+		if cfg.MaxBodyBytes, err = strconv.ParseInt(v, 10, 64); err != nil || cfg.MaxBodyBytes < 1 {
+			return fmt.Errorf("must be a positive number of bytes, got %q", v)
 		}
-	}
-	boolean("FABRIKA_COOKIE_SECURE", &cfg.CookieSecure)
-	boolean("FABRIKA_PRODUCTION", &cfg.ProductionMode)
-	if v := getenv("FABRIKA_MAX_BODY_BYTES"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			errs = append(errs, fmt.Errorf("FABRIKA_MAX_BODY_BYTES must be a positive number of bytes, got %q", v))
-		}
-		cfg.MaxBodyBytes = n
-	}
-	if v := getenv("FABRIKA_SECRET_KEY"); v != "" {
-		k, err := secretbox.ParseKey(v)
-		if err == nil {
-			cfg.Secrets, err = secretbox.New(k)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("FABRIKA_SECRET_KEY: %w", err))
-		}
-	}
-	if v := getenv("FABRIKA_TRUSTED_PROXIES"); v != "" {
-		p, err := gateway.ParseTrustedProxies(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("FABRIKA_TRUSTED_PROXIES: %w", err))
-		}
-		cfg.TrustedProxies = p
-	}
-	return cfg, errors.Join(errs...)
+		return nil
+	})
+	cfg.Secrets = st.Secrets("FABRIKA_SECRET_KEY")
+	st.Parse("FABRIKA_TRUSTED_PROXIES", func(v string) (err error) {
+		cfg.TrustedProxies, err = gateway.ParseTrustedProxies(v)
+		return err
+	})
+	return cfg, st.Err()
 }
 
 // adminCreate creates a staff account: `gateway admin create -login ...`.

@@ -23,12 +23,9 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/fabrika/fabrika/platform/host"
-	"github.com/fabrika/fabrika/platform/secretbox"
 	"github.com/fabrika/fabrika/platform/standalone"
 	mesapi "github.com/fabrika/fabrika/services/mes-api"
 	"github.com/fabrika/fabrika/services/mes-api/migrations"
@@ -43,28 +40,12 @@ func build(ctx context.Context, h *host.Host, env standalone.Env) (http.Handler,
 		return nil, nil, errors.New("FABRIKA_IDENTITY_PUBLIC_KEY (the gateway's Ed25519 public key) is required")
 	}
 	cfg := mesapi.Config{Identity: env.Verifier}
-	if v := env.Getenv("FABRIKA_ALLOW_PRIVATE_WEBHOOKS"); v != "" {
-		allow, err := strconv.ParseBool(v)
-		if err != nil {
-			return nil, nil, fmt.Errorf("FABRIKA_ALLOW_PRIVATE_WEBHOOKS must be true or false, got %q", v)
-		}
-		cfg.Webhooks.AllowPrivate = allow
-	}
-	if v := env.Getenv("FABRIKA_API_DEFAULT_RATE"); v != "" {
-		rate, err := strconv.Atoi(v)
-		if err != nil || rate < 1 {
-			return nil, nil, fmt.Errorf("FABRIKA_API_DEFAULT_RATE must be a positive integer, got %q", v)
-		}
-		cfg.DefaultRatePerMinute = rate
-	}
-	if v := env.Getenv("FABRIKA_SECRET_KEY"); v != "" {
-		key, err := secretbox.ParseKey(v)
-		if err != nil {
-			return nil, nil, fmt.Errorf("FABRIKA_SECRET_KEY: %w", err)
-		}
-		if cfg.Secrets, err = secretbox.New(key); err != nil {
-			return nil, nil, err
-		}
+	st := standalone.NewSettings(env.Getenv)
+	st.Bool("FABRIKA_ALLOW_PRIVATE_WEBHOOKS", &cfg.Webhooks.AllowPrivate)
+	st.Int("FABRIKA_API_DEFAULT_RATE", &cfg.DefaultRatePerMinute, 1)
+	cfg.Secrets = st.Secrets("FABRIKA_SECRET_KEY")
+	if err := st.Err(); err != nil {
+		return nil, nil, err
 	}
 	svc, err := mesapi.New(ctx, h, cfg)
 	if err != nil {

@@ -17,9 +17,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/standalone"
@@ -32,14 +30,13 @@ func main() {
 }
 
 func build(ctx context.Context, h *host.Host, env standalone.Env) (http.Handler, []func(context.Context) error, error) {
-	var horizon int
-	if v := env.Getenv("FABRIKA_HORIZON_DAYS"); v != "" {
-		var err error
-		if horizon, err = strconv.Atoi(v); err != nil || horizon < 0 {
-			return nil, nil, fmt.Errorf("FABRIKA_HORIZON_DAYS must be a non-negative integer, got %q", v)
-		}
+	var cfg mescalc.Config
+	st := standalone.NewSettings(env.Getenv)
+	st.Int("FABRIKA_HORIZON_DAYS", &cfg.HorizonDays, 0)
+	if err := st.Err(); err != nil {
+		return nil, nil, err
 	}
-	svc, err := mescalc.New(ctx, h, mescalc.Config{HorizonDays: horizon})
+	svc, err := mescalc.New(ctx, h, cfg)
 	if err != nil {
 		return nil, nil, err
 	}

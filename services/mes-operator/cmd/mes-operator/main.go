@@ -18,7 +18,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -49,21 +48,13 @@ func config(env standalone.Env) (mesoperator.Config, error) {
 	if env.Verifier == nil {
 		return mesoperator.Config{}, errors.New("FABRIKA_IDENTITY_PUBLIC_KEY (the gateway's Ed25519 public key) is required")
 	}
-	get := func(k, def string) string {
-		if v := env.Getenv(k); v != "" {
-			return v
-		}
-		return def
-	}
-	retention, err := time.ParseDuration(get("FABRIKA_MES_OPERATOR_EVENT_RETENTION", "720h"))
-	if err != nil || retention <= 0 {
-		return mesoperator.Config{}, fmt.Errorf("FABRIKA_MES_OPERATOR_EVENT_RETENTION must be a positive duration such as 720h, got %q",
-			env.Getenv("FABRIKA_MES_OPERATOR_EVENT_RETENTION"))
-	}
-	return mesoperator.Config{
+	st := standalone.NewSettings(env.Getenv)
+	cfg := mesoperator.Config{
 		Identity:            env.Verifier,
-		ShippingWorkstation: get("FABRIKA_MES_OPERATOR_SHIPPING_WORKSTATION", "shipping"),
-		LoginURL:            get("FABRIKA_MES_OPERATOR_LOGIN_URL", "/staff/login"),
-		EventRetention:      retention,
-	}, nil
+		ShippingWorkstation: st.String("FABRIKA_MES_OPERATOR_SHIPPING_WORKSTATION", "shipping"),
+		LoginURL:            st.String("FABRIKA_MES_OPERATOR_LOGIN_URL", "/staff/login"),
+		EventRetention:      720 * time.Hour,
+	}
+	st.Duration("FABRIKA_MES_OPERATOR_EVENT_RETENTION", &cfg.EventRetention)
+	return cfg, st.Err()
 }

@@ -20,11 +20,8 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/fabrika/fabrika/platform/host"
@@ -54,58 +51,27 @@ func build(ctx context.Context, h *host.Host, env standalone.Env) (http.Handler,
 // defaults, except cookies, which are Secure unless said otherwise.
 func config(getenv func(string) string) (shop.Config, error) {
 	cfg := shop.Config{CookieSecure: true}
-	var errs []error
-	boolean := func(name string, dst *bool) {
-		if v := getenv(name); v != "" {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s must be true or false, got %q", name, v))
-			}
-			*dst = b
-		}
-	}
-	duration := func(name string, dst *time.Duration) {
-		if v := getenv(name); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				errs = append(errs, fmt.Errorf("%s must be a positive duration such as 15m, got %q", name, v))
-			}
-			*dst = d
-		}
-	}
-	integer := func(name string, dst *int) {
-		if v := getenv(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				errs = append(errs, fmt.Errorf("%s must be a positive integer, got %q", name, v))
-			}
-			*dst = n
-		}
-	}
-	boolean("FABRIKA_SHOP_COOKIE_SECURE", &cfg.CookieSecure)
-	duration("FABRIKA_SHOP_SESSION_TTL", &cfg.SessionTTL)
-	integer("FABRIKA_SHOP_LOGIN_PER_IP", &cfg.AttemptsPerIP.Events)
-	duration("FABRIKA_SHOP_LOGIN_WINDOW", &cfg.AttemptsPerIP.Per)
+	st := standalone.NewSettings(getenv)
+	st.Bool("FABRIKA_SHOP_COOKIE_SECURE", &cfg.CookieSecure)
+	st.Duration("FABRIKA_SHOP_SESSION_TTL", &cfg.SessionTTL)
+	st.Int("FABRIKA_SHOP_LOGIN_PER_IP", &cfg.AttemptsPerIP.Events, 1)
+	st.Duration("FABRIKA_SHOP_LOGIN_WINDOW", &cfg.AttemptsPerIP.Per)
 	if cfg.AttemptsPerIP.Events > 0 && cfg.AttemptsPerIP.Per == 0 {
 		cfg.AttemptsPerIP.Per = 15 * time.Minute
 	}
 	if cfg.AttemptsPerIP.Per > 0 && cfg.AttemptsPerIP.Events == 0 {
 		cfg.AttemptsPerIP.Events = 30
 	}
-	duration("FABRIKA_SHOP_CACHE_TTL", &cfg.CacheTTL)
-	boolean("FABRIKA_SHOP_SIGNUP_SIGNS_IN", &cfg.SignUpSignsIn)
+	st.Duration("FABRIKA_SHOP_CACHE_TTL", &cfg.CacheTTL)
+	st.Bool("FABRIKA_SHOP_SIGNUP_SIGNS_IN", &cfg.SignUpSignsIn)
 	cfg.SMTPURL, cfg.PublicURL = getenv("FABRIKA_SMTP_URL"), getenv("FABRIKA_SHOP_PUBLIC_URL")
 	if cfg.SMTPURL == "" {
-		dir := getenv("FABRIKA_DATA_DIR")
-		if dir == "" {
-			dir = "data"
-		}
-		cfg.MailDir = filepath.Join(dir, "mail")
+		cfg.MailDir = filepath.Join(st.String("FABRIKA_DATA_DIR", "data"), "mail")
 	}
 	if getenv("FABRIKA_SHOP_ORDERS_CACHE_TTL") == "off" {
 		cfg.OrdersCacheTTL = -1
 	} else {
-		duration("FABRIKA_SHOP_ORDERS_CACHE_TTL", &cfg.OrdersCacheTTL)
+		st.Duration("FABRIKA_SHOP_ORDERS_CACHE_TTL", &cfg.OrdersCacheTTL)
 	}
-	return cfg, errors.Join(errs...)
+	return cfg, st.Err()
 }

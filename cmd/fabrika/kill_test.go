@@ -232,7 +232,7 @@ func TestKillMinus9WholeProcess(t *testing.T) {
 						t.Errorf("order %s never answered: %v %s", key, err, res)
 						return
 					}
-					time.Sleep(50 * time.Millisecond)
+					time.Sleep(50 * time.Millisecond) // the client's pause before it retries: load, not a wait
 				}
 			}
 		}()

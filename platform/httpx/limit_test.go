@@ -16,6 +16,8 @@ func TestLimitAdmitsAtMostN(t *testing.T) {
 	t.Parallel()
 	const n = 3
 	var inside, most atomic.Int32
+	full := make(chan struct{}) // closed when n were inside at once
+	var fullOnce sync.Once
 	h := httpx.Limit(n, time.Minute, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := inside.Add(1)
 		for {
@@ -24,11 +26,15 @@ func TestLimitAdmitsAtMostN(t *testing.T) {
 				break
 			}
 		}
+		if now >= n {
+			fullOnce.Do(func() { close(full) })
+		}
 		// Stay until n were inside at once (or give up after 2 s), so that
 		// reaching n does not depend on how the goroutines are scheduled,
-		// then a little longer, long enough for one too many to get in.
-		for deadline := time.Now().Add(2 * time.Second); most.Load() < n && time.Now().Before(deadline); {
-			time.Sleep(time.Millisecond)
+		// then a little longer: the window in which one too many would get in.
+		select {
+		case <-full:
+		case <-time.After(2 * time.Second):
 		}
 		time.Sleep(5 * time.Millisecond)
 		inside.Add(-1)

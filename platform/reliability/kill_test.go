@@ -76,8 +76,11 @@ func TestKill9WholeProcess(t *testing.T) {
 		}
 		return count(receiver, `SELECT COUNT(DISTINCT msg_id) FROM received`) >= committed
 	})
-	// Give a late duplicate a chance to show.
-	time.Sleep(500 * time.Millisecond)
+	// The restarted relay is done when the outbox is empty: every committed
+	// message published and acknowledged, nothing left it could send again.
+	testenv.EventuallyTrue(t, 60*time.Second, "the restarted relay to empty the outbox", func() bool {
+		return count(sender, `SELECT COUNT(*) FROM outbox`) == 0
+	})
 	if n := count(sender, `SELECT COUNT(*) FROM sent`); n != committed {
 		t.Fatalf("the restarted child sent: %d committed, was %d", n, committed)
 	}

@@ -206,7 +206,7 @@ func TestPublicSlowClients(t *testing.T) {
 	// A body that comes after the header timeout, within the read timeout.
 	conn = dial()
 	fmt.Fprintf(conn, "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n", apiKey)
-	time.Sleep(800 * time.Millisecond)
+	time.Sleep(800 * time.Millisecond) // the slow client under test: its body comes after the header timeout
 	fmt.Fprint(conn, `{"a":1}`)
 	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
 	res, err := http.ReadResponse(bufio.NewReader(conn), nil)

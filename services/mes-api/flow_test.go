@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/broker"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/services/mes-api/internal/webhook"
 )
@@ -183,9 +184,22 @@ func TestOrderThroughTheAPIFollowsThePlatformsEvents(t *testing.T) {
 		t.Fatalf("history %v, want %v", statuses, want)
 	}
 
-	// One signed webhook per status change.
-	e.eventually("5 webhooks", func() bool { return len(hook.received()) >= 5 })
-	time.Sleep(200 * time.Millisecond) // a sixth would be a bug: give it a chance to show
+	// One signed webhook per status change, and no sixth: once the orders
+	// consumer has every event handled and acknowledged and no delivery is
+	// left waiting, every webhook the events made has been sent.
+	e.eventually("every event handled and every webhook sent", func() bool {
+		c, err := e.js.Consumer(e.ctx, broker.StreamName, e.h.Inbox.ConsumerName("orders"))
+		if err != nil {
+			return false
+		}
+		ci, err := c.Info(e.ctx)
+		if err != nil || ci.NumPending > 0 || ci.NumAckPending > 0 {
+			return false
+		}
+		var waiting int
+		err = e.h.DB.QueryRowContext(e.ctx, `SELECT COUNT(*) FROM webhook_delivery WHERE status = 'pending'`).Scan(&waiting)
+		return err == nil && waiting == 0 && len(hook.received()) >= 5
+	})
 	got := hook.received()
 	var events []string
 	for _, r := range got {

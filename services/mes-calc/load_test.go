@@ -89,7 +89,7 @@ func placedToPriced(b *testing.B, opt envOptions) float64 {
 	start, cpu0 := time.Now(), cpuTime()
 	for i := range n {
 		if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
-			time.Sleep(d)
+			time.Sleep(d) // paces the load at rate: not a wait for the service
 		}
 		work <- i
 	}

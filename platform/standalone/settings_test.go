@@ -1,6 +1,7 @@
 package standalone_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestSettings(t *testing.T) {
 	st.Int("BAD_I", &i, 0)
 	st.Int("LOW_I", &i, 1)
 	st.Secrets("BAD_K")
-	st.Parse("BAD_P", func(string) error { return strings.ErrUnsupported })
+	st.Parse("BAD_P", func(string) error { return errors.New("no such thing") })
 	if b || d != 90*time.Second || i != -1 {
 		t.Errorf("a malformed value changed a field: b=%v d=%v i=%d", b, d, i)
 	}

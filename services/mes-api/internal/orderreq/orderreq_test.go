@@ -77,7 +77,7 @@ func TestParseRefuses(t *testing.T) {
 func TestPriceRefuses(t *testing.T) {
 	t.Parallel()
 	pl := contracts.DemoPriceList(time.Now())
-	line := func(mut func(*Line)) Request {
+	line := func(mut func(*contracts.Config)) Request {
 		l := contracts.Config{Product: "laser_cut_sheet", Options: map[string]string{"material": "steel_s235", "width_mm": "200", "height_mm": "100", "thickness_mm": "2"}, Quantity: 10}
 		mut(&l)
 		return Request{Lines: []contracts.Config{{Product: "no_such_product"}, l}}
@@ -86,11 +86,11 @@ func TestPriceRefuses(t *testing.T) {
 		req   Request
 		field string
 	}{
-		"unknown material": {line(func(l *Line) { l.Options["material"] = "unobtainium" }), "lines[1].material"},
-		"too wide":         {line(func(l *Line) { l.Options["width_mm"] = "100000" }), "lines[1].width_mm"},
-		"too many":         {line(func(l *Line) { l.Quantity = 10_000_000 }), "lines[1].quantity"},
-		"bad lead":         {line(func(l *Line) { l.Lead = "yesterday" }), "lines[1].lead"},
-		"unknown product":  {line(func(l *Line) {}), "lines[0].product"},
+		"unknown material": {line(func(l *contracts.Config) { l.Options["material"] = "unobtainium" }), "lines[1].material"},
+		"too wide":         {line(func(l *contracts.Config) { l.Options["width_mm"] = "100000" }), "lines[1].width_mm"},
+		"too many":         {line(func(l *contracts.Config) { l.Quantity = 10_000_000 }), "lines[1].quantity"},
+		"bad lead":         {line(func(l *contracts.Config) { l.Lead = "yesterday" }), "lines[1].lead"},
+		"unknown product":  {line(func(l *contracts.Config) {}), "lines[0].product"},
 	} {
 		_, err := Price(pl, tc.req)
 		var fe text.FieldErrors

@@ -61,6 +61,20 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// The hash is stored with each order (request_hash): a retry with the same
+// Idempotency-Key after an upgrade must hash as the release that placed
+// the order did. The value is the one earlier releases computed.
+func TestHashIsStable(t *testing.T) {
+	t.Parallel()
+	r, err := Parse([]byte(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.Hash(), "afccbb0c9c306d0bd0b6d7d8afdd73e24d82b8698a243bc7ee8f3c2460ae6d31"; got != want {
+		t.Fatalf("hash %s, want %s as before", got, want)
+	}
+}
+
 func TestHashIgnoresFormatting(t *testing.T) {
 	t.Parallel()
 	a, err := Parse([]byte(valid))
@@ -202,14 +216,14 @@ func TestTextFieldsRefusePoison(t *testing.T) {
 	contact := Contact{Name: "Ada", Email: "ada@example.com"}
 	cases := []struct {
 		name, field string
-		set         func(a *contracts.Address, c *Contact, l *Line)
+		set         func(a *contracts.Address, c *Contact, l *contracts.Config)
 	}{
-		{"NUL in the street", "delivery.line1", func(a *contracts.Address, _ *Contact, _ *Line) { a.Line1 = "Haupt\x00str. 1" }},
-		{"bidi override in the city", "delivery.city", func(a *contracts.Address, _ *Contact, _ *Line) { a.City = "Ber\u202elin" }},
-		{"C1 control in line 2", "delivery.line2", func(a *contracts.Address, _ *Contact, _ *Line) { a.Line2 = "c/o \u0085" }},
-		{"invalid UTF-8 in the name", "contact.name", func(_ *contracts.Address, c *Contact, _ *Line) { c.Name = "Ada \xff" }},
-		{"NUL in the company", "contact.company", func(_ *contracts.Address, c *Contact, _ *Line) { c.Company = "ACME\x00" }},
-		{"NUL in an option", "lines[0].options.finish", func(_ *contracts.Address, _ *Contact, l *Line) { l.Options["finish"] = "powder\x00" }},
+		{"NUL in the street", "delivery.line1", func(a *contracts.Address, _ *Contact, _ *contracts.Config) { a.Line1 = "Haupt\x00str. 1" }},
+		{"bidi override in the city", "delivery.city", func(a *contracts.Address, _ *Contact, _ *contracts.Config) { a.City = "Ber\u202elin" }},
+		{"C1 control in line 2", "delivery.line2", func(a *contracts.Address, _ *Contact, _ *contracts.Config) { a.Line2 = "c/o \u0085" }},
+		{"invalid UTF-8 in the name", "contact.name", func(_ *contracts.Address, c *Contact, _ *contracts.Config) { c.Name = "Ada \xff" }},
+		{"NUL in the company", "contact.company", func(_ *contracts.Address, c *Contact, _ *contracts.Config) { c.Company = "ACME\x00" }},
+		{"NUL in an option", "lines[0].options.finish", func(_ *contracts.Address, _ *Contact, l *contracts.Config) { l.Options["finish"] = "powder\x00" }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/fabrika/fabrika/platform/broker"
 	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
@@ -25,14 +23,7 @@ func TestByKey(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		db := testenv.DBOn(t, e, nil)
-		b := testenv.NewBroker(t)
-		js, err := jetstream.New(b.Connect(t, "inbox-bykey-"+string(e)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := broker.EnsureStream(ctx, js, 1); err != nil {
-			t.Fatal(err)
-		}
+		js := newStream(ctx, t, "inbox-bykey-"+string(e))
 		in := newInbox(t, db, js, inbox.Config{Service: "bykey-" + string(e), BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}, nil)
 		subject := "fabrika.test.bykey." + string(e)
 		in.Subscribe("things", map[string]inbox.Handler{
@@ -60,6 +51,7 @@ func TestByKey(t *testing.T) {
 		}
 		var h inbox.KeyHistory
 		testenv.Eventually(t, 30*time.Second, func() error {
+			var err error
 			if h, err = inbox.ByKey(ctx, db, "order-1", 0); err != nil {
 				return err
 			}

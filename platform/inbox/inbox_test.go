@@ -116,6 +116,21 @@ func newInbox(t testing.TB, db *sqldb.DB, js jetstream.JetStream, cfg inbox.Conf
 	return in
 }
 
+// newStream starts a broker for the test and returns its JetStream with
+// the platform's stream in place.
+func newStream(ctx context.Context, t testing.TB, name string) jetstream.JetStream {
+	t.Helper()
+	b := testenv.NewBroker(t)
+	js, err := jetstream.New(b.Connect(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broker.EnsureStream(ctx, js, 1); err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 func TestDelayGrows(t *testing.T) {
 	t.Parallel()
 	in := newInbox(t, nil, nil, inbox.Config{BaseDelay: time.Second, MaxDelay: time.Minute}, nil)
@@ -186,14 +201,7 @@ func TestDeadLetterReplayDiscard(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		db := testenv.DBOn(t, e, effectMigrations)
-		b := testenv.NewBroker(t)
-		js, err := jetstream.New(b.Connect(t, "inbox-test"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := broker.EnsureStream(ctx, js, 1); err != nil {
-			t.Fatal(err)
-		}
+		js := newStream(ctx, t, "inbox-test")
 		reg := prometheus.NewRegistry()
 		in := newInbox(t, db, js, inbox.Config{MaxDeliveries: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}, reg)
 		var broken atomic.Bool
@@ -224,6 +232,7 @@ func TestDeadLetterReplayDiscard(t *testing.T) {
 		}
 		var dls []inbox.DeadLetter
 		testenv.Eventually(t, time.Minute, func() error {
+			var err error
 			if dls, err = in.DeadLetters(ctx, "open", 10); err != nil {
 				return err
 			}
@@ -344,14 +353,7 @@ func TestBatchIsolatesFailures(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		db := testenv.DBOn(t, e, effectMigrations)
-		b := testenv.NewBroker(t)
-		js, err := jetstream.New(b.Connect(t, "inbox-batch-test"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := broker.EnsureStream(ctx, js, 1); err != nil {
-			t.Fatal(err)
-		}
+		js := newStream(ctx, t, "inbox-batch-test")
 		const n = 20
 		for i := range n {
 			msg := nats.NewMsg("fabrika.test.batch")
@@ -423,14 +425,7 @@ func TestBatchDeadlockRunsMessagesAlone(t *testing.T) {
 	if _, err := db.ExecContext(ctx, `INSERT INTO acct (id, n) VALUES ('r1', 0), ('r2', 0)`); err != nil {
 		t.Fatal(err)
 	}
-	b := testenv.NewBroker(t)
-	js, err := jetstream.New(b.Connect(t, "inbox-deadlock-test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := broker.EnsureStream(ctx, js, 1); err != nil {
-		t.Fatal(err)
-	}
+	js := newStream(ctx, t, "inbox-deadlock-test")
 	// A key for each of the two workers (the inbox hashes the key with
 	// FNV-1a to pick the worker).
 	keys := [2]string{}
@@ -575,14 +570,7 @@ func TestSubscribeWithBatchSize(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	db := testenv.DB(t, effectMigrations)
-	b := testenv.NewBroker(t)
-	js, err := jetstream.New(b.Connect(t, "inbox-subscribe-with-test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := broker.EnsureStream(ctx, js, 1); err != nil {
-		t.Fatal(err)
-	}
+	js := newStream(ctx, t, "inbox-subscribe-with-test")
 	const n = 20
 	for i := range n { // all waiting before the inbox starts: a batch would take them together
 		msg := nats.NewMsg("fabrika.test.alone")

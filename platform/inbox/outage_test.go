@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/fabrika/fabrika/platform/broker"
 	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
@@ -35,14 +34,7 @@ func newOutage(t *testing.T, ctx context.Context, cfg inbox.Config) *outage {
 	t.Helper()
 	direct, db, proxy := testenv.DBBehindProxy(t, effectMigrations)
 	o := &outage{direct: direct, proxy: proxy, reg: prometheus.NewRegistry(), deliveries: map[string]int{}}
-	var err error
-	b := testenv.NewBroker(t)
-	if o.js, err = jetstream.New(b.Connect(t, "inbox-outage-test")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := broker.EnsureStream(ctx, o.js, 1); err != nil {
-		t.Fatal(err)
-	}
+	o.js = newStream(ctx, t, "inbox-outage-test")
 	in := newInbox(t, db, o.js, cfg, o.reg)
 	in.Subscribe("outage", map[string]inbox.Handler{
 		"fabrika.test.outage": func(ctx context.Context, tx *sqldb.Tx, m inbox.Message) error {

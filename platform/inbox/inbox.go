@@ -340,21 +340,21 @@ func (in *Inbox) consume(ctx context.Context, c jetstream.Consumer, s subscripti
 		}
 		wg.Wait()
 	}()
-	backoff := in.cfg.BaseDelay
+	retry := in.cfg.BaseDelay
 	for {
 		err := in.fetch(ctx, c, s, queues)
 		if ctx.Err() != nil || errors.Is(err, jetstream.ErrConnectionClosed) {
 			return nil
 		}
-		in.log.ErrorContext(ctx, "inbox fetch stopped; declaring the consumer again", "consumer", in.ConsumerName(s.name), "error", err, "retry_in", backoff.String())
+		in.log.ErrorContext(ctx, "inbox fetch stopped; declaring the consumer again", "consumer", in.ConsumerName(s.name), "error", err, "retry_in", retry.String())
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(backoff):
+		case <-time.After(retry):
 		}
-		backoff = min(max(2*backoff, 100*time.Millisecond), in.cfg.MaxDelay)
+		retry = min(max(2*retry, 100*time.Millisecond), in.cfg.MaxDelay)
 		if nc, err := in.ensureConsumer(ctx, s); err == nil {
-			c, backoff = nc, in.cfg.BaseDelay
+			c, retry = nc, in.cfg.BaseDelay
 		} else if ctx.Err() == nil {
 			in.log.WarnContext(ctx, "inbox consumer not declared yet", "consumer", in.ConsumerName(s.name), "error", err)
 		}

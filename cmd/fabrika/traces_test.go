@@ -86,6 +86,7 @@ func TestTraceViewer(t *testing.T) {
 	m, logPath := v.main(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	v.held.Close()
 	go func() { done <- m.Run(ctx) }()
 	defer cancel()
 	select {
@@ -143,6 +144,7 @@ func TestTraceViewerFails(t *testing.T) {
 		// ready is false.
 		ready bool
 		act   func(t *testing.T, v *fakeViewer, cancel context.CancelFunc)
+		taken bool     // the test keeps the viewer's address
 		err   []string // what the error says; none: Run returns nil
 	}{
 		{name: "the viewer fails", mode: []string{"fail"},
@@ -150,14 +152,7 @@ func TestTraceViewerFails(t *testing.T) {
 		{name: "the viewer never listens", mode: []string{"wrap", "silent"},
 			setup: func(t *testing.T, v *fakeViewer, m *Main) { m.Config.TraceViewerWait = time.Second },
 			err:   []string{"did not listen on", "within 1s"}},
-		{name: "the address is taken", mode: []string{"serve"},
-			setup: func(t *testing.T, v *fakeViewer, m *Main) {
-				ln, err := net.Listen("tcp", v.addr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { ln.Close() })
-			},
+		{name: "the address is taken", mode: []string{"serve"}, taken: true,
 			err: []string{"its OTLP address " + "127.0.0.1:", " is taken (a viewer left running?"}},
 		{name: "Ctrl-C while the viewer starts", mode: []string{"wrap", "silent"},
 			act: func(t *testing.T, v *fakeViewer, cancel context.CancelFunc) { cancel() }},
@@ -177,6 +172,9 @@ func TestTraceViewerFails(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := make(chan error, 1)
+			if !tc.taken {
+				v.held.Close()
+			}
 			go func() { done <- m.Run(ctx) }()
 			if tc.act != nil {
 				if tc.ready {
@@ -222,10 +220,12 @@ func TestTraceViewerFails(t *testing.T) {
 const fakeViewerArg = "fake-trace-viewer"
 
 // fakeViewer is the command line of a stand-in viewer, where it listens
-// and where it writes its process id.
+// and where it writes its process id. The test holds the address (held)
+// until it starts the platform, so that no other test's platform takes it.
 type fakeViewer struct {
 	cmd                    []string
 	addr, pidFile, dataDir string
+	held                   net.Listener
 }
 
 func newFakeViewer(t *testing.T, mode ...string) *fakeViewer {
@@ -233,7 +233,12 @@ func newFakeViewer(t *testing.T, mode ...string) *fakeViewer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &fakeViewer{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(freeBasePort(t, 1))), dataDir: t.TempDir()}
+	v := &fakeViewer{dataDir: t.TempDir()}
+	for v.held == nil {
+		v.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freeBasePort(t, 1)))
+		v.held, _ = net.Listen("tcp", v.addr) // nil: taken since; another
+	}
+	t.Cleanup(func() { v.held.Close() })
 	v.pidFile = filepath.Join(v.dataDir, "viewer.pid")
 	v.cmd = append(append([]string{exe, fakeViewerArg}, mode...), v.pidFile, v.addr)
 	t.Cleanup(func() { // a test that failed half-way leaves no viewer behind

@@ -55,6 +55,9 @@ func (a *App) PriceListHandlers() map[string]inbox.Handler {
 // of the client that wants the event, in the same transaction. Events of
 // orders placed elsewhere are acknowledged and ignored.
 func (a *App) applyEvent(ctx context.Context, tx *sqldb.Tx, orderID, event string, at time.Time, reason string, set func(*store.Order)) error {
+	if err := a.store.LockOrder(ctx, tx, orderID); err != nil {
+		return err
+	}
 	o, err := a.store.GetOrder(ctx, tx, "", orderID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil

@@ -103,6 +103,19 @@ func (s *Store) GetOrder(ctx context.Context, q sqldb.Querier, clientID, id stri
 	return o, err
 }
 
+// LockOrder takes the order's row lock until the transaction ends (on
+// PostgreSQL; SQLite has one writer at a time anyway), so that an event
+// handler's read, transition and write are not interleaved with another
+// replica's: without it two events of one order handled at once by two
+// replicas each wrote the status it computed from the same old row, and
+// order.priced written last left a confirmed order priced. No row: no-op.
+func (s *Store) LockOrder(ctx context.Context, q sqldb.Querier, id string) error {
+	if _, err := q.ExecContext(ctx, `UPDATE api_order SET id = id WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("lock order %s: %w", id, err)
+	}
+	return nil
+}
+
 // ListOrders lists a client's orders newest first, those with an id below
 // before when it is set, optionally of one status.
 // OrderFilter narrows a list of orders; an empty field matches any.

@@ -64,6 +64,11 @@ func (s *Shop) applyEvent(ctx context.Context, tx *sqldb.Tx, e store.Event, extr
 	if !order.ValidID(e.OrderID) {
 		return nil // not an id the shop hands out
 	}
+	// The row's lock first: another replica handling another event of the
+	// order at once must not read the status this one is about to change.
+	if err := s.st.LockOrder(ctx, tx, e.OrderID); err != nil {
+		return err
+	}
 	o, err := s.st.OrderHead(ctx, tx, e.OrderID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil

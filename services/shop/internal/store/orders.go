@@ -318,6 +318,17 @@ func (s *Store) LatestHoldChange(ctx context.Context, tx *sqldb.Tx, orderID stri
 	return sqldb.FromMicros(at.Int64), nil
 }
 
+// LockOrder takes the order's row lock until the transaction ends (on
+// PostgreSQL; SQLite has one writer at a time), so that an event handler's
+// read, transition and write are not interleaved with another replica's.
+// No row: no-op.
+func (s *Store) LockOrder(ctx context.Context, tx *sqldb.Tx, id string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE orders SET id = id WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("lock order %s: %w", id, err)
+	}
+	return nil
+}
+
 // SetStatus moves an order from one status to another; it does nothing when
 // the order is no longer in the from status.
 func (s *Store) SetStatus(ctx context.Context, tx *sqldb.Tx, id, from, to string, now time.Time) error {

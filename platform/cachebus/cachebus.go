@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -34,6 +35,7 @@ const SubjectPrefix = "_fabrika.invalidate."
 type Bus struct {
 	nc      *nats.Conn // nil: this process only
 	subject string
+	origin  string // this bus's id in its messages: its own come back and are skipped
 	log     *slog.Logger
 
 	mu     sync.RWMutex
@@ -48,6 +50,7 @@ type Bus struct {
 type message struct {
 	Cache string `json:"cache"`
 	Key   string `json:"key,omitempty"`
+	From  string `json:"from,omitempty"` // the sending bus's origin
 }
 
 // New returns the bus of service on nc. A nil nc gives a bus for this
@@ -57,10 +60,10 @@ func New(nc *nats.Conn, service string, log *slog.Logger, reg prometheus.Registe
 	if service == "" || log == nil {
 		return nil, fmt.Errorf("cachebus: service and logger are required")
 	}
-	b := &Bus{nc: nc, subject: SubjectPrefix + service, log: log, caches: map[string]func(string){},
+	b := &Bus{nc: nc, subject: SubjectPrefix + service, origin: uuid.NewString(), log: log, caches: map[string]func(string){},
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fabrika_cache_invalidations_received_total",
-			Help: "Cache invalidations received from the service's replicas (this one included), by cache.",
+			Help: "Cache invalidations received from the service's other replicas, by cache.",
 		}, []string{"cache"}),
 		unsent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fabrika_cache_invalidations_unsent_total",
@@ -108,7 +111,7 @@ func (b *Bus) Invalidate(cache, key string) {
 	if b.nc == nil {
 		return
 	}
-	data, err := json.Marshal(message{Cache: cache, Key: key})
+	data, err := json.Marshal(message{Cache: cache, Key: key, From: b.origin})
 	if err == nil {
 		err = b.nc.Publish(b.subject, data)
 	}
@@ -177,6 +180,9 @@ func (b *Bus) Run(ctx context.Context) error {
 		if err := json.Unmarshal(m.Data, &msg); err != nil || msg.Cache == "" {
 			b.log.Warn("cache invalidation ignored: not one", "subject", m.Subject, "bytes", len(m.Data))
 			return
+		}
+		if msg.From == b.origin {
+			return // its own, applied when it was sent: dropping again would only lose what was cached since
 		}
 		if !b.apply(msg.Cache, msg.Key) {
 			b.log.Warn("cache invalidation ignored: unknown cache", "cache", msg.Cache)

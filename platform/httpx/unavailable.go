@@ -8,6 +8,8 @@ import (
 	"net"
 	"strings"
 	"syscall"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // RetryAfterOutage is the Retry-After (seconds) of a 503 answered because a
@@ -16,7 +18,8 @@ const RetryAfterOutage = "5"
 
 // Unavailable tells whether err means that a dependency the request needs is
 // down or unreachable, rather than that the request is wrong or the code
-// failed: the database refused or closed the connection, the pool could not
+// failed: the database refused or closed the connection (or the driver had
+// closed it), the pool could not
 // hand one out in time, the driver reported a bad connection, PostgreSQL is
 // shutting down, starting or out of connections, SQLite is busy. Such a
 // request is answered 503 with Retry-After: a client may try again.
@@ -26,7 +29,7 @@ func Unavailable(err error) bool {
 	}
 	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, net.ErrClosed) {
+		errors.Is(err, net.ErrClosed) || errors.Is(err, pgconn.ErrConnClosed) {
 		return true
 	}
 	var op *net.OpError

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "modernc.org/sqlite"
 
 	"github.com/fabrika/fabrika/platform/httpx"
@@ -85,6 +86,7 @@ func realErrors(t *testing.T) (down, notDown map[string]error) {
 	_, down["closed pool"] = closed.Exec("SELECT 1")
 
 	down["driver bad connection"] = fmt.Errorf("query: %w", driver.ErrBadConn)
+	down["pgx connection closed under it"] = fmt.Errorf("begin: %w", pgconn.ErrConnClosed)
 	notDown["application error"] = errors.New("order total mismatch")
 	for name, err := range down {
 		if err == nil {

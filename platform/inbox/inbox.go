@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fabrika/fabrika/platform/backoff"
+	"github.com/fabrika/fabrika/platform/httpx"
 	"github.com/fabrika/fabrika/platform/sqldb"
 )
 
@@ -423,11 +424,29 @@ func (in *Inbox) process(ctx context.Context, s subscription, batch []jetstream.
 		}
 	}
 	start := time.Now()
+	rerun := true
 	for {
 		in.run(work, consumer, todo)
-		if !in.awaitDatabase(ctx, consumer, todo) {
+		held := unfinished(todo)
+		if len(held) == 0 || ctx.Err() != nil {
 			break
 		}
+		if in.ping(ctx, time.Second) == nil {
+			// The database answers. When the messages failed because it
+			// did not, it came back between their run and this question:
+			// they run again at once, rather than being NAKed for an
+			// outage that is over (once: a failure that keeps looking
+			// like an outage while the database answers is the handler's).
+			if rerun && slices.ContainsFunc(held, func(d *delivery) bool { return httpx.Unavailable(d.err) }) {
+				rerun = false
+				continue
+			}
+			break
+		}
+		if !in.awaitDatabase(ctx, consumer, held) {
+			break
+		}
+		rerun = true
 	}
 	for _, d := range ds {
 		in.settle(consumer, d, time.Since(start))
@@ -476,6 +495,18 @@ func (in *Inbox) run(ctx context.Context, consumer string, todo []*delivery) {
 	}
 }
 
+// unfinished returns the deliveries that failed for another reason than
+// a permanent one: those a database outage may have failed.
+func unfinished(todo []*delivery) []*delivery {
+	var held []*delivery
+	for _, d := range todo {
+		if d.err != nil && !errors.Is(d.err, ErrPermanent) {
+			held = append(held, d)
+		}
+	}
+	return held
+}
+
 // databaseRetry is how often the inbox asks a database that does not
 // answer whether it answers again.
 const databaseRetry = 250 * time.Millisecond
@@ -489,33 +520,21 @@ const databaseRetry = 250 * time.Millisecond
 // was back).
 const databaseDial = 10 * time.Second
 
-// awaitDatabase is called after a batch ran. When a message failed for
-// another reason than a permanent one and the database does not answer a
-// ping, the database is down: the worker keeps the failed messages instead
-// of NAKing them, tells the broker every AckWait/3 that they are in
+// awaitDatabase is called when messages of a batch failed and the database
+// does not answer a ping: it is down. The worker keeps the failed messages
+// instead of NAKing them, tells the broker every AckWait/3 that they are in
 // progress (so they are not redelivered to anyone meanwhile), and returns
 // true once the database answers, to run them again. An outage thus spends
 // no delivery of a message, and what arrived during it is processed as soon
 // as the database answers, instead of after a redelivery delay that grew
 // with each failed delivery of the outage (1 s, 2 s, 4 s ... up to
-// MaxDelay). It returns false when nothing failed, when the database
-// answers at once (the failure was the handler's: the usual redelivery
-// with a delay), or when ctx ends (the failed messages are NAKed, the
-// broker redelivers them to whichever instance runs).
+// MaxDelay). It returns false when ctx ends (the failed messages are
+// NAKed, the broker redelivers them to whichever instance runs).
 //
 // The workers that wait do not each ask the database: they wait together
 // for the inbox's one watch (dbWatch), which lets them all go on the moment
 // the database answers.
-func (in *Inbox) awaitDatabase(ctx context.Context, consumer string, todo []*delivery) bool {
-	var held []*delivery
-	for _, d := range todo {
-		if d.err != nil && !errors.Is(d.err, ErrPermanent) {
-			held = append(held, d)
-		}
-	}
-	if len(held) == 0 || ctx.Err() != nil || in.ping(ctx, time.Second) == nil {
-		return false
-	}
+func (in *Inbox) awaitDatabase(ctx context.Context, consumer string, held []*delivery) bool {
 	in.metrics.failures.WithLabelValues(consumer).Add(float64(len(held)))
 	in.log.ErrorContext(ctx, "inbox: the database does not answer; holding the messages until it does",
 		"consumer", consumer, "messages", len(held), "error", held[0].err)

@@ -67,11 +67,12 @@ func newPages(api *Handler) *pages {
 			return t.UTC().Format("2006-01-02 15:04 UTC")
 		},
 	}
-	parse := func(name string) *template.Template {
-		return template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name))
+	t, err := webasset.Pages(templateFS, funcs)
+	if err != nil {
+		panic(err)
 	}
-	p.clients, p.client, p.secret = parse("clients.html"), parse("client.html"), parse("secret.html")
-	p.confirm, p.problem = parse("confirm.html"), parse("problem.html")
+	p.clients, p.client, p.secret = t["clients"], t["client"], t["secret"]
+	p.confirm, p.problem = t["confirm"], t["problem"]
 	return p
 }
 

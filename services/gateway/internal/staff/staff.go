@@ -8,9 +8,7 @@ package staff
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -23,6 +21,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
+	"github.com/fabrika/fabrika/platform/bearer"
 	"github.com/fabrika/fabrika/platform/cachebus"
 	"github.com/fabrika/fabrika/platform/password"
 	"github.com/fabrika/fabrika/platform/ratelimit"
@@ -172,7 +171,7 @@ type Caches interface {
 }
 
 // cacheSession is the session cache's name on the bus; a key is a session's
-// token hash (HashToken), "" every session.
+// token hash (bearer.Hash), "" every session.
 const cacheSession = "session"
 
 // New returns the service.
@@ -463,18 +462,11 @@ func (s *Service) SignIn(ctx context.Context, login, pw, code, ip, userAgent str
 		}
 	}
 	s.throttle.Succeeded(login, ip)
-	token, err := randomToken()
-	if err != nil {
-		return "", nil, err
-	}
-	csrf, err := randomToken()
-	if err != nil {
-		return "", nil, err
-	}
+	token, csrf := bearer.New(), bearer.New()
 	if len(userAgent) > 256 {
 		userAgent = userAgent[:256]
 	}
-	se := store.Session{TokenHash: HashToken(token), StaffID: a.ID, CSRFToken: csrf, IP: ip, UserAgent: userAgent,
+	se := store.Session{TokenHash: bearer.Hash(token), StaffID: a.ID, CSRFToken: csrf, IP: ip, UserAgent: userAgent,
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
 	if err := s.st.CreateSession(ctx, se); err != nil {
 		return "", nil, err
@@ -567,20 +559,3 @@ func (s *Service) forgetAll() {
 	s.gen++
 	s.mu.Unlock()
 }
-
-// HashToken is how a cookie token is stored.
-func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
-func randomToken() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("random token: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-// RandomToken returns 32 random bytes, URL-safe base64.
-func RandomToken() (string, error) { return randomToken() }

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fabrika/fabrika/platform/bearer"
 	"github.com/fabrika/fabrika/platform/httpx"
 	"github.com/fabrika/fabrika/platform/webasset"
 	"github.com/fabrika/fabrika/services/gateway/internal/staff"
@@ -296,11 +297,7 @@ func (w *Web) setCookie(rw http.ResponseWriter, name, value string, maxAge int, 
 }
 
 func (w *Web) loginForm(rw http.ResponseWriter, r *http.Request) {
-	tok, err := staff.RandomToken()
-	if err != nil {
-		httpx.WriteError(rw, r, w.d.Log, err)
-		return
-	}
+	tok := bearer.New()
 	w.setCookie(rw, w.d.LoginCookie, tok, 3600, http.SameSiteStrictMode)
 	w.render(rw, r, http.StatusOK, "login", page{CSRF: tok, Next: safeNext(r.URL.Query().Get("next"))})
 }
@@ -312,7 +309,7 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 	}
 	login, pw, next := r.PostForm.Get("login"), r.PostForm.Get("password"), safeNext(r.PostForm.Get("next"))
 	again := func(status int, msg string) {
-		tok, _ := staff.RandomToken()
+		tok := bearer.New()
 		w.setCookie(rw, w.d.LoginCookie, tok, 3600, http.SameSiteStrictMode)
 		w.render(rw, r, status, "login", page{CSRF: tok, Next: next, Login: login, Error: msg})
 	}

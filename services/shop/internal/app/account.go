@@ -2,10 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -14,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fabrika/fabrika/platform/bearer"
 	"github.com/fabrika/fabrika/platform/mail"
 	"github.com/fabrika/fabrika/platform/password"
 	"github.com/fabrika/fabrika/platform/ratelimit"
@@ -145,13 +142,9 @@ func (s *Shop) mailOnce(ctx context.Context, to string, m mail.Message) error {
 
 // newToken stores a single-use token for an e-mailed link and returns it.
 func (s *Shop) newToken(ctx context.Context, customerID, purpose string) (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	token := base64.RawURLEncoding.EncodeToString(b)
+	token := bearer.New()
 	now := s.now()
-	if err := s.st.CreateToken(ctx, tokenHash(token), customerID, purpose, now, now.Add(s.cfg.TokenTTL)); err != nil {
+	if err := s.st.CreateToken(ctx, bearer.Hash(token), customerID, purpose, now, now.Add(s.cfg.TokenTTL)); err != nil {
 		return "", err
 	}
 	return token, nil
@@ -178,7 +171,7 @@ var errBadLink = &Error{Kind: KindInvalid, Message: "this link is not valid any 
 func (s *Shop) ConfirmEmail(ctx context.Context, token string) (Session, error) {
 	var c store.Customer
 	err := s.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		id, err := s.st.UseToken(ctx, tx, tokenHash(token), store.TokenConfirm, s.now())
+		id, err := s.st.UseToken(ctx, tx, bearer.Hash(token), store.TokenConfirm, s.now())
 		if err != nil {
 			return err
 		}
@@ -235,7 +228,7 @@ func (s *Shop) ResetPassword(ctx context.Context, token, newPassword, clientIP s
 	}
 	var c store.Customer
 	err := s.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		id, err := s.st.UseToken(ctx, tx, tokenHash(token), store.TokenReset, s.now())
+		id, err := s.st.UseToken(ctx, tx, bearer.Hash(token), store.TokenReset, s.now())
 		if err != nil {
 			return err
 		}
@@ -367,14 +360,10 @@ func throttled(v ratelimit.Verdict) *Error {
 }
 
 func (s *Shop) newSession(ctx context.Context, c Customer) (Session, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return Session{}, err
-	}
-	token := base64.RawURLEncoding.EncodeToString(b)
+	token := bearer.New()
 	now := s.now()
 	exp := now.Add(s.cfg.SessionTTL)
-	if err := s.st.CreateSession(ctx, tokenHash(token), c.ID, now, exp); err != nil {
+	if err := s.st.CreateSession(ctx, bearer.Hash(token), c.ID, now, exp); err != nil {
 		return Session{}, err
 	}
 	return Session{Token: token, Customer: c, Expires: exp}, nil
@@ -382,7 +371,7 @@ func (s *Shop) newSession(ctx context.Context, c Customer) (Session, error) {
 
 // SignOut ends a session, in every replica's session cache once deleted.
 func (s *Shop) SignOut(ctx context.Context, token string) error {
-	hash := tokenHash(token)
+	hash := bearer.Hash(token)
 	err := s.st.DeleteSession(ctx, hash)
 	s.caches.Invalidate(cacheSession, hash)
 	return err
@@ -393,7 +382,7 @@ func (s *Shop) Authenticate(ctx context.Context, token string) (Customer, error)
 	if token == "" || len(token) > 100 {
 		return Customer{}, &Error{Kind: KindUnauthorized, Message: "sign in first"}
 	}
-	hash, now := tokenHash(token), s.now()
+	hash, now := bearer.Hash(token), s.now()
 	c, gen, ok := s.sessions.get(hash, now)
 	if ok {
 		s.cache.requests.WithLabelValues("session", "hit").Inc()
@@ -409,9 +398,4 @@ func (s *Shop) Authenticate(ctx context.Context, token string) (Customer, error)
 	}
 	s.sessions.put(gen, hash, customerOf(sc), expires, now)
 	return customerOf(sc), nil
-}
-
-func tokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
 }

@@ -2,13 +2,12 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/fabrika/fabrika/platform/bearer"
 	"github.com/fabrika/fabrika/services/shop/internal/app"
 )
 
@@ -83,9 +82,7 @@ func (h *Handler) csrfToken(w http.ResponseWriter, r *http.Request) string {
 	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 43 {
 		return c.Value
 	}
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	t := base64.RawURLEncoding.EncodeToString(b)
+	t := bearer.New()
 	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: t, Path: "/", Secure: h.cfg.CookieSecure,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	// Let the rest of this request see it too.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,6 +28,7 @@ import (
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/secretbox"
 	"github.com/fabrika/fabrika/platform/telemetry"
+	"github.com/fabrika/fabrika/services/gateway"
 )
 
 // Config is the whole platform's configuration for `fabrika dev`.
@@ -84,6 +86,10 @@ type Config struct {
 	DSNs map[string]string
 	// Only, when set, starts just these services.
 	Only []string
+	// TrustedProxies are the proxies whose X-Forwarded-For the gateway
+	// believes (FABRIKA_TRUSTED_PROXIES), e.g. an ingress, or `fabrika
+	// load` standing for customers at many addresses.
+	TrustedProxies []netip.Prefix
 }
 
 // Main is the running platform; tests build one with NewMain and Run it.
@@ -149,6 +155,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&c.TLSCert, "tls-cert", env("FABRIKA_TLS_CERT", ""), "PEM certificate file: the gateway terminates TLS on the public port (with --tls-key)")
 	fs.StringVar(&c.TLSKey, "tls-key", env("FABRIKA_TLS_KEY", ""), "PEM private key file of --tls-cert")
 	only := fs.String("only", env("FABRIKA_ONLY", ""), "comma-separated services to start (default: all)")
+	trusted := fs.String("trusted-proxies", env("FABRIKA_TRUSTED_PROXIES", ""), "comma-separated CIDRs of proxies whose X-Forwarded-For the gateway believes (an ingress; 127.0.0.1 for `fabrika load`)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -168,6 +175,9 @@ func (m *Main) ParseFlags(args []string) error {
 		return fmt.Errorf("admin base port %d out of range", c.adminBase())
 	}
 	c.CookieSecure = *secure
+	if c.TrustedProxies, err = gateway.ParseTrustedProxies(*trusted); err != nil {
+		return fmt.Errorf("trusted proxies: %w", err)
+	}
 	if err := c.wireTraces(*viewer); err != nil {
 		return err
 	}

@@ -12,12 +12,13 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
+
 	"time"
 
 	"github.com/google/uuid"
@@ -32,6 +33,7 @@ import (
 // loadConfig is what `fabrika load` is told.
 type loadConfig struct {
 	url, dataDir        string
+	natsURL             string
 	gatewayDSN, apiDSN  string
 	admin               []string // admin listeners whose /metrics give each process's CPU
 	rate, step, maxRate float64
@@ -46,6 +48,7 @@ func loadCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	var c loadConfig
 	var admin string
 	fs.StringVar(&c.url, "url", env("FABRIKA_LOAD_URL", "http://127.0.0.1:8080"), "the platform's public entry (the gateway or the ingress)")
+	fs.StringVar(&c.natsURL, "nats-url", env("FABRIKA_NATS_URL", "nats://127.0.0.1:4222"), "the platform's broker, whose order events time each order's path (`fabrika dev --nats-listen 127.0.0.1:4222`)")
 	fs.StringVar(&c.dataDir, "data-dir", env("FABRIKA_DATA_DIR", "data"), "data directory of `fabrika dev` (the gateway's and mes-api's databases, for the load's staff accounts and API key; the shop's mail folder)")
 	fs.StringVar(&c.gatewayDSN, "gateway-dsn", "", "the gateway's database (default FABRIKA_GATEWAY_DSN or <data-dir>/gateway.db)")
 	fs.StringVar(&c.apiDSN, "mes-api-dsn", "", "mes-api's database (default FABRIKA_MES_API_DSN or <data-dir>/mes-api.db)")
@@ -57,7 +60,7 @@ func loadCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&c.phase, "phase", 60*time.Second, "how long each rate is offered")
 	fs.DurationVar(&c.drain, "drain", 60*time.Second, "how long to wait after a phase for its orders to be priced (and, at the end, shipped)")
 	fs.DurationVar(&c.bound, "bound", 250*time.Millisecond, "the placed-to-priced p99 a stepped run must stay under")
-	fs.IntVar(&c.customers, "customers", 20, "shop customers signed up for the run")
+	fs.IntVar(&c.customers, "customers", 20, "shop customers signed up for the run, each from its own address (X-Forwarded-For: start the gateway with FABRIKA_TRUSTED_PROXIES=127.0.0.1)")
 	fs.IntVar(&c.staff, "staff", 4, "managers confirming and operators producing, each")
 	fs.Float64Var(&c.shopShare, "shop-share", 0.5, "the share of orders placed in the shop (the rest through the B2B API)")
 	if err := fs.Parse(args); err != nil {
@@ -78,29 +81,60 @@ func loadCommand(ctx context.Context, args []string, stdout io.Writer) error {
 type loadRun struct {
 	cfg       loadConfig
 	client    *loadgen.Client // anonymous browsing and B2B
-	customers []string
+	customers []loadCustomer
 	apiKey    string
 	managers  []*loadgen.Client
 	operators []*loadgen.Client
 
-	toConfirm chan string
 	toProduce chan string
 
-	mu      sync.Mutex
-	orders  []*loadOrder
-	errs    map[string]int
-	wg      sync.WaitGroup
-	shipped atomic.Int64
+	events *loadgen.Events
+
+	mu     sync.Mutex
+	orders []*loadOrder
+	errs   map[string]int
+	wg     sync.WaitGroup
+}
+
+// loadCustomer is a shop customer: a session, and a client at the
+// customer's own address.
+type loadCustomer struct {
+	token  string
+	client *loadgen.Client
 }
 
 type loadOrder struct {
 	first  time.Time
-	placed loadgen.Placed
+	placed loadgen.Placed // set under loadRun.mu once answered
+	done   bool           // answered, or given up
+}
+
+// loadPhase is the orders one rate placed.
+type loadPhase struct {
+	r      *loadRun
+	orders []*loadOrder
+}
+
+// acked lists the phase's acknowledged orders, in the order they were
+// placed: its own orders, whichever phase they are acknowledged in.
+func (p *loadPhase) acked() []loadOrder { return p.r.ackedOf(p.orders) }
+
+// add places an order in the phase (and the run).
+func (p *loadPhase) add(o *loadOrder) {
+	p.r.mu.Lock()
+	defer p.r.mu.Unlock()
+	p.r.orders = append(p.r.orders, o)
+	p.orders = append(p.orders, o)
 }
 
 func runLoad(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
-	r := &loadRun{cfg: cfg, client: loadgen.New(cfg.url), errs: map[string]int{},
-		toConfirm: make(chan string, 1<<20), toProduce: make(chan string, 1<<20)}
+	r := &loadRun{cfg: cfg, client: loadgen.New(cfg.url), errs: map[string]int{}, toProduce: make(chan string, 1<<20)}
+	events, err := loadgen.Watch(ctx, cfg.natsURL, hopEvents...)
+	if err != nil {
+		return err
+	}
+	defer events.Close()
+	r.events = events
 	if err := r.setUp(ctx); err != nil {
 		return err
 	}
@@ -109,9 +143,9 @@ func runLoad(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 	staffCtx, stopStaff := context.WithCancel(ctx)
 	defer stopStaff()
 	var managers sync.WaitGroup
+	managers.Add(1)
+	r.work(ctx, func() { defer managers.Done(); r.manage(staffCtx) })
 	for i := range cfg.staff {
-		managers.Add(1)
-		r.work(ctx, func() { defer managers.Done(); r.confirm(staffCtx, r.managers[i]) })
 		r.work(ctx, func() { r.produce(staffCtx, r.operators[i]) })
 	}
 	cpu0 := readCPU(ctx, cfg.admin)
@@ -125,21 +159,21 @@ func runLoad(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 		}
 	}
 	// The last orders through production and shipping.
-	acked := r.acked()
+	acked := r.ackedOf(r.all())
+	ids := orderIDs(acked)
 	loadgen.Poll(ctx, cfg.drain, func() error {
-		if n := r.shipped.Load(); n < int64(len(acked)) {
-			return fmt.Errorf("%d of %d shipped", n, len(acked))
+		if n := r.events.Count(ids, contracts.OrderShipped); n < len(ids) {
+			return fmt.Errorf("%d of %d shipped", n, len(ids))
 		}
 		return nil
 	})
 	elapsed := time.Since(start)
 	cpu1 := readCPU(ctx, cfg.admin)
 	stopStaff()
-	close(r.toConfirm)
 	managers.Wait() // a manager may be handing an order to the operators
 	close(r.toProduce)
 	r.wg.Wait()
-	all := r.hops(ctx, r.acked())
+	all := r.hops(acked)
 	report(stdout, cfg, phases, all, elapsed, len(acked), cpu0, cpu1, r.errors())
 	return nil
 }
@@ -204,12 +238,19 @@ func (r *loadRun) setUp(ctx context.Context) error {
 		r.apiKey = cr.Key
 	}
 	for i := range r.cfg.customers {
-		token, err := r.client.SignUpCustomer(ctx, fmt.Sprintf("load%d-%s@example.com", i, suffix), fmt.Sprintf("Load Buyer %d", i),
+		// Each customer at its own address, as customers are: the shop
+		// limits sign-ups per address (the gateway believes the address
+		// from a trusted proxy only: FABRIKA_TRUSTED_PROXIES).
+		c := r.client.From(fmt.Sprintf("10.%d.%d.%d", 20+i>>16&0xff, i>>8&0xff, i&0xff))
+		token, err := c.SignUpCustomer(ctx, fmt.Sprintf("load%d-%s@example.com", i, suffix), fmt.Sprintf("Load Buyer %d", i),
 			password, filepath.Join(r.cfg.dataDir, "mail"))
 		if err != nil {
-			return err
+			if strings.Contains(err.Error(), " 429 ") {
+				err = fmt.Errorf("%w (is the gateway told to trust the load's X-Forwarded-For? FABRIKA_TRUSTED_PROXIES=127.0.0.1)", err)
+			}
+			return fmt.Errorf("customer %d: %w", i, err)
 		}
-		r.customers = append(r.customers, token)
+		r.customers = append(r.customers, loadCustomer{token: token, client: c})
 	}
 	return nil
 }
@@ -230,7 +271,7 @@ type phaseResult struct {
 // offer places orders at rate for a phase, showing progress, then waits
 // for the phase's orders to be priced and measures them.
 func (r *loadRun) offer(ctx context.Context, rate float64, stdout io.Writer) phaseResult {
-	from := len(r.snapshot())
+	ph := &loadPhase{r: r}
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.phase)
 	defer cancel()
 	t := time.NewTicker(time.Duration(float64(time.Second) / rate))
@@ -246,15 +287,9 @@ loop:
 		case <-pctx.Done():
 			break loop
 		case <-progress.C:
-			orders := r.snapshot()[from:]
-			acked := 0
-			for _, o := range orders {
-				if o.placed.ID != "" {
-					acked++
-				}
-			}
-			fmt.Fprintf(stdout, "  %5.0fs  offered %.0f/s  placed %d  acknowledged %d  shipped %d  errors %d\n",
-				time.Since(start).Seconds(), rate, len(orders), acked, r.shipped.Load(), r.errorCount())
+			ids := orderIDs(ph.acked())
+			fmt.Fprintf(stdout, "  %5.0fs  offered %.0f/s  placed %d  acknowledged %d  priced %d  errors %d\n",
+				time.Since(start).Seconds(), rate, n, len(ids), r.events.Count(ids, contracts.OrderPriced), r.errorCount())
 		case <-t.C:
 			carry += r.cfg.shopShare
 			shop := carry >= 1
@@ -264,31 +299,24 @@ loop:
 			n++
 			i := n
 			o := &loadOrder{first: time.Now()}
-			r.mu.Lock()
-			r.orders = append(r.orders, o)
-			r.mu.Unlock()
+			ph.add(o)
 			r.work(ctx, func() { r.place(ctx, o, shop, i) })
 		}
 	}
-	orders := r.snapshot()[from:]
-	p := phaseResult{rate: rate, achieved: float64(len(orders)) / time.Since(start).Seconds()}
-	var ids []string
-	for _, o := range orders {
-		if o.placed.ID != "" {
-			ids = append(ids, o.placed.ID)
-		}
-	}
-	p.acked = len(ids)
-	// Wait for the phase's orders to be priced, then read their paths.
-	var h []hop
+	p := phaseResult{rate: rate, achieved: float64(n) / time.Since(start).Seconds()}
+	// Wait for the phase's orders to be priced (an order still being placed
+	// counts once acknowledged), then measure their paths.
+	var acked []loadOrder
 	loadgen.Poll(ctx, r.cfg.drain, func() error {
-		h = r.hops(ctx, r.acked()[from:])
-		if h[1].n < len(ids) {
-			return fmt.Errorf("priced %d of %d", h[1].n, len(ids))
+		acked = ph.acked()
+		ids := orderIDs(acked)
+		if priced := r.events.Count(ids, contracts.OrderPriced); priced < len(ids) || r.placing(ph.orders) {
+			return fmt.Errorf("priced %d of %d", priced, len(ids))
 		}
 		return nil
 	})
-	p.hops, p.unpriced = h, len(ids)-h[1].n
+	h := r.hops(acked)
+	p.acked, p.hops, p.unpriced = len(acked), h, len(acked)-h[1].n
 	fmt.Fprintf(stdout, "rate %.0f/s offered, %.1f/s placed, %d acknowledged, %d not priced within %s; placed-to-priced p50 %s p99 %s\n",
 		rate, p.achieved, p.acked, p.unpriced, r.cfg.drain, ms(h[1].p50), ms(h[1].p99))
 	return p
@@ -299,32 +327,34 @@ loop:
 func (r *loadRun) place(ctx context.Context, o *loadOrder, shop bool, n int) {
 	ctx = context.WithoutCancel(ctx) // a client keeps retrying after the phase
 	giveUp := time.Now().Add(r.cfg.drain)
+	var placed loadgen.Placed
 	if shop {
-		token := r.customers[n%len(r.customers)]
+		cu := r.customers[n%len(r.customers)]
+		token, client := cu.token, cu.client
 		for _, q := range []loadgen.Request{
 			{Method: "GET", Path: "/shop/api/v1/catalog"},
 			{Method: "POST", Path: "/shop/api/v1/quotes", Body: map[string]any{"product": "laser_cut_sheet", "quantity": 10, "lead": "standard",
 				"options": map[string]string{"material": "steel_s235", "width_mm": "200", "height_mm": "100", "thickness_mm": "2", "finish": "powder_coat"}}},
 			{Method: "GET", Path: "/shop/api/v1/orders", Bearer: token},
 		} {
-			r.check(ctx, q)
+			r.check(ctx, client, q)
 		}
-		o.placed = r.client.Place(ctx, "/shop/api/v1/orders", token, uuid.NewString(), loadgen.ShopOrder(), giveUp, nil)
+		placed = client.Place(ctx, "/shop/api/v1/orders", token, uuid.NewString(), loadgen.ShopOrder(), giveUp, nil)
 	} else {
 		key := uuid.NewString()
-		o.placed = r.client.Place(ctx, "/api/v1/orders", r.apiKey, key, loadgen.APIOrder("PO-"+key[:8]), giveUp, nil)
+		placed = r.client.Place(ctx, "/api/v1/orders", r.apiKey, key, loadgen.APIOrder("PO-"+key[:8]), giveUp, nil)
 	}
-	if o.placed.Refused != "" {
-		r.fail("order refused: " + o.placed.Refused)
+	if placed.Refused != "" {
+		r.fail("order refused: " + placed.Refused)
 	}
-	if o.placed.ID != "" {
-		r.toConfirm <- o.placed.ID
-	}
+	r.mu.Lock()
+	o.placed, o.done = placed, true
+	r.mu.Unlock()
 }
 
 // check sends a request whose answer only counts as an error or not.
-func (r *loadRun) check(ctx context.Context, q loadgen.Request) {
-	res, err := r.client.Do(ctx, q)
+func (r *loadRun) check(ctx context.Context, c *loadgen.Client, q loadgen.Request) {
+	res, err := c.Do(ctx, q)
 	switch {
 	case err != nil:
 		r.fail(q.Method + " " + q.Path + ": " + err.Error())
@@ -358,68 +388,151 @@ func (r *loadRun) errors() map[string]int {
 	return maps.Clone(r.errs)
 }
 
-func (r *loadRun) snapshot() []loadOrder {
+// all is every order of the run.
+func (r *loadRun) all() []*loadOrder {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]loadOrder, len(r.orders))
-	for i, o := range r.orders {
-		out[i] = *o
-	}
-	return out
+	return slices.Clone(r.orders)
 }
 
-// acked lists the acknowledged orders, in the order they were placed.
-func (r *loadRun) acked() []loadOrder {
+// ackedOf lists the acknowledged orders of orders, in their order.
+func (r *loadRun) ackedOf(orders []*loadOrder) []loadOrder {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var out []loadOrder
-	for _, o := range r.snapshot() {
+	for _, o := range orders {
 		if o.placed.ID != "" {
-			out = append(out, o)
+			out = append(out, *o)
 		}
 	}
 	return out
 }
 
-// confirm is a manager: every acknowledged order, once the CRM shows it
-// priced, is confirmed for production with the version read.
-func (r *loadRun) confirm(ctx context.Context, m *loadgen.Client) {
-	for id := range r.toConfirm {
-		if ctx.Err() != nil {
-			continue
+// placing says whether a client is still placing one of orders.
+func (r *loadRun) placing(orders []*loadOrder) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, o := range orders {
+		if !o.done {
+			return true
 		}
-		err := loadgen.Poll(ctx, r.cfg.drain, func() error {
-			res, err := m.Get(ctx, "/crm/api/v1/orders/"+id)
-			var o struct {
-				Order struct {
-					Status  string `json:"status"`
-					Version int64  `json:"version"`
-				} `json:"order"`
-			}
-			if err != nil || res.Code != http.StatusOK || json.Unmarshal(res.Body, &o) != nil {
-				return fmt.Errorf("CRM order %s: %v %s", id, err, res)
-			}
-			switch o.Order.Status {
-			case contracts.StatusPlaced:
-				return errors.New("not priced yet")
-			case contracts.StatusPriced:
-				res, err := m.Post(ctx, "/crm/api/v1/orders/"+id+"/confirm", map[string]any{"version": o.Order.Version})
-				if err != nil || res.Code != http.StatusOK {
-					return fmt.Errorf("confirm %s: %v %s", id, err, res)
-				}
-				return nil
-			case contracts.StatusConfirmed, contracts.StatusInProduction:
-				return nil
-			default:
-				return fmt.Errorf("order %s is %s", id, o.Order.Status)
-			}
-		})
-		if err != nil {
-			if ctx.Err() == nil { // not the end of the run
-				r.fail("manager: " + err.Error())
-			}
-			continue
-		}
-		r.toProduce <- id
 	}
+	return false
+}
+
+func orderIDs(orders []loadOrder) []string {
+	ids := make([]string, len(orders))
+	for i, o := range orders {
+		ids[i] = o.placed.ID
+	}
+	return ids
+}
+
+// manage is the managers' team: they work the CRM's list of priced
+// orders, oldest first, a page at a time; each opens an order of the run
+// (its card: what the customer asked for, and the version to confirm) and
+// confirms it for production. Orders of the run only: a load leaves the
+// rest of the platform's orders to their managers.
+func (r *loadRun) manage(ctx context.Context) {
+	ours := map[string]bool{} // this run's orders not confirmed yet by a manager
+	for ctx.Err() == nil {
+		for _, o := range r.ackedOf(r.all()) {
+			if _, seen := ours[o.placed.ID]; !seen {
+				ours[o.placed.ID] = true
+			}
+		}
+		page := r.pricedPage(ctx, ours)
+		if len(page) == 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(250 * time.Millisecond): // a manager looks at the list again a moment later
+			}
+			continue
+		}
+		work := make(chan string)
+		var wg sync.WaitGroup
+		for _, m := range r.managers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for id := range work {
+					if err := r.confirm(ctx, m, id); err != nil {
+						if ctx.Err() == nil { // not the end of the run
+							r.fail("manager: " + err.Error())
+						}
+						continue
+					}
+					r.toProduce <- id
+				}
+			}()
+		}
+		for _, id := range page {
+			ours[id] = false
+			work <- id
+		}
+		close(work)
+		wg.Wait()
+	}
+}
+
+// pricedPage reads the CRM's list of priced orders, oldest first, page by
+// page until one holds orders of the run a manager has not confirmed
+// (ours[id] true), and returns those.
+func (r *loadRun) pricedPage(ctx context.Context, ours map[string]bool) []string {
+	m := r.managers[0]
+	cursor := ""
+	for {
+		path := "/crm/api/v1/orders?status=" + contracts.StatusPriced + "&dir=asc&limit=100"
+		if cursor != "" {
+			path += "&cursor=" + url.QueryEscape(cursor)
+		}
+		res, err := m.Get(ctx, path)
+		var page struct {
+			Orders []struct {
+				ID string `json:"id"`
+			} `json:"orders"`
+			Next string `json:"next_cursor"`
+		}
+		if err != nil || res.Code != http.StatusOK || json.Unmarshal(res.Body, &page) != nil {
+			if ctx.Err() == nil {
+				r.fail(fmt.Sprintf("manager: CRM list of priced orders: %v %s", err, res))
+			}
+			return nil
+		}
+		var ids []string
+		for _, o := range page.Orders {
+			if ours[o.ID] {
+				ids = append(ids, o.ID)
+			}
+		}
+		if len(ids) > 0 || page.Next == "" {
+			return ids
+		}
+		cursor = page.Next
+	}
+}
+
+// confirm is a manager confirming a priced order with the version read
+// from its card.
+func (r *loadRun) confirm(ctx context.Context, m *loadgen.Client, id string) error {
+	res, err := m.Get(ctx, "/crm/api/v1/orders/"+id)
+	var o struct {
+		Order struct {
+			Status  string `json:"status"`
+			Version int64  `json:"version"`
+		} `json:"order"`
+	}
+	if err != nil || res.Code != http.StatusOK || json.Unmarshal(res.Body, &o) != nil {
+		return fmt.Errorf("CRM order %s: %v %s", id, err, res)
+	}
+	if o.Order.Status != contracts.StatusPriced {
+		return fmt.Errorf("order %s in the list of priced orders is %s", id, o.Order.Status)
+	}
+	res, err = m.Post(ctx, "/crm/api/v1/orders/"+id+"/confirm", map[string]any{"version": o.Order.Version})
+	if err != nil || res.Code != http.StatusOK {
+		return fmt.Errorf("confirm %s: %v %s", id, err, res)
+	}
+	return nil
 }
 
 // produce is an operator: the confirmed order's operations, in their
@@ -479,7 +592,6 @@ func (r *loadRun) produce(ctx context.Context, op *loadgen.Client) {
 			}
 			continue
 		}
-		r.shipped.Add(1)
 	}
 }
 
@@ -490,70 +602,33 @@ type hop struct {
 	p50, p99 time.Duration
 }
 
-// hopEvents are the events that end each hop, in the CRM's timeline (each
-// stamped by the service that did the step); the first hop starts at the
-// client's first attempt.
+// hopEvents are the events that end each hop, each stamped by the service
+// that did the step; the first hop starts at the client's first attempt.
 var hopEvents = []string{contracts.OrderPlaced, contracts.OrderPriced, contracts.OrderConfirmed, contracts.OrderInProduction, contracts.OrderShipped}
 
-// hops reads each order's timeline from the CRM and measures the hops:
-// placed (client to the order.placed event), priced, confirmed, in
-// production, shipped (each from the step before).
-func (r *loadRun) hops(ctx context.Context, orders []loadOrder) []hop {
+// hops measures the orders' hops from their events: placed (client to the
+// order.placed event), priced, confirmed, in production, shipped (each
+// from the step before).
+func (r *loadRun) hops(orders []loadOrder) []hop {
+	times := r.events.Times(orderIDs(orders))
 	durations := make([][]time.Duration, len(hopEvents))
-	var mu sync.Mutex
-	work := make(chan loadOrder)
-	var wg sync.WaitGroup
-	for i := range r.managers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for o := range work {
-				at := r.timeline(ctx, r.managers[i], o.placed.ID)
-				prev := o.first
-				mu.Lock()
-				for j, ev := range hopEvents {
-					t, ok := at[ev]
-					if !ok {
-						break
-					}
-					durations[j] = append(durations[j], t.Sub(prev))
-					prev = t
-				}
-				mu.Unlock()
-			}
-		}()
-	}
 	for _, o := range orders {
-		work <- o
+		at := times[o.placed.ID]
+		prev := o.first
+		for j, ev := range hopEvents {
+			t, ok := at[ev]
+			if !ok {
+				break
+			}
+			durations[j] = append(durations[j], t.Sub(prev))
+			prev = t
+		}
 	}
-	close(work)
-	wg.Wait()
 	out := make([]hop, len(hopEvents))
 	for j, ev := range hopEvents {
 		out[j] = hop{name: strings.TrimPrefix(ev, "order."), n: len(durations[j]), p50: percentile(durations[j], 0.5), p99: percentile(durations[j], 0.99)}
 	}
 	return out
-}
-
-// timeline is when each event of an order happened, by the CRM's timeline.
-func (r *loadRun) timeline(ctx context.Context, c *loadgen.Client, id string) map[string]time.Time {
-	res, err := c.Get(ctx, "/crm/api/v1/orders/"+id)
-	var card struct {
-		Timeline []struct {
-			Type string    `json:"type"`
-			At   time.Time `json:"at"`
-		} `json:"timeline"`
-	}
-	if err != nil || res.Code != http.StatusOK || json.Unmarshal(res.Body, &card) != nil {
-		return nil
-	}
-	at := map[string]time.Time{}
-	for _, e := range card.Timeline {
-		if _, seen := at[e.Type]; !seen {
-			at[e.Type] = e.At
-		}
-	}
-	return at
 }
 
 func percentile(d []time.Duration, q float64) time.Duration {

@@ -3,19 +3,33 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
+	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fabrika/fabrika/cmd/internal/loadgen"
 )
 
-// TestLoadDrivesThePlatform: `fabrika load` places orders in the shop and
-// through the B2B API, has them confirmed, produced and shipped by staff,
-// and reports every hop of every order from the CRM's timeline and the CPU
-// the platform spent per order.
+// TestLoadDrivesThePlatform: `fabrika load` signs up more shop customers
+// than the shop lets one address sign up (each at its own address, through
+// a gateway that trusts the load's X-Forwarded-For), places orders in the
+// shop and through the B2B API, has them confirmed, produced and shipped
+// by staff, and reports every hop of every order from the services' events
+// in the broker and the CPU the platform spent per order.
 func TestLoadDrivesThePlatform(t *testing.T) {
-	r := startMain(t, func(context.Context, *Main) {})
+	var natsURL string
+	r := startMain(t, func(_ context.Context, m *Main) {
+		m.Config.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+		if natsURL = m.Config.NATSURL; natsURL == "" {
+			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freeBasePort(t, 1)))
+			m.Config.NATSListen, natsURL = addr, "nats://"+addr
+		}
+	})
 	var admin []string
 	for _, s := range platformServices {
 		admin = append(admin, s+"=http://"+r.m.AdminAddr(s))
@@ -24,9 +38,10 @@ func TestLoadDrivesThePlatform(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	err := run(ctx, []string{"load", "-url", r.public, "-data-dir", r.m.Config.DataDir,
-		"-gateway-dsn", dsnOf(r.m, "gateway"), "-mes-api-dsn", dsnOf(r.m, "mes-api"), "-admin", strings.Join(admin, ","),
-		"-rate", "4", "-phase", "3s", "-drain", "90s", "-customers", "2", "-staff", "1"}, &out)
+		"-nats-url", natsURL, "-gateway-dsn", dsnOf(r.m, "gateway"), "-mes-api-dsn", dsnOf(r.m, "mes-api"), "-admin", strings.Join(admin, ","),
+		"-rate", "4", "-phase", "3s", "-drain", "90s", "-customers", "12", "-staff", "1"}, &out)
 	report := out.String()
+	t.Log(report)
 	if err != nil {
 		t.Fatalf("load: %v\n%s", err, report)
 	}
@@ -55,5 +70,47 @@ func TestLoadDrivesThePlatform(t *testing.T) {
 	}
 	if !strings.Contains(report, "capacity (highest rate with placed-to-priced p99 < 250ms)") {
 		t.Errorf("no capacity line:\n%s", report)
+	}
+}
+
+// TestPhaseCountsItsOwnOrders: a phase's figures are of the orders it
+// placed, whatever happened to the phases before (an order never
+// acknowledged, one acknowledged during a later phase). Counting from an
+// index into the run's acknowledged orders reported "-1 not priced".
+func TestPhaseCountsItsOwnOrders(t *testing.T) {
+	t.Parallel()
+	acked := func(id string) *loadOrder { return &loadOrder{placed: loadgen.Placed{ID: id}, done: true} }
+	for name, tc := range map[string]struct {
+		earlier, phase []*loadOrder
+		late           []string // earlier orders acknowledged during the phase
+		want           []string
+	}{
+		"an earlier order never acknowledged": {
+			earlier: []*loadOrder{acked("a"), {done: true}, acked("b")}, phase: []*loadOrder{acked("c"), acked("d")}, want: []string{"c", "d"}},
+		"an earlier order acknowledged late": {
+			earlier: []*loadOrder{acked("a"), {}}, late: []string{"late"}, phase: []*loadOrder{acked("c"), {}, acked("d")}, want: []string{"c", "d"}},
+		"nothing before": {phase: []*loadOrder{acked("c"), {}}, want: []string{"c"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := &loadRun{errs: map[string]int{}}
+			before := &loadPhase{r: r}
+			for _, o := range tc.earlier {
+				before.add(o)
+			}
+			p := &loadPhase{r: r}
+			for _, o := range tc.phase {
+				p.add(o)
+			}
+			unanswered := slices.DeleteFunc(slices.Clone(tc.earlier), func(o *loadOrder) bool { return o.done })
+			for i, id := range tc.late { // the earlier phase's unanswered orders are answered now
+				r.mu.Lock()
+				unanswered[i].placed, unanswered[i].done = loadgen.Placed{ID: id}, true
+				r.mu.Unlock()
+			}
+			if got := orderIDs(p.acked()); !slices.Equal(got, tc.want) {
+				t.Errorf("phase's acknowledged orders %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

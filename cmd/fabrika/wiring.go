@@ -119,6 +119,7 @@ func (m *Main) wire(name string, verifier *identity.Verifier, key ed25519.Privat
 				TLSCertFile:  c.TLSCert, TLSKeyFile: c.TLSKey,
 				ProductionMode: c.Production,
 				Secrets:        m.box,
+				TrustedProxies: c.TrustedProxies,
 				// A development convenience: admins may work without TOTP
 				// here unless --production (a standalone gateway requires it).
 				AllowAdminWithoutTOTP: !c.Production,

@@ -62,6 +62,15 @@ func New(base string) *Client {
 // many addresses, each with its own per-address limits.
 func (c *Client) ForwardedFor(addr string) { c.forwarded = addr }
 
+// From returns a client that shares c's connections and cookies but sends
+// X-Forwarded-For: addr (see ForwardedFor): one client standing for many
+// users, each at its own address.
+func (c *Client) From(addr string) *Client {
+	d := *c
+	d.forwarded = addr
+	return &d
+}
+
 // Request is one request: Body is JSON unless it is url.Values (a form).
 type Request struct {
 	Method, Path string

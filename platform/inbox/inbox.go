@@ -99,6 +99,10 @@ type Config struct {
 	// BatchSize bounds how many waiting messages a worker processes in one
 	// transaction, each in a savepoint of its own (default 64).
 	BatchSize int
+	// Heartbeat is how often the broker shows an idle pull that it is alive
+	// (default 5s, 500ms to 15s). After two missed ones (a stalled node, a
+	// consumer leader that moved) the inbox pulls again.
+	Heartbeat time.Duration
 }
 
 func (c *Config) validate() error {
@@ -128,6 +132,12 @@ func (c *Config) validate() error {
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 64
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = 5 * time.Second
+	}
+	if c.Heartbeat < 500*time.Millisecond || c.Heartbeat > pullExpiry/2 {
+		return fmt.Errorf("heartbeat %v: it must be within 500ms and %v", c.Heartbeat, pullExpiry/2)
 	}
 	if c.MaxDeliveries < 1 || c.BaseDelay < 0 || c.MaxDelay < c.BaseDelay || c.AckWait <= 0 || c.Retention <= 0 || c.Workers < 1 || c.BatchSize < 1 {
 		return errors.New("max deliveries >= 1, workers >= 1, positive delays with max >= base, positive ack wait and retention are required")
@@ -362,9 +372,12 @@ func (in *Inbox) consume(ctx context.Context, c jetstream.Consumer, s subscripti
 	}
 }
 
+// pullExpiry is how long one pull request waits at the broker.
+const pullExpiry = 30 * time.Second
+
 // fetch runs one message iterator until ctx ends (nil) or it fails.
 func (in *Inbox) fetch(ctx context.Context, c jetstream.Consumer, s subscription, queues []chan jetstream.Msg) error {
-	it, err := c.Messages(jetstream.PullMaxMessages(256))
+	it, err := c.Messages(jetstream.PullMaxMessages(256), jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(in.cfg.Heartbeat))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", in.ConsumerName(s.name), err)
 	}
@@ -373,6 +386,14 @@ func (in *Inbox) fetch(ctx context.Context, c jetstream.Consumer, s subscription
 	defer it.Stop()
 	for {
 		m, err := it.Next()
+		if errors.Is(err, jetstream.ErrNoHeartbeat) {
+			// Not the end of the iterator (nats.go jetstream/pull.go): it
+			// forgets what it had asked for and pulls again. What the broker
+			// sent before the stall still arrives on it; stopping it here
+			// left those messages unacknowledged for the whole AckWait.
+			in.log.WarnContext(ctx, "inbox: the broker missed its heartbeats; pulling again", "consumer", in.ConsumerName(s.name), "error", err)
+			continue
+		}
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) && ctx.Err() != nil {
 				return nil

@@ -120,6 +120,13 @@ func newInbox(t testing.TB, db *sqldb.DB, js jetstream.JetStream, cfg inbox.Conf
 // the platform's stream in place.
 func newStream(ctx context.Context, t testing.TB, name string) jetstream.JetStream {
 	t.Helper()
+	_, js := newBrokerStream(ctx, t, name)
+	return js
+}
+
+// newBrokerStream is newStream that also returns the broker.
+func newBrokerStream(ctx context.Context, t testing.TB, name string) (*testenv.Broker, jetstream.JetStream) {
+	t.Helper()
 	b := testenv.NewBroker(t)
 	js, err := jetstream.New(b.Connect(t, name))
 	if err != nil {
@@ -128,7 +135,7 @@ func newStream(ctx context.Context, t testing.TB, name string) jetstream.JetStre
 	if _, err := broker.EnsureStream(ctx, js, 1); err != nil {
 		t.Fatal(err)
 	}
-	return js
+	return b, js
 }
 
 func TestDelayGrows(t *testing.T) {
@@ -153,6 +160,8 @@ func TestConfigValidation(t *testing.T) {
 		{Service: "s", BaseDelay: time.Minute, MaxDelay: time.Second},
 		{Service: "s", Workers: -2},
 		{Service: "s", AckWait: -time.Second},
+		{Service: "s", Heartbeat: 100 * time.Millisecond},
+		{Service: "s", Heartbeat: time.Minute},
 	} {
 		if _, err := inbox.New(nil, nil, c, testenv.Logger(t), nil, noop.NewTracerProvider()); err == nil {
 			t.Errorf("config %+v accepted", c)

@@ -23,6 +23,7 @@ type Proxy struct {
 	ln           net.Listener
 	conns        []net.Conn
 	delay        time.Duration // before a new connection reaches the target
+	paused       chan struct{} // closed by Resume; nil while bytes flow
 }
 
 // NewProxy starts a proxy to target (host:port), cut when the test ends.
@@ -43,6 +44,38 @@ func (p *Proxy) Delay(d time.Duration) {
 	p.mu.Lock()
 	p.delay = d
 	p.mu.Unlock()
+}
+
+// Pause stops forwarding bytes, both ways, on every connection, without
+// closing any: a stalled peer (a NATS node that hangs, a network that drops
+// packets) rather than one that is gone. What is sent meanwhile waits in
+// the proxy and the sockets' buffers, and goes through, in order, on Resume.
+func (p *Proxy) Pause() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.paused == nil {
+		p.paused = make(chan struct{})
+	}
+}
+
+// Resume forwards again what Pause held, and what follows.
+func (p *Proxy) Resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.paused != nil {
+		close(p.paused)
+		p.paused = nil
+	}
+}
+
+// hold waits while the proxy is paused.
+func (p *Proxy) hold() {
+	p.mu.Lock()
+	paused := p.paused
+	p.mu.Unlock()
+	if paused != nil {
+		<-paused
+	}
 }
 
 // Addr is the proxy's host:port, the same across cuts.
@@ -74,8 +107,9 @@ func (p *Proxy) Restore(t testing.TB) {
 }
 
 // Cut closes every connection through the proxy and refuses new ones
-// until Restore.
+// until Restore. It ends a Pause.
 func (p *Proxy) Cut() {
+	p.Resume()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ln != nil {
@@ -100,8 +134,26 @@ func (p *Proxy) forward(c net.Conn, delay time.Duration) {
 	p.mu.Lock()
 	p.conns = append(p.conns, u)
 	p.mu.Unlock()
-	go func() { _, _ = io.Copy(u, c); u.Close() }()
-	go func() { _, _ = io.Copy(c, u); c.Close() }()
+	go func() { p.pipe(u, c); u.Close() }()
+	go func() { p.pipe(c, u); c.Close() }()
+}
+
+// pipe copies src to dst until either fails, holding what it read while
+// the proxy is paused.
+func (p *Proxy) pipe(dst io.Writer, src io.Reader) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.hold()
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // DBBehindProxy opens a fresh PostgreSQL database with migrations twice:

@@ -356,3 +356,26 @@ func Publish(ctx context.Context, t testing.TB, h *host.Host, subject, key strin
 		t.Fatalf("publish %s %s: %v", subject, key, err)
 	}
 }
+
+// LogBuffer collects what a logger writes, for a test to read while the
+// code under test logs from many goroutines; with -v it is also printed.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if testing.Verbose() {
+		_, _ = os.Stderr.Write(p)
+	}
+	return l.b.Write(p)
+}
+
+// String is everything written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -188,28 +187,7 @@ type env struct {
 	signer *identity.Signer
 	ups    map[string]*upstream
 	clock  *clock
-	logs   *logBuffer // every line the gateway logged, at debug level and up
-}
-
-// logBuffer collects log output; the gateway writes from many goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if testing.Verbose() {
-		_, _ = os.Stderr.Write(p)
-	}
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs   *testenv.LogBuffer // every line the gateway logged, at debug level and up
 }
 
 func newEnv(t testing.TB, mod ...func(*gateway.Config)) *env {
@@ -226,7 +204,7 @@ func newEnvOn(t testing.TB, b *testenv.Broker, dsn string, mod ...func(*gateway.
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, broker: b, dsn: dsn, signer: identity.NewSigner(priv), clock: &clock{}, ups: map[string]*upstream{}, logs: &logBuffer{}}
+	e := &env{t: t, broker: b, dsn: dsn, signer: identity.NewSigner(priv), clock: &clock{}, ups: map[string]*upstream{}, logs: &testenv.LogBuffer{}}
 	e.ups["shop"] = newUpstream(t, "shop", pub)
 	e.ups["crm"] = newUpstream(t, "crm", pub, identity.RoleManager, identity.RoleAdmin)
 	e.ups["mes-operator"] = newUpstream(t, "mes-operator", pub, identity.RoleOperator, identity.RoleAdmin)

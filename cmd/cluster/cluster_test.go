@@ -1,6 +1,10 @@
 package main
 
 import (
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +15,7 @@ import (
 
 	"github.com/fabrika/fabrika/cmd/internal/natscluster"
 	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/testenv"
 )
 
 // TestPortsDistinct: no two listeners of the topology share a port.
@@ -79,6 +84,49 @@ func TestHAProxyConfig(t *testing.T) {
 	}
 	if out, err := exec.Command(bin, "-c", "-q", "-f", path).CombinedOutput(); err != nil {
 		t.Fatalf("haproxy -c: %v\n%s\n%s", err, out, cfg)
+	}
+}
+
+// TestHAProxyNoReplica: while no gateway is up (a whole restart), the
+// ingress answers as a service does for a dependency that is down: 503,
+// problem+json, Retry-After. HAProxy's own 503 is an HTML page without it.
+func TestHAProxyNoReplica(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Skip("haproxy not installed")
+	}
+	// A base whose listeners are free and whose replicas' ports have
+	// nobody listening: every replica is down.
+	base, err := natscluster.FreePorts(40000+rand.IntN(40)*500, 450, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ports(base)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(haproxyConfig(p, 2, func(svc string, r int) int { return p.admin(svc, r) })), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-db", "-f", path)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for _, port := range []int{p.ingress(), p.vip("shop")} {
+		var res *http.Response
+		testenv.Eventually(t, 10*time.Second, func() error {
+			var err error
+			res, err = http.Post("http://"+addr(port)+"/api/v1/orders", "application/json", strings.NewReader("{}"))
+			return err
+		})
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") != "1" ||
+			res.Header.Get("Content-Type") != "application/problem+json" || !json.Valid(body) {
+			t.Errorf("port %d: %d %v %s", port, res.StatusCode, res.Header, body)
+		}
 	}
 }
 

@@ -13,10 +13,14 @@ import (
 // haproxyConfig is the ingress: the public port in front of the gateways,
 // and one port per service in front of its replicas (what a Kubernetes
 // Service does; the gateways' upstream URLs point there). A replica whose
-// /readyz fails leaves rotation within two seconds; a request whose
-// connection was refused is sent to the other replica (it never reached the
-// first, so resending is safe; anything else is the client's to retry, with
-// its Idempotency-Key).
+// /readyz fails leaves rotation within two seconds; one that is down is
+// asked every 250 ms, so that it serves again within about a quarter of a
+// second of being ready (after a whole restart no gateway serves until then).
+// A request whose connection was refused is sent to the other replica (it
+// never reached the first, so resending is safe; anything else is the
+// client's to retry, with its Idempotency-Key). While no replica is up,
+// HAProxy itself answers 503 as the services do for a dependency that is
+// down: problem+json with Retry-After.
 func haproxyConfig(p ports, replicas int, probePort func(svc string, r int) int) string {
 	var b strings.Builder
 	b.WriteString(`global
@@ -31,7 +35,8 @@ defaults
   retries 2
   option redispatch 1
   retry-on conn-failure
-  default-server inter 1s fastinter 500ms fall 2 rise 1
+  default-server inter 1s fastinter 500ms downinter 250ms fall 2 rise 1
+  http-error status 503 content-type application/problem+json string '{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"no replica of the service is up; try again shortly"}' hdr Retry-After 1
 
 `)
 	backend := func(svc string) {

@@ -19,6 +19,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/fabrika/fabrika/platform/backoff"
 )
 
 // Reply is an HTTP answer, read whole.
@@ -256,12 +258,11 @@ type Placed struct {
 }
 
 // Place posts an order with an Idempotency-Key and retries it with the
-// same key, with jittered backoff, while the outcome is unknown, until it
+// same key, with jittered backoff (retryWait), while the outcome is unknown, until it
 // is answered or giveUp passes. attempt, when not nil, is told of every
 // attempt (the fault suite counts them while the order is in flight).
 func (c *Client) Place(ctx context.Context, path, bearer, key string, body any, giveUp time.Time, attempt func()) Placed {
 	var p Placed
-	backoff := 100 * time.Millisecond
 	for {
 		res, err := c.Do(ctx, Request{Method: http.MethodPost, Path: path, Body: body, Bearer: bearer, Key: key})
 		p.Attempts++
@@ -295,10 +296,30 @@ func (c *Client) Place(ctx context.Context, path, bearer, key string, body any, 
 		select {
 		case <-ctx.Done():
 			return p
-		case <-time.After(backoff + time.Duration(rand.Int64N(int64(backoff)))):
+		case <-time.After(retryWait(p.Attempts, rand.Float64())):
 		}
-		backoff = min(2*backoff, 2*time.Second)
 	}
+}
+
+// The pacing of a client's retries: 100 ms after the first failure, twice
+// as long after each further one, never more than retryCap.
+const (
+	retryBase = 100 * time.Millisecond
+	retryCap  = time.Second
+)
+
+// retryWait is the wait after n failed attempts: backoff.Exponential(n,
+// retryBase, retryCap) less a random share of its half (jitter in [0, 1)),
+// so clients turned away together do not come back together. The cap is
+// the platform's shortest Retry-After (1 s: the ingress while no gateway is
+// up, mes-api): a client is then at most a second late for a recovery, and
+// while the platform is down each waiting order costs about one 503 a
+// second, answered without work. The client does not wait longer when a
+// service asks for more (Retry-After: 5 during a database outage): the
+// Idempotency-Key makes a retry safe, and a sooner one is only a cheap 503.
+func retryWait(n int, jitter float64) time.Duration {
+	d := backoff.Exponential(n, retryBase, retryCap)
+	return d - time.Duration(jitter*float64(d/2))
 }
 
 // ShopOrder is a shop customer's order of one configured part.

@@ -214,10 +214,14 @@ func (c *Cluster) Stop() {
 
 // FreeBase is the first base port from from on (in steps of 40) whose
 // thirty ports a Layout takes are free now on 127.0.0.1.
-func FreeBase(from int) (int, error) {
-	for base := from; base+30 <= 65535; base += 40 {
+func FreeBase(from int) (int, error) { return FreePorts(from, 30, 40) }
+
+// FreePorts is the first port base from from on, in steps of step, such
+// that the n ports base..base+n-1 are free now on 127.0.0.1.
+func FreePorts(from, n, step int) (int, error) {
+	for base := from; base+n <= 65535; base += step {
 		free := true
-		for p := base; p < base+30 && free; p++ {
+		for p := base; p < base+n && free; p++ {
 			ln, err := net.Listen("tcp", addr(p))
 			if err != nil {
 				free = false
@@ -229,5 +233,5 @@ func FreeBase(from int) (int, error) {
 			return base, nil
 		}
 	}
-	return 0, fmt.Errorf("no 30 free ports from %d on", from)
+	return 0, fmt.Errorf("no %d free ports from %d on", n, from)
 }

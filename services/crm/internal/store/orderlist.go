@@ -208,6 +208,11 @@ const (
 	// matches, for common words that are rare together ("acme
 	// industries").
 	WalkRows = 5_000
+	// TokenRows is how many entries of its token PlanToken examines at most
+	// before the search falls back to the other plans (words each common
+	// but rare together: "acme industries 42", most of 42's orders not
+	// Acme Industries').
+	TokenRows = 5_000
 )
 
 // Options are the thresholds that choose a search's plan, and a trace.
@@ -216,13 +221,16 @@ type Options struct {
 	WalkRows  int // see WalkRows
 	Intersect int // most orders fetched by key after an intersection (SelectiveMatches)
 	Probe     int // see ProbeOrders
+	// Token is the most index entries of one token the in-date-order read
+	// of PlanToken examines (see TokenRows); 0: no PlanToken.
+	Token int
 	// Trace, when set, is given each statement before it runs.
 	Trace func(Statement)
 }
 
 // DefaultOptions are the thresholds List uses.
 func DefaultOptions() Options {
-	return Options{Selective: SelectiveMatches, WalkRows: WalkRows, Intersect: SelectiveMatches, Probe: ProbeOrders}
+	return Options{Selective: SelectiveMatches, WalkRows: WalkRows, Intersect: SelectiveMatches, Probe: ProbeOrders, Token: TokenRows}
 }
 
 // Plans of a search.
@@ -232,6 +240,7 @@ const (
 	PlanIntersect = "intersect" // the ids of the orders whose tokens match every word; then those orders by key, sorted
 	PlanScan      = "scan"      // the list read in its order to the end, each row checked
 	PlanHead      = "head"      // one common word: its orders newest (oldest) first from the token index of its head, filters checked on their rows
+	PlanToken     = "token"     // a word whose matches are all one token: that token's orders newest (oldest) first from the token's index by date, the other words and filters checked on their rows
 )
 
 // statement builds one parameterised statement.
@@ -362,22 +371,54 @@ func HeadSQL(q listquery.Query, limit int) (string, []any) {
 		match += " AND t.token < " + st.arg(hi)
 	}
 	where := []string{"t.head = " + st.arg(listquery.Head(w)), "CASE WHEN " + match + " THEN 1 ELSE 0 END = 1"}
-	if !q.From.IsZero() {
-		where = append(where, "t.placed_at >= "+st.arg(sqldb.Micros(q.From)))
-	}
-	if !q.To.IsZero() {
-		where = append(where, "t.placed_at < "+st.arg(sqldb.Micros(q.To)))
-	}
-	_, op, dir := sortOrder(q)
-	if q.After != nil {
-		where = append(where, "(t.placed_at, t.order_id) "+op+" ("+st.arg(q.After.Value)+", "+st.arg(q.After.ID)+")")
-	}
-	rest := q
-	rest.From, rest.To, rest.After = time.Time{}, time.Time{}, nil
-	st.filters(rest) // columns of the list only
+	where, dir := st.tokenWindow(where, q, "t.")
+	st.listFilters(q)
 	st.where = append(where, st.where...)
 	return "SELECT " + listColumnsOf("l") + " FROM crm_order_tokens t JOIN crm_order_list l ON l.order_id = t.order_id" + st.whereSQL() +
 		" ORDER BY t.placed_at " + dir + ", t.order_id " + dir + " LIMIT " + st.arg(limit), st.args
+}
+
+// tokenWindow adds to where q's dates and cursor on the date and order id
+// of crm_order_tokens (their columns prefixed by alias) and returns it with
+// the sort direction: the plans that read the tokens in date order apply
+// them in the index.
+func (st *statement) tokenWindow(where []string, q listquery.Query, alias string) ([]string, string) {
+	if !q.From.IsZero() {
+		where = append(where, alias+"placed_at >= "+st.arg(sqldb.Micros(q.From)))
+	}
+	if !q.To.IsZero() {
+		where = append(where, alias+"placed_at < "+st.arg(sqldb.Micros(q.To)))
+	}
+	_, op, dir := sortOrder(q)
+	if q.After != nil {
+		where = append(where, "("+alias+"placed_at, "+alias+"order_id) "+op+" ("+st.arg(q.After.Value)+", "+st.arg(q.After.ID)+")")
+	}
+	return where, dir
+}
+
+// listFilters adds q's filters on the list's own columns (its dates and
+// cursor go on the tokens: tokenWindow).
+func (st *statement) listFilters(q listquery.Query) {
+	q.From, q.To, q.After = time.Time{}, time.Time{}, nil
+	st.filters(q)
+}
+
+// TokenSQL builds PlanToken: the orders of one token in the query's date
+// order from crm_order_tokens_token_date (token, placed_at, order_id), the
+// cursor and the dates applied there, at most walk entries, each joined to
+// its row for the filters and the words of check (checked on the row, as
+// ByIDSQL does); a page and one. The token's entries are unique by order.
+func TokenSQL(q listquery.Query, token string, check []string, walk int) (string, []any) {
+	var st statement
+	where, dir := st.tokenWindow([]string{"token = " + st.arg(token)}, q, "")
+	inner := "SELECT order_id, placed_at FROM crm_order_tokens WHERE " + strings.Join(where, " AND ") +
+		" ORDER BY placed_at " + dir + ", order_id " + dir + " LIMIT " + st.arg(walk)
+	st.listFilters(q)
+	for _, w := range check {
+		st.where = append(st.where, "CASE WHEN l.search LIKE "+st.arg(listquery.LikePattern(w))+" THEN 1 ELSE 0 END = 1")
+	}
+	return "SELECT " + listColumnsOf("l") + " FROM (" + inner + ") t JOIN crm_order_list l ON l.order_id = t.order_id" + st.whereSQL() +
+		" ORDER BY t.placed_at " + dir + ", t.order_id " + dir + " LIMIT " + st.arg(q.Limit+1), st.args
 }
 
 // listColumnsOf is listColumns qualified by a table alias.
@@ -457,16 +498,43 @@ func (s *Store) ListWith(ctx context.Context, db sqldb.Querier, q listquery.Quer
 		rows, err := r.list(ctx, "list", query, args)
 		return rows, nil, err
 	}
-	words, rare, ids, err := r.rarestFirst(ctx, q.Words, opt.Selective)
+	ws, err := r.rarestFirst(ctx, q.Words, opt.Selective)
 	if err != nil {
 		return nil, nil, err
 	}
-	if rare {
+	var ran []string
+	if d, ok := ws.driver(q, opt); ok {
+		// One token's orders in date order from its index, the other
+		// words checked on their rows: a page after a page's entries
+		// when the other words are common among them (an e-mail's
+		// customer, a company's number). Complete when every entry of
+		// the token was examined.
+		var check []string
+		for _, w := range ws.words {
+			if w != d {
+				check = append(check, w)
+			}
+		}
+		query, args := TokenSQL(q, ws.token[d], check, opt.Token)
+		rows, err := r.list(ctx, PlanToken, query, args)
+		if n := ws.count[d]; err != nil || len(rows) > q.Limit || (n < int64(opt.Selective) && n <= int64(opt.Token)) {
+			return rows, []string{PlanToken}, err
+		}
+		ran = []string{PlanToken}
+	}
+	rows, plans, err := r.byPlans(ctx, q, ws, opt)
+	return rows, append(ran, plans...), err
+}
+
+// byPlans runs the plans other than PlanToken.
+func (r runner) byPlans(ctx context.Context, q listquery.Query, ws wordStats, opt Options) ([]ListRow, []string, error) {
+	words := ws.words
+	if ws.rare {
 		// The few orders that match the rarest word, from its range of
 		// the token index; then those orders by key, the other words
 		// checked on their rows (or, when the orders are many, first
 		// intersected with the other words' matches).
-		rows, err := r.drive(ctx, q, words, ids, opt)
+		rows, err := r.drive(ctx, q, words, ws.ids, opt)
 		return rows, []string{PlanDrive}, err
 	}
 	if len(q.Words) == 1 && q.Sort == listquery.SortDate && utf8.RuneCountInString(q.Words[0]) >= listquery.HeadLength {
@@ -617,53 +685,93 @@ func (r runner) ids(ctx context.Context, plan, query string, args []any) ([]stri
 	return ids, rows.Err()
 }
 
+// wordStats are what rarestFirst learned of a search's words.
+type wordStats struct {
+	words []string // in the order to read their matches, the rarest first
+	rare  bool     // the first has fewer matching tokens than the limit
+	ids   []string // the first's orders, when it was read whole at once
+	count map[string]int64
+	token map[string]string // the one token a word's matches all are, when they are one
+}
+
+// driver returns the word whose token PlanToken reads: in date order, the
+// rarest word when it is rare and one token, else the one-token word with
+// the fewest matches when none is rare.
+func (ws wordStats) driver(q listquery.Query, opt Options) (string, bool) {
+	if opt.Token <= 0 || q.Sort != listquery.SortDate || len(ws.token) == 0 {
+		return "", false
+	}
+	for _, w := range ws.words {
+		if _, ok := ws.token[w]; ok {
+			return w, true
+		}
+		if ws.rare {
+			return "", false
+		}
+	}
+	return "", false
+}
+
 // rarestFirst returns the words in the order to read their matches, the
 // rarest first, whether that one is rare (fewer than limit matching
-// tokens) and, when it was the first counted, the ids of its orders. Words
-// are counted longest first (the likeliest to be rare: an order number, an
+// tokens) and, when it was read first, the ids of its orders. Words are
+// tried longest first (the likeliest to be rare: an order number, an
 // e-mail): the first by reading the ids of its first limit/30 matches (an
-// order number's or an e-mail's are all there), the others, and the first
-// when it has more, by a count that stops at the limit (at most that many
-// index entries a word), one statement each; counting stops at a word with
-// fewer than limit/30: reading its matches is cheap enough. Words not
-// counted, and words with as many matches, keep the order of their length.
-func (r runner) rarestFirst(ctx context.Context, words []string, limit int) ([]string, bool, []string, error) {
+// order number's or an e-mail's are all there); when it has more, one
+// statement counts every word's matches up to the limit (at most that many
+// index entries a word) and finds whether they are all one token (their
+// least and greatest, an index probe each). Words with as many matches keep
+// the order of their length.
+func (r runner) rarestFirst(ctx context.Context, words []string, limit int) (wordStats, error) {
 	byLength := slices.Clone(words)
 	slices.SortStableFunc(byLength, func(a, b string) int { return len(b) - len(a) })
+	ws := wordStats{words: byLength}
 	few := limit / 30
-	counts := make(map[string]int64, len(words))
-	var ids []string
+	query, args := IntersectSQL(byLength[:1], few)
+	got, err := r.ids(ctx, "ids", query, args)
+	if err != nil {
+		return ws, err
+	}
+	if len(got) < few {
+		ws.rare, ws.ids = true, got
+		return ws, nil
+	}
+	query, args = CountSQL(byLength, limit)
+	r.show("count", query, args)
+	counts := make([]int64, len(byLength))
+	least := make([]sql.NullString, len(byLength))
+	greatest := make([]sql.NullString, len(byLength))
+	dest := make([]any, 0, 3*len(byLength))
+	for i := range byLength {
+		dest = append(dest, &counts[i], &least[i], &greatest[i])
+	}
+	if err := r.db.QueryRowContext(ctx, query, args...).Scan(dest...); err != nil {
+		return ws, fmt.Errorf("count search matches: %w", err)
+	}
+	ws.count, ws.token = map[string]int64{}, map[string]string{}
 	for i, w := range byLength {
-		if i == 0 {
-			query, args := IntersectSQL([]string{w}, few)
-			got, err := r.ids(ctx, "ids", query, args)
-			if err != nil {
-				return nil, false, nil, err
-			}
-			if len(got) < few {
-				return byLength, true, got, nil
-			}
-		}
-		var st statement
-		q := "SELECT COUNT(*) FROM (SELECT 1 FROM crm_order_tokens WHERE " + st.tokenRange("token", w) + " LIMIT " + st.arg(limit) + ") m"
-		r.show("count", q, st.args)
-		var n int64
-		if err := r.db.QueryRowContext(ctx, q, st.args...).Scan(&n); err != nil {
-			return nil, false, nil, fmt.Errorf("count search matches: %w", err)
-		}
-		counts[w] = n
-		if n < int64(few) {
-			break
+		ws.count[w] = counts[i]
+		if least[i].Valid && least[i].String == greatest[i].String {
+			ws.token[w] = least[i].String
 		}
 	}
-	count := func(w string) int64 {
-		if n, ok := counts[w]; ok {
-			return n
-		}
-		return int64(limit)
+	slices.SortStableFunc(ws.words, func(a, b string) int { return cmp.Compare(ws.count[a], ws.count[b]) })
+	ws.rare = ws.count[ws.words[0]] < int64(limit)
+	return ws, nil
+}
+
+// CountSQL builds the statement that counts each word's matching tokens,
+// at most limit each, and reads the least and the greatest of them (equal:
+// the word's matches are all one token).
+func CountSQL(words []string, limit int) (string, []any) {
+	var st statement
+	cols := make([]string, 0, 3*len(words))
+	for _, w := range words {
+		cols = append(cols, "(SELECT COUNT(*) FROM (SELECT 1 FROM crm_order_tokens WHERE "+st.tokenRange("token", w)+" LIMIT "+st.arg(limit)+") m)",
+			"(SELECT MIN(token) FROM crm_order_tokens WHERE "+st.tokenRange("token", w)+")",
+			"(SELECT MAX(token) FROM crm_order_tokens WHERE "+st.tokenRange("token", w)+")")
 	}
-	slices.SortStableFunc(byLength, func(a, b string) int { return cmp.Compare(count(a), count(b)) })
-	return byLength, count(byLength[0]) < int64(limit), ids, nil
+	return "SELECT " + strings.Join(cols, ", "), st.args
 }
 
 // page cuts rows to the query's page and makes the next page's cursor.

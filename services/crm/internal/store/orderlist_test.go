@@ -72,8 +72,11 @@ func searchPlansAgree(t *testing.T, db *sqldb.DB) {
 		{"walk", store.Options{Selective: 0, WalkRows: 1 << 20, Intersect: 1 << 20}, store.PlanWalk},
 		{"intersect", store.Options{Selective: 0, WalkRows: 2, Intersect: 1 << 20}, store.PlanIntersect},
 		{"scan", store.Options{Selective: 0, WalkRows: 2, Intersect: 0}, store.PlanScan},
+		{"token", store.Options{Selective: 60, WalkRows: 1 << 20, Intersect: 1 << 20, Probe: 1 << 20, Token: 1 << 20}, ""},
+		{"token, few entries", store.Options{Selective: 0, WalkRows: 2, Intersect: 1 << 20, Token: 3}, ""},
 		{"default", store.DefaultOptions(), ""},
 	}
+	tokenPlans := map[string][]string{} // query: plans of the first page with the token options
 	for _, raw := range []string{"q=ott", "q=otto", "q=anna+ott", "q=ott&sort=total", "q=ott&sort=total&dir=asc", "q=berg&dir=asc",
 		"q=zzz", "q=acme+industries", "q=ind+acme&status=shipped", "q=fab-0042", "q=fab0042", "q=x4&sort=total",
 		"q=anna.otto3", "q=otto.berg", "q=ott&status=shipped", "q=otto&dir=asc&status=placed", "q=mü", "q=mül", "q=müller+anna", "q=42", "q=acme+industries+42", "q=42+acme&status=placed", "q=acme+industries+42&sort=total&dir=asc"} {
@@ -90,6 +93,9 @@ func searchPlansAgree(t *testing.T, db *sqldb.DB) {
 				rows, ran, err := st.ListWith(ctx, db, q, p.lim)
 				if err != nil {
 					t.Fatalf("%s, %s plan: %v", raw, p.name, err)
+				}
+				if p.name == "token" && q.After == nil {
+					tokenPlans[raw] = ran
 				}
 				if want := planOf(p.want, q, len(rows)); want != "" && ran[len(ran)-1] != want {
 					t.Fatalf("%s, %s plan: ran %v, want %s last", raw, p.name, ran, want)
@@ -118,6 +124,14 @@ func searchPlansAgree(t *testing.T, db *sqldb.DB) {
 		}
 		if raw == "q=acme+industries+42" && len(want) == 0 {
 			t.Fatalf("q=acme+industries+42 found no orders")
+		}
+	}
+	// A word whose matches are one token ("42", "acme", "anna": an
+	// e-mail's customer, a company's number) is read in date order from
+	// that token's index.
+	for _, raw := range []string{"q=42", "q=acme+industries+42", "q=42+acme&status=placed", "q=anna+ott"} {
+		if ran := tokenPlans[raw]; !slices.Equal(ran, []string{store.PlanToken}) {
+			t.Errorf("%s: ran %v with the token options, want [%s]", raw, ran, store.PlanToken)
 		}
 	}
 }

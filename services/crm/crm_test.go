@@ -22,49 +22,10 @@ import (
 	"github.com/fabrika/fabrika/services/crm"
 )
 
-// running is a service host running in the test.
-type running struct {
-	h    *host.Host
-	stop func()
-	done chan struct{}
-}
-
-func (r *running) Stop(t *testing.T) {
-	t.Helper()
-	r.stop()
-	select {
-	case <-r.done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("host did not stop")
-	}
-}
-
-func run(t *testing.T, h *host.Host, app http.Handler) *running {
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{h: h, stop: cancel, done: make(chan struct{})}
-	go func() {
-		if err := h.Run(ctx, app); err != nil {
-			t.Errorf("%s: %v", h.Name(), err)
-		}
-		close(r.done) // closed, so that Stop and the cleanup both see it
-	}()
-	t.Cleanup(func() {
-		cancel()
-		start := time.Now()
-		select {
-		case <-r.done:
-		case <-time.After(20 * time.Second):
-			t.Errorf("%s did not stop in 20s", h.Name())
-		}
-		t.Logf("%s stopped in %s", h.Name(), time.Since(start))
-	})
-	return r
-}
-
 type env struct {
 	t      *testing.T
 	broker *testenv.Broker
-	crm    *running
+	crm    *testenv.Running
 	base   string
 	signer *identity.Signer
 	pub    ed25519.PublicKey
@@ -86,7 +47,7 @@ func startCRM(t *testing.T, b *testenv.Broker) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, broker: b, signer: identity.NewSigner(priv), pub: pub, base: "http://" + h.Addr()}
-	e.crm = run(t, h, svc.Handler())
+	e.crm = testenv.Run(t, h, svc.Handler())
 	return e
 }
 
@@ -136,7 +97,7 @@ func (e *env) getJSON(path string, v any) {
 // the events.
 type producer struct {
 	cfg host.Config
-	run *running
+	run *testenv.Running
 }
 
 func startProducer(t *testing.T, b *testenv.Broker, cfg host.Config) *producer {
@@ -145,7 +106,7 @@ func startProducer(t *testing.T, b *testenv.Broker, cfg host.Config) *producer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &producer{cfg: cfg, run: run(t, h, nil)}
+	return &producer{cfg: cfg, run: testenv.Run(t, h, nil)}
 }
 
 // emit enqueues events in the producer's outbox, through db (the running
@@ -237,7 +198,7 @@ func TestHTTP(t *testing.T) {
 	b := testenv.NewBroker(t)
 	e := startCRM(t, b)
 	p := startProducer(t, b, testenv.HostConfig(t, "shop", nil))
-	emit(t, p.run.h.DB, placedEv(1, "shop"), placedEv(2, "api"), pricedEv(1))
+	emit(t, p.run.Host().DB, placedEv(1, "shop"), placedEv(2, "api"), pricedEv(1))
 	// Events of different orders are handled in any order: wait for both.
 	testenv.EventuallyTrue(t, brokerWait, "three events", func() bool {
 		resp, body := e.do("GET", "/crm/api/v1/orders/order-001", identity.RoleManager, nil, nil)
@@ -374,7 +335,7 @@ func TestIsolation(t *testing.T) {
 	e := startCRM(t, b)
 	pcfg := testenv.HostConfig(t, "shop", nil)
 	p := startProducer(t, b, pcfg)
-	emit(t, p.run.h.DB, placedEv(1, "shop"), pricedEv(1), placedEv(2, "shop"))
+	emit(t, p.run.Host().DB, placedEv(1, "shop"), pricedEv(1), placedEv(2, "shop"))
 	testenv.EventuallyTrue(t, brokerWait, "first events", func() bool { return e.orderCount() == 2 })
 
 	// The shop stops. Orders keep being written in its database (its
@@ -432,7 +393,7 @@ func TestIsolation(t *testing.T) {
 	// The CRM's own confirmation left its outbox once the broker was back.
 	testenv.EventuallyTrue(t, brokerWait, "crm outbox drained", func() bool {
 		var n int
-		_ = e.crm.h.DB.QueryRow(`SELECT COUNT(*) FROM outbox`).Scan(&n)
+		_ = e.crm.Host().DB.QueryRow(`SELECT COUNT(*) FROM outbox`).Scan(&n)
 		return n == 0
 	})
 }

@@ -23,7 +23,7 @@ func TestPages(t *testing.T) {
 	b := testenv.NewBroker(t)
 	e := startCRM(t, b)
 	p := startProducer(t, b, testenv.HostConfig(t, "shop", nil))
-	emit(t, p.run.h.DB, placedEv(1, "shop"), placedEv(2, "api"), pricedEv(1))
+	emit(t, p.run.Host().DB, placedEv(1, "shop"), placedEv(2, "api"), pricedEv(1))
 	testenv.EventuallyTrue(t, brokerWait, "order 1 priced", func() bool {
 		resp, body := e.do("GET", "/crm/api/v1/orders/order-001", identity.RoleManager, nil, nil)
 		return resp.StatusCode == 200 && strings.Contains(body, `"status":"priced"`)
@@ -100,7 +100,7 @@ func TestPages(t *testing.T) {
 	}
 
 	// Pending cancellation requests: flagged in the list and filterable.
-	emit(t, p.run.h.DB, event{contracts.OrderCancelRequested, "order-002", contracts.OrderStatusChangedV1{OrderID: "order-002",
+	emit(t, p.run.Host().DB, event{contracts.OrderCancelRequested, "order-002", contracts.OrderStatusChangedV1{OrderID: "order-002",
 		Reason: "ordered twice", At: t0.Add(2 * time.Hour)}})
 	testenv.EventuallyTrue(t, brokerWait, "the cancellation request", func() bool {
 		_, body := e.do("GET", "/crm/api/v1/orders?cancel=requested", identity.RoleManager, nil, nil)
@@ -122,7 +122,7 @@ func TestPages(t *testing.T) {
 		t.Errorf("a card before production: %s", body)
 	}
 	at := t0.Add(3 * time.Hour)
-	emit(t, p.run.h.DB,
+	emit(t, p.run.Host().DB,
 		event{contracts.PriceListPublished, "pricelist", contracts.DemoPriceList(t0)},
 		event{contracts.OperationFinished, "order-001", contracts.OperationFinishedV1{OrderID: "order-001", LineNo: 1, Seq: 1,
 			Operation: "laser_cut", Workstation: "laser", GoodQty: 2, Operator: "otto", At: at.Add(10 * time.Minute)}},
@@ -144,7 +144,7 @@ func TestPages(t *testing.T) {
 
 	// Assignment: a select of the gateway's managers (staff.changed); an
 	// assignee who is not one is refused by the field.
-	emit(t, p.run.h.DB, event{contracts.StaffChanged, "s-mia", contracts.StaffChangedV1{StaffID: "s-mia", Login: "mia", Role: "manager", ChangedAt: t0}},
+	emit(t, p.run.Host().DB, event{contracts.StaffChanged, "s-mia", contracts.StaffChangedV1{StaffID: "s-mia", Login: "mia", Role: "manager", ChangedAt: t0}},
 		event{contracts.StaffChanged, "s-otto", contracts.StaffChangedV1{StaffID: "s-otto", Login: "otto", Role: "operator", ChangedAt: t0}})
 	var card string
 	testenv.EventuallyTrue(t, brokerWait, "the managers in the assign form", func() bool {

@@ -34,7 +34,7 @@ func startReplica(t *testing.T, b *testenv.Broker, dsn, name string, pub []byte)
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, h, svc.Handler())
+	testenv.Run(t, h, svc.Handler())
 	return "http://" + h.Addr()
 }
 
@@ -75,7 +75,7 @@ func TestReplicasSeeEachOthersWrites(t *testing.T) {
 			}
 		}
 
-		emit(t, p.run.h.DB, placedEv(1, "shop"))
+		emit(t, p.run.Host().DB, placedEv(1, "shop"))
 		testenv.EventuallyTrue(t, brokerWait, "the order placed", func() bool {
 			resp, body := a.do("GET", "/crm/api/v1/orders/order-001", identity.RoleManager, nil, nil)
 			return resp.StatusCode == 200 && strings.Contains(body, `"status":"placed"`)
@@ -83,7 +83,7 @@ func TestReplicasSeeEachOthersWrites(t *testing.T) {
 		testenv.Eventually(t, fanOutBound, fresh("placed")) // both lists cached now
 
 		// An event: one replica handles it, both lists show it.
-		emit(t, p.run.h.DB, pricedEv(1))
+		emit(t, p.run.Host().DB, pricedEv(1))
 		testenv.EventuallyTrue(t, brokerWait, "the order priced", func() bool {
 			resp, body := a.do("GET", "/crm/api/v1/orders/order-001", identity.RoleManager, nil, nil)
 			return resp.StatusCode == 200 && strings.Contains(body, `"status":"priced"`)

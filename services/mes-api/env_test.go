@@ -83,26 +83,14 @@ func start(t testing.TB, cfg mesapi.Config, withPriceList bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 2)
-	go func() { done <- h.Run(runCtx, svc.Handler(), svc.Background()...) }()
-	go func() { done <- producer.Run(runCtx, nil) }()
-	t.Cleanup(func() {
-		stop()
-		for range 2 {
-			// A host still starting when the test ends stops with the
-			// cancellation; that is not a failure.
-			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("run: %v", err)
-			}
-		}
-	})
+	testenv.Run(t, producer, nil)
+	testenv.Run(t, h, svc.Handler(), svc.Background()...)
 	js, err := jetstream.New(b.Connect(t, "observer"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &env{t: t, ctx: ctx, h: h, producer: producer, js: js, base: "http://" + h.Addr(), signer: identity.NewSigner(priv), contract: newContract(t)}
-	e.waitReady()
+	testenv.Ready(t, h)
 	if withPriceList {
 		e.publish(contracts.PriceListPublished, "pricelist", contracts.DemoPriceList(time.Now()))
 		e.eventually("price list received", func() bool {
@@ -111,17 +99,6 @@ func start(t testing.TB, cfg mesapi.Config, withPriceList bool) *env {
 		})
 	}
 	return e
-}
-
-func (e *env) waitReady() {
-	e.eventually("ready", func() bool {
-		r, err := http.Get("http://" + e.h.AdminAddr() + "/readyz")
-		if err != nil {
-			return false
-		}
-		r.Body.Close()
-		return r.StatusCode == http.StatusOK
-	})
 }
 
 // publish sends an event as another service would: through its outbox.

@@ -2,7 +2,6 @@ package mesapi_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -56,23 +55,15 @@ func TestReplicasQuoteTheNewPriceList(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan error, 3)
+		t.Cleanup(cancel)
+		testenv.Run(t, producer, nil)
 		for i, h := range hosts {
-			go func() { done <- h.Run(ctx, svcs[i].Handler(), svcs[i].Background()...) }()
+			testenv.Run(t, h, svcs[i].Handler(), svcs[i].Background()...)
 		}
-		go func() { done <- producer.Run(ctx, nil) }()
-		t.Cleanup(func() {
-			cancel()
-			for range 3 {
-				if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-					t.Errorf("run: %v", err)
-				}
-			}
-		})
 		var replicas []*env
 		for _, h := range hosts {
 			e := &env{t: t, ctx: ctx, h: h, producer: producer, base: "http://" + h.Addr(), signer: identity.NewSigner(priv), contract: newContract(t)}
-			e.waitReady()
+			testenv.Ready(t, h)
 			replicas = append(replicas, e)
 		}
 		a := replicas[0]

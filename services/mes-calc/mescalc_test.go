@@ -46,7 +46,6 @@ type env struct {
 	svc    *mescalc.Service
 	signer *identity.Signer
 	watch  *watcher
-	stops  []func()
 }
 
 func newEnv(t testing.TB, startCalc bool) *env {
@@ -77,7 +76,7 @@ func newEnvWith(t testing.TB, startCalc bool, opt envOptions) *env {
 		t.Fatal(err)
 	}
 	e.watch = newWatcher(t, ctx, e.shop.JS)
-	e.run(e.shop, nil)
+	testenv.Run(t, e.shop, nil)
 	pub, priv, err := identity.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -99,22 +98,10 @@ func newEnvWith(t testing.TB, startCalc bool, opt envOptions) *env {
 	if startCalc {
 		e.startCalc()
 	}
-	t.Cleanup(func() {
-		for i := len(e.stops) - 1; i >= 0; i-- {
-			e.stops[i]()
-		}
-	})
 	return e
 }
 
-func (e *env) run(h *host.Host, app http.Handler) {
-	ctx, stop := context.WithCancel(e.ctx)
-	done := make(chan error, 1)
-	go func() { done <- h.Run(ctx, app) }()
-	e.stops = append(e.stops, func() { stop(); <-done })
-}
-
-func (e *env) startCalc() { e.run(e.calc, e.svc.Handler()) }
+func (e *env) startCalc() { testenv.Run(e.t, e.calc, e.svc.Handler()) }
 
 // place publishes order.placed through the fake shop's outbox.
 func (e *env) place(o contracts.OrderPlacedV1) {

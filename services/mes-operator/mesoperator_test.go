@@ -74,30 +74,11 @@ func start(t *testing.T) *world {
 	if _, err := broker.EnsureStream(ctx, js, 1); err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 2)
-	go func() { done <- prod.Run(runCtx, nil) }()
-	go func() { done <- mes.Run(runCtx, svc.Handler(), svc.Background()...) }()
-	t.Cleanup(func() {
-		stop()
-		for range 2 {
-			// A host still starting when the test ends stops with the
-			// cancellation; that is not a failure.
-			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("run: %v", err)
-			}
-		}
-	})
+	testenv.Run(t, prod, nil)
+	testenv.Run(t, mes, svc.Handler(), svc.Background()...)
 	w := &world{t: t, ctx: ctx, base: "http://" + mes.Addr(), prod: prod, mes: mes, js: js, signer: identity.NewSigner(priv),
 		http: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	w.eventually("service ready", func() bool {
-		res, err := w.http.Get("http://" + w.mes.AdminAddr() + "/readyz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	})
+	testenv.Ready(t, mes)
 	return w
 }
 

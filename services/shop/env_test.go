@@ -71,20 +71,12 @@ func startOn(t *testing.T, cfg shop.Config, b *testenv.Broker) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{}, 2)
-	go func() { _ = hs.Run(ctx, svc.Handler(), svc.Background()...); done <- struct{}{} }()
-	go func() { _ = prod.Run(ctx, nil); done <- struct{}{} }()
-	t.Cleanup(func() { cancel(); <-done; <-done })
+	t.Cleanup(cancel)
+	testenv.Run(t, prod, nil)
+	testenv.Run(t, hs, svc.Handler(), svc.Background()...)
 	e := &env{t: t, ctx: ctx, broker: b, shop: hs, producer: prod, base: "http://" + hs.Addr(), mailDir: cfg.MailDir,
 		client: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	e.eventually("shop ready", func() bool {
-		res, err := e.client.Get("http://" + e.shop.AdminAddr() + "/readyz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == 200
-	})
+	testenv.Ready(t, hs)
 	return e
 }
 

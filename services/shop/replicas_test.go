@@ -50,24 +50,16 @@ func startReplicas(t *testing.T, engine sqldb.Engine) (*env, *env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{}, 3)
+	t.Cleanup(cancel)
+	testenv.Run(t, prod, nil)
 	for i, h := range hosts {
-		go func() { _ = h.Run(ctx, handlers[i], background[i]...); done <- struct{}{} }()
+		testenv.Run(t, h, handlers[i], background[i]...)
 	}
-	go func() { _ = prod.Run(ctx, nil); done <- struct{}{} }()
-	t.Cleanup(func() { cancel(); <-done; <-done; <-done })
 	var envs []*env
 	for _, h := range hosts {
 		e := &env{t: t, ctx: ctx, broker: b, shop: h, producer: prod, base: "http://" + h.Addr(), mailDir: mailDir,
 			client: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-		e.eventually("shop ready", func() bool {
-			res, err := e.client.Get("http://" + h.AdminAddr() + "/readyz")
-			if err != nil {
-				return false
-			}
-			res.Body.Close()
-			return res.StatusCode == 200
-		})
+		testenv.Ready(t, h)
 		envs = append(envs, e)
 	}
 	return envs[0], envs[1]

@@ -23,10 +23,7 @@ func TestHandler(t *testing.T) {
 	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
 		t.Parallel()
 		db := testenv.DBOn(t, e, nil)
-		out, err := outbox.New(db, nil, outbox.Config{}, testenv.Logger(t), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		out := testenv.Outbox(t, db)
 		for _, key := range []string{"id-1", "id-2"} {
 			m, err := outbox.NewMessage("fabrika.order.placed", key, map[string]string{"order_id": key})
 			if err != nil {

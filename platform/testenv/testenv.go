@@ -379,3 +379,15 @@ func (l *LogBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// Outbox returns an outbox on db for the tests of a service's use cases:
+// it has no broker and is never run, so what they enqueue stays in the
+// table.
+func Outbox(t testing.TB, db *sqldb.DB) *outbox.Outbox {
+	t.Helper()
+	out, err := outbox.New(db, nil, outbox.Config{}, Logger(t), nil)
+	if err != nil {
+		t.Fatalf("testenv: outbox: %v", err)
+	}
+	return out
+}

@@ -17,7 +17,6 @@ import (
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/inbox"
-	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
 	"github.com/fabrika/fabrika/services/crm/internal/app"
@@ -44,10 +43,7 @@ func newFixture(t *testing.T) *fixture {
 
 func newFixtureOn(t *testing.T, db *sqldb.DB) *fixture {
 	t.Helper()
-	ob, err := outbox.New(db, nil, outbox.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ob := testenv.Outbox(t, db)
 	f := &fixture{t: t, db: db, now: t0.Add(time.Hour)}
 	f.app = app.New(db, ob, app.Options{Now: func() time.Time { return f.now },
 		Stuck: map[string]time.Duration{"placed": 15 * time.Minute, "priced": 24 * time.Hour}})

@@ -7,7 +7,6 @@ import (
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/inbox/inboxtest"
-	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
 	"github.com/fabrika/fabrika/services/mes-api/internal/app"
@@ -26,10 +25,7 @@ func TestEventsConvergeInAnyOrder(t *testing.T) {
 	inboxtest.ConvergesEach(t, "o-1", s.StatusHistories(), func(t *testing.T) inboxtest.Consumer {
 		ctx := context.Background()
 		db := testenv.DB(t, migrations.FS)
-		ob, err := outbox.New(db, nil, outbox.Config{}, testenv.Logger(t), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ob := testenv.Outbox(t, db)
 		fixed := t0.Add(time.Hour)
 		a, err := app.New(ctx, db, ob, app.Config{Now: func() time.Time { return fixed }})
 		if err != nil {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/inbox"
-	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
 	"github.com/fabrika/fabrika/services/mes-api/internal/app"
@@ -44,10 +43,7 @@ func TestReplicasShareThePriceList(t *testing.T) {
 		db := testenv.DBOn(t, e, migrations.FS)
 		clk := &clock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 		replica := func() *app.App {
-			ob, err := outbox.New(db, nil, outbox.Config{}, testenv.Logger(t), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			ob := testenv.Outbox(t, db)
 			a, err := app.New(ctx, db, ob, app.Config{Now: clk.Now, PriceListTTL: 5 * time.Second})
 			if err != nil {
 				t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/contracts"
-	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/inbox/inboxtest"
 	"github.com/fabrika/fabrika/platform/testenv"
@@ -24,35 +23,26 @@ func TestEventsConvergeInAnyOrder(t *testing.T) {
 	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	s := inboxtest.OrderStory("o-1", contracts.ChannelShop, t0)
 	other := inboxtest.OrderStory("o-2", contracts.ChannelShop, t0)
-	b := testenv.NewBroker(t)
 	histories := map[string][]inboxtest.Event{
 		"placed":               {inboxtest.E(contracts.OrderPlaced, s.Placed)},
 		"placed and cancelled": {inboxtest.E(contracts.OrderPlaced, s.Placed), inboxtest.E(contracts.OrderCancelled, s.Cancelled)},
 	}
-	for name, history := range histories {
-		t.Run(name, func(t *testing.T) {
-			inboxtest.Converges(t, "o-1", history, func(t *testing.T) inboxtest.Consumer {
-				ctx := context.Background()
-				h, err := host.Open(ctx, testenv.HostConfig(t, "mes-calc", migrations.FS), b.Deps(t, "mes-calc"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { h.DB.Close() })
-				svc, err := app.New(ctx, h.DB, h.Outbox, app.Config{Now: func() time.Time { return t0 }}, h.Log)
-				if err != nil {
-					t.Fatal(err)
-				}
-				// Another order already booked, so that a release that took
-				// too much would show.
-				if _, err := inbox.Deliver(ctx, h.DB, "setup", inbox.JSON(svc.OnPlaced), inboxtest.Message(t, "o-2", contracts.OrderPlaced, other.Placed)); err != nil {
-					t.Fatal(err)
-				}
-				return inboxtest.Consumer{DB: h.DB, Handlers: svc.Subscriptions(), State: func(t *testing.T) string {
-					return inboxtest.Rows(t, h.DB, `SELECT order_id, status, channel FROM calculations ORDER BY order_id`) +
-						inboxtest.Rows(t, h.DB, `SELECT workstation, day, centiminutes FROM workstation_load WHERE centiminutes <> 0 ORDER BY workstation, day`) +
-						inboxtest.Rows(t, h.DB, `SELECT order_id, line_no, seq, workstation, day, centiminutes FROM order_bookings ORDER BY 1, 2, 3, 5`)
-				}}
-			})
-		})
-	}
+	inboxtest.ConvergesEach(t, "o-1", histories, func(t *testing.T) inboxtest.Consumer {
+		ctx := context.Background()
+		db := testenv.DB(t, migrations.FS)
+		svc, err := app.New(ctx, db, testenv.Outbox(t, db), app.Config{Now: func() time.Time { return t0 }}, testenv.Logger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Another order already booked, so that a release that took
+		// too much would show.
+		if _, err := inbox.Deliver(ctx, db, "setup", inbox.JSON(svc.OnPlaced), inboxtest.Message(t, "o-2", contracts.OrderPlaced, other.Placed)); err != nil {
+			t.Fatal(err)
+		}
+		return inboxtest.Consumer{DB: db, Handlers: svc.Subscriptions(), State: func(t *testing.T) string {
+			return inboxtest.Rows(t, db, `SELECT order_id, status, channel FROM calculations ORDER BY order_id`) +
+				inboxtest.Rows(t, db, `SELECT workstation, day, centiminutes FROM workstation_load WHERE centiminutes <> 0 ORDER BY workstation, day`) +
+				inboxtest.Rows(t, db, `SELECT order_id, line_no, seq, workstation, day, centiminutes FROM order_bookings ORDER BY 1, 2, 3, 5`)
+		}}
+	})
 }

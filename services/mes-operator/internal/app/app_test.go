@@ -14,7 +14,6 @@ import (
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/inbox"
-	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
 	"github.com/fabrika/fabrika/services/mes-operator/internal/app"
@@ -32,10 +31,7 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	db := testenv.DB(t, migrations.FS)
-	ob, err := outbox.New(db, nil, outbox.Config{}, testenv.Logger(t), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ob := testenv.Outbox(t, db)
 	a, err := app.New(db, ob, app.Config{ShippingWorkstation: "shipping", Metrics: prometheus.NewRegistry()}, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/inbox/inboxtest"
-	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/testenv"
 	"github.com/fabrika/fabrika/services/mes-operator/internal/app"
 	"github.com/fabrika/fabrika/services/mes-operator/migrations"
@@ -29,10 +28,7 @@ func TestEventsConvergeInAnyOrder(t *testing.T) {
 	}
 	inboxtest.ConvergesEach(t, "o-1", histories, func(t *testing.T) inboxtest.Consumer {
 		db := testenv.DB(t, migrations.FS)
-		ob, err := outbox.New(db, nil, outbox.Config{}, testenv.Logger(t), prometheus.NewRegistry())
-		if err != nil {
-			t.Fatal(err)
-		}
+		ob := testenv.Outbox(t, db)
 		fixed := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 		a, err := app.New(db, ob, app.Config{ShippingWorkstation: "shipping", Metrics: prometheus.NewRegistry(),
 			Now: func() time.Time { return fixed }}, testenv.Logger(t))

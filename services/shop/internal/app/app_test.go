@@ -14,7 +14,6 @@ import (
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/mail"
-	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/password"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
@@ -33,10 +32,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	db := testenv.DB(t, migrations.FS)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ob, err := outbox.New(db, nil, outbox.Config{}, log, nil) // never Run: messages stay in the table
-	if err != nil {
-		t.Fatal(err)
-	}
+	ob := testenv.Outbox(t, db)
 	s, err := app.New(db, ob, app.Config{Password: password.Params{Memory: 1024, Time: 1, Threads: 1},
 		Mail: &mail.Dir{Path: t.TempDir()}, SignUpSignsIn: true}, log, nil)
 	if err != nil {

@@ -33,37 +33,40 @@ func (a *App) OnPlaced(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, o con
 			return err
 		}
 	}
-	version, found, err := a.store.Begin(ctx, tx)
+	now := a.Now()
+	start := calc.DayOf(now).NextWorking()
+	began, err := a.store.Start(ctx, tx, o.OrderID, start)
 	if err != nil {
 		return err
 	}
-	if !found {
+	if !began.Found {
 		return errors.New("no price list yet") // retried; New seeds before subscribing
 	}
-	prev, err := a.store.GetCalculation(ctx, tx, o.OrderID)
-	again := err == nil && prev.Status == store.StatusNeedsReview
-	switch {
-	case err == nil && !again:
-		return a.republish(ctx, tx, prev)
-	case err != nil && !errors.Is(err, store.ErrNotFound):
-		return err
+	var prev store.Calculation
+	if began.Calculated {
+		if prev, err = a.store.GetCalculation(ctx, tx, o.OrderID); err != nil {
+			return err
+		}
+		if prev.Status != store.StatusNeedsReview {
+			return a.republish(ctx, tx, prev)
+		}
 	}
-	pl, err := a.priceList(ctx, tx, version)
+	again := began.Calculated
+	pl, err := a.priceList(ctx, tx, began.Version)
 	if err != nil {
 		return err
 	}
-	now := a.Now()
 	capacity := make(map[string]int64, len(pl.Workstations))
 	for _, ws := range pl.Workstations {
 		capacity[ws.Code] = calc.Centiminutes(ws.HoursPerDay * 60)
 	}
 	var c store.Calculation
 	var took time.Duration
-	attempts, err := a.store.Schedule(ctx, tx, o.OrderID, capacity, calc.DayOf(now).NextWorking(), func(load calc.Load) ([]calc.Booking, error) {
+	attempts, err := a.store.Schedule(ctx, tx, o.OrderID, capacity, start, began.Load, func(load calc.Load) (store.Decision, error) {
 		started := time.Now()
 		res, err := calc.Calculate(calc.Input{PriceList: pl, Order: o, Now: now, HorizonDays: a.cfg.HorizonDays}, load)
 		if err != nil {
-			return nil, fmt.Errorf("calculate %s: %w", o.OrderID, err)
+			return store.Decision{}, fmt.Errorf("calculate %s: %w", o.OrderID, err)
 		}
 		took = time.Since(started)
 		c = store.Calculation{OrderID: o.OrderID, Channel: o.Channel, PriceListVersion: pl.Version, CalculatedAt: now, UpdatedAt: now}
@@ -77,21 +80,19 @@ func (a *App) OnPlaced(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, o con
 			msg, err = outbox.NewMessage(contracts.Subject(contracts.OrderNeedsReview), o.OrderID, review)
 		}
 		if err != nil {
-			return nil, err
+			return store.Decision{}, err
 		}
 		c.Result = string(msg.Payload)
-		save := a.store.InsertCalculation
+		if err := a.out.Enqueue(ctx, tx, msg); err != nil {
+			return store.Decision{}, err
+		}
+		d := store.Decision{OrderID: o.OrderID, Bookings: res.Bookings}
 		if again {
 			c.CalculatedAt = prev.CalculatedAt
-			save = a.store.ReplaceCalculation
+			return d, a.store.ReplaceCalculation(ctx, tx, c)
 		}
-		if err := save(ctx, tx, c); err != nil {
-			return nil, err
-		}
-		if err := a.out.Enqueue(ctx, tx, msg); err != nil {
-			return nil, err
-		}
-		return res.Bookings, nil // booked last: the busiest rows are locked the shortest time
+		d.Record = &c // written with the bookings, last: the busiest rows are locked the shortest time
+		return d, nil
 	})
 	if err != nil {
 		return err

@@ -66,20 +66,24 @@ func randomOrder(r *rand.Rand, id string) contracts.OrderPlacedV1 {
 // mes-calc's inbox does, and records its ship date.
 func (p *plant) calculate(ctx context.Context, o contracts.OrderPlacedV1) error {
 	return p.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		if _, _, err := p.st.Begin(ctx, tx); err != nil {
+		began, err := p.st.Start(ctx, tx, o.OrderID, p.start)
+		if err != nil {
 			return err
 		}
-		_, err := p.st.Schedule(ctx, tx, o.OrderID, p.capacity, p.start, func(load calc.Load) ([]calc.Booking, error) {
+		if !began.Found || began.Calculated {
+			return fmt.Errorf("%s: price list found %v, calculated before %v", o.OrderID, began.Found, began.Calculated)
+		}
+		_, err = p.st.Schedule(ctx, tx, o.OrderID, p.capacity, p.start, began.Load, func(load calc.Load) (store.Decision, error) {
 			p.attempts.Add(1)
 			res, err := calc.Calculate(calc.Input{PriceList: p.pl, Order: o, Now: monday, HorizonDays: 100_000}, load)
 			if err != nil {
-				return nil, err
+				return store.Decision{}, err
 			}
 			if res.Priced == nil {
-				return nil, fmt.Errorf("%s: review: %s", o.OrderID, res.Review)
+				return store.Decision{}, fmt.Errorf("%s: review: %s", o.OrderID, res.Review)
 			}
-			return res.Bookings, p.st.InsertCalculation(ctx, tx, store.Calculation{OrderID: o.OrderID, Status: store.StatusPriced,
-				Total: res.Priced.Total, ShipDate: res.Priced.ShipDate, CalculatedAt: monday, UpdatedAt: monday})
+			return store.Decision{OrderID: o.OrderID, Bookings: res.Bookings, Record: &store.Calculation{OrderID: o.OrderID,
+				Status: store.StatusPriced, Total: res.Priced.Total, ShipDate: res.Priced.ShipDate, CalculatedAt: monday, UpdatedAt: monday}}, nil
 		})
 		return err
 	})

@@ -76,6 +76,12 @@ func (l *Load) readOpen() error {
 	if err != nil {
 		return fmt.Errorf("first open days: %w", err)
 	}
+	return l.fill(rs, nil)
+}
+
+// fill reads the rows of readOpenSQL from rs and closes it; rows of
+// another kind go to other (Start's).
+func (l *Load) fill(rs *sql.Rows, other func(kind int, n int64)) error {
 	defer rs.Close()
 	type booked struct {
 		ws      string
@@ -89,10 +95,13 @@ func (l *Load) readOpen() error {
 		if err := rs.Scan(&kind, &b.ws, &b.day, &b.cm); err != nil {
 			return fmt.Errorf("first open days: %w", err)
 		}
-		if kind == 0 {
+		switch kind {
+		case 0:
 			open[b.ws] = calc.Day(b.day.Int64)
-		} else {
+		case 1:
 			load = append(load, b)
+		default:
+			other(kind, b.day.Int64)
 		}
 	}
 	if err := rs.Err(); err != nil {
@@ -163,26 +172,41 @@ var ErrConflict = errors.New("a day filled up meanwhile")
 // conflict before it gives up (the message is then redelivered).
 const MaxAttempts = 50
 
+// Decision is what one attempt of a calculation books: the order's
+// bookings and, unless the caller wrote it, its calculation record.
+type Decision struct {
+	OrderID  string
+	Bookings []calc.Booking
+	// Record is inserted with the bookings, in the same statement on
+	// PostgreSQL (nil: none, or the caller wrote it).
+	Record *Calculation
+}
+
 // Schedule makes one calculation and books it, optimistically: attempt
 // calculates on the load as committed (a Load it is given, read without
-// locks), writes what it decided (the calculation record, the outgoing
-// event) and returns the bookings; Book then adds them only where the day
-// still has room. When a day filled up meanwhile, everything attempt wrote
-// is rolled back to a savepoint and it runs again on the load as it is
-// now; it returns how many attempts it took. A calculation thus equals the
-// one it would have made had it run alone after the calculations that
-// committed before it. capacity gives the centiminutes of a workstation's
-// day; start is the first day that can be planned.
-func (s *Store) Schedule(ctx context.Context, tx *sqldb.Tx, orderID string, capacity map[string]int64, start calc.Day,
-	attempt func(load calc.Load) ([]calc.Booking, error)) (int, error) {
+// locks), writes what else it decided (the outgoing event) and returns
+// the bookings and the calculation record; Book then adds the bookings
+// only where the day still has room. When a day filled up meanwhile,
+// everything attempt and Book wrote is rolled back to a savepoint and
+// attempt runs again on the load as it is now; Schedule returns how many
+// attempts it took. A calculation thus equals the one it would have made
+// had it run alone after the calculations that committed before it.
+// capacity gives the centiminutes of a workstation's day; start is the
+// first day that can be planned; first, when not nil, is the load the
+// first attempt reads (Start's).
+func (s *Store) Schedule(ctx context.Context, tx *sqldb.Tx, orderID string, capacity map[string]int64, start calc.Day, first *Load,
+	attempt func(load calc.Load) (Decision, error)) (int, error) {
 	for n := 1; ; n++ {
 		err := tx.Savepoint(ctx, func() error {
-			l := s.NewLoad(ctx, tx, start)
-			bookings, err := attempt(l)
+			l := first
+			if l == nil || n > 1 {
+				l = s.NewLoad(ctx, tx, start)
+			}
+			d, err := attempt(l)
 			if err != nil {
 				return err
 			}
-			return s.Book(ctx, tx, l, orderID, bookings, capacity, start)
+			return s.Book(ctx, tx, l, d, capacity, start)
 		})
 		if !errors.Is(err, ErrConflict) {
 			return n, err
@@ -193,77 +217,95 @@ func (s *Store) Schedule(ctx context.Context, tx *sqldb.Tx, orderID string, capa
 	}
 }
 
-// Book stores an order's bookings: the order's own rows (to release them
-// later) and the sums per workstation and day, each added only if the day
-// keeps within capacity (ErrConflict otherwise); then it moves each touched
-// workstation's first open day past the days now full. l is the Load the
-// calculation read; capacity gives the centiminutes of a workstation's day;
-// start is the first day that can be planned (tomorrow's working day).
+// Book stores an order's decision: its calculation record, its own
+// booking rows (to release them later) and the sums per workstation and
+// day, each added only if the day keeps within capacity (ErrConflict
+// otherwise); then it moves each touched workstation's first open day past
+// the days now full. l is the Load the calculation read; capacity gives
+// the centiminutes of a workstation's day; start is the first day that can
+// be planned (tomorrow's working day).
 //
-// The sums are written last, in one statement, in the order of
-// (workstation, day): the rows of the busiest days are then locked for as
-// short a time as the transaction allows, and always in the same order, so
-// two calculations never wait for each other in a cycle.
-func (s *Store) Book(ctx context.Context, tx *sqldb.Tx, l *Load, orderID string, bookings []calc.Booking, capacity map[string]int64, start calc.Day) error {
-	if len(bookings) == 0 {
+// The sums are written last, in the order of (workstation, day): the rows
+// of the busiest days are then locked for as short a time as the
+// transaction allows, and always in the same order, so two calculations
+// never wait for each other in a cycle. On PostgreSQL the record and the
+// booking rows go in the same statement as the sums (data-modifying WITH
+// queries): one round trip instead of three.
+func (s *Store) Book(ctx context.Context, tx *sqldb.Tx, l *Load, d Decision, capacity map[string]int64, start calc.Day) error {
+	var writes []func(*statement)
+	if c := d.Record; c != nil {
+		writes = append(writes, func(st *statement) {
+			st.add(`INSERT INTO calculations (order_id, status, channel, price_list_version, total, ship_date, reason,
+		result, calculated_at, updated_at) VALUES `)
+			st.values([]any{c.OrderID, c.Status, c.Channel, c.PriceListVersion, c.Total, c.ShipDate, c.Reason, c.Result,
+				sqldb.Micros(c.CalculatedAt), sqldb.Micros(c.UpdatedAt)})
+		})
+	}
+	if len(d.Bookings) == 0 {
+		if len(writes) == 0 {
+			return nil
+		}
+		var st statement
+		writes[0](&st)
+		if _, err := tx.ExecContext(ctx, st.String(), st.args...); err != nil {
+			return fmt.Errorf("record calculation of %s: %w", d.OrderID, err)
+		}
 		return nil
 	}
-	// One statement for the order's rows and one for the sums; the
-	// placeholders are numbered here, the values stay parameters.
-	rows := make([][]any, len(bookings))
-	for i, b := range bookings {
-		rows[i] = []any{orderID, b.LineNo, b.Seq, b.Workstation, int64(b.Day), b.Centiminutes}
-	}
-	q, args := multiInsert(`INSERT INTO order_bookings (order_id, line_no, seq, workstation, day, centiminutes) VALUES `,
-		rows, ` ON CONFLICT (order_id, line_no, seq, day) DO UPDATE SET centiminutes = order_bookings.centiminutes + excluded.centiminutes`, nil)
-	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-		return fmt.Errorf("book %s: %w", orderID, err)
-	}
-	totals := calc.Totals(bookings)
-	rows = make([][]any, len(totals))
-	for i, t := range totals {
-		rows[i] = []any{t.Workstation, int64(t.Day), t.Centiminutes}
-	}
+	writes = append(writes, func(st *statement) {
+		st.add(`INSERT INTO order_bookings (order_id, line_no, seq, workstation, day, centiminutes) VALUES `)
+		for i, b := range d.Bookings {
+			if i > 0 {
+				st.add(", ")
+			}
+			st.values([]any{d.OrderID, b.LineNo, b.Seq, b.Workstation, int64(b.Day), b.Centiminutes})
+		}
+		st.add(` ON CONFLICT (order_id, line_no, seq, day) DO UPDATE SET centiminutes = order_bookings.centiminutes + excluded.centiminutes`)
+	})
+	totals := calc.Totals(d.Bookings)
 	// A new row never exceeds capacity (the calculation books at most a
 	// day's capacity); an existing one is added to only if the sum fits.
 	// The capacities go in as a CASE over the workstations booked.
-	var cases strings.Builder
-	var capArgs []any
-	seen := map[string]bool{}
-	for _, t := range totals {
-		if seen[t.Workstation] {
-			continue
+	sums := func(st *statement) {
+		st.add(`INSERT INTO workstation_load (workstation, day, centiminutes) VALUES `)
+		for i, t := range totals {
+			if i > 0 {
+				st.add(", ")
+			}
+			st.values([]any{t.Workstation, int64(t.Day), t.Centiminutes})
 		}
-		seen[t.Workstation] = true
-		capArgs = append(capArgs, t.Workstation, capacity[t.Workstation])
-		n := len(rows)*3 + len(capArgs) // the numbers follow the rows'
-		fmt.Fprintf(&cases, " WHEN $%d THEN CAST($%d AS BIGINT)", n-1, n)
+		st.add(` ON CONFLICT (workstation, day) DO UPDATE SET centiminutes = workstation_load.centiminutes + excluded.centiminutes
+		WHERE workstation_load.centiminutes + excluded.centiminutes <= CASE excluded.workstation`)
+		seen := map[string]bool{}
+		for _, t := range totals {
+			if !seen[t.Workstation] {
+				seen[t.Workstation] = true
+				st.add(" WHEN " + st.arg(t.Workstation) + " THEN CAST(" + st.arg(capacity[t.Workstation]) + " AS BIGINT)")
+			}
+		}
+		st.add(` ELSE 0 END RETURNING workstation, day, centiminutes`)
 	}
-	q, args = multiInsert(`INSERT INTO workstation_load (workstation, day, centiminutes) VALUES `, rows,
-		` ON CONFLICT (workstation, day) DO UPDATE SET centiminutes = workstation_load.centiminutes + excluded.centiminutes
-		WHERE workstation_load.centiminutes + excluded.centiminutes <= CASE excluded.workstation`+cases.String()+` ELSE 0 END
-		RETURNING workstation, day, centiminutes`, capArgs)
-	rs, err := tx.QueryContext(ctx, q, args...)
+	rs, err := queryAfter(ctx, tx, writes, sums)
 	if err != nil {
-		return fmt.Errorf("book %s: load: %w", orderID, err)
+		return fmt.Errorf("book %s: %w", d.OrderID, err)
 	}
 	booked := 0
 	for rs.Next() {
 		var ws string
-		var d, cm int64
-		if err := rs.Scan(&ws, &d, &cm); err != nil {
+		var day, cm int64
+		if err := rs.Scan(&ws, &day, &cm); err != nil {
 			rs.Close()
-			return fmt.Errorf("book %s: load: %w", orderID, err)
+			return fmt.Errorf("book %s: load: %w", d.OrderID, err)
 		}
-		l.set(ws, calc.Day(d), cm) // exact: the row stays locked until commit
+		l.set(ws, calc.Day(day), cm) // exact: the row stays locked until commit
 		booked++
 	}
 	rs.Close()
 	if err := rs.Err(); err != nil {
-		return fmt.Errorf("book %s: load: %w", orderID, err)
+		return fmt.Errorf("book %s: load: %w", d.OrderID, err)
 	}
 	if booked < len(totals) {
-		return fmt.Errorf("book %s: %w", orderID, ErrConflict)
+		return fmt.Errorf("book %s: %w", d.OrderID, ErrConflict)
 	}
 	done := map[string]bool{}
 	for _, t := range totals {
@@ -277,28 +319,62 @@ func (s *Store) Book(ctx context.Context, tx *sqldb.Tx, l *Load, orderID string,
 	return nil
 }
 
-// multiInsert returns the statement and its arguments for rows of equal
-// width, then the arguments of tail.
-func multiInsert(head string, rows [][]any, tail string, tailArgs []any) (string, []any) {
-	var q strings.Builder
-	q.WriteString(head)
-	args := make([]any, 0, len(rows)*len(rows[0])+len(tailArgs))
-	for i, r := range rows {
+// statement builds a statement and numbers its arguments.
+type statement struct {
+	strings.Builder
+	args []any
+}
+
+func (st *statement) add(sql string) { st.WriteString(sql) }
+
+// arg adds v as the next argument and returns its placeholder.
+func (st *statement) arg(v any) string {
+	st.args = append(st.args, v)
+	return "$" + strconv.Itoa(len(st.args))
+}
+
+// values writes one parenthesised row of arguments.
+func (st *statement) values(row []any) {
+	st.WriteByte('(')
+	for i, v := range row {
 		if i > 0 {
-			q.WriteString(", ")
+			st.WriteString(", ")
 		}
-		q.WriteByte('(')
-		for j, v := range r {
-			if j > 0 {
-				q.WriteString(", ")
-			}
-			args = append(args, v)
-			q.WriteString("$" + strconv.Itoa(len(args)))
-		}
-		q.WriteByte(')')
+		st.WriteString(st.arg(v))
 	}
-	q.WriteString(tail)
-	return q.String(), append(args, tailArgs...)
+	st.WriteByte(')')
+}
+
+// queryAfter runs writes, then query, and returns query's rows. On
+// PostgreSQL that is one statement and one round trip: the writes become
+// data-modifying WITH queries, which run to completion whether or not the
+// query reads them (they must not touch query's rows: the statement's parts
+// do not see each other's changes). SQLite has no such queries, and there
+// a statement costs no round trip: it runs them one after the other.
+func queryAfter(ctx context.Context, tx *sqldb.Tx, writes []func(*statement), query func(*statement)) (*sql.Rows, error) {
+	var st statement
+	if tx.Engine() == sqldb.Postgres {
+		for i, w := range writes {
+			if i == 0 {
+				st.add("WITH ")
+			} else {
+				st.add(", ")
+			}
+			st.add("w" + strconv.Itoa(i) + " AS (")
+			w(&st)
+			st.add(") ")
+		}
+	} else {
+		for _, w := range writes {
+			var ws statement
+			w(&ws)
+			if _, err := tx.ExecContext(ctx, ws.String(), ws.args...); err != nil {
+				return nil, err
+			}
+		}
+	}
+	query(&st)
+	return tx.QueryContext(ctx, st.String(), st.args...)
 }
 
 // advanceOpen moves the first open day of ws past the working days that are

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/services/mes-calc/internal/calc"
 )
 
 // Lock takes the price list for a change and returns the current version;
@@ -55,6 +56,52 @@ func (s *Store) Begin(ctx context.Context, tx *sqldb.Tx) (version int64, found b
 		return 0, false, fmt.Errorf("price list version: %w", err)
 	}
 	return version, true, nil
+}
+
+// Started is what a calculation reads before it calculates (Start).
+type Started struct {
+	Version    int64 // of the current price list
+	Found      bool  // false before the seed
+	Calculated bool  // the order has a calculation record (GetCalculation)
+	Load       *Load // the load as committed when Start read it, from start
+}
+
+// startSQL is Begin, the order's calculation record and the load's first
+// open days and windows (readOpenSQL) in one statement: kind 2 carries the
+// price list's version, kind 3 tells the order has a record. On PostgreSQL
+// the update that declares the intention to write the load (see Begin) is
+// a data-modifying WITH query, which runs whether or not the rest reads
+// it; its lock is taken before the statement's snapshot, so the version
+// and the price list's workstations read stay current until the commit.
+const startSQL = readOpenSQL + `
+UNION ALL SELECT 2, '', version, 0 FROM settings WHERE id = 1
+UNION ALL SELECT 3, '', 0, 0 FROM calculations WHERE order_id = $3`
+
+// Start opens a calculation of orderID in tx in one round trip: what
+// Begin does, whether the order has a calculation record, and the load
+// from start for the first attempt (Schedule). On SQLite, whose immediate
+// transactions hold the database's write lock, it declares nothing.
+func (s *Store) Start(ctx context.Context, tx *sqldb.Tx, orderID string, start calc.Day) (Started, error) {
+	q := startSQL
+	if tx.Engine() == sqldb.Postgres {
+		q = `WITH intent AS (UPDATE workstation_load SET centiminutes = centiminutes WHERE workstation = '')` + q
+	}
+	rs, err := tx.QueryContext(ctx, q, int64(start), int64(window), orderID)
+	if err != nil {
+		return Started{}, fmt.Errorf("begin calculation of %s: %w", orderID, err)
+	}
+	st := Started{Load: s.NewLoad(ctx, tx, start)}
+	if err := st.Load.fill(rs, func(kind int, n int64) {
+		switch kind {
+		case 2:
+			st.Version, st.Found = n, true
+		case 3:
+			st.Calculated = true
+		}
+	}); err != nil {
+		return Started{}, fmt.Errorf("begin calculation of %s: %w", orderID, err)
+	}
+	return st, nil
 }
 
 // Serialise takes the settings row lock until tx ends, as every calculation

@@ -91,11 +91,11 @@ func testBookAndRelease(t *testing.T, engine sqldb.Engine) {
 		{LineNo: 1, Seq: 2, Workstation: "inspection", Day: tue + 2, Centiminutes: 500},
 	}
 	tx(t, db, func(ctx context.Context, tx *sqldb.Tx) error {
-		return st.Book(ctx, tx, st.NewLoad(ctx, tx, tue), "o-1", o1, capacity, tue)
+		return st.Book(ctx, tx, st.NewLoad(ctx, tx, tue), store.Decision{OrderID: "o-1", Bookings: o1}, capacity, tue)
 	})
 	o2 := []calc.Booking{{LineNo: 1, Seq: 1, Workstation: "inspection", Day: tue + 2, Centiminutes: 500}}
 	tx(t, db, func(ctx context.Context, tx *sqldb.Tx) error {
-		return st.Book(ctx, tx, st.NewLoad(ctx, tx, tue), "o-2", o2, capacity, tue)
+		return st.Book(ctx, tx, st.NewLoad(ctx, tx, tue), store.Decision{OrderID: "o-2", Bookings: o2}, capacity, tue)
 	})
 
 	check := func(ws string, wantOpen calc.Day, wantBooked map[calc.Day]int64) {

@@ -5,11 +5,17 @@
 // version at once. Pages must not carry inline styles or scripts (the
 // gateway's Content-Security-Policy is default-src 'self'), so every style
 // lives in a file served from here.
+//
+// Every set also serves the files the services share (shared/ here): the
+// Fabrika icon, favicon.svg, and the back office's common look,
+// backoffice.css, which the CRM's and the B2B administration's layouts link
+// before their own style.css. A service's own file of the same name wins.
 package webasset
 
 import (
 	"bytes"
 	"crypto/sha256"
+	"embed"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
@@ -20,6 +26,9 @@ import (
 	"strings"
 	"time"
 )
+
+//go:embed shared
+var shared embed.FS
 
 // Set is the files of one directory, read once at start.
 type Set struct {
@@ -34,28 +43,44 @@ type file struct {
 	ctype string
 }
 
-// New reads every regular file directly in fsys's root; prefix is the URL
-// path they are served under ("/crm/static/"). notFound answers any other
-// path below prefix (nil: a plain 404).
+// New reads every regular file directly in fsys's root, and the shared
+// files it has no file of the same name for; prefix is the URL path they
+// are served under ("/crm/static/"). notFound answers any other path below
+// prefix (nil: a plain 404).
 func New(fsys fs.FS, prefix string, notFound http.Handler) (*Set, error) {
 	if !strings.HasPrefix(prefix, "/") || !strings.HasSuffix(prefix, "/") {
 		return nil, fmt.Errorf("webasset: prefix %q must start and end with /", prefix)
-	}
-	entries, err := fs.ReadDir(fsys, ".")
-	if err != nil {
-		return nil, fmt.Errorf("webasset: read assets: %w", err)
 	}
 	s := &Set{prefix: prefix, files: map[string]file{}, notFound: notFound}
 	if s.notFound == nil {
 		s.notFound = http.NotFoundHandler()
 	}
+	common, err := fs.Sub(shared, "shared")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.read(fsys); err != nil {
+		return nil, err
+	}
+	if err := s.read(common); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// read adds the regular files of fsys's root that the set does not have yet.
+func (s *Set) read(fsys fs.FS) error {
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return fmt.Errorf("webasset: read assets: %w", err)
+	}
 	for _, e := range entries {
-		if !e.Type().IsRegular() {
+		if _, ok := s.files[e.Name()]; ok || !e.Type().IsRegular() {
 			continue
 		}
 		b, err := fs.ReadFile(fsys, e.Name())
 		if err != nil {
-			return nil, fmt.Errorf("webasset: read %s: %w", e.Name(), err)
+			return fmt.Errorf("webasset: read %s: %w", e.Name(), err)
 		}
 		sum := sha256.Sum256(b)
 		ctype := mime.TypeByExtension(path.Ext(e.Name()))
@@ -64,7 +89,7 @@ func New(fsys fs.FS, prefix string, notFound http.Handler) (*Set, error) {
 		}
 		s.files[e.Name()] = file{body: b, etag: `"` + hex.EncodeToString(sum[:8]) + `"`, ctype: ctype}
 	}
-	return s, nil
+	return nil
 }
 
 // URL is the path of a file with its version, for templates; it panics on

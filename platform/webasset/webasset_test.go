@@ -77,6 +77,37 @@ func TestSet(t *testing.T) {
 	}
 }
 
+// Every set serves the shared files; a service's own file of the same name
+// wins over the shared one.
+func TestSharedFiles(t *testing.T) {
+	t.Parallel()
+	own := []byte("<svg id='own'></svg>")
+	for _, tc := range []struct {
+		name string
+		fsys fstest.MapFS
+		file string
+		want string // body prefix
+	}{
+		{"shared icon", fstest.MapFS{"style.css": {Data: []byte("a")}}, "favicon.svg", "<svg"},
+		{"shared look", fstest.MapFS{"style.css": {Data: []byte("a")}}, "backoffice.css", "/* The back office"},
+		{"own icon wins", fstest.MapFS{"favicon.svg": {Data: own}}, "favicon.svg", string(own)},
+		{"own style", fstest.MapFS{"style.css": {Data: []byte("a")}}, "style.css", "a"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, err := New(tc.fsys, "/x/", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, httptest.NewRequest("GET", s.URL(tc.file), nil))
+			if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Body.String(), tc.want) {
+				t.Fatalf("%s: %d %q, want 200 %q...", tc.file, rec.Code, rec.Body, tc.want)
+			}
+		})
+	}
+}
+
 func TestURLPanicsOnUnknownAsset(t *testing.T) {
 	t.Parallel()
 	s, err := New(fstest.MapFS{"a.css": {Data: []byte("a")}}, "/x/", nil)

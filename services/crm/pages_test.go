@@ -56,7 +56,7 @@ func TestPages(t *testing.T) {
 	_, body := get("/crm/orders", 200)
 	resp, sheet := e.do("GET", css.FindStringSubmatch(body)[1], identity.RoleManager, nil, nil)
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/css; charset=utf-8" ||
-		!strings.Contains(resp.Header.Get("Cache-Control"), "immutable") || !strings.Contains(sheet, "header{") {
+		!strings.Contains(resp.Header.Get("Cache-Control"), "immutable") || !strings.Contains(sheet, "form.filters{") {
 		t.Fatalf("style sheet: %d %v", resp.StatusCode, resp.Header)
 	}
 	// Bad static paths and unknown pages: the CRM's 404 page, no listing.

@@ -16,8 +16,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/fabrika/fabrika/cmd/internal/proc"
 )
 
 // Package is the nats-server main package; `go build` inside the module
@@ -134,8 +135,7 @@ func Build(ctx context.Context, root, dir string) (string, error) {
 // Cluster is a running cluster started by Start.
 type Cluster struct {
 	Layout
-	procs []*exec.Cmd
-	done  []chan struct{}
+	procs []*proc.Proc
 }
 
 // Start runs every node of l with the binary bin, each node's output in
@@ -152,21 +152,12 @@ func Start(ctx context.Context, l Layout, bin string, d time.Duration) (*Cluster
 			c.Stop()
 			return nil, err
 		}
-		logf, err := os.OpenFile(filepath.Join(l.Dir, Name(n)+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		p, err := proc.Start(Name(n), cmd, filepath.Join(l.Dir, Name(n)+".log"))
 		if err != nil {
 			c.Stop()
 			return nil, err
 		}
-		cmd.Stdout, cmd.Stderr = logf, logf
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			logf.Close()
-			c.Stop()
-			return nil, fmt.Errorf("start %s: %w", Name(n), err)
-		}
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
-		c.procs, c.done = append(c.procs, cmd), append(c.done, done)
+		c.procs = append(c.procs, p)
 	}
 	deadline := time.Now().Add(d)
 	for n := range l.Nodes {
@@ -176,9 +167,9 @@ func Start(ctx context.Context, l Layout, bin string, d time.Duration) (*Cluster
 				break
 			}
 			select {
-			case <-c.done[n]:
+			case <-c.procs[n].Done():
 				c.Stop()
-				return nil, fmt.Errorf("%s exited (log: %s): %s", Name(n), filepath.Join(l.Dir, Name(n)+".log"), why)
+				return nil, fmt.Errorf("%s exited (log: %s): %s", Name(n), c.procs[n].Log(), why)
 			default:
 			}
 			if time.Now().After(deadline) {
@@ -196,20 +187,11 @@ func Start(ctx context.Context, l Layout, bin string, d time.Duration) (*Cluster
 	return c, nil
 }
 
-// Stop ends every node: SIGTERM, SIGKILL after ten seconds.
+// Stop ends every node at once: SIGTERM, SIGQUIT (its goroutines' stacks
+// in its log) after ten seconds, SIGKILL five seconds later.
 func (c *Cluster) Stop() {
-	for _, cmd := range c.procs {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-	}
-	for i, cmd := range c.procs {
-		select {
-		case <-c.done[i]:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-c.done[i]
-		}
-	}
-	c.procs, c.done = nil, nil
+	proc.StopAll(10*time.Second, c.procs...)
+	c.procs = nil
 }
 
 // FreeBase is the first base port from from on (in steps of 40) whose

@@ -9,6 +9,13 @@
 // client-side p99 is the headline, the service's own time beside it), then
 // as a closed loop over the sessions (its throughput is the capacity).
 //
+// With -gateway the same scenarios run against a running gateway (the
+// local cluster, two replicas of each service behind its ingress; see
+// docs/BENCHMARKS.md, section crm):
+//
+//	pagebench -gateway http://127.0.0.1:31000 -gateway-dsn '.../pages_gateway' -nats nats://127.0.0.1:31400 \
+//	  -dsn '.../pages_crm' -shop-dsn '.../pages_shop'
+//
 // The CRM's orders list and searches (-dsn: a database filled by
 // crm-datagen) and the shop's "my orders" (-shop-dsn: a PostgreSQL
 // database; its customers sign up and their orders are generated on the
@@ -50,6 +57,10 @@ func main() {
 	flag.IntVar(&hc.cacheSize, "cache-size", 0, "the CRM's page cache size (0: its default; -1: off)")
 	flag.IntVar(&hc.concurrency, "concurrency", 0, "the CRM's FABRIKA_CRM_CONCURRENCY (0: its default)")
 	flag.StringVar(&only, "only", "", "run only the scenarios whose name matches this regular expression")
+	flag.StringVar(&hc.gateway, "gateway", "", "an external gateway's URL (the local cluster's ingress) instead of the service and the gateway in process; -dsn and -shop-dsn are then the databases its services use")
+	flag.StringVar(&hc.gatewayDSN, "gateway-dsn", "", "with -gateway: the gateway's database (the bench's staff accounts are created there)")
+	flag.StringVar(&hc.nats, "nats", "", "with -gateway: the broker the services consume (order events during the reads; empty: none)")
+	flag.StringVar(&hc.mailDir, "mail-dir", "", "with -gateway: the shop's mail folder (sign-up confirmations), for customers not signed up yet")
 	flag.Parse()
 	err := run(dsn, shopDSN, only, hc)
 	if err != nil {

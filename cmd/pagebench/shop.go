@@ -41,7 +41,7 @@ func runShop(ctx context.Context, hc httpConfig, db *sqldb.DB, dsn string) error
 		return fmt.Errorf("-shop-dsn: the shop's data are generated on PostgreSQL only")
 	}
 	loadStart := loadavg()
-	st, err := startStack(ctx, shopService(dsn, hc))
+	st, err := startStack(ctx, hc, shopService(dsn, hc))
 	if err != nil {
 		return err
 	}
@@ -53,7 +53,7 @@ func runShop(ctx context.Context, hc httpConfig, db *sqldb.DB, dsn string) error
 		var exists int
 		err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM customer WHERE email = $1`, customerEmail(i)).Scan(&exists)
 		if err == nil && exists == 0 {
-			sessions[i].bearer, err = sessions[i].SignUpCustomer(ctx, customerEmail(i), fmt.Sprintf("Bench Customer %d", i), benchPassword, "")
+			sessions[i].bearer, err = sessions[i].SignUpCustomer(ctx, customerEmail(i), fmt.Sprintf("Bench Customer %d", i), benchPassword, hc.mailDir)
 		} else if err == nil {
 			sessions[i].bearer, err = sessions[i].SignInCustomer(ctx, customerEmail(i), benchPassword)
 		}
@@ -113,14 +113,16 @@ func runShop(ctx context.Context, hc httpConfig, db *sqldb.DB, dsn string) error
 	evRate := float64(sent.Load()) / time.Since(evStart).Seconds()
 
 	cache := "the service's default (5 s)"
-	if hc.shopCache < 0 {
+	if hc.gateway != "" {
+		cache = "the service's own"
+	} else if hc.shopCache < 0 {
 		cache = "off"
 	} else if hc.shopCache > 0 {
 		cache = hc.shopCache.String()
 	}
 	fmt.Printf("\nShop \"my orders\" over HTTP through the gateway: %d orders, %d customers signed in (a session each, each from its own address) with %d orders each, %.0f requests/s per scenario for %.0f s (open loop, ticker), order events at %.1f/s through the shop's inbox during the reads\n",
 		total, hc.sessions, hc.shopMine, hc.rate, hc.seconds, evRate)
-	fmt.Printf("load average (1 min) at start %s, at end %s; page cache TTL %s\n\n", loadStart, loadavg(), cache)
+	fmt.Printf("%s\nload average (1 min) at start %s, at end %s; page cache TTL %s\n\n", hc.where(), loadStart, loadavg(), cache)
 	printTable(figs, 10*time.Millisecond)
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,9 @@ func (s *serverTimes) wrap(next http.Handler) http.Handler {
 }
 
 func (s *serverTimes) take(sc string) loadgen.Latencies {
+	if s == nil {
+		return loadgen.Latencies{} // an external gateway: the services' times are not seen here
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.by[sc]
@@ -83,26 +87,25 @@ type stack struct {
 	stop     func()
 }
 
-func startStack(ctx context.Context, svc service) (*stack, error) {
-	var closers []func()
-	st := &stack{times: &serverTimes{by: map[string][]time.Duration{}}}
-	st.stop = func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
+func startStack(ctx context.Context, hc httpConfig, svc service) (*stack, error) {
+	if hc.gateway != "" {
+		return external(ctx, hc)
 	}
+	st := &stack{times: &serverTimes{by: map[string][]time.Duration{}}}
+	var closers cleanup
+	st.stop = closers.run
 	fail := func(err error) (*stack, error) { st.stop(); return nil, err }
 	dir, err := os.MkdirTemp("", "pagebench")
 	if err != nil {
 		return nil, err
 	}
-	closers = append(closers, func() { _ = os.RemoveAll(dir) })
+	closers.add(func() { _ = os.RemoveAll(dir) })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ns, err := embedded.Start(embedded.Config{StoreDir: filepath.Join(dir, "nats")})
 	if err != nil {
 		return fail(err)
 	}
-	closers = append(closers, ns.Shutdown)
+	closers.add(ns.Shutdown)
 	pub, priv, err := identity.GenerateKey()
 	if err != nil {
 		return fail(err)
@@ -112,15 +115,12 @@ func startStack(ctx context.Context, svc service) (*stack, error) {
 		if err != nil {
 			return nil, err
 		}
-		closers = append(closers, nc.Close)
+		closers.add(nc.Close)
 		cfg.Service = name
 		return host.Open(ctx, cfg, host.Deps{Logger: log, NATS: nc, TracerProvider: noop.NewTracerProvider()})
 	}
 	run := func(h *host.Host, handler http.Handler) {
-		rctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { _ = h.Run(rctx, handler); close(done) }()
-		closers = append(closers, func() { cancel(); <-done })
+		closers.start(ctx, func(ctx context.Context) { _ = h.Run(ctx, handler) })
 	}
 	svcHost, err := open(svc.name, host.Config{DSN: svc.dsn, HTTPAddr: "127.0.0.1:0", Migrations: svc.migrations})
 	if err != nil {
@@ -145,7 +145,7 @@ func startStack(ctx context.Context, svc service) (*stack, error) {
 	if err != nil {
 		return fail(err)
 	}
-	closers = append(closers, func() { _ = gwHost.DB.Close() })
+	closers.add(func() { _ = gwHost.DB.Close() })
 	up := "http://" + svcHost.Addr()
 	gw, err := gateway.New(ctx, gwHost, gateway.Config{Shop: up, CRM: up, MESOperator: up, MESAPI: up, Signer: identity.NewSigner(priv),
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
@@ -156,12 +156,73 @@ func startStack(ctx context.Context, svc service) (*stack, error) {
 	if err != nil {
 		return fail(err)
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { _ = gw.ServePublic(sctx, ln); close(done) }()
-	closers = append(closers, func() { cancel(); <-done })
+	closers.start(ctx, func(ctx context.Context) { _ = gw.ServePublic(ctx, ln) })
 	st.gateway, st.gwDB = "http://"+ln.Addr().String(), gwHost.DB
 	return st, nil
+}
+
+// external is a stack whose service and gateway run elsewhere (the local
+// cluster: `go run ./cmd/cluster up -replicas 2 -db-prefix pages`): the
+// bench signs in at hc.gateway, creates its staff accounts in the gateway's
+// database (hc.gatewayDSN) and, with hc.nats, sends the order events
+// through a producer's outbox to that broker's stream (the cluster's
+// services all see them, as they would a real order's). The services' own
+// times are not seen from here (no server columns).
+func external(ctx context.Context, hc httpConfig) (*stack, error) {
+	st := &stack{gateway: strings.TrimSuffix(hc.gateway, "/")}
+	var closers cleanup
+	st.stop = closers.run
+	fail := func(err error) (*stack, error) { st.stop(); return nil, err }
+	if hc.gatewayDSN == "" {
+		return nil, fmt.Errorf("-gateway needs -gateway-dsn (the gateway's database, for the bench's staff accounts)")
+	}
+	var err error
+	if st.gwDB, err = sqldb.Open(ctx, hc.gatewayDSN); err != nil {
+		return nil, err
+	}
+	closers.add(func() { _ = st.gwDB.Close() })
+	if hc.nats == "" {
+		return st, nil
+	}
+	dir, err := os.MkdirTemp("", "pagebench")
+	if err != nil {
+		return fail(err)
+	}
+	closers.add(func() { _ = os.RemoveAll(dir) })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	nc, err := broker.Connect(hc.nats, nil, "pagebench-producer", log)
+	if err != nil {
+		return fail(err)
+	}
+	closers.add(nc.Close)
+	p, err := host.Open(ctx, host.Config{Service: "producer", DSN: filepath.Join(dir, "producer.db"), Migrations: gwmigrations.FS},
+		host.Deps{Logger: log, NATS: nc, TracerProvider: noop.NewTracerProvider()})
+	if err != nil {
+		return fail(err)
+	}
+	closers.start(ctx, func(ctx context.Context) { _ = p.Run(ctx, nil) })
+	st.producer = p
+	return st, nil
+}
+
+// cleanup is what stops a stack: its functions, last added first.
+type cleanup []func()
+
+func (c *cleanup) add(f func()) { *c = append(*c, f) }
+
+// start runs f in a goroutine until the stack stops: then its context
+// ends and the stop waits for it to return.
+func (c *cleanup) start(ctx context.Context, f func(context.Context)) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { f(ctx); close(done) }()
+	c.add(func() { cancel(); <-done })
+}
+
+func (c *cleanup) run() {
+	for i := len(*c) - 1; i >= 0; i-- {
+		(*c)[i]()
+	}
 }
 
 // client is session i's user agent, from its own client address.
@@ -180,7 +241,7 @@ func events(ctx context.Context, p *host.Host, rate float64, next func(i int, no
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if rate <= 0 {
+		if rate <= 0 || p == nil {
 			return
 		}
 		tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
@@ -325,7 +386,11 @@ func printTable(figs []figures, target time.Duration) {
 		if len(f.closed.D) > 0 {
 			cl = fmt.Sprintf("%.0f (%s)", f.closed.PerSecond(), ms(f.closed.Quantile(0.99)))
 		}
-		fmt.Printf("| %s | %d | %s | %s | %s | %s / %s | %d | %s | %s |\n", f.name, f.pages, ms(f.open.Quantile(0.5)), ms(f.open.Quantile(0.99)), ms(f.open.Quantile(1)),
-			ms(f.server.Quantile(0.5)), ms(f.server.Quantile(0.99)), f.open.Errors, met, cl)
+		server := "-"
+		if len(f.server.D) > 0 {
+			server = ms(f.server.Quantile(0.5)) + " / " + ms(f.server.Quantile(0.99))
+		}
+		fmt.Printf("| %s | %d | %s | %s | %s | %s | %d | %s | %s |\n", f.name, f.pages, ms(f.open.Quantile(0.5)), ms(f.open.Quantile(0.99)), ms(f.open.Quantile(1)),
+			server, f.open.Errors, met, cl)
 	}
 }

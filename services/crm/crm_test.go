@@ -73,12 +73,7 @@ func (e *env) do(method, path, role string, body io.Reader, hdr map[string]strin
 		req.Header.Set(k, v)
 	}
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := testenv.Send(e.t, client, req)
 	return resp, string(b)
 }
 

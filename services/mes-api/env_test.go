@@ -1,7 +1,6 @@
 package mesapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -155,27 +154,11 @@ func (r response) problemFields(t *testing.T) map[string]string {
 // is sent as it is when it is a string, else as JSON.
 func (e *env) do(method, path, key string, hdr map[string]string, body any) response {
 	e.t.Helper()
-	var rd io.Reader
+	req := testenv.Request(e.ctx, e.t, method, e.base+path, body)
 	var sent []byte
-	switch b := body.(type) {
-	case nil:
-	case string:
-		sent = []byte(b)
-		rd = bytes.NewReader(sent)
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		sent = j
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequestWithContext(e.ctx, method, e.base+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if req.GetBody != nil {
+		rc, _ := req.GetBody()
+		sent, _ = io.ReadAll(rc)
 	}
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
@@ -183,15 +166,7 @@ func (e *env) do(method, path, key string, hdr map[string]string, body any) resp
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	res, b := testenv.Send(e.t, nil, req)
 	e.contract.check(e.t, req, sent, res, b)
 	return response{status: res.StatusCode, header: res.Header, body: b}
 }

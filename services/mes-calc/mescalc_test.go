@@ -1,7 +1,6 @@
 package mescalc_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -117,15 +116,7 @@ func (e *env) publishEvent(eventType, key string, payload any) {
 // api calls the admin API as role and decodes the JSON answer into out.
 func (e *env) api(method, path, role string, body any, out any) int {
 	e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequestWithContext(e.ctx, method, "http://"+e.calc.AdminAddr()+path, rd)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	req := testenv.Request(e.ctx, e.t, method, "http://"+e.calc.AdminAddr()+path, body)
 	if role != "" {
 		tok, err := e.signer.Sign("mes-calc", identity.Identity{Subject: "u-1", Name: "ada", Role: role}, time.Now())
 		if err != nil {
@@ -133,12 +124,7 @@ func (e *env) api(method, path, role string, body any, out any) int {
 		}
 		req.Header.Set(identity.Header, tok)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	resp, raw := testenv.Send(e.t, nil, req)
 	if out != nil && len(raw) > 0 {
 		if err := json.Unmarshal(raw, out); err != nil {
 			e.t.Fatalf("%s %s: %v: %s", method, path, err, raw)

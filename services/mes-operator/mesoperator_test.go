@@ -125,21 +125,7 @@ func (w *world) confirm(id string) (cut, bend string) {
 // do sends a request as who (nil: no identity) with a JSON body.
 func (w *world) do(method, path string, who *identity.Identity, body any) (*http.Response, []byte) {
 	w.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(w.ctx, method, w.base+path, rd)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	req := testenv.Request(w.ctx, w.t, method, w.base+path, body)
 	return w.send(req, who)
 }
 
@@ -152,16 +138,7 @@ func (w *world) send(req *http.Request, who *identity.Identity) (*http.Response,
 		}
 		req.Header.Set(identity.Header, tok)
 	}
-	res, err := w.http.Do(req)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return res, b
+	return testenv.Send(w.t, w.http, req)
 }
 
 // act posts an action and checks the status.

@@ -1,7 +1,6 @@
 package shop_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -126,31 +125,10 @@ func (r response) json(t *testing.T, v any) {
 	}
 }
 
-// do sends a request; body is sent as JSON unless it is a string or url.Values.
+// do sends a request; body is JSON (testenv.Request).
 func (e *env) do(method, path, token string, body any, hdr map[string]string) response {
 	e.t.Helper()
-	var rd io.Reader
-	ct := ""
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd, ct = strings.NewReader(b), "application/json"
-	case []byte:
-		rd, ct = bytes.NewReader(b), "application/json"
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		rd, ct = bytes.NewReader(j), "application/json"
-	}
-	req, err := http.NewRequestWithContext(e.ctx, method, e.base+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if ct != "" {
-		req.Header.Set("Content-Type", ct)
-	}
+	req := testenv.Request(e.ctx, e.t, method, e.base+path, body)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -161,12 +139,7 @@ func (e *env) do(method, path, token string, body any, hdr map[string]string) re
 			req.Header.Set(k, v)
 		}
 	}
-	res, err := e.client.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
+	res, b := testenv.Send(e.t, e.client, req)
 	return response{code: res.StatusCode, header: res.Header, body: b}
 }
 

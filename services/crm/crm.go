@@ -163,8 +163,8 @@ func Admit(h http.Handler, concurrency int, wait time.Duration) http.Handler {
 // Handler serves /crm/... (pages) and /crm/api/v1/... (JSON).
 func (s *Service) Handler() http.Handler { return s.handler }
 
-// Background folds the counters' changes every second (the rest of the
-// CRM's work runs in the host's inbox).
+// Background folds the counters' and the customers' changes every second
+// (the rest of the CRM's work runs in the host's inbox).
 func (s *Service) Background() []func(context.Context) error {
 	return []func(context.Context) error{s.foldCounters}
 }
@@ -179,7 +179,7 @@ func (s *Service) foldCounters(ctx context.Context) error {
 		case <-t.C:
 		}
 		if _, err := s.app.FoldCounters(ctx); err != nil && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "fold the order counters' changes failed", "error", err)
+			s.log.WarnContext(ctx, "fold the order counters' and customers' changes failed", "error", err)
 		}
 	}
 }

@@ -79,9 +79,17 @@ type Card struct {
 	Floor []store.Step `json:"shop_floor"`
 }
 
-// FoldCounters moves the counters' appended changes into them (the
-// service does it every second); the counts read the same before and after.
-func (a *App) FoldCounters(ctx context.Context) (int, error) { return a.store.FoldCounters(ctx) }
+// FoldCounters moves the appended changes of the counters and of the
+// customers' figures into them (the service does it every second); they
+// read the same before and after. It returns how many changes it moved.
+func (a *App) FoldCounters(ctx context.Context) (int, error) {
+	n, err := a.store.FoldCounters(ctx)
+	if err != nil {
+		return n, err
+	}
+	m, err := a.store.FoldCustomers(ctx)
+	return n + m, err
+}
 
 // OrderCard returns an order's card.
 func (a *App) OrderCard(ctx context.Context, id string) (Card, error) {

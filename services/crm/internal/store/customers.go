@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,44 +36,111 @@ type Customer struct {
 }
 
 // UpsertCustomer creates a customer or refreshes its contact data with the
-// latest order's.
+// latest order's. It writes the row only when that data changed: the same
+// customer's next order leaves it alone (and unlocked: orders of one
+// customer handled at once do not wait for each other).
 func (s *Store) UpsertCustomer(ctx context.Context, q sqldb.Querier, c Customer, now time.Time) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO crm_customers (id, kind, name, email, company, phone, currency, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
-		ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, email = excluded.email,
-			company = excluded.company, phone = excluded.phone, updated_at = excluded.updated_at`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (id) DO NOTHING`,
 		c.ID, c.Kind, c.Name, c.Email, c.Company, c.Phone, c.Currency, sqldb.Micros(now))
 	if err != nil {
-		return fmt.Errorf("upsert customer %s: %w", c.ID, err)
+		return fmt.Errorf("insert customer %s: %w", c.ID, err)
+	}
+	// Not ON CONFLICT DO UPDATE ... WHERE: PostgreSQL locks the row even
+	// when the condition leaves it as it is. An UPDATE whose condition the
+	// committed row does not meet takes no lock.
+	_, err = q.ExecContext(ctx, `UPDATE crm_customers SET kind = $2, name = $3, email = $4, company = $5, phone = $6, updated_at = $7
+		WHERE id = $1 AND (kind <> $2 OR name <> $3 OR email <> $4 OR company <> $5 OR phone <> $6)`,
+		c.ID, c.Kind, c.Name, c.Email, c.Company, c.Phone, sqldb.Micros(now))
+	if err != nil {
+		return fmt.Errorf("update customer %s: %w", c.ID, err)
 	}
 	return nil
 }
 
-// AddToCustomer adds to a customer's order count and total spent.
+// AddToCustomer adds to a customer's order count and total spent: it
+// appends the change, which locks no row another transaction needs
+// (FoldCustomers moves the changes into the customers later).
 func (s *Store) AddToCustomer(ctx context.Context, q sqldb.Querier, id string, orders, spent int64, currency string) error {
-	_, err := q.ExecContext(ctx, `UPDATE crm_customers SET order_count = order_count + $2, total_spent = total_spent + $3,
-		currency = CASE WHEN currency = '' THEN $4 ELSE currency END WHERE id = $1`, id, orders, spent, currency)
+	_, err := q.ExecContext(ctx, `INSERT INTO crm_customer_deltas (customer_id, orders, spent, currency) VALUES ($1, $2, $3, $4)`,
+		id, orders, spent, currency)
 	if err != nil {
-		return fmt.Errorf("update customer %s totals: %w", id, err)
+		return fmt.Errorf("add to customer %s totals: %w", id, err)
 	}
 	return nil
 }
+
+// FoldCustomers moves the appended changes of the customers' figures into
+// their rows, in one transaction; it returns how many changes it moved.
+// As FoldCounters: the DELETE takes the changes committed when it starts,
+// and the rows are updated in id order (two folds at once cannot
+// deadlock).
+func (s *Store) FoldCustomers(ctx context.Context) (int, error) {
+	type sum struct {
+		orders, spent int64
+		currency      string
+	}
+	var moved int
+	err := s.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		moved = 0
+		rows, err := tx.QueryContext(ctx, `DELETE FROM crm_customer_deltas RETURNING customer_id, orders, spent, currency`)
+		if err != nil {
+			return fmt.Errorf("take customer changes: %w", err)
+		}
+		sums := map[string]sum{}
+		for rows.Next() {
+			var id, currency string
+			var orders, spent int64
+			if err := rows.Scan(&id, &orders, &spent, &currency); err != nil {
+				rows.Close()
+				return fmt.Errorf("take customer changes: %w", err)
+			}
+			t := sums[id]
+			t.orders, t.spent, t.currency = t.orders+orders, t.spent+spent, max(t.currency, currency)
+			sums[id] = t
+			moved++
+		}
+		if err := errors.Join(rows.Close(), rows.Err()); err != nil {
+			return fmt.Errorf("take customer changes: %w", err)
+		}
+		for _, id := range slices.Sorted(maps.Keys(sums)) {
+			t := sums[id]
+			if _, err := tx.ExecContext(ctx, `UPDATE crm_customers SET order_count = order_count + $2, total_spent = total_spent + $3,
+				currency = CASE WHEN currency = '' THEN $4 ELSE currency END WHERE id = $1`, id, t.orders, t.spent, t.currency); err != nil {
+				return fmt.Errorf("customer %s totals: %w", id, err)
+			}
+		}
+		return nil
+	})
+	return moved, err
+}
+
+// customerColumns are a customer's columns with the changes not folded
+// yet (d: the sums of crm_customer_deltas by customer).
+const customerColumns = `c.id, c.kind, c.name, c.email, c.company, c.phone,
+	c.order_count + COALESCE(d.orders, 0), c.total_spent + COALESCE(d.spent, 0),
+	CASE WHEN c.currency = '' THEN COALESCE(d.currency, '') ELSE c.currency END, c.created_at, c.updated_at`
+
+// customerDeltas sums the changes not folded yet, by customer.
+const customerDeltas = `SELECT customer_id, CAST(SUM(orders) AS BIGINT) AS orders, CAST(SUM(spent) AS BIGINT) AS spent,
+	MAX(currency) AS currency FROM crm_customer_deltas`
 
 // GetCustomer returns a customer or order.ErrNotFound.
 func (s *Store) GetCustomer(ctx context.Context, q sqldb.Querier, id string) (Customer, error) {
-	var c Customer
-	var created, updated int64
-	err := q.QueryRowContext(ctx, `SELECT id, kind, name, email, company, phone, order_count, total_spent, currency, created_at, updated_at
-		FROM crm_customers WHERE id = $1`, id).Scan(&c.ID, &c.Kind, &c.Name, &c.Email, &c.Company, &c.Phone, &c.OrderCount,
-		&c.TotalSpent, &c.Currency, &created, &updated)
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, fmt.Errorf("customer %s: %w", id, order.ErrNotFound)
-	}
+	rows, err := q.QueryContext(ctx, `SELECT `+customerColumns+` FROM crm_customers c
+		LEFT JOIN (`+customerDeltas+` WHERE customer_id = $1 GROUP BY customer_id) d ON d.customer_id = c.id
+		WHERE c.id = $1`, id)
 	if err != nil {
-		return c, fmt.Errorf("get customer %s: %w", id, err)
+		return Customer{}, fmt.Errorf("get customer %s: %w", id, err)
 	}
-	c.CreatedAt, c.UpdatedAt = sqldb.FromMicros(created), sqldb.FromMicros(updated)
-	return c, nil
+	cs, err := scanCustomers(rows)
+	if err != nil {
+		return Customer{}, fmt.Errorf("get customer %s: %w", id, err)
+	}
+	if len(cs) == 0 {
+		return Customer{}, fmt.Errorf("customer %s: %w", id, order.ErrNotFound)
+	}
+	return cs[0], nil
 }
 
 // Customers lists customers whose name, e-mail or company contains search
@@ -79,21 +148,30 @@ func (s *Store) GetCustomer(ctx context.Context, q sqldb.Querier, id string) (Cu
 func (s *Store) Customers(ctx context.Context, q sqldb.Querier, search string, limit int) ([]Customer, error) {
 	where, args := "", []any{limit}
 	if search = strings.TrimSpace(search); search != "" {
-		where = ` WHERE LOWER(name) LIKE $2 ESCAPE '\' OR LOWER(email) LIKE $2 ESCAPE '\' OR LOWER(company) LIKE $2 ESCAPE '\'`
+		where = ` WHERE LOWER(c.name) LIKE $2 ESCAPE '\' OR LOWER(c.email) LIKE $2 ESCAPE '\' OR LOWER(c.company) LIKE $2 ESCAPE '\'`
 		args = append(args, "%"+likeEscaper.Replace(strings.ToLower(search))+"%")
 	}
-	rows, err := q.QueryContext(ctx, `SELECT id, kind, name, email, company, phone, order_count, total_spent, currency, created_at, updated_at
-		FROM crm_customers`+where+` ORDER BY total_spent DESC, id LIMIT $1`, args...)
+	rows, err := q.QueryContext(ctx, `SELECT `+customerColumns+` FROM crm_customers c
+		LEFT JOIN (`+customerDeltas+` GROUP BY customer_id) d ON d.customer_id = c.id`+where+`
+		ORDER BY c.total_spent + COALESCE(d.spent, 0) DESC, c.id LIMIT $1`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list customers: %w", err)
 	}
+	cs, err := scanCustomers(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list customers: %w", err)
+	}
+	return cs, nil
+}
+
+func scanCustomers(rows *sql.Rows) ([]Customer, error) {
 	defer rows.Close()
 	out := []Customer{}
 	for rows.Next() {
 		var c Customer
 		var created, updated int64
 		if err := rows.Scan(&c.ID, &c.Kind, &c.Name, &c.Email, &c.Company, &c.Phone, &c.OrderCount, &c.TotalSpent, &c.Currency, &created, &updated); err != nil {
-			return nil, fmt.Errorf("list customers: %w", err)
+			return nil, err
 		}
 		c.CreatedAt, c.UpdatedAt = sqldb.FromMicros(created), sqldb.FromMicros(updated)
 		out = append(out, c)

@@ -259,25 +259,9 @@ func TestCounters(t *testing.T) {
 				}
 			}
 		}
-		if engine == sqldb.Postgres {
-			open, err := db.BeginTx(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			add(open, "status:placed", 1)
-			wait, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err = db.InTx(wait, func(ctx context.Context, tx *sqldb.Tx) error { return st.AddCounter(ctx, tx, "status:placed", 1) })
-			cancel()
-			if err != nil {
-				t.Errorf("a transaction moving a counter waited for another that moved it and is still open: %v", err)
-			}
-			if err := open.Commit(); err != nil {
-				t.Fatal(err)
-			}
-		} else {
-			add(db, "status:placed", 1)
-			add(db, "status:placed", 1)
-		}
+		twice(t, engine, db, "a transaction moving a counter", func(ctx context.Context, q sqldb.Querier) error {
+			return st.AddCounter(ctx, q, "status:placed", 1)
+		})
 		add(db, "all", 5)
 		add(db, "all", -2)
 		check("before the fold", map[string]int64{"status:placed": 2, "all": 3})
@@ -292,4 +276,117 @@ func TestCounters(t *testing.T) {
 		}
 		check("after the second fold", map[string]int64{"status:placed": 2, "all": 4})
 	})
+}
+
+// TestCustomerRowNotWrittenPerOrder: a customer's next order neither
+// writes nor locks the customer's row (every B2B order of a client is the
+// same customer: two transactions of its orders waited for each other), and
+// the customer's figures include the changes before and after they are
+// folded. The lock part on PostgreSQL only: SQLite has one writer at a
+// time whatever the rows.
+func TestCustomerRowNotWrittenPerOrder(t *testing.T) {
+	t.Parallel()
+	testenv.EachEngine(t, func(t *testing.T, engine sqldb.Engine) {
+		db := testenv.DBOn(t, engine, migrations.FS)
+		st := store.New(db)
+		ctx := context.Background()
+		t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+		acme := store.Customer{ID: "c-acme", Kind: store.KindCompany, Name: "Acme", Email: "buy@acme.test", Company: "Acme GmbH", Currency: "EUR"}
+		// order is what order.placed does to its customer.
+		order := func(ctx context.Context, q sqldb.Querier, c store.Customer, at time.Time, total int64) error {
+			if err := st.UpsertCustomer(ctx, q, c, at); err != nil {
+				return err
+			}
+			return st.AddToCustomer(ctx, q, c.ID, 1, total, c.Currency)
+		}
+		check := func(when string, c store.Customer, orders, spent int64, updated time.Time) {
+			t.Helper()
+			got, err := st.GetCustomer(ctx, db, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.OrderCount != orders || got.TotalSpent != spent || got.Currency != "EUR" || got.Name != c.Name || !got.UpdatedAt.Equal(updated) {
+				t.Errorf("%s: customer %+v, want %d orders, %d spent, EUR, name %s, updated %s", when, got, orders, spent, c.Name, updated)
+			}
+			list, err := st.Customers(ctx, db, c.Name, 10)
+			if err != nil || len(list) != 1 || list[0] != got {
+				t.Errorf("%s: list %+v, %v; want the card's %+v", when, list, err, got)
+			}
+		}
+		if err := order(ctx, db, acme, t0, 100); err != nil {
+			t.Fatal(err)
+		}
+		check("first order", acme, 1, 100, t0)
+		version := func() string { // the row's version: PostgreSQL's xmin changes with every write
+			if engine != sqldb.Postgres {
+				return ""
+			}
+			var v string
+			if err := db.QueryRowContext(ctx, `SELECT CAST(xmin AS TEXT) FROM crm_customers WHERE id = $1`, acme.ID).Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		before := version()
+		minutes := 0
+		twice(t, engine, db, "a transaction of the customer's order", func(ctx context.Context, q sqldb.Querier) error {
+			minutes++
+			return order(ctx, q, acme, t0.Add(time.Duration(minutes)*time.Minute), 50/int64(minutes))
+		})
+		if after := version(); after != before {
+			t.Errorf("the customer's row was written by orders that changed none of its data (xmin %s -> %s)", before, after)
+		}
+		check("three orders, before the fold", acme, 3, 175, t0)
+		if n, err := st.FoldCustomers(ctx); err != nil || n != 3 {
+			t.Fatalf("fold: %d changes, %v; want 3", n, err)
+		}
+		check("after the fold", acme, 3, 175, t0)
+		if err := st.AddToCustomer(ctx, db, acme.ID, 0, -25, "EUR"); err != nil { // a cancellation
+			t.Fatal(err)
+		}
+		check("a change after the fold", acme, 3, 150, t0)
+		moved := acme
+		moved.Name, moved.Email = "Acme Steel", "orders@acme.test"
+		if err := order(ctx, db, moved, t0.Add(time.Hour), 10); err != nil {
+			t.Fatal(err)
+		}
+		check("new contact data", moved, 4, 160, t0.Add(time.Hour))
+		if n, err := st.FoldCustomers(ctx); err != nil || n != 2 {
+			t.Fatalf("second fold: %d changes, %v; want 2", n, err)
+		}
+		check("after the second fold", moved, 4, 160, t0.Add(time.Hour))
+	})
+}
+
+// twice runs do in two transactions. On PostgreSQL the first is still open
+// while the second runs, which must not wait for it; SQLite has one writer
+// at a time whatever the rows, so there they run one after the other.
+func twice(t *testing.T, engine sqldb.Engine, db *sqldb.DB, what string, do func(ctx context.Context, q sqldb.Querier) error) {
+	t.Helper()
+	ctx := context.Background()
+	if engine != sqldb.Postgres {
+		for range 2 {
+			if err := do(ctx, db); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return
+	}
+	open, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := open.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	if err := do(ctx, open); err != nil {
+		t.Fatal(err)
+	}
+	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := db.InTx(wait, func(ctx context.Context, tx *sqldb.Tx) error { return do(ctx, tx) }); err != nil {
+		t.Errorf("%s waited for another that is still open: %v", what, err)
+	}
 }

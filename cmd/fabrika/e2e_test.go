@@ -233,30 +233,13 @@ func TestWholeFlow(t *testing.T) {
 
 	// A shop customer signs up and orders, once mes-calc's price list has
 	// reached the shop.
-	shopper := newClient(t, p.public)
-	eventually(t, wait, "the shop's catalogue (the price list from mes-calc)", func() (bool, string) {
-		res := shopper.get("/shop/api/v1/catalog")
-		return res.code == 200, res.String()
-	})
-	shopper.shopSignUp("Ada")
-	res := shopper.do("POST", "/shop/api/v1/orders", shopOrder(), map[string]string{"Idempotency-Key": uuid.NewString()})
-	if res.code != http.StatusCreated {
-		t.Fatalf("shop order: %s", res)
-	}
-	var shopPlaced struct {
-		ID     string `json:"id"`
-		Status string `json:"status"`
-	}
-	res.decode(t, &shopPlaced)
-	if shopPlaced.ID == "" || shopPlaced.Status != contracts.StatusPlaced {
-		t.Fatalf("shop order: %s", res)
-	}
+	shopper, fromShop := placeShopOrder(t, p.public, "Ada")
 
 	// The B2B client registers a webhook and orders through the API.
 	b2b := newClient(t, p.public)
 	b2b.header.Set("Authorization", "Bearer "+creds.Key)
 	sink := newWebhookSink(t)
-	res = b2b.do("POST", "/api/v1/webhooks", map[string]any{"url": sink.srv.URL + "/hooks/fabrika"}, nil)
+	res := b2b.do("POST", "/api/v1/webhooks", map[string]any{"url": sink.srv.URL + "/hooks/fabrika"}, nil)
 	if res.code != http.StatusCreated {
 		t.Fatalf("register webhook: %s", res)
 	}
@@ -284,7 +267,7 @@ func TestWholeFlow(t *testing.T) {
 	if again := b2b.do("POST", "/api/v1/orders", order, map[string]string{"Idempotency-Key": orderKey}); !strings.Contains(string(again.body), apiPlaced.ID) {
 		t.Errorf("the API order's retry with the same Idempotency-Key: %s, want the first answer", again)
 	}
-	orders := []string{shopPlaced.ID, apiPlaced.ID}
+	orders := []string{fromShop.ID, apiPlaced.ID}
 	phase("both orders placed")
 
 	// Both are priced by mes-calc and show so in the CRM; the manager
@@ -292,16 +275,7 @@ func TestWholeFlow(t *testing.T) {
 	manager := newClient(t, p.public)
 	manager.staffSignIn("mia.manager", staffPassword)
 	for _, id := range orders {
-		var o crmOrder
-		eventually(t, wait, "order "+id+" priced in the CRM", func() (bool, string) {
-			res := manager.get("/crm/api/v1/orders/" + id)
-			if res.code != 200 {
-				return false, res.String()
-			}
-			o = crmOrder{}
-			res.decode(t, &o)
-			return o.Order.Status == contracts.StatusPriced && o.Order.Priced && o.Order.Total > 0, res.String()
-		})
+		o := pricedInCRM(t, manager, id, wait)
 		res := manager.do("POST", "/crm/api/v1/orders/"+id+"/confirm", map[string]any{"version": o.Order.Version}, nil)
 		if res.code != 200 {
 			t.Fatalf("confirm %s in the CRM: %s", id, res)
@@ -330,7 +304,7 @@ func TestWholeFlow(t *testing.T) {
 	phase("both produced and shipped")
 	// The shop customer sees the order shipped, with its story.
 	eventually(t, wait, "the shop order shipped on the customer's page", func() (bool, string) {
-		res := shopper.get("/shop/api/v1/orders/" + shopPlaced.ID)
+		res := shopper.get("/shop/api/v1/orders/" + fromShop.ID)
 		var o struct {
 			Status   string `json:"status"`
 			Timeline []struct {

@@ -20,7 +20,8 @@ func TestStaffFormsThroughGateway(t *testing.T) {
 		seedStaff(ctx, t, m, staffAccount{"mia.manager", "manager", nil})
 	})
 	const wait = 90 * time.Second
-	_, orderID := placeShopOrder(t, p.public, "Bea")
+	_, placed := placeShopOrder(t, p.public, "Bea")
+	orderID := placed.ID
 
 	browser := newClient(t, p.public)
 	browser.staffSignIn("mia.manager", staffPassword)

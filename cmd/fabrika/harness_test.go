@@ -347,10 +347,17 @@ type crmOrder struct {
 	} `json:"timeline"`
 }
 
+// shopPlaced is the shop's answer to a new order.
+type shopPlaced struct {
+	ID     string `json:"id"`
+	Number string `json:"number"`
+	Status string `json:"status"`
+}
+
 // placeShopOrder signs a new customer up at the shop, once its catalogue
 // is there, and places shopOrder; it returns the customer's client and the
-// order id.
-func placeShopOrder(t testing.TB, public, name string) (*client, string) {
+// order, placed (with an id and a number).
+func placeShopOrder(t testing.TB, public, name string) (*client, shopPlaced) {
 	t.Helper()
 	shopper := newClient(t, public)
 	eventually(t, 90*time.Second, "the shop's catalogue (the price list from mes-calc)", func() (bool, string) {
@@ -362,12 +369,27 @@ func placeShopOrder(t testing.TB, public, name string) (*client, string) {
 	if res.code != http.StatusCreated {
 		t.Fatalf("shop order: %s", res)
 	}
-	var placed struct {
-		ID string `json:"id"`
-	}
+	var placed shopPlaced
 	res.decode(t, &placed)
-	if placed.ID == "" {
-		t.Fatalf("shop order without id: %s", res)
+	if placed.ID == "" || placed.Number == "" || placed.Status != contracts.StatusPlaced {
+		t.Fatalf("shop order without id or number, or not placed: %s", res)
 	}
-	return shopper, placed.ID
+	return shopper, placed
+}
+
+// pricedInCRM waits until manager sees order id priced in the CRM (a
+// total from mes-calc), and returns the CRM's order.
+func pricedInCRM(t testing.TB, manager *client, id string, within time.Duration) crmOrder {
+	t.Helper()
+	var o crmOrder
+	eventually(t, within, "order "+id+" priced in the CRM", func() (bool, string) {
+		res := manager.get("/crm/api/v1/orders/" + id)
+		if res.code != 200 {
+			return false, res.String()
+		}
+		o = crmOrder{}
+		res.decode(t, &o)
+		return o.Order.Status == contracts.StatusPriced && o.Order.Priced && o.Order.Total > 0, res.String()
+	})
+	return o
 }

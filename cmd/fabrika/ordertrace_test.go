@@ -78,24 +78,7 @@ func TestOrderTrace(t *testing.T) {
 		return nil
 	}
 
-	shopper := newClient(t, p.public)
-	eventually(t, wait, "the shop's catalogue", func() (bool, string) {
-		res := shopper.get("/shop/api/v1/catalog")
-		return res.code == 200, res.String()
-	})
-	shopper.shopSignUp("Ada")
-	res := shopper.do("POST", "/shop/api/v1/orders", shopOrder(), map[string]string{"Idempotency-Key": uuid.NewString()})
-	if res.code != http.StatusCreated {
-		t.Fatalf("shop order: %s", res)
-	}
-	var placed struct {
-		ID     string `json:"id"`
-		Number string `json:"number"`
-	}
-	res.decode(t, &placed)
-	if placed.ID == "" || placed.Number == "" {
-		t.Fatalf("shop order without id or number: %s", res)
-	}
+	_, placed := placeShopOrder(t, p.public, "Ada")
 
 	// Priced: the shop, the CRM and mes-calc have rows of it, mes-api took
 	// in its events (and ignored them: not its order), mes-operator has

@@ -138,20 +138,12 @@ func TestOneOrderOneTrace(t *testing.T) {
 	})
 	const wait = 90 * time.Second
 
-	shopper, id := placeShopOrder(t, p.public, "Ada")
+	shopper, placed := placeShopOrder(t, p.public, "Ada")
+	id := placed.ID
 
 	manager := newClient(t, p.public)
 	manager.staffSignIn("mia.manager", staffPassword)
-	var o crmOrder
-	eventually(t, wait, "order "+id+" priced in the CRM", func() (bool, string) {
-		res := manager.get("/crm/api/v1/orders/" + id)
-		if res.code != 200 {
-			return false, res.String()
-		}
-		o = crmOrder{}
-		res.decode(t, &o)
-		return o.Order.Status == contracts.StatusPriced, res.String()
-	})
+	o := pricedInCRM(t, manager, id, wait)
 	if res := manager.do("POST", "/crm/api/v1/orders/"+id+"/confirm", map[string]any{"version": o.Order.Version}, nil); res.code != 200 {
 		t.Fatalf("confirm %s: %s", id, res)
 	}

@@ -240,7 +240,7 @@ const (
 	PlanIntersect = "intersect" // the ids of the orders whose tokens match every word; then those orders by key, sorted
 	PlanScan      = "scan"      // the list read in its order to the end, each row checked
 	PlanHead      = "head"      // one common word: its orders newest (oldest) first from the token index of its head, filters checked on their rows
-	PlanToken     = "token"     // a word whose matches are all one token: that token's orders newest (oldest) first from the token's index by date, the other words and filters checked on their rows
+	PlanToken     = "token"     // a word whose matches are one token and at most Probe others: their orders newest (oldest) first from the tokens' index by date, the other words and filters checked on their rows
 )
 
 // statement builds one parameterised statement.
@@ -403,22 +403,35 @@ func (st *statement) listFilters(q listquery.Query) {
 	st.filters(q)
 }
 
-// TokenSQL builds PlanToken: the orders of one token in the query's date
-// order from crm_order_tokens_token_date (token, placed_at, order_id), the
-// cursor and the dates applied there, at most walk entries, each joined to
+// TokenSQL builds PlanToken for a word whose matches are the token and a
+// few tokens after it (up to hi; "" is no bound): the orders of the token
+// in the query's date order from crm_order_tokens_token_date (token,
+// placed_at, order_id) merged with the few others' (sorted), the cursor
+// and the dates applied in the index, at most walk entries, each joined to
 // its row for the filters and the words of check (checked on the row, as
-// ByIDSQL does); a page and one. The token's entries are unique by order.
-func TokenSQL(q listquery.Query, token string, check []string, walk int) (string, []any) {
+// ByIDSQL does); limit rows. An order with two of the tokens comes twice,
+// one after the other (a DISTINCT made PostgreSQL hash every entry of the
+// token instead of merging them in order and stopping at a page).
+func TokenSQL(q listquery.Query, token, hi string, check []string, walk, limit int) (string, []any) {
 	var st statement
-	where, dir := st.tokenWindow([]string{"token = " + st.arg(token)}, q, "")
-	inner := "SELECT order_id, placed_at FROM crm_order_tokens WHERE " + strings.Join(where, " AND ") +
-		" ORDER BY placed_at " + dir + ", order_id " + dir + " LIMIT " + st.arg(walk)
+	main, dir := st.tokenWindow([]string{"token = " + st.arg(token)}, q, "")
+	rest := []string{"token > " + st.arg(token)}
+	if hi != "" {
+		rest = append(rest, "token < "+st.arg(hi))
+	}
+	rest, _ = st.tokenWindow(rest, q, "")
+	order := " ORDER BY placed_at " + dir + ", order_id " + dir
+	lim := st.arg(walk)
+	inner := "SELECT order_id, placed_at FROM (" +
+		"SELECT order_id, placed_at FROM (SELECT order_id, placed_at FROM crm_order_tokens WHERE " + strings.Join(main, " AND ") + order + " LIMIT " + lim + ") a" +
+		" UNION ALL SELECT order_id, placed_at FROM (SELECT order_id, placed_at FROM crm_order_tokens WHERE " + strings.Join(rest, " AND ") + " LIMIT " + lim + ") b" +
+		") u" + order + " LIMIT " + lim
 	st.listFilters(q)
 	for _, w := range check {
 		st.where = append(st.where, "CASE WHEN l.search LIKE "+st.arg(listquery.LikePattern(w))+" THEN 1 ELSE 0 END = 1")
 	}
 	return "SELECT " + listColumnsOf("l") + " FROM (" + inner + ") t JOIN crm_order_list l ON l.order_id = t.order_id" + st.whereSQL() +
-		" ORDER BY t.placed_at " + dir + ", t.order_id " + dir + " LIMIT " + st.arg(q.Limit+1), st.args
+		" ORDER BY t.placed_at " + dir + ", t.order_id " + dir + " LIMIT " + st.arg(limit), st.args
 }
 
 // listColumnsOf is listColumns qualified by a table alias.
@@ -498,27 +511,36 @@ func (s *Store) ListWith(ctx context.Context, db sqldb.Querier, q listquery.Quer
 		rows, err := r.list(ctx, "list", query, args)
 		return rows, nil, err
 	}
-	ws, err := r.rarestFirst(ctx, q.Words, opt.Selective)
+	ws, err := r.rarestFirst(ctx, q.Words, opt.Selective, opt.Probe)
 	if err != nil {
 		return nil, nil, err
 	}
 	var ran []string
 	if d, ok := ws.driver(q, opt); ok {
-		// One token's orders in date order from its index, the other
-		// words checked on their rows: a page after a page's entries
-		// when the other words are common among them (an e-mail's
-		// customer, a company's number). Complete when every entry of
-		// the token was examined.
+		// One token's orders in date order from its index (with the
+		// word's few other tokens'), the other words checked on their
+		// rows: a page after a page's entries when the other words are
+		// common among them (an e-mail's customer, a company's name or
+		// number). Complete when every entry of the word was examined.
 		var check []string
 		for _, w := range ws.words {
 			if w != d {
 				check = append(check, w)
 			}
 		}
-		query, args := TokenSQL(q, ws.token[d], check, opt.Token)
+		// An order with two of the word's tokens comes twice: at most
+		// as many rows more than the word's other tokens have matches.
+		_, hi := listquery.PrefixRange(d)
+		limit := q.Limit + 1 + int(ws.others[d])
+		query, args := TokenSQL(q, ws.token[d], hi, check, opt.Token, limit)
 		rows, err := r.list(ctx, PlanToken, query, args)
-		if n := ws.count[d]; err != nil || len(rows) > q.Limit || (n < int64(opt.Selective) && n <= int64(opt.Token)) {
-			return rows, []string{PlanToken}, err
+		if err != nil {
+			return nil, []string{PlanToken}, err
+		}
+		full := len(rows) == limit
+		rows = slices.CompactFunc(rows, func(a, b ListRow) bool { return a.OrderID == b.OrderID })
+		if n := ws.count[d]; len(rows) > q.Limit || (!full && n < int64(opt.Selective) && n <= int64(opt.Token)) {
+			return rows[:min(len(rows), q.Limit+1)], []string{PlanToken}, nil
 		}
 		ran = []string{PlanToken}
 	}
@@ -691,12 +713,16 @@ type wordStats struct {
 	rare  bool     // the first has fewer matching tokens than the limit
 	ids   []string // the first's orders, when it was read whole at once
 	count map[string]int64
-	token map[string]string // the one token a word's matches all are, when they are one
+	// token is a word's least matching token when at most Probe
+	// matches are of other tokens (PlanToken can read it); others is how
+	// many those are.
+	token  map[string]string
+	others map[string]int64
 }
 
 // driver returns the word whose token PlanToken reads: in date order, the
-// rarest word when it is rare and one token, else the one-token word with
-// the fewest matches when none is rare.
+// rarest word when it is rare and has a token, else the word with a token
+// and the fewest matches when none is rare.
 func (ws wordStats) driver(q listquery.Query, opt Options) (string, bool) {
 	if opt.Token <= 0 || q.Sort != listquery.SortDate || len(ws.token) == 0 {
 		return "", false
@@ -719,10 +745,10 @@ func (ws wordStats) driver(q listquery.Query, opt Options) (string, bool) {
 // e-mail): the first by reading the ids of its first limit/30 matches (an
 // order number's or an e-mail's are all there); when it has more, one
 // statement counts every word's matches up to the limit (at most that many
-// index entries a word) and finds whether they are all one token (their
-// least and greatest, an index probe each). Words with as many matches keep
-// the order of their length.
-func (r runner) rarestFirst(ctx context.Context, words []string, limit int) (wordStats, error) {
+// index entries a word), finds its least matching token (an index probe)
+// and counts the matches of its other tokens up to probe and one. Words
+// with as many matches keep the order of their length.
+func (r runner) rarestFirst(ctx context.Context, words []string, limit, probe int) (wordStats, error) {
 	byLength := slices.Clone(words)
 	slices.SortStableFunc(byLength, func(a, b string) int { return len(b) - len(a) })
 	ws := wordStats{words: byLength}
@@ -736,23 +762,23 @@ func (r runner) rarestFirst(ctx context.Context, words []string, limit int) (wor
 		ws.rare, ws.ids = true, got
 		return ws, nil
 	}
-	query, args = CountSQL(byLength, limit)
+	query, args = CountSQL(byLength, limit, probe)
 	r.show("count", query, args)
 	counts := make([]int64, len(byLength))
 	least := make([]sql.NullString, len(byLength))
-	greatest := make([]sql.NullString, len(byLength))
+	others := make([]int64, len(byLength))
 	dest := make([]any, 0, 3*len(byLength))
 	for i := range byLength {
-		dest = append(dest, &counts[i], &least[i], &greatest[i])
+		dest = append(dest, &counts[i], &least[i], &others[i])
 	}
 	if err := r.db.QueryRowContext(ctx, query, args...).Scan(dest...); err != nil {
 		return ws, fmt.Errorf("count search matches: %w", err)
 	}
-	ws.count, ws.token = map[string]int64{}, map[string]string{}
+	ws.count, ws.token, ws.others = map[string]int64{}, map[string]string{}, map[string]int64{}
 	for i, w := range byLength {
 		ws.count[w] = counts[i]
-		if least[i].Valid && least[i].String == greatest[i].String {
-			ws.token[w] = least[i].String
+		if least[i].Valid && others[i] <= int64(probe) {
+			ws.token[w], ws.others[w] = least[i].String, others[i]
 		}
 	}
 	slices.SortStableFunc(ws.words, func(a, b string) int { return cmp.Compare(ws.count[a], ws.count[b]) })
@@ -760,16 +786,21 @@ func (r runner) rarestFirst(ctx context.Context, words []string, limit int) (wor
 	return ws, nil
 }
 
-// CountSQL builds the statement that counts each word's matching tokens,
-// at most limit each, and reads the least and the greatest of them (equal:
-// the word's matches are all one token).
-func CountSQL(words []string, limit int) (string, []any) {
+// CountSQL builds the statement that, for each word, counts its matching
+// tokens (at most limit), reads the least of them and counts the matches
+// of the others (at most probe and one).
+func CountSQL(words []string, limit, probe int) (string, []any) {
 	var st statement
 	cols := make([]string, 0, 3*len(words))
 	for _, w := range words {
+		least := "(SELECT MIN(token) FROM crm_order_tokens WHERE " + st.tokenRange("token", w) + ")"
+		_, hi := listquery.PrefixRange(w)
+		others := "token > " + least
+		if hi != "" {
+			others += " AND token < " + st.arg(hi)
+		}
 		cols = append(cols, "(SELECT COUNT(*) FROM (SELECT 1 FROM crm_order_tokens WHERE "+st.tokenRange("token", w)+" LIMIT "+st.arg(limit)+") m)",
-			"(SELECT MIN(token) FROM crm_order_tokens WHERE "+st.tokenRange("token", w)+")",
-			"(SELECT MAX(token) FROM crm_order_tokens WHERE "+st.tokenRange("token", w)+")")
+			least, "(SELECT COUNT(*) FROM (SELECT 1 FROM crm_order_tokens WHERE "+others+" LIMIT "+st.arg(probe+1)+") m)")
 	}
 	return "SELECT " + strings.Join(cols, ", "), st.args
 }

@@ -127,9 +127,10 @@ func searchPlansAgree(t *testing.T, db *sqldb.DB) {
 		}
 	}
 	// A word whose matches are one token ("42", "acme", "anna": an
-	// e-mail's customer, a company's number) is read in date order from
-	// that token's index.
-	for _, raw := range []string{"q=42", "q=acme+industries+42", "q=42+acme&status=placed", "q=anna+ott"} {
+	// e-mail's customer, a company's number), or one and a few others
+	// ("otto" and the e-mails' "otto3": an order with both comes once),
+	// is read in date order from the tokens' index.
+	for _, raw := range []string{"q=42", "q=acme+industries+42", "q=42+acme&status=placed", "q=anna+ott", "q=otto", "q=otto&dir=asc&status=placed"} {
 		if ran := tokenPlans[raw]; !slices.Equal(ran, []string{store.PlanToken}) {
 			t.Errorf("%s: ran %v with the token options, want [%s]", raw, ran, store.PlanToken)
 		}

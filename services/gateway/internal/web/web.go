@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -35,6 +36,9 @@ const FieldCSRF = "csrf_token"
 
 //go:embed templates
 var files embed.FS
+
+//go:embed static
+var static embed.FS
 
 // Deps are what the pages need.
 type Deps struct {
@@ -58,8 +62,6 @@ type Web struct {
 	d     Deps
 	mux   *http.ServeMux
 	pages map[string]*template.Template
-	css   []byte
-	icon  []byte
 }
 
 // New builds the pages.
@@ -69,11 +71,16 @@ func New(d Deps) *Web {
 		panic(err)
 	}
 	w := &Web{d: d, mux: http.NewServeMux(), pages: pages}
-	w.css, _ = files.ReadFile("templates/style.css")
-	w.icon, _ = files.ReadFile("templates/favicon.svg")
+	sub, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err)
+	}
+	assets, err := webasset.New(sub, "/staff/static/", http.HandlerFunc(w.NotFound))
+	if err != nil {
+		panic(err)
+	}
 	m := w.mux
-	m.HandleFunc("GET /staff/static/style.css", w.style)
-	m.HandleFunc("GET /staff/static/favicon.svg", w.favicon)
+	m.Handle("/staff/static/", assets) // the style sheet, and the shared icon
 	m.HandleFunc("GET /staff/login", w.loginForm)
 	m.HandleFunc("POST /staff/login", w.login)
 	m.HandleFunc("GET /staff/logout", w.logoutForm)
@@ -224,18 +231,6 @@ func Forbidden(rw http.ResponseWriter, r *http.Request, c *staff.Current) {
 	me := c.Account
 	t := template.Must(template.ParseFS(files, "templates/layout.html", "templates/forbidden.html"))
 	_ = t.ExecuteTemplate(rw, "layout", page{Me: &me, CSRF: c.Session.CSRFToken, Errors: map[string]string{}})
-}
-
-func (w *Web) style(rw http.ResponseWriter, r *http.Request) {
-	rw.Header().Set("Content-Type", "text/css; charset=utf-8")
-	rw.Header().Set("Cache-Control", "public, max-age=3600")
-	_, _ = rw.Write(w.css)
-}
-
-func (w *Web) favicon(rw http.ResponseWriter, r *http.Request) {
-	rw.Header().Set("Content-Type", "image/svg+xml")
-	rw.Header().Set("Cache-Control", "public, max-age=3600")
-	_, _ = rw.Write(w.icon)
 }
 
 // flashes are the messages a page shows after an action, by the key its

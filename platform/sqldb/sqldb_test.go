@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
@@ -307,19 +308,88 @@ func TestSavepoint(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var ids []string
-		rs, err := db.QueryContext(ctx, `SELECT id FROM thing ORDER BY id`)
-		if err != nil {
+		if ids := thingIDs(t, db); fmt.Sprint(ids) != "[a c]" || fmt.Sprint(afters) != "[a c]" {
+			t.Fatalf("committed %v, after-commit ran for %v; want [a c] for both", ids, afters)
+		}
+	})
+}
+
+// thingIDs returns the ids in table thing, in order.
+func thingIDs(t *testing.T, db *sqldb.DB) []string {
+	t.Helper()
+	rs, err := db.QueryContext(context.Background(), `SELECT id FROM thing ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	var ids []string
+	for rs.Next() {
+		var id string
+		if err := rs.Scan(&id); err != nil {
 			t.Fatal(err)
 		}
-		for rs.Next() {
-			var id string
-			_ = rs.Scan(&id)
-			ids = append(ids, id)
-		}
-		rs.Close()
-		if fmt.Sprint(ids) != "[a c]" || fmt.Sprint(afters) != "[a c]" {
-			t.Fatalf("committed %v, after-commit ran for %v; want [a c] for both", ids, afters)
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func TestRetry(t *testing.T) {
+	t.Parallel()
+	errAgain, errBad := errors.New("again"), errors.New("bad")
+	errStatement := errors.New("a failing statement") // PostgreSQL aborts the transaction unless rolled back
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		t.Parallel()
+		for _, tc := range []struct {
+			name     string
+			fails    []error // what attempt n returns (nil past the end)
+			attempts int
+			want     error
+			wantRuns int
+			wantRows string // committed, with what ran after the commit
+		}{
+			{"first time", nil, 3, nil, 1, "[x1]"},
+			{"after two retries", []error{errAgain, errAgain}, 3, nil, 3, "[x3]"},
+			{"retries used up", []error{errAgain, errAgain, errAgain}, 3, errAgain, 3, "[]"},
+			{"an error not retried", []error{errAgain, errBad}, 3, errBad, 2, "[]"},
+			{"a failing statement", []error{errStatement}, 3, errStatement, 1, "[]"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				db := openDB(t, e)
+				var afters []string
+				err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+					runs, err := tx.Retry(ctx, tc.attempts, func(err error) bool { return errors.Is(err, errAgain) }, func(n int) error {
+						id := fmt.Sprint("x", n)
+						tx.AfterCommit(func() { afters = append(afters, id) })
+						if err := insert(id, nil)(ctx, tx); err != nil {
+							return err
+						}
+						switch {
+						case n > len(tc.fails):
+							return nil
+						case tc.fails[n-1] == errStatement:
+							return insert(id, nil)(ctx, tx) // the same id again
+						}
+						return tc.fails[n-1]
+					})
+					ok := errors.Is(err, tc.want)
+					if tc.want == errStatement {
+						ok = sqldb.IsUniqueViolation(err)
+					}
+					if runs != tc.wantRuns || !ok || (tc.want == nil) != (err == nil) {
+						t.Errorf("Retry ran %d times and returned %v, want %d and %v", runs, err, tc.wantRuns, tc.want)
+					}
+					// The transaction goes on whatever fn did.
+					return insert("after", nil)(ctx, tx)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids := slices.DeleteFunc(thingIDs(t, db), func(id string) bool { return id == "after" })
+				if fmt.Sprint(ids) != tc.wantRows || fmt.Sprint(afters) != tc.wantRows {
+					t.Errorf("committed %v, after-commit ran for %v; want %s for both", ids, afters, tc.wantRows)
+				}
+			})
 		}
 	})
 }

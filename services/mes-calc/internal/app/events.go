@@ -25,7 +25,7 @@ import (
 //
 // Concurrent calculations do not wait for each other: the load is read
 // without a lock and booked with conditional upserts; when a day filled up
-// meanwhile, what it booked is taken back and it is made again
+// meanwhile, the calculation is rolled back and made again
 // (store.Schedule).
 func (a *App) OnPlaced(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, o contracts.OrderPlacedV1) error {
 	if a.cfg.Serial {
@@ -61,7 +61,6 @@ func (a *App) OnPlaced(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, o con
 		capacity[ws.Code] = calc.Centiminutes(ws.HoursPerDay * 60)
 	}
 	var c store.Calculation
-	var msg outbox.Message // the outcome of the last attempt, the one booked
 	var took time.Duration
 	attempts, err := a.store.Schedule(ctx, tx, o.OrderID, capacity, start, began.Load, func(load calc.Load) (store.Decision, error) {
 		started := time.Now()
@@ -71,6 +70,7 @@ func (a *App) OnPlaced(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, o con
 		}
 		took = time.Since(started)
 		c = store.Calculation{OrderID: o.OrderID, Channel: o.Channel, PriceListVersion: pl.Version, CalculatedAt: now, UpdatedAt: now}
+		var msg outbox.Message
 		if res.Priced != nil {
 			c.Status, c.Total, c.ShipDate = store.StatusPriced, res.Priced.Total, res.Priced.ShipDate
 			msg, err = outbox.NewMessage(contracts.Subject(contracts.OrderPriced), o.OrderID, res.Priced)
@@ -83,23 +83,18 @@ func (a *App) OnPlaced(ctx context.Context, tx *sqldb.Tx, _ inbox.Message, o con
 			return store.Decision{}, err
 		}
 		c.Result = string(msg.Payload)
+		if err := a.out.Enqueue(ctx, tx, msg); err != nil {
+			return store.Decision{}, err
+		}
 		d := store.Decision{OrderID: o.OrderID, Bookings: res.Bookings}
 		if again {
 			c.CalculatedAt = prev.CalculatedAt
-		} else {
-			d.Record = &c // written with the bookings
+			return d, a.store.ReplaceCalculation(ctx, tx, c)
 		}
+		d.Record = &c // written with the bookings, last: the busiest rows are locked the shortest time
 		return d, nil
 	})
 	if err != nil {
-		return err
-	}
-	if again {
-		if err := a.store.ReplaceCalculation(ctx, tx, c); err != nil {
-			return err
-		}
-	}
-	if err := a.out.Enqueue(ctx, tx, msg); err != nil {
 		return err
 	}
 	tx.AfterCommit(func() {

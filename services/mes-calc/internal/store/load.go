@@ -184,53 +184,38 @@ type Decision struct {
 
 // Schedule makes one calculation and books it, optimistically: attempt
 // calculates on the load as committed (a Load it is given, read without
-// locks) and returns the bookings and the calculation record; Book then
-// adds the bookings only where the day still has room. When a day filled
-// up meanwhile, what Book wrote is rolled back to a savepoint, which also
-// lets go of the rows it locked, and attempt runs again on the load as it
-// is now; Schedule returns how many attempts it took. A calculation thus
-// equals the one it would have made had it run alone after the
-// calculations that committed before it. attempt must not write: the
-// caller writes the rest of the outcome (its outgoing event) once
-// Schedule returned. capacity gives the centiminutes of a workstation's
-// day; start is the first day that can be planned; first, when not nil,
-// is the load the first attempt reads (Start's).
+// locks), writes what else it decided (the outgoing event) and returns
+// the bookings and the calculation record; Book then writes them, adding
+// the bookings only where the day still has room. When a day filled up
+// meanwhile, everything attempt and Book wrote is rolled back to a
+// savepoint, which also lets go of the rows Book locked, and attempt runs
+// again on the load as it is now; Schedule returns how many attempts it
+// took. A calculation thus equals the one it would have made had it run
+// alone after the calculations that committed before it. capacity gives
+// the centiminutes of a workstation's day; start is the first day that
+// can be planned; first, when not nil, is the load the first attempt
+// reads (Start's).
 //
-// The savepoint is taken once, just before the first booking, and never
-// released (the commit, or the release of an enclosing savepoint such as
-// the inbox's, ends it): rolling back to it keeps it for the next
-// attempt. That is one round trip an order instead of the two of
-// sqldb.Tx.Savepoint, which is not needed here: nothing between the
-// savepoint and the rollback registers an AfterCommit function.
+// Book comes last, so the busiest rows stay locked only until the commit,
+// and the savepoint is not released (sqldb.Tx.Retry): nothing is sent
+// between the booking and the commit.
 func (s *Store) Schedule(ctx context.Context, tx *sqldb.Tx, orderID string, capacity map[string]int64, start calc.Day, first *Load,
 	attempt func(load calc.Load) (Decision, error)) (int, error) {
-	marked := false
-	for n := 1; ; n++ {
+	n, err := tx.Retry(ctx, MaxAttempts, func(err error) bool { return errors.Is(err, ErrConflict) }, func(n int) error {
 		l := first
 		if l == nil || n > 1 {
 			l = s.NewLoad(ctx, tx, start)
 		}
 		d, err := attempt(l)
 		if err != nil {
-			return n, err
+			return err
 		}
-		if !marked && len(d.Bookings) > 0 { // without bookings there is no conflict
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT mescalc_book`); err != nil {
-				return n, fmt.Errorf("schedule %s: %w", orderID, err)
-			}
-			marked = true
-		}
-		err = s.Book(ctx, tx, l, d, capacity, start)
-		if !errors.Is(err, ErrConflict) {
-			return n, err
-		}
-		if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT mescalc_book`); err != nil {
-			return n, fmt.Errorf("schedule %s: %w", orderID, err)
-		}
-		if n == MaxAttempts {
-			return n, fmt.Errorf("schedule %s: %d attempts: %w", orderID, n, err)
-		}
+		return s.Book(ctx, tx, l, d, capacity, start)
+	})
+	if errors.Is(err, ErrConflict) {
+		return n, fmt.Errorf("schedule %s: %d attempts: %w", orderID, n, err)
 	}
+	return n, err
 }
 
 // Book stores an order's decision: its calculation record, its own

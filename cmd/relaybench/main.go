@@ -72,6 +72,7 @@ type config struct {
 	cpuProfile            string
 	latencyProfile        string
 	timeline              string
+	inbox                 inbox.Config // the receiver's Workers and BatchSize (0: the defaults)
 }
 
 func main() {
@@ -90,6 +91,8 @@ func main() {
 	flag.IntVar(&c.warmup, "warmup", 2, "seconds of the latency run's rate sent before it, not measured (connections opened, statements prepared, caches warm)")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the relay throughput run to this file")
 	flag.StringVar(&c.latencyProfile, "latency-cpuprofile", "", "write a CPU profile of the latency run to this file")
+	flag.IntVar(&c.inbox.Workers, "inbox-workers", 0, "the receiving inbox's workers (0: its default)")
+	flag.IntVar(&c.inbox.BatchSize, "inbox-batch", 0, "the receiving inbox's batch size (0: its default)")
 	flag.StringVar(&c.timeline, "timeline", "", "write each latency-run message's stage times (CSV, Unix ns) to this file")
 	flag.Parse()
 	if *clustered {
@@ -213,6 +216,9 @@ func run(ctx context.Context, c config, w io.Writer) error {
 	fmt.Fprintf(w, "    producer enqueue to commit:     %s\n", lat.commit)
 	fmt.Fprintf(w, "    relay commit to stream:         %s\n", lat.relay)
 	fmt.Fprintf(w, "    receiver stream to inbox commit:%s\n", lat.receive)
+	fmt.Fprintf(w, "      stream to inbox (delivery):   %s\n", lat.deliver)
+	fmt.Fprintf(w, "      inbox to handler (queue, tx): %s\n", lat.queue)
+	fmt.Fprintf(w, "      handler to commit:            %s\n", lat.commitIn)
 	fmt.Fprintf(w, "  JetStream publish-to-consume, no database (R%d, a consumer as the inbox's):\n", c.replicas)
 	fmt.Fprintf(w, "                                    %s\n", floor)
 	return nil
@@ -401,8 +407,12 @@ type latencies struct {
 	// total runs from just before the enqueue to the inbox's commit; the
 	// stages split it: the producer's transaction (enqueue to commit), the
 	// relay (commit to the stream's timestamp of the message) and the
-	// receiver (stream timestamp to the inbox's commit).
+	// receiver (stream timestamp to the inbox's commit), which splits in
+	// the broker's delivery (to the inbox taking it), the inbox's wait
+	// (its worker queue, the transaction's begin and inbox row) and the
+	// handler's commit.
 	total, commit, relay, receive dist
+	deliver, queue, commitIn      dist
 	fromCommit                    dist // commit to the inbox's commit: the target
 }
 
@@ -426,7 +436,9 @@ func latency(ctx context.Context, c config, sendDB, recvDB *sqldb.DB, sjs, rjs j
 	if err != nil {
 		return latencies{}, err
 	}
-	in, err := inbox.New(recvDB, rjs, inbox.Config{Service: "relaybench"}, log, nil, noop.NewTracerProvider())
+	icfg := c.inbox
+	icfg.Service = "relaybench"
+	in, err := inbox.New(recvDB, rjs, icfg, log, nil, noop.NewTracerProvider())
 	if err != nil {
 		return latencies{}, err
 	}
@@ -436,6 +448,8 @@ func latency(ctx context.Context, c config, sendDB, recvDB *sqldb.DB, sjs, rjs j
 	committedAt := make([]atomic.Int64, total) // Unix ns after the producer's commit
 	publishedAt := make([]int64, total)        // stream timestamp
 	handledAt := make([]int64, total)          // after the inbox's commit
+	receivedAt := make([]int64, total)         // the inbox took it from the broker
+	startedAt := make([]int64, total)          // the handler ran
 	var mu sync.Mutex
 	handled := 0
 	all := make(chan struct{})
@@ -444,6 +458,7 @@ func latency(ctx context.Context, c config, sendDB, recvDB *sqldb.DB, sjs, rjs j
 			if it.Seq < 0 || it.Seq >= total {
 				return fmt.Errorf("%w: sequence %d out of range", inbox.ErrPermanent, it.Seq)
 			}
+			started := time.Now().UnixNano()
 			tx.AfterCommit(func() {
 				now := time.Now().UnixNano()
 				mu.Lock()
@@ -452,6 +467,7 @@ func latency(ctx context.Context, c config, sendDB, recvDB *sqldb.DB, sjs, rjs j
 					return
 				}
 				handledAt[it.Seq], publishedAt[it.Seq] = now, m.Published.UnixNano()
+				receivedAt[it.Seq], startedAt[it.Seq] = m.Received.UnixNano(), started
 				if handled++; handled == total {
 					close(all)
 				}
@@ -523,9 +539,9 @@ func latency(ctx context.Context, c config, sendDB, recvDB *sqldb.DB, sjs, rjs j
 		if err != nil {
 			return latencies{}, err
 		}
-		fmt.Fprintln(f, "seq,sent_ns,committed_ns,published_ns,handled_ns")
+		fmt.Fprintln(f, "seq,sent_ns,committed_ns,published_ns,received_ns,started_ns,handled_ns")
 		for i := range total {
-			fmt.Fprintf(f, "%d,%d,%d,%d,%d\n", i, sentAt[i].Load(), committedAt[i].Load(), publishedAt[i], handledAt[i])
+			fmt.Fprintf(f, "%d,%d,%d,%d,%d,%d,%d\n", i, sentAt[i].Load(), committedAt[i].Load(), publishedAt[i], receivedAt[i], startedAt[i], handledAt[i])
 		}
 		if err := f.Close(); err != nil {
 			return latencies{}, err
@@ -542,10 +558,13 @@ func latency(ctx context.Context, c config, sendDB, recvDB *sqldb.DB, sjs, rjs j
 	commitF := func(i int) int64 { return committedAt[i].Load() }
 	pubF := func(i int) int64 { return publishedAt[i] }
 	handledF := func(i int) int64 { return handledAt[i] }
+	receivedF := func(i int) int64 { return receivedAt[i] }
+	startedF := func(i int) int64 { return startedAt[i] }
 	return latencies{
 		count: total - skip, achieved: float64(total-skip) / sent.Seconds(),
 		total: stage(sentF, handledF), fromCommit: stage(commitF, handledF),
 		commit: stage(sentF, commitF), relay: stage(commitF, pubF), receive: stage(pubF, handledF),
+		deliver: stage(pubF, receivedF), queue: stage(receivedF, startedF), commitIn: stage(startedF, handledF),
 	}, nil
 }
 

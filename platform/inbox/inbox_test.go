@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -435,17 +434,9 @@ func TestBatchDeadlockRunsMessagesAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	js := newStream(ctx, t, "inbox-deadlock-test")
-	// A key for each of the two workers (the inbox hashes the key with
-	// FNV-1a to pick the worker).
-	keys := [2]string{}
-	for i := 0; keys[0] == "" || keys[1] == ""; i++ {
-		h := fnv.New32a()
-		k := fmt.Sprint("key-", i)
-		h.Write([]byte(k))
-		if w := h.Sum32() % 2; keys[w] == "" {
-			keys[w] = k
-		}
-	}
+	// Two keys: a worker that holds a key takes its next messages, so each
+	// worker's batches run one key's messages.
+	keys := [2]string{"key-0", "key-1"}
 	// Worker 0's messages lock r1, r2, r1, ... and worker 1's r2, r1, r2,
 	// ...: two batches that run side by side from the same parity hold one
 	// row each and ask for the other's. Whether they do depends on how the

@@ -87,27 +87,32 @@ func TestBrokerStallLosesNoTime(t *testing.T) {
 		})
 	}
 
+	ackPending := func(n int) {
+		t.Helper()
+		testenv.Eventually(t, 10*time.Second, func() error {
+			cons, err := direct.Consumer(ctx, broker.StreamName, in.ConsumerName("stall"))
+			if err != nil {
+				return err
+			}
+			info, err := cons.Info(ctx)
+			if err != nil {
+				return err
+			}
+			if info.NumAckPending != n {
+				return fmt.Errorf("%d messages awaiting their ack, want %d", info.NumAckPending, n)
+			}
+			return nil
+		})
+	}
 	publish("before") // the inbox is pulling
 	processed(1, 30*time.Second)
+	ackPending(0) // its ack went through
 	proxy.Pause()
 	const n = 10
 	for i := range n {
 		publish(fmt.Sprint("during-", i))
 	}
-	cons, err := direct.Consumer(ctx, broker.StreamName, in.ConsumerName("stall"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 10*time.Second, func() error {
-		info, err := cons.Info(ctx)
-		if err != nil {
-			return err
-		}
-		if info.NumAckPending != n {
-			return fmt.Errorf("%d messages sent into the stall, want %d", info.NumAckPending, n)
-		}
-		return nil
-	})
+	ackPending(n) // sent into the stall
 	testenv.EventuallyTrue(t, 10*time.Second, "the inbox to miss the broker's heartbeats", func() bool {
 		return strings.Contains(logs.String(), jetstream.ErrNoHeartbeat.Error())
 	})

@@ -166,20 +166,8 @@ func (s *Service) Handler() http.Handler { return s.handler }
 // Background folds the counters' and the customers' changes every second
 // (the rest of the CRM's work runs in the host's inbox).
 func (s *Service) Background() []func(context.Context) error {
-	return []func(context.Context) error{s.foldCounters}
-}
-
-func (s *Service) foldCounters(ctx context.Context) error {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		if _, err := s.app.FoldCounters(ctx); err != nil && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "fold the order counters' and customers' changes failed", "error", err)
-		}
-	}
+	return []func(context.Context) error{host.Every(time.Second, s.log, "fold the order counters' and customers' changes", func(ctx context.Context) error {
+		_, err := s.app.FoldCounters(ctx)
+		return err
+	})}
 }

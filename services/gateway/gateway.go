@@ -246,7 +246,7 @@ func (s *Service) Handler() http.Handler { return s.public.Handler() }
 // Background serves the public listener when PublicAddr is set, and cleans
 // up expired sessions.
 func (s *Service) Background() []func(context.Context) error {
-	bg := []func(context.Context) error{s.cleanup}
+	bg := []func(context.Context) error{host.Every(10*time.Minute, s.log, "gateway: session cleanup", s.staff.Cleanup)}
 	if s.publicLn != nil {
 		bg = append(bg, func(ctx context.Context) error { return s.ServePublic(ctx, s.publicLn) })
 	}
@@ -271,21 +271,6 @@ func (s *Service) PublicHandler() http.Handler { return s.public.Observed() }
 // calls it with the listener New bound.
 func (s *Service) ServePublic(ctx context.Context, ln net.Listener) error {
 	return s.public.Serve(ctx, ln)
-}
-
-func (s *Service) cleanup(ctx context.Context) error {
-	t := time.NewTicker(10 * time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if err := s.staff.Cleanup(ctx); err != nil && ctx.Err() == nil {
-				s.log.WarnContext(ctx, "gateway: session cleanup failed", "error", err)
-			}
-		}
-	}
 }
 
 // announceStaff enqueues staff.changed for an account in the transaction

@@ -112,22 +112,10 @@ func (s *Service) Handler() http.Handler { return s.api.Handler() }
 
 // Background returns the webhook delivery worker and the housekeeping loop.
 func (s *Service) Background() []func(context.Context) error {
-	return []func(context.Context) error{s.worker.Run, s.housekeeping}
-}
-
-func (s *Service) housekeeping(ctx context.Context) error {
-	t := time.NewTicker(10 * time.Minute)
-	defer t.Stop()
-	for {
-		if _, err := store.New(s.h.DB).PruneIdempotency(ctx, s.h.DB, time.Now().Add(-s.cfg.IdempotencyRetention)); err != nil && ctx.Err() == nil {
-			s.h.Log.WarnContext(ctx, "prune idempotency keys", "error", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	return []func(context.Context) error{s.worker.Run, host.Every(10*time.Minute, s.h.Log, "prune idempotency keys", func(ctx context.Context) error {
+		_, err := store.New(s.h.DB).PruneIdempotency(ctx, s.h.DB, time.Now().Add(-s.cfg.IdempotencyRetention))
+		return err
+	})}
 }
 
 // Credentials are what an admin hands to a new client: Key is shown once.

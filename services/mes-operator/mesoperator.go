@@ -107,22 +107,11 @@ func (s *Service) Handler() http.Handler { return s.web.Routes() }
 
 // Background prunes applied operator event ids older than the retention.
 func (s *Service) Background() []func(context.Context) error {
-	return []func(context.Context) error{s.pruneEvents}
-}
-
-func (s *Service) pruneEvents(ctx context.Context) error {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		if n, err := s.app.PruneEvents(ctx, s.cfg.EventRetention); err != nil && ctx.Err() == nil {
-			s.h.Log.WarnContext(ctx, "prune operator events failed", "error", err)
-		} else if n > 0 {
+	return []func(context.Context) error{host.Every(time.Hour, s.h.Log, "prune operator events", func(ctx context.Context) error {
+		n, err := s.app.PruneEvents(ctx, s.cfg.EventRetention)
+		if n > 0 {
 			s.h.Log.InfoContext(ctx, "pruned operator events", "count", n)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+		return err
+	})}
 }

@@ -137,5 +137,5 @@ func (s *Service) Handler() http.Handler { return s.http }
 
 // Background sweeps expired sessions.
 func (s *Service) Background() []func(context.Context) error {
-	return []func(context.Context) error{func(ctx context.Context) error { return s.app.SweepSessions(ctx, time.Hour) }}
+	return []func(context.Context) error{host.Every(time.Hour, s.h.Log, "sweep sessions", s.app.SweepSessions)}
 }

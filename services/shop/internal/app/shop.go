@@ -238,18 +238,8 @@ const (
 // Store exposes the store, for tests and the benchmark's generator.
 func (s *Shop) Store() *store.Store { return s.st }
 
-// SweepSessions deletes expired sessions every interval until ctx ends.
-func (s *Shop) SweepSessions(ctx context.Context, every time.Duration) error {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if _, err := s.st.DeleteExpiredSessions(ctx, s.now()); err != nil && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "sweep sessions failed", "error", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+// SweepSessions deletes the expired sessions (host.Every runs it hourly).
+func (s *Shop) SweepSessions(ctx context.Context) error {
+	_, err := s.st.DeleteExpiredSessions(ctx, s.now())
+	return err
 }

@@ -158,22 +158,19 @@ func (a *App) uncount(ctx context.Context, tx *sqldb.Tx, o *store.Order) error {
 // summary and who caused the event.
 func (a *App) onOrderEvent(ctx context.Context, tx *sqldb.Tx, m inbox.Message, eventType, orderID string, at time.Time,
 	apply func(o *store.Order) (summary, by string, err error)) error {
-	o, err := a.store.GetOrder(ctx, tx, orderID)
+	o, seen, err := a.store.OrderForEvent(ctx, tx, orderID, m.ID)
 	if errors.Is(err, order.ErrNotFound) {
 		// Another replica may be creating it right now: wait for it, look
 		// again, park only if it is still missing (see store.LockArrival).
 		if err := a.store.LockArrival(ctx, tx, orderID); err != nil {
 			return err
 		}
-		o, err = a.store.GetOrder(ctx, tx, orderID)
+		o, seen, err = a.store.OrderForEvent(ctx, tx, orderID, m.ID)
 	}
 	if errors.Is(err, order.ErrNotFound) {
 		return a.store.Park(ctx, tx, store.Parked{MessageID: m.ID, OrderID: orderID, Type: eventType, Payload: m.Payload, At: at, ReceivedAt: a.now()})
 	}
-	if err != nil {
-		return err
-	}
-	if seen, err := a.store.HasEvent(ctx, tx, orderID, m.ID); err != nil || seen {
+	if err != nil || seen {
 		return err
 	}
 	before := o

@@ -33,15 +33,6 @@ func (s *Store) AddEvent(ctx context.Context, q sqldb.Querier, e Event) (added b
 	return n == 1, nil
 }
 
-// HasEvent tells whether a message is in an order's timeline.
-func (s *Store) HasEvent(ctx context.Context, q sqldb.Querier, orderID, messageID string) (bool, error) {
-	var n int
-	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM crm_timeline WHERE order_id = $1 AND message_id = $2`, orderID, messageID).Scan(&n); err != nil {
-		return false, fmt.Errorf("timeline %s: %w", orderID, err)
-	}
-	return n > 0, nil
-}
-
 // Timeline returns an order's events, oldest first.
 func (s *Store) Timeline(ctx context.Context, q sqldb.Querier, orderID string) ([]Event, error) {
 	rows, err := q.QueryContext(ctx, `SELECT message_id, event_type, source, at, recorded_at, by_name, summary

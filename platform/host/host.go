@@ -353,8 +353,16 @@ func (h *Host) Run(ctx context.Context, app http.Handler, background ...func(con
 // consume ensures the stream and runs the inbox until ctx ends: while the
 // broker is away (or the stream cannot be ensured yet) it retries with
 // backoff, and it starts the inbox again when it stops with an error.
+//
+// A JetStream cluster whose nodes all start again (a whole restart) answers
+// no API request until it has elected its leaders, a few seconds, and never
+// answers the ones asked meanwhile: each attempt gives up after a second
+// (the client's default is 5 s), and attempts come at most a second apart,
+// so that the consumers run within about a second of the stream answering
+// (they waited a 5 s timeout plus the backoff, up to 30 s). An attempt costs
+// the broker one request, or nothing while the connection is down.
 func (h *Host) consume(ctx context.Context) {
-	const maxBackoff = 30 * time.Second
+	const maxBackoff, attemptTimeout = time.Second, time.Second
 	backoff := 100 * time.Millisecond
 	wait := func(what string, err error) bool {
 		h.Log.WarnContext(ctx, what+"; retrying", "error", err, "retry_in", backoff.String(), "broker", h.brokerState())
@@ -367,14 +375,17 @@ func (h *Host) consume(ctx context.Context) {
 		return true
 	}
 	for ctx.Err() == nil {
-		if _, err := broker.EnsureStreamLogged(ctx, h.JS, h.cfg.StreamReplicas, h.Log); err != nil {
+		attempt, cancel := context.WithTimeout(ctx, attemptTimeout)
+		_, err := broker.EnsureStreamLogged(attempt, h.JS, h.cfg.StreamReplicas, h.Log)
+		cancel()
+		if err != nil {
 			if ctx.Err() != nil || !wait("the stream cannot be ensured yet", err) {
 				return
 			}
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		err := h.Inbox.Run(ctx)
+		err = h.Inbox.Run(ctx)
 		if ctx.Err() != nil {
 			return
 		}

@@ -276,7 +276,16 @@ func collect(ch <-chan error) []error {
 	return out
 }
 
+// declareTimeout bounds one declaration of a consumer. A JetStream cluster
+// that is electing the consumer's leader (all its nodes started again)
+// never answers a declaration asked meanwhile: waiting the client's 5 s
+// default for it kept an inbox from running for seconds after the leader
+// was there; the caller declares again instead.
+const declareTimeout = time.Second
+
 func (in *Inbox) ensureConsumer(ctx context.Context, s subscription) (jetstream.Consumer, error) {
+	ctx, cancel := context.WithTimeout(ctx, declareTimeout)
+	defer cancel()
 	subjects := make([]string, 0, len(s.handlers))
 	for subj := range s.handlers {
 		subjects = append(subjects, subj)

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -53,6 +54,24 @@ func (f *faultConfig) register(fs *flag.FlagSet) {
 type round struct {
 	kind, what string
 	start, end time.Time // the fault began; the platform was whole again
+	ready      string    // the restart's: how long each part took to be ready again
+}
+
+// readyTimes is "nats-1 2.1 s, ..., gateway 1.4 s": the parts in start
+// order, NATS first.
+func readyTimes(ready map[string]time.Duration) string {
+	var parts []string
+	for _, part := range slices.Sorted(maps.Keys(ready)) {
+		if strings.HasPrefix(part, "nats-") {
+			parts = append(parts, part+" "+ms(ready[part]))
+		}
+	}
+	for _, svc := range services {
+		if d, ok := ready[svc]; ok {
+			parts = append(parts, svc+" "+ms(d))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // faults runs the fault suite: the topology, a warm-up, the rounds under
@@ -143,7 +162,7 @@ func faults(ctx context.Context, cfg Config, fc faultConfig, stdout io.Writer) e
 				if err != nil {
 					return fmt.Errorf("%s round %d: %w", kind, i+1, err)
 				}
-				cfg.Log.Info("fault round", "kind", kind, "what", r.what, "took", r.end.Sub(r.start).Round(time.Millisecond))
+				cfg.Log.Info("fault round", "kind", kind, "what", r.what, "took", r.end.Sub(r.start).Round(time.Millisecond), "ready_after_start", r.ready)
 				rounds = append(rounds, r)
 			}
 		}
@@ -275,9 +294,11 @@ func inject(ctx context.Context, c *Cluster, kind string, i int, outage time.Dur
 		if err := wait(ctx, outage); err != nil {
 			return r, err
 		}
-		if err := c.StartAll(ctx); err != nil {
+		ready, err := c.StartAll(ctx)
+		if err != nil {
 			return r, err
 		}
+		r.ready = readyTimes(ready)
 	}
 	r.end = time.Now()
 	return r, nil

@@ -243,6 +243,9 @@ func report(orders []order, rounds []round, s state, v verdict, cfg Config, fc f
 	b.WriteString("\nRounds:\n")
 	for _, r := range rounds {
 		fmt.Fprintf(&b, "  %-8s %-32s %-8s ended %s\n", r.kind, r.what, ms(r.end.Sub(r.start)), r.end.UTC().Format("15:04:05.000"))
+		if r.ready != "" {
+			fmt.Fprintf(&b, "           ready after the start: %s\n", r.ready)
+		}
 	}
 	if v.ok() {
 		b.WriteString("\nPASS: every acknowledged order exactly once in every service, priced; outboxes and dead letters empty.\n")

@@ -553,12 +553,55 @@ func (c *Cluster) KillAll() {
 	}
 }
 
-// StartAll starts the NATS cluster and every replica again, and waits.
-func (c *Cluster) StartAll(ctx context.Context) error {
-	if err := c.startNATS(ctx); err != nil {
-		return err
+// StartAll starts the NATS nodes and every replica again at once, as the
+// pods come back together after a power cut (a service starts without its
+// broker and connects when it can, the gateway without its upstreams), and
+// waits until every node is healthy and every replica ready. It returns how
+// long each part took to be ready, from the start: "nats-1", "shop" (its
+// slower replica).
+func (c *Cluster) StartAll(ctx context.Context) (map[string]time.Duration, error) {
+	start := time.Now()
+	for n := range c.cfg.NATSNodes {
+		if err := c.StartNATSNode(n); err != nil {
+			return nil, err
+		}
 	}
-	return c.startServices(ctx)
+	for _, svc := range services {
+		for r := range c.cfg.Replicas {
+			if err := c.StartReplica(svc, r); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// Each part is waited for on its own, so that its time is its own.
+	var (
+		mu    sync.Mutex
+		ready = map[string]time.Duration{}
+		errs  []error
+		wg    sync.WaitGroup
+	)
+	wait := func(part string, fn func() error) {
+		wg.Go(func() {
+			err := fn()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			ready[part] = max(ready[part], time.Since(start))
+		})
+	}
+	for n := range c.cfg.NATSNodes {
+		wait(natsName(n), func() error { return c.WaitNATSNode(ctx, n, time.Minute) })
+	}
+	for _, svc := range services {
+		for r := range c.cfg.Replicas {
+			wait(svc, func() error { return c.WaitReplica(ctx, svc, r, 2*time.Minute) })
+		}
+	}
+	wg.Wait()
+	return ready, errors.Join(errs...)
 }
 
 // Stop stops everything gracefully, in the reverse order of the start:

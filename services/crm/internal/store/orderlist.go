@@ -10,11 +10,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/crm/internal/listquery"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // ListRow is one row of the orders page's read model.
@@ -505,7 +507,7 @@ func (s *Store) List(ctx context.Context, db sqldb.Querier, q listquery.Query) (
 // ListWith returns up to a page and one row of q with the given options
 // and the plans it ran, in order.
 func (s *Store) ListWith(ctx context.Context, db sqldb.Querier, q listquery.Query, opt Options) ([]ListRow, []string, error) {
-	r := runner{db: db, trace: opt.Trace}
+	r := runner{db: db, trace: opt.Trace, words: s.words}
 	if len(q.Words) == 0 {
 		query, args := ListSQL(q)
 		rows, err := r.list(ctx, "list", query, args)
@@ -531,16 +533,29 @@ func (s *Store) ListWith(ctx context.Context, db sqldb.Querier, q listquery.Quer
 		// An order with two of the word's tokens comes twice: at most
 		// as many rows more than the word's other tokens have matches.
 		_, hi := listquery.PrefixRange(d)
-		limit := q.Limit + 1 + int(ws.others[d])
-		query, args := TokenSQL(q, ws.token[d], hi, check, opt.Token, limit)
+		c := ws.counts[d]
+		limit := q.Limit + 1 + int(c.others)
+		query, args := TokenSQL(q, c.least.String, hi, check, opt.Token, limit)
 		rows, err := r.list(ctx, PlanToken, query, args)
 		if err != nil {
 			return nil, []string{PlanToken}, err
 		}
 		full := len(rows) == limit
 		rows = slices.CompactFunc(rows, func(a, b ListRow) bool { return a.OrderID == b.OrderID })
-		if n := ws.count[d]; len(rows) > q.Limit || (!full && n < int64(opt.Selective) && n <= int64(opt.Token)) {
-			return rows[:min(len(rows), q.Limit+1)], []string{PlanToken}, nil
+		if len(rows) > q.Limit {
+			return rows[:q.Limit+1], []string{PlanToken}, nil
+		}
+		if c, ok := ws.counts[d]; !full && ok && c.cached {
+			// Whether every entry was read depends on the count: a
+			// fresh one.
+			fresh, err := r.counts(ctx, []string{d}, opt.Selective, opt.Probe, false)
+			if err != nil {
+				return nil, []string{PlanToken}, err
+			}
+			ws.counts[d] = fresh[d]
+		}
+		if n := ws.counts[d].count; !full && n < int64(opt.Selective) && n <= int64(opt.Token) {
+			return rows, []string{PlanToken}, nil
 		}
 		ran = []string{PlanToken}
 	}
@@ -557,7 +572,9 @@ func (r runner) byPlans(ctx context.Context, q listquery.Query, ws wordStats, op
 		// checked on their rows (or, when the orders are many, first
 		// intersected with the other words' matches).
 		rows, err := r.drive(ctx, q, words, ws.ids, opt)
-		return rows, []string{PlanDrive}, err
+		if !errors.Is(err, errMany) {
+			return rows, []string{PlanDrive}, err
+		}
 	}
 	if len(q.Words) == 1 && q.Sort == listquery.SortDate && utf8.RuneCountInString(q.Words[0]) >= listquery.HeadLength {
 		// One common word in date order: its orders come in that order
@@ -629,15 +646,19 @@ func (r runner) drive(ctx context.Context, q listquery.Query, words, ids []strin
 	var err error
 	if ids == nil {
 		query, args := IntersectSQL(words[:1], opt.Selective)
-		if ids, err = r.ids(ctx, PlanDrive, query, args); err != nil {
+		var n int
+		if ids, n, err = r.ids(ctx, PlanDrive, query, args); err != nil {
 			return nil, err
+		}
+		if n > opt.Selective {
+			return nil, errMany // more than counted (a count from the cache)
 		}
 	}
 	check := words[1:]
 	if len(check) > 0 && len(ids) > opt.Probe {
 		// Too many to check one by one: the words' matches intersected.
 		query, args := IntersectSQL(words, opt.Selective)
-		if ids, err = r.ids(ctx, PlanDrive+", intersect", query, args); err != nil {
+		if ids, _, err = r.ids(ctx, PlanDrive+", intersect", query, args); err != nil {
 			return nil, err
 		}
 		check = nil
@@ -650,7 +671,7 @@ func (r runner) drive(ctx context.Context, q listquery.Query, words, ids []strin
 // word, fetched by key; errMany when more than limit orders match.
 func (r runner) byTokens(ctx context.Context, plan string, q listquery.Query, words []string, limit int) ([]ListRow, error) {
 	query, args := IntersectSQL(words, limit)
-	ids, err := r.ids(ctx, plan, query, args)
+	ids, _, err := r.ids(ctx, plan, query, args)
 	if err != nil {
 		return nil, err
 	}
@@ -665,6 +686,7 @@ func (r runner) byTokens(ctx context.Context, plan string, q listquery.Query, wo
 type runner struct {
 	db    sqldb.Querier
 	trace func(Statement)
+	words *wordCounts // nil: none kept
 }
 
 func (r runner) show(plan, query string, args []any) {
@@ -686,49 +708,56 @@ func (r runner) list(ctx context.Context, plan, query string, args []any) ([]Lis
 	return scanList(rows)
 }
 
-func (r runner) ids(ctx context.Context, plan, query string, args []any) ([]string, error) {
+// ids returns the distinct ids of the query's rows and how many rows it
+// gave (an order with two matching tokens comes twice).
+func (r runner) ids(ctx context.Context, plan, query string, args []any) ([]string, int, error) {
 	rows, err := r.query(ctx, plan, query, args)
 	if err != nil {
-		return nil, fmt.Errorf("search matches: %w", err)
+		return nil, 0, fmt.Errorf("search matches: %w", err)
 	}
 	defer rows.Close()
 	var ids []string
+	n := 0
 	seen := map[string]bool{}
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("search matches: %w", err)
+			return nil, 0, fmt.Errorf("search matches: %w", err)
 		}
+		n++
 		if !seen[id] {
 			seen[id] = true
 			ids = append(ids, id)
 		}
 	}
-	return ids, rows.Err()
+	return ids, n, rows.Err()
 }
 
 // wordStats are what rarestFirst learned of a search's words.
 type wordStats struct {
-	words []string // in the order to read their matches, the rarest first
-	rare  bool     // the first has fewer matching tokens than the limit
-	ids   []string // the first's orders, when it was read whole at once
-	count map[string]int64
-	// token is a word's least matching token when at most Probe
-	// matches are of other tokens (PlanToken can read it); others is how
-	// many those are.
-	token  map[string]string
-	others map[string]int64
+	words  []string // in the order to read their matches, the rarest first
+	rare   bool     // the first has fewer matching tokens than the limit
+	ids    []string // the first's orders, when it was read whole at once
+	counts map[string]wordCount
+	probe  int
+}
+
+// token: whether PlanToken can read the word (at most probe of its matches
+// are not of its least token).
+func (ws wordStats) token(w string) bool {
+	c, ok := ws.counts[w]
+	return ok && c.least.Valid && c.others <= int64(ws.probe)
 }
 
 // driver returns the word whose token PlanToken reads: in date order, the
 // rarest word when it is rare and has a token, else the word with a token
 // and the fewest matches when none is rare.
 func (ws wordStats) driver(q listquery.Query, opt Options) (string, bool) {
-	if opt.Token <= 0 || q.Sort != listquery.SortDate || len(ws.token) == 0 {
+	if opt.Token <= 0 || q.Sort != listquery.SortDate || ws.counts == nil {
 		return "", false
 	}
 	for _, w := range ws.words {
-		if _, ok := ws.token[w]; ok {
+		if ws.token(w) {
 			return w, true
 		}
 		if ws.rare {
@@ -743,47 +772,121 @@ func (ws wordStats) driver(q listquery.Query, opt Options) (string, bool) {
 // tokens) and, when it was read first, the ids of its orders. Words are
 // tried longest first (the likeliest to be rare: an order number, an
 // e-mail): the first by reading the ids of its first limit/30 matches (an
-// order number's or an e-mail's are all there); when it has more, one
-// statement counts every word's matches up to the limit (at most that many
-// index entries a word), finds its least matching token (an index probe)
-// and counts the matches of its other tokens up to probe and one. Words
-// with as many matches keep the order of their length.
+// order number's or an e-mail's are all there); when it has more, every
+// word is counted (counts): its matches up to the limit, its least token,
+// the matches of its other tokens up to probe and one. Words with as many
+// matches keep the order of their length.
 func (r runner) rarestFirst(ctx context.Context, words []string, limit, probe int) (wordStats, error) {
 	byLength := slices.Clone(words)
 	slices.SortStableFunc(byLength, func(a, b string) int { return len(b) - len(a) })
-	ws := wordStats{words: byLength}
+	ws := wordStats{words: byLength, probe: probe}
 	few := limit / 30
-	query, args := IntersectSQL(byLength[:1], few)
-	got, err := r.ids(ctx, "ids", query, args)
-	if err != nil {
-		return ws, err
-	}
-	if len(got) < few {
-		ws.rare, ws.ids = true, got
-		return ws, nil
-	}
-	query, args = CountSQL(byLength, limit, probe)
-	r.show("count", query, args)
-	counts := make([]int64, len(byLength))
-	least := make([]sql.NullString, len(byLength))
-	others := make([]int64, len(byLength))
-	dest := make([]any, 0, 3*len(byLength))
-	for i := range byLength {
-		dest = append(dest, &counts[i], &least[i], &others[i])
-	}
-	if err := r.db.QueryRowContext(ctx, query, args...).Scan(dest...); err != nil {
-		return ws, fmt.Errorf("count search matches: %w", err)
-	}
-	ws.count, ws.token, ws.others = map[string]int64{}, map[string]string{}, map[string]int64{}
-	for i, w := range byLength {
-		ws.count[w] = counts[i]
-		if least[i].Valid && others[i] <= int64(probe) {
-			ws.token[w], ws.others[w] = least[i].String, others[i]
+	if c, ok := r.words.get(wordKey(byLength[0], limit, probe), time.Now()); !ok || c.count < int64(few) {
+		query, args := IntersectSQL(byLength[:1], few)
+		got, _, err := r.ids(ctx, "ids", query, args)
+		if err != nil {
+			return ws, err
+		}
+		if len(got) < few {
+			ws.rare, ws.ids = true, got
+			return ws, nil
 		}
 	}
-	slices.SortStableFunc(ws.words, func(a, b string) int { return cmp.Compare(ws.count[a], ws.count[b]) })
-	ws.rare = ws.count[ws.words[0]] < int64(limit)
+	var err error
+	if ws.counts, err = r.counts(ctx, byLength, limit, probe, true); err != nil {
+		return ws, err
+	}
+	slices.SortStableFunc(ws.words, func(a, b string) int { return cmp.Compare(ws.counts[a].count, ws.counts[b].count) })
+	ws.rare = ws.counts[ws.words[0]].count < int64(limit)
 	return ws, nil
+}
+
+// wordCount is what a count statement (CountSQL) found of a word.
+type wordCount struct {
+	count  int64          // matching tokens, at most the limit
+	least  sql.NullString // the least matching token
+	others int64          // matches of the other tokens, at most probe and one
+	at     time.Time
+	cached bool // from the cache
+}
+
+// wordCounts keeps the words' counts for WordCountTTL: a manager paging
+// through a search, and the next searches of the same words, count them
+// once (counting three common words read 9,000 index entries, more than
+// the page). A count only chooses the plan (every plan gives the same
+// pages); where a plan's completeness depends on it, it is counted again.
+type wordCounts struct {
+	mu  sync.Mutex
+	lru *simplelru.LRU[string, wordCount]
+}
+
+// WordCountTTL is how long a word's count is kept.
+const WordCountTTL = 5 * time.Second
+
+func newWordCounts(size int) *wordCounts {
+	lru, _ := simplelru.NewLRU[string, wordCount](size, nil) // fails only for size < 1
+	return &wordCounts{lru: lru}
+}
+
+func wordKey(w string, limit, probe int) string {
+	return strconv.Itoa(limit) + "/" + strconv.Itoa(probe) + "/" + w
+}
+
+func (c *wordCounts) get(key string, now time.Time) (wordCount, bool) {
+	if c == nil {
+		return wordCount{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	wc, ok := c.lru.Get(key)
+	if !ok || now.Sub(wc.at) >= WordCountTTL {
+		return wordCount{}, false
+	}
+	wc.cached = true
+	return wc, true
+}
+
+func (c *wordCounts) put(key string, wc wordCount) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lru.Add(key, wc)
+}
+
+// counts counts the words (one statement for those not in the cache, or
+// for all when fromCache is false) and keeps the counts.
+func (r runner) counts(ctx context.Context, words []string, limit, probe int, fromCache bool) (map[string]wordCount, error) {
+	out := make(map[string]wordCount, len(words))
+	now := time.Now()
+	var todo []string
+	for _, w := range words {
+		if c, ok := r.words.get(wordKey(w, limit, probe), now); ok && fromCache {
+			out[w] = c
+		} else {
+			todo = append(todo, w)
+		}
+	}
+	if len(todo) == 0 {
+		return out, nil
+	}
+	query, args := CountSQL(todo, limit, probe)
+	r.show("count", query, args)
+	got := make([]wordCount, len(todo))
+	dest := make([]any, 0, 3*len(todo))
+	for i := range got {
+		dest = append(dest, &got[i].count, &got[i].least, &got[i].others)
+	}
+	if err := r.db.QueryRowContext(ctx, query, args...).Scan(dest...); err != nil {
+		return nil, fmt.Errorf("count search matches: %w", err)
+	}
+	for i, w := range todo {
+		got[i].at = now
+		out[w] = got[i]
+		r.words.put(wordKey(w, limit, probe), got[i])
+	}
+	return out, nil
 }
 
 // CountSQL builds the statement that, for each word, counts its matching

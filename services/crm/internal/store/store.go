@@ -9,10 +9,13 @@ import "github.com/fabrika/fabrika/platform/sqldb"
 // Store reads and writes the CRM's tables. Its methods take the
 // transaction (or the database) they run on where the caller decides what
 // is atomic.
-type Store struct{ db *sqldb.DB }
+type Store struct {
+	db    *sqldb.DB
+	words *wordCounts // the search words' counts, for a few seconds
+}
 
 // New returns a store over db (migrated with the service's migrations).
-func New(db *sqldb.DB) *Store { return &Store{db: db} }
+func New(db *sqldb.DB) *Store { return &Store{db: db, words: newWordCounts(4096)} }
 
 func boolInt(b bool) int {
 	if b {

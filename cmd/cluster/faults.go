@@ -162,7 +162,11 @@ func faults(ctx context.Context, cfg Config, fc faultConfig, stdout io.Writer) e
 				if err != nil {
 					return fmt.Errorf("%s round %d: %w", kind, i+1, err)
 				}
-				cfg.Log.Info("fault round", "kind", kind, "what", r.what, "took", r.end.Sub(r.start).Round(time.Millisecond), "ready_after_start", r.ready)
+				attrs := []any{"kind", kind, "what", r.what, "took", r.end.Sub(r.start).Round(time.Millisecond)}
+				if r.ready != "" {
+					attrs = append(attrs, "ready_after_start", r.ready)
+				}
+				cfg.Log.Info("fault round", attrs...)
 				rounds = append(rounds, r)
 			}
 		}

@@ -50,14 +50,21 @@ func (s *Store) GetCalculation(ctx context.Context, q sqldb.Querier, orderID str
 
 // InsertCalculation records the calculation of an order.
 func (s *Store) InsertCalculation(ctx context.Context, tx *sqldb.Tx, c Calculation) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO calculations (order_id, status, channel, price_list_version, total, ship_date, reason,
-		result, calculated_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		c.OrderID, c.Status, c.Channel, c.PriceListVersion, c.Total, c.ShipDate, c.Reason, c.Result,
-		sqldb.Micros(c.CalculatedAt), sqldb.Micros(c.UpdatedAt))
-	if err != nil {
+	var st statement
+	insertCalculation(&st, c)
+	if _, err := tx.ExecContext(ctx, st.String(), st.args...); err != nil {
 		return fmt.Errorf("record calculation of %s: %w", c.OrderID, err)
 	}
 	return nil
+}
+
+// insertCalculation writes the statement that records c (Book puts it in
+// its own).
+func insertCalculation(st *statement, c Calculation) {
+	st.add(`INSERT INTO calculations (order_id, status, channel, price_list_version, total, ship_date, reason,
+		result, calculated_at, updated_at) VALUES `)
+	st.values([]any{c.OrderID, c.Status, c.Channel, c.PriceListVersion, c.Total, c.ShipDate, c.Reason, c.Result,
+		sqldb.Micros(c.CalculatedAt), sqldb.Micros(c.UpdatedAt)})
 }
 
 // Cancel marks the calculation of an order cancelled, unless it is

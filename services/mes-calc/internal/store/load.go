@@ -222,10 +222,10 @@ func (s *Store) Schedule(ctx context.Context, tx *sqldb.Tx, orderID string, capa
 // booking rows (to release them later) and the sums per workstation and
 // day, each added only if the day keeps within capacity (ErrConflict
 // otherwise: what it wrote must then be rolled back, as Schedule does);
-// then it moves each touched workstation's first open day past
-// the days now full. l is the Load the calculation read; capacity gives
-// the centiminutes of a workstation's day; start is the first day that can
-// be planned (tomorrow's working day).
+// then it moves each touched workstation's first open day past the days
+// now full. l is the Load the calculation read; capacity gives the
+// centiminutes of a workstation's day; start is the first day that can be
+// planned (tomorrow's working day).
 //
 // The sums are written last, in the order of (workstation, day): the rows
 // of the busiest days are then locked for as short a time as the
@@ -234,25 +234,15 @@ func (s *Store) Schedule(ctx context.Context, tx *sqldb.Tx, orderID string, capa
 // booking rows go in the same statement as the sums (data-modifying WITH
 // queries): one round trip instead of three.
 func (s *Store) Book(ctx context.Context, tx *sqldb.Tx, l *Load, d Decision, capacity map[string]int64, start calc.Day) error {
-	var writes []func(*statement)
-	if c := d.Record; c != nil {
-		writes = append(writes, func(st *statement) {
-			st.add(`INSERT INTO calculations (order_id, status, channel, price_list_version, total, ship_date, reason,
-		result, calculated_at, updated_at) VALUES `)
-			st.values([]any{c.OrderID, c.Status, c.Channel, c.PriceListVersion, c.Total, c.ShipDate, c.Reason, c.Result,
-				sqldb.Micros(c.CalculatedAt), sqldb.Micros(c.UpdatedAt)})
-		})
-	}
 	if len(d.Bookings) == 0 {
-		if len(writes) == 0 {
+		if d.Record == nil {
 			return nil
 		}
-		var st statement
-		writes[0](&st)
-		if _, err := tx.ExecContext(ctx, st.String(), st.args...); err != nil {
-			return fmt.Errorf("record calculation of %s: %w", d.OrderID, err)
-		}
-		return nil
+		return s.InsertCalculation(ctx, tx, *d.Record)
+	}
+	var writes []func(*statement)
+	if c := d.Record; c != nil {
+		writes = append(writes, func(st *statement) { insertCalculation(st, *c) })
 	}
 	writes = append(writes, func(st *statement) {
 		st.add(`INSERT INTO order_bookings (order_id, line_no, seq, workstation, day, centiminutes) VALUES `)

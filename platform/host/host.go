@@ -364,8 +364,16 @@ func (h *Host) Run(ctx context.Context, app http.Handler, background ...func(con
 func (h *Host) consume(ctx context.Context) {
 	const maxBackoff, attemptTimeout = time.Second, time.Second
 	backoff := 100 * time.Millisecond
+	// Asked every second, a long outage would log every second: the first
+	// failure is logged, then one every logEvery with how many there were.
+	const logEvery = 30 * time.Second
+	var logged time.Time
+	failed := 0
 	wait := func(what string, err error) bool {
-		h.Log.WarnContext(ctx, what+"; retrying", "error", err, "retry_in", backoff.String(), "broker", h.brokerState())
+		if failed++; time.Since(logged) >= logEvery {
+			h.Log.WarnContext(ctx, what+"; retrying", "error", err, "retry_in", backoff.String(), "broker", h.brokerState(), "failed_attempts", failed)
+			logged, failed = time.Now(), 0
+		}
 		select {
 		case <-ctx.Done():
 			return false
@@ -384,7 +392,7 @@ func (h *Host) consume(ctx context.Context) {
 			}
 			continue
 		}
-		backoff = 100 * time.Millisecond
+		backoff, logged, failed = 100*time.Millisecond, time.Time{}, 0
 		err = h.Inbox.Run(ctx)
 		if ctx.Err() != nil {
 			return

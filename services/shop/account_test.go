@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/platform/ratelimit"
+	"github.com/fabrika/fabrika/platform/testenv"
 	"github.com/fabrika/fabrika/services/shop"
 )
 
@@ -118,8 +119,8 @@ func TestChangePassword(t *testing.T) {
 // expiry, the same answer for unknown addresses (issue 15, point 13).
 func TestResetPassword(t *testing.T) {
 	t.Parallel()
-	clock := newTestClock()
-	e := start(t, shop.Config{Now: clock.now})
+	clock := testenv.NewClock(time.Now())
+	e := start(t, shop.Config{Now: clock.Now})
 	old := e.account("reset@example.com", "R", "the forgotten one", nil)
 	forgot := func(email string) response {
 		return e.do("POST", "/shop/api/v1/password-resets", "", map[string]string{"email": email}, nil)
@@ -153,7 +154,7 @@ func TestResetPassword(t *testing.T) {
 	// A link expires.
 	forgot("reset@example.com")
 	late := e.mailToken("reset@example.com", "/account/reset")
-	clock.add(2 * time.Hour)
+	clock.Advance(2 * time.Hour)
 	if res := reset(late, "too late for this one"); res.code != 422 {
 		t.Fatalf("an expired link: %d", res.code)
 	}

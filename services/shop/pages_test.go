@@ -6,12 +6,12 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/ratelimit"
+	"github.com/fabrika/fabrika/platform/testenv"
 	"github.com/fabrika/fabrika/services/shop"
 )
 
@@ -149,33 +149,13 @@ func TestCustomerJourneyThroughPages(t *testing.T) {
 	}
 }
 
-// testClock is a clock the tests move by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock { return &testClock{t: time.Now()} }
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // Failed sign-ins slow the guesser down with growing delays, never lock the
 // owner out (issue 15, point 9).
 func TestSignInIsThrottled(t *testing.T) {
 	t.Parallel()
-	clock := newTestClock()
+	clock := testenv.NewClock(time.Now())
 	verifier, from := gatewayClient(t)
-	e := start(t, shop.Config{Identity: verifier, Now: clock.now})
+	e := start(t, shop.Config{Identity: verifier, Now: clock.Now})
 	signIn := func(ip, password string) response {
 		return e.do("POST", "/shop/api/v1/sessions", "", map[string]string{"email": "limited@example.com", "password": password}, from(ip))
 	}
@@ -212,7 +192,7 @@ func TestSignInIsThrottled(t *testing.T) {
 	for range 4 {
 		signIn(guesser, "wrong password")
 	}
-	clock.add(time.Minute)
+	clock.Advance(time.Minute)
 	if res := signIn(guesser, "the right password"); res.code != 201 {
 		t.Fatalf("after the delay: %d %s", res.code, res.body)
 	}
@@ -233,7 +213,7 @@ func TestSignInIsThrottled(t *testing.T) {
 func TestSignInThrottleSurvivesAFloodOfAddresses(t *testing.T) {
 	t.Parallel()
 	verifier, from := gatewayClient(t)
-	e := start(t, shop.Config{Identity: verifier, LimiterMaxKeys: 20, Now: newTestClock().now})
+	e := start(t, shop.Config{Identity: verifier, LimiterMaxKeys: 20, Now: testenv.NewClock(time.Now()).Now})
 	signIn := func(email, ip, password string) response {
 		return e.do("POST", "/shop/api/v1/sessions", "", map[string]string{"email": email, "password": password}, from(ip))
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,28 +14,10 @@ import (
 	"github.com/fabrika/fabrika/services/gateway/migrations"
 )
 
-// testClock is a time that moves only when told.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 type fixture struct {
 	sv    *Service
 	st    *store.Store
-	clock *testClock
+	clock *testenv.Clock
 }
 
 const pw = "a long enough password"
@@ -51,7 +32,7 @@ func newFixture(t *testing.T) fixture {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	clock := &testClock{now: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}
+	clock := testenv.NewClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
 	sv, err := New(st, Config{CacheTTL: 5 * time.Second, SessionTTL: time.Hour, SessionIdle: 30 * time.Minute,
 		Password: password.Params{Memory: 64, Time: 1, Threads: 1}, Now: clock.Now})
 	if err != nil {

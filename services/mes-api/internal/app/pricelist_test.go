@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,19 +14,6 @@ import (
 	"github.com/fabrika/fabrika/services/mes-api/internal/app"
 	"github.com/fabrika/fabrika/services/mes-api/migrations"
 )
-
-// clock is a test clock that moves only when told.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // TestReplicasShareThePriceList: two replicas of mes-api on one database.
 // The price list message reaches one of them (replicas share a durable
@@ -41,7 +27,7 @@ func TestReplicasShareThePriceList(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
 		db := testenv.DBOn(t, e, migrations.FS)
-		clk := &clock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+		clk := testenv.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 		replica := func() *app.App {
 			ob := testenv.Outbox(t, db)
 			a, err := app.New(ctx, db, ob, app.Config{Now: clk.Now, PriceListTTL: 5 * time.Second})
@@ -79,7 +65,7 @@ func TestReplicasShareThePriceList(t *testing.T) {
 		if got := version(receiver); got != v1.Version {
 			t.Fatalf("the receiving replica has version %d, want %d", got, v1.Version)
 		}
-		clk.Add(5 * time.Second)
+		clk.Advance(5 * time.Second)
 		if got := version(other); got != v1.Version {
 			t.Fatalf("the other replica has version %d, want %d (it has no price list: 503 to every order)", got, v1.Version)
 		}
@@ -89,7 +75,7 @@ func TestReplicasShareThePriceList(t *testing.T) {
 		if got := version(receiver); got != v2.Version {
 			t.Fatalf("the receiving replica has version %d, want %d", got, v2.Version)
 		}
-		clk.Add(5 * time.Second)
+		clk.Advance(5 * time.Second)
 		if got := version(other); got != v2.Version {
 			t.Errorf("the other replica still quotes from version %d after the TTL, want %d", got, v2.Version)
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -93,24 +92,6 @@ func record(ctx context.Context, tx *sqldb.Tx, m inbox.Message) error {
 		_, err = tx.ExecContext(ctx, `INSERT INTO key_state (msg_key, last_seq) VALUES ($1, $2)`, it.Key, it.Seq)
 		return err
 	}
-}
-
-// runHost runs h until the test ends or stop is called.
-func runHost(t testing.TB, h *host.Host) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.Run(ctx, nil) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("%s: run: %v", h.Name(), err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
 }
 
 // openHost opens a host without HTTP listener.

@@ -34,8 +34,8 @@ func TestBrokerDownAtCommit(t *testing.T) {
 	send := openHost(t, senderConfig(t), o.Deps(t, "sender"))
 	recv := openHost(t, receiverConfig(t), b.Deps(t, "receiver"))
 	subscribe(recv, nil)
-	runHost(t, send)
-	runHost(t, recv)
+	testenv.Run(t, send, nil)
+	testenv.Run(t, recv, nil)
 	// The stream and consumer exist before the outage.
 	if _, err := enqueue(ctx, send.DB, send.Outbox, subject, "warm-up", 1); err != nil {
 		t.Fatal(err)
@@ -84,9 +84,9 @@ func TestKilledAfterCommitBeforePublish(t *testing.T) {
 
 	recv := openHost(t, receiverConfig(t), b.Deps(t, "receiver"))
 	subscribe(recv, nil)
-	runHost(t, recv)
+	testenv.Run(t, recv, nil)
 	restarted := openHost(t, cfg, b.Deps(t, "sender-2"))
-	runHost(t, restarted)
+	testenv.Run(t, restarted, nil)
 	testenv.EventuallyTrue(t, 20*time.Second, "the restarted relay to deliver", func() bool { return distinctReceived(t, recv.DB) == 5 })
 	checkExactlyOnce(t, restarted.DB, recv.DB)
 	if v := queryInt(t, recv.DB, `SELECT COUNT(*) FROM order_violation`); v != 0 {
@@ -117,8 +117,8 @@ func TestHandlerFailsTwiceThenSucceeds(t *testing.T) {
 		}
 		return nil
 	})
-	runHost(t, send)
-	runHost(t, recv)
+	testenv.Run(t, send, nil)
+	testenv.Run(t, recv, nil)
 	const n = 3
 	for i := range n {
 		if _, err := enqueue(ctx, send.DB, send.Outbox, subject, fmt.Sprint("k", i), 1); err != nil {
@@ -149,7 +149,7 @@ func TestRepublishedMessageProcessedOnce(t *testing.T) {
 	b := testenv.NewBroker(t)
 	recv := openHost(t, receiverConfig(t), b.Deps(t, "receiver"))
 	subscribe(recv, nil)
-	runHost(t, recv)
+	testenv.Run(t, recv, nil)
 	testenv.EventuallyTrue(t, 10*time.Second, "the stream", func() bool {
 		_, err := recv.JS.Stream(ctx, broker.StreamName)
 		return err == nil
@@ -208,7 +208,7 @@ func TestRedeliveryAfterCrashBeforeAck(t *testing.T) {
 	ctx := context.Background()
 	b := testenv.NewBroker(t)
 	send := openHost(t, senderConfig(t), b.Deps(t, "sender"))
-	runHost(t, send)
+	testenv.Run(t, send, nil)
 	rcfg := receiverConfig(t)
 	rcfg.Inbox.AckWait = time.Second
 	crashing := openHost(t, rcfg, b.Deps(t, "receiver-1"))
@@ -220,20 +220,20 @@ func TestRedeliveryAfterCrashBeforeAck(t *testing.T) {
 		tx.AfterCommit(crashing.NATS.Close)
 		return record(ctx, tx, m)
 	})
-	stopCrashing := runHost(t, crashing)
+	crashingRun := testenv.Run(t, crashing, nil)
 	if _, err := enqueue(ctx, send.DB, send.Outbox, subject, "k", 1); err != nil {
 		t.Fatal(err)
 	}
 	testenv.EventuallyTrue(t, 10*time.Second, "the first processing", func() bool { return distinctReceived(t, crashing.DB) == 1 })
 	testenv.EventuallyTrue(t, 10*time.Second, "the crash", func() bool { return crashing.NATS.IsClosed() })
-	stopCrashing()
+	crashingRun.Stop(t)
 
 	restarted := openHost(t, rcfg, b.Deps(t, "receiver-2"))
 	subscribe(restarted, func(ctx context.Context, tx *sqldb.Tx, m inbox.Message) error {
 		calls.Add(1)
 		return record(ctx, tx, m)
 	})
-	runHost(t, restarted)
+	testenv.Run(t, restarted, nil)
 	testenv.EventuallyTrue(t, 20*time.Second, "the redelivery to be recognised", func() bool {
 		return testutilCount(t, restarted, "fabrika_inbox_duplicates_total") == 1
 	})
@@ -286,8 +286,8 @@ func TestAlwaysFailingMessage(t *testing.T) {
 		}
 		return nil
 	})
-	runHost(t, send)
-	runHost(t, recv)
+	testenv.Run(t, send, nil)
+	testenv.Run(t, recv, nil)
 	sendAdmin, recvAdmin := send.AdminHandler(), recv.AdminHandler()
 
 	// Sender: the stream for the subject refuses the message (too large for
@@ -417,7 +417,7 @@ func TestTwoRelayInstances(t *testing.T) {
 	}
 	recv := openHost(t, receiverConfig(t), b.Deps(t, "receiver"))
 	subscribe(recv, nil)
-	runHost(t, recv)
+	testenv.Run(t, recv, nil)
 	testenv.EventuallyTrue(t, 10*time.Second, "the stream", func() bool { _, err := recv.JS.Stream(ctx, broker.StreamName); return err == nil })
 	runCtx, cancel := context.WithCancel(ctx)
 	var relays sync.WaitGroup
@@ -472,7 +472,7 @@ func TestGarbageIsDeadLettered(t *testing.T) {
 	})
 	old := openHost(t, rcfg, b.Deps(t, "receiver-old"))
 	old.Inbox.Subscribe("garbage", map[string]inbox.Handler{orders: orderHandler})
-	runHost(t, old)
+	testenv.Run(t, old, nil)
 	testenv.EventuallyTrue(t, 10*time.Second, "the old instance's consumer", func() bool {
 		_, err := old.JS.Consumer(ctx, broker.StreamName, old.Inbox.ConsumerName("garbage"))
 		return err == nil
@@ -481,12 +481,12 @@ func TestGarbageIsDeadLettered(t *testing.T) {
 	// and stops again before any message: only the old one consumes.
 	newer := openHost(t, rcfg, b.Deps(t, "receiver-new"))
 	newer.Inbox.Subscribe("garbage", map[string]inbox.Handler{orders: orderHandler, extra: orderHandler})
-	stopNewer := runHost(t, newer)
+	newerRun := testenv.Run(t, newer, nil)
 	testenv.EventuallyTrue(t, 10*time.Second, "the widened consumer", func() bool {
 		c, err := old.JS.Consumer(ctx, broker.StreamName, old.Inbox.ConsumerName("garbage"))
 		return err == nil && len(c.CachedInfo().Config.FilterSubjects) == 2
 	})
-	stopNewer()
+	newerRun.Stop(t)
 
 	order := func(id string) []byte {
 		b, _ := json.Marshal(contracts.OrderPlacedV1{OrderID: id, Number: "F-" + id, Channel: contracts.ChannelShop,

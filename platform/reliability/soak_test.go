@@ -38,8 +38,8 @@ func TestSoakWithBrokerRestarts(t *testing.T) {
 	send := openHost(t, scfg, b.Deps(t, "sender"))
 	recv := openHost(t, rcfg, b.Deps(t, "receiver"))
 	subscribe(recv, nil)
-	runHost(t, send)
-	runHost(t, recv)
+	testenv.Run(t, send, nil)
+	testenv.Run(t, recv, nil)
 
 	const keys, perTx = 1000, 50
 	var sent atomic.Int64

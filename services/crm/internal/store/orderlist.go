@@ -559,12 +559,13 @@ func (s *Store) ListWith(ctx context.Context, db sqldb.Querier, q listquery.Quer
 		}
 		ran = []string{PlanToken}
 	}
-	rows, plans, err := r.byPlans(ctx, q, ws, opt)
+	rows, plans, err := r.byPlans(ctx, q, ws, opt, len(ran) > 0)
 	return rows, append(ran, plans...), err
 }
 
-// byPlans runs the plans other than PlanToken.
-func (r runner) byPlans(ctx context.Context, q listquery.Query, ws wordStats, opt Options) ([]ListRow, []string, error) {
+// byPlans runs the plans other than PlanToken; afterToken: PlanToken read
+// a word's entries without finding a page.
+func (r runner) byPlans(ctx context.Context, q listquery.Query, ws wordStats, opt Options, afterToken bool) ([]ListRow, []string, error) {
 	words := ws.words
 	if ws.rare {
 		// The few orders that match the rarest word, from its range of
@@ -589,21 +590,28 @@ func (r runner) byPlans(ctx context.Context, q listquery.Query, ws wordStats, op
 		rows, err := r.list(ctx, PlanScan, query, args)
 		return rows, []string{PlanScan}, err
 	}
-	query, args := WalkSQL(q, opt.WalkRows)
-	rows, err := r.list(ctx, PlanWalk, query, args)
-	if err != nil || len(rows) > q.Limit {
-		return rows, []string{PlanWalk}, err
+	var ran []string
+	if !afterToken {
+		// (Not after PlanToken: every match has the word it read, whose
+		// entries go back further in date than the list's first rows,
+		// unless a filter keeps few of those.)
+		query, args := WalkSQL(q, opt.WalkRows)
+		rows, err := r.list(ctx, PlanWalk, query, args)
+		if err != nil || len(rows) > q.Limit {
+			return rows, []string{PlanWalk}, err
+		}
+		ran = append(ran, PlanWalk)
 	}
 	// No page in the rows read: the list ended, or the words are each
 	// common but rare together ("acme industries"). The orders that match
 	// them all, when they are few, are fetched by key.
-	ran := []string{PlanWalk, PlanIntersect}
-	rows, err = r.byTokens(ctx, PlanIntersect, q, words, opt.Intersect)
+	ran = append(ran, PlanIntersect)
+	rows, err := r.byTokens(ctx, PlanIntersect, q, words, opt.Intersect)
 	if !errors.Is(err, errMany) {
 		return rows, ran, err
 	}
 	// Many orders match, further on: read on in order to the end.
-	query, args = ListSQL(q)
+	query, args := ListSQL(q)
 	rows, err = r.list(ctx, PlanScan, query, args)
 	return rows, append(ran, PlanScan), err
 }

@@ -15,3 +15,5 @@ func (in *Inbox) StoreDeadLetter(ctx context.Context, consumer string, msg Messa
 
 // StoredPayload is the payload a replay of d would hand to its handler.
 func StoredPayload(d DeadLetter) ([]byte, error) { return decodePayload(d.Payload) }
+
+const EventWorker = eventWorker

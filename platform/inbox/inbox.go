@@ -40,6 +40,9 @@ type Message struct {
 	Received   time.Time // when this instance took it from the broker
 }
 
+// eventWorker marks, in a message's span, when a worker took it.
+const eventWorker = "inbox worker took it"
+
 // fetched is a message taken from the broker, on its way to a worker.
 type fetched struct {
 	m   jetstream.Msg
@@ -761,9 +764,12 @@ func (in *Inbox) prepare(ctx context.Context, consumer string, s subscription, f
 		msg.Published = meta.Timestamp
 	}
 	ctx = in.prop.Extract(ctx, propagation.MapCarrier(msg.Headers))
-	ctx, span := in.tracer.Start(ctx, "inbox "+msg.Subject, trace.WithSpanKind(trace.SpanKindConsumer),
+	// The span starts when the message arrived, so that a trace shows the
+	// wait for a worker, up to the event, apart from the processing.
+	ctx, span := in.tracer.Start(ctx, "inbox "+msg.Subject, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithTimestamp(f.at),
 		trace.WithAttributes(attribute.String("messaging.message.id", msg.ID), attribute.String("messaging.destination.name", msg.Subject),
 			attribute.String("fabrika.consumer", consumer), attribute.Int("messaging.delivery_count", msg.Deliveries)))
+	span.AddEvent(eventWorker)
 	d := &delivery{m: m, ctx: ctx, span: span}
 	switch h, ok := s.handlers[msg.Subject]; {
 	case msg.ID == "":

@@ -65,12 +65,22 @@ func runCRM(ctx context.Context, hc httpConfig, db *sqldb.DB, dsn string) error 
 	// Sample values that exist in the data, spread over it (crm-datagen's
 	// order ids are o-<number>-<random>, in date order); the events move
 	// recent orders along.
+	// The generated orders are numbered from 0 to the last one's number;
+	// the counter also counts the orders the bench's events placed.
+	var last string
+	if err := db.QueryRowContext(ctx, `SELECT MAX(order_id) FROM crm_order_list WHERE order_id >= 'o-' AND order_id < 'o.'`).Scan(&last); err != nil {
+		return fmt.Errorf("no orders of crm-datagen's (o-<number>-...): %w", err)
+	}
+	var generated int64
+	if _, err := fmt.Sscanf(last, "o-%d-", &generated); err != nil || generated < 1 {
+		return fmt.Errorf("the last generated order %q is not crm-datagen's o-<number>-...", last)
+	}
 	type sample struct{ email, name, number, company, customer, manager string }
 	var samples []sample
 	for range hc.samples {
 		var s sample
 		err := db.QueryRowContext(ctx, `SELECT customer_email, customer_name, number, customer_company, customer_id, manager FROM crm_order_list
-			WHERE order_id >= $1 ORDER BY order_id LIMIT 1`, fmt.Sprintf("o-%08d", rand.Int64N(orders))).Scan(&s.email, &s.name, &s.number, &s.company, &s.customer, &s.manager)
+			WHERE order_id >= $1 ORDER BY order_id LIMIT 1`, fmt.Sprintf("o-%08d", rand.Int64N(generated+1))).Scan(&s.email, &s.name, &s.number, &s.company, &s.customer, &s.manager)
 		if err != nil {
 			return fmt.Errorf("sample the orders (crm-datagen's): %w", err)
 		}

@@ -550,30 +550,34 @@ func (r *loadRun) produce(ctx context.Context, op *loadgen.Client) {
 		if ctx.Err() != nil {
 			continue
 		}
+		// The operator reads the order again as soon as a step is done
+		// (the next one is ready then), and waits only when none is.
 		err := loadgen.Poll(ctx, r.cfg.drain, func() error {
-			res, err := op.Get(ctx, "/mes/api/v1/orders/"+id)
-			var o struct {
-				Status     string      `json:"status"`
-				Operations []operation `json:"operations"`
-			}
-			if err != nil || res.Code != http.StatusOK || json.Unmarshal(res.Body, &o) != nil {
-				return fmt.Errorf("MES order %s: %v %s", id, err, res)
-			}
-			if o.Status == contracts.StatusShipped {
-				return nil
-			}
-			if o.Status == contracts.StatusProduced {
-				res, err := op.Post(ctx, "/mes/api/v1/orders/"+id+"/ship", map[string]any{"event_id": uuid.NewString(), "carrier": "DHL", "tracking_number": "LOAD" + id[:8]})
-				if err != nil || res.Code >= 300 {
-					return fmt.Errorf("ship %s: %v %s", id, err, res)
+			for {
+				res, err := op.Get(ctx, "/mes/api/v1/orders/"+id)
+				var o struct {
+					Status     string      `json:"status"`
+					Operations []operation `json:"operations"`
 				}
-				return nil
-			}
-			slices.SortFunc(o.Operations, func(a, b operation) int { return (a.LineNo-b.LineNo)*1000 + a.Seq - b.Seq })
-			for _, x := range o.Operations {
-				if x.State != "ready" {
-					continue
+				if err != nil || res.Code != http.StatusOK || json.Unmarshal(res.Body, &o) != nil {
+					return fmt.Errorf("MES order %s: %v %s", id, err, res)
 				}
+				switch o.Status {
+				case contracts.StatusShipped:
+					return nil
+				case contracts.StatusProduced:
+					res, err := op.Post(ctx, "/mes/api/v1/orders/"+id+"/ship", map[string]any{"event_id": uuid.NewString(), "carrier": "DHL", "tracking_number": "LOAD" + id[:8]})
+					if err != nil || res.Code >= 300 {
+						return fmt.Errorf("ship %s: %v %s", id, err, res)
+					}
+					return nil
+				}
+				slices.SortFunc(o.Operations, func(a, b operation) int { return (a.LineNo-b.LineNo)*1000 + a.Seq - b.Seq })
+				i := slices.IndexFunc(o.Operations, func(x operation) bool { return x.State == "ready" })
+				if i < 0 {
+					return errors.New("no operation ready")
+				}
+				x := o.Operations[i]
 				for _, a := range []map[string]any{{"action": "start"}, {"action": "finish", "good_qty": x.Quantity}} {
 					action := a["action"].(string)
 					delete(a, "action")
@@ -582,9 +586,7 @@ func (r *loadRun) produce(ctx context.Context, op *loadgen.Client) {
 						return fmt.Errorf("%s %s: %v %s", action, x.ID, err, res)
 					}
 				}
-				break
 			}
-			return errors.New("in production")
 		})
 		if err != nil {
 			if ctx.Err() == nil { // not the end of the run

@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fabrika/fabrika/cmd/internal/loadgen"
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/testenv"
 	"github.com/fabrika/fabrika/services/gateway"
@@ -192,33 +193,17 @@ func (r response) decode(t testing.TB, v any) {
 	}
 }
 
-// try sends a request; body is sent as JSON unless it is url.Values (a
-// form). A transport error is returned, not fatal.
+// try sends a request (loadgen.NewRequest: JSON, or a form for
+// url.Values) with the client's headers and hdr. A transport error is
+// returned, not fatal.
 func (c *client) try(method, path string, body any, hdr map[string]string) (response, error) {
-	var rd io.Reader
-	ct := ""
-	switch b := body.(type) {
-	case nil:
-	case url.Values:
-		rd, ct = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			return response{}, err
-		}
-		rd, ct = bytes.NewReader(j), "application/json"
-	}
-	req, err := http.NewRequest(method, c.base+path, rd)
+	req, err := loadgen.NewRequest(context.Background(), c.base, loadgen.Request{Method: method, Path: path, Body: body})
 	if err != nil {
 		return response{}, err
 	}
 	for k, v := range c.header {
 		req.Header[k] = v
 	}
-	if ct != "" {
-		req.Header.Set("Content-Type", ct)
-	}
-	req.Header.Set("Accept", "application/json")
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}

@@ -84,6 +84,29 @@ type Request struct {
 
 // Do sends r and reads the whole answer.
 func (c *Client) Do(ctx context.Context, r Request) (Reply, error) {
+	req, err := NewRequest(ctx, c.base, r)
+	if err != nil {
+		return Reply{}, err
+	}
+	if c.forwarded != "" {
+		req.Header.Set("X-Forwarded-For", c.forwarded)
+	}
+	if c.csrf != "" && r.Method != http.MethodGet {
+		req.Header.Set("X-Csrf-Token", c.csrf)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return Reply{}, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return Reply{Code: res.StatusCode, Body: b}, err
+}
+
+// NewRequest is r as an HTTP request to the platform at base: its body
+// encoded (JSON, or a form for url.Values) with its Content-Type, Accept,
+// and the bearer token and Idempotency-Key when r has them.
+func NewRequest(ctx context.Context, base string, r Request) (*http.Request, error) {
 	var rd io.Reader
 	ct := ""
 	switch b := r.Body.(type) {
@@ -93,13 +116,13 @@ func (c *Client) Do(ctx context.Context, r Request) (Reply, error) {
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			return Reply{}, err
+			return nil, err
 		}
 		rd, ct = bytes.NewReader(j), "application/json"
 	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, c.base+r.Path, rd)
+	req, err := http.NewRequestWithContext(ctx, r.Method, base+r.Path, rd)
 	if err != nil {
-		return Reply{}, err
+		return nil, err
 	}
 	if ct != "" {
 		req.Header.Set("Content-Type", ct)
@@ -115,19 +138,7 @@ func (c *Client) Do(ctx context.Context, r Request) (Reply, error) {
 	if r.Key != "" {
 		req.Header.Set("Idempotency-Key", r.Key)
 	}
-	if c.forwarded != "" {
-		req.Header.Set("X-Forwarded-For", c.forwarded)
-	}
-	if c.csrf != "" && r.Method != http.MethodGet {
-		req.Header.Set("X-Csrf-Token", c.csrf)
-	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		return Reply{}, err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	return Reply{Code: res.StatusCode, Body: b}, err
+	return req, nil
 }
 
 // Get is Do of a GET of a JSON resource.

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/cmd/internal/natscluster"
+	"github.com/fabrika/fabrika/cmd/internal/proc"
 	"github.com/fabrika/fabrika/platform/buildinfo"
 )
 
@@ -148,7 +149,7 @@ type Cluster struct {
 	dsns    map[string]string
 	probe   map[string]int // replica -> port whose /readyz answered
 	mu      sync.Mutex
-	procs   map[string]*proc // "shop-1", "nats-2", "ingress"
+	procs   map[string]*proc.Proc // "shop-1", "nats-2", "ingress"
 	nats    natscluster.Layout
 	natsURL string
 	builds  map[string]string // service -> binary its replicas start from, when not bin/<service> (a rolling update's)
@@ -168,7 +169,7 @@ func New(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.BasePort < 1024 || cfg.BasePort+440 > 65535 {
 		return nil, fmt.Errorf("base port %d: the topology takes ports base..base+440", cfg.BasePort)
 	}
-	c := &Cluster{cfg: cfg, p: ports(cfg.BasePort), bin: filepath.Join(cfg.StateDir, "bin"), procs: map[string]*proc{}, probe: map[string]int{}}
+	c := &Cluster{cfg: cfg, p: ports(cfg.BasePort), bin: filepath.Join(cfg.StateDir, "bin"), procs: map[string]*proc.Proc{}, probe: map[string]int{}}
 	c.nats = c.p.nats(cfg.NATSNodes, filepath.Join(cfg.StateDir, "nats"))
 	if err := c.nats.Validate(); err != nil {
 		return nil, err
@@ -272,8 +273,8 @@ func (c *Cluster) StartNATSNode(n int) error {
 // (JetStream enabled and current).
 func (c *Cluster) WaitNATSNode(ctx context.Context, n int, d time.Duration) error {
 	return poll(ctx, d, natsName(n)+" healthy", func() (bool, string) {
-		if p := c.proc(natsName(n)); p != nil && p.exited() {
-			return false, "exited: " + p.tail(2000)
+		if p := c.proc(natsName(n)); p != nil && p.Exited() {
+			return false, "exited: " + p.Tail(2000)
 		}
 		return c.nats.Healthy(n)
 	})
@@ -404,7 +405,7 @@ func (c *Cluster) RollingUpdate(ctx context.Context, svc, bin, version string) (
 	c.mu.Unlock()
 	for r := range c.cfg.Replicas {
 		name := replicaName(svc, r)
-		if p := c.proc(name); p != nil && !p.exited() && !p.stop(30*time.Second) {
+		if p := c.proc(name); p != nil && !p.Exited() && !p.Stop(30*time.Second) {
 			killed = append(killed, name)
 		}
 		if err := c.StartReplica(svc, r); err != nil {
@@ -454,10 +455,10 @@ func (c *Cluster) probePorts(svc string, r int) []int {
 func (c *Cluster) WaitReplica(ctx context.Context, svc string, r int, d time.Duration) error {
 	name := replicaName(svc, r)
 	return poll(ctx, d, name+" ready", func() (bool, string) {
-		if p := c.proc(name); p == nil || p.exited() {
+		if p := c.proc(name); p == nil || p.Exited() {
 			msg := "not running"
 			if p != nil {
-				msg = "exited: " + p.tail(3000)
+				msg = "exited: " + p.Tail(3000)
 			}
 			return false, msg
 		}
@@ -508,7 +509,8 @@ func (c *Cluster) probePort(svc string, r int) int {
 
 // run starts a process under name, its output appended to logs/<name>.log.
 func (c *Cluster) run(name string, cmd *exec.Cmd, env []string) error {
-	p, err := startProc(name, cmd, env, filepath.Join(c.cfg.StateDir, "logs", name+".log"))
+	cmd.Env = append(os.Environ(), env...)
+	p, err := proc.Start(name, cmd, filepath.Join(c.cfg.StateDir, "logs", name+".log"))
 	if err != nil {
 		return err
 	}
@@ -518,7 +520,7 @@ func (c *Cluster) run(name string, cmd *exec.Cmd, env []string) error {
 	return nil
 }
 
-func (c *Cluster) proc(name string) *proc {
+func (c *Cluster) proc(name string) *proc.Proc {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.procs[name]
@@ -530,7 +532,7 @@ func (c *Cluster) Kill(name string) error {
 	if p == nil {
 		return fmt.Errorf("no process %s", name)
 	}
-	p.kill()
+	p.Kill()
 	return nil
 }
 
@@ -538,19 +540,14 @@ func (c *Cluster) Kill(name string) error {
 // ingress and PostgreSQL stay up): a power cut of the application nodes.
 func (c *Cluster) KillAll() {
 	c.mu.Lock()
-	var all []*proc
+	var all []*proc.Proc
 	for name, p := range c.procs {
 		if name != "ingress" {
 			all = append(all, p)
 		}
 	}
 	c.mu.Unlock()
-	for _, p := range all {
-		_ = p.cmd.Process.Kill()
-	}
-	for _, p := range all {
-		<-p.done
-	}
+	proc.KillAll(all...)
 }
 
 // StartAll starts the NATS nodes and every replica again at once, as the
@@ -636,14 +633,14 @@ func (c *Cluster) stopGroup(names []string) {
 	var wg sync.WaitGroup
 	for _, n := range names {
 		p := c.proc(n)
-		if p == nil || p.exited() {
+		if p == nil || p.Exited() {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if !p.stop(30 * time.Second) {
-				c.cfg.Log.Error("did not stop within 30s of SIGTERM; ended with SIGQUIT (a Go process writes its goroutines to its log)", "process", n, "log", p.log)
+			if !p.Stop(30 * time.Second) {
+				c.cfg.Log.Error("did not stop within 30s of SIGTERM; ended with SIGQUIT (a Go process writes its goroutines to its log)", "process", n, "log", p.Log())
 			}
 		}()
 	}
@@ -656,7 +653,7 @@ func (c *Cluster) Exited() []string {
 	defer c.mu.Unlock()
 	var out []string
 	for name, p := range c.procs {
-		if p.exited() && !p.killed.Load() {
+		if p.Exited() && !p.Stopped() {
 			out = append(out, name)
 		}
 	}

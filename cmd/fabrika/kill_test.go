@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fabrika/fabrika/cmd/internal/logtail"
+	"github.com/fabrika/fabrika/cmd/internal/proc"
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/broker"
 )
@@ -60,54 +60,19 @@ func fabrikaBinary(t *testing.T) string {
 	return binary.path
 }
 
-// process is one run of `fabrika dev`.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-}
-
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// startFabrika starts the binary on a data dir; its output is appended to
-// logPath.
-func startFabrika(t *testing.T, bin string, env, args []string, logPath string) *process {
+// startFabrika starts the binary on a data dir (cmd/internal/proc); its
+// output is appended to logPath. It is stopped when the test ends.
+func startFabrika(t *testing.T, bin string, env, args []string, logPath string) *proc.Proc {
 	t.Helper()
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	p, err := proc.Start("fabrika", cmd, logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
 	t.Cleanup(func() {
-		if p.exited() {
-			return
-		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(30 * time.Second):
-			t.Errorf("fabrika did not stop within 30s of SIGTERM; killing it")
-			_ = cmd.Process.Kill()
-			<-p.done
+		if !p.Exited() && !p.Stop(30*time.Second) {
+			t.Errorf("fabrika did not stop within 30s of SIGTERM; ended with SIGQUIT (its goroutines are in %s)", logPath)
 		}
 	})
 	return p
@@ -164,11 +129,11 @@ func TestKillMinus9WholeProcess(t *testing.T) {
 
 	public := "http://127.0.0.1:" + strconv.Itoa(base)
 	first := startFabrika(t, bin, env, args, logPath)
-	waitShop := func(p *process, what string) {
+	waitShop := func(p *proc.Proc, what string) {
 		probe := newClient(t, public)
 		eventually(t, 90*time.Second, what, func() (bool, string) {
-			if p.exited() {
-				t.Fatalf("fabrika exited: %v\n%s", p.err, logtail.Tail(logPath, 8000))
+			if p.Exited() {
+				t.Fatalf("fabrika exited: %v\n%s", p.Err(), p.Tail(8000))
 			}
 			res := probe.get("/shop/api/v1/catalog")
 			return res.code == 200, res.String()
@@ -245,10 +210,7 @@ func TestKillMinus9WholeProcess(t *testing.T) {
 	waitAnswered(60, "60 orders in the first run")
 
 	// kill -9 in the middle of the stream.
-	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-first.done
+	first.Kill()
 	atKill := answered.Load()
 	t.Logf("killed after %d answered orders, %s after the first start", atKill, time.Since(start).Round(time.Millisecond))
 

@@ -65,6 +65,12 @@ func (p *Proc) Exited() bool {
 	}
 }
 
+// Err is how the process ended (cmd.Wait's error), once Done is closed.
+func (p *Proc) Err() error {
+	<-p.done
+	return p.err
+}
+
 // Stopped tells whether Stop or Kill ended it (or are ending it), rather
 // than the process itself.
 func (p *Proc) Stopped() bool { return p.stopped.Load() }

@@ -12,10 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/fabrika/fabrika/cmd/internal/logtail"
+	"github.com/fabrika/fabrika/cmd/internal/proc"
 )
 
 // The local trace viewer of `fabrika dev --traces`: Jaeger's all-in-one
@@ -55,7 +55,7 @@ func (c *Config) wireTraces(viewer string) error {
 
 // traceViewer is the viewer's process.
 type traceViewer struct {
-	proc *groupProc
+	proc *proc.Proc
 	log  string
 }
 
@@ -101,19 +101,19 @@ func startTraceViewer(ctx context.Context, c Config, log *slog.Logger) (*traceVi
 		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			conn.Close()
 			v := &traceViewer{proc: p, log: path}
-			log.Info("trace viewer listening", "otlp", addr, "pid", p.cmd.Process.Pid)
+			log.Info("trace viewer listening", "otlp", addr, "pid", p.Pid())
 			return v, nil
 		}
 		select {
 		case <-ctx.Done():
-			p.stop(traceViewerStop)
+			p.Stop(traceViewerStop)
 			log.Info("stopped before the trace viewer listened")
 			return nil, nil
-		case <-p.done:
+		case <-p.Done():
 			return nil, fmt.Errorf("trace viewer %q exited before it listened on %s: %v; the end of %s:\n%s",
-				strings.Join(viewer, " "), addr, p.err, path, logtail.Tail(path, 2000))
+				strings.Join(viewer, " "), addr, p.Err(), path, logtail.Tail(path, 2000))
 		case <-limit.C:
-			p.stop(traceViewerStop)
+			p.Stop(traceViewerStop)
 			return nil, fmt.Errorf("trace viewer %q did not listen on %s within %s (is it an OTLP/HTTP receiver on that address?); the end of %s:\n%s",
 				strings.Join(viewer, " "), addr, wait, path, logtail.Tail(path, 2000))
 		case <-tick.C:
@@ -122,15 +122,15 @@ func startTraceViewer(ctx context.Context, c Config, log *slog.Logger) (*traceVi
 }
 
 // exited is closed when the viewer's process ends.
-func (v *traceViewer) exited() <-chan struct{} { return v.proc.done }
+func (v *traceViewer) exited() <-chan struct{} { return v.proc.Done() }
 
 // exitErr says how the viewer ended, once exited is closed.
 func (v *traceViewer) exitErr() error {
-	return fmt.Errorf("trace viewer exited: %v; the end of %s:\n%s", v.proc.err, v.log, logtail.Tail(v.log, 2000))
+	return fmt.Errorf("trace viewer exited: %v; the end of %s:\n%s", v.proc.Err(), v.log, logtail.Tail(v.log, 2000))
 }
 
 // stop ends the viewer and whatever it started.
-func (v *traceViewer) stop() { v.proc.stop(traceViewerStop) }
+func (v *traceViewer) stop() { v.proc.Stop(traceViewerStop) }
 
 // buildJaeger builds Jaeger from tools/jaeger with `go tool -n`, which
 // builds the module's tool into the go command's cache the first time
@@ -158,19 +158,19 @@ func buildJaeger(ctx context.Context, out io.Writer, logPath string, log *slog.L
 	for {
 		select {
 		case <-ctx.Done():
-			p.stop(traceViewerStop)
+			p.Stop(traceViewerStop)
 			log.Info("stopped while the trace viewer was building")
 			return nil, nil
 		case <-tick.C:
 			log.Info("still building the trace viewer", "elapsed", time.Since(began).Round(time.Second).String())
 			continue
-		case <-p.done:
+		case <-p.Done():
 		}
 		break
 	}
 	bin := strings.TrimSpace(where.String())
-	if p.err != nil {
-		return nil, fmt.Errorf("build the trace viewer (go -C %s tool -n jaeger): %v; the end of %s:\n%s", jaegerModule, p.err, logPath, logtail.Tail(logPath, 2000))
+	if p.Err() != nil {
+		return nil, fmt.Errorf("build the trace viewer (go -C %s tool -n jaeger): %v; the end of %s:\n%s", jaegerModule, p.Err(), logPath, logtail.Tail(logPath, 2000))
 	}
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("build the trace viewer: go tool -n printed %q: %w", bin, err)
@@ -179,41 +179,12 @@ func buildJaeger(ctx context.Context, out io.Writer, logPath string, log *slog.L
 	return []string{bin, "--config", config}, nil
 }
 
-// groupProc is a process in a process group of its own: stopping it stops
-// whatever it started too (the go command's compilers, a wrapper's child),
-// Ctrl-C in a terminal reaches only fabrika, which stops it in its turn, and
-// the kernel kills it if fabrika dies.
-type groupProc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error // how it ended, once done is closed
-}
-
-func startGroup(args []string, stdout, stderr io.Writer) (*groupProc, error) {
+// startGroup starts args in a process group of its own (cmd/internal/proc):
+// stopping it stops whatever it started too (the go command's compilers, a
+// wrapper's child), Ctrl-C in a terminal reaches only fabrika, which stops
+// it in its turn, and the kernel kills it if fabrika dies.
+func startGroup(args []string, stdout, stderr io.Writer) (*proc.Proc, error) {
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &groupProc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// stop sends SIGTERM to the group, SIGKILL after grace if its leader is
-// still there, then SIGKILL to what is left of the group.
-func (p *groupProc) stop(grace time.Duration) {
-	pgid := -p.cmd.Process.Pid
-	_ = syscall.Kill(pgid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = syscall.Kill(pgid, syscall.SIGKILL)
-		<-p.done
-	}
-	_ = syscall.Kill(pgid, syscall.SIGKILL)
+	return proc.Start(args[0], cmd, "")
 }

@@ -30,27 +30,42 @@ type Proc struct {
 
 // Start starts cmd (its Env as set, nil for this process's environment)
 // with its output appended to the file at logPath, after a line that says
-// when name started.
+// when name started; with logPath "", its output goes where cmd's Stdout
+// and Stderr say.
 func Start(name string, cmd *exec.Cmd, logPath string) (*Proc, error) {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return nil, err
+	var logf *os.File
+	if logPath != "" {
+		var err error
+		if logf, err = os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(logf, "--- %s started at %s\n", name, time.Now().UTC().Format(time.RFC3339Nano))
+		cmd.Stdout, cmd.Stderr = logf, logf
 	}
-	fmt.Fprintf(logf, "--- %s started at %s\n", name, time.Now().UTC().Format(time.RFC3339Nano))
-	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		if logf != nil {
+			logf.Close()
+		}
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &Proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
-		logf.Close()
+		if logf != nil {
+			logf.Close()
+		}
 		close(p.done)
 	}()
 	return p, nil
 }
+
+// Pid is the process's id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// signal sends sig to the process's group: the process and whatever it
+// started (the go command's compilers, a wrapper's child).
+func (p *Proc) signal(sig syscall.Signal) { _ = syscall.Kill(-p.cmd.Process.Pid, sig) }
 
 // Done is closed when the process has ended.
 func (p *Proc) Done() <-chan struct{} { return p.done }
@@ -81,26 +96,29 @@ func (p *Proc) Log() string { return p.log }
 // Tail is the last n bytes of the process's log, for an error message.
 func (p *Proc) Tail(n int64) string { return logtail.Tail(p.log, n) }
 
-// Kill is kill -9, and waits for the process to be gone.
+// Kill is kill -9 of the process and its group, and waits for the process
+// to be gone.
 func (p *Proc) Kill() {
 	p.stopped.Store(true)
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	p.signal(syscall.SIGKILL)
 	<-p.done
 }
 
-// Stop sends SIGTERM and waits up to d; false if the process had to be
-// ended. Then it sends SIGQUIT, which makes a Go program write every
-// goroutine's stack to its log (what it was waiting for) and exit, and
-// kills what is left 5 s later.
+// Stop sends SIGTERM to the process's group and waits up to d for the
+// process; false if it had to be ended. Then it sends SIGQUIT, which makes
+// a Go program write every goroutine's stack to its log (what it was
+// waiting for) and exit, and kills what is left 5 s later. Whatever of the
+// group outlives the process is killed.
 func (p *Proc) Stop(d time.Duration) bool {
 	p.stopped.Store(true)
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	defer p.signal(syscall.SIGKILL)
+	p.signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
 		return true
 	case <-time.After(d):
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+	p.signal(syscall.SIGQUIT)
 	select {
 	case <-p.done:
 	case <-time.After(5 * time.Second):

@@ -1,9 +1,12 @@
 package proc
 
 import (
+	"errors"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,4 +73,24 @@ func TestKillAll(t *testing.T) {
 			t.Errorf("process %d: exited %v, stopped %v", i, p.Exited(), p.Stopped())
 		}
 	}
+}
+
+// Stop ends what the process started too (its process group), as `go run`
+// or a wrapper script starts the real program.
+func TestStopEndsTheGroup(t *testing.T) {
+	t.Parallel()
+	p := start(t, `sleep 60 & echo "ready $!"; wait`)
+	var child int
+	if _, err := fmt.Sscanf(p.Tail(100)[strings.Index(p.Tail(100), "ready "):], "ready %d", &child); err != nil {
+		t.Fatalf("child pid: %v in %q", err, p.Tail(100))
+	}
+	if !p.Stop(5 * time.Second) {
+		t.Errorf("Stop = false, want the script to end on SIGTERM")
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if err := syscall.Kill(child, 0); !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("the script's child %d is still there (%v)", child, err)
+		}
+		return nil
+	})
 }

@@ -13,7 +13,7 @@
 // local cluster, two replicas of each service behind its ingress; see
 // docs/BENCHMARKS.md, section crm):
 //
-//	pagebench -gateway http://127.0.0.1:31000 -gateway-dsn '.../pages_gateway' -nats nats://127.0.0.1:31400 \
+//	pagebench -gateway http://127.0.0.1:21000 -gateway-dsn '.../pages_gateway' -nats nats://127.0.0.1:21400 \
 //	  -dsn '.../pages_crm' -shop-dsn '.../pages_shop'
 //
 // The CRM's orders list and searches (-dsn: a database filled by

@@ -426,7 +426,7 @@ func TokenSQL(q listquery.Query, token, hi string, check []string, walk, limit i
 	lim := st.arg(walk)
 	inner := "SELECT order_id, placed_at FROM (" +
 		"SELECT order_id, placed_at FROM (SELECT order_id, placed_at FROM crm_order_tokens WHERE " + strings.Join(main, " AND ") + order + " LIMIT " + lim + ") a" +
-		" UNION ALL SELECT order_id, placed_at FROM (SELECT order_id, placed_at FROM crm_order_tokens WHERE " + strings.Join(rest, " AND ") + " LIMIT " + lim + ") b" +
+		" UNION ALL SELECT order_id, placed_at FROM (SELECT order_id, placed_at FROM crm_order_tokens WHERE " + strings.Join(rest, " AND ") + order + " LIMIT " + lim + ") b" +
 		") u" + order + " LIMIT " + lim
 	st.listFilters(q)
 	for _, w := range check {

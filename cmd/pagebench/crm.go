@@ -69,11 +69,11 @@ func runCRM(ctx context.Context, hc httpConfig, db *sqldb.DB, dsn string) error 
 	// the counter also counts the orders the bench's events placed.
 	var last string
 	if err := db.QueryRowContext(ctx, `SELECT MAX(order_id) FROM crm_order_list WHERE order_id >= 'o-' AND order_id < 'o.'`).Scan(&last); err != nil {
-		return fmt.Errorf("no orders of crm-datagen's (o-<number>-...): %w", err)
+		return fmt.Errorf("no orders of crm-datagen's (o-<number>-<random>): %w", err)
 	}
 	var generated int64
 	if _, err := fmt.Sscanf(last, "o-%d-", &generated); err != nil || generated < 1 {
-		return fmt.Errorf("the last generated order %q is not crm-datagen's o-<number>-...", last)
+		return fmt.Errorf("the last generated order %q is not of crm-datagen's form o-<number>-<random>", last)
 	}
 	type sample struct{ email, name, number, company, customer, manager string }
 	var samples []sample

@@ -122,58 +122,38 @@ func (l *Load) fill(rs *sql.Rows, other func(kind int, n int64)) error {
 	return nil
 }
 
-// Booked implements calc.Load. A day outside the window read for ws is
-// read with the same days of every other workstation whose window does not
-// hold it either: a step that starts past ws's window is followed by the
-// order's next steps on other workstations, on that day or after it
-// (a line's step starts where the step before it ended), so one round trip
-// serves them all.
+// Booked implements calc.Load.
 func (l *Load) Booked(ws string, day calc.Day) (int64, error) {
 	if err := l.readOpen(); err != nil {
 		return 0, err
 	}
-	if w := l.days[ws]; w == nil || day < w.from || day >= w.to {
-		if err := l.readAround(ws, day); err != nil {
-			return 0, fmt.Errorf("load of %s: %w", ws, err)
+	w := l.days[ws]
+	if w == nil || day < w.from || day >= w.to {
+		var err error
+		if w, err = readWindow(l.ctx, l.q, ws, day, day+window); err != nil {
+			return 0, err
 		}
+		l.days[ws] = w
 	}
-	return l.days[ws].booked[day], nil
+	return w.booked[day], nil
 }
 
-// readAround reads the window [day, day+window) of ws and of every
-// workstation of the price list whose window does not hold day.
-func (l *Load) readAround(ws string, day calc.Day) error {
-	rs, err := l.q.QueryContext(l.ctx, `SELECT w.code, l.day, l.centiminutes
-		FROM (SELECT code FROM workstations UNION SELECT CAST($3 AS TEXT)) w
-		LEFT JOIN workstation_load l ON l.workstation = w.code AND l.day >= $1 AND l.day < $2`, int64(day), int64(day+window), ws)
+func readWindow(ctx context.Context, q sqldb.Querier, ws string, from, to calc.Day) (*loadWindow, error) {
+	rs, err := q.QueryContext(ctx, `SELECT day, centiminutes FROM workstation_load WHERE workstation = $1 AND day >= $2 AND day < $3`,
+		ws, int64(from), int64(to))
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("load of %s: %w", ws, err)
 	}
 	defer rs.Close()
-	fresh := map[string]*loadWindow{}
+	w := &loadWindow{from: from, to: to, booked: map[calc.Day]int64{}}
 	for rs.Next() {
-		var ws string
-		var d, cm sql.NullInt64
-		if err := rs.Scan(&ws, &d, &cm); err != nil {
-			return err
+		var d, cm int64
+		if err := rs.Scan(&d, &cm); err != nil {
+			return nil, fmt.Errorf("load of %s: %w", ws, err)
 		}
-		if w := l.days[ws]; w != nil && day >= w.from && day < w.to {
-			continue // holds day already
-		}
-		w := fresh[ws]
-		if w == nil {
-			w = &loadWindow{from: day, to: day + window, booked: map[calc.Day]int64{}}
-			fresh[ws] = w
-		}
-		if d.Valid {
-			w.booked[calc.Day(d.Int64)] = cm.Int64
-		}
+		w.booked[calc.Day(d)] = cm
 	}
-	if err := rs.Err(); err != nil {
-		return err
-	}
-	maps.Copy(l.days, fresh)
-	return nil
+	return w, rs.Err()
 }
 
 // set records the load of a day as the locked row holds it.

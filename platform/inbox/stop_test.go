@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/fabrika/fabrika/platform/broker"
 	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
@@ -26,14 +24,7 @@ func TestStopHandsBackWhatWasNotStarted(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	db := testenv.DB(t, effectMigrations)
-	b := testenv.NewBroker(t)
-	js, err := jetstream.New(b.Connect(t, "inbox-stop-test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := broker.EnsureStream(ctx, js, 1); err != nil {
-		t.Fatal(err)
-	}
+	js := newStream(ctx, t, "inbox-stop-test")
 	const n = 20
 	for i := range n { // one key: one worker holds them all, in order
 		msg := nats.NewMsg("fabrika.test.stop")

@@ -99,6 +99,7 @@ func (a *App) Act(ctx context.Context, orderID string, act Action) (store.Order,
 		o.UpdatedAt = now
 		var eventType, summary string
 		var payload any
+		var w store.Writes
 		status := func() contracts.OrderStatusChangedV1 {
 			return contracts.OrderStatusChangedV1{OrderID: o.ID, Channel: o.Channel, Reason: act.Reason, By: act.By, At: now}
 		}
@@ -124,9 +125,7 @@ func (a *App) Act(ctx context.Context, orderID string, act Action) (store.Order,
 		case order.ActResume:
 			eventType, summary, payload = contracts.OrderResumed, "Resumed to "+o.Status, status()
 		case order.ActCancel:
-			if err := a.uncount(ctx, tx, &o); err != nil {
-				return err
-			}
+			uncount(&o, &w)
 			o.CancelReason = act.Reason
 			eventType, summary, payload = contracts.OrderCancelled, "Cancelled: "+act.Reason, status()
 		case order.ActAssign:
@@ -137,19 +136,15 @@ func (a *App) Act(ctx context.Context, orderID string, act Action) (store.Order,
 			eventType, summary = contracts.OrderAssigned, "Assigned to "+act.Manager
 			payload = contracts.OrderAssignedV1{OrderID: o.ID, Manager: act.Manager, By: act.By, At: now}
 		case order.ActNote:
-			if err := a.store.AddNote(ctx, tx, store.Note{ID: uuid.Must(uuid.NewV7()).String(), OrderID: o.ID, CustomerID: o.CustomerID,
-				Body: act.Note, By: act.By, At: now}); err != nil {
-				return err
-			}
+			w.AddNote(store.Note{ID: uuid.Must(uuid.NewV7()).String(), OrderID: o.ID, CustomerID: o.CustomerID,
+				Body: act.Note, By: act.By, At: now})
 			eventType, summary = contracts.OrderNoteAdded, "Note: "+act.Note
 			payload = contracts.OrderNoteAddedV1{OrderID: o.ID, Note: act.Note, By: act.By, At: now}
 		case order.ActCompensation:
 			currency := o.Currency
 			c := store.Compensation{ID: uuid.Must(uuid.NewV7()).String(), OrderID: o.ID, CustomerID: o.CustomerID, Kind: act.CompKind,
 				Amount: act.Amount, Currency: currency, Reason: act.Reason, By: act.By, At: now}
-			if err := a.store.AddCompensation(ctx, tx, c); err != nil {
-				return err
-			}
+			w.AddCompensation(c)
 			eventType = contracts.CompensationGranted
 			summary = fmt.Sprintf("Compensation granted: %s of %s (%s)", c.Kind, money(c.Amount, c.Currency), c.Reason)
 			payload = contracts.CompensationGrantedV1{CompensationID: c.ID, OrderID: o.ID, CustomerID: o.CustomerID, Kind: c.Kind,
@@ -165,11 +160,10 @@ func (a *App) Act(ctx context.Context, orderID string, act Action) (store.Order,
 			return err
 		}
 		msg.Trace = o.ID
-		if saved, err = a.store.SaveOrder(ctx, tx, o, act.Version, oldStatus); err != nil {
-			return err
-		}
-		if _, err := a.store.AddEvent(ctx, tx, store.Event{OrderID: o.ID, MessageID: msg.ID, Type: eventType, Source: "crm",
-			At: now, RecordedAt: now, By: act.By, Summary: summary}); err != nil {
+		saved = w.SaveOrder(o, act.Version, oldStatus)
+		w.AddEvent(store.Event{OrderID: o.ID, MessageID: msg.ID, Type: eventType, Source: "crm",
+			At: now, RecordedAt: now, By: act.By, Summary: summary})
+		if err := a.store.Write(ctx, tx, &w); err != nil {
 			return err
 		}
 		if err := a.out.Enqueue(ctx, tx, msg); err != nil {

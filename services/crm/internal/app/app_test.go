@@ -199,6 +199,24 @@ func TestOutOfOrderAndDuplicates(t *testing.T) {
 	f.checkCounters()
 }
 
+// A customer's contact data is the latest order's: an order.placed re-sent
+// under another message id changes nothing, not even the customer's data
+// back to what that older order carried.
+func TestReplayedPlacedKeepsLatestContact(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	moved := anna
+	moved.Name, moved.Email = "Anna Jones", "anna.jones@example.com"
+	f.mustDeliver(contracts.OrderPlaced, "m1", placed("o1", "FAB-1", "shop", anna, 10000))
+	f.mustDeliver(contracts.OrderPlaced, "m2", placed("o2", "FAB-2", "shop", moved, 5000))
+	f.mustDeliver(contracts.OrderPlaced, "m9", placed("o1", "FAB-1", "shop", anna, 10000))
+	c := f.card("o1").Customer
+	if c.Name != moved.Name || c.Email != moved.Email || c.OrderCount != 2 || c.TotalSpent != 15000 {
+		t.Errorf("customer after a replayed order.placed: %+v; want %s <%s>, 2 orders, 15000", c, moved.Name, moved.Email)
+	}
+	f.checkCounters()
+}
+
 func TestParkedUntilPlaced(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

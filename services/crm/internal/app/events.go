@@ -25,63 +25,59 @@ func (a *App) Handlers() map[string]inbox.Handler {
 	h := map[string]inbox.Handler{
 		contracts.Subject(contracts.OrderPlaced): nil, // set below: it replays parked events through h
 		contracts.Subject(contracts.OrderPriced): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderPricedV1) error {
-			return a.onOrderEvent(ctx, tx, m, contracts.OrderPriced, p.OrderID, p.PricedAt, func(o *store.Order) (string, string, error) {
-				a.applyPrice(ctx, o, p)
-				if err := a.store.PriceLines(ctx, tx, o.ID, p.Lines); err != nil {
-					return "", "", err
-				}
+			return a.onOrderEvent(ctx, tx, m, contracts.OrderPriced, p.OrderID, p.PricedAt, func(o *store.Order, w *store.Writes) (string, string) {
+				a.applyPrice(o, p)
+				w.PriceLines(o.ID, p.Lines)
 				return fmt.Sprintf("Priced at %s (price list v%d), %d routing steps, ship date %s%s", money(p.Total, p.Currency),
-					p.PriceListVersion, len(p.Routing), p.ShipDate, map[bool]string{true: ", rush", false: ""}[p.Rush]), "", nil
+					p.PriceListVersion, len(p.Routing), p.ShipDate, map[bool]string{true: ", rush", false: ""}[p.Rush]), ""
 			})
 		}),
 		contracts.Subject(contracts.OrderNeedsReview): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderNeedsReviewV1) error {
-			return a.onOrderEvent(ctx, tx, m, contracts.OrderNeedsReview, p.OrderID, p.At, func(o *store.Order) (string, string, error) {
+			return a.onOrderEvent(ctx, tx, m, contracts.OrderNeedsReview, p.OrderID, p.At, func(o *store.Order, _ *store.Writes) (string, string) {
 				if a.advance(o, contracts.StatusNeedsReview, p.At) {
 					o.ReviewReason = p.Reason
 				}
-				return "Needs review: " + p.Reason, "", nil
+				return "Needs review: " + p.Reason, ""
 			})
 		}),
 		contracts.Subject(contracts.OrderInProduction): a.statusHandler(contracts.OrderInProduction, contracts.StatusInProduction, "Production started"),
 		contracts.Subject(contracts.OrderProduced):     a.statusHandler(contracts.OrderProduced, contracts.StatusProduced, "Produced"),
 		contracts.Subject(contracts.OrderCancelled):    a.statusHandler(contracts.OrderCancelled, contracts.StatusCancelled, "Cancelled"),
 		contracts.Subject(contracts.OrderCancelRequested): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderStatusChangedV1) error {
-			return a.onOrderEvent(ctx, tx, m, contracts.OrderCancelRequested, p.OrderID, p.At, func(o *store.Order) (string, string, error) {
+			return a.onOrderEvent(ctx, tx, m, contracts.OrderCancelRequested, p.OrderID, p.At, func(o *store.Order, _ *store.Writes) (string, string) {
 				// A request made before the order was cancelled or shipped
 				// counts even when it arrives after that (events may come in
 				// any order); one made afterwards does not.
 				if (o.Status != contracts.StatusCancelled && o.Status != contracts.StatusShipped) || p.At.Before(o.StatusSince) {
 					o.CancelRequested = true
 				}
-				return withReason("The customer asked to cancel", p.Reason), p.By, nil
+				return withReason("The customer asked to cancel", p.Reason), p.By
 			})
 		}),
 		contracts.Subject(contracts.OperationStarted): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OperationStartedV1) error {
-			return a.onOrderEvent(ctx, tx, m, contracts.OperationStarted, p.OrderID, p.At, func(o *store.Order) (string, string, error) {
-				err := a.store.StepStarted(ctx, tx, p.OrderID, store.Step{LineNo: p.LineNo, Seq: p.Seq, Operation: p.Operation,
+			return a.onOrderEvent(ctx, tx, m, contracts.OperationStarted, p.OrderID, p.At, func(o *store.Order, w *store.Writes) (string, string) {
+				w.StepStarted(p.OrderID, store.Step{LineNo: p.LineNo, Seq: p.Seq, Operation: p.Operation,
 					Workstation: p.Workstation, StartedBy: p.Operator, StartedAt: p.At})
-				return fmt.Sprintf("Line %d step %d %s started on %s", p.LineNo, p.Seq, p.Operation, p.Workstation), p.Operator, err
+				return fmt.Sprintf("Line %d step %d %s started on %s", p.LineNo, p.Seq, p.Operation, p.Workstation), p.Operator
 			})
 		}),
 		contracts.Subject(contracts.OperationFinished): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OperationFinishedV1) error {
-			return a.onOrderEvent(ctx, tx, m, contracts.OperationFinished, p.OrderID, p.At, func(o *store.Order) (string, string, error) {
-				if err := a.store.StepFinished(ctx, tx, p.OrderID, store.Step{LineNo: p.LineNo, Seq: p.Seq, Operation: p.Operation,
-					Workstation: p.Workstation, FinishedBy: p.Operator, FinishedAt: p.At}); err != nil {
-					return "", "", err
-				}
+			return a.onOrderEvent(ctx, tx, m, contracts.OperationFinished, p.OrderID, p.At, func(o *store.Order, w *store.Writes) (string, string) {
+				w.StepFinished(p.OrderID, store.Step{LineNo: p.LineNo, Seq: p.Seq, Operation: p.Operation,
+					Workstation: p.Workstation, FinishedBy: p.Operator, FinishedAt: p.At})
 				s := fmt.Sprintf("Line %d step %d %s on %s finished: %d good, %d scrap", p.LineNo, p.Seq, p.Operation, p.Workstation, p.GoodQty, p.ScrapQty)
 				if p.ScrapReason != "" {
 					s += " (" + p.ScrapReason + ")"
 				}
-				return s, p.Operator, nil
+				return s, p.Operator
 			})
 		}),
 		contracts.Subject(contracts.OrderShipped): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderShippedV1) error {
-			return a.onOrderEvent(ctx, tx, m, contracts.OrderShipped, p.OrderID, p.At, func(o *store.Order) (string, string, error) {
+			return a.onOrderEvent(ctx, tx, m, contracts.OrderShipped, p.OrderID, p.At, func(o *store.Order, _ *store.Writes) (string, string) {
 				if a.advance(o, contracts.StatusShipped, p.At) {
 					o.Carrier, o.TrackingNumber = p.Carrier, p.TrackingNumber
 				}
-				return fmt.Sprintf("Shipped with %s, tracking number %s", p.Carrier, p.TrackingNumber), p.By, nil
+				return fmt.Sprintf("Shipped with %s, tracking number %s", p.Carrier, p.TrackingNumber), p.By
 			})
 		}),
 	}
@@ -100,14 +96,12 @@ func withReason(s, reason string) string {
 
 func (a *App) statusHandler(eventType, status, text string) inbox.Handler {
 	return inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderStatusChangedV1) error {
-		return a.onOrderEvent(ctx, tx, m, eventType, p.OrderID, p.At, func(o *store.Order) (string, string, error) {
+		return a.onOrderEvent(ctx, tx, m, eventType, p.OrderID, p.At, func(o *store.Order, w *store.Writes) (string, string) {
 			if a.advance(o, status, p.At) && status == contracts.StatusCancelled {
-				if err := a.uncount(ctx, tx, o); err != nil {
-					return "", "", err
-				}
+				uncount(o, w)
 				o.CancelReason = p.Reason
 			}
-			return withReason(text, p.Reason), p.By, nil
+			return withReason(text, p.Reason), p.By
 		})
 	})
 }
@@ -127,7 +121,7 @@ func (a *App) advance(o *store.Order, status string, at time.Time) bool {
 
 // applyPrice keeps the binding price whatever the status (a late price is
 // still the price), and moves the status to priced when that is forward.
-func (a *App) applyPrice(_ context.Context, o *store.Order, p contracts.OrderPricedV1) {
+func (a *App) applyPrice(o *store.Order, p contracts.OrderPricedV1) {
 	a.advance(o, contracts.StatusPriced, p.PricedAt)
 	o.Priced = true
 	o.Total = p.Total
@@ -142,22 +136,20 @@ func (a *App) applyPrice(_ context.Context, o *store.Order, p contracts.OrderPri
 }
 
 // uncount takes a cancelled order out of its customer's total spent.
-func (a *App) uncount(ctx context.Context, tx *sqldb.Tx, o *store.Order) error {
+func uncount(o *store.Order, w *store.Writes) {
 	if o.CountedTotal == 0 {
-		return nil
+		return
 	}
-	if err := a.store.AddToCustomer(ctx, tx, o.CustomerID, 0, -o.CountedTotal, o.Currency); err != nil {
-		return err
-	}
+	w.AddToCustomer(o.CustomerID, 0, -o.CountedTotal, o.Currency)
 	o.CountedTotal = 0
-	return nil
 }
 
 // onOrderEvent applies an event to a known order, or parks it until the
-// order arrives. apply changes the order in memory and returns the timeline
-// summary and who caused the event.
+// order arrives. apply changes the order in memory, adds the event's own
+// writes to w and returns the timeline summary and who caused the event;
+// the order, its timeline entry and those writes are then made together.
 func (a *App) onOrderEvent(ctx context.Context, tx *sqldb.Tx, m inbox.Message, eventType, orderID string, at time.Time,
-	apply func(o *store.Order) (summary, by string, err error)) error {
+	apply func(o *store.Order, w *store.Writes) (summary, by string)) error {
 	o, seen, err := a.store.OrderForEvent(ctx, tx, orderID, m.ID)
 	if errors.Is(err, order.ErrNotFound) {
 		// Another replica may be creating it right now: wait for it, look
@@ -175,26 +167,21 @@ func (a *App) onOrderEvent(ctx context.Context, tx *sqldb.Tx, m inbox.Message, e
 	}
 	before := o
 	beforeCounted := o.CountedTotal
-	summary, by, err := apply(&o)
-	if err != nil {
-		return err
-	}
+	var w store.Writes
+	summary, by := apply(&o, &w)
 	if o.CountedTotal != beforeCounted && o.Status != contracts.StatusCancelled {
-		if err := a.store.AddToCustomer(ctx, tx, o.CustomerID, 0, o.CountedTotal-beforeCounted, o.Currency); err != nil {
-			return err
-		}
+		w.AddToCustomer(o.CustomerID, 0, o.CountedTotal-beforeCounted, o.Currency)
 	}
 	if changed(before, o) {
 		o.UpdatedAt = a.now()
-		if _, err := a.store.SaveOrder(ctx, tx, o, before.Version, before.Status); err != nil {
-			return err
-		}
+		w.SaveOrder(o, before.Version, before.Status)
 	}
 	if before.Status == o.Status && isStatusEvent(eventType) && statusOf(eventType) != o.Status {
 		summary += " (status stays " + o.Status + ")"
 	}
-	if _, err := a.store.AddEvent(ctx, tx, store.Event{OrderID: orderID, MessageID: m.ID, Type: eventType,
-		Source: order.Source(eventType, o.Channel), At: at, RecordedAt: a.now(), By: by, Summary: summary}); err != nil {
+	w.AddEvent(store.Event{OrderID: orderID, MessageID: m.ID, Type: eventType,
+		Source: order.Source(eventType, o.Channel), At: at, RecordedAt: a.now(), By: by, Summary: summary})
+	if err := a.store.Write(ctx, tx, &w); err != nil {
 		return err
 	}
 	a.invalidate(tx)
@@ -221,16 +208,14 @@ func changed(a, b store.Order) bool {
 
 // onPlaced creates the customer, the order with its lines and its read
 // model row, then applies the events that were parked for it, all in the
-// inbox's transaction.
+// inbox's transaction: one read (is the order known, are events parked, the
+// customer's contact data) and the writes together.
 func (a *App) onPlaced(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderPlacedV1, handlers map[string]inbox.Handler) error {
 	now := a.now()
 	c := store.Customer{ID: p.Customer.ID, Kind: store.KindPerson, Name: p.Customer.Name, Email: p.Customer.Email,
 		Company: p.Customer.Company, Phone: p.Customer.Phone, Currency: p.Currency}
 	if strings.TrimSpace(c.Company) != "" {
 		c.Kind = store.KindCompany
-	}
-	if err := a.store.UpsertCustomer(ctx, tx, c, now); err != nil {
-		return err
 	}
 	o := store.Order{ID: p.OrderID, Number: p.Number, Channel: p.Channel, CustomerID: c.ID, Status: contracts.StatusPlaced,
 		StatusSince: p.PlacedAt, Version: 1, Currency: p.Currency, QuotedTotal: p.QuotedTotal, Total: p.QuotedTotal,
@@ -240,25 +225,36 @@ func (a *App) onPlaced(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p con
 		lines[i] = store.Line{LineNo: l.LineNo, Product: l.Product, Options: l.Options, Quantity: l.Quantity, Lead: l.Lead,
 			UnitPrice: l.UnitPrice, Total: l.Total}
 	}
+	// Taken before the read: the order and its parked events are as the
+	// last transaction of its arrival left them.
 	if err := a.store.LockArrival(ctx, tx, o.ID); err != nil {
 		return err
 	}
-	inserted, err := a.store.InsertOrder(ctx, tx, o, lines)
-	if err != nil || !inserted {
+	known, err := a.store.Placing(ctx, tx, o.ID, c.ID)
+	if err != nil || known.Known {
 		return err // an order.placed seen before under another message id changes nothing
 	}
-	if err := a.store.AddToCustomer(ctx, tx, c.ID, 1, o.CountedTotal, o.Currency); err != nil {
-		return err
+	var w store.Writes
+	switch {
+	case known.Customer.ID == "":
+		w.InsertCustomer(c, now)
+	case known.Customer.Contact() != c.Contact():
+		w.RefreshCustomer(c, now)
 	}
-	if err := a.store.InsertListRow(ctx, tx, store.ListRow{OrderID: o.ID, Number: o.Number, Channel: o.Channel, Status: o.Status,
+	w.InsertOrder(o, lines)
+	w.AddToCustomer(c.ID, 1, o.CountedTotal, o.Currency)
+	w.InsertListRow(store.ListRow{OrderID: o.ID, Number: o.Number, Channel: o.Channel, Status: o.Status,
 		StatusSince: o.StatusSince, PlacedAt: o.PlacedAt, Total: o.Total, Currency: o.Currency, CustomerID: c.ID,
-		CustomerName: c.Name, CustomerEmail: c.Email, CustomerCompany: c.Company}); err != nil {
+		CustomerName: c.Name, CustomerEmail: c.Email, CustomerCompany: c.Company})
+	summary := fmt.Sprintf("Order %s placed through %s: %d line(s), quoted %s", p.Number, p.Channel, len(p.Lines), money(p.QuotedTotal, p.Currency))
+	w.AddEvent(store.Event{OrderID: o.ID, MessageID: m.ID, Type: contracts.OrderPlaced,
+		Source: order.Source(contracts.OrderPlaced, p.Channel), At: p.PlacedAt, RecordedAt: now, By: p.Customer.Name, Summary: summary})
+	if err := a.store.Write(ctx, tx, &w); err != nil {
 		return err
 	}
-	summary := fmt.Sprintf("Order %s placed through %s: %d line(s), quoted %s", p.Number, p.Channel, len(p.Lines), money(p.QuotedTotal, p.Currency))
-	if _, err := a.store.AddEvent(ctx, tx, store.Event{OrderID: o.ID, MessageID: m.ID, Type: contracts.OrderPlaced,
-		Source: order.Source(contracts.OrderPlaced, p.Channel), At: p.PlacedAt, RecordedAt: now, By: p.Customer.Name, Summary: summary}); err != nil {
-		return err
+	a.invalidate(tx)
+	if known.Parked == 0 {
+		return nil
 	}
 	parked, err := a.store.TakeParked(ctx, tx, o.ID)
 	if err != nil {
@@ -274,6 +270,5 @@ func (a *App) onPlaced(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p con
 			return fmt.Errorf("apply parked %s %s: %w", pk.Type, pk.MessageID, err)
 		}
 	}
-	a.invalidate(tx)
 	return nil
 }

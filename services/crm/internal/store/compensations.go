@@ -22,13 +22,10 @@ type Compensation struct {
 }
 
 // AddCompensation stores a compensation.
-func (s *Store) AddCompensation(ctx context.Context, q sqldb.Querier, c Compensation) error {
-	if _, err := q.ExecContext(ctx, `INSERT INTO crm_compensations (id, order_id, customer_id, kind, amount, currency, reason, by_name, at)
+func (w *Writes) AddCompensation(c Compensation) {
+	w.b.Add(`INSERT INTO crm_compensations (id, order_id, customer_id, kind, amount, currency, reason, by_name, at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		c.ID, c.OrderID, c.CustomerID, c.Kind, c.Amount, c.Currency, c.Reason, c.By, sqldb.Micros(c.At)); err != nil {
-		return fmt.Errorf("add compensation to order %s: %w", c.OrderID, err)
-	}
-	return nil
+		c.ID, c.OrderID, c.CustomerID, c.Kind, c.Amount, c.Currency, c.Reason, c.By, sqldb.Micros(c.At))
 }
 
 // Compensations returns the compensations of an order or of a customer,

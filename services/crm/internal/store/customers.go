@@ -35,39 +35,47 @@ type Customer struct {
 	UpdatedAt  time.Time `json:"updated_at"`
 }
 
+// Contact is a customer's contact data, which each order.placed carries.
+func (c Customer) Contact() [5]string { return [5]string{c.Kind, c.Name, c.Email, c.Company, c.Phone} }
+
 // UpsertCustomer creates a customer or refreshes its contact data with the
-// latest order's. It writes the row only when that data changed: the same
-// customer's next order leaves it alone (and unlocked: orders of one
-// customer handled at once do not wait for each other).
+// latest order's.
 func (s *Store) UpsertCustomer(ctx context.Context, q sqldb.Querier, c Customer, now time.Time) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO crm_customers (id, kind, name, email, company, phone, currency, created_at, updated_at)
+	return s.write(ctx, q, func(w *Writes) {
+		w.InsertCustomer(c, now)
+		w.RefreshCustomer(c, now)
+	})
+}
+
+// InsertCustomer creates a customer; one that exists stays as it is.
+func (w *Writes) InsertCustomer(c Customer, now time.Time) {
+	w.b.Add(`INSERT INTO crm_customers (id, kind, name, email, company, phone, currency, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (id) DO NOTHING`,
 		c.ID, c.Kind, c.Name, c.Email, c.Company, c.Phone, c.Currency, sqldb.Micros(now))
-	if err != nil {
-		return fmt.Errorf("insert customer %s: %w", c.ID, err)
-	}
-	// Not ON CONFLICT DO UPDATE ... WHERE: PostgreSQL locks the row even
-	// when the condition leaves it as it is. An UPDATE whose condition the
-	// committed row does not meet takes no lock.
-	_, err = q.ExecContext(ctx, `UPDATE crm_customers SET kind = $2, name = $3, email = $4, company = $5, phone = $6, updated_at = $7
+}
+
+// RefreshCustomer writes a customer's contact data where it changed. (Not
+// ON CONFLICT DO UPDATE ... WHERE: PostgreSQL locks the row even when the
+// condition leaves it as it is. An UPDATE whose condition the committed row
+// does not meet takes no lock: orders of one customer handled at once do
+// not wait for each other.)
+func (w *Writes) RefreshCustomer(c Customer, now time.Time) {
+	w.b.Add(`UPDATE crm_customers SET kind = $2, name = $3, email = $4, company = $5, phone = $6, updated_at = $7
 		WHERE id = $1 AND (kind <> $2 OR name <> $3 OR email <> $4 OR company <> $5 OR phone <> $6)`,
 		c.ID, c.Kind, c.Name, c.Email, c.Company, c.Phone, sqldb.Micros(now))
-	if err != nil {
-		return fmt.Errorf("update customer %s: %w", c.ID, err)
-	}
-	return nil
 }
 
 // AddToCustomer adds to a customer's order count and total spent: it
 // appends the change, which locks no row another transaction needs
 // (FoldCustomers moves the changes into the customers later).
-func (s *Store) AddToCustomer(ctx context.Context, q sqldb.Querier, id string, orders, spent int64, currency string) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO crm_customer_deltas (customer_id, orders, spent, currency) VALUES ($1, $2, $3, $4)`,
+func (w *Writes) AddToCustomer(id string, orders, spent int64, currency string) {
+	w.b.Add(`INSERT INTO crm_customer_deltas (customer_id, orders, spent, currency) VALUES ($1, $2, $3, $4)`,
 		id, orders, spent, currency)
-	if err != nil {
-		return fmt.Errorf("add to customer %s totals: %w", id, err)
-	}
-	return nil
+}
+
+// AddToCustomer adds to a customer's figures on its own.
+func (s *Store) AddToCustomer(ctx context.Context, q sqldb.Querier, id string, orders, spent int64, currency string) error {
+	return s.write(ctx, q, func(w *Writes) { w.AddToCustomer(id, orders, spent, currency) })
 }
 
 // FoldCustomers moves the appended changes of the customers' figures into

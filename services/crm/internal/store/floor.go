@@ -22,27 +22,19 @@ type Step struct {
 
 // StepStarted records that a step started; events may come in any order,
 // so a start never erases a finish.
-func (s *Store) StepStarted(ctx context.Context, q sqldb.Querier, orderID string, step Step) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO crm_floor (order_id, line_no, seq, operation, workstation, started_by, started_at)
+func (w *Writes) StepStarted(orderID string, step Step) {
+	w.b.Add(`INSERT INTO crm_floor (order_id, line_no, seq, operation, workstation, started_by, started_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (order_id, line_no, seq) DO UPDATE SET started_by = excluded.started_by, started_at = excluded.started_at`,
 		orderID, step.LineNo, step.Seq, step.Operation, step.Workstation, step.StartedBy, sqldb.Micros(step.StartedAt))
-	if err != nil {
-		return fmt.Errorf("record step started of %s: %w", orderID, err)
-	}
-	return nil
 }
 
 // StepFinished records that a step finished.
-func (s *Store) StepFinished(ctx context.Context, q sqldb.Querier, orderID string, step Step) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO crm_floor (order_id, line_no, seq, operation, workstation, finished_by, finished_at)
+func (w *Writes) StepFinished(orderID string, step Step) {
+	w.b.Add(`INSERT INTO crm_floor (order_id, line_no, seq, operation, workstation, finished_by, finished_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (order_id, line_no, seq) DO UPDATE SET finished_by = excluded.finished_by, finished_at = excluded.finished_at`,
 		orderID, step.LineNo, step.Seq, step.Operation, step.Workstation, step.FinishedBy, sqldb.Micros(step.FinishedAt))
-	if err != nil {
-		return fmt.Errorf("record step finished of %s: %w", orderID, err)
-	}
-	return nil
 }
 
 // Floor returns the steps the shop floor reported for an order, by line

@@ -19,12 +19,9 @@ type Note struct {
 }
 
 // AddNote stores a note.
-func (s *Store) AddNote(ctx context.Context, q sqldb.Querier, n Note) error {
-	if _, err := q.ExecContext(ctx, `INSERT INTO crm_notes (id, order_id, customer_id, body, by_name, at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		n.ID, n.OrderID, n.CustomerID, n.Body, n.By, sqldb.Micros(n.At)); err != nil {
-		return fmt.Errorf("add note to order %s: %w", n.OrderID, err)
-	}
-	return nil
+func (w *Writes) AddNote(n Note) {
+	w.b.Add(`INSERT INTO crm_notes (id, order_id, customer_id, body, by_name, at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		n.ID, n.OrderID, n.CustomerID, n.Body, n.By, sqldb.Micros(n.At))
 }
 
 // Notes returns the notes of an order (by "order_id") or of a customer (by

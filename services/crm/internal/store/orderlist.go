@@ -45,14 +45,17 @@ const listColumns = `order_id, number, channel, status, status_since, placed_at,
 // InsertListRow adds an order to the read model with its search tokens and
 // counts it.
 func (s *Store) InsertListRow(ctx context.Context, q sqldb.Querier, r ListRow) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO crm_order_list (`+listColumns+`, search)
+	return s.write(ctx, q, func(w *Writes) { w.InsertListRow(r) })
+}
+
+// InsertListRow adds an order to the read model with its search tokens and
+// counts it.
+func (w *Writes) InsertListRow(r ListRow) {
+	w.b.Add(`INSERT INTO crm_order_list (`+listColumns+`, search)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (order_id) DO NOTHING`,
 		r.OrderID, r.Number, r.Channel, r.Status, sqldb.Micros(r.StatusSince), sqldb.Micros(r.PlacedAt), r.Total, r.Currency, r.Manager,
 		r.CustomerID, r.CustomerName, r.CustomerEmail, r.CustomerCompany, boolInt(r.CancelRequested),
 		listquery.SearchText(r.Number, r.CustomerName, r.CustomerEmail, r.CustomerCompany))
-	if err != nil {
-		return fmt.Errorf("insert order list row %s: %w", r.OrderID, err)
-	}
 	// One statement for all the tokens (an order has about 7): a round
 	// trip each was a third of what placing an order cost the CRM.
 	tokens := listquery.Tokens(r.Number, r.CustomerName, r.CustomerEmail, r.CustomerCompany)
@@ -68,11 +71,9 @@ func (s *Store) InsertListRow(ctx context.Context, q sqldb.Querier, r ListRow) e
 			args = append(args, t, r.OrderID, listquery.Head(t), sqldb.Micros(r.PlacedAt))
 		}
 		b.WriteString(` ON CONFLICT (token, order_id) DO NOTHING`)
-		if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {
-			return fmt.Errorf("insert search tokens of %s: %w", r.OrderID, err)
-		}
+		w.b.Add(b.String(), args...)
 	}
-	return s.AddCounters(ctx, q, Delta{"all", 1}, Delta{"status:" + r.Status, 1}, Delta{"channel:" + r.Channel, 1})
+	w.AddCounters(Delta{"all", 1}, Delta{"status:" + r.Status, 1}, Delta{"channel:" + r.Channel, 1})
 }
 
 // Delta is a change of a named counter.
@@ -83,15 +84,15 @@ type Delta struct {
 
 // AddCounter adds delta to a named counter.
 func (s *Store) AddCounter(ctx context.Context, q sqldb.Querier, name string, delta int64) error {
-	return s.AddCounters(ctx, q, Delta{name, delta})
+	return s.write(ctx, q, func(w *Writes) { w.AddCounters(Delta{name, delta}) })
 }
 
 // AddCounters adds to named counters: it appends the changes, in one
 // statement, which locks no row another transaction needs (FoldCounters
 // moves them into the counters later).
-func (s *Store) AddCounters(ctx context.Context, q sqldb.Querier, ds ...Delta) error {
+func (w *Writes) AddCounters(ds ...Delta) {
 	if len(ds) == 0 {
-		return nil
+		return
 	}
 	var b strings.Builder
 	args := make([]any, 0, 2*len(ds))
@@ -103,10 +104,7 @@ func (s *Store) AddCounters(ctx context.Context, q sqldb.Querier, ds ...Delta) e
 		fmt.Fprintf(&b, "($%d, $%d)", 2*i+1, 2*i+2)
 		args = append(args, d.Name, d.N)
 	}
-	if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {
-		return fmt.Errorf("counters %s...: %w", ds[0].Name, err)
-	}
-	return nil
+	w.b.Add(b.String(), args...)
 }
 
 // FoldCounters moves the appended changes into the counters, in one

@@ -81,6 +81,30 @@ func (s *Store) OrderForEvent(ctx context.Context, q sqldb.Querier, id, messageI
 	return o, n > 0, err
 }
 
+// Placing is what order.placed's handler reads first, in one query.
+type Placing struct {
+	Known    bool     // the order is there already: a replayed order.placed
+	Parked   int64    // how many of its events came before it
+	Customer Customer // its customer's contact data; ID "" when the customer is new
+}
+
+// Placing reads whether an order is known, how many events are parked for
+// it and its customer's contact data.
+func (s *Store) Placing(ctx context.Context, q sqldb.Querier, orderID, customerID string) (Placing, error) {
+	var p Placing
+	var known int64
+	c := &p.Customer
+	err := q.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM crm_orders WHERE id = $1), (SELECT COUNT(*) FROM crm_parked WHERE order_id = $1),
+		COALESCE(c.id, ''), COALESCE(c.kind, ''), COALESCE(c.name, ''), COALESCE(c.email, ''), COALESCE(c.company, ''), COALESCE(c.phone, '')
+		FROM (SELECT 1 AS one) AS x LEFT JOIN crm_customers c ON c.id = $2`, orderID, customerID).
+		Scan(&known, &p.Parked, &c.ID, &c.Kind, &c.Name, &c.Email, &c.Company, &c.Phone)
+	if err != nil {
+		return p, fmt.Errorf("order %s before placing: %w", orderID, err)
+	}
+	p.Known = known > 0
+	return p, nil
+}
+
 // getOrder reads an order by query, whose first argument is the id; count,
 // when not nil, takes the column after the order's.
 func (s *Store) getOrder(ctx context.Context, q sqldb.Querier, id, query string, count *int64, args ...any) (Order, error) {
@@ -112,46 +136,39 @@ func (s *Store) getOrder(ctx context.Context, q sqldb.Querier, id, query string,
 	return o, nil
 }
 
-// InsertOrder adds an order with its lines; inserted is false when an order
-// with that id exists already (a replayed order.placed).
-func (s *Store) InsertOrder(ctx context.Context, q sqldb.Querier, o Order, lines []Line) (inserted bool, err error) {
+// InsertOrder adds an order with its lines. An order with that id that
+// exists already stays as it is (order.placed's handler looks for it first:
+// a replayed order.placed writes nothing).
+func (w *Writes) InsertOrder(o Order, lines []Line) {
 	routing, _ := json.Marshal(o.Routing)
 	if o.Routing == nil {
 		routing = []byte("[]")
 	}
 	delivery, _ := json.Marshal(o.Delivery)
-	res, err := q.ExecContext(ctx, `INSERT INTO crm_orders (`+orderColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+	w.b.Add(`INSERT INTO crm_orders (`+orderColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
 		$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) ON CONFLICT (id) DO NOTHING`,
 		o.ID, o.Number, o.Channel, o.CustomerID, o.Status, o.HeldFrom, sqldb.Micros(o.StatusSince), o.Version, o.Currency,
 		o.QuotedTotal, o.Total, o.CountedTotal, boolInt(o.Priced), o.PriceListVersion, o.CalcVersion, string(routing), o.ShipDate,
 		o.LeadDays, boolInt(o.Rush), o.Manager, string(delivery), o.ReviewReason, boolInt(o.CancelRequested), o.CancelReason,
 		o.Carrier, o.TrackingNumber, sqldb.Micros(o.PlacedAt), sqldb.Micros(o.UpdatedAt))
-	if err != nil {
-		return false, fmt.Errorf("insert order %s: %w", o.ID, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return false, nil
-	}
 	for _, l := range lines {
 		opts, _ := json.Marshal(l.Options)
-		if _, err := q.ExecContext(ctx, `INSERT INTO crm_order_lines (order_id, line_no, product, options, quantity, lead, unit_price, total)
+		w.b.Add(`INSERT INTO crm_order_lines (order_id, line_no, product, options, quantity, lead, unit_price, total)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (order_id, line_no) DO NOTHING`,
-			o.ID, l.LineNo, l.Product, string(opts), l.Quantity, l.Lead, l.UnitPrice, l.Total); err != nil {
-			return false, fmt.Errorf("insert order %s line %d: %w", o.ID, l.LineNo, err)
-		}
+			o.ID, l.LineNo, l.Product, string(opts), l.Quantity, l.Lead, l.UnitPrice, l.Total)
 	}
-	return true, nil
 }
 
 // SaveOrder writes an order changed in memory, provided it is still at
-// version seen; its version becomes seen+1. The read model row follows,
-// and the status counters move when the status changed from oldStatus.
-func (s *Store) SaveOrder(ctx context.Context, q sqldb.Querier, o Order, seen int64, oldStatus string) (Order, error) {
+// version seen (Store.Write tells when it is not); it returns the order as
+// saved, at version seen+1. The read model row follows, and the status
+// counters move when the status changed from oldStatus.
+func (w *Writes) SaveOrder(o Order, seen int64, oldStatus string) Order {
 	routing, _ := json.Marshal(o.Routing)
 	if o.Routing == nil {
 		routing = []byte("[]")
 	}
-	res, err := q.ExecContext(ctx, `UPDATE crm_orders SET status = $3, held_from = $4, status_since = $5, version = $2 + 1,
+	i := w.b.Add(`UPDATE crm_orders SET status = $3, held_from = $4, status_since = $5, version = $2 + 1,
 		total = $6, counted_total = $7, priced = $8, price_list_version = $9, calc_version = $10, routing = $11, ship_date = $12,
 		lead_days = $13, rush = $14, manager = $15, review_reason = $16, cancel_requested = $17, cancel_reason = $18,
 		carrier = $19, tracking_number = $20, updated_at = $21
@@ -159,28 +176,15 @@ func (s *Store) SaveOrder(ctx context.Context, q sqldb.Querier, o Order, seen in
 		o.ID, seen, o.Status, o.HeldFrom, sqldb.Micros(o.StatusSince), o.Total, o.CountedTotal, boolInt(o.Priced),
 		o.PriceListVersion, o.CalcVersion, string(routing), o.ShipDate, o.LeadDays, boolInt(o.Rush), o.Manager, o.ReviewReason,
 		boolInt(o.CancelRequested), o.CancelReason, o.Carrier, o.TrackingNumber, sqldb.Micros(o.UpdatedAt))
-	if err != nil {
-		return o, fmt.Errorf("save order %s: %w", o.ID, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		var cur int64
-		if err := q.QueryRowContext(ctx, `SELECT version FROM crm_orders WHERE id = $1`, o.ID).Scan(&cur); err != nil {
-			return o, fmt.Errorf("save order %s: %w", o.ID, order.ErrNotFound)
-		}
-		return o, fmt.Errorf("save order %s: %w", o.ID, &order.ConflictError{Seen: seen, Current: cur})
-	}
+	w.saves = append(w.saves, saved{index: i, orderID: o.ID, seen: seen})
 	o.Version = seen + 1
 	pendingCancel := o.CancelRequested && o.Status != contracts.StatusCancelled && o.Status != contracts.StatusShipped
-	if _, err := q.ExecContext(ctx, `UPDATE crm_order_list SET status = $2, status_since = $3, total = $4, manager = $5, cancel_requested = $6
-		WHERE order_id = $1`, o.ID, o.Status, sqldb.Micros(o.StatusSince), o.Total, o.Manager, boolInt(pendingCancel)); err != nil {
-		return o, fmt.Errorf("update order list %s: %w", o.ID, err)
-	}
+	w.b.Add(`UPDATE crm_order_list SET status = $2, status_since = $3, total = $4, manager = $5, cancel_requested = $6
+		WHERE order_id = $1`, o.ID, o.Status, sqldb.Micros(o.StatusSince), o.Total, o.Manager, boolInt(pendingCancel))
 	if oldStatus != o.Status {
-		if err := s.AddCounters(ctx, q, Delta{"status:" + oldStatus, -1}, Delta{"status:" + o.Status, 1}); err != nil {
-			return o, err
-		}
+		w.AddCounters(Delta{"status:" + oldStatus, -1}, Delta{"status:" + o.Status, 1})
 	}
-	return o, nil
+	return o
 }
 
 // Lines returns an order's lines.
@@ -205,14 +209,11 @@ func (s *Store) Lines(ctx context.Context, q sqldb.Querier, orderID string) ([]L
 }
 
 // PriceLines stores the binding prices of an order's lines.
-func (s *Store) PriceLines(ctx context.Context, q sqldb.Querier, orderID string, lines []contracts.PricedLine) error {
+func (w *Writes) PriceLines(orderID string, lines []contracts.PricedLine) {
 	for _, l := range lines {
-		if _, err := q.ExecContext(ctx, `UPDATE crm_order_lines SET priced_unit_price = $3, priced_total = $4
-			WHERE order_id = $1 AND line_no = $2`, orderID, l.LineNo, l.UnitPrice, l.Total); err != nil {
-			return fmt.Errorf("price order %s line %d: %w", orderID, l.LineNo, err)
-		}
+		w.b.Add(`UPDATE crm_order_lines SET priced_unit_price = $3, priced_total = $4 WHERE order_id = $1 AND line_no = $2`,
+			orderID, l.LineNo, l.UnitPrice, l.Total)
 	}
-	return nil
 }
 
 // OrdersOfCustomer returns a customer's latest orders from the read model.

@@ -29,10 +29,12 @@ func TestOrderForEvent(t *testing.T) {
 		}
 		o := store.Order{ID: "o1", Number: "S-1", Channel: "shop", CustomerID: "c1", Status: "placed", StatusSince: t0, Version: 1,
 			Total: 500, PlacedAt: t0, UpdatedAt: t0}
-		if _, err := st.InsertOrder(ctx, db, o, nil); err != nil {
+		var w store.Writes
+		w.InsertOrder(o, nil)
+		if err := st.Write(ctx, db, &w); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.AddEvent(ctx, db, store.Event{OrderID: "o1", MessageID: "m-cancel", Type: "order.cancelled", At: t0, RecordedAt: t0}); err != nil {
+		if err := st.AddEvent(ctx, db, store.Event{OrderID: "o1", MessageID: "m-cancel", Type: "order.cancelled", At: t0, RecordedAt: t0}); err != nil {
 			t.Fatal(err)
 		}
 		for _, tc := range []struct {
@@ -50,6 +52,103 @@ func TestOrderForEvent(t *testing.T) {
 			}
 			if err == nil && (got.ID != "o1" || got.Total != 500 || got.Number != "S-1") {
 				t.Errorf("order %s: %+v", tc.order, got)
+			}
+		}
+	})
+}
+
+// TestWriteConflict: an order saved through Writes that another
+// transaction changed since it was read is an order.ConflictError with the
+// current version (order.ErrNotFound once it is gone), and none of the
+// writes made with it is kept.
+func TestWriteConflict(t *testing.T) {
+	t.Parallel()
+	testenv.EachEngine(t, func(t *testing.T, engine sqldb.Engine) {
+		db := testenv.DBOn(t, engine, migrations.FS)
+		st := store.New(db)
+		ctx := context.Background()
+		t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+		o := store.Order{ID: "o1", Number: "S-1", Channel: "shop", CustomerID: "c1", Status: "placed", StatusSince: t0, Version: 1,
+			Total: 500, PlacedAt: t0, UpdatedAt: t0}
+		var w store.Writes
+		w.InsertCustomer(store.Customer{ID: "c1", Kind: store.KindPerson, Name: "Ada", Email: "ada@x.io"}, t0)
+		w.InsertOrder(o, nil)
+		w.InsertListRow(store.ListRow{OrderID: o.ID, Number: o.Number, Channel: o.Channel, Status: o.Status, StatusSince: t0, PlacedAt: t0,
+			Total: o.Total, CustomerID: "c1", CustomerName: "Ada", CustomerEmail: "ada@x.io"})
+		if err := st.Write(ctx, db, &w); err != nil {
+			t.Fatal(err)
+		}
+		save := func(o store.Order, seen int64) error {
+			return db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+				var w store.Writes
+				w.SaveOrder(o, seen, "placed")
+				w.AddEvent(store.Event{OrderID: o.ID, MessageID: "m-" + o.Status, Type: "order.priced", At: t0, RecordedAt: t0})
+				return st.Write(ctx, tx, &w)
+			})
+		}
+		priced := o
+		priced.Status = "priced"
+		if err := save(priced, 1); err != nil {
+			t.Fatal(err)
+		}
+		stale := o
+		stale.Status = "needs_review"
+		var ce *order.ConflictError
+		if err := save(stale, 1); !errors.As(err, &ce) || ce.Seen != 1 || ce.Current != 2 {
+			t.Fatalf("saving version 1 of an order at version 2: %v, want a conflict 1 -> 2", err)
+		}
+		gone := stale
+		gone.ID = "o2"
+		if err := save(gone, 1); !errors.Is(err, order.ErrNotFound) {
+			t.Fatalf("saving an order that is not there: %v, want not found", err)
+		}
+		var status string
+		var events int
+		if err := db.QueryRowContext(ctx, `SELECT status, (SELECT COUNT(*) FROM crm_timeline) FROM crm_order_list WHERE order_id = 'o1'`).
+			Scan(&status, &events); err != nil {
+			t.Fatal(err)
+		}
+		if status != "priced" || events != 1 {
+			t.Errorf("list row %s, %d timeline entries; want priced, 1 (the conflicting saves kept nothing)", status, events)
+		}
+	})
+}
+
+// TestPlacing: what order.placed reads first: whether the order is there,
+// how many of its events are parked, the customer's contact data.
+func TestPlacing(t *testing.T) {
+	t.Parallel()
+	testenv.EachEngine(t, func(t *testing.T, engine sqldb.Engine) {
+		db := testenv.DBOn(t, engine, migrations.FS)
+		st := store.New(db)
+		ctx := context.Background()
+		t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+		ada := store.Customer{ID: "c1", Kind: store.KindCompany, Name: "Ada", Email: "ada@x.io", Company: "Engines Ltd", Phone: "+44 1"}
+		var w store.Writes
+		w.InsertCustomer(ada, t0)
+		w.InsertOrder(store.Order{ID: "o1", Number: "S-1", Channel: "shop", CustomerID: "c1", Status: "placed", StatusSince: t0,
+			Version: 1, PlacedAt: t0, UpdatedAt: t0}, nil)
+		if err := st.Write(ctx, db, &w); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{"m1", "m2"} {
+			if err := st.Park(ctx, db, store.Parked{MessageID: id, OrderID: "o2", Type: "order.priced", Payload: []byte("{}"), At: t0, ReceivedAt: t0}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tc := range []struct {
+			order, customer string
+			want            store.Placing
+		}{
+			{"o1", "c1", store.Placing{Known: true, Customer: store.Customer{ID: "c1", Kind: ada.Kind, Name: ada.Name, Email: ada.Email,
+				Company: ada.Company, Phone: ada.Phone}}},
+			{"o2", "c1", store.Placing{Parked: 2, Customer: store.Customer{ID: "c1", Kind: ada.Kind, Name: ada.Name, Email: ada.Email,
+				Company: ada.Company, Phone: ada.Phone}}},
+			{"o3", "c2", store.Placing{}},
+		} {
+			got, err := st.Placing(ctx, db, tc.order, tc.customer)
+			if err != nil || got != tc.want {
+				t.Errorf("order %s customer %s: %+v, %v; want %+v", tc.order, tc.customer, got, err, tc.want)
 			}
 		}
 	})

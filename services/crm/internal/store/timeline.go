@@ -20,17 +20,17 @@ type Event struct {
 	Summary    string    `json:"summary"`
 }
 
-// AddEvent records a timeline entry; added is false when the message was
-// recorded for that order already.
-func (s *Store) AddEvent(ctx context.Context, q sqldb.Querier, e Event) (added bool, err error) {
-	res, err := q.ExecContext(ctx, `INSERT INTO crm_timeline (order_id, message_id, event_type, source, at, recorded_at, by_name, summary)
+// AddEvent records a timeline entry; an entry of that message for that
+// order recorded already stays as it is.
+func (w *Writes) AddEvent(e Event) {
+	w.b.Add(`INSERT INTO crm_timeline (order_id, message_id, event_type, source, at, recorded_at, by_name, summary)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (order_id, message_id) DO NOTHING`,
 		e.OrderID, e.MessageID, e.Type, e.Source, sqldb.Micros(e.At), sqldb.Micros(e.RecordedAt), e.By, e.Summary)
-	if err != nil {
-		return false, fmt.Errorf("timeline %s %s: %w", e.OrderID, e.MessageID, err)
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+}
+
+// AddEvent records a timeline entry on its own.
+func (s *Store) AddEvent(ctx context.Context, q sqldb.Querier, e Event) error {
+	return s.write(ctx, q, func(w *Writes) { w.AddEvent(e) })
 }
 
 // Timeline returns an order's events, oldest first.

@@ -64,6 +64,18 @@ const sqliteBusyTimeout = 10 * time.Second
 // Engine tells which engine the DB runs on.
 func (db *DB) Engine() Engine { return db.engine }
 
+// ForUpdate is the clause that ends a SELECT of rows the transaction is
+// about to change, so that the read takes their row locks: " FOR UPDATE" on
+// PostgreSQL; nothing on SQLite, which has no such clause and whose write
+// transactions hold the whole database from their start (InTx's are
+// immediate). One statement instead of a locking no-op UPDATE and a read.
+func (e Engine) ForUpdate() string {
+	if e == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
 // Option tunes Open.
 type Option func(*options)
 

@@ -18,25 +18,19 @@ import (
 func (s *Shop) Handlers() map[string]inbox.Handler {
 	h := orderevent.Handlers(func(ctx context.Context, tx *sqldb.Tx, e orderevent.Event) error {
 		detail := e.Reason
-		var extra func(context.Context, *sqldb.Tx) error // what the event changes besides the status
+		var set func(*store.Order) // what the event changes besides the status
 		switch {
 		case e.Priced != nil:
 			detail = fmt.Sprintf("Binding price %s, ships by %s", money(e.Priced.Total, e.Priced.Currency), e.Priced.ShipDate)
-			extra = func(ctx context.Context, tx *sqldb.Tx) error {
-				return s.st.SetPriced(ctx, tx, e.OrderID, e.Priced.Total, e.Priced.ShipDate)
-			}
+			set = func(o *store.Order) { o.PricedTotal, o.ShipDate = e.Priced.Total, e.Priced.ShipDate }
 		case e.Confirmed != nil && e.Confirmed.ShipDate != "":
 			detail = "Ships by " + e.Confirmed.ShipDate
-			extra = func(ctx context.Context, tx *sqldb.Tx) error {
-				return s.st.SetShipDate(ctx, tx, e.OrderID, e.Confirmed.ShipDate)
-			}
+			set = func(o *store.Order) { o.ShipDate = e.Confirmed.ShipDate }
 		case e.Shipped != nil:
 			detail = fmt.Sprintf("%s, tracking number %s", e.Shipped.Carrier, e.Shipped.TrackingNumber)
-			extra = func(ctx context.Context, tx *sqldb.Tx) error {
-				return s.st.SetShipped(ctx, tx, e.OrderID, e.Shipped.Carrier, e.Shipped.TrackingNumber)
-			}
+			set = func(o *store.Order) { o.Carrier, o.TrackingNumber = e.Shipped.Carrier, e.Shipped.TrackingNumber }
 		}
-		return s.applyEvent(ctx, tx, store.Event{ID: e.MsgID, OrderID: e.OrderID, Kind: e.Type, At: e.At, Detail: detail}, extra)
+		return s.applyEvent(ctx, tx, store.Event{ID: e.MsgID, OrderID: e.OrderID, Kind: e.Type, At: e.At, Detail: detail}, set)
 	})
 	h[contracts.Subject(contracts.CompensationGranted)] = inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.CompensationGrantedV1) error {
 		if p.OrderID == "" {
@@ -58,18 +52,16 @@ func (s *Shop) PriceListHandlers() map[string]inbox.Handler {
 }
 
 // applyEvent adds an event to the timeline of an order the shop owns and
-// moves its status forward. Events of orders the shop does not know (API
-// orders) are ignored: they are normal, not errors.
-func (s *Shop) applyEvent(ctx context.Context, tx *sqldb.Tx, e store.Event, extra func(context.Context, *sqldb.Tx) error) error {
+// moves its status forward; set, when not nil, changes the other fields the
+// event carries. Events of orders the shop does not know (API orders) are
+// ignored: they are normal, not errors.
+func (s *Shop) applyEvent(ctx context.Context, tx *sqldb.Tx, e store.Event, set func(*store.Order)) error {
 	if !order.ValidID(e.OrderID) {
 		return nil // not an id the shop hands out
 	}
-	// The row's lock first: another replica handling another event of the
-	// order at once must not read the status this one is about to change.
-	if err := s.st.LockOrder(ctx, tx, e.OrderID); err != nil {
-		return err
-	}
-	o, err := s.st.OrderHead(ctx, tx, e.OrderID)
+	// Read with the row's lock: another replica handling another event of
+	// the order at once must not read the status this one is about to change.
+	o, err := s.st.OrderForUpdate(ctx, tx, e.OrderID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -92,15 +84,18 @@ func (s *Shop) applyEvent(ctx context.Context, tx *sqldb.Tx, e store.Event, extr
 	}
 	// The status, price or cancellation shown in "my orders" may change.
 	tx.AfterCommit(func() { s.caches.Invalidate(cacheOrders, o.CustomerID) })
+	before := o
 	if next, changed := order.Next(o.Status, e.Kind); changed && !stale {
-		if err := s.st.SetStatus(ctx, tx, o.ID, o.Status, next, s.now()); err != nil {
-			return err
-		}
+		o.Status, o.UpdatedAt = next, s.now()
 	}
-	if extra != nil {
-		return extra(ctx, tx)
+	if set != nil {
+		set(&o)
 	}
-	return nil
+	if o.Status == before.Status && o.PricedTotal == before.PricedTotal && o.ShipDate == before.ShipDate &&
+		o.Carrier == before.Carrier && o.TrackingNumber == before.TrackingNumber {
+		return nil
+	}
+	return s.st.SaveEventFields(ctx, tx, o)
 }
 
 func money(amount int64, currency string) string {

@@ -170,9 +170,14 @@ func (s *Store) OrderByKey(ctx context.Context, q sqldb.Querier, customerID, key
 	return o, nil
 }
 
-// OrderHead returns an order without lines and events, by id.
-func (s *Store) OrderHead(ctx context.Context, q sqldb.Querier, id string) (Order, error) {
-	o, err := scanOrder(q.QueryRowContext(ctx, `SELECT `+orderCols+` FROM orders WHERE id = $1`, id))
+// OrderForUpdate returns an order without lines and events, by id, and
+// holds its row lock until tx ends (sqldb.Engine.ForUpdate), so that an
+// event handler's read, transition and write are not interleaved with
+// another replica's: two replicas handling two events of one order at once
+// would otherwise compute from the same old status, and the later write
+// would undo the other's (a confirmed order left priced).
+func (s *Store) OrderForUpdate(ctx context.Context, tx *sqldb.Tx, id string) (Order, error) {
+	o, err := scanOrder(tx.QueryRowContext(ctx, `SELECT `+orderCols+` FROM orders WHERE id = $1`+tx.Engine().ForUpdate(), id))
 	if err != nil {
 		return Order{}, fmt.Errorf("order %s: %w", id, err)
 	}
@@ -318,50 +323,16 @@ func (s *Store) LatestHoldChange(ctx context.Context, tx *sqldb.Tx, orderID stri
 	return sqldb.FromMicros(at.Int64), nil
 }
 
-// LockOrder takes the order's row lock until the transaction ends (on
-// PostgreSQL; SQLite has one writer at a time), so that an event handler's
-// read, transition and write are not interleaved with another replica's.
-// No row: no-op.
-func (s *Store) LockOrder(ctx context.Context, tx *sqldb.Tx, id string) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE orders SET id = id WHERE id = $1`, id); err != nil {
-		return fmt.Errorf("lock order %s: %w", id, err)
-	}
-	return nil
-}
-
-// SetStatus moves an order from one status to another; it does nothing when
-// the order is no longer in the from status.
-func (s *Store) SetStatus(ctx context.Context, tx *sqldb.Tx, id, from, to string, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `UPDATE orders SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2`,
-		id, from, to, sqldb.Micros(now))
+// SaveEventFields writes what the order's events change: the status (and
+// updated_at with it), the binding price, the ship date and the shipment.
+// The caller read the order with OrderForUpdate in tx and changed it in
+// memory: one statement, whatever the event changed.
+func (s *Store) SaveEventFields(ctx context.Context, tx *sqldb.Tx, o Order) error {
+	_, err := tx.ExecContext(ctx, `UPDATE orders SET status = $2, updated_at = $3, priced_total = $4, ship_date = $5,
+		carrier = $6, tracking_number = $7 WHERE id = $1`,
+		o.ID, o.Status, sqldb.Micros(o.UpdatedAt), o.PricedTotal, o.ShipDate, o.Carrier, o.TrackingNumber)
 	if err != nil {
-		return fmt.Errorf("set status of %s: %w", id, err)
-	}
-	return nil
-}
-
-// SetPriced records the binding price and ship date.
-func (s *Store) SetPriced(ctx context.Context, tx *sqldb.Tx, id string, total int64, shipDate string) error {
-	_, err := tx.ExecContext(ctx, `UPDATE orders SET priced_total = $2, ship_date = $3 WHERE id = $1`, id, total, shipDate)
-	if err != nil {
-		return fmt.Errorf("set price of %s: %w", id, err)
-	}
-	return nil
-}
-
-// SetShipDate records the ship date a confirmation promises.
-func (s *Store) SetShipDate(ctx context.Context, tx *sqldb.Tx, id, shipDate string) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE orders SET ship_date = $2 WHERE id = $1`, id, shipDate); err != nil {
-		return fmt.Errorf("set ship date of %s: %w", id, err)
-	}
-	return nil
-}
-
-// SetShipped records the carrier and tracking number.
-func (s *Store) SetShipped(ctx context.Context, tx *sqldb.Tx, id, carrier, tracking string) error {
-	_, err := tx.ExecContext(ctx, `UPDATE orders SET carrier = $2, tracking_number = $3 WHERE id = $1`, id, carrier, tracking)
-	if err != nil {
-		return fmt.Errorf("set shipment of %s: %w", id, err)
+		return fmt.Errorf("update order %s: %w", o.ID, err)
 	}
 	return nil
 }

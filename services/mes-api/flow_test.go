@@ -43,6 +43,7 @@ type receiver struct {
 
 type received struct {
 	id, event, status string
+	history           []string // the events of the order's history the delivery carries
 	verified          bool
 }
 
@@ -60,7 +61,11 @@ func newReceiver(t *testing.T, fail int) *receiver {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		err := webhook.Verify(r.secret, req.Header.Get("webhook-id"), req.Header.Get("webhook-timestamp"), req.Header.Get("webhook-signature"), body, time.Now(), 5*time.Minute)
-		r.got = append(r.got, received{id: req.Header.Get("webhook-id"), event: p.Type, status: p.Data.Order.Status, verified: err == nil})
+		var history []string
+		for _, h := range p.Data.Order.History {
+			history = append(history, h.Event)
+		}
+		r.got = append(r.got, received{id: req.Header.Get("webhook-id"), event: p.Type, status: p.Data.Order.Status, history: history, verified: err == nil})
 		if r.fail > 0 {
 			r.fail--
 			w.WriteHeader(http.StatusInternalServerError)
@@ -207,6 +212,10 @@ func TestOrderThroughTheAPIFollowsThePlatformsEvents(t *testing.T) {
 			t.Errorf("delivery %s has a bad signature", r.id)
 		}
 		events = append(events, r.event)
+		// The order's whole history, up to the change the delivery tells.
+		if len(r.history) < 2 || r.history[0] != contracts.OrderPlaced || r.history[len(r.history)-1] != r.event {
+			t.Errorf("delivery %s of %s carries the history %v", r.id, r.event, r.history)
+		}
 	}
 	slices.Sort(events)
 	wantEvents := []string{"order.confirmed", "order.in_production", "order.priced", "order.produced", "order.shipped"}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/fabrika/fabrika/contracts"
@@ -55,10 +56,7 @@ func (a *App) PriceListHandlers() map[string]inbox.Handler {
 // of the client that wants the event, in the same transaction. Events of
 // orders placed elsewhere are acknowledged and ignored.
 func (a *App) applyEvent(ctx context.Context, tx *sqldb.Tx, orderID, event string, at time.Time, reason string, set func(*store.Order)) error {
-	if err := a.store.LockOrder(ctx, tx, orderID); err != nil {
-		return err
-	}
-	o, err := a.store.GetOrder(ctx, tx, "", orderID)
+	o, endpoints, err := a.store.OrderForEvent(ctx, tx, orderID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -96,7 +94,9 @@ func (a *App) applyEvent(ctx context.Context, tx *sqldb.Tx, orderID, event strin
 	if err := a.store.AddHistory(ctx, tx, o.ID, h); err != nil {
 		return err
 	}
-	o.History = append(o.History, h)
+	if endpoints == 0 {
+		return nil // most clients have no webhook endpoint
+	}
 	return a.enqueueWebhooks(ctx, tx, o, event, prev, at)
 }
 
@@ -114,9 +114,18 @@ type WebhookData struct {
 	Order          store.Order `json:"order"`
 }
 
+// enqueueWebhooks enqueues the deliveries of an event to the client's
+// endpoints that want it. o is the order as changed by the event, without
+// its history: that is read only when a delivery carries it.
 func (a *App) enqueueWebhooks(ctx context.Context, tx *sqldb.Tx, o store.Order, event, prev string, at time.Time) error {
 	eps, err := a.store.ListEndpoints(ctx, tx, o.ClientID)
 	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(eps, func(e store.Endpoint) bool { return e.Wants(event) }) {
+		return nil
+	}
+	if o.History, err = a.store.History(ctx, tx, o.ID); err != nil {
 		return err
 	}
 	body, err := json.Marshal(WebhookPayload{Type: event, Timestamp: at.UTC(), Data: WebhookData{PreviousStatus: prev, Order: o}})

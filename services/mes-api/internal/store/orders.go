@@ -67,13 +67,15 @@ func (s *Store) InsertOrder(ctx context.Context, q sqldb.Querier, o Order) error
 const orderColumns = `id, client_id, number, reference, status, status_before_hold, lines, delivery, currency, quoted_total,
 	price_list_version, priced_total, ship_date, lead_days, reason, carrier, tracking_number, cancel_requested_at, created_at, updated_at, hold_at`
 
-func scanOrder(s interface{ Scan(...any) error }) (Order, error) {
+// scanOrder scans the orderColumns of a row, then the columns after them
+// into more.
+func scanOrder(s interface{ Scan(...any) error }, more ...any) (Order, error) {
 	var o Order
 	var lines, addr string
 	var cancelAt, created, updated, holdAt int64
-	err := s.Scan(&o.ID, &o.ClientID, &o.Number, &o.Reference, &o.Status, &o.StatusBeforeHold, &lines, &addr, &o.Currency,
+	err := s.Scan(append([]any{&o.ID, &o.ClientID, &o.Number, &o.Reference, &o.Status, &o.StatusBeforeHold, &lines, &addr, &o.Currency,
 		&o.QuotedTotal, &o.PriceListVersion, &o.PricedTotal, &o.ShipDate, &o.LeadDays, &o.Reason, &o.Carrier,
-		&o.TrackingNumber, &cancelAt, &created, &updated, &holdAt)
+		&o.TrackingNumber, &cancelAt, &created, &updated, &holdAt}, more...)...)
 	if err != nil {
 		return Order{}, err
 	}
@@ -99,21 +101,26 @@ func (s *Store) GetOrder(ctx context.Context, q sqldb.Querier, clientID, id stri
 	if clientID != "" && o.ClientID != clientID {
 		return Order{}, fmt.Errorf("get order %s: %w", id, ErrNotFound)
 	}
-	o.History, err = history(ctx, q, id)
+	o.History, err = s.History(ctx, q, id)
 	return o, err
 }
 
-// LockOrder takes the order's row lock until the transaction ends (on
-// PostgreSQL; SQLite has one writer at a time anyway), so that an event
-// handler's read, transition and write are not interleaved with another
-// replica's: without it two events of one order handled at once by two
-// replicas each wrote the status it computed from the same old row, and
-// order.priced written last left a confirmed order priced. No row: no-op.
-func (s *Store) LockOrder(ctx context.Context, q sqldb.Querier, id string) error {
-	if _, err := q.ExecContext(ctx, `UPDATE api_order SET id = id WHERE id = $1`, id); err != nil {
-		return fmt.Errorf("lock order %s: %w", id, err)
+// OrderForEvent reads an order without its history (History) and how many
+// live webhook endpoints its client has, and holds the order's row lock
+// until tx ends (sqldb.Engine.ForUpdate): what an event handler reads
+// first, in one statement. The lock keeps the handler's read, transition
+// and write from being interleaved with another replica's: without it two
+// events of one order handled at once by two replicas each wrote the
+// status it computed from the same old row, and order.priced written last
+// left a confirmed order priced.
+func (s *Store) OrderForEvent(ctx context.Context, tx *sqldb.Tx, id string) (o Order, endpoints int, err error) {
+	row := tx.QueryRowContext(ctx, `SELECT `+orderColumns+`, (SELECT COUNT(*) FROM webhook_endpoint e
+		WHERE e.client_id = api_order.client_id AND e.deleted_at = 0) FROM api_order WHERE id = $1`+tx.Engine().ForUpdate(), id)
+	o, err = scanOrder(row, &endpoints)
+	if err != nil {
+		return Order{}, 0, fmt.Errorf("get order %s: %w", id, notFound(err))
 	}
-	return nil
+	return o, endpoints, nil
 }
 
 // ListOrders lists a client's orders newest first, those with an id below
@@ -181,7 +188,8 @@ func (s *Store) AddHistory(ctx context.Context, q sqldb.Querier, orderID string,
 	return nil
 }
 
-func history(ctx context.Context, q sqldb.Querier, orderID string) ([]HistoryEntry, error) {
+// History reads an order's history, oldest first.
+func (s *Store) History(ctx context.Context, q sqldb.Querier, orderID string) ([]HistoryEntry, error) {
 	rows, err := q.QueryContext(ctx, `SELECT event_type, status, reason, at FROM api_order_history WHERE order_id = $1 ORDER BY seq`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("order %s history: %w", orderID, err)

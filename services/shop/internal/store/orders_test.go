@@ -3,8 +3,6 @@ package store_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -46,7 +44,7 @@ func TestOrderForUpdate(t *testing.T) {
 				t.Errorf("read %+v", got)
 			}
 			if engine == sqldb.Postgres {
-				if err := writeWaits(ctx, db, o.ID); err != nil {
+				if err := testenv.WriteWaits(ctx, db, `UPDATE orders SET status = 'cancelled' WHERE id = $1`, o.ID); err != nil {
 					t.Error(err)
 				}
 			}
@@ -72,22 +70,4 @@ func TestOrderForUpdate(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-}
-
-// writeWaits tells why another transaction's write of the order did not
-// wait for the row's lock (nil when it did).
-func writeWaits(ctx context.Context, db *sqldb.DB, id string) error {
-	other, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer other.Rollback()
-	if _, err := other.ExecContext(ctx, `SET LOCAL lock_timeout = '100ms'`); err != nil {
-		return err
-	}
-	_, err = other.ExecContext(ctx, `UPDATE orders SET status = 'cancelled' WHERE id = $1`, id)
-	if err == nil || !strings.Contains(err.Error(), "55P03") {
-		return fmt.Errorf("another transaction's write of the read row: %v, want lock_not_available (55P03)", err)
-	}
-	return nil
 }

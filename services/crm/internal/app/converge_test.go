@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/inbox/inboxtest"
@@ -15,9 +16,14 @@ import (
 func TestEventsConvergeInAnyOrder(t *testing.T) {
 	t.Parallel()
 	s := inboxtest.OrderStory("o-1", contracts.ChannelShop, t0)
+	started := func(f contracts.OperationFinishedV1) contracts.OperationStartedV1 {
+		return contracts.OperationStartedV1{OrderID: f.OrderID, LineNo: f.LineNo, Seq: f.Seq, Operation: f.Operation,
+			Workstation: f.Workstation, Operator: f.Operator, At: f.At.Add(-time.Minute)}
+	}
 	histories := map[string][]inboxtest.Event{
 		"placed to shipped": {inboxtest.E(contracts.OrderPlaced, s.Placed), inboxtest.E(contracts.OrderPriced, s.Priced),
-			inboxtest.E(contracts.OrderInProduction, s.InProduction), inboxtest.E(contracts.OperationFinished, s.Finished[0]),
+			inboxtest.E(contracts.OrderInProduction, s.InProduction), inboxtest.E(contracts.OperationStarted, started(s.Finished[0])),
+			inboxtest.E(contracts.OperationFinished, s.Finished[0]), inboxtest.E(contracts.OperationStarted, started(s.Finished[1])),
 			inboxtest.E(contracts.OperationFinished, s.Finished[1]), inboxtest.E(contracts.OrderProduced, s.Produced),
 			inboxtest.E(contracts.OrderShipped, s.Shipped)},
 		"cancel requested, cancelled": {inboxtest.E(contracts.OrderPlaced, s.Placed), inboxtest.E(contracts.OrderPriced, s.Priced),

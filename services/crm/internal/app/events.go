@@ -55,22 +55,17 @@ func (a *App) Handlers() map[string]inbox.Handler {
 			})
 		}),
 		contracts.Subject(contracts.OperationStarted): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OperationStartedV1) error {
-			return a.onOrderEvent(ctx, tx, m, contracts.OperationStarted, p.OrderID, p.At, func(o *store.Order, w *store.Writes) (string, string) {
-				w.StepStarted(p.OrderID, store.Step{LineNo: p.LineNo, Seq: p.Seq, Operation: p.Operation,
-					Workstation: p.Workstation, StartedBy: p.Operator, StartedAt: p.At})
-				return fmt.Sprintf("Line %d step %d %s started on %s", p.LineNo, p.Seq, p.Operation, p.Workstation), p.Operator
-			})
+			return a.onStep(ctx, tx, m, contracts.OperationStarted, p.OrderID, p.At, store.Step{LineNo: p.LineNo, Seq: p.Seq,
+				Operation: p.Operation, Workstation: p.Workstation, StartedBy: p.Operator, StartedAt: p.At},
+				fmt.Sprintf("Line %d step %d %s started on %s", p.LineNo, p.Seq, p.Operation, p.Workstation), p.Operator)
 		}),
 		contracts.Subject(contracts.OperationFinished): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OperationFinishedV1) error {
-			return a.onOrderEvent(ctx, tx, m, contracts.OperationFinished, p.OrderID, p.At, func(o *store.Order, w *store.Writes) (string, string) {
-				w.StepFinished(p.OrderID, store.Step{LineNo: p.LineNo, Seq: p.Seq, Operation: p.Operation,
-					Workstation: p.Workstation, FinishedBy: p.Operator, FinishedAt: p.At})
-				s := fmt.Sprintf("Line %d step %d %s on %s finished: %d good, %d scrap", p.LineNo, p.Seq, p.Operation, p.Workstation, p.GoodQty, p.ScrapQty)
-				if p.ScrapReason != "" {
-					s += " (" + p.ScrapReason + ")"
-				}
-				return s, p.Operator
-			})
+			s := fmt.Sprintf("Line %d step %d %s on %s finished: %d good, %d scrap", p.LineNo, p.Seq, p.Operation, p.Workstation, p.GoodQty, p.ScrapQty)
+			if p.ScrapReason != "" {
+				s += " (" + p.ScrapReason + ")"
+			}
+			return a.onStep(ctx, tx, m, contracts.OperationFinished, p.OrderID, p.At, store.Step{LineNo: p.LineNo, Seq: p.Seq,
+				Operation: p.Operation, Workstation: p.Workstation, FinishedBy: p.Operator, FinishedAt: p.At}, s, p.Operator)
 		}),
 		contracts.Subject(contracts.OrderShipped): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderShippedV1) error {
 			return a.onOrderEvent(ctx, tx, m, contracts.OrderShipped, p.OrderID, p.At, func(o *store.Order, _ *store.Writes) (string, string) {
@@ -150,19 +145,8 @@ func uncount(o *store.Order, w *store.Writes) {
 // the order, its timeline entry and those writes are then made together.
 func (a *App) onOrderEvent(ctx context.Context, tx *sqldb.Tx, m inbox.Message, eventType, orderID string, at time.Time,
 	apply func(o *store.Order, w *store.Writes) (summary, by string)) error {
-	o, seen, err := a.store.OrderForEvent(ctx, tx, orderID, m.ID)
-	if errors.Is(err, order.ErrNotFound) {
-		// Another replica may be creating it right now: wait for it, look
-		// again, park only if it is still missing (see store.LockArrival).
-		if err := a.store.LockArrival(ctx, tx, orderID); err != nil {
-			return err
-		}
-		o, seen, err = a.store.OrderForEvent(ctx, tx, orderID, m.ID)
-	}
-	if errors.Is(err, order.ErrNotFound) {
-		return a.store.Park(ctx, tx, store.Parked{MessageID: m.ID, OrderID: orderID, Type: eventType, Payload: m.Payload, At: at, ReceivedAt: a.now()})
-	}
-	if err != nil || seen {
+	o, ok, err := a.orderFor(ctx, tx, m, eventType, orderID, at)
+	if err != nil || !ok {
 		return err
 	}
 	before := o
@@ -186,6 +170,46 @@ func (a *App) onOrderEvent(ctx context.Context, tx *sqldb.Tx, m inbox.Message, e
 	}
 	a.invalidate(tx)
 	return nil
+}
+
+// orderFor reads the order an event is for; ok is false when there is
+// nothing more to do: the event's message is in its timeline already, or
+// the order is not here and the event was parked.
+func (a *App) orderFor(ctx context.Context, tx *sqldb.Tx, m inbox.Message, eventType, orderID string, at time.Time) (o store.Order, ok bool, err error) {
+	o, seen, err := a.store.OrderForEvent(ctx, tx, orderID, m.ID)
+	if errors.Is(err, order.ErrNotFound) {
+		// Another replica may be creating it right now: wait for it, look
+		// again, park only if it is still missing (see store.LockArrival).
+		if err := a.store.LockArrival(ctx, tx, orderID); err != nil {
+			return o, false, err
+		}
+		o, seen, err = a.store.OrderForEvent(ctx, tx, orderID, m.ID)
+	}
+	if errors.Is(err, order.ErrNotFound) {
+		err = a.store.Park(ctx, tx, store.Parked{MessageID: m.ID, OrderID: orderID, Type: eventType, Payload: m.Payload, At: at, ReceivedAt: a.now()})
+		return o, false, err
+	}
+	return o, err == nil && !seen, err
+}
+
+// onStep records a step of the order's routing that the shop floor started
+// or finished: the step and the timeline entry, written without reading the
+// order (store.RecordStep). Only when they were not written is the order
+// read: the event is parked, or was recorded before, or the order arrived
+// meanwhile and they are written now. Neither the list nor its counters
+// change: the cached pages stay.
+func (a *App) onStep(ctx context.Context, tx *sqldb.Tx, m inbox.Message, eventType, orderID string, at time.Time, step store.Step, summary, by string) error {
+	e := store.Event{OrderID: orderID, MessageID: m.ID, Type: eventType, Source: order.Source(eventType, ""), At: at,
+		RecordedAt: a.now(), By: by, Summary: summary}
+	recorded, err := a.store.RecordStep(ctx, tx, step, e)
+	if err != nil || recorded {
+		return err
+	}
+	if _, ok, err := a.orderFor(ctx, tx, m, eventType, orderID, at); err != nil || !ok {
+		return err
+	}
+	_, err = a.store.RecordStep(ctx, tx, step, e)
+	return err
 }
 
 // statusOf is the status an incoming event sets; the CRM's own decisions

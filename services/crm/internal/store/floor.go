@@ -20,21 +20,35 @@ type Step struct {
 	FinishedAt  time.Time `json:"finished_at"`
 }
 
-// StepStarted records that a step started; events may come in any order,
-// so a start never erases a finish.
-func (w *Writes) StepStarted(orderID string, step Step) {
-	w.b.Add(`INSERT INTO crm_floor (order_id, line_no, seq, operation, workstation, started_by, started_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (order_id, line_no, seq) DO UPDATE SET started_by = excluded.started_by, started_at = excluded.started_at`,
-		orderID, step.LineNo, step.Seq, step.Operation, step.Workstation, step.StartedBy, sqldb.Micros(step.StartedAt))
-}
-
-// StepFinished records that a step finished.
-func (w *Writes) StepFinished(orderID string, step Step) {
-	w.b.Add(`INSERT INTO crm_floor (order_id, line_no, seq, operation, workstation, finished_by, finished_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (order_id, line_no, seq) DO UPDATE SET finished_by = excluded.finished_by, finished_at = excluded.finished_at`,
-		orderID, step.LineNo, step.Seq, step.Operation, step.Workstation, step.FinishedBy, sqldb.Micros(step.FinishedAt))
+// RecordStep records a step that mes-operator started or finished (by
+// step.FinishedAt: zero for a start) with its timeline entry e, in one
+// round trip and without reading the order first: an order has two such
+// events per step of its routing, and they change nothing of the order
+// itself. Both are written only where the order exists and e's message is
+// not in its timeline yet; recorded tells whether they were. Events come in
+// any order, so a start never erases a finish.
+func (s *Store) RecordStep(ctx context.Context, q sqldb.Querier, step Step, e Event) (recorded bool, err error) {
+	by, at, who, when := "started_by", "started_at", step.StartedBy, step.StartedAt
+	if !step.FinishedAt.IsZero() {
+		by, at, who, when = "finished_by", "finished_at", step.FinishedBy, step.FinishedAt
+	}
+	var w Writes
+	// First: on SQLite the writes run in turn, and this one looks for the
+	// timeline entry written next.
+	w.b.Add(`INSERT INTO crm_floor (order_id, line_no, seq, operation, workstation, `+by+`, `+at+`)
+		SELECT id, CAST($2 AS INTEGER), CAST($3 AS INTEGER), CAST($4 AS TEXT), CAST($5 AS TEXT), CAST($6 AS TEXT), CAST($7 AS BIGINT)
+		FROM crm_orders WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM crm_timeline WHERE order_id = $1 AND message_id = $8)
+		ON CONFLICT (order_id, line_no, seq) DO UPDATE SET `+by+` = excluded.`+by+`, `+at+` = excluded.`+at,
+		e.OrderID, step.LineNo, step.Seq, step.Operation, step.Workstation, who, sqldb.Micros(when), e.MessageID)
+	i := w.b.Add(`INSERT INTO crm_timeline (order_id, message_id, event_type, source, at, recorded_at, by_name, summary)
+		SELECT id, CAST($2 AS TEXT), CAST($3 AS TEXT), CAST($4 AS TEXT), CAST($5 AS BIGINT), CAST($6 AS BIGINT), CAST($7 AS TEXT), CAST($8 AS TEXT)
+		FROM crm_orders WHERE id = $1 ON CONFLICT (order_id, message_id) DO NOTHING`,
+		e.OrderID, e.MessageID, e.Type, e.Source, sqldb.Micros(e.At), sqldb.Micros(e.RecordedAt), e.By, e.Summary)
+	counts, err := w.b.Exec(ctx, q)
+	if err != nil {
+		return false, fmt.Errorf("record step %d/%d of %s: %w", step.LineNo, step.Seq, e.OrderID, err)
+	}
+	return counts[i] == 1, nil
 }
 
 // Floor returns the steps the shop floor reported for an order, by line

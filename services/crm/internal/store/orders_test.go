@@ -153,3 +153,56 @@ func TestPlacing(t *testing.T) {
 		}
 	})
 }
+
+// TestRecordStep: a step and its timeline entry are written without reading
+// the order, only where the order exists and only once per message; a start
+// that comes after its finish keeps the finish.
+func TestRecordStep(t *testing.T) {
+	t.Parallel()
+	testenv.EachEngine(t, func(t *testing.T, engine sqldb.Engine) {
+		db := testenv.DBOn(t, engine, migrations.FS)
+		st := store.New(db)
+		ctx := context.Background()
+		t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+		finish := store.Step{LineNo: 1, Seq: 2, Operation: "bend", Workstation: "bend1", FinishedBy: "ana", FinishedAt: t0.Add(time.Hour)}
+		start := store.Step{LineNo: 1, Seq: 2, Operation: "bend", Workstation: "bend1", StartedBy: "ana", StartedAt: t0}
+		event := func(msg string) store.Event {
+			return store.Event{OrderID: "o1", MessageID: msg, Type: "operation.finished", Source: "mes-operator", At: t0, RecordedAt: t0, By: "ana"}
+		}
+		record := func(step store.Step, msg string, want bool) {
+			t.Helper()
+			if got, err := st.RecordStep(ctx, db, step, event(msg)); err != nil || got != want {
+				t.Fatalf("record %s: %v, %v; want %v", msg, got, err, want)
+			}
+		}
+		record(finish, "m-finish", false) // no order yet: nothing written
+		if steps, err := st.Floor(ctx, db, "o1"); err != nil || len(steps) != 0 {
+			t.Fatalf("steps of an order that is not there: %+v, %v", steps, err)
+		}
+		var w store.Writes
+		w.InsertCustomer(store.Customer{ID: "c1", Kind: store.KindPerson, Name: "Ada", Email: "ada@x.io"}, t0)
+		w.InsertOrder(store.Order{ID: "o1", Number: "S-1", Channel: "shop", CustomerID: "c1", Status: "in_production", StatusSince: t0,
+			Version: 1, PlacedAt: t0, UpdatedAt: t0}, nil)
+		if err := st.Write(ctx, db, &w); err != nil {
+			t.Fatal(err)
+		}
+		record(finish, "m-finish", true)
+		again := finish
+		again.FinishedBy = "someone else"
+		record(again, "m-finish", false) // the same message again changes nothing
+		record(start, "m-start", true)   // after its finish
+		steps, err := st.Floor(ctx, db, "o1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := store.Step{LineNo: 1, Seq: 2, Operation: "bend", Workstation: "bend1", StartedBy: "ana", StartedAt: t0,
+			FinishedBy: "ana", FinishedAt: t0.Add(time.Hour)}
+		if len(steps) != 1 || steps[0] != want {
+			t.Errorf("steps %+v, want %+v", steps, want)
+		}
+		timeline, err := st.Timeline(ctx, db, "o1")
+		if err != nil || len(timeline) != 2 {
+			t.Errorf("timeline %+v, %v; want the finish and the start", timeline, err)
+		}
+	})
+}

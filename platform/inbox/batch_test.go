@@ -282,12 +282,9 @@ func TestBatchStatements(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	r := newBatchRig(ctx, t, sqldb.Postgres)
-	if _, err := r.db.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
-		t.Skipf("pg_stat_statements: %v", err)
-	}
-	const thisDB = `(SELECT oid FROM pg_database WHERE datname = current_database())`
-	if _, err := r.db.ExecContext(ctx, `SELECT pg_stat_statements_reset(0, `+thisDB+`, 0)`); err != nil {
-		t.Skipf("pg_stat_statements is not loaded (shared_preload_libraries): %v", err)
+	stats, err := countStatements(ctx, r.db)
+	if err != nil {
+		t.Skip(err)
 	}
 	for _, n := range []int{1, 10} {
 		ids := make([]string, n)
@@ -296,22 +293,65 @@ func TestBatchStatements(t *testing.T) {
 		}
 		r.publish(ctx, t, ids...)
 		batch := r.take(ctx, t, n)
-		if _, err := r.db.ExecContext(ctx, `SELECT pg_stat_statements_reset(0, `+thisDB+`, 0)`); err != nil {
+		if err := stats.reset(ctx); err != nil {
 			t.Fatal(err)
 		}
 		r.process(ctx, batch)
-		rs := column(ctx, t, r.db, `SELECT calls || ' x ' || regexp_replace(query, '\s+', ' ', 'g') FROM pg_stat_statements
-			WHERE dbid = `+thisDB+` AND query NOT LIKE '%pg_stat_statements%' ORDER BY query`)
-		var calls int
-		for _, q := range rs {
-			var c int
-			if _, err := fmt.Sscan(q, &c); err != nil {
-				t.Fatal(err)
-			}
-			calls += c
+		calls, _, list, err := stats.since(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
 		if want := n + 3; calls != want {
-			t.Errorf("a clean batch of %d ran %d statements, want %d:\n%s", n, calls, want, strings.Join(rs, "\n"))
+			t.Errorf("a clean batch of %d ran %d statements, want %d:\n%s", n, calls, want, strings.Join(list, "\n"))
 		}
 	}
+}
+
+// statements counts the statements PostgreSQL runs in one database, with
+// pg_stat_statements.
+type statements struct{ db *sqldb.DB }
+
+// countStatements starts counting the statements of db, or tells why it
+// cannot: pg_stat_statements is not in the server's
+// shared_preload_libraries.
+func countStatements(ctx context.Context, db *sqldb.DB) (*statements, error) {
+	if _, err := db.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
+		return nil, fmt.Errorf("pg_stat_statements: %w", err)
+	}
+	s := &statements{db: db}
+	if err := s.reset(ctx); err != nil {
+		return nil, fmt.Errorf("pg_stat_statements is not loaded (shared_preload_libraries): %w", err)
+	}
+	return s, nil
+}
+
+const thisDatabase = `(SELECT oid FROM pg_database WHERE datname = current_database())`
+
+func (s *statements) reset(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, `SELECT pg_stat_statements_reset(0, `+thisDatabase+`, 0)`)
+	return err
+}
+
+// since returns the statements run since the last reset, apart from the
+// counting's own: how many, their execution time, and each as
+// "CALLS x QUERY".
+func (s *statements) since(ctx context.Context) (calls int, exec time.Duration, list []string, err error) {
+	rs, err := s.db.QueryContext(ctx, `SELECT calls, total_exec_time, regexp_replace(query, '\s+', ' ', 'g') FROM pg_stat_statements
+		WHERE dbid = `+thisDatabase+` AND query NOT LIKE '%pg_stat_statements%' ORDER BY query`)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var n int
+		var ms float64
+		var q string
+		if err := rs.Scan(&n, &ms, &q); err != nil {
+			return 0, 0, nil, err
+		}
+		calls += n
+		exec += time.Duration(ms * float64(time.Millisecond))
+		list = append(list, fmt.Sprintf("%d x %s", n, q))
+	}
+	return calls, exec, list, rs.Err()
 }

@@ -62,14 +62,9 @@ func benchmarkDrain(b *testing.B, e sqldb.Engine) {
 			return err
 		},
 	})
-	stats := e == sqldb.Postgres
-	const thisDB = `(SELECT oid FROM pg_database WHERE datname = current_database())`
-	if stats {
-		if _, err := db.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
-			stats = false
-		} else if _, err := db.ExecContext(ctx, `SELECT pg_stat_statements_reset(0, `+thisDB+`, 0)`); err != nil {
-			stats = false
-		}
+	var stats *statements
+	if e == sqldb.Postgres {
+		stats, _ = countStatements(ctx, db) // nil when pg_stat_statements is not loaded
 	}
 	cpu := func() time.Duration {
 		var ru syscall.Rusage
@@ -94,13 +89,12 @@ func benchmarkDrain(b *testing.B, e sqldb.Engine) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
 	b.ReportMetric(float64(used.Microseconds())/float64(b.N), "cpu-us/msg")
-	if stats {
-		var calls, execMS float64
-		if err := db.QueryRowContext(ctx, `SELECT COALESCE(SUM(calls), 0), COALESCE(SUM(total_exec_time), 0) FROM pg_stat_statements
-			WHERE dbid = `+thisDB+` AND query NOT LIKE '%pg_stat_statements%'`).Scan(&calls, &execMS); err != nil {
+	if stats != nil {
+		calls, exec, _, err := stats.since(ctx)
+		if err != nil {
 			b.Fatal(err)
 		}
-		b.ReportMetric(calls/float64(b.N), "stmts/msg")
-		b.ReportMetric(execMS*1000/float64(b.N), "pg-exec-us/msg")
+		b.ReportMetric(float64(calls)/float64(b.N), "stmts/msg")
+		b.ReportMetric(float64(exec.Microseconds())/float64(b.N), "pg-exec-us/msg")
 	}
 }

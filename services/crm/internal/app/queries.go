@@ -95,10 +95,7 @@ func (a *App) FoldCounters(ctx context.Context) (int, error) {
 func (a *App) OrderCard(ctx context.Context, id string) (Card, error) {
 	var c Card
 	var err error
-	if c.Order, err = a.store.GetOrder(ctx, a.db, id); err != nil {
-		return c, err
-	}
-	if c.Customer, err = a.store.GetCustomer(ctx, a.db, c.Order.CustomerID); err != nil {
+	if c.Order, c.Customer, err = a.store.OrderWithCustomer(ctx, a.db, id); err != nil {
 		return c, err
 	}
 	if c.Lines, err = a.store.Lines(ctx, a.db, id); err != nil {

@@ -178,13 +178,19 @@ func scanCustomers(rows *sql.Rows) ([]Customer, error) {
 	for rows.Next() {
 		var c Customer
 		var created, updated int64
-		if err := rows.Scan(&c.ID, &c.Kind, &c.Name, &c.Email, &c.Company, &c.Phone, &c.OrderCount, &c.TotalSpent, &c.Currency, &created, &updated); err != nil {
+		if err := rows.Scan(customerDest(&c, &created, &updated)...); err != nil {
 			return nil, err
 		}
 		c.CreatedAt, c.UpdatedAt = sqldb.FromMicros(created), sqldb.FromMicros(updated)
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// customerDest are the destinations of customerColumns; created and
+// updated take the times' microseconds.
+func customerDest(c *Customer, created, updated *int64) []any {
+	return []any{&c.ID, &c.Kind, &c.Name, &c.Email, &c.Company, &c.Phone, &c.OrderCount, &c.TotalSpent, &c.Currency, created, updated}
 }
 
 var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)

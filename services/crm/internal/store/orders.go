@@ -70,6 +70,20 @@ func (s *Store) GetOrder(ctx context.Context, q sqldb.Querier, id string) (Order
 	return s.getOrder(ctx, q, id, `SELECT `+orderColumns+` FROM crm_orders WHERE id = $1`, nil)
 }
 
+// OrderWithCustomer returns an order and its customer (as GetCustomer),
+// in one query: what the order card shows first.
+func (s *Store) OrderWithCustomer(ctx context.Context, q sqldb.Querier, id string) (Order, Customer, error) {
+	var c Customer
+	var created, updated int64
+	o, err := s.getOrder(ctx, q, id, `SELECT o.*, `+customerColumns+`
+		FROM (SELECT `+orderColumns+` FROM crm_orders WHERE id = $1) AS o
+		JOIN crm_customers c ON c.id = o.customer_id
+		LEFT JOIN (`+customerDeltas+` WHERE customer_id = (SELECT customer_id FROM crm_orders WHERE id = $1) GROUP BY customer_id) d
+			ON d.customer_id = c.id`, nil, customerDest(&c, &created, &updated)...)
+	c.CreatedAt, c.UpdatedAt = sqldb.FromMicros(created), sqldb.FromMicros(updated)
+	return o, c, err
+}
+
 // OrderForEvent returns an order (or order.ErrNotFound) and whether the
 // message messageID is in its timeline already: what an event's handler
 // reads first, in one query rather than two (the CRM handles ten or so
@@ -77,7 +91,7 @@ func (s *Store) GetOrder(ctx context.Context, q sqldb.Querier, id string) (Order
 func (s *Store) OrderForEvent(ctx context.Context, q sqldb.Querier, id, messageID string) (o Order, seen bool, err error) {
 	var n int64
 	o, err = s.getOrder(ctx, q, id, `SELECT `+orderColumns+`,
-		(SELECT COUNT(*) FROM crm_timeline WHERE order_id = $1 AND message_id = $2) FROM crm_orders WHERE id = $1`, &n, messageID)
+		(SELECT COUNT(*) FROM crm_timeline WHERE order_id = $1 AND message_id = $2) FROM crm_orders WHERE id = $1`, []any{messageID}, &n)
 	return o, n > 0, err
 }
 
@@ -105,9 +119,9 @@ func (s *Store) Placing(ctx context.Context, q sqldb.Querier, orderID, customerI
 	return p, nil
 }
 
-// getOrder reads an order by query, whose first argument is the id; count,
-// when not nil, takes the column after the order's.
-func (s *Store) getOrder(ctx context.Context, q sqldb.Querier, id, query string, count *int64, args ...any) (Order, error) {
+// getOrder reads an order by query, whose first argument is the id and
+// args the next; extra take the columns after the order's.
+func (s *Store) getOrder(ctx context.Context, q sqldb.Querier, id, query string, args []any, extra ...any) (Order, error) {
 	var o Order
 	var since, placed, updated int64
 	var priced, rush, cancelReq int
@@ -115,9 +129,7 @@ func (s *Store) getOrder(ctx context.Context, q sqldb.Querier, id, query string,
 	dest := []any{&o.ID, &o.Number, &o.Channel, &o.CustomerID, &o.Status, &o.HeldFrom, &since, &o.Version, &o.Currency, &o.QuotedTotal, &o.Total,
 		&o.CountedTotal, &priced, &o.PriceListVersion, &o.CalcVersion, &routing, &o.ShipDate, &o.LeadDays, &rush, &o.Manager, &delivery,
 		&o.ReviewReason, &cancelReq, &o.CancelReason, &o.Carrier, &o.TrackingNumber, &placed, &updated}
-	if count != nil {
-		dest = append(dest, count)
-	}
+	dest = append(dest, extra...)
 	err := q.QueryRowContext(ctx, query, append([]any{id}, args...)...).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, fmt.Errorf("order %s: %w", id, order.ErrNotFound)

@@ -3,9 +3,11 @@ package store_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
+	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
 	"github.com/fabrika/fabrika/services/crm/internal/order"
@@ -203,6 +205,58 @@ func TestRecordStep(t *testing.T) {
 		timeline, err := st.Timeline(ctx, db, "o1")
 		if err != nil || len(timeline) != 2 {
 			t.Errorf("timeline %+v, %v; want the finish and the start", timeline, err)
+		}
+	})
+}
+
+// TestOrderWithCustomer: the order card's first read is the order and its
+// customer as GetOrder and GetCustomer read them, the customer's changes not
+// folded yet included.
+func TestOrderWithCustomer(t *testing.T) {
+	t.Parallel()
+	testenv.EachEngine(t, func(t *testing.T, engine sqldb.Engine) {
+		db := testenv.DBOn(t, engine, migrations.FS)
+		st := store.New(db)
+		ctx := context.Background()
+		t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+		var w store.Writes
+		for i, id := range []string{"o1", "o2"} {
+			w.InsertCustomer(store.Customer{ID: "c" + id, Kind: store.KindCompany, Name: "Ada " + id, Email: id + "@x.io", Company: "Engines", Currency: "EUR"}, t0)
+			w.InsertOrder(store.Order{ID: id, Number: "S-" + id, Channel: "shop", CustomerID: "c" + id, Status: "placed", StatusSince: t0,
+				Version: 1, Total: 500, Routing: []contracts.RoutingStep{{LineNo: 1, Seq: 1, Operation: "cut"}}, PlacedAt: t0, UpdatedAt: t0}, nil)
+			w.AddToCustomer("c"+id, 1, int64(500*(i+1)), "EUR")
+		}
+		if err := st.Write(ctx, db, &w); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.FoldCustomers(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.AddToCustomer(ctx, db, "co1", 0, -100, "EUR"); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{"o1", "o2"} {
+			o, c, err := st.OrderWithCustomer(ctx, db, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantO, err := st.GetOrder(ctx, db, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantC, err := st.GetCustomer(ctx, db, "c"+id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(o, wantO) || c != wantC {
+				t.Errorf("%s: %+v\n%+v\nwant %+v\n%+v", id, o, c, wantO, wantC)
+			}
+		}
+		if c, _ := st.GetCustomer(ctx, db, "co1"); c.TotalSpent != 400 {
+			t.Errorf("customer co1 spent %d, want 400", c.TotalSpent)
+		}
+		if _, _, err := st.OrderWithCustomer(ctx, db, "o3"); !errors.Is(err, order.ErrNotFound) {
+			t.Errorf("an order that is not there: %v", err)
 		}
 	})
 }

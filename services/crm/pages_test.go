@@ -24,9 +24,11 @@ func TestPages(t *testing.T) {
 	e := startCRM(t, b)
 	p := startProducer(t, b, testenv.HostConfig(t, "shop", nil))
 	emit(t, p.run.Host().DB, placedEv(1, "shop"), placedEv(2, "api"), pricedEv(1))
-	testenv.EventuallyTrue(t, brokerWait, "order 1 priced", func() bool {
+	testenv.EventuallyTrue(t, brokerWait, "order 1 priced, order 2 placed", func() bool {
+		// Each order's events are handled apart: order 2 may come after order 1's price.
 		resp, body := e.do("GET", "/crm/api/v1/orders/order-001", identity.RoleManager, nil, nil)
-		return resp.StatusCode == 200 && strings.Contains(body, `"status":"priced"`)
+		resp2, _ := e.do("GET", "/crm/api/v1/orders/order-002", identity.RoleManager, nil, nil)
+		return resp.StatusCode == 200 && strings.Contains(body, `"status":"priced"`) && resp2.StatusCode == 200
 	})
 	html := map[string]string{"Accept": "text/html"}
 	get := func(path string, want int) (*http.Response, string) {

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"maps"
+	"math"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -40,6 +42,7 @@ type loadConfig struct {
 	phase, drain        time.Duration
 	bound               time.Duration
 	customers, staff    int
+	operators           int // per workstation; 0: as the rate needs (operatorsFor)
 	shopShare           float64
 }
 
@@ -61,13 +64,21 @@ func loadCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&c.drain, "drain", 60*time.Second, "how long to wait after a phase for its orders to be priced (and, at the end, shipped)")
 	fs.DurationVar(&c.bound, "bound", 250*time.Millisecond, "the placed-to-priced p99 a stepped run must stay under")
 	fs.IntVar(&c.customers, "customers", 20, "shop customers signed up for the run, each from its own address (X-Forwarded-For: start the gateway with FABRIKA_TRUSTED_PROXIES=127.0.0.1)")
-	fs.IntVar(&c.staff, "staff", 4, "managers confirming and operators producing, each")
+	fs.IntVar(&c.staff, "staff", 4, "managers confirming orders")
+	fs.IntVar(&c.operators, "operators", 0, "operators at each workstation, working its queue (0: one per 50 orders/s of the highest rate offered, -rate or -max-rate when stepping, 2 to 8)")
 	fs.Float64Var(&c.shopShare, "shop-share", 0.5, "the share of orders placed in the shop (the rest through the B2B API)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if c.rate <= 0 || c.step < 0 || c.shopShare < 0 || c.shopShare > 1 || c.customers < 1 || c.staff < 1 {
-		return errors.New("-rate must be > 0, -step >= 0, -shop-share in [0,1], -customers and -staff >= 1")
+	if c.rate <= 0 || c.step < 0 || c.shopShare < 0 || c.shopShare > 1 || c.customers < 1 || c.staff < 1 || c.operators < 0 {
+		return errors.New("-rate must be > 0, -step >= 0, -shop-share in [0,1], -customers and -staff >= 1, -operators >= 0")
+	}
+	if c.operators == 0 {
+		highest := c.rate
+		if c.step > 0 {
+			highest = c.maxRate
+		}
+		c.operators = operatorsFor(highest)
 	}
 	for _, a := range strings.Split(admin, ",") {
 		if a = strings.TrimSpace(a); a != "" {
@@ -84,14 +95,13 @@ type loadRun struct {
 	customers []loadCustomer
 	apiKey    string
 	managers  []*loadgen.Client
-	operators []*loadgen.Client
-
-	toProduce chan string
+	operators []loadOperator
 
 	events *loadgen.Events
 
 	mu     sync.Mutex
 	orders []*loadOrder
+	ours   map[string]bool // the ids of the orders acknowledged
 	errs   map[string]int
 	wg     sync.WaitGroup
 }
@@ -128,7 +138,7 @@ func (p *loadPhase) add(o *loadOrder) {
 }
 
 func runLoad(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
-	r := &loadRun{cfg: cfg, client: loadgen.New(cfg.url), errs: map[string]int{}, toProduce: make(chan string, 1<<20)}
+	r := &loadRun{cfg: cfg, client: loadgen.New(cfg.url), ours: map[string]bool{}, errs: map[string]int{}}
 	events, err := loadgen.Watch(ctx, cfg.natsURL, hopEvents...)
 	if err != nil {
 		return err
@@ -138,15 +148,14 @@ func runLoad(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 	if err := r.setUp(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "load: %d customers, %d managers, %d operators against %s\n", len(r.customers), len(r.managers), len(r.operators), cfg.url)
+	fmt.Fprintf(stdout, "load: %d customers, %d managers, %d operators (%d at each workstation) against %s\n",
+		len(r.customers), len(r.managers), len(r.operators), cfg.operators, cfg.url)
 	// The staff stop at the end, leaving what they have not done.
 	staffCtx, stopStaff := context.WithCancel(ctx)
 	defer stopStaff()
-	var managers sync.WaitGroup
-	managers.Add(1)
-	r.work(ctx, func() { defer managers.Done(); r.manage(staffCtx) })
-	for i := range cfg.staff {
-		r.work(ctx, func() { r.produce(staffCtx, r.operators[i]) })
+	r.work(ctx, func() { r.manage(staffCtx) })
+	for _, o := range r.operators {
+		r.work(ctx, func() { r.operate(staffCtx, o) })
 	}
 	cpu0 := readCPU(ctx, cfg.admin)
 	start := time.Now()
@@ -170,8 +179,6 @@ func runLoad(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 	elapsed := time.Since(start)
 	cpu1 := readCPU(ctx, cfg.admin)
 	stopStaff()
-	managers.Wait() // a manager may be handing an order to the operators
-	close(r.toProduce)
 	r.wg.Wait()
 	all := r.hops(acked)
 	report(stdout, cfg, phases, all, elapsed, len(acked), cpu0, cpu1, r.errors())
@@ -194,9 +201,9 @@ func (r *loadRun) setUp(ctx context.Context) error {
 		return fmt.Errorf("the gateway's database: %w", err)
 	}
 	defer gw.Close()
-	// Operators are given every workstation, so that the load needs no
-	// knowledge of the routings (an operator may ship an order one of whose
-	// operations is at a workstation of theirs). Not admins: a production
+	// Operators work at one workstation each, -operators of them at every
+	// workstation the gateway knows (from mes-calc's price list), so that
+	// the load needs no knowledge of the routings. Not admins: a production
 	// gateway signs admins in only with a second factor.
 	var workstations []string
 	err = loadgen.Poll(ctx, 30*time.Second, func() error {
@@ -208,22 +215,49 @@ func (r *loadRun) setUp(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("the gateway's workstations: %w", err)
 	}
+	type account struct {
+		login, role string
+		ws          []string
+	}
+	var accounts []account
 	for i := range r.cfg.staff {
-		for _, s := range []struct {
-			role string
-			ws   []string
-			to   *[]*loadgen.Client
-		}{{identity.RoleManager, nil, &r.managers}, {identity.RoleOperator, workstations, &r.operators}} {
-			login := fmt.Sprintf("load.%s%d.%s", s.role, i, suffix)
-			if err := gateway.CreateStaff(ctx, gw, login, password, s.role, s.ws); err != nil {
-				return fmt.Errorf("staff account for the load: %w", err)
+		accounts = append(accounts, account{fmt.Sprintf("load.manager%d.%s", i, suffix), identity.RoleManager, nil})
+	}
+	for _, ws := range workstations {
+		for i := range r.cfg.operators {
+			accounts = append(accounts, account{fmt.Sprintf("load.operator.%s.%d.%s", ws, i, suffix), identity.RoleOperator, []string{ws}})
+			r.operators = append(r.operators, loadOperator{workstation: ws, share: i, team: r.cfg.operators})
+		}
+	}
+	// Each staff member signs in from their own address (the gateway limits
+	// sign-in attempts per address), a few at a time: a password hash each.
+	clients := make([]*loadgen.Client, len(accounts))
+	errs := make([]error, len(accounts))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, 4)
+	for i, a := range accounts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			if err := gateway.CreateStaff(ctx, gw, a.login, password, a.role, a.ws); err != nil {
+				errs[i] = fmt.Errorf("staff account for the load: %w", err)
+				return
 			}
 			c := loadgen.New(r.cfg.url)
-			if err := c.SignInStaff(ctx, login, password); err != nil {
-				return err
-			}
-			*s.to = append(*s.to, c)
-		}
+			c.ForwardedFor(fmt.Sprintf("10.19.%d.%d", i>>8&0xff, i&0xff))
+			errs[i] = c.SignInStaff(ctx, a.login, password)
+			clients[i] = c
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	r.managers = clients[:r.cfg.staff]
+	for i := range r.operators {
+		r.operators[i].client = clients[r.cfg.staff+i]
 	}
 	if r.cfg.shopShare < 1 {
 		api, err := openMigrated(ctx, "mes-api", r.cfg.apiDSN, r.cfg.dataDir)
@@ -349,6 +383,9 @@ func (r *loadRun) place(ctx context.Context, o *loadOrder, shop bool, n int) {
 	}
 	r.mu.Lock()
 	o.placed, o.done = placed, true
+	if placed.ID != "" {
+		r.ours[placed.ID] = true
+	}
 	r.mu.Unlock()
 }
 
@@ -456,13 +493,9 @@ func (r *loadRun) manage(ctx context.Context) {
 			go func() {
 				defer wg.Done()
 				for id := range work {
-					if err := r.confirm(ctx, m, id); err != nil {
-						if ctx.Err() == nil { // not the end of the run
-							r.fail("manager: " + err.Error())
-						}
-						continue
+					if err := r.confirm(ctx, m, id); err != nil && ctx.Err() == nil { // not the end of the run
+						r.fail("manager: " + err.Error())
 					}
-					r.toProduce <- id
 				}
 			}()
 		}
@@ -535,66 +568,143 @@ func (r *loadRun) confirm(ctx context.Context, m *loadgen.Client, id string) err
 	return nil
 }
 
-// produce is an operator: the confirmed order's operations, in their
-// order, each started and finished with the whole quantity good, then
-// shipped.
-func (r *loadRun) produce(ctx context.Context, op *loadgen.Client) {
-	type operation struct {
-		ID       string `json:"id"`
-		State    string `json:"state"`
-		LineNo   int    `json:"line_no"`
-		Seq      int    `json:"seq"`
-		Quantity int    `json:"quantity"`
+// operatorsFor is how many operators each workstation needs at rate
+// orders/s: an operator starts and finishes an operation in two requests
+// (a few ms each on a quiet machine, more when it is loaded), and every
+// order of the load passes the busiest workstations once.
+func operatorsFor(rate float64) int {
+	return min(8, max(2, int(math.Ceil(rate/50))))
+}
+
+// loadOperator is an operator at a workstation. Its team (the operators of
+// the workstation) shares the queue by order, as a team does so that no two
+// take the same card: each takes the orders whose id hashes to its share.
+type loadOperator struct {
+	client      *loadgen.Client
+	workstation string
+	share, team int
+}
+
+// takes says whether an order is the operator's to work on.
+func (o loadOperator) takes(orderID string) bool {
+	h := fnv.New32a()
+	h.Write([]byte(orderID))
+	return int(h.Sum32()%uint32(o.team)) == o.share
+}
+
+// queuedOperation is an operation as a workstation's queue lists it.
+type queuedOperation struct {
+	ID       string `json:"id"`
+	OrderID  string `json:"order_id"`
+	State    string `json:"state"`
+	Quantity int    `json:"quantity"`
+}
+
+// operate is an operator working a workstation's queue as its tablet shows
+// it (GET /mes/api/v1/workstations/{ws}/queue, in priority order): the
+// ready operations of their share, each started and finished with the whole
+// quantity good, and, when that finish produced the order, the order shipped
+// (an operator of a workstation of the order's routing may ship it). They
+// read the queue again once they have worked through what it showed, and
+// wait a moment (50 ms, doubling to 1 s) while it shows them nothing to do.
+// Orders of the run only: the load leaves the platform's other orders to
+// their operators.
+func (r *loadRun) operate(ctx context.Context, o loadOperator) {
+	const least, most = 50 * time.Millisecond, time.Second
+	wait := least
+	for ctx.Err() == nil {
+		worked, err := r.workQueue(ctx, o)
+		if err != nil && ctx.Err() == nil { // not the end of the run
+			r.fail("operator: " + err.Error())
+		}
+		if worked > 0 {
+			wait = least
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, most)
 	}
-	for id := range r.toProduce {
+}
+
+// workQueue reads the operator's queue once and works through what it
+// shows them; it returns how many operations they finished.
+func (r *loadRun) workQueue(ctx context.Context, o loadOperator) (int, error) {
+	res, err := o.client.Get(ctx, "/mes/api/v1/workstations/"+url.PathEscape(o.workstation)+"/queue")
+	var q struct {
+		Operations []queuedOperation `json:"operations"`
+	}
+	if err != nil || res.Code != http.StatusOK || json.Unmarshal(res.Body, &q) != nil {
+		return 0, fmt.Errorf("queue of %s: %v %s", o.workstation, err, res)
+	}
+	n := 0
+	for _, x := range q.Operations {
+		// A running one of their share is theirs: started before a
+		// failure that left it unfinished.
+		if (x.State != "ready" && x.State != "running") || !o.takes(x.OrderID) || !r.isOurs(x.OrderID) {
+			continue
+		}
 		if ctx.Err() != nil {
-			continue
+			break
 		}
-		// The operator reads the order again as soon as a step is done
-		// (the next one is ready then), and waits only when none is.
-		err := loadgen.Poll(ctx, r.cfg.drain, func() error {
-			for {
-				res, err := op.Get(ctx, "/mes/api/v1/orders/"+id)
-				var o struct {
-					Status     string      `json:"status"`
-					Operations []operation `json:"operations"`
-				}
-				if err != nil || res.Code != http.StatusOK || json.Unmarshal(res.Body, &o) != nil {
-					return fmt.Errorf("MES order %s: %v %s", id, err, res)
-				}
-				switch o.Status {
-				case contracts.StatusShipped:
-					return nil
-				case contracts.StatusProduced:
-					res, err := op.Post(ctx, "/mes/api/v1/orders/"+id+"/ship", map[string]any{"event_id": uuid.NewString(), "carrier": "DHL", "tracking_number": "LOAD" + id[:8]})
-					if err != nil || res.Code >= 300 {
-						return fmt.Errorf("ship %s: %v %s", id, err, res)
-					}
-					return nil
-				}
-				slices.SortFunc(o.Operations, func(a, b operation) int { return (a.LineNo-b.LineNo)*1000 + a.Seq - b.Seq })
-				i := slices.IndexFunc(o.Operations, func(x operation) bool { return x.State == "ready" })
-				if i < 0 {
-					return errors.New("no operation ready")
-				}
-				x := o.Operations[i]
-				for _, a := range []map[string]any{{"action": "start"}, {"action": "finish", "good_qty": x.Quantity}} {
-					action := a["action"].(string)
-					delete(a, "action")
-					a["event_id"] = uuid.NewString()
-					if res, err := op.Post(ctx, "/mes/api/v1/operations/"+x.ID+"/"+action, a); err != nil || res.Code >= 300 {
-						return fmt.Errorf("%s %s: %v %s", action, x.ID, err, res)
-					}
-				}
+		if x.State == "ready" {
+			if _, err := r.act(ctx, o.client, "/mes/api/v1/operations/"+x.ID+"/start", map[string]any{}); err != nil {
+				return n, err
 			}
-		})
+		}
+		done, err := r.act(ctx, o.client, "/mes/api/v1/operations/"+x.ID+"/finish", map[string]any{"good_qty": x.Quantity})
 		if err != nil {
-			if ctx.Err() == nil { // not the end of the run
-				r.fail("operator: " + err.Error())
+			return n, err
+		}
+		n++
+		var result struct {
+			Order struct {
+				Status string `json:"status"`
+			} `json:"order"`
+		}
+		if json.Unmarshal(done.Body, &result) == nil && result.Order.Status == contracts.StatusProduced {
+			if _, err := r.act(ctx, o.client, "/mes/api/v1/orders/"+x.OrderID+"/ship",
+				map[string]any{"carrier": "DHL", "tracking_number": "LOAD" + x.OrderID[:8]}); err != nil {
+				return n, err
 			}
-			continue
 		}
 	}
+	return n, nil
+}
+
+// act posts an operator's action with a fresh event id, and posts it again
+// with the same id while the answer leaves the outcome unknown (no answer,
+// 5xx, 429), as the tablet does: the platform applies it once.
+func (r *loadRun) act(ctx context.Context, c *loadgen.Client, path string, body map[string]any) (loadgen.Reply, error) {
+	body["event_id"] = uuid.NewString()
+	var res loadgen.Reply
+	var final error
+	err := loadgen.Poll(ctx, r.cfg.drain, func() error {
+		var err error
+		res, err = c.Post(ctx, path, body)
+		switch {
+		case err != nil:
+			return err
+		case res.Code >= 500 || res.Code == http.StatusTooManyRequests:
+			return fmt.Errorf("%s", res)
+		case res.Code >= 300:
+			final = fmt.Errorf("%s: %s", path, res)
+		}
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", path, err)
+	}
+	return res, final
+}
+
+// isOurs says whether an order is one the run placed.
+func (r *loadRun) isOurs(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ours[id]
 }
 
 // hop is one step of an order's path, measured over many orders.

@@ -32,36 +32,19 @@ func errEventReused() error {
 	return production.Invalid("event_id", "this event id was already used for a different action; send a new one")
 }
 
-// replay looks for an applied event with the id: ok with the stored answer
-// when it is the same action, an error when the id was used for another.
-func (a *App) replay(ctx context.Context, q sqldb.Querier, eventID, fingerprint string) (Result, bool, error) {
-	e, err := a.store.GetEvent(ctx, q, eventID)
-	if errors.Is(err, store.ErrNotFound) {
-		return Result{}, false, nil
-	}
-	if err != nil {
-		return Result{}, false, err
-	}
-	if e.Fingerprint != fingerprint {
-		return Result{}, false, errEventReused()
-	}
-	return Result{Status: e.Status, Body: e.Response, Replayed: true}, true, nil
-}
-
-// once runs an action in a transaction unless its event id was applied: fn
-// does the work and returns the answer, which is stored with the id. Two
-// concurrent requests with one id: the loser fails (on the primary key or
-// on a row the winner changed), its transaction rolls back, and it replays
-// the winner's answer.
+// once runs an action in a transaction and stores its answer with its
+// event id in the same one: fn does the work and returns the answer. The id
+// is not looked up first: a retry of an applied action (the same id) does
+// the work again, fails on the id's primary key and is rolled back, or fails
+// on the state the first try left; then the answer stored with the id is
+// given. Two concurrent requests with one id end the same way: the loser
+// fails (on the primary key or on a row the winner changed) and replays the
+// winner's answer. An id used for another action is refused whatever the
+// action's own outcome.
 func (a *App) once(ctx context.Context, action, target string, actor identity.Identity, eventID, fp string,
 	fn func(ctx context.Context, tx *sqldb.Tx) (any, error)) (Result, error) {
 	var res Result
 	err := a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		r, ok, err := a.replay(ctx, tx, eventID, fp)
-		if err != nil || ok {
-			res = r
-			return err
-		}
 		v, err := fn(ctx, tx)
 		if err != nil {
 			return err
@@ -74,18 +57,25 @@ func (a *App) once(ctx context.Context, action, target string, actor identity.Id
 		return a.store.InsertEvent(ctx, tx, store.AppliedEvent{EventID: eventID, Action: action, Target: target,
 			Actor: actor.Subject, Fingerprint: fp, Status: res.Status, Response: body, CreatedAt: a.now()})
 	})
-	if err != nil {
-		// A concurrent retry may have won the race: its insert of the same id
-		// makes ours fail (unique violation), or its change to the same rows
-		// makes ours stale. Either way its answer is the one to give.
-		if r, ok, rerr := a.replay(ctx, a.db, eventID, fp); ok || rerr != nil {
-			if rerr != nil && !sqldb.IsUniqueViolation(err) {
-				return Result{}, err
-			}
-			return r, rerr
-		}
+	if err == nil {
+		return res, nil
 	}
-	return res, err
+	if errors.Is(err, production.ErrNotFound) || errors.Is(err, production.ErrForbidden) {
+		return Result{}, err // a stored answer only for those who may ask
+	}
+	e, lerr := a.store.GetEvent(ctx, a.db, eventID)
+	switch {
+	case errors.Is(lerr, store.ErrNotFound):
+		return Result{}, err // a first try that failed: not stored, evaluated again next time
+	case lerr != nil:
+		if sqldb.IsUniqueViolation(err) {
+			return Result{}, lerr
+		}
+		return Result{}, err
+	case e.Fingerprint != fp:
+		return Result{}, errEventReused()
+	}
+	return Result{Status: e.Status, Body: e.Response, Replayed: true}, nil
 }
 
 // Act applies an operator's action to an operation of a workstation the
@@ -94,35 +84,27 @@ func (a *App) once(ctx context.Context, action, target string, actor identity.Id
 // order.produced when the order's last operation is finished.
 func (a *App) Act(ctx context.Context, actor identity.Identity, opID string, act production.Action) (res Result, err error) {
 	defer func() { a.metrics.observe(string(act.Kind()), res, err) }()
-	op, err := a.store.Operation(ctx, a.db, opID)
-	if err != nil {
-		return Result{}, lookup(err, "operation %s not found", opID)
-	}
-	if !actor.CanUseWorkstation(op.Workstation) {
-		return Result{}, production.Forbidden("you are not assigned to workstation %s", op.Workstation)
-	}
+	var workstation, orderID string
 	fp := act.Fingerprint(opID, actor.Subject)
 	res, err = a.once(ctx, string(act.Kind()), opID, actor, act.EventID(), fp, func(ctx context.Context, tx *sqldb.Tx) (any, error) {
-		return a.act(ctx, tx, actor, op.OrderID, opID, act)
+		w, err := a.store.WorkOfOperation(ctx, tx, opID)
+		if err != nil {
+			return nil, lookup(err, "operation %s not found", opID)
+		}
+		op := w.Operation(opID)
+		workstation, orderID = op.Workstation, op.OrderID
+		if !actor.CanUseWorkstation(op.Workstation) {
+			return nil, production.Forbidden("you are not assigned to workstation %s", op.Workstation)
+		}
+		return a.act(ctx, tx, actor, w, opID, act)
 	})
-	res.Workstation, res.OrderID = op.Workstation, op.OrderID
+	res.Workstation, res.OrderID = workstation, orderID
 	return res, err
 }
 
-func (a *App) act(ctx context.Context, tx *sqldb.Tx, actor identity.Identity, orderID, opID string, act production.Action) (ActionResult, error) {
+func (a *App) act(ctx context.Context, tx *sqldb.Tx, actor identity.Identity, w store.Work, opID string, act production.Action) (ActionResult, error) {
 	now := a.now()
-	ord, err := a.store.Order(ctx, tx, orderID)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	ops, err := a.store.OrderOperations(ctx, tx, orderID)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	lines, err := a.store.Lines(ctx, tx, orderID)
-	if err != nil {
-		return ActionResult{}, err
-	}
+	ord, ops, lines := w.Order, w.Operations, w.Lines
 	for i := range ops {
 		ops[i].Quantity = lines[ops[i].LineNo].Quantity
 	}
@@ -172,27 +154,20 @@ func (a *App) act(ctx context.Context, tx *sqldb.Tx, actor identity.Identity, or
 // shipping workstation or to a workstation of the order's routing may ship.
 func (a *App) Ship(ctx context.Context, actor identity.Identity, orderID string, s production.Shipment) (res Result, err error) {
 	defer func() { a.metrics.observe(string(production.ActShip), res, err) }()
-	ord, err := a.store.Order(ctx, a.db, orderID)
-	if err == nil && ord.Status == production.Unconfirmed {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		return Result{}, lookup(err, "order %s not found", orderID)
-	}
-	ops, err := a.store.OrderOperations(ctx, a.db, orderID)
-	if err != nil {
-		return Result{}, err
-	}
-	if !a.mayShip(actor, ops) {
-		return Result{}, production.Forbidden("you are not assigned to the shipping workstation or to a workstation of this order")
-	}
 	fp := s.Fingerprint(orderID, actor.Subject)
 	res, err = a.once(ctx, string(production.ActShip), orderID, actor, s.EventID(), fp, func(ctx context.Context, tx *sqldb.Tx) (any, error) {
-		now := a.now()
-		ord, err := a.store.Order(ctx, tx, orderID)
-		if err != nil {
-			return nil, err
+		w, err := a.store.WorkOfOrder(ctx, tx, orderID)
+		if err == nil && w.Order.Status == production.Unconfirmed {
+			err = store.ErrNotFound
 		}
+		if err != nil {
+			return nil, lookup(err, "order %s not found", orderID)
+		}
+		if !a.mayShip(actor, w.Operations) {
+			return nil, production.Forbidden("you are not assigned to the shipping workstation or to a workstation of this order")
+		}
+		now := a.now()
+		ord := w.Order
 		prev := ord.Version
 		if err := production.Ship(&ord, s, production.Operator{Subject: actor.Subject, Name: actor.Name}, now); err != nil {
 			return nil, err

@@ -178,15 +178,9 @@ func (a *App) WorkstationQueue(ctx context.Context, actor identity.Identity, cod
 		return Queue{}, err
 	}
 	q := Queue{Workstation: w, Items: make([]OperationView, 0, len(items))}
-	lines := map[string]map[int]store.Line{}
 	for _, it := range items {
-		if _, ok := lines[it.OrderID]; !ok {
-			if lines[it.OrderID], err = a.store.Lines(ctx, a.db, it.OrderID); err != nil {
-				return Queue{}, err
-			}
-		}
 		v := operationView(it.Operation, it.OrderNumber, it.ShipDate, it.Rush)
-		v.withLine(lines[it.OrderID][it.LineNo])
+		v.withLine(it.Line)
 		q.Items = append(q.Items, v)
 	}
 	return q, nil
@@ -238,23 +232,16 @@ func (a *App) Labels(ctx context.Context) (store.Labels, error) { return a.store
 // Operation returns one operation.
 // An operator reads only the operations of their workstations.
 func (a *App) Operation(ctx context.Context, actor identity.Identity, id string) (OperationView, error) {
-	op, err := a.store.Operation(ctx, a.db, id)
+	w, err := a.store.WorkOfOperation(ctx, a.db, id)
 	if err != nil {
 		return OperationView{}, lookup(err, "operation %s not found", id)
 	}
+	op := w.Operation(id)
 	if !actor.CanUseWorkstation(op.Workstation) {
 		return OperationView{}, production.Forbidden("you are not assigned to workstation %s", op.Workstation)
 	}
-	ord, err := a.store.Order(ctx, a.db, op.OrderID)
-	if err != nil {
-		return OperationView{}, err
-	}
-	lines, err := a.store.Lines(ctx, a.db, op.OrderID)
-	if err != nil {
-		return OperationView{}, err
-	}
-	v := operationView(op, ord.Number, ord.ShipDate, ord.Rush)
-	v.withLine(lines[op.LineNo])
+	v := operationView(op, w.Order.Number, w.Order.ShipDate, w.Order.Rush)
+	v.withLine(w.Lines[op.LineNo])
 	return v, nil
 }
 

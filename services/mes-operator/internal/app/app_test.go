@@ -360,6 +360,64 @@ func TestEventIDAppliedOnce(t *testing.T) {
 	}
 }
 
+// TestRetryGetsTheFirstAnswer: an event id is looked up only when the
+// action fails (on the id's key, or on the state the first try left), so
+// every way a retry or a reuse can go must still answer as the first try
+// did, or refuse the reuse, and write nothing.
+func TestRetryGetsTheFirstAnswer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.confirm(confirmed("o1", "2026-03-05", false))
+	cut, bend := e.opID("o1", 1), e.opID("o1", 2)
+	cara := identity.Identity{Subject: "u-cara", Name: "cara", Role: identity.RoleOperator, Workstations: []string{"laser1", "bend1"}}
+	started := production.ActionInput{EventID: uuid.NewString()}
+	first := e.mustAct(ana, cut, production.ActStart, started)
+	e.mustAct(ana, cut, production.ActFinish, production.ActionInput{})
+	refused := production.ActionInput{EventID: uuid.NewString(), Reason: "jam"}
+	if _, err := e.act(ana, bend, production.ActPause, refused); !errors.Is(err, production.ErrConflict) {
+		t.Fatalf("pause of a ready operation: %v", err)
+	}
+	e.mustAct(ana, bend, production.ActStart, production.ActionInput{})
+	outbox0, events0 := len(e.outbox()), e.count("operator_events")
+
+	tests := []struct {
+		name     string
+		who      identity.Identity
+		op       string
+		kind     production.ActionKind
+		in       production.ActionInput
+		want     error // nil: answered
+		replayed bool
+	}{
+		{"a start retried after its operation was finished", ana, cut, production.ActStart, started, nil, true},
+		{"the id reused for an action refused on its own", ana, cut, production.ActResume, production.ActionInput{EventID: started.EventID}, production.ErrInvalid, false},
+		{"the id reused by another operator", cara, cut, production.ActStart, started, production.ErrInvalid, false},
+		{"the id sent by an operator of another workstation", boris, cut, production.ActStart, started, production.ErrForbidden, false},
+		{"the id sent for an unknown operation", ana, "no-such-op", production.ActStart, started, production.ErrNotFound, false},
+	}
+	for _, tt := range tests {
+		res, err := e.act(tt.who, tt.op, tt.kind, tt.in)
+		switch {
+		case tt.want != nil && !errors.Is(err, tt.want):
+			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.want)
+		case tt.want == nil && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.want == nil && (res.Replayed != tt.replayed || string(res.Body) != string(first.Body) || res.Workstation != "laser1"):
+			t.Errorf("%s: %+v, want the first answer %s replayed", tt.name, res, first.Body)
+		}
+	}
+	if n := len(e.outbox()); n != outbox0 {
+		t.Errorf("retries enqueued %d messages", n-outbox0)
+	}
+	if n := e.count("operator_events"); n != events0 {
+		t.Errorf("retries recorded %d event ids", n-events0)
+	}
+	// A refused first try was not stored: its retry is evaluated again.
+	if res := e.mustAct(ana, bend, production.ActPause, refused); res.Replayed {
+		t.Errorf("a retry after a refusal was replayed: %+v", res)
+	}
+}
+
 func TestBadActionsWriteNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -50,12 +50,22 @@ func (a *App) Confirmed(ctx context.Context, tx *sqldb.Tx, p contracts.OrderConf
 	if err != nil {
 		return inbox.Permanent(fmt.Errorf("order %s: %w", p.OrderID, err))
 	}
-	ord, err := a.store.Order(ctx, tx, p.OrderID)
-	found := err == nil
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	// Usually the confirmation is the order's first event here: one insert.
+	ord := production.Order{ID: p.OrderID, Number: p.Number, Channel: p.Channel, ShipDate: p.ShipDate, Rush: p.Rush,
+		Status: production.Confirmed, ConfirmedAt: p.At, Version: 1}
+	inserted, err := a.store.InsertOrderIfNew(ctx, tx, ord, now)
+	if err != nil {
 		return err
 	}
-	if found && ord.Status != production.Unconfirmed && ord.Status != production.OrderCancelled {
+	if inserted {
+		return a.insertPlan(ctx, tx, ord, p, ops, now)
+	}
+	// Known already: a hold or a cancellation came first, or this is a
+	// repeat.
+	if ord, err = a.store.Order(ctx, tx, p.OrderID); err != nil {
+		return err
+	}
+	if ord.Status != production.Unconfirmed && ord.Status != production.OrderCancelled {
 		return nil // already planned
 	}
 	prev, firstConfirmation := ord.Version, ord.ConfirmedAt.IsZero()
@@ -76,31 +86,28 @@ func (a *App) Confirmed(ctx context.Context, tx *sqldb.Tx, p contracts.OrderConf
 		planned := ord
 		planned.Status = production.Confirmed
 		production.Cancel(&planned, ops, ord.CancelReason, ord.CancelledAt)
-		return a.insertPlan(ctx, tx, p, ops, now)
+		return a.insertPlan(ctx, tx, ord, p, ops, now)
 	}
 	ord.Status = production.Confirmed
 	ord.Version++
-	if found {
-		err = a.store.UpdateOrder(ctx, tx, ord, prev, now)
-	} else {
-		err = a.store.InsertOrder(ctx, tx, ord, now)
-	}
-	if err != nil {
+	if err := a.store.UpdateOrder(ctx, tx, ord, prev, now); err != nil {
 		return err
 	}
-	return a.insertPlan(ctx, tx, p, ops, now)
+	return a.insertPlan(ctx, tx, ord, p, ops, now)
 }
 
 // insertPlan stores a confirmed order's planned operations and lines and
 // makes their workstations known.
-func (a *App) insertPlan(ctx context.Context, tx *sqldb.Tx, p contracts.OrderConfirmedV1, ops []production.Operation, now time.Time) error {
+func (a *App) insertPlan(ctx context.Context, tx *sqldb.Tx, ord production.Order, p contracts.OrderConfirmedV1, ops []production.Operation, now time.Time) error {
+	workstations := make([]string, len(ops))
 	for i := range ops {
 		ops[i].ID = newID()
-		if err := a.store.UpsertWorkstation(ctx, tx, ops[i].Workstation, "", now); err != nil {
-			return err
-		}
+		workstations[i] = ops[i].Workstation
 	}
-	if err := a.store.InsertOperations(ctx, tx, ops, now); err != nil {
+	if err := a.store.AddWorkstations(ctx, tx, workstations, now); err != nil {
+		return err
+	}
+	if err := a.store.InsertOperations(ctx, tx, ord, ops, now); err != nil {
 		return err
 	}
 	lines := make([]store.Line, len(p.Lines))
@@ -114,7 +121,7 @@ func (a *App) insertPlan(ctx context.Context, tx *sqldb.Tx, p contracts.OrderCon
 // one included. A cancellation of an order not yet confirmed is remembered.
 func (a *App) Cancelled(ctx context.Context, tx *sqldb.Tx, p contracts.OrderStatusChangedV1) error {
 	now := a.now()
-	ord, err := a.store.Order(ctx, tx, p.OrderID)
+	w, err := a.store.WorkOfOrder(ctx, tx, p.OrderID)
 	if errors.Is(err, store.ErrNotFound) {
 		return a.store.InsertOrder(ctx, tx, production.Order{ID: p.OrderID, Channel: p.Channel, Status: production.OrderCancelled,
 			CancelReason: p.Reason, CancelledAt: p.At, Version: 1}, now)
@@ -122,10 +129,7 @@ func (a *App) Cancelled(ctx context.Context, tx *sqldb.Tx, p contracts.OrderStat
 	if err != nil {
 		return err
 	}
-	ops, err := a.store.OrderOperations(ctx, tx, p.OrderID)
-	if err != nil {
-		return err
-	}
+	ord, ops := w.Order, w.Operations
 	ordPrev, opsPrev := ord.Version, versions(ops)
 	if !production.Cancel(&ord, ops, p.Reason, p.At) {
 		return nil
@@ -151,7 +155,7 @@ func countStopped(ops []production.Operation, prev map[string]int) int {
 // order they arrive in.
 func (a *App) Held(ctx context.Context, tx *sqldb.Tx, p contracts.OrderStatusChangedV1, hold bool) error {
 	now := a.now()
-	ord, err := a.store.Order(ctx, tx, p.OrderID)
+	w, err := a.store.WorkOfOrder(ctx, tx, p.OrderID)
 	if errors.Is(err, store.ErrNotFound) {
 		o := production.Order{ID: p.OrderID, Channel: p.Channel, Status: production.Unconfirmed, Version: 1}
 		production.Hold(&o, nil, hold, p.Reason, p.At)
@@ -160,10 +164,7 @@ func (a *App) Held(ctx context.Context, tx *sqldb.Tx, p contracts.OrderStatusCha
 	if err != nil {
 		return err
 	}
-	ops, err := a.store.OrderOperations(ctx, tx, p.OrderID)
-	if err != nil {
-		return err
-	}
+	ord, ops := w.Order, w.Operations
 	ordPrev, opsPrev := ord.Version, versions(ops)
 	if !production.Hold(&ord, ops, hold, p.Reason, p.At) {
 		return nil

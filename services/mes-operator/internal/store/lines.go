@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -20,18 +21,47 @@ type Line struct {
 // InsertLines stores an order's lines once; a repeated confirmation keeps
 // the first.
 func (s *Store) InsertLines(ctx context.Context, q sqldb.Querier, orderID string, lines []Line) error {
-	for _, l := range lines {
-		opts, err := json.Marshal(l.Options)
+	opts := make([]string, len(lines))
+	for i, l := range lines {
+		b, err := json.Marshal(l.Options)
 		if err != nil {
 			return fmt.Errorf("encode options of %s/%d: %w", orderID, l.LineNo, err)
 		}
-		if _, err := q.ExecContext(ctx, `INSERT INTO order_lines (order_id, line_no, product, quantity, options)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id, line_no) DO NOTHING`,
-			orderID, l.LineNo, l.Product, l.Quantity, string(opts)); err != nil {
-			return fmt.Errorf("insert line %s/%d: %w", orderID, l.LineNo, err)
-		}
+		opts[i] = string(b)
+	}
+	err := insertRows(ctx, q, `INSERT INTO order_lines (order_id, line_no, product, quantity, options) VALUES `,
+		` ON CONFLICT (order_id, line_no) DO NOTHING`, len(lines), 5, func(i int) []any {
+			return []any{orderID, lines[i].LineNo, lines[i].Product, lines[i].Quantity, opts[i]}
+		})
+	if err != nil {
+		return fmt.Errorf("insert lines of %s: %w", orderID, err)
 	}
 	return nil
+}
+
+// lineColumns are an order line's columns as a LEFT JOIN of order_lines l
+// gives them beside its operations: NULL for an order confirmed without its
+// lines.
+const lineColumns = `l.product, l.quantity, l.options`
+
+// lineRow is a line as lineColumns are scanned.
+type lineRow struct {
+	product, options sql.NullString
+	quantity         sql.NullInt64
+}
+
+func (r *lineRow) dest() []any { return []any{&r.product, &r.quantity, &r.options} }
+
+// line returns the line numbered no, and whether the order has it.
+func (r *lineRow) line(no int) (Line, bool, error) {
+	if !r.options.Valid {
+		return Line{}, false, nil
+	}
+	l := Line{LineNo: no, Product: r.product.String, Quantity: int(r.quantity.Int64)}
+	if err := json.Unmarshal([]byte(r.options.String), &l.Options); err != nil {
+		return Line{}, false, fmt.Errorf("decode options of line %d: %w", no, err)
+	}
+	return l, true, nil
 }
 
 // Lines returns an order's lines by number (none for orders confirmed

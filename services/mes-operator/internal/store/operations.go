@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -14,31 +12,35 @@ import (
 const opColumns = `id, order_id, line_no, seq, operation, workstation, planned_minutes, state, good_qty, scrap_qty,
 	scrap_reason, pause_reason, operator, started_at, running_since, worked_us, finished_at, version`
 
-func scanOperation(row interface{ Scan(...any) error }, extra ...any) (production.Operation, error) {
-	var op production.Operation
-	var state string
-	var started, running, worked, finished int64
-	dest := []any{&op.ID, &op.OrderID, &op.LineNo, &op.Seq, &op.Name, &op.Workstation, &op.PlannedMinutes, &state,
-		&op.GoodQty, &op.ScrapQty, &op.ScrapReason, &op.PauseReason, &op.Operator, &started, &running, &worked, &finished, &op.Version}
-	if err := row.Scan(append(dest, extra...)...); err != nil {
-		return op, err
-	}
-	op.State = production.State(state)
-	op.StartedAt, op.RunningSince, op.FinishedAt = sqldb.FromMicros(started), sqldb.FromMicros(running), sqldb.FromMicros(finished)
-	op.Worked = time.Duration(worked) * time.Microsecond
-	return op, nil
+// operationRow is an operations row as scanned, for queries that read it
+// beside other tables' columns.
+type operationRow struct {
+	op                                 production.Operation
+	state                              string
+	started, running, worked, finished int64
 }
 
-// Operation returns an operation; ErrNotFound when it is unknown.
-func (s *Store) Operation(ctx context.Context, q sqldb.Querier, id string) (production.Operation, error) {
-	op, err := scanOperation(q.QueryRowContext(ctx, `SELECT `+opColumns+` FROM operations WHERE id = $1`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return op, ErrNotFound
+// dest lists where the opColumns go.
+func (r *operationRow) dest() []any {
+	op := &r.op
+	return []any{&op.ID, &op.OrderID, &op.LineNo, &op.Seq, &op.Name, &op.Workstation, &op.PlannedMinutes, &r.state,
+		&op.GoodQty, &op.ScrapQty, &op.ScrapReason, &op.PauseReason, &op.Operator, &r.started, &r.running, &r.worked, &r.finished, &op.Version}
+}
+
+func (r *operationRow) operation() production.Operation {
+	op := r.op
+	op.State = production.State(r.state)
+	op.StartedAt, op.RunningSince, op.FinishedAt = sqldb.FromMicros(r.started), sqldb.FromMicros(r.running), sqldb.FromMicros(r.finished)
+	op.Worked = time.Duration(r.worked) * time.Microsecond
+	return op
+}
+
+func scanOperation(row interface{ Scan(...any) error }) (production.Operation, error) {
+	var r operationRow
+	if err := row.Scan(r.dest()...); err != nil {
+		return production.Operation{}, err
 	}
-	if err != nil {
-		return op, fmt.Errorf("get operation %s: %w", id, err)
-	}
-	return op, nil
+	return r.operation(), nil
 }
 
 // OrderOperations returns an order's operations by line and sequence.
@@ -59,17 +61,18 @@ func (s *Store) OrderOperations(ctx context.Context, q sqldb.Querier, orderID st
 	return ops, rows.Err()
 }
 
-// InsertOperations adds the operations of a planned order.
-func (s *Store) InsertOperations(ctx context.Context, q sqldb.Querier, ops []production.Operation, now time.Time) error {
-	for _, op := range ops {
-		_, err := q.ExecContext(ctx, `INSERT INTO operations (`+opColumns+`, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
-			op.ID, op.OrderID, op.LineNo, op.Seq, op.Name, op.Workstation, op.PlannedMinutes, string(op.State), op.GoodQty, op.ScrapQty,
+// InsertOperations adds the operations of a planned order, in one
+// statement for a usual routing, with the order's due date, rush flag and
+// confirmation time, by which the queues are sorted.
+func (s *Store) InsertOperations(ctx context.Context, q sqldb.Querier, o production.Order, ops []production.Operation, now time.Time) error {
+	err := insertRows(ctx, q, `INSERT INTO operations (`+opColumns+`, ship_date, rush, confirmed_at, updated_at) VALUES `, "", len(ops), 22, func(i int) []any {
+		op := ops[i]
+		return []any{op.ID, op.OrderID, op.LineNo, op.Seq, op.Name, op.Workstation, op.PlannedMinutes, string(op.State), op.GoodQty, op.ScrapQty,
 			op.ScrapReason, op.PauseReason, op.Operator, sqldb.Micros(op.StartedAt), sqldb.Micros(op.RunningSince),
-			op.Worked.Microseconds(), sqldb.Micros(op.FinishedAt), op.Version, sqldb.Micros(now))
-		if err != nil {
-			return fmt.Errorf("insert operation %s/%d/%d: %w", op.OrderID, op.LineNo, op.Seq, err)
-		}
+			op.Worked.Microseconds(), sqldb.Micros(op.FinishedAt), op.Version, o.ShipDate, bool01(o.Rush), sqldb.Micros(o.ConfirmedAt), sqldb.Micros(now)}
+	})
+	if err != nil {
+		return fmt.Errorf("insert operations of %s: %w", o.ID, err)
 	}
 	return nil
 }
@@ -89,25 +92,23 @@ func (s *Store) UpdateOperation(ctx context.Context, q sqldb.Querier, op product
 }
 
 // QueueItem is an operation in a workstation's queue with what the operator
-// needs to know of its order.
+// needs to know of its order and the line it makes.
 type QueueItem struct {
 	production.Operation
 	OrderNumber string
 	ShipDate    string
 	Rush        bool
+	Line        Line // zero for an order confirmed without its lines
 }
 
 // Queue returns the open operations of a workstation in priority order: the
 // earliest ship date first (orders without one last), then rush orders,
 // then the order confirmed first; within an order by line and sequence.
-// Held and cancelled orders are left out.
+// Held and cancelled orders are left out. The index operations_queue gives
+// the operations in this order: the read stops after limit of them, however
+// many are open.
 func (s *Store) Queue(ctx context.Context, q sqldb.Querier, workstation string, limit int) ([]QueueItem, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+prefixed("p.", opColumns)+`, o.number, o.ship_date, o.rush
-		FROM operations p JOIN orders o ON o.order_id = p.order_id
-		WHERE p.workstation = $1 AND p.state IN ('waiting', 'ready', 'running', 'paused')
-		  AND o.on_hold = 0 AND o.status IN ('confirmed', 'in_production')
-		ORDER BY CASE WHEN o.ship_date = '' THEN 1 ELSE 0 END, o.ship_date, o.rush DESC, o.confirmed_at, o.order_id, p.line_no, p.seq
-		LIMIT $2`, workstation, limit)
+	rows, err := q.QueryContext(ctx, queueQuery(), workstation, limit)
 	if err != nil {
 		return nil, fmt.Errorf("queue of %s: %w", workstation, err)
 	}
@@ -115,15 +116,30 @@ func (s *Store) Queue(ctx context.Context, q sqldb.Querier, workstation string, 
 	var items []QueueItem
 	for rows.Next() {
 		var it QueueItem
+		var op operationRow
+		var line lineRow
 		var rush int
-		op, err := scanOperation(rows, &it.OrderNumber, &it.ShipDate, &rush)
-		if err != nil {
+		if err := rows.Scan(append(op.dest(), append([]any{&it.OrderNumber, &it.ShipDate, &rush}, line.dest()...)...)...); err != nil {
 			return nil, fmt.Errorf("scan queue item: %w", err)
 		}
-		it.Operation, it.Rush = op, rush == 1
+		it.Operation, it.Rush = op.operation(), rush == 1
+		if it.Line, _, err = line.line(it.LineNo); err != nil {
+			return nil, err
+		}
 		items = append(items, it)
 	}
 	return items, rows.Err()
+}
+
+// queueQuery is the query of Queue: a workstation ($1), a limit ($2).
+func queueQuery() string {
+	return `SELECT ` + prefixed("p.", opColumns) + `, o.number, p.ship_date, p.rush, ` + lineColumns + `
+		FROM operations p JOIN orders o ON o.order_id = p.order_id
+		LEFT JOIN order_lines l ON l.order_id = p.order_id AND l.line_no = p.line_no
+		WHERE p.workstation = $1 AND p.state IN ('waiting', 'ready', 'running', 'paused')
+		  AND o.on_hold = 0 AND o.status IN ('confirmed', 'in_production')
+		ORDER BY (p.ship_date = ''), p.ship_date, p.rush DESC, p.confirmed_at, p.order_id, p.line_no, p.seq
+		LIMIT $2`
 }
 
 func prefixed(p, cols string) string {

@@ -14,20 +14,36 @@ import (
 const orderColumns = `order_id, number, channel, ship_date, rush, status, on_hold, hold_reason, hold_at,
 	cancel_reason, carrier, tracking_number, shipped_by, confirmed_at, produced_at, shipped_at, cancelled_at, version`
 
+// orderRow is an orders row as scanned, for queries that read it beside
+// other tables' columns.
+type orderRow struct {
+	o                                               production.Order
+	rush, onHold                                    int
+	holdAt, confirmed, produced, shipped, cancelled int64
+	status                                          string
+}
+
+// dest lists where the orderColumns go.
+func (r *orderRow) dest() []any {
+	o := &r.o
+	return []any{&o.ID, &o.Number, &o.Channel, &o.ShipDate, &r.rush, &r.status, &r.onHold, &o.HoldReason, &r.holdAt,
+		&o.CancelReason, &o.Carrier, &o.TrackingNumber, &o.ShippedBy, &r.confirmed, &r.produced, &r.shipped, &r.cancelled, &o.Version}
+}
+
+func (r *orderRow) order() production.Order {
+	o := r.o
+	o.Rush, o.OnHold, o.Status = r.rush == 1, r.onHold == 1, production.OrderStatus(r.status)
+	o.HoldAt, o.ConfirmedAt = sqldb.FromMicros(r.holdAt), sqldb.FromMicros(r.confirmed)
+	o.ProducedAt, o.ShippedAt, o.CancelledAt = sqldb.FromMicros(r.produced), sqldb.FromMicros(r.shipped), sqldb.FromMicros(r.cancelled)
+	return o
+}
+
 func scanOrder(row interface{ Scan(...any) error }) (production.Order, error) {
-	var o production.Order
-	var rush, onHold int
-	var holdAt, confirmed, produced, shipped, cancelled int64
-	var status string
-	err := row.Scan(&o.ID, &o.Number, &o.Channel, &o.ShipDate, &rush, &status, &onHold, &o.HoldReason, &holdAt,
-		&o.CancelReason, &o.Carrier, &o.TrackingNumber, &o.ShippedBy, &confirmed, &produced, &shipped, &cancelled, &o.Version)
-	if err != nil {
-		return o, err
+	var r orderRow
+	if err := row.Scan(r.dest()...); err != nil {
+		return production.Order{}, err
 	}
-	o.Rush, o.OnHold, o.Status = rush == 1, onHold == 1, production.OrderStatus(status)
-	o.HoldAt, o.ConfirmedAt = sqldb.FromMicros(holdAt), sqldb.FromMicros(confirmed)
-	o.ProducedAt, o.ShippedAt, o.CancelledAt = sqldb.FromMicros(produced), sqldb.FromMicros(shipped), sqldb.FromMicros(cancelled)
-	return o, nil
+	return r.order(), nil
 }
 
 // Order returns an order; ErrNotFound when it is unknown.
@@ -44,15 +60,33 @@ func (s *Store) Order(ctx context.Context, q sqldb.Querier, id string) (producti
 
 // InsertOrder adds an order.
 func (s *Store) InsertOrder(ctx context.Context, q sqldb.Querier, o production.Order, now time.Time) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO orders (`+orderColumns+`, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
-		o.ID, o.Number, o.Channel, o.ShipDate, bool01(o.Rush), string(o.Status), bool01(o.OnHold), o.HoldReason, sqldb.Micros(o.HoldAt),
-		o.CancelReason, o.Carrier, o.TrackingNumber, o.ShippedBy, sqldb.Micros(o.ConfirmedAt), sqldb.Micros(o.ProducedAt),
-		sqldb.Micros(o.ShippedAt), sqldb.Micros(o.CancelledAt), o.Version, sqldb.Micros(now))
-	if err != nil {
+	if _, err := s.insertOrder(ctx, q, o, now, ""); err != nil {
 		return fmt.Errorf("insert order %s: %w", o.ID, err)
 	}
 	return nil
+}
+
+// InsertOrderIfNew adds an order unless one with its id is known, and says
+// whether it did: the usual first event of an order costs one statement
+// instead of a read and an insert.
+func (s *Store) InsertOrderIfNew(ctx context.Context, q sqldb.Querier, o production.Order, now time.Time) (bool, error) {
+	res, err := s.insertOrder(ctx, q, o, now, " ON CONFLICT (order_id) DO NOTHING")
+	if err != nil {
+		return false, fmt.Errorf("insert order %s: %w", o.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("insert order %s: %w", o.ID, err)
+	}
+	return n == 1, nil
+}
+
+func (s *Store) insertOrder(ctx context.Context, q sqldb.Querier, o production.Order, now time.Time, onConflict string) (sql.Result, error) {
+	return q.ExecContext(ctx, `INSERT INTO orders (`+orderColumns+`, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`+onConflict,
+		o.ID, o.Number, o.Channel, o.ShipDate, bool01(o.Rush), string(o.Status), bool01(o.OnHold), o.HoldReason, sqldb.Micros(o.HoldAt),
+		o.CancelReason, o.Carrier, o.TrackingNumber, o.ShippedBy, sqldb.Micros(o.ConfirmedAt), sqldb.Micros(o.ProducedAt),
+		sqldb.Micros(o.ShippedAt), sqldb.Micros(o.CancelledAt), o.Version, sqldb.Micros(now))
 }
 
 // UpdateOrder writes o if the stored row still has version prev; ErrStale

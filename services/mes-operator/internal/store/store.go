@@ -5,6 +5,7 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 
@@ -43,6 +44,27 @@ func updatedOne(res sql.Result, err error) error {
 	}
 	if n != 1 {
 		return ErrStale
+	}
+	return nil
+}
+
+// maxRowsPerInsert keeps a multi-row INSERT of the widest table (operations,
+// 22 columns) well under the engines' limits on parameters.
+const maxRowsPerInsert = 500
+
+// insertRows inserts n rows of cols values each, row(i) giving row i's, with
+// head (the statement up to its VALUES list) and tail (what follows the
+// list): one statement, or one per maxRowsPerInsert rows.
+func insertRows(ctx context.Context, q sqldb.Querier, head, tail string, n, cols int, row func(i int) []any) error {
+	for start := 0; start < n; start += maxRowsPerInsert {
+		end := min(n, start+maxRowsPerInsert)
+		args := make([]any, 0, (end-start)*cols)
+		for i := start; i < end; i++ {
+			args = append(args, row(i)...)
+		}
+		if _, err := q.ExecContext(ctx, head+sqldb.Values(end-start, cols)+tail, args...); err != nil {
+			return err
+		}
 	}
 	return nil
 }

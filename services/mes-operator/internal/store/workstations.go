@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/fabrika/fabrika/platform/sqldb"
@@ -30,6 +31,20 @@ func (s *Store) UpsertWorkstation(ctx context.Context, q sqldb.Querier, code, na
 	}
 	if err != nil {
 		return fmt.Errorf("upsert workstation %s: %w", code, err)
+	}
+	return nil
+}
+
+// AddWorkstations makes the workstations of a routing known, with their
+// codes as names until a price list names them, in one statement. The codes
+// are inserted sorted, so that concurrent transactions adding the same new
+// ones take their locks in the same order.
+func (s *Store) AddWorkstations(ctx context.Context, q sqldb.Querier, codes []string, now time.Time) error {
+	codes = slices.Compact(slices.Sorted(slices.Values(codes)))
+	err := insertRows(ctx, q, `INSERT INTO workstations (code, name, updated_at) VALUES `, ` ON CONFLICT (code) DO NOTHING`,
+		len(codes), 3, func(i int) []any { return []any{codes[i], codes[i], sqldb.Micros(now)} })
+	if err != nil {
+		return fmt.Errorf("add workstations %v: %w", codes, err)
 	}
 	return nil
 }

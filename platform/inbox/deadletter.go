@@ -198,19 +198,14 @@ func record(ctx context.Context, tx *sqldb.Tx, consumer string, msg Message) (du
 // processed before as duplicates. A message delivered twice in ds is
 // recorded once: its first delivery runs, the second is a duplicate.
 func recordAll(ctx context.Context, tx *sqldb.Tx, consumer string, ds []*delivery) error {
-	var q strings.Builder
-	q.WriteString(`INSERT INTO inbox (consumer, msg_id, subject, processed_at, msg_key, trace_id, deliveries) VALUES `)
-	args := []any{consumer, time.Now().UnixMicro()}
-	for i, d := range ds {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		n := len(args)
-		fmt.Fprintf(&q, "($1, $%d, $%d, $2, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5)
-		args = append(args, d.msg.ID, d.msg.Subject, sanitize(d.msg.Key), traceIDOf(d.ctx, d.msg), d.msg.Deliveries)
+	now := time.Now().UnixMicro()
+	args := make([]any, 0, 7*len(ds))
+	for _, d := range ds {
+		args = append(args, consumer, d.msg.ID, d.msg.Subject, now, sanitize(d.msg.Key), traceIDOf(d.ctx, d.msg), d.msg.Deliveries)
 	}
-	q.WriteString(` ON CONFLICT (consumer, msg_id) DO NOTHING RETURNING msg_id`)
-	rs, err := tx.QueryContext(ctx, q.String(), args...)
+	query := `INSERT INTO inbox (consumer, msg_id, subject, processed_at, msg_key, trace_id, deliveries) VALUES ` +
+		sqldb.Values(len(ds), 7) + ` ON CONFLICT (consumer, msg_id) DO NOTHING RETURNING msg_id`
+	rs, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}

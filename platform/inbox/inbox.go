@@ -177,7 +177,7 @@ type SubscriptionOptions struct {
 }
 
 // maxBatchSize bounds a batch: its inbox records are written by one
-// statement of 5 parameters a message, well within SQLite's 32,766 and
+// statement of 7 parameters a message, well within SQLite's 32,766 and
 // PostgreSQL's 65,535.
 const maxBatchSize = 1000
 

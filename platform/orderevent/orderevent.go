@@ -20,6 +20,7 @@ type Event struct {
 	MsgID   string // the message's id: the same for every delivery of it
 	Type    string // contracts.OrderPriced, contracts.OrderOnHold, ...
 	OrderID string
+	Channel string // through which the order entered (contracts.ChannelShop, ChannelAPI); "" when the event does not say
 	At      time.Time
 	Reason  string // of a review, a hold, a resumption or a cancellation
 
@@ -28,26 +29,32 @@ type Event struct {
 	Shipped   *contracts.OrderShippedV1
 }
 
+// Elsewhere tells whether the event says that its order entered the
+// platform through another channel than channel: a service that follows
+// only its own channel's orders then has nothing to read (an event that
+// does not say is looked up).
+func (e Event) Elsewhere(channel string) bool { return e.Channel != "" && e.Channel != channel }
+
 // Handlers returns the inbox handlers of the events, by subject; each
 // calls apply in the inbox's transaction.
 func Handlers(apply func(ctx context.Context, tx *sqldb.Tx, e Event) error) map[string]inbox.Handler {
 	h := map[string]inbox.Handler{
 		contracts.Subject(contracts.OrderPriced): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderPricedV1) error {
-			return apply(ctx, tx, Event{MsgID: m.ID, Type: contracts.OrderPriced, OrderID: p.OrderID, At: p.PricedAt, Priced: &p})
+			return apply(ctx, tx, Event{MsgID: m.ID, Type: contracts.OrderPriced, OrderID: p.OrderID, Channel: p.Channel, At: p.PricedAt, Priced: &p})
 		}),
 		contracts.Subject(contracts.OrderNeedsReview): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderNeedsReviewV1) error {
-			return apply(ctx, tx, Event{MsgID: m.ID, Type: contracts.OrderNeedsReview, OrderID: p.OrderID, At: p.At, Reason: p.Reason})
+			return apply(ctx, tx, Event{MsgID: m.ID, Type: contracts.OrderNeedsReview, OrderID: p.OrderID, Channel: p.Channel, At: p.At, Reason: p.Reason})
 		}),
 		contracts.Subject(contracts.OrderConfirmed): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderConfirmedV1) error {
-			return apply(ctx, tx, Event{MsgID: m.ID, Type: contracts.OrderConfirmed, OrderID: p.OrderID, At: p.At, Confirmed: &p})
+			return apply(ctx, tx, Event{MsgID: m.ID, Type: contracts.OrderConfirmed, OrderID: p.OrderID, Channel: p.Channel, At: p.At, Confirmed: &p})
 		}),
 		contracts.Subject(contracts.OrderShipped): inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderShippedV1) error {
-			return apply(ctx, tx, Event{MsgID: m.ID, Type: contracts.OrderShipped, OrderID: p.OrderID, At: p.At, Shipped: &p})
+			return apply(ctx, tx, Event{MsgID: m.ID, Type: contracts.OrderShipped, OrderID: p.OrderID, Channel: p.Channel, At: p.At, Shipped: &p})
 		}),
 	}
 	for _, t := range []string{contracts.OrderOnHold, contracts.OrderResumed, contracts.OrderInProduction, contracts.OrderProduced, contracts.OrderCancelled} {
 		h[contracts.Subject(t)] = inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p contracts.OrderStatusChangedV1) error {
-			return apply(ctx, tx, Event{MsgID: m.ID, Type: t, OrderID: p.OrderID, At: p.At, Reason: p.Reason})
+			return apply(ctx, tx, Event{MsgID: m.ID, Type: t, OrderID: p.OrderID, Channel: p.Channel, At: p.At, Reason: p.Reason})
 		})
 	}
 	return h

@@ -19,6 +19,9 @@ import (
 // subject.
 func (a *App) Handlers() map[string]inbox.Handler {
 	return orderevent.Handlers(func(ctx context.Context, tx *sqldb.Tx, e orderevent.Event) error {
+		if e.Elsewhere(contracts.ChannelAPI) {
+			return nil // a shop order: not one of the clients'
+		}
 		var set func(*store.Order)
 		switch {
 		case e.Priced != nil:
@@ -81,17 +84,14 @@ func (a *App) applyEvent(ctx context.Context, tx *sqldb.Tx, orderID, event strin
 	if changed && (reason != "" || event == contracts.OrderResumed) {
 		o.Reason = reason
 	}
-	if err := a.store.UpdateStatus(ctx, tx, o); err != nil {
-		return err
-	}
 	if !changed {
-		return nil
+		return a.store.SaveEvent(ctx, tx, o, nil)
 	}
 	if at.IsZero() {
 		at = a.now()
 	}
 	h := store.HistoryEntry{Event: event, Status: status, Reason: reason, At: at.UTC()}
-	if err := a.store.AddHistory(ctx, tx, o.ID, h); err != nil {
+	if err := a.store.SaveEvent(ctx, tx, o, &h); err != nil {
 		return err
 	}
 	if endpoints == 0 {

@@ -152,14 +152,20 @@ func (s *Store) ListOrders(ctx context.Context, q sqldb.Querier, clientID string
 	return out, rows.Err()
 }
 
-// UpdateStatus writes the status fields of an order that the event handlers
-// change.
-func (s *Store) UpdateStatus(ctx context.Context, q sqldb.Querier, o Order) error {
-	_, err := q.ExecContext(ctx, `UPDATE api_order SET status = $2, status_before_hold = $3, priced_total = $4, ship_date = $5,
+// SaveEvent writes the fields of an order that the event handlers change
+// and, when h is not nil, appends h to its history: on PostgreSQL in one
+// round trip (sqldb.Batch; the history's next number is read from rows the
+// update does not touch).
+func (s *Store) SaveEvent(ctx context.Context, tx *sqldb.Tx, o Order, h *HistoryEntry) error {
+	var b sqldb.Batch
+	b.Add(`UPDATE api_order SET status = $2, status_before_hold = $3, priced_total = $4, ship_date = $5,
 		lead_days = $6, reason = $7, carrier = $8, tracking_number = $9, updated_at = $10, hold_at = $11 WHERE id = $1`,
 		o.ID, o.Status, o.StatusBeforeHold, o.PricedTotal, o.ShipDate, o.LeadDays, o.Reason, o.Carrier, o.TrackingNumber,
 		sqldb.Micros(o.UpdatedAt), sqldb.Micros(o.HoldAt))
-	if err != nil {
+	if h != nil {
+		b.Add(addHistorySQL, o.ID, h.Event, h.Status, h.Reason, sqldb.Micros(h.At))
+	}
+	if _, err := b.Exec(ctx, tx); err != nil {
 		return fmt.Errorf("update order %s: %w", o.ID, err)
 	}
 	return nil
@@ -177,11 +183,14 @@ func (s *Store) MarkCancelRequested(ctx context.Context, q sqldb.Querier, id str
 	return n > 0, nil
 }
 
+// addHistorySQL appends an entry to an order's history, numbered after the
+// last.
+const addHistorySQL = `INSERT INTO api_order_history (order_id, seq, event_type, status, reason, at)
+	VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM api_order_history WHERE order_id = $1), $2, $3, $4, $5)`
+
 // AddHistory appends to an order's history.
 func (s *Store) AddHistory(ctx context.Context, q sqldb.Querier, orderID string, h HistoryEntry) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO api_order_history (order_id, seq, event_type, status, reason, at)
-		VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM api_order_history WHERE order_id = $1), $2, $3, $4, $5)`,
-		orderID, h.Event, h.Status, h.Reason, sqldb.Micros(h.At))
+	_, err := q.ExecContext(ctx, addHistorySQL, orderID, h.Event, h.Status, h.Reason, sqldb.Micros(h.At))
 	if err != nil {
 		return fmt.Errorf("order %s history: %w", orderID, err)
 	}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -85,5 +86,69 @@ func TestOrderForEvent(t *testing.T) {
 		endpoint("c-1", false)
 		endpoints = 2
 		read(t)
+	})
+}
+
+// TestSaveEvent: an event's changes of the order and its history entry are
+// written together (one round trip on PostgreSQL), the entry numbered after
+// the last; an event that changes no status adds no entry.
+func TestSaveEvent(t *testing.T) {
+	t.Parallel()
+	testenv.EachEngine(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := context.Background()
+		db := testenv.DBOn(t, engine, migrations.FS)
+		st := store.New(db)
+		now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+		o := store.Order{ID: store.NewID(), ClientID: "c-1", Number: "API-1", Status: contracts.StatusPlaced,
+			Lines: []contracts.LineItem{}, Currency: "EUR", QuotedTotal: 4200, PriceListVersion: 1, CreatedAt: now}
+		err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+			if err := st.InsertClient(ctx, tx, store.Client{ID: "c-1", Name: "c-1", CreatedAt: now}); err != nil {
+				return err
+			}
+			return st.InsertOrder(ctx, tx, o)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, tc := range []struct {
+			change  func(*store.Order)
+			history *store.HistoryEntry
+		}{
+			{func(o *store.Order) { o.Status, o.PricedTotal, o.ShipDate = contracts.StatusPriced, 4100, "2026-12-20" },
+				&store.HistoryEntry{Event: contracts.OrderPriced, Status: contracts.StatusPriced, At: now.Add(time.Minute)}},
+			{func(o *store.Order) { o.LeadDays = 9 }, nil},
+			{func(o *store.Order) { o.Status, o.Reason = contracts.StatusOnHold, "material" },
+				&store.HistoryEntry{Event: contracts.OrderOnHold, Status: contracts.StatusOnHold, Reason: "material", At: now.Add(2 * time.Minute)}},
+		} {
+			err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+				got, _, err := st.OrderForEvent(ctx, tx, o.ID)
+				if err != nil {
+					return err
+				}
+				tc.change(&got)
+				got.UpdatedAt = now.Add(time.Duration(i+1) * time.Minute)
+				return st.SaveEvent(ctx, tx, got, tc.history)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := st.GetOrder(ctx, db, "c-1", o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != contracts.StatusOnHold || got.PricedTotal != 4100 || got.ShipDate != "2026-12-20" || got.LeadDays != 9 ||
+			got.Reason != "material" || !got.UpdatedAt.Equal(now.Add(3*time.Minute)) {
+			t.Errorf("order %s priced %d ship %s lead %d reason %q updated %s", got.Status, got.PricedTotal, got.ShipDate, got.LeadDays,
+				got.Reason, got.UpdatedAt)
+		}
+		var events []string
+		for _, h := range got.History {
+			events = append(events, h.Event+"/"+h.Status)
+		}
+		want := []string{"order.placed/placed", "order.priced/priced", "order.on_hold/on_hold"}
+		if !slices.Equal(events, want) {
+			t.Errorf("history %v, want %v", events, want)
+		}
 	})
 }

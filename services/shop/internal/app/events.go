@@ -17,6 +17,9 @@ import (
 // of the shop's orders, by subject.
 func (s *Shop) Handlers() map[string]inbox.Handler {
 	h := orderevent.Handlers(func(ctx context.Context, tx *sqldb.Tx, e orderevent.Event) error {
+		if e.Elsewhere(contracts.ChannelShop) {
+			return nil // an API order: not the shop's
+		}
 		detail := e.Reason
 		var set func(*store.Order) // what the event changes besides the status
 		switch {
@@ -78,12 +81,6 @@ func (s *Shop) applyEvent(ctx context.Context, tx *sqldb.Tx, e store.Event, set 
 		}
 		stale = !latest.IsZero() && !e.At.After(latest)
 	}
-	added, err := s.st.AddEvent(ctx, tx, e)
-	if err != nil || !added {
-		return err
-	}
-	// The status, price or cancellation shown in "my orders" may change.
-	tx.AfterCommit(func() { s.caches.Invalidate(cacheOrders, o.CustomerID) })
 	before := o
 	if next, changed := order.Next(o.Status, e.Kind); changed && !stale {
 		o.Status, o.UpdatedAt = next, s.now()
@@ -91,11 +88,18 @@ func (s *Shop) applyEvent(ctx context.Context, tx *sqldb.Tx, e store.Event, set 
 	if set != nil {
 		set(&o)
 	}
-	if o.Status == before.Status && o.PricedTotal == before.PricedTotal && o.ShipDate == before.ShipDate &&
-		o.Carrier == before.Carrier && o.TrackingNumber == before.TrackingNumber {
-		return nil
+	var changed *store.Order
+	if o.Status != before.Status || o.PricedTotal != before.PricedTotal || o.ShipDate != before.ShipDate ||
+		o.Carrier != before.Carrier || o.TrackingNumber != before.TrackingNumber {
+		changed = &o
 	}
-	return s.st.SaveEventFields(ctx, tx, o)
+	added, err := s.st.ApplyEvent(ctx, tx, e, changed)
+	if err != nil || !added {
+		return err
+	}
+	// The status, price or cancellation shown in "my orders" may change.
+	tx.AfterCommit(func() { s.caches.Invalidate(cacheOrders, o.CustomerID) })
+	return nil
 }
 
 func money(amount int64, currency string) string {

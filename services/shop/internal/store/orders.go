@@ -323,18 +323,32 @@ func (s *Store) LatestHoldChange(ctx context.Context, tx *sqldb.Tx, orderID stri
 	return sqldb.FromMicros(at.Int64), nil
 }
 
-// SaveEventFields writes what the order's events change: the status (and
-// updated_at with it), the binding price, the ship date and the shipment.
-// The caller read the order with OrderForUpdate in tx and changed it in
-// memory: one statement, whatever the event changed.
-func (s *Store) SaveEventFields(ctx context.Context, tx *sqldb.Tx, o Order) error {
-	_, err := tx.ExecContext(ctx, `UPDATE orders SET status = $2, updated_at = $3, priced_total = $4, ship_date = $5,
-		carrier = $6, tracking_number = $7 WHERE id = $1`,
-		o.ID, o.Status, sqldb.Micros(o.UpdatedAt), o.PricedTotal, o.ShipDate, o.Carrier, o.TrackingNumber)
-	if err != nil {
-		return fmt.Errorf("update order %s: %w", o.ID, err)
+// ApplyEvent adds an event of the order's timeline and, when it is new and
+// changed is not nil, writes the fields events change (status, updated_at,
+// binding price, ship date, shipment) as changed holds them; it tells
+// whether the event was new. The caller read the order with OrderForUpdate
+// in tx. On PostgreSQL both writes are one round trip (sqldb.Batch).
+//
+// The update applies only when the event is not in the timeline yet: a
+// message delivered again must not write its fields over those of the
+// events applied since. The update is added first: on SQLite the writes run
+// in order and it must not see the event inserted; on PostgreSQL both see
+// the database as it was before them.
+func (s *Store) ApplyEvent(ctx context.Context, tx *sqldb.Tx, e Event, changed *Order) (bool, error) {
+	var b sqldb.Batch
+	if o := changed; o != nil {
+		b.Add(`UPDATE orders SET status = $2, updated_at = $3, priced_total = $4, ship_date = $5, carrier = $6, tracking_number = $7
+			WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM order_event WHERE id = $8)`,
+			o.ID, o.Status, sqldb.Micros(o.UpdatedAt), o.PricedTotal, o.ShipDate, o.Carrier, o.TrackingNumber, e.ID)
 	}
-	return nil
+	added := b.Add(`INSERT INTO order_event (id, order_id, kind, at, detail, amount, currency)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
+		e.ID, e.OrderID, e.Kind, sqldb.Micros(e.At), e.Detail, e.Amount, e.Currency)
+	n, err := b.Exec(ctx, tx)
+	if err != nil {
+		return false, fmt.Errorf("apply %s event to %s: %w", e.Kind, e.OrderID, err)
+	}
+	return n[added] == 1, nil
 }
 
 // MarkCancelRequested records a customer's cancellation request; it tells

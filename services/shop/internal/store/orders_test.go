@@ -16,8 +16,8 @@ import (
 // TestOrderForUpdate: an event handler's read of the order takes its row
 // lock (on PostgreSQL; SQLite's write transactions exclude each other), so
 // that two replicas handling two events of one order do not both compute
-// from the same old status; SaveEventFields writes back what the events
-// change, in one statement.
+// from the same old status; ApplyEvent adds the event to the timeline and
+// writes what it changed, only once.
 func TestOrderForUpdate(t *testing.T) {
 	t.Parallel()
 	testenv.EachEngine(t, func(t *testing.T, engine sqldb.Engine) {
@@ -48,26 +48,69 @@ func TestOrderForUpdate(t *testing.T) {
 					t.Error(err)
 				}
 			}
-			got.Status, got.UpdatedAt = contracts.StatusPriced, placed.Add(time.Minute)
-			got.PricedTotal, got.ShipDate, got.Carrier, got.TrackingNumber = 4100, "2026-12-20", "DHL", "JD1"
-			return st.SaveEventFields(ctx, tx, got)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-			got, err := st.OrderForUpdate(ctx, tx, o.ID)
-			if err != nil {
-				return err
-			}
-			if got.Status != contracts.StatusPriced || got.PricedTotal != 4100 || got.ShipDate != "2026-12-20" ||
-				got.Carrier != "DHL" || got.TrackingNumber != "JD1" || !got.UpdatedAt.Equal(placed.Add(time.Minute)) {
-				t.Errorf("saved %+v", got)
-			}
 			return nil
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+
+		// An event and its changes, then the same event again with other
+		// changes (a message delivered twice, between them another event
+		// changed the order): the second writes nothing.
+		priced := store.Event{ID: "m-priced", OrderID: o.ID, Kind: contracts.OrderPriced, At: placed, Detail: "priced"}
+		for i, tc := range []struct {
+			event     store.Event
+			change    func(*store.Order)
+			wantAdded bool
+		}{
+			{priced, func(o *store.Order) { o.Status, o.PricedTotal, o.ShipDate = contracts.StatusPriced, 4100, "2026-12-20" }, true},
+			{store.Event{ID: "m-confirmed", OrderID: o.ID, Kind: contracts.OrderConfirmed, At: placed, Detail: "confirmed"},
+				func(o *store.Order) { o.Status, o.ShipDate = contracts.StatusConfirmed, "2026-12-21" }, true},
+			{priced, func(o *store.Order) { o.Status, o.PricedTotal, o.ShipDate = contracts.StatusPriced, 4100, "2026-12-20" }, false},
+			{store.Event{ID: "m-shipped", OrderID: o.ID, Kind: contracts.OrderShipped, At: placed, Detail: "shipped"},
+				func(o *store.Order) { o.Status, o.Carrier, o.TrackingNumber = contracts.StatusShipped, "DHL", "JD1" }, true},
+			{store.Event{ID: "m-note", OrderID: o.ID, Kind: contracts.CompensationGranted, At: placed, Detail: "note"}, nil, true},
+		} {
+			err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+				got, err := st.OrderForUpdate(ctx, tx, o.ID)
+				if err != nil {
+					return err
+				}
+				var changed *store.Order
+				if tc.change != nil {
+					tc.change(&got)
+					got.UpdatedAt = placed.Add(time.Duration(i+1) * time.Minute)
+					changed = &got
+				}
+				added, err := st.ApplyEvent(ctx, tx, tc.event, changed)
+				if added != tc.wantAdded {
+					t.Errorf("event %d (%s): added %t, want %t", i, tc.event.ID, added, tc.wantAdded)
+				}
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		var got store.Order
+		err = db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) (err error) {
+			got, err = st.OrderForUpdate(ctx, tx, o.ID)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != contracts.StatusShipped || got.PricedTotal != 4100 || got.ShipDate != "2026-12-21" ||
+			got.Carrier != "DHL" || got.TrackingNumber != "JD1" || !got.UpdatedAt.Equal(placed.Add(4*time.Minute)) {
+			t.Errorf("after the events: %s priced %d ship %s by %s %s, updated %s", got.Status, got.PricedTotal, got.ShipDate,
+				got.Carrier, got.TrackingNumber, got.UpdatedAt)
+		}
+		full, err := st.CustomerOrder(ctx, "c-1", o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(full.Events) != 5 { // placed and four
+			t.Errorf("timeline of %d entries, want 5", len(full.Events))
 		}
 	})
 }

@@ -65,13 +65,16 @@ const sqliteBusyTimeout = 10 * time.Second
 func (db *DB) Engine() Engine { return db.engine }
 
 // ForUpdate is the clause that ends a SELECT of rows the transaction is
-// about to change, so that the read takes their row locks: " FOR UPDATE" on
-// PostgreSQL; nothing on SQLite, which has no such clause and whose write
-// transactions hold the whole database from their start (InTx's are
-// immediate). One statement instead of a locking no-op UPDATE and a read.
+// about to update (not their keys), so that the read takes their row locks:
+// " FOR NO KEY UPDATE" on PostgreSQL, the lock such an UPDATE takes (it
+// waits for the same transactions as the update would, and lets others
+// insert rows that refer to the locked ones); nothing on SQLite, which has
+// no such clause and whose write transactions hold the whole database from
+// their start (InTx's are immediate). One statement instead of a locking
+// no-op UPDATE and a read.
 func (e Engine) ForUpdate() string {
 	if e == Postgres {
-		return " FOR UPDATE"
+		return " FOR NO KEY UPDATE"
 	}
 	return ""
 }

@@ -54,14 +54,18 @@ func (s *Store) InsertOrder(ctx context.Context, q sqldb.Querier, o Order) error
 	if err != nil {
 		return fmt.Errorf("marshal delivery: %w", err)
 	}
-	_, err = q.ExecContext(ctx, `INSERT INTO api_order (id, client_id, number, reference, status, lines, delivery, currency,
+	// One round trip on PostgreSQL (sqldb.Batch: the history's foreign key
+	// is checked at the end of the statement, when the order row is there).
+	var b sqldb.Batch
+	b.Add(`INSERT INTO api_order (id, client_id, number, reference, status, lines, delivery, currency,
 		quoted_total, price_list_version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
 		o.ID, o.ClientID, o.Number, o.Reference, o.Status, string(lines), string(addr), o.Currency, o.QuotedTotal,
 		o.PriceListVersion, sqldb.Micros(o.CreatedAt))
-	if err != nil {
+	b.Add(addHistorySQL, o.ID, contracts.OrderPlaced, o.Status, "", sqldb.Micros(o.CreatedAt))
+	if _, err := b.Exec(ctx, q); err != nil {
 		return fmt.Errorf("insert order %s: %w", o.ID, err)
 	}
-	return s.AddHistory(ctx, q, o.ID, HistoryEntry{Event: contracts.OrderPlaced, Status: o.Status, At: o.CreatedAt})
+	return nil
 }
 
 const orderColumns = `id, client_id, number, reference, status, status_before_hold, lines, delivery, currency, quoted_total,
@@ -187,15 +191,6 @@ func (s *Store) MarkCancelRequested(ctx context.Context, q sqldb.Querier, id str
 // last.
 const addHistorySQL = `INSERT INTO api_order_history (order_id, seq, event_type, status, reason, at)
 	VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM api_order_history WHERE order_id = $1), $2, $3, $4, $5)`
-
-// AddHistory appends to an order's history.
-func (s *Store) AddHistory(ctx context.Context, q sqldb.Querier, orderID string, h HistoryEntry) error {
-	_, err := q.ExecContext(ctx, addHistorySQL, orderID, h.Event, h.Status, h.Reason, sqldb.Micros(h.At))
-	if err != nil {
-		return fmt.Errorf("order %s history: %w", orderID, err)
-	}
-	return nil
-}
 
 // History reads an order's history, oldest first.
 func (s *Store) History(ctx context.Context, q sqldb.Querier, orderID string) ([]HistoryEntry, error) {

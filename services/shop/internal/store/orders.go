@@ -88,17 +88,15 @@ func (s *Store) InsertOrder(ctx context.Context, tx *sqldb.Tx, o Order) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO orders (id, number, customer_id, idempotency_key, request_hash, status, currency,
+	// The order and its lines go in one batch: one round trip on
+	// PostgreSQL (its foreign key checks run at the end of the statement,
+	// when the order row is there), in order on SQLite.
+	var b sqldb.Batch
+	b.Add(`INSERT INTO orders (id, number, customer_id, idempotency_key, request_hash, status, currency,
 			quoted_total, price_list_version, line_count, contact, delivery, placed_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)`,
 		o.ID, o.Number, o.CustomerID, o.IdempotencyKey, o.RequestHash, o.Status, o.Currency,
 		o.QuotedTotal, o.PriceListVersion, len(o.Lines), string(contact), string(delivery), sqldb.Micros(o.PlacedAt))
-	if sqldb.IsUniqueViolation(err) {
-		return fmt.Errorf("insert order %s: %w: %w", o.Number, ErrKeyUsed, err)
-	}
-	if err != nil {
-		return fmt.Errorf("insert order %s: %w", o.Number, err)
-	}
 	// One multi-row statement for the lines: a round trip per line would
 	// dominate the cost of a large order.
 	args := make([]any, 0, len(o.Lines)*9)
@@ -109,8 +107,13 @@ func (s *Store) InsertOrder(ctx context.Context, tx *sqldb.Tx, o Order) error {
 		}
 		args = append(args, o.ID, l.LineNo, l.Product, string(opts), l.Quantity, l.Lead, l.UnitPrice, l.Total, l.LeadDays)
 	}
-	if _, err := tx.ExecContext(ctx, s.lineSQL(len(o.Lines)), args...); err != nil {
-		return fmt.Errorf("insert lines of %s: %w", o.Number, err)
+	b.Add(s.lineSQL(len(o.Lines)), args...)
+	_, err = b.Exec(ctx, tx)
+	if sqldb.IsUniqueViolation(err) {
+		return fmt.Errorf("insert order %s: %w: %w", o.Number, ErrKeyUsed, err)
+	}
+	if err != nil {
+		return fmt.Errorf("insert order %s: %w", o.Number, err)
 	}
 	return nil
 }

@@ -33,7 +33,8 @@ func errEventReused() error {
 }
 
 // once runs an action in a transaction and stores its answer with its
-// event id in the same one: fn does the work and returns the answer. The id
+// event id in the same one: fn does the work, adds its writes to w and
+// returns the answer; w and the id's record are written together. The id
 // is not looked up first: a retry of an applied action (the same id) does
 // the work again, fails on the id's primary key and is rolled back, or fails
 // on the state the first try left; then the answer stored with the id is
@@ -42,10 +43,11 @@ func errEventReused() error {
 // winner's answer. An id used for another action is refused whatever the
 // action's own outcome.
 func (a *App) once(ctx context.Context, action, target string, actor identity.Identity, eventID, fp string,
-	fn func(ctx context.Context, tx *sqldb.Tx) (any, error)) (Result, error) {
+	fn func(ctx context.Context, tx *sqldb.Tx, w *store.Writes) (any, error)) (Result, error) {
 	var res Result
 	err := a.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		v, err := fn(ctx, tx)
+		var w store.Writes
+		v, err := fn(ctx, tx, &w)
 		if err != nil {
 			return err
 		}
@@ -54,8 +56,9 @@ func (a *App) once(ctx context.Context, action, target string, actor identity.Id
 			return fmt.Errorf("encode answer: %w", err)
 		}
 		res = Result{Status: http.StatusOK, Body: body}
-		return a.store.InsertEvent(ctx, tx, store.AppliedEvent{EventID: eventID, Action: action, Target: target,
+		w.InsertEvent(store.AppliedEvent{EventID: eventID, Action: action, Target: target,
 			Actor: actor.Subject, Fingerprint: fp, Status: res.Status, Response: body, CreatedAt: a.now()})
+		return stale(a.store.Write(ctx, tx, &w))
 	})
 	if err == nil {
 		return res, nil
@@ -86,25 +89,25 @@ func (a *App) Act(ctx context.Context, actor identity.Identity, opID string, act
 	defer func() { a.metrics.observe(string(act.Kind()), res, err) }()
 	var workstation, orderID string
 	fp := act.Fingerprint(opID, actor.Subject)
-	res, err = a.once(ctx, string(act.Kind()), opID, actor, act.EventID(), fp, func(ctx context.Context, tx *sqldb.Tx) (any, error) {
-		w, err := a.store.WorkOfOperation(ctx, tx, opID)
+	res, err = a.once(ctx, string(act.Kind()), opID, actor, act.EventID(), fp, func(ctx context.Context, tx *sqldb.Tx, w *store.Writes) (any, error) {
+		work, err := a.store.WorkOfOperation(ctx, tx, opID)
 		if err != nil {
 			return nil, lookup(err, "operation %s not found", opID)
 		}
-		op := w.Operation(opID)
+		op := work.Operation(opID)
 		workstation, orderID = op.Workstation, op.OrderID
 		if !actor.CanUseWorkstation(op.Workstation) {
 			return nil, production.Forbidden("you are not assigned to workstation %s", op.Workstation)
 		}
-		return a.act(ctx, tx, actor, w, opID, act)
+		return a.act(ctx, tx, w, actor, work, opID, act)
 	})
 	res.Workstation, res.OrderID = workstation, orderID
 	return res, err
 }
 
-func (a *App) act(ctx context.Context, tx *sqldb.Tx, actor identity.Identity, w store.Work, opID string, act production.Action) (ActionResult, error) {
+func (a *App) act(ctx context.Context, tx *sqldb.Tx, w *store.Writes, actor identity.Identity, work store.Work, opID string, act production.Action) (ActionResult, error) {
 	now := a.now()
-	ord, ops, lines := w.Order, w.Operations, w.Lines
+	ord, ops, lines := work.Order, work.Operations, work.Lines
 	for i := range ops {
 		ops[i].Quantity = lines[ops[i].LineNo].Quantity
 	}
@@ -114,9 +117,7 @@ func (a *App) act(ctx context.Context, tx *sqldb.Tx, actor identity.Identity, w 
 	if err != nil {
 		return ActionResult{}, err
 	}
-	if err := a.saveChanged(ctx, tx, ord, ordPrev, ops, opsPrev, now); err != nil {
-		return ActionResult{}, err
-	}
+	saveChanged(w, ord, ordPrev, ops, opsPrev, now)
 	op := ops[slices.IndexFunc(ops, func(o production.Operation) bool { return o.ID == opID })]
 	if eff.OrderStarted {
 		if err := a.enqueue(ctx, tx, contracts.OrderInProduction, ord.ID, contracts.OrderStatusChangedV1{
@@ -155,26 +156,24 @@ func (a *App) act(ctx context.Context, tx *sqldb.Tx, actor identity.Identity, w 
 func (a *App) Ship(ctx context.Context, actor identity.Identity, orderID string, s production.Shipment) (res Result, err error) {
 	defer func() { a.metrics.observe(string(production.ActShip), res, err) }()
 	fp := s.Fingerprint(orderID, actor.Subject)
-	res, err = a.once(ctx, string(production.ActShip), orderID, actor, s.EventID(), fp, func(ctx context.Context, tx *sqldb.Tx) (any, error) {
-		w, err := a.store.WorkOfOrder(ctx, tx, orderID)
-		if err == nil && w.Order.Status == production.Unconfirmed {
+	res, err = a.once(ctx, string(production.ActShip), orderID, actor, s.EventID(), fp, func(ctx context.Context, tx *sqldb.Tx, w *store.Writes) (any, error) {
+		work, err := a.store.WorkOfOrder(ctx, tx, orderID)
+		if err == nil && work.Order.Status == production.Unconfirmed {
 			err = store.ErrNotFound
 		}
 		if err != nil {
 			return nil, lookup(err, "order %s not found", orderID)
 		}
-		if !a.mayShip(actor, w.Operations) {
+		if !a.mayShip(actor, work.Operations) {
 			return nil, production.Forbidden("you are not assigned to the shipping workstation or to a workstation of this order")
 		}
 		now := a.now()
-		ord := w.Order
+		ord := work.Order
 		prev := ord.Version
 		if err := production.Ship(&ord, s, production.Operator{Subject: actor.Subject, Name: actor.Name}, now); err != nil {
 			return nil, err
 		}
-		if err := a.store.UpdateOrder(ctx, tx, ord, prev, now); err != nil {
-			return nil, stale(err)
-		}
+		w.UpdateOrder(ord, prev, now)
 		if err := a.enqueue(ctx, tx, contracts.OrderShipped, ord.ID, contracts.OrderShippedV1{OrderID: ord.ID, Channel: ord.Channel,
 			Carrier: ord.Carrier, TrackingNumber: ord.TrackingNumber, By: actor.Name, At: now}); err != nil {
 			return nil, err

@@ -92,21 +92,17 @@ func stale(err error) error {
 	return err
 }
 
-// saveChanged writes the order and the operations whose versions moved.
-func (a *App) saveChanged(ctx context.Context, tx *sqldb.Tx, ord production.Order, ordPrev int, ops []production.Operation, prev map[string]int, now time.Time) error {
+// saveChanged adds the writes of the order and of the operations whose
+// versions moved.
+func saveChanged(w *store.Writes, ord production.Order, ordPrev int, ops []production.Operation, prev map[string]int, now time.Time) {
 	if ord.Version != ordPrev {
-		if err := a.store.UpdateOrder(ctx, tx, ord, ordPrev, now); err != nil {
-			return stale(err)
-		}
+		w.UpdateOrder(ord, ordPrev, now)
 	}
 	for _, op := range ops {
 		if p := prev[op.ID]; op.Version != p {
-			if err := a.store.UpdateOperation(ctx, tx, op, p, now); err != nil {
-				return stale(err)
-			}
+			w.UpdateOperation(op, p, now)
 		}
 	}
-	return nil
 }
 
 func versions(ops []production.Operation) map[string]int {

@@ -137,7 +137,9 @@ func (a *App) Cancelled(ctx context.Context, tx *sqldb.Tx, p contracts.OrderStat
 	if running := countStopped(ops, opsPrev); running > 0 {
 		a.log.InfoContext(ctx, "order cancelled while in work; operations stopped", "order_id", ord.ID, "operations", running)
 	}
-	return a.saveChanged(ctx, tx, ord, ordPrev, ops, opsPrev, now)
+	var writes store.Writes
+	saveChanged(&writes, ord, ordPrev, ops, opsPrev, now)
+	return stale(a.store.Write(ctx, tx, &writes))
 }
 
 func countStopped(ops []production.Operation, prev map[string]int) int {
@@ -169,7 +171,9 @@ func (a *App) Held(ctx context.Context, tx *sqldb.Tx, p contracts.OrderStatusCha
 	if !production.Hold(&ord, ops, hold, p.Reason, p.At) {
 		return nil
 	}
-	return a.saveChanged(ctx, tx, ord, ordPrev, ops, opsPrev, now)
+	var writes store.Writes
+	saveChanged(&writes, ord, ordPrev, ops, opsPrev, now)
+	return stale(a.store.Write(ctx, tx, &writes))
 }
 
 // PriceList learns the workstations' names from a published price list.

@@ -42,13 +42,17 @@ func (s *Store) GetEvent(ctx context.Context, q sqldb.Querier, id string) (Appli
 // InsertEvent records an applied event. A concurrent request with the same
 // id makes it fail with a unique violation (sqldb.IsUniqueViolation).
 func (s *Store) InsertEvent(ctx context.Context, q sqldb.Querier, e AppliedEvent) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO operator_events (event_id, action, target, actor, fingerprint, status, response, created_at)
+	var w Writes
+	w.InsertEvent(e)
+	return s.Write(ctx, q, &w)
+}
+
+// InsertEvent adds the record of an applied event; an id recorded already
+// makes the writes fail with a unique violation.
+func (w *Writes) InsertEvent(e AppliedEvent) {
+	w.add("operator event "+e.EventID, `INSERT INTO operator_events (event_id, action, target, actor, fingerprint, status, response, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		e.EventID, e.Action, e.Target, e.Actor, e.Fingerprint, e.Status, string(e.Response), sqldb.Micros(e.CreatedAt))
-	if err != nil {
-		return fmt.Errorf("record operator event %s: %w", e.EventID, err)
-	}
-	return nil
 }
 
 // PruneEvents deletes applied events older than before and returns how many.

@@ -80,15 +80,19 @@ func (s *Store) InsertOperations(ctx context.Context, q sqldb.Querier, o product
 // UpdateOperation writes op if the stored row still has version prev;
 // ErrStale otherwise.
 func (s *Store) UpdateOperation(ctx context.Context, q sqldb.Querier, op production.Operation, prev int, now time.Time) error {
-	err := updatedOne(q.ExecContext(ctx, `UPDATE operations SET state = $2, good_qty = $3, scrap_qty = $4, scrap_reason = $5,
+	var w Writes
+	w.UpdateOperation(op, prev, now)
+	return s.Write(ctx, q, &w)
+}
+
+// UpdateOperation adds the write of op, if the stored row still has
+// version prev.
+func (w *Writes) UpdateOperation(op production.Operation, prev int, now time.Time) {
+	w.add("operation "+op.ID, `UPDATE operations SET state = $2, good_qty = $3, scrap_qty = $4, scrap_reason = $5,
 		pause_reason = $6, operator = $7, started_at = $8, running_since = $9, worked_us = $10, finished_at = $11, version = $12,
 		updated_at = $13 WHERE id = $1 AND version = $14`,
 		op.ID, string(op.State), op.GoodQty, op.ScrapQty, op.ScrapReason, op.PauseReason, op.Operator, sqldb.Micros(op.StartedAt),
-		sqldb.Micros(op.RunningSince), op.Worked.Microseconds(), sqldb.Micros(op.FinishedAt), op.Version, sqldb.Micros(now), prev))
-	if err != nil {
-		return fmt.Errorf("update operation %s: %w", op.ID, err)
-	}
-	return nil
+		sqldb.Micros(op.RunningSince), op.Worked.Microseconds(), sqldb.Micros(op.FinishedAt), op.Version, sqldb.Micros(now), prev)
 }
 
 // QueueItem is an operation in a workstation's queue with what the operator

@@ -92,15 +92,19 @@ func (s *Store) insertOrder(ctx context.Context, q sqldb.Querier, o production.O
 // UpdateOrder writes o if the stored row still has version prev; ErrStale
 // otherwise.
 func (s *Store) UpdateOrder(ctx context.Context, q sqldb.Querier, o production.Order, prev int, now time.Time) error {
-	err := updatedOne(q.ExecContext(ctx, `UPDATE orders SET number = $2, channel = $3, ship_date = $4, rush = $5, status = $6,
+	var w Writes
+	w.UpdateOrder(o, prev, now)
+	return s.Write(ctx, q, &w)
+}
+
+// UpdateOrder adds the write of o, if the stored row still has version
+// prev.
+func (w *Writes) UpdateOrder(o production.Order, prev int, now time.Time) {
+	w.add("order "+o.ID, `UPDATE orders SET number = $2, channel = $3, ship_date = $4, rush = $5, status = $6,
 		on_hold = $7, hold_reason = $8, hold_at = $9, cancel_reason = $10, carrier = $11, tracking_number = $12, shipped_by = $13,
 		confirmed_at = $14, produced_at = $15, shipped_at = $16, cancelled_at = $17, version = $18, updated_at = $19
 		WHERE order_id = $1 AND version = $20`,
 		o.ID, o.Number, o.Channel, o.ShipDate, bool01(o.Rush), string(o.Status), bool01(o.OnHold), o.HoldReason, sqldb.Micros(o.HoldAt),
 		o.CancelReason, o.Carrier, o.TrackingNumber, o.ShippedBy, sqldb.Micros(o.ConfirmedAt), sqldb.Micros(o.ProducedAt),
-		sqldb.Micros(o.ShippedAt), sqldb.Micros(o.CancelledAt), o.Version, sqldb.Micros(now), prev))
-	if err != nil {
-		return fmt.Errorf("update order %s: %w", o.ID, err)
-	}
-	return nil
+		sqldb.Micros(o.ShippedAt), sqldb.Micros(o.CancelledAt), o.Version, sqldb.Micros(now), prev)
 }

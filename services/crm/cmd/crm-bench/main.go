@@ -66,11 +66,12 @@ type config struct {
 	cache                   string
 	only                    *regexp.Regexp
 	cpuProfile              string
+	searches                []string
 }
 
 func main() {
 	var c config
-	var rates, sweep, only string
+	var rates, sweep, only, searches string
 	flag.StringVar(&c.dsn, "dsn", os.Getenv("FABRIKA_DSN"), "CRM database filled by crm-datagen")
 	flag.IntVar(&c.concurrency, "concurrency", 0, "requests the CRM serves at once, as its FABRIKA_CRM_CONCURRENCY (0: its default, twice the cores; -1: no limit)")
 	flag.IntVar(&c.pool, "pool", 0, "database connections (0: the service's default, 10, or the DSN's fabrika_max_conns)")
@@ -89,6 +90,7 @@ func main() {
 	flag.StringVar(&c.cache, "cache", "both", "page cache: off (database path), on (hits) or both")
 	flag.StringVar(&only, "only", "", "run only the scenarios whose name matches this regular expression")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured runs (not the naive queries) to this file")
+	flag.StringVar(&searches, "search", "", "more search scenarios, comma separated (\"baltic industries 6,anna\"), each named \"search <words>\"")
 	flag.Parse()
 	var err error
 	if c.rates, err = floats(rates); err == nil {
@@ -96,6 +98,11 @@ func main() {
 	}
 	if err == nil && only != "" {
 		c.only, err = regexp.Compile(only)
+	}
+	for _, q := range strings.Split(searches, ",") {
+		if q = strings.TrimSpace(q); q != "" {
+			c.searches = append(c.searches, q)
+		}
 	}
 	if err == nil && c.cache != "off" && c.cache != "on" && c.cache != "both" {
 		err = fmt.Errorf("-cache must be off, on or both, not %q", c.cache)
@@ -317,6 +324,9 @@ func run(ctx context.Context, c config) error {
 		{"search company " + company, "q=" + url.QueryEscape(company)},
 		{"search company " + fullCompany, "q=" + url.QueryEscape(fullCompany)},
 		{"search last name + status=shipped", "q=" + url.QueryEscape(lastName) + "&status=shipped"},
+	}
+	for _, q := range c.searches {
+		all = append(all, scenario{"search " + q, "q=" + url.QueryEscape(q)})
 	}
 	var scenarios []scenario
 	for _, s := range all {

@@ -72,6 +72,25 @@ func (w *Writes) InsertListRow(r ListRow) {
 		}
 		b.WriteString(` ON CONFLICT (token, order_id) DO NOTHING`)
 		w.b.Add(b.String(), args...)
+		// And by customer (PlanCustomers): a customer's next orders add
+		// only their new tokens (the number's). Not through a unique key:
+		// two transactions adding the same new token of a customer (its
+		// first orders, in two inbox batches) would wait for each other,
+		// and deadlock in batches of two customers; at worst both add it,
+		// which only costs a row.
+		b.Reset()
+		args = make([]any, 0, len(tokens)+1)
+		b.WriteString(`INSERT INTO crm_customer_tokens (token, customer_id) SELECT v.token, v.customer_id FROM (`)
+		for i, t := range tokens {
+			if i > 0 {
+				b.WriteString(" UNION ALL ")
+			}
+			fmt.Fprintf(&b, "SELECT CAST($%d AS TEXT) AS token, CAST($%d AS TEXT) AS customer_id", i+1, len(tokens)+1)
+			args = append(args, t)
+		}
+		args = append(args, r.CustomerID)
+		b.WriteString(`) v WHERE NOT EXISTS (SELECT 1 FROM crm_customer_tokens c WHERE c.token = v.token AND c.customer_id = v.customer_id)`)
+		w.b.Add(b.String(), args...)
 	}
 	w.AddCounters(Delta{"all", 1}, Delta{"status:" + r.Status, 1}, Delta{"channel:" + r.Channel, 1})
 }
@@ -213,6 +232,15 @@ const (
 	// but rare together: "acme industries 42", most of 42's orders not
 	// Acme Industries').
 	TokenRows = 5_000
+	// CandidateCustomers is the most customers whose orders PlanCustomers
+	// reads (a statement of as many index reads in order, merged); with
+	// more, the words are common together and the other plans find a page
+	// soon.
+	CandidateCustomers = 32
+	// CustomerMatches is the number of customers' tokens from which a word
+	// does not narrow PlanCustomers' customers (a year, an order number's
+	// "0", "com"): it is only checked on their orders' rows.
+	CustomerMatches = 5_000
 )
 
 // Options are the thresholds that choose a search's plan, and a trace.
@@ -224,13 +252,19 @@ type Options struct {
 	// Token is the most index entries of one token the in-date-order read
 	// of PlanToken examines (see TokenRows); 0: no PlanToken.
 	Token int
+	// Customers is the most customers whose orders PlanCustomers reads
+	// (see CandidateCustomers); 0: no PlanCustomers.
+	Customers int
+	// CustomerWords: see CustomerMatches.
+	CustomerWords int
 	// Trace, when set, is given each statement before it runs.
 	Trace func(Statement)
 }
 
 // DefaultOptions are the thresholds List uses.
 func DefaultOptions() Options {
-	return Options{Selective: SelectiveMatches, WalkRows: WalkRows, Intersect: SelectiveMatches, Probe: ProbeOrders, Token: TokenRows}
+	return Options{Selective: SelectiveMatches, WalkRows: WalkRows, Intersect: SelectiveMatches, Probe: ProbeOrders, Token: TokenRows,
+		Customers: CandidateCustomers, CustomerWords: CustomerMatches}
 }
 
 // Plans of a search.
@@ -241,6 +275,7 @@ const (
 	PlanScan      = "scan"      // the list read in its order to the end, each row checked
 	PlanHead      = "head"      // one common word: its orders newest (oldest) first from the token index of its head, filters checked on their rows
 	PlanToken     = "token"     // a word whose matches are one token and at most Probe others: their orders newest (oldest) first from the tokens' index by date, the other words and filters checked on their rows
+	PlanCustomers = "customers" // several common words: the few customers whose orders have every word (crm_customer_tokens), their orders in the list's order, each checked
 )
 
 // statement builds one parameterised statement.
@@ -451,14 +486,55 @@ func listColumnsOf(alias string) string {
 // keeps one (a DISTINCT made PostgreSQL build a hash table sized for its
 // estimate on every execution).
 func IntersectSQL(words []string, limit int) (string, []any) {
+	return intersectSQL("crm_order_tokens", "order_id", words, limit)
+}
+
+// CustomersSQL builds the first step of PlanCustomers: the customers whose
+// orders' tokens (crm_customer_tokens) match every word, at most limit and
+// one rows (a customer may come twice, as in IntersectSQL).
+func CustomersSQL(words []string, limit int) (string, []any) {
+	return intersectSQL("crm_customer_tokens", "customer_id", words, limit)
+}
+
+// intersectSQL: the keys of table whose tokens match every word.
+func intersectSQL(table, key string, words []string, limit int) (string, []any) {
 	var st statement
-	s := "SELECT t0.order_id FROM crm_order_tokens t0 WHERE " + st.tokenRange("t0.token", words[0])
+	s := "SELECT t0." + key + " FROM " + table + " t0 WHERE " + st.tokenRange("t0.token", words[0])
 	for i, w := range words[1:] {
 		t := "t" + strconv.Itoa(i+1)
-		s += " AND EXISTS (SELECT 1 FROM crm_order_tokens " + t + " WHERE " + t + ".order_id = t0.order_id AND " +
+		s += " AND EXISTS (SELECT 1 FROM " + table + " " + t + " WHERE " + t + "." + key + " = t0." + key + " AND " +
 			st.tokenRange(t+".token", w) + ")"
 	}
 	return s + " LIMIT " + st.arg(limit+1), st.args
+}
+
+// CustomerOrdersSQL builds the last step of PlanCustomers: the page among
+// the orders of the given customers, each customer's read in the query's
+// order from its index (crm_ol_customer_date or _total) with the filters,
+// the cursor and every word checked on the row, up to a page and one, and
+// merged (a UNION ALL that PostgreSQL runs as a Merge Append, SQLite as a
+// MERGE).
+func CustomerOrdersSQL(q listquery.Query, customers []string) (string, []any) {
+	var st statement
+	st.filters(q)
+	for _, w := range q.Words {
+		// "<> 0": PostgreSQL takes the check for one that keeps most
+		// rows, and reads the customer's orders in order through the
+		// index up to a page; "= 1" (a rare match to it) made it fetch
+		// them all and sort them.
+		st.where = append(st.where, "CASE WHEN search LIKE "+st.arg(listquery.LikePattern(w))+" THEN 1 ELSE 0 END <> 0")
+	}
+	lim := st.arg(q.Limit + 1)
+	where, order := strings.Join(st.where, " AND "), orderBy(q)
+	if where != "" {
+		where = " AND " + where
+	}
+	parts := make([]string, len(customers))
+	for i, c := range customers {
+		parts[i] = "SELECT " + listColumns + " FROM (SELECT " + listColumns + " FROM crm_order_list WHERE customer_id = " + st.arg(c) + where +
+			order + " LIMIT " + lim + ") c" + strconv.Itoa(i)
+	}
+	return strings.Join(parts, " UNION ALL ") + order + " LIMIT " + lim, st.args
 }
 
 // list adds the values as parameters and returns their list ("NULL" when
@@ -516,6 +592,15 @@ func (s *Store) ListWith(ctx context.Context, db sqldb.Querier, q listquery.Quer
 		return nil, nil, err
 	}
 	var ran []string
+	if ws.ids == nil && len(q.Words) > 1 && opt.Customers > 0 {
+		// Words each common: the few customers whose orders have them
+		// all, when they are few, and their orders in order.
+		rows, ok, err := r.byCustomers(ctx, q, opt)
+		if err != nil || ok {
+			return rows, []string{PlanCustomers}, err
+		}
+		ran = append(ran, PlanCustomers)
+	}
 	if d, ok := ws.driver(q, opt); ok {
 		// One token's orders in date order from its index (with the
 		// word's few other tokens'), the other words checked on their
@@ -536,28 +621,28 @@ func (s *Store) ListWith(ctx context.Context, db sqldb.Querier, q listquery.Quer
 		query, args := TokenSQL(q, c.least.String, hi, check, opt.Token, limit)
 		rows, err := r.list(ctx, PlanToken, query, args)
 		if err != nil {
-			return nil, []string{PlanToken}, err
+			return nil, append(ran, PlanToken), err
 		}
 		full := len(rows) == limit
 		rows = slices.CompactFunc(rows, func(a, b ListRow) bool { return a.OrderID == b.OrderID })
+		ran = append(ran, PlanToken)
 		if len(rows) > q.Limit {
-			return rows[:q.Limit+1], []string{PlanToken}, nil
+			return rows[:q.Limit+1], ran, nil
 		}
 		if c, ok := ws.counts[d]; !full && ok && c.cached {
 			// Whether every entry was read depends on the count: a
 			// fresh one.
 			fresh, err := r.counts(ctx, []string{d}, opt.Selective, opt.Probe, false)
 			if err != nil {
-				return nil, []string{PlanToken}, err
+				return nil, ran, err
 			}
 			ws.counts[d] = fresh[d]
 		}
 		if n := ws.counts[d].count; !full && n < int64(opt.Selective) && n <= int64(opt.Token) {
-			return rows, []string{PlanToken}, nil
+			return rows, ran, nil
 		}
-		ran = []string{PlanToken}
 	}
-	rows, plans, err := r.byPlans(ctx, q, ws, opt, len(ran) > 0)
+	rows, plans, err := r.byPlans(ctx, q, ws, opt, slices.Contains(ran, PlanToken))
 	return rows, append(ran, plans...), err
 }
 
@@ -641,6 +726,86 @@ func (r runner) headPage(ctx context.Context, q listquery.Query) ([]ListRow, err
 		last := rows[len(rows)-1]
 		q.After = &listquery.Cursor{Value: sqldb.Micros(last.PlacedAt), ID: last.OrderID}
 	}
+}
+
+// byCustomers runs PlanCustomers: the customers whose orders' tokens match
+// every word that few customers' do (a word in more than CustomerWords
+// customers' tokens narrows nothing and is only checked on the rows); when
+// there are at most Customers of them, the page among their orders, and
+// true. Complete whatever the counts say: every order's tokens are its
+// customer's, so its customer is among those found.
+func (r runner) byCustomers(ctx context.Context, q listquery.Query, opt Options) ([]ListRow, bool, error) {
+	counts, err := r.customerCounts(ctx, q.Words, opt.CustomerWords)
+	if err != nil {
+		return nil, false, err
+	}
+	var narrow []string
+	for _, w := range q.Words {
+		if counts[w] < int64(opt.CustomerWords) {
+			narrow = append(narrow, w)
+		}
+	}
+	if len(narrow) == 0 {
+		return nil, false, nil
+	}
+	// The fewest first: its range is read, the others' hashed (or probed).
+	slices.SortStableFunc(narrow, func(a, b string) int { return cmp.Compare(counts[a], counts[b]) })
+	query, args := CustomersSQL(narrow, opt.Customers)
+	ids, n, err := r.ids(ctx, PlanCustomers, query, args)
+	if err != nil || n > opt.Customers {
+		return nil, false, err
+	}
+	if len(ids) == 0 {
+		return nil, true, nil
+	}
+	query, args = CustomerOrdersSQL(q, ids)
+	rows, err := r.list(ctx, PlanCustomers+", orders", query, args)
+	return rows, err == nil, err
+}
+
+// customerCounts counts each word's matches among the customers' tokens,
+// up to limit (kept as the words' counts are: they only choose the words
+// that narrow PlanCustomers).
+func (r runner) customerCounts(ctx context.Context, words []string, limit int) (map[string]int64, error) {
+	out := make(map[string]int64, len(words))
+	now := time.Now()
+	var todo []string
+	for _, w := range words {
+		if c, ok := r.words.get("customers/"+wordKey(w, limit, 0), now); ok {
+			out[w] = c.count
+		} else {
+			todo = append(todo, w)
+		}
+	}
+	if len(todo) == 0 {
+		return out, nil
+	}
+	query, args := CustomerCountSQL(todo, limit)
+	r.show("count customers", query, args)
+	got := make([]int64, len(todo))
+	dest := make([]any, len(todo))
+	for i := range got {
+		dest[i] = &got[i]
+	}
+	if err := r.db.QueryRowContext(ctx, query, args...).Scan(dest...); err != nil {
+		return nil, fmt.Errorf("count search matches by customer: %w", err)
+	}
+	for i, w := range todo {
+		out[w] = got[i]
+		r.words.put("customers/"+wordKey(w, limit, 0), wordCount{count: got[i], at: now})
+	}
+	return out, nil
+}
+
+// CustomerCountSQL builds the statement that counts each word's matches
+// among the customers' tokens, up to limit.
+func CustomerCountSQL(words []string, limit int) (string, []any) {
+	var st statement
+	cols := make([]string, len(words))
+	for i, w := range words {
+		cols[i] = "(SELECT COUNT(*) FROM (SELECT 1 FROM crm_customer_tokens WHERE " + st.tokenRange("token", w) + " LIMIT " + st.arg(limit) + ") m)"
+	}
+	return "SELECT " + strings.Join(cols, ", "), st.args
 }
 
 // errMany: more orders match the words than the plan fetches by key.

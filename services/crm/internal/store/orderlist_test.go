@@ -74,6 +74,9 @@ func searchPlansAgree(t *testing.T, db *sqldb.DB) {
 		{"scan", store.Options{Selective: 0, WalkRows: 2, Intersect: 0}, store.PlanScan},
 		{"token", store.Options{Selective: 60, WalkRows: 1 << 20, Intersect: 1 << 20, Probe: 1 << 20, Token: 1 << 20}, ""},
 		{"token, few entries", store.Options{Selective: 0, WalkRows: 2, Intersect: 1 << 20, Token: 3}, ""},
+		{"customers", store.Options{Selective: 0, WalkRows: 2, Intersect: 0, Customers: 1 << 20, CustomerWords: 1 << 20}, store.PlanCustomers},
+		{"customers, too many", store.Options{Selective: 0, WalkRows: 2, Intersect: 1 << 20, Customers: 1, CustomerWords: 1 << 20}, ""},
+		{"customers, one narrowing word", store.Options{Selective: 0, WalkRows: 2, Intersect: 1 << 20, Customers: 1 << 20, CustomerWords: 3}, ""},
 		{"default", store.DefaultOptions(), ""},
 	}
 	tokenPlans := map[string][]string{} // query: plans of the first page with the token options
@@ -459,6 +462,98 @@ func TestKeptCountsDoNotHideMatches(t *testing.T) {
 		rows, ran, err = st.ListWith(ctx, db, q, opt)
 		if err != nil || len(rows) != 3 || rows[0].OrderID != "z07" || rows[1].OrderID != "z06" {
 			t.Fatalf("9 orders of quill: %+v (%v, %v); want z07, z06 first", rows, ran, err)
+		}
+	})
+}
+
+// Words each common and rare together: "kestrel", "systems" and "56" each
+// in more orders than the options' Selective (three companies with two of
+// them each, one customer's orders apiece) and together in five (a fourth
+// customer's): the shape of "kestrel systems 56" among a million orders,
+// with the thresholds a tenth of the defaults. Every plan gives the pages
+// of the rule, and the search finds them through the few customers with
+// every word (PlanCustomers) without reading the words' orders.
+func TestSearchCommonWordsRareTogether(t *testing.T) {
+	t.Parallel()
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		t.Parallel()
+		db := testenv.DBOn(t, e, migrations.FS)
+		st := store.New(db)
+		ctx := context.Background()
+		tenth := store.Options{Selective: store.SelectiveMatches / 10, WalkRows: store.WalkRows / 10, Intersect: store.SelectiveMatches / 10,
+			Probe: store.ProbeOrders / 10, Token: store.TokenRows / 10, Customers: store.CandidateCustomers, CustomerWords: store.CustomerMatches}
+		customers := []struct {
+			id, company string
+			orders      int
+		}{{"c-ks7", "Kestrel Systems 7", 160}, {"c-kt56", "Kestrel Tools 56", 160}, {"c-hs56", "Helix Systems 56", 160}, {"c-ks56", "Kestrel Systems 56", 5}}
+		var all []store.ListRow
+		err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+			i := 0
+			for _, c := range customers {
+				for range c.orders {
+					r := store.ListRow{OrderID: fmt.Sprintf("o%05d", i), Number: fmt.Sprintf("FAB-%05d", i), Channel: "shop", Status: []string{"placed", "shipped"}[i%2],
+						PlacedAt: time.Unix(int64(1_700_000_000+i*7%400*60), 0), Total: int64(i * 37 % 11), Currency: "EUR", CustomerID: c.id,
+						CustomerName: "Ida Lang", CustomerEmail: "buyer@" + c.id + ".test", CustomerCompany: c.company}
+					r.StatusSince = r.PlacedAt
+					all = append(all, r)
+					if err := st.InsertListRow(ctx, tx, r); err != nil {
+						return err
+					}
+					i++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		withoutCustomers := tenth
+		withoutCustomers.Customers = 0
+		for _, raw := range []string{"q=kestrel+systems+56", "q=56+systems+kestrel&limit=2", "q=kestrel+systems+56&status=shipped", "q=kestrel+systems+56&sort=total&limit=3",
+			"q=kestrel+systems+5", "q=kestrel+systems&limit=3", "q=ida+kestrel+56&limit=2"} {
+			v, _ := url.ParseQuery(raw)
+			q, err := listquery.Parse(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := expected(all, q)
+			for _, opt := range []struct {
+				name string
+				opt  store.Options
+			}{{"tenth", tenth}, {"tenth without customers", withoutCustomers}, {"default", store.DefaultOptions()}} {
+				st := store.New(db) // no counts kept
+				var got []string
+				q := q
+				for {
+					rows, ran, err := st.ListWith(ctx, db, q, opt.opt)
+					if err != nil {
+						t.Fatalf("%s, %s: %v", raw, opt.name, err)
+					}
+					if opt.name == "tenth" && strings.HasPrefix(raw, "q=kestrel+systems+56") && !slices.Equal(ran, []string{store.PlanCustomers}) {
+						t.Errorf("%s: ran %v, want [%s]", raw, ran, store.PlanCustomers)
+					}
+					for i, r := range rows {
+						if i < q.Limit {
+							got = append(got, r.OrderID)
+						}
+					}
+					if len(rows) <= q.Limit {
+						break
+					}
+					last := rows[q.Limit-1]
+					c := listquery.Cursor{ID: last.OrderID, Value: sqldb.Micros(last.PlacedAt)}
+					if q.Sort == listquery.SortTotal {
+						c.Value = last.Total
+					}
+					q.After = &c
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("%s, %s:\n got %v\nwant %v", raw, opt.name, got, want)
+				}
+			}
+			if raw == "q=kestrel+systems+56" && len(want) != 5 {
+				t.Fatalf("%s: %d orders, want the 5 of Kestrel Systems 56", raw, len(want))
+			}
 		}
 	})
 }

@@ -3,6 +3,7 @@ package migrations_test
 import (
 	"context"
 	"io/fs"
+	"slices"
 	"testing"
 	"testing/fstest"
 
@@ -60,6 +61,60 @@ func TestSearchByDateFillsTokens(t *testing.T) {
 		}
 		if err := rows.Err(); err != nil || n != 3 {
 			t.Fatalf("%d tokens, %v", n, err)
+		}
+	})
+}
+
+// The customer-tokens migration gives the customers of the orders written
+// before it their orders' tokens, each once, on each engine.
+func TestCustomerTokensFilled(t *testing.T) {
+	t.Parallel()
+	before := fstest.MapFS{}
+	for _, name := range []string{"00001_crm.sql", "00002_cancel_requests.sql", "00003_shop_floor.sql", "00004_staff_names.sql",
+		"00005_search_by_date.sql", "00006_counter_deltas.sql", "00007_token_by_date.sql", "00008_customer_deltas.sql"} {
+		b, err := fs.ReadFile(migrations.FS, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[name] = &fstest.MapFile{Data: b}
+	}
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		t.Parallel()
+		ctx := context.Background()
+		db := testenv.DBOn(t, e, before)
+		for _, q := range []string{
+			`INSERT INTO crm_order_list (order_id, number, channel, status, status_since, placed_at, total, currency, customer_id, customer_name, customer_email, search)
+				VALUES ('o1', 'FAB-1', 'shop', 'placed', 5, 1, 100, 'EUR', 'c1', 'Jörg Müller', 'j@x.io', ' 1 fab fab1 io j jörg müller x '),
+				('o2', 'FAB-2', 'shop', 'placed', 5, 2, 100, 'EUR', 'c1', 'Jörg Müller', 'j@x.io', ' 2 fab fab2 io j jörg müller x '),
+				('o3', 'FAB-3', 'shop', 'placed', 5, 3, 100, 'EUR', 'c2', 'Ida Lang', 'i@x.io', ' 3 fab fab3 i ida io lang x ')`,
+			`INSERT INTO crm_order_tokens (token, order_id) VALUES ('müller', 'o1'), ('fab1', 'o1'), ('io', 'o1'), ('müller', 'o2'), ('fab2', 'o2'), ('io', 'o2'),
+				('lang', 'o3'), ('io', 'o3')`,
+		} {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Migrate(ctx, migrations.FS); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := db.QueryContext(ctx, `SELECT customer_id, token FROM crm_customer_tokens ORDER BY customer_id, token`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var got []string
+		for rows.Next() {
+			var c, token string
+			if err := rows.Scan(&c, &token); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, c+":"+token)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{"c1:fab1", "c1:fab2", "c1:io", "c1:müller", "c2:io", "c2:lang"}; !slices.Equal(got, want) {
+			t.Errorf("customer tokens %v, want %v", got, want)
 		}
 	})
 }

@@ -557,3 +557,58 @@ func TestSearchCommonWordsRareTogether(t *testing.T) {
 		}
 	})
 }
+
+// A customer's next order adds to the customers' tokens only the tokens the
+// customer does not have yet (its number's), and two transactions adding
+// the same new tokens of a customer (its first orders, in two inbox
+// batches) do not wait for each other: PostgreSQL made the second wait for
+// the first's commit on a unique key (on SQLite one writer at a time).
+func TestCustomerTokensAdded(t *testing.T) {
+	t.Parallel()
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		t.Parallel()
+		db := testenv.DBOn(t, e, migrations.FS)
+		st := store.New(db)
+		ctx := context.Background()
+		n := 0
+		order := func(ctx context.Context, q sqldb.Querier, company string) error {
+			n++
+			r := store.ListRow{OrderID: fmt.Sprintf("o%d", n), Number: fmt.Sprintf("FAB-%d", n), Channel: "shop", Status: "placed", Currency: "EUR",
+				PlacedAt: time.Unix(int64(1_700_000_000+n), 0), CustomerID: "c1", CustomerName: "Ida Lang", CustomerEmail: "ida@x.io", CustomerCompany: company}
+			r.StatusSince = r.PlacedAt
+			return st.InsertListRow(ctx, q, r)
+		}
+		tokens := func() (rows int, distinct []string) {
+			t.Helper()
+			got, err := db.QueryContext(ctx, `SELECT token FROM crm_customer_tokens WHERE customer_id = 'c1' ORDER BY token`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer got.Close()
+			for got.Next() {
+				var token string
+				if err := got.Scan(&token); err != nil {
+					t.Fatal(err)
+				}
+				rows++
+				if !slices.Contains(distinct, token) {
+					distinct = append(distinct, token)
+				}
+			}
+			if err := got.Err(); err != nil {
+				t.Fatal(err)
+			}
+			return rows, distinct
+		}
+		twice(t, e, db, "a transaction adding a customer's new tokens", func(ctx context.Context, q sqldb.Querier) error { return order(ctx, q, "Acme") })
+		before, _ := tokens()
+		if err := order(ctx, db, "Acme Tools"); err != nil {
+			t.Fatal(err)
+		}
+		after, distinct := tokens()
+		want := []string{"1", "2", "3", "acme", "fab", "fab1", "fab2", "fab3", "ida", "io", "lang", "tools", "x"}
+		if !slices.Equal(distinct, want) || after-before != 3 {
+			t.Errorf("tokens %v, %d rows added by the third order; want %v, 3 (3, fab3, tools)", distinct, after-before, want)
+		}
+	})
+}

@@ -53,6 +53,7 @@ func main() {
 	flag.Float64Var(&hc.eventRate, "events", 20, "order events/s sent to the CRM's inbox during the reads (0: none)")
 	flag.IntVar(&hc.pages, "pages", 5, "pages of each value (the first and the next ones, by cursor)")
 	flag.IntVar(&hc.samples, "samples", 50, "values of each search and of the customer and manager filters")
+	flag.IntVar(&hc.rareTogether, "rare-together", 10, "companies of the \"search company, rare together\" scenario: the costliest of the data whose words are each common and rare together, the same every run (0: none)")
 	flag.IntVar(&hc.closedN, "closed-requests", 2000, "requests of each scenario's closed loop over the sessions (capacity; 0: none)")
 	flag.IntVar(&hc.cacheSize, "cache-size", 0, "the CRM's page cache size (0: its default; -1: off)")
 	flag.IntVar(&hc.concurrency, "concurrency", 0, "the CRM's FABRIKA_CRM_CONCURRENCY (0: its default)")

@@ -67,6 +67,7 @@ type config struct {
 	only                    *regexp.Regexp
 	cpuProfile              string
 	searches                []string
+	rareTogether            int
 }
 
 func main() {
@@ -90,6 +91,7 @@ func main() {
 	flag.StringVar(&c.cache, "cache", "both", "page cache: off (database path), on (hits) or both")
 	flag.StringVar(&only, "only", "", "run only the scenarios whose name matches this regular expression")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured runs (not the naive queries) to this file")
+	flag.IntVar(&c.rareTogether, "rare-together", 0, "more search scenarios: this many of the data's companies whose three words are each common and rare together, the costliest first (crm.RareTogether)")
 	flag.StringVar(&searches, "search", "", "more search scenarios, comma separated (\"baltic industries 6,anna\"), each named \"search <words>\"")
 	flag.Parse()
 	var err error
@@ -325,6 +327,13 @@ func run(ctx context.Context, c config) error {
 		{"search company " + fullCompany, "q=" + url.QueryEscape(fullCompany)},
 		{"search last name + status=shipped", "q=" + url.QueryEscape(lastName) + "&status=shipped"},
 	}
+	rare, err := crm.RareTogether(ctx, db, c.rareTogether)
+	if err != nil {
+		return err
+	}
+	for _, q := range rare {
+		all = append(all, scenario{"search rare together " + q, "q=" + url.QueryEscape(q)})
+	}
 	for _, q := range c.searches {
 		all = append(all, scenario{"search " + q, "q=" + url.QueryEscape(q)})
 	}
@@ -542,6 +551,8 @@ func printPlan(ctx context.Context, db *sqldb.DB, query string, args []any) erro
 		lits := make([]string, len(args))
 		for i, a := range args {
 			switch a := a.(type) {
+			case nil:
+				lits[i] = "NULL"
 			case string:
 				lits[i] = "'" + strings.ReplaceAll(a, "'", "''") + "'"
 			default:

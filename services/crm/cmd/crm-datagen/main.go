@@ -296,6 +296,12 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
+	// The customers' tokens (store.PlanCustomers), from the orders' tokens
+	// once they are all written.
+	if _, err := db.ExecContext(ctx, `INSERT INTO crm_customer_tokens (token, customer_id)
+		SELECT DISTINCT t.token, l.customer_id FROM crm_order_tokens t JOIN crm_order_list l ON l.order_id = t.order_id`); err != nil {
+		return fmt.Errorf("customer tokens: %w", err)
+	}
 	if err := createIndexes(ctx, db, indexes); err != nil {
 		return err
 	}
@@ -385,7 +391,7 @@ type table struct {
 // bulkTables are the tables whose secondary indexes are dropped during the
 // load on PostgreSQL and built again after it (the definitions are read from
 // the catalogue, so they stay the migration's).
-var bulkTables = []string{"crm_orders", "crm_order_lines", "crm_order_list", "crm_order_tokens", "crm_timeline"}
+var bulkTables = []string{"crm_orders", "crm_order_lines", "crm_order_list", "crm_order_tokens", "crm_customer_tokens", "crm_timeline"}
 
 func dropIndexes(ctx context.Context, db *sqldb.DB) ([]string, error) {
 	rows, err := db.QueryContext(ctx, `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()

@@ -233,10 +233,10 @@ const (
 	// Acme Industries').
 	TokenRows = 5_000
 	// CandidateCustomers is the most customers whose orders PlanCustomers
-	// reads (a statement of as many index reads in order, merged); with
-	// more, the words are common together and the other plans find a page
-	// soon.
-	CandidateCustomers = 32
+	// reads (a statement of as many index reads in order, merged: each
+	// starts with its first match); with more, the words are common
+	// together and the other plans find a page soon.
+	CandidateCustomers = 128
 	// CustomerMatches is the number of customers' tokens from which a word
 	// does not narrow PlanCustomers' customers (a year, an order number's
 	// "0", "com"): it is only checked on their orders' rows.
@@ -513,7 +513,8 @@ func intersectSQL(table, key string, words []string, limit int) (string, []any) 
 // order from its index (crm_ol_customer_date or _total) with the filters,
 // the cursor and every word checked on the row, up to a page and one, and
 // merged (a UNION ALL that PostgreSQL runs as a Merge Append, SQLite as a
-// MERGE).
+// MERGE). The customers are padded with NULL (no orders) to 4, 8, 16...:
+// a few statements to prepare and plan, not one for every number.
 func CustomerOrdersSQL(q listquery.Query, customers []string) (string, []any) {
 	var st statement
 	st.filters(q)
@@ -529,8 +530,16 @@ func CustomerOrdersSQL(q listquery.Query, customers []string) (string, []any) {
 	if where != "" {
 		where = " AND " + where
 	}
-	parts := make([]string, len(customers))
-	for i, c := range customers {
+	n := 4
+	for n < len(customers) {
+		n *= 2
+	}
+	parts := make([]string, n)
+	for i := range parts {
+		var c any // NULL: none
+		if i < len(customers) {
+			c = customers[i]
+		}
 		parts[i] = "SELECT " + listColumns + " FROM (SELECT " + listColumns + " FROM crm_order_list WHERE customer_id = " + st.arg(c) + where +
 			order + " LIMIT " + lim + ") c" + strconv.Itoa(i)
 	}

@@ -43,7 +43,7 @@ type httpConfig struct {
 
 // crmService is the CRM on the database dsn.
 func crmService(dsn string, hc httpConfig) service {
-	return service{name: "crm", dsn: dsn, migrations: crm.Migrations,
+	return service{name: "crm", dsn: dsn, migrations: crm.Migrations, dbOptions: crm.DBOptions(),
 		build: func(ctx context.Context, h *host.Host, v *identity.Verifier, _ string) (http.Handler, error) {
 			svc, err := crm.New(ctx, h, crm.Config{Identity: v, CacheSize: hc.cacheSize, Concurrency: hc.concurrency})
 			if err != nil {

@@ -69,7 +69,10 @@ type service struct {
 	name       string
 	dsn        string
 	migrations fs.FS
-	build      func(ctx context.Context, h *host.Host, v *identity.Verifier, dir string) (http.Handler, error)
+	// dbOptions: the pool's options, as the service's main passes them
+	// (the CRM's PostgreSQL settings).
+	dbOptions []sqldb.Option
+	build     func(ctx context.Context, h *host.Host, v *identity.Verifier, dir string) (http.Handler, error)
 }
 
 // stack is the measured service and the gateway serving on loopback
@@ -122,7 +125,7 @@ func startStack(ctx context.Context, hc httpConfig, svc service) (*stack, error)
 	run := func(h *host.Host, handler http.Handler) {
 		closers.start(ctx, func(ctx context.Context) { _ = h.Run(ctx, handler) })
 	}
-	svcHost, err := open(svc.name, host.Config{DSN: svc.dsn, HTTPAddr: "127.0.0.1:0", Migrations: svc.migrations})
+	svcHost, err := open(svc.name, host.Config{DSN: svc.dsn, HTTPAddr: "127.0.0.1:0", Migrations: svc.migrations, DBOptions: svc.dbOptions})
 	if err != nil {
 		return fail(err)
 	}

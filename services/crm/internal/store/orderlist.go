@@ -241,6 +241,13 @@ const (
 	// does not narrow PlanCustomers' customers (a year, an order number's
 	// "0", "com"): it is only checked on their orders' rows.
 	CustomerMatches = 5_000
+	// CustomerRows is the most orders (as crm_customers counts them) the
+	// customers PlanCustomers found may have together for it to read
+	// them: a customer with thousands of orders can have every word among
+	// its orders but in none of them (its company's words, an order
+	// number's), and reading them all costs more than intersecting the
+	// words' orders (PlanIntersect), which the search does then.
+	CustomerRows = 2_000
 )
 
 // Options are the thresholds that choose a search's plan, and a trace.
@@ -257,6 +264,8 @@ type Options struct {
 	Customers int
 	// CustomerWords: see CustomerMatches.
 	CustomerWords int
+	// CustomerRows: see CustomerRows.
+	CustomerRows int
 	// Trace, when set, is given each statement before it runs.
 	Trace func(Statement)
 }
@@ -264,7 +273,7 @@ type Options struct {
 // DefaultOptions are the thresholds List uses.
 func DefaultOptions() Options {
 	return Options{Selective: SelectiveMatches, WalkRows: WalkRows, Intersect: SelectiveMatches, Probe: ProbeOrders, Token: TokenRows,
-		Customers: CandidateCustomers, CustomerWords: CustomerMatches}
+		Customers: CandidateCustomers, CustomerWords: CustomerMatches, CustomerRows: CustomerRows}
 }
 
 // Plans of a search.
@@ -508,6 +517,32 @@ func intersectSQL(table, key string, words []string, limit int) (string, []any) 
 	return s + " LIMIT " + st.arg(limit+1), st.args
 }
 
+// padNull returns the values padded with NULL (nil) to 4, 8, 16... of them.
+func padNull(values []string) []any {
+	n := 4
+	for n < len(values) {
+		n *= 2
+	}
+	out := make([]any, n)
+	for i, v := range values {
+		out[i] = v
+	}
+	return out
+}
+
+// CustomerWeightSQL builds the statement that sums the customers' orders
+// as crm_customers counts them (PlanCustomers' choice: CustomerRows), the
+// list padded as in CustomerOrdersSQL.
+func CustomerWeightSQL(customers []string) (string, []any) {
+	var st statement
+	padded := padNull(customers)
+	in := make([]string, len(padded))
+	for i, c := range padded {
+		in[i] = st.arg(c)
+	}
+	return "SELECT COALESCE(SUM(order_count), 0) FROM crm_customers WHERE id IN (" + strings.Join(in, ", ") + ")", st.args
+}
+
 // CustomerOrdersSQL builds the last step of PlanCustomers: the page among
 // the orders of the given customers, each customer's read in the query's
 // order from its index (crm_ol_customer_date or _total) with the filters,
@@ -530,16 +565,9 @@ func CustomerOrdersSQL(q listquery.Query, customers []string) (string, []any) {
 	if where != "" {
 		where = " AND " + where
 	}
-	n := 4
-	for n < len(customers) {
-		n *= 2
-	}
-	parts := make([]string, n)
-	for i := range parts {
-		var c any // NULL: none
-		if i < len(customers) {
-			c = customers[i]
-		}
+	padded := padNull(customers)
+	parts := make([]string, len(padded))
+	for i, c := range padded {
 		parts[i] = "SELECT " + listColumns + " FROM (SELECT " + listColumns + " FROM crm_order_list WHERE customer_id = " + st.arg(c) + where +
 			order + " LIMIT " + lim + ") c" + strconv.Itoa(i)
 	}
@@ -604,9 +632,16 @@ func (s *Store) ListWith(ctx context.Context, db sqldb.Querier, q listquery.Quer
 	if ws.ids == nil && len(q.Words) > 1 && opt.Customers > 0 {
 		// Words each common: the few customers whose orders have them
 		// all, when they are few, and their orders in order.
-		rows, ok, err := r.byCustomers(ctx, q, opt)
-		if err != nil || ok {
+		rows, found, err := r.byCustomers(ctx, q, opt)
+		if err != nil || found == customersRead {
 			return rows, []string{PlanCustomers}, err
+		}
+		if found == customersHeavy {
+			// Few customers, but many orders of theirs to read: the
+			// words' orders intersected (the in-order reads would
+			// examine thousands of orders first).
+			rows, plans, err := r.byPlans(ctx, q, ws, opt, true)
+			return rows, append([]string{PlanCustomers}, plans...), err
 		}
 		ran = append(ran, PlanCustomers)
 	}
@@ -737,16 +772,23 @@ func (r runner) headPage(ctx context.Context, q listquery.Query) ([]ListRow, err
 	}
 }
 
+// What PlanCustomers found.
+const (
+	customersMany  = iota // more customers than Options.Customers, or no word narrows them
+	customersHeavy        // few customers with more than Options.CustomerRows orders
+	customersRead         // the page among their orders
+)
+
 // byCustomers runs PlanCustomers: the customers whose orders' tokens match
 // every word that few customers' do (a word in more than CustomerWords
 // customers' tokens narrows nothing and is only checked on the rows); when
-// there are at most Customers of them, the page among their orders, and
-// true. Complete whatever the counts say: every order's tokens are its
-// customer's, so its customer is among those found.
-func (r runner) byCustomers(ctx context.Context, q listquery.Query, opt Options) ([]ListRow, bool, error) {
+// there are at most Customers of them with at most CustomerRows orders,
+// the page among their orders. Complete whatever the counts say: every
+// order's tokens are its customer's, so its customer is among those found.
+func (r runner) byCustomers(ctx context.Context, q listquery.Query, opt Options) ([]ListRow, int, error) {
 	counts, err := r.customerCounts(ctx, q.Words, opt.CustomerWords)
 	if err != nil {
-		return nil, false, err
+		return nil, customersMany, err
 	}
 	var narrow []string
 	for _, w := range q.Words {
@@ -755,21 +797,30 @@ func (r runner) byCustomers(ctx context.Context, q listquery.Query, opt Options)
 		}
 	}
 	if len(narrow) == 0 {
-		return nil, false, nil
+		return nil, customersMany, nil
 	}
 	// The fewest first: its range is read, the others' hashed (or probed).
 	slices.SortStableFunc(narrow, func(a, b string) int { return cmp.Compare(counts[a], counts[b]) })
 	query, args := CustomersSQL(narrow, opt.Customers)
 	ids, n, err := r.ids(ctx, PlanCustomers, query, args)
 	if err != nil || n > opt.Customers {
-		return nil, false, err
+		return nil, customersMany, err
 	}
 	if len(ids) == 0 {
-		return nil, true, nil
+		return nil, customersRead, nil
+	}
+	query, args = CustomerWeightSQL(ids)
+	r.show(PlanCustomers+", weight", query, args)
+	var weight int64
+	if err := r.db.QueryRowContext(ctx, query, args...).Scan(&weight); err != nil {
+		return nil, customersMany, fmt.Errorf("search customers' orders: %w", err)
+	}
+	if weight > int64(opt.CustomerRows) {
+		return nil, customersHeavy, nil
 	}
 	query, args = CustomerOrdersSQL(q, ids)
 	rows, err := r.list(ctx, PlanCustomers+", orders", query, args)
-	return rows, err == nil, err
+	return rows, customersRead, err
 }
 
 // customerCounts counts each word's matches among the customers' tokens,

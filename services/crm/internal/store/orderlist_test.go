@@ -74,9 +74,10 @@ func searchPlansAgree(t *testing.T, db *sqldb.DB) {
 		{"scan", store.Options{Selective: 0, WalkRows: 2, Intersect: 0}, store.PlanScan},
 		{"token", store.Options{Selective: 60, WalkRows: 1 << 20, Intersect: 1 << 20, Probe: 1 << 20, Token: 1 << 20}, ""},
 		{"token, few entries", store.Options{Selective: 0, WalkRows: 2, Intersect: 1 << 20, Token: 3}, ""},
-		{"customers", store.Options{Selective: 0, WalkRows: 2, Intersect: 0, Customers: 1 << 20, CustomerWords: 1 << 20}, store.PlanCustomers},
-		{"customers, too many", store.Options{Selective: 0, WalkRows: 2, Intersect: 1 << 20, Customers: 1, CustomerWords: 1 << 20}, ""},
-		{"customers, one narrowing word", store.Options{Selective: 0, WalkRows: 2, Intersect: 1 << 20, Customers: 1 << 20, CustomerWords: 3}, ""},
+		{"customers", store.Options{Selective: 0, WalkRows: 2, Intersect: 0, Customers: 1 << 20, CustomerWords: 1 << 20, CustomerRows: 1 << 20}, store.PlanCustomers},
+		{"customers, too many", store.Options{Selective: 0, WalkRows: 2, Intersect: 1 << 20, Customers: 1, CustomerWords: 1 << 20, CustomerRows: 1 << 20}, ""},
+		{"customers, one narrowing word", store.Options{Selective: 0, WalkRows: 2, Intersect: 1 << 20, Customers: 1 << 20, CustomerWords: 3, CustomerRows: 1 << 20}, ""},
+		{"customers, too many orders", store.Options{Selective: 0, WalkRows: 2, Intersect: 1 << 20, Customers: 1 << 20, CustomerWords: 1 << 20, CustomerRows: -1}, ""},
 		{"default", store.DefaultOptions(), ""},
 	}
 	tokenPlans := map[string][]string{} // query: plans of the first page with the token options
@@ -507,8 +508,9 @@ func TestSearchCommonWordsRareTogether(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		withoutCustomers := tenth
+		withoutCustomers, heavy := tenth, tenth
 		withoutCustomers.Customers = 0
+		heavy.CustomerRows = -1 // the customers' orders are too many to read
 		for _, raw := range []string{"q=kestrel+systems+56", "q=56+systems+kestrel&limit=2", "q=kestrel+systems+56&status=shipped", "q=kestrel+systems+56&sort=total&limit=3",
 			"q=kestrel+systems+5", "q=kestrel+systems&limit=3", "q=ida+kestrel+56&limit=2"} {
 			v, _ := url.ParseQuery(raw)
@@ -520,7 +522,7 @@ func TestSearchCommonWordsRareTogether(t *testing.T) {
 			for _, opt := range []struct {
 				name string
 				opt  store.Options
-			}{{"tenth", tenth}, {"tenth without customers", withoutCustomers}, {"default", store.DefaultOptions()}} {
+			}{{"tenth", tenth}, {"tenth without customers", withoutCustomers}, {"tenth, heavy customers", heavy}, {"default", store.DefaultOptions()}} {
 				st := store.New(db) // no counts kept
 				var got []string
 				q := q
@@ -531,6 +533,9 @@ func TestSearchCommonWordsRareTogether(t *testing.T) {
 					}
 					if opt.name == "tenth" && strings.HasPrefix(raw, "q=kestrel+systems+56") && !slices.Equal(ran, []string{store.PlanCustomers}) {
 						t.Errorf("%s: ran %v, want [%s]", raw, ran, store.PlanCustomers)
+					}
+					if opt.name == "tenth, heavy customers" && raw == "q=kestrel+systems+56" && !slices.Equal(ran, []string{store.PlanCustomers, store.PlanIntersect}) {
+						t.Errorf("%s, %s: ran %v, want [%s %s]", raw, opt.name, ran, store.PlanCustomers, store.PlanIntersect)
 					}
 					for i, r := range rows {
 						if i < q.Limit {

@@ -193,7 +193,12 @@ func runCRM(ctx context.Context, hc httpConfig, db *sqldb.DB, dsn string) error 
 			return outbox.NewMessage(contracts.Subject(contracts.OrderInProduction), id, contracts.OrderStatusChangedV1{OrderID: id, At: now})
 		}
 		id := fmt.Sprintf("bench-%d-%d", run, i)
-		return outbox.NewMessage(contracts.Subject(contracts.OrderPlaced), id, contracts.OrderPlacedV1{OrderID: id, Number: fmt.Sprintf("B-%d-%d", run%100000, i),
+		// Numbered as the shop numbers its orders (zero-padded): "B-12-5"
+		// gave the sampled customers the search tokens "12" and "5", which
+		// no shop order's number gives, so that the company searches by
+		// such a number found these customers with thousands of orders.
+		number := fmt.Sprintf("B-%d-%012d", now.Year(), run%100_000*1_000_000+int64(i))
+		return outbox.NewMessage(contracts.Subject(contracts.OrderPlaced), id, contracts.OrderPlacedV1{OrderID: id, Number: number,
 			Channel: contracts.ChannelShop, Customer: contracts.Customer{ID: customers[rand.IntN(len(customers))], Name: "Bench Customer", Email: "bench@example.com"},
 			Currency: "EUR", QuotedTotal: 1000, PlacedAt: now,
 			Lines: []contracts.LineItem{{LineNo: 1, Product: "plate", Quantity: 2, Lead: "standard", UnitPrice: 500, Total: 1000}}})

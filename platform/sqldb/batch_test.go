@@ -18,10 +18,8 @@ DROP TABLE child;
 DROP TABLE parent;
 `)}}
 
-// A batch's writes take effect together and count their rows each, on both
-// engines: on PostgreSQL as one statement, whose placeholders are each
-// write's own moved along and whose foreign keys see the rows of the
-// writes beside them.
+// A batch's writes take effect in order and count their rows each, on both
+// engines; in a transaction, a failing one undoes the others.
 func TestBatch(t *testing.T) {
 	t.Parallel()
 	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {

@@ -21,8 +21,8 @@ type Step struct {
 }
 
 // RecordStep records a step that mes-operator started or finished (by
-// step.FinishedAt: zero for a start) with its timeline entry e, in one
-// round trip and without reading the order first: an order has two such
+// step.FinishedAt: zero for a start) with its timeline entry e without
+// reading the order first: an order has two such
 // events per step of its routing, and they change nothing of the order
 // itself. Both are written only where the order exists and e's message is
 // not in its timeline yet; recorded tells whether they were. Events come in
@@ -33,8 +33,7 @@ func (s *Store) RecordStep(ctx context.Context, q sqldb.Querier, step Step, e Ev
 		by, at, who, when = "finished_by", "finished_at", step.FinishedBy, step.FinishedAt
 	}
 	var w Writes
-	// First: on SQLite the writes run in turn, and this one looks for the
-	// timeline entry written next.
+	// First: it looks for the timeline entry written next.
 	w.b.Add(`INSERT INTO crm_floor (order_id, line_no, seq, operation, workstation, `+by+`, `+at+`)
 		SELECT id, CAST($2 AS INTEGER), CAST($3 AS INTEGER), CAST($4 AS TEXT), CAST($5 AS TEXT), CAST($6 AS TEXT), CAST($7 AS BIGINT)
 		FROM crm_orders WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM crm_timeline WHERE order_id = $1 AND message_id = $8)

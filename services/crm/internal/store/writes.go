@@ -8,13 +8,9 @@ import (
 	"github.com/fabrika/fabrika/services/crm/internal/order"
 )
 
-// Writes are the writes of one event or action, made together by
-// Store.Write: on PostgreSQL in one round trip (sqldb.Batch), where each
-// used to cost one. An event of an order reads the order, then writes the
-// order, its read model row, the counters' changes and its timeline entry:
-// two round trips instead of five or more. None of the writes reads what
-// another writes (the order was read before), and each changes its own
-// rows.
+// Writes are the writes of one event or action, collected by the use case
+// and made together, in order, by Store.Write (a sqldb.Batch), which checks
+// the saved orders' versions once written.
 type Writes struct {
 	b     sqldb.Batch
 	saves []saved

@@ -14,8 +14,7 @@ import (
 // TestRoundTripsPerStep counts the statements each step of an order's way
 // through the shop floor sends to PostgreSQL (pg_stat_statements of the
 // test's database, begin and commit included; the outbox's relay is not
-// running; an action's writes are one statement, sqldb.Batch): the
-// service's cost per order is mostly these round trips.
+// running): the service's cost per order is mostly these round trips.
 // Skipped where the server does not load pg_stat_statements.
 func TestRoundTripsPerStep(t *testing.T) {
 	if !testenv.Postgres() {
@@ -58,15 +57,15 @@ func TestRoundTripsPerStep(t *testing.T) {
 		{"confirmation", func() { e.confirm(p) }, 6},
 		// the workstation, the queue with its lines
 		{"queue", func() { e.queue(ana, "laser1") }, 2},
-		// begin, the work, two messages, the writes (the operation, the order in production, the event id), commit
-		{"first start", step(production.ActStart, &cut, 0), 6},
-		// begin, the work, one message, the writes (the operation, the next one ready, the event id), commit
-		{"finish", step(production.ActFinish, &cut, 10), 5},
-		// begin, the work, one message, the writes (the operation, the event id), commit
-		{"start", step(production.ActStart, &bend, 0), 5},
-		// begin, the work, two messages, the writes (the operation, the order produced, the event id), commit
-		{"last finish", step(production.ActFinish, &bend, 10), 6},
-		// begin, the work, one message, the writes (the order, the event id), commit
+		// begin, the work, two messages, the operation, the order (in production), the event id, commit
+		{"first start", step(production.ActStart, &cut, 0), 8},
+		// begin, the work, one message, the operation, the next one (ready), the event id, commit
+		{"finish", step(production.ActFinish, &cut, 10), 7},
+		// begin, the work, one message, the operation, the event id, commit
+		{"start", step(production.ActStart, &bend, 0), 6},
+		// begin, the work, two messages, the operation, the order (produced), the event id, commit
+		{"last finish", step(production.ActFinish, &bend, 10), 8},
+		// begin, the work, one message, the order, the event id, commit
 		{"ship", func() {
 			s, err := production.NewShipment(uuid.NewString(), "DHL", "1Z")
 			if err != nil {
@@ -75,7 +74,7 @@ func TestRoundTripsPerStep(t *testing.T) {
 			if _, err := e.app.Ship(ctx, ana, "o1", s); err != nil {
 				t.Fatal(err)
 			}
-		}, 5},
+		}, 6},
 	}
 	for _, tt := range tests {
 		reset()

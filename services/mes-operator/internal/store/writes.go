@@ -8,13 +8,14 @@ import (
 )
 
 // Writes are the writes of one action or event, made together by
-// Store.Write: on PostgreSQL in one round trip (sqldb.Batch), where each
-// cost one. An operator's finish writes its operation, the next one of the
-// line, perhaps the order, and the action's event id: one round trip
-// instead of four. None of the writes reads what another writes (the order
-// and its operations were read before), each changes one row of its own,
-// and each must change it: an update whose row is no longer at the version
-// it was read at is a concurrent change (ErrStale).
+// Store.Write (sqldb.Batch: one after another; one statement of
+// data-modifying WITH queries cost PostgreSQL more CPU than the round trips
+// it saved). An operator's finish writes its operation, the next one of the
+// line, perhaps the order, and the action's event id. None of the writes
+// reads what another writes (the order and its operations were read
+// before), each changes one row of its own, and each must change it: an
+// update whose row is no longer at the version it was read at is a
+// concurrent change (ErrStale).
 type Writes struct {
 	b    sqldb.Batch
 	what []string // each write's row, for the error
@@ -25,8 +26,8 @@ func (w *Writes) add(what, query string, args ...any) {
 	w.what = append(w.what, what)
 }
 
-// Write makes w's writes in q (the caller's transaction: on SQLite they run
-// one after another); w is empty afterwards. A write that changed no row is
+// Write makes w's writes in q (the caller's transaction); w is empty
+// afterwards. A write that changed no row is
 // ErrStale, and nothing of w is kept once the caller rolls back.
 func (s *Store) Write(ctx context.Context, q sqldb.Querier, w *Writes) error {
 	what := w.what

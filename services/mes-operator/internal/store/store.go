@@ -6,7 +6,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 
 	"github.com/fabrika/fabrika/platform/sqldb"
@@ -32,20 +31,6 @@ func bool01(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-func updatedOne(res sql.Result, err error) error {
-	if err != nil {
-		return err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n != 1 {
-		return ErrStale
-	}
-	return nil
 }
 
 // maxRowsPerInsert keeps a multi-row INSERT of the widest table (operations,

@@ -183,58 +183,20 @@ func deliverTx(ctx context.Context, tx *sqldb.Tx, consumer string, h Handler, ms
 // trace (the span of ctx, or the message's trace context) and the delivery
 // that processed it. It tells whether the record was there already.
 func record(ctx context.Context, tx *sqldb.Tx, consumer string, msg Message) (dup bool, err error) {
+	traceID := ""
+	if sc := trace.SpanContextFromContext(ctx); sc.TraceID().IsValid() {
+		traceID = sc.TraceID().String()
+	} else {
+		traceID = telemetry.TraceIDOf(msg.Headers)
+	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO inbox (consumer, msg_id, subject, processed_at, msg_key, trace_id, deliveries)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (consumer, msg_id) DO NOTHING`,
-		consumer, msg.ID, msg.Subject, time.Now().UnixMicro(), sanitize(msg.Key), traceIDOf(ctx, msg), msg.Deliveries)
+		consumer, msg.ID, msg.Subject, time.Now().UnixMicro(), sanitize(msg.Key), traceID, msg.Deliveries)
 	if err != nil {
 		return false, err
 	}
 	n, _ := res.RowsAffected()
 	return n != 1, nil
-}
-
-// recordAll writes the inbox records of the deliveries ds for consumer in
-// ONE statement, as record does for each, and marks those whose message was
-// processed before as duplicates. A message delivered twice in ds is
-// recorded once: its first delivery runs, the second is a duplicate.
-func recordAll(ctx context.Context, tx *sqldb.Tx, consumer string, ds []*delivery) error {
-	now := time.Now().UnixMicro()
-	args := make([]any, 0, 7*len(ds))
-	for _, d := range ds {
-		args = append(args, consumer, d.msg.ID, d.msg.Subject, now, sanitize(d.msg.Key), traceIDOf(d.ctx, d.msg), d.msg.Deliveries)
-	}
-	query := `INSERT INTO inbox (consumer, msg_id, subject, processed_at, msg_key, trace_id, deliveries) VALUES ` +
-		sqldb.Values(len(ds), 7) + ` ON CONFLICT (consumer, msg_id) DO NOTHING RETURNING msg_id`
-	rs, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	defer rs.Close()
-	inserted := make(map[string]bool, len(ds))
-	for rs.Next() {
-		var id string
-		if err := rs.Scan(&id); err != nil {
-			return err
-		}
-		inserted[id] = true
-	}
-	if err := rs.Err(); err != nil {
-		return err
-	}
-	for _, d := range ds {
-		d.dup = !inserted[d.msg.ID]
-		delete(inserted, d.msg.ID) // taken by this delivery: a later one of the same message is a duplicate
-	}
-	return nil
-}
-
-// traceIDOf is the trace an inbox record of msg names: the span's of ctx,
-// or the message's trace context.
-func traceIDOf(ctx context.Context, msg Message) string {
-	if sc := trace.SpanContextFromContext(ctx); sc.TraceID().IsValid() {
-		return sc.TraceID().String()
-	}
-	return telemetry.TraceIDOf(msg.Headers)
 }
 
 // Discard closes an open dead letter without processing it.

@@ -107,7 +107,7 @@ type Config struct {
 	// of a key takes the key's next messages, so their order is kept.
 	Workers int
 	// BatchSize bounds how many waiting messages a worker processes in one
-	// transaction (default 64, at most maxBatchSize).
+	// transaction, each in a savepoint of its own (default 64).
 	BatchSize int
 	// Heartbeat is how often the broker shows an idle pull that it is alive
 	// (default 5s, 500ms to 15s). After two missed ones (a stalled node, a
@@ -149,11 +149,8 @@ func (c *Config) validate() error {
 	if c.Heartbeat < 500*time.Millisecond || c.Heartbeat > pullExpiry/2 {
 		return fmt.Errorf("heartbeat %v: it must be within 500ms and %v", c.Heartbeat, pullExpiry/2)
 	}
-	if c.MaxDeliveries < 1 || c.BaseDelay < 0 || c.MaxDelay < c.BaseDelay || c.AckWait <= 0 || c.Retention <= 0 || c.Workers < 1 {
+	if c.MaxDeliveries < 1 || c.BaseDelay < 0 || c.MaxDelay < c.BaseDelay || c.AckWait <= 0 || c.Retention <= 0 || c.Workers < 1 || c.BatchSize < 1 {
 		return errors.New("max deliveries >= 1, workers >= 1, positive delays with max >= base, positive ack wait and retention are required")
-	}
-	if c.BatchSize < 1 || c.BatchSize > maxBatchSize {
-		return fmt.Errorf("batch size %d: it must be within 1 and %d", c.BatchSize, maxBatchSize)
 	}
 	return nil
 }
@@ -169,17 +166,11 @@ type subscription struct {
 type SubscriptionOptions struct {
 	// Workers of this subscription (Config.Workers).
 	Workers int
-	// BatchSize of this subscription (Config.BatchSize; at most
-	// maxBatchSize). 1 runs every message in a transaction of its own: for
-	// handlers whose busiest rows should stay locked only until their own
-	// commit, not a batch's.
+	// BatchSize of this subscription (Config.BatchSize). 1 runs every
+	// message in a transaction of its own: for handlers whose busiest rows
+	// should stay locked only until their own commit, not a batch's.
 	BatchSize int
 }
-
-// maxBatchSize bounds a batch: its inbox records are written by one
-// statement of 7 parameters a message, well within SQLite's 32,766 and
-// PostgreSQL's 65,535.
-const maxBatchSize = 1000
 
 // Inbox consumes a service's subscriptions.
 type Inbox struct {
@@ -334,7 +325,7 @@ func (in *Inbox) consume(ctx context.Context, c jetstream.Consumer, s subscripti
 		workers = s.opt.Workers
 	}
 	if s.opt.BatchSize > 0 {
-		batchSize = min(s.opt.BatchSize, maxBatchSize)
+		batchSize = s.opt.BatchSize
 	}
 	q := newKeyQueue(64 * workers)
 	var wg sync.WaitGroup
@@ -528,11 +519,12 @@ type delivery struct {
 	dup     bool  // processed before: acknowledged and skipped
 }
 
-// process runs a batch of deliveries that were waiting for one worker in
-// ONE transaction (see run); after the commit the processed ones are acked,
-// the others NAKed with a delay or dead-lettered. One commit per batch
-// instead of per message is what lets a consumer keep up with a burst; a
-// lone message is a batch of one.
+// process runs a batch of deliveries that were waiting for one worker: in
+// ONE transaction, each message gets its inbox record and its handler inside
+// a savepoint of its own, so a failing message is undone alone; after the
+// commit the processed ones are acked, the others NAKed with a delay or
+// dead-lettered. One commit per batch instead of per message is what lets a
+// consumer keep up with a burst; a lone message is a batch of one.
 //
 // When messages failed because the database does not answer, they are not
 // NAKed: the worker holds them until it answers and runs them again (see
@@ -582,99 +574,45 @@ func (in *Inbox) process(ctx context.Context, s subscription, batch []fetched) {
 }
 
 // run runs the deliveries that have a handler: a lone one in a transaction
-// of its own, several in one transaction. A batch runs optimistically first
-// (runBatch: one statement records all its messages, no savepoints), and
-// only when something in it fails is it run again the careful way
-// (runCareful: a savepoint each), so that the failing message is undone
-// alone and the others commit. A failure is rare, while a savepoint costs
-// every message two round trips more.
+// of its own, several in one transaction with a savepoint each.
 func (in *Inbox) run(ctx context.Context, consumer string, todo []*delivery) {
 	switch len(todo) {
 	case 0:
-		return
 	case 1:
 		in.processAlone(ctx, consumer, todo[0])
-		return
-	}
-	err := in.runBatch(ctx, consumer, todo)
-	if err != nil && !errors.Is(err, errConcurrent) {
-		// A handler failed or panicked, or a statement or the commit
-		// did: nothing committed. (A commit that answered with an error
-		// though it committed is safe too: the careful run finds every
-		// message recorded and skips them as duplicates.)
-		in.metrics.batchReruns.WithLabelValues(consumer).Inc()
-		err = in.runCareful(ctx, consumer, todo)
-	}
-	switch {
-	case errors.Is(err, errConcurrent):
-		// A deadlock or serialization failure with another worker's
-		// transaction: a batch holds the locks of all its messages, so
-		// running it again could meet the same cycle. Each message runs
-		// in a transaction of its own instead, which InTx retries.
-		in.metrics.batchSplits.WithLabelValues(consumer).Inc()
-		for _, d := range todo {
-			in.processAlone(ctx, consumer, d)
-		}
-	case err != nil:
-		// Nothing of the batch committed: every message goes round again.
-		for _, d := range todo {
-			if d.err == nil || !errors.Is(d.err, ErrPermanent) {
-				d.err = fmt.Errorf("inbox transaction: %w", err)
-			}
-		}
-	}
-}
-
-// runBatch runs a batch in one transaction without savepoints: BEGIN, one
-// INSERT of all the inbox records (recordAll), the handlers of the
-// messages not processed before, COMMIT. It stops at the first failure and
-// rolls everything back: errConcurrent for a conflict with another
-// transaction, else the failure.
-func (in *Inbox) runBatch(ctx context.Context, consumer string, todo []*delivery) error {
-	return in.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		for _, d := range todo {
-			d.dup, d.err = false, nil
-		}
-		if err := recordAll(ctx, tx, consumer, todo); err != nil {
-			if sqldb.IsRetryable(err) {
-				return errConcurrent
-			}
-			return fmt.Errorf("record in inbox: %w", err)
-		}
-		for _, d := range todo {
-			if d.dup {
-				continue
-			}
-			if d.err = in.runHandler(d, tx); d.err != nil {
+	default:
+		err := in.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+			for _, d := range todo {
+				d.dup, d.err = false, nil
+				d.err = tx.Savepoint(d.ctx, func() error { return in.handle(d, consumer, tx) })
+				if errors.Is(d.err, sqldb.ErrSavepoint) {
+					return d.err
+				}
 				if sqldb.IsRetryable(d.err) {
 					return errConcurrent
 				}
-				return d.err
+			}
+			return nil
+		})
+		switch {
+		case errors.Is(err, errConcurrent):
+			// A deadlock or serialization failure with another worker's
+			// transaction: a batch holds the locks of all its messages, so
+			// running it again could meet the same cycle. Each message runs
+			// in a transaction of its own instead, which InTx retries.
+			in.metrics.batchSplits.WithLabelValues(consumer).Inc()
+			for _, d := range todo {
+				in.processAlone(ctx, consumer, d)
+			}
+		case err != nil:
+			// Nothing of the batch committed: every message goes round again.
+			for _, d := range todo {
+				if d.err == nil || !errors.Is(d.err, ErrPermanent) {
+					d.err = fmt.Errorf("inbox transaction: %w", err)
+				}
 			}
 		}
-		return nil
-	})
-}
-
-// runCareful runs a batch in one transaction with each message's inbox
-// record and handler in a savepoint of its own, so that a failing message
-// is undone alone (its statements and its AfterCommit functions) and the
-// others commit. It returns errConcurrent for a conflict with another
-// transaction, or the failure of the transaction itself.
-func (in *Inbox) runCareful(ctx context.Context, consumer string, todo []*delivery) error {
-	return in.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-		for _, d := range todo {
-			d.dup, d.err = false, nil
-			d.err = tx.Savepoint(d.ctx, func() error { return in.handle(d, consumer, tx) })
-			if errors.Is(d.err, sqldb.ErrSavepoint) {
-				return d.err
-			}
-			if sqldb.IsRetryable(d.err) {
-				return errConcurrent
-			}
-		}
-		return nil
-	})
+	}
 }
 
 // unfinished returns the deliveries that failed for another reason than
@@ -852,9 +790,9 @@ func (in *Inbox) prepare(ctx context.Context, consumer string, s subscription, f
 	return d
 }
 
-// handle records the message and runs its handler inside tx unless it was
-// processed before.
-func (in *Inbox) handle(d *delivery, consumer string, tx *sqldb.Tx) error {
+// handle records the message and runs its handler inside tx; a panic of the
+// handler is an error like any other.
+func (in *Inbox) handle(d *delivery, consumer string, tx *sqldb.Tx) (err error) {
 	dup, err := record(d.ctx, tx, consumer, d.msg)
 	if err != nil {
 		return fmt.Errorf("record in inbox: %w", err)
@@ -863,12 +801,6 @@ func (in *Inbox) handle(d *delivery, consumer string, tx *sqldb.Tx) error {
 		d.dup = true
 		return nil
 	}
-	return in.runHandler(d, tx)
-}
-
-// runHandler runs the delivery's handler inside tx; a panic of the handler
-// is an error like any other.
-func (in *Inbox) runHandler(d *delivery, tx *sqldb.Tx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("handler panicked: %v", p)

@@ -3,7 +3,7 @@
 # user postgres: starts the installed cluster, or installs one from Debian.
 set -euo pipefail
 ready() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && psql -h 127.0.0.1 -U postgres -d postgres -tAc 'select 1' >/dev/null 2>&1; }
-# pg_stat_statements loaded: the inbox's statement-count test and the capacity
+# pg_stat_statements loaded: mes-operator's statement-count test and the capacity
 # runs (docs/BENCHMARKS.md) read it; a restart is needed to load it.
 preload() {
   ready || return 1

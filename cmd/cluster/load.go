@@ -89,14 +89,10 @@ func (l *load) place(ctx context.Context, channel string, giveUp time.Time) {
 // run places rate orders a second until ctx ends; each order is retried
 // for up to retryFor, even after ctx ended.
 func (l *load) run(ctx context.Context, rate float64, retryFor time.Duration) {
-	t := time.NewTicker(time.Duration(float64(time.Second) / rate))
-	defer t.Stop()
-	n := 0
-	for {
-		select {
-		case <-ctx.Done():
+	sched := loadgen.NewSchedule(rate)
+	for n := 0; ; {
+		if _, ok := sched.Wait(ctx, n); !ok {
 			return
-		case <-t.C:
 		}
 		channel := "shop"
 		if n%2 == 1 {

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"time"
 
@@ -308,35 +309,28 @@ func (r *loadRun) offer(ctx context.Context, rate float64, stdout io.Writer) pha
 	ph := &loadPhase{r: r}
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.phase)
 	defer cancel()
-	t := time.NewTicker(time.Duration(float64(time.Second) / rate))
-	defer t.Stop()
-	progress := time.NewTicker(5 * time.Second)
-	defer progress.Stop()
+	var placed atomic.Int64
+	stopProgress := r.showProgress(pctx, rate, ph, &placed, stdout)
+	sched := loadgen.NewSchedule(rate)
 	start := time.Now()
 	var n int
 	var carry float64
-loop:
-	for {
-		select {
-		case <-pctx.Done():
-			break loop
-		case <-progress.C:
-			ids := orderIDs(ph.acked())
-			fmt.Fprintf(stdout, "  %5.0fs  offered %.0f/s  placed %d  acknowledged %d  priced %d  errors %d\n",
-				time.Since(start).Seconds(), rate, n, len(ids), r.events.Count(ids, contracts.OrderPriced), r.errorCount())
-		case <-t.C:
-			carry += r.cfg.shopShare
-			shop := carry >= 1
-			if shop {
-				carry--
-			}
-			n++
-			i := n
-			o := &loadOrder{first: time.Now()}
-			ph.add(o)
-			r.work(ctx, func() { r.place(ctx, o, shop, i) })
+	for ; ; n++ {
+		if _, ok := sched.Wait(pctx, n); !ok {
+			break
 		}
+		carry += r.cfg.shopShare
+		shop := carry >= 1
+		if shop {
+			carry--
+		}
+		i := n + 1
+		o := &loadOrder{first: time.Now()}
+		ph.add(o)
+		placed.Store(int64(i))
+		r.work(ctx, func() { r.place(ctx, o, shop, i) })
 	}
+	stopProgress()
 	p := phaseResult{rate: rate, achieved: float64(n) / time.Since(start).Seconds()}
 	// Wait for the phase's orders to be priced (an order still being placed
 	// counts once acknowledged), then measure their paths.
@@ -354,6 +348,30 @@ loop:
 	fmt.Fprintf(stdout, "rate %.0f/s offered, %.1f/s placed, %d acknowledged, %d not priced within %s; placed-to-priced p50 %s p99 %s\n",
 		rate, p.achieved, p.acked, p.unpriced, r.cfg.drain, ms(h[1].p50), ms(h[1].p99))
 	return p
+}
+
+// showProgress prints the phase's progress every 5 s until ctx ends or
+// the returned stop is called.
+func (r *loadRun) showProgress(ctx context.Context, rate float64, ph *loadPhase, placed *atomic.Int64, stdout io.Writer) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(done)
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			ids := orderIDs(ph.acked())
+			fmt.Fprintf(stdout, "  %5.0fs  offered %.0f/s  placed %d  acknowledged %d  priced %d  errors %d\n",
+				time.Since(start).Seconds(), rate, placed.Load(), len(ids), r.events.Count(ids, contracts.OrderPriced), r.errorCount())
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // place is one customer's or B2B client's order: a shop customer looks at

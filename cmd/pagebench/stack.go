@@ -247,13 +247,10 @@ func events(ctx context.Context, p *host.Host, rate float64, next func(i int, no
 		if rate <= 0 || p == nil {
 			return
 		}
-		tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
-		defer tick.Stop()
+		sched := loadgen.NewSchedule(rate)
 		for i := 0; ; i++ {
-			select {
-			case <-ctx.Done():
+			if _, ok := sched.Wait(ctx, i); !ok {
 				return
-			case <-tick.C:
 			}
 			m, err := next(i, time.Now().UTC())
 			if err == nil {

@@ -35,31 +35,60 @@ func (l Latencies) PerSecond() float64 {
 	return float64(len(l.D)) / l.Elapsed.Seconds()
 }
 
-// FixedRate is an open loop: a ticker starts request i at start + i/rate,
-// n requests in all, each in its own goroutine, whatever the answers to the
+// Schedule paces an open loop at a fixed rate: event i is due at
+// start + i/rate. A loop that waits for each event's due time in turn
+// catches up after it fell behind (descheduled on a busy machine, a GC
+// pause): the events it missed are due at once. A time.Ticker instead
+// drops the ticks its receiver missed, so that every later event is sent
+// later than its time for good and, with latencies counted from the due
+// times, the lag of every stall adds to all the figures after it.
+type Schedule struct {
+	start    time.Time
+	interval time.Duration
+}
+
+// NewSchedule is a schedule of rate events a second from now.
+func NewSchedule(rate float64) Schedule {
+	return Schedule{start: time.Now(), interval: time.Duration(float64(time.Second) / rate)}
+}
+
+// Due is event i's due time.
+func (s Schedule) Due(i int) time.Time { return s.start.Add(time.Duration(i) * s.interval) }
+
+// Wait waits until event i is due (not at all when it is already) and
+// returns its due time; false when ctx ended first.
+func (s Schedule) Wait(ctx context.Context, i int) (time.Time, bool) {
+	due := s.Due(i)
+	d := time.Until(due)
+	if d <= 0 {
+		return due, true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return due, false
+	case <-t.C:
+		return due, true
+	}
+}
+
+// FixedRate is an open loop: request i starts when it is due (Schedule), n
+// requests in all, each in its own goroutine, whatever the answers to the
 // previous ones; a request's latency counts from its due time (so a slow
-// server, or a client that ticks late, shows in the figures: no
+// server, or a client that starts late, shows in the figures: no
 // coordinated omission). do gets the request's index.
 func FixedRate(ctx context.Context, rate float64, n int, do func(ctx context.Context, i int) error) Latencies {
 	out := make([]time.Duration, n)
 	var errs atomic.Int64
 	var first atomic.Value
 	var wg sync.WaitGroup
-	interval := time.Duration(float64(time.Second) / rate)
-	start := time.Now()
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+	s := NewSchedule(rate)
 	for i := 0; i < n; i++ {
-		due := start.Add(time.Duration(i) * interval)
-		if i > 0 {
-			select {
-			case <-ctx.Done():
-				n = i
-			case <-tick.C:
-			}
-			if n == i {
-				break
-			}
+		due, ok := s.Wait(ctx, i)
+		if !ok {
+			n = i
+			break
 		}
 		wg.Add(1)
 		go func() {
@@ -72,7 +101,7 @@ func FixedRate(ctx context.Context, rate float64, n int, do func(ctx context.Con
 		}()
 	}
 	wg.Wait()
-	l := Latencies{D: out[:n], Elapsed: time.Since(start), Errors: errs.Load()}
+	l := Latencies{D: out[:n], Elapsed: time.Since(s.start), Errors: errs.Load()}
 	if e, ok := first.Load().(firstError); ok {
 		l.FirstEr = e.err
 	}

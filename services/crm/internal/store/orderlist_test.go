@@ -12,10 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/fabrika/fabrika/platform/sqldb"
-	"github.com/fabrika/fabrika/platform/testenv"
 	"github.com/fabrika/fabrika/services/crm/internal/listquery"
 	"github.com/fabrika/fabrika/services/crm/internal/store"
-	"github.com/fabrika/fabrika/services/crm/migrations"
 )
 
 // Every plan of a search (driven by the rarest word, checked while the list
@@ -23,38 +21,23 @@ import (
 // plain reading of the rule gives: every word is the prefix of a token of
 // the order's number, customer name, e-mail or company. On each engine.
 func TestSearchPlansAgree(t *testing.T) {
-	t.Parallel()
-	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
-		t.Parallel()
-		searchPlansAgree(t, testenv.DBOn(t, e, migrations.FS))
-	})
+	eachStore(t, func(t *testing.T, db *sqldb.DB, _ *store.Store) { searchPlansAgree(t, db) })
 }
 
 // searchRows writes 60 orders of five customers' names, some with
 // companies, and returns them.
 func searchRows(t *testing.T, db *sqldb.DB) []store.ListRow {
 	t.Helper()
-	st := store.New(db)
 	names := []string{"Anna Otto", "Otto Berg", "Ottilie Stein", "Bob Ottersen", "Anna Müller"}
 	companies := []string{"", "Acme Industries 42", "Acme Tools 7", "Berg Industries 42", ""}
 	var all []store.ListRow
-	err := db.InTx(context.Background(), func(ctx context.Context, tx *sqldb.Tx) error {
-		for i := range 60 {
-			r := store.ListRow{OrderID: fmt.Sprintf("o%03d", i), Number: fmt.Sprintf("FAB-%04d", i), Channel: "shop", Status: []string{"placed", "shipped"}[i%2],
-				PlacedAt: time.Unix(int64(1_700_000_000+i%7*3600), 0), Total: int64(i * 37 % 11), Currency: "EUR", CustomerID: fmt.Sprintf("c%d", i%5),
-				CustomerName: names[i%len(names)], CustomerEmail: fmt.Sprintf("%s%d@example.com", strings.ReplaceAll(strings.ToLower(names[i%len(names)]), " ", "."), i%9),
-				CustomerCompany: companies[i%4]}
-			r.StatusSince = r.PlacedAt
-			all = append(all, r)
-			if err := st.InsertListRow(ctx, tx, r); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	for i := range 60 {
+		all = append(all, store.ListRow{OrderID: fmt.Sprintf("o%03d", i), Number: fmt.Sprintf("FAB-%04d", i), Channel: "shop", Status: []string{"placed", "shipped"}[i%2],
+			PlacedAt: time.Unix(int64(1_700_000_000+i%7*3600), 0), Total: int64(i * 37 % 11), Currency: "EUR", CustomerID: fmt.Sprintf("c%d", i%5),
+			CustomerName: names[i%len(names)], CustomerEmail: fmt.Sprintf("%s%d@example.com", strings.ReplaceAll(strings.ToLower(names[i%len(names)]), " ", "."), i%9),
+			CustomerCompany: companies[i%4]})
 	}
+	insertRows(t, store.New(db), db, all)
 	return all
 }
 
@@ -91,33 +74,16 @@ func searchPlansAgree(t *testing.T, db *sqldb.DB) {
 		}
 		want := expected(all, q)
 		for _, p := range plans {
-			var got []string
-			q := q
-			for {
-				rows, ran, err := st.ListWith(ctx, db, q, p.lim)
-				if err != nil {
-					t.Fatalf("%s, %s plan: %v", raw, p.name, err)
-				}
+			got, err := pages(ctx, st, db, q, p.lim, func(q listquery.Query, rows []store.ListRow, ran []string) {
 				if p.name == "token" && q.After == nil {
 					tokenPlans[raw] = ran
 				}
 				if want := planOf(p.want, q, len(rows)); want != "" && ran[len(ran)-1] != want {
 					t.Fatalf("%s, %s plan: ran %v, want %s last", raw, p.name, ran, want)
 				}
-				for i, r := range rows {
-					if i < q.Limit {
-						got = append(got, r.OrderID)
-					}
-				}
-				if len(rows) <= q.Limit {
-					break
-				}
-				last := rows[q.Limit-1]
-				c := listquery.Cursor{ID: last.OrderID, Value: sqldb.Micros(last.PlacedAt)}
-				if q.Sort == listquery.SortTotal {
-					c.Value = last.Total
-				}
-				q.After = &c
+			})
+			if err != nil {
+				t.Fatalf("%s, %s plan: %v", raw, p.name, err)
 			}
 			if !slices.Equal(got, want) {
 				t.Fatalf("%s, %s plan:\n got %v\nwant %v", raw, p.name, got, want)
@@ -201,12 +167,8 @@ func expected(rows []store.ListRow, q listquery.Query) []string {
 // few matches for many and read the whole list in its order to find them
 // (a search by e-mail prefix took 4-5 s so on a million orders).
 func TestRareSearchReadsListByKey(t *testing.T) {
-	t.Parallel()
-	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
-		t.Parallel()
-		db := testenv.DBOn(t, e, migrations.FS)
+	eachStore(t, func(t *testing.T, db *sqldb.DB, st *store.Store) {
 		searchRows(t, db)
-		st := store.New(db)
 		for _, raw := range []string{"q=anna.otto3", "q=acme+industries+42", "q=fab-0042&status=placed"} {
 			v, _ := url.ParseQuery(raw)
 			q, err := listquery.Parse(v)
@@ -241,10 +203,7 @@ func TestRareSearchReadsListByKey(t *testing.T) {
 // the changes before and after they are folded. The first part on
 // PostgreSQL only: SQLite has one writer at a time whatever the rows.
 func TestCounters(t *testing.T) {
-	t.Parallel()
-	testenv.EachEngine(t, func(t *testing.T, engine sqldb.Engine) {
-		db := testenv.DBOn(t, engine, migrations.FS)
-		st := store.New(db)
+	eachStore(t, func(t *testing.T, db *sqldb.DB, st *store.Store) {
 		ctx := context.Background()
 		add := func(q sqldb.Querier, name string, d int64) {
 			t.Helper()
@@ -264,7 +223,7 @@ func TestCounters(t *testing.T) {
 				}
 			}
 		}
-		twice(t, engine, db, "a transaction moving a counter", func(ctx context.Context, q sqldb.Querier) error {
+		twice(t, db, "a transaction moving a counter", func(ctx context.Context, q sqldb.Querier) error {
 			return st.AddCounter(ctx, q, "status:placed", 1)
 		})
 		add(db, "all", 5)
@@ -290,12 +249,8 @@ func TestCounters(t *testing.T) {
 // folded. The lock part on PostgreSQL only: SQLite has one writer at a
 // time whatever the rows.
 func TestCustomerRowNotWrittenPerOrder(t *testing.T) {
-	t.Parallel()
-	testenv.EachEngine(t, func(t *testing.T, engine sqldb.Engine) {
-		db := testenv.DBOn(t, engine, migrations.FS)
-		st := store.New(db)
+	eachStore(t, func(t *testing.T, db *sqldb.DB, st *store.Store) {
 		ctx := context.Background()
-		t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 		acme := store.Customer{ID: "c-acme", Kind: store.KindCompany, Name: "Acme", Email: "buy@acme.test", Company: "Acme GmbH", Currency: "EUR"}
 		// order is what order.placed does to its customer.
 		order := func(ctx context.Context, q sqldb.Querier, c store.Customer, at time.Time, total int64) error {
@@ -323,7 +278,7 @@ func TestCustomerRowNotWrittenPerOrder(t *testing.T) {
 		}
 		check("first order", acme, 1, 100, t0)
 		version := func() string { // the row's version: PostgreSQL's xmin changes with every write
-			if engine != sqldb.Postgres {
+			if db.Engine() != sqldb.Postgres {
 				return ""
 			}
 			var v string
@@ -334,7 +289,7 @@ func TestCustomerRowNotWrittenPerOrder(t *testing.T) {
 		}
 		before := version()
 		minutes := 0
-		twice(t, engine, db, "a transaction of the customer's order", func(ctx context.Context, q sqldb.Querier) error {
+		twice(t, db, "a transaction of the customer's order", func(ctx context.Context, q sqldb.Querier) error {
 			minutes++
 			return order(ctx, q, acme, t0.Add(time.Duration(minutes)*time.Minute), 50/int64(minutes))
 		})
@@ -366,10 +321,10 @@ func TestCustomerRowNotWrittenPerOrder(t *testing.T) {
 // twice runs do in two transactions. On PostgreSQL the first is still open
 // while the second runs, which must not wait for it; SQLite has one writer
 // at a time whatever the rows, so there they run one after the other.
-func twice(t *testing.T, engine sqldb.Engine, db *sqldb.DB, what string, do func(ctx context.Context, q sqldb.Querier) error) {
+func twice(t *testing.T, db *sqldb.DB, what string, do func(ctx context.Context, q sqldb.Querier) error) {
 	t.Helper()
 	ctx := context.Background()
-	if engine != sqldb.Postgres {
+	if db.Engine() != sqldb.Postgres {
 		for range 2 {
 			if err := do(ctx, db); err != nil {
 				t.Fatal(err)
@@ -401,28 +356,16 @@ func twice(t *testing.T, engine sqldb.Engine, db *sqldb.DB, what string, do func
 // rather than trust a kept one: orders arriving meanwhile push a match out
 // of the entries read.
 func TestKeptCountsDoNotHideMatches(t *testing.T) {
-	t.Parallel()
-	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
-		t.Parallel()
-		db := testenv.DBOn(t, e, migrations.FS)
-		st := store.New(db)
+	eachStore(t, func(t *testing.T, db *sqldb.DB, st *store.Store) {
 		ctx := context.Background()
 		add := func(from, to int, status string, at int64) {
 			t.Helper()
-			err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-				for i := from; i < to; i++ {
-					r := store.ListRow{OrderID: fmt.Sprintf("z%02d", i), Number: fmt.Sprintf("Z-%02d", i), Channel: "shop", Status: status,
-						PlacedAt: time.Unix(at+int64(i), 0), Currency: "EUR", CustomerID: "cz", CustomerName: "Zeta Quill", CustomerEmail: "zq@example.com"}
-					r.StatusSince = r.PlacedAt
-					if err := st.InsertListRow(ctx, tx, r); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
+			var rows []store.ListRow
+			for i := from; i < to; i++ {
+				rows = append(rows, store.ListRow{OrderID: fmt.Sprintf("z%02d", i), Number: fmt.Sprintf("Z-%02d", i), Channel: "shop", Status: status,
+					PlacedAt: time.Unix(at+int64(i), 0), Currency: "EUR", CustomerID: "cz", CustomerName: "Zeta Quill", CustomerEmail: "zq@example.com"})
 			}
+			insertRows(t, st, db, rows)
 		}
 		opt := store.Options{Selective: 6, WalkRows: 1 << 20, Intersect: 1 << 20, Probe: 0, Token: 4}
 		v, _ := url.ParseQuery("q=zeta&status=shipped&limit=2")
@@ -475,11 +418,7 @@ func TestKeptCountsDoNotHideMatches(t *testing.T) {
 // of the rule, and the search finds them through the few customers with
 // every word (PlanCustomers) without reading the words' orders.
 func TestSearchCommonWordsRareTogether(t *testing.T) {
-	t.Parallel()
-	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
-		t.Parallel()
-		db := testenv.DBOn(t, e, migrations.FS)
-		st := store.New(db)
+	eachStore(t, func(t *testing.T, db *sqldb.DB, st *store.Store) {
 		ctx := context.Background()
 		tenth := store.Options{Selective: store.SelectiveMatches / 10, WalkRows: store.WalkRows / 10, Intersect: store.SelectiveMatches / 10,
 			Probe: store.ProbeOrders / 10, Token: store.TokenRows / 10, Customers: store.CandidateCustomers, CustomerWords: store.CustomerMatches}
@@ -488,26 +427,15 @@ func TestSearchCommonWordsRareTogether(t *testing.T) {
 			orders      int
 		}{{"c-ks7", "Kestrel Systems 7", 160}, {"c-kt56", "Kestrel Tools 56", 160}, {"c-hs56", "Helix Systems 56", 160}, {"c-ks56", "Kestrel Systems 56", 5}}
 		var all []store.ListRow
-		err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-			i := 0
-			for _, c := range customers {
-				for range c.orders {
-					r := store.ListRow{OrderID: fmt.Sprintf("o%05d", i), Number: fmt.Sprintf("FAB-%05d", i), Channel: "shop", Status: []string{"placed", "shipped"}[i%2],
-						PlacedAt: time.Unix(int64(1_700_000_000+i*7%400*60), 0), Total: int64(i * 37 % 11), Currency: "EUR", CustomerID: c.id,
-						CustomerName: "Ida Lang", CustomerEmail: "buyer@" + c.id + ".test", CustomerCompany: c.company}
-					r.StatusSince = r.PlacedAt
-					all = append(all, r)
-					if err := st.InsertListRow(ctx, tx, r); err != nil {
-						return err
-					}
-					i++
-				}
+		for _, c := range customers {
+			for range c.orders {
+				i := len(all)
+				all = append(all, store.ListRow{OrderID: fmt.Sprintf("o%05d", i), Number: fmt.Sprintf("FAB-%05d", i), Channel: "shop", Status: []string{"placed", "shipped"}[i%2],
+					PlacedAt: time.Unix(int64(1_700_000_000+i*7%400*60), 0), Total: int64(i * 37 % 11), Currency: "EUR", CustomerID: c.id,
+					CustomerName: "Ida Lang", CustomerEmail: "buyer@" + c.id + ".test", CustomerCompany: c.company})
 			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
 		}
+		insertRows(t, st, db, all)
 		withoutCustomers, heavy := tenth, tenth
 		withoutCustomers.Customers = 0
 		heavy.CustomerRows = -1 // the customers' orders are too many to read
@@ -524,33 +452,16 @@ func TestSearchCommonWordsRareTogether(t *testing.T) {
 				opt  store.Options
 			}{{"tenth", tenth}, {"tenth without customers", withoutCustomers}, {"tenth, heavy customers", heavy}, {"default", store.DefaultOptions()}} {
 				st := store.New(db) // no counts kept
-				var got []string
-				q := q
-				for {
-					rows, ran, err := st.ListWith(ctx, db, q, opt.opt)
-					if err != nil {
-						t.Fatalf("%s, %s: %v", raw, opt.name, err)
-					}
+				got, err := pages(ctx, st, db, q, opt.opt, func(_ listquery.Query, _ []store.ListRow, ran []string) {
 					if opt.name == "tenth" && strings.HasPrefix(raw, "q=kestrel+systems+56") && !slices.Equal(ran, []string{store.PlanCustomers}) {
 						t.Errorf("%s: ran %v, want [%s]", raw, ran, store.PlanCustomers)
 					}
 					if opt.name == "tenth, heavy customers" && raw == "q=kestrel+systems+56" && !slices.Equal(ran, []string{store.PlanCustomers, store.PlanIntersect}) {
 						t.Errorf("%s, %s: ran %v, want [%s %s]", raw, opt.name, ran, store.PlanCustomers, store.PlanIntersect)
 					}
-					for i, r := range rows {
-						if i < q.Limit {
-							got = append(got, r.OrderID)
-						}
-					}
-					if len(rows) <= q.Limit {
-						break
-					}
-					last := rows[q.Limit-1]
-					c := listquery.Cursor{ID: last.OrderID, Value: sqldb.Micros(last.PlacedAt)}
-					if q.Sort == listquery.SortTotal {
-						c.Value = last.Total
-					}
-					q.After = &c
+				})
+				if err != nil {
+					t.Fatalf("%s, %s: %v", raw, opt.name, err)
 				}
 				if !slices.Equal(got, want) {
 					t.Fatalf("%s, %s:\n got %v\nwant %v", raw, opt.name, got, want)
@@ -569,11 +480,7 @@ func TestSearchCommonWordsRareTogether(t *testing.T) {
 // batches) do not wait for each other: PostgreSQL made the second wait for
 // the first's commit on a unique key (on SQLite one writer at a time).
 func TestCustomerTokensAdded(t *testing.T) {
-	t.Parallel()
-	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
-		t.Parallel()
-		db := testenv.DBOn(t, e, migrations.FS)
-		st := store.New(db)
+	eachStore(t, func(t *testing.T, db *sqldb.DB, st *store.Store) {
 		ctx := context.Background()
 		n := 0
 		order := func(ctx context.Context, q sqldb.Querier, company string) error {
@@ -605,7 +512,7 @@ func TestCustomerTokensAdded(t *testing.T) {
 			}
 			return rows, distinct
 		}
-		twice(t, e, db, "a transaction adding a customer's new tokens", func(ctx context.Context, q sqldb.Querier) error { return order(ctx, q, "Acme") })
+		twice(t, db, "a transaction adding a customer's new tokens", func(ctx context.Context, q sqldb.Querier) error { return order(ctx, q, "Acme") })
 		before, _ := tokens()
 		if err := order(ctx, db, "Acme Tools"); err != nil {
 			t.Fatal(err)

@@ -9,10 +9,8 @@ import (
 
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/sqldb"
-	"github.com/fabrika/fabrika/platform/testenv"
 	"github.com/fabrika/fabrika/services/crm/internal/order"
 	"github.com/fabrika/fabrika/services/crm/internal/store"
-	"github.com/fabrika/fabrika/services/crm/migrations"
 )
 
 // TestOrderForEvent: an event's handler reads the order and whether its
@@ -20,22 +18,10 @@ import (
 // the broker: applying one again would, say, take a cancelled order out of
 // its customer's total twice), and a missing order is order.ErrNotFound.
 func TestOrderForEvent(t *testing.T) {
-	t.Parallel()
-	testenv.EachEngine(t, func(t *testing.T, engine sqldb.Engine) {
-		db := testenv.DBOn(t, engine, migrations.FS)
-		st := store.New(db)
+	eachStore(t, func(t *testing.T, db *sqldb.DB, st *store.Store) {
 		ctx := context.Background()
-		t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-		if err := st.UpsertCustomer(ctx, db, store.Customer{ID: "c1", Kind: store.KindPerson, Name: "Ada", Email: "ada@x.io"}, t0); err != nil {
-			t.Fatal(err)
-		}
-		o := store.Order{ID: "o1", Number: "S-1", Channel: "shop", CustomerID: "c1", Status: "placed", StatusSince: t0, Version: 1,
-			Total: 500, PlacedAt: t0, UpdatedAt: t0}
-		var w store.Writes
-		w.InsertOrder(o, nil)
-		if err := st.Write(ctx, db, &w); err != nil {
-			t.Fatal(err)
-		}
+		o := placed("placed", 500)
+		place(t, st, db, ada(), o)
 		if err := st.AddEvent(ctx, db, store.Event{OrderID: "o1", MessageID: "m-cancel", Type: "order.cancelled", At: t0, RecordedAt: t0}); err != nil {
 			t.Fatal(err)
 		}
@@ -64,22 +50,10 @@ func TestOrderForEvent(t *testing.T) {
 // current version (order.ErrNotFound once it is gone), and none of the
 // writes made with it is kept.
 func TestWriteConflict(t *testing.T) {
-	t.Parallel()
-	testenv.EachEngine(t, func(t *testing.T, engine sqldb.Engine) {
-		db := testenv.DBOn(t, engine, migrations.FS)
-		st := store.New(db)
+	eachStore(t, func(t *testing.T, db *sqldb.DB, st *store.Store) {
 		ctx := context.Background()
-		t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-		o := store.Order{ID: "o1", Number: "S-1", Channel: "shop", CustomerID: "c1", Status: "placed", StatusSince: t0, Version: 1,
-			Total: 500, PlacedAt: t0, UpdatedAt: t0}
-		var w store.Writes
-		w.InsertCustomer(store.Customer{ID: "c1", Kind: store.KindPerson, Name: "Ada", Email: "ada@x.io"}, t0)
-		w.InsertOrder(o, nil)
-		w.InsertListRow(store.ListRow{OrderID: o.ID, Number: o.Number, Channel: o.Channel, Status: o.Status, StatusSince: t0, PlacedAt: t0,
-			Total: o.Total, CustomerID: "c1", CustomerName: "Ada", CustomerEmail: "ada@x.io"})
-		if err := st.Write(ctx, db, &w); err != nil {
-			t.Fatal(err)
-		}
+		o := placed("placed", 500)
+		place(t, st, db, ada(), o)
 		save := func(o store.Order, seen int64) error {
 			return db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
 				var w store.Writes
@@ -119,20 +93,10 @@ func TestWriteConflict(t *testing.T) {
 // TestPlacing: what order.placed reads first: whether the order is there,
 // how many of its events are parked, the customer's contact data.
 func TestPlacing(t *testing.T) {
-	t.Parallel()
-	testenv.EachEngine(t, func(t *testing.T, engine sqldb.Engine) {
-		db := testenv.DBOn(t, engine, migrations.FS)
-		st := store.New(db)
+	eachStore(t, func(t *testing.T, db *sqldb.DB, st *store.Store) {
 		ctx := context.Background()
-		t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 		ada := store.Customer{ID: "c1", Kind: store.KindCompany, Name: "Ada", Email: "ada@x.io", Company: "Engines Ltd", Phone: "+44 1"}
-		var w store.Writes
-		w.InsertCustomer(ada, t0)
-		w.InsertOrder(store.Order{ID: "o1", Number: "S-1", Channel: "shop", CustomerID: "c1", Status: "placed", StatusSince: t0,
-			Version: 1, PlacedAt: t0, UpdatedAt: t0}, nil)
-		if err := st.Write(ctx, db, &w); err != nil {
-			t.Fatal(err)
-		}
+		place(t, st, db, ada, placed("placed", 0))
 		for _, id := range []string{"m1", "m2"} {
 			if err := st.Park(ctx, db, store.Parked{MessageID: id, OrderID: "o2", Type: "order.priced", Payload: []byte("{}"), At: t0, ReceivedAt: t0}); err != nil {
 				t.Fatal(err)
@@ -160,12 +124,8 @@ func TestPlacing(t *testing.T) {
 // the order, only where the order exists and only once per message; a start
 // that comes after its finish keeps the finish.
 func TestRecordStep(t *testing.T) {
-	t.Parallel()
-	testenv.EachEngine(t, func(t *testing.T, engine sqldb.Engine) {
-		db := testenv.DBOn(t, engine, migrations.FS)
-		st := store.New(db)
+	eachStore(t, func(t *testing.T, db *sqldb.DB, st *store.Store) {
 		ctx := context.Background()
-		t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 		finish := store.Step{LineNo: 1, Seq: 2, Operation: "bend", Workstation: "bend1", FinishedBy: "ana", FinishedAt: t0.Add(time.Hour)}
 		start := store.Step{LineNo: 1, Seq: 2, Operation: "bend", Workstation: "bend1", StartedBy: "ana", StartedAt: t0}
 		event := func(msg string) store.Event {
@@ -181,13 +141,7 @@ func TestRecordStep(t *testing.T) {
 		if steps, err := st.Floor(ctx, db, "o1"); err != nil || len(steps) != 0 {
 			t.Fatalf("steps of an order that is not there: %+v, %v", steps, err)
 		}
-		var w store.Writes
-		w.InsertCustomer(store.Customer{ID: "c1", Kind: store.KindPerson, Name: "Ada", Email: "ada@x.io"}, t0)
-		w.InsertOrder(store.Order{ID: "o1", Number: "S-1", Channel: "shop", CustomerID: "c1", Status: "in_production", StatusSince: t0,
-			Version: 1, PlacedAt: t0, UpdatedAt: t0}, nil)
-		if err := st.Write(ctx, db, &w); err != nil {
-			t.Fatal(err)
-		}
+		place(t, st, db, ada(), placed("in_production", 0))
 		record(finish, "m-finish", true)
 		again := finish
 		again.FinishedBy = "someone else"
@@ -213,12 +167,8 @@ func TestRecordStep(t *testing.T) {
 // customer as GetOrder and GetCustomer read them, the customer's changes not
 // folded yet included.
 func TestOrderWithCustomer(t *testing.T) {
-	t.Parallel()
-	testenv.EachEngine(t, func(t *testing.T, engine sqldb.Engine) {
-		db := testenv.DBOn(t, engine, migrations.FS)
-		st := store.New(db)
+	eachStore(t, func(t *testing.T, db *sqldb.DB, st *store.Store) {
 		ctx := context.Background()
-		t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 		var w store.Writes
 		for i, id := range []string{"o1", "o2"} {
 			w.InsertCustomer(store.Customer{ID: "c" + id, Kind: store.KindCompany, Name: "Ada " + id, Email: id + "@x.io", Company: "Engines", Currency: "EUR"}, t0)

@@ -105,6 +105,22 @@ func (e *env) opID(orderID string, seq int) string {
 	return ""
 }
 
+// order confirms order id (not rush, to ship on 2026-03-05) and returns the
+// ids of its two operations.
+func (e *env) order(id string) (cut, bend string) {
+	e.t.Helper()
+	e.confirm(confirmed(id, "2026-03-05", false))
+	return e.opID(id, 1), e.opID(id, 2)
+}
+
+// started is order with its first operation, cut, started by ana.
+func (e *env) started(id string) (cut, bend string) {
+	e.t.Helper()
+	cut, bend = e.order(id)
+	e.mustAct(ana, cut, production.ActStart, production.ActionInput{})
+	return cut, bend
+}
+
 func action(t testing.TB, k production.ActionKind, in production.ActionInput) production.Action {
 	t.Helper()
 	if in.EventID == "" {
@@ -155,6 +171,28 @@ func (e *env) outbox() []sent {
 		out = append(out, s)
 	}
 	return out
+}
+
+// written is what the actions have written so far: outbox messages and
+// event ids.
+type written struct{ messages, eventIDs int }
+
+func (e *env) written() written {
+	e.t.Helper()
+	return written{messages: len(e.outbox()), eventIDs: e.count("operator_events")}
+}
+
+// wroteNothing fails the test when what (the actions since before) enqueued
+// a message or recorded an event id.
+func (e *env) wroteNothing(what string, before written) {
+	e.t.Helper()
+	now := e.written()
+	if n := now.messages - before.messages; n != 0 {
+		e.t.Errorf("%s enqueued %d messages", what, n)
+	}
+	if n := now.eventIDs - before.eventIDs; n != 0 {
+		e.t.Errorf("%s recorded %d event ids", what, n)
+	}
 }
 
 func (e *env) count(table string) int {
@@ -297,9 +335,7 @@ func TestFullFlowEmitsEvents(t *testing.T) {
 func TestEventIDAppliedOnce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.confirm(confirmed("o1", "2026-03-05", false))
-	cut := e.opID("o1", 1)
-	e.mustAct(ana, cut, production.ActStart, production.ActionInput{})
+	cut, _ := e.started("o1")
 
 	id := uuid.NewString()
 	rec := production.ActionInput{EventID: id, GoodQty: 5}
@@ -367,8 +403,7 @@ func TestEventIDAppliedOnce(t *testing.T) {
 func TestRetryGetsTheFirstAnswer(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.confirm(confirmed("o1", "2026-03-05", false))
-	cut, bend := e.opID("o1", 1), e.opID("o1", 2)
+	cut, bend := e.order("o1")
 	cara := identity.Identity{Subject: "u-cara", Name: "cara", Role: identity.RoleOperator, Workstations: []string{"laser1", "bend1"}}
 	started := production.ActionInput{EventID: uuid.NewString()}
 	first := e.mustAct(ana, cut, production.ActStart, started)
@@ -378,7 +413,7 @@ func TestRetryGetsTheFirstAnswer(t *testing.T) {
 		t.Fatalf("pause of a ready operation: %v", err)
 	}
 	e.mustAct(ana, bend, production.ActStart, production.ActionInput{})
-	outbox0, events0 := len(e.outbox()), e.count("operator_events")
+	before := e.written()
 
 	tests := []struct {
 		name     string
@@ -406,12 +441,7 @@ func TestRetryGetsTheFirstAnswer(t *testing.T) {
 			t.Errorf("%s: %+v, want the first answer %s replayed", tt.name, res, first.Body)
 		}
 	}
-	if n := len(e.outbox()); n != outbox0 {
-		t.Errorf("retries enqueued %d messages", n-outbox0)
-	}
-	if n := e.count("operator_events"); n != events0 {
-		t.Errorf("retries recorded %d event ids", n-events0)
-	}
+	e.wroteNothing("retries", before)
 	// A refused first try was not stored: its retry is evaluated again.
 	if res := e.mustAct(ana, bend, production.ActPause, refused); res.Replayed {
 		t.Errorf("a retry after a refusal was replayed: %+v", res)
@@ -421,11 +451,9 @@ func TestRetryGetsTheFirstAnswer(t *testing.T) {
 func TestBadActionsWriteNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.confirm(confirmed("o1", "2026-03-05", false))
-	cut, bend := e.opID("o1", 1), e.opID("o1", 2)
-	e.mustAct(ana, cut, production.ActStart, production.ActionInput{})
+	cut, bend := e.started("o1")
 	e.mustAct(ana, cut, production.ActFinish, production.ActionInput{})
-	outbox0, events0 := len(e.outbox()), e.count("operator_events")
+	before := e.written()
 
 	ship, err := production.NewShipment(uuid.NewString(), "UPS", "1Z")
 	if err != nil {
@@ -465,20 +493,13 @@ func TestBadActionsWriteNothing(t *testing.T) {
 			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.want)
 		}
 	}
-	if n := len(e.outbox()); n != outbox0 {
-		t.Errorf("refused actions enqueued %d messages", n-outbox0)
-	}
-	if n := e.count("operator_events"); n != events0 {
-		t.Errorf("refused actions recorded %d event ids", n-events0)
-	}
+	e.wroteNothing("refused actions", before)
 }
 
 func TestCancelStopsRunningWork(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.confirm(confirmed("o1", "2026-03-05", false))
-	cut := e.opID("o1", 1)
-	e.mustAct(ana, cut, production.ActStart, production.ActionInput{})
+	cut, _ := e.started("o1")
 	e.cancel("o1", t0.Add(time.Hour))
 	o, err := e.app.Order(e.ctx, ana, "o1")
 	if err != nil || o.Status != "cancelled" {
@@ -505,9 +526,7 @@ func TestCancelStopsRunningWork(t *testing.T) {
 func TestHoldPausesRunningWork(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.confirm(confirmed("o1", "2026-03-05", false))
-	cut := e.opID("o1", 1)
-	e.mustAct(ana, cut, production.ActStart, production.ActionInput{})
+	cut, _ := e.started("o1")
 	e.status("o1", true, "customer changes drawing", t0.Add(time.Hour))
 	if op, _ := e.app.Operation(e.ctx, ana, cut); op.State != "paused" {
 		t.Fatalf("running op on hold is %s", op.State)

@@ -20,10 +20,16 @@ import (
 
 var t0 = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 
-func open(t *testing.T, e sqldb.Engine) (*store.Store, *sqldb.DB) {
+// eachStore runs test, in parallel with other tests, on a store on a fresh
+// database of each engine (testenv.EachEngine), the engines in parallel too.
+func eachStore(t *testing.T, test func(t *testing.T, s *store.Store, db *sqldb.DB)) {
 	t.Helper()
-	db := testenv.DBOn(t, e, migrations.FS)
-	return store.New(db), db
+	t.Parallel()
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		t.Parallel()
+		db := testenv.DBOn(t, e, migrations.FS)
+		test(t, store.New(db), db)
+	})
 }
 
 // plan stores a confirmed order with n operations on line 1 (laser, then
@@ -60,11 +66,8 @@ func plan(t *testing.T, s *store.Store, db *sqldb.DB, orderID string, n int, lin
 // asked for by one of its operations or by the order; an order without
 // operations comes alone; an unknown one is not found.
 func TestWork(t *testing.T) {
-	t.Parallel()
-	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
-		t.Parallel()
+	eachStore(t, func(t *testing.T, s *store.Store, db *sqldb.DB) {
 		ctx := context.Background()
-		s, db := open(t, e)
 		sheet := store.Line{LineNo: 1, Product: "laser_cut_sheet", Quantity: 10, Options: map[string]string{"material": "steel_s235"}}
 		ops := plan(t, s, db, "o1", 2, sheet) // line 2 came without its line
 		plan(t, s, db, "o2", 3, store.Line{LineNo: 1, Product: "other", Quantity: 1, Options: map[string]string{}})
@@ -118,10 +121,7 @@ func TestWork(t *testing.T) {
 // TestInsertManyOperations: a routing longer than one statement takes is
 // inserted whole.
 func TestInsertManyOperations(t *testing.T) {
-	t.Parallel()
-	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
-		t.Parallel()
-		s, db := open(t, e)
+	eachStore(t, func(t *testing.T, s *store.Store, db *sqldb.DB) {
 		plan(t, s, db, "long", 1200)
 		w, err := s.WorkOfOrder(context.Background(), db, "long")
 		if err != nil {
@@ -136,11 +136,8 @@ func TestInsertManyOperations(t *testing.T) {
 // TestInsertOrderIfNew: the first insert adds the order, a second of the
 // same id changes nothing and says so.
 func TestInsertOrderIfNew(t *testing.T) {
-	t.Parallel()
-	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
-		t.Parallel()
+	eachStore(t, func(t *testing.T, s *store.Store, db *sqldb.DB) {
 		ctx := context.Background()
-		s, db := open(t, e)
 		for i, want := range []bool{true, false} {
 			o := production.Order{ID: "o1", Number: fmt.Sprintf("F-%d", i), Status: production.Confirmed, Version: 1}
 			if got, err := s.InsertOrderIfNew(ctx, db, o, t0); err != nil || got != want {
@@ -156,11 +153,8 @@ func TestInsertOrderIfNew(t *testing.T) {
 // TestAddWorkstations: a routing's workstations become known once, named
 // by their codes; a name a price list gave stays.
 func TestAddWorkstations(t *testing.T) {
-	t.Parallel()
-	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
-		t.Parallel()
+	eachStore(t, func(t *testing.T, s *store.Store, db *sqldb.DB) {
 		ctx := context.Background()
-		s, db := open(t, e)
 		if err := s.UpsertWorkstation(ctx, db, "laser", "Fibre laser", t0); err != nil {
 			t.Fatal(err)
 		}
@@ -184,11 +178,8 @@ func TestAddWorkstations(t *testing.T) {
 // TestQueueCarriesLines: a queue's operations come with their lines (none
 // for an order confirmed without them) in the same read.
 func TestQueueCarriesLines(t *testing.T) {
-	t.Parallel()
-	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
-		t.Parallel()
+	eachStore(t, func(t *testing.T, s *store.Store, db *sqldb.DB) {
 		ctx := context.Background()
-		s, db := open(t, e)
 		plan(t, s, db, "o1", 1, store.Line{LineNo: 1, Product: "sheet", Quantity: 7, Options: map[string]string{"finish": "none"}},
 			store.Line{LineNo: 2, Product: "print", Quantity: 3, Options: map[string]string{}})
 		plan(t, s, db, "o2", 1)
@@ -222,18 +213,15 @@ func TestQueueCarriesLines(t *testing.T) {
 // all the workstation's open operations (a backlog of thousands made every
 // read of a busy queue cost tens of ms).
 func TestQueueReadsTheIndexInOrder(t *testing.T) {
-	t.Parallel()
-	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
-		t.Parallel()
+	eachStore(t, func(t *testing.T, s *store.Store, db *sqldb.DB) {
 		ctx := context.Background()
-		s, db := open(t, e)
 		for i := range 300 {
 			plan(t, s, db, fmt.Sprintf("o%03d", i), 2)
 		}
 		if _, err := db.ExecContext(ctx, `ANALYZE`); err != nil {
 			t.Fatal(err)
 		}
-		explain := map[sqldb.Engine]string{sqldb.SQLite: `EXPLAIN QUERY PLAN `, sqldb.Postgres: `EXPLAIN `}[e]
+		explain := map[sqldb.Engine]string{sqldb.SQLite: `EXPLAIN QUERY PLAN `, sqldb.Postgres: `EXPLAIN `}[db.Engine()]
 		rows, err := db.QueryContext(ctx, explain+store.QueueQuery, "laser", 20)
 		if err != nil {
 			t.Fatal(err)

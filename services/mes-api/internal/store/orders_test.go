@@ -14,6 +14,30 @@ import (
 	"github.com/fabrika/fabrika/services/mes-api/migrations"
 )
 
+// placed opens a store on a fresh database of engine with the client c-1,
+// the other clients given, and an order of c-1 placed at 2026-12-07 09:00
+// UTC.
+func placed(t *testing.T, engine sqldb.Engine, clients ...string) (*sqldb.DB, *store.Store, store.Order) {
+	t.Helper()
+	db := testenv.DBOn(t, engine, migrations.FS)
+	st := store.New(db)
+	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	o := store.Order{ID: store.NewID(), ClientID: "c-1", Number: "API-1", Status: contracts.StatusPlaced,
+		Lines: []contracts.LineItem{}, Currency: "EUR", QuotedTotal: 4200, PriceListVersion: 1, CreatedAt: now}
+	err := db.InTx(context.Background(), func(ctx context.Context, tx *sqldb.Tx) error {
+		for _, c := range append([]string{"c-1"}, clients...) {
+			if err := st.InsertClient(ctx, tx, store.Client{ID: c, Name: c, CreatedAt: now}); err != nil {
+				return err
+			}
+		}
+		return st.InsertOrder(ctx, tx, o)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, st, o
+}
+
 // TestOrderForEvent: an event handler reads the order and how many live
 // webhook endpoints its client has in one statement, which takes the
 // order's row lock (on PostgreSQL; SQLite's write transactions exclude each
@@ -23,22 +47,8 @@ func TestOrderForEvent(t *testing.T) {
 	t.Parallel()
 	testenv.EachEngine(t, func(t *testing.T, engine sqldb.Engine) {
 		ctx := context.Background()
-		db := testenv.DBOn(t, engine, migrations.FS)
-		st := store.New(db)
-		now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
-		o := store.Order{ID: store.NewID(), ClientID: "c-1", Number: "API-1", Status: contracts.StatusPlaced,
-			Lines: []contracts.LineItem{}, Currency: "EUR", QuotedTotal: 4200, PriceListVersion: 1, CreatedAt: now}
-		err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-			for _, c := range []string{"c-1", "c-2"} {
-				if err := st.InsertClient(ctx, tx, store.Client{ID: c, Name: c, CreatedAt: now}); err != nil {
-					return err
-				}
-			}
-			return st.InsertOrder(ctx, tx, o)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		db, st, o := placed(t, engine, "c-2")
+		now := o.CreatedAt
 		// endpoints adds a live endpoint of client, or a deleted one.
 		endpoints := 0
 		endpoint := func(client string, deleted bool) {
@@ -96,20 +106,8 @@ func TestSaveEvent(t *testing.T) {
 	t.Parallel()
 	testenv.EachEngine(t, func(t *testing.T, engine sqldb.Engine) {
 		ctx := context.Background()
-		db := testenv.DBOn(t, engine, migrations.FS)
-		st := store.New(db)
-		now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
-		o := store.Order{ID: store.NewID(), ClientID: "c-1", Number: "API-1", Status: contracts.StatusPlaced,
-			Lines: []contracts.LineItem{}, Currency: "EUR", QuotedTotal: 4200, PriceListVersion: 1, CreatedAt: now}
-		err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-			if err := st.InsertClient(ctx, tx, store.Client{ID: "c-1", Name: "c-1", CreatedAt: now}); err != nil {
-				return err
-			}
-			return st.InsertOrder(ctx, tx, o)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		db, st, o := placed(t, engine)
+		now := o.CreatedAt
 		for i, tc := range []struct {
 			change  func(*store.Order)
 			history *store.HistoryEntry

@@ -15,7 +15,8 @@ import (
 // through the shop floor sends to PostgreSQL (pg_stat_statements of the
 // test's database, begin and commit included; the outbox's relay is not
 // running): the service's cost per order is mostly these round trips.
-// Skipped where the server does not load pg_stat_statements.
+// Skipped where the server does not load pg_stat_statements
+// (testenv.Statements).
 func TestRoundTripsPerStep(t *testing.T) {
 	if !testenv.Postgres() {
 		t.Skip("counts PostgreSQL's statements: FABRIKA_TEST_ENGINE=postgres")
@@ -23,23 +24,7 @@ func TestRoundTripsPerStep(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	if _, err := e.db.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
-		t.Skipf("no pg_stat_statements: %v", err)
-	}
-	statements := func() int {
-		var n int
-		if err := e.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(calls), 0) FROM pg_stat_statements
-			WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n); err != nil {
-			t.Skipf("no pg_stat_statements: %v", err)
-		}
-		return n
-	}
-	reset := func() {
-		if _, err := e.db.ExecContext(ctx, `SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)`); err != nil {
-			t.Skipf("no pg_stat_statements: %v", err)
-		}
-	}
-	statements()
+	statements := testenv.Statements(t, e.db)
 	e.confirm(confirmed("warm-up", "2026-03-05", false)) // the workstations are known from here on
 
 	p := confirmed("o1", "2026-03-05", false)
@@ -77,9 +62,9 @@ func TestRoundTripsPerStep(t *testing.T) {
 		}, 6},
 	}
 	for _, tt := range tests {
-		reset()
+		statements.Reset()
 		tt.do()
-		n := statements() - 1 // the reset
+		n := statements.Count()
 		if n > tt.want {
 			t.Errorf("%s: %d statements, want at most %d", tt.name, n, tt.want)
 		}

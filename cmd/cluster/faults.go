@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"io"
 	"maps"
 	"os"
@@ -34,6 +35,7 @@ type faultConfig struct {
 	outage   time.Duration
 	retryFor time.Duration
 	converge time.Duration
+	recover  time.Duration
 	report   string
 	roll     string
 }
@@ -46,6 +48,7 @@ func (f *faultConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.outage, "outage", 3*time.Second, "how long a killed or stopped part stays down")
 	fs.DurationVar(&f.retryFor, "retry-for", 3*time.Minute, "how long a client retries an order before giving up")
 	fs.DurationVar(&f.converge, "converge", 2*time.Minute, "how long the databases may take to agree after the load")
+	fs.DurationVar(&f.recover, "recover", time.Minute, "how long a round waits, after its settle, for the orders acknowledged so far to be priced before it injects its fault")
 	fs.StringVar(&f.report, "report", "", "also write the report (markdown) to this file")
 	fs.StringVar(&f.roll, "roll", "shop,mes-calc", "services the rolling kind updates, one per round, in turn (-rounds rounds each)")
 }
@@ -157,6 +160,13 @@ func faults(ctx context.Context, cfg Config, fc faultConfig, stdout io.Writer) e
 				}
 				if err := wait(ctx, fc.settle); err != nil {
 					return err
+				}
+				// Each round measures its own fault: not one whose orders
+				// the previous round's recovery still holds.
+				if len(rounds) > 0 {
+					if err := pricedSoFar(ctx, c.dsns["mes-calc"], l, fc.recover); err != nil {
+						cfg.Log.Warn("the next round starts on top of the last one's recovery", "kind", kind, "round", i+1, "error", err)
+					}
 				}
 				r, err := inject(ctx, c, kind, i, fc.outage, rel)
 				if err != nil {
@@ -310,6 +320,29 @@ func inject(ctx context.Context, c *Cluster, kind string, i int, outage time.Dur
 
 // wait is the suite's pacing (the load runs meanwhile), not
 // synchronisation: it ends early only when ctx does.
+// pricedSoFar waits up to d until mes-calc (its database at dsn) has
+// priced every order acknowledged so far.
+func pricedSoFar(ctx context.Context, dsn string, l *load, d time.Duration) error {
+	var ids []string
+	for _, o := range l.snapshot() {
+		if o.id != "" {
+			ids = append(ids, o.id)
+		}
+	}
+	return poll(ctx, d, "every acknowledged order priced", func() (bool, string) {
+		c, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer c.Close(context.WithoutCancel(ctx))
+		var n int
+		if err := c.QueryRow(ctx, "SELECT count(*) FROM calculations WHERE status = 'priced' AND order_id = ANY($1)", ids).Scan(&n); err != nil {
+			return false, err.Error()
+		}
+		return n == len(ids), fmt.Sprintf("%d of %d priced", n, len(ids))
+	})
+}
+
 func wait(ctx context.Context, d time.Duration) error {
 	select {
 	case <-ctx.Done():

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -35,6 +34,7 @@ type httpConfig struct {
 	shopMine     int
 	shopCache    time.Duration
 	rareTogether int
+	seed         uint64
 	// An external gateway (the local cluster) instead of the service and
 	// the gateway in process: its URL, its database and the broker.
 	gateway, gatewayDSN, nats string
@@ -44,12 +44,12 @@ type httpConfig struct {
 // crmService is the CRM on the database dsn.
 func crmService(dsn string, hc httpConfig) service {
 	return service{name: "crm", dsn: dsn, migrations: crm.Migrations, dbOptions: crm.DBOptions(),
-		build: func(ctx context.Context, h *host.Host, v *identity.Verifier, _ string) (http.Handler, error) {
+		build: func(ctx context.Context, h *host.Host, v *identity.Verifier, _ string) (measured, error) {
 			svc, err := crm.New(ctx, h, crm.Config{Identity: v, CacheSize: hc.cacheSize, Concurrency: hc.concurrency})
 			if err != nil {
 				return nil, err
 			}
-			return svc.Handler(), nil
+			return svc, nil
 		}}
 }
 
@@ -78,10 +78,11 @@ func runCRM(ctx context.Context, hc httpConfig, db *sqldb.DB, dsn string) error 
 	}
 	type sample struct{ email, name, number, company, customer, manager string }
 	var samples []sample
+	pick := rand.New(rand.NewPCG(hc.seed, 0)) // the same values every run of a seed
 	for range hc.samples {
 		var s sample
 		err := db.QueryRowContext(ctx, `SELECT customer_email, customer_name, number, customer_company, customer_id, manager FROM crm_order_list
-			WHERE order_id >= $1 ORDER BY order_id LIMIT 1`, fmt.Sprintf("o-%08d", rand.Int64N(generated+1))).Scan(&s.email, &s.name, &s.number, &s.company, &s.customer, &s.manager)
+			WHERE order_id >= $1 ORDER BY order_id LIMIT 1`, fmt.Sprintf("o-%08d", pick.Int64N(generated+1))).Scan(&s.email, &s.name, &s.number, &s.company, &s.customer, &s.manager)
 		if err != nil {
 			return fmt.Errorf("sample the orders (crm-datagen's): %w", err)
 		}
@@ -208,7 +209,7 @@ func runCRM(ctx context.Context, hc httpConfig, db *sqldb.DB, dsn string) error 
 	stopEvents()
 	evRate := float64(sent.Load()) / time.Since(evStart).Seconds()
 
-	fmt.Printf("CRM orders list over HTTP through the gateway: %d orders, %d staff sessions signed in at the gateway (each from its own address), %.0f requests/s per scenario for %.0f s (open loop, ticker), order events at %.1f/s through the CRM's inbox during the reads\n",
+	fmt.Printf("CRM orders list over HTTP through the gateway: %d orders, %d staff sessions signed in at the gateway (each from its own address), %.0f requests/s per scenario for %.0f s (open loop, each request at its due time), order events at %.1f/s through the CRM's inbox during the reads\n",
 		orders, hc.sessions, hc.rate, hc.seconds, evRate)
 	cache := fmt.Sprintf("page cache size %d (0: the service's default)", hc.cacheSize)
 	if hc.gateway != "" {

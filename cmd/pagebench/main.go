@@ -5,7 +5,7 @@
 // address (X-Forwarded-For from loopback, which the gateway trusts as it
 // trusts the ingress), over many pages and values, while order events
 // arrive through the service's inbox. Each scenario runs as an open loop at
-// a fixed rate (a ticker, latency from each request's due time: the
+// a fixed rate (each request sent at its due time, its latency counted from it: the
 // client-side p99 is the headline, the service's own time beside it), then
 // as a closed loop over the sessions (its throughput is the capacity).
 //
@@ -53,6 +53,7 @@ func main() {
 	flag.Float64Var(&hc.eventRate, "events", 20, "order events/s sent to the CRM's inbox during the reads (0: none)")
 	flag.IntVar(&hc.pages, "pages", 5, "pages of each value (the first and the next ones, by cursor)")
 	flag.IntVar(&hc.samples, "samples", 50, "values of each search and of the customer and manager filters")
+	flag.Uint64Var(&hc.seed, "seed", 1, "seed of the sampled values (the same seed, the same values)")
 	flag.IntVar(&hc.rareTogether, "rare-together", 10, "companies of the \"search company, rare together\" scenario: the costliest of the data whose words are each common and rare together, the same every run (0: none)")
 	flag.IntVar(&hc.closedN, "closed-requests", 2000, "requests of each scenario's closed loop over the sessions (capacity; 0: none)")
 	flag.IntVar(&hc.cacheSize, "cache-size", 0, "the CRM's page cache size (0: its default; -1: off)")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"path/filepath"
 	"time"
 
@@ -21,12 +20,12 @@ import (
 // (the development and load-test setting; no e-mail round trip).
 func shopService(dsn string, hc httpConfig) service {
 	return service{name: "shop", dsn: dsn, migrations: shopmigrations.FS,
-		build: func(ctx context.Context, h *host.Host, v *identity.Verifier, dir string) (http.Handler, error) {
+		build: func(ctx context.Context, h *host.Host, v *identity.Verifier, dir string) (measured, error) {
 			svc, err := shop.New(ctx, h, shop.Config{Identity: v, SignUpSignsIn: true, OrdersCacheTTL: hc.shopCache, MailDir: filepath.Join(dir, "mail")})
 			if err != nil {
 				return nil, err
 			}
-			return svc.Handler(), nil
+			return svc, nil
 		}}
 }
 
@@ -120,7 +119,7 @@ func runShop(ctx context.Context, hc httpConfig, db *sqldb.DB, dsn string) error
 	} else if hc.shopCache > 0 {
 		cache = hc.shopCache.String()
 	}
-	fmt.Printf("\nShop \"my orders\" over HTTP through the gateway: %d orders, %d customers signed in (a session each, each from its own address) with %d orders each, %.0f requests/s per scenario for %.0f s (open loop, ticker), order events at %.1f/s through the shop's inbox during the reads\n",
+	fmt.Printf("\nShop \"my orders\" over HTTP through the gateway: %d orders, %d customers signed in (a session each, each from its own address) with %d orders each, %.0f requests/s per scenario for %.0f s (open loop, each request at its due time), order events at %.1f/s through the shop's inbox during the reads\n",
 		total, hc.sessions, hc.shopMine, hc.rate, hc.seconds, evRate)
 	fmt.Printf("%s\nload average (1 min) at start %s, at end %s; page cache TTL %s\n\n", hc.where(), loadStart, loadavg(), cache)
 	printTable(figs, 10*time.Millisecond)

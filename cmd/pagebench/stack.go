@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,7 +38,13 @@ import (
 // scenario in a query parameter the services ignore.
 type serverTimes struct {
 	mu sync.Mutex
-	by map[string][]time.Duration
+	by map[string][]served
+}
+
+// served is one request the service answered: its query and its time.
+type served struct {
+	query string
+	d     time.Duration
 }
 
 func (s *serverTimes) wrap(next http.Handler) http.Handler {
@@ -46,21 +54,37 @@ func (s *serverTimes) wrap(next http.Handler) http.Handler {
 		d := time.Since(start)
 		if sc := r.URL.Query().Get("bench"); sc != "" {
 			s.mu.Lock()
-			s.by[sc] = append(s.by[sc], d)
+			s.by[sc] = append(s.by[sc], served{r.URL.RawQuery, d})
 			s.mu.Unlock()
 		}
 	})
 }
 
-func (s *serverTimes) take(sc string) loadgen.Latencies {
+// take returns a scenario's server times and forgets them, with the
+// queries of its slowest requests (slowest first, distinct, at most 3).
+func (s *serverTimes) take(sc string) (loadgen.Latencies, []string) {
 	if s == nil {
-		return loadgen.Latencies{} // an external gateway: the services' times are not seen here
+		return loadgen.Latencies{}, nil // an external gateway: the services' times are not seen here
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	d := s.by[sc]
+	all := s.by[sc]
 	delete(s.by, sc)
-	return loadgen.Latencies{D: d}
+	s.mu.Unlock()
+	d := make([]time.Duration, len(all))
+	for i, x := range all {
+		d[i] = x.d
+	}
+	slices.SortFunc(all, func(a, b served) int { return cmp.Compare(b.d, a.d) })
+	var slowest []string
+	for _, x := range all {
+		if len(slowest) == 3 {
+			break
+		}
+		if !slices.Contains(slowest, x.query) {
+			slowest = append(slowest, x.query)
+		}
+	}
+	return loadgen.Latencies{D: d}, slowest
 }
 
 // service is the measured service: its name, database and how it is built
@@ -72,7 +96,16 @@ type service struct {
 	// dbOptions: the pool's options, as the service's main passes them
 	// (the CRM's PostgreSQL settings).
 	dbOptions []sqldb.Option
-	build     func(ctx context.Context, h *host.Host, v *identity.Verifier, dir string) (http.Handler, error)
+	build     func(ctx context.Context, h *host.Host, v *identity.Verifier, dir string) (measured, error)
+}
+
+// measured is the measured service as its main runs it: its handler and
+// its background work (the CRM folds its counters' changes every second:
+// without the fold the bench's events pile up changes that every uncached
+// page then sums).
+type measured interface {
+	Handler() http.Handler
+	Background() []func(context.Context) error
 }
 
 // stack is the measured service and the gateway serving on loopback
@@ -94,7 +127,7 @@ func startStack(ctx context.Context, hc httpConfig, svc service) (*stack, error)
 	if hc.gateway != "" {
 		return external(ctx, hc)
 	}
-	st := &stack{times: &serverTimes{by: map[string][]time.Duration{}}}
+	st := &stack{times: &serverTimes{by: map[string][]served{}}}
 	var closers cleanup
 	st.stop = closers.run
 	fail := func(err error) (*stack, error) { st.stop(); return nil, err }
@@ -122,19 +155,19 @@ func startStack(ctx context.Context, hc httpConfig, svc service) (*stack, error)
 		cfg.Service = name
 		return host.Open(ctx, cfg, host.Deps{Logger: log, NATS: nc, TracerProvider: noop.NewTracerProvider()})
 	}
-	run := func(h *host.Host, handler http.Handler) {
-		closers.start(ctx, func(ctx context.Context) { _ = h.Run(ctx, handler) })
+	run := func(h *host.Host, handler http.Handler, background ...func(context.Context) error) {
+		closers.start(ctx, func(ctx context.Context) { _ = h.Run(ctx, handler, background...) })
 	}
 	svcHost, err := open(svc.name, host.Config{DSN: svc.dsn, HTTPAddr: "127.0.0.1:0", Migrations: svc.migrations, DBOptions: svc.dbOptions})
 	if err != nil {
 		return fail(err)
 	}
-	handler, err := svc.build(ctx, svcHost, identity.NewVerifier(svc.name, pub), dir)
+	built, err := svc.build(ctx, svcHost, identity.NewVerifier(svc.name, pub), dir)
 	if err != nil {
 		_ = svcHost.DB.Close()
 		return fail(err)
 	}
-	run(svcHost, st.times.wrap(handler))
+	run(svcHost, st.times.wrap(built.Handler()), built.Background()...)
 	if svcHost.Addr() == "" {
 		return fail(fmt.Errorf("the %s's host does not listen", svc.name))
 	}
@@ -284,6 +317,7 @@ func (s scenario) pages() int {
 type figures struct {
 	name         string
 	open, server loadgen.Latencies
+	slowest      []string // the queries the service took longest on
 	closed       loadgen.Latencies
 	pages        int
 }
@@ -303,7 +337,7 @@ func measure(ctx context.Context, hc httpConfig, st *stack, sessions []session, 
 		if open.FirstEr != nil {
 			fmt.Fprintf(os.Stderr, "%s: %d errors, first: %v\n", sc.name, open.Errors, open.FirstEr)
 		}
-		server := st.times.take(sc.name)
+		server, slowest := st.times.take(sc.name)
 		var closed loadgen.Latencies
 		if hc.closedN > 0 {
 			closed = loadgen.ClosedLoop(ctx, len(sessions), hc.closedN, func(ctx context.Context, w, i int) error { return get(ctx, w) })
@@ -312,7 +346,7 @@ func measure(ctx context.Context, hc httpConfig, st *stack, sessions []session, 
 				fmt.Fprintf(os.Stderr, "%s, closed loop: %d errors, first: %v\n", sc.name, closed.Errors, closed.FirstEr)
 			}
 		}
-		figs = append(figs, figures{name: sc.name, open: open, server: server, closed: closed, pages: sc.pages()})
+		figs = append(figs, figures{name: sc.name, open: open, server: server, slowest: slowest, closed: closed, pages: sc.pages()})
 	}
 	return figs
 }
@@ -392,5 +426,10 @@ func printTable(figs []figures, target time.Duration) {
 		}
 		fmt.Printf("| %s | %d | %s | %s | %s | %s | %d | %s | %s |\n", f.name, f.pages, ms(f.open.Quantile(0.5)), ms(f.open.Quantile(0.99)), ms(f.open.Quantile(1)),
 			server, f.open.Errors, met, cl)
+	}
+	for _, f := range figs {
+		if f.open.Quantile(0.99) >= target && len(f.slowest) > 0 {
+			fmt.Printf("\n%s: the service's slowest requests were ?%s\n", f.name, strings.Join(f.slowest, ", ?"))
+		}
 	}
 }

@@ -4,13 +4,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/jackc/pgx/v5"
 	"io"
 	"maps"
 	"os"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/fabrika/fabrika/platform/sqldb"
 	mesapi "github.com/fabrika/fabrika/services/mes-api"
@@ -318,8 +319,6 @@ func inject(ctx context.Context, c *Cluster, kind string, i int, outage time.Dur
 	return r, nil
 }
 
-// wait is the suite's pacing (the load runs meanwhile), not
-// synchronisation: it ends early only when ctx does.
 // pricedSoFar waits up to d until mes-calc (its database at dsn) has
 // priced every order acknowledged so far.
 func pricedSoFar(ctx context.Context, dsn string, l *load, d time.Duration) error {
@@ -343,6 +342,8 @@ func pricedSoFar(ctx context.Context, dsn string, l *load, d time.Duration) erro
 	})
 }
 
+// wait is the suite's pacing (the load runs meanwhile), not
+// synchronisation: it ends early only when ctx does.
 func wait(ctx context.Context, d time.Duration) error {
 	select {
 	case <-ctx.Done():

@@ -497,28 +497,16 @@ func insert(ctx context.Context, db *sqldb.DB, tx *sqldb.Tx, table, cols string,
 	}
 	for lo := 0; lo < len(rows); lo += step {
 		part := rows[lo:min(lo+step, len(rows))]
-		var sb strings.Builder
-		sb.WriteString("INSERT INTO " + table + " (" + cols + ") VALUES ")
+		query := "INSERT INTO " + table + " (" + cols + ") VALUES " + sqldb.Values(len(part), per)
 		args := make([]any, 0, len(part)*per)
-		for i, r := range part {
-			if i > 0 {
-				sb.WriteByte(',')
-			}
-			sb.WriteByte('(')
-			for j := range r {
-				if j > 0 {
-					sb.WriteByte(',')
-				}
-				sb.WriteString("$" + strconv.Itoa(len(args)+j+1))
-			}
-			sb.WriteByte(')')
+		for _, r := range part {
 			args = append(args, r...)
 		}
 		var err error
 		if tx != nil {
-			_, err = tx.ExecContext(ctx, sb.String(), args...)
+			_, err = tx.ExecContext(ctx, query, args...)
 		} else {
-			_, err = db.ExecContext(ctx, sb.String(), args...)
+			_, err = db.ExecContext(ctx, query, args...)
 		}
 		if err != nil {
 			return fmt.Errorf("insert into %s: %w", table, err)

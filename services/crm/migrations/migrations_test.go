@@ -2,63 +2,27 @@ package migrations_test
 
 import (
 	"context"
-	"io/fs"
 	"slices"
 	"testing"
-	"testing/fstest"
 
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
 	"github.com/fabrika/fabrika/services/crm/migrations"
 )
 
-// before is the migrations before the one named next, and a database on
-// each engine migrated to there with the rows of inserts written: what a
-// migration finds when it runs on a service's existing data.
-func before(t *testing.T, next string, inserts ...string) func(t *testing.T, e sqldb.Engine) *sqldb.DB {
-	t.Helper()
-	fsys := fstest.MapFS{}
-	names, err := fs.Glob(migrations.FS, "*.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range names {
-		if name >= next {
-			continue
-		}
-		b, err := fs.ReadFile(migrations.FS, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fsys[name] = &fstest.MapFile{Data: b}
-	}
-	return func(t *testing.T, e sqldb.Engine) *sqldb.DB {
-		db := testenv.DBOn(t, e, fsys)
-		for _, q := range inserts {
-			if _, err := db.ExecContext(context.Background(), q); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return db
-	}
-}
-
 // The search-by-date migration gives the tokens written before it their
 // head (the first three characters, as listquery.Head) and their order's
 // date, on each engine.
 func TestSearchByDateFillsTokens(t *testing.T) {
 	t.Parallel()
-	open := before(t, "00005_search_by_date.sql",
+	inserts := []string{
 		`INSERT INTO crm_order_list (order_id, number, channel, status, status_since, placed_at, total, currency, customer_id, customer_name, customer_email, search)
 			VALUES ('o1', 'FAB-1', 'shop', 'placed', 5, 1700000000000000, 100, 'EUR', 'c1', 'Jörg Müller', 'j@x.io', ' 1 fab fab1 io j jörg müller x ')`,
-		`INSERT INTO crm_order_tokens (token, order_id) VALUES ('müller', 'o1'), ('fab1', 'o1'), ('io', 'o1')`)
+		`INSERT INTO crm_order_tokens (token, order_id) VALUES ('müller', 'o1'), ('fab1', 'o1'), ('io', 'o1')`}
 	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
 		t.Parallel()
 		ctx := context.Background()
-		db := open(t, e)
-		if err := db.Migrate(ctx, migrations.FS); err != nil {
-			t.Fatal(err)
-		}
+		db := testenv.MigratedOver(t, e, migrations.FS, "00005_search_by_date.sql", inserts...)
 		rows, err := db.QueryContext(ctx, `SELECT token, head, placed_at FROM crm_order_tokens ORDER BY token`)
 		if err != nil {
 			t.Fatal(err)
@@ -87,20 +51,17 @@ func TestSearchByDateFillsTokens(t *testing.T) {
 // before it their orders' tokens, each once, on each engine.
 func TestCustomerTokensFilled(t *testing.T) {
 	t.Parallel()
-	open := before(t, "00009_customer_tokens.sql",
+	inserts := []string{
 		`INSERT INTO crm_order_list (order_id, number, channel, status, status_since, placed_at, total, currency, customer_id, customer_name, customer_email, search)
 			VALUES ('o1', 'FAB-1', 'shop', 'placed', 5, 1, 100, 'EUR', 'c1', 'Jörg Müller', 'j@x.io', ' 1 fab fab1 io j jörg müller x '),
 			('o2', 'FAB-2', 'shop', 'placed', 5, 2, 100, 'EUR', 'c1', 'Jörg Müller', 'j@x.io', ' 2 fab fab2 io j jörg müller x '),
 			('o3', 'FAB-3', 'shop', 'placed', 5, 3, 100, 'EUR', 'c2', 'Ida Lang', 'i@x.io', ' 3 fab fab3 i ida io lang x ')`,
 		`INSERT INTO crm_order_tokens (token, order_id) VALUES ('müller', 'o1'), ('fab1', 'o1'), ('io', 'o1'), ('müller', 'o2'), ('fab2', 'o2'), ('io', 'o2'),
-			('lang', 'o3'), ('io', 'o3')`)
+			('lang', 'o3'), ('io', 'o3')`}
 	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
 		t.Parallel()
 		ctx := context.Background()
-		db := open(t, e)
-		if err := db.Migrate(ctx, migrations.FS); err != nil {
-			t.Fatal(err)
-		}
+		db := testenv.MigratedOver(t, e, migrations.FS, "00009_customer_tokens.sql", inserts...)
 		rows, err := db.QueryContext(ctx, `SELECT customer_id, token FROM crm_customer_tokens ORDER BY customer_id, token`)
 		if err != nil {
 			t.Fatal(err)

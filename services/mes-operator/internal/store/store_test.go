@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"slices"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/fabrika/fabrika/platform/sqldb"
@@ -254,34 +252,11 @@ func TestQueueOrderMigrated(t *testing.T) {
 	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
 		t.Parallel()
 		ctx := context.Background()
-		before := fstest.MapFS{}
-		entries, err := fs.ReadDir(migrations.FS, ".")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range entries {
-			if f.Name() < "00004" {
-				b, err := fs.ReadFile(migrations.FS, f.Name())
-				if err != nil {
-					t.Fatal(err)
-				}
-				before[f.Name()] = &fstest.MapFile{Data: b}
-			}
-		}
-		db := testenv.DBOn(t, e, before)
-		for _, q := range []string{
+		db := testenv.MigratedOver(t, e, migrations.FS, "00004",
 			`INSERT INTO orders (order_id, number, ship_date, rush, status, confirmed_at, updated_at) VALUES ('a', 'F-a', '2026-03-09', 0, 'confirmed', 2, 0)`,
 			`INSERT INTO orders (order_id, number, ship_date, rush, status, confirmed_at, updated_at) VALUES ('b', 'F-b', '2026-03-05', 1, 'in_production', 1, 0)`,
 			`INSERT INTO operations (id, order_id, line_no, seq, operation, workstation, planned_minutes, state, updated_at)
-				VALUES ('a1', 'a', 1, 1, 'cut', 'laser', 1, 'ready', 0), ('b1', 'b', 1, 1, 'cut', 'laser', 1, 'done', 0), ('b2', 'b', 1, 2, 'cut', 'laser', 1, 'ready', 0)`,
-		} {
-			if _, err := db.ExecContext(ctx, q); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := db.Migrate(ctx, migrations.FS); err != nil {
-			t.Fatal(err)
-		}
+				VALUES ('a1', 'a', 1, 1, 'cut', 'laser', 1, 'ready', 0), ('b1', 'b', 1, 1, 'cut', 'laser', 1, 'done', 0), ('b2', 'b', 1, 2, 'cut', 'laser', 1, 'ready', 0)`)
 		items, err := store.New(db).Queue(ctx, db, "laser", 10)
 		if err != nil {
 			t.Fatal(err)

@@ -17,6 +17,7 @@ package cachebus
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -190,6 +191,12 @@ func (b *Bus) Run(ctx context.Context) error {
 		}
 		b.received.WithLabelValues(msg.Cache).Inc()
 	})
+	if errors.Is(err, nats.ErrConnectionClosed) {
+		// Closed before the subscription (the process is stopping): as
+		// after a close once subscribed, there is nothing more to receive.
+		<-ctx.Done()
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("cachebus: subscribe %s: %w", b.subject, err)
 	}

@@ -182,3 +182,26 @@ func TestReconnectDropsEverything(t *testing.T) {
 	// And the bus works again after the reconnect.
 	connected(t, a, other, "after")
 }
+
+// TestClosedConnectionEndsQuietly: a bus whose connection closed before it
+// subscribed (the process stopping) runs until its context ends, as one
+// that subscribed before the close does, instead of failing its host. A
+// host whose inbox closed the connection at once (a test's crash before the
+// ack) failed with "subscribe: connection closed" now and then.
+func TestClosedConnectionEndsQuietly(t *testing.T) {
+	t.Parallel()
+	b := testenv.NewBroker(t)
+	nc := b.Connect(t, "closed")
+	bus, err := cachebus.New(nc, "closed", testenv.Logger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- bus.Run(ctx) }()
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run on a closed connection: %v", err)
+	}
+}

@@ -48,6 +48,7 @@ type fetched struct {
 	m   jetstream.Msg
 	key string // Fabrika-Key
 	at  time.Time
+	id  uint64 // the queue's number for it
 }
 
 // Handler processes a message inside tx, the transaction that also records
@@ -97,8 +98,14 @@ type Config struct {
 	// (default 1s and 1m).
 	BaseDelay time.Duration
 	MaxDelay  time.Duration
-	// AckWait is how long the broker waits for an ack before redelivering
-	// (default 30s).
+	// AckWait is how long the broker waits for an ack, or word that the
+	// message is in progress, before it redelivers it (default 5s). The
+	// inbox tells the broker that every message it holds is in progress
+	// every AckWait/3, however long it holds it (queued behind a backlog,
+	// in a long transaction, through a database outage), so AckWait bounds
+	// only how long the messages of an instance that died wait for another
+	// one: with 30 s, orders delivered to a killed process waited 30 s
+	// before anyone priced them.
 	AckWait time.Duration
 	// Retention is how long processed message ids are kept (default 7 days);
 	// it must exceed the stream's duplicate window and maximum age.
@@ -132,7 +139,7 @@ func (c *Config) validate() error {
 		c.MaxDelay = time.Minute
 	}
 	if c.AckWait == 0 {
-		c.AckWait = 30 * time.Second
+		c.AckWait = 5 * time.Second
 	}
 	if c.Retention == 0 {
 		c.Retention = 7 * 24 * time.Hour
@@ -327,14 +334,19 @@ func (in *Inbox) consume(ctx context.Context, c jetstream.Consumer, s subscripti
 	if s.opt.BatchSize > 0 {
 		batchSize = s.opt.BatchSize
 	}
-	q := newKeyQueue(64 * workers)
+	q := newKeyQueue()
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() { in.work(ctx, s, q, batchSize) })
 	}
+	workersDone := make(chan struct{})
+	progress := make(chan struct{})
+	go func() { defer close(progress); in.keepInProgress(workersDone, q) }()
 	defer func() {
-		close(q.ready)
+		q.close()
 		wg.Wait()
+		close(workersDone)
+		<-progress
 		// What came for a key after its worker stopped taking its messages.
 		for _, f := range q.rest() {
 			_ = f.m.Nak()
@@ -367,7 +379,7 @@ func (in *Inbox) work(ctx context.Context, s subscription, q *keyQueue, batchSiz
 	var mine []fetched // next messages of the keys this worker holds, in order
 	for {
 		if len(mine) == 0 {
-			f, ok := <-q.ready
+			f, ok := q.take()
 			if !ok {
 				return
 			}
@@ -390,18 +402,7 @@ func (in *Inbox) work(ctx context.Context, s subscription, q *keyQueue, batchSiz
 		n := min(len(mine), batchSize)
 		batch := append([]fetched(nil), mine[:n]...)
 		mine = mine[n:]
-	more:
-		for len(batch) < batchSize {
-			select {
-			case f, ok := <-q.ready:
-				if !ok {
-					break more
-				}
-				batch = append(batch, f)
-			default:
-				break more
-			}
-		}
+		batch = q.takeWaiting(batch, batchSize)
 		in.process(ctx, s, batch)
 		mine = q.done(batch, mine)
 	}
@@ -415,28 +416,78 @@ func (in *Inbox) work(ctx context.Context, s subscription, q *keyQueue, batchSiz
 // waited for every message of the keys that hashed with it, though other
 // workers were idle: in relaybench on R3 at 1,000 msg/s that wait was the
 // receiver's largest share, p50 16 of 28 ms commit-to-handled, loaded.)
+//
+// The queue takes every message the broker delivers at once: none waits in
+// the client library's buffer, where the inbox could not tell the broker
+// that it is in progress (keepInProgress). What it holds is bounded by the
+// consumer's MaxAckPending.
 type keyQueue struct {
-	ready chan fetched // messages of keys no worker held when they came
-
-	mu   sync.Mutex
-	held map[string][]fetched // keys a worker holds -> their messages that came meanwhile
+	mu     sync.Mutex
+	wake   *sync.Cond // ready grew or the queue closed
+	ready  []fetched  // messages of keys no worker held when they came, in order
+	closed bool
+	held   map[string][]fetched // keys a worker holds -> their messages that came meanwhile
+	taken  map[uint64]fetched   // every message from put until done or rest
+	next   uint64
 }
 
-func newKeyQueue(size int) *keyQueue {
-	return &keyQueue{ready: make(chan fetched, size), held: map[string][]fetched{}}
+func newKeyQueue() *keyQueue {
+	q := &keyQueue{held: map[string][]fetched{}, taken: map[uint64]fetched{}}
+	q.wake = sync.NewCond(&q.mu)
+	return q
 }
 
-// put queues a fetched message. It waits while the ready queue is full.
+// put queues a fetched message; it never waits.
 func (q *keyQueue) put(f fetched) {
 	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.next++
+	f.id = q.next
+	q.taken[f.id] = f
 	if next, ok := q.held[f.key]; ok {
 		q.held[f.key] = append(next, f)
-		q.mu.Unlock()
 		return
 	}
 	q.held[f.key] = nil
-	q.mu.Unlock()
-	q.ready <- f
+	q.ready = append(q.ready, f)
+	q.wake.Signal()
+}
+
+// take waits for a ready message; false once the queue is closed and
+// empty.
+func (q *keyQueue) take() (fetched, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.ready) == 0 && !q.closed {
+		q.wake.Wait()
+	}
+	if len(q.ready) == 0 {
+		return fetched{}, false
+	}
+	f := q.ready[0]
+	q.ready[0] = fetched{}
+	q.ready = q.ready[1:]
+	return f, true
+}
+
+// takeWaiting adds to batch the ready messages, up to size in all, without
+// waiting for more.
+func (q *keyQueue) takeWaiting(batch []fetched, size int) []fetched {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := min(max(size-len(batch), 0), len(q.ready))
+	batch = append(batch, q.ready[:n]...)
+	clear(q.ready[:n])
+	q.ready = q.ready[n:]
+	return batch
+}
+
+// close wakes the workers for good: they take what is ready, then stop.
+func (q *keyQueue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	q.wake.Broadcast()
 }
 
 // done is called by a worker that finished batch and still holds mine: it
@@ -446,6 +497,7 @@ func (q *keyQueue) done(batch, mine []fetched) []fetched {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, f := range batch {
+		delete(q.taken, f.id)
 		mine = append(mine, q.held[f.key]...)
 		q.held[f.key] = nil
 	}
@@ -470,7 +522,44 @@ func (q *keyQueue) rest() []fetched {
 		out = append(out, fs...)
 		delete(q.held, k)
 	}
+	clear(q.taken)
 	return out
+}
+
+// takenBefore lists the messages the queue has held since before t.
+func (q *keyQueue) takenBefore(t time.Time) []jetstream.Msg {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []jetstream.Msg
+	for _, f := range q.taken {
+		if f.at.Before(t) {
+			out = append(out, f.m)
+		}
+	}
+	return out
+}
+
+// keepInProgress tells the broker, every AckWait/3 until stop, that each
+// message the queue has held for longer than that is in progress, so that
+// it is not redelivered while this instance still holds it: waiting behind
+// a backlog, in a long transaction, or through a database outage. Only the
+// messages of an instance that is gone are redelivered after AckWait. (A
+// word of progress that crosses the message's NAK restarts its delay at
+// AckWait: harmless, and rare.)
+func (in *Inbox) keepInProgress(stop <-chan struct{}, q *keyQueue) {
+	every := max(in.cfg.AckWait/3, time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			for _, m := range q.takenBefore(now.Add(-every)) {
+				_ = m.InProgress()
+			}
+		}
+	}
 }
 
 // pullExpiry is how long one pull request waits at the broker.
@@ -642,10 +731,10 @@ const databaseDial = 10 * time.Second
 
 // awaitDatabase is called when messages of a batch failed and the database
 // does not answer a ping: it is down. The worker keeps the failed messages
-// instead of NAKing them, tells the broker every AckWait/3 that they are in
-// progress (so they are not redelivered to anyone meanwhile), and returns
-// true once the database answers, to run them again. An outage thus spends
-// no delivery of a message, and what arrived during it is processed as soon
+// instead of NAKing them (they stay in the queue, so keepInProgress tells
+// the broker they are in progress and nobody gets them meanwhile), and
+// returns true once the database answers, to run them again. An outage
+// thus spends no delivery of a message, and what arrived during it is processed as soon
 // as the database answers, instead of after a redelivery delay that grew
 // with each failed delivery of the outage (1 s, 2 s, 4 s ... up to
 // MaxDelay). It returns false when ctx ends (the failed messages are
@@ -658,21 +747,12 @@ func (in *Inbox) awaitDatabase(ctx context.Context, consumer string, held []*del
 	in.metrics.failures.WithLabelValues(consumer).Add(float64(len(held)))
 	in.log.ErrorContext(ctx, "inbox: the database does not answer; holding the messages until it does",
 		"consumer", consumer, "messages", len(held), "error", held[0].err)
-	up := in.watch.await(ctx)
-	t := time.NewTicker(max(in.cfg.AckWait/3, time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-up:
-			in.log.InfoContext(ctx, "inbox: the database answers again; running the held messages", "consumer", consumer, "messages", len(held))
-			return true
-		case <-t.C:
-			for _, d := range held {
-				_ = d.m.InProgress()
-			}
-		}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-in.watch.await(ctx):
+		in.log.InfoContext(ctx, "inbox: the database answers again; running the held messages", "consumer", consumer, "messages", len(held))
+		return true
 	}
 }
 

@@ -2,9 +2,12 @@ package sqldb_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
@@ -80,4 +83,92 @@ func TestBatch(t *testing.T) {
 			t.Errorf("empty batch: %v, %v", counts, err)
 		}
 	})
+}
+
+// A batch that fails inside a savepoint (on PostgreSQL: a pipeline the
+// server stopped at its failing write) names that write and keeps its
+// cause; rolling back to the savepoint undoes the writes before it, and the
+// transaction goes on.
+func TestBatchFailsInSavepoint(t *testing.T) {
+	t.Parallel()
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		db := testenv.DBOn(t, e, batchMigrations)
+		ctx := context.Background()
+		err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO parent (id, n) VALUES ('kept', 1)`); err != nil {
+				return err
+			}
+			serr := tx.Savepoint(ctx, func() error {
+				var b sqldb.Batch
+				b.Add(`INSERT INTO parent (id, n) VALUES ($1, $2)`, "undone", 2)
+				b.Add(`INSERT INTO parent (id, n) VALUES ($1, $2)`, "kept", 3)
+				b.Add(`INSERT INTO parent (id, n) VALUES ($1, $2)`, "never", 4)
+				_, err := b.Exec(ctx, tx)
+				return err
+			})
+			if !sqldb.IsUniqueViolation(serr) || !strings.Contains(serr.Error(), "write 2 of 3") {
+				t.Errorf("the batch's error: %v; want write 2 of 3, a unique violation", serr)
+			}
+			var b sqldb.Batch
+			b.Add(`INSERT INTO parent (id, n) VALUES ($1, $2)`, "after", 5)
+			b.Add(`INSERT INTO child (parent_id, seq) VALUES ($1, $2)`, "after", 1)
+			_, err := b.Exec(ctx, tx)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		rows, err := db.QueryContext(ctx, `SELECT id FROM parent ORDER BY id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		if want := []string{"after", "kept"}; !slices.Equal(ids, want) {
+			t.Errorf("parents %v, want %v", ids, want)
+		}
+	})
+}
+
+// BenchmarkBatch: a batch of 4 writes in a transaction as InTx runs it
+// (pipelined on PostgreSQL) and, beside it, the same writes one after
+// another (the transaction's *sql.Tx). On SQLite both are one after
+// another.
+func BenchmarkBatch(b *testing.B) {
+	for _, e := range testenv.Engines() {
+		db := testenv.DBOn(b, e, batchMigrations)
+		ctx := context.Background()
+		for _, mode := range []string{"batch", "one-by-one"} {
+			b.Run(string(e)+"/"+mode, func(b *testing.B) {
+				run, n := time.Now().UnixNano(), 0
+				for b.Loop() {
+					n++
+					err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+						id := fmt.Sprintf("%s-%d-%d", mode, run, n)
+						var w sqldb.Batch
+						w.Add(`INSERT INTO parent (id, n) VALUES ($1, $2)`, id, n)
+						w.Add(`INSERT INTO child (parent_id, seq) VALUES ($1, 1)`, id)
+						w.Add(`INSERT INTO child (parent_id, seq) VALUES ($1, 2)`, id)
+						w.Add(`UPDATE parent SET n = n + 1 WHERE id = $1`, id)
+						var q sqldb.Querier = tx
+						if mode == "one-by-one" {
+							q = tx.Tx
+						}
+						_, err := w.Exec(ctx, q)
+						return err
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }

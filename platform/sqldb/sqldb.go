@@ -183,6 +183,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 // registered with AfterCommit.
 type Tx struct {
 	*sql.Tx
+	conn        *sql.Conn // the connection it runs on (PostgreSQL): Batch pipelines on it
 	engine      Engine
 	mu          sync.Mutex
 	afterCommit []func()
@@ -327,11 +328,23 @@ func (db *DB) runTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) er
 		}
 		defer func() { <-db.writer }()
 	}
-	stx, err := db.BeginTx(ctx, nil)
+	var conn *sql.Conn
+	if db.engine == Postgres {
+		if conn, err = db.Conn(ctx); err != nil {
+			return nil, fmt.Errorf("begin: %w", err)
+		}
+		defer conn.Close() // back to the pool, after the commit or rollback below
+	}
+	var stx *sql.Tx
+	if conn != nil {
+		stx, err = conn.BeginTx(ctx, nil)
+	} else {
+		stx, err = db.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{Tx: stx, engine: db.engine}
+	tx := &Tx{Tx: stx, conn: conn, engine: db.engine}
 	defer func() {
 		if p := recover(); p != nil {
 			_ = stx.Rollback()

@@ -54,8 +54,8 @@ func (s *Store) InsertOrder(ctx context.Context, q sqldb.Querier, o Order) error
 	if err != nil {
 		return fmt.Errorf("marshal delivery: %w", err)
 	}
-	// One round trip on PostgreSQL (sqldb.Batch: the history's foreign key
-	// is checked at the end of the statement, when the order row is there).
+	// One round trip in a transaction on PostgreSQL (sqldb.Batch); the
+	// order first, so that the history's foreign key finds it.
 	var b sqldb.Batch
 	b.Add(`INSERT INTO api_order (id, client_id, number, reference, status, lines, delivery, currency,
 		quoted_total, price_list_version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,

@@ -334,9 +334,8 @@ func (s *Store) LatestHoldChange(ctx context.Context, tx *sqldb.Tx, orderID stri
 //
 // The update applies only when the event is not in the timeline yet: a
 // message delivered again must not write its fields over those of the
-// events applied since. The update is added first: on SQLite the writes run
-// in order and it must not see the event inserted; on PostgreSQL both see
-// the database as it was before them.
+// events applied since. The update is added first: the writes run in order
+// and it must not see the event inserted.
 func (s *Store) ApplyEvent(ctx context.Context, tx *sqldb.Tx, e Event, changed *Order) (bool, error) {
 	var b sqldb.Batch
 	if o := changed; o != nil {

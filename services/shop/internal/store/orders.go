@@ -88,9 +88,8 @@ func (s *Store) InsertOrder(ctx context.Context, tx *sqldb.Tx, o Order) error {
 	if err != nil {
 		return err
 	}
-	// The order and its lines go in one batch: one round trip on
-	// PostgreSQL (its foreign key checks run at the end of the statement,
-	// when the order row is there), in order on SQLite.
+	// The order and its lines go in one batch, the order first (the lines'
+	// foreign key finds it): one round trip in a transaction on PostgreSQL.
 	var b sqldb.Batch
 	b.Add(`INSERT INTO orders (id, number, customer_id, idempotency_key, request_hash, status, currency,
 			quoted_total, price_list_version, line_count, contact, delivery, placed_at, updated_at)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
@@ -165,4 +167,47 @@ func TestDeadInstanceMessagesComeBackSoon(t *testing.T) {
 	if took := time.Since(gone); took > 15*time.Second {
 		t.Errorf("the dead instance's message was processed %v after it was gone, want within the default AckWait", took.Round(time.Millisecond))
 	}
+}
+
+// TestSkipAcksWithoutATransaction: the messages a subscription's Skip picks
+// are acked without their handler, a transaction or an inbox record, and
+// counted; the others are processed as always.
+func TestSkipAcksWithoutATransaction(t *testing.T) {
+	t.Parallel()
+	testenv.EachEngine(t, func(t *testing.T, e sqldb.Engine) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		db := testenv.DBOn(t, e, effectMigrations)
+		js := newStream(ctx, t, "inbox-skip-"+string(e))
+		reg := prometheus.NewRegistry()
+		in := newInbox(t, db, js, inbox.Config{Service: "skip"}, reg)
+		const subject = "fabrika.test.skip"
+		var calls atomic.Int64
+		in.SubscribeWith("skip", map[string]inbox.Handler{
+			subject: func(ctx context.Context, tx *sqldb.Tx, m inbox.Message) error {
+				calls.Add(1)
+				_, err := tx.ExecContext(ctx, `INSERT INTO effect (msg_id, note) VALUES ($1, 'done')`, m.ID)
+				return err
+			},
+		}, inbox.SubscriptionOptions{Skip: func(m inbox.Message) bool { return strings.HasPrefix(m.ID, "other-") }})
+		runInbox(t, ctx, in)
+		publishKeys(ctx, t, js, subject, "other", 5)
+		publishKeys(ctx, t, js, subject, "mine", 3)
+		testenv.Eventually(t, 30*time.Second, func() error {
+			if got := counterSum(t, reg, "fabrika_inbox_processed_total"); got != 8 {
+				return fmt.Errorf("%v of 8 messages acked", got)
+			}
+			return nil
+		})
+		var effects, records int
+		if err := db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM effect), (SELECT COUNT(*) FROM inbox)`).Scan(&effects, &records); err != nil {
+			t.Fatal(err)
+		}
+		if effects != 3 || records != 3 || calls.Load() != 3 {
+			t.Errorf("%d effects, %d inbox records, %d handler calls; want 3 of each (the 5 skipped: none)", effects, records, calls.Load())
+		}
+		if got := counterSum(t, reg, "fabrika_inbox_skipped_total"); got != 5 {
+			t.Errorf("skipped counter %v, want 5", got)
+		}
+	})
 }

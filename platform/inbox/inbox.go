@@ -177,6 +177,12 @@ type SubscriptionOptions struct {
 	// message in a transaction of its own: for handlers whose busiest rows
 	// should stay locked only until their own commit, not a batch's.
 	BatchSize int
+	// Skip, when set, picks the messages the service has nothing to do
+	// with (another channel's orders): they are acked at once, with no
+	// transaction and no inbox record, so the service's history of their
+	// key does not list them. It must depend on the message alone, so that
+	// a redelivery is skipped too.
+	Skip func(Message) bool
 }
 
 // Inbox consumes a service's subscriptions.
@@ -857,6 +863,9 @@ func (in *Inbox) prepare(ctx context.Context, consumer string, s subscription, f
 			msg.ID = fmt.Sprintf("stream-seq-%d", meta.Sequence.Stream)
 		}
 		d.err = Permanent(errors.New("message has no Nats-Msg-Id header"))
+	case s.opt.Skip != nil && s.opt.Skip(msg):
+		// Nothing to do: settled as processed, without a transaction.
+		in.metrics.skipped.WithLabelValues(consumer).Inc()
 	case !ok || h == nil:
 		// The consumer's filter is wider than this instance's handlers: a newer
 		// instance of the service declared it during a rolling deploy. Another

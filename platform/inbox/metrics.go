@@ -14,6 +14,7 @@ type metrics struct {
 	failures    *prometheus.CounterVec
 	deadLetters *prometheus.CounterVec
 	batchSplits *prometheus.CounterVec
+	skipped     *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 }
 
@@ -29,6 +30,8 @@ func newMetrics(reg prometheus.Registerer, db ...prometheus.Collector) (*metrics
 			Name: "fabrika_inbox_dead_letters_total", Help: "Messages dead-lettered: they need a person."}, []string{"consumer"}),
 		batchSplits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fabrika_inbox_batch_splits_total", Help: "Batches abandoned for a deadlock or serialization failure and run a message per transaction."}, []string{"consumer"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fabrika_inbox_skipped_total", Help: "Messages the service has nothing to do with (another channel's orders), acknowledged without a transaction; also counted as processed."}, []string{"consumer"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "fabrika_inbox_handle_seconds", Help: "Time to process a message, transaction included.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}}, []string{"consumer"}),
@@ -36,7 +39,7 @@ func newMetrics(reg prometheus.Registerer, db ...prometheus.Collector) (*metrics
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range append([]prometheus.Collector{m.processed, m.duplicates, m.failures, m.deadLetters, m.batchSplits, m.latency}, db...) {
+	for _, c := range append([]prometheus.Collector{m.processed, m.duplicates, m.failures, m.deadLetters, m.batchSplits, m.skipped, m.latency}, db...) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register inbox metrics: %w", err)
 		}
@@ -48,7 +51,7 @@ func newMetrics(reg prometheus.Registerer, db ...prometheus.Collector) (*metrics
 // increase() sees its first increment after a start, which a series that
 // appears at 1 would hide.
 func (m *metrics) start(consumer string) {
-	for _, c := range []*prometheus.CounterVec{m.processed, m.duplicates, m.failures, m.deadLetters, m.batchSplits} {
+	for _, c := range []*prometheus.CounterVec{m.processed, m.duplicates, m.failures, m.deadLetters, m.batchSplits, m.skipped} {
 		c.WithLabelValues(consumer)
 	}
 }

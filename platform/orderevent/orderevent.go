@@ -7,6 +7,7 @@ package orderevent
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/fabrika/fabrika/contracts"
@@ -58,4 +59,22 @@ func Handlers(apply func(ctx context.Context, tx *sqldb.Tx, e Event) error) map[
 		})
 	}
 	return h
+}
+
+// OtherChannel is an inbox subscription's Skip for a service that follows
+// only channel's orders: an event of Handlers that says its order entered
+// through another channel is acked without a transaction (an event that
+// does not say, or does not decode, goes to its handler, which looks it up
+// or dead-letters it).
+func OtherChannel(channel string) func(inbox.Message) bool {
+	subjects := Handlers(nil)
+	return func(m inbox.Message) bool {
+		if _, ok := subjects[m.Subject]; !ok {
+			return false
+		}
+		var p struct {
+			Channel string `json:"channel"`
+		}
+		return json.Unmarshal(m.Payload, &p) == nil && Event{Channel: p.Channel}.Elsewhere(channel)
+	}
 }

@@ -53,3 +53,24 @@ func TestChannel(t *testing.T) {
 		}
 	}
 }
+
+// OtherChannel skips the order events that say their order came through
+// another channel, and nothing else.
+func TestOtherChannel(t *testing.T) {
+	skip := orderevent.OtherChannel(contracts.ChannelShop)
+	for _, c := range []struct {
+		name, subject, payload string
+		want                   bool
+	}{
+		{"an API order's event", contracts.Subject(contracts.OrderPriced), `{"order_id":"o1","channel":"api"}`, true},
+		{"a status change of an API order", contracts.Subject(contracts.OrderInProduction), `{"order_id":"o1","channel":"api"}`, true},
+		{"a shop order's event", contracts.Subject(contracts.OrderPriced), `{"order_id":"o1","channel":"shop"}`, false},
+		{"an event that does not say", contracts.Subject(contracts.OrderShipped), `{"order_id":"o1"}`, false},
+		{"a payload that does not decode", contracts.Subject(contracts.OrderShipped), `{"channel":`, false},
+		{"another subject", contracts.Subject(contracts.CompensationGranted), `{"order_id":"o1","channel":"api"}`, false},
+	} {
+		if got := skip(inbox.Message{Subject: c.subject, Payload: []byte(c.payload)}); got != c.want {
+			t.Errorf("%s: skipped %v, want %v", c.name, got, c.want)
+		}
+	}
+}

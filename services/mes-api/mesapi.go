@@ -14,9 +14,12 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/netguard"
+	"github.com/fabrika/fabrika/platform/orderevent"
 	"github.com/fabrika/fabrika/platform/ordertrace"
 	"github.com/fabrika/fabrika/platform/ratelimit"
 	"github.com/fabrika/fabrika/platform/secretbox"
@@ -99,7 +102,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 	limiter := ratelimit.New(ratelimit.PerMinute(60), 0, nil) // each key is limited at its own rate (AllowRate)
 	s := &Service{h: h, cfg: cfg, app: a, worker: w, api: web.New(a, limiter, badKeys, cfg.Identity, h.Log)}
 	h.Inbox.Subscribe("pricelist", a.PriceListHandlers())
-	h.Inbox.Subscribe("orders", a.Handlers())
+	h.Inbox.SubscribeWith("orders", a.Handlers(), inbox.SubscriptionOptions{Skip: orderevent.OtherChannel(contracts.ChannelAPI)})
 	h.HandleOrderTrace(func(ctx context.Context, ref string) (ordertrace.Summary, bool, error) {
 		return store.New(h.DB).Trace(ctx, h.DB, ref)
 	})

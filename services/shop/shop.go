@@ -12,9 +12,12 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
+	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/mail"
+	"github.com/fabrika/fabrika/platform/orderevent"
 	"github.com/fabrika/fabrika/platform/password"
 	"github.com/fabrika/fabrika/platform/ratelimit"
 	"github.com/fabrika/fabrika/services/shop/internal/app"
@@ -116,7 +119,7 @@ func New(ctx context.Context, h *host.Host, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("shop: %w", err)
 	}
 	h.Inbox.Subscribe("pricelist", a.PriceListHandlers())
-	h.Inbox.Subscribe("orders", a.Handlers())
+	h.Inbox.SubscribeWith("orders", a.Handlers(), inbox.SubscriptionOptions{Skip: orderevent.OtherChannel(contracts.ChannelShop)})
 	h.HandleOrderTrace(a.Trace)
 	return &Service{h: h, app: a, http: wh}, nil
 }

@@ -99,7 +99,9 @@ func TestStartR3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.Publish(ctx, "t.1", []byte("x")); err != nil {
+	// The stream's leader may still be elected when CreateStream returns:
+	// its first publish can find no responder, which the client retries.
+	if _, err := js.Publish(ctx, "t.1", []byte("x"), jetstream.WithRetryAttempts(40), jetstream.WithRetryWait(250*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 	info, err := st.Info(ctx)

@@ -30,13 +30,25 @@ for s in $services; do
   i=$((i + 1))
 done
 work=$(mktemp -d)
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+analyzer=
+trap 'kill $pid $analyzer 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 go build -o "$work/fabrika" ./cmd/fabrika
 nats=127.0.0.1:$((base + 300))
 "$work/fabrika" dev --data-dir "$work/data" --base-port "$base" --nats-listen "$nats" --trusted-proxies 127.0.0.1 >"$work/dev.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 120); do curl -fsS "http://127.0.0.1:$((base + 100))/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
 for s in $services; do psql -d "${prefix}_${s//-/_}" -c "SELECT pg_stat_statements_reset()" >/dev/null; done
+# Production servers run autovacuum, whose autoanalyze gives the planner the
+# tables' sizes as they grow (and so replaces the plans cached while they were
+# empty: the operators' queue was a nested loop over every order); a server
+# without it (the project's bench server) gets the same from an ANALYZE of
+# every database each 10 s of the load.
+if [ "$(psql -d postgres -c 'SHOW autovacuum')" != on ]; then
+  (while sleep 10; do
+    for s in $services; do psql -d "${prefix}_${s//-/_}" -c "ANALYZE" 2>/dev/null || exit 0; done
+  done) &
+  analyzer=$!
+fi
 if [ -n "${PROFILE:-}" ]; then
   (sleep 5; curl -fsS -H "Authorization: Bearer $(cat "$work/data/admin-token")" -o "$PROFILE" \
     "http://127.0.0.1:$((base + 100))/debug/pprof/profile?seconds=20") &

@@ -203,10 +203,13 @@ func (tx *Tx) AfterCommit(fn func()) {
 // Savepoint runs fn inside a savepoint of tx. When fn returns an error (or
 // panics), what it did, including the AfterCommit functions it registered,
 // is undone and the transaction can go on; the error is returned (a panic
-// goes on up). An error of the savepoint statements themselves is returned
-// wrapped in ErrSavepoint: the transaction is then unusable.
+// goes on up). A success does not release the savepoint: the commit, or
+// the release of an enclosing savepoint, ends it (one round trip instead of
+// two; a later savepoint nests in it, and rolling back to that one undoes
+// only what came after it). An error of the savepoint statements themselves
+// is returned wrapped in ErrSavepoint: the transaction is then unusable.
 func (tx *Tx) Savepoint(ctx context.Context, fn func() error) (err error) {
-	name, undo, err := tx.savepoint(ctx)
+	undo, err := tx.savepoint(ctx)
 	if err != nil {
 		return err
 	}
@@ -222,9 +225,6 @@ func (tx *Tx) Savepoint(ctx context.Context, fn func() error) (err error) {
 		}
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name); err != nil {
-		return fmt.Errorf("%w: %w", ErrSavepoint, err)
-	}
 	return nil
 }
 
@@ -232,13 +232,12 @@ func (tx *Tx) Savepoint(ctx context.Context, fn func() error) (err error) {
 // error that again accepts, at most attempts times; it returns how many
 // times fn ran and its last error. After a failure what fn did, including
 // the AfterCommit functions it registered, is undone (its row locks are
-// let go too), and the transaction can go on. Unlike Savepoint, a success
-// does not release the savepoint: the commit, or the release of an
-// enclosing savepoint, ends it. That is one round trip instead of two for
-// the usual first-time success, and one instead of two for each retry. An
-// error of the savepoint statements themselves is wrapped in ErrSavepoint.
+// let go too), and the transaction can go on. As with Savepoint, a success
+// does not release the savepoint, and each retry rolls back to the same
+// one: one round trip an attempt. An error of the savepoint statements
+// themselves is wrapped in ErrSavepoint.
 func (tx *Tx) Retry(ctx context.Context, attempts int, again func(error) bool, fn func(attempt int) error) (int, error) {
-	_, undo, err := tx.savepoint(ctx)
+	undo, err := tx.savepoint(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -256,19 +255,18 @@ func (tx *Tx) Retry(ctx context.Context, attempts int, again func(error) bool, f
 	}
 }
 
-// savepoint sets a new savepoint in tx and returns its name and the
-// function that rolls back to it, with the AfterCommit functions
-// registered since.
-func (tx *Tx) savepoint(ctx context.Context) (name string, undo func() error, err error) {
+// savepoint sets a new savepoint in tx and returns the function that rolls
+// back to it, with the AfterCommit functions registered since.
+func (tx *Tx) savepoint(ctx context.Context) (undo func() error, err error) {
 	tx.mu.Lock()
 	tx.savepoints++
-	name = fmt.Sprintf("fabrika_sp%d", tx.savepoints)
+	name := fmt.Sprintf("fabrika_sp%d", tx.savepoints)
 	mark := len(tx.afterCommit)
 	tx.mu.Unlock()
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
-		return "", nil, fmt.Errorf("%w: %w", ErrSavepoint, err)
+		return nil, fmt.Errorf("%w: %w", ErrSavepoint, err)
 	}
-	return name, func() error {
+	return func() error {
 		tx.mu.Lock()
 		tx.afterCommit = tx.afterCommit[:mark]
 		tx.mu.Unlock()

@@ -56,8 +56,8 @@ func loadCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&c.dataDir, "data-dir", env("FABRIKA_DATA_DIR", "data"), "data directory of `fabrika dev` (the gateway's and mes-api's databases, for the load's staff accounts and API key; the shop's mail folder)")
 	fs.StringVar(&c.gatewayDSN, "gateway-dsn", "", "the gateway's database (default FABRIKA_GATEWAY_DSN or <data-dir>/gateway.db)")
 	fs.StringVar(&c.apiDSN, "mes-api-dsn", "", "mes-api's database (default FABRIKA_MES_API_DSN or <data-dir>/mes-api.db)")
-	fs.StringVar(&admin, "admin", "gateway=http://127.0.0.1:8180,shop=http://127.0.0.1:8181,crm=http://127.0.0.1:8182,mes-calc=http://127.0.0.1:8183,mes-operator=http://127.0.0.1:8184,mes-api=http://127.0.0.1:8185",
-		"comma-separated name=URL of admin listeners whose /metrics give each process's CPU seconds (default: `fabrika dev`'s)")
+	fs.StringVar(&admin, "admin", "fabrika-dev=http://127.0.0.1:8180",
+		"comma-separated name=URL of admin listeners, one of each process, whose /metrics give its CPU seconds (default: `fabrika dev`'s, one process for every service; its CPU profile splits it by service)")
 	fs.Float64Var(&c.rate, "rate", 10, "orders per second offered (the first step with -step)")
 	fs.Float64Var(&c.step, "step", 0, "step the rate up by this much after each -phase until placed-to-priced p99 passes -bound (0: one phase at -rate)")
 	fs.Float64Var(&c.maxRate, "max-rate", 1000, "the highest rate a stepped run offers")
@@ -772,22 +772,24 @@ func percentile(d []time.Duration, q float64) time.Duration {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 
-// cpuSample is a process's CPU seconds, by the process it belongs to.
+// cpuSample is the CPU seconds a process had used, read from its admin
+// listener (name); ok is false when it could not be read.
 type cpuSample struct {
 	name    string
-	process string // process_start_time_seconds: the same process serves several admin listeners in `fabrika dev`
 	seconds float64
+	ok      bool
 }
 
 // readCPU reads process_cpu_seconds_total from each admin listener's
-// /metrics (Prometheus' process collector).
+// /metrics (Prometheus' process collector), in the order given.
 func readCPU(ctx context.Context, admins []string) []cpuSample {
-	var out []cpuSample
-	for _, a := range admins {
+	out := make([]cpuSample, len(admins))
+	for i, a := range admins {
 		name, u, ok := strings.Cut(a, "=")
 		if !ok {
 			name, u = a, a
 		}
+		out[i] = cpuSample{name: name}
 		req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(u, "/")+"/metrics", nil)
 		if err != nil {
 			continue
@@ -796,20 +798,15 @@ func readCPU(ctx context.Context, admins []string) []cpuSample {
 		if err != nil {
 			continue
 		}
-		s := cpuSample{name: name}
 		sc := bufio.NewScanner(res.Body)
 		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 		for sc.Scan() {
-			line := sc.Text()
-			if v, ok := strings.CutPrefix(line, "process_cpu_seconds_total "); ok {
-				s.seconds, _ = strconv.ParseFloat(v, 64)
-			}
-			if v, ok := strings.CutPrefix(line, "process_start_time_seconds "); ok {
-				s.process = v
+			if v, found := strings.CutPrefix(sc.Text(), "process_cpu_seconds_total "); found {
+				out[i].seconds, err = strconv.ParseFloat(v, 64)
+				out[i].ok = err == nil
 			}
 		}
 		res.Body.Close()
-		out = append(out, s)
 	}
 	return out
 }
@@ -831,24 +828,20 @@ func report(w io.Writer, cfg loadConfig, phases []phaseResult, all []hop, elapse
 	for _, h := range all {
 		fmt.Fprintf(w, "| %s | %d | %s | %s |\n", h.name, h.n, ms(h.p50), ms(h.p99))
 	}
-	fmt.Fprintf(w, "\nCPU per order (%d orders acknowledged, %d shipped by the end: the CPU of the steps not done is not in it; several names are one process, whose CPU profile splits it by service: go tool pprof -tags):\n\n| process | CPU-ms per order |\n|---|---|\n",
+	fmt.Fprintf(w, "\nCPU per order (%d orders acknowledged, %d shipped by the end: the CPU of the steps not done is not in it; `fabrika dev` is one process for every service, whose CPU profile splits it by service: go tool pprof -tags):\n\n| process | CPU-ms per order |\n|---|---|\n",
 		orders, all[len(all)-1].n)
-	seen := map[string]bool{}
 	var total float64
 	for i, s := range cpu1 {
-		if i >= len(cpu0) || orders == 0 || s.process == "" || seen[s.process] {
-			continue
+		if orders == 0 || i >= len(cpu0) {
+			break
 		}
-		seen[s.process] = true
-		var names []string
-		for _, t := range cpu1 {
-			if t.process == s.process {
-				names = append(names, t.name)
-			}
+		if !s.ok || !cpu0[i].ok {
+			fmt.Fprintf(w, "| %s | - (its /metrics not read) |\n", s.name)
+			continue
 		}
 		per := (s.seconds - cpu0[i].seconds) * 1000 / float64(orders)
 		total += per
-		fmt.Fprintf(w, "| %s | %.2f |\n", strings.Join(names, ", "), per)
+		fmt.Fprintf(w, "| %s | %.2f |\n", s.name, per)
 	}
 	fmt.Fprintf(w, "| total | %.2f |\n", total)
 	if len(errs) > 0 {

@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -30,10 +33,7 @@ func TestLoadDrivesThePlatform(t *testing.T) {
 			m.Config.NATSListen, natsURL = addr, "nats://"+addr
 		}
 	})
-	var admin []string
-	for _, s := range platformServices {
-		admin = append(admin, s+"=http://"+r.m.AdminAddr(s))
-	}
+	admin := []string{"fabrika-dev=http://" + r.m.AdminAddr("gateway")} // one process
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -112,5 +112,35 @@ func TestPhaseCountsItsOwnOrders(t *testing.T) {
 				t.Errorf("phase's acknowledged orders %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestCPUOfEveryProcess: each listed process's CPU counts, replicas started
+// in the same 10 ms (process_start_time_seconds alike, as the local
+// cluster starts them) included, and a listener that does not answer is
+// shown as not read. Grouping the listeners by start time (meant for
+// `fabrika dev`, one process behind several) counted one of two such
+// replicas.
+func TestCPUOfEveryProcess(t *testing.T) {
+	metrics := func(cpu float64) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %g\nprocess_start_time_seconds 1.79666683247e+09\n", cpu)
+			cpu += 3
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	admins := []string{"shop-0=" + metrics(1), "shop-1=" + metrics(2), "crm-0=" + down.URL}
+	ctx := context.Background()
+	cpu0 := readCPU(ctx, admins)
+	cpu1 := readCPU(ctx, admins)
+	var out bytes.Buffer
+	report(&out, loadConfig{}, nil, []hop{{name: "shipped", n: 1000}}, time.Second, 1000, cpu0, cpu1, nil)
+	for _, want := range []string{"| shop-0 | 3.00 |", "| shop-1 | 3.00 |", "| crm-0 | - (its /metrics not read) |", "| total | 6.00 |"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in the report:\n%s", want, out.String())
+		}
 	}
 }

@@ -19,16 +19,13 @@ prefix=$1 base=$2 rate=$3 phase=$4; shift 4
 cd "$(dirname "$0")/../.."
 psql() { command psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
 services="gateway shop crm mes-calc mes-operator mes-api"
-admin=""
-i=0
 for s in $services; do
   db="${prefix}_${s//-/_}"
   psql -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
   psql -d "$db" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
   export "FABRIKA_$(echo "$s" | tr 'a-z-' 'A-Z_')_DSN=postgres://postgres@127.0.0.1:5432/$db?sslmode=disable"
-  admin="$admin${admin:+,}$s=http://127.0.0.1:$((base + 100 + i))"
-  i=$((i + 1))
 done
+admin="fabrika-dev=http://127.0.0.1:$((base + 100))" # one process: the gateway's admin listener is as good as any
 work=$(mktemp -d)
 analyzer=
 trap 'kill $pid $analyzer 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Capacity on the local cluster (docs/BENCHMARKS.md, section "Platform
+# capacity"): `cluster up` with REPLICAS of every service, 3 NATS nodes (the
+# stream at R3), HAProxy and the system PostgreSQL on fresh databases
+# (PREFIX_<svc>); `fabrika load` at RATE orders/s for PHASE through the
+# ingress, the CPU of every replica read from its admin listener.
+#
+#   tools/capacity/cluster.sh PREFIX BASEPORT REPLICAS RATE PHASE [fabrika load flags...]
+#   tools/capacity/cluster.sh capc 22000 2 20 30s
+#
+# The ports BASEPORT..BASEPORT+440 must be free and below Linux's ephemeral
+# range (32768-60999). Needs PostgreSQL on 127.0.0.1:5432 (trust, user
+# postgres) and HAProxy (`cluster up` installs it as root).
+set -euo pipefail
+[ $# -ge 5 ] || { sed -n '2,13p' "$0"; exit 2; }
+prefix=$1 base=$2 replicas=$3 rate=$4 phase=$5; shift 5
+cd "$(dirname "$0")/../.."
+work=$(mktemp -d)
+cluster= analyzer=
+trap 'kill $analyzer 2>/dev/null || true; [ -z "$cluster" ] || { kill -INT $cluster; wait $cluster || true; }; rm -rf "$work"' EXIT
+go build -o "$work/cluster" ./cmd/cluster
+go build -o "$work/fabrika" ./cmd/fabrika
+"$work/cluster" up -fresh -replicas "$replicas" -db-prefix "$prefix" -port "$base" -state "$work/state" >"$work/cluster.log" 2>&1 &
+cluster=$!
+# Up once it says how to open it (every replica ready), or gone.
+until grep -q "Ctrl-C stops everything" "$work/cluster.log"; do
+  kill -0 $cluster 2>/dev/null || { tail -20 "$work/cluster.log"; cluster=; exit 1; }
+  sleep 0.5
+done
+# The replicas' admin listeners (cmd/cluster/topology.go: base+200+10s+r).
+admin= i=0
+for s in shop crm mes-calc mes-operator mes-api gateway; do
+  for r in $(seq 0 $((replicas - 1))); do admin="$admin${admin:+,}$s-$r=http://127.0.0.1:$((base + 200 + 10 * i + r))"; done
+  i=$((i + 1))
+done
+psql() { command psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
+# As tools/capacity/run.sh: autovacuum's analysis on a server without it.
+if [ "$(psql -d postgres -c 'SHOW autovacuum')" != on ]; then
+  (while sleep 10; do
+    for s in shop crm mes_calc mes_operator mes_api gateway; do psql -d "${prefix}_$s" -c "ANALYZE" 2>/dev/null || exit 0; done
+  done) &
+  analyzer=$!
+fi
+pg="postgres://postgres@127.0.0.1:5432"
+"$work/fabrika" load -url "http://127.0.0.1:$base" -nats-url "nats://127.0.0.1:$((base + 400))" -data-dir "$work/state/shop" \
+  -gateway-dsn "$pg/${prefix}_gateway?sslmode=disable" -mes-api-dsn "$pg/${prefix}_mes_api?sslmode=disable" \
+  -admin "$admin" -rate "$rate" -phase "$phase" "$@"

@@ -7,6 +7,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/fabrika/fabrika/platform/cachebus"
@@ -66,6 +67,7 @@ func New(db *sqldb.DB, out Enqueuer, opt Options) *App {
 	a := &App{db: db, store: store.New(db), out: out, cache: newPageCache(opt.CacheSize, opt.CacheTTL, opt.Now), caches: opt.Caches,
 		thresholds: opt.Stuck, now: opt.Now}
 	a.caches.Register(cachePages, func(string) { a.cache.invalidate() })
+	a.caches.Register(cacheCustomers, func(key string) { a.store.ForgetCustomerTokens(strings.Fields(key)) })
 	return a
 }
 
@@ -76,6 +78,19 @@ const cachePages = "pages"
 // invalidate drops cached pages, in every replica, once tx commits.
 func (a *App) invalidate(tx *sqldb.Tx) {
 	tx.AfterCommit(func() { a.caches.Invalidate(cachePages, "") })
+}
+
+// cacheCustomers is the search's sets of customers on the bus: a key is
+// the tokens customers gained, space-separated; "" drops every set.
+const cacheCustomers = "customers"
+
+// customersGained drops, in every replica once tx commits, the search's
+// sets of customers that customers gaining tokens may change.
+func (a *App) customersGained(tx *sqldb.Tx, tokens []string) {
+	if len(tokens) > 0 {
+		key := strings.Join(tokens, " ")
+		tx.AfterCommit(func() { a.caches.Invalidate(cacheCustomers, key) })
+	}
 }
 
 func money(amount int64, currency string) string {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -674,5 +675,66 @@ func TestDuration(t *testing.T) {
 		if got := app.Duration(c.d); got != c.want {
 			t.Errorf("Duration(%s) = %q, want %q", c.d, got, c.want)
 		}
+	}
+}
+
+// busRecorder is a cache bus that keeps what was invalidated.
+type busRecorder struct {
+	drops map[string]func(string)
+	sent  []string // cache + " " + key
+}
+
+func (b *busRecorder) Register(cache string, drop func(key string)) {
+	if b.drops == nil {
+		b.drops = map[string]func(string){}
+	}
+	b.drops[cache] = drop
+}
+
+func (b *busRecorder) Invalidate(cache, key string) {
+	b.sent = append(b.sent, cache+" "+key)
+	b.drops[cache](key)
+}
+
+// TestPlacedOrderTellsReplicasItsCustomerTokens: an order's tokens, which
+// its customer may gain, go to every replica once the order is written
+// (the search's kept sets of customers, store.ForgetCustomerTokens); the
+// order's other events send none.
+func TestPlacedOrderTellsReplicasItsCustomerTokens(t *testing.T) {
+	db := testenv.DB(t, migrations.FS)
+	bus := &busRecorder{}
+	a := app.New(db, testenv.Outbox(t, db), app.Options{Caches: bus, Now: func() time.Time { return t0 }})
+	h := a.Handlers()
+	deliver := func(eventType, msgID string, payload any) {
+		t.Helper()
+		b, err := json.Marshal(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subject := contracts.Subject(eventType)
+		if err := db.InTx(context.Background(), func(ctx context.Context, tx *sqldb.Tx) error {
+			return h[subject](ctx, tx, inbox.Message{ID: msgID, Subject: subject, Payload: b})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	customers := func() []string {
+		var out []string
+		for _, s := range bus.sent {
+			if key, ok := strings.CutPrefix(s, "customers "); ok {
+				out = append(out, key)
+			}
+		}
+		return out
+	}
+	deliver(contracts.OrderPlaced, "m1", placed("o1", "FAB-1", "shop", anna, 10000))
+	got := customers()
+	if len(got) != 1 || !slices.Contains(strings.Fields(got[0]), "anna") || !slices.Contains(strings.Fields(got[0]), "smith") ||
+		!slices.Contains(strings.Fields(got[0]), "fab1") {
+		t.Fatalf("customer tokens sent: %q; want one message with anna, smith, fab1", got)
+	}
+	deliver(contracts.OrderPriced, "m2", priced("o1", 10000, t0))
+	if got := customers(); len(got) != 1 {
+		t.Fatalf("customer tokens sent after order.priced: %q; want none more", got)
 	}
 }

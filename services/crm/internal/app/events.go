@@ -273,6 +273,7 @@ func (a *App) onPlaced(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p con
 	summary := fmt.Sprintf("Order %s placed through %s: %d line(s), quoted %s", p.Number, p.Channel, len(p.Lines), money(p.QuotedTotal, p.Currency))
 	w.AddEvent(store.Event{OrderID: o.ID, MessageID: m.ID, Type: contracts.OrderPlaced,
 		Source: order.Source(contracts.OrderPlaced, p.Channel), At: p.PlacedAt, RecordedAt: now, By: p.Customer.Name, Summary: summary})
+	a.customersGained(tx, w.CustomerTokens())
 	if err := a.store.Write(ctx, tx, &w); err != nil {
 		return err
 	}

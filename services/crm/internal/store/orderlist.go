@@ -91,6 +91,7 @@ func (w *Writes) InsertListRow(r ListRow) {
 		args = append(args, r.CustomerID)
 		b.WriteString(`) v WHERE NOT EXISTS (SELECT 1 FROM crm_customer_tokens c WHERE c.token = v.token AND c.customer_id = v.customer_id)`)
 		w.b.Add(b.String(), args...)
+		w.tokens = append(w.tokens, tokens...)
 	}
 	w.AddCounters(Delta{"all", 1}, Delta{"status:" + r.Status, 1}, Delta{"channel:" + r.Channel, 1})
 }
@@ -620,7 +621,7 @@ func (s *Store) List(ctx context.Context, db sqldb.Querier, q listquery.Query) (
 // ListWith returns up to a page and one row of q with the given options
 // and the plans it ran, in order.
 func (s *Store) ListWith(ctx context.Context, db sqldb.Querier, q listquery.Query, opt Options) ([]ListRow, []string, error) {
-	r := runner{db: db, trace: opt.Trace, words: s.words}
+	r := runner{db: db, trace: opt.Trace, words: s.words, customers: s.customers}
 	if len(q.Words) == 0 {
 		query, args := ListSQL(q)
 		rows, err := r.list(ctx, "list", query, args)
@@ -803,15 +804,14 @@ func (r runner) byCustomers(ctx context.Context, q listquery.Query, opt Options)
 	}
 	// The fewest first: its range is read, the others' hashed (or probed).
 	slices.SortStableFunc(narrow, func(a, b string) int { return cmp.Compare(counts[a], counts[b]) })
-	query, args := CustomersSQL(narrow, opt.Customers)
-	ids, n, err := r.ids(ctx, PlanCustomers, query, args)
+	ids, n, err := r.candidates(ctx, narrow, opt.Customers)
 	if err != nil || n > opt.Customers {
 		return nil, customersMany, err
 	}
 	if len(ids) == 0 {
 		return nil, customersRead, nil
 	}
-	query, args = CustomerWeightSQL(ids)
+	query, args := CustomerWeightSQL(ids)
 	r.show(PlanCustomers+", weight", query, args)
 	var weight int64
 	if err := r.db.QueryRowContext(ctx, query, args...).Scan(&weight); err != nil {
@@ -823,6 +823,22 @@ func (r runner) byCustomers(ctx context.Context, q listquery.Query, opt Options)
 	query, args = CustomerOrdersSQL(q, ids)
 	rows, err := r.list(ctx, PlanCustomers+", orders", query, args)
 	return rows, customersRead, err
+}
+
+// candidates returns the customers whose tokens match every word, at most
+// limit and one (n: how many were read), kept in r.customers.
+func (r runner) candidates(ctx context.Context, words []string, limit int) (ids []string, n int, err error) {
+	now := time.Now()
+	if set, ok := r.customers.get(words, limit, now); ok {
+		return set.ids, set.n, nil
+	}
+	gen := r.customers.generation()
+	query, args := CustomersSQL(words, limit)
+	if ids, n, err = r.ids(ctx, PlanCustomers, query, args); err != nil {
+		return nil, 0, err
+	}
+	r.customers.put(limit, gen, customerSet{words: words, ids: ids, n: n, at: now})
+	return ids, n, nil
 }
 
 // customerCounts counts each word's matches among the customers' tokens,
@@ -917,9 +933,10 @@ func (r runner) byTokens(ctx context.Context, plan string, q listquery.Query, wo
 
 // runner runs a list's statements, showing each to the trace.
 type runner struct {
-	db    sqldb.Querier
-	trace func(Statement)
-	words *wordCounts // nil: none kept
+	db        sqldb.Querier
+	trace     func(Statement)
+	words     *wordCounts   // nil: none kept
+	customers *customerSets // nil: none kept
 }
 
 func (r runner) show(plan, query string, args []any) {

@@ -524,3 +524,69 @@ func TestCustomerTokensAdded(t *testing.T) {
 		}
 	})
 }
+
+// TestKeptCustomersSeeNewCustomers: the customers PlanCustomers found for a
+// search's words are kept (the next search runs no statement for them),
+// through writes of tokens that no word is a prefix of, and are dropped
+// when a customer may gain one: by this store's own write at once, by
+// another replica's when its tokens arrive (ForgetCustomerTokens, the
+// cache bus).
+func TestKeptCustomersSeeNewCustomers(t *testing.T) {
+	eachStore(t, func(t *testing.T, db *sqldb.DB, st *store.Store) {
+		ctx := context.Background()
+		row := func(id, customer, company string) store.ListRow {
+			return store.ListRow{OrderID: id, Number: "N-" + id, Channel: "shop", Status: "placed", PlacedAt: time.Unix(1_700_000_000, 0),
+				Currency: "EUR", CustomerID: customer, CustomerName: "Buyer " + customer, CustomerEmail: customer + "@example.com", CustomerCompany: company}
+		}
+		insertRows(t, st, db, []store.ListRow{row("a1", "ca", "Kestrel Systems 56"), row("b1", "cb", "Kestrel Tools 9")})
+		var candidates int
+		opt := store.Options{Selective: 0, WalkRows: 2, Intersect: 0, Customers: 1 << 20, CustomerWords: 1 << 20, CustomerRows: 1 << 20,
+			Trace: func(s store.Statement) {
+				if s.Plan == store.PlanCustomers {
+					candidates++
+				}
+			}}
+		v, _ := url.ParseQuery("q=kestrel+systems&limit=10")
+		q, err := listquery.Parse(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		search := func(want ...string) {
+			t.Helper()
+			rows, ran, err := st.ListWith(ctx, db, q, opt)
+			if err != nil || !slices.Equal(ran, []string{store.PlanCustomers}) {
+				t.Fatalf("search: %v, %v", ran, err)
+			}
+			var got []string
+			for _, r := range rows {
+				got = append(got, r.OrderID)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Fatalf("found %v, want %v", got, want)
+			}
+		}
+		search("a1")
+		search("a1")
+		insertRows(t, st, db, []store.ListRow{row("e1", "ce", "Osprey Tools 9")}) // no token a word is a prefix of
+		search("a1")
+		if candidates != 1 {
+			t.Fatalf("the customers were read %d times, want once", candidates)
+		}
+		insertRows(t, st, db, []store.ListRow{row("c1", "cc", "Kestrel Systems 7")}) // this store: at once
+		search("a1", "c1")
+		other := store.New(db) // another replica
+		var w store.Writes
+		w.InsertListRow(row("d1", "cd", "Kestrel Systems 8"))
+		tokens := w.CustomerTokens()
+		if err := db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error { return other.Write(ctx, tx, &w) }); err != nil {
+			t.Fatal(err)
+		}
+		search("a1", "c1") // kept until the other's word arrives
+		st.ForgetCustomerTokens(tokens)
+		search("a1", "c1", "d1")
+		if candidates != 3 {
+			t.Fatalf("the customers were read %d times, want 3", candidates)
+		}
+	})
+}

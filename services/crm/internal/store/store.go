@@ -10,12 +10,15 @@ import "github.com/fabrika/fabrika/platform/sqldb"
 // transaction (or the database) they run on where the caller decides what
 // is atomic.
 type Store struct {
-	db    *sqldb.DB
-	words *wordCounts // the search words' counts, for a few seconds
+	db        *sqldb.DB
+	words     *wordCounts   // the search words' counts, for a few seconds
+	customers *customerSets // the customers of a search's words, until one of them gains a token
 }
 
 // New returns a store over db (migrated with the service's migrations).
-func New(db *sqldb.DB) *Store { return &Store{db: db, words: newWordCounts(4096)} }
+func New(db *sqldb.DB) *Store {
+	return &Store{db: db, words: newWordCounts(4096), customers: newCustomerSets(1024)}
+}
 
 func boolInt(b bool) int {
 	if b {

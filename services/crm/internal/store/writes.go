@@ -12,9 +12,15 @@ import (
 // and made together, in order, by Store.Write (a sqldb.Batch), which checks
 // the saved orders' versions once written.
 type Writes struct {
-	b     sqldb.Batch
-	saves []saved
+	b      sqldb.Batch
+	saves  []saved
+	tokens []string // customers' tokens written (InsertListRow)
 }
+
+// CustomerTokens are the tokens w adds to customers (some they may have
+// already): the search's sets of customers they may change
+// (Store.ForgetCustomerTokens).
+func (w *Writes) CustomerTokens() []string { return w.tokens }
 
 // saved is an order update to check once written: no row means that the
 // order changed since it was read (or is gone).
@@ -30,11 +36,20 @@ type saved struct {
 // *order.ConflictError, and nothing of w is kept once the caller rolls
 // back.
 func (s *Store) Write(ctx context.Context, q sqldb.Querier, w *Writes) error {
-	saves := w.saves
-	w.saves = nil
+	saves, tokens := w.saves, w.tokens
+	w.saves, w.tokens = nil, nil
 	counts, err := w.b.Exec(ctx, q)
 	if err != nil {
 		return err
+	}
+	if len(tokens) > 0 {
+		// This process's sets of customers; the caller tells the other
+		// replicas (CustomerTokens).
+		if tx, ok := q.(*sqldb.Tx); ok {
+			tx.AfterCommit(func() { s.ForgetCustomerTokens(tokens) })
+		} else {
+			s.ForgetCustomerTokens(tokens)
+		}
 	}
 	for _, sv := range saves {
 		if counts[sv.index] > 0 {

@@ -16,7 +16,8 @@ import (
 // the words' counts a page's completeness rests on it, so it is dropped as
 // soon as a customer may have gained a token that one of its words is a
 // prefix of (ForgetCustomerTokens, on every replica through the cache bus);
-// the TTL bounds it while another replica's word cannot reach this one.
+// the TTL bounds it while another replica's invalidations cannot reach
+// this one (the broker away).
 // Orders' events that add no customer token (all but order.placed) keep it.
 // A set read while tokens were being forgotten is not kept (the
 // generation): it may predate them.

@@ -33,14 +33,9 @@ for s in shop crm mes-calc mes-operator mes-api gateway; do
   for r in $(seq 0 $((replicas - 1))); do admin="$admin${admin:+,}$s-$r=http://127.0.0.1:$((base + 200 + 10 * i + r))"; done
   i=$((i + 1))
 done
-psql() { command psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
 # As tools/capacity/run.sh: autovacuum's analysis on a server without it.
-if [ "$(psql -d postgres -c 'SHOW autovacuum')" != on ]; then
-  (while sleep 10; do
-    for s in shop crm mes_calc mes_operator mes_api gateway; do psql -d "${prefix}_$s" -c "ANALYZE" 2>/dev/null || exit 0; done
-  done) &
-  analyzer=$!
-fi
+. tools/capacity/analyze.sh
+analyze_databases "$prefix"
 pg="postgres://postgres@127.0.0.1:5432"
 "$work/fabrika" load -url "http://127.0.0.1:$base" -nats-url "nats://127.0.0.1:$((base + 400))" -data-dir "$work/state/shop" \
   -gateway-dsn "$pg/${prefix}_gateway?sslmode=disable" -mes-api-dsn "$pg/${prefix}_mes_api?sslmode=disable" \

@@ -17,7 +17,7 @@ set -euo pipefail
 [ $# -ge 4 ] || { sed -n '2,11p' "$0"; exit 2; }
 prefix=$1 base=$2 rate=$3 phase=$4; shift 4
 cd "$(dirname "$0")/../.."
-psql() { command psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
+. tools/capacity/analyze.sh
 services="gateway shop crm mes-calc mes-operator mes-api"
 for s in $services; do
   db="${prefix}_${s//-/_}"
@@ -35,17 +35,7 @@ nats=127.0.0.1:$((base + 300))
 pid=$!
 for _ in $(seq 1 120); do curl -fsS "http://127.0.0.1:$((base + 100))/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
 for s in $services; do psql -d "${prefix}_${s//-/_}" -c "SELECT pg_stat_statements_reset()" >/dev/null; done
-# Production servers run autovacuum, whose autoanalyze gives the planner the
-# tables' sizes as they grow (and so replaces the plans cached while they were
-# empty: the operators' queue was a nested loop over every order); a server
-# without it (the project's bench server) gets the same from an ANALYZE of
-# every database each 10 s of the load.
-if [ "$(psql -d postgres -c 'SHOW autovacuum')" != on ]; then
-  (while sleep 10; do
-    for s in $services; do psql -d "${prefix}_${s//-/_}" -c "ANALYZE" 2>/dev/null || exit 0; done
-  done) &
-  analyzer=$!
-fi
+analyze_databases "$prefix"
 if [ -n "${PROFILE:-}" ]; then
   (sleep 5; curl -fsS -H "Authorization: Bearer $(cat "$work/data/admin-token")" -o "$PROFILE" \
     "http://127.0.0.1:$((base + 100))/debug/pprof/profile?seconds=20") &

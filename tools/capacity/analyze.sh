@@ -1,0 +1,18 @@
+# Sourced by run.sh and cluster.sh: psql as the scripts use it, and
+# analyze_databases PREFIX, which sets $analyzer.
+#
+# Production servers run autovacuum, whose autoanalyze gives the planner the
+# tables' sizes as they grow (and so replaces the plans cached while they
+# were empty: the operators' queue was a nested loop over every order); a
+# server without it (the project's bench server) gets the same from an
+# ANALYZE of every service's database (PREFIX_<svc>) each 10 s of the load,
+# in the background ($analyzer: its pid, empty when autovacuum is on).
+psql() { command psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
+analyze_databases() {
+  analyzer=
+  [ "$(psql -d postgres -c 'SHOW autovacuum')" != on ] || return 0
+  (while sleep 10; do
+    for s in gateway shop crm mes_calc mes_operator mes_api; do psql -d "$1_$s" -c "ANALYZE" 2>/dev/null || exit 0; done
+  done) &
+  analyzer=$!
+}

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -289,6 +290,89 @@ func TestConcurrentCalculationsEqualASerialOrder(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestAnOrderThatKeepsLosingIsBookedAtLast gives one order a rival that,
+// while each attempt calculates, fills every day the attempt is about to
+// book and commits first: each optimistic attempt conflicts. After
+// 4 of them the order takes the booking gate, the
+// rival's booking waits for it (a lock timeout here: the rival gives up)
+// and the order is booked on the load as it is then. Without the gate the
+// order would lose all store.MaxAttempts attempts. PostgreSQL only: SQLite's
+// write transactions exclude each other whole, so a rival cannot commit
+// between an attempt's read and its booking.
+func TestAnOrderThatKeepsLosingIsBookedAtLast(t *testing.T) {
+	if !testenv.PostgresConfigured() {
+		t.Skip("PostgreSQL only (FABRIKA_TEST_POSTGRES): SQLite's calculations never conflict")
+	}
+	t.Parallel()
+	ctx := t.Context()
+	p := newPlant(t, sqldb.Postgres)
+	o := contracts.OrderPlacedV1{OrderID: "big", Number: "big", Channel: contracts.ChannelShop, Currency: "EUR", Customer: contracts.Customer{ID: "c"}, PlacedAt: monday,
+		Lines: []contracts.LineItem{{LineNo: 1, Quantity: 40, Lead: contracts.LeadStandard, Product: "laser_cut_sheet",
+			Options: map[string]string{contracts.OptMaterial: "steel_s235", contracts.OptWidth: "200", contracts.OptHeight: "100", contracts.OptThickness: "2"}}}}
+
+	// rival fills the room left on each workstation and day of bookings,
+	// in a transaction of its own that gives up after 100 ms of waiting
+	// for a lock; it tells whether it booked.
+	rivals, refused := 0, 0
+	rival := func(bookings []calc.Booking) {
+		t.Helper()
+		id := fmt.Sprint("rival-", rivals+refused)
+		err := p.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+			if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '100ms'`); err != nil {
+				return err
+			}
+			load := p.st.NewLoad(ctx, tx, p.start)
+			var fill []calc.Booking
+			for i, tot := range calc.Totals(bookings) {
+				booked, err := load.Booked(tot.Workstation, tot.Day)
+				if err != nil {
+					return err
+				}
+				fill = append(fill, calc.Booking{LineNo: 1, Seq: i + 1, Workstation: tot.Workstation, Day: tot.Day, Centiminutes: p.capacity[tot.Workstation] - booked})
+			}
+			return p.st.Book(ctx, tx, load, store.Decision{OrderID: id, Bookings: fill}, p.capacity, p.start)
+		})
+		switch {
+		case err == nil:
+			rivals++
+		case strings.Contains(err.Error(), "55P03"):
+			refused++
+		default:
+			t.Fatalf("%s: %v", id, err)
+		}
+	}
+
+	var attempts int
+	err := p.db.InTx(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		began, err := p.st.Start(ctx, tx, o.OrderID, p.start)
+		if err != nil {
+			return err
+		}
+		attempts, err = p.st.Schedule(ctx, tx, o.OrderID, p.capacity, p.start, began.Load, func(load calc.Load) (store.Decision, error) {
+			res, err := calc.Calculate(calc.Input{PriceList: p.pl, Order: o, Now: monday, HorizonDays: 100_000}, load)
+			if err != nil || res.Priced == nil {
+				return store.Decision{}, fmt.Errorf("calculate: %v %s", err, res.Review)
+			}
+			rival(res.Bookings)
+			return store.Decision{OrderID: o.OrderID, Bookings: res.Bookings, Record: &store.Calculation{OrderID: o.OrderID,
+				Status: store.StatusPriced, Total: res.Priced.Total, ShipDate: res.Priced.ShipDate, CalculatedAt: monday, UpdatedAt: monday}}, nil
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("after %d rivals booked first: %v", rivals, err)
+	}
+	if attempts != store.OptimisticAttempts+1 || rivals != store.OptimisticAttempts || refused != 1 {
+		t.Errorf("booked at attempt %d, %d rivals booked first, %d waited; want attempt %d after %d rivals, one waiting",
+			attempts, rivals, refused, store.OptimisticAttempts+1, store.OptimisticAttempts)
+	}
+	bookings, ships := p.stored(t)
+	if ships[o.OrderID] == "" || len(bookings[o.OrderID]) == 0 {
+		t.Fatalf("%s not booked: ship date %q, %d bookings", o.OrderID, ships[o.OrderID], len(bookings[o.OrderID]))
+	}
+	p.checkLoad(t, bookings)
 }
 
 // TestConcurrentCancellations runs calculations and cancellations of

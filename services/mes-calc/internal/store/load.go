@@ -169,8 +169,32 @@ func (l *Load) set(ws string, day calc.Day, cm int64) {
 var ErrConflict = errors.New("a day filled up meanwhile")
 
 // MaxAttempts bounds how often Schedule calculates one order again after a
-// conflict before it gives up (the message is then redelivered).
+// conflict before it gives up (the message is then redelivered). With the
+// gate (OptimisticAttempts) no attempt after the first few can conflict:
+// the bound only guards against a bug.
 const MaxAttempts = 50
+
+// OptimisticAttempts is how many attempts of one calculation run without
+// the booking gate. An order that lost this many times in a row (a large
+// order spanning many days, while many small ones book its first days) runs
+// its next attempt holding the gate: on PostgreSQL an exclusive
+// transaction-level advisory lock (bookingGate) that every Book takes
+// shared, in its booking statement. Taking it waits for the calculations
+// that booked and have not committed yet, and makes the others wait at
+// their booking until this one commits; the load it then reads cannot
+// change under it except by cancellations, which only free minutes, so
+// that attempt cannot conflict: no order starves however busy its days.
+// Gated attempts serialise with each other; an attempt that takes the gate
+// holds no lock of another booking (its earlier attempts were rolled back
+// to the savepoint, which also lets go of their share of the gate), so no
+// cycle of waits can form. SQLite's write transactions exclude each other
+// whole: nothing changes between its read and its booking, and it never
+// conflicts.
+const OptimisticAttempts = 4
+
+// bookingGate is the key of the advisory lock of OptimisticAttempts
+// (advisory locks are per database: mes-calc's own).
+const bookingGate = 0x6d6573_63616c63 // "mescalc"
 
 // Decision is what one attempt of a calculation books: the order's
 // bookings and, unless the caller wrote it, its calculation record.
@@ -194,7 +218,8 @@ type Decision struct {
 // alone after the calculations that committed before it. capacity gives
 // the centiminutes of a workstation's day; start is the first day that
 // can be planned; first, when not nil, is the load the first attempt
-// reads (Start's).
+// reads (Start's). After OptimisticAttempts conflicts, the next attempt
+// takes the booking gate first and cannot conflict.
 //
 // Book comes last, so the busiest rows stay locked only until the commit,
 // and the savepoint is not released (sqldb.Tx.Retry): nothing is sent
@@ -202,6 +227,11 @@ type Decision struct {
 func (s *Store) Schedule(ctx context.Context, tx *sqldb.Tx, orderID string, capacity map[string]int64, start calc.Day, first *Load,
 	attempt func(load calc.Load) (Decision, error)) (int, error) {
 	n, err := tx.Retry(ctx, MaxAttempts, func(err error) bool { return errors.Is(err, ErrConflict) }, func(n int) error {
+		if n > OptimisticAttempts && tx.Engine() == sqldb.Postgres {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(bookingGate)); err != nil {
+				return fmt.Errorf("schedule %s: booking gate: %w", orderID, err)
+			}
+		}
 		l := first
 		if l == nil || n > 1 {
 			l = s.NewLoad(ctx, tx, start)
@@ -257,14 +287,29 @@ func (s *Store) Book(ctx context.Context, tx *sqldb.Tx, l *Load, d Decision, cap
 	totals := calc.Totals(d.Bookings)
 	// A new row never exceeds capacity (the calculation books at most a
 	// day's capacity); an existing one is added to only if the sum fits.
-	// The capacities go in as a CASE over the workstations booked.
+	// The capacities go in as a CASE over the workstations booked. On
+	// PostgreSQL the rows come from a join with the shared booking gate
+	// (OptimisticAttempts), so it is taken before the first row is
+	// written; the VALUES then need their types.
+	gated := tx.Engine() == sqldb.Postgres
 	sums := func(st *statement) {
-		st.add(`INSERT INTO workstation_load (workstation, day, centiminutes) VALUES `)
+		if gated {
+			st.add(`INSERT INTO workstation_load (workstation, day, centiminutes) SELECT v.* FROM (VALUES `)
+		} else {
+			st.add(`INSERT INTO workstation_load (workstation, day, centiminutes) VALUES `)
+		}
 		for i, t := range totals {
 			if i > 0 {
 				st.add(", ")
 			}
+			if gated {
+				st.add("(" + st.arg(t.Workstation) + "::text, " + st.arg(int64(t.Day)) + "::integer, " + st.arg(t.Centiminutes) + "::bigint)")
+				continue
+			}
 			st.values([]any{t.Workstation, int64(t.Day), t.Centiminutes})
+		}
+		if gated {
+			st.add(`) v, (SELECT pg_advisory_xact_lock_shared(` + st.arg(int64(bookingGate)) + `)) gate WHERE true`)
 		}
 		st.add(` ON CONFLICT (workstation, day) DO UPDATE SET centiminutes = workstation_load.centiminutes + excluded.centiminutes
 		WHERE workstation_load.centiminutes + excluded.centiminutes <= CASE excluded.workstation`)

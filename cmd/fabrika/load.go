@@ -13,6 +13,7 @@ import (
 	"io"
 	"maps"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -159,6 +160,7 @@ func runLoad(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 		r.work(ctx, func() { r.operate(staffCtx, o) })
 	}
 	cpu0 := readCPU(ctx, cfg.admin)
+	machine0, machineErr := loadgen.MachineCPU()
 	start := time.Now()
 	var phases []phaseResult
 	for rate := cfg.rate; ; rate += cfg.step {
@@ -179,10 +181,15 @@ func runLoad(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 	})
 	elapsed := time.Since(start)
 	cpu1 := readCPU(ctx, cfg.admin)
+	machine1, err := loadgen.MachineCPU()
+	machine := machine1 - machine0
+	if machineErr != nil || err != nil || !loopback(cfg.url) {
+		machine = -1 // not this machine's platform, or not Linux
+	}
 	stopStaff()
 	r.wg.Wait()
 	all := r.hops(acked)
-	report(stdout, cfg, phases, all, elapsed, len(acked), cpu0, cpu1, r.errors())
+	report(stdout, cfg, phases, all, elapsed, len(acked), cpu0, cpu1, machine, r.errors())
 	return nil
 }
 
@@ -811,7 +818,22 @@ func readCPU(ctx context.Context, admins []string) []cpuSample {
 	return out
 }
 
-func report(w io.Writer, cfg loadConfig, phases []phaseResult, all []hop, elapsed time.Duration, orders int, cpu0, cpu1 []cpuSample, errs map[string]int) {
+// loopback tells whether the platform at u runs on this machine.
+func loopback(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	if p.Hostname() == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(p.Hostname())
+	return ip != nil && ip.IsLoopback()
+}
+
+// report writes the load's figures; machine is the CPU time of the whole
+// machine over the load (negative: not measured).
+func report(w io.Writer, cfg loadConfig, phases []phaseResult, all []hop, elapsed time.Duration, orders int, cpu0, cpu1 []cpuSample, machine time.Duration, errs map[string]int) {
 	fmt.Fprintf(w, "\n## fabrika load: %s, %d phase(s), %s\n\n", cfg.url, len(phases), elapsed.Round(time.Second))
 	fmt.Fprintln(w, "| offered /s | placed /s | acknowledged | not priced | placed-to-priced p50 | p99 |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|")
@@ -844,6 +866,9 @@ func report(w io.Writer, cfg loadConfig, phases []phaseResult, all []hop, elapse
 		fmt.Fprintf(w, "| %s | %.2f |\n", s.name, per)
 	}
 	fmt.Fprintf(w, "| total | %.2f |\n", total)
+	if machine >= 0 && orders > 0 {
+		fmt.Fprintf(w, "| this machine (every process: PostgreSQL, the broker, the load) | %.2f |\n", float64(machine)/float64(time.Millisecond)/float64(orders))
+	}
 	if len(errs) > 0 {
 		fmt.Fprintln(w, "\nerrors:")
 		keys := make([]string, 0, len(errs))

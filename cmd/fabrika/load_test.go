@@ -137,10 +137,27 @@ func TestCPUOfEveryProcess(t *testing.T) {
 	cpu0 := readCPU(ctx, admins)
 	cpu1 := readCPU(ctx, admins)
 	var out bytes.Buffer
-	report(&out, loadConfig{}, nil, []hop{{name: "shipped", n: 1000}}, time.Second, 1000, cpu0, cpu1, nil)
-	for _, want := range []string{"| shop-0 | 3.00 |", "| shop-1 | 3.00 |", "| crm-0 | - (its /metrics not read) |", "| total | 6.00 |"} {
+	report(&out, loadConfig{}, nil, []hop{{name: "shipped", n: 1000}}, time.Second, 1000, cpu0, cpu1, 9*time.Second, nil)
+	for _, want := range []string{"| shop-0 | 3.00 |", "| shop-1 | 3.00 |", "| crm-0 | - (its /metrics not read) |", "| total | 6.00 |",
+		"| this machine (every process: PostgreSQL, the broker, the load) | 9.00 |"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no %q in the report:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	report(&out, loadConfig{}, nil, []hop{{name: "shipped", n: 1000}}, time.Second, 1000, cpu0, cpu1, -1, nil)
+	if strings.Contains(out.String(), "this machine") {
+		t.Errorf("the machine's CPU shown when not measured:\n%s", out.String())
+	}
+}
+
+func TestLoopback(t *testing.T) {
+	for u, want := range map[string]bool{
+		"http://127.0.0.1:8080": true, "http://localhost:8080": true, "http://[::1]:8080": true,
+		"https://fabrika.example.com": false, "http://10.0.0.5:8080": false, "::bad": false,
+	} {
+		if got := loopback(u); got != want {
+			t.Errorf("loopback(%q) = %v, want %v", u, got, want)
 		}
 	}
 }

@@ -1,0 +1,53 @@
+package loadgen
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MachineCPU is the CPU time every processor of this machine has been busy
+// since boot, all processes and the kernel (Linux's /proc/stat): beside a
+// process's own CPU, what a load on the same machine cost in all,
+// PostgreSQL, the broker and the load included.
+func MachineCPU() (time.Duration, error) {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	if !sc.Scan() {
+		return 0, errors.New("/proc/stat: empty")
+	}
+	return busy(sc.Text())
+}
+
+// clockTicks is the unit of /proc/stat (USER_HZ): 100 a second on every
+// Linux architecture Go builds for.
+const clockTicks = 100
+
+// busy is the busy time of /proc/stat's first line, "cpu user nice system
+// idle iowait irq softirq steal guest guest_nice": every field but idle and
+// iowait, and not the guests' (already counted in user and nice).
+func busy(line string) (time.Duration, error) {
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, fmt.Errorf("/proc/stat: %q is not the line of all CPUs", line)
+	}
+	var ticks int64
+	for i, v := range f[1:min(len(f), 9)] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("/proc/stat: field %d %q", i+1, v)
+		}
+		if i != 3 && i != 4 { // idle, iowait
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}

@@ -211,18 +211,30 @@ func run(ctx context.Context, c config, w io.Writer, drv driver) error {
 	if err != nil {
 		return err
 	}
-	in, err := inbox.New(db, js, inbox.Config{Service: "floorbench"}, log, nil, tp)
-	if err != nil {
-		return err
-	}
 	orders := int(c.rate * float64(c.seconds))
 	want := int64(orders * c.produced * c.consumers)
 	var consumed atomic.Int64
 	all := make(chan struct{})
+	var bg sync.WaitGroup
+	defer bg.Wait()
+	defer cancel()
+	bg.Go(func() { _ = out.Run(ctx) })
+	// Each consumer is a service of its own: its inbox, its pool.
 	for n := range c.consumers {
-		in.Subscribe(fmt.Sprint("c", n), map[string]inbox.Handler{
+		cdb, err := sqldb.Open(ctx, c.dsn)
+		if err != nil {
+			return err
+		}
+		defer cdb.Close()
+		in, err := inbox.New(cdb, js, inbox.Config{Service: fmt.Sprint("floor", n)}, log, nil, tp)
+		if err != nil {
+			return err
+		}
+		writer := fmt.Sprint("consumer ", n)
+		in.Subscribe("steps", map[string]inbox.Handler{
 			subject: inbox.JSON(func(ctx context.Context, tx *sqldb.Tx, m inbox.Message, s step) error {
-				if _, err := tx.ExecContext(ctx, `UPDATE floor_orders SET consumed = consumed + 1 WHERE id = $1`, s.Order); err != nil {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO floor_orders (writer, id, writes) VALUES ($1, $2, 1)
+					ON CONFLICT (writer, id) DO UPDATE SET writes = floor_orders.writes + 1`, writer, s.Order); err != nil {
 					return err
 				}
 				tx.AfterCommit(func() {
@@ -233,12 +245,8 @@ func run(ctx context.Context, c config, w io.Writer, drv driver) error {
 				return nil
 			}),
 		})
+		bg.Go(func() { _ = in.Run(ctx) })
 	}
-	var bg sync.WaitGroup
-	defer bg.Wait()
-	defer cancel()
-	bg.Go(func() { _ = out.Run(ctx) })
-	bg.Go(func() { _ = in.Run(ctx) })
 
 	// The handler: one transaction, one write, and a message for the first
 	// -produced steps of an order.
@@ -251,8 +259,8 @@ func run(ctx context.Context, c config, w io.Writer, drv driver) error {
 			return
 		}
 		err := db.InTx(r.Context(), func(ctx context.Context, tx *sqldb.Tx) error {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO floor_orders (id, steps) VALUES ($1, 1)
-				ON CONFLICT (id) DO UPDATE SET steps = floor_orders.steps + 1`, order); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO floor_orders (writer, id, writes) VALUES ('requests', $1, 1)
+				ON CONFLICT (writer, id) DO UPDATE SET writes = floor_orders.writes + 1`, order); err != nil {
 				return err
 			}
 			if k >= c.produced {
@@ -338,8 +346,11 @@ func openDB(ctx context.Context, dsn string) (*sqldb.DB, error) {
 		return nil, err
 	}
 	for _, stmt := range []string{
-		`CREATE TABLE IF NOT EXISTS floor_orders (id BIGINT PRIMARY KEY, steps INTEGER NOT NULL, consumed INTEGER NOT NULL DEFAULT 0)`,
-		`TRUNCATE floor_orders, outbox, inbox, dead_letter`,
+		// An order's row for each writer, as each service has its own copy
+		// of the order: the writers do not wait for each other's locks.
+		`DROP TABLE IF EXISTS floor_orders`,
+		`CREATE TABLE floor_orders (writer TEXT, id BIGINT, writes INTEGER NOT NULL, PRIMARY KEY (writer, id))`,
+		`TRUNCATE outbox, inbox, dead_letter`,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			db.Close()

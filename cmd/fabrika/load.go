@@ -161,6 +161,7 @@ func runLoad(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 	}
 	cpu0 := readCPU(ctx, cfg.admin)
 	machine0, machineErr := loadgen.MachineCPU()
+	self0 := loadgen.ProcessCPU()
 	start := time.Now()
 	var phases []phaseResult
 	for rate := cfg.rate; ; rate += cfg.step {
@@ -182,14 +183,14 @@ func runLoad(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 	elapsed := time.Since(start)
 	cpu1 := readCPU(ctx, cfg.admin)
 	machine1, err := loadgen.MachineCPU()
-	machine := machine1 - machine0
+	own := ownCPU{load: loadgen.ProcessCPU() - self0, machine: machine1 - machine0}
 	if machineErr != nil || err != nil || !loopback(cfg.url) {
-		machine = -1 // not this machine's platform, or not Linux
+		own.machine = -1 // not this machine's platform, or not Linux
 	}
 	stopStaff()
 	r.wg.Wait()
 	all := r.hops(acked)
-	report(stdout, cfg, phases, all, elapsed, len(acked), cpu0, cpu1, machine, r.errors())
+	report(stdout, cfg, phases, all, elapsed, len(acked), cpu0, cpu1, own, r.errors())
 	return nil
 }
 
@@ -831,9 +832,14 @@ func loopback(u string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// report writes the load's figures; machine is the CPU time of the whole
-// machine over the load (negative: not measured).
-func report(w io.Writer, cfg loadConfig, phases []phaseResult, all []hop, elapsed time.Duration, orders int, cpu0, cpu1 []cpuSample, machine time.Duration, errs map[string]int) {
+// ownCPU is the CPU time the load used over its phases, and the whole
+// machine's (negative: not measured, the platform runs elsewhere).
+type ownCPU struct {
+	load, machine time.Duration
+}
+
+// report writes the load's figures.
+func report(w io.Writer, cfg loadConfig, phases []phaseResult, all []hop, elapsed time.Duration, orders int, cpu0, cpu1 []cpuSample, own ownCPU, errs map[string]int) {
 	fmt.Fprintf(w, "\n## fabrika load: %s, %d phase(s), %s\n\n", cfg.url, len(phases), elapsed.Round(time.Second))
 	fmt.Fprintln(w, "| offered /s | placed /s | acknowledged | not priced | placed-to-priced p50 | p99 |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|")
@@ -853,11 +859,13 @@ func report(w io.Writer, cfg loadConfig, phases []phaseResult, all []hop, elapse
 	fmt.Fprintf(w, "\nCPU per order (%d orders acknowledged, %d shipped by the end: the CPU of the steps not done is not in it; `fabrika dev` is one process for every service, whose CPU profile splits it by service: go tool pprof -tags):\n\n| process | CPU-ms per order |\n|---|---|\n",
 		orders, all[len(all)-1].n)
 	var total float64
+	read := true
 	for i, s := range cpu1 {
 		if orders == 0 || i >= len(cpu0) {
 			break
 		}
 		if !s.ok || !cpu0[i].ok {
+			read = false
 			fmt.Fprintf(w, "| %s | - (its /metrics not read) |\n", s.name)
 			continue
 		}
@@ -866,8 +874,16 @@ func report(w io.Writer, cfg loadConfig, phases []phaseResult, all []hop, elapse
 		fmt.Fprintf(w, "| %s | %.2f |\n", s.name, per)
 	}
 	fmt.Fprintf(w, "| total | %.2f |\n", total)
-	if machine >= 0 && orders > 0 {
-		fmt.Fprintf(w, "| this machine (every process: PostgreSQL, the broker, the load) | %.2f |\n", float64(machine)/float64(time.Millisecond)/float64(orders))
+	if orders > 0 {
+		perOrder := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(orders) }
+		fmt.Fprintf(w, "| the load itself (fabrika load) | %.2f |\n", perOrder(own.load))
+		if own.machine >= 0 {
+			fmt.Fprintf(w, "| this machine (every process: PostgreSQL, the broker, the load) | %.2f |\n", perOrder(own.machine))
+			if read {
+				fmt.Fprintf(w, "| this machine but the processes above and the load: PostgreSQL, the kernel, the rest | %.2f |\n",
+					perOrder(own.machine)-total-perOrder(own.load))
+			}
+		}
 	}
 	if len(errs) > 0 {
 		fmt.Fprintln(w, "\nerrors:")

@@ -137,15 +137,23 @@ func TestCPUOfEveryProcess(t *testing.T) {
 	cpu0 := readCPU(ctx, admins)
 	cpu1 := readCPU(ctx, admins)
 	var out bytes.Buffer
-	report(&out, loadConfig{}, nil, []hop{{name: "shipped", n: 1000}}, time.Second, 1000, cpu0, cpu1, 9*time.Second, nil)
+	report(&out, loadConfig{}, nil, []hop{{name: "shipped", n: 1000}}, time.Second, 1000, cpu0, cpu1, ownCPU{load: 2 * time.Second, machine: 9 * time.Second}, nil)
 	for _, want := range []string{"| shop-0 | 3.00 |", "| shop-1 | 3.00 |", "| crm-0 | - (its /metrics not read) |", "| total | 6.00 |",
-		"| this machine (every process: PostgreSQL, the broker, the load) | 9.00 |"} {
+		"| the load itself (fabrika load) | 2.00 |", "| this machine (every process: PostgreSQL, the broker, the load) | 9.00 |"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no %q in the report:\n%s", want, out.String())
 		}
 	}
+	if strings.Contains(out.String(), "but the processes above") {
+		t.Errorf("the rest of the machine shown while a process was not read:\n%s", out.String())
+	}
 	out.Reset()
-	report(&out, loadConfig{}, nil, []hop{{name: "shipped", n: 1000}}, time.Second, 1000, cpu0, cpu1, -1, nil)
+	report(&out, loadConfig{}, nil, []hop{{name: "shipped", n: 1000}}, time.Second, 1000, cpu0[:2], cpu1[:2], ownCPU{load: 2 * time.Second, machine: 9 * time.Second}, nil)
+	if want := "| this machine but the processes above and the load: PostgreSQL, the kernel, the rest | 1.00 |"; !strings.Contains(out.String(), want) {
+		t.Errorf("no %q in the report:\n%s", want, out.String())
+	}
+	out.Reset()
+	report(&out, loadConfig{}, nil, []hop{{name: "shipped", n: 1000}}, time.Second, 1000, cpu0, cpu1, ownCPU{load: 2 * time.Second, machine: -1}, nil)
 	if strings.Contains(out.String(), "this machine") {
 		t.Errorf("the machine's CPU shown when not measured:\n%s", out.String())
 	}

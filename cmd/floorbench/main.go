@@ -37,7 +37,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -295,7 +294,7 @@ func run(ctx context.Context, c config, w io.Writer, drv driver) error {
 
 	fmt.Fprintf(w, "floorbench: %d orders at %g/s, each %d requests through the proxy (%d of them enqueue a message), every message taken by %d consumers\n",
 		orders, c.rate, c.requests, c.produced, c.consumers)
-	before := processCPU()
+	before := loadgen.ProcessCPU()
 	machineBefore, err := loadgen.MachineCPU()
 	if err != nil {
 		return err
@@ -315,7 +314,7 @@ func run(ctx context.Context, c config, w io.Writer, drv driver) error {
 	if err != nil {
 		return err
 	}
-	self, machine := processCPU()-before, machineAfter-machineBefore
+	self, machine := loadgen.ProcessCPU()-before, machineAfter-machineBefore
 	var done int
 	var p50, p99 int64
 	if _, err := fmt.Sscan(string(report), &done, &p50, &p99); err != nil {
@@ -369,13 +368,4 @@ func serve(h http.Handler) (string, func(), error) {
 	s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.Serve(l) }()
 	return "http://" + l.Addr().String(), func() { _ = s.Close() }, nil
-}
-
-// processCPU is the CPU time this process used so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -1,5 +1,5 @@
-# Sourced by run.sh and cluster.sh: psql as the scripts use it, and
-# analyze_databases PREFIX, which sets $analyzer.
+# Sourced by run.sh and cluster.sh: psql as the scripts use it,
+# analyze_databases PREFIX, which sets $analyzer, and pg_cpu PREFIX.
 #
 # Production servers run autovacuum, whose autoanalyze gives the planner the
 # tables' sizes as they grow (and so replaces the plans cached while they
@@ -15,4 +15,16 @@ analyze_databases() {
     for s in gateway shop crm mes_calc mes_operator mes_api; do psql -d "$1_$s" -c "ANALYZE" 2>/dev/null || exit 0; done
   done) &
   analyzer=$!
+}
+
+# pg_cpu PREFIX prints "<database> <CPU ticks>" for each service database
+# PREFIX_<svc>: the CPU its PostgreSQL backends used so far (/proc, the
+# local server; 100 ticks a second). Backends that ended are not counted:
+# the services' pools keep theirs for the run.
+pg_cpu() {
+  for p in $(pgrep -u postgres); do
+    read -r -a f <"/proc/$p/stat" 2>/dev/null || continue
+    db=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | awk -v pre="$1_" '{for (i = 1; i <= NF; i++) if (index($i, pre) == 1) { print $i; exit }}')
+    if [ -n "$db" ]; then echo "$db $((f[13] + f[14]))"; fi
+  done | awk '{t[$1] += $2} END {for (d in t) print d, t[d]}' | sort
 }

@@ -3,7 +3,8 @@
 # `fabrika dev` on fresh PostgreSQL databases, one per service (PREFIX_<svc>),
 # with the embedded broker listening for the load's reader; `fabrika load` at
 # RATE orders/s for PHASE; then the statements each database ran per
-# acknowledged order (pg_stat_statements, reset before the load).
+# acknowledged order (pg_stat_statements, reset before the load) and the CPU
+# of each database's PostgreSQL backends per order (/proc).
 #
 #   tools/capacity/run.sh PREFIX BASEPORT RATE PHASE [fabrika load flags...]
 #   tools/capacity/run.sh cap 28080 20 30s
@@ -40,9 +41,17 @@ if [ -n "${PROFILE:-}" ]; then
   (sleep 5; curl -fsS -H "Authorization: Bearer $(cat "$work/data/admin-token")" -o "$PROFILE" \
     "http://127.0.0.1:$((base + 100))/debug/pprof/profile?seconds=20") &
 fi
+pg0=$(pg_cpu "$prefix")
 "$work/fabrika" load -url "http://127.0.0.1:$base" -data-dir "$work/data" -nats-url "nats://$nats" -admin "$admin" \
   -rate "$rate" -phase "$phase" "$@" | tee "$work/load.txt"
+pg1=$(pg_cpu "$prefix")
 acked=$(grep -oE '[0-9]+ acknowledged' "$work/load.txt" | head -1 | grep -oE '[0-9]+' || echo 0)
+if [ "$acked" -gt 0 ]; then
+  echo
+  echo "PostgreSQL CPU-ms per acknowledged order ($acked), each database's backends over the whole load command (its set-up included):"
+  join -a 2 -e 0 -o 0,1.2,2.2 <(echo "$pg0") <(echo "$pg1") |
+    awk -v a="$acked" '{ms = ($3 - $2) * 10 / a; t += ms; printf "  %-22s %7.2f\n", $1, ms} END {printf "  %-22s %7.2f\n", "total", t}'
+fi
 echo
 echo "statements per acknowledged order ($acked), pg_stat_statements:"
 total=0

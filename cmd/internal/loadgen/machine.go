@@ -7,8 +7,18 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
+
+// ProcessCPU is the CPU time this process has used so far, user and system.
+func ProcessCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // MachineCPU is the CPU time every processor of this machine has been busy
 // since boot, all processes and the kernel (Linux's /proc/stat): beside a

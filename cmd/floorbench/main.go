@@ -214,11 +214,9 @@ func run(ctx context.Context, c config, w io.Writer, drv driver) error {
 	want := int64(orders * c.produced * c.consumers)
 	var consumed atomic.Int64
 	all := make(chan struct{})
-	var bg sync.WaitGroup
-	defer bg.Wait()
-	defer cancel()
-	bg.Go(func() { _ = out.Run(ctx) })
-	// Each consumer is a service of its own: its inbox, its pool.
+	// Each consumer is a service of its own: its inbox, its pool (closed
+	// after the inboxes stopped: deferred before them).
+	var inboxes []*inbox.Inbox
 	for n := range c.consumers {
 		cdb, err := sqldb.Open(ctx, c.dsn)
 		if err != nil {
@@ -244,6 +242,13 @@ func run(ctx context.Context, c config, w io.Writer, drv driver) error {
 				return nil
 			}),
 		})
+		inboxes = append(inboxes, in)
+	}
+	var bg sync.WaitGroup
+	defer bg.Wait()
+	defer cancel()
+	bg.Go(func() { _ = out.Run(ctx) })
+	for _, in := range inboxes {
 		bg.Go(func() { _ = in.Run(ctx) })
 	}
 

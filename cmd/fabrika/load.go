@@ -29,6 +29,7 @@ import (
 
 	"github.com/fabrika/fabrika/cmd/internal/loadgen"
 	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/cputime"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/services/gateway"
 	mesapi "github.com/fabrika/fabrika/services/mes-api"
@@ -160,8 +161,8 @@ func runLoad(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 		r.work(ctx, func() { r.operate(staffCtx, o) })
 	}
 	cpu0 := readCPU(ctx, cfg.admin)
-	machine0, machineErr := loadgen.MachineCPU()
-	self0 := loadgen.ProcessCPU()
+	machine0, machineErr := cputime.Machine()
+	self0 := cputime.Process()
 	start := time.Now()
 	var phases []phaseResult
 	for rate := cfg.rate; ; rate += cfg.step {
@@ -182,8 +183,8 @@ func runLoad(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 	})
 	elapsed := time.Since(start)
 	cpu1 := readCPU(ctx, cfg.admin)
-	machine1, err := loadgen.MachineCPU()
-	own := ownCPU{load: loadgen.ProcessCPU() - self0, machine: machine1 - machine0}
+	machine1, err := cputime.Machine()
+	own := ownCPU{load: cputime.Process() - self0, machine: machine1 - machine0}
 	if machineErr != nil || err != nil || !loopback(cfg.url) {
 		own.machine = -1 // not this machine's platform, or not Linux
 	}

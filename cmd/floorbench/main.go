@@ -44,6 +44,7 @@ import (
 	"github.com/fabrika/fabrika/cmd/internal/loadgen"
 	"github.com/fabrika/fabrika/platform/broker"
 	"github.com/fabrika/fabrika/platform/broker/embedded"
+	"github.com/fabrika/fabrika/platform/cputime"
 	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/outbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
@@ -299,8 +300,8 @@ func run(ctx context.Context, c config, w io.Writer, drv driver) error {
 
 	fmt.Fprintf(w, "floorbench: %d orders at %g/s, each %d requests through the proxy (%d of them enqueue a message), every message taken by %d consumers\n",
 		orders, c.rate, c.requests, c.produced, c.consumers)
-	before := loadgen.ProcessCPU()
-	machineBefore, err := loadgen.MachineCPU()
+	before := cputime.Process()
+	machineBefore, err := cputime.Machine()
 	if err != nil {
 		return err
 	}
@@ -315,11 +316,11 @@ func run(ctx context.Context, c config, w io.Writer, drv driver) error {
 			return fmt.Errorf("%d of %d messages consumed %v after the last request", consumed.Load(), want, c.drain)
 		}
 	}
-	machineAfter, err := loadgen.MachineCPU()
+	machineAfter, err := cputime.Machine()
 	if err != nil {
 		return err
 	}
-	self, machine := loadgen.ProcessCPU()-before, machineAfter-machineBefore
+	self, machine := cputime.Process()-before, machineAfter-machineBefore
 	var done int
 	var p50, p99 int64
 	if _, err := fmt.Sscan(string(report), &done, &p50, &p99); err != nil {

@@ -3,10 +3,9 @@ package gateway_test
 import (
 	"net/http"
 	"net/http/httptest"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/fabrika/fabrika/platform/cputime"
 	"github.com/fabrika/fabrika/platform/httpx"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/services/gateway"
@@ -52,7 +51,7 @@ func BenchmarkProxy(b *testing.B) {
 				req.AddCookie(&http.Cookie{Name: gateway.SessionCookie, Value: m.cookies[gateway.SessionCookie]})
 			}
 			b.ReportAllocs()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				req.Header.Del(httpx.HeaderRequestID) // as a browser sends it: without
 				w := httptest.NewRecorder()
@@ -63,16 +62,9 @@ func BenchmarkProxy(b *testing.B) {
 			}
 			// CPU time is less disturbed than wall time by whatever else
 			// the machine runs.
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-// cpuTime is this process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // jsonUpstream serves, on a loopback port until the benchmark ends, the

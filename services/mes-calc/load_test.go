@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/cputime"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/platform/testenv"
 )
@@ -86,7 +87,7 @@ func placedToPriced(b *testing.B, opt envOptions) float64 {
 		}()
 	}
 	b.ResetTimer()
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), cputime.Process()
 	for i := range n {
 		if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
 			time.Sleep(d) // paces the load at rate: not a wait for the service
@@ -97,7 +98,7 @@ func placedToPriced(b *testing.B, opt envOptions) float64 {
 	wg.Wait()
 	sent := time.Since(start)
 	e.watch.untilWithin(b, 10*time.Minute, "every order priced", func() bool { return len(e.watch.arrivals) == n })
-	total, cpu := time.Since(start), cpuTime()-cpu0
+	total, cpu := time.Since(start), cputime.Process()-cpu0
 	b.StopTimer()
 
 	e.watch.mu.Lock()

@@ -40,9 +40,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/fabrika/fabrika/platform/cputime"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/sqldb"
 	"github.com/fabrika/fabrika/services/crm"
@@ -714,11 +714,7 @@ func (s cpuSample) sub(before cpuSample, n int) cpuCost {
 
 func (m *cpuMeter) read(ctx context.Context) (cpuSample, error) {
 	var out cpuSample
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return out, err
-	}
-	out.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	out.self = cputime.Process()
 	if m.db.Engine() != sqldb.Postgres {
 		return out, nil
 	}

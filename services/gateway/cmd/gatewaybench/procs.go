@@ -18,11 +18,11 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/fabrika/fabrika/platform/broker"
 	"github.com/fabrika/fabrika/platform/broker/embedded"
+	"github.com/fabrika/fabrika/platform/cputime"
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/identity"
 	"github.com/fabrika/fabrika/platform/telemetry"
@@ -51,11 +51,9 @@ func (u usage) sub(v usage) usage {
 
 // selfUsage reads this process's usage; conns is added by the caller.
 func selfUsage() usage {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return usage{cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), mallocs: ms.Mallocs, bytes: ms.TotalAlloc, gcs: float64(ms.NumGC)}
+	return usage{cpu: cputime.Process(), mallocs: ms.Mallocs, bytes: ms.TotalAlloc, gcs: float64(ms.NumGC)}
 }
 
 // server is the upstream or the gateway, in this process or in a child.

@@ -3,11 +3,11 @@ package app_test
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fabrika/fabrika/contracts"
+	"github.com/fabrika/fabrika/platform/cputime"
 	"github.com/fabrika/fabrika/platform/host"
 	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
@@ -37,8 +37,7 @@ func BenchmarkHandlePlaced(b *testing.B) {
 	line := contracts.LineItem{LineNo: 1, Product: "laser_cut_sheet", Quantity: 10, Lead: contracts.LeadStandard, Options: map[string]string{
 		contracts.OptMaterial: "steel_s235", contracts.OptWidth: "200", contracts.OptHeight: "100", contracts.OptThickness: "2"}}
 	i := 0
-	var ru0, ru1 syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		i++
 		o := contracts.OrderPlacedV1{OrderID: fmt.Sprint("o-", i), Number: "S", Channel: contracts.ChannelShop,
@@ -54,7 +53,6 @@ func BenchmarkHandlePlaced(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-	cpu := (ru1.Utime.Nano() + ru1.Stime.Nano()) - (ru0.Utime.Nano() + ru0.Stime.Nano())
+	cpu := cputime.Process() - cpu0
 	b.ReportMetric(float64(cpu)/1e6/float64(i), "cpu-ms/order")
 }

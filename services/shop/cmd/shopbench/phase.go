@@ -8,9 +8,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/fabrika/fabrika/platform/cputime"
 	"github.com/fabrika/fabrika/platform/sqldb"
 )
 
@@ -205,9 +205,7 @@ type cpuMeter struct {
 }
 
 func (m *cpuMeter) sample() cpuUse {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	u := cpuUse{proc: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	u := cpuUse{proc: cputime.Process()}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	rows, err := m.db.QueryContext(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)

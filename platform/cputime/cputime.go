@@ -1,4 +1,7 @@
-package loadgen
+// Package cputime reads CPU time for benchmarks and load tools: this
+// process's, and the whole machine's (Linux), so that what a run cost is
+// measured in CPU rather than wall time on a shared machine.
+package cputime
 
 import (
 	"bufio"
@@ -11,8 +14,8 @@ import (
 	"time"
 )
 
-// ProcessCPU is the CPU time this process has used so far, user and system.
-func ProcessCPU() time.Duration {
+// Process is the CPU time this process has used so far, user and system.
+func Process() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
@@ -20,11 +23,11 @@ func ProcessCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// MachineCPU is the CPU time every processor of this machine has been busy
+// Machine is the CPU time every processor of this machine has been busy
 // since boot, all processes and the kernel (Linux's /proc/stat): beside a
 // process's own CPU, what a load on the same machine cost in all,
 // PostgreSQL, the broker and the load included.
-func MachineCPU() (time.Duration, error) {
+func Machine() (time.Duration, error) {
 	f, err := os.Open("/proc/stat")
 	if err != nil {
 		return 0, err

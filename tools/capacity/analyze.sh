@@ -1,5 +1,6 @@
 # Sourced by run.sh and cluster.sh: psql as the scripts use it,
-# analyze_databases PREFIX, which sets $analyzer, and pg_cpu PREFIX.
+# analyze_databases PREFIX, which sets $analyzer, pg_cpu PREFIX and
+# pg_cpu_report BEFORE AFTER ORDERS.
 #
 # Production servers run autovacuum, whose autoanalyze gives the planner the
 # tables' sizes as they grow (and so replaces the plans cached while they
@@ -27,4 +28,13 @@ pg_cpu() {
     db=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | awk -v pre="$1_" '{for (i = 1; i <= NF; i++) if (index($i, pre) == 1) { print $i; exit }}')
     if [ -n "$db" ]; then echo "$db $((f[13] + f[14]))"; fi
   done | awk '{t[$1] += $2} END {for (d in t) print d, t[d]}' | sort
+}
+
+# pg_cpu_report BEFORE AFTER ORDERS prints each database's CPU-ms per order
+# between two pg_cpu readings.
+pg_cpu_report() {
+  echo
+  echo "PostgreSQL CPU-ms per acknowledged order ($3), each database's backends over the whole load command (its set-up included):"
+  join -a 2 -e 0 -o 0,1.2,2.2 <(echo "$1") <(echo "$2") |
+    awk -v a="$3" '{ms = ($3 - $2) * 10 / a; t += ms; printf "  %-22s %7.2f\n", $1, ms} END {printf "  %-22s %7.2f\n", "total", t}'
 }

@@ -3,7 +3,8 @@
 # capacity"): `cluster up` with REPLICAS of every service, 3 NATS nodes (the
 # stream at R3), HAProxy and the system PostgreSQL on fresh databases
 # (PREFIX_<svc>); `fabrika load` at RATE orders/s for PHASE through the
-# ingress, the CPU of every replica read from its admin listener.
+# ingress, the CPU of every replica read from its admin listener, and each
+# database's PostgreSQL CPU per order (/proc).
 #
 #   tools/capacity/cluster.sh PREFIX BASEPORT REPLICAS RATE PHASE [fabrika load flags...]
 #   tools/capacity/cluster.sh capc 22000 2 20 30s
@@ -37,6 +38,10 @@ done
 . tools/capacity/analyze.sh
 analyze_databases "$prefix"
 pg="postgres://postgres@127.0.0.1:5432"
+pg0=$(pg_cpu "$prefix")
 "$work/fabrika" load -url "http://127.0.0.1:$base" -nats-url "nats://127.0.0.1:$((base + 400))" -data-dir "$work/state/shop" \
   -gateway-dsn "$pg/${prefix}_gateway?sslmode=disable" -mes-api-dsn "$pg/${prefix}_mes_api?sslmode=disable" \
-  -admin "$admin" -rate "$rate" -phase "$phase" "$@"
+  -admin "$admin" -rate "$rate" -phase "$phase" "$@" | tee "$work/load.txt"
+pg1=$(pg_cpu "$prefix")
+acked=$(grep -oE '[0-9]+ acknowledged' "$work/load.txt" | head -1 | grep -oE '[0-9]+' || echo 0)
+[ "$acked" -eq 0 ] || pg_cpu_report "$pg0" "$pg1" "$acked"

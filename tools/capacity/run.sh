@@ -46,12 +46,7 @@ pg0=$(pg_cpu "$prefix")
   -rate "$rate" -phase "$phase" "$@" | tee "$work/load.txt"
 pg1=$(pg_cpu "$prefix")
 acked=$(grep -oE '[0-9]+ acknowledged' "$work/load.txt" | head -1 | grep -oE '[0-9]+' || echo 0)
-if [ "$acked" -gt 0 ]; then
-  echo
-  echo "PostgreSQL CPU-ms per acknowledged order ($acked), each database's backends over the whole load command (its set-up included):"
-  join -a 2 -e 0 -o 0,1.2,2.2 <(echo "$pg0") <(echo "$pg1") |
-    awk -v a="$acked" '{ms = ($3 - $2) * 10 / a; t += ms; printf "  %-22s %7.2f\n", $1, ms} END {printf "  %-22s %7.2f\n", "total", t}'
-fi
+[ "$acked" -eq 0 ] || pg_cpu_report "$pg0" "$pg1" "$acked"
 echo
 echo "statements per acknowledged order ($acked), pg_stat_statements:"
 total=0

@@ -23,6 +23,25 @@ func Process() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// OfProcess is the CPU time process pid has used so far (Linux's
+// /proc/PID/schedstat: the nanoseconds it ran): what a benchmark reads for
+// the database server's backends on the same machine.
+func OfProcess(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/schedstat")
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b)) // on the CPU (ns), waiting (ns), timeslices
+	if len(f) == 0 {
+		return 0, fmt.Errorf("/proc/%d/schedstat: empty", pid)
+	}
+	ns, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil || ns < 0 {
+		return 0, fmt.Errorf("/proc/%d/schedstat: %q", pid, f[0])
+	}
+	return time.Duration(ns), nil
+}
+
 // Machine is the CPU time every processor of this machine has been busy
 // since boot, all processes and the kernel (Linux's /proc/stat): beside a
 // process's own CPU, what a load on the same machine cost in all,

@@ -1,6 +1,7 @@
 package cputime
 
 import (
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -34,29 +35,44 @@ func TestBusy(t *testing.T) {
 	}
 }
 
-// TestMachineCountsThisProcess keeps a CPU busy until the machine's busy
-// time has grown: it must, within seconds.
-func TestMachineCountsThisProcess(t *testing.T) {
+// TestCountsThisProcess keeps a CPU busy until each reading has grown: it
+// must, within seconds. Process is read as another process's would be
+// (OfProcess), and as the whole machine's.
+func TestCountsThisProcess(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("/proc/stat is Linux's")
+		t.Skip("/proc is Linux's")
 	}
-	before, err := Machine()
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for x := 0; ; x++ {
-		if x%1_000_000 == 0 {
-			now, err := Machine()
+	for name, read := range map[string]func() (time.Duration, error){
+		"Machine":   Machine,
+		"OfProcess": func() (time.Duration, error) { return OfProcess(os.Getpid()) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			before, err := read()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if now > before {
-				return
+			deadline := time.Now().Add(10 * time.Second)
+			for x := 0; ; x++ {
+				if x%1_000_000 != 0 {
+					continue
+				}
+				now, err := read()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if now > before {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("busy for 10 s, still %v", now)
+				}
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("busy for 10 s, the machine's busy time still %v", now)
-			}
-		}
+		})
+	}
+}
+
+func TestOfProcessGone(t *testing.T) {
+	if _, err := OfProcess(-1); err == nil {
+		t.Error("OfProcess(-1): no error")
 	}
 }

@@ -729,19 +729,12 @@ func (m *cpuMeter) read(ctx context.Context) (cpuSample, error) {
 		if err := rows.Scan(&pid); err != nil {
 			return out, err
 		}
-		// schedstat: nanoseconds on the CPU, waiting, timeslices.
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+		t, err := cputime.OfProcess(pid)
 		if err != nil {
 			out.pgOK = false
 			continue
 		}
-		f := strings.Fields(string(b))
-		ns, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			out.pgOK = false
-			continue
-		}
-		out.pg += time.Duration(ns)
+		out.pg += t
 	}
 	return out, rows.Err()
 }

@@ -239,7 +239,7 @@ func run(c config) error {
 // benchmark's database and broker, served on a port of its own.
 func (b *bench) startShop(ctx context.Context, cfg shop.Config) error {
 	ctx, cancel := context.WithCancel(ctx)
-	h, err := host.Open(ctx, host.Config{Service: "shop", DSN: b.dsn, Migrations: migrations.FS},
+	h, err := host.Open(ctx, host.Config{Service: "shop", DSN: b.dsn, Migrations: migrations.FS, AdminAddr: "127.0.0.1:0"},
 		host.Deps{Logger: b.log, NATS: b.nc, TracerProvider: noop.NewTracerProvider()})
 	if err != nil {
 		cancel()
@@ -317,7 +317,7 @@ func serverVersion(ctx context.Context, db *sqldb.DB) string {
 
 func (b *bench) waitReady() error {
 	for range 200 {
-		res, err := b.client.Get(b.base + "/readyz")
+		res, err := b.client.Get("http://" + b.h.AdminAddr() + "/readyz") // the admin listener's, not the public one's
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
@@ -353,7 +353,7 @@ func (b *bench) call(method, path, token string, body []byte, hdr map[string]str
 }
 
 func (b *bench) signUp(i int) (token, customerID string, err error) {
-	body, _ := json.Marshal(map[string]string{"email": fmt.Sprintf("bench%d-%d@example.com", i, time.Now().UnixNano()), "name": "Bench", "password": "benchmark password"})
+	body, _ := json.Marshal(map[string]string{"email": fmt.Sprintf("bench%d-%d@example.com", i, time.Now().UnixNano()), "name": "Bench", "password": "correct horse battery staple"})
 	code, out, err := b.call("POST", "/shop/api/v1/accounts", "", body, nil)
 	if err != nil || code != 201 {
 		return "", "", fmt.Errorf("sign up: %d %s %v", code, out, err)

@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -219,8 +216,8 @@ func (m *cpuMeter) sample() cpuUse {
 		if rows.Scan(&pid) != nil {
 			return u
 		}
-		t, ok := procCPU(pid)
-		if !ok {
+		t, err := cputime.OfProcess(pid)
+		if err != nil {
 			return u
 		}
 		pids[pid] = t
@@ -229,28 +226,4 @@ func (m *cpuMeter) sample() cpuUse {
 		u.pids = pids
 	}
 	return u
-}
-
-// procCPU reads utime + stime of a process from /proc/PID/stat.
-func procCPU(pid int) (time.Duration, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')') // the command name may hold spaces
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, false
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	const ticks = 100 // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / ticks, true
 }

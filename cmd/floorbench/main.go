@@ -179,16 +179,11 @@ func run(ctx context.Context, c config, w io.Writer, drv driver) error {
 	}
 	defer db.Close()
 
-	dir, err := os.MkdirTemp("", "floorbench-nats-")
+	srv, stopNATS, err := embedded.StartTemp()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	srv, err := embedded.Start(embedded.Config{StoreDir: dir})
-	if err != nil {
-		return err
-	}
-	defer srv.Shutdown()
+	defer stopNATS()
 	nc, err := broker.Connect("", srv, "floorbench", log)
 	if err != nil {
 		return err

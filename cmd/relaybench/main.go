@@ -131,15 +131,12 @@ func run(ctx context.Context, c config, w io.Writer) error {
 	}
 	c.replicas = max(c.replicas, 1)
 	if c.natsURL == "" {
-		dir, err := os.MkdirTemp("", "relaybench-nats-")
-		if err != nil {
+		var stop func()
+		var err error
+		if srv, stop, err = embedded.StartTemp(); err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
-		if srv, err = embedded.Start(embedded.Config{StoreDir: dir}); err != nil {
-			return err
-		}
-		defer srv.Shutdown()
+		defer stop()
 		inProcess = srv
 	}
 	conn := func(name string) (*nats.Conn, jetstream.JetStream, error) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -24,6 +25,37 @@ func TestStartEmbeddedNeedsStoreDir(t *testing.T) {
 	t.Parallel()
 	if _, err := embedded.Start(embedded.Config{}); err == nil {
 		t.Fatal("started without a store dir")
+	}
+}
+
+// TestStartTemp: a server in a temporary store that takes messages, and
+// whose store is gone once it is stopped.
+func TestStartTemp(t *testing.T) {
+	t.Parallel()
+	s, stop, err := embedded.StartTemp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := s.JetStreamConfig().StoreDir
+	nc, err := broker.Connect("", s, "broker-test", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broker.EnsureStream(t.Context(), js, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(t.Context(), "fabrika.test.temp", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	stop()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("store %s still there after stop: %v", dir, err)
 	}
 }
 

@@ -7,6 +7,7 @@ package embedded
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -58,4 +59,19 @@ func Start(cfg Config) (*server.Server, error) {
 		return nil, errors.New("embedded nats: not ready after 30s")
 	}
 	return s, nil
+}
+
+// StartTemp starts an in-process-only server (Start) whose store is a new
+// temporary directory, for benchmarks; stop shuts it down and removes the
+// directory.
+func StartTemp() (s *server.Server, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "fabrika-nats-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	if s, err = Start(Config{StoreDir: dir}); err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return s, func() { s.Shutdown(); s.WaitForShutdown(); os.RemoveAll(dir) }, nil
 }

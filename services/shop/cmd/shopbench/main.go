@@ -192,16 +192,11 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "shopbench-nats")
+	ns, stopNATS, err := embedded.StartTemp()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	ns, err := embedded.Start(embedded.Config{StoreDir: dir})
-	if err != nil {
-		return err
-	}
-	defer ns.Shutdown()
+	defer stopNATS()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	nc, err := broker.Connect(ns.ClientURL(), ns, "shopbench", log)
 	if err != nil {

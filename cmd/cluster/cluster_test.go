@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,8 @@ import (
 	"github.com/fabrika/fabrika/cmd/internal/natscluster"
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/testenv"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"sigs.k8s.io/yaml"
 )
 
 // TestPortsDistinct: no two listeners of the topology share a port.
@@ -261,5 +264,63 @@ func TestRetriedAnswers(t *testing.T) {
 	}
 	if got := counts(nil); got != "none" {
 		t.Errorf("counts(nil) = %q", got)
+	}
+}
+
+// TestReplicasGetTheirPodsCores: by default each replica runs with the
+// GOMAXPROCS Go picks in its pod under the manifests' CPU limit (the limit
+// rounded up), not with the machine's cores: twelve replicas on a few cores
+// would otherwise each run as many threads as the machine has.
+func TestReplicasGetTheirPodsCores(t *testing.T) {
+	t.Parallel()
+	cfg, _, err := parseFlags("up", nil, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{cfg: cfg, p: ports(cfg.BasePort), dsns: map[string]string{}}
+	for _, svc := range services {
+		b, err := os.ReadFile(filepath.Join(cfg.Root, "deploy", "k8s", "base", svc+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cores := 0
+		for doc := range strings.SplitSeq(string(b), "\n---") {
+			var d struct {
+				Kind string
+				Spec struct {
+					Template struct {
+						Spec struct {
+							Containers []struct {
+								Name      string
+								Resources struct{ Limits map[string]string }
+							}
+						}
+					}
+				}
+			}
+			if err := yaml.Unmarshal([]byte(doc), &d); err != nil {
+				t.Fatalf("%s: %v", svc, err)
+			}
+			if d.Kind != "Deployment" {
+				continue
+			}
+			for _, ct := range d.Spec.Template.Spec.Containers {
+				if ct.Name != svc {
+					continue
+				}
+				q, err := resource.ParseQuantity(ct.Resources.Limits["cpu"])
+				if err != nil {
+					t.Fatalf("%s: container %s: CPU limit: %v", svc, ct.Name, err)
+				}
+				cores = int((q.MilliValue() + 999) / 1000)
+			}
+		}
+		if cores == 0 {
+			t.Fatalf("%s: no Deployment with a CPU limit in its manifest", svc)
+		}
+		want := "GOMAXPROCS=" + strconv.Itoa(cores)
+		if env := c.serviceEnv(svc, 0); !slices.Contains(env, want) {
+			t.Errorf("%s: replica environment without %s (the manifest's limit)", svc, want)
+		}
 	}
 }

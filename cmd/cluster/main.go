@@ -98,6 +98,7 @@ func parseFlags(cmd string, args []string, stdout, stderr io.Writer) (Config, fa
 	fs.StringVar(&cfg.DBPrefix, "db-prefix", defPrefix, "databases and roles are <prefix>_<service>")
 	fs.BoolVar(&cfg.Fresh, "fresh", cmd == "faults", "drop the databases and the NATS stores first")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "the services' log level")
+	fs.IntVar(&cfg.Procs, "procs", 1, "each replica's GOMAXPROCS: 1, as a pod limited to one core by the manifests (0: the machine's cores)")
 	if cmd == "faults" {
 		fc.register(fs)
 	}

@@ -43,8 +43,12 @@ type Config struct {
 	DBPrefix  string // database and role names: <prefix>_<service>
 	Fresh     bool   // drop the databases and the NATS stores first
 	LogLevel  string
-	Log       *slog.Logger
-	Out       io.Writer // where the welcome text goes
+	// Procs is each replica's GOMAXPROCS: 1, as the manifests' CPU limit
+	// of one core gives every pod (deploy/k8s/base; Go sets GOMAXPROCS from
+	// the limit); 0 leaves Go's default, the machine's cores.
+	Procs int
+	Log   *slog.Logger
+	Out   io.Writer // where the welcome text goes
 }
 
 // ports: everything is an offset from the ingress port B.
@@ -294,6 +298,9 @@ func (c *Cluster) serviceEnv(svc string, r int) []string {
 		// A stable name per replica, as a StatefulSet gives: a restarted
 		// replica takes over its own outbox leases at once.
 		"FABRIKA_INSTANCE=" + replicaName(svc, r),
+	}
+	if c.cfg.Procs > 0 {
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(c.cfg.Procs))
 	}
 	switch svc {
 	case "gateway":

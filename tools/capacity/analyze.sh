@@ -24,7 +24,7 @@ analyze_databases() {
 # the services' pools keep theirs for the run.
 pg_cpu() {
   for p in $(pgrep -u postgres); do
-    read -r -a f <"/proc/$p/stat" 2>/dev/null || continue
+    { read -r -a f <"/proc/$p/stat"; } 2>/dev/null || continue  # a backend that just ended
     db=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | awk -v pre="$1_" '{for (i = 1; i <= NF; i++) if (index($i, pre) == 1) { print $i; exit }}')
     if [ -n "$db" ]; then echo "$db $((f[13] + f[14]))"; fi
   done | awk '{t[$1] += $2} END {for (d in t) print d, t[d]}' | sort

@@ -9,11 +9,12 @@
 #   tools/capacity/cluster.sh PREFIX BASEPORT REPLICAS RATE PHASE [fabrika load flags...]
 #   tools/capacity/cluster.sh capc 22000 2 20 30s
 #
+# CLUSTER_FLAGS: more flags for `cluster up` (e.g. "-procs 0").
 # The ports BASEPORT..BASEPORT+440 must be free and below Linux's ephemeral
 # range (32768-60999). Needs PostgreSQL on 127.0.0.1:5432 (trust, user
 # postgres) and HAProxy (`cluster up` installs it as root).
 set -euo pipefail
-[ $# -ge 5 ] || { sed -n '2,13p' "$0"; exit 2; }
+[ $# -ge 5 ] || { sed -n '2,14p' "$0"; exit 2; }
 prefix=$1 base=$2 replicas=$3 rate=$4 phase=$5; shift 5
 cd "$(dirname "$0")/../.."
 work=$(mktemp -d)
@@ -21,7 +22,7 @@ cluster= analyzer=
 trap 'kill $analyzer 2>/dev/null || true; [ -z "$cluster" ] || { kill -INT $cluster; wait $cluster || true; }; rm -rf "$work"' EXIT
 go build -o "$work/cluster" ./cmd/cluster
 go build -o "$work/fabrika" ./cmd/fabrika
-"$work/cluster" up -fresh -replicas "$replicas" -db-prefix "$prefix" -port "$base" -state "$work/state" >"$work/cluster.log" 2>&1 &
+"$work/cluster" up -fresh -replicas "$replicas" -db-prefix "$prefix" -port "$base" -state "$work/state" ${CLUSTER_FLAGS:-} >"$work/cluster.log" 2>&1 &
 cluster=$!
 # Up once it says how to open it (every replica ready), or gone.
 until grep -q "Ctrl-C stops everything" "$work/cluster.log"; do

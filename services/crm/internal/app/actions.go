@@ -86,6 +86,7 @@ func (a *App) Act(ctx context.Context, orderID string, act Action) (store.Order,
 		if o.Version != act.Version {
 			return &order.ConflictError{Seen: act.Version, Current: o.Version}
 		}
+		before := store.ListFactsOf(o)
 		ns, err := o.State().Apply(act.Kind)
 		if err != nil {
 			return err
@@ -169,7 +170,7 @@ func (a *App) Act(ctx context.Context, orderID string, act Action) (store.Order,
 		if err := a.out.Enqueue(ctx, tx, msg); err != nil {
 			return err
 		}
-		a.invalidate(tx)
+		a.orderChanged(tx, pageChange{OrderID: o.ID, Before: &before, After: store.ListFactsOf(saved)})
 		return nil
 	})
 	if err != nil {

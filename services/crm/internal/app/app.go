@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -66,18 +67,33 @@ func New(db *sqldb.DB, out Enqueuer, opt Options) *App {
 	}
 	a := &App{db: db, store: store.New(db), out: out, cache: newPageCache(opt.CacheSize, opt.CacheTTL, opt.Now), caches: opt.Caches,
 		thresholds: opt.Stuck, now: opt.Now}
-	a.caches.Register(cachePages, func(string) { a.cache.invalidate() })
+	a.caches.Register(cachePages, a.dropPages)
 	a.caches.Register(cacheCustomers, func(key string) { a.store.ForgetCustomerTokens(strings.Fields(key)) })
 	return a
 }
 
-// cachePages is the page cache's name on the bus: any key drops every page
-// and the counters.
+// cachePages is the page cache's name on the bus: a key is a pageChange in
+// JSON, "" drops every page.
 const cachePages = "pages"
 
-// invalidate drops cached pages, in every replica, once tx commits.
-func (a *App) invalidate(tx *sqldb.Tx) {
-	tx.AfterCommit(func() { a.caches.Invalidate(cachePages, "") })
+// orderChanged drops, in every replica once tx commits, the cached pages
+// that a change of one order's list row may have changed.
+func (a *App) orderChanged(tx *sqldb.Tx, ch pageChange) {
+	key, err := json.Marshal(ch)
+	if err != nil {
+		key = nil // cannot happen (strings and numbers); then every page goes
+	}
+	tx.AfterCommit(func() { a.caches.Invalidate(cachePages, string(key)) })
+}
+
+// dropPages applies an invalidation of the page cache from the bus.
+func (a *App) dropPages(key string) {
+	var ch pageChange
+	if key == "" || json.Unmarshal([]byte(key), &ch) != nil || ch.OrderID == "" {
+		a.cache.invalidate()
+		return
+	}
+	a.cache.changed(&ch)
 }
 
 // cacheCustomers is the search's sets of customers on the bus: a key is

@@ -10,6 +10,7 @@ import (
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
+	"github.com/fabrika/fabrika/services/crm/internal/listquery"
 	"github.com/fabrika/fabrika/services/crm/internal/order"
 	"github.com/fabrika/fabrika/services/crm/internal/store"
 )
@@ -168,7 +169,8 @@ func (a *App) onOrderEvent(ctx context.Context, tx *sqldb.Tx, m inbox.Message, e
 	if err := a.store.Write(ctx, tx, &w); err != nil {
 		return err
 	}
-	a.invalidate(tx)
+	facts := store.ListFactsOf(before)
+	a.orderChanged(tx, pageChange{OrderID: o.ID, Before: &facts, After: store.ListFactsOf(o)})
 	return nil
 }
 
@@ -267,9 +269,10 @@ func (a *App) onPlaced(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p con
 	}
 	w.InsertOrder(o, lines)
 	w.AddToCustomer(c.ID, 1, o.CountedTotal, o.Currency)
-	w.InsertListRow(store.ListRow{OrderID: o.ID, Number: o.Number, Channel: o.Channel, Status: o.Status,
+	row := store.ListRow{OrderID: o.ID, Number: o.Number, Channel: o.Channel, Status: o.Status,
 		StatusSince: o.StatusSince, PlacedAt: o.PlacedAt, Total: o.Total, Currency: o.Currency, CustomerID: c.ID,
-		CustomerName: c.Name, CustomerEmail: c.Email, CustomerCompany: c.Company})
+		CustomerName: c.Name, CustomerEmail: c.Email, CustomerCompany: c.Company}
+	w.InsertListRow(row)
 	summary := fmt.Sprintf("Order %s placed through %s: %d line(s), quoted %s", p.Number, p.Channel, len(p.Lines), money(p.QuotedTotal, p.Currency))
 	w.AddEvent(store.Event{OrderID: o.ID, MessageID: m.ID, Type: contracts.OrderPlaced,
 		Source: order.Source(contracts.OrderPlaced, p.Channel), At: p.PlacedAt, RecordedAt: now, By: p.Customer.Name, Summary: summary})
@@ -277,7 +280,8 @@ func (a *App) onPlaced(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p con
 	if err := a.store.Write(ctx, tx, &w); err != nil {
 		return err
 	}
-	a.invalidate(tx)
+	a.orderChanged(tx, pageChange{OrderID: o.ID, After: row.Facts(),
+		Tokens: listquery.Tokens(row.Number, row.CustomerName, row.CustomerEmail, row.CustomerCompany)})
 	if known.Parked == 0 {
 		return nil
 	}

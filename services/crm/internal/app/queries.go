@@ -23,47 +23,57 @@ type Page struct {
 }
 
 // ListOrders returns a page of the orders list, from the cache when it is
-// there.
+// there, with the counters.
 func (a *App) ListOrders(ctx context.Context, q listquery.Query) (Page, error) {
 	key := q.Key()
-	if p, ok := a.cache.get(key); ok {
-		return p, nil
-	}
 	gen := a.cache.generation()
-	rows, next, err := a.store.List(ctx, a.db, q)
+	cp, ok := a.cache.get(key)
+	if !ok {
+		rows, next, err := a.store.List(ctx, a.db, q)
+		if err != nil {
+			return Page{}, err
+		}
+		if rows == nil {
+			rows = []store.ListRow{}
+		}
+		cp = cachedPage{q: q, rows: rows, next: next}
+		head, err := json.Marshal(struct {
+			Rows []store.ListRow `json:"orders"`
+			Next string          `json:"next_cursor,omitempty"`
+		}{rows, next})
+		if err != nil {
+			return Page{}, fmt.Errorf("encode orders page: %w", err)
+		}
+		cp.head = head[:len(head)-1] // without its closing brace: the counters follow
+		a.cache.put(key, gen, cp)
+	}
+	counts, countsJSON, err := a.counts(ctx, gen)
 	if err != nil {
 		return Page{}, err
 	}
-	counts, err := a.counts(ctx, gen)
-	if err != nil {
-		return Page{}, err
-	}
-	if rows == nil {
-		rows = []store.ListRow{}
-	}
-	p := Page{Rows: rows, Next: next, Counts: counts}
-	if p.JSON, err = json.Marshal(p); err != nil {
-		return Page{}, fmt.Errorf("encode orders page: %w", err)
-	}
-	p.JSON = append(p.JSON, '\n')
-	p.ETag = etag(p.JSON)
-	a.cache.put(key, gen, p)
-	return p, nil
+	// As json.Marshal(Page) writes it.
+	body := make([]byte, 0, len(cp.head)+len(`,"counts":`)+len(countsJSON)+2)
+	body = append(append(append(append(body, cp.head...), `,"counts":`...), countsJSON...), "}\n"...)
+	return Page{Rows: cp.rows, Next: cp.next, Counts: counts, JSON: body, ETag: etag(body)}, nil
 }
 
-// counts returns the counters, read once per generation of the cache (every
-// committed write to orders starts a new one), even when pages are not
-// cached: every page shows the same counts.
-func (a *App) counts(ctx context.Context, gen uint64) (map[string]int64, error) {
-	if c, ok := a.cache.getCounts(); ok {
-		return c, nil
+// counts returns the counters and their JSON, read once per generation of
+// the cache (every committed write to orders starts a new one), even when
+// pages are not cached: every page shows the same counts.
+func (a *App) counts(ctx context.Context, gen uint64) (map[string]int64, []byte, error) {
+	if c, j, ok := a.cache.getCounts(); ok {
+		return c, j, nil
 	}
 	c, err := a.store.Counts(ctx, a.db)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	a.cache.putCounts(gen, c)
-	return c, nil
+	j, err := json.Marshal(c)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode counters: %w", err)
+	}
+	a.cache.putCounts(gen, c, j)
+	return c, j, nil
 }
 
 // Card is everything the order card shows.

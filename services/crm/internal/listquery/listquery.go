@@ -323,6 +323,17 @@ func Tokens(number, name, email, company string) []string {
 	return slices.Compact(out)
 }
 
+// MatchesAll tells whether an order with these tokens matches every search
+// word: each word is a prefix of one of its tokens, as the search reads them.
+func MatchesAll(words, tokens []string) bool {
+	for _, w := range words {
+		if !slices.ContainsFunc(tokens, func(t string) bool { return strings.HasPrefix(t, w) }) {
+			return false
+		}
+	}
+	return true
+}
+
 // SearchText is the read model's search column: the tokens separated and
 // surrounded by spaces, so that "word starts with w" is LIKE '% w%'.
 func SearchText(number, name, email, company string) string {

@@ -334,6 +334,49 @@ func (st *statement) filters(q listquery.Query) {
 	}
 }
 
+// ListFacts are the columns of an order's list row that the list's filters
+// and sort orders read.
+type ListFacts struct {
+	Status          string `json:"status"`
+	Channel         string `json:"channel"`
+	Manager         string `json:"manager,omitempty"`
+	CustomerID      string `json:"customer_id"`
+	PlacedAt        int64  `json:"placed_at"` // micros
+	Total           int64  `json:"total"`
+	CancelRequested bool   `json:"cancel_requested,omitempty"`
+}
+
+// Facts returns the row's facts.
+func (r ListRow) Facts() ListFacts {
+	return ListFacts{Status: r.Status, Channel: r.Channel, Manager: r.Manager, CustomerID: r.CustomerID,
+		PlacedAt: sqldb.Micros(r.PlacedAt), Total: r.Total, CancelRequested: r.CancelRequested}
+}
+
+// Matches reports whether a row with these facts passes q's filters, as
+// filters writes them (neither its words nor its cursor).
+func (f ListFacts) Matches(q listquery.Query) bool {
+	switch {
+	case q.Status != "" && f.Status != q.Status,
+		q.Channel != "" && f.Channel != q.Channel,
+		q.Manager == listquery.Unassigned && f.Manager != "",
+		q.Manager != "" && q.Manager != listquery.Unassigned && f.Manager != q.Manager,
+		q.CustomerID != "" && f.CustomerID != q.CustomerID,
+		q.CancelRequested && !f.CancelRequested,
+		!q.From.IsZero() && f.PlacedAt < sqldb.Micros(q.From),
+		!q.To.IsZero() && f.PlacedAt >= sqldb.Micros(q.To):
+		return false
+	}
+	return true
+}
+
+// SortValue is the row's value in q's sort order (a cursor's Value).
+func (f ListFacts) SortValue(q listquery.Query) int64 {
+	if q.Sort == listquery.SortTotal {
+		return f.Total
+	}
+	return f.PlacedAt
+}
+
 // tokenRange is the condition "col starts with w", col a token column of
 // crm_order_tokens.
 func (st *statement) tokenRange(col, w string) string {

@@ -190,13 +190,24 @@ func (w *Writes) SaveOrder(o Order, seen int64, oldStatus string) Order {
 		boolInt(o.CancelRequested), o.CancelReason, o.Carrier, o.TrackingNumber, sqldb.Micros(o.UpdatedAt))
 	w.saves = append(w.saves, saved{index: i, orderID: o.ID, seen: seen})
 	o.Version = seen + 1
-	pendingCancel := o.CancelRequested && o.Status != contracts.StatusCancelled && o.Status != contracts.StatusShipped
 	w.b.Add(`UPDATE crm_order_list SET status = $2, status_since = $3, total = $4, manager = $5, cancel_requested = $6
-		WHERE order_id = $1`, o.ID, o.Status, sqldb.Micros(o.StatusSince), o.Total, o.Manager, boolInt(pendingCancel))
+		WHERE order_id = $1`, o.ID, o.Status, sqldb.Micros(o.StatusSince), o.Total, o.Manager, boolInt(pendingCancel(o)))
 	if oldStatus != o.Status {
 		w.AddCounters(Delta{"status:" + oldStatus, -1}, Delta{"status:" + o.Status, 1})
 	}
 	return o
+}
+
+// pendingCancel is the list row's cancel_requested: the customer asked to
+// cancel and the order is neither cancelled nor shipped.
+func pendingCancel(o Order) bool {
+	return o.CancelRequested && o.Status != contracts.StatusCancelled && o.Status != contracts.StatusShipped
+}
+
+// ListFactsOf returns the facts SaveOrder writes to the order's list row.
+func ListFactsOf(o Order) ListFacts {
+	return ListFacts{Status: o.Status, Channel: o.Channel, Manager: o.Manager, CustomerID: o.CustomerID,
+		PlacedAt: sqldb.Micros(o.PlacedAt), Total: o.Total, CancelRequested: pendingCancel(o)}
 }
 
 // Lines returns an order's lines.

@@ -10,7 +10,6 @@ import (
 	"github.com/fabrika/fabrika/contracts"
 	"github.com/fabrika/fabrika/platform/inbox"
 	"github.com/fabrika/fabrika/platform/sqldb"
-	"github.com/fabrika/fabrika/services/crm/internal/listquery"
 	"github.com/fabrika/fabrika/services/crm/internal/order"
 	"github.com/fabrika/fabrika/services/crm/internal/store"
 )
@@ -280,8 +279,7 @@ func (a *App) onPlaced(ctx context.Context, tx *sqldb.Tx, m inbox.Message, p con
 	if err := a.store.Write(ctx, tx, &w); err != nil {
 		return err
 	}
-	a.orderChanged(tx, pageChange{OrderID: o.ID, After: row.Facts(),
-		Tokens: listquery.Tokens(row.Number, row.CustomerName, row.CustomerEmail, row.CustomerCompany)})
+	a.orderChanged(tx, pageChange{OrderID: o.ID, After: row.Facts(), Tokens: w.CustomerTokens()}) // the tokens InsertListRow wrote
 	if known.Parked == 0 {
 		return nil
 	}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
@@ -135,7 +136,7 @@ func (c *pageCache) put(key string, gen uint64, p cachedPage) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
-		i, _ := slices.BinarySearchFunc(c.recent, gen+1, func(g genChange, n uint64) int { return cmpGen(g.gen, n) })
+		i, _ := slices.BinarySearchFunc(c.recent, gen+1, func(g genChange, n uint64) int { return cmp.Compare(g.gen, n) })
 		if i == len(c.recent) || c.recent[i].gen != gen+1 {
 			return
 		}
@@ -147,16 +148,6 @@ func (c *pageCache) put(key string, gen uint64, p cachedPage) {
 	}
 	p.at = c.now()
 	c.entries.Add(key, p)
-}
-
-func cmpGen(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // getCounts returns the counters when they were read since the last change
